@@ -1,0 +1,48 @@
+// What the REST server needs from the agent. The server validates and maps
+// errors; the agent applies already-validated requests atomically (a failed
+// call changes nothing) and throws ApiError subclasses for conflicts etc.
+import type { LbRule } from '../lb/LbRule.ts';
+import type { CiState } from '../ha/ClusterState.ts';
+import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
+
+export interface AgentStatus {
+  /** "ok" when every subsystem is up; "degraded" while e.g. gobgpd is restarting. */
+  status: 'ok' | 'degraded';
+  mode: 'lb' | 'bgp-only';
+  bgp: { enabled: boolean; gobgpd: 'running' | 'starting' | 'down' | 'disabled'; pid?: number; restarts: number };
+  rules: number;
+  advertisedVips: number;
+  uptimeSeconds: number;
+}
+
+export interface DeleteByKeyQuery {
+  externalIP: string;
+  port: number;
+  portMax?: number;
+  protocol: string;
+  /** Withdraw the VIP from BGP too (loxilb semantics: only when ?bgp=true). */
+  bgp: boolean;
+  block: number;
+  host?: string;
+}
+
+export interface AgentApi {
+  readonly bgpOnly: boolean;
+  readonly bgpEnabled: boolean;
+  version(): { version: string; buildInfo: string };
+  status(): AgentStatus;
+
+  addLbRule(rule: LbRule): Promise<void>;
+  listLbRules(): LbRule[];
+  deleteLbRule(q: DeleteByKeyQuery): Promise<void>;
+  deleteLbRulesByName(name: string): Promise<number>;
+  deleteAllLbRules(): Promise<number>;
+
+  setCiState(s: CiState): Promise<void>;
+  listCiStates(): CiState[];
+
+  setBgpGlobal(cfg: BgpGlobalConfig): Promise<void>;
+  addBgpNeighbor(n: BgpNeighborConfig): Promise<void>;
+  deleteBgpNeighbor(ip: string): Promise<void>;
+  listBgpNeighbors(): Promise<BgpNeighborStatus[]>;
+}
