@@ -1,0 +1,189 @@
+// Owns the gobgpd child process: starts it with its gRPC API bound where the
+// agent says (loopback by default), passes its log lines to pino, restarts it
+// with backoff when it dies, and ends it by PID when the agent stops. It never
+// touches a gobgpd it did not start: if the API address is already taken, it
+// refuses to start and says so.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { EventEmitter } from 'node:events';
+import net from 'node:net';
+import { existsSync } from 'node:fs';
+import readline from 'node:readline';
+import type { Logger } from '../util/logger.ts';
+
+export interface SupervisorOptions {
+  binary: string;
+  /** host:port for --api-hosts. */
+  apiAddress: string;
+  logLevel: 'debug' | 'info';
+  /** Restart backoff bounds in ms. */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+}
+
+export type SupervisorState = 'stopped' | 'starting' | 'running' | 'backoff';
+
+export class ApiAddressInUseError extends Error {
+  constructor(addr: string) {
+    super(
+      `gobgpd API address ${addr} is already in use (another gobgpd?). loxilb starts its own gobgpd and never stops one it did not start: stop that process or choose another address with --gobgp-api`,
+    );
+  }
+}
+
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr);
+  if (!m) throw new Error(`invalid address ${addr}: expected host:port`);
+  return { host: m[1] || '127.0.0.1', port: Number(m[2]) };
+}
+
+/** True when something accepts TCP connections on addr. */
+export function isListening(addr: string, timeoutMs = 500): Promise<boolean> {
+  const { host, port } = splitHostPort(addr);
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    const done = (v: boolean) => {
+      s.destroy();
+      resolve(v);
+    };
+    s.setTimeout(timeoutMs, () => done(false));
+    s.once('connect', () => done(true));
+    s.once('error', () => done(false));
+  });
+}
+
+export class GobgpSupervisor extends EventEmitter {
+  private child?: ChildProcess;
+  private stopping = false;
+  private restartTimer?: NodeJS.Timeout;
+  private backoffMs: number;
+  private startedAt = 0;
+  private _state: SupervisorState = 'stopped';
+  restarts = 0;
+
+  constructor(
+    private readonly opts: SupervisorOptions,
+    private readonly log: Logger,
+  ) {
+    super();
+    this.backoffMs = opts.minBackoffMs ?? 500;
+  }
+
+  get state(): SupervisorState {
+    return this._state;
+  }
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts gobgpd; rejects if the API address is taken or the binary is missing. */
+  async start(): Promise<void> {
+    if (await isListening(this.opts.apiAddress)) throw new ApiAddressInUseError(this.opts.apiAddress);
+    if (this.opts.binary.includes('/') && !existsSync(this.opts.binary)) {
+      throw new Error(`gobgpd binary not found at ${this.opts.binary} (set it with --gobgp-bin)`);
+    }
+    this.stopping = false;
+    await this.spawnOnce();
+  }
+
+  private spawnOnce(): Promise<void> {
+    this._state = 'starting';
+    const args = [`--api-hosts=${this.opts.apiAddress}`, '--pprof-disable', '-p', '-l', this.opts.logLevel];
+    // setpriv --pdeathsig makes the kernel stop gobgpd if the agent dies without
+    // cleaning up (SIGKILL), so a dead agent never leaves routes advertised.
+    const usePdeath = existsSync('/usr/bin/setpriv');
+    const cmd = usePdeath ? '/usr/bin/setpriv' : this.opts.binary;
+    const argv = usePdeath ? ['--pdeathsig', 'SIGTERM', '--', this.opts.binary, ...args] : args;
+    return new Promise((resolve, reject) => {
+      const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+      this.child = child;
+      let spawned = false;
+      child.once('spawn', () => {
+        spawned = true;
+        this.startedAt = Date.now();
+        this._state = 'running';
+        this.log.info({ pid: child.pid, api: this.opts.apiAddress }, 'gobgpd started');
+        this.emit('started', child.pid);
+        resolve();
+      });
+      child.once('error', (err) => {
+        if (!spawned) reject(new Error(`cannot start gobgpd (${this.opts.binary}): ${err.message}`));
+      });
+      for (const stream of [child.stdout!, child.stderr!]) {
+        readline.createInterface({ input: stream }).on('line', (line) => this.passLog(line));
+      }
+      child.once('exit', (code, signal) => {
+        if (this.child === child) this.child = undefined;
+        if (!spawned) return;
+        this.emit('exit', code, signal);
+        if (this.stopping) {
+          this._state = 'stopped';
+          return;
+        }
+        this.log.warn({ code, signal }, 'gobgpd exited; restarting');
+        this.scheduleRestart();
+      });
+    });
+  }
+
+  private passLog(line: string): void {
+    // gobgpd -p prints logrus text: time="..." level=info msg="..." Key=Value
+    const lvl = /level=(\w+)/.exec(line)?.[1] ?? 'info';
+    const msg = /msg="((?:[^"\\]|\\.)*)"/.exec(line)?.[1] ?? line;
+    const l = this.log;
+    if (lvl === 'error' || lvl === 'fatal' || lvl === 'panic') l.error({ gobgpd: line }, msg);
+    else if (lvl === 'warning' || lvl === 'warn') l.warn({ gobgpd: line }, msg);
+    else if (lvl === 'debug' || lvl === 'trace') l.debug({ gobgpd: line }, msg);
+    else l.info({ gobgpd: line }, msg);
+  }
+
+  private scheduleRestart(): void {
+    const max = this.opts.maxBackoffMs ?? 10_000;
+    const min = this.opts.minBackoffMs ?? 500;
+    // A gobgpd that stayed up a while earns a fast restart again.
+    if (Date.now() - this.startedAt > 30_000) this.backoffMs = min;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(max, this.backoffMs * 2);
+    this._state = 'backoff';
+    this.restartTimer = setTimeout(() => {
+      this.restartTimer = undefined;
+      if (this.stopping) return;
+      this.restarts++;
+      this.spawnOnce().catch((err) => {
+        this.log.error({ err: err.message }, 'gobgpd restart failed');
+        this.scheduleRestart();
+      });
+    }, delay);
+  }
+
+  /** Ends gobgpd by PID: SIGTERM, then SIGKILL after graceMs. */
+  async stop(graceMs = 3000): Promise<void> {
+    this.stopping = true;
+    if (this.restartTimer) clearTimeout(this.restartTimer);
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) {
+      this._state = 'stopped';
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      child.once('exit', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      child.kill('SIGTERM');
+    });
+    this._state = 'stopped';
+  }
+
+  /** Synchronous last resort for process 'exit' handlers. */
+  killNow(): void {
+    this.stopping = true;
+    if (this.child?.pid && this.child.exitCode === null) {
+      try {
+        process.kill(this.child.pid, 'SIGTERM');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+}

@@ -1,0 +1,121 @@
+// Encodes VIP paths into GoBGP 3.10's Path message (NLRI and attributes packed
+// as google.protobuf.Any) and decodes the paths gobgpd reports. protobufjs
+// loads the same proto file the gRPC client uses, so type names line up.
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import protobuf from 'protobufjs';
+
+export const PROTO_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto/gobgp_api.proto');
+
+const root = new protobuf.Root();
+root.resolvePath = (origin, target) =>
+  target.startsWith('google/protobuf/') ? target : protobuf.util.path.resolve(origin, target);
+root.loadSync(PROTO_FILE, { keepCase: true });
+root.resolveAll();
+
+const TYPE_PREFIX = 'type.googleapis.com/apipb.';
+
+export interface AnyMsg {
+  type_url: string;
+  value: Buffer | Uint8Array;
+}
+
+function pack(typeName: string, obj: Record<string, unknown>): AnyMsg {
+  const t = root.lookupType(`apipb.${typeName}`);
+  return { type_url: TYPE_PREFIX + typeName, value: Buffer.from(t.encode(t.fromObject(obj)).finish()) };
+}
+
+function unpack(any: AnyMsg): { type: string; msg: Record<string, unknown> } | undefined {
+  if (!any.type_url.startsWith(TYPE_PREFIX)) return undefined;
+  const type = any.type_url.slice(TYPE_PREFIX.length);
+  const t = root.lookupTypeOrEnum(`apipb.${type}`);
+  if (!(t instanceof protobuf.Type)) return undefined;
+  const msg = t.toObject(t.decode(any.value), { longs: Number, enums: String, defaults: true }) as Record<string, unknown>;
+  return { type, msg };
+}
+
+export type IpFamily = 4 | 6;
+
+export const FAMILY_IPV4 = { afi: 'AFI_IP', safi: 'SAFI_UNICAST' } as const;
+export const FAMILY_IPV6 = { afi: 'AFI_IP6', safi: 'SAFI_UNICAST' } as const;
+export function familyOf(f: IpFamily) {
+  return f === 4 ? FAMILY_IPV4 : FAMILY_IPV6;
+}
+
+/** One locally originated host route, as the advertiser wants it in gobgpd. */
+export interface VipRoute {
+  /** The address (no prefix length): /32 for IPv4, /128 for IPv6. */
+  ip: string;
+  family: IpFamily;
+  med?: number;
+  localPref?: number;
+  /** Unset: "0.0.0.0" / "::", so gobgpd puts the session's local address. */
+  nextHop?: string;
+}
+
+/** Wire shape of apipb.Path for grpc-js (keepCase). */
+export type WirePath = Record<string, unknown>;
+
+export function encodeVipRoute(r: VipRoute, withdraw = false): WirePath {
+  const nlri = pack('IPAddressPrefix', { prefix_len: r.family === 4 ? 32 : 128, prefix: r.ip });
+  const nh = r.nextHop ?? (r.family === 4 ? '0.0.0.0' : '::');
+  const pattrs: AnyMsg[] = [pack('OriginAttribute', { origin: 0 })];
+  if (r.family === 4) pattrs.push(pack('NextHopAttribute', { next_hop: nh }));
+  else pattrs.push(pack('MpReachNLRIAttribute', { family: FAMILY_IPV6, next_hops: [nh], nlris: [nlri] }));
+  if (r.med !== undefined) pattrs.push(pack('MultiExitDiscAttribute', { med: r.med }));
+  if (r.localPref !== undefined) pattrs.push(pack('LocalPrefAttribute', { local_pref: r.localPref }));
+  return { nlri, pattrs, family: familyOf(r.family), is_withdraw: withdraw };
+}
+
+/** A path as gobgpd reports it (ListPath, WatchEvent). */
+export interface DecodedPath {
+  prefix: string;
+  prefixLen: number;
+  family: IpFamily;
+  nextHop?: string;
+  med?: number;
+  localPref?: number;
+  best: boolean;
+  withdraw: boolean;
+  /** Address of the peer it was learned from; undefined for locally originated paths. */
+  neighborIp?: string;
+}
+
+export function decodePath(p: WirePath): DecodedPath | undefined {
+  const nlri = p.nlri ? unpack(p.nlri as AnyMsg) : undefined;
+  if (!nlri || nlri.type !== 'IPAddressPrefix') return undefined;
+  const prefix = String(nlri.msg.prefix);
+  const prefixLen = Number(nlri.msg.prefix_len);
+  const family: IpFamily = prefix.includes(':') ? 6 : 4;
+  const out: DecodedPath = {
+    prefix,
+    prefixLen,
+    family,
+    best: Boolean(p.best),
+    withdraw: Boolean(p.is_withdraw),
+  };
+  const nb = typeof p.neighbor_ip === 'string' ? p.neighbor_ip : '';
+  // gobgpd reports "<nil>" (or nothing) as the neighbour of locally originated paths.
+  if (nb && nb !== '<nil>' && nb !== '0.0.0.0' && nb !== '::') out.neighborIp = nb;
+  for (const a of (p.pattrs as AnyMsg[] | undefined) ?? []) {
+    const u = unpack(a);
+    if (!u) continue;
+    switch (u.type) {
+      case 'NextHopAttribute':
+        out.nextHop = String(u.msg.next_hop);
+        break;
+      case 'MpReachNLRIAttribute': {
+        const nhs = u.msg.next_hops as string[] | undefined;
+        if (nhs && nhs.length > 0) out.nextHop = nhs[0];
+        break;
+      }
+      case 'MultiExitDiscAttribute':
+        out.med = Number(u.msg.med);
+        break;
+      case 'LocalPrefAttribute':
+        out.localPref = Number(u.msg.local_pref);
+        break;
+    }
+  }
+  return out;
+}
