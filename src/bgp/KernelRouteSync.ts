@@ -1,0 +1,111 @@
+// Mirrors gobgpd's best paths into the kernel (main table, proto bgp), as
+// loxilb does on every --bgp node and what --peer workers exist for. Best-path
+// events update a local table; a pass per burst writes only the difference;
+// a periodic full pass re-reads the kernel, which also removes routes a
+// previous run left behind.
+import type { Logger } from '../util/logger.ts';
+import type { DecodedPath } from './pathCodec.ts';
+import { canonicalCidr, planKernelRoutes, wantedKernelRoutes, type BestPath, type KernelRoute } from './planKernelRoutes.ts';
+import type { KernelRouteDriver } from './IprouteDriver.ts';
+
+export class KernelRouteSync {
+  private best = new Map<string, BestPath>();
+  private kernel?: Map<string, KernelRoute>;
+  private subnets: string[] = [];
+  private dirty = false;
+  private running?: Promise<void>;
+  private fullTimer?: NodeJS.Timeout;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  installed = 0;
+
+  constructor(
+    private readonly driver: KernelRouteDriver,
+    private readonly log: Logger,
+    private readonly fullResyncMs = 30_000,
+  ) {}
+
+  start(): void {
+    this.fullTimer = setInterval(() => this.fullResync(), this.fullResyncMs);
+    this.fullTimer.unref();
+    this.fullResync();
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.fullTimer) clearInterval(this.fullTimer);
+  }
+
+  /** The best-path stream restarted (gobgpd restart): start from its initial dump. */
+  resetBest(): void {
+    this.best.clear();
+    this.kick();
+  }
+
+  onBestPaths(paths: DecodedPath[]): void {
+    for (const p of paths) {
+      const dst = canonicalCidr(`${p.prefix}/${p.prefixLen}`);
+      if (p.withdraw) this.best.delete(dst);
+      else this.best.set(dst, { dst, nextHop: p.nextHop, local: !p.neighborIp });
+    }
+    this.kick();
+  }
+
+  fullResync(): void {
+    this.kernel = undefined;
+    this.kick();
+  }
+
+  whenIdle(): Promise<void> {
+    if (!this.running && !this.dirty) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  private kick(): void {
+    if (this.closed) return;
+    this.dirty = true;
+    if (!this.running) this.running = new Promise<void>((r) => setImmediate(r)).then(() => this.loop());
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.dirty && !this.closed) {
+        this.dirty = false;
+        try {
+          await this.pass();
+        } catch (err) {
+          this.kernel = undefined;
+          this.log.warn({ err: (err as Error).message }, 'kernel route sync failed');
+        }
+      }
+    } finally {
+      this.running = undefined;
+      const w = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const f of w) f();
+    }
+  }
+
+  private async pass(): Promise<void> {
+    if (!this.kernel) {
+      [this.kernel, this.subnets] = await Promise.all([this.driver.listBgpRoutes(), this.driver.localSubnets()]);
+    }
+    const wanted = wantedKernelRoutes(this.best.values(), this.subnets);
+    const ops = planKernelRoutes(wanted, this.kernel);
+    if (ops.length === 0) return;
+    const { failed } = await this.driver.apply(ops);
+    for (const o of ops) {
+      if (o.op === 'replace') this.kernel.set(o.route.dst, o.route);
+      else this.kernel.delete(o.route.dst);
+    }
+    if (failed.length > 0) {
+      this.log.warn({ failed: failed.slice(0, 5), count: failed.length }, 'some kernel routes could not be written');
+      this.kernel = undefined; // re-read next time so the cache tells the truth
+    }
+    this.installed = wanted.size;
+    this.log.info(
+      { replaced: ops.filter((o) => o.op === 'replace').length, deleted: ops.filter((o) => o.op === 'delete').length },
+      'kernel routes synced',
+    );
+  }
+}
