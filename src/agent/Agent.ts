@@ -1,0 +1,348 @@
+// Composition root of the node agent: holds the desired state (LB rules, HA
+// roles, BGP config), persists it, and wires the parts that make it true:
+// the gobgpd supervisor and BGP reconciler, the kernel route sync, endpoint
+// probes and the REST server.
+import { isDeepStrictEqual } from 'node:util';
+import { ConfigStore } from './ConfigStore.ts';
+import { RestServer } from '../api/RestServer.ts';
+import type { AgentApi, AgentStatus, DeleteByKeyQuery } from '../api/AgentApi.ts';
+import { ConflictError, ForbiddenError, NotFoundError } from '../util/errors.ts';
+import type { Logger } from '../util/logger.ts';
+import { DEFAULT_INSTANCE, ruleKey, type LbRule } from '../lb/LbRule.ts';
+import { EndpointProber } from '../lb/EndpointProber.ts';
+import type { CiState } from '../ha/ClusterState.ts';
+import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
+import { GobgpClient } from '../bgp/GobgpClient.ts';
+import { GobgpSupervisor } from '../bgp/GobgpSupervisor.ts';
+import { BgpReconciler } from '../bgp/BgpReconciler.ts';
+import { planVipRoutes } from '../bgp/planVipRoutes.ts';
+import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
+import { IprouteDriver } from '../bgp/IprouteDriver.ts';
+import type { PeerTimers } from '../bgp/planBgpConfig.ts';
+import ipaddr from 'ipaddr.js';
+
+export const VERSION = '0.1.0';
+
+export interface AgentOptions {
+  bgp: boolean;
+  peer: boolean;
+  host: string;
+  port: number;
+  configPath: string;
+  gobgpApi: string;
+  gobgpBin: string;
+  gobgpLogLevel: 'debug' | 'info';
+  peerTimers: PeerTimers;
+  /** Mirror BGP best paths into the kernel (every --bgp node, as loxilb does). */
+  kernelRoutes: boolean;
+}
+
+export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 5, holdTime: 90, keepalive: 30 };
+
+export class Agent implements AgentApi {
+  readonly bgpOnly: boolean;
+  readonly bgpEnabled: boolean;
+  private rules = new Map<string, LbRule>();
+  private ciStates = new Map<string, CiState>();
+  private bgpGlobal?: BgpGlobalConfig;
+  private bgpNeighbors = new Map<string, BgpNeighborConfig>();
+  private readonly store: ConfigStore;
+  private readonly prober: EndpointProber;
+  private rest?: RestServer;
+  private supervisor?: GobgpSupervisor;
+  private client?: GobgpClient;
+  private reconciler?: BgpReconciler;
+  private routeSync?: KernelRouteSync;
+  private cancelWatch?: () => void;
+  private watchRetry?: NodeJS.Timeout;
+  private stopped = false;
+  private readonly startedAt = Date.now();
+
+  constructor(
+    private readonly opts: AgentOptions,
+    private readonly log: Logger,
+  ) {
+    this.bgpOnly = opts.peer;
+    this.bgpEnabled = opts.bgp || opts.peer;
+    this.store = new ConfigStore(opts.configPath);
+    this.prober = new EndpointProber(log.child({ part: 'probe' }));
+    this.prober.on('change', () => this.publishRoutes());
+    this.ciStates.set(DEFAULT_INSTANCE, { instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' });
+  }
+
+  async start(): Promise<void> {
+    const saved = this.store.load();
+    if (!this.bgpOnly) {
+      for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
+      for (const s of saved.ciStates) this.ciStates.set(s.instance, s);
+    }
+    this.bgpGlobal = saved.bgpGlobal;
+    for (const n of saved.bgpNeighbors) this.bgpNeighbors.set(n.ipAddress, n);
+    this.log.info(
+      { rules: this.rules.size, neighbors: this.bgpNeighbors.size, global: Boolean(this.bgpGlobal) },
+      'restored saved configuration',
+    );
+
+    if (this.bgpEnabled) await this.startBgp();
+    this.prober.sync(this.rules.values());
+    this.publishRoutes();
+    this.rest = new RestServer(this, this.log.child({ part: 'api' }));
+    await this.rest.listen(this.opts.host, this.opts.port);
+    this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
+  }
+
+  private async startBgp(): Promise<void> {
+    const log = this.log.child({ part: 'bgp' });
+    this.client = new GobgpClient(this.opts.gobgpApi);
+    this.reconciler = new BgpReconciler(this.client, log);
+    if (this.opts.kernelRoutes) this.routeSync = new KernelRouteSync(new IprouteDriver(), log.child({ part: 'kroute' }));
+    this.supervisor = new GobgpSupervisor(
+      { binary: this.opts.gobgpBin, apiAddress: this.opts.gobgpApi, logLevel: this.opts.gobgpLogLevel },
+      this.log.child({ part: 'gobgpd' }),
+    );
+    this.supervisor.on('started', () => this.onGobgpdStarted());
+    this.supervisor.on('exit', () => this.stopWatch());
+    this.publishBgpConfig();
+    await this.supervisor.start();
+    this.routeSync?.start();
+  }
+
+  private onGobgpdStarted(): void {
+    const client = this.client!;
+    client
+      .waitReady(10_000)
+      .then(() => {
+        this.reconciler!.resync();
+        this.startWatch();
+      })
+      .catch((err) => this.log.error({ err: (err as Error).message }, 'gobgpd API did not come up'));
+  }
+
+  /** Best-path watch feeding the kernel route sync; retried until gobgpd has a global config. */
+  private startWatch(): void {
+    if (!this.routeSync || this.stopped) return;
+    this.stopWatch();
+    this.routeSync.resetBest();
+    this.cancelWatch = this.client!.watch({
+      onPaths: (paths) => this.routeSync!.onBestPaths(paths),
+      onEnd: (err) => {
+        this.cancelWatch = undefined;
+        if (this.stopped) return;
+        if (err) this.log.debug({ err: err.message }, 'best-path watch ended; retrying');
+        this.watchRetry = setTimeout(() => this.startWatch(), 1000);
+      },
+    });
+  }
+
+  private stopWatch(): void {
+    if (this.watchRetry) clearTimeout(this.watchRetry);
+    this.watchRetry = undefined;
+    const c = this.cancelWatch;
+    this.cancelWatch = undefined;
+    c?.();
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.stopWatch();
+    this.prober.close();
+    this.reconciler?.close();
+    this.routeSync?.close();
+    await this.rest?.close();
+    await this.supervisor?.stop();
+    this.client?.close();
+  }
+
+  /** Synchronous cleanup for process 'exit': never leave our gobgpd behind. */
+  killChildren(): void {
+    this.supervisor?.killNow();
+  }
+
+  /** Resolves once BGP and kernel routes have caught up with the current state. */
+  async settled(): Promise<void> {
+    await this.reconciler?.whenIdle();
+    await this.routeSync?.whenIdle();
+  }
+
+  // ---- desired state -> subsystems ----
+
+  private publishRoutes(): void {
+    if (!this.reconciler) return;
+    this.reconciler.setRoutes(
+      planVipRoutes({ rules: this.rules.values(), ciStates: this.ciStates, ruleAlive: (r) => this.prober.ruleAlive(r) }),
+    );
+  }
+
+  private publishBgpConfig(): void {
+    this.reconciler?.setConfig({ global: this.bgpGlobal, neighbors: [...this.bgpNeighbors.values()], timers: this.opts.peerTimers });
+  }
+
+  private requireLbMode(): void {
+    if (this.bgpOnly) throw new ForbiddenError('running in bgp only mode');
+  }
+  private requireBgp(): void {
+    if (!this.bgpEnabled) throw new ForbiddenError('loxilb BGP mode is disabled');
+  }
+
+  // ---- AgentApi ----
+
+  version() {
+    return { version: VERSION, buildInfo: `loxilb-ts node ${process.version}` };
+  }
+
+  status(): AgentStatus {
+    const sup = this.supervisor;
+    const gobgpd: AgentStatus['bgp']['gobgpd'] = !sup ? 'disabled' : sup.state === 'running' ? 'running' : sup.state === 'stopped' ? 'down' : 'starting';
+    return {
+      status: !sup || gobgpd === 'running' ? 'ok' : 'degraded',
+      mode: this.bgpOnly ? 'bgp-only' : 'lb',
+      bgp: { enabled: this.bgpEnabled, gobgpd, pid: sup?.pid, restarts: sup?.restarts ?? 0 },
+      rules: this.rules.size,
+      advertisedVips: this.reconciler?.advertisedCount ?? 0,
+      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+    };
+  }
+
+  /** Commits a new rule table only once it is saved, so a failed save changes nothing. */
+  private commitRules(next: Map<string, LbRule>): void {
+    this.store.saveRules([...next.values()]);
+    this.rules = next;
+    this.prober.sync(this.rules.values());
+    this.publishRoutes();
+  }
+
+  async addLbRule(rule: LbRule): Promise<void> {
+    this.requireLbMode();
+    const key = ruleKey(rule.serviceArguments);
+    const cur = this.rules.get(key);
+    const oper = rule.serviceArguments.oper ?? 0;
+    const next = new Map(this.rules);
+    if (oper === 1 || oper === 2) {
+      // Attach / detach endpoints of an existing rule (kube-loxilb --appendEPs).
+      const base = cur ?? (oper === 1 ? { ...rule, endpoints: [] } : undefined);
+      if (!base) throw new NotFoundError(`lbrule not found: ${key}`);
+      const same = (a: { endpointIP: string; targetPort: number }, b: { endpointIP: string; targetPort: number }) =>
+        a.endpointIP === b.endpointIP && a.targetPort === b.targetPort;
+      const endpoints =
+        oper === 1
+          ? [...base.endpoints.filter((e) => !rule.endpoints.some((n) => same(e, n))), ...rule.endpoints]
+          : base.endpoints.filter((e) => !rule.endpoints.some((n) => same(e, n)));
+      if (endpoints.length > 32) throw new ConflictError('lbrule endpoints exceed 32: capacity');
+      next.set(key, { ...base, serviceArguments: { ...base.serviceArguments, oper: 0 }, endpoints });
+    } else {
+      const stored = { ...rule, serviceArguments: { ...rule.serviceArguments, oper: 0 } };
+      if (cur && isDeepStrictEqual(cur, stored)) throw new ConflictError('lbrule-exists error');
+      next.set(key, stored);
+    }
+    this.commitRules(next);
+  }
+
+  listLbRules(): LbRule[] {
+    if (this.bgpOnly) return [];
+    return [...this.rules.values()].map((r) => ({
+      ...r,
+      endpoints: r.endpoints.map((ep) => ({ ...ep, state: this.prober.endpointState(r, ep) })),
+    }));
+  }
+
+  async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
+    this.requireLbMode();
+    const key = ruleKey({ externalIP: ipaddr.process(q.externalIP).toString(), port: q.port, portMax: q.portMax, protocol: q.protocol as LbRule['serviceArguments']['protocol'], block: q.block, host: q.host });
+    if (!this.rules.has(key)) throw new NotFoundError(`lbrule not found: ${key}`);
+    const next = new Map(this.rules);
+    next.delete(key);
+    // The VIP stays advertised exactly as long as some rule with bgp uses it,
+    // whatever ?bgp= says: a route without a rule behind it is a black hole.
+    this.commitRules(next);
+  }
+
+  async deleteLbRulesByName(name: string): Promise<number> {
+    this.requireLbMode();
+    const next = new Map([...this.rules].filter(([, r]) => r.serviceArguments.name !== name));
+    const n = this.rules.size - next.size;
+    if (n === 0) throw new NotFoundError(`no lbrule named ${name} found`);
+    this.commitRules(next);
+    return n;
+  }
+
+  async deleteAllLbRules(): Promise<number> {
+    this.requireLbMode();
+    const n = this.rules.size;
+    this.commitRules(new Map());
+    return n;
+  }
+
+  async setCiState(s: CiState): Promise<void> {
+    this.requireLbMode();
+    const cur = this.ciStates.get(s.instance);
+    if (cur && cur.state === s.state && cur.vip === s.vip) return;
+    const next = new Map(this.ciStates);
+    next.set(s.instance, { ...s });
+    this.store.saveCiStates([...next.values()]);
+    this.ciStates = next;
+    this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip }, 'HA state changed');
+    this.publishRoutes();
+  }
+
+  listCiStates(): CiState[] {
+    if (this.bgpOnly) return [];
+    return [...this.ciStates.values()];
+  }
+
+  async setBgpGlobal(cfg: BgpGlobalConfig): Promise<void> {
+    this.requireBgp();
+    this.store.saveBgp(cfg, [...this.bgpNeighbors.values()]);
+    this.bgpGlobal = cfg;
+    this.publishBgpConfig();
+  }
+
+  async addBgpNeighbor(n: BgpNeighborConfig): Promise<void> {
+    this.requireBgp();
+    const ip = ipaddr.process(n.ipAddress).toString();
+    if (this.bgpNeighbors.has(ip)) throw new ConflictError(`bgp neighbor ${ip} already exists`);
+    const next = new Map(this.bgpNeighbors);
+    next.set(ip, { ...n, ipAddress: ip });
+    this.store.saveBgp(this.bgpGlobal, [...next.values()]);
+    this.bgpNeighbors = next;
+    this.publishBgpConfig();
+  }
+
+  async deleteBgpNeighbor(ipRaw: string): Promise<void> {
+    this.requireBgp();
+    const ip = ipaddr.process(ipRaw).toString();
+    if (!this.bgpNeighbors.has(ip)) throw new NotFoundError(`bgp neighbor ${ip} not found`);
+    const next = new Map(this.bgpNeighbors);
+    next.delete(ip);
+    this.store.saveBgp(this.bgpGlobal, [...next.values()]);
+    this.bgpNeighbors = next;
+    this.publishBgpConfig();
+  }
+
+  async listBgpNeighbors(): Promise<BgpNeighborStatus[]> {
+    this.requireBgp();
+    let live = new Map<string, { state: string; up: number; down: number }>();
+    try {
+      const peers = (await this.client?.listPeers()) ?? [];
+      live = new Map(peers.map((p) => [ipaddr.process(p.address).toString(), { state: p.sessionState, up: p.uptime, down: p.downtime }]));
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'gobgpd not answering ListPeer');
+    }
+    const now = Date.now() / 1000;
+    return [...this.bgpNeighbors.values()].map((n) => {
+      const l = live.get(n.ipAddress);
+      const since = !l ? 0 : l.state === 'ESTABLISHED' ? l.up : l.down;
+      return { ipAddress: n.ipAddress, remoteAs: n.remoteAs, state: l?.state ?? 'UNKNOWN', updowntime: since > 0 ? formatUpDown(now - since) : 'never' };
+    });
+  }
+}
+
+/** gobgp's Up/Down format: HH:MM:SS, with a "Nd " prefix after a day. */
+export function formatUpDown(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const d = Math.floor(s / 86400);
+  const hh = String(Math.floor((s % 86400) / 3600)).padStart(2, '0');
+  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
+  const ss = String(s % 60).padStart(2, '0');
+  return `${d > 0 ? `${d}d ` : ''}${hh}:${mm}:${ss}`;
+}

@@ -1,0 +1,66 @@
+// Entry point of the loxilb node agent.
+import { Agent, DEFAULT_PEER_TIMERS, VERSION } from '../agent/Agent.ts';
+import { FlagError, USAGE, isLoopbackApi, parseLoxilbFlags } from './loxilbFlags.ts';
+import { createLogger } from '../util/logger.ts';
+
+async function main(): Promise<void> {
+  let flags;
+  try {
+    flags = parseLoxilbFlags(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`loxilb: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (flags.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  if (flags.version) {
+    process.stdout.write(`loxilb-ts ${VERSION}\n`);
+    return;
+  }
+  const log = createLogger(flags.loglevel);
+  if (flags.bgp && !isLoopbackApi(flags.gobgpApi)) {
+    log.warn({ api: flags.gobgpApi }, 'gobgpd API is not on loopback: anyone who reaches it can change routing');
+  }
+  const agent = new Agent(
+    {
+      bgp: flags.bgp,
+      peer: flags.peer,
+      host: flags.host,
+      port: flags.port,
+      configPath: flags.configPath,
+      gobgpApi: flags.gobgpApi,
+      gobgpBin: flags.gobgpBin,
+      gobgpLogLevel: flags.loglevel === 'debug' || flags.loglevel === 'trace' ? 'debug' : 'info',
+      peerTimers: DEFAULT_PEER_TIMERS,
+      kernelRoutes: flags.bgp,
+    },
+    log,
+  );
+  process.on('exit', () => agent.killChildren());
+  let stopping = false;
+  const shutdown = (sig: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal: sig }, 'stopping');
+    agent.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  try {
+    await agent.start();
+  } catch (err) {
+    log.fatal({ err: (err as Error).message }, 'loxilb cannot start');
+    await agent.stop().catch(() => undefined);
+    process.exit(1);
+  }
+}
+
+void main();

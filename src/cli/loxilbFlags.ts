@@ -1,0 +1,166 @@
+// Flag parsing for the loxilb agent, compatible with loxilb's go-flags set
+// (reference §1). Flags loxilb has but loxilb-ts does not implement yet are
+// refused by name, never silently accepted.
+import ipaddr from 'ipaddr.js';
+import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
+
+export class FlagError extends Error {}
+
+export interface LoxilbFlags {
+  bgp: boolean;
+  peer: boolean;
+  host: string;
+  port: number;
+  loglevel: string;
+  configPath: string;
+  gobgpApi: string;
+  gobgpBin: string;
+  version: boolean;
+  help: boolean;
+}
+
+type Kind = 'bool' | 'string';
+interface FlagDef {
+  long: string;
+  short?: string;
+  kind: Kind;
+  key?: keyof LoxilbFlags;
+}
+
+const DEFS: FlagDef[] = [
+  { long: 'bgp', short: 'b', kind: 'bool', key: 'bgp' },
+  { long: 'peer', short: 'r', kind: 'bool', key: 'peer' },
+  { long: 'host', kind: 'string', key: 'host' },
+  { long: 'port', kind: 'string', key: 'port' },
+  { long: 'loglevel', kind: 'string', key: 'loglevel' },
+  { long: 'config-path', kind: 'string', key: 'configPath' },
+  { long: 'gobgp-api', kind: 'string', key: 'gobgpApi' },
+  { long: 'gobgp-bin', kind: 'string', key: 'gobgpBin' },
+  { long: 'version', short: 'v', kind: 'bool', key: 'version' },
+  { long: 'help', short: 'h', kind: 'bool', key: 'help' },
+];
+
+/** loxilb flags that exist but are not implemented in loxilb-ts yet. */
+const NOT_YET: FlagDef[] = [
+  { long: 'ka', short: 'k', kind: 'string' },
+  { long: 'cluster', kind: 'string' },
+  { long: 'self', kind: 'string' },
+  { long: 'egr-hooks', kind: 'bool' },
+  { long: 'blacklist', kind: 'string' },
+  { long: 'whitelist', kind: 'string' },
+  { long: 'tls', kind: 'bool' },
+  { long: 'tls-host', kind: 'string' },
+  { long: 'tls-port', kind: 'string' },
+  { long: 'tls-certificate', kind: 'string' },
+  { long: 'tls-key', kind: 'string' },
+  { long: 'rpc', kind: 'string' },
+  { long: 'prometheus', short: 'p', kind: 'bool' },
+  { long: 'api', short: 'a', kind: 'bool' },
+  { long: 'nonlp', short: 'n', kind: 'bool' },
+  { long: 'clusterinterface', kind: 'string' },
+  { long: 'log-max-size', kind: 'string' },
+  { long: 'log-max-backups', kind: 'string' },
+  { long: 'log-max-age', kind: 'string' },
+  { long: 'log-no-compress', kind: 'bool' },
+  { long: 'cpuprofile', kind: 'string' },
+  { long: 'disable-crc32', kind: 'bool' },
+  { long: 'passive-probe', kind: 'bool' },
+  { long: 'rss-enable', kind: 'bool' },
+  { long: 'k8s-api', kind: 'string' },
+  { long: 'ipvs-compat', kind: 'bool' },
+  { long: 'fallback', kind: 'bool' },
+  { long: 'localsockpolicy', kind: 'bool' },
+  { long: 'sockmapsupport', kind: 'bool' },
+  { long: 'cloud', kind: 'string' },
+  { long: 'cloudcidrblock', kind: 'string' },
+  { long: 'cloudinstance', kind: 'string' },
+  { long: 'proxyonlymode', kind: 'bool' },
+  { long: 'userservice', kind: 'bool' },
+];
+const NOT_YET_PREFIXES = ['database', 'manualtoken', 'oauth2'];
+
+export const USAGE = `Usage: loxilb [OPTIONS]
+
+  -b, --bgp               run a gobgpd sidecar and advertise VIPs by HA role
+  -r, --peer              BGP only: no load balancing; learned routes go to the kernel
+      --host=ADDR         REST API address (default 0.0.0.0, env HOST)
+      --port=N            REST API port (default 11111, env PORT)
+      --loglevel=LEVEL    ${LOG_LEVELS.join('|')} (default debug)
+      --config-path=DIR   saved configuration (default /etc/loxilb/)
+      --gobgp-api=H:P     gobgpd gRPC API address (default 127.0.0.1:50051)
+      --gobgp-bin=PATH    gobgpd binary (default gobgpd from PATH, env GOBGPD_BIN)
+  -v, --version           print the version and exit
+  -h, --help              this text
+`;
+
+export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): LoxilbFlags {
+  const out: LoxilbFlags = {
+    bgp: false,
+    peer: false,
+    host: env.HOST || '0.0.0.0',
+    port: 11111,
+    loglevel: 'debug',
+    configPath: '/etc/loxilb/',
+    gobgpApi: '127.0.0.1:50051',
+    gobgpBin: env.GOBGPD_BIN || 'gobgpd',
+    version: false,
+    help: false,
+  };
+  let portRaw = env.PORT || '11111';
+  const find = (name: string, short: boolean) => {
+    const match = (d: FlagDef) => (short ? d.short === name : d.long === name);
+    const def = DEFS.find(match);
+    if (def) return def;
+    const later = NOT_YET.find(match) ?? (!short && NOT_YET_PREFIXES.some((p) => name.startsWith(p)) ? { long: name, kind: 'string' as Kind } : undefined);
+    if (later) throw new FlagError(`flag --${later.long} is not implemented in loxilb-ts yet; remove it from the command line`);
+    throw new FlagError(`unknown flag ${short ? '-' : '--'}${name} (see loxilb --help)`);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-') || arg === '-' || arg === '--') throw new FlagError(`unexpected argument ${JSON.stringify(arg)}: loxilb takes only flags`);
+    const long = arg.startsWith('--');
+    const body = arg.slice(long ? 2 : 1);
+    const eq = body.indexOf('=');
+    const name = eq >= 0 ? body.slice(0, eq) : body;
+    let value: string | undefined = eq >= 0 ? body.slice(eq + 1) : undefined;
+    const shown = `${long ? '--' : '-'}${name}`;
+    if (!long && name.length > 1 && value === undefined) {
+      // -br: a run of short boolean flags.
+      for (const ch of name) {
+        const def = find(ch, true);
+        if (def.kind !== 'bool') throw new FlagError(`flag -${ch} needs a value (-${ch}=VALUE)`);
+        (out as unknown as Record<string, unknown>)[def.key!] = true;
+      }
+      continue;
+    }
+    const def = find(name, !long);
+    if (def.kind === 'bool') {
+      if (value !== undefined && value !== 'true' && value !== 'false') throw new FlagError(`flag ${shown} is a switch: it takes no value (got ${JSON.stringify(value)})`);
+      (out as unknown as Record<string, unknown>)[def.key!] = value !== 'false';
+      continue;
+    }
+    if (value === undefined) {
+      value = argv[++i];
+      if (value === undefined) throw new FlagError(`flag ${shown} needs a value`);
+    }
+    if (def.key === 'port') portRaw = value;
+    else (out as unknown as Record<string, unknown>)[def.key!] = value;
+  }
+  if (!/^\d+$/.test(portRaw) || Number(portRaw) < 1 || Number(portRaw) > 65535) throw new FlagError(`flag --port must be a TCP port 1-65535 (got ${JSON.stringify(portRaw)})`);
+  out.port = Number(portRaw);
+  if (!ipaddr.isValid(out.host)) throw new FlagError(`flag --host must be an IP address to listen on (got ${JSON.stringify(out.host)})`);
+  if (!pinoLevel(out.loglevel)) throw new FlagError(`flag --loglevel must be one of ${LOG_LEVELS.join(', ')} (got ${JSON.stringify(out.loglevel)})`);
+  const m = /^\[?([^\]]+?)\]?:(\d+)$/.exec(out.gobgpApi);
+  if (!m || !ipaddr.isValid(m[1]!) || Number(m[2]) < 1 || Number(m[2]) > 65535) {
+    throw new FlagError(`flag --gobgp-api must be IP:PORT, e.g. 127.0.0.1:50051 (got ${JSON.stringify(out.gobgpApi)})`);
+  }
+  if (out.configPath === '') throw new FlagError('flag --config-path must name a directory');
+  // --peer implies --bgp, as in loxilb.
+  if (out.peer) out.bgp = true;
+  return out;
+}
+
+export function isLoopbackApi(addr: string): boolean {
+  const host = /^\[?([^\]]+?)\]?:\d+$/.exec(addr)?.[1] ?? '';
+  return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
+}
