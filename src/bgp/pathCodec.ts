@@ -28,7 +28,8 @@ function pack(typeName: string, obj: Record<string, unknown>): AnyMsg {
 function unpack(any: AnyMsg): { type: string; msg: Record<string, unknown> } | undefined {
   if (!any.type_url.startsWith(TYPE_PREFIX)) return undefined;
   const type = any.type_url.slice(TYPE_PREFIX.length);
-  const t = root.lookupTypeOrEnum(`apipb.${type}`);
+  // gobgpd may send attributes our proto subset does not model: skip them.
+  const t = root.lookup(`apipb.${type}`);
   if (!(t instanceof protobuf.Type)) return undefined;
   const msg = t.toObject(t.decode(any.value), { longs: Number, enums: String, defaults: true }) as Record<string, unknown>;
   return { type, msg };

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { NEXT_HOP_SELF_POLICY, planBgpConfig, type DesiredBgp, type ObservedBgp } from '../../src/bgp/planBgpConfig.ts';
+import type { PeerInfo } from '../../src/bgp/GobgpClient.ts';
+
+const timers = { connectRetry: 5, holdTime: 90, keepalive: 30 };
+const global = { localAs: 64512, routerId: '192.168.80.10', listenPort: 0, setNextHopSelf: true };
+const empty: ObservedBgp = { global: { asn: 0, routerId: '', listenPort: 0 }, peers: [], exportPolicies: [], policyNames: [] };
+const peer = (address: string, peerAsn: number, families: (4 | 6)[] = [4]): PeerInfo => ({
+  address, peerAsn, remotePort: 179, multihopTtl: 0, families, sessionState: 'ESTABLISHED', adminState: 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0,
+});
+const kinds = (d: DesiredBgp, o: ObservedBgp) => planBgpConfig(d, o).map((a) => a.kind);
+
+test('nothing happens before a global config exists', () => {
+  assert.deepEqual(planBgpConfig({ neighbors: [{ ipAddress: '1.1.1.1', remoteAs: 1, remotePort: 0, setMultiHop: false }], timers }, empty), []);
+});
+
+test('fresh gobgpd: start, policy, assignment, peers (no soft reset needed)', () => {
+  const d: DesiredBgp = { global, neighbors: [{ ipAddress: '192.168.80.1', remoteAs: 65101, remotePort: 0, setMultiHop: false }, { ipAddress: 'fd00:80::1', remoteAs: 65101, remotePort: 0, setMultiHop: true }], timers };
+  const a = planBgpConfig(d, empty);
+  assert.deepEqual(a.map((x) => x.kind), ['startBgp', 'addPolicy', 'setExportPolicies', 'addPeer', 'addPeer']);
+  const start = a[0] as Extract<(typeof a)[number], { kind: 'startBgp' }>;
+  assert.deepEqual(start.global, { asn: 64512, routerId: '192.168.80.10', listenPort: 179, listenAddresses: ['0.0.0.0', '::'] });
+  const v6 = a[4] as Extract<(typeof a)[number], { kind: 'addPeer' }>;
+  assert.deepEqual(v6.peer.families, [6]);
+  assert.equal(v6.peer.multihopTtl, 8);
+  assert.equal(v6.peer.address, 'fd00:80::1');
+});
+
+test('converged state plans nothing', () => {
+  const d: DesiredBgp = { global, neighbors: [{ ipAddress: '192.168.80.1', remoteAs: 65101, remotePort: 179, setMultiHop: false }], timers };
+  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('192.168.80.1', 65101)], exportPolicies: [NEXT_HOP_SELF_POLICY], policyNames: [NEXT_HOP_SELF_POLICY] };
+  assert.deepEqual(planBgpConfig(d, o), []);
+});
+
+test('peers: extra ones deleted, changed ones replaced', () => {
+  const d: DesiredBgp = { global, neighbors: [{ ipAddress: '10.0.0.1', remoteAs: 65002, remotePort: 0, setMultiHop: false }], timers };
+  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('10.0.0.1', 65001), peer('10.0.0.2', 65001)], exportPolicies: [NEXT_HOP_SELF_POLICY], policyNames: [NEXT_HOP_SELF_POLICY] };
+  const a = planBgpConfig(d, o);
+  assert.deepEqual(a.map((x) => (x.kind === 'deletePeer' ? `del ${x.address}` : x.kind === 'addPeer' ? `add ${x.peer.address} ${x.peer.peerAsn}` : x.kind)), ['del 10.0.0.1', 'del 10.0.0.2', 'add 10.0.0.1 65002']);
+});
+
+test('turning next-hop-self off removes the assignment and soft-resets peers', () => {
+  const d: DesiredBgp = { global: { ...global, setNextHopSelf: false }, neighbors: [{ ipAddress: '10.0.0.1', remoteAs: 65001, remotePort: 0, setMultiHop: false }], timers };
+  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('10.0.0.1', 65001)], exportPolicies: [NEXT_HOP_SELF_POLICY], policyNames: [NEXT_HOP_SELF_POLICY] };
+  assert.deepEqual(kinds(d, o), ['setExportPolicies', 'softResetOut']);
+});
+
+test('a new AS or router-id restarts BGP (gobgpd cannot change them in place)', () => {
+  const d: DesiredBgp = { global: { ...global, localAs: 65000 }, neighbors: [], timers };
+  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [], exportPolicies: [NEXT_HOP_SELF_POLICY], policyNames: [NEXT_HOP_SELF_POLICY] };
+  assert.deepEqual(kinds(d, o), ['stopBgp', 'startBgp', 'addPolicy', 'setExportPolicies']);
+});
+
+test('4-byte AS numbers pass through', () => {
+  const d: DesiredBgp = { global: { ...global, localAs: 4200000001 }, neighbors: [{ ipAddress: '10.0.0.1', remoteAs: 4200000002, remotePort: 0, setMultiHop: false }], timers };
+  const a = planBgpConfig(d, empty);
+  assert.equal((a[0] as { global: { asn: number } }).global.asn, 4200000001);
+  assert.equal((a.at(-1) as { peer: { peerAsn: number } }).peer.peerAsn, 4200000002);
+});
