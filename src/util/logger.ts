@@ -1,10 +1,10 @@
 // One pino root logger for a process; modules take children named after
 // themselves. --loglevel accepts loxilb's level names and maps them onto pino's.
-import { pino, type Logger } from 'pino';
+import { pino, type Logger, type LevelWithSilent } from 'pino';
 
 export type { Logger };
 
-const LOXILB_TO_PINO: Record<string, pino.LevelWithSilent> = {
+const LOXILB_TO_PINO: Record<string, LevelWithSilent> = {
   trace: 'trace',
   debug: 'debug',
   info: 'info',
@@ -20,7 +20,7 @@ const LOXILB_TO_PINO: Record<string, pino.LevelWithSilent> = {
 
 export const LOG_LEVELS = Object.keys(LOXILB_TO_PINO).filter((l) => l !== 'silent' && l !== 'warn');
 
-export function pinoLevel(loxilbLevel: string): pino.LevelWithSilent | undefined {
+export function pinoLevel(loxilbLevel: string): LevelWithSilent | undefined {
   return LOXILB_TO_PINO[loxilbLevel.toLowerCase()];
 }
 

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { diffRoutes, planVipRoutes, roleAttributes } from '../../src/bgp/planVipRoutes.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
+import type { VipRoute } from '../../src/bgp/pathCodec.ts';
 import type { CiState, CiStateName } from '../../src/ha/ClusterState.ts';
 
 function rule(ip: string, opts: { bgp?: boolean; name?: string; port?: number; secondary?: string[] } = {}): LbRule {
@@ -73,7 +74,7 @@ test('diffRoutes: adds new and changed routes, withdraws gone ones, keeps equal 
   const b = { ip: '2.2.2.2', family: 4 as const, med: 10, localPref: 5000 };
   const c = { ip: '3.3.3.3', family: 4 as const };
   const applied = new Map([[a.ip, a], [b.ip, b], [c.ip, c]]);
-  const desired = new Map([[a.ip, a], [b.ip, { ...b, med: 20, localPref: 100 }], ['4.4.4.4', { ip: '4.4.4.4', family: 4 as const }]]);
+  const desired = new Map<string, VipRoute>([[a.ip, a], [b.ip, { ...b, med: 20, localPref: 100 }], ['4.4.4.4', { ip: '4.4.4.4', family: 4 as const }]]);
   const d = diffRoutes(desired, applied);
   assert.deepEqual(d.add.map((r) => r.ip).sort(), ['2.2.2.2', '4.4.4.4']);
   assert.deepEqual(d.withdraw.map((r) => r.ip), ['3.3.3.3']);

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Prepares a Debian bookworm machine (as root) to build and test loxilb-ts:
+# system daemons used by the agent and the test labs, then node_modules.
+# Idempotent: a second run does nothing and says so.
+set -euo pipefail
+
+cd "$(dirname "$(readlink -f "$0")")/.."
+
+did=()
+
+need_apt=0
+for cmd in gobgpd gobgp bird birdc ip curl ping; do
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    need_apt=1
+    break
+  fi
+done
+
+if [ "$need_apt" -eq 1 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: gobgpd/bird2/iproute2/curl are missing and installing them needs root" >&2
+    exit 1
+  fi
+  # The bird2 package starts a global BIRD from its postinst; its stock config
+  # exports every route into the root namespace's kernel table. Tests run their
+  # own BIRDs inside namespaces, so forbid service starts during the install
+  # (policy-rc.d is honoured by invoke-rc.d and deb-systemd-invoke).
+  policy=/usr/sbin/policy-rc.d
+  own_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    own_policy=1
+    trap 'if [ "$own_policy" -eq 1 ]; then rm -f "$policy"; fi' EXIT
+  fi
+  apt_log=$(mktemp)
+  if ! { apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+           -o Dpkg::Use-Pty=0 gobgpd bird2 iproute2 curl procps iputils-ping; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    rm -f "$apt_log"
+    exit 1
+  fi
+  rm -f "$apt_log"
+  if [ "$own_policy" -eq 1 ]; then
+    rm -f "$policy"
+    own_policy=0
+  fi
+  did+=("installed gobgpd bird2 iproute2 curl procps iputils-ping")
+fi
+
+# Never rely on (or compete with) a packaged, system-wide BIRD: if systemd is
+# running, keep bird.service stopped and disabled. Without systemd nothing
+# starts it.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  if systemctl is-enabled --quiet bird.service 2>/dev/null ||
+     systemctl is-active --quiet bird.service 2>/dev/null; then
+    systemctl disable --now --quiet bird.service
+    did+=("disabled bird.service")
+  fi
+fi
+
+if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
+   [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm_log=$(mktemp)
+  if ! npm ci --no-audit --no-fund >"$npm_log" 2>&1; then
+    cat "$npm_log" >&2
+    rm -f "$npm_log"
+    exit 1
+  fi
+  rm -f "$npm_log"
+  did+=("ran npm ci")
+fi
+
+if [ "${#did[@]}" -eq 0 ]; then
+  echo "setup: system packages and node_modules already up to date"
+else
+  msg=$(printf '%s; ' "${did[@]}")
+  echo "setup: ${msg%; }"
+fi
