@@ -1,0 +1,113 @@
+// loxicmd's command line (reference §7): the global flags and the `get`
+// resources with loxicmd's own aliases, so existing habits and scripts work.
+import { parseArgs } from 'node:util';
+
+export type LoxicmdResource = 'lb' | 'bgpneigh' | 'hastate';
+export type OutputFormat = 'table' | 'wide' | 'json';
+
+export interface LoxicmdOptions {
+  apiserver: string;
+  port: number;
+  timeoutSeconds: number;
+  protocol: 'http' | 'https';
+  output: OutputFormat;
+  token?: string;
+  servName?: string;
+}
+
+export type LoxicmdCommand = { kind: 'help' } | { kind: 'get'; resource: LoxicmdResource; options: LoxicmdOptions };
+
+/** A command line we cannot run; the caller prints the usage text and exits with 2. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+const RESOURCE_ALIASES: Record<string, LoxicmdResource> = {
+  lb: 'lb',
+  loadbalancer: 'lb',
+  loadbalancers: 'lb',
+  lbs: 'lb',
+  bgpneigh: 'bgpneigh',
+  bgpneighbor: 'bgpneigh',
+  bgpnei: 'bgpneigh',
+  hastate: 'hastate',
+  ha: 'hastate',
+  HAstate: 'hastate',
+};
+
+export const LOXICMD_USAGE = `Usage: loxicmd [flags] get <resource> [-o wide|json]
+
+Resources:
+  lb        (loadbalancer, loadbalancers, lbs)  load-balancer rules
+  bgpneigh  (bgpneighbor, bgpnei)               BGP neighbours and their sessions
+  hastate   (ha, HAstate)                       HA state of each cluster instance
+
+Flags:
+  -s, --apiserver <address>   loxilb API server address (default 127.0.0.1)
+  -p, --port <port>           loxilb API server port (default 11111)
+  -t, --timeout <seconds>     request timeout in seconds (default 10)
+      --protocol <http|https> API protocol (default http)
+      --token <token>         sent as the Authorization header
+  -o, --output <wide|json>    wide table, or the API's JSON
+      --servName <name>       get lb: only rules with this name
+  -h, --help                  show this help
+`;
+
+export function parseLoxicmdArgs(argv: readonly string[]): LoxicmdCommand {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        apiserver: { type: 'string', short: 's', default: '127.0.0.1' },
+        port: { type: 'string', short: 'p', default: '11111' },
+        timeout: { type: 'string', short: 't', default: '10' },
+        protocol: { type: 'string', default: 'http' },
+        output: { type: 'string', short: 'o', default: '' },
+        token: { type: 'string' },
+        servName: { type: 'string' },
+        help: { type: 'boolean', short: 'h', default: false },
+      },
+    });
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
+
+  const [verb, name, ...extra] = positionals;
+  if (verb === undefined) throw new UsageError('missing command');
+  if (verb !== 'get') throw new UsageError(`unknown command "${verb}": only "get" is supported`);
+  if (name === undefined) throw new UsageError('get: missing resource (lb, bgpneigh or hastate)');
+  const resource = RESOURCE_ALIASES[name];
+  if (resource === undefined || !Object.hasOwn(RESOURCE_ALIASES, name)) throw new UsageError(`get: unknown resource "${name}"`);
+  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+
+  const port = Number(values.port);
+  if (!/^[0-9]+$/.test(values.port) || port < 1 || port > 65535) throw new UsageError(`--port must be an integer from 1 to 65535, got "${values.port}"`);
+  const timeoutSeconds = Number(values.timeout);
+  if (values.timeout.trim() === '' || !Number.isFinite(timeoutSeconds) || timeoutSeconds <= 0) {
+    throw new UsageError(`--timeout must be a positive number of seconds, got "${values.timeout}"`);
+  }
+  if (values.protocol !== 'http' && values.protocol !== 'https') throw new UsageError(`--protocol must be http or https, got "${values.protocol}"`);
+  if (values.output !== '' && values.output !== 'wide' && values.output !== 'json') {
+    throw new UsageError(`--output must be wide or json, got "${values.output}"`);
+  }
+  if (values.apiserver === '') throw new UsageError('--apiserver must not be empty');
+
+  const options: LoxicmdOptions = {
+    apiserver: values.apiserver,
+    port,
+    timeoutSeconds,
+    protocol: values.protocol,
+    output: values.output === '' ? 'table' : values.output,
+  };
+  if (values.token !== undefined) options.token = values.token;
+  if (values.servName !== undefined) options.servName = values.servName;
+  return { kind: 'get', resource, options };
+}

@@ -1,0 +1,214 @@
+// What loxicmd's `get` commands print (reference §7), as pure renderers over
+// the API's JSON, plus the runner that fetches it. Input is read leniently
+// (any key case, missing fields as zero) because it may come from a real
+// loxilb as well as from ours.
+import { pickFields, isPlainObject } from '../util/caseInsensitive.ts';
+import { renderTable } from '../util/table.ts';
+import { MODE_NAMES, SECURITY_NAMES, SEL_NAMES } from '../lb/LbRule.ts';
+import { LOXICMD_USAGE, UsageError, parseLoxicmdArgs, type LoxicmdOptions, type LoxicmdResource } from './loxicmdArgs.ts';
+
+const LB_HEADER = ['Ext IP', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', '# of Endpoints', 'Timeout', 'Monitor'];
+const LB_WIDE_HEADER = ['Ext IP', 'Sec IPs', 'Sources', 'Host', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', 'Endpoint', 'EPort', 'Weight', 'State', 'Counters'];
+const BGP_NEIGH_HEADER = ['Peer', 'AS', 'UP/Down', 'State'];
+const HA_STATE_HEADER = ['Instance', 'HAState'];
+
+function obj<K extends string>(v: unknown, fields: readonly K[]): Partial<Record<K, unknown>> {
+  return isPlainObject(v) ? pickFields(v, fields) : {};
+}
+function str(v: unknown): string {
+  return typeof v === 'string' ? v : typeof v === 'number' ? String(v) : '';
+}
+function num(v: unknown): number {
+  return typeof v === 'number' && Number.isFinite(v) ? v : 0;
+}
+function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [];
+}
+function nameOf(names: readonly string[], n: number): string {
+  return names[n] ?? String(n);
+}
+
+const SA_FIELDS = [
+  'externalIP', 'port', 'portMax', 'protocol', 'block', 'sel', 'mode', 'security', 'inactiveTimeOut',
+  'monitor', 'name', 'snat', 'host', 'proxyprotocolv2', 'egress',
+] as const;
+
+interface LbRow {
+  sa: Partial<Record<(typeof SA_FIELDS)[number], unknown>>;
+  endpoints: Partial<Record<'endpointIP' | 'targetPort' | 'weight' | 'state' | 'counter', unknown>>[];
+  secondaryIPs: string[];
+  sources: string[];
+}
+
+function readLbRule(v: unknown): LbRow {
+  const r = obj(v, ['serviceArguments', 'endpoints', 'secondaryIPs', 'allowedSources'] as const);
+  return {
+    sa: obj(r.serviceArguments, SA_FIELDS),
+    endpoints: list(r.endpoints).map((e) => obj(e, ['endpointIP', 'targetPort', 'weight', 'state', 'counter'] as const)),
+    secondaryIPs: list(r.secondaryIPs).map((s) => str(obj(s, ['secondaryIP'] as const).secondaryIP)),
+    sources: list(r.allowedSources).map((s) => str(obj(s, ['prefix'] as const).prefix)),
+  };
+}
+
+/** loxicmd's order: external IP, zero-padded port, protocol, compared as text. */
+function serviceKey(sa: LbRow['sa']): string {
+  return `${str(sa.externalIP)}|${String(num(sa.port)).padStart(5, '0')}|${str(sa.protocol)}`;
+}
+
+function byKey(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** Renders `get lb` from GET /config/loadbalancer/all's `lbAttr`; snat rules are internal and hidden. */
+export function renderLbTable(rules: readonly unknown[], wide: boolean, servName?: string): string {
+  const rows = rules
+    .filter(isPlainObject)
+    .map(readLbRule)
+    .filter((r) => r.sa.snat !== true && (servName === undefined || str(r.sa.name) === servName))
+    .map((r) => ({ r, key: serviceKey(r.sa) }))
+    .sort((a, b) => byKey(a.key, b.key))
+    .map(({ r }) => r);
+
+  const cells: string[][] = [];
+  for (const { sa, endpoints, secondaryIPs, sources } of rows) {
+    const port = num(sa.port);
+    const portMax = num(sa.portMax);
+    const portText = portMax > port ? `${port}-${portMax}` : String(port);
+    const security = num(sa.security);
+    const proto = str(sa.protocol) + (security !== 0 ? `:${nameOf(SECURITY_NAMES, security)}` : '');
+    const mode = nameOf(MODE_NAMES, num(sa.mode)) + (sa.proxyprotocolv2 === true ? ':ppv2' : '') + (sa.egress === true ? ':egress' : '');
+    const sel = nameOf(SEL_NAMES, num(sa.sel));
+    const mark = String(num(sa.block));
+    const monitor = sa.monitor === true;
+    if (!wide) {
+      cells.push([str(sa.externalIP), portText, proto, str(sa.name), mark, sel, mode, String(endpoints.length), String(num(sa.inactiveTimeOut)), monitor ? 'On' : 'Off']);
+      continue;
+    }
+    const service = [str(sa.externalIP), secondaryIPs.join(', '), sources.join(', '), str(sa.host), portText, proto, str(sa.name), mark, sel, mode];
+    const blank = service.map(() => '');
+    // A rule without endpoints still gets its line, so it does not vanish from the wide view.
+    if (endpoints.length === 0) cells.push([...service, '', '', '', '', '']);
+    endpoints.forEach((ep, i) => {
+      const state = monitor ? str(ep.state) : '-';
+      cells.push([...(i === 0 ? service : blank), str(ep.endpointIP), String(num(ep.targetPort)), String(num(ep.weight)), state, str(ep.counter)]);
+    });
+  }
+  return renderTable(wide ? LB_WIDE_HEADER : LB_HEADER, cells);
+}
+
+/** Renders `get bgpneigh` from GET /config/bgp/neigh/all's `bgpNeiAttr`. */
+export function renderBgpNeighTable(neighbors: readonly unknown[]): string {
+  const cells = neighbors.filter(isPlainObject).map((n) => {
+    const r = obj(n, ['ipAddress', 'remoteAs', 'updowntime', 'state'] as const);
+    return [str(r.ipAddress), String(num(r.remoteAs)), str(r.updowntime), str(r.state)];
+  });
+  return renderTable(BGP_NEIGH_HEADER, cells);
+}
+
+/** Renders `get hastate` from GET /config/cistate/all's `Attr`, sorted by instance. */
+export function renderHaStateTable(states: readonly unknown[]): string {
+  const cells = states
+    .filter(isPlainObject)
+    .map((s) => {
+      const r = obj(s, ['instance', 'state'] as const);
+      return [str(r.instance), str(r.state)];
+    })
+    .sort((a, b) => byKey(a[0]!, b[0]!));
+  return renderTable(HA_STATE_HEADER, cells);
+}
+
+interface ResourceSpec {
+  path: string;
+  listKey: string;
+  render(items: unknown[], o: LoxicmdOptions): string;
+}
+
+const RESOURCES: Record<LoxicmdResource, ResourceSpec> = {
+  lb: { path: '/config/loadbalancer/all', listKey: 'lbAttr', render: (items, o) => renderLbTable(items, o.output === 'wide', o.servName) },
+  bgpneigh: { path: '/config/bgp/neigh/all', listKey: 'bgpNeiAttr', render: (items) => renderBgpNeighTable(items) },
+  hastate: { path: '/config/cistate/all', listKey: 'Attr', render: (items) => renderHaStateTable(items) },
+};
+
+export interface LoxicmdIo {
+  out(text: string): void;
+  err(text: string): void;
+  fetch?: typeof fetch;
+}
+
+/** A failure talking to the API, already worded for the user. */
+class RequestError extends Error {}
+
+export function apiBaseUrl(o: LoxicmdOptions): string {
+  const host = o.apiserver.includes(':') && !o.apiserver.startsWith('[') ? `[${o.apiserver}]` : o.apiserver;
+  return `${o.protocol}://${host}:${o.port}/netlox/v1`;
+}
+
+function transportFailure(err: unknown, base: string, o: LoxicmdOptions): string {
+  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
+  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `no answer from loxilb API at ${base} within ${o.timeoutSeconds} s`;
+  const code = e?.cause?.code;
+  const why =
+    code === 'ECONNREFUSED' ? 'connection refused (is loxilb running?)'
+    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found'
+    : code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'host unreachable'
+    : (e?.cause?.message ?? e?.message ?? String(err));
+  return `cannot connect to loxilb API at ${base}: ${why}`;
+}
+
+async function getJson(o: LoxicmdOptions, path: string, doFetch: typeof fetch): Promise<unknown> {
+  const base = apiBaseUrl(o);
+  let text: string;
+  let status: number;
+  try {
+    const headers: Record<string, string> = { Accept: 'application/json' };
+    if (o.token !== undefined) headers.Authorization = o.token;
+    const res = await doFetch(base + path, { headers, signal: AbortSignal.timeout(o.timeoutSeconds * 1000) });
+    status = res.status;
+    text = await res.text();
+  } catch (err) {
+    throw new RequestError(transportFailure(err, base, o));
+  }
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    throw new RequestError(`loxilb API at ${base} answered HTTP ${status} with a body that is not JSON`);
+  }
+  if (status < 200 || status > 299) {
+    const msg = isPlainObject(body) ? str(pickFields(body, ['message'] as const).message) : '';
+    throw new RequestError(`loxilb API answered HTTP ${status}${msg === '' ? '' : `: ${msg}`}`);
+  }
+  return body;
+}
+
+/** Runs one loxicmd invocation and returns its exit code: 0 ok, 1 failed, 2 bad usage. */
+export async function runLoxicmd(argv: readonly string[], io: LoxicmdIo): Promise<number> {
+  let command;
+  try {
+    command = parseLoxicmdArgs(argv);
+  } catch (err) {
+    if (!(err instanceof UsageError)) throw err;
+    io.err(`Error: ${err.message}\n\n${LOXICMD_USAGE}`);
+    return 2;
+  }
+  if (command.kind === 'help') {
+    io.out(LOXICMD_USAGE);
+    return 0;
+  }
+  const { resource, options } = command;
+  const spec = RESOURCES[resource];
+  try {
+    const body = await getJson(options, spec.path, io.fetch ?? fetch);
+    if (options.output === 'json') {
+      io.out(`${JSON.stringify(body, null, 4)}\n`);
+      return 0;
+    }
+    const items = isPlainObject(body) ? list(pickFields(body, [spec.listKey])[spec.listKey]) : [];
+    io.out(spec.render(items, options));
+    return 0;
+  } catch (err) {
+    if (!(err instanceof RequestError)) throw err;
+    io.err(`Error: ${err.message}\n`);
+    return 1;
+  }
+}
