@@ -3,10 +3,10 @@
 // the gobgpd supervisor and BGP reconciler, the kernel route sync, endpoint
 // probes and the REST server.
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigStore } from './ConfigStore.ts';
+import { ConfigStore, GroupCommit } from './ConfigStore.ts';
 import { RestServer } from '../api/RestServer.ts';
 import type { AgentApi, AgentStatus, DeleteByKeyQuery } from '../api/AgentApi.ts';
-import { ConflictError, ForbiddenError, NotFoundError } from '../util/errors.ts';
+import { ApiError, ConflictError, ForbiddenError, NotFoundError } from '../util/errors.ts';
 import type { Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleKey, type LbRule } from '../lb/LbRule.ts';
 import { EndpointProber } from '../lb/EndpointProber.ts';
@@ -43,6 +43,9 @@ export class Agent implements AgentApi {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
   private rules = new Map<string, LbRule>();
+  /** The table as last written to disk: what a failed save rolls back to. */
+  private savedRules: LbRule[] = [];
+  private readonly ruleSaver: GroupCommit<LbRule[]>;
   private ciStates = new Map<string, CiState>();
   private bgpGlobal?: BgpGlobalConfig;
   private bgpNeighbors = new Map<string, BgpNeighborConfig>();
@@ -65,6 +68,7 @@ export class Agent implements AgentApi {
     this.bgpOnly = opts.peer;
     this.bgpEnabled = opts.bgp || opts.peer;
     this.store = new ConfigStore(opts.configPath);
+    this.ruleSaver = new GroupCommit((rules) => this.store.saveRules(rules));
     this.prober = new EndpointProber(log.child({ part: 'probe' }));
     this.prober.on('change', () => this.publishRoutes());
     this.ciStates.set(DEFAULT_INSTANCE, { instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' });
@@ -74,6 +78,7 @@ export class Agent implements AgentApi {
     const saved = this.store.load();
     if (!this.bgpOnly) {
       for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
+      this.savedRules = saved.rules;
       for (const s of saved.ciStates) this.ciStates.set(s.instance, s);
     }
     this.bgpGlobal = saved.bgpGlobal;
@@ -95,6 +100,7 @@ export class Agent implements AgentApi {
     const log = this.log.child({ part: 'bgp' });
     this.client = new GobgpClient(this.opts.gobgpApi);
     this.reconciler = new BgpReconciler(this.client, log);
+    this.reconciler.setRouteSource(() => this.planRoutes());
     if (this.opts.kernelRoutes) this.routeSync = new KernelRouteSync(new IprouteDriver(), log.child({ part: 'kroute' }));
     this.supervisor = new GobgpSupervisor(
       { binary: this.opts.gobgpBin, apiAddress: this.opts.gobgpApi, logLevel: this.opts.gobgpLogLevel },
@@ -167,11 +173,13 @@ export class Agent implements AgentApi {
 
   // ---- desired state -> subsystems ----
 
+  /** Routes are planned by the reconciler once per pass, not once per request. */
   private publishRoutes(): void {
-    if (!this.reconciler) return;
-    this.reconciler.setRoutes(
-      planVipRoutes({ rules: this.rules.values(), ciStates: this.ciStates, ruleAlive: (r) => this.prober.ruleAlive(r) }),
-    );
+    this.reconciler?.kick();
+  }
+
+  private planRoutes() {
+    return planVipRoutes({ rules: this.rules.values(), ciStates: this.ciStates, ruleAlive: (r) => this.prober.ruleAlive(r) });
   }
 
   private publishBgpConfig(): void {
@@ -204,12 +212,24 @@ export class Agent implements AgentApi {
     };
   }
 
-  /** Commits a new rule table only once it is saved, so a failed save changes nothing. */
-  private commitRules(next: Map<string, LbRule>): void {
-    this.store.saveRules([...next.values()]);
-    this.rules = next;
-    this.prober.sync(this.rules.values());
+  /**
+   * Resolves once the rule table, with the caller's change, is on disk. Saves
+   * are group commits: requests that arrive while a save runs share the next
+   * one, so a burst of thousands of POSTs is a handful of writes. If a save
+   * fails, every request it carried fails and the table goes back to the last
+   * saved one, so a failed request changes nothing.
+   */
+  private async persistRules(touched: LbRule[]): Promise<void> {
+    if (touched.some((r) => r.serviceArguments.monitor)) this.prober.sync(this.rules.values());
     this.publishRoutes();
+    try {
+      this.savedRules = await this.ruleSaver.save(() => [...this.rules.values()]);
+    } catch (err) {
+      this.rules = new Map(this.savedRules.map((r) => [ruleKey(r.serviceArguments), r]));
+      this.prober.sync(this.rules.values());
+      this.publishRoutes();
+      throw err;
+    }
   }
 
   async addLbRule(rule: LbRule): Promise<void> {
@@ -217,25 +237,23 @@ export class Agent implements AgentApi {
     const key = ruleKey(rule.serviceArguments);
     const cur = this.rules.get(key);
     const oper = rule.serviceArguments.oper ?? 0;
-    const next = new Map(this.rules);
+    let stored: LbRule;
     if (oper === 1 || oper === 2) {
       // Attach / detach endpoints of an existing rule (kube-loxilb --appendEPs).
       const base = cur ?? (oper === 1 ? { ...rule, endpoints: [] } : undefined);
       if (!base) throw new NotFoundError(`lbrule not found: ${key}`);
       const same = (a: { endpointIP: string; targetPort: number }, b: { endpointIP: string; targetPort: number }) =>
         a.endpointIP === b.endpointIP && a.targetPort === b.targetPort;
-      const endpoints =
-        oper === 1
-          ? [...base.endpoints.filter((e) => !rule.endpoints.some((n) => same(e, n))), ...rule.endpoints]
-          : base.endpoints.filter((e) => !rule.endpoints.some((n) => same(e, n)));
-      if (endpoints.length > 32) throw new ConflictError('lbrule endpoints exceed 32: capacity');
-      next.set(key, { ...base, serviceArguments: { ...base.serviceArguments, oper: 0 }, endpoints });
+      const kept = base.endpoints.filter((e) => !rule.endpoints.some((n) => same(e, n)));
+      const endpoints = oper === 1 ? [...kept, ...rule.endpoints] : kept;
+      if (endpoints.length > 32) throw new ApiError(403, 'lbrule endpoints exceed 32: capacity');
+      stored = { ...base, serviceArguments: { ...base.serviceArguments, oper: 0 }, endpoints };
     } else {
-      const stored = { ...rule, serviceArguments: { ...rule.serviceArguments, oper: 0 } };
+      stored = { ...rule, serviceArguments: { ...rule.serviceArguments, oper: 0 } };
       if (cur && isDeepStrictEqual(cur, stored)) throw new ConflictError('lbrule-exists error');
-      next.set(key, stored);
     }
-    this.commitRules(next);
+    this.rules.set(key, stored);
+    await this.persistRules(cur ? [cur, stored] : [stored]);
   }
 
   listLbRules(): LbRule[] {
@@ -249,28 +267,29 @@ export class Agent implements AgentApi {
   async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
     this.requireLbMode();
     const key = ruleKey({ externalIP: ipaddr.process(q.externalIP).toString(), port: q.port, portMax: q.portMax, protocol: q.protocol as LbRule['serviceArguments']['protocol'], block: q.block, host: q.host });
-    if (!this.rules.has(key)) throw new NotFoundError(`lbrule not found: ${key}`);
-    const next = new Map(this.rules);
-    next.delete(key);
+    const cur = this.rules.get(key);
+    if (!cur) throw new NotFoundError(`lbrule not found: ${key}`);
     // The VIP stays advertised exactly as long as some rule with bgp uses it,
     // whatever ?bgp= says: a route without a rule behind it is a black hole.
-    this.commitRules(next);
+    this.rules.delete(key);
+    await this.persistRules([cur]);
   }
 
   async deleteLbRulesByName(name: string): Promise<number> {
     this.requireLbMode();
-    const next = new Map([...this.rules].filter(([, r]) => r.serviceArguments.name !== name));
-    const n = this.rules.size - next.size;
-    if (n === 0) throw new NotFoundError(`no lbrule named ${name} found`);
-    this.commitRules(next);
-    return n;
+    const gone = [...this.rules].filter(([, r]) => r.serviceArguments.name === name);
+    if (gone.length === 0) throw new NotFoundError(`no lbrule named ${name} found`);
+    for (const [k] of gone) this.rules.delete(k);
+    await this.persistRules(gone.map(([, r]) => r));
+    return gone.length;
   }
 
   async deleteAllLbRules(): Promise<number> {
     this.requireLbMode();
-    const n = this.rules.size;
-    this.commitRules(new Map());
-    return n;
+    const gone = [...this.rules.values()];
+    this.rules.clear();
+    await this.persistRules(gone);
+    return gone.length;
   }
 
   async setCiState(s: CiState): Promise<void> {

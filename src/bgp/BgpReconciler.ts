@@ -18,7 +18,8 @@ export interface ReconcileStats {
 
 export class BgpReconciler {
   private desired: DesiredBgp = { neighbors: [], timers: { connectRetry: 5, holdTime: 90, keepalive: 30 } };
-  private routes: ReadonlyMap<string, VipRoute> = new Map();
+  /** Computed lazily, once per pass, so a burst of 10,000 rule changes plans routes once. */
+  private routeSource: () => ReadonlyMap<string, VipRoute> = () => new Map();
   private applied = new Map<string, VipRoute>();
   private appliedValid = false;
   private dirty = false;
@@ -39,8 +40,8 @@ export class BgpReconciler {
     this.kick();
   }
 
-  setRoutes(routes: ReadonlyMap<string, VipRoute>): void {
-    this.routes = routes;
+  setRouteSource(source: () => ReadonlyMap<string, VipRoute>): void {
+    this.routeSource = source;
     this.kick();
   }
 
@@ -132,7 +133,7 @@ export class BgpReconciler {
       );
       this.appliedValid = true;
     }
-    const routes = this.routes;
+    const routes = this.routeSource();
     const { add, withdraw } = diffRoutes(routes, this.applied);
     if (withdraw.length > 0) {
       await c.withdrawPaths(withdraw);

@@ -1,0 +1,167 @@
+// The seeds' in-cluster BGP topology in namespaces, shared by the integration
+// test, the demo and the benchmark: a BIRD router (AS 65101), LB nodes running
+// `loxilb --bgp` and a worker running `loxilb --peer` (AS 64512), one switch.
+// Agents are configured through their REST API, exactly as kube-loxilb does.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Lab, type LabProcess } from './Lab.ts';
+import { Bird, type BirdBgpNeighbor } from './Bird.ts';
+import { waitFor } from './wait.ts';
+
+export const ROUTER_AS = 65101;
+export const CLUSTER_AS = 64512;
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+export const LOXILB_BIN = path.join(ROOT, 'bin/loxilb');
+export const LOXICMD_BIN = path.join(ROOT, 'bin/loxicmd');
+
+export interface NodeAddr {
+  name: string;
+  ipv4: string;
+  ipv6: string;
+}
+
+export const ROUTER: NodeAddr = { name: 'router', ipv4: '192.168.80.1', ipv6: 'fd00:80::1' };
+export const LB_NODES: NodeAddr[] = [
+  { name: 'lb1', ipv4: '192.168.80.10', ipv6: 'fd00:80::10' },
+  { name: 'lb2', ipv4: '192.168.80.11', ipv6: 'fd00:80::11' },
+];
+export const WORKER: NodeAddr = { name: 'worker', ipv4: '192.168.80.101', ipv6: 'fd00:80::101' };
+
+export interface ApiReply {
+  status: number;
+  body: any;
+}
+
+export interface BgpLabOptions {
+  lbCount?: number;
+  worker?: boolean;
+  /** Commands to run in the worker before its agent starts (e.g. a stale route). */
+  beforeWorker?: string[][];
+  loglevel?: string;
+}
+
+export class BgpLab {
+  readonly agents = new Map<string, LabProcess>();
+  readonly lbs: NodeAddr[];
+  bird!: Bird;
+
+  private constructor(
+    readonly lab: Lab,
+    private readonly opts: BgpLabOptions,
+  ) {
+    this.lbs = LB_NODES.slice(0, opts.lbCount ?? 2);
+  }
+
+  static async create(opts: BgpLabOptions = {}): Promise<BgpLab> {
+    await Lab.cleanupStale();
+    const lab = await Lab.create();
+    const t = new BgpLab(lab, opts);
+    try {
+      await t.build();
+    } catch (err) {
+      await lab.destroy();
+      throw err;
+    }
+    return t;
+  }
+
+  private async build(): Promise<void> {
+    const { lab } = this;
+    await lab.addSwitch('sw');
+    const nodes = [ROUTER, ...this.lbs, ...(this.opts.worker === false ? [] : [WORKER])];
+    for (const n of nodes) await lab.addNode(n.name, { switch: 'sw', ipv4: `${n.ipv4}/24`, ipv6: `${n.ipv6}/64` });
+    const neighbors: BirdBgpNeighbor[] = this.lbs.flatMap((lb) => [
+      { localAddress: ROUTER.ipv4, localAs: ROUTER_AS, neighborAddress: lb.ipv4, neighborAs: CLUSTER_AS },
+      { localAddress: ROUTER.ipv6, localAs: ROUTER_AS, neighborAddress: lb.ipv6, neighborAs: CLUSTER_AS },
+    ]);
+    this.bird = await Bird.start(lab, ROUTER.name, { routerId: ROUTER.ipv4, neighbors });
+    await Promise.all(this.lbs.map((lb) => this.startAgent(lb.name, ['--bgp'])));
+    if (this.opts.worker !== false) {
+      for (const cmd of this.opts.beforeWorker ?? []) await lab.run(WORKER.name, cmd);
+      await this.startAgent(WORKER.name, ['--peer']);
+    }
+  }
+
+  /** Starts (or restarts) the agent of a node, keeping its --config-path. */
+  async startAgent(node: string, mode: string[]): Promise<LabProcess> {
+    const p = this.lab.spawn(node, LOXILB_BIN, [...mode, `--config-path=${path.join(this.lab.dir, `${node}-config`)}`, `--loglevel=${this.opts.loglevel ?? 'info'}`], {
+      logName: `${node}.loxilb`,
+    });
+    this.agents.set(node, p);
+    await waitFor(async () => (await this.api(node, 'GET', '/status')).status === 200, { timeoutMs: 20_000, what: `loxilb in ${node} to answer` });
+    return p;
+  }
+
+  /** REST call to a node's agent from inside its namespace (curl), path below /netlox/v1. */
+  async api(node: string, method: string, p: string, body?: unknown): Promise<ApiReply> {
+    const args = ['curl', '-s', '-m', '10', '-o', '-', '-w', '\n%{http_code}', '-X', method, `http://127.0.0.1:11111/netlox/v1${p}`];
+    if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', typeof body === 'string' ? body : JSON.stringify(body));
+    const r = await this.lab.exec(node, args);
+    const nl = r.stdout.lastIndexOf('\n');
+    const status = Number(r.stdout.slice(nl + 1)) || 0;
+    const text = r.stdout.slice(0, nl);
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* not JSON */
+    }
+    return { status, body: parsed };
+  }
+
+  async mustApi(node: string, method: string, p: string, body?: unknown): Promise<any> {
+    const r = await this.api(node, method, p, body);
+    if (r.status !== 200) throw new Error(`${method} ${p} on ${node}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  /** What kube-loxilb --setBGP does: global config, router peers, and the LB <-> worker iBGP mesh. */
+  async configureBgp(): Promise<void> {
+    const withWorker = this.opts.worker !== false;
+    for (const lb of this.lbs) {
+      await this.mustApi(lb.name, 'POST', '/config/bgp/global', { routerId: lb.ipv4, localAs: CLUSTER_AS, setNextHopSelf: true });
+      await this.mustApi(lb.name, 'POST', '/config/bgp/neigh', { ipAddress: ROUTER.ipv4, remoteAs: ROUTER_AS });
+      await this.mustApi(lb.name, 'POST', '/config/bgp/neigh', { ipAddress: ROUTER.ipv6, remoteAs: ROUTER_AS });
+      if (withWorker) await this.mustApi(lb.name, 'POST', '/config/bgp/neigh', { ipAddress: WORKER.ipv4, remoteAs: CLUSTER_AS });
+    }
+    if (withWorker) {
+      await this.mustApi(WORKER.name, 'POST', '/config/bgp/global', { routerId: WORKER.ipv4, localAs: CLUSTER_AS, setNextHopSelf: false });
+      for (const lb of this.lbs) await this.mustApi(WORKER.name, 'POST', '/config/bgp/neigh', { ipAddress: lb.ipv4, remoteAs: CLUSTER_AS });
+    }
+  }
+
+  /** `gobgp` CLI against the node's own gobgpd (127.0.0.1:50051 in its namespace). */
+  gobgp(node: string, ...args: string[]): Promise<string> {
+    return this.lab.run(node, ['gobgp', ...args]);
+  }
+
+  async gobgpJson(node: string, ...args: string[]): Promise<any> {
+    return JSON.parse(await this.gobgp(node, ...args, '-j'));
+  }
+
+  /** gobgp neigh as JSON: address -> session_state number (6 = ESTABLISHED). */
+  async sessionStates(node: string): Promise<Record<string, number>> {
+    const peers = (await this.gobgpJson(node, 'neighbor')) as { state?: { neighbor_address?: string; session_state?: number }; conf?: { neighbor_address?: string } }[];
+    return Object.fromEntries(peers.map((p) => [p.conf?.neighbor_address ?? p.state?.neighbor_address ?? '', p.state?.session_state ?? 0]));
+  }
+
+  async waitEstablished(node: string, peers: string[], timeoutMs = 30_000): Promise<void> {
+    await waitFor(
+      async () => {
+        const s = await this.sessionStates(node);
+        return peers.every((p) => s[p] === 6);
+      },
+      { timeoutMs, what: `${node} sessions to ${peers.join(', ')} Established` },
+    );
+  }
+
+  /** Kernel routes with proto bgp in a node, dst -> gateway. */
+  async kernelBgpRoutes(node: string, family: 4 | 6 = 4): Promise<Record<string, string>> {
+    const out = await this.lab.run(node, ['ip', '-j', `-${family}`, 'route', 'show', 'proto', 'bgp']);
+    return Object.fromEntries((JSON.parse(out || '[]') as { dst: string; gateway?: string }[]).map((r) => [r.dst, r.gateway ?? '']));
+  }
+
+  async destroy(): Promise<void> {
+    await this.lab.destroy();
+  }
+}
