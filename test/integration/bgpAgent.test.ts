@@ -1,0 +1,182 @@
+// End to end, in network namespaces, with real gobgpd and a real BIRD router:
+// two `loxilb --bgp` agents (MASTER and BACKUP) and a `loxilb --peer` worker,
+// configured through the REST API like kube-loxilb does.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { BgpLab, LB_NODES, LOXICMD_BIN, ROUTER, WORKER } from '../lab/BgpLab.ts';
+import { waitFor } from '../lab/wait.ts';
+
+const [LB1, LB2] = LB_NODES as [(typeof LB_NODES)[0], (typeof LB_NODES)[0]];
+const VIP = '123.123.123.1';
+const VIP6 = '2001:db8:123::1';
+const STALE = '10.99.99.99/32';
+const N1 = 'n_192_168_80_10';
+const N2 = 'n_192_168_80_11';
+
+const rule = (externalIP: string, port = 55002) => ({
+  serviceArguments: { externalIP, port, protocol: 'tcp', bgp: true, mode: 2, name: 'default_nginx-lb1:llb-inst0' },
+  endpoints: [
+    { endpointIP: '192.168.80.101', targetPort: 32694, weight: 1 },
+    { endpointIP: '192.168.80.102', targetPort: 32694, weight: 1 },
+  ],
+});
+
+describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () => {
+  let t: BgpLab;
+
+  const routerPaths = async (prefix: string) => (await t.bird.routesFor(prefix)).filter((r) => r.prefix === prefix);
+  const bestVia = async (prefix: string) => (await routerPaths(prefix)).find((r) => r.primary)?.via;
+  const setRole = (node: string, state: string) => t.mustApi(node, 'POST', '/config/cistate', { instance: 'llb-inst0', state, vip: '0.0.0.0' });
+
+  before(async () => {
+    // A route an earlier run left behind: the worker's agent must remove it at start.
+    t = await BgpLab.create({ beforeWorker: [['ip', 'route', 'add', STALE, 'via', ROUTER.ipv4, 'proto', 'bgp']] });
+    await t.configureBgp();
+  });
+
+  after(async () => {
+    await t?.destroy();
+  });
+
+  it('sessions reach Established, as gobgp neigh and loxicmd show', async () => {
+    await t.waitEstablished(LB1.name, [ROUTER.ipv4, ROUTER.ipv6, WORKER.ipv4]);
+    await t.waitEstablished(LB2.name, [ROUTER.ipv4, ROUTER.ipv6, WORKER.ipv4]);
+    await t.waitEstablished(WORKER.name, [LB1.ipv4, LB2.ipv4]);
+    const neigh = await t.gobgp(LB1.name, 'neighbor');
+    assert.match(neigh, new RegExp(`${ROUTER.ipv4.replace(/\./g, '\\.')}\\s+65101\\s+\\S+\\s+Establ`));
+    const policy = await t.gobgp(LB1.name, 'global', 'policy');
+    assert.match(policy, /Name set-next-hop-self-gpolicy:\s+StatementName set-next-hop-self-gstmt:[\s\S]*Nexthop:\s+self/);
+    const table = await t.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'bgpneigh']);
+    assert.match(table, /\| 192\.168\.80\.1 +\| +65101 \| \d\d:\d\d:\d\d \| ESTABLISHED \|/);
+  });
+
+  it('the worker removed a stale proto bgp route at start', async () => {
+    await waitFor(async () => !(STALE in (await t.kernelBgpRoutes(WORKER.name))), { timeoutMs: 10_000, what: 'stale route removal' });
+  });
+
+  it('the router gets the VIP from both LBs with MED 10 and 20 and prefers the MASTER', async () => {
+    await setRole(LB1.name, 'MASTER');
+    await setRole(LB2.name, 'BACKUP');
+    for (const lb of [LB1, LB2]) await t.mustApi(lb.name, 'POST', '/config/loadbalancer', rule(VIP));
+    const paths = await waitFor(async () => {
+      const p = await routerPaths(`${VIP}/32`);
+      return p.length === 2 && p.some((r) => r.primary) ? p : undefined;
+    }, { timeoutMs: 15_000, what: 'two paths for the VIP at the router' });
+    const byVia = Object.fromEntries(paths.map((p) => [p.via, p]));
+    assert.equal(byVia[LB1.ipv4]?.med, 10);
+    assert.equal(byVia[LB2.ipv4]?.med, 20);
+    assert.equal(byVia[LB1.ipv4]?.primary, true, 'the MASTER path is best');
+    assert.equal(byVia[LB1.ipv4]?.asPath, '64512');
+    const lb = await t.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'lb']);
+    assert.match(lb, /\| 123\.123\.123\.1 \| 55002 \| tcp +\| default_nginx-lb1:llb-inst0 \|/);
+    const ha = await t.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'hastate']);
+    assert.match(ha, /\| llb-inst0 +\| MASTER +\|/);
+  });
+
+  it('an iBGP peer (the worker) sees local-pref 5000 and 100, and installs the MASTER path as proto bgp', async () => {
+    const rib = await waitFor(async () => {
+      const r = (await t.gobgpJson(WORKER.name, 'global', 'rib'))[`${VIP}/32`] as { attrs: { type: number; value?: number; nexthop?: string }[] }[] | undefined;
+      return r && r.length === 2 ? r : undefined;
+    }, { timeoutMs: 15_000, what: 'two iBGP paths at the worker' });
+    const lp = (p: (typeof rib)[number]) => p.attrs.find((a) => a.type === 5)?.value;
+    const nh = (p: (typeof rib)[number]) => p.attrs.find((a) => a.type === 3)?.nexthop;
+    assert.deepEqual(Object.fromEntries(rib.map((p) => [nh(p), lp(p)])), { [LB1.ipv4]: 5000, [LB2.ipv4]: 100 });
+    await waitFor(async () => (await t.kernelBgpRoutes(WORKER.name))[VIP] === LB1.ipv4, { timeoutMs: 10_000, what: 'worker kernel route via lb1' });
+    const shown = await t.lab.run(WORKER.name, ['ip', 'route', 'show', VIP]);
+    assert.match(shown, /123\.123\.123\.1 via 192\.168\.80\.10 dev \S+ proto bgp/);
+  });
+
+  it('an IPv6 VIP reaches the router over the IPv6 session with an IPv6 next-hop', async () => {
+    for (const lb of [LB1, LB2]) await t.mustApi(lb.name, 'POST', '/config/loadbalancer', rule(VIP6, 443));
+    const paths = await waitFor(async () => {
+      const p = await routerPaths(`${VIP6}/128`);
+      return p.length === 2 ? p : undefined;
+    }, { timeoutMs: 15_000, what: 'two IPv6 paths at the router' });
+    const best = paths.find((p) => p.primary)!;
+    assert.equal(best.via, LB1.ipv6);
+    assert.equal(best.med, 10);
+    assert.equal(best.fromProtocol, 'n_fd00_80__10');
+    assert.equal(paths.find((p) => !p.primary)?.med, 20);
+  });
+
+  it('a role flip moves the best path at the router and the route at the worker', async () => {
+    await Promise.all([setRole(LB1.name, 'BACKUP'), setRole(LB2.name, 'MASTER')]);
+    await waitFor(async () => (await bestVia(`${VIP}/32`)) === LB2.ipv4, { timeoutMs: 10_000, what: 'router best path via lb2' });
+    await waitFor(async () => (await bestVia(`${VIP6}/128`)) === LB2.ipv6, { timeoutMs: 10_000, what: 'router v6 best path via lb2' });
+    const p = await routerPaths(`${VIP}/32`);
+    assert.deepEqual(Object.fromEntries(p.map((r) => [r.via, r.med])), { [LB1.ipv4]: 20, [LB2.ipv4]: 10 });
+    await waitFor(async () => (await t.kernelBgpRoutes(WORKER.name))[VIP] === LB2.ipv4, { timeoutMs: 10_000, what: 'worker kernel route via lb2' });
+  });
+
+  it('killing gobgpd brings every route back with no call from the user', async () => {
+    const before = (await t.mustApi(LB2.name, 'GET', '/status')) as { bgp: { pid: number; restarts: number } };
+    process.kill(before.bgp.pid, 'SIGKILL');
+    // The router loses lb2's paths when the session dies, then gets them back.
+    await waitFor(async () => (await routerPaths(`${VIP}/32`)).every((r) => r.via !== LB2.ipv4), { timeoutMs: 10_000, what: 'lb2 paths gone' });
+    await waitFor(async () => (await bestVia(`${VIP}/32`)) === LB2.ipv4, { timeoutMs: 30_000, what: 'lb2 best again after gobgpd restart' });
+    await waitFor(async () => (await bestVia(`${VIP6}/128`)) === LB2.ipv6, { timeoutMs: 30_000, what: 'lb2 v6 best again' });
+    const after = (await t.mustApi(LB2.name, 'GET', '/status')) as { bgp: { pid: number; restarts: number; gobgpd: string } };
+    assert.notEqual(after.bgp.pid, before.bgp.pid);
+    assert.equal(after.bgp.restarts, before.bgp.restarts + 1);
+    assert.equal(after.bgp.gobgpd, 'running');
+    await t.waitEstablished(LB2.name, [ROUTER.ipv4, ROUTER.ipv6, WORKER.ipv4]);
+    const policy = await t.gobgp(LB2.name, 'global', 'policy');
+    assert.match(policy, /set-next-hop-self-gpolicy/);
+    await waitFor(async () => (await t.kernelBgpRoutes(WORKER.name))[VIP] === LB2.ipv4, { timeoutMs: 20_000, what: 'worker route via lb2 again' });
+  });
+
+  it('bad REST bodies answer 400 naming the field and change nothing', async () => {
+    const beforeRules = await t.mustApi(LB1.name, 'GET', '/config/loadbalancer/all');
+    const bad: [unknown, RegExp][] = [
+      [{ serviceArguments: { externalIP: '300.1.1.1', port: 80, protocol: 'tcp' }, endpoints: [] }, /externalIP/],
+      [{ serviceArguments: { externalIP: '1.1.1.1', port: 80, protocol: 'tcpx' }, endpoints: [] }, /protocol/],
+      [{ serviceArguments: { externalIP: '1.1.1.1', port: 80, protocol: 'tcp' } }, /endpoints/],
+      ['{not json', /body/],
+    ];
+    for (const [body, field] of bad) {
+      const r = await t.api(LB1.name, 'POST', '/config/loadbalancer', body);
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.match(r.body.message, field);
+    }
+    const dup = await t.api(LB1.name, 'POST', '/config/loadbalancer', rule(VIP));
+    assert.equal(dup.status, 409);
+    const badCi = await t.api(LB1.name, 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'LEADER' });
+    assert.equal(badCi.status, 400);
+    assert.match(badCi.body.message, /state/);
+    const badNeigh = await t.api(LB1.name, 'POST', '/config/bgp/neigh', { ipAddress: '192.168.80.1', remoteAs: 0 });
+    assert.equal(badNeigh.status, 400);
+    assert.match(badNeigh.body.message, /remoteAs/);
+    assert.deepEqual(await t.mustApi(LB1.name, 'GET', '/config/loadbalancer/all'), beforeRules);
+    const ha = (await t.mustApi(LB1.name, 'GET', '/config/cistate/all')) as { Attr: { state: string }[] };
+    assert.equal(ha.Attr[0]?.state, 'BACKUP');
+    assert.equal((await routerPaths(`${VIP}/32`)).length, 2, 'the router still has both paths');
+  });
+
+  it('--peer answers LB and cistate calls with 403 running in bgp only mode', async () => {
+    const r = await t.api(WORKER.name, 'POST', '/config/loadbalancer', rule(VIP));
+    assert.equal(r.status, 403);
+    assert.match(r.body.message, /running in bgp only mode/);
+    const c = await t.api(WORKER.name, 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER' });
+    assert.equal(c.status, 403);
+  });
+
+  it('a restarted agent restores its saved rules, roles and BGP config', async () => {
+    const p = t.agents.get(LB1.name)!;
+    await p.stop();
+    await waitFor(async () => (await routerPaths(`${VIP}/32`)).every((r) => r.via !== LB1.ipv4), { timeoutMs: 10_000, what: 'lb1 paths gone after agent stop' });
+    await t.startAgent(LB1.name, ['--bgp']);
+    const back = await waitFor(async () => (await routerPaths(`${VIP}/32`)).find((r) => r.via === LB1.ipv4), { timeoutMs: 30_000, what: 'lb1 path back' });
+    assert.equal(back.med, 20, 'still BACKUP after the restart');
+  });
+
+  it('deleting the last rule withdraws the VIP everywhere', async () => {
+    for (const lb of [LB1, LB2]) {
+      await t.mustApi(lb.name, 'DELETE', `/config/loadbalancer/externalipaddress/${VIP}/port/55002/protocol/tcp?bgp=true`);
+    }
+    await waitFor(async () => (await routerPaths(`${VIP}/32`)).length === 0, { timeoutMs: 10_000, what: 'VIP withdrawn at the router' });
+    await waitFor(async () => !(VIP in (await t.kernelBgpRoutes(WORKER.name))), { timeoutMs: 10_000, what: 'worker kernel route removed' });
+    assert.equal((await routerPaths(`${VIP6}/128`)).length, 2, 'the IPv6 VIP, still used by its rule, stays');
+    await t.mustApi(LB1.name, 'DELETE', '/config/loadbalancer/name/default_nginx-lb1:llb-inst0');
+    await waitFor(async () => (await routerPaths(`${VIP6}/128`)).every((r) => r.via !== LB1.ipv6), { timeoutMs: 10_000, what: 'lb1 v6 path withdrawn' });
+  });
+});
