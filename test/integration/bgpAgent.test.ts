@@ -169,6 +169,29 @@ describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () 
     assert.equal(back.med, 20, 'still BACKUP after the restart');
   });
 
+  it('a monitored rule whose endpoints all die withdraws its VIP, and re-advertises when one returns', async () => {
+    const MVIP = '123.123.123.9';
+    const serve = () =>
+      t.lab.spawn(WORKER.name, process.execPath, ['-e', "require('net').createServer((s) => s.end()).listen(18080, '0.0.0.0')"], { logName: 'worker.echo' });
+    let server = serve();
+    const connects = async () =>
+      (await t.lab.exec(LB1.name, [process.execPath, '-e', `require('net').connect(18080, '${WORKER.ipv4}').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`])).code === 0;
+    await waitFor(connects, { timeoutMs: 5000, what: 'endpoint listening' });
+    await t.mustApi(LB1.name, 'POST', '/config/loadbalancer', {
+      serviceArguments: { externalIP: MVIP, port: 80, protocol: 'tcp', bgp: true, monitor: true, probetype: 'tcp', probeTimeout: 1, probeRetries: 2, name: 'default_mon:llb-inst0' },
+      endpoints: [{ endpointIP: WORKER.ipv4, targetPort: 18080, weight: 1 }],
+    });
+    await waitFor(async () => (await routerPaths(`${MVIP}/32`)).length === 1, { timeoutMs: 10_000, what: 'monitored VIP at the router' });
+    await server.stop();
+    await waitFor(async () => (await routerPaths(`${MVIP}/32`)).length === 0, { timeoutMs: 10_000, what: 'VIP withdrawn once its endpoint is down' });
+    const wide = await t.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'lb', '-o', 'wide']);
+    assert.match(wide, /192\.168\.80\.101 \| +18080 \|[^\n]*inactive/);
+    server = serve();
+    await waitFor(async () => (await routerPaths(`${MVIP}/32`)).length === 1, { timeoutMs: 10_000, what: 'VIP back once the endpoint answers' });
+    await server.stop();
+    await t.mustApi(LB1.name, 'DELETE', '/config/loadbalancer/name/default_mon:llb-inst0');
+  });
+
   it('deleting the last rule withdraws the VIP everywhere', async () => {
     for (const lb of [LB1, LB2]) {
       await t.mustApi(lb.name, 'DELETE', `/config/loadbalancer/externalipaddress/${VIP}/port/55002/protocol/tcp?bgp=true`);
