@@ -50,6 +50,9 @@ export class BgpReconciler {
     this.appliedValid = false;
     this.applied.clear();
     this.retryMs = 500;
+    // A fresh gobgpd is worth trying at once, not after the failed pass's backoff.
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
     this.kick();
   }
 

@@ -38,6 +38,11 @@ export interface BgpLabOptions {
   /** Commands to run in the worker before its agent starts (e.g. a stale route). */
   beforeWorker?: string[][];
   loglevel?: string;
+  /**
+   * Called with the half-built lab when create() fails, before it is torn
+   * down, e.g. to show the agents' logs. Errors it throws are ignored.
+   */
+  onBuildError?: (lab: BgpLab, err: unknown) => void | Promise<void>;
 }
 
 export class BgpLab {
@@ -59,6 +64,11 @@ export class BgpLab {
     try {
       await t.build();
     } catch (err) {
+      try {
+        await opts.onBuildError?.(t, err);
+      } catch {
+        /* the build error is the one to report */
+      }
       await lab.destroy();
       throw err;
     }
