@@ -6,7 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess } from './Lab.ts';
 import { Bird, type BirdBgpNeighbor } from './Bird.ts';
-import { waitFor } from './wait.ts';
+import { StopWaiting, waitFor } from './wait.ts';
 
 export const ROUTER_AS = 65101;
 export const CLUSTER_AS = 64512;
@@ -98,7 +98,13 @@ export class BgpLab {
       logName: `${node}.loxilb`,
     });
     this.agents.set(node, p);
-    await waitFor(async () => (await this.api(node, 'GET', '/status')).status === 200, { timeoutMs: 20_000, what: `loxilb in ${node} to answer` });
+    await waitFor(
+      async () => {
+        if (!p.alive()) throw new StopWaiting(`loxilb in ${node} exited: ${p.log().split('\n').slice(-5).join('\n')}`);
+        return (await this.api(node, 'GET', '/status')).status === 200;
+      },
+      { timeoutMs: 20_000, what: `loxilb in ${node} to answer` },
+    );
     return p;
   }
 
