@@ -37,7 +37,8 @@ export interface AgentOptions {
   kernelRoutes: boolean;
 }
 
-export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 5, holdTime: 90, keepalive: 30 };
+// gobgpd retries a down session every 120 s by default; peers of an LB should come back within seconds.
+export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, keepalive: 30 };
 
 export class Agent implements AgentApi {
   readonly bgpOnly: boolean;
