@@ -5,7 +5,7 @@
 // refuses to start and says so.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
+import { tcpConnect } from '../util/tcpConnect.ts';
 import { existsSync } from 'node:fs';
 import readline from 'node:readline';
 import type { Logger } from '../util/logger.ts';
@@ -37,18 +37,9 @@ export function splitHostPort(addr: string): { host: string; port: number } {
 }
 
 /** True when something accepts TCP connections on addr. */
-export function isListening(addr: string, timeoutMs = 500): Promise<boolean> {
+export async function isListening(addr: string, timeoutMs = 500): Promise<boolean> {
   const { host, port } = splitHostPort(addr);
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    const done = (v: boolean) => {
-      s.destroy();
-      resolve(v);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
+  return (await tcpConnect(host, port, timeoutMs)) === 'connected';
 }
 
 export class GobgpSupervisor extends EventEmitter {

@@ -4,10 +4,10 @@
 // failures in a row and up again on the first success; until its first
 // result it counts as up, so a new rule is advertised at once.
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
 import dgram from 'node:dgram';
 import { execFile } from 'node:child_process';
 import type { Logger } from '../util/logger.ts';
+import { tcpConnect } from '../util/tcpConnect.ts';
 import type { Endpoint, LbRule, ProbeType } from './LbRule.ts';
 
 const DEFAULT_PERIOD_S = 60;
@@ -152,7 +152,7 @@ export async function runProbe(spec: ProbeSpec, timeoutMs: number): Promise<bool
     case 'none':
       return true;
     case 'tcp':
-      return tcpProbe(spec.ip, spec.port, timeoutMs);
+      return (await tcpConnect(spec.ip, spec.port, timeoutMs)) === 'connected';
     case 'http':
     case 'https':
       return httpProbe(spec, timeoutMs);
@@ -164,34 +164,8 @@ export async function runProbe(spec: ProbeSpec, timeoutMs: number): Promise<bool
       );
     case 'sctp':
       // Without kernel SCTP sockets the best we can say is whether the host answers.
-      return tcpOrRefused(spec.ip, spec.port, timeoutMs);
+      return (await tcpConnect(spec.ip, spec.port, timeoutMs)) !== 'failed';
   }
-}
-
-function tcpProbe(ip: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: ip, port });
-    const done = (v: boolean) => {
-      s.destroy();
-      resolve(v);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', () => done(false));
-  });
-}
-
-function tcpOrRefused(ip: string, port: number, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host: ip, port });
-    const done = (v: boolean) => {
-      s.destroy();
-      resolve(v);
-    };
-    s.setTimeout(timeoutMs, () => done(false));
-    s.once('connect', () => done(true));
-    s.once('error', (e: NodeJS.ErrnoException) => done(e.code === 'ECONNREFUSED'));
-  });
 }
 
 async function httpProbe(spec: ProbeSpec, timeoutMs: number): Promise<boolean> {
