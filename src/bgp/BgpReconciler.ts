@@ -4,6 +4,7 @@
 // diffed against a cache of what was applied since the last full observation,
 // so a role flip of 10,000 VIPs costs one AddPathStream, not a RIB dump.
 import type { Logger } from '../util/logger.ts';
+import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import type { GobgpClient } from './GobgpClient.ts';
 import type { VipRoute } from './pathCodec.ts';
 import { diffRoutes } from './planVipRoutes.ts';
@@ -12,8 +13,6 @@ import { planBgpConfig, type BgpAction, type DesiredBgp } from './planBgpConfig.
 export interface ReconcileStats {
   passes: number;
   lastError?: string;
-  lastPassAt?: number;
-  converged: boolean;
 }
 
 export class BgpReconciler {
@@ -22,13 +21,9 @@ export class BgpReconciler {
   private routeSource: () => ReadonlyMap<string, VipRoute> = () => new Map();
   private applied = new Map<string, VipRoute>();
   private appliedValid = false;
-  private dirty = false;
-  private running?: Promise<void>;
-  private retryTimer?: NodeJS.Timeout;
   private retryMs = 500;
-  private closed = false;
-  private idleWaiters: (() => void)[] = [];
-  readonly stats: ReconcileStats = { passes: 0, converged: false };
+  private readonly loop = new CoalescingLoop(() => this.runPass(), { onError: (err) => this.onPassError(err) });
+  readonly stats: ReconcileStats = { passes: 0 };
 
   constructor(
     private readonly client: GobgpClient,
@@ -51,9 +46,7 @@ export class BgpReconciler {
     this.applied.clear();
     this.retryMs = 500;
     // A fresh gobgpd is worth trying at once, not after the failed pass's backoff.
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
-    this.kick();
+    this.loop.kickNow();
   }
 
   get advertisedCount(): number {
@@ -61,59 +54,33 @@ export class BgpReconciler {
   }
 
   kick(): void {
-    if (this.closed) return;
-    this.dirty = true;
-    this.stats.converged = false;
-    if (this.running || this.retryTimer) return;
-    // Let a burst of synchronous changes land before the pass starts.
-    this.running = new Promise<void>((r) => setImmediate(r)).then(() => this.loop());
+    this.loop.kick();
   }
 
   /** Resolves once no pass is pending or running (for tests and benchmarks). */
   whenIdle(): Promise<void> {
-    if (!this.running && !this.dirty) return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
+    return this.loop.whenIdle();
   }
 
   close(): void {
-    this.closed = true;
-    if (this.retryTimer) clearTimeout(this.retryTimer);
-    this.retryTimer = undefined;
+    this.loop.close();
   }
 
-  private async loop(): Promise<void> {
-    try {
-      while (this.dirty && !this.closed) {
-        this.dirty = false;
-        try {
-          await this.pass();
-          this.stats.passes++;
-          this.stats.lastPassAt = Date.now();
-          this.stats.lastError = undefined;
-          this.retryMs = 500;
-        } catch (err) {
-          this.appliedValid = false;
-          this.stats.lastError = (err as Error).message;
-          this.log.warn({ err: (err as Error).message, retryMs: this.retryMs }, 'BGP reconcile failed; retrying');
-          this.retryTimer = setTimeout(() => {
-            this.retryTimer = undefined;
-            this.kick();
-          }, this.retryMs);
-          this.retryMs = Math.min(this.retryMs * 2, 5000);
-          return;
-        }
-      }
-      this.stats.converged = !this.dirty;
-    } finally {
-      this.running = undefined;
-      if (!this.dirty || this.closed) {
-        const w = this.idleWaiters;
-        this.idleWaiters = [];
-        for (const f of w) f();
-      } else if (!this.retryTimer) {
-        this.kick();
-      }
-    }
+  private async runPass(): Promise<void> {
+    await this.pass();
+    this.stats.passes++;
+    this.stats.lastError = undefined;
+    this.retryMs = 500;
+  }
+
+  /** A failed pass: distrust the route cache and retry with backoff. */
+  private onPassError(err: unknown): number {
+    this.appliedValid = false;
+    this.stats.lastError = (err as Error).message;
+    const delay = this.retryMs;
+    this.log.warn({ err: (err as Error).message, retryMs: delay }, 'BGP reconcile failed; retrying');
+    this.retryMs = Math.min(this.retryMs * 2, 5000);
+    return delay;
   }
 
   private async pass(): Promise<void> {

@@ -4,6 +4,7 @@
 // a periodic full pass re-reads the kernel, which also removes routes a
 // previous run left behind.
 import type { Logger } from '../util/logger.ts';
+import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import type { DecodedPath } from './pathCodec.ts';
 import { canonicalCidr, planKernelRoutes, wantedKernelRoutes, type BestPath, type KernelRoute } from './planKernelRoutes.ts';
 import type { KernelRouteDriver } from './IprouteDriver.ts';
@@ -12,11 +13,15 @@ export class KernelRouteSync {
   private best = new Map<string, BestPath>();
   private kernel?: Map<string, KernelRoute>;
   private subnets: string[] = [];
-  private dirty = false;
-  private running?: Promise<void>;
   private fullTimer?: NodeJS.Timeout;
-  private closed = false;
-  private idleWaiters: (() => void)[] = [];
+  private readonly loop = new CoalescingLoop(() => this.pass(), {
+    // Re-read the kernel next time so the cache tells the truth; go on with pending changes.
+    onError: (err) => {
+      this.kernel = undefined;
+      this.log.warn({ err: (err as Error).message }, 'kernel route sync failed');
+      return undefined;
+    },
+  });
   installed = 0;
 
   constructor(
@@ -32,7 +37,7 @@ export class KernelRouteSync {
   }
 
   close(): void {
-    this.closed = true;
+    this.loop.close();
     if (this.fullTimer) clearInterval(this.fullTimer);
   }
 
@@ -57,33 +62,11 @@ export class KernelRouteSync {
   }
 
   whenIdle(): Promise<void> {
-    if (!this.running && !this.dirty) return Promise.resolve();
-    return new Promise((r) => this.idleWaiters.push(r));
+    return this.loop.whenIdle();
   }
 
   private kick(): void {
-    if (this.closed) return;
-    this.dirty = true;
-    if (!this.running) this.running = new Promise<void>((r) => setImmediate(r)).then(() => this.loop());
-  }
-
-  private async loop(): Promise<void> {
-    try {
-      while (this.dirty && !this.closed) {
-        this.dirty = false;
-        try {
-          await this.pass();
-        } catch (err) {
-          this.kernel = undefined;
-          this.log.warn({ err: (err as Error).message }, 'kernel route sync failed');
-        }
-      }
-    } finally {
-      this.running = undefined;
-      const w = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const f of w) f();
-    }
+    this.loop.kick();
   }
 
   private async pass(): Promise<void> {

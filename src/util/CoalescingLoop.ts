@@ -1,0 +1,78 @@
+// Runs an async pass whenever something changed, one pass at a time: changes
+// that arrive while a pass runs are folded into the next one, so a burst of
+// events costs one or two passes. The reconcilers (BGP, kernel routes) share it.
+
+export interface CoalescingLoopOptions {
+  /**
+   * Called when a pass throws. Return a delay in ms to pause the loop and
+   * retry after it, or undefined to go on with the next pending change.
+   */
+  onError: (err: unknown) => number | undefined;
+}
+
+export class CoalescingLoop {
+  private dirty = false;
+  private running?: Promise<void>;
+  private retryTimer?: NodeJS.Timeout;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly pass: () => Promise<void>,
+    private readonly opts: CoalescingLoopOptions,
+  ) {}
+
+  /** Something changed: run a pass soon (after a pending retry delay, if any). */
+  kick(): void {
+    if (this.closed) return;
+    this.dirty = true;
+    if (this.running || this.retryTimer) return;
+    // Let a burst of synchronous changes land before the pass starts.
+    this.running = new Promise<void>((r) => setImmediate(r)).then(() => this.loop());
+  }
+
+  /** Like kick, but without waiting out a retry delay. */
+  kickNow(): void {
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.kick();
+  }
+
+  /** Resolves once no pass is pending or running (for tests and benchmarks). */
+  whenIdle(): Promise<void> {
+    if (!this.running && !this.dirty) return Promise.resolve();
+    return new Promise((r) => this.idleWaiters.push(r));
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+  }
+
+  private async loop(): Promise<void> {
+    try {
+      while (this.dirty && !this.closed) {
+        this.dirty = false;
+        try {
+          await this.pass();
+        } catch (err) {
+          const delay = this.opts.onError(err);
+          if (delay === undefined) continue;
+          this.retryTimer = setTimeout(() => {
+            this.retryTimer = undefined;
+            this.kick();
+          }, delay);
+          return;
+        }
+      }
+    } finally {
+      this.running = undefined;
+      if (!this.dirty || this.closed) {
+        const w = this.idleWaiters;
+        this.idleWaiters = [];
+        for (const f of w) f();
+      }
+    }
+  }
+}
