@@ -19,7 +19,7 @@ import { planVipRoutes } from '../bgp/planVipRoutes.ts';
 import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
 import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
-import ipaddr from 'ipaddr.js';
+import { normalizeIp } from '../util/ipAddress.ts';
 
 export const VERSION = '0.1.0';
 
@@ -267,7 +267,7 @@ export class Agent implements AgentApi {
 
   async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
     this.requireLbMode();
-    const key = ruleKey({ externalIP: ipaddr.process(q.externalIP).toString(), port: q.port, portMax: q.portMax, protocol: q.protocol as LbRule['serviceArguments']['protocol'], block: q.block, host: q.host });
+    const key = ruleKey({ externalIP: q.externalIP, port: q.port, portMax: q.portMax, protocol: q.protocol as LbRule['serviceArguments']['protocol'], block: q.block, host: q.host });
     const cur = this.rules.get(key);
     if (!cur) throw new NotFoundError(`lbrule not found: ${key}`);
     // The VIP stays advertised exactly as long as some rule with bgp uses it,
@@ -319,18 +319,17 @@ export class Agent implements AgentApi {
 
   async addBgpNeighbor(n: BgpNeighborConfig): Promise<void> {
     this.requireBgp();
-    const ip = ipaddr.process(n.ipAddress).toString();
+    const ip = n.ipAddress;
     if (this.bgpNeighbors.has(ip)) throw new ConflictError(`bgp neighbor ${ip} already exists`);
     const next = new Map(this.bgpNeighbors);
-    next.set(ip, { ...n, ipAddress: ip });
+    next.set(ip, n);
     this.store.saveBgp(this.bgpGlobal, [...next.values()]);
     this.bgpNeighbors = next;
     this.publishBgpConfig();
   }
 
-  async deleteBgpNeighbor(ipRaw: string): Promise<void> {
+  async deleteBgpNeighbor(ip: string): Promise<void> {
     this.requireBgp();
-    const ip = ipaddr.process(ipRaw).toString();
     if (!this.bgpNeighbors.has(ip)) throw new NotFoundError(`bgp neighbor ${ip} not found`);
     const next = new Map(this.bgpNeighbors);
     next.delete(ip);
@@ -344,7 +343,7 @@ export class Agent implements AgentApi {
     let live = new Map<string, { state: string; up: number; down: number }>();
     try {
       const peers = (await this.client?.listPeers()) ?? [];
-      live = new Map(peers.map((p) => [ipaddr.process(p.address).toString(), { state: p.sessionState, up: p.uptime, down: p.downtime }]));
+      live = new Map(peers.map((p) => [normalizeIp(p.address) ?? p.address, { state: p.sessionState, up: p.uptime, down: p.downtime }]));
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'gobgpd not answering ListPeer');
     }

@@ -1,6 +1,7 @@
-// What the REST server needs from the agent. The server validates and maps
-// errors; the agent applies already-validated requests atomically (a failed
-// call changes nothing) and throws ApiError subclasses for conflicts etc.
+// What the REST server needs from the agent. The server validates (addresses
+// arrive in canonical form) and maps errors; the agent applies already-validated
+// requests atomically (a failed call changes nothing) and throws ApiError
+// subclasses for conflicts etc.
 import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
