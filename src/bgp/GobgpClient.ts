@@ -174,11 +174,6 @@ export class GobgpClient {
     });
   }
 
-  /** Adds one path with a unary AddPath: the per-call baseline for benchmarks. */
-  async addPathUnary(route: VipRoute): Promise<void> {
-    await this.unary('AddPath', { table_type: 'GLOBAL', vrf_id: '', path: encodeVipRoute(route) });
-  }
-
   /** Every path of a family in the global RIB (all candidates, not only the best). */
   async listPaths(family: IpFamily): Promise<DecodedPath[]> {
     const rows = await this.collect('ListPath', { table_type: 'GLOBAL', name: '', family: familyOf(family), prefixes: [], sort_type: 'NONE' });
@@ -296,10 +291,6 @@ export class GobgpClient {
         prefixes: prefixes.map((p) => ({ ip_prefix: p.prefix, mask_length_min: p.min, mask_length_max: p.max })),
       },
     });
-  }
-
-  async deleteDefinedSet(type: 'PREFIX' | 'NEIGHBOR', name: string): Promise<void> {
-    await this.unary('DeleteDefinedSet', { defined_set: { defined_type: type, name }, all: true });
   }
 
   /** Names of the policies assigned to the global export direction, in order. */
