@@ -54,6 +54,13 @@ export interface PolicyStatementSpec {
   actions: { routeAction?: 'NONE' | 'ACCEPT' | 'REJECT'; nextHopSelf?: boolean; med?: number; localPref?: number };
 }
 
+export interface PrefixSetEntry {
+  /** CIDR, e.g. 10.0.0.1/32. */
+  prefix: string;
+  min: number;
+  max: number;
+}
+
 export interface PolicySpec {
   name: string;
   statements: PolicyStatementSpec[];
@@ -215,7 +222,7 @@ export class GobgpClient {
       if (ev.table && handlers.onPaths) {
         const paths: DecodedPath[] = [];
         for (const p of ev.table.paths ?? []) {
-          const d = decodePath(p);
+          const d = decodePath(p, { learnedAttributesOnly: true });
           if (d) paths.push(d);
         }
         if (paths.length > 0) handlers.onPaths(paths);
@@ -279,18 +286,39 @@ export class GobgpClient {
     });
   }
 
+  /**
+   * Deletes a policy and its statements. gobgpd refuses while the policy is
+   * assigned; `all: false` would only remove the listed statements (none).
+   */
   async deletePolicy(name: string): Promise<void> {
-    await this.unary('DeletePolicy', { policy: { name, statements: [] }, preserve_statements: false, all: false });
+    await this.unary('DeletePolicy', { policy: { name, statements: [] }, preserve_statements: false, all: true });
   }
 
-  async addPrefixSet(name: string, prefixes: { prefix: string; min: number; max: number }[]): Promise<void> {
-    await this.unary('AddDefinedSet', {
-      defined_set: {
-        defined_type: 'PREFIX',
-        name,
-        prefixes: prefixes.map((p) => ({ ip_prefix: p.prefix, mask_length_min: p.min, mask_length_max: p.max })),
-      },
-    });
+  /** Creates the prefix set, or appends to it (gobgpd 3.10 has no replace). */
+  async addPrefixSet(name: string, prefixes: PrefixSetEntry[]): Promise<void> {
+    await this.unary('AddDefinedSet', { defined_set: prefixSetMsg(name, prefixes) });
+  }
+
+  /** Removes the listed prefixes from a set; the set itself stays. */
+  async deletePrefixes(name: string, prefixes: PrefixSetEntry[]): Promise<void> {
+    await this.unary('DeleteDefinedSet', { defined_set: prefixSetMsg(name, prefixes), all: false });
+  }
+
+  /** Deletes a whole prefix set; gobgpd refuses while a policy refers to it. */
+  async deletePrefixSet(name: string): Promise<void> {
+    await this.unary('DeleteDefinedSet', { defined_set: prefixSetMsg(name, []), all: true });
+  }
+
+  async listPrefixSets(): Promise<{ name: string; prefixes: PrefixSetEntry[] }[]> {
+    const rows = await this.collect('ListDefinedSet', { defined_type: 'PREFIX', name: '' });
+    return rows.map((r) => ({
+      name: String(r.defined_set?.name ?? ''),
+      prefixes: (r.defined_set?.prefixes ?? []).map((p: any) => ({
+        prefix: String(p.ip_prefix),
+        min: Number(p.mask_length_min ?? 0),
+        max: Number(p.mask_length_max ?? 0),
+      })),
+    }));
   }
 
   /** Names of the policies assigned to the global export direction, in order. */
@@ -330,5 +358,13 @@ function toPeerInfo(peer: any): PeerInfo {
     downtime: Number(peer?.timers?.state?.downtime?.seconds ?? 0),
     received,
     accepted,
+  };
+}
+
+function prefixSetMsg(name: string, prefixes: PrefixSetEntry[]) {
+  return {
+    defined_type: 'PREFIX',
+    name,
+    prefixes: prefixes.map((p) => ({ ip_prefix: p.prefix, mask_length_min: p.min, mask_length_max: p.max })),
   };
 }
