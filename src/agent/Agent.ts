@@ -3,19 +3,19 @@
 // the gobgpd supervisor and BGP reconciler, the kernel route sync, endpoint
 // probes and the REST server.
 import { isDeepStrictEqual } from 'node:util';
-import { ConfigStore, GroupCommit } from './ConfigStore.ts';
+import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
 import { RestServer } from '../api/RestServer.ts';
 import type { AgentApi, AgentStatus, DeleteByKeyQuery } from '../api/AgentApi.ts';
 import { ApiError, ConflictError, ForbiddenError, NotFoundError } from '../util/errors.ts';
 import type { Logger } from '../util/logger.ts';
-import { DEFAULT_INSTANCE, ruleKey, type LbRule } from '../lb/LbRule.ts';
+import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
 import { EndpointProber } from '../lb/EndpointProber.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
 import { GobgpClient } from '../bgp/GobgpClient.ts';
 import { GobgpSupervisor } from '../bgp/GobgpSupervisor.ts';
 import { BgpReconciler } from '../bgp/BgpReconciler.ts';
-import { planVipRoutes } from '../bgp/planVipRoutes.ts';
+import { VipTable, type VipOffer } from '../bgp/VipTable.ts';
 import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
 import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
@@ -43,10 +43,10 @@ export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, 
 export class Agent implements AgentApi {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
-  private rules = new Map<string, LbRule>();
-  /** The table as last written to disk: what a failed save rolls back to. */
-  private savedRules: LbRule[] = [];
-  private readonly ruleSaver: GroupCommit<LbRule[]>;
+  private readonly rules = new Map<string, LbRule>();
+  private ruleStore!: RuleStore;
+  /** What the rules and roles advertise, kept up to date change by change. */
+  private readonly vips = new VipTable();
   private ciStates = new Map<string, CiState>();
   private bgpGlobal?: BgpGlobalConfig;
   private bgpNeighbors = new Map<string, BgpNeighborConfig>();
@@ -69,9 +69,8 @@ export class Agent implements AgentApi {
     this.bgpOnly = opts.peer;
     this.bgpEnabled = opts.bgp || opts.peer;
     this.store = new ConfigStore(opts.configPath);
-    this.ruleSaver = new GroupCommit((rules) => this.store.saveRules(rules));
     this.prober = new EndpointProber(log.child({ part: 'probe' }));
-    this.prober.on('change', () => this.publishRoutes());
+    this.prober.on('change', () => this.onEndpointsChanged());
     this.ciStates.set(DEFAULT_INSTANCE, { instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' });
   }
 
@@ -79,9 +78,9 @@ export class Agent implements AgentApi {
     const saved = this.store.load();
     if (!this.bgpOnly) {
       for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
-      this.savedRules = saved.rules;
       for (const s of saved.ciStates) this.ciStates.set(s.instance, s);
     }
+    this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules);
     this.bgpGlobal = saved.bgpGlobal;
     for (const n of saved.bgpNeighbors) this.bgpNeighbors.set(n.ipAddress, n);
     this.log.info(
@@ -91,6 +90,8 @@ export class Agent implements AgentApi {
 
     if (this.bgpEnabled) await this.startBgp();
     this.prober.sync(this.rules.values());
+    this.vips.setCiStates(this.ciStates);
+    this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(r)]));
     this.publishRoutes();
     this.rest = new RestServer(this, this.log.child({ part: 'api' }));
     await this.rest.listen(this.opts.host, this.opts.port);
@@ -101,7 +102,7 @@ export class Agent implements AgentApi {
     const log = this.log.child({ part: 'bgp' });
     this.client = new GobgpClient(this.opts.gobgpApi);
     this.reconciler = new BgpReconciler(this.client, log);
-    this.reconciler.setRouteSource(() => this.planRoutes());
+    this.reconciler.setVipSource(this.vips);
     if (this.opts.kernelRoutes) this.routeSync = new KernelRouteSync(new IprouteDriver(), log.child({ part: 'kroute' }));
     this.supervisor = new GobgpSupervisor(
       { binary: this.opts.gobgpBin, apiAddress: this.opts.gobgpApi, logLevel: this.opts.gobgpLogLevel },
@@ -174,13 +175,27 @@ export class Agent implements AgentApi {
 
   // ---- desired state -> subsystems ----
 
-  /** Routes are planned by the reconciler once per pass, not once per request. */
+  /** The reconciler picks up what changed in the VIP table once per pass, not once per request. */
   private publishRoutes(): void {
     this.reconciler?.kick();
   }
 
-  private planRoutes() {
-    return planVipRoutes({ rules: this.rules.values(), ciStates: this.ciStates, ruleAlive: (r) => this.prober.ruleAlive(r) });
+  /** What a rule advertises: nothing without bgp, or while it is monitored and all its endpoints are down. */
+  private offerOf(rule: LbRule): VipOffer | undefined {
+    if (!rule.serviceArguments.bgp || !this.prober.ruleAlive(rule)) return undefined;
+    return { instance: ruleInstance(rule), ips: ruleVips(rule) };
+  }
+
+  private onEndpointsChanged(): void {
+    for (const [key, rule] of this.rules) if (rule.serviceArguments.monitor) this.vips.setOffer(key, this.offerOf(rule));
+    this.publishRoutes();
+  }
+
+  /** Changes the in-memory table and what it advertises; persistRules makes it durable. */
+  private putRule(key: string, rule: LbRule | undefined): void {
+    if (rule) this.rules.set(key, rule);
+    else this.rules.delete(key);
+    this.vips.setOffer(key, rule && this.offerOf(rule));
   }
 
   private publishBgpConfig(): void {
@@ -214,20 +229,27 @@ export class Agent implements AgentApi {
   }
 
   /**
-   * Resolves once the rule table, with the caller's change, is on disk. Saves
-   * are group commits: requests that arrive while a save runs share the next
-   * one, so a burst of thousands of POSTs is a handful of writes. If a save
-   * fails, every request it carried fails and the table goes back to the last
-   * saved one, so a failed request changes nothing.
+   * Applies changes to the table and resolves once they are on disk. Saves
+   * are group commits to a journal: requests that arrive while a write runs
+   * share the next one, so a burst of thousands of POSTs is a handful of
+   * appends. If the write fails, every request it carried fails and its rules
+   * go back to what is on disk, so a failed request changes nothing.
    */
-  private async persistRules(touched: LbRule[]): Promise<void> {
-    if (touched.some((r) => r.serviceArguments.monitor)) this.prober.sync(this.rules.values());
+  private async changeRules(ops: RuleOp[]): Promise<void> {
+    const monitored = (r?: LbRule) => Boolean(r?.serviceArguments.monitor);
+    let probesChanged = false;
+    for (const o of ops) {
+      probesChanged ||= monitored(this.rules.get(o.key)) || monitored(o.rule);
+      this.putRule(o.key, o.rule);
+    }
+    if (probesChanged) this.prober.sync(this.rules.values());
     this.publishRoutes();
     try {
-      this.savedRules = await this.ruleSaver.save(() => [...this.rules.values()]);
+      await this.ruleStore.save(ops);
     } catch (err) {
-      this.rules = new Map(this.savedRules.map((r) => [ruleKey(r.serviceArguments), r]));
-      this.prober.sync(this.rules.values());
+      // A later request's queued change to the same rule is newer; it keeps it.
+      for (const o of ops) if (!this.ruleStore.isPending(o.key)) this.putRule(o.key, this.ruleStore.committedRule(o.key));
+      if (probesChanged) this.prober.sync(this.rules.values());
       this.publishRoutes();
       throw err;
     }
@@ -253,8 +275,7 @@ export class Agent implements AgentApi {
       stored = { ...rule, serviceArguments: { ...rule.serviceArguments, oper: 0 } };
       if (cur && isDeepStrictEqual(cur, stored)) throw new ConflictError('lbrule-exists error');
     }
-    this.rules.set(key, stored);
-    await this.persistRules(cur ? [cur, stored] : [stored]);
+    await this.changeRules([{ key, rule: stored }]);
   }
 
   listLbRules(): LbRule[] {
@@ -272,24 +293,21 @@ export class Agent implements AgentApi {
     if (!cur) throw new NotFoundError(`lbrule not found: ${key}`);
     // The VIP stays advertised exactly as long as some rule with bgp uses it,
     // whatever ?bgp= says: a route without a rule behind it is a black hole.
-    this.rules.delete(key);
-    await this.persistRules([cur]);
+    await this.changeRules([{ key }]);
   }
 
   async deleteLbRulesByName(name: string): Promise<number> {
     this.requireLbMode();
     const gone = [...this.rules].filter(([, r]) => r.serviceArguments.name === name);
     if (gone.length === 0) throw new NotFoundError(`no lbrule named ${name} found`);
-    for (const [k] of gone) this.rules.delete(k);
-    await this.persistRules(gone.map(([, r]) => r));
+    await this.changeRules(gone.map(([key]) => ({ key })));
     return gone.length;
   }
 
   async deleteAllLbRules(): Promise<number> {
     this.requireLbMode();
-    const gone = [...this.rules.values()];
-    this.rules.clear();
-    await this.persistRules(gone);
+    const gone = [...this.rules.keys()];
+    await this.changeRules(gone.map((key) => ({ key })));
     return gone.length;
   }
 
@@ -301,6 +319,7 @@ export class Agent implements AgentApi {
     next.set(s.instance, { ...s });
     this.store.saveCiStates([...next.values()]);
     this.ciStates = next;
+    this.vips.setCiStates(next);
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip }, 'HA state changed');
     this.publishRoutes();
   }

@@ -1,7 +1,13 @@
-// Pure planning of gobgpd's global config, neighbours and export policy:
+// Pure planning of gobgpd's global config, neighbours and export policies:
 // compares what the agent wants with what gobgpd reports and lists the calls
 // that converge them, in the order gobgpd needs (global first: StartBgp wipes
 // policies and paths).
+//
+// Role attributes live in one export policy, `loxilb-role-g<N>`: a statement
+// per VIP prefix set sets MED and local-pref. Statement names are global in
+// gobgpd and cannot be edited, so a role change adds the next generation,
+// assigns it in place of the old one, deletes the old one and soft-resets
+// peers out: one policy swap instead of re-sending every path.
 import ipaddr from 'ipaddr.js';
 import type { BgpGlobalConfig, BgpNeighborConfig } from './BgpConfig.ts';
 import type { GlobalSpec, PeerInfo, PeerSpec, PolicySpec } from './GobgpClient.ts';
@@ -16,6 +22,43 @@ export const nextHopSelfPolicy: PolicySpec = {
   statements: [{ name: NEXT_HOP_SELF_STATEMENT, actions: { nextHopSelf: true } }],
 };
 
+export const ROLE_POLICY_PREFIX = 'loxilb-role-g';
+
+/** One statement of the role policy: the VIPs in `set` get this MED / local-pref. */
+export interface RoleMatch {
+  set: string;
+  med: number;
+  localPref: number;
+}
+
+export function rolePolicy(gen: number, matches: readonly RoleMatch[]): PolicySpec {
+  const name = `${ROLE_POLICY_PREFIX}${gen}`;
+  return {
+    name,
+    statements: matches.map((m) => ({
+      name: `${name}-${m.set}`,
+      conditions: { prefixSet: m.set },
+      // No route action: evaluation goes on, the default (accept) decides.
+      actions: { med: m.med, localPref: m.localPref },
+    })),
+  };
+}
+
+function roleGeneration(name: string): number | undefined {
+  if (!name.startsWith(ROLE_POLICY_PREFIX)) return undefined;
+  const n = Number(name.slice(ROLE_POLICY_PREFIX.length));
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined;
+}
+
+function policyDoes(p: PolicySpec, matches: readonly RoleMatch[]): boolean {
+  return (
+    p.statements.length === matches.length &&
+    matches.every((m) =>
+      p.statements.some((s) => s.conditions?.prefixSet === m.set && s.actions.med === m.med && s.actions.localPref === m.localPref),
+    )
+  );
+}
+
 export interface PeerTimers {
   connectRetry: number;
   holdTime: number;
@@ -26,13 +69,15 @@ export interface DesiredBgp {
   global?: BgpGlobalConfig;
   neighbors: BgpNeighborConfig[];
   timers: PeerTimers;
+  /** Role attributes by VIP prefix set; empty when no advertised instance has a role. */
+  roles?: readonly RoleMatch[];
 }
 
 export interface ObservedBgp {
   global: GlobalSpec;
   peers: PeerInfo[];
   exportPolicies: string[];
-  policyNames: string[];
+  policies: PolicySpec[];
 }
 
 export type BgpAction =
@@ -40,6 +85,7 @@ export type BgpAction =
   | { kind: 'startBgp'; global: GlobalSpec }
   | { kind: 'addPolicy'; policy: PolicySpec }
   | { kind: 'setExportPolicies'; names: string[] }
+  | { kind: 'deletePolicy'; name: string }
   | { kind: 'deletePeer'; address: string }
   | { kind: 'addPeer'; peer: PeerSpec }
   | { kind: 'softResetOut' };
@@ -75,31 +121,49 @@ function peerMatches(want: PeerSpec, have: PeerInfo): boolean {
   );
 }
 
-export function planBgpConfig(desired: DesiredBgp, observed: ObservedBgp): BgpAction[] {
-  const actions: BgpAction[] = [];
+/** Start, or restart, BGP when gobgpd's global config is not the wanted one. */
+export function planGlobal(desired: DesiredBgp, observed: GlobalSpec): BgpAction[] {
   const g = desired.global;
-  if (!g) return actions;
+  if (!g) return [];
   const want = globalSpec(g);
-  let restarted = false;
-  if (observed.global.asn === 0) {
-    actions.push({ kind: 'startBgp', global: want });
-    restarted = true;
-  } else if (
-    observed.global.asn !== want.asn ||
-    observed.global.routerId !== want.routerId ||
-    (observed.global.listenPort || 179) !== want.listenPort
-  ) {
+  if (observed.asn === 0) return [{ kind: 'startBgp', global: want }];
+  if (observed.asn !== want.asn || observed.routerId !== want.routerId || (observed.listenPort || 179) !== want.listenPort) {
     // gobgpd cannot change these in place; a second StartBgp would stack listeners.
-    actions.push({ kind: 'stopBgp' }, { kind: 'startBgp', global: want });
-    restarted = true;
+    return [{ kind: 'stopBgp' }, { kind: 'startBgp', global: want }];
+  }
+  return [];
+}
+
+export function planBgpConfig(desired: DesiredBgp, observed: ObservedBgp): BgpAction[] {
+  const g = desired.global;
+  if (!g) return [];
+  const actions = planGlobal(desired, observed.global);
+  // StartBgp starts from empty policies, assignments and peers.
+  const restarted = actions.length > 0;
+  const haveExport = restarted ? [] : observed.exportPolicies;
+  const havePolicies = restarted ? [] : observed.policies;
+
+  if (g.setNextHopSelf && !havePolicies.some((p) => p.name === NEXT_HOP_SELF_POLICY)) actions.push({ kind: 'addPolicy', policy: nextHopSelfPolicy });
+
+  const roles = desired.roles ?? [];
+  const rolePolicies = havePolicies.filter((p) => roleGeneration(p.name) !== undefined);
+  const active = rolePolicies.find((p) => haveExport.includes(p.name));
+  let wantRole: string | undefined;
+  if (roles.length > 0) {
+    if (active && policyDoes(active, roles)) wantRole = active.name;
+    else {
+      const gen = Math.max(0, ...rolePolicies.map((p) => roleGeneration(p.name)!)) + 1;
+      const policy = rolePolicy(gen, roles);
+      actions.push({ kind: 'addPolicy', policy });
+      wantRole = policy.name;
+    }
   }
 
-  const wantExport = g.setNextHopSelf ? [NEXT_HOP_SELF_POLICY] : [];
-  const haveExport = restarted ? [] : observed.exportPolicies;
-  const havePolicies = restarted ? [] : observed.policyNames;
-  if (g.setNextHopSelf && !havePolicies.includes(NEXT_HOP_SELF_POLICY)) actions.push({ kind: 'addPolicy', policy: nextHopSelfPolicy });
+  const wantExport = [...(g.setNextHopSelf ? [NEXT_HOP_SELF_POLICY] : []), ...(wantRole ? [wantRole] : [])];
   const exportChanged = wantExport.length !== haveExport.length || wantExport.some((n, i) => haveExport[i] !== n);
   if (exportChanged) actions.push({ kind: 'setExportPolicies', names: wantExport });
+  // Only after it is no longer assigned: gobgpd refuses to delete an assigned policy.
+  for (const p of rolePolicies) if (p.name !== wantRole) actions.push({ kind: 'deletePolicy', name: p.name });
 
   const wantPeers = new Map(desired.neighbors.map((n) => [ipaddr.process(n.ipAddress).toString(), peerSpec(n, desired.timers)]));
   const havePeers = restarted ? new Map<string, PeerInfo>() : new Map(observed.peers.map((p) => [ipaddr.process(p.address).toString(), p]));
@@ -112,6 +176,6 @@ export function planBgpConfig(desired: DesiredBgp, observed: ObservedBgp): BgpAc
     if (!have || !peerMatches(want, have)) actions.push({ kind: 'addPeer', peer: want });
   }
   // Export policy changes do not touch routes already sent; a soft reset out does.
-  if (exportChanged && !restarted && observed.peers.length > 0) actions.push({ kind: 'softResetOut' });
+  if (exportChanged && havePeers.size > 0) actions.push({ kind: 'softResetOut' });
   return actions;
 }

@@ -106,6 +106,16 @@ describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () 
     const p = await routerPaths(`${VIP}/32`);
     assert.deepEqual(Object.fromEntries(p.map((r) => [r.via, r.med])), { [LB1.ipv4]: 20, [LB2.ipv4]: 10 });
     await waitFor(async () => (await t.kernelBgpRoutes(WORKER.name))[VIP] === LB2.ipv4, { timeoutMs: 10_000, what: 'worker kernel route via lb2' });
+    // The flip swapped one export policy generation for the next; the old one is gone.
+    const exp = await t.gobgp(LB1.name, 'global', 'policy', 'export');
+    assert.deepEqual([...exp.matchAll(/^Name (\S+):/gm)].map((m) => m[1]!.replace(/g\d+$/, 'gN')), ['set-next-hop-self-gpolicy', 'loxilb-role-gN']);
+    assert.equal([...(await t.gobgp(LB1.name, 'policy')).matchAll(/^Name loxilb-role-g\d+:/gm)].length, 1, 'one role policy generation left');
+    assert.match(exp, /PrefixSet: any loxilb-vip4-llb-inst0\s+Actions:\s+MED:\s+20\s+LocalPref:\s+100/);
+    assert.match(exp, /PrefixSet: any loxilb-vip6-llb-inst0\s+Actions:\s+MED:\s+20\s+LocalPref:\s+100/);
+    // What the router is sent shows the role's MED, as operators check it.
+    assert.match(await t.gobgp(LB1.name, 'neighbor', ROUTER.ipv4, 'adj-out'), /123\.123\.123\.1\/32[^\n]*\{Med: 20\}/);
+    const sets = await t.gobgp(LB1.name, 'policy', 'prefix');
+    assert.match(sets, /loxilb-vip4-llb-inst0 +123\.123\.123\.1\/32 32\.\.32/);
   });
 
   it('killing gobgpd brings every route back with no call from the user', async () => {
@@ -201,5 +211,9 @@ describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () 
     assert.equal((await routerPaths(`${VIP6}/128`)).length, 2, 'the IPv6 VIP, still used by its rule, stays');
     await t.mustApi(LB1.name, 'DELETE', '/config/loadbalancer/name/default_nginx-lb1:llb-inst0');
     await waitFor(async () => (await routerPaths(`${VIP6}/128`)).every((r) => r.via !== LB1.ipv6), { timeoutMs: 10_000, what: 'lb1 v6 path withdrawn' });
+    // Nothing of ours is left in lb1's gobgpd: no role policy, no VIP sets.
+    assert.doesNotMatch(await t.gobgp(LB1.name, 'policy'), /loxilb-role/);
+    assert.match(await t.gobgp(LB1.name, 'policy', 'prefix'), /Nothing defined yet/);
+    assert.doesNotMatch(await t.gobgp(LB2.name, 'policy', 'prefix'), /123\.123\.123\.1\//);
   });
 });

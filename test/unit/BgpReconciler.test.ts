@@ -1,16 +1,24 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BgpReconciler } from '../../src/bgp/BgpReconciler.ts';
-import type { GobgpClient, GlobalSpec, PeerInfo, PeerSpec } from '../../src/bgp/GobgpClient.ts';
+import type { GobgpClient, GlobalSpec, PeerInfo, PeerSpec, PolicySpec, PrefixSetEntry } from '../../src/bgp/GobgpClient.ts';
 import type { DecodedPath, VipRoute } from '../../src/bgp/pathCodec.ts';
+import { VipTable } from '../../src/bgp/VipTable.ts';
+import type { CiStateName } from '../../src/ha/ClusterState.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 
-/** An in-memory stand-in for gobgpd's API, recording calls. */
+/**
+ * An in-memory stand-in for gobgpd's API, recording calls. It refuses what
+ * gobgpd 3.10 refuses, so the reconciler's ordering is checked: a statement
+ * name used twice, a policy naming a missing set, deleting an assigned
+ * policy or a set a policy refers to.
+ */
 class FakeGobgp {
   global: GlobalSpec = { asn: 0, routerId: '', listenPort: 0 };
   peers: PeerInfo[] = [];
   exportPolicies: string[] = [];
-  policies: string[] = [];
+  policies: PolicySpec[] = [];
+  sets = new Map<string, Set<string>>();
   rib = new Map<string, VipRoute>();
   calls: string[] = [];
   failNext = 0;
@@ -24,25 +32,74 @@ class FakeGobgp {
   async getBgp() { this.maybeFail('getBgp'); return { ...this.global }; }
   async listPeers() { return this.peers; }
   async globalExportPolicies() { return this.exportPolicies; }
-  async listPolicies() { return this.policies.map((name) => ({ name, statements: [] })); }
-  async startBgp(g: GlobalSpec) { this.calls.push('startBgp'); this.global = g; this.rib.clear(); this.policies = []; this.exportPolicies = []; }
+  async listPolicies() { return structuredClone(this.policies); }
+  async startBgp(g: GlobalSpec) { this.calls.push('startBgp'); this.global = g; this.rib.clear(); this.policies = []; this.exportPolicies = []; this.sets.clear(); }
   async stopBgp() { this.calls.push('stopBgp'); this.global = { asn: 0, routerId: '', listenPort: 0 }; }
-  async addPolicy(p: { name: string }) { this.calls.push('addPolicy'); this.policies.push(p.name); }
-  async setGlobalExportPolicies(n: string[]) { this.calls.push('setExport'); this.exportPolicies = n; }
+  async addPolicy(p: PolicySpec) {
+    this.calls.push(`addPolicy ${p.name}`);
+    const names = new Set(this.policies.flatMap((q) => q.statements.map((s) => s.name)));
+    for (const st of p.statements) {
+      if (names.has(st.name)) throw new Error(`statement ${st.name} already defined`);
+      if (st.conditions?.prefixSet && !this.sets.has(st.conditions.prefixSet)) throw new Error(`not found prefix set ${st.conditions.prefixSet}`);
+    }
+    this.policies.push(structuredClone(p));
+  }
+  async deletePolicy(name: string) {
+    this.calls.push(`deletePolicy ${name}`);
+    if (this.exportPolicies.includes(name)) throw new Error(`can't delete ${name}: in use`);
+    this.policies = this.policies.filter((p) => p.name !== name);
+  }
+  async setGlobalExportPolicies(n: string[]) { this.calls.push(`setExport ${n.join(',')}`); this.exportPolicies = n; }
+  async addPrefixSet(name: string, ps: PrefixSetEntry[]) {
+    this.calls.push(`addSet ${name} ${ps.length}`);
+    let s = this.sets.get(name);
+    if (!s) this.sets.set(name, (s = new Set()));
+    for (const p of ps) s.add(p.prefix);
+  }
+  async deletePrefixes(name: string, ps: PrefixSetEntry[]) { this.calls.push(`delPrefixes ${name} ${ps.length}`); for (const p of ps) this.sets.get(name)?.delete(p.prefix); }
+  async deletePrefixSet(name: string) {
+    this.calls.push(`delSet ${name}`);
+    if (this.policies.some((p) => p.statements.some((s) => s.conditions?.prefixSet === name))) throw new Error(`prefix set ${name} is in use`);
+    this.sets.delete(name);
+  }
+  async listPrefixSets() { return [...this.sets].map(([name, s]) => ({ name, prefixes: [...s].map((prefix) => ({ prefix, min: 32, max: 32 })) })); }
   async addPeer(p: PeerSpec) { this.calls.push(`addPeer ${p.address}`); this.peers.push({ address: p.address, peerAsn: p.peerAsn, remotePort: p.remotePort ?? 179, multihopTtl: p.multihopTtl ?? 0, families: p.families, sessionState: 'ACTIVE', adminState: 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0 }); }
   async deletePeer(a: string) { this.calls.push(`deletePeer ${a}`); this.peers = this.peers.filter((p) => p.address !== a); }
   async resetPeerSoftOut() { this.calls.push('softReset'); }
   async listPaths(f: 4 | 6): Promise<DecodedPath[]> {
     this.calls.push(`listPaths${f}`);
-    return [...this.rib.values()].filter((r) => r.family === f).map((r) => ({ prefix: r.ip, prefixLen: f === 4 ? 32 : 128, family: f, med: r.med, localPref: r.localPref, best: true, withdraw: false }));
+    return [...this.rib.values()].filter((r) => r.family === f).map((r) => ({ prefix: r.ip, prefixLen: f === 4 ? 32 : 128, family: f, best: true, withdraw: false }));
   }
   async addPaths(rs: VipRoute[]) { this.calls.push(`addPaths ${rs.length}`); for (const r of rs) this.rib.set(r.ip, r); }
   async withdrawPaths(rs: VipRoute[]) { this.calls.push(`withdraw ${rs.length}`); for (const r of rs) this.rib.delete(r.ip); }
+
+  /** MED / local-pref a peer would see for a path, after the export policies. */
+  exported(ip: string): { med?: number; localPref?: number } {
+    const out: { med?: number; localPref?: number } = {};
+    for (const name of this.exportPolicies) {
+      for (const st of this.policies.find((p) => p.name === name)?.statements ?? []) {
+        if (st.conditions?.prefixSet && !this.sets.get(st.conditions.prefixSet)?.has(`${ip}/32`)) continue;
+        if (st.actions.med !== undefined) out.med = st.actions.med;
+        if (st.actions.localPref !== undefined) out.localPref = st.actions.localPref;
+      }
+    }
+    return out;
+  }
 }
 
 const global = { localAs: 64512, routerId: '10.0.0.1', listenPort: 0, setNextHopSelf: true };
 const timers = { connectRetry: 5, holdTime: 90, keepalive: 30 };
-const routes = (n: number, med: number) => new Map(Array.from({ length: n }, (_, i) => [`10.1.${i >> 8}.${i & 255}`, { ip: `10.1.${i >> 8}.${i & 255}`, family: 4 as const, med }]));
+const vip = (i: number) => `10.1.${i >> 8}.${i & 255}`;
+const neighbor = { ipAddress: '10.0.0.254', remoteAs: 65101, remotePort: 0, setMultiHop: false };
+
+/** A VIP table with rules 0..n-1, one VIP each, in llb-inst0 with the given role. */
+function table(n: number, role: CiStateName = 'MASTER'): VipTable {
+  const t = new VipTable();
+  t.setCiStates(new Map([['llb-inst0', { instance: 'llb-inst0', state: role, vip: '0.0.0.0' }]]));
+  for (let i = 0; i < n; i++) t.setOffer(`r${i}`, { instance: 'llb-inst0', ips: [vip(i)] });
+  return t;
+}
+const setRole = (t: VipTable, state: CiStateName) => t.setCiStates(new Map([['llb-inst0', { instance: 'llb-inst0', state, vip: '0.0.0.0' }]]));
 
 function setup() {
   const fake = new FakeGobgp();
@@ -50,52 +107,119 @@ function setup() {
   return { fake, rec };
 }
 
-test('a burst of changes is one pass and one AddPathStream', async () => {
+test('a burst of changes is one pass: one set append and one AddPathStream', async () => {
   const { fake, rec } = setup();
-  rec.setConfig({ global, neighbors: [{ ipAddress: '10.0.0.254', remoteAs: 65101, remotePort: 0, setMultiHop: false }], timers });
-  let current = routes(0, 10);
-  rec.setRouteSource(() => current);
-  for (let n = 1; n <= 100; n++) {
-    current = routes(n, 10);
+  rec.setConfig({ global, neighbors: [neighbor], timers });
+  const t = table(0);
+  rec.setVipSource(t);
+  for (let i = 0; i < 100; i++) {
+    t.setOffer(`r${i}`, { instance: 'llb-inst0', ips: [vip(i)] });
     rec.kick();
   }
   await rec.whenIdle();
-  assert.deepEqual(fake.calls.filter((c) => c.startsWith('addPaths')), ['addPaths 100']);
+  assert.deepEqual(fake.calls.filter((c) => /^(addPaths|addSet)/.test(c)), ['addSet loxilb-vip4-llb-inst0 100', 'addPaths 100']);
   assert.equal(rec.stats.passes, 1);
   assert.ok(fake.calls.includes('startBgp'));
   assert.ok(fake.calls.includes('addPeer 10.0.0.254'));
   assert.equal(rec.advertisedCount, 100);
+  assert.deepEqual(fake.exported(vip(42)), { med: 10, localPref: 5000 });
 });
 
-test('a role flip re-adds every route with new attributes, without re-reading the RIB', async () => {
+test('a role flip swaps one policy and soft-resets peers, without touching a path', async () => {
   const { fake, rec } = setup();
-  let current = routes(50, 10);
-  rec.setConfig({ global, neighbors: [], timers });
-  rec.setRouteSource(() => current);
+  const t = table(50);
+  rec.setConfig({ global, neighbors: [neighbor], timers });
+  rec.setVipSource(t);
   await rec.whenIdle();
+  fake.peers[0]!.sessionState = 'ESTABLISHED';
   fake.calls = [];
-  current = routes(50, 20);
+  setRole(t, 'BACKUP');
   rec.kick();
   await rec.whenIdle();
-  assert.deepEqual(fake.calls.filter((c) => /Paths|withdraw/.test(c)), ['addPaths 50']);
-  assert.equal(fake.rib.get('10.1.0.7')?.med, 20);
-  current = routes(10, 20);
+  assert.deepEqual(
+    fake.calls.filter((c) => !/^(getBgp)/.test(c)),
+    ['addPolicy loxilb-role-g2', 'setExport set-next-hop-self-gpolicy,loxilb-role-g2', 'deletePolicy loxilb-role-g1', 'softReset'],
+  );
+  assert.deepEqual(fake.exported(vip(7)), { med: 20, localPref: 100 });
+  // No role: no attributes at all (ECMP), and no role policy left.
+  setRole(t, 'NOT_DEFINED');
   rec.kick();
   await rec.whenIdle();
-  assert.equal(fake.rib.size, 10);
+  assert.deepEqual(fake.exported(vip(7)), {});
+  assert.deepEqual(fake.policies.map((p) => p.name), ['set-next-hop-self-gpolicy']);
+  assert.equal(fake.rib.size, 50);
+});
+
+test('FAULT withdraws every VIP of the instance and drops its set; MASTER brings them back', async () => {
+  const { fake, rec } = setup();
+  const t = table(5);
+  rec.setConfig({ global, neighbors: [], timers });
+  rec.setVipSource(t);
+  await rec.whenIdle();
+  setRole(t, 'FAULT');
+  rec.kick();
+  await rec.whenIdle();
+  assert.equal(fake.rib.size, 0);
+  assert.equal(fake.sets.size, 0);
+  assert.ok(!fake.policies.some((p) => p.name.startsWith('loxilb-role')));
+  setRole(t, 'MASTER');
+  rec.kick();
+  await rec.whenIdle();
+  assert.equal(fake.rib.size, 5);
+  assert.deepEqual(fake.exported(vip(3)), { med: 10, localPref: 5000 });
+});
+
+test('removing VIPs removes their set members; the last one removes the set', async () => {
+  const { fake, rec } = setup();
+  const t = table(10);
+  rec.setConfig({ global, neighbors: [], timers });
+  rec.setVipSource(t);
+  await rec.whenIdle();
+  for (let i = 3; i < 10; i++) t.setOffer(`r${i}`, undefined);
+  rec.kick();
+  await rec.whenIdle();
+  assert.equal(fake.rib.size, 3);
+  assert.equal(fake.sets.get('loxilb-vip4-llb-inst0')?.size, 3);
+  for (let i = 0; i < 3; i++) t.setOffer(`r${i}`, undefined);
+  rec.kick();
+  await rec.whenIdle();
+  assert.equal(fake.rib.size, 0);
+  assert.equal(fake.sets.size, 0);
+  assert.deepEqual(fake.exportPolicies, ['set-next-hop-self-gpolicy']);
+});
+
+test('a VIP moving to another instance changes sets and soft-resets, keeping its path', async () => {
+  const { fake, rec } = setup();
+  const t = table(1, 'BACKUP');
+  rec.setConfig({ global, neighbors: [neighbor], timers });
+  rec.setVipSource(t);
+  await rec.whenIdle();
+  t.setCiStates(new Map([
+    ['llb-inst0', { instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0' }],
+    ['llb-inst1', { instance: 'llb-inst1', state: 'MASTER', vip: '0.0.0.0' }],
+  ]));
+  t.setOffer('other', { instance: 'llb-inst1', ips: [vip(0)] });
+  fake.calls = [];
+  rec.kick();
+  await rec.whenIdle();
+  assert.ok(!fake.calls.some((c) => c.startsWith('addPaths')));
+  assert.ok(fake.calls.includes('softReset'));
+  assert.deepEqual(fake.exported(vip(0)), { med: 10, localPref: 5000 });
+  assert.equal(fake.sets.has('loxilb-vip4-llb-inst0'), false);
 });
 
 test('after a gobgpd restart everything is re-applied from scratch', async () => {
   const { fake, rec } = setup();
-  rec.setConfig({ global, neighbors: [{ ipAddress: '10.0.0.254', remoteAs: 65101, remotePort: 0, setMultiHop: false }], timers });
-  rec.setRouteSource(() => routes(5, 10));
+  rec.setConfig({ global, neighbors: [neighbor], timers });
+  rec.setVipSource(table(5));
   await rec.whenIdle();
   // gobgpd died and came back empty.
   Object.assign(fake, new FakeGobgp());
   rec.resync();
   await rec.whenIdle();
   assert.equal(fake.rib.size, 5);
-  assert.deepEqual(fake.exportPolicies, ['set-next-hop-self-gpolicy']);
+  assert.deepEqual(fake.exportPolicies, ['set-next-hop-self-gpolicy', 'loxilb-role-g1']);
+  assert.deepEqual(fake.exported(vip(4)), { med: 10, localPref: 5000 });
   assert.equal(fake.peers.length, 1);
 });
 
@@ -103,7 +227,7 @@ test('a failing pass is retried and converges', async () => {
   const { fake, rec } = setup();
   fake.failNext = 2;
   rec.setConfig({ global, neighbors: [], timers });
-  rec.setRouteSource(() => routes(3, 10));
+  rec.setVipSource(table(3));
   await new Promise((r) => setTimeout(r, 50));
   assert.match(rec.stats.lastError ?? '', /connection refused/);
   await new Promise((r) => setTimeout(r, 2000)); // two backoffs: 500 ms, 1 s
@@ -113,15 +237,17 @@ test('a failing pass is retried and converges', async () => {
   rec.close();
 });
 
-test('locally originated paths left in gobgpd that nobody wants are withdrawn', async () => {
+test('paths and sets left in a running gobgpd that nobody wants are removed', async () => {
   const { fake, rec } = setup();
   fake.global = { asn: 64512, routerId: '10.0.0.1', listenPort: 179 };
-  fake.policies = ['set-next-hop-self-gpolicy'];
+  fake.policies = [{ name: 'set-next-hop-self-gpolicy', statements: [{ name: 'set-next-hop-self-gstmt', actions: { nextHopSelf: true } }] }];
   fake.exportPolicies = ['set-next-hop-self-gpolicy'];
-  fake.rib.set('9.9.9.9', { ip: '9.9.9.9', family: 4, med: 10 });
+  fake.rib.set('9.9.9.9', { ip: '9.9.9.9', family: 4 });
+  fake.sets.set('loxilb-vip4-old', new Set(['9.9.9.9/32']));
   rec.setConfig({ global, neighbors: [], timers });
-  rec.setRouteSource(() => routes(1, 10));
+  rec.setVipSource(table(1));
   await rec.whenIdle();
   assert.deepEqual([...fake.rib.keys()], ['10.1.0.0']);
+  assert.deepEqual([...fake.sets.keys()], ['loxilb-vip4-llb-inst0']);
   assert.ok(!fake.calls.includes('startBgp'), 'a running gobgpd with the right config is not restarted');
 });

@@ -1,11 +1,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { NEXT_HOP_SELF_POLICY, planBgpConfig, type DesiredBgp, type ObservedBgp } from '../../src/bgp/planBgpConfig.ts';
+import { NEXT_HOP_SELF_POLICY, nextHopSelfPolicy, planBgpConfig, rolePolicy, type BgpAction, type DesiredBgp, type ObservedBgp } from '../../src/bgp/planBgpConfig.ts';
 import type { PeerInfo } from '../../src/bgp/GobgpClient.ts';
 
 const timers = { connectRetry: 5, holdTime: 90, keepalive: 30 };
 const global = { localAs: 64512, routerId: '192.168.80.10', listenPort: 0, setNextHopSelf: true };
-const empty: ObservedBgp = { global: { asn: 0, routerId: '', listenPort: 0 }, peers: [], exportPolicies: [], policyNames: [] };
+const empty: ObservedBgp = { global: { asn: 0, routerId: '', listenPort: 0 }, peers: [], exportPolicies: [], policies: [] };
 const peer = (address: string, peerAsn: number, families: (4 | 6)[] = [4]): PeerInfo => ({
   address, peerAsn, remotePort: 179, multihopTtl: 0, families, sessionState: 'ESTABLISHED', adminState: 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0,
 });
@@ -29,26 +29,26 @@ test('fresh gobgpd: start, policy, assignment, peers (no soft reset needed)', ()
 
 test('converged state plans nothing', () => {
   const d: DesiredBgp = { global, neighbors: [{ ipAddress: '192.168.80.1', remoteAs: 65101, remotePort: 179, setMultiHop: false }], timers };
-  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('192.168.80.1', 65101)], exportPolicies: [NEXT_HOP_SELF_POLICY], policyNames: [NEXT_HOP_SELF_POLICY] };
+  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('192.168.80.1', 65101)], exportPolicies: [NEXT_HOP_SELF_POLICY], policies: [nextHopSelfPolicy] };
   assert.deepEqual(planBgpConfig(d, o), []);
 });
 
 test('peers: extra ones deleted, changed ones replaced', () => {
   const d: DesiredBgp = { global, neighbors: [{ ipAddress: '10.0.0.1', remoteAs: 65002, remotePort: 0, setMultiHop: false }], timers };
-  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('10.0.0.1', 65001), peer('10.0.0.2', 65001)], exportPolicies: [NEXT_HOP_SELF_POLICY], policyNames: [NEXT_HOP_SELF_POLICY] };
+  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('10.0.0.1', 65001), peer('10.0.0.2', 65001)], exportPolicies: [NEXT_HOP_SELF_POLICY], policies: [nextHopSelfPolicy] };
   const a = planBgpConfig(d, o);
   assert.deepEqual(a.map((x) => (x.kind === 'deletePeer' ? `del ${x.address}` : x.kind === 'addPeer' ? `add ${x.peer.address} ${x.peer.peerAsn}` : x.kind)), ['del 10.0.0.1', 'del 10.0.0.2', 'add 10.0.0.1 65002']);
 });
 
 test('turning next-hop-self off removes the assignment and soft-resets peers', () => {
   const d: DesiredBgp = { global: { ...global, setNextHopSelf: false }, neighbors: [{ ipAddress: '10.0.0.1', remoteAs: 65001, remotePort: 0, setMultiHop: false }], timers };
-  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('10.0.0.1', 65001)], exportPolicies: [NEXT_HOP_SELF_POLICY], policyNames: [NEXT_HOP_SELF_POLICY] };
+  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('10.0.0.1', 65001)], exportPolicies: [NEXT_HOP_SELF_POLICY], policies: [nextHopSelfPolicy] };
   assert.deepEqual(kinds(d, o), ['setExportPolicies', 'softResetOut']);
 });
 
 test('a new AS or router-id restarts BGP (gobgpd cannot change them in place)', () => {
   const d: DesiredBgp = { global: { ...global, localAs: 65000 }, neighbors: [], timers };
-  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [], exportPolicies: [NEXT_HOP_SELF_POLICY], policyNames: [NEXT_HOP_SELF_POLICY] };
+  const o: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [], exportPolicies: [NEXT_HOP_SELF_POLICY], policies: [nextHopSelfPolicy] };
   assert.deepEqual(kinds(d, o), ['stopBgp', 'startBgp', 'addPolicy', 'setExportPolicies']);
 });
 
@@ -57,4 +57,46 @@ test('4-byte AS numbers pass through', () => {
   const a = planBgpConfig(d, empty);
   assert.equal((a[0] as { global: { asn: number } }).global.asn, 4200000001);
   assert.equal((a.at(-1) as { peer: { peerAsn: number } }).peer.peerAsn, 4200000002);
+});
+
+const running = { asn: 64512, routerId: '192.168.80.10', listenPort: 179 };
+const master = { set: 'loxilb-vip4-llb-inst0', med: 10, localPref: 5000 };
+const backup = { set: 'loxilb-vip4-llb-inst0', med: 20, localPref: 100 };
+
+test('a role appears: the first role policy generation is added and assigned after next-hop-self, then peers soft-reset', () => {
+  const d: DesiredBgp = { global, neighbors: [{ ipAddress: '10.0.0.1', remoteAs: 65001, remotePort: 0, setMultiHop: false }], timers, roles: [master] };
+  const o: ObservedBgp = { global: running, peers: [peer('10.0.0.1', 65001)], exportPolicies: [NEXT_HOP_SELF_POLICY], policies: [nextHopSelfPolicy] };
+  const a = planBgpConfig(d, o);
+  assert.deepEqual(a.map((x) => x.kind), ['addPolicy', 'setExportPolicies', 'softResetOut']);
+  const add = a[0] as Extract<BgpAction, { kind: 'addPolicy' }>;
+  assert.deepEqual(add.policy, {
+    name: 'loxilb-role-g1',
+    statements: [{ name: 'loxilb-role-g1-loxilb-vip4-llb-inst0', conditions: { prefixSet: 'loxilb-vip4-llb-inst0' }, actions: { med: 10, localPref: 5000 } }],
+  });
+  assert.deepEqual((a[1] as Extract<BgpAction, { kind: 'setExportPolicies' }>).names, [NEXT_HOP_SELF_POLICY, 'loxilb-role-g1']);
+});
+
+test('a role flip adds the next generation, swaps the assignment, then deletes the old one', () => {
+  const d: DesiredBgp = { global, neighbors: [{ ipAddress: '10.0.0.1', remoteAs: 65001, remotePort: 0, setMultiHop: false }], timers, roles: [backup] };
+  const o: ObservedBgp = { global: running, peers: [peer('10.0.0.1', 65001)], exportPolicies: [NEXT_HOP_SELF_POLICY, 'loxilb-role-g7'], policies: [nextHopSelfPolicy, rolePolicy(7, [master])] };
+  const a = planBgpConfig(d, o);
+  assert.deepEqual(
+    a.map((x) => (x.kind === 'addPolicy' || x.kind === 'deletePolicy' ? `${x.kind} ${'policy' in x ? x.policy.name : x.name}` : x.kind)),
+    ['addPolicy loxilb-role-g8', 'setExportPolicies', 'deletePolicy loxilb-role-g7', 'softResetOut'],
+  );
+});
+
+test('the role policy in place is kept when it already does what the roles ask', () => {
+  const d: DesiredBgp = { global, neighbors: [], timers, roles: [master] };
+  const o: ObservedBgp = { global: running, peers: [], exportPolicies: [NEXT_HOP_SELF_POLICY, 'loxilb-role-g2'], policies: [nextHopSelfPolicy, rolePolicy(2, [master])] };
+  assert.deepEqual(planBgpConfig(d, o), []);
+});
+
+test('stray unassigned generations are deleted; no roles left means no role policy', () => {
+  const d: DesiredBgp = { global, neighbors: [], timers, roles: [] };
+  const o: ObservedBgp = { global: running, peers: [], exportPolicies: [NEXT_HOP_SELF_POLICY, 'loxilb-role-g3'], policies: [nextHopSelfPolicy, rolePolicy(2, [master]), rolePolicy(3, [backup])] };
+  assert.deepEqual(
+    planBgpConfig(d, o).map((x) => (x.kind === 'deletePolicy' ? `del ${x.name}` : x.kind)),
+    ['setExportPolicies', 'del loxilb-role-g2', 'del loxilb-role-g3'],
+  );
 });
