@@ -1,10 +1,17 @@
 // Saved agent state under --config-path, so a restarted agent comes back with
 // the same rules, roles and BGP config. Files are replaced atomically
 // (write + rename): a crash mid-write leaves the previous version.
+//
+// The rule table can hold tens of thousands of rules, so changes to it go to
+// an append-only journal (lbconfig.journal, one JSON line per change) next to
+// the snapshot (lbconfig.json), and the snapshot is rewritten only when the
+// journal has grown as large as the table. Replaying a journal entry is
+// idempotent (set or delete by key), so a crash between writing a new
+// snapshot and truncating the journal loses nothing.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
-import type { LbRule } from '../lb/LbRule.ts';
+import { ruleKey, type LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig } from '../bgp/BgpConfig.ts';
 
@@ -15,7 +22,13 @@ export interface SavedState {
   bgpNeighbors: BgpNeighborConfig[];
 }
 
-const FILES = { rules: 'lbconfig.json', ci: 'ciconfig.json', bgp: 'bgpconfig.json' } as const;
+const FILES = { rules: 'lbconfig.json', journal: 'lbconfig.journal', ci: 'ciconfig.json', bgp: 'bgpconfig.json' } as const;
+
+/** One change to the rule table: the rule now stored under `key`, or none. */
+export interface RuleOp {
+  key: string;
+  rule?: LbRule;
+}
 
 export class ConfigStore {
   constructor(readonly dir: string) {}
@@ -32,15 +45,50 @@ export class ConfigStore {
     };
     const bgp = read<{ global?: BgpGlobalConfig; neighbors?: BgpNeighborConfig[] }>(FILES.bgp, {});
     return {
-      rules: read<{ lbAttr?: LbRule[] }>(FILES.rules, {}).lbAttr ?? [],
+      rules: this.loadRules(read<{ lbAttr?: LbRule[] }>(FILES.rules, {}).lbAttr ?? []),
       ciStates: read<{ Attr?: CiState[] }>(FILES.ci, {}).Attr ?? [],
       bgpGlobal: bgp.global,
       bgpNeighbors: bgp.neighbors ?? [],
     };
   }
 
-  saveRules(rules: LbRule[]): Promise<void> {
-    return this.writeAsync(FILES.rules, { lbAttr: rules });
+  /** The snapshot with the journal replayed over it. */
+  private loadRules(snapshot: LbRule[]): LbRule[] {
+    const rules = new Map(snapshot.map((r) => [ruleKey(r.serviceArguments), r]));
+    const p = path.join(this.dir, FILES.journal);
+    if (!fs.existsSync(p)) return snapshot;
+    const lines = fs.readFileSync(p, 'utf8').split('\n');
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i]!;
+      if (line === '') continue;
+      let op: { set?: LbRule; del?: string };
+      try {
+        op = JSON.parse(line);
+      } catch (err) {
+        // A crash mid-append leaves a torn last line; that change was never
+        // acknowledged. Cut it off, or the next append would be glued to it.
+        if (i >= lines.length - 2) {
+          fs.truncateSync(p, Buffer.byteLength(lines.slice(0, i).map((l) => `${l}\n`).join('')));
+          break;
+        }
+        throw new Error(`saved config ${p} line ${i + 1} is not valid JSON (${(err as Error).message}); fix or remove it`);
+      }
+      if (op.set) rules.set(ruleKey(op.set.serviceArguments), op.set);
+      else if (typeof op.del === 'string') rules.delete(op.del);
+    }
+    return [...rules.values()];
+  }
+
+  async appendRuleOps(ops: readonly RuleOp[]): Promise<void> {
+    await fsp.mkdir(this.dir, { recursive: true });
+    const text = ops.map((o) => JSON.stringify(o.rule ? { set: o.rule } : { del: o.key })).join('\n') + '\n';
+    await fsp.appendFile(path.join(this.dir, FILES.journal), text);
+  }
+
+  /** A new snapshot of the whole table, then an empty journal. */
+  async compactRules(rules: LbRule[]): Promise<void> {
+    await this.writeAsync(FILES.rules, { lbAttr: rules });
+    await fsp.writeFile(path.join(this.dir, FILES.journal), '');
   }
   saveCiStates(states: CiState[]): void {
     this.write(FILES.ci, { Attr: states });
@@ -67,40 +115,111 @@ export class ConfigStore {
 }
 
 /**
- * Group commit: callers that ask for a save while one is being written share
- * the next write, which stores the newest snapshot. Each caller learns whether
- * the write carrying its change succeeded.
+ * Group commit: items saved while a write is running share the next write.
+ * Each caller learns whether the write carrying its items succeeded.
  */
 export class GroupCommit<T> {
-  private next?: { snapshot: () => T; waiters: { resolve: (v: T) => void; reject: (e: unknown) => void }[] };
+  private queued?: { items: T[]; waiters: { resolve: () => void; reject: (e: unknown) => void }[] };
   private running = false;
 
-  constructor(private readonly write: (v: T) => Promise<void>) {}
+  constructor(private readonly write: (items: T[]) => Promise<void>) {}
 
-  save(snapshot: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      if (!this.next) this.next = { snapshot, waiters: [] };
-      this.next.snapshot = snapshot;
-      this.next.waiters.push({ resolve, reject });
+  save(items: readonly T[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      if (!this.queued) this.queued = { items: [], waiters: [] };
+      this.queued.items.push(...items);
+      this.queued.waiters.push({ resolve, reject });
       if (!this.running) void this.drain();
     });
+  }
+
+  /** Items waiting for the next write. */
+  get pending(): readonly T[] {
+    return this.queued?.items ?? [];
   }
 
   private async drain(): Promise<void> {
     this.running = true;
     // Let the requests already parsed in this turn join the first write.
     await new Promise((r) => setImmediate(r));
-    while (this.next) {
-      const job = this.next;
-      this.next = undefined;
-      const v = job.snapshot();
+    while (this.queued) {
+      const job = this.queued;
+      this.queued = undefined;
       try {
-        await this.write(v);
-        for (const w of job.waiters) w.resolve(v);
+        await this.write(job.items);
+        for (const w of job.waiters) w.resolve();
       } catch (err) {
         for (const w of job.waiters) w.reject(err);
       }
     }
     this.running = false;
+  }
+}
+
+/**
+ * The rule table as it is on disk, and the writer that keeps it there:
+ * changes are journalled in group commits; the snapshot is rewritten once the
+ * journal is as long as the table (or after a failed append, which may have
+ * left a partial batch behind).
+ */
+export class RuleStore {
+  private committed: Map<string, LbRule>;
+  private journalled = 0;
+  private mustCompact = false;
+  private readonly commit = new GroupCommit<RuleOp>((ops) => this.write(ops));
+
+  constructor(
+    private readonly store: ConfigStore,
+    initial: readonly LbRule[],
+  ) {
+    this.committed = new Map(initial.map((r) => [ruleKey(r.serviceArguments), r]));
+  }
+
+  /** Resolves once the changes are on disk. */
+  save(ops: readonly RuleOp[]): Promise<void> {
+    return this.commit.save(ops);
+  }
+
+  /** The rule stored under `key` on disk. */
+  committedRule(key: string): LbRule | undefined {
+    return this.committed.get(key);
+  }
+
+  /** Whether a change to `key` is waiting for the next write. */
+  isPending(key: string): boolean {
+    return this.commit.pending.some((o) => o.key === key);
+  }
+
+  private async write(ops: RuleOp[]): Promise<void> {
+    if (this.mustCompact || this.journalled + ops.length > Math.max(1000, this.committed.size)) {
+      const next = new Map(this.committed);
+      applyOps(next, ops);
+      try {
+        await this.store.compactRules([...next.values()]);
+      } catch (err) {
+        // The new snapshot may already be in place with this failed batch in it.
+        this.mustCompact = true;
+        throw err;
+      }
+      this.committed = next;
+      this.journalled = 0;
+      this.mustCompact = false;
+      return;
+    }
+    try {
+      await this.store.appendRuleOps(ops);
+    } catch (err) {
+      this.mustCompact = true;
+      throw err;
+    }
+    applyOps(this.committed, ops);
+    this.journalled += ops.length;
+  }
+}
+
+function applyOps(rules: Map<string, LbRule>, ops: readonly RuleOp[]): void {
+  for (const o of ops) {
+    if (o.rule) rules.set(o.key, o.rule);
+    else rules.delete(o.key);
   }
 }
