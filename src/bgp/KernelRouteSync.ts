@@ -6,7 +6,7 @@
 import type { Logger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import type { DecodedPath } from './pathCodec.ts';
-import { canonicalCidr, planKernelRoutes, wantedKernelRoutes, type BestPath, type KernelRoute } from './planKernelRoutes.ts';
+import { planKernelRoutes, wantedKernelRoutes, type BestPath, type KernelRoute } from './planKernelRoutes.ts';
 import type { KernelRouteDriver } from './IprouteDriver.ts';
 
 export class KernelRouteSync {
@@ -49,9 +49,11 @@ export class KernelRouteSync {
 
   onBestPaths(paths: DecodedPath[]): void {
     for (const p of paths) {
-      const dst = canonicalCidr(`${p.prefix}/${p.prefixLen}`);
-      if (p.withdraw) this.best.delete(dst);
-      else this.best.set(dst, { dst, nextHop: p.nextHop, local: !p.neighborIp });
+      // gobgpd spells addresses canonically (RFC 5952), as ipaddr.js and iproute2 do.
+      const dst = `${p.prefix}/${p.prefixLen}`;
+      // A locally originated best path is never installed: it only hides a learned one.
+      if (p.withdraw || !p.neighborIp) this.best.delete(dst);
+      else this.best.set(dst, { dst, nextHop: p.nextHop, local: false });
     }
     this.kick();
   }

@@ -82,7 +82,13 @@ export interface DecodedPath {
   neighborIp?: string;
 }
 
-export function decodePath(p: WirePath): DecodedPath | undefined {
+/**
+ * `learnedAttributesOnly`: skip the attributes of locally originated paths.
+ * The best-path watch of an LB node carries every VIP it advertises, and only
+ * the learned ones are of interest there; their attributes are most of the
+ * decoding cost.
+ */
+export function decodePath(p: WirePath, opts: { learnedAttributesOnly?: boolean } = {}): DecodedPath | undefined {
   const nlri = p.nlri ? unpack(p.nlri as AnyMsg) : undefined;
   if (!nlri || nlri.type !== 'IPAddressPrefix') return undefined;
   const prefix = String(nlri.msg.prefix);
@@ -98,6 +104,7 @@ export function decodePath(p: WirePath): DecodedPath | undefined {
   const nb = typeof p.neighbor_ip === 'string' ? p.neighbor_ip : '';
   // gobgpd reports "<nil>" (or nothing) as the neighbour of locally originated paths.
   if (nb && nb !== '<nil>' && nb !== '0.0.0.0' && nb !== '::') out.neighborIp = nb;
+  if (opts.learnedAttributesOnly && !out.neighborIp) return out;
   for (const a of (p.pattrs as AnyMsg[] | undefined) ?? []) {
     const u = unpack(a);
     if (!u) continue;

@@ -35,3 +35,11 @@ test('Up/Down is formatted like gobgp neigh', () => {
   assert.equal(formatUpDown(3723), '01:02:03');
   assert.equal(formatUpDown(90000), '1d 01:00:00');
 });
+
+test('learnedAttributesOnly skips the attributes of local paths, not of learned ones', () => {
+  const w = encodeVipRoute({ ip: '1.1.1.1', family: 4, med: 10 });
+  assert.deepEqual(decodePath({ ...w, neighbor_ip: '<nil>' }, { learnedAttributesOnly: true }), { prefix: '1.1.1.1', prefixLen: 32, family: 4, best: false, withdraw: false });
+  const learned = decodePath({ ...w, neighbor_ip: '192.168.80.1' }, { learnedAttributesOnly: true })!;
+  assert.equal(learned.nextHop, '0.0.0.0');
+  assert.equal(learned.med, 10);
+});
