@@ -21,7 +21,7 @@
 //
 // Results go to stdout as a table; progress goes to stderr. Knobs (env):
 // BENCH_N_SMALL (1000), BENCH_N_LARGE (10000), BENCH_CONCURRENCY (48),
-// BENCH_FLIP_REPS (3), BENCH_POLL_MS (20).
+// BENCH_FLIP_REPS (3), BENCH_POLL_MS (20), BENCH_AGENT_ONLY (unset).
 import { setTimeout as sleep } from 'node:timers/promises';
 import { BgpLab, CLUSTER_AS, LB_NODES, ROUTER, ROUTER_AS } from '../test/lab/BgpLab.ts';
 import { birdConfig, type BirdBgpNeighbor } from '../test/lab/Bird.ts';
@@ -37,6 +37,8 @@ const N_SMALL = Number(process.env.BENCH_N_SMALL ?? 1000);
 const N_LARGE = Number(process.env.BENCH_N_LARGE ?? 10_000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 48);
 const FLIP_REPS = Math.max(1, Number(process.env.BENCH_FLIP_REPS ?? 3));
+/** Only the agent's own cases (for iterating on the agent; the table then has no ratios). */
+const AGENT_ONLY = Boolean(process.env.BENCH_AGENT_ONLY);
 /** Pause before a flip so the previous step's tail (saves, watch events) does not land in it. */
 const SETTLE_MS = Number(process.env.BENCH_SETTLE_MS ?? 2000);
 
@@ -278,6 +280,12 @@ async function main(): Promise<void> {
     log('    withdrawing the agent rules on lb1 and lb2...');
     await Promise.all([clearAgent('lb1'), clearAgent('lb2')]);
     await zero([P.lb1, P.lb2], 'withdraw agent rules');
+
+    if (AGENT_ONLY) {
+      notes.push('BENCH_AGENT_ONLY set: baselines and strategy cases skipped');
+      complete = true;
+      return;
+    }
 
     // -----------------------------------------------------------------------
     // 3. Baseline: one gobgp CLI process per route.
