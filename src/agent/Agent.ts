@@ -160,6 +160,7 @@ export class Agent implements AgentApi {
     await this.rest?.close();
     await this.supervisor?.stop();
     this.client?.close();
+    await this.store.close();
   }
 
   /** Synchronous cleanup for process 'exit': never leave our gobgpd behind. */
@@ -176,8 +177,9 @@ export class Agent implements AgentApi {
   // ---- desired state -> subsystems ----
 
   /** The reconciler picks up what changed in the VIP table once per pass, not once per request. */
-  private publishRoutes(): void {
-    this.reconciler?.kick();
+  private publishRoutes(urgent = false): void {
+    if (urgent) this.reconciler?.kickNow();
+    else this.reconciler?.kick();
   }
 
   /** What a rule advertises: nothing without bgp, or while it is monitored and all its endpoints are down. */
@@ -188,7 +190,8 @@ export class Agent implements AgentApi {
 
   private onEndpointsChanged(): void {
     for (const [key, rule] of this.rules) if (rule.serviceArguments.monitor) this.vips.setOffer(key, this.offerOf(rule));
-    this.publishRoutes();
+    // Traffic to a dead service must stop now, not after the next burst slot.
+    this.publishRoutes(true);
   }
 
   /** Changes the in-memory table and what it advertises; persistRules makes it durable. */
@@ -321,7 +324,7 @@ export class Agent implements AgentApi {
     this.ciStates = next;
     this.vips.setCiStates(next);
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip }, 'HA state changed');
-    this.publishRoutes();
+    this.publishRoutes(true);
   }
 
   listCiStates(): CiState[] {

@@ -31,6 +31,8 @@ export interface RuleOp {
 }
 
 export class ConfigStore {
+  private journal?: fsp.FileHandle;
+
   constructor(readonly dir: string) {}
 
   load(): SavedState {
@@ -80,15 +82,40 @@ export class ConfigStore {
   }
 
   async appendRuleOps(ops: readonly RuleOp[]): Promise<void> {
-    await fsp.mkdir(this.dir, { recursive: true });
     const text = ops.map((o) => JSON.stringify(o.rule ? { set: o.rule } : { del: o.key })).join('\n') + '\n';
-    await fsp.appendFile(path.join(this.dir, FILES.journal), text);
+    await this.withJournal((fh) => fh.write(text));
   }
 
   /** A new snapshot of the whole table, then an empty journal. */
   async compactRules(rules: LbRule[]): Promise<void> {
     await this.writeAsync(FILES.rules, { lbAttr: rules });
-    await fsp.writeFile(path.join(this.dir, FILES.journal), '');
+    await this.withJournal((fh) => fh.truncate(0));
+  }
+
+  /** Releases the journal's file handle. */
+  async close(): Promise<void> {
+    const fh = this.journal;
+    this.journal = undefined;
+    await fh?.close();
+  }
+
+  /**
+   * The journal stays open between commits (O_APPEND, so a truncation by
+   * compaction needs no reopen); after an error it is reopened next time.
+   */
+  private async withJournal(op: (fh: fsp.FileHandle) => Promise<unknown>): Promise<void> {
+    try {
+      if (!this.journal) {
+        await fsp.mkdir(this.dir, { recursive: true });
+        this.journal = await fsp.open(path.join(this.dir, FILES.journal), 'a');
+      }
+      await op(this.journal);
+    } catch (err) {
+      const fh = this.journal;
+      this.journal = undefined;
+      await fh?.close().catch(() => undefined);
+      throw err;
+    }
   }
   saveCiStates(states: CiState[]): void {
     this.write(FILES.ci, { Attr: states });

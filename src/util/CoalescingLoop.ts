@@ -8,6 +8,13 @@ export interface CoalescingLoopOptions {
    * retry after it, or undefined to go on with the next pending change.
    */
   onError: (err: unknown) => number | undefined;
+  /**
+   * While changes keep coming, start passes at most this often. A change
+   * after a quiet spell still runs at once; in a burst, each pass then
+   * carries more changes and the fixed cost per pass (RPCs, syscalls) is
+   * paid fewer times.
+   */
+  spacingMs?: number;
 }
 
 export class CoalescingLoop {
@@ -15,6 +22,9 @@ export class CoalescingLoop {
   private running?: Promise<void>;
   private retryTimer?: NodeJS.Timeout;
   private closed = false;
+  private lastStart = -Infinity;
+  private urgent = false;
+  private wakeSpacing?: () => void;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -31,10 +41,12 @@ export class CoalescingLoop {
     this.running = new Promise<void>((r) => setImmediate(r)).then(() => this.loop());
   }
 
-  /** Like kick, but without waiting out a retry delay. */
+  /** Like kick, but without waiting out a retry delay or the pass spacing (urgent changes: roles, a fresh gobgpd). */
   kickNow(): void {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    this.urgent = true;
+    this.wakeSpacing?.();
     this.kick();
   }
 
@@ -46,6 +58,7 @@ export class CoalescingLoop {
 
   close(): void {
     this.closed = true;
+    this.wakeSpacing?.();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
@@ -53,6 +66,20 @@ export class CoalescingLoop {
   private async loop(): Promise<void> {
     try {
       while (this.dirty && !this.closed) {
+        const wait = this.lastStart + (this.opts.spacingMs ?? 0) - performance.now();
+        if (wait > 0 && !this.urgent) {
+          await new Promise<void>((r) => {
+            const timer = setTimeout(r, wait);
+            this.wakeSpacing = () => {
+              clearTimeout(timer);
+              r();
+            };
+          });
+          this.wakeSpacing = undefined;
+        }
+        this.urgent = false;
+        if (this.closed) break;
+        this.lastStart = performance.now();
         this.dirty = false;
         try {
           await this.pass();

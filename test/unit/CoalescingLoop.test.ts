@@ -1,0 +1,73 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CoalescingLoop } from '../../src/util/CoalescingLoop.ts';
+
+test('a burst of kicks is one pass; kicks during a pass fold into one more', async () => {
+  let passes = 0;
+  const loop = new CoalescingLoop(async () => {
+    passes++;
+    await sleep(5);
+  }, { onError: () => undefined });
+  for (let i = 0; i < 100; i++) loop.kick();
+  await sleep(1);
+  for (let i = 0; i < 100; i++) loop.kick(); // while the first pass runs
+  await loop.whenIdle();
+  assert.equal(passes, 2);
+  loop.close();
+});
+
+test('with spacing, back-to-back passes start at least spacingMs apart, but a kick after a quiet spell runs at once', async () => {
+  const starts: number[] = [];
+  const loop = new CoalescingLoop(async () => {
+    starts.push(performance.now());
+  }, { onError: () => undefined, spacingMs: 40 });
+  const t0 = performance.now();
+  loop.kick();
+  await sleep(5);
+  loop.kick();
+  await loop.whenIdle();
+  assert.equal(starts.length, 2);
+  assert.ok(starts[0]! - t0 < 20, 'the first pass is not delayed');
+  assert.ok(starts[1]! - starts[0]! >= 39, `second pass ${starts[1]! - starts[0]!} ms after the first`);
+  await sleep(60);
+  const t1 = performance.now();
+  loop.kick();
+  await loop.whenIdle();
+  assert.ok(starts[2]! - t1 < 20, 'after a quiet spell the pass runs at once');
+  loop.close();
+});
+
+test('a failed pass pauses for the delay onError returns, then retries', async () => {
+  let calls = 0;
+  const errors: string[] = [];
+  const loop = new CoalescingLoop(async () => {
+    calls++;
+    if (calls === 1) throw new Error('boom');
+  }, { onError: (e) => (errors.push((e as Error).message), 30) });
+  loop.kick();
+  await sleep(10);
+  assert.deepEqual(errors, ['boom']);
+  assert.equal(calls, 1, 'no retry before the delay');
+  await sleep(40);
+  await loop.whenIdle();
+  assert.equal(calls, 2);
+  loop.close();
+});
+
+test('kickNow skips the spacing, also when the loop is already waiting it out', async () => {
+  const starts: number[] = [];
+  const loop = new CoalescingLoop(async () => {
+    starts.push(performance.now());
+  }, { onError: () => undefined, spacingMs: 200 });
+  loop.kick();
+  await sleep(5);
+  loop.kick(); // now waiting out the spacing
+  await sleep(5);
+  const t = performance.now();
+  loop.kickNow();
+  await loop.whenIdle();
+  assert.equal(starts.length, 2);
+  assert.ok(starts[1]! - t < 20, `urgent pass ${starts[1]! - t} ms after kickNow`);
+  loop.close();
+});
