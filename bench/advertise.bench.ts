@@ -240,7 +240,7 @@ async function main(): Promise<void> {
       row('  of which: agent start -> BIRD session Established', N_LARGE).agent = estMs;
       row('  of which: Established -> BIRD holds all', N_LARGE).agent = allMs - estMs;
       notes.push(
-        `restore: the agent's REST API answered ${fmt(upMs)} ms after the spawn; the session comes up on BGP connect timers (BIRD connect retry 1 s, error wait 1-2 s after the old session closed; agent connectRetry 5 s)`,
+        `restore: the agent's REST API answered ${fmt(upMs)} ms after the spawn; the session comes up on BGP connect timers (BIRD connect retry 1 s, error wait 1-2 s after the old session closed; agent connectRetry 2 s)`,
       );
       log(`    REST up ${fmt(upMs)} ms, Established ${fmt(estMs)} ms, all routes ${fmt(allMs)} ms`);
     }
