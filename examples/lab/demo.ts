@@ -283,7 +283,10 @@ async function main(): Promise<void> {
   await shell(LB1.name, 'gobgp global policy', () => lab.gobgp(LB1.name, 'global', 'policy'));
   console.log();
   await shell(LB1.name, 'gobgp global rib', () => lab.gobgp(LB1.name, 'global', 'rib'));
-  say(`${yellow('MASTER')}: the VIP is originated with MED 10 and local-pref 5000 (BACKUP: MED 20, local-pref 100)`);
+  await shell(LB1.name, `gobgp neighbor ${ROUTER.ipv4} adj-out`, () => lab.gobgp(LB1.name, 'neighbor', ROUTER.ipv4, 'adj-out'));
+  say(
+    `${yellow('MASTER')}: the RIB holds the VIP with origin only; the export policy loxilb-role-g<N> adds MED 10 and local-pref 5000 on the way out (BACKUP: MED 20, local-pref 100), so a role flip is one policy swap`,
+  );
 
   heading(`loxicmd on ${LB1.name}`);
   await shell(LB1.name, 'loxicmd get lb', () => lab.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'lb']));
