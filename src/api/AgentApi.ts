@@ -5,6 +5,26 @@
 import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
+import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
+
+/** One row of GET /config/bfd/all: loxilb's fields (note `sourceIP`), then what the session negotiated. */
+export interface BfdSessionInfo {
+  instance: string;
+  remoteIp: string;
+  sourceIP: string;
+  port: number;
+  /** Configured interval, µs. */
+  interval: number;
+  retryCount: number;
+  /** BFDAdminDown, BFDDown, BFDInit or BFDUp. */
+  state: string;
+  /** RFC 5880 diagnostic of the last state change, e.g. "Control Detection Time Expired". */
+  diag: string;
+  /** Transmit interval in use (max of ours and the peer's required RX), µs. */
+  txInterval: number;
+  /** Time without packets after which the session goes Down, µs; 0 until the peer is heard. */
+  detectionTime: number;
+}
 
 export interface AgentStatus {
   /** "ok" when every subsystem is up; "degraded" while e.g. gobgpd is restarting. */
@@ -46,4 +66,9 @@ export interface AgentApi {
   addBgpNeighbor(n: BgpNeighborConfig): Promise<void>;
   deleteBgpNeighbor(ip: string): Promise<void>;
   listBgpNeighbors(): Promise<BgpNeighborStatus[]>;
+
+  /** Adds a session, or changes the timers of the instance's session with that peer. */
+  setBfdSession(spec: BfdSessionSpec): Promise<void>;
+  listBfdSessions(): BfdSessionInfo[];
+  deleteBfdSession(remoteIp: string, instance: string): Promise<void>;
 }

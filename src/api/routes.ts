@@ -7,6 +7,8 @@ import { UINT32_MAX, invalid } from '../util/FieldReader.ts';
 import { formatLbRuleForGet, parseLbRule } from '../lb/validateLbRule.ts';
 import { parseCiState } from '../ha/validateCiState.ts';
 import { parseBgpGlobal, parseBgpNeighbor } from '../bgp/validateBgpConfig.ts';
+import { parseBfdSession } from '../bfd/validateBfdConfig.ts';
+import { DEFAULT_INSTANCE } from '../lb/LbRule.ts';
 import { boolQuery, intParam, intQuery, ipParam, protocolParam } from './requestParams.ts';
 
 export const SUCCESS = { result: 'Success' } as const;
@@ -98,6 +100,17 @@ export function buildRoutes(api: AgentApi): Route[] {
     route('GET', 'config/cistate/all', 'lb', () => ({
       Attr: api.listCiStates().map((s) => ({ instance: s.instance, state: s.state, vip: s.vip, sync: null })),
     })),
+
+    route('POST', 'config/bfd', 'lb', async (ctx) => {
+      await api.setBfdSession(parseBfdSession(ctx.json()));
+      return SUCCESS;
+    }),
+    route('GET', 'config/bfd/all', 'lb', () => ({ Attr: api.listBfdSessions() })),
+    route('DELETE', 'config/bfd/remoteIP/:remote_ip', 'lb', async ({ params, query }) => {
+      const ip = ipParam('remote_ip', params.remote_ip!);
+      await api.deleteBfdSession(ip, query.get('instance') || DEFAULT_INSTANCE);
+      return SUCCESS;
+    }),
 
     route('POST', 'config/bgp/global', 'bgp', async (ctx) => {
       await api.setBgpGlobal(parseBgpGlobal(ctx.json()));

@@ -2,7 +2,7 @@
 // resources with loxicmd's own aliases, so existing habits and scripts work.
 import { parseArgs } from 'node:util';
 
-export type LoxicmdResource = 'lb' | 'bgpneigh' | 'hastate';
+export type LoxicmdResource = 'lb' | 'bgpneigh' | 'hastate' | 'bfd';
 export type OutputFormat = 'table' | 'wide' | 'json';
 
 export interface LoxicmdOptions {
@@ -36,6 +36,7 @@ const RESOURCE_ALIASES: Record<string, LoxicmdResource> = {
   hastate: 'hastate',
   ha: 'hastate',
   HAstate: 'hastate',
+  bfd: 'bfd',
 };
 
 export const LOXICMD_USAGE = `Usage: loxicmd [flags] get <resource> [-o wide|json]
@@ -44,6 +45,7 @@ Resources:
   lb        (loadbalancer, loadbalancers, lbs)  load-balancer rules
   bgpneigh  (bgpneighbor, bgpnei)               BGP neighbours and their sessions
   hastate   (ha, HAstate)                       HA state of each cluster instance
+  bfd                                           BFD sessions and their state
 
 Flags:
   -s, --apiserver <address>   loxilb API server address (default 127.0.0.1)

@@ -11,6 +11,8 @@ const LB_HEADER = ['Ext IP', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', '# 
 const LB_WIDE_HEADER = ['Ext IP', 'Sec IPs', 'Sources', 'Host', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', 'Endpoint', 'EPort', 'Weight', 'State', 'Counters'];
 const BGP_NEIGH_HEADER = ['Peer', 'AS', 'UP/Down', 'State'];
 const HA_STATE_HEADER = ['Instance', 'HAState'];
+const BFD_HEADER = ['Instance', 'RemoteIP', 'State'];
+const BFD_WIDE_HEADER = ['Instance', 'RemoteIP', 'SourceIP', 'Port', 'Interval', 'Retry Count', 'State'];
 
 function obj<K extends string>(v: unknown, fields: readonly K[]): Partial<Record<K, unknown>> {
   return isPlainObject(v) ? pickFields(v, fields) : {};
@@ -117,6 +119,20 @@ export function renderHaStateTable(states: readonly unknown[]): string {
   return renderTable(HA_STATE_HEADER, cells);
 }
 
+/** Renders `get bfd [-o wide]` from GET /config/bfd/all's `Attr`, as loxicmd does. */
+export function renderBfdTable(sessions: readonly unknown[], wide: boolean): string {
+  const cells = sessions
+    .filter(isPlainObject)
+    .map((s) => {
+      const r = obj(s, ['instance', 'remoteIp', 'sourceIP', 'port', 'interval', 'retryCount', 'state'] as const);
+      return wide
+        ? [str(r.instance), str(r.remoteIp), str(r.sourceIP), String(num(r.port)), `${num(r.interval)} us`, String(num(r.retryCount)), str(r.state)]
+        : [str(r.instance), str(r.remoteIp), str(r.state)];
+    })
+    .sort((a, b) => byKey(a[0]!, b[0]!) || byKey(a[1]!, b[1]!));
+  return renderTable(wide ? BFD_WIDE_HEADER : BFD_HEADER, cells);
+}
+
 interface ResourceSpec {
   path: string;
   listKey: string;
@@ -127,6 +143,7 @@ const RESOURCES: Record<LoxicmdResource, ResourceSpec> = {
   lb: { path: '/config/loadbalancer/all', listKey: 'lbAttr', render: (items, o) => renderLbTable(items, o.output === 'wide', o.servName) },
   bgpneigh: { path: '/config/bgp/neigh/all', listKey: 'bgpNeiAttr', render: (items) => renderBgpNeighTable(items) },
   hastate: { path: '/config/cistate/all', listKey: 'Attr', render: (items) => renderHaStateTable(items) },
+  bfd: { path: '/config/bfd/all', listKey: 'Attr', render: (items, o) => renderBfdTable(items, o.output === 'wide') },
 };
 
 export interface LoxicmdIo {

@@ -2,7 +2,8 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { RestServer, MAX_BODY_BYTES } from '../../src/api/RestServer.ts';
-import type { AgentApi, AgentStatus, DeleteByKeyQuery } from '../../src/api/AgentApi.ts';
+import type { AgentApi, AgentStatus, BfdSessionInfo, DeleteByKeyQuery } from '../../src/api/AgentApi.ts';
+import type { BfdSessionSpec } from '../../src/bfd/validateBfdConfig.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import type { CiState } from '../../src/ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../../src/bgp/BgpConfig.ts';
@@ -66,6 +67,16 @@ class FakeAgent implements AgentApi {
   }
   async listBgpNeighbors() {
     return this.neighbors;
+  }
+  bfd: BfdSessionInfo[] = [];
+  async setBfdSession(spec: BfdSessionSpec) {
+    this.record('setBfdSession', spec);
+  }
+  listBfdSessions() {
+    return this.bfd;
+  }
+  async deleteBfdSession(remoteIp: string, instance: string) {
+    this.record('deleteBfdSession', { remoteIp, instance });
   }
 }
 
@@ -307,4 +318,48 @@ test('listening on a port in use fails with a clear error', async () => {
   const { port } = server.address()!;
   await assert.rejects(other.listen('127.0.0.1', port), { message: `REST API cannot listen on 127.0.0.1:${port}: address already in use` });
   await other.close();
+});
+
+test('POST /config/bfd takes loxilb\'s body, with intervals down to 10 ms and optional auth', async () => {
+  agent.calls = [];
+  const ok = await call('POST', '/config/bfd', { instance: 'llb-inst0', remoteIp: '192.168.80.11', sourceIp: '192.168.80.10', interval: 100000, retryCount: 3 });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(agent.calls, [['setBfdSession', { instance: 'llb-inst0', remoteIp: '192.168.80.11', sourceIp: '192.168.80.10', intervalUs: 100000, multiplier: 3 }]]);
+  agent.calls = [];
+  const auth = await call('POST', '/config/bfd', { RemoteIP: 'FD00:80::11', interval: 10000, retryCount: 3, authType: 'meticulous-keyed-sha1', keyId: 2, keyFile: '/etc/loxilb/bfd.key' });
+  assert.equal(auth.status, 200);
+  assert.deepEqual(agent.calls[0]![1], { instance: 'llb-inst0', remoteIp: 'fd00:80::11', sourceIp: undefined, intervalUs: 10000, multiplier: 3, auth: { type: 'meticulous-keyed-sha1', keyId: 2, keyFile: '/etc/loxilb/bfd.key' } });
+});
+
+test('POST /config/bfd refuses bad bodies naming the field, and reaches nothing', async () => {
+  agent.calls = [];
+  const cases: [unknown, string, RegExp][] = [
+    [{ remoteIp: '10.0.0.1', interval: 5000, retryCount: 3 }, 'interval', /bfd interval too low/],
+    [{ remoteIp: '10.0.0.1', interval: 100000, retryCount: 0 }, 'retryCount', /1 to 255/],
+    [{ remoteIp: '10.0.0.1', retryCount: 3 }, 'interval', /required/],
+    [{ interval: 100000, retryCount: 3 }, 'remoteIp', /required/],
+    [{ remoteIp: '10.0.0.1', sourceIp: 'fd00::1', interval: 100000, retryCount: 3 }, 'sourceIp', /same address family/],
+    [{ remoteIp: '10.0.0.1', interval: 100000, retryCount: 3, authType: 'md5' }, 'authType', /keyed-sha1/],
+    [{ remoteIp: '10.0.0.1', interval: 100000, retryCount: 3, authType: 'keyed-sha1' }, 'keyFile', /required/],
+    [{ remoteIp: '10.0.0.1', interval: 100000, retryCount: 3, keyFile: '/k' }, 'authType', /required/],
+  ];
+  for (const [body, field, msg] of cases) {
+    const r = await call('POST', '/config/bfd', body);
+    assert.equal(r.status, 400, JSON.stringify(body));
+    assert.match(r.body.message, new RegExp(`^invalid ${field}:`), JSON.stringify(r.body));
+    assert.match(r.body.message, msg);
+  }
+  assert.deepEqual(agent.calls, []);
+});
+
+test('GET /config/bfd/all and DELETE /config/bfd/remoteIP/{ip}?instance=', async () => {
+  agent.bfd = [{ instance: 'llb-inst0', remoteIp: '10.0.0.2', sourceIP: '10.0.0.1', port: 3784, interval: 100000, retryCount: 3, state: 'BFDUp', diag: 'No Diagnostic', txInterval: 100000, detectionTime: 300000 }];
+  const g = await call('GET', '/config/bfd/all');
+  assert.equal(g.status, 200);
+  assert.deepEqual(g.body, { Attr: agent.bfd });
+  agent.calls = [];
+  assert.equal((await call('DELETE', '/config/bfd/remoteIP/10.0.0.2?instance=llb-inst1')).status, 200);
+  assert.equal((await call('DELETE', '/config/bfd/remoteIP/10.0.0.3')).status, 200);
+  assert.deepEqual(agent.calls, [['deleteBfdSession', { remoteIp: '10.0.0.2', instance: 'llb-inst1' }], ['deleteBfdSession', { remoteIp: '10.0.0.3', instance: 'llb-inst0' }]]);
+  assert.equal((await call('DELETE', '/config/bfd/remoteIP/not-an-ip')).status, 400);
 });

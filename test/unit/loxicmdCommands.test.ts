@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { renderBgpNeighTable, renderHaStateTable, renderLbTable, runLoxicmd } from '../../src/cli/loxicmdCommands.ts';
+import { renderBfdTable, renderBgpNeighTable, renderHaStateTable, renderLbTable, runLoxicmd } from '../../src/cli/loxicmdCommands.ts';
 import { parseLoxicmdArgs, UsageError } from '../../src/cli/loxicmdArgs.ts';
 
 const RULES = [
@@ -141,4 +141,17 @@ test('run: a timeout is reported as such', async () => {
   const io = capture();
   assert.equal(await runLoxicmd(['get', 'lb', '-t', '0.05'], { ...io, fetch: hang }), 1);
   assert.equal(io.stderr, 'Error: no answer from loxilb API at http://127.0.0.1:11111/netlox/v1 within 0.05 s\n');
+});
+
+test('get bfd: loxicmd\'s columns, and the wide view with source, port, interval and retry count', () => {
+  const rows = [
+    { instance: 'llb-inst0', remoteIp: '192.168.80.11', sourceIP: '192.168.80.10', port: 3784, interval: 100000, retryCount: 3, state: 'BFDUp', diag: 'No Diagnostic', txInterval: 100000, detectionTime: 300000 },
+  ];
+  const narrow = renderBfdTable(rows, false).split('\n');
+  assert.match(narrow[0]!, /^\| +INSTANCE +\| +REMOTEIP +\| +STATE +\|$/);
+  assert.match(narrow[2]!, /^\| llb-inst0 \| 192\.168\.80\.11 \| BFDUp \|$/);
+  const wide = renderBfdTable(rows, true).split('\n');
+  assert.match(wide[0]!, /SOURCEIP +\| PORT \| +INTERVAL +\| RETRY COUNT \|/);
+  assert.match(wide[2]!, /\| 192\.168\.80\.10 \| 3784 \| 100000 us \| +3 \| BFDUp \|$/);
+  assert.equal((parseLoxicmdArgs(['get', 'bfd', '-o', 'wide']) as { resource: string }).resource, 'bfd');
 });
