@@ -37,12 +37,58 @@ export interface BirdBgpNeighbor {
   extra?: string;
 }
 
-export interface BirdBfdOptions {
+/** BIRD 2's `authentication` values in a BFD interface block. */
+export type BirdBfdAuthentication =
+  | 'none'
+  | 'simple'
+  | 'keyed md5'
+  | 'keyed sha1'
+  | 'meticulous keyed md5'
+  | 'meticulous keyed sha1';
+
+/** One `interface "<pattern>" { ... }` block of `protocol bfd`. */
+export interface BirdBfdInterfaceOptions {
   minRxMs?: number;
   minTxMs?: number;
   multiplier?: number;
   /** Interface pattern, default `*`. */
   interface?: string;
+  /** Rate while the session is not Up (BIRD's default 1 s). */
+  idleTxMs?: number;
+  /** Wait for the peer to speak first. */
+  passive?: boolean;
+  authentication?: BirdBfdAuthentication;
+  /** `password "<text>" { id N; };` lines; BIRD uses them with `authentication`. */
+  passwords?: { password: string; id?: number }[];
+}
+
+/** A session BIRD runs without a client protocol: `neighbor <address> [local <ip>] [multihop on];`. */
+export interface BirdBfdNeighbor {
+  address: string;
+  local?: string;
+  multihop?: boolean;
+}
+
+export interface BirdBfdOptions extends BirdBfdInterfaceOptions {
+  /** More interface blocks after the one the fields above describe (BIRD uses the first that matches). */
+  interfaces?: BirdBfdInterfaceOptions[];
+  neighbors?: BirdBfdNeighbor[];
+  /** The protocol's `debug` clause, e.g. `{ events }` (session state changes go to the log). */
+  debug?: string;
+}
+
+/** A row of `birdc show bfd sessions`. */
+export interface BirdBfdSession {
+  /** The protocol (e.g. `bfd1`) the row was listed under. */
+  protocol: string;
+  address: string;
+  iface: string;
+  /** Up, Down, Init, AdminDown. */
+  state: string;
+  since: string;
+  /** Negotiated intervals in seconds, as printed. */
+  interval: number;
+  timeout: number;
 }
 
 export interface BirdConfig {
@@ -127,10 +173,10 @@ export function birdConfig(c: BirdConfig): string {
   if (v6.length) lines.push(`protocol static static6 { ipv6; ${v6.map((p) => `route ${p} blackhole;`).join(' ')} }`);
   if (c.bfd) {
     const b = typeof c.bfd === 'object' ? c.bfd : {};
-    lines.push(
-      `protocol bfd { interface "${b.interface ?? '*'}" { min rx interval ${b.minRxMs ?? 100} ms; ` +
-        `min tx interval ${b.minTxMs ?? 100} ms; multiplier ${b.multiplier ?? 3}; }; }`,
-    );
+    const blocks = [b, ...(b.interfaces ?? [])].map(bfdInterfaceBlock);
+    const neighbors = (b.neighbors ?? []).map(bfdNeighborLine);
+    const debug = b.debug === undefined ? [] : [`debug ${b.debug};`];
+    lines.push(`protocol bfd { ${[...debug, ...blocks, ...neighbors].join(' ')} }`);
   }
   const names = new Set<string>();
   for (const n of c.neighbors ?? []) {
@@ -159,6 +205,30 @@ export function birdConfig(c: BirdConfig): string {
   }
   if (c.extra) lines.push('', c.extra);
   return `${lines.join('\n')}\n`;
+}
+
+function bfdInterfaceBlock(b: BirdBfdInterfaceOptions): string {
+  const opts = [
+    `min rx interval ${b.minRxMs ?? 100} ms;`,
+    `min tx interval ${b.minTxMs ?? 100} ms;`,
+    `multiplier ${b.multiplier ?? 3};`,
+  ];
+  if (b.idleTxMs !== undefined) opts.push(`idle tx interval ${b.idleTxMs} ms;`);
+  if (b.passive !== undefined) opts.push(`passive ${b.passive ? 'on' : 'off'};`);
+  if (b.authentication !== undefined) opts.push(`authentication ${b.authentication};`);
+  for (const p of b.passwords ?? []) {
+    if (/["\\\n]/.test(p.password)) throw new Error('BIRD BFD password must not contain quotes, backslashes or newlines');
+    opts.push(p.id === undefined ? `password "${p.password}";` : `password "${p.password}" { id ${p.id}; };`);
+  }
+  return `interface "${b.interface ?? '*'}" { ${opts.join(' ')} };`;
+}
+
+function bfdNeighborLine(n: BirdBfdNeighbor): string {
+  const kind = parseIpKind(n.address, 'bfd neighbor address');
+  let line = `neighbor ${n.address}`;
+  if (n.local !== undefined) line += ` local ${parseIp(n.local, 'bfd neighbor local', kind)}`;
+  if (n.multihop !== undefined) line += ` multihop ${n.multihop ? 'on' : 'off'}`;
+  return `${line};`;
 }
 
 export interface BirdStartOptions {
@@ -256,6 +326,11 @@ export class Bird {
     });
   }
 
+  /** Rows of `birdc show bfd sessions`, across every BFD protocol. */
+  async bfdSessions(): Promise<BirdBfdSession[]> {
+    return parseBfdSessions(await this.birdc('show bfd sessions'));
+  }
+
   /** Replaces the config and applies it with `birdc configure`. */
   async reconfigure(config: BirdConfig | string): Promise<void> {
     writeFileSync(this.configPath, typeof config === 'string' ? config : birdConfig(config));
@@ -295,6 +370,35 @@ export function parseProtocols(out: string): BirdProtocolState[] {
     result.push(p);
   }
   return result;
+}
+
+/**
+ * Parses `birdc show bfd sessions`: a `<protocol>:` line, a header, then
+ * `<address> <iface> <state> <since> <interval> <timeout>` rows. `since` is one
+ * token with our timeformat, or a date and a time with BIRD's default.
+ */
+export function parseBfdSessions(out: string): BirdBfdSession[] {
+  const rows: BirdBfdSession[] = [];
+  let protocol = '';
+  for (const line of stripBanner(out).split('\n')) {
+    const proto = /^(\S+):\s*$/.exec(line);
+    if (proto) {
+      protocol = proto[1]!;
+      continue;
+    }
+    const m = /^(\S+)\s+(\S+)\s+(\S+)\s+(.+?)\s+([\d.]+)\s+([\d.]+)\s*$/.exec(line);
+    if (!m || !ipaddr.isValid(m[1]!)) continue;
+    rows.push({
+      protocol,
+      address: m[1]!,
+      iface: m[2]!,
+      state: m[3]!,
+      since: m[4]!,
+      interval: Number(m[5]),
+      timeout: Number(m[6]),
+    });
+  }
+  return rows;
 }
 
 /**

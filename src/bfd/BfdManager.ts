@@ -1,0 +1,595 @@
+// The node's BFD sessions: owns one BfdSession and one sending socket per
+// (instance, remote IP), hands every received Control packet to the session
+// it belongs to (RFC 5880 §6.8.6 demultiplexing), keeps local discriminators
+// unique, drains deleted sessions with AdminDown, and reports state changes
+// as 'stateChange' events. Sockets come from an injected BfdTransport and
+// time from an injected Clock, so tests can run two managers back to back in
+// memory.
+//
+// Where loxilb differs (reference §4): sessions are matched by discriminator
+// first and by source address only while the peer does not know ours yet;
+// discriminators are random and constant; authentication, Poll/Final timer
+// changes and IPv6 are supported; a deleted session keeps sending AdminDown
+// for one Detection Time rather than one packet.
+import { EventEmitter } from 'node:events';
+import { readFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { systemClock, type Clock, type TimerHandle } from './clock.ts';
+import {
+  BFD_DECODE_DROP_REASONS,
+  BfdAuthType,
+  BfdDiag,
+  BfdState,
+  bfdAuthTypeName,
+  bfdMaxKeyLength,
+  bfdStateName,
+  decodeBfdPacket,
+  type BfdAuthKey,
+} from './BfdPacket.ts';
+import { BfdSession, type BfdSessionStatus } from './BfdSession.ts';
+import type { BfdPacketMeta, BfdSender, BfdSenderStats, BfdTransport } from './BfdTransport.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../util/errors.ts';
+import { parseIp } from '../util/ipAddress.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+
+/** Shortest interval a session accepts, µs. loxilb's floor is 100 ms; BIRD holds 10 ms. */
+export const BFD_MANAGER_MIN_INTERVAL_US = 10_000;
+const MAX_U32 = 0xffff_ffff;
+
+/** Auth type names accepted besides the RFC 5880 numbers. */
+export const BFD_AUTH_TYPE_NAMES = {
+  'simple-password': BfdAuthType.SimplePassword,
+  'keyed-md5': BfdAuthType.KeyedMd5,
+  'meticulous-keyed-md5': BfdAuthType.MeticulousKeyedMd5,
+  'keyed-sha1': BfdAuthType.KeyedSha1,
+  'meticulous-keyed-sha1': BfdAuthType.MeticulousKeyedSha1,
+} as const;
+export type BfdAuthTypeName = keyof typeof BFD_AUTH_TYPE_NAMES;
+
+export interface BfdAuthConfig {
+  type: BfdAuthType | BfdAuthTypeName;
+  /** 0..255; must match the peer's. */
+  keyId: number;
+  /**
+   * File holding the key (the password for simple-password), read once when
+   * the session is added. Its bytes are the key, less one trailing newline,
+   * so `echo secret > file` works. At most 16 bytes for MD5 types and simple
+   * passwords, 20 for SHA1 types.
+   */
+  keyFile: string;
+}
+
+export interface BfdSessionParams {
+  /** The HA instance the session belongs to (loxilb's `llb-inst0`, ...). */
+  instance: string;
+  remoteIp: string;
+  /** Source address; undefined, 0.0.0.0 or :: let the kernel choose. Same family as remoteIp. */
+  sourceIp?: string;
+  /** Desired Min TX Interval, µs (>= 10000). */
+  txIntervalUs: number;
+  /** Required Min RX Interval, µs (>= 10000); defaults to, and then follows, txIntervalUs. */
+  rxIntervalUs?: number;
+  /** Detect Mult, 1..255. */
+  multiplier: number;
+  auth?: BfdAuthConfig;
+}
+
+export interface BfdSessionUpdate {
+  txIntervalUs?: number;
+  rxIntervalUs?: number;
+  multiplier?: number;
+  /** Hold the session in AdminDown (true) or release it (false). */
+  adminDown?: boolean;
+}
+
+export interface BfdManagerStateChange {
+  instance: string;
+  remoteIp: string;
+  from: BfdState;
+  to: BfdState;
+  /** Our diagnostic after the change (RFC 5880 §4.1). */
+  diag: BfdDiag;
+  /**
+   * The peer's last diagnostic: AdministrativelyDown (7) here with diag 3
+   * means the peer was taken down on purpose, not that the path failed.
+   */
+  remoteDiag: BfdDiag;
+}
+
+export interface BfdManagerSessionStatus extends BfdSessionStatus {
+  instance: string;
+  remoteIp: string;
+  sourceIp?: string;
+  /** `Up`, `Down`, ... */
+  stateName: string;
+  /** UDP source port of the session's socket. */
+  localPort: number;
+  configured: { txIntervalUs: number; rxIntervalUs: number; multiplier: number };
+  auth?: { type: BfdAuthType; typeName: string; keyId: number };
+  sender: BfdSenderStats;
+}
+
+/** Why the manager dropped a packet before any session saw it. */
+export const BFD_MANAGER_DROP_REASONS = [
+  ...BFD_DECODE_DROP_REASONS,
+  /** Your Discriminator names no session of ours. */
+  'unknown-discriminator',
+  /** Your Discriminator 0 and no session with that peer address. */
+  'unknown-source',
+  /** Your Discriminator names a session whose peer has another address. */
+  'source-mismatch',
+  /** Your Discriminator 0 and more than one session could be meant. */
+  'ambiguous-source',
+] as const;
+export type BfdManagerDropReason = (typeof BFD_MANAGER_DROP_REASONS)[number];
+
+export interface BfdManagerStats {
+  /** Datagrams the transport delivered. */
+  received: number;
+  /** Datagrams handed to a session (which may still drop them; see its counters). */
+  delivered: number;
+  drops: Record<BfdManagerDropReason, number>;
+}
+
+export interface BfdManagerOptions {
+  transport: BfdTransport;
+  clock?: Clock;
+  /** Jitter source for the sessions, uniform in [0, 1). */
+  random?: () => number;
+  /** Uniform 32-bit integers for discriminators and auth sequence seeds. */
+  randomUint32?: () => number;
+  logger?: Logger;
+}
+
+interface BfdManagerEvents {
+  stateChange: [BfdManagerStateChange];
+}
+
+interface Entry {
+  key: string;
+  instance: string;
+  remoteIp: string;
+  sourceIp?: string;
+  session: BfdSession;
+  sender: BfdSender;
+  txIntervalUs: number;
+  rxIntervalUs: number;
+  rxFollowsTx: boolean;
+  multiplier: number;
+  auth?: { type: BfdAuthType; keyId: number };
+  drain?: { timer: TimerHandle; done: Promise<void>; finish: () => void };
+}
+
+function keyOf(instance: string, remoteIp: string): string {
+  return `${instance}\u0000${remoteIp}`;
+}
+
+function checkInterval(field: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < BFD_MANAGER_MIN_INTERVAL_US || v > MAX_U32) {
+    throw new ValidationError(field, `an integer number of µs in ${BFD_MANAGER_MIN_INTERVAL_US}..${MAX_U32}`, v);
+  }
+  return v;
+}
+
+function checkMultiplier(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1 || v > 255) {
+    throw new ValidationError('multiplier', 'an integer in 1..255', v);
+  }
+  return v;
+}
+
+function checkAddress(field: string, v: unknown): string {
+  const a = typeof v === 'string' ? parseIp(v) : undefined;
+  if (!a) throw new ValidationError(field, 'an IPv4 or IPv6 address', v);
+  return a.toString();
+}
+
+function authTypeOf(v: unknown): BfdAuthType {
+  if (typeof v === 'string' && Object.hasOwn(BFD_AUTH_TYPE_NAMES, v)) return BFD_AUTH_TYPE_NAMES[v as BfdAuthTypeName];
+  if (typeof v === 'number' && Number.isInteger(v) && v >= BfdAuthType.SimplePassword && v <= BfdAuthType.MeticulousKeyedSha1) {
+    return v as BfdAuthType;
+  }
+  throw new ValidationError('auth.type', `one of ${Object.keys(BFD_AUTH_TYPE_NAMES).join(', ')} (or 1..5)`, v);
+}
+
+/** Reads and checks the key file; the key never appears in an error message. */
+function loadAuthKey(a: BfdAuthConfig): BfdAuthKey {
+  const type = authTypeOf(a.type);
+  if (typeof a.keyId !== 'number' || !Number.isInteger(a.keyId) || a.keyId < 0 || a.keyId > 255) {
+    throw new ValidationError('auth.keyId', 'an integer in 0..255', a.keyId);
+  }
+  if (typeof a.keyFile !== 'string' || a.keyFile === '') {
+    throw new ValidationError('auth.keyFile', 'the path of a file holding the key', a.keyFile);
+  }
+  let raw: Buffer;
+  try {
+    raw = readFileSync(a.keyFile);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    throw new ValidationError('auth.keyFile', `a readable file holding the key; cannot read it (${code})`, a.keyFile);
+  }
+  let end = raw.length;
+  if (end > 0 && raw[end - 1] === 0x0a) end--;
+  if (end > 0 && raw[end - 1] === 0x0d && end < raw.length) end--;
+  const key = Buffer.from(raw.subarray(0, end));
+  raw.fill(0);
+  const max = bfdMaxKeyLength(type);
+  const typeName = authTypeNameOf(type);
+  if (key.length === 0) throw new ValidationError('auth.keyFile', `a file holding a key of 1..${max} bytes for ${typeName}; it is empty`, a.keyFile);
+  if (key.length > max) {
+    const n = key.length;
+    key.fill(0);
+    throw new ValidationError('auth.keyFile', `a key of 1..${max} bytes for ${typeName}; it holds ${n} bytes`, a.keyFile);
+  }
+  return { type, keyId: a.keyId, key };
+}
+
+function authTypeNameOf(type: BfdAuthType): string {
+  for (const [name, v] of Object.entries(BFD_AUTH_TYPE_NAMES)) if (v === type) return name;
+  return bfdAuthTypeName(type);
+}
+
+function cryptoUint32(): number {
+  return randomInt(0, 2 ** 32);
+}
+
+export class BfdManager extends EventEmitter<BfdManagerEvents> {
+  private readonly transport: BfdTransport;
+  private readonly clock: Clock;
+  private readonly random?: () => number;
+  private readonly randomUint32: () => number;
+  private readonly log: Logger;
+
+  /** Live sessions by (instance, remote). */
+  private readonly byKey = new Map<string, Entry>();
+  /** Keys whose addSession is still opening a socket. */
+  private readonly pending = new Set<string>();
+  /** Live and draining sessions by local discriminator. */
+  private readonly byDisc = new Map<number, Entry>();
+  /** Live and draining sessions by peer address. */
+  private readonly byRemote = new Map<string, Set<Entry>>();
+  private readonly draining = new Set<Entry>();
+  private readonly statsCounters: BfdManagerStats;
+  private listening = false;
+  private closed = false;
+
+  constructor(opts: BfdManagerOptions) {
+    super();
+    this.transport = opts.transport;
+    this.clock = opts.clock ?? systemClock;
+    if (opts.random) this.random = opts.random;
+    this.randomUint32 = opts.randomUint32 ?? cryptoUint32;
+    this.log = opts.logger ?? silentLogger;
+    const drops = {} as Record<BfdManagerDropReason, number>;
+    for (const r of BFD_MANAGER_DROP_REASONS) drops[r] = 0;
+    this.statsCounters = { received: 0, delivered: 0, drops };
+  }
+
+  /** Starts receiving through the transport. Sessions may be added before or after. */
+  async start(): Promise<void> {
+    if (this.closed) throw new Error('bfd manager is closed');
+    if (this.listening) return;
+    this.listening = true;
+    try {
+      await this.transport.listen((buf, meta) => this.receive(buf, meta));
+    } catch (e) {
+      this.listening = false;
+      throw e;
+    }
+  }
+
+  /**
+   * Validates, opens the session's socket and starts the session. Throws a
+   * ValidationError naming the field, a ConflictError if the instance already
+   * has a session with that peer (or another instance has one with the same
+   * peer and source), or the transport's error; nothing is left behind then.
+   */
+  async addSession(p: BfdSessionParams): Promise<BfdManagerSessionStatus> {
+    if (this.closed) throw new Error('bfd manager is closed');
+    if (typeof p.instance !== 'string' || p.instance === '') {
+      throw new ValidationError('instance', 'a non-empty instance name', p.instance);
+    }
+    const remoteIp = checkAddress('remoteIp', p.remoteIp);
+    let sourceIp: string | undefined;
+    if (p.sourceIp !== undefined && p.sourceIp !== '') {
+      const src = checkAddress('sourceIp', p.sourceIp);
+      if (parseIp(src)!.kind() !== parseIp(remoteIp)!.kind()) {
+        throw new ValidationError('sourceIp', `an address of the same family as remoteIp ${remoteIp}`, p.sourceIp);
+      }
+      if (src !== '0.0.0.0' && src !== '::') sourceIp = src;
+    }
+    const txIntervalUs = checkInterval('txIntervalUs', p.txIntervalUs);
+    const rxFollowsTx = p.rxIntervalUs === undefined;
+    const rxIntervalUs = rxFollowsTx ? txIntervalUs : checkInterval('rxIntervalUs', p.rxIntervalUs);
+    const multiplier = checkMultiplier(p.multiplier);
+    const key = keyOf(p.instance, remoteIp);
+    if (this.byKey.has(key) || this.pending.has(key)) {
+      throw new ConflictError(`bfd session to ${remoteIp} already exists in instance ${p.instance}`);
+    }
+    // Two sessions with the same addresses could not be told apart while the
+    // peer does not know our discriminator yet.
+    for (const e of this.byRemote.get(remoteIp) ?? []) {
+      if (!e.drain && e.sourceIp === sourceIp) {
+        throw new ConflictError(
+          `bfd session to ${remoteIp} from ${sourceIp ?? 'any source'} already exists in instance ${e.instance}`,
+        );
+      }
+    }
+    const authKey = p.auth ? loadAuthKey(p.auth) : undefined;
+
+    this.pending.add(key);
+    let sender: BfdSender;
+    try {
+      sender = await this.transport.openSender({ remoteAddress: remoteIp, localAddress: sourceIp });
+    } catch (e) {
+      authKey?.key.fill(0);
+      throw e;
+    } finally {
+      this.pending.delete(key);
+    }
+    if (this.closed) {
+      sender.close();
+      authKey?.key.fill(0);
+      throw new Error('bfd manager is closed');
+    }
+    // A deleted session with this key still draining gives way at once.
+    for (const e of [...this.draining]) if (e.key === key) e.drain!.finish();
+
+    const entry: Entry = {
+      key,
+      instance: p.instance,
+      remoteIp,
+      session: undefined as unknown as BfdSession,
+      sender,
+      txIntervalUs,
+      rxIntervalUs,
+      rxFollowsTx,
+      multiplier,
+    };
+    if (sourceIp !== undefined) entry.sourceIp = sourceIp;
+    if (authKey) entry.auth = { type: authKey.type, keyId: authKey.keyId };
+    const session = new BfdSession(
+      {
+        desiredMinTxUs: txIntervalUs,
+        requiredMinRxUs: rxIntervalUs,
+        detectMult: multiplier,
+        localDiscriminator: this.newDiscriminator(),
+        ...(authKey ? { auth: authKey } : {}),
+      },
+      {
+        clock: this.clock,
+        send: (b) => sender.send(b),
+        ...(this.random ? { random: this.random } : {}),
+        randomUint32: this.randomUint32,
+      },
+    );
+    // The session keeps its own copy.
+    authKey?.key.fill(0);
+    entry.session = session;
+    session.on('stateChange', (c) => {
+      const ev: BfdManagerStateChange = {
+        instance: entry.instance,
+        remoteIp: entry.remoteIp,
+        from: c.from,
+        to: c.to,
+        diag: c.diag,
+        remoteDiag: session.status().remoteDiag,
+      };
+      this.log.info(
+        { instance: ev.instance, remoteIp: ev.remoteIp, from: bfdStateName(c.from), to: bfdStateName(c.to), diag: c.diag },
+        'bfd session state change',
+      );
+      // Listeners run inside timers and socket callbacks: one that throws
+      // must not take the process down.
+      try {
+        this.emit('stateChange', ev);
+      } catch (e) {
+        this.log.error({ err: e }, 'bfd stateChange listener threw');
+      }
+    });
+    this.byKey.set(key, entry);
+    this.byDisc.set(session.localDiscriminator, entry);
+    let set = this.byRemote.get(remoteIp);
+    if (!set) this.byRemote.set(remoteIp, (set = new Set()));
+    set.add(entry);
+    session.start();
+    return this.statusOf(entry);
+  }
+
+  /**
+   * Changes timers or the admin state of a session. Interval changes on an Up
+   * session go through a Poll Sequence (RFC 5880 §6.8.3), so neither side
+   * sees a false failure. Source address and auth cannot change: delete and
+   * add the session again.
+   */
+  updateSession(instance: string, remoteIp: string, u: BfdSessionUpdate): BfdManagerSessionStatus {
+    const entry = this.mustGet(instance, remoteIp);
+    for (const f of ['sourceIp', 'auth', 'instance', 'remoteIp'] as const) {
+      if (f in (u as Record<string, unknown>)) {
+        throw new ValidationError(f, 'unchangeable on an existing session: delete and add it again');
+      }
+    }
+    const tx = u.txIntervalUs === undefined ? undefined : checkInterval('txIntervalUs', u.txIntervalUs);
+    const rx = u.rxIntervalUs === undefined ? undefined : checkInterval('rxIntervalUs', u.rxIntervalUs);
+    const mult = u.multiplier === undefined ? undefined : checkMultiplier(u.multiplier);
+    if (u.adminDown !== undefined && typeof u.adminDown !== 'boolean') {
+      throw new ValidationError('adminDown', 'true or false', u.adminDown);
+    }
+    if (tx !== undefined) entry.txIntervalUs = tx;
+    if (rx !== undefined) {
+      entry.rxIntervalUs = rx;
+      entry.rxFollowsTx = false;
+    } else if (tx !== undefined && entry.rxFollowsTx) {
+      entry.rxIntervalUs = tx;
+    }
+    if (mult !== undefined) entry.multiplier = mult;
+    entry.session.setTimers({
+      desiredMinTxUs: entry.txIntervalUs,
+      requiredMinRxUs: entry.rxIntervalUs,
+      detectMult: entry.multiplier,
+    });
+    if (u.adminDown !== undefined) entry.session.setAdminDown(u.adminDown);
+    return this.statusOf(entry);
+  }
+
+  /**
+   * Deletes a session gracefully (RFC 5880 §6.8.16): it goes AdminDown at
+   * once, so its next packets tell the peer, and stops after one of the
+   * peer's Detection Times for it. The session leaves list() at once and the
+   * key can be added again meanwhile; the promise resolves once the socket is
+   * closed.
+   */
+  deleteSession(instance: string, remoteIp: string): Promise<void> {
+    const entry = this.mustGet(instance, remoteIp);
+    this.byKey.delete(entry.key);
+    // What the peer waits for us, computed before AdminDown slows us down.
+    const st = entry.session.status();
+    const drainMs = (st.detectMult * st.txIntervalUs) / 1000;
+    entry.session.setAdminDown(true);
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => {
+      finish = () => {
+        if (!entry.drain) return;
+        this.clock.clearTimer(entry.drain.timer);
+        delete entry.drain;
+        this.draining.delete(entry);
+        this.forget(entry);
+        resolve();
+      };
+    });
+    const timer = this.clock.setTimer(() => finish(), drainMs);
+    entry.drain = { timer, done, finish };
+    this.draining.add(entry);
+    return done;
+  }
+
+  /** Status of one live session. */
+  get(instance: string, remoteIp: string): BfdManagerSessionStatus | undefined {
+    const ip = parseIp(remoteIp)?.toString();
+    const e = ip === undefined ? undefined : this.byKey.get(keyOf(instance, ip));
+    return e ? this.statusOf(e) : undefined;
+  }
+
+  /** Every live session (deleted ones still draining are not listed). */
+  list(): BfdManagerSessionStatus[] {
+    return [...this.byKey.values()].map((e) => this.statusOf(e));
+  }
+
+  stats(): BfdManagerStats {
+    return { ...this.statsCounters, drops: { ...this.statsCounters.drops } };
+  }
+
+  /**
+   * Stops every session and the transport. With `graceful`, every session
+   * is first drained as by deleteSession (the peers see AdminDown rather
+   * than a timeout).
+   */
+  async close(opts: { graceful?: boolean } = {}): Promise<void> {
+    if (this.closed) return;
+    if (opts.graceful) {
+      const live = [...this.byKey.values()];
+      await Promise.all([...live.map((e) => this.deleteSession(e.instance, e.remoteIp)), ...[...this.draining].map((e) => e.drain!.done)]);
+    }
+    this.closed = true;
+    for (const e of [...this.draining]) e.drain!.finish();
+    for (const e of [...this.byKey.values()]) this.forget(e);
+    this.byKey.clear();
+    await this.transport.close();
+  }
+
+  // -------------------------------------------------------------------------
+
+  /** RFC 5880 §6.8.6: pick the session a received packet belongs to. */
+  private receive(buf: Buffer, meta: BfdPacketMeta): void {
+    this.statsCounters.received++;
+    const decoded = decodeBfdPacket(buf);
+    if (!decoded.ok) return this.drop(decoded.reason);
+    const pkt = decoded.packet;
+    const src = parseIp(meta.srcAddr)?.toString() ?? meta.srcAddr;
+    let entry: Entry | undefined;
+    if (pkt.yourDiscriminator !== 0) {
+      entry = this.byDisc.get(pkt.yourDiscriminator);
+      if (!entry) return this.drop('unknown-discriminator');
+      // No GTSM with node:dgram: at least the packet must come from the peer.
+      if (entry.remoteIp !== src) return this.drop('source-mismatch');
+    } else {
+      const found = this.bySource(src, meta.dstAddr, pkt.myDiscriminator);
+      if (found === 'none') return this.drop('unknown-source');
+      if (found === 'ambiguous') return this.drop('ambiguous-source');
+      entry = found;
+    }
+    this.statsCounters.delivered++;
+    const rx: { srcAddr: string; srcPort: number; ttl?: number } = { srcAddr: src, srcPort: meta.srcPort };
+    if (meta.ttl !== undefined) rx.ttl = meta.ttl;
+    entry.session.receive(buf, rx);
+  }
+
+  /**
+   * Your Discriminator is 0: the session is the one with that peer address
+   * (and, when the transport knows it, our address the packet was sent to).
+   * Live sessions win over draining ones.
+   */
+  private bySource(src: string, dst: string | undefined, peerDisc: number): Entry | 'none' | 'ambiguous' {
+    const all = [...(this.byRemote.get(src) ?? [])];
+    if (all.length === 0) return 'none';
+    let c = all.filter((e) => !e.drain);
+    if (c.length === 0) c = all;
+    if (dst !== undefined && c.length > 1) {
+      const d = parseIp(dst)?.toString() ?? dst;
+      const exact = c.filter((e) => e.sourceIp === d);
+      c = exact.length > 0 ? exact : c.filter((e) => e.sourceIp === undefined);
+    }
+    if (c.length > 1) {
+      // The peer's own discriminator tells its sessions apart once learnt.
+      const known = c.filter((e) => e.session.status().remoteDiscriminator === peerDisc);
+      const fresh = c.filter((e) => e.session.status().remoteDiscriminator === 0);
+      c = known.length > 0 ? known : fresh;
+    }
+    if (c.length === 1) return c[0]!;
+    return c.length === 0 ? 'none' : 'ambiguous';
+  }
+
+  private drop(reason: BfdManagerDropReason): void {
+    this.statsCounters.drops[reason]++;
+  }
+
+  private newDiscriminator(): number {
+    for (;;) {
+      const d = this.randomUint32() >>> 0;
+      if (d !== 0 && !this.byDisc.has(d)) return d;
+    }
+  }
+
+  private mustGet(instance: string, remoteIp: string): Entry {
+    const ip = checkAddress('remoteIp', remoteIp);
+    const e = this.byKey.get(keyOf(instance, ip));
+    if (!e) throw new NotFoundError(`no bfd session to ${ip} in instance ${instance}`);
+    return e;
+  }
+
+  /** Stops the session and releases its socket and index entries. */
+  private forget(e: Entry): void {
+    e.session.stop();
+    e.sender.close();
+    if (this.byDisc.get(e.session.localDiscriminator) === e) this.byDisc.delete(e.session.localDiscriminator);
+    const set = this.byRemote.get(e.remoteIp);
+    set?.delete(e);
+    if (set && set.size === 0) this.byRemote.delete(e.remoteIp);
+  }
+
+  private statusOf(e: Entry): BfdManagerSessionStatus {
+    const st = e.session.status();
+    const out: BfdManagerSessionStatus = {
+      ...st,
+      instance: e.instance,
+      remoteIp: e.remoteIp,
+      stateName: bfdStateName(st.state),
+      localPort: e.sender.localPort,
+      configured: { txIntervalUs: e.txIntervalUs, rxIntervalUs: e.rxIntervalUs, multiplier: e.multiplier },
+      sender: e.sender.stats(),
+    };
+    if (e.sourceIp !== undefined) out.sourceIp = e.sourceIp;
+    if (e.auth) out.auth = { type: e.auth.type, typeName: authTypeNameOf(e.auth.type), keyId: e.auth.keyId };
+    return out;
+  }
+}
