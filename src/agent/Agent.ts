@@ -7,6 +7,9 @@ import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
 import { RestServer } from '../api/RestServer.ts';
 import type { AgentApi, AgentStatus, BfdSessionInfo, DeleteByKeyQuery } from '../api/AgentApi.ts';
 import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
+import { BfdManager } from '../bfd/BfdManager.ts';
+import { UdpBfdTransport } from '../bfd/UdpBfdTransport.ts';
+import { bfdDiagName } from '../bfd/BfdPacket.ts';
 import { ApiError, ConflictError, ForbiddenError, NotFoundError } from '../util/errors.ts';
 import type { Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
@@ -51,6 +54,8 @@ export class Agent implements AgentApi {
   private ciStates = new Map<string, CiState>();
   private bgpGlobal?: BgpGlobalConfig;
   private bgpNeighbors = new Map<string, BgpNeighborConfig>();
+  private bfd?: BfdManager;
+  private bfdSpecs = new Map<string, BfdSessionSpec>();
   private readonly store: ConfigStore;
   private readonly prober: EndpointProber;
   private rest?: RestServer;
@@ -90,6 +95,7 @@ export class Agent implements AgentApi {
     );
 
     if (this.bgpEnabled) await this.startBgp();
+    if (!this.bgpOnly) await this.restoreBfd(saved.bfdSessions);
     this.prober.sync(this.rules.values());
     this.vips.setCiStates(this.ciStates);
     this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(r)]));
@@ -97,6 +103,20 @@ export class Agent implements AgentApi {
     this.rest = new RestServer(this, this.log.child({ part: 'api' }));
     await this.rest.listen(this.opts.host, this.opts.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
+  }
+
+  /** Saved sessions come back; one that cannot (a key file gone) is logged and kept on disk. */
+  private async restoreBfd(specs: BfdSessionSpec[]): Promise<void> {
+    for (const spec of specs) this.bfdSpecs.set(`${spec.instance}|${spec.remoteIp}`, spec);
+    if (specs.length === 0) return;
+    const m = await this.bfdManager();
+    for (const spec of specs) {
+      try {
+        await m.addSession(bfdParams(spec));
+      } catch (err) {
+        this.log.error({ remoteIp: spec.remoteIp, instance: spec.instance, err: (err as Error).message }, 'saved BFD session not restored');
+      }
+    }
   }
 
   private async startBgp(): Promise<void> {
@@ -156,6 +176,8 @@ export class Agent implements AgentApi {
     this.stopped = true;
     this.stopWatch();
     this.prober.close();
+    // Peers get AdminDown: a planned stop, not a failure.
+    await this.bfd?.close({ graceful: true });
     this.reconciler?.close();
     this.routeSync?.close();
     await this.rest?.close();
@@ -378,23 +400,88 @@ export class Agent implements AgentApi {
     });
   }
 
-  async setBfdSession(_spec: BfdSessionSpec): Promise<void> {
+  /** The BFD manager, started on first use: UDP 3784 is only bound while sessions are wanted. */
+  private async bfdManager(): Promise<BfdManager> {
+    if (this.bfd) return this.bfd;
+    const m = new BfdManager({ transport: new UdpBfdTransport(), logger: this.log.child({ part: 'bfd' }) });
+    m.on('stateChange', (c) =>
+      this.log.info(
+        { instance: c.instance, remoteIp: c.remoteIp, from: c.from, to: c.to, diag: bfdDiagName(c.diag), remoteDiag: bfdDiagName(c.remoteDiag) },
+        'BFD session state changed',
+      ),
+    );
+    await m.start();
+    this.bfd = m;
+    return m;
+  }
+
+  private saveBfd(next: Map<string, BfdSessionSpec>): void {
+    this.store.saveBfdSessions([...next.values()]);
+    this.bfdSpecs = next;
+  }
+
+  async setBfdSession(spec: BfdSessionSpec): Promise<void> {
     this.requireLbMode();
-    throw new ApiError(501, BFD_NOT_YET);
+    const m = await this.bfdManager();
+    const key = `${spec.instance}|${spec.remoteIp}`;
+    const next = new Map(this.bfdSpecs).set(key, spec);
+    const cur = this.bfdSpecs.get(key);
+    if (cur) {
+      // loxilb: a re-POST for the instance's session changes its timers (here through a Poll sequence).
+      if (cur.sourceIp !== spec.sourceIp || !isDeepStrictEqual(cur.auth, spec.auth)) {
+        throw new ConflictError(`bfd existing session with ${spec.remoteIp}: only interval and retryCount can change; delete it first`);
+      }
+      this.saveBfd(next);
+      m.updateSession(spec.instance, spec.remoteIp, { txIntervalUs: spec.intervalUs, rxIntervalUs: spec.intervalUs, multiplier: spec.multiplier });
+      return;
+    }
+    await m.addSession(bfdParams(spec));
+    try {
+      this.saveBfd(next);
+    } catch (err) {
+      await m.deleteSession(spec.instance, spec.remoteIp);
+      throw err;
+    }
   }
 
   listBfdSessions(): BfdSessionInfo[] {
-    return [];
+    return (this.bfd?.list() ?? []).map((s) => ({
+      instance: s.instance,
+      remoteIp: s.remoteIp,
+      sourceIP: s.sourceIp ?? (s.remoteIp.includes(':') ? '::' : '0.0.0.0'),
+      port: 3784,
+      interval: s.configured.txIntervalUs,
+      retryCount: s.configured.multiplier,
+      state: `BFD${s.stateName}`,
+      diag: bfdDiagName(s.localDiag),
+      txInterval: s.txIntervalUs,
+      detectionTime: s.detectionTimeUs,
+    }));
   }
 
-  async deleteBfdSession(remoteIp: string, _instance: string): Promise<void> {
+  async deleteBfdSession(remoteIp: string, instance: string): Promise<void> {
     this.requireLbMode();
-    throw new NotFoundError(`no bfd session with ${remoteIp}`);
+    const key = `${instance}|${remoteIp}`;
+    if (!this.bfdSpecs.has(key) || !this.bfd) throw new NotFoundError(`no bfd session with ${remoteIp} in instance ${instance}`);
+    const next = new Map(this.bfdSpecs);
+    next.delete(key);
+    this.saveBfd(next);
+    // Sends AdminDown for one detection time, so the peer knows this was on purpose.
+    if (this.bfd.get(instance, remoteIp)) await this.bfd.deleteSession(instance, remoteIp);
   }
 }
 
-/** The REST edge for BFD is in place; the sessions behind it land with the BFD transport. */
-const BFD_NOT_YET = 'BFD sessions are not implemented in loxilb-ts yet';
+function bfdParams(spec: BfdSessionSpec) {
+  return {
+    instance: spec.instance,
+    remoteIp: spec.remoteIp,
+    sourceIp: spec.sourceIp,
+    txIntervalUs: spec.intervalUs,
+    rxIntervalUs: spec.intervalUs,
+    multiplier: spec.multiplier,
+    auth: spec.auth,
+  };
+}
 
 /** gobgp's Up/Down format: HH:MM:SS, with a "Nd " prefix after a day. */
 export function formatUpDown(seconds: number): string {

@@ -14,15 +14,17 @@ import path from 'node:path';
 import { ruleKey, type LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig } from '../bgp/BgpConfig.ts';
+import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 
 export interface SavedState {
   rules: LbRule[];
   ciStates: CiState[];
   bgpGlobal?: BgpGlobalConfig;
   bgpNeighbors: BgpNeighborConfig[];
+  bfdSessions: BfdSessionSpec[];
 }
 
-const FILES = { rules: 'lbconfig.json', journal: 'lbconfig.journal', ci: 'ciconfig.json', bgp: 'bgpconfig.json' } as const;
+const FILES = { rules: 'lbconfig.json', journal: 'lbconfig.journal', ci: 'ciconfig.json', bgp: 'bgpconfig.json', bfd: 'bfdconfig.json' } as const;
 
 /** One change to the rule table: the rule now stored under `key`, or none. */
 export interface RuleOp {
@@ -51,6 +53,7 @@ export class ConfigStore {
       ciStates: read<{ Attr?: CiState[] }>(FILES.ci, {}).Attr ?? [],
       bgpGlobal: bgp.global,
       bgpNeighbors: bgp.neighbors ?? [],
+      bfdSessions: read<{ Attr?: BfdSessionSpec[] }>(FILES.bfd, {}).Attr ?? [],
     };
   }
 
@@ -116,6 +119,9 @@ export class ConfigStore {
       await fh?.close().catch(() => undefined);
       throw err;
     }
+  }
+  saveBfdSessions(sessions: BfdSessionSpec[]): void {
+    this.write(FILES.bfd, { Attr: sessions });
   }
   saveCiStates(states: CiState[]): void {
     this.write(FILES.ci, { Attr: states });

@@ -5,7 +5,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess } from './Lab.ts';
-import { Bird, type BirdBgpNeighbor } from './Bird.ts';
+import { Bird, type BirdBfdOptions, type BirdBgpNeighbor } from './Bird.ts';
 import { StopWaiting, waitFor } from './wait.ts';
 
 export const ROUTER_AS = 65101;
@@ -38,6 +38,8 @@ export interface BgpLabOptions {
   /** Commands to run in the worker before its agent starts (e.g. a stale route). */
   beforeWorker?: string[][];
   loglevel?: string;
+  /** The router's `protocol bfd` (off by default). */
+  birdBfd?: BirdBfdOptions;
   /**
    * Called with the half-built lab when create() fails, before it is torn
    * down, e.g. to show the agents' logs. Errors it throws are ignored.
@@ -84,7 +86,7 @@ export class BgpLab {
       { localAddress: ROUTER.ipv4, localAs: ROUTER_AS, neighborAddress: lb.ipv4, neighborAs: CLUSTER_AS },
       { localAddress: ROUTER.ipv6, localAs: ROUTER_AS, neighborAddress: lb.ipv6, neighborAs: CLUSTER_AS },
     ]);
-    this.bird = await Bird.start(lab, ROUTER.name, { routerId: ROUTER.ipv4, neighbors });
+    this.bird = await Bird.start(lab, ROUTER.name, { routerId: ROUTER.ipv4, neighbors, bfd: this.opts.birdBfd });
     await Promise.all(this.lbs.map((lb) => this.startAgent(lb.name, ['--bgp'])));
     if (this.opts.worker !== false) {
       for (const cmd of this.opts.beforeWorker ?? []) await lab.run(WORKER.name, cmd);
