@@ -39,7 +39,7 @@ const snapshotRules = (dir: string): LbRule[] => JSON.parse(fs.readFileSync(snap
 
 test('an empty or missing config dir loads as empty state', () => {
   const s = new ConfigStore(freshDir()).load();
-  assert.deepEqual(s, { rules: [], ciStates: [], bgpGlobal: undefined, bgpNeighbors: [] });
+  assert.deepEqual(s, { rules: [], ciStates: [], bgpGlobal: undefined, bgpNeighbors: [], bfdSessions: [] });
 });
 
 test('rules saved through RuleStore come back from a new ConfigStore: journal replayed over the snapshot', async () => {
