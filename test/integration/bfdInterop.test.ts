@@ -13,7 +13,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Lab, type LabProcess } from '../lab/Lab.ts';
 import { Bird, type BirdConfig } from '../lab/Bird.ts';
 import { StopWaiting, waitFor } from '../lab/wait.ts';
-import { BfdState, encodeBfdPacket } from '../../src/bfd/BfdPacket.ts';
+import { encodeBfdPacket } from '../../src/bfd/BfdPacket.ts';
+import { controlPacket } from '../lab/bfdPackets.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/bfdPeer.ts', import.meta.url));
@@ -160,23 +161,7 @@ class BfdPeer {
 
 /** Sends one BFD Down packet with the given TTL / hop limit from a throwaway socket in `node`. */
 async function sendWithTtl(lab: Lab, node: string, src: string, dst: string, ttl: number): Promise<void> {
-  const pkt = encodeBfdPacket({
-    version: 1,
-    diag: 0,
-    state: BfdState.Down,
-    poll: false,
-    final: false,
-    controlPlaneIndependent: false,
-    authPresent: false,
-    demand: false,
-    multipoint: false,
-    detectMult: 3,
-    myDiscriminator: 0x4242,
-    yourDiscriminator: 0,
-    desiredMinTxUs: 1_000_000,
-    requiredMinRxUs: 1_000_000,
-    requiredMinEchoRxUs: 0,
-  });
+  const pkt = encodeBfdPacket(controlPacket({ myDiscriminator: 0x4242 }));
   const type = src.includes(':') ? 'udp6' : 'udp4';
   const script =
     `const s = require('node:dgram').createSocket('${type}');` +

@@ -28,6 +28,7 @@ import type {
 } from '../../src/bfd/BfdTransport.ts';
 import { UdpBfdTransport } from '../../src/bfd/UdpBfdTransport.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../src/util/errors.ts';
+import { controlPacket } from '../lab/bfdPackets.ts';
 
 const { AdminDown, Down, Init, Up } = BfdState;
 
@@ -192,23 +193,7 @@ function transitions(n: Node, remoteIp: string, instance?: string): [number, num
 }
 
 function downPacket(myDiscriminator: number, yourDiscriminator = 0): Buffer {
-  return encodeBfdPacket({
-    version: 1,
-    diag: BfdDiag.NoDiagnostic,
-    state: yourDiscriminator === 0 ? Down : Up,
-    poll: false,
-    final: false,
-    controlPlaneIndependent: false,
-    authPresent: false,
-    demand: false,
-    multipoint: false,
-    detectMult: 3,
-    myDiscriminator,
-    yourDiscriminator,
-    desiredMinTxUs: 1_000_000,
-    requiredMinRxUs: 1_000_000,
-    requiredMinEchoRxUs: 0,
-  });
+  return encodeBfdPacket(controlPacket({ state: yourDiscriminator === 0 ? Down : Up, myDiscriminator, yourDiscriminator }));
 }
 
 /** Two managers with an IPv4 and an IPv6 session between them, Up. */

@@ -17,26 +17,17 @@ import {
   type BfdControlPacket,
   type BfdDecodeDropReason,
 } from '../../src/bfd/BfdPacket.ts';
+import { controlPacket } from '../lab/bfdPackets.ts';
 
 function packet(over: Partial<BfdControlPacket> = {}): BfdControlPacket {
-  return {
-    version: 1,
-    diag: BfdDiag.NoDiagnostic,
+  return controlPacket({
     state: BfdState.Up,
-    poll: false,
-    final: false,
-    controlPlaneIndependent: false,
-    authPresent: false,
-    demand: false,
-    multipoint: false,
-    detectMult: 3,
     myDiscriminator: 0x01020304,
     yourDiscriminator: 0x0a0b0c0d,
     desiredMinTxUs: 100_000,
     requiredMinRxUs: 100_000,
-    requiredMinEchoRxUs: 0,
     ...over,
-  };
+  });
 }
 
 function decodeOk(buf: Buffer): BfdControlPacket {

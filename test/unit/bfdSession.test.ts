@@ -16,6 +16,7 @@ import {
   type BfdSessionConfig,
   type BfdStateChange,
 } from '../../src/bfd/BfdSession.ts';
+import { controlPacket } from '../lab/bfdPackets.ts';
 
 const { AdminDown, Down, Init, Up } = BfdState;
 const EPS = 1e-6;
@@ -304,24 +305,7 @@ test('Detect Mult 1 set while Up re-draws the pending jitter into 75-90 %', () =
 
 /** A scripted peer: a packet as if from discriminator 0xbeef. */
 function peer(over: Partial<BfdControlPacket> = {}): Buffer {
-  return encodeBfdPacket({
-    version: 1,
-    diag: BfdDiag.NoDiagnostic,
-    state: Down,
-    poll: false,
-    final: false,
-    controlPlaneIndependent: false,
-    authPresent: false,
-    demand: false,
-    multipoint: false,
-    detectMult: 3,
-    myDiscriminator: 0xbeef,
-    yourDiscriminator: 0,
-    desiredMinTxUs: 1_000_000,
-    requiredMinRxUs: 100_000,
-    requiredMinEchoRxUs: 0,
-    ...over,
-  });
+  return encodeBfdPacket(controlPacket({ myDiscriminator: 0xbeef, requiredMinRxUs: 100_000, ...over }));
 }
 const META = { ttl: 255, srcAddr: '10.0.0.9', srcPort: 49999 };
 const LOCAL = 0x1234;
