@@ -107,7 +107,7 @@ export class Agent implements AgentApi {
 
   /** Saved sessions come back; one that cannot (a key file gone) is logged and kept on disk. */
   private async restoreBfd(specs: BfdSessionSpec[]): Promise<void> {
-    for (const spec of specs) this.bfdSpecs.set(`${spec.instance}|${spec.remoteIp}`, spec);
+    for (const spec of specs) this.bfdSpecs.set(bfdKey(spec.instance, spec.remoteIp), spec);
     if (specs.length === 0) return;
     const m = await this.bfdManager();
     for (const spec of specs) {
@@ -423,7 +423,7 @@ export class Agent implements AgentApi {
   async setBfdSession(spec: BfdSessionSpec): Promise<void> {
     this.requireLbMode();
     const m = await this.bfdManager();
-    const key = `${spec.instance}|${spec.remoteIp}`;
+    const key = bfdKey(spec.instance, spec.remoteIp);
     const next = new Map(this.bfdSpecs).set(key, spec);
     const cur = this.bfdSpecs.get(key);
     if (cur) {
@@ -461,7 +461,7 @@ export class Agent implements AgentApi {
 
   async deleteBfdSession(remoteIp: string, instance: string): Promise<void> {
     this.requireLbMode();
-    const key = `${instance}|${remoteIp}`;
+    const key = bfdKey(instance, remoteIp);
     if (!this.bfdSpecs.has(key) || !this.bfd) throw new NotFoundError(`no bfd session with ${remoteIp} in instance ${instance}`);
     const next = new Map(this.bfdSpecs);
     next.delete(key);
@@ -469,6 +469,11 @@ export class Agent implements AgentApi {
     // Sends AdminDown for one detection time, so the peer knows this was on purpose.
     if (this.bfd.get(instance, remoteIp)) await this.bfd.deleteSession(instance, remoteIp);
   }
+}
+
+/** A BFD session is one per instance and peer, as in loxilb. */
+function bfdKey(instance: string, remoteIp: string): string {
+  return `${instance}|${remoteIp}`;
 }
 
 function bfdParams(spec: BfdSessionSpec) {
