@@ -303,6 +303,12 @@ export class BgpReconciler {
       case 'addPeer':
         await c.addPeer(a.peer);
         break;
+      case 'disablePeer':
+        await c.disablePeer(a.address, a.communication);
+        break;
+      case 'enablePeer':
+        await c.enablePeer(a.address);
+        break;
       case 'softResetOut':
         await c.resetPeerSoftOut('all');
         break;

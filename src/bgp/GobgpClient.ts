@@ -31,6 +31,8 @@ export interface PeerSpec {
   holdTime?: number;
   keepalive?: number;
   description?: string;
+  /** Configured administratively down: no session until enabled. */
+  adminDown?: boolean;
 }
 
 export interface PeerInfo {
@@ -134,7 +136,7 @@ export class GobgpClient {
   async addPeer(p: PeerSpec): Promise<void> {
     await this.unary('AddPeer', {
       peer: {
-        conf: { neighbor_address: p.address, peer_asn: p.peerAsn, description: p.description ?? '' },
+        conf: { neighbor_address: p.address, peer_asn: p.peerAsn, description: p.description ?? '', admin_down: p.adminDown ?? false },
         ebgp_multihop: p.multihopTtl ? { enabled: true, multihop_ttl: p.multihopTtl } : undefined,
         timers: {
           config: {
@@ -147,6 +149,15 @@ export class GobgpClient {
         afi_safis: p.families.map((f) => ({ config: { family: familyOf(f), enabled: true } })),
       },
     });
+  }
+
+  /** Shuts the session down (Cease/Administrative Shutdown) and keeps it down until enablePeer. */
+  async disablePeer(address: string, communication = ''): Promise<void> {
+    await this.unary('DisablePeer', { address, communication });
+  }
+
+  async enablePeer(address: string): Promise<void> {
+    await this.unary('EnablePeer', { address });
   }
 
   async deletePeer(address: string): Promise<void> {

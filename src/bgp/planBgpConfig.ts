@@ -71,6 +71,8 @@ export interface DesiredBgp {
   timers: PeerTimers;
   /** Role attributes by VIP prefix set; empty when no advertised instance has a role. */
   roles?: readonly RoleMatch[];
+  /** Neighbours (canonical addresses) that BFD says are gone: their sessions stay shut down. */
+  bfdDown?: ReadonlySet<string>;
 }
 
 export interface ObservedBgp {
@@ -88,6 +90,8 @@ export type BgpAction =
   | { kind: 'deletePolicy'; name: string }
   | { kind: 'deletePeer'; address: string }
   | { kind: 'addPeer'; peer: PeerSpec }
+  | { kind: 'disablePeer'; address: string; communication: string }
+  | { kind: 'enablePeer'; address: string }
   | { kind: 'softResetOut' };
 
 export function globalSpec(g: BgpGlobalConfig): GlobalSpec {
@@ -173,7 +177,11 @@ export function planBgpConfig(desired: DesiredBgp, observed: ObservedBgp): BgpAc
   }
   for (const [addr, want] of wantPeers) {
     const have = havePeers.get(addr);
-    if (!have || !peerMatches(want, have)) actions.push({ kind: 'addPeer', peer: want });
+    const down = desired.bfdDown?.has(addr) ?? false;
+    if (!have || !peerMatches(want, have)) actions.push({ kind: 'addPeer', peer: down ? { ...want, adminDown: true } : want });
+    else if (down !== (have.adminState === 'DOWN')) {
+      actions.push(down ? { kind: 'disablePeer', address: have.address, communication: 'BFD down' } : { kind: 'enablePeer', address: have.address });
+    }
   }
   // Export policy changes do not touch routes already sent; a soft reset out does.
   if (exportChanged && havePeers.size > 0) actions.push({ kind: 'softResetOut' });

@@ -41,6 +41,15 @@ test('neighbor: IPv4 and IPv6, defaults', () => {
   });
 });
 
+test('neighbor: bfd as true (100 ms x 3) or with its own timers', () => {
+  assert.deepEqual(parseBgpNeighbor({ ipAddress: '10.0.0.2', remoteAs: 1, bfd: true }).bfd, { intervalUs: 100000, multiplier: 3 });
+  assert.deepEqual(parseBgpNeighbor({ ipAddress: '10.0.0.2', remoteAs: 1, bfd: { interval: 50000, retryCount: 4 } }).bfd, { intervalUs: 50000, multiplier: 4 });
+  assert.equal(parseBgpNeighbor({ ipAddress: '10.0.0.2', remoteAs: 1, bfd: false }).bfd, undefined);
+  assert.equal(fieldOf(() => parseBgpNeighbor({ ipAddress: '10.0.0.2', remoteAs: 1, bfd: 'yes' })), 'bfd');
+  assert.equal(fieldOf(() => parseBgpNeighbor({ ipAddress: '10.0.0.2', remoteAs: 1, bfd: { interval: 5000 } })), 'bfd.interval');
+  assert.equal(fieldOf(() => parseBgpNeighbor({ ipAddress: '10.0.0.2', remoteAs: 1, bfd: { retryCount: 0 } })), 'bfd.retryCount');
+});
+
 test('neighbor: each bad field is named', () => {
   assert.equal(fieldOf(() => parseBgpNeighbor({ remoteAs: 1 })), 'ipAddress');
   assert.equal(fieldOf(() => parseBgpNeighbor({ ipAddress: 'peer1', remoteAs: 1 })), 'ipAddress');
