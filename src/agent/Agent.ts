@@ -5,16 +5,22 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
 import { RestServer } from '../api/RestServer.ts';
-import type { AgentApi, AgentStatus, BfdSessionInfo, DeleteByKeyQuery } from '../api/AgentApi.ts';
+import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, DeleteByKeyQuery } from '../api/AgentApi.ts';
 import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { BfdManager } from '../bfd/BfdManager.ts';
 import { UdpBfdTransport } from '../bfd/UdpBfdTransport.ts';
-import { bfdDiagName } from '../bfd/BfdPacket.ts';
+import { BfdState, bfdDiagName } from '../bfd/BfdPacket.ts';
 import { ApiError, ConflictError, ForbiddenError, NotFoundError } from '../util/errors.ts';
 import type { Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
 import { EndpointProber } from '../lb/EndpointProber.ts';
-import type { CiState } from '../ha/ClusterState.ts';
+import type { CiState, CiStateName } from '../ha/ClusterState.ts';
+import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaHost } from '../ha/HaManager.ts';
+import type { HaRole } from '../ha/election.ts';
+import type { KaSpec } from '../ha/KaSpec.ts';
+import { fetchPeerView, localAddressTowards } from '../ha/peerView.ts';
+import { RoleHook } from '../ha/RoleHook.ts';
+import { VipOwner, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
 import { GobgpClient } from '../bgp/GobgpClient.ts';
 import { GobgpSupervisor } from '../bgp/GobgpSupervisor.ts';
@@ -39,12 +45,32 @@ export interface AgentOptions {
   peerTimers: PeerTimers;
   /** Mirror BGP best paths into the kernel (every --bgp node, as loxilb does). */
   kernelRoutes: boolean;
+  ha?: HaOptions;
+}
+
+export interface HaOptions {
+  /** --ka: the BFD session with the HA peer that drives llb-inst0. */
+  ka?: KaSpec;
+  /** --cluster: peers whose connection tables this node syncs. */
+  cluster: string[];
+  /** --self: this node's index in the cluster. */
+  self: number;
+  priority: number;
+  preempt: boolean;
+  /** Command run as `<hook> <instance> <state> <vip>` on each role change. */
+  hook?: string;
+  /** How long an HA instance waits for its peers before it decides alone. */
+  initWaitMs?: number;
+  /** Sends gratuitous ARP / unsolicited NA for a VIP taken over (L2). */
+  announce?: Announcer;
 }
 
 // gobgpd retries a down session every 120 s by default; peers of an LB should come back within seconds.
 export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, keepalive: 30 };
 
-export class Agent implements AgentApi {
+const UNSPECIFIED = new Set(['0.0.0.0', '::']);
+
+export class Agent implements AgentApi, HaHost {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
   private readonly rules = new Map<string, LbRule>();
@@ -56,6 +82,16 @@ export class Agent implements AgentApi {
   private bgpNeighbors = new Map<string, BgpNeighborConfig>();
   private bfd?: BfdManager;
   private bfdSpecs = new Map<string, BfdSessionSpec>();
+  /** BFD sessions with HA peers (key bfdKey), as opposed to BGP neighbours. */
+  private haSessions = new Set<string>();
+  /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json). */
+  private neighborBfd = new Set<string>();
+  /** BGP neighbours whose BFD session went down after being up: their sessions stay shut. */
+  private bfdDownNeighbors = new Set<string>();
+  private ha?: HaManager;
+  private vipOwner?: VipOwner;
+  private hook?: RoleHook;
+
   private readonly store: ConfigStore;
   private readonly prober: EndpointProber;
   private rest?: RestServer;
@@ -85,6 +121,7 @@ export class Agent implements AgentApi {
     if (!this.bgpOnly) {
       for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
       for (const s of saved.ciStates) this.ciStates.set(s.instance, s);
+      this.startHa();
     }
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules);
     this.bgpGlobal = saved.bgpGlobal;
@@ -96,6 +133,7 @@ export class Agent implements AgentApi {
 
     if (this.bgpEnabled) await this.startBgp();
     if (!this.bgpOnly) await this.restoreBfd(saved.bfdSessions);
+    await this.startNeighborBfd();
     this.prober.sync(this.rules.values());
     this.vips.setCiStates(this.ciStates);
     this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(r)]));
@@ -108,14 +146,159 @@ export class Agent implements AgentApi {
   /** Saved sessions come back; one that cannot (a key file gone) is logged and kept on disk. */
   private async restoreBfd(specs: BfdSessionSpec[]): Promise<void> {
     for (const spec of specs) this.bfdSpecs.set(bfdKey(spec.instance, spec.remoteIp), spec);
-    if (specs.length === 0) return;
+    const ka = this.opts.ha?.ka;
+    const kaSpec: BfdSessionSpec | undefined = ka && {
+      instance: DEFAULT_INSTANCE,
+      remoteIp: ka.remoteIp,
+      sourceIp: ka.sourceIp,
+      intervalUs: ka.intervalUs,
+      multiplier: ka.multiplier,
+    };
+    // As in loxilb, a saved session with the same peer wins over --ka.
+    const kaKey = kaSpec && bfdKey(kaSpec.instance, kaSpec.remoteIp);
+    const all = kaSpec && !this.bfdSpecs.has(kaKey!) ? [...specs, kaSpec] : specs;
+    if (all.length === 0) return;
     const m = await this.bfdManager();
-    for (const spec of specs) {
+    for (const spec of all) {
       try {
         await m.addSession(bfdParams(spec));
+        await this.registerHaPeer(spec);
       } catch (err) {
-        this.log.error({ remoteIp: spec.remoteIp, instance: spec.instance, err: (err as Error).message }, 'saved BFD session not restored');
+        this.log.error({ remoteIp: spec.remoteIp, instance: spec.instance, err: (err as Error).message }, 'BFD session not started');
       }
+    }
+  }
+
+  // ---- HA roles ----
+
+  private startHa(): void {
+    const o = this.opts.ha;
+    this.ha = new HaManager({
+      host: this,
+      priority: o?.priority ?? HA_DEFAULT_PRIORITY,
+      preempt: o?.preempt ?? false,
+      // Connection sync arrives with the datapath: until then there is no
+      // connection table to wait for, with or without --cluster.
+      sync: alwaysSynced,
+      initWaitMs: o?.initWaitMs,
+      fetchPeerView: (remoteIp, instance) => fetchPeerView(remoteIp, this.opts.port, instance),
+      logger: this.log.child({ part: 'ha' }),
+    });
+    const announce = o?.announce ?? (async () => undefined);
+    this.vipOwner = new VipOwner(systemAddressDriver, announce, this.log.child({ part: 'vip' }), () => this.vipOwnership());
+    if (o?.hook) this.hook = new RoleHook(o.hook, this.log.child({ part: 'hook' }));
+    // A BFD-driven instance's role from before a restart means nothing now: it is elected again.
+    const kaInstances = new Set([...(o?.ka ? [DEFAULT_INSTANCE] : [])]);
+    for (const name of kaInstances) {
+      const cur = this.ciStates.get(name);
+      if (cur) this.ciStates.set(name, { ...cur, state: 'NOT_DEFINED' });
+    }
+  }
+
+  /** A session with a node that is not a BGP neighbour is an HA peer: its state drives the instance's role. */
+  private async registerHaPeer(spec: BfdSessionSpec): Promise<void> {
+    if (!this.ha || this.bgpNeighbors.has(spec.remoteIp)) return;
+    const key = bfdKey(spec.instance, spec.remoteIp);
+    this.haSessions.add(key);
+    if (!this.ciStates.has(spec.instance)) this.ciStates.set(spec.instance, { instance: spec.instance, state: 'NOT_DEFINED', vip: '0.0.0.0' });
+    else if (this.ciStates.get(spec.instance)!.state !== 'NOT_DEFINED' && !this.ha.has(spec.instance)) {
+      this.ciStates.set(spec.instance, { ...this.ciStates.get(spec.instance)!, state: 'NOT_DEFINED' });
+      this.vips.setCiStates(this.ciStates);
+    }
+    const local = spec.sourceIp ?? (await localAddressTowards(spec.remoteIp).catch(() => undefined));
+    this.ha.addPeer(spec.instance, spec.remoteIp, local);
+    if (!local) this.log.warn({ remoteIp: spec.remoteIp }, 'no local address towards the HA peer; set sourceIp');
+  }
+
+  private unregisterHaPeer(instance: string, remoteIp: string): void {
+    if (this.haSessions.delete(bfdKey(instance, remoteIp))) this.ha?.removePeer(instance, remoteIp);
+  }
+
+  roleOf(instance: string): CiStateName {
+    return this.ciStates.get(instance)?.state ?? 'NOT_DEFINED';
+  }
+
+  applyRole(instance: string, role: HaRole, reason: string): void {
+    const cur = this.ciStates.get(instance);
+    this.changeCiState({ instance, state: role, vip: cur?.vip ?? '0.0.0.0' }, reason);
+  }
+
+  reannounce(): void {
+    this.vipOwner?.reannounce();
+  }
+
+  /** VIPs this node must hold on an interface (MASTER instances), and every VIP it may have to give back. */
+  private vipOwnership(): { wanted: string[]; all: string[] } {
+    const wanted: string[] = [];
+    const all: string[] = [];
+    for (const s of this.ciStates.values()) {
+      if (UNSPECIFIED.has(s.vip)) continue;
+      all.push(s.vip);
+      if (s.state === 'MASTER') wanted.push(s.vip);
+    }
+    for (const r of this.rules.values()) {
+      const vips = ruleVips(r);
+      all.push(...vips);
+      if (this.ciStates.get(ruleInstance(r))?.state === 'MASTER') wanted.push(...vips);
+    }
+    return { wanted, all };
+  }
+
+  /** Every change of state, from BFD or the API: BGP attributes, VIP ownership, hook. */
+  private changeCiState(s: CiState, reason: string): void {
+    const cur = this.ciStates.get(s.instance);
+    if (cur && cur.state === s.state && cur.vip === s.vip) return;
+    const next = new Map(this.ciStates);
+    next.set(s.instance, { ...s });
+    this.store.saveCiStates([...next.values()]);
+    this.ciStates = next;
+    this.vips.setCiStates(next);
+    this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
+    this.publishRoutes(true);
+    this.vipOwner?.changed(true);
+    if (!cur || cur.state !== s.state) this.hook?.run(s.instance, s.state, s.vip);
+  }
+
+  // ---- BFD with BGP neighbours ----
+
+  private async startNeighborBfd(): Promise<void> {
+    for (const n of this.bgpNeighbors.values()) if (n.bfd) await this.ensureNeighborBfd(n).catch((err) => this.log.error({ neighbor: n.ipAddress, err: (err as Error).message }, 'BFD with BGP neighbour not started'));
+  }
+
+  private async ensureNeighborBfd(n: BgpNeighborConfig): Promise<void> {
+    if (!n.bfd) return;
+    const key = bfdKey(DEFAULT_INSTANCE, n.ipAddress);
+    if (this.bfdSpecs.has(key)) return; // a config/bfd session with that router already runs
+    const m = await this.bfdManager();
+    const params = { instance: DEFAULT_INSTANCE, remoteIp: n.ipAddress, txIntervalUs: n.bfd.intervalUs, rxIntervalUs: n.bfd.intervalUs, multiplier: n.bfd.multiplier };
+    if (this.neighborBfd.has(key)) m.updateSession(DEFAULT_INSTANCE, n.ipAddress, params);
+    else await m.addSession(params);
+    this.neighborBfd.add(key);
+  }
+
+  private async dropNeighborBfd(ip: string): Promise<void> {
+    const key = bfdKey(DEFAULT_INSTANCE, ip);
+    this.bfdDownNeighbors.delete(ip);
+    if (!this.neighborBfd.delete(key)) return;
+    if (this.bfd?.get(DEFAULT_INSTANCE, ip)) await this.bfd.deleteSession(DEFAULT_INSTANCE, ip);
+  }
+
+  private onBfdChange(instance: string, remoteIp: string, from: BfdState, to: BfdState): void {
+    const key = bfdKey(instance, remoteIp);
+    if (this.haSessions.has(key)) {
+      this.ha?.bfdState(instance, remoteIp, to === BfdState.Up);
+      return;
+    }
+    if (!this.bgpNeighbors.has(remoteIp)) return;
+    // Only a session that was Up can say the router is gone; one that never
+    // came up (a router without BFD) leaves BGP alone.
+    if (from === BfdState.Up && to !== BfdState.Up && !this.bfdDownNeighbors.has(remoteIp)) {
+      this.bfdDownNeighbors.add(remoteIp);
+      this.log.warn({ neighbor: remoteIp }, 'BFD says the BGP neighbour is gone: shutting its session down');
+      this.publishBgpConfig(true);
+    } else if (to === BfdState.Up && this.bfdDownNeighbors.delete(remoteIp)) {
+      this.log.info({ neighbor: remoteIp }, 'BFD with the BGP neighbour is up again: enabling its session');
+      this.publishBgpConfig(true);
     }
   }
 
@@ -176,6 +359,10 @@ export class Agent implements AgentApi {
     this.stopped = true;
     this.stopWatch();
     this.prober.close();
+    this.ha?.close();
+    // Planned stop: give the VIPs back so the peer's announcement wins at once.
+    await this.vipOwner?.close();
+    await this.hook?.idle();
     // Peers get AdminDown: a planned stop, not a failure.
     await this.bfd?.close({ graceful: true });
     this.reconciler?.close();
@@ -193,6 +380,7 @@ export class Agent implements AgentApi {
 
   /** Resolves once BGP and kernel routes have caught up with the current state. */
   async settled(): Promise<void> {
+    await this.vipOwner?.whenIdle();
     await this.reconciler?.whenIdle();
     await this.routeSync?.whenIdle();
   }
@@ -222,10 +410,17 @@ export class Agent implements AgentApi {
     if (rule) this.rules.set(key, rule);
     else this.rules.delete(key);
     this.vips.setOffer(key, rule && this.offerOf(rule));
+    this.vipOwner?.changed();
   }
 
-  private publishBgpConfig(): void {
-    this.reconciler?.setConfig({ global: this.bgpGlobal, neighbors: [...this.bgpNeighbors.values()], timers: this.opts.peerTimers });
+  private publishBgpConfig(urgent = false): void {
+    this.reconciler?.setConfig({
+      global: this.bgpGlobal,
+      neighbors: [...this.bgpNeighbors.values()],
+      timers: this.opts.peerTimers,
+      bfdDown: new Set(this.bfdDownNeighbors),
+    });
+    if (urgent) this.reconciler?.kickNow();
   }
 
   private requireLbMode(): void {
@@ -339,20 +534,22 @@ export class Agent implements AgentApi {
 
   async setCiState(s: CiState): Promise<void> {
     this.requireLbMode();
-    const cur = this.ciStates.get(s.instance);
-    if (cur && cur.state === s.state && cur.vip === s.vip) return;
-    const next = new Map(this.ciStates);
-    next.set(s.instance, { ...s });
-    this.store.saveCiStates([...next.values()]);
-    this.ciStates = next;
-    this.vips.setCiStates(next);
-    this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip }, 'HA state changed');
-    this.publishRoutes(true);
+    this.changeCiState(s, 'set over the API');
   }
 
-  listCiStates(): CiState[] {
+  listCiStates(): CiStateInfo[] {
     if (this.bgpOnly) return [];
-    return [...this.ciStates.values()];
+    const priority = this.ha?.priority ?? HA_DEFAULT_PRIORITY;
+    return [...this.ciStates.values()].map((s) => {
+      const info = this.ha?.info(s.instance);
+      return {
+        ...s,
+        priority,
+        synced: info?.synced ?? true,
+        driver: info ? 'bfd' : 'api',
+        peers: info?.peers.map((p) => ({ remoteIp: p.remoteIp, bfd: p.bfdUp ? 'Up' : 'Down', state: p.state, priority: p.priority })),
+      };
+    });
   }
 
   async setBgpGlobal(cfg: BgpGlobalConfig): Promise<void> {
@@ -371,6 +568,7 @@ export class Agent implements AgentApi {
     this.store.saveBgp(this.bgpGlobal, [...next.values()]);
     this.bgpNeighbors = next;
     this.publishBgpConfig();
+    if (n.bfd) await this.ensureNeighborBfd(n);
   }
 
   async deleteBgpNeighbor(ip: string): Promise<void> {
@@ -380,6 +578,7 @@ export class Agent implements AgentApi {
     next.delete(ip);
     this.store.saveBgp(this.bgpGlobal, [...next.values()]);
     this.bgpNeighbors = next;
+    await this.dropNeighborBfd(ip);
     this.publishBgpConfig();
   }
 
@@ -404,12 +603,13 @@ export class Agent implements AgentApi {
   private async bfdManager(): Promise<BfdManager> {
     if (this.bfd) return this.bfd;
     const m = new BfdManager({ transport: new UdpBfdTransport(), logger: this.log.child({ part: 'bfd' }) });
-    m.on('stateChange', (c) =>
+    m.on('stateChange', (c) => {
+      this.onBfdChange(c.instance, c.remoteIp, c.from, c.to);
       this.log.info(
         { instance: c.instance, remoteIp: c.remoteIp, from: c.from, to: c.to, diag: bfdDiagName(c.diag), remoteDiag: bfdDiagName(c.remoteDiag) },
         'BFD session state changed',
-      ),
-    );
+      );
+    });
     await m.start();
     this.bfd = m;
     return m;
@@ -442,6 +642,7 @@ export class Agent implements AgentApi {
       await m.deleteSession(spec.instance, spec.remoteIp);
       throw err;
     }
+    await this.registerHaPeer(spec);
   }
 
   listBfdSessions(): BfdSessionInfo[] {
@@ -466,6 +667,7 @@ export class Agent implements AgentApi {
     const next = new Map(this.bfdSpecs);
     next.delete(key);
     this.saveBfd(next);
+    this.unregisterHaPeer(instance, remoteIp);
     // Sends AdminDown for one detection time, so the peer knows this was on purpose.
     if (this.bfd.get(instance, remoteIp)) await this.bfd.deleteSession(instance, remoteIp);
   }

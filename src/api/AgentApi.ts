@@ -47,6 +47,18 @@ export interface DeleteByKeyQuery {
   host?: string;
 }
 
+/** A cistate entry with what the HA election uses (our extension of loxilb's fields). */
+export interface CiStateInfo extends CiState {
+  /** This node's election priority. */
+  priority: number;
+  /** Connection-table sync complete (always true without --cluster). */
+  synced: boolean;
+  /** What sets the state: BFD with HA peers, or the API (kube-loxilb --setRoles). */
+  driver: 'bfd' | 'api';
+  /** The HA peers of a BFD-driven instance. */
+  peers?: { remoteIp: string; bfd: 'Up' | 'Down'; state?: string; priority?: number }[];
+}
+
 export interface AgentApi {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
@@ -60,7 +72,7 @@ export interface AgentApi {
   deleteAllLbRules(): Promise<number>;
 
   setCiState(s: CiState): Promise<void>;
-  listCiStates(): CiState[];
+  listCiStates(): CiStateInfo[];
 
   setBgpGlobal(cfg: BgpGlobalConfig): Promise<void>;
   addBgpNeighbor(n: BgpNeighborConfig): Promise<void>;

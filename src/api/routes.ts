@@ -98,7 +98,16 @@ export function buildRoutes(api: AgentApi): Route[] {
       return SUCCESS;
     }),
     route('GET', 'config/cistate/all', 'lb', () => ({
-      Attr: api.listCiStates().map((s) => ({ instance: s.instance, state: s.state, vip: s.vip, sync: null })),
+      Attr: api.listCiStates().map((s) => ({
+        instance: s.instance,
+        state: s.state,
+        vip: s.vip,
+        sync: null,
+        priority: s.priority,
+        synced: s.synced,
+        driver: s.driver,
+        ...(s.peers ? { peers: s.peers } : {}),
+      })),
     })),
 
     route('POST', 'config/bfd', 'lb', async (ctx) => {

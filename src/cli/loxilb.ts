@@ -38,6 +38,15 @@ async function main(): Promise<void> {
       gobgpLogLevel: flags.loglevel === 'debug' || flags.loglevel === 'trace' ? 'debug' : 'info',
       peerTimers: DEFAULT_PEER_TIMERS,
       kernelRoutes: flags.bgp,
+      ha: {
+        ka: flags.ka,
+        cluster: flags.cluster,
+        self: flags.self,
+        priority: flags.haPriority,
+        preempt: flags.haPreempt,
+        hook: flags.haHook,
+        initWaitMs: flags.haInitWaitMs,
+      },
     },
     log,
   );

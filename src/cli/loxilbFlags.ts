@@ -3,6 +3,10 @@
 // refused by name, never silently accepted.
 import ipaddr from 'ipaddr.js';
 import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
+import { parseKaSpec, type KaSpec } from '../ha/KaSpec.ts';
+import { HA_DEFAULT_INIT_WAIT_MS, HA_DEFAULT_PRIORITY } from '../ha/HaManager.ts';
+import { LOXILB_HOOK_PATH, isExecutable } from '../ha/RoleHook.ts';
+import { normalizeIp } from '../util/ipAddress.ts';
 
 export class FlagError extends Error {}
 
@@ -17,6 +21,13 @@ export interface LoxilbFlags {
   gobgpBin: string;
   version: boolean;
   help: boolean;
+  ka?: KaSpec;
+  cluster: string[];
+  self: number;
+  haPriority: number;
+  haPreempt: boolean;
+  haHook?: string;
+  haInitWaitMs: number;
 }
 
 type Kind = 'bool' | 'string';
@@ -37,14 +48,18 @@ const DEFS: FlagDef[] = [
   { long: 'gobgp-api', kind: 'string', key: 'gobgpApi' },
   { long: 'gobgp-bin', kind: 'string', key: 'gobgpBin' },
   { long: 'version', short: 'v', kind: 'bool', key: 'version' },
+  { long: 'ka', short: 'k', kind: 'string' },
+  { long: 'cluster', kind: 'string' },
+  { long: 'self', kind: 'string' },
+  { long: 'ha-priority', kind: 'string' },
+  { long: 'ha-preempt', kind: 'bool', key: 'haPreempt' },
+  { long: 'ha-hook', kind: 'string' },
+  { long: 'ha-init-wait', kind: 'string' },
   { long: 'help', short: 'h', kind: 'bool', key: 'help' },
 ];
 
 /** loxilb flags that exist but are not implemented in loxilb-ts yet. */
 const NOT_YET: FlagDef[] = [
-  { long: 'ka', short: 'k', kind: 'string' },
-  { long: 'cluster', kind: 'string' },
-  { long: 'self', kind: 'string' },
   { long: 'egr-hooks', kind: 'bool' },
   { long: 'blacklist', kind: 'string' },
   { long: 'whitelist', kind: 'string' },
@@ -89,6 +104,17 @@ export const USAGE = `Usage: loxilb [OPTIONS]
       --config-path=DIR   saved configuration (default /etc/loxilb/)
       --gobgp-api=H:P     gobgpd gRPC API address (default 127.0.0.1:50051)
       --gobgp-bin=PATH    gobgpd binary (default gobgpd from PATH, env GOBGPD_BIN)
+  -k, --ka=SPEC           BFD with the HA peer, which elects MASTER/BACKUP for llb-inst0:
+                          RemoteIP[:SourceIP[:IntervalUs[:Multiplier]]] (IPv6 in brackets;
+                          default 100000 us x 3)
+      --cluster=IPS       cluster peers, comma-separated (connection sync)
+      --self=N            this node's index in the cluster (default 0)
+      --ha-priority=N     election priority 1-255 (default ${HA_DEFAULT_PRIORITY}); higher wins, then the higher address
+      --ha-preempt        a higher-priority node takes MASTER back when it returns (default: it stays BACKUP)
+      --ha-hook=PATH      run PATH <instance> <state> <vip> on every role change
+                          (default ${LOXILB_HOOK_PATH} if it exists)
+      --ha-init-wait=MS   how long an HA node waits for its peer at start before it serves alone
+                          (default ${HA_DEFAULT_INIT_WAIT_MS})
   -v, --version           print the version and exit
   -h, --help              this text
 `;
@@ -105,7 +131,13 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     gobgpBin: env.GOBGPD_BIN || 'gobgpd',
     version: false,
     help: false,
+    cluster: [],
+    self: 0,
+    haPriority: HA_DEFAULT_PRIORITY,
+    haPreempt: false,
+    haInitWaitMs: HA_DEFAULT_INIT_WAIT_MS,
   };
+  const raw: Record<string, string> = {};
   let portRaw = env.PORT || '11111';
   const find = (name: string, short: boolean) => {
     const match = (d: FlagDef) => (short ? d.short === name : d.long === name);
@@ -144,6 +176,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
       if (value === undefined) throw new FlagError(`flag ${shown} needs a value`);
     }
     if (def.key === 'port') portRaw = value;
+    else if (!def.key) raw[def.long] = value;
     else (out as unknown as Record<string, unknown>)[def.key!] = value;
   }
   if (!/^\d+$/.test(portRaw) || Number(portRaw) < 1 || Number(portRaw) > 65535) throw new FlagError(`flag --port must be a TCP port 1-65535 (got ${JSON.stringify(portRaw)})`);
@@ -155,6 +188,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     throw new FlagError(`flag --gobgp-api must be IP:PORT, e.g. 127.0.0.1:50051 (got ${JSON.stringify(out.gobgpApi)})`);
   }
   if (out.configPath === '') throw new FlagError('flag --config-path must name a directory');
+  parseHaFlags(out, raw);
   // --peer implies --bgp, as in loxilb.
   if (out.peer) out.bgp = true;
   return out;
@@ -163,4 +197,38 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
 export function isLoopbackApi(addr: string): boolean {
   const host = /^\[?([^\]]+?)\]?:\d+$/.exec(addr)?.[1] ?? '';
   return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
+}
+
+function intFlag(name: string, text: string, min: number, max: number): number {
+  if (!/^\d+$/.test(text) || Number(text) < min || Number(text) > max) {
+    throw new FlagError(`flag --${name} must be an integer from ${min} to ${max} (got ${JSON.stringify(text)})`);
+  }
+  return Number(text);
+}
+
+function parseHaFlags(out: LoxilbFlags, raw: Record<string, string>): void {
+  if (raw.ka !== undefined && raw.ka !== 'none') {
+    try {
+      out.ka = parseKaSpec(raw.ka);
+    } catch (err) {
+      throw new FlagError((err as Error).message);
+    }
+  }
+  if (raw.cluster !== undefined && raw.cluster !== 'none' && raw.cluster !== '') {
+    out.cluster = raw.cluster.split(',').map((p) => {
+      const ip = normalizeIp(p.trim().replace(/^\[(.*)\]$/, '$1'));
+      if (!ip) throw new FlagError(`flag --cluster must be peer IP addresses separated by commas (got ${JSON.stringify(p)})`);
+      return ip;
+    });
+  }
+  if (raw.self !== undefined) out.self = intFlag('self', raw.self, 0, 255);
+  if (raw['ha-priority'] !== undefined) out.haPriority = intFlag('ha-priority', raw['ha-priority'], 1, 255);
+  if (raw['ha-init-wait'] !== undefined) out.haInitWaitMs = intFlag('ha-init-wait', raw['ha-init-wait'], 0, 600_000);
+  const hook = raw['ha-hook'];
+  if (hook !== undefined && hook !== 'none') {
+    if (!isExecutable(hook)) throw new FlagError(`flag --ha-hook must name an executable file (${JSON.stringify(hook)} is not one)`);
+    out.haHook = hook;
+  } else if (hook === undefined && isExecutable(LOXILB_HOOK_PATH)) {
+    out.haHook = LOXILB_HOOK_PATH;
+  }
 }

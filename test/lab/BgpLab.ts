@@ -40,6 +40,10 @@ export interface BgpLabOptions {
   loglevel?: string;
   /** The router's `protocol bfd` (off by default). */
   birdBfd?: BirdBfdOptions;
+  /** The router ties its BGP sessions with the LB nodes to BFD (`bfd on`; needs birdBfd). */
+  routerBgpBfd?: boolean;
+  /** Extra agent flags per LB node (e.g. --ka), on top of --bgp. */
+  lbArgs?: (lb: NodeAddr, index: number) => string[];
   /**
    * Called with the half-built lab when create() fails, before it is torn
    * down, e.g. to show the agents' logs. Errors it throws are ignored.
@@ -82,16 +86,22 @@ export class BgpLab {
     await lab.addSwitch('sw');
     const nodes = [ROUTER, ...this.lbs, ...(this.opts.worker === false ? [] : [WORKER])];
     for (const n of nodes) await lab.addNode(n.name, { switch: 'sw', ipv4: `${n.ipv4}/24`, ipv6: `${n.ipv6}/64` });
+    const bfd = this.opts.routerBgpBfd;
     const neighbors: BirdBgpNeighbor[] = this.lbs.flatMap((lb) => [
-      { localAddress: ROUTER.ipv4, localAs: ROUTER_AS, neighborAddress: lb.ipv4, neighborAs: CLUSTER_AS },
-      { localAddress: ROUTER.ipv6, localAs: ROUTER_AS, neighborAddress: lb.ipv6, neighborAs: CLUSTER_AS },
+      { localAddress: ROUTER.ipv4, localAs: ROUTER_AS, neighborAddress: lb.ipv4, neighborAs: CLUSTER_AS, bfd },
+      { localAddress: ROUTER.ipv6, localAs: ROUTER_AS, neighborAddress: lb.ipv6, neighborAs: CLUSTER_AS, bfd },
     ]);
     this.bird = await Bird.start(lab, ROUTER.name, { routerId: ROUTER.ipv4, neighbors, bfd: this.opts.birdBfd });
-    await Promise.all(this.lbs.map((lb) => this.startAgent(lb.name, ['--bgp'])));
+    await Promise.all(this.lbs.map((lb) => this.startAgent(lb.name, this.lbMode(lb))));
     if (this.opts.worker !== false) {
       for (const cmd of this.opts.beforeWorker ?? []) await lab.run(WORKER.name, cmd);
       await this.startAgent(WORKER.name, ['--peer']);
     }
+  }
+
+  /** The flags an LB node's agent runs with. */
+  lbMode(lb: NodeAddr): string[] {
+    return ['--bgp', ...(this.opts.lbArgs?.(lb, this.lbs.indexOf(lb)) ?? [])];
   }
 
   /** Starts (or restarts) the agent of a node, keeping its --config-path. */
@@ -134,12 +144,13 @@ export class BgpLab {
   }
 
   /** What kube-loxilb --setBGP does: global config, router peers, and the LB <-> worker iBGP mesh. */
-  async configureBgp(): Promise<void> {
+  async configureBgp(opts: { routerBfd?: unknown } = {}): Promise<void> {
     const withWorker = this.opts.worker !== false;
+    const bfd = opts.routerBfd === undefined ? {} : { bfd: opts.routerBfd };
     for (const lb of this.lbs) {
       await this.mustApi(lb.name, 'POST', '/config/bgp/global', { routerId: lb.ipv4, localAs: CLUSTER_AS, setNextHopSelf: true });
-      await this.mustApi(lb.name, 'POST', '/config/bgp/neigh', { ipAddress: ROUTER.ipv4, remoteAs: ROUTER_AS });
-      await this.mustApi(lb.name, 'POST', '/config/bgp/neigh', { ipAddress: ROUTER.ipv6, remoteAs: ROUTER_AS });
+      await this.mustApi(lb.name, 'POST', '/config/bgp/neigh', { ipAddress: ROUTER.ipv4, remoteAs: ROUTER_AS, ...bfd });
+      await this.mustApi(lb.name, 'POST', '/config/bgp/neigh', { ipAddress: ROUTER.ipv6, remoteAs: ROUTER_AS, ...bfd });
       if (withWorker) await this.mustApi(lb.name, 'POST', '/config/bgp/neigh', { ipAddress: WORKER.ipv4, remoteAs: CLUSTER_AS });
     }
     if (withWorker) {

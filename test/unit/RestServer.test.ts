@@ -53,7 +53,7 @@ class FakeAgent implements AgentApi {
     this.ci = [...this.ci.filter((c) => c.instance !== s.instance), s];
   }
   listCiStates() {
-    return this.ci;
+    return this.ci.map((c) => ({ ...c, priority: 100, synced: true, driver: 'api' as const }));
   }
   async setBgpGlobal(cfg: BgpGlobalConfig) {
     this.record('setBgpGlobal', cfg);
@@ -264,7 +264,9 @@ test('DELETE by name and all', async () => {
 test('cistate POST and GET', async () => {
   assert.equal((await call('POST', '/config/cistate', { Instance: 'llb-inst0', State: 'MASTER', vip: '10.0.0.100' })).status, 200);
   assert.deepEqual(agent.calls, [['setCiState', { instance: 'llb-inst0', state: 'MASTER', vip: '10.0.0.100' }]]);
-  assert.deepEqual((await call('GET', '/config/cistate/all')).body, { Attr: [{ instance: 'llb-inst0', state: 'MASTER', vip: '10.0.0.100', sync: null }] });
+  assert.deepEqual((await call('GET', '/config/cistate/all')).body, {
+    Attr: [{ instance: 'llb-inst0', state: 'MASTER', vip: '10.0.0.100', sync: null, priority: 100, synced: true, driver: 'api' }],
+  });
   assertError(await call('POST', '/config/cistate', { instance: 'llb-inst0', state: 'PRIMARY' }), 400, /invalid state: invalid cluster-state/);
 });
 

@@ -31,9 +31,35 @@ test('--peer implies --bgp', () => {
 });
 
 test('unimplemented loxilb flags are refused by name', () => {
-  for (const a of ['--ka=1.1.1.1:2.2.2.2', '--cluster=1.1.1.1', '--egr-hooks', '--blacklist=veth.', '-k', '--database-host=x']) {
+  for (const a of ['--egr-hooks', '--blacklist=veth.', '--database-host=x']) {
     assert.throws(() => parseLoxilbFlags([a]), (e: Error) => e instanceof FlagError && /not implemented in loxilb-ts yet/.test(e.message), a);
   }
+});
+
+test('HA flags: --ka with every part, --cluster, --self, priority, preempt, hook', () => {
+  const f = parseLoxilbFlags(['--ka=192.168.80.12:192.168.80.11:50000:5', '--cluster=192.168.80.12,[fd00::12]', '--self=1', '--ha-priority=200', '--ha-preempt', '--ha-hook=/bin/true', '--ha-init-wait=1500']);
+  assert.deepEqual(f.ka, { remoteIp: '192.168.80.12', sourceIp: '192.168.80.11', intervalUs: 50000, multiplier: 5 });
+  assert.deepEqual(f.cluster, ['192.168.80.12', 'fd00::12']);
+  assert.equal(f.self, 1);
+  assert.equal(f.haPriority, 200);
+  assert.equal(f.haPreempt, true);
+  assert.equal(f.haHook, '/bin/true');
+  assert.equal(f.haInitWaitMs, 1500);
+  const d = parseLoxilbFlags(['-k', '[fd00::2]', '--ka=none']);
+  assert.equal(d.ka, undefined, '--ka=none (loxilb default) means no session');
+  assert.deepEqual(parseLoxilbFlags(['-k', '[fd00::2]']).ka, { remoteIp: 'fd00::2', sourceIp: undefined, intervalUs: 100000, multiplier: 3 });
+  const bad: [string[], RegExp][] = [
+    [['--ka=1.1.1.1:2.2.2.2:5000'], /--ka=.*IntervalUs must be an integer of at least 10000/],
+    [['--ka=1.1.1.1:fd00::1'], /--ka=/],
+    [['--ka=1.1.1.1:2.2.2.2:100000:0'], /Multiplier must be an integer from 1 to 255/],
+    [['--cluster=1.1.1.1,nope'], /--cluster must be peer IP addresses/],
+    [['--self=-1'], /--self must be an integer from 0 to 255/],
+    [['--ha-priority=0'], /--ha-priority must be an integer from 1 to 255/],
+    [['--ha-priority=256'], /--ha-priority/],
+    [['--ha-hook=/nonexistent/hook.sh'], /--ha-hook must name an executable file/],
+    [['--ha-preempt=maybe'], /--ha-preempt is a switch/],
+  ];
+  for (const [argv, re] of bad) assert.throws(() => parseLoxilbFlags(argv), (e: Error) => e instanceof FlagError && re.test(e.message), argv.join(' '));
 });
 
 test('unknown flags and bad values name the flag', () => {

@@ -1,0 +1,275 @@
+// BFD-driven HA roles (`--ka`, config/bfd sessions with a cluster peer).
+//
+// Per instance, the manager tracks the HA peers (BFD sessions of that
+// instance whose remote is another LB node, not a BGP router), whether each
+// session is Up, and each live peer's view (its role and priority, read from
+// its own REST API), then applies the rule of election.ts:
+// - a session going Down is acted on at once, with no I/O: if no live peer
+//   is left, this node becomes MASTER within the BFD detection time;
+// - a session coming Up first reads that peer's view, then decides, so a
+//   returning node sees the survivor is MASTER and becomes BACKUP;
+// - while sessions are Up, peers' views are re-read every pollMs, which
+//   settles a preemption or any disagreement;
+// - an instance whose peers never come Up becomes MASTER after initWaitMs.
+//
+// The manager only decides; the host (the agent) applies a role: cistate,
+// BGP attributes, VIP ownership, the hook.
+import { systemClock, type Clock, type TimerHandle } from '../bfd/clock.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import { electRole, type HaPeerView, type HaRole } from './election.ts';
+import type { CiStateName } from './ClusterState.ts';
+
+export const HA_DEFAULT_PRIORITY = 100;
+export const HA_DEFAULT_INIT_WAIT_MS = 5000;
+export const HA_DEFAULT_POLL_MS = 1000;
+/** After this many failed reads of an Up peer's view, assume it has our priority and no role. */
+export const HA_VIEW_ATTEMPTS = 3;
+
+/** What a peer says about itself for one instance (its cistate entry). */
+export interface PeerRoleView {
+  state: CiStateName;
+  priority: number;
+  /** Its connection-table sync is complete; a peer that does not say counts as synced. */
+  synced: boolean;
+}
+
+export interface HaHost {
+  /** The instance's current state. */
+  roleOf(instance: string): CiStateName;
+  /** Makes `role` true for the instance (cistate, BGP, VIPs, hook). */
+  applyRole(instance: string, role: HaRole, reason: string): void;
+  /** Called when a peer's session came Up while this node is MASTER (heal): announce the VIPs again. */
+  reannounce?(instance: string): void;
+}
+
+/** The connection-table sync gate of --cluster. */
+export interface SyncGate {
+  synced(): boolean;
+  /** Called whenever synced() may have changed. */
+  onChange(cb: () => void): void;
+}
+
+export const alwaysSynced: SyncGate = { synced: () => true, onChange: () => undefined };
+
+export interface HaManagerOptions {
+  host: HaHost;
+  /** Reads a peer's view of an instance over its REST API; rejects if unreachable. */
+  fetchPeerView(remoteIp: string, instance: string): Promise<PeerRoleView | undefined>;
+  priority?: number;
+  preempt?: boolean;
+  sync?: SyncGate;
+  initWaitMs?: number;
+  pollMs?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+interface PeerEntry {
+  remoteIp: string;
+  /** Our address towards this peer (the tie-break), once known. */
+  localAddress?: string;
+  up: boolean;
+  view?: PeerRoleView;
+  failedReads: number;
+  reading: boolean;
+  /** Bumped on every Up/Down so a read that straddles a change is dropped. */
+  epoch: number;
+}
+
+interface InstanceEntry {
+  peers: Map<string, PeerEntry>;
+  initTimer?: TimerHandle;
+  /** The initial wait has passed or some peer has been Up. */
+  started: boolean;
+  lastDecision?: { role: HaRole; reason: string };
+}
+
+export interface HaPeerInfo {
+  remoteIp: string;
+  bfdUp: boolean;
+  /** The peer's state as last read; undefined while unknown. */
+  state?: CiStateName;
+  priority?: number;
+}
+
+export interface HaInstanceInfo {
+  priority: number;
+  preempt: boolean;
+  synced: boolean;
+  peers: HaPeerInfo[];
+  lastReason?: string;
+}
+
+export class HaManager {
+  readonly priority: number;
+  readonly preempt: boolean;
+  private readonly instances = new Map<string, InstanceEntry>();
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly sync: SyncGate;
+  private readonly initWaitMs: number;
+  private readonly pollMs: number;
+  private pollTimer?: TimerHandle;
+  private closed = false;
+
+  constructor(private readonly opts: HaManagerOptions) {
+    this.priority = opts.priority ?? HA_DEFAULT_PRIORITY;
+    this.preempt = opts.preempt ?? false;
+    this.sync = opts.sync ?? alwaysSynced;
+    this.initWaitMs = opts.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS;
+    this.pollMs = opts.pollMs ?? HA_DEFAULT_POLL_MS;
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? silentLogger;
+    this.sync.onChange(() => {
+      for (const name of this.instances.keys()) this.evaluate(name, 'connection sync changed');
+    });
+  }
+
+  /** Instances whose role BFD drives. */
+  instanceNames(): string[] {
+    return [...this.instances.keys()];
+  }
+
+  has(instance: string): boolean {
+    return this.instances.has(instance);
+  }
+
+  /** Registers an HA peer (its BFD session exists, state Down until told otherwise). */
+  addPeer(instance: string, remoteIp: string, localAddress?: string): void {
+    if (this.closed) return;
+    let inst = this.instances.get(instance);
+    if (!inst) {
+      inst = { peers: new Map(), started: false };
+      this.instances.set(instance, inst);
+      const entry = inst;
+      entry.initTimer = this.clock.setTimer(() => {
+        entry.initTimer = undefined;
+        if (entry.started) return;
+        entry.started = true;
+        this.evaluate(instance, `no HA peer came up within ${this.initWaitMs} ms`);
+      }, this.initWaitMs);
+    }
+    const cur = inst.peers.get(remoteIp);
+    if (cur) {
+      cur.localAddress = localAddress ?? cur.localAddress;
+      return;
+    }
+    inst.peers.set(remoteIp, { remoteIp, localAddress, up: false, failedReads: 0, reading: false, epoch: 0 });
+    this.ensurePoll();
+  }
+
+  setLocalAddress(instance: string, remoteIp: string, localAddress: string): void {
+    const p = this.instances.get(instance)?.peers.get(remoteIp);
+    if (p) p.localAddress = localAddress;
+  }
+
+  /** The peer's session is gone; the instance stops being BFD-driven when it was the last. */
+  removePeer(instance: string, remoteIp: string): void {
+    const inst = this.instances.get(instance);
+    if (!inst?.peers.delete(remoteIp)) return;
+    if (inst.peers.size === 0) {
+      if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
+      this.instances.delete(instance);
+      return;
+    }
+    this.evaluate(instance, `HA peer ${remoteIp} removed`);
+  }
+
+  /** BFD told us the session with a peer is Up (true) or not (false). */
+  bfdState(instance: string, remoteIp: string, up: boolean): void {
+    const inst = this.instances.get(instance);
+    const p = inst?.peers.get(remoteIp);
+    if (!inst || !p || p.up === up) return;
+    p.up = up;
+    p.epoch++;
+    p.view = undefined;
+    p.failedReads = 0;
+    if (up) {
+      inst.started = true;
+      if (this.opts.host.roleOf(instance) === 'MASTER') this.opts.host.reannounce?.(instance);
+      this.readView(instance, p);
+    } else {
+      // Acting now, with nothing to wait for, is what makes failover as fast as detection.
+      this.evaluate(instance, `BFD with ${remoteIp} went down`);
+    }
+  }
+
+  info(instance: string): HaInstanceInfo | undefined {
+    const inst = this.instances.get(instance);
+    if (!inst) return undefined;
+    return {
+      priority: this.priority,
+      preempt: this.preempt,
+      synced: this.sync.synced(),
+      peers: [...inst.peers.values()].map((p) => ({ remoteIp: p.remoteIp, bfdUp: p.up, state: p.view?.state, priority: p.view?.priority })),
+      lastReason: inst.lastDecision?.reason,
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.pollTimer !== undefined) this.clock.clearTimer(this.pollTimer);
+    this.pollTimer = undefined;
+    for (const inst of this.instances.values()) if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
+    this.instances.clear();
+  }
+
+  private ensurePoll(): void {
+    if (this.pollTimer !== undefined || this.closed) return;
+    this.pollTimer = this.clock.setTimer(() => {
+      this.pollTimer = undefined;
+      for (const [name, inst] of this.instances) for (const p of inst.peers.values()) if (p.up) this.readView(name, p);
+      if (this.instances.size > 0) this.ensurePoll();
+    }, this.pollMs);
+  }
+
+  private readView(instance: string, p: PeerEntry): void {
+    if (p.reading || this.closed) return;
+    p.reading = true;
+    const epoch = p.epoch;
+    this.opts.fetchPeerView(p.remoteIp, instance).then(
+      (view) => {
+        p.reading = false;
+        if (p.epoch !== epoch || !p.up) return;
+        p.failedReads = 0;
+        // A peer without that instance has no role in it yet.
+        const next = view ?? { state: 'NOT_DEFINED' as CiStateName, priority: this.priority, synced: true };
+        const changed = !p.view || p.view.state !== next.state || p.view.priority !== next.priority || p.view.synced !== next.synced;
+        p.view = next;
+        if (changed) this.evaluate(instance, `HA peer ${p.remoteIp} is ${next.state} (priority ${next.priority})`);
+      },
+      (err: Error) => {
+        p.reading = false;
+        if (p.epoch !== epoch || !p.up) return;
+        p.failedReads++;
+        this.log.warn({ instance, peer: p.remoteIp, err: err.message, attempt: p.failedReads }, 'cannot read the HA peer\'s role over its REST API');
+        if (p.failedReads === HA_VIEW_ATTEMPTS && !p.view) {
+          // Both sides then fall back to the address alone, which they compute alike.
+          p.view = { state: 'NOT_DEFINED', priority: this.priority, synced: true };
+          this.evaluate(instance, `HA peer ${p.remoteIp} API unreachable; deciding by address`);
+        } else if (!p.view) {
+          this.clock.setTimer(() => this.readView(instance, p), 300);
+        }
+      },
+    );
+  }
+
+  private evaluate(instance: string, reason: string): void {
+    const inst = this.instances.get(instance);
+    if (!inst || this.closed || !inst.started) return;
+    const live = [...inst.peers.values()].filter((p) => p.up);
+    // A live peer whose view we have not read yet: wait for it rather than guess.
+    if (live.some((p) => !p.view || !p.localAddress)) return;
+    const current = this.opts.host.roleOf(instance);
+    const selfAddress = live[0]?.localAddress ?? '0.0.0.0';
+    const peers: HaPeerView[] = live.map((p) => ({ priority: p.view!.priority, address: p.remoteIp, isMaster: p.view!.state === 'MASTER', synced: p.view!.synced }));
+    const role = electRole(
+      { priority: this.priority, address: selfAddress, isMaster: current === 'MASTER', synced: this.sync.synced(), preempt: this.preempt },
+      peers,
+    );
+    inst.lastDecision = { role, reason };
+    if (role === current) return;
+    this.log.info({ instance, from: current, to: role, reason }, 'HA election');
+    this.opts.host.applyRole(instance, role, reason);
+  }
+}

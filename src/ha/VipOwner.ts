@@ -1,0 +1,158 @@
+// L2 VIP ownership (seeds' scenario 1): while an instance is MASTER, each of
+// its VIPs that lies inside a subnet of a local interface is added to that
+// interface as a host address (/32, /128) and announced with gratuitous ARP
+// or an unsolicited Neighbour Advertisement, so clients on the segment move
+// to this node at once. When the role goes, the address goes.
+//
+// Which host addresses are ours: any /32 or /128 on an interface that is a
+// VIP of some rule. That also cleans up after a crash: a node that comes back
+// as BACKUP drops a VIP it still held.
+import os from 'node:os';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import ipaddr from 'ipaddr.js';
+import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+
+const run = promisify(execFile);
+
+export interface IfaceAddress {
+  address: string;
+  prefixlen: number;
+}
+
+export interface AddressDriver {
+  /** Interface name → its addresses. */
+  interfaces(): Map<string, IfaceAddress[]>;
+  add(ifname: string, address: string): Promise<void>;
+  del(ifname: string, address: string): Promise<void>;
+}
+
+export type Announcer = (ifname: string, address: string) => Promise<void>;
+
+function hostLen(address: string): number {
+  return address.includes(':') ? 128 : 32;
+}
+
+export const systemAddressDriver: AddressDriver = {
+  interfaces() {
+    const out = new Map<string, IfaceAddress[]>();
+    for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
+      if (!addrs || name === 'lo') continue;
+      out.set(
+        name,
+        addrs.map((a) => ({ address: ipaddr.process(a.address.split('%')[0]!).toString(), prefixlen: Number(a.cidr?.split('/')[1] ?? hostLen(a.address)) })),
+      );
+    }
+    return out;
+  },
+  async add(ifname, address) {
+    const extra = address.includes(':') ? ['nodad'] : [];
+    await run('ip', ['addr', 'replace', `${address}/${hostLen(address)}`, 'dev', ifname, ...extra]);
+  },
+  async del(ifname, address) {
+    await run('ip', ['addr', 'del', `${address}/${hostLen(address)}`, 'dev', ifname]);
+  },
+};
+
+/** The interface whose (non-host) subnet holds `address`, if any. */
+export function interfaceFor(address: string, ifaces: Map<string, IfaceAddress[]>): string | undefined {
+  const ip = ipaddr.process(address);
+  for (const [name, addrs] of ifaces) {
+    for (const a of addrs) {
+      if (a.prefixlen >= hostLen(a.address)) continue;
+      const net = ipaddr.process(a.address);
+      if (net.kind() === ip.kind() && ip.match(net, a.prefixlen)) return name;
+    }
+  }
+  return undefined;
+}
+
+/** What to hold now: VIPs of MASTER instances, and every VIP (what may be given back). */
+export type OwnershipSource = () => { wanted: Iterable<string>; all: Iterable<string> };
+
+export class VipOwner {
+  private readonly owned = new Map<string, string>();
+  private pendingAnnounce = new Set<string>();
+  private readonly loop: CoalescingLoop;
+
+  constructor(
+    private readonly driver: AddressDriver,
+    private readonly announce: Announcer,
+    private readonly log: Logger,
+    private readonly source: OwnershipSource,
+  ) {
+    this.loop = new CoalescingLoop(() => this.pass(), {
+      onError: (err) => {
+        this.log.error({ err: (err as Error).message }, 'VIP ownership pass failed; retrying');
+        return 1000;
+      },
+      // Rule bursts: one pass per slot, computed from the table as it is then.
+      spacingMs: 50,
+    });
+  }
+
+  /** Something changed; urgent for role changes (a takeover must not wait for a burst slot). */
+  changed(urgent = false): void {
+    if (urgent) this.loop.kickNow();
+    else this.loop.kick();
+  }
+
+  /** Announces every held VIP again (a peer came back and may have cached the other MAC). */
+  reannounce(): void {
+    for (const a of this.owned.keys()) this.pendingAnnounce.add(a);
+    this.loop.kickNow();
+  }
+
+  /** Addresses this node holds now, with their interface. */
+  held(): Map<string, string> {
+    return new Map(this.owned);
+  }
+
+  whenIdle(): Promise<void> {
+    return this.loop.whenIdle();
+  }
+
+  /** Gives every VIP back (a planned stop: the peer takes over). */
+  async close(): Promise<void> {
+    this.loop.close();
+    for (const [addr, ifname] of this.owned) await this.driver.del(ifname, addr).catch(() => undefined);
+    this.owned.clear();
+  }
+
+  private async pass(): Promise<void> {
+    const src = this.source();
+    const wanted = new Set(src.wanted);
+    const candidates = new Set(src.all);
+    for (const a of wanted) candidates.add(a);
+    if (candidates.size === 0 && this.owned.size === 0) return;
+    const ifaces = this.driver.interfaces();
+    const present = new Map<string, string>();
+    for (const [name, addrs] of ifaces) for (const a of addrs) if (a.prefixlen === hostLen(a.address)) present.set(a.address, name);
+    // Removals first, so a VIP that lost its role stops answering before anything else.
+    for (const [addr, ifname] of present) {
+      if (wanted.has(addr) || !candidates.has(addr)) continue;
+      await this.driver.del(ifname, addr);
+      this.owned.delete(addr);
+      this.log.info({ vip: addr, dev: ifname }, 'VIP released');
+    }
+    for (const addr of wanted) {
+      const ifname = interfaceFor(addr, ifaces);
+      if (!ifname) continue;
+      if (present.get(addr) !== ifname) {
+        await this.driver.add(ifname, addr);
+        this.pendingAnnounce.add(addr);
+        this.log.info({ vip: addr, dev: ifname }, 'VIP taken');
+      }
+      this.owned.set(addr, ifname);
+    }
+    for (const addr of [...this.owned.keys()]) if (!wanted.has(addr)) this.owned.delete(addr);
+    const announce = [...this.pendingAnnounce].filter((a) => this.owned.has(a));
+    this.pendingAnnounce.clear();
+    await Promise.all(
+      announce.map((a) =>
+        this.announce(this.owned.get(a)!, a).catch((err) => this.log.warn({ vip: a, err: (err as Error).message }, 'VIP announcement failed')),
+      ),
+    );
+  }
+}

@@ -1,0 +1,125 @@
+// HA roles end to end: two agents with --ka elect one MASTER over BFD, the
+// router (BIRD, `bfd on` for its BGP sessions with the LB nodes) prefers the
+// MASTER's path, and when the MASTER is SIGKILLed or its link is cut the
+// other node becomes MASTER and the router's best path moves to it. A node
+// that returns becomes BACKUP; a healed partition keeps exactly one MASTER.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { BgpLab, LB_NODES, ROUTER, type NodeAddr } from '../lab/BgpLab.ts';
+import { waitFor } from '../lab/wait.ts';
+
+const [LB1, LB2] = LB_NODES as [NodeAddr, NodeAddr];
+const VIP = '20.20.20.1';
+const hookDir = mkdtempSync(path.join(os.tmpdir(), 'lxt-hahook-'));
+
+function hookLog(node: string): string[] {
+  const f = path.join(hookDir, `${node}.log`);
+  return existsSync(f) ? readFileSync(f, 'utf8').trim().split('\n').filter(Boolean) : [];
+}
+
+describe('HA roles over BFD (--ka) with a BIRD router', () => {
+  let t: BgpLab;
+  const other = (lb: NodeAddr) => (lb === LB1 ? LB2 : LB1);
+  const state = async (lb: NodeAddr) => {
+    const r = await t.api(lb.name, 'GET', '/config/cistate/all');
+    return (r.body?.Attr as { instance: string; state: string }[] | undefined)?.find((s) => s.instance === 'llb-inst0')?.state;
+  };
+  const roles = async () => ({ [LB1.name]: await state(LB1), [LB2.name]: await state(LB2) });
+  /** The router's preferred next hop for the VIP. */
+  const best = async () => (await t.bird.routesFor(`${VIP}/32`)).find((r) => r.primary)?.via;
+  const rule = {
+    serviceArguments: { externalIP: VIP, port: 7777, protocol: 'udp', sel: 0, mode: 0, bgp: true },
+    endpoints: [{ endpointIP: '10.0.0.1', targetPort: 7777, weight: 1 }],
+  };
+
+  before(async () => {
+    for (const lb of LB_NODES) {
+      const script = path.join(hookDir, `${lb.name}.sh`);
+      writeFileSync(script, `#!/bin/sh\necho "$1 $2 $3" >> ${path.join(hookDir, `${lb.name}.log`)}\n`, { mode: 0o755 });
+    }
+    t = await BgpLab.create({
+      lbCount: 2,
+      worker: false,
+      birdBfd: { minRxMs: 100, minTxMs: 100, multiplier: 3 },
+      routerBgpBfd: true,
+      lbArgs: (lb) => [`--ka=${other(lb).ipv4}:${lb.ipv4}:100000:3`, '--ha-init-wait=3000', `--ha-hook=${path.join(hookDir, `${lb.name}.sh`)}`],
+    });
+    await t.configureBgp({ routerBfd: { interval: 100000, retryCount: 3 } });
+    for (const lb of LB_NODES) await t.mustApi(lb.name, 'POST', '/config/loadbalancer', rule);
+  });
+  after(async () => {
+    await t?.destroy();
+    rmSync(hookDir, { recursive: true, force: true });
+  });
+
+  it('elects one MASTER by rank (equal priority: the higher address) and shows it in cistate', async () => {
+    await waitFor(async () => {
+      const r = await roles();
+      return r[LB2.name] === 'MASTER' && r[LB1.name] === 'BACKUP';
+    }, { timeoutMs: 15_000, what: 'lb2 MASTER, lb1 BACKUP' });
+    const entry = ((await t.mustApi(LB1.name, 'GET', '/config/cistate/all')) as { Attr: Record<string, unknown>[] }).Attr.find((e) => e.instance === 'llb-inst0')!;
+    assert.deepEqual(
+      { state: entry.state, vip: entry.vip, driver: entry.driver, priority: entry.priority, synced: entry.synced, peers: entry.peers },
+      { state: 'BACKUP', vip: '0.0.0.0', driver: 'bfd', priority: 100, synced: true, peers: [{ remoteIp: LB2.ipv4, bfd: 'Up', state: 'MASTER', priority: 100 }] },
+    );
+    await waitFor(async () => hookLog(LB2.name).includes('llb-inst0 MASTER 0.0.0.0'), { timeoutMs: 5_000, what: 'the hook ran on lb2' });
+    assert.deepEqual(hookLog(LB1.name), ['llb-inst0 BACKUP 0.0.0.0']);
+  });
+
+  it('the router runs BFD on its BGP sessions with both nodes and prefers the MASTER', async () => {
+    await waitFor(async () => {
+      const s = await t.bird.bfdSessions();
+      return [LB1.ipv4, LB2.ipv4].every((a) => s.find((x) => x.address === a)?.state === 'Up');
+    }, { timeoutMs: 15_000, what: 'BIRD BFD Up with both LB nodes' });
+    await waitFor(async () => (await best()) === LB2.ipv4, { timeoutMs: 15_000, what: `router's best path for ${VIP} via lb2` });
+  });
+
+  it('SIGKILL of the MASTER: the BACKUP becomes MASTER and the router moves to it; the returning node is BACKUP', async () => {
+    const before = hookLog(LB1.name).length;
+    t.agents.get(LB2.name)!.signal('SIGKILL');
+    const t0 = Date.now();
+    await waitFor(async () => (await state(LB1)) === 'MASTER', { timeoutMs: 5_000, intervalMs: 20, what: 'lb1 MASTER' });
+    const tookOver = Date.now() - t0;
+    await waitFor(async () => (await best()) === LB1.ipv4, { timeoutMs: 5_000, intervalMs: 20, what: 'router best via lb1' });
+    assert.ok(tookOver < 2000, `lb1 took over after ${tookOver} ms`);
+    assert.deepEqual(hookLog(LB1.name).slice(before), ['llb-inst0 MASTER 0.0.0.0']);
+
+    await t.startAgent(LB2.name, t.lbMode(LB2));
+    await waitFor(async () => (await state(LB2)) === 'BACKUP', { timeoutMs: 15_000, what: 'the returning lb2 is BACKUP' });
+    // No preemption, no flap: lb1 stays MASTER for good.
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(await roles(), { [LB1.name]: 'MASTER', [LB2.name]: 'BACKUP' });
+    assert.deepEqual(hookLog(LB1.name).slice(before), ['llb-inst0 MASTER 0.0.0.0']);
+    await waitFor(async () => (await best()) === LB1.ipv4, { timeoutMs: 10_000, what: 'router still via lb1' });
+  });
+
+  it('link cut: only BFD can tell; the router drops the cut node, our side shuts its BGP session, the healed pair keeps one MASTER', async () => {
+    await t.lab.cutLink(LB1.name);
+    try {
+      await waitFor(async () => (await state(LB2)) === 'MASTER', { timeoutMs: 5_000, intervalMs: 20, what: 'lb2 MASTER after the cut' });
+      await waitFor(async () => (await best()) === LB2.ipv4, { timeoutMs: 5_000, intervalMs: 20, what: 'router best via lb2 (BFD, not the hold timer)' });
+      // lb1 is cut off: its BFD with the router went down, so its BGP session is shut (gobgp shows it admin-down).
+      await waitFor(async () => {
+        const peers = (await t.gobgpJson(LB1.name, 'neighbor')) as { conf?: { neighbor_address?: string }; state?: { admin_state?: number } }[];
+        return peers.find((p) => p.conf?.neighbor_address === ROUTER.ipv4)?.state?.admin_state === 1;
+      }, { timeoutMs: 5_000, what: 'lb1 shut its session with the router' });
+      assert.equal(await state(LB1), 'MASTER', 'alone on its side of the partition');
+    } finally {
+      await t.lab.restoreLink(LB1.name);
+    }
+    // Heal: two MASTERs meet; the higher rank (lb2) stays, lb1 steps down, and it stays that way.
+    await waitFor(async () => {
+      const r = await roles();
+      return r[LB2.name] === 'MASTER' && r[LB1.name] === 'BACKUP';
+    }, { timeoutMs: 15_000, what: 'one MASTER after the heal' });
+    const hooks = hookLog(LB2.name).length;
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(await roles(), { [LB1.name]: 'BACKUP', [LB2.name]: 'MASTER' });
+    assert.equal(hookLog(LB2.name).length, hooks, 'no flapping');
+    // BFD back up with the router: the session is enabled and comes back.
+    await t.waitEstablished(LB1.name, [ROUTER.ipv4], 20_000);
+  });
+});

@@ -1,0 +1,247 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import { compareRank, electRole, type HaRole, type HaSelf } from '../../src/ha/election.ts';
+import { HaManager, HA_VIEW_ATTEMPTS, type HaHost, type PeerRoleView, type SyncGate } from '../../src/ha/HaManager.ts';
+import { ManualClock } from '../../src/bfd/clock.ts';
+import type { CiStateName } from '../../src/ha/ClusterState.ts';
+
+test('rank: priority first, then the higher address, IPv4 and IPv6 alike', () => {
+  assert.ok(compareRank({ priority: 200, address: '10.0.0.1' }, { priority: 100, address: '10.0.0.9' }) > 0);
+  assert.ok(compareRank({ priority: 100, address: '10.0.0.10' }, { priority: 100, address: '10.0.0.9' }) > 0);
+  assert.ok(compareRank({ priority: 100, address: '9.255.255.255' }, { priority: 100, address: '10.0.0.0' }) < 0);
+  assert.ok(compareRank({ priority: 100, address: 'fd00::2' }, { priority: 100, address: 'fd00::10' }) < 0);
+  assert.equal(compareRank({ priority: 1, address: 'fd00::1' }, { priority: 1, address: 'fd00:0::1' }), 0);
+});
+
+test('electRole: alone is MASTER; a returning node defers to a live MASTER unless it preempts and is synced', () => {
+  const self: HaSelf = { priority: 200, address: '10.0.0.2', isMaster: false, synced: true, preempt: false };
+  const master = { priority: 100, address: '10.0.0.1', isMaster: true, synced: true };
+  assert.equal(electRole(self, []), 'MASTER');
+  assert.equal(electRole(self, [master]), 'BACKUP');
+  assert.equal(electRole({ ...self, preempt: true }, [master]), 'MASTER');
+  assert.equal(electRole({ ...self, preempt: true, synced: false }, [master]), 'BACKUP');
+  // Two MASTERs after a heal: the higher rank stays, whatever preempt says.
+  assert.equal(electRole({ ...self, isMaster: true }, [master]), 'MASTER');
+  assert.equal(electRole({ ...self, priority: 50, isMaster: true }, [master]), 'BACKUP');
+  // Nobody MASTER: the higher rank takes it, once synced.
+  assert.equal(electRole(self, [{ ...master, isMaster: false }]), 'MASTER');
+  assert.equal(electRole({ ...self, synced: false }, [{ ...master, isMaster: false }]), 'BACKUP');
+  assert.equal(electRole({ ...self, priority: 100, address: '10.0.0.0' }, [{ ...master, isMaster: false }]), 'BACKUP');
+  // An unsynced higher rank does not block a synced lower one.
+  assert.equal(electRole({ ...self, priority: 100, address: '10.0.0.0' }, [{ ...master, isMaster: false, synced: false }]), 'MASTER');
+});
+
+const stateArb = fc.constantFrom<CiStateName>('MASTER', 'BACKUP', 'NOT_DEFINED');
+
+test('property: two nodes that see each other converge to exactly one MASTER and then never change', () => {
+  fc.assert(
+    fc.property(
+      fc.record({ pa: fc.integer({ min: 1, max: 3 }), pb: fc.integer({ min: 1, max: 3 }), la: fc.integer({ min: 1, max: 3 }) }),
+      fc.tuple(stateArb, stateArb),
+      fc.tuple(fc.boolean(), fc.boolean()),
+      fc.tuple(fc.boolean(), fc.boolean()),
+      fc.boolean(),
+      ({ pa, pb, la }, [sa, sb], [prA, prB], [syA, syB], simultaneous) => {
+        const addrA = `10.0.0.${la}`;
+        const addrB = '10.0.0.2';
+        fc.pre(addrA !== addrB);
+        const states = { a: sa, b: sb };
+        const decide = (me: 'a' | 'b', view: typeof states): HaRole => {
+          const mine = me === 'a' ? { priority: pa, address: addrA, preempt: prA, synced: syA } : { priority: pb, address: addrB, preempt: prB, synced: syB };
+          const other = me === 'a' ? { priority: pb, address: addrB, state: view.b, synced: syB } : { priority: pa, address: addrA, state: view.a, synced: syA };
+          return electRole({ ...mine, isMaster: view[me] === 'MASTER' }, [{ ...other, isMaster: other.state === 'MASTER' }]);
+        };
+        const history: string[] = [];
+        for (let round = 0; round < 8; round++) {
+          if (simultaneous) {
+            const snap = { ...states };
+            states.a = decide('a', snap);
+            states.b = decide('b', snap);
+          } else {
+            states.a = decide('a', states);
+            states.b = decide('b', states);
+          }
+          history.push(`${states.a}/${states.b}`);
+        }
+        const masters = [states.a, states.b].filter((s) => s === 'MASTER').length;
+        const someoneCan = syA || syB || sa === 'MASTER' || sb === 'MASTER';
+        assert.equal(masters, someoneCan ? 1 : 0, history.join(' '));
+        // Stable: the last rounds all agree.
+        assert.ok(history.slice(4).every((h) => h === history[7]), history.join(' '));
+      },
+    ),
+    { numRuns: 2000 },
+  );
+});
+
+// ---- HaManager: two managers wired to each other through fake hosts ----
+
+class Node implements HaHost {
+  state: CiStateName = 'NOT_DEFINED';
+  changes: string[] = [];
+  reachable = true;
+  reannounced = 0;
+  synced = true;
+  mgr!: HaManager;
+  constructor(readonly addr: string) {}
+  roleOf(): CiStateName {
+    return this.state;
+  }
+  applyRole(_instance: string, role: HaRole): void {
+    this.state = role;
+    this.changes.push(role);
+  }
+  reannounce(): void {
+    this.reannounced++;
+  }
+}
+
+class Gate implements SyncGate {
+  value = true;
+  private cbs: (() => void)[] = [];
+  synced() {
+    return this.value;
+  }
+  onChange(cb: () => void) {
+    this.cbs.push(cb);
+  }
+  set(v: boolean) {
+    this.value = v;
+    for (const cb of this.cbs) cb();
+  }
+}
+
+interface MgrOpts {
+  priority?: number;
+  preempt?: boolean;
+  gate?: Gate;
+}
+
+/** (Re)starts n's manager, reading its peers' views from the other fake nodes. */
+function startManager(clock: ManualClock, n: Node, others: Node[], o: MgrOpts = {}): void {
+  n.mgr?.close();
+  n.mgr = new HaManager({
+    host: n,
+    priority: o.priority ?? 100,
+    preempt: o.preempt,
+    sync: o.gate,
+    clock,
+    initWaitMs: 5000,
+    pollMs: 1000,
+    fetchPeerView: (remoteIp) => {
+      const peer = others.find((x) => x.addr === remoteIp)!;
+      if (!peer.reachable) return Promise.reject(new Error('ECONNREFUSED'));
+      return Promise.resolve<PeerRoleView>({ state: peer.state, priority: peer.mgr.priority, synced: peer.synced });
+    },
+  });
+  for (const x of others) n.mgr.addPeer('llb-inst0', x.addr, n.addr);
+}
+
+function pair(clock: ManualClock, oa: MgrOpts = {}, ob: MgrOpts = {}) {
+  const a = new Node('10.0.0.1');
+  const b = new Node('10.0.0.2');
+  startManager(clock, a, [b], oa);
+  startManager(clock, b, [a], ob);
+  return { a, b };
+}
+
+/** Lets the fake REST reads resolve, then moves the clock. */
+async function run(clock: ManualClock, ms: number): Promise<void> {
+  for (let t = 0; t < ms; t += 100) {
+    await new Promise((r) => setImmediate(r));
+    clock.advance(100);
+  }
+  await new Promise((r) => setImmediate(r));
+}
+
+function link(a: Node, b: Node, up: boolean): void {
+  a.mgr.bfdState('llb-inst0', b.addr, up);
+  b.mgr.bfdState('llb-inst0', a.addr, up);
+}
+
+test('HaManager: both come up, the higher address is MASTER; the BACKUP takes over the moment BFD goes down', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock);
+  link(a, b, true);
+  await run(clock, 500);
+  assert.equal(b.state, 'MASTER');
+  assert.equal(a.state, 'BACKUP');
+  // b dies: a hears BFD Down and decides with no I/O, synchronously.
+  a.mgr.bfdState('llb-inst0', b.addr, false);
+  assert.equal(a.state, 'MASTER');
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: a returning node becomes BACKUP even with the higher priority (no preemption by default)', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock, { priority: 200 });
+  link(a, b, true);
+  await run(clock, 500);
+  assert.equal(a.state, 'MASTER');
+  // a dies: b becomes MASTER; a comes back fresh.
+  b.mgr.bfdState('llb-inst0', a.addr, false);
+  assert.equal(b.state, 'MASTER');
+  a.state = 'NOT_DEFINED';
+  a.changes = [];
+  startManager(clock, a, [b], { priority: 200 });
+  link(a, b, true);
+  await run(clock, 5000);
+  assert.equal(b.state, 'MASTER');
+  assert.equal(a.state, 'BACKUP');
+  assert.deepEqual(a.changes, ['BACKUP']);
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: with preemption the higher priority takes over only once synced, and the other steps down', async () => {
+  const clock = new ManualClock();
+  const gate = new Gate();
+  gate.value = false;
+  const { a, b } = pair(clock, { priority: 200, preempt: true, gate });
+  b.state = 'MASTER';
+  link(a, b, true);
+  await run(clock, 3000);
+  assert.equal(a.state, 'BACKUP', 'not synced: never MASTER');
+  assert.equal(b.state, 'MASTER');
+  gate.set(true);
+  await run(clock, 3000);
+  assert.equal(a.state, 'MASTER');
+  assert.equal(b.state, 'BACKUP');
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: a healed partition leaves exactly one MASTER, by rank, with no flapping', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock, { priority: 150 });
+  await run(clock, 6000);
+  // Never saw each other: both MASTER after the initial wait (the partition).
+  assert.equal(a.state, 'MASTER');
+  assert.equal(b.state, 'MASTER');
+  link(a, b, true);
+  await run(clock, 20_000);
+  assert.equal(a.state, 'MASTER');
+  assert.equal(b.state, 'BACKUP');
+  assert.deepEqual(b.changes, ['MASTER', 'BACKUP']);
+  assert.deepEqual(a.changes, ['MASTER']);
+  assert.ok(a.reannounced >= 1, 'the staying MASTER announces its VIPs again');
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: an Up peer whose API cannot be read is decided by address after a few attempts', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock);
+  a.reachable = false;
+  b.reachable = false;
+  link(a, b, true);
+  await run(clock, 200);
+  assert.equal(a.state, 'NOT_DEFINED', 'waits for the view first');
+  await run(clock, 300 * HA_VIEW_ATTEMPTS + 500);
+  assert.equal(b.state, 'MASTER');
+  assert.equal(a.state, 'BACKUP');
+  a.mgr.close();
+  b.mgr.close();
+});

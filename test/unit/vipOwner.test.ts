@@ -1,0 +1,75 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { VipOwner, interfaceFor, type AddressDriver, type IfaceAddress } from '../../src/ha/VipOwner.ts';
+import { parsePeerView } from '../../src/ha/peerView.ts';
+import { silentLogger } from '../../src/util/logger.ts';
+
+class FakeDriver implements AddressDriver {
+  ifaces = new Map<string, IfaceAddress[]>([
+    ['eth0', [{ address: '192.168.80.10', prefixlen: 24 }, { address: 'fd00:80::10', prefixlen: 64 }]],
+    ['eth1', [{ address: '10.1.0.10', prefixlen: 16 }]],
+  ]);
+  log: string[] = [];
+  interfaces() {
+    return new Map([...this.ifaces].map(([k, v]) => [k, [...v]]));
+  }
+  async add(ifname: string, address: string) {
+    this.log.push(`add ${ifname} ${address}`);
+    this.ifaces.get(ifname)!.push({ address, prefixlen: address.includes(':') ? 128 : 32 });
+  }
+  async del(ifname: string, address: string) {
+    this.log.push(`del ${ifname} ${address}`);
+    this.ifaces.set(ifname, this.ifaces.get(ifname)!.filter((a) => a.address !== address));
+  }
+}
+
+test('interfaceFor: the subnet that holds the address, never a host address', () => {
+  const d = new FakeDriver();
+  assert.equal(interfaceFor('192.168.80.200', d.interfaces()), 'eth0');
+  assert.equal(interfaceFor('fd00:80::200', d.interfaces()), 'eth0');
+  assert.equal(interfaceFor('10.1.2.3', d.interfaces()), 'eth1');
+  assert.equal(interfaceFor('20.20.20.1', d.interfaces()), undefined);
+  d.ifaces.get('eth1')!.push({ address: '20.20.20.1', prefixlen: 32 });
+  assert.equal(interfaceFor('20.20.20.1', d.interfaces()), undefined);
+});
+
+test('VipOwner: takes in-subnet VIPs of MASTER instances, announces them, gives them back, and cleans up leftovers', async () => {
+  const d = new FakeDriver();
+  const announced: string[] = [];
+  let wanted = ['192.168.80.200', 'fd00:80::200', '20.20.20.1'];
+  let all = [...wanted, '192.168.80.201'];
+  // A leftover from a crash: a VIP of some rule that this node no longer wants.
+  d.ifaces.get('eth0')!.push({ address: '192.168.80.201', prefixlen: 32 });
+  const o = new VipOwner(d, async (i, a) => void announced.push(`${i} ${a}`), silentLogger, () => ({ wanted, all }));
+  o.changed(true);
+  await o.whenIdle();
+  assert.deepEqual(d.log, ['del eth0 192.168.80.201', 'add eth0 192.168.80.200', 'add eth0 fd00:80::200']);
+  assert.deepEqual(announced.sort(), ['eth0 192.168.80.200', 'eth0 fd00:80::200']);
+  assert.deepEqual([...o.held()].sort(), [['192.168.80.200', 'eth0'], ['fd00:80::200', 'eth0']]);
+  // Another pass with nothing new changes nothing and announces nothing.
+  o.changed(true);
+  await o.whenIdle();
+  assert.equal(d.log.length, 3);
+  assert.equal(announced.length, 2);
+  o.reannounce();
+  await o.whenIdle();
+  assert.equal(announced.length, 4);
+  // The role goes: the addresses go; an address that is not a VIP is never touched.
+  d.ifaces.get('eth1')!.push({ address: '10.1.9.9', prefixlen: 32 });
+  wanted = [];
+  o.changed(true);
+  await o.whenIdle();
+  assert.deepEqual(d.log.slice(3).sort(), ['del eth0 192.168.80.200', 'del eth0 fd00:80::200']);
+  assert.equal(o.held().size, 0);
+  all = [];
+  await o.close();
+});
+
+test('parsePeerView: state, priority and synced of the instance; loxilb peers without them count as 100 and synced', () => {
+  const body = { Attr: [{ instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0', sync: null }, { instance: 'x', state: 'BACKUP', priority: 7, synced: false }] };
+  assert.deepEqual(parsePeerView(body, 'llb-inst0'), { state: 'MASTER', priority: 100, synced: true });
+  assert.deepEqual(parsePeerView(body, 'x'), { state: 'BACKUP', priority: 7, synced: false });
+  assert.equal(parsePeerView(body, 'y'), undefined);
+  assert.throws(() => parsePeerView({}, 'x'), /no Attr/);
+  assert.throws(() => parsePeerView({ Attr: [{ instance: 'x', state: 'BOSS' }] }, 'x'), /bad state/);
+});
