@@ -11,6 +11,7 @@ const LB_HEADER = ['Ext IP', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', '# 
 const LB_WIDE_HEADER = ['Ext IP', 'Sec IPs', 'Sources', 'Host', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', 'Endpoint', 'EPort', 'Weight', 'State', 'Counters'];
 const BGP_NEIGH_HEADER = ['Peer', 'AS', 'UP/Down', 'State'];
 const HA_STATE_HEADER = ['Instance', 'HAState'];
+const HA_STATE_WIDE_HEADER = ['Instance', 'HAState', 'VIP', 'Priority', 'Driver', 'Peers'];
 const BFD_HEADER = ['Instance', 'RemoteIP', 'State'];
 const BFD_WIDE_HEADER = ['Instance', 'RemoteIP', 'SourceIP', 'Port', 'Interval', 'Retry Count', 'State'];
 
@@ -108,15 +109,26 @@ export function renderBgpNeighTable(neighbors: readonly unknown[]): string {
 }
 
 /** Renders `get hastate` from GET /config/cistate/all's `Attr`, sorted by instance. */
-export function renderHaStateTable(states: readonly unknown[]): string {
+export function renderHaStateTable(states: readonly unknown[], wide = false): string {
   const cells = states
     .filter(isPlainObject)
     .map((s) => {
-      const r = obj(s, ['instance', 'state'] as const);
-      return [str(r.instance), str(r.state)];
+      const r = obj(s, ['instance', 'state', 'vip', 'priority', 'driver', 'peers'] as const);
+      if (!wide) return [str(r.instance), str(r.state)];
+      // Our extension fields; a loxilb agent leaves them empty.
+      const peers = Array.isArray(r.peers)
+        ? r.peers
+            .filter(isPlainObject)
+            .map((p) => {
+              const q = obj(p, ['remoteIp', 'bfd', 'state'] as const);
+              return [str(q.remoteIp), `BFD${str(q.bfd)}`, str(q.state)].filter(Boolean).join(' ');
+            })
+            .join(', ')
+        : '';
+      return [str(r.instance), str(r.state), str(r.vip), r.priority === undefined ? '' : String(num(r.priority)), str(r.driver), peers];
     })
     .sort((a, b) => byKey(a[0]!, b[0]!));
-  return renderTable(HA_STATE_HEADER, cells);
+  return renderTable(wide ? HA_STATE_WIDE_HEADER : HA_STATE_HEADER, cells);
 }
 
 /** Renders `get bfd [-o wide]` from GET /config/bfd/all's `Attr`, as loxicmd does. */
@@ -142,7 +154,7 @@ interface ResourceSpec {
 const RESOURCES: Record<LoxicmdResource, ResourceSpec> = {
   lb: { path: '/config/loadbalancer/all', listKey: 'lbAttr', render: (items, o) => renderLbTable(items, o.output === 'wide', o.servName) },
   bgpneigh: { path: '/config/bgp/neigh/all', listKey: 'bgpNeiAttr', render: (items) => renderBgpNeighTable(items) },
-  hastate: { path: '/config/cistate/all', listKey: 'Attr', render: (items) => renderHaStateTable(items) },
+  hastate: { path: '/config/cistate/all', listKey: 'Attr', render: (items, o) => renderHaStateTable(items, o.output === 'wide') },
   bfd: { path: '/config/bfd/all', listKey: 'Attr', render: (items, o) => renderBfdTable(items, o.output === 'wide') },
 };
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { BgpLab, LB_NODES, ROUTER, type NodeAddr } from '../lab/BgpLab.ts';
+import { BgpLab, LB_NODES, LOXICMD_BIN, ROUTER, type NodeAddr } from '../lab/BgpLab.ts';
 import { waitFor } from '../lab/wait.ts';
 
 const [LB1, LB2] = LB_NODES as [NodeAddr, NodeAddr];
@@ -65,6 +65,8 @@ describe('HA roles over BFD (--ka) with a BIRD router', () => {
       { state: entry.state, vip: entry.vip, driver: entry.driver, priority: entry.priority, synced: entry.synced, peers: entry.peers },
       { state: 'BACKUP', vip: '0.0.0.0', driver: 'bfd', priority: 100, synced: true, peers: [{ remoteIp: LB2.ipv4, bfd: 'Up', state: 'MASTER', priority: 100 }] },
     );
+    const table = await t.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'hastate', '-o', 'wide']);
+    assert.match(table, /\| llb-inst0 \| BACKUP +\| 0\.0\.0\.0 \| +100 \| bfd +\| 192\.168\.80\.11 BFDUp MASTER \|/);
     await waitFor(async () => hookLog(LB2.name).includes('llb-inst0 MASTER 0.0.0.0'), { timeoutMs: 5_000, what: 'the hook ran on lb2' });
     assert.deepEqual(hookLog(LB1.name), ['llb-inst0 BACKUP 0.0.0.0']);
   });

@@ -64,6 +64,16 @@ test('get bgpneigh and get hastate', () => {
     renderHaStateTable([{ instance: 'llb-inst1', state: 'BACKUP', vip: '0.0.0.0', sync: null }, { instance: 'llb-inst0', state: 'MASTER' }]),
     '| INSTANCE  | HASTATE |\n' + '|-----------|---------|\n' + '| llb-inst0 | MASTER  |\n' + '| llb-inst1 | BACKUP  |\n',
   );
+  const wide = renderHaStateTable(
+    [
+      { instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0', sync: null, priority: 100, driver: 'bfd', peers: [{ remoteIp: '192.168.80.11', bfd: 'Up', state: 'MASTER' }] },
+      { instance: 'llb-inst1', state: 'MASTER', vip: '0.0.0.0', sync: null },
+    ],
+    true,
+  );
+  assert.match(wide, /^\| INSTANCE +\| HASTATE \| +VIP +\| PRIORITY \| DRIVER \| +PEERS +\|$/m);
+  assert.match(wide, /^\| llb-inst0 \| BACKUP +\| 0\.0\.0\.0 \| +100 \| bfd +\| 192\.168\.80\.11 BFDUp MASTER \|$/m);
+  assert.match(wide, /^\| llb-inst1 \| MASTER +\| 0\.0\.0\.0 \| +\| +\| +\|$/m);
 });
 
 test('argument parsing: aliases, defaults, flags anywhere', () => {
