@@ -657,6 +657,8 @@ export class Agent implements AgentApi, HaHost {
       diag: bfdDiagName(s.localDiag),
       txInterval: s.txIntervalUs,
       detectionTime: s.detectionTimeUs,
+      transitions: s.counters.transitions,
+      timing: s.timing,
     }));
   }
 

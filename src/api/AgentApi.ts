@@ -24,6 +24,10 @@ export interface BfdSessionInfo {
   txInterval: number;
   /** Time without packets after which the session goes Down, µs; 0 until the peer is heard. */
   detectionTime: number;
+  /** State changes since the session was added (a flap is two). */
+  transitions: number;
+  /** Timekeeping while Up: late periodic packets and the longest silence from the peer, µs. */
+  timing: { txLateMaxUs: number; txLateOverQuarter: number; txPeriodicUp: number; rxGapMaxUs: number };
 }
 
 export interface AgentStatus {

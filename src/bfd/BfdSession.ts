@@ -89,6 +89,23 @@ export interface BfdStateChange {
   diag: BfdDiag;
 }
 
+/**
+ * How well the host keeps time, measured while the session is Up: how late
+ * periodic packets leave against their schedule (event-loop delay), and the
+ * longest silence between packets from the peer. A Detection Time that
+ * approaches rxGapMaxUs is a flap waiting to happen.
+ */
+export interface BfdTimingStats {
+  /** Latest periodic packet, µs after its due time. */
+  txLateMaxUs: number;
+  /** Periodic packets sent more than a quarter of the interval late. */
+  txLateOverQuarter: number;
+  /** Periodic packets sent while Up (what the two counters above are out of). */
+  txPeriodicUp: number;
+  /** Longest gap between two accepted packets while Up, µs. */
+  rxGapMaxUs: number;
+}
+
 export interface BfdSessionCounters {
   /** Packets accepted and run through the state machine. */
   rx: number;
@@ -119,6 +136,7 @@ export interface BfdSessionStatus {
   pollActive: boolean;
   lastRxFrom?: { addr: string; port: number };
   counters: BfdSessionCounters;
+  timing: BfdTimingStats;
 }
 
 interface BfdSessionEvents {
@@ -160,6 +178,7 @@ function cryptoUint32(): number {
 export class BfdSession extends EventEmitter<BfdSessionEvents> {
   readonly localDiscriminator: number;
   readonly counters: BfdSessionCounters;
+  readonly timing: BfdTimingStats = { txLateMaxUs: 0, txLateOverQuarter: 0, txPeriodicUp: 0, rxGapMaxUs: 0 };
 
   private readonly clock: Clock;
   private readonly sendPacket: (packet: Buffer) => void;
@@ -318,7 +337,11 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     const authDrop = this.authenticate(buf, p);
     if (authDrop) return this.drop(authDrop);
 
-    this.lastRxAt = this.clock.now();
+    const rxAt = this.clock.now();
+    if (this.sessionState === BfdState.Up && this.lastRxAt !== undefined) {
+      this.timing.rxGapMaxUs = Math.max(this.timing.rxGapMaxUs, Math.round((rxAt - this.lastRxAt) * 1000));
+    }
+    this.lastRxAt = rxAt;
     this.lastRxFrom = { addr: meta.srcAddr, port: meta.srcPort };
     this.remoteDiscr = p.myDiscriminator;
     this.remoteState = p.state;
@@ -378,6 +401,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
       detectionTimeUs: this.detectionTimeUs(),
       pollActive: this.pollActive,
       counters: { ...this.counters, drops: { ...this.counters.drops } },
+      timing: { ...this.timing },
     };
     if (this.lastRxFrom) st.lastRxFrom = { ...this.lastRxFrom };
     return st;
@@ -496,6 +520,12 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     const poll = this.pollActive;
     if (poll) this.pollSentCurrent = true;
     this.lastPeriodicTxAt = this.clock.now();
+    if (this.sessionState === BfdState.Up) {
+      const lateUs = Math.round((this.lastPeriodicTxAt - this.txDueAt) * 1000);
+      this.timing.txPeriodicUp++;
+      this.timing.txLateMaxUs = Math.max(this.timing.txLateMaxUs, lateUs);
+      if (lateUs > this.txIntervalUs() / 4) this.timing.txLateOverQuarter++;
+    }
     this.txJitter = bfdJitterFactor(this.detectMult, this.random());
     this.transmit(poll, false);
     this.armTx();

@@ -355,7 +355,7 @@ test('POST /config/bfd refuses bad bodies naming the field, and reaches nothing'
 });
 
 test('GET /config/bfd/all and DELETE /config/bfd/remoteIP/{ip}?instance=', async () => {
-  agent.bfd = [{ instance: 'llb-inst0', remoteIp: '10.0.0.2', sourceIP: '10.0.0.1', port: 3784, interval: 100000, retryCount: 3, state: 'BFDUp', diag: 'No Diagnostic', txInterval: 100000, detectionTime: 300000 }];
+  agent.bfd = [{ instance: 'llb-inst0', remoteIp: '10.0.0.2', sourceIP: '10.0.0.1', port: 3784, interval: 100000, retryCount: 3, state: 'BFDUp', diag: 'No Diagnostic', txInterval: 100000, detectionTime: 300000, transitions: 2, timing: { txLateMaxUs: 800, txLateOverQuarter: 0, txPeriodicUp: 40, rxGapMaxUs: 99000 } }];
   const g = await call('GET', '/config/bfd/all');
   assert.equal(g.status, 200);
   assert.deepEqual(g.body, { Attr: agent.bfd });

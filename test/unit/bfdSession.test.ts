@@ -576,3 +576,23 @@ test('a stopped session sends nothing more and drops what arrives', () => {
   p.clock.advance(3000);
   assert.equal(p.clock.pending, 0);
 });
+
+test('timing stats: the longest silence from the peer while Up, and periodic packets on schedule', () => {
+  const p = makePair();
+  p.start();
+  p.clock.advance(3000);
+  assert.equal(p.b.state, Up);
+  const t = p.b.status().timing;
+  assert.ok(t.txPeriodicUp > 0, 'periodic packets counted while Up');
+  assert.equal(t.txLateMaxUs, 0, 'a manual clock fires timers on time');
+  assert.equal(t.txLateOverQuarter, 0);
+  assert.ok(t.rxGapMaxUs > 0 && t.rxGapMaxUs <= 100_000, `gap ${t.rxGapMaxUs} µs within one interval`);
+  // 250 ms of silence, short of the 300 ms Detection Time: no flap, but it shows.
+  p.link.a = false;
+  const last = p.lastRx.b;
+  p.clock.advanceTo(last + 250);
+  p.link.a = true;
+  p.clock.advance(200);
+  assert.equal(p.b.state, Up);
+  assert.ok(p.b.status().timing.rxGapMaxUs >= 250_000, `gap ${p.b.status().timing.rxGapMaxUs} µs`);
+});
