@@ -9,7 +9,7 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 did=()
 
 need_apt=0
-for cmd in gobgpd gobgp bird birdc ip curl ping; do
+for cmd in gobgpd gobgp bird birdc keepalived ip curl ping; do
   if ! command -v "$cmd" >/dev/null 2>&1; then
     need_apt=1
     break
@@ -18,13 +18,15 @@ done
 
 if [ "$need_apt" -eq 1 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: gobgpd/bird2/iproute2/curl are missing and installing them needs root" >&2
+    echo "setup: gobgpd/bird2/keepalived/iproute2/curl are missing and installing them needs root" >&2
     exit 1
   fi
   # The bird2 package starts a global BIRD from its postinst; its stock config
-  # exports every route into the root namespace's kernel table. Tests run their
-  # own BIRDs inside namespaces, so forbid service starts during the install
-  # (policy-rc.d is honoured by invoke-rc.d and deb-systemd-invoke).
+  # exports every route into the root namespace's kernel table. keepalived's
+  # postinst starts a system keepalived the same way (invoke-rc.d and
+  # deb-systemd-invoke). Tests run their own daemons inside namespaces, so
+  # forbid service starts during the install (policy-rc.d is honoured by
+  # invoke-rc.d and deb-systemd-invoke).
   policy=/usr/sbin/policy-rc.d
   own_policy=0
   if [ ! -e "$policy" ]; then
@@ -36,7 +38,7 @@ if [ "$need_apt" -eq 1 ]; then
   apt_log=$(mktemp)
   if ! { apt-get update -qq &&
          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-           -o Dpkg::Use-Pty=0 gobgpd bird2 iproute2 curl procps iputils-ping; } >"$apt_log" 2>&1; then
+           -o Dpkg::Use-Pty=0 gobgpd bird2 keepalived iproute2 curl procps iputils-ping; } >"$apt_log" 2>&1; then
     cat "$apt_log" >&2
     rm -f "$apt_log"
     exit 1
@@ -46,22 +48,53 @@ if [ "$need_apt" -eq 1 ]; then
     rm -f "$policy"
     own_policy=0
   fi
-  did+=("installed gobgpd bird2 iproute2 curl procps iputils-ping")
+  did+=("installed gobgpd bird2 keepalived iproute2 curl procps iputils-ping")
 fi
 
-# Never rely on (or compete with) a packaged, system-wide BIRD: if systemd is
-# running, keep bird.service stopped and disabled. Without systemd nothing
-# starts it.
-if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-  if systemctl is-enabled --quiet bird.service 2>/dev/null ||
-     systemctl is-active --quiet bird.service 2>/dev/null; then
-    systemctl disable --now --quiet bird.service
-    did+=("disabled bird.service")
+# The native addon (native/, built by npm ci) needs a C++ toolchain and
+# python3 for node-gyp; the Node.js headers come with the nodejs package.
+need_build=0
+for cmd in g++ make python3; do
+  if ! command -v "$cmd" >/dev/null 2>&1; then
+    need_build=1
+    break
   fi
+done
+
+if [ "$need_build" -eq 1 ]; then
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "setup: g++/make/python3 are missing and installing them needs root" >&2
+    exit 1
+  fi
+  apt_log=$(mktemp)
+  if ! { apt-get update -qq &&
+         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+           -o Dpkg::Use-Pty=0 g++ make python3; } >"$apt_log" 2>&1; then
+    cat "$apt_log" >&2
+    rm -f "$apt_log"
+    exit 1
+  fi
+  rm -f "$apt_log"
+  did+=("installed g++ make python3")
+fi
+
+# Never rely on (or compete with) a packaged, system-wide BIRD or keepalived
+# (a system keepalived would answer VRRP and hold addresses in the root
+# namespace): if systemd is running, keep their services stopped and disabled.
+# Without systemd nothing starts them.
+if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+  for unit in bird.service keepalived.service; do
+    if systemctl is-enabled --quiet "$unit" 2>/dev/null ||
+       systemctl is-active --quiet "$unit" 2>/dev/null; then
+      systemctl disable --now --quiet "$unit"
+      did+=("disabled $unit")
+    fi
+  done
 fi
 
 if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
-   [ package-lock.json -nt node_modules/.package-lock.json ]; then
+   [ package-lock.json -nt node_modules/.package-lock.json ] ||
+   [ ! -f native/build/Release/loxilb_native.node ]; then
   npm_log=$(mktemp)
   if ! npm ci --no-audit --no-fund >"$npm_log" 2>&1; then
     cat "$npm_log" >&2
@@ -70,6 +103,16 @@ if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
   fi
   rm -f "$npm_log"
   did+=("ran npm ci")
+elif [ -n "$(find native/src native/binding.gyp -newer native/build/Release/loxilb_native.node -print -quit)" ]; then
+  # Sources changed since the addon was built (a pull, an edit): rebuild it only.
+  build_log=$(mktemp)
+  if ! npm run build:native >"$build_log" 2>&1; then
+    cat "$build_log" >&2
+    rm -f "$build_log"
+    exit 1
+  fi
+  rm -f "$build_log"
+  did+=("rebuilt the native addon")
 fi
 
 if [ "${#did[@]}" -eq 0 ]; then

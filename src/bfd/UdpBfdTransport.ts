@@ -50,6 +50,64 @@ export interface UdpBfdTransportOptions {
   logger?: Logger;
 }
 
+/** UdpBfdTransportOptions with the defaults filled in, validated. */
+export interface ResolvedBfdTransportOptions {
+  listenPort: number;
+  remotePort: number | undefined;
+  ipv4Address: string | null;
+  ipv6Address: string | null;
+  sourcePortMin: number;
+  sourcePortMax: number;
+  logger: Logger;
+}
+
+/** Defaults and validation shared by the transports; throws a RangeError naming the option. */
+export function resolveBfdTransportOptions(opts: UdpBfdTransportOptions): ResolvedBfdTransportOptions {
+  const o: ResolvedBfdTransportOptions = {
+    listenPort: opts.listenPort ?? BFD_CONTROL_PORT,
+    remotePort: opts.remotePort,
+    ipv4Address: opts.ipv4Address === undefined ? '0.0.0.0' : opts.ipv4Address,
+    ipv6Address: opts.ipv6Address === undefined ? '::' : opts.ipv6Address,
+    sourcePortMin: opts.sourcePortMin ?? BFD_SOURCE_PORT_MIN,
+    sourcePortMax: opts.sourcePortMax ?? BFD_SOURCE_PORT_MAX,
+    logger: opts.logger ?? silentLogger,
+  };
+  for (const [name, v] of [
+    ['listenPort', o.listenPort],
+    ['remotePort', o.remotePort ?? 0],
+    ['sourcePortMin', o.sourcePortMin],
+    ['sourcePortMax', o.sourcePortMax],
+  ] as const) {
+    if (!Number.isInteger(v) || v < 0 || v > 65535) throw new RangeError(`invalid ${name}: a port in 0..65535 (got ${v})`);
+  }
+  if (o.sourcePortMin > o.sourcePortMax || o.sourcePortMin === 0) {
+    throw new RangeError(`invalid sourcePortMin..sourcePortMax: a non-empty range of non-zero ports (got ${o.sourcePortMin}..${o.sourcePortMax})`);
+  }
+  if (o.ipv4Address !== null && parseIp(o.ipv4Address)?.kind() !== 'ipv4') {
+    throw new RangeError(`invalid ipv4Address: an IPv4 address (got ${JSON.stringify(o.ipv4Address)})`);
+  }
+  if (o.ipv6Address !== null && !(o.ipv6Address.includes(':') && parseIp(o.ipv6Address) !== undefined)) {
+    throw new RangeError(`invalid ipv6Address: an IPv6 address (got ${JSON.stringify(o.ipv6Address)})`);
+  }
+  return o;
+}
+
+/** A sender's addresses in canonical text: the remote, and the local one to bind (the family's any address by default). */
+export function resolveSenderAddresses(opts: BfdSenderOptions): { family: 'ipv4' | 'ipv6'; remote: string; local: string } {
+  const remote = parseIp(opts.remoteAddress);
+  if (!remote) throw new RangeError(`invalid remoteAddress: an IP address (got ${JSON.stringify(opts.remoteAddress)})`);
+  const family = remote.kind();
+  let local = family === 'ipv4' ? '0.0.0.0' : '::';
+  if (opts.localAddress !== undefined) {
+    const l = parseIp(opts.localAddress);
+    if (!l || l.kind() !== family) {
+      throw new RangeError(`invalid localAddress: an ${family} address like remoteAddress (got ${JSON.stringify(opts.localAddress)})`);
+    }
+    local = l.toString();
+  }
+  return { family, remote: remote.toString(), local };
+}
+
 export interface UdpBfdTransportStats {
   /** Datagrams received on the listeners. */
   received: number;
@@ -68,7 +126,7 @@ function errText(e: unknown): string {
 }
 
 /** Canonical text of a received address: no zone, IPv4-mapped IPv6 as IPv4. */
-function canonicalSource(addr: string): string {
+export function canonicalSource(addr: string): string {
   const pct = addr.indexOf('%');
   const bare = pct >= 0 ? addr.slice(0, pct) : addr;
   return parseIp(bare)?.toString() ?? bare;
@@ -168,30 +226,14 @@ export class UdpBfdTransport implements BfdTransport {
   private closed = false;
 
   constructor(opts: UdpBfdTransportOptions = {}) {
-    this.listenPort = opts.listenPort ?? BFD_CONTROL_PORT;
-    this.remotePort = opts.remotePort;
-    this.ipv4Address = opts.ipv4Address === undefined ? '0.0.0.0' : opts.ipv4Address;
-    this.ipv6Address = opts.ipv6Address === undefined ? '::' : opts.ipv6Address;
-    this.portMin = opts.sourcePortMin ?? BFD_SOURCE_PORT_MIN;
-    this.portMax = opts.sourcePortMax ?? BFD_SOURCE_PORT_MAX;
-    this.log = opts.logger ?? silentLogger;
-    for (const [name, v] of [
-      ['listenPort', this.listenPort],
-      ['remotePort', this.remotePort ?? 0],
-      ['sourcePortMin', this.portMin],
-      ['sourcePortMax', this.portMax],
-    ] as const) {
-      if (!Number.isInteger(v) || v < 0 || v > 65535) throw new RangeError(`invalid ${name}: a port in 0..65535 (got ${v})`);
-    }
-    if (this.portMin > this.portMax || this.portMin === 0) {
-      throw new RangeError(`invalid sourcePortMin..sourcePortMax: a non-empty range of non-zero ports (got ${this.portMin}..${this.portMax})`);
-    }
-    if (this.ipv4Address !== null && parseIp(this.ipv4Address)?.kind() !== 'ipv4') {
-      throw new RangeError(`invalid ipv4Address: an IPv4 address (got ${JSON.stringify(this.ipv4Address)})`);
-    }
-    if (this.ipv6Address !== null && !(this.ipv6Address.includes(':') && parseIp(this.ipv6Address) !== undefined)) {
-      throw new RangeError(`invalid ipv6Address: an IPv6 address (got ${JSON.stringify(this.ipv6Address)})`);
-    }
+    const o = resolveBfdTransportOptions(opts);
+    this.listenPort = o.listenPort;
+    this.remotePort = o.remotePort;
+    this.ipv4Address = o.ipv4Address;
+    this.ipv6Address = o.ipv6Address;
+    this.portMin = o.sourcePortMin;
+    this.portMax = o.sourcePortMax;
+    this.log = o.logger;
   }
 
   stats(): UdpBfdTransportStats {
@@ -253,17 +295,7 @@ export class UdpBfdTransport implements BfdTransport {
 
   async openSender(opts: BfdSenderOptions): Promise<BfdSender> {
     if (this.closed) throw new Error('bfd transport is closed');
-    const remote = parseIp(opts.remoteAddress);
-    if (!remote) throw new RangeError(`invalid remoteAddress: an IP address (got ${JSON.stringify(opts.remoteAddress)})`);
-    const family = remote.kind();
-    let local = family === 'ipv4' ? '0.0.0.0' : '::';
-    if (opts.localAddress !== undefined) {
-      const l = parseIp(opts.localAddress);
-      if (!l || l.kind() !== family) {
-        throw new RangeError(`invalid localAddress: an ${family} address like remoteAddress (got ${JSON.stringify(opts.localAddress)})`);
-      }
-      local = l.toString();
-    }
+    const { family, remote, local } = resolveSenderAddresses(opts);
     const span = this.portMax - this.portMin + 1;
     let lastErr: unknown;
     // A random start, then the next ports in turn: a small range is covered
@@ -292,7 +324,7 @@ export class UdpBfdTransport implements BfdTransport {
         throw new Error('bfd transport is closed');
       }
       const remotePort = this.remotePort ?? (this.listenPort || BFD_CONTROL_PORT);
-      const sender = new UdpBfdSender(socket, port, remote.toString(), remotePort, (s) => this.senders.delete(s));
+      const sender = new UdpBfdSender(socket, port, remote, remotePort, (s) => this.senders.delete(s));
       this.senders.add(sender);
       return sender;
     }

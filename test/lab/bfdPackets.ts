@@ -1,7 +1,8 @@
 // BFD control packets for tests: every field at a plain default (a Down
 // packet at the slow 1 s rate, no flags, no auth), so a test names only the
 // fields it is about.
-import { BfdDiag, BfdState, type BfdControlPacket } from '../../src/bfd/BfdPacket.ts';
+import { BfdDiag, BfdState, encodeBfdPacket, type BfdControlPacket } from '../../src/bfd/BfdPacket.ts';
+import type { Lab } from './Lab.ts';
 
 export function controlPacket(over: Partial<BfdControlPacket> = {}): BfdControlPacket {
   return {
@@ -22,4 +23,14 @@ export function controlPacket(over: Partial<BfdControlPacket> = {}): BfdControlP
     requiredMinEchoRxUs: 0,
     ...over,
   };
+}
+
+/** Sends one BFD Down packet with the given TTL / hop limit from a throwaway socket in `node`. */
+export async function sendWithTtl(lab: Lab, node: string, src: string, dst: string, ttl: number, over: Partial<BfdControlPacket> = {}): Promise<void> {
+  const pkt = encodeBfdPacket(controlPacket({ myDiscriminator: 0x4242, ...over }));
+  const type = src.includes(':') ? 'udp6' : 'udp4';
+  const script =
+    `const s = require('node:dgram').createSocket('${type}');` +
+    `s.bind(0, '${src}', () => { s.setTTL(${ttl}); s.send(Buffer.from('${pkt.toString('hex')}', 'hex'), 3784, '${dst}', (e) => { s.close(); process.exit(e ? 1 : 0); }); });`;
+  await lab.run(node, [process.execPath, '-e', script]);
 }

@@ -1,0 +1,16 @@
+// Entry point of build/Release/loxilb_native.node: the socket-level pieces
+// Node's own modules cannot do (receive TTL and destination address,
+// AF_PACKET frames). Loaded by src/util/nativeAddon.ts.
+#include "loxilb_native.h"
+
+namespace {
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  loxilb::InitBfdSockets(env, exports);
+  loxilb::InitAnnounce(env, exports);
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(loxilb_native, Init)

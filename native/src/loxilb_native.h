@@ -1,0 +1,13 @@
+// The parts of the loxilb_native addon, each registering its exports.
+#pragma once
+
+#include <napi.h>
+
+namespace loxilb {
+
+/** BfdReceiver, UdpSender (bfd_socket.cc). */
+void InitBfdSockets(Napi::Env env, Napi::Object exports);
+/** announce() (announce.cc). */
+void InitAnnounce(Napi::Env env, Napi::Object exports);
+
+}  // namespace loxilb

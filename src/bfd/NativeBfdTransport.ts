@@ -1,0 +1,221 @@
+// BFD over UDP, single hop (RFC 5881), on the native addon: what
+// UdpBfdTransport does, plus the receive-side GTSM check of §5 and the
+// destination address of every packet.
+//
+// Receiving: one listener per address family on the BFD Control port (IPv6
+// IPv6-only), read by a thread in the addon with IP_RECVTTL /
+// IPV6_RECVHOPLIMIT and IP_PKTINFO / IPV6_RECVPKTINFO. Packets whose TTL /
+// Hop Limit is not 255 are dropped there and counted (droppedTtl) and never
+// cost a trip into JS; the rest arrive in batches, each delivered with
+// meta.ttl (always 255) and meta.dstAddr.
+//
+// Sending: one non-blocking socket per session, bound to the session's source
+// address and a port of its own in 49152-65535, TTL / Hop Limit 255 and
+// traffic class CS6 (network control, as routers mark BFD). A send never
+// blocks the JS thread and never throws: failures are counted per sender.
+import { randomInt } from 'node:crypto';
+import type { Logger } from '../util/logger.ts';
+import { parseIp } from '../util/ipAddress.ts';
+import { loadNativeAddon, type NativeAddon, type NativeBfdReceiver, type NativeRxPacket, type NativeUdpSender } from '../util/nativeAddon.ts';
+import type { BfdPacketHandler, BfdSender, BfdSenderOptions, BfdSenderStats, BfdTransport } from './BfdTransport.ts';
+import {
+  BFD_CONTROL_PORT,
+  BFD_TTL,
+  canonicalSource,
+  resolveBfdTransportOptions,
+  resolveSenderAddresses,
+  type UdpBfdTransportOptions,
+} from './UdpBfdTransport.ts';
+
+/** IPv4 TOS / IPv6 Traffic Class of our packets: DSCP CS6 (network control). */
+export const BFD_TRAFFIC_CLASS = 0xc0;
+
+const BIND_ATTEMPTS = 64;
+
+/** Same options as UdpBfdTransport. */
+export type NativeBfdTransportOptions = UdpBfdTransportOptions;
+
+export interface NativeBfdTransportStats {
+  /** Datagrams read from the listeners, including those dropped below. */
+  received: number;
+  /** Datagrams handed to the receive handler. */
+  delivered: number;
+  /** Dropped because their TTL / Hop Limit was not 255 (RFC 5881 §5). */
+  droppedTtl: number;
+  /** Dropped because 4096 datagrams were already waiting for the JS thread. */
+  droppedOverflow: number;
+  /** Receive errors (recvmsg failures, truncated datagrams). */
+  errors: number;
+  /** Receive handlers that threw. */
+  handlerErrors: number;
+}
+
+function errCode(e: unknown): string | undefined {
+  return (e as NodeJS.ErrnoException | undefined)?.code;
+}
+
+function errText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+class NativeBfdSender implements BfdSender {
+  private readonly counters: BfdSenderStats = { sent: 0, errors: 0 };
+  private closed = false;
+
+  constructor(
+    private readonly socket: NativeUdpSender,
+    readonly localPort: number,
+    private readonly onClose: (s: NativeBfdSender) => void,
+  ) {}
+
+  send(packet: Buffer): void {
+    if (this.closed) return this.fail('sender closed');
+    let code: string | undefined;
+    try {
+      code = this.socket.send(packet);
+    } catch (e) {
+      return this.fail(errText(e));
+    }
+    if (code === undefined) this.counters.sent++;
+    else this.fail(code);
+  }
+
+  stats(): BfdSenderStats {
+    return { ...this.counters };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.onClose(this);
+    this.socket.close();
+  }
+
+  private fail(reason: string): void {
+    this.counters.errors++;
+    this.counters.lastError = reason;
+  }
+}
+
+export class NativeBfdTransport implements BfdTransport {
+  private readonly listenPort: number;
+  private remotePort: number | undefined;
+  private readonly ipv4Address: string | null;
+  private readonly ipv6Address: string | null;
+  private readonly portMin: number;
+  private readonly portMax: number;
+  private readonly log: Logger;
+  private readonly addon: NativeAddon;
+  private receiver: NativeBfdReceiver | undefined;
+  private readonly bound: { address: string; port: number; family: 'IPv4' | 'IPv6' }[] = [];
+  private readonly senders = new Set<NativeBfdSender>();
+  private handlerErrors = 0;
+  private listening = false;
+  private closed = false;
+
+  /** Throws if the addon is not built (see createBfdTransport) or an option is invalid. */
+  constructor(opts: NativeBfdTransportOptions = {}, addon: NativeAddon = loadNativeAddon()) {
+    const o = resolveBfdTransportOptions(opts);
+    this.listenPort = o.listenPort;
+    this.remotePort = o.remotePort;
+    this.ipv4Address = o.ipv4Address;
+    this.ipv6Address = o.ipv6Address;
+    this.portMin = o.sourcePortMin;
+    this.portMax = o.sourcePortMax;
+    this.log = o.logger;
+    this.addon = addon;
+  }
+
+  stats(): NativeBfdTransportStats {
+    const rx = this.receiver?.stats() ?? { received: 0, delivered: 0, droppedTtl: 0, droppedOverflow: 0, errors: 0 };
+    return { ...rx, handlerErrors: this.handlerErrors };
+  }
+
+  /** Addresses and ports the listeners are bound to. */
+  listeners(): { address: string; port: number; family: 'IPv4' | 'IPv6' }[] {
+    return this.bound.map((b) => ({ ...b }));
+  }
+
+  async listen(onPacket: BfdPacketHandler): Promise<void> {
+    if (this.closed) throw new Error('bfd transport is closed');
+    if (this.listening) throw new Error('bfd transport is already listening');
+    this.listening = true;
+    const receiver = new this.addon.BfdReceiver();
+    try {
+      if (this.ipv4Address !== null) {
+        const port = receiver.addSocket(this.ipv4Address, this.listenPort);
+        this.bound.push({ address: this.ipv4Address, port, family: 'IPv4' });
+      }
+      if (this.ipv6Address !== null) {
+        // With port 0 both families share the port the first one got.
+        const want = this.bound[0]?.port ?? this.listenPort;
+        try {
+          const port = receiver.addSocket(this.ipv6Address, want);
+          this.bound.push({ address: this.ipv6Address, port, family: 'IPv6' });
+        } catch (e) {
+          // A kernel without IPv6 (or a namespace with it disabled) is not a
+          // reason to run no BFD at all when nobody asked for a v6 address.
+          const noV6 = errCode(e) === 'EAFNOSUPPORT' || errCode(e) === 'EADDRNOTAVAIL';
+          if (!(noV6 && this.ipv6Address === '::')) throw e;
+          this.log.warn({ err: e }, 'bfd: no IPv6 listener (IPv6 unavailable)');
+        }
+      }
+    } catch (e) {
+      receiver.close();
+      this.bound.length = 0;
+      this.listening = false;
+      throw new Error(`bfd transport cannot listen on port ${this.listenPort}: ${errText(e)}`);
+    }
+    const deliver = (p: NativeRxPacket) => {
+      const [data, src, srcPort, dst, ttl] = p;
+      try {
+        const meta: Parameters<BfdPacketHandler>[1] = { srcAddr: canonicalSource(src), srcPort, ttl };
+        if (dst !== undefined) meta.dstAddr = parseIp(dst)?.toString() ?? dst;
+        onPacket(data, meta);
+      } catch (e) {
+        this.handlerErrors++;
+        this.log.error({ err: e, from: src }, 'bfd receive handler threw');
+      }
+    };
+    receiver.start((batch) => {
+      for (const p of batch) deliver(p);
+    });
+    this.receiver = receiver;
+    this.remotePort ??= this.bound[0]?.port ?? this.listenPort;
+  }
+
+  async openSender(opts: BfdSenderOptions): Promise<BfdSender> {
+    if (this.closed) throw new Error('bfd transport is closed');
+    const { remote, local } = resolveSenderAddresses(opts);
+    const remotePort = this.remotePort ?? (this.listenPort || BFD_CONTROL_PORT);
+    const span = this.portMax - this.portMin + 1;
+    let lastErr: unknown;
+    // A random start, then the next ports in turn: a small range is covered
+    // completely, a large one is not tried forever.
+    const start = randomInt(span);
+    for (let attempt = 0; attempt < Math.min(BIND_ATTEMPTS, span); attempt++) {
+      const port = this.portMin + ((start + attempt) % span);
+      let socket: NativeUdpSender;
+      try {
+        socket = new this.addon.UdpSender(local, port, remote, remotePort, BFD_TTL, BFD_TRAFFIC_CLASS);
+      } catch (e) {
+        lastErr = e;
+        if (errCode(e) === 'EADDRINUSE') continue;
+        throw new Error(`bfd: cannot open a source socket on ${local}: ${errText(e)}`);
+      }
+      const sender = new NativeBfdSender(socket, socket.localPort(), (s) => this.senders.delete(s));
+      this.senders.add(sender);
+      return sender;
+    }
+    throw new Error(`bfd: no free source port in ${this.portMin}-${this.portMax} on ${local}: ${errText(lastErr)}`);
+  }
+
+  /** Stops the receive thread (joined before this resolves) and closes every socket. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.receiver?.close();
+    for (const s of [...this.senders]) s.close();
+    this.senders.clear();
+  }
+}

@@ -1,0 +1,71 @@
+// Loads native/build/Release/loxilb_native.node (built by `npm ci`, see
+// native/build.mjs) once, and types what it exports. Only the BFD transport
+// and the gratuitous ARP / NA sender use it; both fail with the message below
+// when the build is missing, so the rest of the agent still starts.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/** Where the addon is, relative to the repository root (for messages). */
+export const NATIVE_ADDON_RELATIVE_PATH = 'native/build/Release/loxilb_native.node';
+const ADDON_URL = new URL(`../../${NATIVE_ADDON_RELATIVE_PATH}`, import.meta.url);
+
+/** One received datagram: payload, source address and port, destination address, TTL / Hop Limit. */
+export type NativeRxPacket = [data: Buffer, srcAddr: string, srcPort: number, dstAddr: string | undefined, ttl: number];
+
+export interface NativeBfdReceiverStats {
+  /** Datagrams read from the listening sockets, accepted or not. */
+  received: number;
+  /** Datagrams handed to JS. */
+  delivered: number;
+  /** Dropped because TTL / Hop Limit was not 255 (RFC 5881 §5). */
+  droppedTtl: number;
+  /** Dropped because JS had not taken the previous 4096 yet. */
+  droppedOverflow: number;
+  /** recvmsg failures and truncated datagrams. */
+  errors: number;
+}
+
+export interface NativeBfdReceiver {
+  /** Binds one listener (IPv6 ones are IPv6-only); returns the bound port. Throws an Error with `code`. */
+  addSocket(address: string, port: number): number;
+  /** Starts the receive thread; batches of accepted datagrams go to onPackets. */
+  start(onPackets: (batch: NativeRxPacket[]) => void): void;
+  stats(): NativeBfdReceiverStats;
+  /** Stops and joins the thread, closes the sockets. Idempotent. */
+  close(): void;
+}
+
+export interface NativeUdpSender {
+  /** Undefined when the kernel took the datagram, else the errno code (e.g. 'ENETUNREACH'). */
+  send(packet: Buffer): string | undefined;
+  localPort(): number;
+  close(): void;
+}
+
+export interface NativeAddon {
+  BfdReceiver: new () => NativeBfdReceiver;
+  /** Binds at construction; throws an Error with `code` ('EADDRINUSE', ...). */
+  UdpSender: new (localAddress: string, localPort: number, remoteAddress: string, remotePort: number, ttl: number, tos: number) => NativeUdpSender;
+  /** Sends `count` gratuitous ARPs (4-byte address) or unsolicited NAs (16 bytes) on `ifname`, `intervalMs` apart. */
+  announce(ifname: string, address: Buffer, count: number, intervalMs: number): Promise<void>;
+}
+
+let cached: NativeAddon | undefined;
+
+/** The addon, or an Error naming the missing build and how to make it. */
+export function loadNativeAddon(): NativeAddon {
+  if (cached) return cached;
+  const file = fileURLToPath(ADDON_URL);
+  try {
+    cached = createRequire(import.meta.url)(file) as NativeAddon;
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'MODULE_NOT_FOUND') {
+      throw new Error(`native addon ${NATIVE_ADDON_RELATIVE_PATH} not found: run npm ci (needs g++, make, python3)`, { cause: e });
+    }
+    throw new Error(`native addon ${NATIVE_ADDON_RELATIVE_PATH} cannot be loaded (rebuild it with npm run build:native): ${(e as Error).message}`, {
+      cause: e,
+    });
+  }
+  return cached;
+}
