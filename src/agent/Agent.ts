@@ -8,7 +8,8 @@ import { RestServer } from '../api/RestServer.ts';
 import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, DeleteByKeyQuery } from '../api/AgentApi.ts';
 import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { BfdManager } from '../bfd/BfdManager.ts';
-import { UdpBfdTransport } from '../bfd/UdpBfdTransport.ts';
+import { createBfdTransport } from '../bfd/createBfdTransport.ts';
+import { announceAddress } from '../net/gratuitous.ts';
 import { BfdState, bfdDiagName } from '../bfd/BfdPacket.ts';
 import { ApiError, ConflictError, ForbiddenError, NotFoundError } from '../util/errors.ts';
 import type { Logger } from '../util/logger.ts';
@@ -184,7 +185,7 @@ export class Agent implements AgentApi, HaHost {
       fetchPeerView: (remoteIp, instance) => fetchPeerView(remoteIp, this.opts.port, instance),
       logger: this.log.child({ part: 'ha' }),
     });
-    const announce = o?.announce ?? (async () => undefined);
+    const announce = o?.announce ?? announceVip;
     this.vipOwner = new VipOwner(systemAddressDriver, announce, this.log.child({ part: 'vip' }), () => this.vipOwnership());
     if (o?.hook) this.hook = new RoleHook(o.hook, this.log.child({ part: 'hook' }));
     // A BFD-driven instance's role from before a restart means nothing now: it is elected again.
@@ -602,7 +603,7 @@ export class Agent implements AgentApi, HaHost {
   /** The BFD manager, started on first use: UDP 3784 is only bound while sessions are wanted. */
   private async bfdManager(): Promise<BfdManager> {
     if (this.bfd) return this.bfd;
-    const m = new BfdManager({ transport: new UdpBfdTransport(), logger: this.log.child({ part: 'bfd' }) });
+    const m = new BfdManager({ transport: createBfdTransport(), logger: this.log.child({ part: 'bfd' }) });
     m.on('stateChange', (c) => {
       this.onBfdChange(c.instance, c.remoteIp, c.from, c.to);
       this.log.info(
@@ -673,6 +674,16 @@ export class Agent implements AgentApi, HaHost {
     // Sends AdminDown for one detection time, so the peer knows this was on purpose.
     if (this.bfd.get(instance, remoteIp)) await this.bfd.deleteSession(instance, remoteIp);
   }
+}
+
+/**
+ * Gratuitous ARP / unsolicited NA for a VIP just taken: one frame now (the
+ * takeover waits for it), two more 100 ms apart in the background in case
+ * one is lost.
+ */
+async function announceVip(ifname: string, address: string): Promise<void> {
+  await announceAddress(ifname, address);
+  setTimeout(() => void announceAddress(ifname, address, { count: 2, intervalMs: 100 }).catch(() => undefined), 100).unref();
 }
 
 /** A BFD session is one per instance and peer, as in loxilb. */
