@@ -38,7 +38,7 @@ export interface HaHost {
   roleOf(instance: string): CiStateName;
   /** Makes `role` true for the instance (cistate, BGP, VIPs, hook). */
   applyRole(instance: string, role: HaRole, reason: string): void;
-  /** Called when a peer's session came Up while this node is MASTER (heal): announce the VIPs again. */
+  /** Called when this node stays MASTER against a peer that also claims it (heal): announce the VIPs again. */
   reannounce?(instance: string): void;
 }
 
@@ -186,7 +186,6 @@ export class HaManager {
     p.failedReads = 0;
     if (up) {
       inst.started = true;
-      if (this.opts.host.roleOf(instance) === 'MASTER') this.opts.host.reannounce?.(instance);
       this.readView(instance, p);
     } else {
       // Acting now, with nothing to wait for, is what makes failover as fast as detection.
@@ -268,6 +267,9 @@ export class HaManager {
       peers,
     );
     inst.lastDecision = { role, reason };
+    // Two MASTERs met (a healed partition) and this one stays: clients may
+    // have followed the other, which is about to step down, so announce again.
+    if (role === 'MASTER' && current === 'MASTER' && peers.some((p) => p.isMaster)) this.opts.host.reannounce?.(instance);
     if (role === current) return;
     this.log.info({ instance, from: current, to: role, reason }, 'HA election');
     this.opts.host.applyRole(instance, role, reason);

@@ -227,6 +227,7 @@ test('HaManager: a healed partition leaves exactly one MASTER, by rank, with no 
   assert.deepEqual(b.changes, ['MASTER', 'BACKUP']);
   assert.deepEqual(a.changes, ['MASTER']);
   assert.ok(a.reannounced >= 1, 'the staying MASTER announces its VIPs again');
+  assert.equal(b.reannounced, 0, 'the one stepping down does not, or clients would follow it');
   a.mgr.close();
   b.mgr.close();
 });
