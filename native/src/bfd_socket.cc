@@ -13,23 +13,41 @@
 // teardown) wakes the thread through the eventfd and joins it, so neither a
 // clean exit nor process.exit() waits on a blocked recvmsg.
 //
-// UdpSender is a plain non-blocking UDP socket: sending a BFD packet never
-// blocks the JS thread, so it needs no thread of its own.
+// Every datagram is stamped with its arrival time (the kernel's receive
+// timestamp, SO_TIMESTAMPNS, on CLOCK_MONOTONIC), and for watched (peer address, Your Discriminator) pairs
+// the latest arrival is kept where JS can read it synchronously: a detection
+// timer that fires while the peer's packets still wait for the JS thread can
+// see that they came.
+//
+// UdpSender is a non-blocking UDP socket: sending a BFD packet never blocks
+// the JS thread. In periodic mode (setPeriodic) one timer thread shared by
+// all senders sends the session's current packet on the RFC 5880 §6.8.7
+// schedule itself, so a JS event-loop stall (GC, a long reconcile) delays no
+// periodic packet; JS only swaps the packet when its contents change.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/ip.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
+#include <queue>
+#include <random>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "errors.h"
@@ -93,12 +111,88 @@ std::string StringArg(const Napi::CallbackInfo& info, size_t i, const char* name
   return info[i].As<Napi::String>().Utf8Value();
 }
 
+uint32_t Uint32Arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) throw Napi::TypeError::New(info.Env(), std::string(name) + " must be a number");
+  double v = info[i].As<Napi::Number>().DoubleValue();
+  if (!(v >= 0 && v <= 4294967295.0) || v != static_cast<double>(static_cast<uint32_t>(v))) {
+    throw Napi::RangeError::New(info.Env(), std::string(name) + " must be an integer in 0..2^32-1");
+  }
+  return static_cast<uint32_t>(v);
+}
+
+/** CLOCK_MONOTONIC in ns: libuv's uv_hrtime, hence performance.now(), counts on the same clock. */
+int64_t MonotonicNs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int64_t RealtimeNs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+/**
+ * A kernel receive timestamp (CLOCK_REALTIME) on CLOCK_MONOTONIC, given both
+ * clocks read together just after the datagram was taken. A realtime step in
+ * between (microseconds) could skew it; an answer in the future or
+ * implausibly old falls back to monoNow.
+ */
+int64_t KernelArrivalNs(const timespec& rt, int64_t monoNow, int64_t realNowNs) {
+  const int64_t rtNs = static_cast<int64_t>(rt.tv_sec) * 1000000000 + rt.tv_nsec;
+  const int64_t age = realNowNs - rtNs;
+  if (rtNs == 0 || age < 0 || age > 10 * 1000000000LL) return monoNow;
+  return monoNow - age;
+}
+
+uint32_t ReadBe32(const uint8_t* p) {
+  return (static_cast<uint32_t>(p[0]) << 24) | (static_cast<uint32_t>(p[1]) << 16) | (static_cast<uint32_t>(p[2]) << 8) | p[3];
+}
+
+/** A peer address and the discriminator its packets carry in Your Discriminator (ours). */
+struct ArrivalKey {
+  uint32_t disc = 0;
+  uint8_t family = 0;
+  uint8_t addr[16] = {};
+  bool operator==(const ArrivalKey& o) const {
+    return disc == o.disc && family == o.family && std::memcmp(addr, o.addr, sizeof addr) == 0;
+  }
+};
+
+struct ArrivalKeyHash {
+  size_t operator()(const ArrivalKey& k) const {
+    uint64_t h = 1469598103934665603ull ^ k.disc ^ (static_cast<uint64_t>(k.family) << 32);
+    for (uint8_t b : k.addr) h = (h ^ b) * 1099511628211ull;
+    return static_cast<size_t>(h);
+  }
+};
+
+bool ArrivalKeyFromText(const std::string& text, uint32_t disc, ArrivalKey* k) {
+  k->disc = disc;
+  std::memset(k->addr, 0, sizeof k->addr);
+  if (inet_pton(AF_INET, text.c_str(), k->addr) == 1) {
+    k->family = AF_INET;
+    return true;
+  }
+  if (inet_pton(AF_INET6, text.c_str(), k->addr) == 1) {
+    k->family = AF_INET6;
+    return true;
+  }
+  return false;
+}
+
 struct RxPacket {
   std::vector<uint8_t> data;
   std::string src;
   uint16_t srcPort;
   std::string dst;
   int ttl;
+  /** CLOCK_MONOTONIC when the kernel took it in (SO_TIMESTAMPNS), else right after recvmsg. */
+  int64_t arrivalNs;
+  /** Source and Your Discriminator, when the datagram is long enough to carry one (non-zero). */
+  bool hasKey;
+  ArrivalKey key;
 };
 
 /** What the thread and the JS thread share; outlives both (shared_ptr). */
@@ -114,6 +208,14 @@ struct ReceiverState {
   std::atomic<uint64_t> errors{0};
   /** close() was called: calls already queued deliver nothing. */
   std::atomic<bool> closed{false};
+  /**
+   * Watched (peer address, our discriminator) pairs and the arrival time
+   * (CLOCK_MONOTONIC ns, 0 = none yet) of the latest datagram with them that
+   * passed the TTL check and was queued for JS. Only watched keys are kept,
+   * so a flood of made-up discriminators costs no memory.
+   */
+  std::mutex arrivalMu;
+  std::unordered_map<ArrivalKey, int64_t, ArrivalKeyHash> arrivals;
 };
 
 using StateHolder = std::shared_ptr<ReceiverState>;
@@ -135,12 +237,13 @@ void DeliverToJs(Napi::Env env, Napi::Function fn, StateHolder* holder, std::nul
   Napi::Array arr = Napi::Array::New(env, batch.size());
   for (size_t i = 0; i < batch.size(); i++) {
     RxPacket& p = batch[i];
-    Napi::Array item = Napi::Array::New(env, 5);
+    Napi::Array item = Napi::Array::New(env, 6);
     item.Set(0u, Napi::Buffer<uint8_t>::Copy(env, p.data.data(), p.data.size()));
     item.Set(1u, Napi::String::New(env, p.src));
     item.Set(2u, Napi::Number::New(env, p.srcPort));
     item.Set(3u, p.dst.empty() ? env.Undefined() : Napi::String::New(env, p.dst));
     item.Set(4u, Napi::Number::New(env, p.ttl));
+    item.Set(5u, Napi::Number::New(env, static_cast<double>(p.arrivalNs) / 1e6));
     arr.Set(static_cast<uint32_t>(i), item);
   }
   st.delivered += batch.size();
@@ -161,6 +264,9 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
                                          InstanceMethod<&BfdReceiver::AddSocket>("addSocket"),
                                          InstanceMethod<&BfdReceiver::Start>("start"),
                                          InstanceMethod<&BfdReceiver::Stats>("stats"),
+                                         InstanceMethod<&BfdReceiver::WatchArrival>("watchArrival"),
+                                         InstanceMethod<&BfdReceiver::UnwatchArrival>("unwatchArrival"),
+                                         InstanceMethod<&BfdReceiver::LastArrival>("lastArrival"),
                                          InstanceMethod<&BfdReceiver::Close>("close"),
                                      });
     exports.Set("BfdReceiver", cls);
@@ -223,6 +329,9 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
       close(fd);
       throw ErrnoError(env, "bfd receiver: " + what + " on " + address + ":" + std::to_string(port), err);
     };
+    // Kernel receive timestamps: when the datagram came in, however late this
+    // thread gets to it. Best effort: without them the thread stamps it.
+    (void)setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof on);
     if (family == AF_INET) {
       if (setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &on, sizeof on) != 0) fail("IP_RECVTTL");
       if (setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &on, sizeof on) != 0) fail("IP_PKTINFO");
@@ -269,6 +378,50 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
     o.Set("droppedOverflow", Napi::Number::New(env, static_cast<double>(state_->droppedOverflow.load())));
     o.Set("errors", Napi::Number::New(env, static_cast<double>(state_->errors.load())));
     return o;
+  }
+
+  /**
+   * watchArrival(peerAddress, discriminator) -> boolean. From now on the
+   * thread remembers when the latest datagram from peerAddress with Your
+   * Discriminator `discriminator` arrived. False if the address is not one.
+   */
+  Napi::Value WatchArrival(const Napi::CallbackInfo& info) {
+    ArrivalKey k;
+    if (!ArrivalKeyFromText(StringArg(info, 0, "peerAddress"), Uint32Arg(info, 1, "discriminator"), &k)) {
+      return Napi::Boolean::New(info.Env(), false);
+    }
+    std::lock_guard<std::mutex> lock(state_->arrivalMu);
+    state_->arrivals.emplace(k, 0);
+    return Napi::Boolean::New(info.Env(), true);
+  }
+
+  /** unwatchArrival(peerAddress, discriminator) */
+  Napi::Value UnwatchArrival(const Napi::CallbackInfo& info) {
+    ArrivalKey k;
+    if (ArrivalKeyFromText(StringArg(info, 0, "peerAddress"), Uint32Arg(info, 1, "discriminator"), &k)) {
+      std::lock_guard<std::mutex> lock(state_->arrivalMu);
+      state_->arrivals.erase(k);
+    }
+    return info.Env().Undefined();
+  }
+
+  /**
+   * lastArrival(peerAddress, discriminator) -> CLOCK_MONOTONIC ms of the
+   * latest such datagram (delivered to JS or still queued), or undefined.
+   */
+  Napi::Value LastArrival(const Napi::CallbackInfo& info) {
+    ArrivalKey k;
+    if (!ArrivalKeyFromText(StringArg(info, 0, "peerAddress"), Uint32Arg(info, 1, "discriminator"), &k)) {
+      return info.Env().Undefined();
+    }
+    int64_t at = 0;
+    {
+      std::lock_guard<std::mutex> lock(state_->arrivalMu);
+      auto it = state_->arrivals.find(k);
+      if (it != state_->arrivals.end()) at = it->second;
+    }
+    if (at == 0) return info.Env().Undefined();
+    return Napi::Number::New(info.Env(), static_cast<double>(at) / 1e6);
   }
 
   /** Stops the thread, closes the sockets, lets the process exit. Idempotent. */
@@ -358,6 +511,8 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
         if (errno != EAGAIN && errno != EWOULDBLOCK) st.errors++;
         return;
       }
+      int64_t arrivalNs = MonotonicNs();
+      const int64_t realNs = RealtimeNs();
       st.received++;
       if (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
         st.errors++;
@@ -366,7 +521,11 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
       int ttl = -1;
       std::string dst;
       for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
-        if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+          timespec ts;
+          std::memcpy(&ts, CMSG_DATA(c), sizeof ts);
+          arrivalNs = KernelArrivalNs(ts, arrivalNs, realNs);
+        } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) {
           std::memcpy(&ttl, CMSG_DATA(c), sizeof ttl);
         } else if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
           in_pktinfo pi;
@@ -389,14 +548,22 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
       p.data.assign(data, data + len);
       p.ttl = ttl;
       p.dst = std::move(dst);
+      p.arrivalNs = arrivalNs;
+      // Your Discriminator is bytes 8-11 of a Control packet.
+      p.hasKey = len >= 12 && ReadBe32(data + 8) != 0;
+      if (p.hasKey) p.key.disc = ReadBe32(data + 8);
       if (from.ss_family == AF_INET) {
         auto* a = reinterpret_cast<sockaddr_in*>(&from);
         p.src = AddressText(AF_INET, &a->sin_addr);
         p.srcPort = ntohs(a->sin_port);
+        p.key.family = AF_INET;
+        std::memcpy(p.key.addr, &a->sin_addr, 4);
       } else {
         auto* a = reinterpret_cast<sockaddr_in6*>(&from);
         p.src = AddressText(AF_INET6, &a->sin6_addr);
         p.srcPort = ntohs(a->sin6_port);
+        p.key.family = AF_INET6;
+        std::memcpy(p.key.addr, &a->sin6_addr, 16);
       }
       batch->push_back(std::move(p));
     }
@@ -410,6 +577,19 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
       size_t room = st.pending.size() < kMaxPending ? kMaxPending - st.pending.size() : 0;
       size_t take = batch->size() < room ? batch->size() : room;
       st.droppedOverflow += batch->size() - take;
+      {
+        // Only datagrams JS will see count as arrived: the session discounts
+        // an arrival once it has handled it, accepted or not.
+        std::lock_guard<std::mutex> alock(st.arrivalMu);
+        if (!st.arrivals.empty()) {
+          for (size_t i = 0; i < take; i++) {
+            const RxPacket& p = (*batch)[i];
+            if (!p.hasKey) continue;
+            auto it = st.arrivals.find(p.key);
+            if (it != st.arrivals.end() && p.arrivalNs > it->second) it->second = p.arrivalNs;
+          }
+        }
+      }
       for (size_t i = 0; i < take; i++) st.pending.push_back(std::move((*batch)[i]));
       if (!st.scheduled && !st.pending.empty()) {
         st.scheduled = true;
@@ -435,12 +615,191 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
   std::thread thread_;
 };
 
+// ---- periodic transmission ------------------------------------------------
+
+/** A session's sending socket, shared by its UdpSender and the timer thread. */
+struct SenderCore {
+  /** Closed and set to -1 by the JS thread only, holding Scheduler::mu. */
+  int fd = -1;
+  sockaddr_storage remote{};
+  socklen_t remoteLen = 0;
+
+  // Periodic mode; everything below is guarded by Scheduler::mu.
+  bool active = false;
+  std::vector<uint8_t> packet;
+  int64_t intervalNs = 0;
+  int detectMult = 0;
+  /** Fraction of the interval before the next packet, drawn after each send. */
+  double jitter = 0;
+  bool jitterDrawn = false;
+  int64_t dueNs = 0;
+  /** When the latest periodic packet left (0: never), the base of the next due time. */
+  int64_t lastSentNs = 0;
+  /** Bumped whenever the schedule changes: heap entries of older generations are stale. */
+  uint64_t gen = 0;
+  napi_env env = nullptr;
+  bool hookInstalled = false;
+
+  // Statistics of the thread's sends.
+  uint64_t sent = 0;
+  uint64_t sentCurrent = 0;
+  uint64_t sentUp = 0;
+  uint64_t errors = 0;
+  int lastErrno = 0;
+  int64_t lateMaxNs = 0;
+  uint64_t lateOverQuarter = 0;
+};
+
+constexpr int kBfdStateUp = 3;
+/** Shortest interval the thread keeps: nothing sensible sends BFD faster. */
+constexpr int64_t kMinIntervalNs = 1000000;
+
+/**
+ * One thread for every sender of the process: a min-heap of due times,
+ * sleeping on a condition variable against the steady clock
+ * (CLOCK_MONOTONIC), so the packets leave on time whatever the JS thread is
+ * doing. Created on first use and never destroyed (no static destructor can
+ * run while the detached thread waits).
+ */
+class Scheduler {
+ public:
+  static Scheduler& Get() {
+    static Scheduler* s = new Scheduler();
+    return *s;
+  }
+
+  std::mutex mu;
+
+  /** Starts (or changes) periodic mode; the first packet keeps to the rate. Holds no lock on entry. */
+  void Set(const std::shared_ptr<SenderCore>& c, std::vector<uint8_t> packet, int64_t intervalNs, int detectMult) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (c->fd < 0) return;
+    const bool multChanged = c->detectMult != detectMult;
+    c->packet = std::move(packet);
+    c->intervalNs = std::max(intervalNs, kMinIntervalNs);
+    c->detectMult = detectMult;
+    c->sentCurrent = 0;
+    // RFC 5880 §6.8.7 via the same rule as BfdSession's armTx: the next packet
+    // is due one jittered interval after the last one; a shorter interval
+    // pulls a pending packet forward, a longer one never pushes it back (the
+    // peer's Detection Time still expects the old rate for it).
+    if (!c->jitterDrawn || multChanged) {
+      c->jitter = Jitter(detectMult);
+      c->jitterDrawn = true;
+    }
+    const int64_t now = MonotonicNs();
+    int64_t due = c->lastSentNs != 0 ? c->lastSentNs + static_cast<int64_t>(static_cast<double>(c->intervalNs) * c->jitter) : now;
+    if (c->active) due = std::min(due, c->dueNs);
+    due = std::max(due, now);
+    if (c->active && due == c->dueNs) return;
+    c->active = true;
+    Schedule(c, due);
+  }
+
+  /** Ends periodic mode (the schedule's base is kept for a later Set). */
+  void Stop(SenderCore* c) {
+    std::lock_guard<std::mutex> lock(mu);
+    StopLocked(c);
+  }
+
+  void StopLocked(SenderCore* c) {
+    c->active = false;
+    c->gen++;
+  }
+
+ private:
+  struct Entry {
+    int64_t dueNs;
+    uint64_t gen;
+    std::shared_ptr<SenderCore> core;
+  };
+  struct Later {
+    bool operator()(const Entry& a, const Entry& b) const { return a.dueNs > b.dueNs; }
+  };
+
+  Scheduler() : rng_(std::random_device{}()) {}
+
+  double Jitter(int detectMult) {
+    std::uniform_real_distribution<double> u(0.0, 1.0);
+    return detectMult == 1 ? 0.75 + 0.15 * u(rng_) : 0.75 + 0.25 * u(rng_);
+  }
+
+  void Schedule(const std::shared_ptr<SenderCore>& c, int64_t due) {
+    c->dueNs = due;
+    c->gen++;
+    heap_.push(Entry{due, c->gen, c});
+    if (!started_) {
+      started_ = true;
+      std::thread([this]() { Run(); }).detach();
+    }
+    cv_.notify_one();
+  }
+
+  void Run() {
+    // Wake up when asked, not up to 50 µs later.
+    prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+    pthread_setname_np(pthread_self(), "bfd-tx");
+    std::unique_lock<std::mutex> lock(mu);
+    for (;;) {
+      if (heap_.empty()) {
+        cv_.wait(lock);
+        continue;
+      }
+      const Entry& top = heap_.top();
+      if (!top.core->active || top.gen != top.core->gen) {
+        heap_.pop();
+        continue;
+      }
+      const int64_t now = MonotonicNs();
+      if (top.dueNs > now) {
+        // steady_clock is CLOCK_MONOTONIC: the due time converts as is.
+        cv_.wait_until(lock, std::chrono::steady_clock::time_point(std::chrono::nanoseconds(top.dueNs)));
+        continue;
+      }
+      Entry e = top;
+      heap_.pop();
+      SenderCore& c = *e.core;
+      ssize_t n;
+      do {
+        n = sendto(c.fd, c.packet.data(), c.packet.size(), MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&c.remote), c.remoteLen);
+      } while (n < 0 && errno == EINTR);
+      // The packet's real departure: the base of the next gap (a thread
+      // preempted before sendto must not make that gap short) and of its lateness.
+      const int64_t sentAt = MonotonicNs();
+      if (n < 0) {
+        c.errors++;
+        c.lastErrno = errno;
+      } else {
+        c.sent++;
+        c.sentCurrent++;
+        if (c.packet.size() >= 2 && (c.packet[1] >> 6) == kBfdStateUp) {
+          const int64_t late = sentAt - e.dueNs;
+          c.sentUp++;
+          c.lateMaxNs = std::max(c.lateMaxNs, late);
+          if (late > c.intervalNs / 4) c.lateOverQuarter++;
+        }
+      }
+      c.lastSentNs = sentAt;
+      c.jitter = Jitter(c.detectMult);
+      Schedule(e.core, sentAt + static_cast<int64_t>(static_cast<double>(c.intervalNs) * c.jitter));
+    }
+  }
+
+  std::priority_queue<Entry, std::vector<Entry>, Later> heap_;
+  std::condition_variable cv_;
+  std::mt19937_64 rng_;
+  bool started_ = false;
+};
+
 class UdpSender : public Napi::ObjectWrap<UdpSender> {
  public:
   static void Init(Napi::Env env, Napi::Object exports) {
     Napi::Function cls = DefineClass(env, "UdpSender",
                                      {
                                          InstanceMethod<&UdpSender::Send>("send"),
+                                         InstanceMethod<&UdpSender::SetPeriodic>("setPeriodic"),
+                                         InstanceMethod<&UdpSender::StopPeriodic>("stopPeriodic"),
+                                         InstanceMethod<&UdpSender::PeriodicStats>("periodicStats"),
                                          InstanceMethod<&UdpSender::LocalPort>("localPort"),
                                          InstanceMethod<&UdpSender::Close>("close"),
                                      });
@@ -452,7 +811,7 @@ class UdpSender : public Napi::ObjectWrap<UdpSender> {
    * Binds at once; throws an Error with `code` (EADDRINUSE, ...) on failure.
    * `tos` is the IPv4 TOS / IPv6 Traffic Class byte, set on a best-effort basis.
    */
-  explicit UdpSender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSender>(info) {
+  explicit UdpSender(const Napi::CallbackInfo& info) : Napi::ObjectWrap<UdpSender>(info), core_(std::make_shared<SenderCore>()) {
     Napi::Env env = info.Env();
     std::string local = StringArg(info, 0, "localAddress");
     uint16_t localPort = PortArg(info, 1, "localPort");
@@ -463,50 +822,111 @@ class UdpSender : public Napi::ObjectWrap<UdpSender> {
     int tos = info[5].As<Napi::Number>().Int32Value();
     sockaddr_storage localAddr;
     socklen_t localLen;
+    SenderCore& c = *core_;
     if (!ParseAddress(local, localPort, &localAddr, &localLen)) throw Napi::TypeError::New(env, "not an IP address: " + local);
-    if (!ParseAddress(remote, remotePort, &remote_, &remoteLen_)) throw Napi::TypeError::New(env, "not an IP address: " + remote);
-    if (localAddr.ss_family != remote_.ss_family) {
+    if (!ParseAddress(remote, remotePort, &c.remote, &c.remoteLen)) throw Napi::TypeError::New(env, "not an IP address: " + remote);
+    if (localAddr.ss_family != c.remote.ss_family) {
       throw Napi::TypeError::New(env, "local and remote address families differ: " + local + ", " + remote);
     }
-    const int family = remote_.ss_family;
-    fd_ = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
-    if (fd_ < 0) throw ErrnoError(env, "bfd sender: socket", errno);
+    const int family = c.remote.ss_family;
+    int fd = socket(family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, IPPROTO_UDP);
+    if (fd < 0) throw ErrnoError(env, "bfd sender: socket", errno);
     const int on = 1;
     auto fail = [&](const std::string& what) {
       int err = errno;
-      close(fd_);
-      fd_ = -1;
+      close(fd);
       throw ErrnoError(env, "bfd sender: " + what + " on " + local + ":" + std::to_string(localPort), err);
     };
     if (family == AF_INET) {
-      if (setsockopt(fd_, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl) != 0) fail("IP_TTL");
-      (void)setsockopt(fd_, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
+      if (setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl) != 0) fail("IP_TTL");
+      (void)setsockopt(fd, IPPROTO_IP, IP_TOS, &tos, sizeof tos);
     } else {
-      if (setsockopt(fd_, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) fail("IPV6_V6ONLY");
-      if (setsockopt(fd_, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof ttl) != 0) fail("IPV6_UNICAST_HOPS");
-      (void)setsockopt(fd_, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof tos);
+      if (setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &on, sizeof on) != 0) fail("IPV6_V6ONLY");
+      if (setsockopt(fd, IPPROTO_IPV6, IPV6_UNICAST_HOPS, &ttl, sizeof ttl) != 0) fail("IPV6_UNICAST_HOPS");
+      (void)setsockopt(fd, IPPROTO_IPV6, IPV6_TCLASS, &tos, sizeof tos);
     }
-    if (bind(fd_, reinterpret_cast<sockaddr*>(&localAddr), localLen) != 0) fail("bind");
-    localPort_ = BoundPort(fd_);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&localAddr), localLen) != 0) fail("bind");
+    localPort_ = BoundPort(fd);
+    c.fd = fd;
   }
 
-  ~UdpSender() override {
-    if (fd_ >= 0) close(fd_);
-  }
+  ~UdpSender() override { CloseCore(); }
 
  private:
   /** send(packet) -> undefined, or the errno code of a failed send. Never throws on I/O. */
   Napi::Value Send(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "packet must be a Buffer");
-    if (fd_ < 0) return Napi::String::New(env, "ERR_SOCKET_CLOSED");
+    // Only this (JS) thread closes the fd, so reading it needs no lock.
+    const int fd = core_->fd;
+    if (fd < 0) return Napi::String::New(env, "ERR_SOCKET_CLOSED");
     auto buf = info[0].As<Napi::Buffer<uint8_t>>();
     ssize_t n;
     do {
-      n = sendto(fd_, buf.Data(), buf.Length(), MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&remote_), remoteLen_);
+      n = sendto(fd, buf.Data(), buf.Length(), MSG_DONTWAIT | MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&core_->remote), core_->remoteLen);
     } while (n < 0 && errno == EINTR);
     if (n < 0) return Napi::String::New(env, ErrnoCode(errno));
     return env.Undefined();
+  }
+
+  /**
+   * setPeriodic(packet, intervalUs, detectMult): from now on the timer thread
+   * sends `packet` every intervalUs (at least 1 ms) less 0-25 % jitter
+   * (10-25 % with detectMult 1), RFC 5880 §6.8.7, until stopPeriodic() or
+   * close(). Calling it again swaps the packet and interval in place.
+   */
+  Napi::Value SetPeriodic(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsBuffer()) throw Napi::TypeError::New(env, "packet must be a Buffer");
+    uint32_t intervalUs = Uint32Arg(info, 1, "intervalUs");
+    uint32_t mult = Uint32Arg(info, 2, "detectMult");
+    if (intervalUs == 0) throw Napi::RangeError::New(env, "intervalUs must be positive");
+    if (mult < 1 || mult > 255) throw Napi::RangeError::New(env, "detectMult must be in 1..255");
+    auto buf = info[0].As<Napi::Buffer<uint8_t>>();
+    if (buf.Length() == 0 || buf.Length() > kRecvBuffer) throw Napi::RangeError::New(env, "packet must be 1..2048 bytes");
+    if (core_->fd < 0) return env.Undefined();
+    if (!core_->hookInstalled) {
+      // A worker's teardown must not leave the thread sending for it.
+      napi_add_env_cleanup_hook(env, &UdpSender::OnEnvCleanup, core_.get());
+      core_->env = env;
+      core_->hookInstalled = true;
+    }
+    Scheduler::Get().Set(core_, std::vector<uint8_t>(buf.Data(), buf.Data() + buf.Length()), static_cast<int64_t>(intervalUs) * 1000,
+                         static_cast<int>(mult));
+    return env.Undefined();
+  }
+
+  Napi::Value StopPeriodic(const Napi::CallbackInfo& info) {
+    Scheduler::Get().Stop(core_.get());
+    return info.Env().Undefined();
+  }
+
+  /** periodicStats() -> { active, sent, sentCurrent, sentUp, errors, lastError?, lateMaxUs, lateOverQuarter } */
+  Napi::Value PeriodicStats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    SenderCore snap;
+    {
+      std::lock_guard<std::mutex> lock(Scheduler::Get().mu);
+      const SenderCore& c = *core_;
+      snap.active = c.active;
+      snap.sent = c.sent;
+      snap.sentCurrent = c.sentCurrent;
+      snap.sentUp = c.sentUp;
+      snap.errors = c.errors;
+      snap.lastErrno = c.lastErrno;
+      snap.lateMaxNs = c.lateMaxNs;
+      snap.lateOverQuarter = c.lateOverQuarter;
+    }
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("active", Napi::Boolean::New(env, snap.active));
+    o.Set("sent", Napi::Number::New(env, static_cast<double>(snap.sent)));
+    o.Set("sentCurrent", Napi::Number::New(env, static_cast<double>(snap.sentCurrent)));
+    o.Set("sentUp", Napi::Number::New(env, static_cast<double>(snap.sentUp)));
+    o.Set("errors", Napi::Number::New(env, static_cast<double>(snap.errors)));
+    if (snap.lastErrno != 0) o.Set("lastError", Napi::String::New(env, ErrnoCode(snap.lastErrno)));
+    o.Set("lateMaxUs", Napi::Number::New(env, static_cast<double>(snap.lateMaxNs / 1000)));
+    o.Set("lateOverQuarter", Napi::Number::New(env, static_cast<double>(snap.lateOverQuarter)));
+    return o;
   }
 
   Napi::Value LocalPort(const Napi::CallbackInfo& info) {
@@ -514,22 +934,46 @@ class UdpSender : public Napi::ObjectWrap<UdpSender> {
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
+    CloseCore();
     return info.Env().Undefined();
   }
 
-  int fd_ = -1;
+  /** Stops periodic mode and closes the socket (under the thread's lock, so it is never mid-send). */
+  void CloseCore() {
+    SenderCore& c = *core_;
+    if (c.hookInstalled) {
+      napi_remove_env_cleanup_hook(c.env, &UdpSender::OnEnvCleanup, &c);
+      c.hookInstalled = false;
+    }
+    if (c.fd < 0) return;
+    Scheduler& s = Scheduler::Get();
+    std::lock_guard<std::mutex> lock(s.mu);
+    s.StopLocked(&c);
+    close(c.fd);
+    c.fd = -1;
+  }
+
+  static void OnEnvCleanup(void* arg) {
+    auto* c = static_cast<SenderCore*>(arg);
+    c->hookInstalled = false;
+    Scheduler::Get().Stop(c);
+  }
+
+  std::shared_ptr<SenderCore> core_;
   uint16_t localPort_ = 0;
-  sockaddr_storage remote_{};
-  socklen_t remoteLen_ = 0;
 };
+
+/** monotonicNowMs() -> CLOCK_MONOTONIC in ms, the clock of arrival times. */
+Napi::Value MonotonicNowMs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(MonotonicNs()) / 1e6);
+}
 
 }  // namespace
 
 void InitBfdSockets(Napi::Env env, Napi::Object exports) {
   BfdReceiver::Init(env, exports);
   UdpSender::Init(env, exports);
+  exports.Set("monotonicNowMs", Napi::Function::New(env, MonotonicNowMs, "monotonicNowMs"));
 }
 
 }  // namespace loxilb

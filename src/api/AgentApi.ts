@@ -26,8 +26,20 @@ export interface BfdSessionInfo {
   detectionTime: number;
   /** State changes since the session was added (a flap is two). */
   transitions: number;
-  /** Timekeeping while Up: late periodic packets and the longest silence from the peer, µs. */
-  timing: { txLateMaxUs: number; txLateOverQuarter: number; txPeriodicUp: number; rxGapMaxUs: number };
+  /**
+   * Timekeeping while Up: late periodic packets and the longest silence from
+   * the peer, µs; whether periodic packets leave from the native timer thread
+   * (txOffloaded), and how often a detection timer waited for a packet that
+   * had arrived but was still queued for the JS thread (detectDeferred).
+   */
+  timing: {
+    txLateMaxUs: number;
+    txLateOverQuarter: number;
+    txPeriodicUp: number;
+    rxGapMaxUs: number;
+    txOffloaded?: boolean;
+    detectDeferred?: number;
+  };
 }
 
 export interface AgentStatus {

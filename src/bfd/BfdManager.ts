@@ -11,6 +11,11 @@
 // discriminators are random and constant; authentication, Poll/Final timer
 // changes and IPv6 are supported; a deleted session keeps sending AdminDown
 // for one Detection Time rather than one packet.
+//
+// On a transport that has them (the native one), sessions send their
+// periodic packets from the transport's timer thread and count received
+// packets from their arrival on its receive thread (see BfdSession), so a
+// stalled event loop neither silences us nor makes us miss the peer.
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
@@ -27,7 +32,14 @@ import {
   type BfdAuthKey,
 } from './BfdPacket.ts';
 import { BfdSession, type BfdSessionStatus } from './BfdSession.ts';
-import type { BfdPacketMeta, BfdSender, BfdSenderStats, BfdTransport } from './BfdTransport.ts';
+import {
+  hasPeriodicTx,
+  type BfdArrivalWatch,
+  type BfdPacketMeta,
+  type BfdSender,
+  type BfdSenderStats,
+  type BfdTransport,
+} from './BfdTransport.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../util/errors.ts';
 import { parseIp } from '../util/ipAddress.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
@@ -139,6 +151,14 @@ export interface BfdManagerOptions {
   /** Uniform 32-bit integers for discriminators and auth sequence seeds. */
   randomUint32?: () => number;
   logger?: Logger;
+  /** Let senders that can send periodic packets from a thread of their own do so. Default true. */
+  offloadPeriodicTx?: boolean;
+  /**
+   * Use the transport's arrival times (performance.now() timebase): count
+   * packets from when they arrived and let detection timers see packets
+   * still queued. Default: only with the system clock, whose timebase they share.
+   */
+  arrivalTimes?: boolean;
 }
 
 interface BfdManagerEvents {
@@ -157,6 +177,7 @@ interface Entry {
   rxFollowsTx: boolean;
   multiplier: number;
   auth?: { type: BfdAuthType; keyId: number };
+  watch?: BfdArrivalWatch;
   drain?: { timer: TimerHandle; done: Promise<void>; finish: () => void };
 }
 
@@ -239,6 +260,8 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
   private readonly random?: () => number;
   private readonly randomUint32: () => number;
   private readonly log: Logger;
+  private readonly offloadPeriodicTx: boolean;
+  private readonly arrivalTimes: boolean;
 
   /** Live sessions by (instance, remote). */
   private readonly byKey = new Map<string, Entry>();
@@ -260,6 +283,8 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
     if (opts.random) this.random = opts.random;
     this.randomUint32 = opts.randomUint32 ?? cryptoUint32;
     this.log = opts.logger ?? silentLogger;
+    this.offloadPeriodicTx = opts.offloadPeriodicTx ?? true;
+    this.arrivalTimes = opts.arrivalTimes ?? this.clock === systemClock;
     const drops = {} as Record<BfdManagerDropReason, number>;
     for (const r of BFD_MANAGER_DROP_REASONS) drops[r] = 0;
     this.statsCounters = { received: 0, delivered: 0, drops };
@@ -348,12 +373,15 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
     };
     if (sourceIp !== undefined) entry.sourceIp = sourceIp;
     if (authKey) entry.auth = { type: authKey.type, keyId: authKey.keyId };
+    const localDiscriminator = this.newDiscriminator();
+    const watch = this.arrivalTimes ? this.transport.watchArrivals?.(remoteIp, localDiscriminator) : undefined;
+    if (watch) entry.watch = watch;
     const session = new BfdSession(
       {
         desiredMinTxUs: txIntervalUs,
         requiredMinRxUs: rxIntervalUs,
         detectMult: multiplier,
-        localDiscriminator: this.newDiscriminator(),
+        localDiscriminator,
         ...(authKey ? { auth: authKey } : {}),
       },
       {
@@ -361,6 +389,8 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
         send: (b) => sender.send(b),
         ...(this.random ? { random: this.random } : {}),
         randomUint32: this.randomUint32,
+        ...(this.offloadPeriodicTx && hasPeriodicTx(sender) ? { periodic: sender } : {}),
+        ...(watch ? { peekArrival: () => watch.last() } : {}),
       },
     );
     // The session keeps its own copy.
@@ -502,10 +532,17 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
   /** RFC 5880 §6.8.6: pick the session a received packet belongs to. */
   private receive(buf: Buffer, meta: BfdPacketMeta): void {
     this.statsCounters.received++;
+    const src = parseIp(meta.srcAddr)?.toString() ?? meta.srcAddr;
+    const arrivalAt = this.arrivalTimes ? meta.arrivalAt : undefined;
+    if (arrivalAt !== undefined && buf.length >= 12) {
+      // Whatever becomes of it, the packet is handled: the session's
+      // detection timer must not wait for it (see BfdSession.noteArrival).
+      const e = this.byDisc.get(buf.readUInt32BE(8));
+      if (e && e.remoteIp === src) e.session.noteArrival(arrivalAt);
+    }
     const decoded = decodeBfdPacket(buf);
     if (!decoded.ok) return this.drop(decoded.reason);
     const pkt = decoded.packet;
-    const src = parseIp(meta.srcAddr)?.toString() ?? meta.srcAddr;
     let entry: Entry | undefined;
     if (pkt.yourDiscriminator !== 0) {
       entry = this.byDisc.get(pkt.yourDiscriminator);
@@ -519,8 +556,9 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
       entry = found;
     }
     this.statsCounters.delivered++;
-    const rx: { srcAddr: string; srcPort: number; ttl?: number } = { srcAddr: src, srcPort: meta.srcPort };
+    const rx: { srcAddr: string; srcPort: number; ttl?: number; arrivalAt?: number } = { srcAddr: src, srcPort: meta.srcPort };
     if (meta.ttl !== undefined) rx.ttl = meta.ttl;
+    if (arrivalAt !== undefined) rx.arrivalAt = arrivalAt;
     entry.session.receive(buf, rx);
   }
 
@@ -571,6 +609,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
   private forget(e: Entry): void {
     e.session.stop();
     e.sender.close();
+    e.watch?.close();
     if (this.byDisc.get(e.session.localDiscriminator) === e) this.byDisc.delete(e.session.localDiscriminator);
     const set = this.byRemote.get(e.remoteIp);
     set?.delete(e);

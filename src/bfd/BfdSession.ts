@@ -5,9 +5,22 @@
 // Clock, so tests drive it deterministically. Not implemented: the Echo
 // function, and asking the peer for Demand mode (a peer that asks for it is
 // honoured).
+//
+// Two time-critical parts can be handed to a transport that runs a thread of
+// its own (the native one), so a stalled JS event loop costs no false Down at
+// 10 ms intervals:
+// - Periodic transmission (deps.periodic): the session hands the packet to
+//   repeat and the interval to the sender whenever either changes, and the
+//   sender's thread keeps the schedule. Packets that must change per packet
+//   (Meticulous Keyed authentication) stay on the JS timer.
+// - Arrival times (meta.arrivalAt, deps.peekArrival): packets count from when
+//   they arrived rather than from when JS got to them, and a detection timer
+//   that fires while packets from the peer still wait for the JS thread sees
+//   them and waits for them instead of declaring the peer gone.
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
 import type { Clock, TimerHandle } from './clock.ts';
+import type { BfdPeriodicTx } from './BfdTransport.ts';
 import {
   BFD_AUTH_DROP_REASONS,
   BFD_DECODE_DROP_REASONS,
@@ -73,6 +86,18 @@ export interface BfdSessionDeps {
   random?: () => number;
   /** Uniform 32-bit unsigned integers; seeds the discriminator and the auth sequence. Defaults to node:crypto. */
   randomUint32?: () => number;
+  /**
+   * Periodic transmission off the JS thread. Used unless the session's
+   * packets change per packet (Meticulous Keyed MD5 / SHA1); immediate
+   * packets (Final replies) still go through `send`.
+   */
+  periodic?: BfdPeriodicTx;
+  /**
+   * When the latest packet from the peer addressed to this session arrived
+   * (clock timebase), including one not yet handed to receive(). Asked
+   * before the detection timer declares the peer gone.
+   */
+  peekArrival?: () => number | undefined;
 }
 
 export interface BfdRxMeta {
@@ -80,6 +105,8 @@ export interface BfdRxMeta {
   ttl?: number;
   srcAddr: string;
   srcPort: number;
+  /** When the packet arrived (clock timebase), if the transport knows; else now. */
+  arrivalAt?: number;
 }
 
 export interface BfdStateChange {
@@ -104,6 +131,10 @@ export interface BfdTimingStats {
   txPeriodicUp: number;
   /** Longest gap between two accepted packets while Up, µs. */
   rxGapMaxUs: number;
+  /** Periodic packets leave from the transport's thread (the tx figures above are its own). */
+  txOffloaded: boolean;
+  /** Detection timers that found a packet from the peer still queued for JS and waited for it. */
+  detectDeferred: number;
 }
 
 export interface BfdSessionCounters {
@@ -178,13 +209,17 @@ function cryptoUint32(): number {
 export class BfdSession extends EventEmitter<BfdSessionEvents> {
   readonly localDiscriminator: number;
   readonly counters: BfdSessionCounters;
-  readonly timing: BfdTimingStats = { txLateMaxUs: 0, txLateOverQuarter: 0, txPeriodicUp: 0, rxGapMaxUs: 0 };
+  /** Timing measured on the JS side; status().timing adds the transport's periodic figures. */
+  readonly timing: BfdTimingStats;
 
   private readonly clock: Clock;
   private readonly sendPacket: (packet: Buffer) => void;
   private readonly random: () => number;
   private readonly auth?: BfdAuthKey;
   private readonly passive: boolean;
+  /** Set when periodic transmission is offloaded. */
+  private readonly periodic?: BfdPeriodicTx;
+  private readonly peekArrival?: () => number | undefined;
 
   private sessionState: BfdState;
   private localDiag: BfdDiag = BfdDiag.NoDiagnostic;
@@ -218,7 +253,14 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
   private seqKnown = false;
 
   private lastRxAt?: number;
+  /** Latest arrival time of any packet handed to receive(), accepted or dropped. */
+  private lastSeenArrival = -Infinity;
+  /** A packet the detection timer saw arrive that receive() has not had yet. */
+  private queuedArrivalAt?: number;
   private lastRxFrom?: { addr: string; port: number };
+  /** What the periodic sender currently repeats (offloaded only): a digest of its fields, and the Poll it carries. */
+  private periodicKey?: string;
+  private periodicPoll?: { advertisedTxUs: number; advertisedRxUs: number };
   private lastPeriodicTxAt?: number;
   private txJitter: number;
   private txTimer?: TimerHandle;
@@ -248,6 +290,17 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     if (config.auth) this.auth = { ...config.auth, key: Buffer.from(config.auth.key) };
     this.passive = config.passive ?? false;
     this.xmitSeq = randomUint32() >>> 0;
+    const meticulous = config.auth?.type === BfdAuthType.MeticulousKeyedMd5 || config.auth?.type === BfdAuthType.MeticulousKeyedSha1;
+    if (deps.periodic && !meticulous) this.periodic = deps.periodic;
+    if (deps.peekArrival) this.peekArrival = deps.peekArrival;
+    this.timing = {
+      txLateMaxUs: 0,
+      txLateOverQuarter: 0,
+      txPeriodicUp: 0,
+      rxGapMaxUs: 0,
+      txOffloaded: this.periodic !== undefined,
+      detectDeferred: 0,
+    };
 
     this.desiredMinTxUs = config.desiredMinTxUs;
     this.requiredMinRxUs = config.requiredMinRxUs;
@@ -284,7 +337,18 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
   stop(): void {
     this.stopped = true;
     this.clearTxTimer();
+    this.stopPeriodic();
     this.clearDetectTimer();
+  }
+
+  /**
+   * A packet that arrived at `at` (clock timebase) and is being handled now,
+   * whether or not it is accepted; BfdManager calls this for packets it
+   * drops before the session sees them. An arrival the session has handled
+   * no longer holds off its detection timer.
+   */
+  noteArrival(at: number): void {
+    if (at > this.lastSeenArrival) this.lastSeenArrival = at;
   }
 
   /**
@@ -327,6 +391,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
    */
   receive(buf: Buffer, meta: BfdRxMeta): BfdSessionDropReason | undefined {
     if (this.stopped) return this.drop('session-stopped');
+    if (meta.arrivalAt !== undefined) this.noteArrival(meta.arrivalAt);
     if (meta.ttl !== undefined && meta.ttl !== 255) return this.drop('bad-ttl');
     const decoded = decodeBfdPacket(buf);
     if (!decoded.ok) return this.drop(decoded.reason);
@@ -337,7 +402,11 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     const authDrop = this.authenticate(buf, p);
     if (authDrop) return this.drop(authDrop);
 
-    const rxAt = this.clock.now();
+    // Counted from its arrival, not from when the JS thread got to it; never
+    // later than now nor earlier than the packet before it.
+    const now = this.clock.now();
+    let rxAt = meta.arrivalAt !== undefined ? Math.min(meta.arrivalAt, now) : now;
+    if (this.lastRxAt !== undefined && rxAt < this.lastRxAt) rxAt = this.lastRxAt;
     if (this.sessionState === BfdState.Up && this.lastRxAt !== undefined) {
       this.timing.rxGapMaxUs = Math.max(this.timing.rxGapMaxUs, Math.round((rxAt - this.lastRxAt) * 1000));
     }
@@ -350,7 +419,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     this.remoteMinRxUs = p.requiredMinRxUs;
     this.remoteDesiredMinTxUs = p.desiredMinTxUs;
     this.remoteDetectMult = p.detectMult;
-    if (p.final && this.pollActive && this.pollSentCurrent) {
+    if (p.final && this.pollActive && (this.pollSentCurrent || this.periodicPollSent())) {
       this.pollActive = false;
       this.txDesiredUs = this.advertisedTxUs;
       this.rxRequiredUs = this.advertisedRxUs;
@@ -403,6 +472,14 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
       counters: { ...this.counters, drops: { ...this.counters.drops } },
       timing: { ...this.timing },
     };
+    if (this.periodic) {
+      // The sender's thread sent the periodic packets and timed them.
+      const n = this.periodic.periodicStats();
+      st.counters.tx += n.sent;
+      st.timing.txPeriodicUp += n.sentUp;
+      st.timing.txLateMaxUs = Math.max(st.timing.txLateMaxUs, n.lateMaxUs);
+      st.timing.txLateOverQuarter += n.lateOverQuarter;
+    }
     if (this.lastRxFrom) st.lastRxFrom = { ...this.lastRxFrom };
     return st;
   }
@@ -444,7 +521,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
       this.advertisedTxUs = tx;
       this.advertisedRxUs = rx;
       // Nothing sent yet means nothing for the peer to unlearn.
-      if (this.counters.tx > 0) {
+      if (this.counters.tx > 0 || (this.periodic !== undefined && this.periodic.periodicStats().sent > 0)) {
         this.pollActive = true;
         this.pollSentCurrent = false;
       }
@@ -499,6 +576,10 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
    * the peer's Detection Time still expects the old rate for that packet.
    */
   private armTx(): void {
+    if (this.periodic) {
+      this.syncPeriodic(this.periodic);
+      return;
+    }
     if (!this.mayTransmitPeriodic()) {
       this.clearTxTimer();
       return;
@@ -538,6 +619,56 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
   }
 
   /**
+   * Offloaded armTx: keeps the sender repeating the packet onTxTimer would
+   * send now, at the interval it would use. The sender keeps the schedule
+   * (the same rule as armTx), so a new packet never goes out early; it is
+   * handed over only when its contents or the interval change, and the
+   * Keyed-authentication sequence number advances with each new packet.
+   */
+  private syncPeriodic(periodic: BfdPeriodicTx): void {
+    if (!this.mayTransmitPeriodic()) {
+      this.stopPeriodic();
+      return;
+    }
+    const poll = this.pollActive;
+    const intervalUs = this.txIntervalUs();
+    const key = [
+      this.sessionState,
+      this.localDiag,
+      poll ? 1 : 0,
+      this.remoteDiscr,
+      this.advertisedTxUs,
+      this.advertisedRxUs,
+      this.detectMult,
+      intervalUs,
+    ].join(',');
+    if (key === this.periodicKey) return;
+    // The packet being replaced may have been the Poll that carried our
+    // current values: remember that before its counter starts over.
+    if (this.periodicPollSent()) this.pollSentCurrent = true;
+    const bytes = this.encode(poll, false, true);
+    this.periodicKey = key;
+    this.periodicPoll = poll ? { advertisedTxUs: this.advertisedTxUs, advertisedRxUs: this.advertisedRxUs } : undefined;
+    periodic.setPeriodic(bytes, intervalUs, this.detectMult);
+  }
+
+  private stopPeriodic(): void {
+    if (!this.periodic || this.periodicKey === undefined) return;
+    if (this.periodicPollSent()) this.pollSentCurrent = true;
+    this.periodicKey = undefined;
+    this.periodicPoll = undefined;
+    this.periodic.stopPeriodic();
+  }
+
+  /** Offloaded: the sender has sent a Poll carrying the values we advertise now. */
+  private periodicPollSent(): boolean {
+    const pp = this.periodicPoll;
+    if (!this.periodic || !pp || !this.pollActive) return false;
+    if (pp.advertisedTxUs !== this.advertisedTxUs || pp.advertisedRxUs !== this.advertisedRxUs) return false;
+    return this.periodic.periodicStats().sentCurrent > 0;
+  }
+
+  /**
    * Keeps a timer at or before the detection deadline. A pending timer that
    * is earlier than a new deadline is left alone (it re-checks when it fires),
    * so a steady stream of packets does not cost a timer per packet.
@@ -553,7 +684,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
       this.clearDetectTimer();
       return;
     }
-    const due = this.lastRxAt! + detectMs;
+    const due = this.detectBase() + detectMs;
     if (this.detectTimer !== undefined && this.detectDueAt <= due) return;
     this.clearDetectTimer();
     const now = this.clock.now();
@@ -567,7 +698,20 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     if (this.sessionState !== BfdState.Init && this.sessionState !== BfdState.Up) return;
     // Early on purpose (armed for an older deadline) or by rounding: going
     // Down before the full Detection Time would be a false failure.
-    if (this.clock.now() < this.lastRxAt + this.detectionTimeUs() / 1000) {
+    const detectMs = this.detectionTimeUs() / 1000;
+    const now = this.clock.now();
+    if (now < this.detectBase() + detectMs) {
+      this.armDetect();
+      return;
+    }
+    // The timer may fire late, after a stall of the JS thread, while packets
+    // from the peer sit in the transport's queue: one that arrived within the
+    // Detection Time and has not been handled yet proves the peer alive. Wait
+    // for it (a Detection Time from its arrival) rather than going Down.
+    const queued = this.peekArrival?.();
+    if (queued !== undefined && queued > this.lastRxAt && queued > this.lastSeenArrival && now < queued + detectMs) {
+      this.timing.detectDeferred++;
+      this.queuedArrivalAt = queued;
       this.armDetect();
       return;
     }
@@ -585,7 +729,22 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     this.detectTimer = undefined;
   }
 
+  /** What the Detection Time runs from: the last accepted packet, or a later one seen queued and not handled yet. */
+  private detectBase(): number {
+    const q = this.queuedArrivalAt;
+    if (q !== undefined && q > this.lastSeenArrival && q > this.lastRxAt!) return q;
+    return this.lastRxAt!;
+  }
+
   private transmit(poll: boolean, final: boolean): void {
+    // Offloaded, the periodic packet carries the sequence number: an
+    // immediate one reuses it, so the numbers the peer sees never go back.
+    const bytes = this.encode(poll, final, this.periodic === undefined);
+    this.counters.tx++;
+    this.sendPacket(bytes);
+  }
+
+  private encode(poll: boolean, final: boolean, advanceSeq: boolean): Buffer {
     const pkt: BfdControlPacket = {
       version: BFD_VERSION,
       diag: this.localDiag,
@@ -604,16 +763,11 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
       // No Echo function: 0 tells the peer not to send Echo packets.
       requiredMinEchoRxUs: 0,
     };
-    let bytes: Buffer;
-    if (this.auth) {
-      // Meticulous types need a new number per packet; Keyed ones may reuse
-      // one, but advancing it too keeps replays of old packets short-lived.
-      this.xmitSeq = (this.xmitSeq + 1) >>> 0;
-      bytes = encodeBfdPacket(pkt, { ...this.auth, sequence: this.xmitSeq });
-    } else {
-      bytes = encodeBfdPacket(pkt);
-    }
-    this.counters.tx++;
-    this.sendPacket(bytes);
+    if (!this.auth) return encodeBfdPacket(pkt);
+    // Meticulous types need a new number per packet; Keyed ones may reuse
+    // one (RFC 5880 §6.7.3), but advancing it too keeps replays of old
+    // packets short-lived.
+    if (advanceSeq) this.xmitSeq = (this.xmitSeq + 1) >>> 0;
+    return encodeBfdPacket(pkt, { ...this.auth, sequence: this.xmitSeq });
   }
 }

@@ -9,15 +9,31 @@
 // cost a trip into JS; the rest arrive in batches, each delivered with
 // meta.ttl (always 255) and meta.dstAddr.
 //
+// Every packet's meta carries arrivalAt, stamped on the receive thread and
+// converted to the performance.now() timebase, and watchArrivals() reads the
+// latest arrival from a peer synchronously, even while its packets still
+// wait for the JS thread.
+//
 // Sending: one non-blocking socket per session, bound to the session's source
 // address and a port of its own in 49152-65535, TTL / Hop Limit 255 and
 // traffic class CS6 (network control, as routers mark BFD). A send never
 // blocks the JS thread and never throws: failures are counted per sender.
+// Senders offer periodic mode (BfdPeriodicTx): the addon's timer thread
+// repeats the session's packet on schedule with no JS involvement.
 import { randomInt } from 'node:crypto';
 import type { Logger } from '../util/logger.ts';
 import { parseIp } from '../util/ipAddress.ts';
 import { loadNativeAddon, type NativeAddon, type NativeBfdReceiver, type NativeRxPacket, type NativeUdpSender } from '../util/nativeAddon.ts';
-import type { BfdPacketHandler, BfdSender, BfdSenderOptions, BfdSenderStats, BfdTransport } from './BfdTransport.ts';
+import type {
+  BfdArrivalWatch,
+  BfdPacketHandler,
+  BfdPeriodicStats,
+  BfdPeriodicTx,
+  BfdSender,
+  BfdSenderOptions,
+  BfdSenderStats,
+  BfdTransport,
+} from './BfdTransport.ts';
 import {
   BFD_CONTROL_PORT,
   BFD_TTL,
@@ -58,7 +74,28 @@ function errText(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
 
-class NativeBfdSender implements BfdSender {
+/**
+ * performance.now() minus CLOCK_MONOTONIC ms, from the tightest of a few
+ * bracketing samples. Node's performance.now() is libuv's hrtime (the
+ * monotonic clock) less the process's time origin, so the difference is
+ * constant and measured once.
+ */
+export function monotonicToPerformanceOffsetMs(addon: Pick<NativeAddon, 'monotonicNowMs'>): number {
+  let best = Infinity;
+  let offset = 0;
+  for (let i = 0; i < 8; i++) {
+    const before = performance.now();
+    const mono = addon.monotonicNowMs();
+    const after = performance.now();
+    if (after - before < best) {
+      best = after - before;
+      offset = (before + after) / 2 - mono;
+    }
+  }
+  return offset;
+}
+
+class NativeBfdSender implements BfdSender, BfdPeriodicTx {
   private readonly counters: BfdSenderStats = { sent: 0, errors: 0 };
   private closed = false;
 
@@ -80,8 +117,27 @@ class NativeBfdSender implements BfdSender {
     else this.fail(code);
   }
 
+  setPeriodic(packet: Buffer, intervalUs: number, detectMult: number): void {
+    if (this.closed) return;
+    this.socket.setPeriodic(packet, intervalUs, detectMult);
+  }
+
+  stopPeriodic(): void {
+    this.socket.stopPeriodic();
+  }
+
+  periodicStats(): BfdPeriodicStats {
+    const { sent, sentCurrent, sentUp, errors, lateMaxUs, lateOverQuarter } = this.socket.periodicStats();
+    return { sent, sentCurrent, sentUp, errors, lateMaxUs, lateOverQuarter };
+  }
+
+  /** Immediate and periodic sends together. */
   stats(): BfdSenderStats {
-    return { ...this.counters };
+    const p = this.socket.periodicStats();
+    const out: BfdSenderStats = { sent: this.counters.sent + p.sent, errors: this.counters.errors + p.errors };
+    const lastError = this.counters.lastError ?? p.lastError;
+    if (lastError !== undefined) out.lastError = lastError;
+    return out;
   }
 
   close(): void {
@@ -112,6 +168,10 @@ export class NativeBfdTransport implements BfdTransport {
   private handlerErrors = 0;
   private listening = false;
   private closed = false;
+  /** Added to CLOCK_MONOTONIC ms to give performance.now() ms. */
+  private readonly monoOffsetMs: number;
+  /** Watched (peer, discriminator) pairs with their watcher counts; applied to the receiver once it exists. */
+  private readonly watched = new Map<string, { address: string; disc: number; refs: number }>();
 
   /** Throws if the addon is not built (see createBfdTransport) or an option is invalid. */
   constructor(opts: NativeBfdTransportOptions = {}, addon: NativeAddon = loadNativeAddon()) {
@@ -124,6 +184,51 @@ export class NativeBfdTransport implements BfdTransport {
     this.portMax = o.sourcePortMax;
     this.log = o.logger;
     this.addon = addon;
+    this.monoOffsetMs = monotonicToPerformanceOffsetMs(addon);
+  }
+
+  /** CLOCK_MONOTONIC ms (the receive thread's arrival stamps) in the performance.now() timebase. */
+  toPerformanceMs(monotonicMs: number): number {
+    return monotonicMs + this.monoOffsetMs;
+  }
+
+  /**
+   * Keeps the arrival time of the latest packet from remoteAddress whose Your
+   * Discriminator is yourDiscriminator (the session's own), read
+   * synchronously from the receive thread's table.
+   */
+  watchArrivals(remoteAddress: string, yourDiscriminator: number): BfdArrivalWatch {
+    const address = parseIp(remoteAddress)?.toString() ?? remoteAddress;
+    const disc = yourDiscriminator >>> 0;
+    const key = `${address}/${disc}`;
+    let w = this.watched.get(key);
+    if (!w) {
+      w = { address, disc, refs: 0 };
+      this.watched.set(key, w);
+      this.receiver?.watchArrival(address, disc);
+    }
+    w.refs++;
+    let open = true;
+    return {
+      last: () => {
+        const at = this.receiver?.lastArrival(address, disc);
+        return at === undefined ? undefined : at + this.monoOffsetMs;
+      },
+      close: () => {
+        if (!open) return;
+        open = false;
+        const cur = this.watched.get(key);
+        if (!cur || --cur.refs > 0) return;
+        this.watched.delete(key);
+        if (!this.closed) this.receiver?.unwatchArrival(address, disc);
+      },
+    };
+  }
+
+  /** Latest arrival (performance.now() ms) from remoteAddress with that Your Discriminator, if watched and seen. */
+  lastArrival(remoteAddress: string, yourDiscriminator: number): number | undefined {
+    const at = this.receiver?.lastArrival(parseIp(remoteAddress)?.toString() ?? remoteAddress, yourDiscriminator >>> 0);
+    return at === undefined ? undefined : at + this.monoOffsetMs;
   }
 
   stats(): NativeBfdTransportStats {
@@ -166,10 +271,12 @@ export class NativeBfdTransport implements BfdTransport {
       this.listening = false;
       throw new Error(`bfd transport cannot listen on port ${this.listenPort}: ${errText(e)}`);
     }
+    for (const w of this.watched.values()) receiver.watchArrival(w.address, w.disc);
+    const offset = this.monoOffsetMs;
     const deliver = (p: NativeRxPacket) => {
-      const [data, src, srcPort, dst, ttl] = p;
+      const [data, src, srcPort, dst, ttl, arrivalMs] = p;
       try {
-        const meta: Parameters<BfdPacketHandler>[1] = { srcAddr: canonicalSource(src), srcPort, ttl };
+        const meta: Parameters<BfdPacketHandler>[1] = { srcAddr: canonicalSource(src), srcPort, ttl, arrivalAt: arrivalMs + offset };
         if (dst !== undefined) meta.dstAddr = parseIp(dst)?.toString() ?? dst;
         onPacket(data, meta);
       } catch (e) {

@@ -9,8 +9,12 @@ import { fileURLToPath } from 'node:url';
 export const NATIVE_ADDON_RELATIVE_PATH = 'native/build/Release/loxilb_native.node';
 const ADDON_URL = new URL(`../../${NATIVE_ADDON_RELATIVE_PATH}`, import.meta.url);
 
-/** One received datagram: payload, source address and port, destination address, TTL / Hop Limit. */
-export type NativeRxPacket = [data: Buffer, srcAddr: string, srcPort: number, dstAddr: string | undefined, ttl: number];
+/**
+ * One received datagram: payload, source address and port, destination
+ * address, TTL / Hop Limit, and when it arrived (CLOCK_MONOTONIC ms, taken
+ * right after recvmsg; see monotonicNowMs).
+ */
+export type NativeRxPacket = [data: Buffer, srcAddr: string, srcPort: number, dstAddr: string | undefined, ttl: number, arrivalMs: number];
 
 export interface NativeBfdReceiverStats {
   /** Datagrams read from the listening sockets, accepted or not. */
@@ -31,13 +35,50 @@ export interface NativeBfdReceiver {
   /** Starts the receive thread; batches of accepted datagrams go to onPackets. */
   start(onPackets: (batch: NativeRxPacket[]) => void): void;
   stats(): NativeBfdReceiverStats;
+  /**
+   * Starts remembering the arrival of the latest datagram from peerAddress
+   * whose Your Discriminator is `discriminator` (that passed the TTL check and
+   * was queued for JS). False if peerAddress is not an IP address.
+   */
+  watchArrival(peerAddress: string, discriminator: number): boolean;
+  unwatchArrival(peerAddress: string, discriminator: number): void;
+  /** CLOCK_MONOTONIC ms of that latest datagram, delivered or still queued; undefined if none (or not watched). */
+  lastArrival(peerAddress: string, discriminator: number): number | undefined;
   /** Stops and joins the thread, closes the sockets. Idempotent. */
   close(): void;
+}
+
+export interface NativeUdpPeriodicStats {
+  /** Periodic mode is on. */
+  active: boolean;
+  /** Periodic datagrams the timer thread handed to the kernel. */
+  sent: number;
+  /** Of those, sent since the latest setPeriodic (copies of the current packet). */
+  sentCurrent: number;
+  /** Of those, BFD packets whose state field said Up; the lateness figures count these only. */
+  sentUp: number;
+  /** Failed periodic sends, and the errno code of the latest one. */
+  errors: number;
+  lastError?: string;
+  /** Latest Up packet against its due time, µs. */
+  lateMaxUs: number;
+  /** Up packets sent more than a quarter of the interval late. */
+  lateOverQuarter: number;
 }
 
 export interface NativeUdpSender {
   /** Undefined when the kernel took the datagram, else the errno code (e.g. 'ENETUNREACH'). */
   send(packet: Buffer): string | undefined;
+  /**
+   * Periodic mode: the addon's timer thread sends `packet` every intervalUs
+   * (at least 1 ms) less RFC 5880 §6.8.7 jitter (0-25 %, 10-25 % with
+   * detectMult 1), the first one a jittered interval after the previous
+   * periodic one (at once if none). Called again, it swaps packet and
+   * interval without resetting the schedule.
+   */
+  setPeriodic(packet: Buffer, intervalUs: number, detectMult: number): void;
+  stopPeriodic(): void;
+  periodicStats(): NativeUdpPeriodicStats;
   localPort(): number;
   close(): void;
 }
@@ -46,6 +87,8 @@ export interface NativeAddon {
   BfdReceiver: new () => NativeBfdReceiver;
   /** Binds at construction; throws an Error with `code` ('EADDRINUSE', ...). */
   UdpSender: new (localAddress: string, localPort: number, remoteAddress: string, remotePort: number, ttl: number, tos: number) => NativeUdpSender;
+  /** CLOCK_MONOTONIC in ms (what libuv's hrtime, and so performance.now(), count on). */
+  monotonicNowMs(): number;
   /** Sends `count` gratuitous ARPs (4-byte address) or unsolicited NAs (16 bytes) on `ifname`, `intervalMs` apart. */
   announce(ifname: string, address: Buffer, count: number, intervalMs: number): Promise<void>;
 }

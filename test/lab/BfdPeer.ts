@@ -46,10 +46,15 @@ export class BfdPeer {
     stderr!.on('data', (d: string) => (this.stderr = (this.stderr + d).slice(-4000)));
   }
 
-  /** Starts the child in `node`; `transport` picks its BfdTransport (default the node:dgram one). */
-  static async start(lab: Lab, node: string, opts: { transport?: 'udp' | 'native' } = {}): Promise<BfdPeer> {
+  /**
+   * Starts the child in `node`; `transport` picks its BfdTransport (default
+   * the node:dgram one); `offload: false` keeps periodic transmission and
+   * arrival times on the JS side even on the native transport.
+   */
+  static async start(lab: Lab, node: string, opts: { transport?: 'udp' | 'native'; offload?: boolean } = {}): Promise<BfdPeer> {
     const args = ['--import', 'tsx', FIXTURE, opts.transport ?? 'udp'];
-    const proc = lab.spawn(node, process.execPath, args, { output: 'pipe', cwd: REPO });
+    const env = opts.offload === false ? { ...process.env, BFD_OFFLOAD: 'off' } : process.env;
+    const proc = lab.spawn(node, process.execPath, args, { output: 'pipe', cwd: REPO, env });
     const peer = new BfdPeer(proc);
     await waitFor(
       () => {

@@ -71,12 +71,16 @@ describe('NativeBfdTransport receive side', () => {
       const { t, rx, port } = await recorder(fam.opts);
       const s255 = await udpSocket(fam.src, 255);
       const s254 = await udpSocket(fam.src, 254);
+      const sentAt = performance.now();
       await sendFrom(s255, 'first', port, fam.dst);
       await until(() => rx.length === 1, 'the TTL 255 packet');
-      assert.deepEqual(rx[0], {
+      const { arrivalAt, ...meta } = rx[0]!.meta;
+      assert.deepEqual({ data: rx[0]!.data, meta }, {
         data: 'first',
         meta: { srcAddr: fam.src, srcPort: s255.address().port, dstAddr: fam.dst, ttl: 255 },
       });
+      // Stamped on the receive thread, in the performance.now() timebase.
+      assert.ok(arrivalAt !== undefined && arrivalAt >= sentAt && arrivalAt <= performance.now(), `arrivalAt ${arrivalAt} vs sent ${sentAt}`);
       // The dropped one goes first: once the marker behind it is in, it had its chance.
       await sendFrom(s254, 'ttl-254', port, fam.dst);
       await sendFrom(s255, 'marker', port, fam.dst);
@@ -161,7 +165,9 @@ describe('NativeBfdTransport send side', () => {
       s.send(Buffer.from('from-sender'));
       await until(() => rx.length === 1, 'the sender packet');
       // The listener drops anything below 255, so arriving at all proves the TTL.
-      assert.deepEqual(rx[0]!.meta, { srcAddr: fam.local, srcPort: s.localPort, dstAddr: fam.remote, ttl: 255 });
+      const { arrivalAt, ...meta } = rx[0]!.meta;
+      assert.deepEqual(meta, { srcAddr: fam.local, srcPort: s.localPort, dstAddr: fam.remote, ttl: 255 });
+      assert.equal(typeof arrivalAt, 'number');
       assert.equal(t.stats().droppedTtl, 0);
       assert.deepEqual(s.stats(), { sent: 1, errors: 0 });
       s.close();
@@ -236,9 +242,10 @@ test('two BfdManagers on native transports (127.0.0.1 / 127.0.0.2) come Up at 10
   }
 });
 
-describe('process exit with a receive thread', () => {
-  for (const mode of ['close', 'exit'] as const) {
-    test(`${mode === 'close' ? 'close() and an empty event loop' : 'process.exit() without close()'}: the child ends at once with code 0`, async () => {
+describe('process exit with a receive thread (and a periodic sender)', () => {
+  for (const mode of ['close', 'exit', 'close-periodic', 'exit-periodic'] as const) {
+    const what = `${mode.startsWith('close') ? 'close() and an empty event loop' : 'process.exit() without close()'}${mode.endsWith('periodic') ? ', periodic sender running' : ''}`;
+    test(`${what}: the child ends at once with code 0`, async () => {
       const child = spawn(process.execPath, ['--import', 'tsx', CHILD, mode], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
