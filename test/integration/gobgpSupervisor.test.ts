@@ -87,7 +87,8 @@ test('gobgpd is restarted after it dies and stopped by PID', { timeout: 30_000 }
 test('loxilb flags: unknown and unimplemented flags exit 2 with a message', () => {
   for (const [args, re] of [
     [['--bogus'], /unknown flag --bogus/],
-    [['--cluster=10.0.0.2'], /--cluster is not implemented/],
+    [['--egr-hooks'], /--egr-hooks is not implemented/],
+    [['--ka=10.0.0.2:10.0.0.1:500'], /--ka=.*IntervalUs must be an integer of at least 10000/],
     [['--port=99999'], /--port/],
   ] as [string[], RegExp][]) {
     const r = spawnSync(LOXILB_BIN, args, { encoding: 'utf8', timeout: 20_000 });
