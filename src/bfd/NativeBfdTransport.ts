@@ -20,6 +20,7 @@
 // blocks the JS thread and never throws: failures are counted per sender.
 // Senders offer periodic mode (BfdPeriodicTx): the addon's timer thread
 // repeats the session's packet on schedule with no JS involvement.
+import { errnoCode, errorMessage } from '../util/errors.ts';
 import { randomInt } from 'node:crypto';
 import type { Logger } from '../util/logger.ts';
 import { parseIp } from '../util/ipAddress.ts';
@@ -66,14 +67,6 @@ export interface NativeBfdTransportStats {
   handlerErrors: number;
 }
 
-function errCode(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /**
  * performance.now() minus CLOCK_MONOTONIC ms, from the tightest of a few
  * bracketing samples. Node's performance.now() is libuv's hrtime (the
@@ -111,7 +104,7 @@ class NativeBfdSender implements BfdSender, BfdPeriodicTx {
     try {
       code = this.socket.send(packet);
     } catch (e) {
-      return this.fail(errText(e));
+      return this.fail(errorMessage(e));
     }
     if (code === undefined) this.counters.sent++;
     else this.fail(code);
@@ -260,7 +253,7 @@ export class NativeBfdTransport implements BfdTransport {
         } catch (e) {
           // A kernel without IPv6 (or a namespace with it disabled) is not a
           // reason to run no BFD at all when nobody asked for a v6 address.
-          const noV6 = errCode(e) === 'EAFNOSUPPORT' || errCode(e) === 'EADDRNOTAVAIL';
+          const noV6 = errnoCode(e) === 'EAFNOSUPPORT' || errnoCode(e) === 'EADDRNOTAVAIL';
           if (!(noV6 && this.ipv6Address === '::')) throw e;
           this.log.warn({ err: e }, 'bfd: no IPv6 listener (IPv6 unavailable)');
         }
@@ -269,7 +262,7 @@ export class NativeBfdTransport implements BfdTransport {
       receiver.close();
       this.bound.length = 0;
       this.listening = false;
-      throw new Error(`bfd transport cannot listen on port ${this.listenPort}: ${errText(e)}`);
+      throw new Error(`bfd transport cannot listen on port ${this.listenPort}: ${errorMessage(e)}`);
     }
     for (const w of this.watched.values()) receiver.watchArrival(w.address, w.disc);
     const offset = this.monoOffsetMs;
@@ -307,14 +300,14 @@ export class NativeBfdTransport implements BfdTransport {
         socket = new this.addon.UdpSender(local, port, remote, remotePort, BFD_TTL, BFD_TRAFFIC_CLASS);
       } catch (e) {
         lastErr = e;
-        if (errCode(e) === 'EADDRINUSE') continue;
-        throw new Error(`bfd: cannot open a source socket on ${local}: ${errText(e)}`);
+        if (errnoCode(e) === 'EADDRINUSE') continue;
+        throw new Error(`bfd: cannot open a source socket on ${local}: ${errorMessage(e)}`);
       }
       const sender = new NativeBfdSender(socket, socket.localPort(), (s) => this.senders.delete(s));
       this.senders.add(sender);
       return sender;
     }
-    throw new Error(`bfd: no free source port in ${this.portMin}-${this.portMax} on ${local}: ${errText(lastErr)}`);
+    throw new Error(`bfd: no free source port in ${this.portMin}-${this.portMax} on ${local}: ${errorMessage(lastErr)}`);
   }
 
   /** Stops the receive thread (joined before this resolves) and closes every socket. */

@@ -14,6 +14,7 @@
 // Nothing here throws out of a timer or an event: send failures are counted
 // per sender, socket errors are logged and counted, and a receive handler
 // that throws is logged.
+import { errnoCode, errorMessage } from '../util/errors.ts';
 import dgram from 'node:dgram';
 import { randomInt } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/logger.ts';
@@ -117,14 +118,6 @@ export interface UdpBfdTransportStats {
   handlerErrors: number;
 }
 
-function errCode(e: unknown): string | undefined {
-  return (e as NodeJS.ErrnoException | undefined)?.code;
-}
-
-function errText(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
-
 /** Canonical text of a received address: no zone, IPv4-mapped IPv6 as IPv4. */
 export function canonicalSource(addr: string): string {
   const pct = addr.indexOf('%');
@@ -207,7 +200,7 @@ class UdpBfdSender implements BfdSender {
 
   private fail(e: unknown): void {
     this.counters.errors++;
-    this.counters.lastError = errCode(e) ?? errText(e);
+    this.counters.lastError = errnoCode(e) ?? errorMessage(e);
   }
 }
 
@@ -278,7 +271,7 @@ export class UdpBfdTransport implements BfdTransport {
         } catch (e) {
           // A kernel without IPv6 (or a namespace with it disabled) is not a
           // reason to run no BFD at all when nobody asked for a v6 address.
-          const noV6 = errCode(e) === 'EAFNOSUPPORT' || errCode(e) === 'EADDRNOTAVAIL';
+          const noV6 = errnoCode(e) === 'EAFNOSUPPORT' || errnoCode(e) === 'EADDRNOTAVAIL';
           if (!(noV6 && this.ipv6Address === '::')) throw e;
           this.sockets.pop();
           void closeSocket(s);
@@ -288,7 +281,7 @@ export class UdpBfdTransport implements BfdTransport {
     } catch (e) {
       await this.closeListeners();
       this.listening = false;
-      throw new Error(`bfd transport cannot listen on port ${this.listenPort}: ${errText(e)}`);
+      throw new Error(`bfd transport cannot listen on port ${this.listenPort}: ${errorMessage(e)}`);
     }
     this.remotePort ??= this.boundPort() ?? this.listenPort;
   }
@@ -309,15 +302,15 @@ export class UdpBfdTransport implements BfdTransport {
       } catch (e) {
         void closeSocket(socket);
         lastErr = e;
-        if (errCode(e) === 'EADDRINUSE') continue;
-        throw new Error(`bfd: cannot bind a source socket on ${local}: ${errText(e)}`);
+        if (errnoCode(e) === 'EADDRINUSE') continue;
+        throw new Error(`bfd: cannot bind a source socket on ${local}: ${errorMessage(e)}`);
       }
       try {
         // libuv picks IP_TTL or IPV6_UNICAST_HOPS by the socket's family.
         socket.setTTL(BFD_TTL);
       } catch (e) {
         void closeSocket(socket);
-        throw new Error(`bfd: cannot set TTL ${BFD_TTL} on ${local}:${port}: ${errText(e)}`);
+        throw new Error(`bfd: cannot set TTL ${BFD_TTL} on ${local}:${port}: ${errorMessage(e)}`);
       }
       if (this.closed) {
         void closeSocket(socket);
@@ -328,7 +321,7 @@ export class UdpBfdTransport implements BfdTransport {
       this.senders.add(sender);
       return sender;
     }
-    throw new Error(`bfd: no free source port in ${this.portMin}-${this.portMax} on ${local}: ${errText(lastErr)}`);
+    throw new Error(`bfd: no free source port in ${this.portMin}-${this.portMax} on ${local}: ${errorMessage(lastErr)}`);
   }
 
   async close(): Promise<void> {

@@ -48,3 +48,8 @@ export class ForbiddenError extends ApiError {
 export function errorMessage(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
+
+/** The errno code of a system error (EADDRINUSE, ...), if it has one. */
+export function errnoCode(err: unknown): string | undefined {
+  return (err as NodeJS.ErrnoException | undefined)?.code;
+}
