@@ -188,12 +188,6 @@ export class Agent implements AgentApi, HaHost {
     const announce = o?.announce ?? announceVip;
     this.vipOwner = new VipOwner(systemAddressDriver, announce, this.log.child({ part: 'vip' }), () => this.vipOwnership());
     if (o?.hook) this.hook = new RoleHook(o.hook, this.log.child({ part: 'hook' }));
-    // A BFD-driven instance's role from before a restart means nothing now: it is elected again.
-    const kaInstances = new Set([...(o?.ka ? [DEFAULT_INSTANCE] : [])]);
-    for (const name of kaInstances) {
-      const cur = this.ciStates.get(name);
-      if (cur) this.ciStates.set(name, { ...cur, state: 'NOT_DEFINED' });
-    }
   }
 
   /** A session with a node that is not a BGP neighbour is an HA peer: its state drives the instance's role. */
@@ -201,10 +195,14 @@ export class Agent implements AgentApi, HaHost {
     if (!this.ha || this.bgpNeighbors.has(spec.remoteIp)) return;
     const key = bfdKey(spec.instance, spec.remoteIp);
     this.haSessions.add(key);
-    if (!this.ciStates.has(spec.instance)) this.ciStates.set(spec.instance, { instance: spec.instance, state: 'NOT_DEFINED', vip: '0.0.0.0' });
-    else if (this.ciStates.get(spec.instance)!.state !== 'NOT_DEFINED' && !this.ha.has(spec.instance)) {
-      this.ciStates.set(spec.instance, { ...this.ciStates.get(spec.instance)!, state: 'NOT_DEFINED' });
-      this.vips.setCiStates(this.ciStates);
+    // The instance's role from before (a restart, the API) means nothing now:
+    // BFD elects it. Until then it is NOT_DEFINED, which holds no VIP.
+    const cur = this.ciStates.get(spec.instance);
+    if (!this.ha.has(spec.instance) && cur?.state !== 'NOT_DEFINED') {
+      const next = new Map(this.ciStates).set(spec.instance, { instance: spec.instance, state: 'NOT_DEFINED', vip: cur?.vip ?? '0.0.0.0' });
+      this.ciStates = next;
+      this.vips.setCiStates(next);
+      this.vipOwner?.changed(true);
     }
     const local = spec.sourceIp ?? (await localAddressTowards(spec.remoteIp).catch(() => undefined));
     this.ha.addPeer(spec.instance, spec.remoteIp, local);

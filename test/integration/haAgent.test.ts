@@ -60,7 +60,11 @@ describe('HA roles over BFD (--ka) with a BIRD router', () => {
       const r = await roles();
       return r[LB2.name] === 'MASTER' && r[LB1.name] === 'BACKUP';
     }, { timeoutMs: 15_000, what: 'lb2 MASTER, lb1 BACKUP' });
-    const entry = ((await t.mustApi(LB1.name, 'GET', '/config/cistate/all')) as { Attr: Record<string, unknown>[] }).Attr.find((e) => e.instance === 'llb-inst0')!;
+    // The peer's role as lb1 last read it (re-read every second).
+    const entry = await waitFor(async () => {
+      const e = ((await t.mustApi(LB1.name, 'GET', '/config/cistate/all')) as { Attr: Record<string, any>[] }).Attr.find((x) => x.instance === 'llb-inst0')!;
+      return e.peers?.[0]?.state === 'MASTER' ? e : undefined;
+    }, { timeoutMs: 5_000, what: "lb1's view of lb2 as MASTER" });
     assert.deepEqual(
       { state: entry.state, vip: entry.vip, driver: entry.driver, priority: entry.priority, synced: entry.synced, peers: entry.peers },
       { state: 'BACKUP', vip: '0.0.0.0', driver: 'bfd', priority: 100, synced: true, peers: [{ remoteIp: LB2.ipv4, bfd: 'Up', state: 'MASTER', priority: 100 }] },
