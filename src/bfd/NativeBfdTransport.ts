@@ -21,7 +21,6 @@
 // Senders offer periodic mode (BfdPeriodicTx): the addon's timer thread
 // repeats the session's packet on schedule with no JS involvement.
 import { errnoCode, errorMessage } from '../util/errors.ts';
-import { randomInt } from 'node:crypto';
 import type { Logger } from '../util/logger.ts';
 import { parseIp } from '../util/ipAddress.ts';
 import { loadNativeAddon, type NativeAddon, type NativeBfdReceiver, type NativeRxPacket, type NativeUdpSender } from '../util/nativeAddon.ts';
@@ -41,13 +40,13 @@ import {
   canonicalSource,
   resolveBfdTransportOptions,
   resolveSenderAddresses,
+  sourcePortCandidates,
   type UdpBfdTransportOptions,
 } from './UdpBfdTransport.ts';
 
 /** IPv4 TOS / IPv6 Traffic Class of our packets: DSCP CS6 (network control). */
 export const BFD_TRAFFIC_CLASS = 0xc0;
 
-const BIND_ATTEMPTS = 64;
 
 /** Same options as UdpBfdTransport. */
 export type NativeBfdTransportOptions = UdpBfdTransportOptions;
@@ -288,13 +287,8 @@ export class NativeBfdTransport implements BfdTransport {
     if (this.closed) throw new Error('bfd transport is closed');
     const { remote, local } = resolveSenderAddresses(opts);
     const remotePort = this.remotePort ?? (this.listenPort || BFD_CONTROL_PORT);
-    const span = this.portMax - this.portMin + 1;
     let lastErr: unknown;
-    // A random start, then the next ports in turn: a small range is covered
-    // completely, a large one is not tried forever.
-    const start = randomInt(span);
-    for (let attempt = 0; attempt < Math.min(BIND_ATTEMPTS, span); attempt++) {
-      const port = this.portMin + ((start + attempt) % span);
+    for (const port of sourcePortCandidates(this.portMin, this.portMax)) {
       let socket: NativeUdpSender;
       try {
         socket = new this.addon.UdpSender(local, port, remote, remotePort, BFD_TTL, BFD_TRAFFIC_CLASS);

@@ -118,6 +118,17 @@ export interface UdpBfdTransportStats {
   handlerErrors: number;
 }
 
+/**
+ * Source ports for a new session socket, in the order to try them: a random
+ * start in [min, max], then the next ports in turn, so a small range is
+ * covered completely and a large one is not tried forever.
+ */
+export function sourcePortCandidates(min: number, max: number): number[] {
+  const span = max - min + 1;
+  const start = randomInt(span);
+  return Array.from({ length: Math.min(BIND_ATTEMPTS, span) }, (_, i) => min + ((start + i) % span));
+}
+
 /** Canonical text of a received address: no zone, IPv4-mapped IPv6 as IPv4. */
 export function canonicalSource(addr: string): string {
   const pct = addr.indexOf('%');
@@ -289,13 +300,8 @@ export class UdpBfdTransport implements BfdTransport {
   async openSender(opts: BfdSenderOptions): Promise<BfdSender> {
     if (this.closed) throw new Error('bfd transport is closed');
     const { family, remote, local } = resolveSenderAddresses(opts);
-    const span = this.portMax - this.portMin + 1;
     let lastErr: unknown;
-    // A random start, then the next ports in turn: a small range is covered
-    // completely, a large one is not tried forever.
-    const start = randomInt(span);
-    for (let attempt = 0; attempt < Math.min(BIND_ATTEMPTS, span); attempt++) {
-      const port = this.portMin + ((start + attempt) % span);
+    for (const port of sourcePortCandidates(this.portMin, this.portMax)) {
       const socket = this.newSocket(family === 'ipv4' ? 'udp4' : 'udp6');
       try {
         await bindSocket(socket, local, port);
