@@ -34,3 +34,12 @@ export async function sendWithTtl(lab: Lab, node: string, src: string, dst: stri
     `s.bind(0, '${src}', () => { s.setTTL(${ttl}); s.send(Buffer.from('${pkt.toString('hex')}', 'hex'), 3784, '${dst}', (e) => { s.close(); process.exit(e ? 1 : 0); }); });`;
   await lab.run(node, [process.execPath, '-e', script]);
 }
+
+/** Deterministic uniform [0, 1): a 32-bit linear congruential generator, for reproducible jitter. */
+export function lcg(seed: number): () => number {
+  let s = seed >>> 0;
+  return () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}

@@ -28,18 +28,10 @@ import type {
 } from '../../src/bfd/BfdTransport.ts';
 import { UdpBfdTransport } from '../../src/bfd/UdpBfdTransport.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../src/util/errors.ts';
-import { controlPacket } from '../lab/bfdPackets.ts';
+import { controlPacket, lcg } from '../lab/bfdPackets.ts';
 
 const { AdminDown, Down, Init, Up } = BfdState;
 
-/** Deterministic uniform [0, 1): a 32-bit linear congruential generator. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 interface Wire {
   at: number;

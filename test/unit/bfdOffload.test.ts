@@ -19,18 +19,11 @@ import type {
   BfdSenderStats,
   BfdTransport,
 } from '../../src/bfd/BfdTransport.ts';
-import { controlPacket } from '../lab/bfdPackets.ts';
+import { controlPacket, lcg } from '../lab/bfdPackets.ts';
 
 const { AdminDown, Down, Init, Up } = BfdState;
 const EPS = 1e-6;
 
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 function decoded(raw: Buffer): BfdControlPacket {
   const r = decodeBfdPacket(raw);

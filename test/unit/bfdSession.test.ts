@@ -16,19 +16,11 @@ import {
   type BfdSessionConfig,
   type BfdStateChange,
 } from '../../src/bfd/BfdSession.ts';
-import { controlPacket } from '../lab/bfdPackets.ts';
+import { controlPacket, lcg } from '../lab/bfdPackets.ts';
 
 const { AdminDown, Down, Init, Up } = BfdState;
 const EPS = 1e-6;
 
-/** Deterministic uniform [0, 1): a 32-bit linear congruential generator. */
-function lcg(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    return s / 2 ** 32;
-  };
-}
 
 type Who = 'a' | 'b';
 interface Sent {
