@@ -38,7 +38,7 @@ export interface HaHost {
   roleOf(instance: string): CiStateName;
   /** Makes `role` true for the instance (cistate, BGP, VIPs, hook). */
   applyRole(instance: string, role: HaRole, reason: string): void;
-  /** Called when this node stays MASTER against a peer that also claims it (heal): announce the VIPs again. */
+  /** Called when this node stays MASTER as a peer comes back (heal): announce the VIPs again. */
   reannounce?(instance: string): void;
 }
 
@@ -233,9 +233,10 @@ export class HaManager {
         p.failedReads = 0;
         // A peer without that instance has no role in it yet.
         const next = view ?? { state: 'NOT_DEFINED' as CiStateName, priority: this.priority, synced: true };
-        const changed = !p.view || p.view.state !== next.state || p.view.priority !== next.priority || p.view.synced !== next.synced;
+        const first = !p.view;
+        const changed = first || p.view!.state !== next.state || p.view!.priority !== next.priority || p.view!.synced !== next.synced;
         p.view = next;
-        if (changed) this.evaluate(instance, `HA peer ${p.remoteIp} is ${next.state} (priority ${next.priority})`);
+        if (changed) this.evaluate(instance, `HA peer ${p.remoteIp} is ${next.state} (priority ${next.priority})`, first);
       },
       (err: Error) => {
         p.reading = false;
@@ -253,7 +254,8 @@ export class HaManager {
     );
   }
 
-  private evaluate(instance: string, reason: string): void {
+  /** `peerCameUp`: the first decision after a peer's session came Up (a heal or a return). */
+  private evaluate(instance: string, reason: string, peerCameUp = false): void {
     const inst = this.instances.get(instance);
     if (!inst || this.closed || !inst.started) return;
     const live = [...inst.peers.values()].filter((p) => p.up);
@@ -267,9 +269,12 @@ export class HaManager {
       peers,
     );
     inst.lastDecision = { role, reason };
-    // Two MASTERs met (a healed partition) and this one stays: clients may
-    // have followed the other, which is about to step down, so announce again.
-    if (role === 'MASTER' && current === 'MASTER' && peers.some((p) => p.isMaster)) this.opts.host.reannounce?.(instance);
+    // A peer is back (a healed partition, or a node that returned) and this
+    // node stays MASTER: clients may have followed the peer while it was cut
+    // off, and the peer, stepping down, announces nothing. So announce again,
+    // whatever state the peer was in when we read it (it may already have
+    // stepped down). A node that steps down never re-announces.
+    if (role === 'MASTER' && current === 'MASTER' && (peerCameUp || peers.some((p) => p.isMaster))) this.opts.host.reannounce?.(instance);
     if (role === current) return;
     this.log.info({ instance, from: current, to: role, reason }, 'HA election');
     this.opts.host.applyRole(instance, role, reason);

@@ -246,3 +246,22 @@ test('HaManager: an Up peer whose API cannot be read is decided by address after
   a.mgr.close();
   b.mgr.close();
 });
+
+test('HaManager: after a heal the MASTER that stays re-announces even when the other already stepped down', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock, { priority: 150 });
+  await run(clock, 6000);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'MASTER']);
+  // b hears BFD Up first, reads a as MASTER and steps down ...
+  b.mgr.bfdState('llb-inst0', a.addr, true);
+  await run(clock, 200);
+  assert.equal(b.state, 'BACKUP');
+  // ... so a, reading b later, finds no other MASTER, yet clients may still be on b.
+  a.mgr.bfdState('llb-inst0', b.addr, true);
+  await run(clock, 200);
+  assert.equal(a.state, 'MASTER');
+  assert.ok(a.reannounced >= 1, 'a announces its VIPs again');
+  assert.equal(b.reannounced, 0);
+  a.mgr.close();
+  b.mgr.close();
+});
