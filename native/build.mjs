@@ -48,4 +48,15 @@ const r = spawnSync(process.execPath, [nodeGyp, 'rebuild', '--loglevel=warn', `-
   env: { ...process.env, npm_config_nodedir: nodeDir },
 });
 if (r.error) fail(`cannot run node-gyp: ${r.error.message}`);
-if (r.status !== 0) fail(`node-gyp rebuild failed (exit ${r.status ?? r.signal}); it needs g++, make and python3 (scripts/setup.sh installs them)`);
+if (r.status !== 0) fail(`node-gyp rebuild failed (exit ${r.status ?? r.signal}); it needs g++, make, python3 and libbpf-dev (scripts/setup.sh installs them)`);
+
+// The eBPF datapath (bpf/lb.bpf.c), after node-gyp because `rebuild` empties
+// build/. -mcpu=v3 for atomic fetch-and-add with a result (round-robin).
+const archInclude = `/usr/include/${process.arch === 'x64' ? 'x86_64' : process.arch === 'arm64' ? 'aarch64' : process.arch}-linux-gnu`;
+const bpf = spawnSync(
+  'clang',
+  ['-O2', '-g', '-Wall', '-Werror', '-target', 'bpf', '-mcpu=v3', `-I${archInclude}`, '-c', path.join(nativeDir, 'bpf', 'lb.bpf.c'), '-o', path.join(nativeDir, 'build', 'lb.bpf.o')],
+  { stdio: 'inherit' },
+);
+if (bpf.error) fail(`cannot run clang for the eBPF datapath: ${bpf.error.message} (scripts/setup.sh installs clang and libbpf-dev)`);
+if (bpf.status !== 0) fail(`clang -target bpf failed (exit ${bpf.status ?? bpf.signal}) building native/bpf/lb.bpf.c`);

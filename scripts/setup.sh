@@ -8,25 +8,42 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 
 did=()
 
-need_apt=0
-for cmd in gobgpd gobgp bird birdc keepalived ip curl ping; do
-  if ! command -v "$cmd" >/dev/null 2>&1; then
-    need_apt=1
-    break
+# What the agent, the native build, the test labs and the benchmarks run,
+# each as "command-or-path package". A command already on PATH is enough
+# (e.g. a kubectl from another source).
+requirements=(
+  "gobgpd gobgpd" "gobgp gobgpd"
+  "bird bird2" "birdc bird2"
+  "keepalived keepalived"
+  "ip iproute2" "curl curl" "ping iputils-ping" "ps procps"
+  "g++ g++" "make make" "python3 python3"
+  "clang clang" "/usr/include/bpf/libbpf.h libbpf-dev"
+  "iptables iptables" "nft nftables"
+  "wrk wrk" "nginx nginx-light" "haproxy haproxy"
+  "kubectl kubernetes-client"
+)
+packages=()
+for req in "${requirements[@]}"; do
+  check=${req% *}
+  pkg=${req#* }
+  if [[ $check == /* ]]; then
+    [ -e "$check" ] && continue
+  else
+    command -v "$check" >/dev/null 2>&1 && continue
   fi
+  [[ " ${packages[*]} " == *" $pkg "* ]] || packages+=("$pkg")
 done
 
-if [ "$need_apt" -eq 1 ]; then
+if [ "${#packages[@]}" -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: gobgpd/bird2/keepalived/iproute2/curl are missing and installing them needs root" >&2
+    echo "setup: missing ${packages[*]}; installing them needs root" >&2
     exit 1
   fi
-  # The bird2 package starts a global BIRD from its postinst; its stock config
-  # exports every route into the root namespace's kernel table. keepalived's
-  # postinst starts a system keepalived the same way (invoke-rc.d and
-  # deb-systemd-invoke). Tests run their own daemons inside namespaces, so
-  # forbid service starts during the install (policy-rc.d is honoured by
-  # invoke-rc.d and deb-systemd-invoke).
+  # The bird2, keepalived, nginx and haproxy packages start system-wide
+  # daemons from their postinst (bird2's stock config even exports routes
+  # into the root namespace's kernel table). Tests and benchmarks run their
+  # own inside namespaces, so forbid service starts during the install
+  # (policy-rc.d is honoured by invoke-rc.d and deb-systemd-invoke).
   policy=/usr/sbin/policy-rc.d
   own_policy=0
   if [ ! -e "$policy" ]; then
@@ -38,7 +55,7 @@ if [ "$need_apt" -eq 1 ]; then
   apt_log=$(mktemp)
   if ! { apt-get update -qq &&
          DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-           -o Dpkg::Use-Pty=0 gobgpd bird2 keepalived iproute2 curl procps iputils-ping; } >"$apt_log" 2>&1; then
+           -o Dpkg::Use-Pty=0 "${packages[@]}"; } >"$apt_log" 2>&1; then
     cat "$apt_log" >&2
     rm -f "$apt_log"
     exit 1
@@ -48,34 +65,7 @@ if [ "$need_apt" -eq 1 ]; then
     rm -f "$policy"
     own_policy=0
   fi
-  did+=("installed gobgpd bird2 keepalived iproute2 curl procps iputils-ping")
-fi
-
-# The native addon (native/, built by npm ci) needs a C++ toolchain and
-# python3 for node-gyp; the Node.js headers come with the nodejs package.
-need_build=0
-for cmd in g++ make python3; do
-  if ! command -v "$cmd" >/dev/null 2>&1; then
-    need_build=1
-    break
-  fi
-done
-
-if [ "$need_build" -eq 1 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "setup: g++/make/python3 are missing and installing them needs root" >&2
-    exit 1
-  fi
-  apt_log=$(mktemp)
-  if ! { apt-get update -qq &&
-         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
-           -o Dpkg::Use-Pty=0 g++ make python3; } >"$apt_log" 2>&1; then
-    cat "$apt_log" >&2
-    rm -f "$apt_log"
-    exit 1
-  fi
-  rm -f "$apt_log"
-  did+=("installed g++ make python3")
+  did+=("installed ${packages[*]}")
 fi
 
 # Never rely on (or compete with) a packaged, system-wide BIRD or keepalived
@@ -83,7 +73,7 @@ fi
 # namespace): if systemd is running, keep their services stopped and disabled.
 # Without systemd nothing starts them.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-  for unit in bird.service keepalived.service; do
+  for unit in bird.service keepalived.service nginx.service haproxy.service; do
     if systemctl is-enabled --quiet "$unit" 2>/dev/null ||
        systemctl is-active --quiet "$unit" 2>/dev/null; then
       systemctl disable --now --quiet "$unit"
@@ -94,7 +84,7 @@ fi
 
 if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
    [ package-lock.json -nt node_modules/.package-lock.json ] ||
-   [ ! -f native/build/Release/loxilb_native.node ]; then
+   [ ! -f native/build/Release/loxilb_native.node ] || [ ! -f native/build/lb.bpf.o ]; then
   npm_log=$(mktemp)
   if ! npm ci --no-audit --no-fund >"$npm_log" 2>&1; then
     cat "$npm_log" >&2
@@ -103,7 +93,7 @@ if [ ! -d node_modules ] || [ ! -f node_modules/.package-lock.json ] ||
   fi
   rm -f "$npm_log"
   did+=("ran npm ci")
-elif [ -n "$(find native/src native/binding.gyp -newer native/build/Release/loxilb_native.node -print -quit)" ]; then
+elif [ -n "$(find native/src native/bpf native/binding.gyp -newer native/build/Release/loxilb_native.node -print -quit)" ]; then
   # Sources changed since the addon was built (a pull, an edit): rebuild it only.
   build_log=$(mktemp)
   if ! npm run build:native >"$build_log" 2>&1; then

@@ -8,6 +8,7 @@ namespace {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   loxilb::InitBfdSockets(env, exports);
   loxilb::InitAnnounce(env, exports);
+  loxilb::InitDatapath(env, exports);
   return exports;
 }
 

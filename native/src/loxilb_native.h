@@ -9,5 +9,7 @@ namespace loxilb {
 void InitBfdSockets(Napi::Env env, Napi::Object exports);
 /** announce() (announce.cc). */
 void InitAnnounce(Napi::Env env, Napi::Object exports);
+/** LbDatapath, ktimeNs(), ifIndex(), datapathLayout (datapath.cc). */
+void InitDatapath(Napi::Env env, Napi::Object exports);
 
 }  // namespace loxilb

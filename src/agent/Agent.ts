@@ -5,7 +5,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
 import { RestServer } from '../api/RestServer.ts';
-import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, DeleteByKeyQuery } from '../api/AgentApi.ts';
+import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, ConntrackInfo, DeleteByKeyQuery } from '../api/AgentApi.ts';
 import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { BfdManager } from '../bfd/BfdManager.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
@@ -31,6 +31,9 @@ import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
 import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
+import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
+import { CT_DIR_ORIG, CT_STATE_NAMES, type CtEntry } from '../datapath/layout.ts';
 
 export const VERSION = '0.1.0';
 
@@ -47,6 +50,8 @@ export interface AgentOptions {
   /** Mirror BGP best paths into the kernel (every --bgp node, as loxilb does). */
   kernelRoutes: boolean;
   ha?: HaOptions;
+  /** The eBPF datapath (LB mode): attach filter and hooks. Absent: rules are only kept and advertised. */
+  datapath?: DatapathOptions;
 }
 
 export interface HaOptions {
@@ -92,6 +97,8 @@ export class Agent implements AgentApi, HaHost {
   private ha?: HaManager;
   private vipOwner?: VipOwner;
   private hook?: RoleHook;
+  private datapath?: Datapath;
+  private dpLoop?: CoalescingLoop;
 
   private readonly store: ConfigStore;
   private readonly prober: EndpointProber;
@@ -114,10 +121,22 @@ export class Agent implements AgentApi, HaHost {
     this.store = new ConfigStore(opts.configPath);
     this.prober = new EndpointProber(log.child({ part: 'probe' }));
     this.prober.on('change', () => this.onEndpointsChanged());
+    this.dpLoop = new CoalescingLoop(async () => this.programDatapath(), {
+      onError: (err) => {
+        this.log.error({ err: (err as Error).message }, 'programming the datapath failed; retrying');
+        return 1000;
+      },
+    });
     this.ciStates.set(DEFAULT_INSTANCE, { instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' });
   }
 
   async start(): Promise<void> {
+    if (!this.bgpOnly && this.opts.datapath) {
+      // Before anything else: without a datapath an LB node must not come up
+      // looking healthy (no silent no-op).
+      this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
+      this.datapath.start();
+    }
     const saved = this.store.load();
     if (!this.bgpOnly) {
       for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
@@ -139,6 +158,7 @@ export class Agent implements AgentApi, HaHost {
     this.vips.setCiStates(this.ciStates);
     this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(r)]));
     this.publishRoutes();
+    this.dpLoop?.kick();
     this.rest = new RestServer(this, this.log.child({ part: 'api' }));
     await this.rest.listen(this.opts.host, this.opts.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
@@ -255,6 +275,8 @@ export class Agent implements AgentApi, HaHost {
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
     this.publishRoutes(true);
     this.vipOwner?.changed(true);
+    // fullnat's source follows the instance's floating address.
+    if (cur?.vip !== s.vip) this.dpLoop?.kickNow();
     if (!cur || cur.state !== s.state) this.hook?.run(s.instance, s.state, s.vip);
   }
 
@@ -358,6 +380,8 @@ export class Agent implements AgentApi, HaHost {
     this.stopped = true;
     this.stopWatch();
     this.prober.close();
+    this.dpLoop?.close();
+    this.datapath?.close();
     this.ha?.close();
     // Planned stop: give the VIPs back so the peer's announcement wins at once.
     await this.vipOwner?.close();
@@ -379,6 +403,7 @@ export class Agent implements AgentApi, HaHost {
 
   /** Resolves once BGP and kernel routes have caught up with the current state. */
   async settled(): Promise<void> {
+    await this.dpLoop?.whenIdle();
     await this.vipOwner?.whenIdle();
     await this.reconciler?.whenIdle();
     await this.routeSync?.whenIdle();
@@ -398,7 +423,21 @@ export class Agent implements AgentApi, HaHost {
     return { instance: ruleInstance(rule), ips: ruleVips(rule) };
   }
 
+  /** One pass writes every rule, with liveness and floating addresses, into the eBPF maps. */
+  private async programDatapath(): Promise<void> {
+    if (!this.datapath) return;
+    const states = this.ciStates;
+    this.datapath.applyRules(this.rules.values(), {
+      alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
+      instanceVip: (instance) => {
+        const vip = states.get(instance)?.vip;
+        return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
+      },
+    });
+  }
+
   private onEndpointsChanged(): void {
+    this.dpLoop?.kickNow();
     for (const [key, rule] of this.rules) if (rule.serviceArguments.monitor) this.vips.setOffer(key, this.offerOf(rule));
     // Traffic to a dead service must stop now, not after the next burst slot.
     this.publishRoutes(true);
@@ -410,6 +449,7 @@ export class Agent implements AgentApi, HaHost {
     else this.rules.delete(key);
     this.vips.setOffer(key, rule && this.offerOf(rule));
     this.vipOwner?.changed();
+    this.dpLoop?.kick();
   }
 
   private publishBgpConfig(urgent = false): void {
@@ -445,6 +485,15 @@ export class Agent implements AgentApi, HaHost {
       rules: this.rules.size,
       advertisedVips: this.reconciler?.advertisedCount ?? 0,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
+      ...(this.datapath
+        ? {
+            datapath: {
+              interfaces: this.datapath.attachedInterfaces(),
+              connections: this.datapath.dumpConnections().count,
+              stats: this.datapath.stats(),
+            },
+          }
+        : {}),
     };
   }
 
@@ -549,6 +598,26 @@ export class Agent implements AgentApi, HaHost {
         peers: info?.peers.map((p) => ({ remoteIp: p.remoteIp, bfd: p.bfdUp ? 'Up' : 'Down', state: p.state, priority: p.priority })),
       };
     });
+  }
+
+  listConntrack(): ConntrackInfo[] {
+    if (!this.datapath) return [];
+    const names = new Map<string, string>();
+    for (const r of this.rules.values()) {
+      for (const vip of ruleVips(r)) names.set(`${vip}|${r.serviceArguments.port}|${r.serviceArguments.protocol}`, r.serviceArguments.name ?? '');
+    }
+    return this.datapath.connections().map((e) => ({
+      destinationIP: e.daddr,
+      destinationPort: e.dport,
+      sourceIP: e.saddr,
+      sourcePort: e.sport,
+      protocol: e.proto,
+      conntrackState: CT_STATE_NAMES[e.state] ?? String(e.state),
+      conntrackAct: conntrackAct(e),
+      packets: Number(e.packets),
+      bytes: Number(e.bytes),
+      servName: names.get(`${e.svc.vip}|${e.svc.port}|${e.svc.proto}`) ?? '',
+    }));
   }
 
   async setBgpGlobal(cfg: BgpGlobalConfig): Promise<void> {
@@ -709,4 +778,13 @@ export function formatUpDown(seconds: number): string {
   const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
   const ss = String(s % 60).padStart(2, '0');
   return `${d > 0 ? `${d}d ` : ''}${hh}:${mm}:${ss}`;
+}
+
+/** What the datapath does to packets of this entry, as loxicmd get ct shows it. */
+function conntrackAct(e: CtEntry): string {
+  const parts: string[] = [];
+  if (e.xsaddr !== e.saddr || e.xsport !== e.sport) parts.push(`snat-${e.xsaddr}:${e.xsport}`);
+  if (e.xdaddr !== e.daddr || e.xdport !== e.dport) parts.push(`dnat-${e.xdaddr}:${e.xdport}`);
+  const dir = e.dir === CT_DIR_ORIG ? '' : 'reply,';
+  return `${dir}${parts.join(',') || 'fwd'}${e.flags & 0x04 ? ',synced' : ''}`;
 }

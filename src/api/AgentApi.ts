@@ -50,6 +50,8 @@ export interface AgentStatus {
   rules: number;
   advertisedVips: number;
   uptimeSeconds: number;
+  /** The eBPF datapath (absent in --peer mode and in agents built without one). */
+  datapath?: { interfaces: string[]; connections: number; stats: Record<string, number> };
 }
 
 export interface DeleteByKeyQuery {
@@ -75,6 +77,20 @@ export interface CiStateInfo extends CiState {
   peers?: { remoteIp: string; bfd: 'Up' | 'Down'; state?: string; priority?: number }[];
 }
 
+/** One entry of the datapath's connection table, in loxilb's ctAttr shape. */
+export interface ConntrackInfo {
+  destinationIP: string;
+  destinationPort: number;
+  sourceIP: string;
+  sourcePort: number;
+  protocol: string;
+  conntrackState: string;
+  conntrackAct: string;
+  packets: number;
+  bytes: number;
+  servName: string;
+}
+
 export interface AgentApi {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
@@ -89,6 +105,8 @@ export interface AgentApi {
 
   setCiState(s: CiState): Promise<void>;
   listCiStates(): CiStateInfo[];
+
+  listConntrack(): ConntrackInfo[];
 
   setBgpGlobal(cfg: BgpGlobalConfig): Promise<void>;
   addBgpNeighbor(n: BgpNeighborConfig): Promise<void>;

@@ -110,6 +110,8 @@ export function buildRoutes(api: AgentApi): Route[] {
       })),
     })),
 
+    route('GET', 'config/conntrack/all', 'lb', () => ({ ctAttr: api.listConntrack() })),
+
     route('POST', 'config/bfd', 'lb', async (ctx) => {
       await api.setBfdSession(parseBfdSession(ctx.json()));
       return SUCCESS;

@@ -2,7 +2,7 @@
 // resources with loxicmd's own aliases, so existing habits and scripts work.
 import { parseArgs } from 'node:util';
 
-export type LoxicmdResource = 'lb' | 'bgpneigh' | 'hastate' | 'bfd';
+export type LoxicmdResource = 'lb' | 'bgpneigh' | 'hastate' | 'bfd' | 'ct';
 export type OutputFormat = 'table' | 'wide' | 'json';
 
 export interface LoxicmdOptions {
@@ -37,6 +37,8 @@ const RESOURCE_ALIASES: Record<string, LoxicmdResource> = {
   ha: 'hastate',
   HAstate: 'hastate',
   bfd: 'bfd',
+  ct: 'ct',
+  conntrack: 'ct',
 };
 
 export const LOXICMD_USAGE = `Usage: loxicmd [flags] get <resource> [-o wide|json]
@@ -46,6 +48,7 @@ Resources:
   bgpneigh  (bgpneighbor, bgpnei)               BGP neighbours and their sessions
   hastate   (ha, HAstate)                       HA state of each cluster instance
   bfd                                           BFD sessions and their state
+  ct        (conntrack)                         connections the datapath tracks
 
 Flags:
   -s, --apiserver <address>   loxilb API server address (default 127.0.0.1)
@@ -85,7 +88,7 @@ export function parseLoxicmdArgs(argv: readonly string[]): LoxicmdCommand {
   const [verb, name, ...extra] = positionals;
   if (verb === undefined) throw new UsageError('missing command');
   if (verb !== 'get') throw new UsageError(`unknown command "${verb}": only "get" is supported`);
-  if (name === undefined) throw new UsageError('get: missing resource (lb, bgpneigh or hastate)');
+  if (name === undefined) throw new UsageError('get: missing resource (lb, bgpneigh, hastate, bfd or ct)');
   const resource = RESOURCE_ALIASES[name];
   if (resource === undefined || !Object.hasOwn(RESOURCE_ALIASES, name)) throw new UsageError(`get: unknown resource "${name}"`);
   if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);

@@ -13,6 +13,7 @@ const BGP_NEIGH_HEADER = ['Peer', 'AS', 'UP/Down', 'State'];
 const HA_STATE_HEADER = ['Instance', 'HAState'];
 const HA_STATE_WIDE_HEADER = ['Instance', 'HAState', 'VIP', 'Priority', 'Driver', 'Peers'];
 const BFD_HEADER = ['Instance', 'RemoteIP', 'State'];
+const CT_HEADER = ['Service Name', 'destIP', 'srcIP', 'dport', 'sport', 'proto', 'state', 'act', 'packets', 'bytes'];
 const BFD_WIDE_HEADER = ['Instance', 'RemoteIP', 'SourceIP', 'Port', 'Interval', 'Retry Count', 'State'];
 
 function obj<K extends string>(v: unknown, fields: readonly K[]): Partial<Record<K, unknown>> {
@@ -145,6 +146,19 @@ export function renderBfdTable(sessions: readonly unknown[], wide: boolean): str
   return renderTable(wide ? BFD_WIDE_HEADER : BFD_HEADER, cells);
 }
 
+/** Renders `get ct` from GET /config/conntrack/all's `ctAttr`, sorted by service, then addresses. */
+export function renderCtTable(entries: readonly unknown[]): string {
+  const F = ['servName', 'destinationIP', 'sourceIP', 'destinationPort', 'sourcePort', 'protocol', 'conntrackState', 'conntrackAct', 'packets', 'bytes'] as const;
+  const cells = entries
+    .filter(isPlainObject)
+    .map((e) => {
+      const r = obj(e, F);
+      return [str(r.servName), str(r.destinationIP), str(r.sourceIP), String(num(r.destinationPort)), String(num(r.sourcePort)), str(r.protocol), str(r.conntrackState), str(r.conntrackAct), String(num(r.packets)), String(num(r.bytes))];
+    })
+    .sort((a, b) => byKey(a.slice(0, 5).join('|'), b.slice(0, 5).join('|')));
+  return renderTable(CT_HEADER, cells);
+}
+
 interface ResourceSpec {
   path: string;
   listKey: string;
@@ -156,6 +170,7 @@ const RESOURCES: Record<LoxicmdResource, ResourceSpec> = {
   bgpneigh: { path: '/config/bgp/neigh/all', listKey: 'bgpNeiAttr', render: (items) => renderBgpNeighTable(items) },
   hastate: { path: '/config/cistate/all', listKey: 'Attr', render: (items, o) => renderHaStateTable(items, o.output === 'wide') },
   bfd: { path: '/config/bfd/all', listKey: 'Attr', render: (items, o) => renderBfdTable(items, o.output === 'wide') },
+  ct: { path: '/config/conntrack/all', listKey: 'ctAttr', render: (items) => renderCtTable(items) },
 };
 
 export interface LoxicmdIo {

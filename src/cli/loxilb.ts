@@ -47,6 +47,7 @@ async function main(): Promise<void> {
         hook: flags.haHook,
         initWaitMs: flags.haInitWaitMs,
       },
+      datapath: { whitelist: flags.whitelist, blacklist: flags.blacklist, egressHooks: flags.egrHooks },
     },
     log,
   );

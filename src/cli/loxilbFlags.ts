@@ -28,6 +28,11 @@ export interface LoxilbFlags {
   haPreempt: boolean;
   haHook?: string;
   haInitWaitMs: number;
+  /** --egr-hooks: the datapath also at TC egress. */
+  egrHooks: boolean;
+  /** --blacklist / --whitelist: which interfaces the datapath attaches to. */
+  blacklist?: RegExp;
+  whitelist?: RegExp;
 }
 
 type Kind = 'bool' | 'string';
@@ -56,13 +61,13 @@ const DEFS: FlagDef[] = [
   { long: 'ha-hook', kind: 'string' },
   { long: 'ha-init-wait', kind: 'string' },
   { long: 'help', short: 'h', kind: 'bool', key: 'help' },
+  { long: 'egr-hooks', kind: 'bool', key: 'egrHooks' },
+  { long: 'blacklist', kind: 'string' },
+  { long: 'whitelist', kind: 'string' },
 ];
 
 /** loxilb flags that exist but are not implemented in loxilb-ts yet. */
 const NOT_YET: FlagDef[] = [
-  { long: 'egr-hooks', kind: 'bool' },
-  { long: 'blacklist', kind: 'string' },
-  { long: 'whitelist', kind: 'string' },
   { long: 'tls', kind: 'bool' },
   { long: 'tls-host', kind: 'string' },
   { long: 'tls-port', kind: 'string' },
@@ -115,6 +120,11 @@ export const USAGE = `Usage: loxilb [OPTIONS]
                           (default ${LOXILB_HOOK_PATH} if it exists)
       --ha-init-wait=MS   how long an HA node waits for its peer at start before it serves alone
                           (default ${HA_DEFAULT_INIT_WAIT_MS})
+      --blacklist=REGEX   the datapath leaves interfaces whose names match (lo is always left
+                          unless whitelisted), e.g. 'cni[0-9a-z]|veth.|flannel.'
+      --whitelist=REGEX   the datapath attaches only to interfaces whose names match
+                          (the blacklist is then ignored)
+      --egr-hooks         attach the datapath at TC egress too (locally sent traffic to VIPs)
   -v, --version           print the version and exit
   -h, --help              this text
 `;
@@ -136,6 +146,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     haPriority: HA_DEFAULT_PRIORITY,
     haPreempt: false,
     haInitWaitMs: HA_DEFAULT_INIT_WAIT_MS,
+    egrHooks: false,
   };
   const raw: Record<string, string> = {};
   let portRaw = env.PORT || '11111';
@@ -189,6 +200,8 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
   }
   if (out.configPath === '') throw new FlagError('flag --config-path must name a directory');
   parseHaFlags(out, raw);
+  out.blacklist = regexFlag('blacklist', raw.blacklist);
+  out.whitelist = regexFlag('whitelist', raw.whitelist);
   // --peer implies --bgp, as in loxilb.
   if (out.peer) out.bgp = true;
   return out;
@@ -197,6 +210,16 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
 export function isLoopbackApi(addr: string): boolean {
   const host = /^\[?([^\]]+?)\]?:\d+$/.exec(addr)?.[1] ?? '';
   return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
+}
+
+/** An interface-name regex; `none` (loxilb's default) means unset. Unanchored, as Go's MatchString. */
+function regexFlag(name: string, text: string | undefined): RegExp | undefined {
+  if (text === undefined || text === 'none' || text === '') return undefined;
+  try {
+    return new RegExp(text);
+  } catch (err) {
+    throw new FlagError(`flag --${name} must be a regular expression over interface names (${(err as Error).message})`);
+  }
 }
 
 function intFlag(name: string, text: string, min: number, max: number): number {

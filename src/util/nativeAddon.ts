@@ -91,6 +91,43 @@ export interface NativeAddon {
   monotonicNowMs(): number;
   /** Sends `count` gratuitous ARPs (4-byte address) or unsolicited NAs (16 bytes) on `ifname`, `intervalMs` apart. */
   announce(ifname: string, address: Buffer, count: number, intervalMs: number): Promise<void>;
+  /** Loads native/build/lb.bpf.o; throws an Error with `code` (EPERM without root) and `log` (libbpf's). */
+  LbDatapath: new (objectPath: string) => NativeLbDatapath;
+  /** CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns, so of ct last_ns. */
+  ktimeNs(): number;
+  /** if_nametoindex; 0 if there is no such interface. */
+  ifIndex(name: string): number;
+  /** Sizes of the structs in native/bpf/lb_maps.h, as the compiler laid them out. */
+  datapathLayout: { version: number; lbKey: number; lbRule: number; ctKey: number; ctVal: number };
+}
+
+export interface NativeMapDump {
+  keys: Buffer;
+  values: Buffer;
+  count: number;
+}
+
+/** The loaded eBPF datapath. Map names are the ones in native/bpf/lb.bpf.c. */
+export interface NativeLbDatapath {
+  /** Our filter (handle 1, priority 1) on the clsact hook; replaces a leftover one. */
+  attach(ifindex: number, direction: 'ingress' | 'egress'): void;
+  /** False if no filter of ours was there. */
+  detach(ifindex: number, direction: 'ingress' | 'egress'): boolean;
+  mapUpdate(map: string, key: Buffer, value: Buffer, flags?: number): void;
+  mapDelete(map: string, key: Buffer): boolean;
+  mapLookup(map: string, key: Buffer): Buffer | undefined;
+  mapDump(map: string): NativeMapDump;
+  mapUpdateBatch(map: string, keys: Buffer, values: Buffer): number;
+  /** Deletes the keys that exist; returns how many did. */
+  mapDeleteBatch(map: string, keys: Buffer): number;
+  /** The per-CPU counters of native/bpf/lb_maps.h (LB_STAT_*), summed. */
+  stats(): number[];
+  /** Deletes idle conntrack entries; `expired` holds key+value of each one deleted. */
+  ctSweep(): { scanned: number; count: number; expired: Buffer };
+  /** Installs conntrack entries from a cluster peer, restamped with our clock and marked synced. */
+  ctInstall(keys: Buffer, values: Buffer): number;
+  /** Frees maps and programs; attached filters keep their own reference. */
+  close(): void;
 }
 
 let cached: NativeAddon | undefined;

@@ -29,10 +29,14 @@ async function api(flab: FailoverLab, node: string, method: string, p: string, b
   return text ? JSON.parse(text) : undefined;
 }
 
-/** The VIP's rule (the echo answers it; the endpoint only makes the rule valid). */
+/**
+ * The VIP's rule: it makes the VIP advertised and owned. It is on another
+ * port than the echo, so the datapath leaves the probes to the node's own
+ * echo (the endpoint only makes the rule valid).
+ */
 function postEchoRule(flab: FailoverLab, lb: LbName, vip: string, bgp: boolean): Promise<unknown> {
   return api(flab, lb, 'POST', '/config/loadbalancer', {
-    serviceArguments: { externalIP: vip, port: ECHO_PORT, protocol: 'udp', sel: 0, mode: 0, bgp },
+    serviceArguments: { externalIP: vip, port: ECHO_PORT + 1, protocol: 'udp', sel: 0, mode: 0, bgp },
     endpoints: [{ endpointIP: '10.0.0.1', targetPort: ECHO_PORT, weight: 1 }],
   });
 }

@@ -2,7 +2,7 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { RestServer, MAX_BODY_BYTES } from '../../src/api/RestServer.ts';
-import type { AgentApi, AgentStatus, BfdSessionInfo, DeleteByKeyQuery } from '../../src/api/AgentApi.ts';
+import type { AgentApi, ConntrackInfo, AgentStatus, BfdSessionInfo, DeleteByKeyQuery } from '../../src/api/AgentApi.ts';
 import type { BfdSessionSpec } from '../../src/bfd/validateBfdConfig.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import type { CiState } from '../../src/ha/ClusterState.ts';
@@ -54,6 +54,10 @@ class FakeAgent implements AgentApi {
   }
   listCiStates() {
     return this.ci.map((c) => ({ ...c, priority: 100, synced: true, driver: 'api' as const }));
+  }
+  ct: ConntrackInfo[] = [];
+  listConntrack() {
+    return this.ct;
   }
   async setBgpGlobal(cfg: BgpGlobalConfig) {
     this.record('setBgpGlobal', cfg);
@@ -195,6 +199,7 @@ test('bgp-only mode refuses LB and CI endpoints with 403', async () => {
   assertError(await call('DELETE', '/config/loadbalancer/name/x'), 403, /^running in bgp only mode$/);
   assertError(await call('POST', '/config/cistate', { instance: 'a', state: 'MASTER' }), 403, /^running in bgp only mode$/);
   assertError(await call('GET', '/config/cistate/all'), 403, /^running in bgp only mode$/);
+  assertError(await call('GET', '/config/conntrack/all'), 403, /^running in bgp only mode$/);
   assert.equal((await call('GET', '/config/bgp/neigh/all')).status, 200);
   assert.deepEqual(agent.calls, []);
 });
@@ -268,6 +273,23 @@ test('cistate POST and GET', async () => {
     Attr: [{ instance: 'llb-inst0', state: 'MASTER', vip: '10.0.0.100', sync: null, priority: 100, synced: true, driver: 'api' }],
   });
   assertError(await call('POST', '/config/cistate', { instance: 'llb-inst0', state: 'PRIMARY' }), 400, /invalid state: invalid cluster-state/);
+});
+
+test('conntrack GET answers ctAttr', async () => {
+  const e: ConntrackInfo = {
+    destinationIP: '20.20.20.1',
+    destinationPort: 80,
+    sourceIP: '10.0.0.5',
+    sourcePort: 40000,
+    protocol: 'tcp',
+    conntrackState: 'est',
+    conntrackAct: 'dnat-192.168.80.21:8080',
+    packets: 3,
+    bytes: 180,
+    servName: 'web',
+  };
+  agent.ct = [e];
+  assert.deepEqual((await call('GET', '/config/conntrack/all')).body, { ctAttr: [e] });
 });
 
 test('BGP global, neighbours and their deletion', async () => {

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
-import { renderBfdTable, renderBgpNeighTable, renderHaStateTable, renderLbTable, runLoxicmd } from '../../src/cli/loxicmdCommands.ts';
+import { renderBfdTable, renderCtTable, renderBgpNeighTable, renderHaStateTable, renderLbTable, runLoxicmd } from '../../src/cli/loxicmdCommands.ts';
 import { parseLoxicmdArgs, UsageError } from '../../src/cli/loxicmdArgs.ts';
 
 const RULES = [
@@ -164,4 +164,16 @@ test('get bfd: loxicmd\'s columns, and the wide view with source, port, interval
   assert.match(wide[0]!, /SOURCEIP +\| PORT \| +INTERVAL +\| RETRY COUNT \|/);
   assert.match(wide[2]!, /\| 192\.168\.80\.10 \| 3784 \| 100000 us \| +3 \| BFDUp \|$/);
   assert.equal((parseLoxicmdArgs(['get', 'bfd', '-o', 'wide']) as { resource: string }).resource, 'bfd');
+});
+
+test('get ct: one row per tracked entry, sorted by service and addresses', () => {
+  const rows = [
+    { servName: 'web', destinationIP: '20.20.20.1', sourceIP: '192.168.90.9', destinationPort: 80, sourcePort: 40001, protocol: 'tcp', conntrackState: 'est', conntrackAct: 'dnat-192.168.80.21:8080', packets: 5, bytes: 420 },
+    { servName: 'web', destinationIP: '20.20.20.1', sourceIP: '192.168.90.2', destinationPort: 80, sourcePort: 40000, protocol: 'tcp', conntrackState: 'syn-sent', conntrackAct: 'dnat-192.168.80.22:8080', packets: 1, bytes: 60 },
+  ];
+  const lines = renderCtTable(rows).split('\n');
+  assert.match(lines[0]!, /^\| SERVICE NAME \| +DESTIP +\| +SRCIP +\| DPORT \| SPORT \| PROTO \| +STATE +\| +ACT +\| PACKETS \| BYTES \|$/);
+  assert.match(lines[2]!, /^\| web +\| 20\.20\.20\.1 \| 192\.168\.90\.2 +\| +80 \| 40000 \| tcp +\| syn-sent \| dnat-192\.168\.80\.22:8080 \| +1 \| +60 \|$/);
+  assert.match(lines[3]!, /192\.168\.90\.9 .*\| est +\|/);
+  assert.equal((parseLoxicmdArgs(['get', 'conntrack']) as { resource: string }).resource, 'ct');
 });

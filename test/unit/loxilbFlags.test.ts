@@ -31,9 +31,20 @@ test('--peer implies --bgp', () => {
 });
 
 test('unimplemented loxilb flags are refused by name', () => {
-  for (const a of ['--egr-hooks', '--blacklist=veth.', '--database-host=x']) {
+  for (const a of ['--tls', '--prometheus', '--database-host=x']) {
     assert.throws(() => parseLoxilbFlags([a]), (e: Error) => e instanceof FlagError && /not implemented in loxilb-ts yet/.test(e.message), a);
   }
+});
+
+test('datapath flags: --blacklist, --whitelist, --egr-hooks', () => {
+  const f = parseLoxilbFlags(['--blacklist=cni[0-9a-z]|veth.', '--egr-hooks']);
+  assert.equal(f.egrHooks, true);
+  assert.ok(f.blacklist?.test('veth0'));
+  assert.ok(!f.blacklist?.test('eth0'));
+  assert.equal(f.whitelist, undefined);
+  assert.equal(parseLoxilbFlags(['--whitelist=none']).whitelist, undefined);
+  assert.ok(parseLoxilbFlags(['--whitelist', '^eth[01]$']).whitelist?.test('eth1'));
+  assert.throws(() => parseLoxilbFlags(['--blacklist=veth(']), (e: Error) => e instanceof FlagError && /--blacklist must be a regular expression/.test(e.message));
 });
 
 test('HA flags: --ka with every part, --cluster, --self, priority, preempt, hook', () => {

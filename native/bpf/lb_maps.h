@@ -1,0 +1,140 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * Map layouts shared by the eBPF program (lb.bpf.c) and its user-space side
+ * (native/src/datapath.cc and src/datapath/layout.ts, which encodes the same
+ * bytes). Every multi-byte address and port is in network byte order, as it
+ * is on the wire, so the program compares and copies without swapping.
+ * Change a layout here and LB_LAYOUT_VERSION with it: the sync channel
+ * refuses peers whose layout differs.
+ */
+#ifndef LOXILB_LB_MAPS_H
+#define LOXILB_LB_MAPS_H
+
+#define LB_LAYOUT_VERSION 1
+
+#define LB_MAX_EPS 32
+#define LB_MAX_SRCS 16
+#define LB_WSLOTS 128
+#define LB_MAX_RULES 4096
+#define LB_CT_MAX 262144
+#define LB_PERSIST_MAX 65536
+
+/* Selection (LoadbalanceEntry.serviceArguments.sel). */
+#define LB_SEL_RR 0
+#define LB_SEL_HASH 1
+#define LB_SEL_PRIO 2
+#define LB_SEL_PERSIST 3
+#define LB_SEL_LC 4
+
+/* NAT mode (serviceArguments.mode). */
+#define LB_MODE_DEFAULT 0
+#define LB_MODE_ONEARM 1
+#define LB_MODE_FULLNAT 2
+
+/* Connection states kept in both entries of a connection. */
+#define CT_SYN_SENT 0
+#define CT_SYN_RECV 1
+#define CT_EST 2
+#define CT_FIN_WAIT 3
+#define CT_CLOSED 4
+#define CT_UDP_NEW 5
+#define CT_UDP_EST 6
+
+/* ct_val.dir */
+#define CT_DIR_ORIG 0  /* client -> endpoint */
+#define CT_DIR_REPLY 1 /* endpoint -> client */
+
+/* ct_val.flags */
+#define CT_F_FIN_ORIG 0x01
+#define CT_F_FIN_REPLY 0x02
+#define CT_F_SYNCED 0x04 /* installed by connection sync, not by a packet */
+
+/* Service key: rule lookup by (VIP, port, protocol). 8 bytes. */
+struct lb_key {
+  __u32 vip;
+  __u16 port;
+  __u8 proto;
+  __u8 pad;
+};
+
+/* 8 bytes. alive: 1 in rotation, 0 taken out by a failed probe. */
+struct lb_ep {
+  __u32 addr;
+  __u16 port;
+  __u8 weight;
+  __u8 alive;
+};
+
+struct lb_src {
+  __u32 net;
+  __u32 mask;
+};
+
+struct lb_rule {
+  __u32 id;        /* index into rr_ctr / lc_* (< LB_MAX_RULES) */
+  __u8 sel;
+  __u8 mode;
+  __u8 nep;
+  __u8 nsrc;
+  __u32 snat_addr; /* fullnat source; onearm uses the egress interface's address */
+  __u32 timeout_s; /* idle timeout of an established connection */
+  __u32 persist_s;
+  __u32 nalive;    /* endpoints with alive = 1 */
+  struct lb_ep eps[LB_MAX_EPS];
+  __u8 wslots[LB_WSLOTS]; /* endpoint index per slot, by weight, alive ones only */
+  struct lb_src srcs[LB_MAX_SRCS];
+};
+
+/* 16 bytes. */
+struct ct_key {
+  __u32 saddr;
+  __u32 daddr;
+  __u16 sport;
+  __u16 dport;
+  __u8 proto;
+  __u8 pad[3];
+};
+
+/* 56 bytes. x* is what the packet is rewritten to. */
+struct ct_val {
+  __u32 xsaddr;
+  __u32 xdaddr;
+  __u16 xsport;
+  __u16 xdport;
+  struct lb_key svc;
+  __u32 rule_id;
+  __u8 dir;
+  __u8 state;
+  __u8 ep_idx;
+  __u8 flags;
+  __u32 timeout_s;
+  __u64 last_ns;
+  __u64 packets;
+  __u64 bytes;
+};
+
+struct persist_key {
+  __u32 rule_id;
+  __u32 saddr;
+};
+
+struct persist_val {
+  __u32 ep_idx;
+  __u32 pad;
+  __u64 last_ns;
+};
+
+/* Per-CPU counters, index = LB_STAT_*. */
+#define LB_STAT_PACKETS 0
+#define LB_STAT_CT_HIT 1
+#define LB_STAT_CT_NEW 2
+#define LB_STAT_NO_EP 3
+#define LB_STAT_NOT_SYN 4
+#define LB_STAT_SRC_DENIED 5
+#define LB_STAT_NAT_PORT_FULL 6
+#define LB_STAT_CT_FULL 7
+#define LB_STAT_REDIRECT 8
+#define LB_STAT_TO_KERNEL 9
+#define LB_STAT_MAX 10
+
+#endif

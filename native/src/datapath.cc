@@ -1,0 +1,452 @@
+// LbDatapath: loads native/build/lb.bpf.o through libbpf, attaches its TC
+// programs, and gives TypeScript raw access to the maps by name. The map
+// layouts live in native/bpf/lb_maps.h; src/datapath/layout.ts encodes and
+// decodes the same bytes, so this file stays a thin, generic door except for
+// the two table walks that must be fast: the conntrack sweep (timeouts, least
+// connection accounting) and the install of synced entries.
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <net/if.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include <cerrno>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "errors.h"
+#include "loxilb_native.h"
+
+extern "C" {
+#include "../bpf/lb_maps.h"
+}
+
+namespace loxilb {
+namespace {
+
+// libbpf reports verifier logs and load errors through a print callback; the
+// latest ones are kept so a failed load can say why.
+std::string g_libbpf_log;
+
+int LibbpfPrint(enum libbpf_print_level level, const char* fmt, va_list args) {
+  if (level == LIBBPF_DEBUG) return 0;
+  static char buf[65536];
+  int n = vsnprintf(buf, sizeof buf, fmt, args);
+  if (n > 0) {
+    g_libbpf_log.append(buf, std::min<size_t>(n, sizeof buf - 1));
+    if (g_libbpf_log.size() > 65536) g_libbpf_log.erase(0, g_libbpf_log.size() - 65536);
+  }
+  return 0;
+}
+
+uint64_t KtimeNs() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+/** Seconds an entry may stay idle in its state (0 means the rule default). */
+uint64_t IdleLimitNs(const ct_val& v) {
+  uint64_t est = v.timeout_s != 0 ? v.timeout_s : 240;
+  uint64_t s;
+  switch (v.state) {
+    case CT_SYN_SENT:
+    case CT_SYN_RECV:
+      s = est < 20 ? est : 20;
+      break;
+    case CT_FIN_WAIT:
+      s = est < 10 ? est : 10;
+      break;
+    case CT_CLOSED:
+      s = 2;
+      break;
+    case CT_UDP_NEW:
+      s = est < 10 ? est : 10;
+      break;
+    default:
+      s = est;
+  }
+  return s * 1000000000ULL;
+}
+
+class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "LbDatapath",
+                       {
+                           InstanceMethod("attach", &LbDatapath::Attach),
+                           InstanceMethod("detach", &LbDatapath::Detach),
+                           InstanceMethod("mapUpdate", &LbDatapath::MapUpdate),
+                           InstanceMethod("mapDelete", &LbDatapath::MapDelete),
+                           InstanceMethod("mapLookup", &LbDatapath::MapLookup),
+                           InstanceMethod("mapDump", &LbDatapath::MapDump),
+                           InstanceMethod("mapUpdateBatch", &LbDatapath::MapUpdateBatch),
+                           InstanceMethod("mapDeleteBatch", &LbDatapath::MapDeleteBatch),
+                           InstanceMethod("stats", &LbDatapath::Stats),
+                           InstanceMethod("ctSweep", &LbDatapath::CtSweep),
+                           InstanceMethod("ctInstall", &LbDatapath::CtInstall),
+                           InstanceMethod("close", &LbDatapath::Close),
+                       });
+  }
+
+  explicit LbDatapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LbDatapath>(info) {
+    Napi::Env env = info.Env();
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "LbDatapath(objectPath: string)");
+    std::string path = info[0].As<Napi::String>();
+    libbpf_set_print(LibbpfPrint);
+    g_libbpf_log.clear();
+    obj_ = bpf_object__open_file(path.c_str(), nullptr);
+    if (obj_ == nullptr) {
+      int err = errno;
+      throw ErrnoError(env, "cannot open eBPF object " + path, err);
+    }
+    int rc = bpf_object__load(obj_);
+    if (rc != 0) {
+      int err = -rc;
+      std::string log = g_libbpf_log;
+      bpf_object__close(obj_);
+      obj_ = nullptr;
+      Napi::Error e = ErrnoError(env, "cannot load eBPF programs from " + path, err);
+      e.Set("log", Napi::String::New(env, log));
+      throw e;
+    }
+    ingress_fd_ = ProgFd("lb_ingress");
+    egress_fd_ = ProgFd("lb_egress");
+    if (ingress_fd_ < 0 || egress_fd_ < 0) throw Napi::Error::New(env, "eBPF object has no lb_ingress/lb_egress program");
+  }
+
+  ~LbDatapath() override { Release(); }
+
+ private:
+  int ProgFd(const char* name) {
+    bpf_program* p = bpf_object__find_program_by_name(obj_, name);
+    return p != nullptr ? bpf_program__fd(p) : -1;
+  }
+
+  void Release() {
+    if (obj_ != nullptr) {
+      bpf_object__close(obj_);
+      obj_ = nullptr;
+    }
+  }
+
+  void RequireOpen(Napi::Env env) {
+    if (obj_ == nullptr) throw Napi::Error::New(env, "LbDatapath is closed");
+  }
+
+  bpf_map* Map(Napi::Env env, const Napi::Value& name) {
+    RequireOpen(env);
+    if (!name.IsString()) throw Napi::TypeError::New(env, "map name must be a string");
+    std::string n = name.As<Napi::String>();
+    bpf_map* m = bpf_object__find_map_by_name(obj_, n.c_str());
+    if (m == nullptr) throw Napi::Error::New(env, "no eBPF map named " + n);
+    return m;
+  }
+
+  static Napi::Buffer<uint8_t> Buf(Napi::Env env, const Napi::Value& v, size_t want, const char* what) {
+    if (!v.IsBuffer()) throw Napi::TypeError::New(env, std::string(what) + " must be a Buffer");
+    auto b = v.As<Napi::Buffer<uint8_t>>();
+    if (want != 0 && b.Length() != want) {
+      throw Napi::RangeError::New(env, std::string(what) + " must be " + std::to_string(want) + " bytes, got " +
+                                           std::to_string(b.Length()));
+    }
+    return b;
+  }
+
+  static bool Direction(Napi::Env env, const Napi::Value& v) {
+    std::string d = v.IsString() ? std::string(v.As<Napi::String>()) : "";
+    if (d == "ingress") return true;
+    if (d == "egress") return false;
+    throw Napi::TypeError::New(env, "direction must be 'ingress' or 'egress'");
+  }
+
+  // attach(ifindex, 'ingress'|'egress'): our filter at handle 1, priority 1
+  // of the clsact hook, replacing one a killed agent left behind.
+  Napi::Value Attach(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireOpen(env);
+    int ifindex = info[0].As<Napi::Number>().Int32Value();
+    bool ingress = Direction(env, info[1]);
+    DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+                        .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+    int rc = bpf_tc_hook_create(&hook);
+    if (rc != 0 && rc != -EEXIST) throw ErrnoError(env, "cannot create the clsact qdisc on ifindex " + std::to_string(ifindex), -rc);
+    DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = ingress ? ingress_fd_ : egress_fd_, .flags = BPF_TC_F_REPLACE,
+                        .handle = 1, .priority = 1);
+    rc = bpf_tc_attach(&hook, &opts);
+    if (rc != 0) throw ErrnoError(env, "cannot attach the TC program to ifindex " + std::to_string(ifindex), -rc);
+    return env.Undefined();
+  }
+
+  // detach(ifindex, direction): removes our filter; true if one was there.
+  Napi::Value Detach(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    int ifindex = info[0].As<Napi::Number>().Int32Value();
+    bool ingress = Direction(env, info[1]);
+    DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+                        .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+    DECLARE_LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 1, .priority = 1);
+    int rc = bpf_tc_detach(&hook, &opts);
+    if (rc == -ENOENT || rc == -ENODEV || rc == -EINVAL) return Napi::Boolean::New(env, false);
+    if (rc != 0) throw ErrnoError(env, "cannot detach the TC program from ifindex " + std::to_string(ifindex), -rc);
+    return Napi::Boolean::New(env, true);
+  }
+
+  Napi::Value MapUpdate(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = Map(env, info[0]);
+    auto k = Buf(env, info[1], bpf_map__key_size(m), "key");
+    auto v = Buf(env, info[2], bpf_map__value_size(m), "value");
+    uint64_t flags = info.Length() > 3 && info[3].IsNumber() ? info[3].As<Napi::Number>().Int64Value() : static_cast<int64_t>(BPF_ANY);
+    if (bpf_map_update_elem(bpf_map__fd(m), k.Data(), v.Data(), flags) != 0) {
+      throw ErrnoError(env, std::string("update of map ") + bpf_map__name(m) + " failed", errno);
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value MapDelete(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = Map(env, info[0]);
+    auto k = Buf(env, info[1], bpf_map__key_size(m), "key");
+    if (bpf_map_delete_elem(bpf_map__fd(m), k.Data()) != 0) {
+      if (errno == ENOENT) return Napi::Boolean::New(env, false);
+      throw ErrnoError(env, std::string("delete from map ") + bpf_map__name(m) + " failed", errno);
+    }
+    return Napi::Boolean::New(env, true);
+  }
+
+  Napi::Value MapLookup(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = Map(env, info[0]);
+    auto k = Buf(env, info[1], bpf_map__key_size(m), "key");
+    size_t vs = ValueBytes(m);
+    auto out = Napi::Buffer<uint8_t>::New(env, vs);
+    if (bpf_map_lookup_elem(bpf_map__fd(m), k.Data(), out.Data()) != 0) {
+      if (errno == ENOENT) return env.Undefined();
+      throw ErrnoError(env, std::string("lookup in map ") + bpf_map__name(m) + " failed", errno);
+    }
+    return out;
+  }
+
+  // Per-CPU maps hand out one 8-byte-aligned value per possible CPU.
+  static size_t ValueBytes(bpf_map* m) {
+    size_t vs = bpf_map__value_size(m);
+    bpf_map_type t = bpf_map__type(m);
+    if (t == BPF_MAP_TYPE_PERCPU_ARRAY || t == BPF_MAP_TYPE_PERCPU_HASH || t == BPF_MAP_TYPE_LRU_PERCPU_HASH) {
+      return ((vs + 7) / 8 * 8) * static_cast<size_t>(libbpf_num_possible_cpus());
+    }
+    return vs;
+  }
+
+  // Walks a hash map in batches; fn(keys, values, n) sees each batch.
+  template <typename Fn>
+  int Walk(bpf_map* m, Fn fn) {
+    const size_t ks = bpf_map__key_size(m);
+    const size_t vs = bpf_map__value_size(m);
+    const uint32_t chunk = 4096;
+    std::vector<uint8_t> keys(ks * chunk), vals(vs * chunk), token(ks);
+    bool first = true;
+    for (;;) {
+      uint32_t n = chunk;
+      DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int rc = bpf_map_lookup_batch(bpf_map__fd(m), first ? nullptr : token.data(), token.data(), keys.data(),
+                                    vals.data(), &n, &opts);
+      int err = rc != 0 ? errno : 0;
+      if (rc != 0 && err != ENOENT) return err;
+      if (n > 0) fn(keys.data(), vals.data(), n);
+      if (err == ENOENT) return 0;
+      first = false;
+    }
+  }
+
+  // mapDump(name) -> { keys: Buffer, values: Buffer, count }
+  Napi::Value MapDump(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = Map(env, info[0]);
+    const size_t ks = bpf_map__key_size(m);
+    const size_t vs = bpf_map__value_size(m);
+    std::vector<uint8_t> allk, allv;
+    size_t count = 0;
+    int err = Walk(m, [&](const uint8_t* k, const uint8_t* v, uint32_t n) {
+      allk.insert(allk.end(), k, k + ks * n);
+      allv.insert(allv.end(), v, v + vs * n);
+      count += n;
+    });
+    if (err != 0) throw ErrnoError(env, std::string("dump of map ") + bpf_map__name(m) + " failed", err);
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("keys", Napi::Buffer<uint8_t>::Copy(env, allk.data(), allk.size()));
+    r.Set("values", Napi::Buffer<uint8_t>::Copy(env, allv.data(), allv.size()));
+    r.Set("count", Napi::Number::New(env, static_cast<double>(count)));
+    return r;
+  }
+
+  Napi::Value MapUpdateBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = Map(env, info[0]);
+    auto k = Buf(env, info[1], 0, "keys");
+    auto v = Buf(env, info[2], 0, "values");
+    const size_t ks = bpf_map__key_size(m), vs = bpf_map__value_size(m);
+    if (k.Length() % ks != 0 || v.Length() % vs != 0 || k.Length() / ks != v.Length() / vs) {
+      throw Napi::RangeError::New(env, "keys and values must hold the same number of whole entries");
+    }
+    uint32_t n = static_cast<uint32_t>(k.Length() / ks);
+    if (n == 0) return Napi::Number::New(env, 0);
+    DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint32_t done = n;
+    if (bpf_map_update_batch(bpf_map__fd(m), k.Data(), v.Data(), &done, &opts) != 0) {
+      throw ErrnoError(env, std::string("batch update of map ") + bpf_map__name(m) + " failed after " +
+                                std::to_string(done) + " of " + std::to_string(n),
+                       errno);
+    }
+    return Napi::Number::New(env, done);
+  }
+
+  Napi::Value MapDeleteBatch(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = Map(env, info[0]);
+    auto k = Buf(env, info[1], 0, "keys");
+    const size_t ks = bpf_map__key_size(m);
+    if (k.Length() % ks != 0) throw Napi::RangeError::New(env, "keys must hold whole keys");
+    uint32_t n = static_cast<uint32_t>(k.Length() / ks);
+    // One by one: a batch delete stops at the first key that is already gone.
+    uint32_t deleted = 0;
+    for (uint32_t i = 0; i < n; i++) {
+      if (bpf_map_delete_elem(bpf_map__fd(m), k.Data() + i * ks) == 0) deleted++;
+    }
+    return Napi::Number::New(env, deleted);
+  }
+
+  // stats() -> number[LB_STAT_MAX], summed over CPUs.
+  Napi::Value Stats(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = Map(env, Napi::String::New(env, "stats"));
+    int ncpu = libbpf_num_possible_cpus();
+    std::vector<uint64_t> per(static_cast<size_t>(ncpu));
+    Napi::Array out = Napi::Array::New(env, LB_STAT_MAX);
+    for (uint32_t i = 0; i < LB_STAT_MAX; i++) {
+      uint64_t sum = 0;
+      if (bpf_map_lookup_elem(bpf_map__fd(m), &i, per.data()) == 0) {
+        for (uint64_t x : per) sum += x;
+      }
+      out.Set(i, Napi::Number::New(env, static_cast<double>(sum)));
+    }
+    return out;
+  }
+
+  // ctSweep() -> { scanned, expired: Buffer (key+value of each deleted
+  // entry) }. Deletes idle entries and counts a closed connection for least
+  // connections once per connection (on its original-direction entry).
+  Napi::Value CtSweep(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = Map(env, Napi::String::New(env, "ct"));
+    bpf_map* closed = Map(env, Napi::String::New(env, "lc_closed"));
+    const uint64_t now = KtimeNs();
+    std::vector<uint8_t> expired;
+    size_t scanned = 0;
+    int err = Walk(m, [&](const uint8_t* k, const uint8_t* v, uint32_t n) {
+      scanned += n;
+      for (uint32_t i = 0; i < n; i++) {
+        ct_val val;
+        memcpy(&val, v + i * sizeof(ct_val), sizeof val);
+        if (val.last_ns <= now && now - val.last_ns < IdleLimitNs(val)) continue;
+        expired.insert(expired.end(), k + i * sizeof(ct_key), k + (i + 1) * sizeof(ct_key));
+        expired.insert(expired.end(), v + i * sizeof(ct_val), v + (i + 1) * sizeof(ct_val));
+      }
+    });
+    if (err != 0) throw ErrnoError(env, "conntrack sweep failed", err);
+    const size_t rec = sizeof(ct_key) + sizeof(ct_val);
+    size_t deleted = 0;
+    std::vector<uint8_t> gone;
+    for (size_t off = 0; off < expired.size(); off += rec) {
+      if (bpf_map_delete_elem(bpf_map__fd(m), expired.data() + off) != 0) continue;
+      deleted++;
+      gone.insert(gone.end(), expired.begin() + off, expired.begin() + off + rec);
+      ct_val val;
+      memcpy(&val, expired.data() + off + sizeof(ct_key), sizeof val);
+      if (val.dir == CT_DIR_ORIG && val.rule_id < LB_MAX_RULES && val.ep_idx < LB_MAX_EPS) {
+        uint32_t slot = val.rule_id * LB_MAX_EPS + val.ep_idx;
+        uint64_t c = 0;
+        bpf_map_lookup_elem(bpf_map__fd(closed), &slot, &c);
+        c++;
+        bpf_map_update_elem(bpf_map__fd(closed), &slot, &c, BPF_ANY);
+      }
+    }
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("scanned", Napi::Number::New(env, static_cast<double>(scanned)));
+    r.Set("expired", Napi::Buffer<uint8_t>::Copy(env, gone.data(), gone.size()));
+    r.Set("count", Napi::Number::New(env, static_cast<double>(deleted)));
+    return r;
+  }
+
+  // ctInstall(keys, values) -> installed: entries from a cluster peer. Their
+  // last_ns is the peer's clock, so it is restamped with ours.
+  Napi::Value CtInstall(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* m = Map(env, Napi::String::New(env, "ct"));
+    auto k = Buf(env, info[0], 0, "keys");
+    auto v = Buf(env, info[1], 0, "values");
+    if (k.Length() % sizeof(ct_key) != 0 || v.Length() % sizeof(ct_val) != 0 ||
+        k.Length() / sizeof(ct_key) != v.Length() / sizeof(ct_val)) {
+      throw Napi::RangeError::New(env, "keys and values must hold the same number of whole conntrack entries");
+    }
+    uint32_t n = static_cast<uint32_t>(k.Length() / sizeof(ct_key));
+    if (n == 0) return Napi::Number::New(env, 0);
+    std::vector<ct_val> vals(n);
+    memcpy(vals.data(), v.Data(), v.Length());
+    const uint64_t now = KtimeNs();
+    for (auto& x : vals) {
+      x.last_ns = now;
+      x.flags |= CT_F_SYNCED;
+    }
+    DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint32_t done = n;
+    if (bpf_map_update_batch(bpf_map__fd(m), k.Data(), vals.data(), &done, &opts) != 0) {
+      throw ErrnoError(env, "install of synced conntrack entries failed after " + std::to_string(done), errno);
+    }
+    return Napi::Number::New(env, done);
+  }
+
+  Napi::Value Close(const Napi::CallbackInfo& info) {
+    Release();
+    return info.Env().Undefined();
+  }
+
+  bpf_object* obj_ = nullptr;
+  int ingress_fd_ = -1;
+  int egress_fd_ = -1;
+};
+
+// ktimeNs(): CLOCK_MONOTONIC in ns as a double (what bpf_ktime_get_ns counts).
+Napi::Value KtimeNsJs(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(KtimeNs()));
+}
+
+// ifIndex(name) -> number (0 if there is no such interface).
+Napi::Value IfIndex(const Napi::CallbackInfo& info) {
+  std::string n = info[0].As<Napi::String>();
+  return Napi::Number::New(info.Env(), if_nametoindex(n.c_str()));
+}
+
+}  // namespace
+
+void InitDatapath(Napi::Env env, Napi::Object exports) {
+  exports.Set("LbDatapath", LbDatapath::Define(env));
+  exports.Set("ktimeNs", Napi::Function::New(env, KtimeNsJs));
+  exports.Set("ifIndex", Napi::Function::New(env, IfIndex));
+  Napi::Object layout = Napi::Object::New(env);
+  layout.Set("version", LB_LAYOUT_VERSION);
+  layout.Set("lbKey", static_cast<double>(sizeof(lb_key)));
+  layout.Set("lbRule", static_cast<double>(sizeof(lb_rule)));
+  layout.Set("ctKey", static_cast<double>(sizeof(ct_key)));
+  layout.Set("ctVal", static_cast<double>(sizeof(ct_val)));
+  exports.Set("datapathLayout", layout);
+}
+
+}  // namespace loxilb

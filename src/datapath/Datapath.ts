@@ -1,0 +1,311 @@
+// The TypeScript face of the eBPF datapath: loads it, keeps it attached to
+// the interfaces the filter allows (new ones included), writes the LB rules
+// into its maps, sweeps idle connections, and reads the connection table for
+// the API and for connection sync.
+import { EventEmitter } from 'node:events';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { loadNativeAddon, type NativeLbDatapath, type NativeMapDump } from '../util/nativeAddon.ts';
+import { errnoCode, errorMessage } from '../util/errors.ts';
+import type { LbRule } from '../lb/LbRule.ts';
+import { usesInterface, listLinks, type InterfaceFilter, type LinkInfo } from './interfaces.ts';
+import {
+  CT_KEY_SIZE,
+  CT_VAL_SIZE,
+  MAX_EPS,
+  STAT_NAMES,
+  checkLayout,
+  decodeCt,
+  encodeLbRule,
+  type CtEntry,
+} from './layout.ts';
+import { RuleIdAllocator, planDatapath, type PlanContext } from './planDatapath.ts';
+
+export const BPF_OBJECT_RELATIVE_PATH = 'native/build/lb.bpf.o';
+const BPF_OBJECT = fileURLToPath(new URL(`../../${BPF_OBJECT_RELATIVE_PATH}`, import.meta.url));
+
+export interface DatapathOptions extends InterfaceFilter {
+  /** Also attach at TC egress (--egr-hooks). */
+  egressHooks?: boolean;
+  /** How often idle connections are swept and new interfaces looked for. */
+  sweepIntervalMs?: number;
+  linkIntervalMs?: number;
+  objectPath?: string;
+}
+
+export type DatapathStats = Record<(typeof STAT_NAMES)[number], number>;
+
+/** Turns a load failure into what the operator has to fix. */
+export function explainLoadError(err: unknown, objectPath: string): string {
+  const code = errnoCode(err);
+  const log = (err as { log?: string }).log ?? '';
+  if (code === 'ENOENT' && !existsSync(objectPath)) {
+    return `the eBPF datapath ${objectPath} is missing: build it with npm ci or npm run build:native (needs clang and libbpf-dev)`;
+  }
+  if (code === 'EPERM' || (code === 'EACCES' && !log.includes('PROG LOAD LOG'))) {
+    return 'the eBPF datapath needs root (CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON) to load its programs; run loxilb as root';
+  }
+  if (log.includes('PROG LOAD LOG')) {
+    const tail = log.trim().split('\n').slice(-6).join(' | ');
+    return `the kernel's verifier refused the eBPF datapath (${errorMessage(err)}): ${tail}`;
+  }
+  return `the eBPF datapath cannot be loaded: ${errorMessage(err)} (the kernel needs BPF, BPF JIT and TC clsact support)`;
+}
+
+export class Datapath extends EventEmitter {
+  private readonly ids = new RuleIdAllocator();
+  /** lb_rules as written: key hex -> value hex. */
+  private installed = new Map<string, string>();
+  private attached = new Map<string, LinkInfo>();
+  private ifaddrs = new Map<number, string>();
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+  private lastSkipped = new Map<string, string>();
+  private readonly ktimeNs: () => number;
+
+  private constructor(
+    private readonly dp: NativeLbDatapath,
+    private readonly opts: DatapathOptions,
+    private readonly log: Logger,
+    ktimeNs: () => number,
+  ) {
+    super();
+    this.ktimeNs = ktimeNs;
+  }
+
+  /** Loads and verifies the programs; throws an Error whose message names what is missing. */
+  static open(opts: DatapathOptions, log: Logger): Datapath {
+    const objectPath = opts.objectPath ?? BPF_OBJECT;
+    if (typeof process.getuid === 'function' && process.getuid() !== 0) {
+      throw new Error('the eBPF datapath needs root (CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON); run loxilb as root, or with --peer for BGP only');
+    }
+    const addon = loadNativeAddon();
+    checkLayout(addon.datapathLayout);
+    let dp: NativeLbDatapath;
+    try {
+      dp = new addon.LbDatapath(objectPath);
+    } catch (err) {
+      throw new Error(explainLoadError(err, objectPath), { cause: err });
+    }
+    return new Datapath(dp, opts, log, () => addon.ktimeNs());
+  }
+
+  /** Turns on IPv4 forwarding (the FIB lookup of translated packets needs it) and attaches. */
+  start(): void {
+    this.enableForwarding();
+    this.syncLinks();
+    const sweep = setInterval(() => this.sweep(), this.opts.sweepIntervalMs ?? 1000);
+    const links = setInterval(() => this.syncLinks(), this.opts.linkIntervalMs ?? 1000);
+    sweep.unref();
+    links.unref();
+    this.timers.push(sweep, links);
+  }
+
+  private enableForwarding(): void {
+    const f = '/proc/sys/net/ipv4/ip_forward';
+    try {
+      if (readFileSync(f, 'utf8').trim() !== '1') {
+        writeFileSync(f, '1\n');
+        this.log.info('enabled net.ipv4.ip_forward: the datapath forwards translated packets');
+      }
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'cannot enable net.ipv4.ip_forward; translated packets may not be forwarded');
+    }
+  }
+
+  /** Attaches to links the filter allows that are new (or whose ifindex changed), forgets gone ones. */
+  syncLinks(): void {
+    if (this.closed) return;
+    const links = listLinks();
+    const now = new Set<string>();
+    for (const l of links) {
+      if (l.ipv4 && this.ifaddrs.get(l.ifindex) !== l.ipv4) {
+        this.setIfaddr(l.ifindex, l.ipv4);
+      }
+      if (!usesInterface(l.name, this.opts)) continue;
+      now.add(l.name);
+      const cur = this.attached.get(l.name);
+      if (cur && cur.ifindex === l.ifindex) continue;
+      try {
+        this.dp.attach(l.ifindex, 'ingress');
+        if (this.opts.egressHooks) this.dp.attach(l.ifindex, 'egress');
+        this.attached.set(l.name, l);
+        this.log.info({ ifname: l.name, ifindex: l.ifindex, egress: Boolean(this.opts.egressHooks) }, 'datapath attached');
+      } catch (err) {
+        // A link can vanish between listing and attaching; the next pass retries.
+        this.log.warn({ ifname: l.name, err: errorMessage(err) }, 'cannot attach the datapath');
+      }
+    }
+    for (const name of [...this.attached.keys()]) {
+      if (!now.has(name)) this.attached.delete(name);
+    }
+  }
+
+  private setIfaddr(ifindex: number, addr: string): void {
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(ifindex);
+    const v = Buffer.from(addr.split('.').map(Number));
+    try {
+      this.dp.mapUpdate('ifaddr', k, v);
+      this.ifaddrs.set(ifindex, addr);
+    } catch (err) {
+      this.log.warn({ ifindex, err: errorMessage(err) }, 'cannot record the interface address for onearm');
+    }
+  }
+
+  attachedInterfaces(): string[] {
+    return [...this.attached.keys()].sort();
+  }
+
+  /**
+   * Writes the rules into lb_rules: changed entries are updated in place
+   * (live connections keep flowing), removed ones deleted, and the
+   * connections of removed services or endpoints flushed.
+   */
+  applyRules(rules: Iterable<LbRule>, ctx: Omit<PlanContext, 'ruleId'>): void {
+    const plan = planDatapath(rules, { ...ctx, ruleId: (s, sig) => this.ids.idFor(s, sig) });
+    this.ids.commit();
+    for (const id of this.ids.fresh) this.resetCounters(id);
+    this.ids.fresh.clear();
+
+    const skipped = new Map(plan.skipped.map((s) => [s.rule, s.reason]));
+    for (const [rule, reason] of skipped) {
+      if (this.lastSkipped.get(rule) !== reason) this.log.warn({ rule, reason }, 'rule not programmed into the eBPF datapath');
+    }
+    this.lastSkipped = skipped;
+
+    const desired = new Map<string, string>();
+    const endpointsBySvc = new Map<string, Set<string>>();
+    for (const e of plan.entries) {
+      desired.set(e.keyHex, encodeLbRule(e.rule).toString('hex'));
+      endpointsBySvc.set(e.keyHex, new Set(e.rule.endpoints.map((ep) => `${ep.addr}:${ep.port}`)));
+    }
+    const flush = new Map<string, Set<string> | undefined>();
+    for (const [k, v] of desired) {
+      const cur = this.installed.get(k);
+      if (cur === v) continue;
+      this.dp.mapUpdate('lb_rules', Buffer.from(k, 'hex'), Buffer.from(v, 'hex'));
+      if (cur !== undefined) flush.set(k, endpointsBySvc.get(k));
+    }
+    for (const k of this.installed.keys()) {
+      if (desired.has(k)) continue;
+      this.dp.mapDelete('lb_rules', Buffer.from(k, 'hex'));
+      flush.set(k, undefined);
+    }
+    this.installed = desired;
+    if (flush.size > 0) this.flushConnections(flush);
+  }
+
+  private resetCounters(id: number): void {
+    const zero32 = Buffer.alloc(4);
+    const zero64 = Buffer.alloc(8);
+    const k = Buffer.alloc(4);
+    k.writeUInt32LE(id);
+    this.dp.mapUpdate('rr_ctr', k, zero32);
+    for (let i = 0; i < MAX_EPS; i++) {
+      k.writeUInt32LE(id * MAX_EPS + i);
+      this.dp.mapUpdate('lc_opened', k, zero64);
+      this.dp.mapUpdate('lc_closed', k, zero64);
+    }
+  }
+
+  /**
+   * Deletes connections of services that are gone (endpoints undefined) or
+   * that go to an endpoint no longer in the service's list.
+   */
+  private flushConnections(svcs: Map<string, Set<string> | undefined>): void {
+    const d = this.dp.mapDump('ct');
+    const doomed: Buffer[] = [];
+    for (let i = 0; i < d.count; i++) {
+      const svcHex = d.values.subarray(i * CT_VAL_SIZE + 12, i * CT_VAL_SIZE + 20).toString('hex');
+      if (!svcs.has(svcHex)) continue;
+      const keep = svcs.get(svcHex);
+      if (keep) {
+        const e = decodeCt(d.keys, d.values, i);
+        if (!e) continue;
+        const ep = e.dir === 0 ? `${e.xdaddr}:${e.xdport}` : `${e.saddr}:${e.sport}`;
+        if (keep.has(ep)) continue;
+      }
+      doomed.push(d.keys.subarray(i * CT_KEY_SIZE, (i + 1) * CT_KEY_SIZE));
+    }
+    if (doomed.length > 0) {
+      const n = this.dp.mapDeleteBatch('ct', Buffer.concat(doomed));
+      this.log.info({ connections: n }, 'flushed connections of removed services or endpoints');
+    }
+  }
+
+  /** Deletes idle connections; emits 'expired' with the raw key+value records. */
+  sweep(): number {
+    if (this.closed) return 0;
+    try {
+      const r = this.dp.ctSweep();
+      if (r.count > 0) this.emit('expired', r.expired, r.count);
+      return r.count;
+    } catch (err) {
+      this.log.warn({ err: errorMessage(err) }, 'conntrack sweep failed');
+      return 0;
+    }
+  }
+
+  /** The raw connection table (for sync). */
+  dumpConnections(): NativeMapDump {
+    return this.dp.mapDump('ct');
+  }
+
+  connections(): CtEntry[] {
+    const d = this.dp.mapDump('ct');
+    const out: CtEntry[] = [];
+    for (let i = 0; i < d.count; i++) {
+      const e = decodeCt(d.keys, d.values, i);
+      if (e) out.push(e);
+    }
+    return out;
+  }
+
+  installConnections(keys: Buffer, values: Buffer): number {
+    return this.dp.ctInstall(keys, values);
+  }
+
+  deleteConnections(keys: Buffer): number {
+    return this.dp.mapDeleteBatch('ct', keys);
+  }
+
+  /** Whether lb_rules holds a rule for this service key (encoded). */
+  hasService(keyHex: string): boolean {
+    return this.installed.has(keyHex);
+  }
+
+  /** The id the datapath uses for the rule stored under this service key, if any. */
+  ruleIdOf(keyHex: string): number | undefined {
+    const v = this.installed.get(keyHex);
+    return v === undefined ? undefined : Buffer.from(v.slice(0, 8), 'hex').readUInt32LE(0);
+  }
+
+  nowNs(): number {
+    return this.ktimeNs();
+  }
+
+  stats(): DatapathStats {
+    const raw = this.dp.stats();
+    return Object.fromEntries(STAT_NAMES.map((n, i) => [n, raw[i] ?? 0])) as DatapathStats;
+  }
+
+  /** Detaches from every interface and frees the maps (a planned stop). */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    for (const l of this.attached.values()) {
+      for (const dir of this.opts.egressHooks ? (['ingress', 'egress'] as const) : (['ingress'] as const)) {
+        try {
+          this.dp.detach(l.ifindex, dir);
+        } catch (err) {
+          this.log.warn({ ifname: l.name, err: errorMessage(err) }, 'cannot detach the datapath');
+        }
+      }
+    }
+    this.attached.clear();
+    this.dp.close();
+  }
+}

@@ -1,0 +1,182 @@
+// The eBPF datapath, end to end in namespaces: a client behind a router, an
+// LB node running loxilb (its TC programs on the LB's interfaces) and two
+// endpoints with small HTTP/UDP servers. Every assertion is about what the
+// endpoints and the client actually saw.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { DatapathLab, DP, type Reply } from '../lab/DatapathLab.ts';
+import { waitFor } from '../lab/wait.ts';
+
+const VIP_HTTP = `${DP.vip}:80`;
+
+function rule(over: Record<string, unknown> = {}, endpoints: string[] = [DP.ep1, DP.ep2], port: number = DP.httpPort) {
+  return {
+    serviceArguments: { externalIP: DP.vip, port: 80, protocol: 'tcp', sel: 0, mode: 0, name: 'web', ...over },
+    endpoints: endpoints.map((ip) => ({ endpointIP: ip, targetPort: port, weight: 1 })),
+  };
+}
+
+function names(replies: Reply[]): string[] {
+  return replies.map((r) => r.name ?? `error:${r.error}`);
+}
+
+describe('eBPF datapath (client, LB, two HTTP/UDP endpoints)', { timeout: 180_000 }, () => {
+  let t: DatapathLab;
+
+  before(async () => {
+    t = await DatapathLab.create();
+  });
+  after(async () => {
+    await t?.destroy();
+  });
+
+  it('attaches to the LB interfaces and reports it in /status', async () => {
+    const st = await t.mustApi('lb1', 'GET', '/status');
+    assert.deepEqual(st.datapath.interfaces, ['eth0']);
+  });
+
+  it('default mode: round robin over both endpoints, the client source address kept', async () => {
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule());
+    const replies = await t.requests('http', VIP_HTTP, 6);
+    assert.deepEqual(names(replies), ['ep1', 'ep2', 'ep1', 'ep2', 'ep1', 'ep2']);
+    for (const r of replies) assert.equal(r.remote, DP.client, 'DNAT keeps the client address');
+  });
+
+  it('shows the connections in GET /config/conntrack/all and loxicmd get ct', async () => {
+    const ct = (await t.mustApi('lb1', 'GET', '/config/conntrack/all')).ctAttr as {
+      destinationIP: string;
+      sourceIP: string;
+      protocol: string;
+      conntrackState: string;
+      conntrackAct: string;
+      servName: string;
+      packets: number;
+    }[];
+    const fromClient = ct.filter((e) => e.sourceIP === DP.client && e.destinationIP === DP.vip);
+    assert.ok(fromClient.length >= 6, `client connections in the table: ${JSON.stringify(ct)}`);
+    for (const e of fromClient) {
+      assert.equal(e.protocol, 'tcp');
+      assert.equal(e.servName, 'web');
+      assert.match(e.conntrackAct, /^dnat-192\.168\.80\.2[12]:8080$/);
+      assert.ok(e.packets >= 3);
+      // Connection: close, so both sides have sent FIN by now.
+      assert.ok(['closed', 'fin-wait', 'est'].includes(e.conntrackState), e.conntrackState);
+    }
+    const table = await t.loxicmd('lb1', 'get', 'ct');
+    assert.match(table, /\| *DESTIP *\| *SRCIP *\| *DPORT *\| *SPORT *\| *PROTO *\| *STATE *\| *ACT *\| *PACKETS *\| *BYTES *\|/);
+    assert.match(table, new RegExp(`\\| *${DP.vip.replace(/\./g, '\\.')} *\\| *${DP.client.replace(/\./g, '\\.')} *\\| *80 *\\|`));
+  });
+
+  it('fullnat: the endpoints see the rule VIP, then the instance vip once cistate sets one', async () => {
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule({ mode: 2 }));
+    let replies = await t.requests('http', VIP_HTTP, 4);
+    assert.deepEqual(new Set(names(replies)), new Set(['ep1', 'ep2']));
+    for (const r of replies) assert.equal(r.remote, DP.vip);
+    assert.equal(new Set(replies.map((r) => r.remotePort)).size, 4, 'each connection gets its own source port');
+
+    // kube-loxilb --setRoles: the floating service address replaces the VIP as the source.
+    await t.mustApi('lb1', 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER', vip: '20.20.20.254' });
+    replies = await t.requests('http', VIP_HTTP, 2);
+    for (const r of replies) assert.equal(r.remote, '20.20.20.254');
+  });
+
+  it('onearm: the endpoints see the LB interface address', async () => {
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule({ mode: 1 }));
+    const replies = await t.requests('http', VIP_HTTP, 4);
+    assert.deepEqual(new Set(names(replies)), new Set(['ep1', 'ep2']));
+    for (const r of replies) {
+      assert.equal(r.remote, DP.lb1);
+      assert.ok((r.remotePort ?? 0) >= 61000, 'onearm ports stay above the kernel ephemeral range');
+    }
+  });
+
+  it('UDP: datagrams reach both endpoints and the replies come back from the VIP', async () => {
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', {
+      serviceArguments: { externalIP: DP.vip, port: 90, protocol: 'udp', sel: 0, mode: 0, name: 'dns' },
+      endpoints: [DP.ep1, DP.ep2].map((ip) => ({ endpointIP: ip, targetPort: DP.udpPort, weight: 1 })),
+    });
+    const replies = await t.requests('udp', `${DP.vip}:90`, 4);
+    assert.deepEqual(names(replies), ['ep1', 'ep2', 'ep1', 'ep2']);
+    for (const r of replies) assert.equal(r.remote, DP.client);
+  });
+
+  it('persist keeps a client on one endpoint; priority follows the weights', async () => {
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule({ sel: 3 }));
+    const sticky = await t.requests('http', VIP_HTTP, 6);
+    assert.equal(new Set(names(sticky)).size, 1, `persist: ${names(sticky)}`);
+
+    const weighted = rule({ sel: 2 });
+    weighted.endpoints[0]!.weight = 90;
+    weighted.endpoints[1]!.weight = 10;
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', weighted);
+    const replies = names(await t.requests('http', VIP_HTTP, 30));
+    const ep1 = replies.filter((n) => n === 'ep1').length;
+    assert.ok(ep1 >= 20, `weights 90/10 sent ${ep1} of 30 to ep1`);
+    assert.equal(replies.filter((n) => n.startsWith('error')).length, 0);
+  });
+
+  it('lc sends new connections to the endpoint with fewer open ones', async () => {
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule({ sel: 4 }, [DP.ep1, DP.ep2], DP.streamPort));
+    // Hold three connections open; lc spreads them 2/1 or 1/2, then balances.
+    const holder = t.lab.spawn('client', process.execPath, [
+      '-e',
+      `const net=require('net');const out=[];let n=0;
+       for(let i=0;i<3;i++){const s=net.connect(80,'${DP.vip}',()=>s.write('hi\\n'));s.on('data',d=>{out.push(d.toString().split(' ')[0]);if(++n===3)console.log(JSON.stringify(out));});}
+       setInterval(()=>{},1000);`,
+    ], { output: 'pipe' });
+    try {
+      const held: string[] = await new Promise((resolve, reject) => {
+        let buf = '';
+        holder.child.stdout!.on('data', (d: Buffer) => {
+          buf += d.toString();
+          if (buf.includes('\n')) resolve(JSON.parse(buf.split('\n')[0]!) as string[]);
+        });
+        setTimeout(() => reject(new Error('holder got no replies')), 10_000);
+      });
+      const c1 = held.filter((n) => n === 'ep1').length;
+      assert.ok(c1 === 1 || c1 === 2, `held ${held}`);
+      const fewer = c1 === 1 ? 'ep1' : 'ep2';
+      // The next connection must go to the endpoint holding fewer.
+      const next = await t.lab.run('client', [
+        process.execPath,
+        '-e',
+        `const s=require('net').connect(80,'${DP.vip}',()=>s.write('x\\n'));s.on('data',d=>{console.log(d.toString().split(' ')[0]);process.exit(0)});`,
+      ]);
+      assert.equal(next.trim(), fewer);
+    } finally {
+      await holder.stop();
+    }
+  });
+
+  it('a monitored endpoint that dies leaves the rotation, and comes back', async () => {
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule({ monitor: true, probetype: 'http', probeport: DP.httpPort, probeTimeout: 1, probeRetries: 1 }));
+    await t.stopEcho('ep2');
+    try {
+      await waitFor(
+        async () => {
+          const lb = (await t.mustApi('lb1', 'GET', '/config/loadbalancer/all')).lbAttr as { endpoints: { endpointIP: string; state: string }[] }[];
+          return lb[0]?.endpoints.find((e) => e.endpointIP === DP.ep2)?.state === 'inactive';
+        },
+        { timeoutMs: 15_000, what: 'ep2 to be probed inactive' },
+      );
+      const replies = await t.requests('http', VIP_HTTP, 6);
+      assert.deepEqual(names(replies), ['ep1', 'ep1', 'ep1', 'ep1', 'ep1', 'ep1']);
+      const wide = await t.loxicmd('lb1', 'get', 'lb', '-o', 'wide');
+      assert.match(wide, /192\.168\.80\.22 *\| *8080 *\| *1 *\| *inactive/);
+    } finally {
+      await t.startEcho('ep2');
+    }
+    await waitFor(async () => new Set(names(await t.requests('http', VIP_HTTP, 4))).size === 2, {
+      timeoutMs: 15_000,
+      what: 'ep2 back in rotation',
+    });
+  });
+
+  it('a rule delete stops the traffic to the VIP', async () => {
+    await t.mustApi('lb1', 'DELETE', '/config/loadbalancer/externalipaddress/20.20.20.1/port/80/protocol/tcp');
+    const replies = await t.requests('http', VIP_HTTP, 2, 1000);
+    for (const r of replies) assert.ok(r.error, `no reply after the delete: ${JSON.stringify(r)}`);
+    const st = await t.mustApi('lb1', 'GET', '/status');
+    assert.ok(st.datapath.stats.redirected > 0);
+  });
+});

@@ -1,0 +1,172 @@
+// The datapath lab: a client behind a router, LB nodes and endpoints on one
+// LAN, all in network namespaces.
+//
+//   client 192.168.90.2 --[wan]-- 192.168.90.1 router 192.168.80.1 --[lan]-- lb1 .11, lb2 .12, ep1 .21, ep2 .22
+//
+// The router sends the VIP range (20.20.20.0/24) to one LB (setVipRoute),
+// and the endpoints route everything else through that LB too, so replies of
+// default-mode (DNAT) connections come back through the node that translated
+// them. Each endpoint runs l4Echo.ts (HTTP 8080, UDP 9090, line echo 7070).
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Lab, type LabProcess } from './Lab.ts';
+import { LOXICMD_BIN, LOXILB_BIN, type ApiReply } from './BgpLab.ts';
+import { StopWaiting, waitFor } from './wait.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const ECHO = fileURLToPath(new URL('./l4Echo.ts', import.meta.url));
+const CLIENT_SCRIPT = fileURLToPath(new URL('./l4Client.ts', import.meta.url));
+
+export const DP = {
+  client: '192.168.90.2',
+  routerWan: '192.168.90.1',
+  routerLan: '192.168.80.1',
+  lb1: '192.168.80.11',
+  lb2: '192.168.80.12',
+  ep1: '192.168.80.21',
+  ep2: '192.168.80.22',
+  vip: '20.20.20.1',
+  vipNet: '20.20.20.0/24',
+  httpPort: 8080,
+  udpPort: 9090,
+  streamPort: 7070,
+} as const;
+
+export type LbNode = 'lb1' | 'lb2';
+export type EpNode = 'ep1' | 'ep2';
+
+export interface Reply {
+  name?: string;
+  remote?: string;
+  remotePort?: number;
+  error?: string;
+}
+
+export interface DatapathLabOptions {
+  lbs?: LbNode[];
+  /** Extra agent flags per LB. */
+  lbArgs?: (lb: LbNode) => string[];
+  loglevel?: string;
+}
+
+export class DatapathLab {
+  readonly agents = new Map<LbNode, LabProcess>();
+  readonly echoes = new Map<EpNode, LabProcess>();
+
+  private constructor(
+    readonly lab: Lab,
+    readonly opts: DatapathLabOptions,
+  ) {}
+
+  static async create(opts: DatapathLabOptions = {}): Promise<DatapathLab> {
+    await Lab.cleanupStale();
+    const lab = await Lab.create();
+    const t = new DatapathLab(lab, opts);
+    try {
+      await t.build();
+    } catch (err) {
+      await lab.destroy();
+      throw err;
+    }
+    return t;
+  }
+
+  get lbs(): LbNode[] {
+    return this.opts.lbs ?? ['lb1'];
+  }
+
+  private async build(): Promise<void> {
+    const { lab } = this;
+    await lab.addSwitch('wan');
+    await lab.addSwitch('lan');
+    await lab.addNode('client', { switch: 'wan', ipv4: `${DP.client}/24` });
+    await lab.addNode('router', { switch: 'wan', ipv4: `${DP.routerWan}/24`, forwarding: true });
+    await lab.addLink('router', { switch: 'lan', ipv4: `${DP.routerLan}/24` });
+    for (const lb of this.lbs) await lab.addNode(lb, { switch: 'lan', ipv4: `${DP[lb]}/24` });
+    for (const ep of ['ep1', 'ep2'] as const) await lab.addNode(ep, { switch: 'lan', ipv4: `${DP[ep]}/24` });
+    await lab.run('client', ['ip', 'route', 'add', 'default', 'via', DP.routerWan]);
+    for (const lb of this.lbs) await lab.run(lb, ['ip', 'route', 'add', 'default', 'via', DP.routerLan]);
+    await this.setVipRoute('lb1');
+    for (const ep of ['ep1', 'ep2'] as const) await this.startEcho(ep);
+    await Promise.all(this.lbs.map((lb) => this.startAgent(lb)));
+  }
+
+  /** Sends the VIP range (router) and the endpoints' replies through one LB. */
+  async setVipRoute(lb: LbNode): Promise<void> {
+    await this.lab.run('router', ['ip', 'route', 'replace', DP.vipNet, 'via', DP[lb]]);
+    for (const ep of ['ep1', 'ep2'] as const) await this.lab.run(ep, ['ip', 'route', 'replace', 'default', 'via', DP[lb]]);
+  }
+
+  async startEcho(ep: EpNode): Promise<void> {
+    const p = this.lab.spawn(ep, process.execPath, ['--import', 'tsx', ECHO, '--name', ep, '--http', String(DP.httpPort), '--udp', String(DP.udpPort), '--stream', String(DP.streamPort)], {
+      cwd: ROOT,
+      logName: `${ep}.echo`,
+    });
+    this.echoes.set(ep, p);
+    await waitFor(
+      () => {
+        if (!p.alive()) throw new StopWaiting(`l4Echo in ${ep} exited: ${p.log()}`);
+        return p.log().includes('ready');
+      },
+      { timeoutMs: 15_000, what: `l4Echo in ${ep}` },
+    );
+  }
+
+  async stopEcho(ep: EpNode): Promise<void> {
+    await this.echoes.get(ep)?.stop();
+    this.echoes.delete(ep);
+  }
+
+  async startAgent(lb: LbNode, extra: string[] = []): Promise<LabProcess> {
+    const args = [...(this.opts.lbArgs?.(lb) ?? []), ...extra, `--config-path=${path.join(this.lab.dir, `${lb}-config`)}`, `--loglevel=${this.opts.loglevel ?? 'info'}`];
+    const p = this.lab.spawn(lb, LOXILB_BIN, args, { logName: `${lb}.loxilb` });
+    this.agents.set(lb, p);
+    await waitFor(
+      async () => {
+        if (!p.alive()) throw new StopWaiting(`loxilb in ${lb} exited: ${p.log().split('\n').slice(-5).join('\n')}`);
+        return (await this.api(lb, 'GET', '/status')).status === 200;
+      },
+      { timeoutMs: 20_000, what: `loxilb in ${lb} to answer` },
+    );
+    return p;
+  }
+
+  async api(node: string, method: string, p: string, body?: unknown): Promise<ApiReply> {
+    const args = ['curl', '-s', '-m', '10', '-o', '-', '-w', '\n%{http_code}', '-X', method, `http://127.0.0.1:11111/netlox/v1${p}`];
+    if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body));
+    const r = await this.lab.exec(node, args);
+    const nl = r.stdout.lastIndexOf('\n');
+    const status = Number(r.stdout.slice(nl + 1)) || 0;
+    const text = r.stdout.slice(0, nl);
+    let parsed: unknown = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* not JSON */
+    }
+    return { status, body: parsed };
+  }
+
+  async mustApi(node: string, method: string, p: string, body?: unknown): Promise<any> {
+    const r = await this.api(node, method, p, body);
+    if (r.status !== 200) throw new Error(`${method} ${p} on ${node}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
+    return r.body;
+  }
+
+  /** `count` requests from the client, each on a new connection (or socket, for UDP). */
+  async requests(kind: 'http' | 'udp', target: string, count: number, timeoutMs = 2000): Promise<Reply[]> {
+    const out = await this.lab.run('client', [process.execPath, '--import', 'tsx', CLIENT_SCRIPT, kind, '--target', target, '--count', String(count), '--timeout', String(timeoutMs)], {
+      cwd: ROOT,
+      timeoutMs: 30_000 + count * timeoutMs,
+    });
+    return (JSON.parse(out.trim().split('\n').pop()!) as { replies: Reply[] }).replies;
+  }
+
+  loxicmd(node: string, ...args: string[]): Promise<string> {
+    return this.lab.run(node, [LOXICMD_BIN, ...args]);
+  }
+
+  async destroy(): Promise<void> {
+    await this.lab.destroy();
+  }
+}
