@@ -34,6 +34,7 @@ import { normalizeIp } from '../util/ipAddress.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
 import { CT_DIR_ORIG, CT_STATE_NAMES, type CtEntry } from '../datapath/layout.ts';
+import { ConnSync, type SyncTls } from '../sync/ConnSync.ts';
 
 export const VERSION = '0.1.0';
 
@@ -69,6 +70,8 @@ export interface HaOptions {
   initWaitMs?: number;
   /** Sends gratuitous ARP / unsolicited NA for a VIP taken over (L2). */
   announce?: Announcer;
+  /** Connection sync with the --cluster peers: TLS material, UDP flows too, port. */
+  sync?: { tls?: SyncTls; udp?: boolean; port?: number };
 }
 
 // gobgpd retries a down session every 120 s by default; peers of an LB should come back within seconds.
@@ -99,6 +102,7 @@ export class Agent implements AgentApi, HaHost {
   private hook?: RoleHook;
   private datapath?: Datapath;
   private dpLoop?: CoalescingLoop;
+  private connSync?: ConnSync;
 
   private readonly store: ConfigStore;
   private readonly prober: EndpointProber;
@@ -144,6 +148,11 @@ export class Agent implements AgentApi, HaHost {
       this.startHa();
     }
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules);
+    if (this.connSync) {
+      // Rules first: entries from peers are only taken for services we have.
+      await this.programDatapath();
+      await this.connSync.start();
+    }
     this.bgpGlobal = saved.bgpGlobal;
     for (const n of saved.bgpNeighbors) this.bgpNeighbors.set(n.ipAddress, n);
     this.log.info(
@@ -194,13 +203,26 @@ export class Agent implements AgentApi, HaHost {
 
   private startHa(): void {
     const o = this.opts.ha;
+    if (this.datapath && o && o.cluster.length > 0) {
+      this.connSync = new ConnSync(
+        this.datapath,
+        {
+          self: o.self,
+          peers: o.cluster,
+          tls: o.sync?.tls,
+          udp: o.sync?.udp,
+          port: o.sync?.port,
+          isMaster: () => this.ciStates.get(DEFAULT_INSTANCE)?.state === 'MASTER',
+        },
+        this.log.child({ part: 'sync' }),
+      );
+    }
     this.ha = new HaManager({
       host: this,
       priority: o?.priority ?? HA_DEFAULT_PRIORITY,
       preempt: o?.preempt ?? false,
-      // Connection sync arrives with the datapath: until then there is no
-      // connection table to wait for, with or without --cluster.
-      sync: alwaysSynced,
+      // Without --cluster there is no peer table to wait for.
+      sync: this.connSync ?? alwaysSynced,
       initWaitMs: o?.initWaitMs,
       fetchPeerView: (remoteIp, instance) => fetchPeerView(remoteIp, this.opts.port, instance),
       logger: this.log.child({ part: 'ha' }),
@@ -381,6 +403,7 @@ export class Agent implements AgentApi, HaHost {
     this.stopWatch();
     this.prober.close();
     this.dpLoop?.close();
+    await this.connSync?.close();
     this.datapath?.close();
     this.ha?.close();
     // Planned stop: give the VIPs back so the peer's announcement wins at once.
@@ -494,6 +517,7 @@ export class Agent implements AgentApi, HaHost {
             },
           }
         : {}),
+      ...(this.connSync ? { sync: this.connSync.status() } : {}),
     };
   }
 

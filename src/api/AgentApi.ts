@@ -2,6 +2,7 @@
 // arrive in canonical form) and maps errors; the agent applies already-validated
 // requests atomically (a failed call changes nothing) and throws ApiError
 // subclasses for conflicts etc.
+import type { SyncStatus } from '../sync/ConnSync.ts';
 import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
@@ -52,6 +53,8 @@ export interface AgentStatus {
   uptimeSeconds: number;
   /** The eBPF datapath (absent in --peer mode and in agents built without one). */
   datapath?: { interfaces: string[]; connections: number; stats: Record<string, number> };
+  /** Connection sync with the --cluster peers: entries sent and received, lag, errors. */
+  sync?: SyncStatus;
 }
 
 export interface DeleteByKeyQuery {

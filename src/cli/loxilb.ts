@@ -1,4 +1,5 @@
 // Entry point of the loxilb node agent.
+import { readFileSync } from 'node:fs';
 import { Agent, DEFAULT_PEER_TIMERS, VERSION } from '../agent/Agent.ts';
 import { FlagError, USAGE, isLoopbackApi, parseLoxilbFlags } from './loxilbFlags.ts';
 import { createLogger } from '../util/logger.ts';
@@ -46,6 +47,14 @@ async function main(): Promise<void> {
         preempt: flags.haPreempt,
         hook: flags.haHook,
         initWaitMs: flags.haInitWaitMs,
+        sync: {
+          udp: flags.syncUdp,
+          tls: flags.syncTls && {
+            ca: readFileSync(flags.syncTls.ca),
+            cert: readFileSync(flags.syncTls.cert),
+            key: readFileSync(flags.syncTls.key),
+          },
+        },
       },
       datapath: { whitelist: flags.whitelist, blacklist: flags.blacklist, egressHooks: flags.egrHooks },
     },

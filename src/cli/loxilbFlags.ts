@@ -1,6 +1,7 @@
 // Flag parsing for the loxilb agent, compatible with loxilb's go-flags set
 // (reference §1). Flags loxilb has but loxilb-ts does not implement yet are
 // refused by name, never silently accepted.
+import { accessSync, constants, statSync } from 'node:fs';
 import ipaddr from 'ipaddr.js';
 import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { parseKaSpec, type KaSpec } from '../ha/KaSpec.ts';
@@ -33,6 +34,10 @@ export interface LoxilbFlags {
   /** --blacklist / --whitelist: which interfaces the datapath attaches to. */
   blacklist?: RegExp;
   whitelist?: RegExp;
+  /** Connection sync over TLS with client certificates: PEM files (all three or none). */
+  syncTls?: { ca: string; cert: string; key: string };
+  /** Sync UDP flows too (loxilb syncs TCP only). */
+  syncUdp: boolean;
 }
 
 type Kind = 'bool' | 'string';
@@ -64,6 +69,10 @@ const DEFS: FlagDef[] = [
   { long: 'egr-hooks', kind: 'bool', key: 'egrHooks' },
   { long: 'blacklist', kind: 'string' },
   { long: 'whitelist', kind: 'string' },
+  { long: 'sync-tls-ca', kind: 'string' },
+  { long: 'sync-tls-cert', kind: 'string' },
+  { long: 'sync-tls-key', kind: 'string' },
+  { long: 'sync-udp', kind: 'bool', key: 'syncUdp' },
 ];
 
 /** loxilb flags that exist but are not implemented in loxilb-ts yet. */
@@ -125,6 +134,10 @@ export const USAGE = `Usage: loxilb [OPTIONS]
       --whitelist=REGEX   the datapath attaches only to interfaces whose names match
                           (the blacklist is then ignored)
       --egr-hooks         attach the datapath at TC egress too (locally sent traffic to VIPs)
+      --sync-tls-ca=PEM   connection sync (TCP 22222, with --cluster) over TLS: the CA that signs
+      --sync-tls-cert=PEM every node's certificate, and this node's certificate and key; peers
+      --sync-tls-key=PEM  must present a certificate from that CA
+      --sync-udp          sync UDP flows too (default: established TCP connections only)
   -v, --version           print the version and exit
   -h, --help              this text
 `;
@@ -147,6 +160,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     haPreempt: false,
     haInitWaitMs: HA_DEFAULT_INIT_WAIT_MS,
     egrHooks: false,
+    syncUdp: false,
   };
   const raw: Record<string, string> = {};
   let portRaw = env.PORT || '11111';
@@ -202,6 +216,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
   parseHaFlags(out, raw);
   out.blacklist = regexFlag('blacklist', raw.blacklist);
   out.whitelist = regexFlag('whitelist', raw.whitelist);
+  out.syncTls = syncTlsFlags(raw);
   // --peer implies --bgp, as in loxilb.
   if (out.peer) out.bgp = true;
   return out;
@@ -210,6 +225,29 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
 export function isLoopbackApi(addr: string): boolean {
   const host = /^\[?([^\]]+?)\]?:\d+$/.exec(addr)?.[1] ?? '';
   return ipaddr.isValid(host) && ipaddr.process(host).range() === 'loopback';
+}
+
+function syncTlsFlags(raw: Record<string, string>): LoxilbFlags['syncTls'] {
+  const names = ['sync-tls-ca', 'sync-tls-cert', 'sync-tls-key'] as const;
+  const given = names.filter((n) => raw[n] !== undefined);
+  if (given.length === 0) return undefined;
+  if (given.length !== names.length) {
+    const missing = names.filter((n) => raw[n] === undefined).map((n) => `--${n}`);
+    throw new FlagError(`connection sync over TLS needs --sync-tls-ca, --sync-tls-cert and --sync-tls-key together (missing ${missing.join(', ')})`);
+  }
+  for (const n of names) {
+    if (!isReadableFile(raw[n]!)) throw new FlagError(`flag --${n} must name a readable PEM file (${JSON.stringify(raw[n])} is not one)`);
+  }
+  return { ca: raw['sync-tls-ca']!, cert: raw['sync-tls-cert']!, key: raw['sync-tls-key']! };
+}
+
+function isReadableFile(p: string): boolean {
+  try {
+    accessSync(p, constants.R_OK);
+    return statSync(p).isFile();
+  } catch {
+    return false;
+  }
 }
 
 /** An interface-name regex; `none` (loxilb's default) means unset. Unanchored, as Go's MatchString. */

@@ -47,6 +47,18 @@ test('datapath flags: --blacklist, --whitelist, --egr-hooks', () => {
   assert.throws(() => parseLoxilbFlags(['--blacklist=veth(']), (e: Error) => e instanceof FlagError && /--blacklist must be a regular expression/.test(e.message));
 });
 
+test('sync flags: TLS needs all three files, --sync-udp', () => {
+  const f = parseLoxilbFlags(['--sync-tls-ca=/etc/hostname', '--sync-tls-cert=/etc/hostname', '--sync-tls-key=/etc/hostname', '--sync-udp']);
+  assert.deepEqual(f.syncTls, { ca: '/etc/hostname', cert: '/etc/hostname', key: '/etc/hostname' });
+  assert.equal(f.syncUdp, true);
+  assert.equal(parseLoxilbFlags([]).syncTls, undefined);
+  assert.throws(() => parseLoxilbFlags(['--sync-tls-ca=/etc/hostname']), (e: Error) => e instanceof FlagError && /missing --sync-tls-cert, --sync-tls-key/.test(e.message));
+  assert.throws(
+    () => parseLoxilbFlags(['--sync-tls-ca=/nonexistent.pem', '--sync-tls-cert=/etc/hostname', '--sync-tls-key=/etc/hostname']),
+    (e: Error) => e instanceof FlagError && /--sync-tls-ca must name a readable PEM file/.test(e.message),
+  );
+});
+
 test('HA flags: --ka with every part, --cluster, --self, priority, preempt, hook', () => {
   const f = parseLoxilbFlags(['--ka=192.168.80.12:192.168.80.11:50000:5', '--cluster=192.168.80.12,[fd00::12]', '--self=1', '--ha-priority=200', '--ha-preempt', '--ha-hook=/bin/true', '--ha-init-wait=1500']);
   assert.deepEqual(f.ka, { remoteIp: '192.168.80.12', sourceIp: '192.168.80.11', intervalUs: 50000, multiplier: 5 });

@@ -1,0 +1,152 @@
+// Connection sync between two LB nodes (--cluster), with the roles set over
+// the API as kube-loxilb --setRoles does: the MASTER streams its established
+// connections to the BACKUP; when the route moves to the BACKUP, 100
+// long-lived connections keep going through it with no reset; a node that
+// comes back pulls the whole table; the channel runs over TLS with client
+// certificates and refuses a peer whose certificate it does not trust.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DatapathLab, DP, type LbNode } from '../lab/DatapathLab.ts';
+import { waitFor } from '../lab/wait.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const STREAMS = fileURLToPath(new URL('../lab/streamClients.ts', import.meta.url));
+const other = (lb: LbNode): LbNode => (lb === 'lb1' ? 'lb2' : 'lb1');
+
+const streamRule = {
+  serviceArguments: { externalIP: DP.vip, port: 70, protocol: 'tcp', sel: 0, mode: 2, name: 'stream' },
+  endpoints: [DP.ep1, DP.ep2].map((ip) => ({ endpointIP: ip, targetPort: DP.streamPort, weight: 1 })),
+};
+
+/** A CA and one certificate per name, signed by it (openssl, as an operator would). */
+function makePki(dir: string, names: string[], caName = 'ca'): void {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${caName}`, '-keyout', `${caName}.key`, '-out', `${caName}.pem`);
+  for (const n of names) {
+    run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${n}`, '-keyout', `${n}.key`, '-out', `${n}.csr`);
+    const ext = path.join(dir, `${n}.ext`);
+    execFileSync('sh', ['-c', `printf 'subjectAltName=IP:${DP[n as LbNode] ?? '127.0.0.1'}\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ${ext}`]);
+    run('x509', '-req', '-in', `${n}.csr`, '-CA', `${caName}.pem`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', `${n}.pem`);
+  }
+}
+
+interface SyncStatus {
+  synced: boolean;
+  sent: number;
+  peers: { address: string; state: string; received: number; errors: number; lastError?: string; lagMs?: number; fullPulls: number; lastFullEntries?: number }[];
+}
+
+async function syncStatus(t: DatapathLab, lb: LbNode): Promise<SyncStatus> {
+  return (await t.mustApi(lb, 'GET', '/status')).sync as SyncStatus;
+}
+
+async function syncedStreamEntries(t: DatapathLab, lb: LbNode): Promise<number> {
+  const ct = (await t.mustApi(lb, 'GET', '/config/conntrack/all')).ctAttr as { servName: string; conntrackAct: string; conntrackState: string }[];
+  return ct.filter((e) => e.servName === 'stream' && e.conntrackState === 'est' && e.conntrackAct.endsWith(',synced')).length;
+}
+
+describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
+  let t: DatapathLab;
+  let pki: string;
+
+  before(async () => {
+    pki = mkdtempSync(path.join(os.tmpdir(), 'lxt-pki-'));
+    makePki(pki, ['lb1', 'lb2']);
+    makePki(pki, ['rogue'], 'otherca');
+    const tls = (lb: string) => [`--sync-tls-ca=${pki}/ca.pem`, `--sync-tls-cert=${pki}/${lb}.pem`, `--sync-tls-key=${pki}/${lb}.key`];
+    t = await DatapathLab.create({
+      lbs: ['lb1', 'lb2'],
+      lbArgs: (lb) => [`--cluster=${DP[other(lb)]}`, `--self=${lb === 'lb1' ? 0 : 1}`, ...tls(lb)],
+    });
+    for (const lb of t.lbs) await t.mustApi(lb, 'POST', '/config/loadbalancer', streamRule);
+    await t.mustApi('lb1', 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' });
+    await t.mustApi('lb2', 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0' });
+  });
+  after(async () => {
+    await t?.destroy();
+    if (pki) rmSync(pki, { recursive: true, force: true });
+  });
+
+  it('both nodes pull each other\'s table over TLS and count as synced', async () => {
+    // A peer that is not listening yet counts as unreachable (and so as synced); wait for the real pulls.
+    await waitFor(async () => (await syncStatus(t, 'lb1')).peers[0]!.state === 'synced' && (await syncStatus(t, 'lb2')).peers[0]!.state === 'synced', {
+      timeoutMs: 20_000,
+      what: 'both nodes to pull from each other',
+    });
+    for (const lb of t.lbs) {
+      const s = await syncStatus(t, lb);
+      assert.equal(s.synced, true);
+      assert.ok(s.peers[0]!.fullPulls >= 1);
+      assert.equal(s.peers[0]!.errors, 0, JSON.stringify(s.peers[0]));
+    }
+  });
+
+  it('moves 100 long-lived connections to the BACKUP with no reset once the MASTER has synced them', async () => {
+    const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '100', '--every', '10', '--duration', '7000'], {
+      cwd: ROOT,
+      output: 'pipe',
+    });
+    let out = '';
+    clients.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('established'), { timeoutMs: 10_000, what: '100 connections established' });
+    // Both directions of all 100 connections reach the BACKUP.
+    await waitFor(async () => (await syncedStreamEntries(t, 'lb2')) >= 200, { timeoutMs: 10_000, what: 'lb2 to hold 200 synced entries' });
+    const lag = (await syncStatus(t, 'lb2')).peers[0]!.lagMs!;
+    assert.ok(lag < 1000, `sync lag ${lag} ms`);
+
+    // The failover as the network sees it: routes move to lb2, the old MASTER's agent dies.
+    await t.setVipRoute('lb2');
+    await t.mustApi('lb2', 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' });
+    t.agents.get('lb1')!.signal('SIGKILL');
+
+    await clients.exited;
+    const summary = JSON.parse(out.trim().split('\n').pop()!) as { conns: { error?: string; sent: number; echoed: number; maxGapMs: number }[] };
+    const failed = summary.conns.filter((c) => c.error);
+    assert.deepEqual(failed, [], 'no connection was reset');
+    for (const c of summary.conns) {
+      assert.ok(c.echoed >= c.sent - 2, `every line came back: ${JSON.stringify(c)}`);
+      assert.ok(c.maxGapMs < 1000, `longest silence ${c.maxGapMs} ms`);
+    }
+    // lb2 carried them: its synced entries saw traffic.
+    const ct = (await t.mustApi('lb2', 'GET', '/config/conntrack/all')).ctAttr as { servName: string; conntrackAct: string; packets: number }[];
+    const carried = ct.filter((e) => e.servName === 'stream' && e.conntrackAct.endsWith(',synced') && e.packets > 0);
+    assert.ok(carried.length >= 200, `synced entries with traffic on lb2: ${carried.length}`);
+  });
+
+  it('a node that comes back pulls the whole table before it counts as synced', async () => {
+    // Keep connections in lb2's table, then restart lb1 (killed above).
+    const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '20', '--every', '50', '--duration', '6000'], {
+      cwd: ROOT,
+      output: 'pipe',
+    });
+    let out = '';
+    clients.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('established'), { timeoutMs: 10_000, what: 'connections established' });
+    await waitFor(async () => (await t.mustApi('lb2', 'GET', '/config/conntrack/all')).ctAttr.filter((e: { servName: string; conntrackState: string }) => e.servName === 'stream' && e.conntrackState === 'est').length >= 40, {
+      timeoutMs: 10_000,
+      what: 'lb2 to track the new connections',
+    });
+    await t.startAgent('lb1');
+    await waitFor(async () => (await syncStatus(t, 'lb1')).synced, { timeoutMs: 20_000, what: 'lb1 synced again' });
+    const peer = (await syncStatus(t, 'lb1')).peers[0]!;
+    assert.ok((peer.lastFullEntries ?? 0) >= 40, `full pull brought ${peer.lastFullEntries} entries`);
+    assert.ok((await syncedStreamEntries(t, 'lb1')) >= 40);
+    await clients.exited;
+  });
+
+  it('refuses a peer whose certificate another CA signed', async () => {
+    const before = (await syncStatus(t, 'lb2')).peers[0]!.fullPulls;
+    await t.agents.get('lb1')!.stop();
+    await t.startAgent('lb1', [`--sync-tls-ca=${pki}/otherca.pem`, `--sync-tls-cert=${pki}/rogue.pem`, `--sync-tls-key=${pki}/rogue.key`]);
+    await new Promise((r) => setTimeout(r, 3000));
+    const s = await syncStatus(t, 'lb1');
+    assert.notEqual(s.peers[0]!.state, 'synced');
+    assert.equal(s.peers[0]!.fullPulls, 0, 'nothing was pulled from a peer it cannot verify');
+    assert.equal((await syncStatus(t, 'lb2')).peers[0]!.fullPulls, before, 'lb2 took nothing from the rogue node either');
+  });
+});

@@ -1,0 +1,88 @@
+// Long-lived TCP connections for the hitless-failover tests, run in the client:
+//
+//   node --import tsx test/lab/streamClients.ts --target 20.20.20.1:7070 --conns 100 --every 10 --duration 8000
+//
+// Opens `conns` connections (all before any traffic), then each sends a
+// numbered line every `every` ms and expects the echo (l4Echo's stream
+// port answers `<name> <line>`). Prints `established` once all are up, then
+// at the end one JSON line: per connection whether it failed (and how), how
+// many lines came back, the longest silence between two echoes, and which
+// endpoint answered.
+import net from 'node:net';
+import { parseArgs } from 'node:util';
+
+const { values } = parseArgs({
+  options: { target: { type: 'string' }, conns: { type: 'string' }, every: { type: 'string' }, duration: { type: 'string' } },
+  strict: true,
+});
+const [host, portText] = (values.target ?? '').split(':');
+const port = Number(portText);
+const conns = Number(values.conns ?? '100');
+const every = Number(values.every ?? '10');
+const duration = Number(values.duration ?? '8000');
+
+interface Conn {
+  sock: net.Socket;
+  sent: number;
+  echoed: number;
+  lastEcho: number;
+  maxGapMs: number;
+  endpoints: Set<string>;
+  error?: string;
+  closed: boolean;
+}
+
+const all: Conn[] = [];
+await Promise.all(
+  Array.from({ length: conns }, () => new Promise<void>((resolve) => {
+    const sock = net.connect({ host, port });
+    const c: Conn = { sock, sent: 0, echoed: 0, lastEcho: 0, maxGapMs: 0, endpoints: new Set(), closed: false };
+    all.push(c);
+    let buf = '';
+    sock.setNoDelay(true);
+    sock.on('connect', () => resolve());
+    sock.on('data', (d) => {
+      buf += d.toString();
+      let nl: number;
+      while ((nl = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, nl);
+        buf = buf.slice(nl + 1);
+        c.endpoints.add(line.split(' ')[0] ?? '');
+        const now = performance.now();
+        if (c.lastEcho > 0) c.maxGapMs = Math.max(c.maxGapMs, now - c.lastEcho);
+        c.lastEcho = now;
+        c.echoed++;
+      }
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      c.error ??= e.code ?? e.message;
+      resolve();
+    });
+    sock.on('close', () => (c.closed = true));
+  })),
+);
+process.stdout.write('established\n');
+const start = performance.now();
+const timer = setInterval(() => {
+  for (const c of all) {
+    if (c.closed || c.error) continue;
+    c.sock.write(`${++c.sent}\n`);
+  }
+}, every);
+await new Promise((r) => setTimeout(r, duration));
+clearInterval(timer);
+// Let the last echoes arrive.
+await new Promise((r) => setTimeout(r, 300));
+const now = performance.now();
+const summary = all.map((c, i) => ({
+  i,
+  error: c.error ?? (c.closed ? 'CLOSED' : undefined),
+  sent: c.sent,
+  echoed: c.echoed,
+  // A connection that went silent at the end counts that silence too.
+  maxGapMs: Math.round(Math.max(c.maxGapMs, c.lastEcho > 0 ? now - 300 - c.lastEcho : now - start)),
+  endpoints: [...c.endpoints],
+}));
+for (const c of all) c.sock.destroy();
+process.stdout.write(`${JSON.stringify({ conns: summary })}\n`);
+process.exit(0);
