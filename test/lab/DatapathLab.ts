@@ -7,10 +7,17 @@
 // and the endpoints route everything else through that LB too, so replies of
 // default-mode (DNAT) connections come back through the node that translated
 // them. Each endpoint runs l4Echo.ts (HTTP 8080, UDP 9090, line echo 7070).
+//
+// With `bgp`, routing is the seeds' HA scenario instead: the router is BIRD
+// (AS 65101, BFD on its sessions with the LBs, best routes into its kernel),
+// the LBs run `loxilb --bgp` (AS 64512) and the endpoints `loxilb --peer`,
+// meshed over iBGP, so the endpoints learn the VIP (fullnat's source) from
+// the LBs and reach it through the MASTER.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess } from './Lab.ts';
-import { LOXICMD_BIN, LOXILB_BIN, type ApiReply } from './BgpLab.ts';
+import { CLUSTER_AS, LOXICMD_BIN, LOXILB_BIN, ROUTER_AS, type ApiReply } from './BgpLab.ts';
+import { Bird, type BirdBfdOptions } from './Bird.ts';
 import { StopWaiting, waitFor } from './wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -47,11 +54,15 @@ export interface DatapathLabOptions {
   /** Extra agent flags per LB. */
   lbArgs?: (lb: LbNode) => string[];
   loglevel?: string;
+  /** BIRD router, BGP agents and --peer endpoints instead of static routes. */
+  bgp?: { bfd: BirdBfdOptions };
 }
 
 export class DatapathLab {
   readonly agents = new Map<LbNode, LabProcess>();
   readonly echoes = new Map<EpNode, LabProcess>();
+  readonly peers = new Map<EpNode, LabProcess>();
+  bird?: Bird;
 
   private constructor(
     readonly lab: Lab,
@@ -86,9 +97,42 @@ export class DatapathLab {
     for (const ep of ['ep1', 'ep2'] as const) await lab.addNode(ep, { switch: 'lan', ipv4: `${DP[ep]}/24` });
     await lab.run('client', ['ip', 'route', 'add', 'default', 'via', DP.routerWan]);
     for (const lb of this.lbs) await lab.run(lb, ['ip', 'route', 'add', 'default', 'via', DP.routerLan]);
-    await this.setVipRoute('lb1');
+    if (this.opts.bgp) {
+      for (const ep of ['ep1', 'ep2'] as const) await lab.run(ep, ['ip', 'route', 'add', 'default', 'via', DP.routerLan]);
+      this.bird = await Bird.start(lab, 'router', {
+        routerId: DP.routerLan,
+        neighbors: this.lbs.map((lb) => ({ localAddress: DP.routerLan, localAs: ROUTER_AS, neighborAddress: DP[lb], neighborAs: CLUSTER_AS, bfd: true })),
+        kernel: true,
+        bfd: this.opts.bgp.bfd,
+      });
+    } else {
+      await this.setVipRoute('lb1');
+    }
     for (const ep of ['ep1', 'ep2'] as const) await this.startEcho(ep);
     await Promise.all(this.lbs.map((lb) => this.startAgent(lb)));
+    if (this.opts.bgp) {
+      for (const ep of ['ep1', 'ep2'] as const) this.peers.set(ep, await this.startAgentIn(ep, ['--peer']));
+      await this.configureBgp();
+    }
+  }
+
+  /** What kube-loxilb --setBGP does: global config, the router as eBGP peer (with BFD), the LB <-> endpoint iBGP mesh. */
+  private async configureBgp(): Promise<void> {
+    for (const lb of this.lbs) {
+      await this.mustApi(lb, 'POST', '/config/bgp/global', { routerId: DP[lb], localAs: CLUSTER_AS, setNextHopSelf: true });
+      await this.mustApi(lb, 'POST', '/config/bgp/neigh', { ipAddress: DP.routerLan, remoteAs: ROUTER_AS, bfd: { interval: 100000, retryCount: 3 } });
+      for (const ep of ['ep1', 'ep2'] as const) await this.mustApi(lb, 'POST', '/config/bgp/neigh', { ipAddress: DP[ep], remoteAs: CLUSTER_AS });
+    }
+    for (const ep of ['ep1', 'ep2'] as const) {
+      await this.mustApi(ep, 'POST', '/config/bgp/global', { routerId: DP[ep], localAs: CLUSTER_AS, setNextHopSelf: false });
+      for (const lb of this.lbs) await this.mustApi(ep, 'POST', '/config/bgp/neigh', { ipAddress: DP[lb], remoteAs: CLUSTER_AS });
+    }
+  }
+
+  /** The next hop a node's kernel uses for the VIP right now. */
+  async vipNextHop(node: string): Promise<string | undefined> {
+    const out = await this.lab.run(node, ['ip', '-j', '-4', 'route', 'show', `${DP.vip}/32`]);
+    return (JSON.parse(out || '[]') as { gateway?: string }[])[0]?.gateway;
   }
 
   /** Sends the VIP range (router) and the endpoints' replies through one LB. */
@@ -118,15 +162,20 @@ export class DatapathLab {
   }
 
   async startAgent(lb: LbNode, extra: string[] = []): Promise<LabProcess> {
-    const args = [...(this.opts.lbArgs?.(lb) ?? []), ...extra, `--config-path=${path.join(this.lab.dir, `${lb}-config`)}`, `--loglevel=${this.opts.loglevel ?? 'info'}`];
-    const p = this.lab.spawn(lb, LOXILB_BIN, args, { logName: `${lb}.loxilb` });
+    const p = await this.startAgentIn(lb, [...(this.opts.lbArgs?.(lb) ?? []), ...extra]);
     this.agents.set(lb, p);
+    return p;
+  }
+
+  private async startAgentIn(node: string, args: string[]): Promise<LabProcess> {
+    const all = [...args, `--config-path=${path.join(this.lab.dir, `${node}-config`)}`, `--loglevel=${this.opts.loglevel ?? 'info'}`];
+    const p = this.lab.spawn(node, LOXILB_BIN, all, { logName: `${node}.loxilb` });
     await waitFor(
       async () => {
-        if (!p.alive()) throw new StopWaiting(`loxilb in ${lb} exited: ${p.log().split('\n').slice(-5).join('\n')}`);
-        return (await this.api(lb, 'GET', '/status')).status === 200;
+        if (!p.alive()) throw new StopWaiting(`loxilb in ${node} exited: ${p.log().split('\n').slice(-5).join('\n')}`);
+        return (await this.api(node, 'GET', '/status')).status === 200;
       },
-      { timeoutMs: 20_000, what: `loxilb in ${lb} to answer` },
+      { timeoutMs: 20_000, what: `loxilb in ${node} to answer` },
     );
     return p;
   }
