@@ -465,8 +465,16 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
   if (r->mode == LB_MODE_DEFAULT) {
     rkey.dport = csport;
     if (bpf_map_update_elem(&ct, &rkey, &rev, BPF_NOEXIST) != 0) {
-      count(LB_STAT_CT_FULL);
-      return TC_ACT_SHOT;
+      /* The reply tuple is taken: by a closing connection, which we replace, or a live one. */
+      struct ct_val *old = bpf_map_lookup_elem(&ct, &rkey);
+      if (!old || (old->state != CT_CLOSED && old->state != CT_FIN_WAIT)) {
+        count(old ? LB_STAT_CT_CONFLICT : LB_STAT_CT_FULL);
+        return TC_ACT_SHOT;
+      }
+      if (bpf_map_update_elem(&ct, &rkey, &rev, BPF_ANY) != 0) {
+        count(LB_STAT_CT_FULL);
+        return TC_ACT_SHOT;
+      }
     }
   } else {
     /*
@@ -519,7 +527,24 @@ static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
   struct ct_key key = {
       .saddr = p.ip->saddr, .daddr = p.ip->daddr, .sport = *p.sport, .dport = *p.dport, .proto = p.proto};
   struct ct_val *v = bpf_map_lookup_elem(&ct, &key);
-  if (v) return ct_hit(skb, &p, &key, v, ingress);
+  if (v) {
+    /*
+     * A SYN on the tuple of a connection that is closing or closed is a new
+     * connection reusing the client port (TIME_WAIT reuse): forget the old
+     * pair and balance it afresh. A SYN in any other state is a retransmit
+     * or a challenge and follows the existing entry.
+     */
+    if (p.proto == IPPROTO_TCP && v->dir == CT_DIR_ORIG && (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
+        (v->state == CT_CLOSED || v->state == CT_FIN_WAIT)) {
+      struct ct_key pk;
+      ct_peer_key(v, p.proto, &pk);
+      bpf_map_delete_elem(&ct, &pk);
+      bpf_map_delete_elem(&ct, &key);
+      count(LB_STAT_CT_REUSED);
+    } else {
+      return ct_hit(skb, &p, &key, v, ingress);
+    }
+  }
 
   struct lb_key svc = {.vip = p.ip->daddr, .port = *p.dport, .proto = p.proto};
   struct lb_rule *r = bpf_map_lookup_elem(&lb_rules, &svc);

@@ -135,6 +135,8 @@ struct persist_val {
 #define LB_STAT_CT_FULL 7
 #define LB_STAT_REDIRECT 8
 #define LB_STAT_TO_KERNEL 9
-#define LB_STAT_MAX 10
+#define LB_STAT_CT_REUSED 10   /* SYN on a closing connection's tuple: replaced */
+#define LB_STAT_CT_CONFLICT 11 /* reply tuple held by a live connection */
+#define LB_STAT_MAX 12
 
 #endif

@@ -17,8 +17,11 @@
 #include <cstdarg>
 #include <cstdint>
 #include <cstdio>
+#include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "errors.h"
@@ -51,6 +54,18 @@ uint64_t KtimeNs() {
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
+
+struct CtKeyBytes {
+  uint64_t a, b;
+  bool operator==(const CtKeyBytes& o) const { return a == o.a && b == o.b; }
+};
+
+struct CtKeyHash {
+  size_t operator()(const CtKeyBytes& k) const {
+    uint64_t h = k.a * 0x9e3779b97f4a7c15ULL ^ (k.b + 0x632be59bd9b4e019ULL + (k.a << 6) + (k.a >> 2));
+    return static_cast<size_t>(h ^ (h >> 29));
+  }
+};
 
 /** Seconds an entry may stay idle in its state (0 means the rule default). */
 uint64_t IdleLimitNs(const ct_val& v) {
@@ -340,36 +355,67 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     return out;
   }
 
-  // ctSweep() -> { scanned, expired: Buffer (key+value of each deleted
-  // entry) }. Deletes idle entries and counts a closed connection for least
-  // connections once per connection (on its original-direction entry).
+  // ctSweep() -> { scanned, count, expired: Buffer (key+value of each
+  // deleted entry) }. A connection is its two entries: it is idle when
+  // neither has seen a packet within the limit of its state, and then both
+  // go together (one direction alone may be quiet, e.g. a UDP stream). An
+  // entry is re-read just before it is deleted, so a packet that arrived
+  // during the sweep keeps it. Least connections counts the close once, on
+  // the original-direction entry.
   Napi::Value CtSweep(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     bpf_map* m = Map(env, Napi::String::New(env, "ct"));
     bpf_map* closed = Map(env, Napi::String::New(env, "lc_closed"));
-    const uint64_t now = KtimeNs();
-    std::vector<uint8_t> expired;
+    const int fd = bpf_map__fd(m);
+    std::unordered_map<CtKeyBytes, ct_val, CtKeyHash> all;
     size_t scanned = 0;
     int err = Walk(m, [&](const uint8_t* k, const uint8_t* v, uint32_t n) {
       scanned += n;
       for (uint32_t i = 0; i < n; i++) {
+        CtKeyBytes key;
         ct_val val;
+        memcpy(&key, k + i * sizeof(ct_key), sizeof key);
         memcpy(&val, v + i * sizeof(ct_val), sizeof val);
-        if (val.last_ns <= now && now - val.last_ns < IdleLimitNs(val)) continue;
-        expired.insert(expired.end(), k + i * sizeof(ct_key), k + (i + 1) * sizeof(ct_key));
-        expired.insert(expired.end(), v + i * sizeof(ct_val), v + (i + 1) * sizeof(ct_val));
+        all.emplace(key, val);
       }
     });
     if (err != 0) throw ErrnoError(env, "conntrack sweep failed", err);
-    const size_t rec = sizeof(ct_key) + sizeof(ct_val);
-    size_t deleted = 0;
+    const uint64_t now = KtimeNs();
+    auto idle = [&](const ct_val& v, uint64_t last) { return last <= now && now - last >= IdleLimitNs(v); };
     std::vector<uint8_t> gone;
-    for (size_t off = 0; off < expired.size(); off += rec) {
-      if (bpf_map_delete_elem(bpf_map__fd(m), expired.data() + off) != 0) continue;
+    size_t deleted = 0;
+    auto remove = [&](const CtKeyBytes& key, const ct_val& seen) {
+      ct_val cur;
+      if (bpf_map_lookup_elem(fd, &key, &cur) != 0) return false;
+      if (cur.last_ns != seen.last_ns) return false;  // a packet came during the sweep
+      if (bpf_map_delete_elem(fd, &key) != 0) return false;
+      const uint8_t* kp = reinterpret_cast<const uint8_t*>(&key);
+      const uint8_t* vp = reinterpret_cast<const uint8_t*>(&cur);
+      gone.insert(gone.end(), kp, kp + sizeof(ct_key));
+      gone.insert(gone.end(), vp, vp + sizeof(ct_val));
       deleted++;
-      gone.insert(gone.end(), expired.begin() + off, expired.begin() + off + rec);
-      ct_val val;
-      memcpy(&val, expired.data() + off + sizeof(ct_key), sizeof val);
+      return true;
+    };
+    for (const auto& [key, val] : all) {
+      ct_key k;
+      memcpy(&k, &key, sizeof k);
+      ct_key pk{};
+      pk.saddr = val.xdaddr;
+      pk.daddr = val.xsaddr;
+      pk.sport = val.xdport;
+      pk.dport = val.xsport;
+      pk.proto = k.proto;
+      CtKeyBytes peer;
+      memcpy(&peer, &pk, sizeof peer);
+      auto pit = all.find(peer);
+      // Each pair is decided once, from its original-direction entry; a
+      // reply entry only on its own when its partner is gone.
+      if (val.dir != CT_DIR_ORIG && pit != all.end()) continue;
+      uint64_t last = static_cast<uint64_t>(val.last_ns);
+      if (pit != all.end()) last = std::max<uint64_t>(last, pit->second.last_ns);
+      if (!idle(val, last)) continue;
+      if (!remove(key, val)) continue;
+      if (pit != all.end()) remove(peer, pit->second);
       if (val.dir == CT_DIR_ORIG && val.rule_id < LB_MAX_RULES && val.ep_idx < LB_MAX_EPS) {
         uint32_t slot = val.rule_id * LB_MAX_EPS + val.ep_idx;
         uint64_t c = 0;
@@ -385,32 +431,72 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     return r;
   }
 
-  // ctInstall(keys, values) -> installed: entries from a cluster peer. Their
-  // last_ns is the peer's clock, so it is restamped with ours.
+  // ctInstall(keys, values) -> { installed, unknownService }: entries from
+  // a cluster peer. Each takes this node's rule id for its service (looked
+  // up in lb_rules by the service key it carries); entries of services this
+  // node has no rule for are skipped and counted. last_ns is the peer's
+  // clock, so it is restamped with ours.
   Napi::Value CtInstall(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     bpf_map* m = Map(env, Napi::String::New(env, "ct"));
+    bpf_map* rules = Map(env, Napi::String::New(env, "lb_rules"));
     auto k = Buf(env, info[0], 0, "keys");
     auto v = Buf(env, info[1], 0, "values");
     if (k.Length() % sizeof(ct_key) != 0 || v.Length() % sizeof(ct_val) != 0 ||
         k.Length() / sizeof(ct_key) != v.Length() / sizeof(ct_val)) {
       throw Napi::RangeError::New(env, "keys and values must hold the same number of whole conntrack entries");
     }
-    uint32_t n = static_cast<uint32_t>(k.Length() / sizeof(ct_key));
-    if (n == 0) return Napi::Number::New(env, 0);
-    std::vector<ct_val> vals(n);
-    memcpy(vals.data(), v.Data(), v.Length());
+    const uint32_t n = static_cast<uint32_t>(k.Length() / sizeof(ct_key));
+    std::vector<ct_key> keys;
+    std::vector<ct_val> vals;
+    keys.reserve(n);
+    vals.reserve(n);
+    // Few services, many entries: one map lookup per distinct service.
+    std::vector<std::pair<uint64_t, int64_t>> ids;
+    lb_rule rule;
+    uint32_t unknown = 0;
     const uint64_t now = KtimeNs();
-    for (auto& x : vals) {
+    for (uint32_t i = 0; i < n; i++) {
+      ct_val x;
+      memcpy(&x, v.Data() + i * sizeof(ct_val), sizeof x);
+      uint64_t svc;
+      memcpy(&svc, &x.svc, sizeof svc);
+      int64_t id = -1;
+      bool found = false;
+      for (auto& p : ids) {
+        if (p.first == svc) {
+          id = p.second;
+          found = true;
+          break;
+        }
+      }
+      if (!found) {
+        id = bpf_map_lookup_elem(bpf_map__fd(rules), &x.svc, &rule) == 0 ? static_cast<int64_t>(rule.id) : -1;
+        ids.emplace_back(svc, id);
+      }
+      if (id < 0) {
+        unknown++;
+        continue;
+      }
+      x.rule_id = static_cast<uint32_t>(id);
       x.last_ns = now;
       x.flags |= CT_F_SYNCED;
+      ct_key key;
+      memcpy(&key, k.Data() + i * sizeof(ct_key), sizeof key);
+      keys.push_back(key);
+      vals.push_back(x);
     }
-    DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
-    uint32_t done = n;
-    if (bpf_map_update_batch(bpf_map__fd(m), k.Data(), vals.data(), &done, &opts) != 0) {
-      throw ErrnoError(env, "install of synced conntrack entries failed after " + std::to_string(done), errno);
+    uint32_t done = static_cast<uint32_t>(keys.size());
+    if (done > 0) {
+      DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      if (bpf_map_update_batch(bpf_map__fd(m), keys.data(), vals.data(), &done, &opts) != 0) {
+        throw ErrnoError(env, "install of synced conntrack entries failed after " + std::to_string(done), errno);
+      }
     }
-    return Napi::Number::New(env, done);
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("installed", Napi::Number::New(env, done));
+    r.Set("unknownService", Napi::Number::New(env, unknown));
+    return r;
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {
@@ -421,6 +507,144 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
   bpf_object* obj_ = nullptr;
   int ingress_fd_ = -1;
   int egress_fd_ = -1;
+};
+
+
+// ---- connection sync over raw dumps (pure: no maps, so tests need no root) ----
+
+bool Syncable(const ct_key& k, const ct_val& v, bool udp) {
+  if (k.proto == 6) return v.state == CT_EST;
+  if (k.proto == 17) return udp && v.state == CT_UDP_EST;
+  return false;
+}
+
+struct RawIn {
+  const uint8_t* keys;
+  const uint8_t* vals;
+  uint32_t n;
+};
+
+RawIn ReadRaw(Napi::Env env, const Napi::Value& kv, const Napi::Value& vv) {
+  if (!kv.IsBuffer() || !vv.IsBuffer()) throw Napi::TypeError::New(env, "keys and values must be Buffers");
+  auto k = kv.As<Napi::Buffer<uint8_t>>();
+  auto v = vv.As<Napi::Buffer<uint8_t>>();
+  if (k.Length() % sizeof(ct_key) != 0 || v.Length() % sizeof(ct_val) != 0 || k.Length() / sizeof(ct_key) != v.Length() / sizeof(ct_val)) {
+    throw Napi::RangeError::New(env, "keys and values must hold the same number of whole conntrack entries");
+  }
+  return {k.Data(), v.Data(), static_cast<uint32_t>(k.Length() / sizeof(ct_key))};
+}
+
+// ctSelect(keys, values, udp) -> { keys, values, count }: the syncable entries.
+Napi::Value CtSelect(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  RawIn in = ReadRaw(env, info[0], info[1]);
+  bool udp = info[2].ToBoolean();
+  std::vector<uint8_t> ok, ov;
+  uint32_t count = 0;
+  for (uint32_t i = 0; i < in.n; i++) {
+    ct_key k;
+    ct_val v;
+    memcpy(&k, in.keys + i * sizeof k, sizeof k);
+    memcpy(&v, in.vals + i * sizeof v, sizeof v);
+    if (!Syncable(k, v, udp)) continue;
+    ok.insert(ok.end(), in.keys + i * sizeof k, in.keys + (i + 1) * sizeof k);
+    ov.insert(ov.end(), in.vals + i * sizeof v, in.vals + (i + 1) * sizeof v);
+    count++;
+  }
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("keys", Napi::Buffer<uint8_t>::Copy(env, ok.data(), ok.size()));
+  r.Set("values", Napi::Buffer<uint8_t>::Copy(env, ov.data(), ov.size()));
+  r.Set("count", Napi::Number::New(env, count));
+  return r;
+}
+
+constexpr size_t kStable = offsetof(ct_val, last_ns);
+
+// What a scan sent last time, per entry: the bytes that define it and the
+// last_ns it had then.
+struct Sent {
+  uint8_t stable[kStable];
+  uint64_t last_ns;
+};
+
+// CtDiffer: the MASTER's scan. diff(keys, values, refreshNs, udp) returns
+// the syncable entries that are new, changed (translation, state, rule; not
+// counters or timestamps), or have seen traffic refreshNs after they were
+// last sent, and the keys of entries sent before that are gone or no longer
+// syncable. The snapshot lives here, between scans.
+class CtDiffer : public Napi::ObjectWrap<CtDiffer> {
+ public:
+  static Napi::Function Define(Napi::Env env) {
+    return DefineClass(env, "CtDiffer", {InstanceMethod("diff", &CtDiffer::Diff), InstanceMethod("reset", &CtDiffer::Reset),
+                                         InstanceMethod("size", &CtDiffer::Size)});
+  }
+  explicit CtDiffer(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CtDiffer>(info) {}
+
+ private:
+  Napi::Value Diff(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RawIn in = ReadRaw(env, info[0], info[1]);
+    const uint64_t refresh = static_cast<uint64_t>(info[2].As<Napi::Number>().DoubleValue());
+    const bool udp = info[3].ToBoolean();
+    std::vector<uint8_t> uk, uv, dk;
+    uint32_t ups = 0, dels = 0;
+    ++generation_;
+    for (uint32_t i = 0; i < in.n; i++) {
+      ct_key k;
+      ct_val v;
+      memcpy(&k, in.keys + i * sizeof k, sizeof k);
+      memcpy(&v, in.vals + i * sizeof v, sizeof v);
+      if (!Syncable(k, v, udp)) continue;
+      CtKeyBytes key;
+      memcpy(&key, &k, sizeof key);
+      v.flags &= static_cast<uint8_t>(~CT_F_SYNCED);
+      auto [it, fresh] = prev_.try_emplace(key);
+      Entry& e = it->second;
+      e.seen = generation_;
+      if (!fresh && memcmp(e.sent.stable, &v, kStable) == 0 && v.last_ns - e.sent.last_ns < refresh) continue;
+      memcpy(e.sent.stable, &v, kStable);
+      e.sent.last_ns = v.last_ns;
+      uk.insert(uk.end(), in.keys + i * sizeof k, in.keys + (i + 1) * sizeof k);
+      uv.insert(uv.end(), in.vals + i * sizeof v, in.vals + (i + 1) * sizeof v);
+      ups++;
+    }
+    for (auto it = prev_.begin(); it != prev_.end();) {
+      if (it->second.seen == generation_) {
+        ++it;
+        continue;
+      }
+      const uint8_t* p = reinterpret_cast<const uint8_t*>(&it->first);
+      dk.insert(dk.end(), p, p + sizeof(CtKeyBytes));
+      dels++;
+      it = prev_.erase(it);
+    }
+    Napi::Object r = Napi::Object::New(env);
+    Napi::Object up = Napi::Object::New(env);
+    up.Set("keys", Napi::Buffer<uint8_t>::Copy(env, uk.data(), uk.size()));
+    up.Set("values", Napi::Buffer<uint8_t>::Copy(env, uv.data(), uv.size()));
+    up.Set("count", Napi::Number::New(env, ups));
+    Napi::Object del = Napi::Object::New(env);
+    del.Set("keys", Napi::Buffer<uint8_t>::Copy(env, dk.data(), dk.size()));
+    del.Set("values", Napi::Buffer<uint8_t>::New(env, 0));
+    del.Set("count", Napi::Number::New(env, dels));
+    r.Set("upserts", up);
+    r.Set("deletes", del);
+    return r;
+  }
+
+  Napi::Value Reset(const Napi::CallbackInfo& info) {
+    prev_.clear();
+    return info.Env().Undefined();
+  }
+
+  Napi::Value Size(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), static_cast<double>(prev_.size())); }
+
+  struct Entry {
+    Sent sent;
+    uint64_t seen = 0;
+  };
+  std::unordered_map<CtKeyBytes, Entry, CtKeyHash> prev_;
+  uint64_t generation_ = 0;
 };
 
 // ktimeNs(): CLOCK_MONOTONIC in ns as a double (what bpf_ktime_get_ns counts).
@@ -439,6 +663,8 @@ Napi::Value IfIndex(const Napi::CallbackInfo& info) {
 void InitDatapath(Napi::Env env, Napi::Object exports) {
   exports.Set("LbDatapath", LbDatapath::Define(env));
   exports.Set("ktimeNs", Napi::Function::New(env, KtimeNsJs));
+  exports.Set("ctSelect", Napi::Function::New(env, CtSelect));
+  exports.Set("CtDiffer", CtDiffer::Define(env));
   exports.Set("ifIndex", Napi::Function::New(env, IfIndex));
   Napi::Object layout = Napi::Object::New(env);
   layout.Set("version", LB_LAYOUT_VERSION);

@@ -263,23 +263,12 @@ export class Datapath extends EventEmitter {
     return out;
   }
 
-  installConnections(keys: Buffer, values: Buffer): number {
+  installConnections(keys: Buffer, values: Buffer): { installed: number; unknownService: number } {
     return this.dp.ctInstall(keys, values);
   }
 
   deleteConnections(keys: Buffer): number {
     return this.dp.mapDeleteBatch('ct', keys);
-  }
-
-  /** Whether lb_rules holds a rule for this service key (encoded). */
-  hasService(keyHex: string): boolean {
-    return this.installed.has(keyHex);
-  }
-
-  /** The id the datapath uses for the rule stored under this service key, if any. */
-  ruleIdOf(keyHex: string): number | undefined {
-    const v = this.installed.get(keyHex);
-    return v === undefined ? undefined : Buffer.from(v.slice(0, 8), 'hex').readUInt32LE(0);
   }
 
   nowNs(): number {

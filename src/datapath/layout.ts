@@ -41,6 +41,8 @@ export const STAT_NAMES = [
   'ctFull',
   'redirected',
   'toKernel',
+  'ctReused',
+  'ctConflict',
 ] as const;
 
 export function checkLayout(native: { version: number; lbKey: number; lbRule: number; ctKey: number; ctVal: number }): void {

@@ -20,7 +20,7 @@ import type { Logger } from 'pino';
 import type { SyncGate } from '../ha/HaManager.ts';
 import { LAYOUT_VERSION } from '../datapath/layout.ts';
 import { errorMessage } from '../util/errors.ts';
-import { adoptEntries, batches, checkBatchShape, diffTable, selectSyncable, type RawEntries, type SentSnapshot } from './syncTable.ts';
+import { batches, checkBatchShape, createDiffer, selectSyncable, type RawEntries } from './syncTable.ts';
 
 const PROTO_FILE = fileURLToPath(new URL('../../proto/loxilb_sync.proto', import.meta.url));
 const pkg = grpc.loadPackageDefinition(
@@ -34,10 +34,9 @@ export const MAX_BATCH = 8192;
 /** The connection table the sync reads and writes (the eBPF datapath). */
 export interface ConnTable {
   dumpConnections(): RawEntries;
-  installConnections(keys: Buffer, values: Buffer): number;
+  /** Installs a peer's entries with this node's rule ids; entries of services it has no rule for are skipped. */
+  installConnections(keys: Buffer, values: Buffer): { installed: number; unknownService: number };
   deleteConnections(keys: Buffer): number;
-  /** This node's rule id for a service key (hex of struct lb_key), if it has the rule. */
-  ruleIdOf(svcHex: string): number | undefined;
 }
 
 export interface SyncTls {
@@ -50,6 +49,8 @@ export interface ConnSyncOptions {
   self: number;
   peers: string[];
   port?: number;
+  /** Port the peers serve on (default: port; differs only when several nodes share a host, as in benchmarks). */
+  peerPort?: number;
   /** Address the service listens on (default every address, as loxilb). */
   bindAddress?: string;
   tls?: SyncTls;
@@ -222,12 +223,10 @@ class PeerLink {
 
   private install(b: Batch): number {
     if (b.count === 0) return 0;
-    const { adopted, unknownService } = adoptEntries({ keys: b.keys, values: b.values, count: b.count }, (svc) => this.sync.table.ruleIdOf(svc));
+    const { installed, unknownService } = this.sync.table.installConnections(b.keys, b.values);
     this.status.unknownService += unknownService;
-    if (adopted.count === 0) return 0;
-    const n = this.sync.table.installConnections(adopted.keys, adopted.values);
-    this.status.received += n;
-    return n;
+    this.status.received += installed;
+    return installed;
   }
 
   close(): void {
@@ -243,10 +242,11 @@ export class ConnSync implements SyncGate {
   private readonly links: PeerLink[] = [];
   private readonly subscribers = new Set<grpc.ServerWritableStream<unknown, Batch>>();
   private readonly seqs = new WeakMap<object, number>();
-  private snapshot: SentSnapshot = new Map();
+  private readonly differ = createDiffer();
   private scanTimer?: NodeJS.Timeout;
   private listeners: (() => void)[] = [];
   private lastSynced = false;
+  private closed = false;
   private stats = { sent: 0, sentDeletes: 0, scans: 0, lastScanMs: 0 };
   private readonly port: number;
 
@@ -270,13 +270,12 @@ export class ConnSync implements SyncGate {
     this.server = server;
     const clientCreds = this.opts.tls ? grpc.credentials.createSsl(this.opts.tls.ca, this.opts.tls.key, this.opts.tls.cert) : grpc.credentials.createInsecure();
     for (const peer of this.opts.peers) {
-      const link = new PeerLink(peer, this, clientCreds, this.port, this.opts.self, this.opts.reconnectMs ?? 1000, this.log.child({ peer }));
+      const link = new PeerLink(peer, this, clientCreds, this.opts.peerPort ?? this.port, this.opts.self, this.opts.reconnectMs ?? 1000, this.log.child({ peer }));
       this.links.push(link);
       link.start();
     }
     this.lastSynced = this.synced();
-    this.scanTimer = setInterval(() => this.scan(), this.opts.scanIntervalMs ?? 250);
-    this.scanTimer.unref();
+    this.scheduleScan();
     this.log.info({ port: this.port, peers: this.opts.peers, tls: Boolean(this.opts.tls) }, 'connection sync started');
   }
 
@@ -327,7 +326,11 @@ export class ConnSync implements SyncGate {
     }
     const peer = call.getPeer();
     try {
-      const all = selectSyncable(this.table.dumpConnections(), { udp: Boolean(this.opts.udp) });
+      const dump = this.table.dumpConnections();
+      // The first subscriber: the scan starts from what it was just sent,
+      // instead of sending the whole table a second time as updates.
+      if (this.subscribers.size === 0 && this.opts.isMaster()) this.differ.diff(dump.keys, dump.values, this.refreshNs(), Boolean(this.opts.udp));
+      const all = selectSyncable(dump, Boolean(this.opts.udp));
       for (const b of batches(all, MAX_BATCH)) this.send(call, 'FULL', b);
       this.send(call, 'FULL_END', { keys: Buffer.alloc(0), values: Buffer.alloc(0), count: 0 });
       this.stats.sent += all.count;
@@ -343,17 +346,32 @@ export class ConnSync implements SyncGate {
     call.on('error', drop);
   }
 
+  /**
+   * The next scan after scanIntervalMs, or after 4x the last scan's own
+   * duration if that is longer: a big table (100,000 entries cost about
+   * 0.1 s to dump and diff) must not take the event loop over.
+   */
+  private scheduleScan(): void {
+    if (this.closed) return;
+    const wait = Math.max(this.opts.scanIntervalMs ?? 250, 4 * this.stats.lastScanMs);
+    this.scanTimer = setTimeout(() => {
+      this.scan();
+      this.scheduleScan();
+    }, wait);
+    this.scanTimer.unref();
+  }
+
   /** Sends what changed since the last scan, while MASTER and someone listens. */
   scan(): void {
     if (!this.opts.isMaster() || this.subscribers.size === 0) {
       // A node that becomes MASTER later sends everything it then has.
-      this.snapshot = new Map();
+      if (this.differ.size() > 0) this.differ.reset();
       return;
     }
     const t0 = performance.now();
     try {
-      const d = diffTable(this.snapshot, this.table.dumpConnections(), { udp: Boolean(this.opts.udp), refreshNs: (this.opts.refreshS ?? 30) * 1e9 });
-      this.snapshot = d.next;
+      const dump = this.table.dumpConnections();
+      const d = this.differ.diff(dump.keys, dump.values, this.refreshNs(), Boolean(this.opts.udp));
       for (const call of this.subscribers) {
         for (const b of batches(d.upserts, MAX_BATCH)) this.send(call, 'UPSERT', b);
         for (const b of batches(d.deletes, MAX_BATCH)) this.send(call, 'DELETE', b);
@@ -365,6 +383,10 @@ export class ConnSync implements SyncGate {
     }
     this.stats.scans++;
     this.stats.lastScanMs = Math.round((performance.now() - t0) * 10) / 10;
+  }
+
+  private refreshNs(): number {
+    return (this.opts.refreshS ?? 30) * 1e9;
   }
 
   status(): SyncStatus {
@@ -381,7 +403,8 @@ export class ConnSync implements SyncGate {
   }
 
   async close(): Promise<void> {
-    if (this.scanTimer) clearInterval(this.scanTimer);
+    this.closed = true;
+    if (this.scanTimer) clearTimeout(this.scanTimer);
     for (const l of this.links) l.close();
     for (const c of this.subscribers) c.end();
     this.subscribers.clear();

@@ -97,8 +97,23 @@ export interface NativeAddon {
   ktimeNs(): number;
   /** if_nametoindex; 0 if there is no such interface. */
   ifIndex(name: string): number;
+  /** The syncable entries of a raw conntrack dump (established TCP; UDP with a reply when udp). */
+  ctSelect(keys: Buffer, values: Buffer, udp: boolean): NativeMapDump;
+  /** The MASTER's scan state: what changed since the previous diff of a raw dump. */
+  CtDiffer: new () => NativeCtDiffer;
   /** Sizes of the structs in native/bpf/lb_maps.h, as the compiler laid them out. */
   datapathLayout: { version: number; lbKey: number; lbRule: number; ctKey: number; ctVal: number };
+}
+
+export interface NativeCtDiffer {
+  /**
+   * Syncable entries that are new, changed (not counting counters and
+   * timestamps) or have seen traffic refreshNs after they were last returned;
+   * and the keys of returned entries that are gone or no longer syncable.
+   */
+  diff(keys: Buffer, values: Buffer, refreshNs: number, udp: boolean): { upserts: NativeMapDump; deletes: NativeMapDump };
+  reset(): void;
+  size(): number;
 }
 
 export interface NativeMapDump {
@@ -124,8 +139,12 @@ export interface NativeLbDatapath {
   stats(): number[];
   /** Deletes idle conntrack entries; `expired` holds key+value of each one deleted. */
   ctSweep(): { scanned: number; count: number; expired: Buffer };
-  /** Installs conntrack entries from a cluster peer, restamped with our clock and marked synced. */
-  ctInstall(keys: Buffer, values: Buffer): number;
+  /**
+   * Installs conntrack entries from a cluster peer with this node's rule ids
+   * (by the service key each carries), restamped with our clock and marked
+   * synced; entries of services without a rule here are skipped and counted.
+   */
+  ctInstall(keys: Buffer, values: Buffer): { installed: number; unknownService: number };
   /** Frees maps and programs; attached filters keep their own reference. */
   close(): void;
 }

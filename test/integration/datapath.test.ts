@@ -67,6 +67,36 @@ describe('eBPF datapath (client, LB, two HTTP/UDP endpoints)', { timeout: 180_00
     assert.match(table, new RegExp(`\\| *${DP.vip.replace(/\./g, '\\.')} *\\| *${DP.client.replace(/\./g, '\\.')} *\\| *80 *\\|`));
   });
 
+  it('a client port reused after a close is a new connection, balanced afresh', async () => {
+    const before = (await t.mustApi('lb1', 'GET', '/status')).datapath.stats.ctReused as number;
+    // Same client port every time: without reuse handling every request would stick to one endpoint.
+    const replies = await t.requests('http', VIP_HTTP, 4, 2000, 41000);
+    assert.deepEqual(new Set(names(replies)), new Set(['ep1', 'ep2']), names(replies).join());
+    for (const r of replies) assert.equal(r.remotePort, 41000);
+    const after = (await t.mustApi('lb1', 'GET', '/status')).datapath.stats.ctReused as number;
+    assert.ok(after - before >= 3, `ctReused ${before} -> ${after}`);
+  });
+
+  it('idle connections leave the table as pairs after inactiveTimeOut; busy ones stay', async () => {
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', {
+      serviceArguments: { externalIP: DP.vip, port: 71, protocol: 'tcp', sel: 0, mode: 0, name: 'idle', inactiveTimeOut: 2 },
+      endpoints: [DP.ep1, DP.ep2].map((ip) => ({ endpointIP: ip, targetPort: DP.streamPort, weight: 1 })),
+    });
+    const script = `const net=require('net');
+      const busy=net.connect(71,'${DP.vip}',()=>{setInterval(()=>busy.write('b\\n'),300)});busy.on('data',()=>{});
+      const idle=net.connect(71,'${DP.vip}',()=>idle.write('i\\n'));idle.on('data',()=>{});
+      setTimeout(()=>process.exit(0),5000);`;
+    const p = t.lab.spawn('client', process.execPath, ['-e', script], { logName: 'client.idle' });
+    type Ct = { servName: string; sourceIP: string; destinationIP: string; conntrackState: string }[];
+    const idleEntries = async () => ((await t.mustApi('lb1', 'GET', '/config/conntrack/all')).ctAttr as Ct).filter((e) => e.servName === 'idle' && e.conntrackState === 'est');
+    await waitFor(async () => (await idleEntries()).length === 4, { timeoutMs: 5_000, what: 'two connections, both directions' });
+    await new Promise((r) => setTimeout(r, 3500));
+    const left = await idleEntries();
+    assert.equal(left.length, 2, `only the busy connection is left, both directions: ${JSON.stringify(left)}`);
+    assert.deepEqual(left.map((e) => e.sourceIP === DP.client ? 'orig' : 'reply').sort(), ['orig', 'reply']);
+    await p.exited;
+  });
+
   it('fullnat: the endpoints see the rule VIP, then the instance vip once cistate sets one', async () => {
     await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule({ mode: 2 }));
     let replies = await t.requests('http', VIP_HTTP, 4);

@@ -203,8 +203,9 @@ export class DatapathLab {
   }
 
   /** `count` requests from the client, each on a new connection (or socket, for UDP). */
-  async requests(kind: 'http' | 'udp', target: string, count: number, timeoutMs = 2000): Promise<Reply[]> {
-    const out = await this.lab.run('client', [process.execPath, '--import', 'tsx', CLIENT_SCRIPT, kind, '--target', target, '--count', String(count), '--timeout', String(timeoutMs)], {
+  async requests(kind: 'http' | 'udp', target: string, count: number, timeoutMs = 2000, localPort?: number): Promise<Reply[]> {
+    const extra = localPort === undefined ? [] : ['--local-port', String(localPort)];
+    const out = await this.lab.run('client', [process.execPath, '--import', 'tsx', CLIENT_SCRIPT, kind, '--target', target, '--count', String(count), '--timeout', String(timeoutMs), ...extra], {
       cwd: ROOT,
       timeoutMs: 30_000 + count * timeoutMs,
     });

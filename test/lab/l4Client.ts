@@ -3,15 +3,19 @@
 //   node --import tsx test/lab/l4Client.ts http --target 20.20.20.1:80 --count 10 [--timeout 2000]
 //   node --import tsx test/lab/l4Client.ts udp  --target 20.20.20.1:90 --count 4
 //
+// --local-port P makes every request use that client port (HTTP), as a
+// client reusing its ports does; each connection then ends with a RST, so
+// the port is free again at once (no TIME_WAIT on the client).
 // Makes `count` requests one after another, each on a new connection (HTTP
 // with Connection: close; UDP from a new socket), and prints one JSON line:
 // `{"replies":[{name,remote,remotePort} | {"error":code}]}`.
 import dgram from 'node:dgram';
 import http from 'node:http';
+import net from 'node:net';
 import { parseArgs } from 'node:util';
 
 const { values, positionals } = parseArgs({
-  options: { target: { type: 'string' }, count: { type: 'string' }, timeout: { type: 'string' } },
+  options: { target: { type: 'string' }, count: { type: 'string' }, timeout: { type: 'string' }, 'local-port': { type: 'string' } },
   allowPositionals: true,
   strict: true,
 });
@@ -19,6 +23,7 @@ const [host, portText] = (values.target ?? '').split(':');
 const port = Number(portText);
 const count = Number(values.count ?? '1');
 const timeoutMs = Number(values.timeout ?? '2000');
+const localPort = values['local-port'] ? Number(values['local-port']) : undefined;
 
 function httpOnce(): Promise<unknown> {
   return new Promise((resolve) => {
@@ -35,6 +40,33 @@ function httpOnce(): Promise<unknown> {
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'ETIMEDOUT' })));
     req.on('error', (e: NodeJS.ErrnoException) => resolve({ error: e.code ?? e.message }));
+  });
+}
+
+/** One HTTP/1.0 request from a fixed client port, ended with a RST so the port is free at once. */
+function httpFromPort(): Promise<unknown> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port, localPort, allowHalfOpen: true });
+    let buf = '';
+    const t = setTimeout(() => {
+      sock.destroy();
+      resolve({ error: 'ETIMEDOUT' });
+    }, timeoutMs);
+    sock.on('connect', () => sock.write('GET / HTTP/1.0\r\n\r\n'));
+    sock.on('data', (d) => (buf += d.toString()));
+    sock.on('end', () => {
+      clearTimeout(t);
+      sock.resetAndDestroy();
+      try {
+        resolve(JSON.parse(buf.slice(buf.indexOf('\r\n\r\n') + 4)));
+      } catch {
+        resolve({ error: 'BADBODY' });
+      }
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(t);
+      resolve({ error: e.code ?? e.message });
+    });
   });
 }
 
@@ -55,5 +87,6 @@ function udpOnce(): Promise<unknown> {
 }
 
 const replies: unknown[] = [];
-for (let i = 0; i < count; i++) replies.push(await (positionals[0] === 'udp' ? udpOnce() : httpOnce()));
+const once = positionals[0] === 'udp' ? udpOnce : localPort !== undefined ? httpFromPort : httpOnce;
+for (let i = 0; i < count; i++) replies.push(await once());
 process.stdout.write(`${JSON.stringify({ replies })}\n`);

@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { CT_KEY_SIZE, CT_VAL_SIZE, encodeLbKey, decodeCt, CT_F_SYNCED } from '../../src/datapath/layout.ts';
-import { adoptEntries, batches, checkBatchShape, diffTable, selectSyncable, type RawEntries, type SentSnapshot } from '../../src/sync/syncTable.ts';
+// The sync's per-entry work runs in the addon; these run it over crafted
+// dumps (no maps, no root needed).
+import { CT_KEY_SIZE, CT_VAL_SIZE, encodeLbKey, CT_F_SYNCED } from '../../src/datapath/layout.ts';
+import { batches, checkBatchShape, createDiffer, selectSyncable, type RawEntries } from '../../src/sync/syncTable.ts';
 
 interface E {
   sport: number;
@@ -47,50 +49,48 @@ function sports(e: RawEntries): number[] {
   return Array.from({ length: e.count }, (_, i) => e.keys.readUInt16BE(i * CT_KEY_SIZE + 8));
 }
 
-const policy = { udp: false, refreshNs: 30e9 };
+const REFRESH = 30e9;
+const diff = (d: ReturnType<typeof createDiffer>, e: RawEntries) => d.diff(e.keys, e.values, REFRESH, false);
 
 test('only established TCP entries are synced, UDP ones with a reply when asked', () => {
   const t = entries([{ sport: 1 }, { sport: 2, state: 0 }, { sport: 3, state: 4 }, { sport: 4, proto: 'udp', state: UDP_EST }, { sport: 5, proto: 'udp', state: 5 }]);
-  assert.deepEqual(sports(selectSyncable(t, { udp: false })), [1]);
-  assert.deepEqual(sports(selectSyncable(t, { udp: true })), [1, 4]);
+  assert.deepEqual(sports(selectSyncable(t, false)), [1]);
+  assert.deepEqual(sports(selectSyncable(t, true)), [1, 4]);
+  const d = createDiffer();
+  assert.deepEqual(sports(d.diff(t.keys, t.values, REFRESH, true).upserts), [1, 4]);
 });
 
 test('diff: new entries go out once; counters and timestamps alone do not resend them', () => {
-  let snap: SentSnapshot = new Map();
-  const d1 = diffTable(snap, entries([{ sport: 1 }, { sport: 2 }]), policy);
+  const d = createDiffer();
+  const d1 = diff(d, entries([{ sport: 1 }, { sport: 2 }]));
   assert.deepEqual(sports(d1.upserts), [1, 2]);
+  assert.equal(d1.upserts.values.length, 2 * CT_VAL_SIZE);
   assert.equal(d1.deletes.count, 0);
-  snap = d1.next;
-  const d2 = diffTable(snap, entries([{ sport: 1, packets: 99n, lastNs: 2_000_000_000n }, { sport: 2, flags: CT_F_SYNCED }]), policy);
+  const d2 = diff(d, entries([{ sport: 1, packets: 99n, lastNs: 2_000_000_000n }, { sport: 2, flags: CT_F_SYNCED }]));
   assert.equal(d2.upserts.count, 0, 'packets, last_ns (< refresh) and the synced flag are not changes');
+  assert.equal(d.size(), 2);
+  d.reset();
+  assert.equal(diff(d, entries([{ sport: 1 }])).upserts.count, 1, 'after a reset everything is new');
 });
 
-test('diff: a changed translation is resent, a closed or gone entry is deleted', () => {
-  const snap = diffTable(new Map(), entries([{ sport: 1 }, { sport: 2 }, { sport: 3 }]), policy).next;
-  const d = diffTable(snap, entries([{ sport: 1, ruleId: 8 }, { sport: 2, state: 4 }]), policy);
+test('diff: a changed rule is resent, a closed or gone entry is deleted', () => {
+  const differ = createDiffer();
+  diff(differ, entries([{ sport: 1 }, { sport: 2 }, { sport: 3 }]));
+  const d = diff(differ, entries([{ sport: 1, ruleId: 8 }, { sport: 2, state: 4 }]));
   assert.deepEqual(sports(d.upserts), [1]);
-  assert.deepEqual(sports(d.deletes), [2, 3]);
+  assert.deepEqual(sports(d.deletes).sort(), [2, 3]);
   assert.equal(d.deletes.values.length, 0);
-  assert.equal(d.next.size, 1);
+  assert.equal(differ.size(), 1);
+  assert.equal(diff(differ, entries([{ sport: 1, ruleId: 8 }])).deletes.count, 0, 'a delete goes out once');
 });
 
 test('diff: an entry with traffic is refreshed once refreshNs has passed since the last send', () => {
-  const snap = diffTable(new Map(), entries([{ sport: 1, lastNs: 1_000_000_000n }]), policy).next;
-  assert.equal(diffTable(snap, entries([{ sport: 1, lastNs: 30_000_000_000n }]), policy).upserts.count, 0);
-  const d = diffTable(snap, entries([{ sport: 1, lastNs: 31_000_000_001n }]), policy);
-  assert.equal(d.upserts.count, 1);
+  const d = createDiffer();
+  diff(d, entries([{ sport: 1, lastNs: 1_000_000_000n }]));
+  assert.equal(diff(d, entries([{ sport: 1, lastNs: 30_000_000_000n }])).upserts.count, 0);
+  assert.equal(diff(d, entries([{ sport: 1, lastNs: 31_000_000_001n }])).upserts.count, 1);
   // And the refresh resets the clock.
-  assert.equal(diffTable(d.next, entries([{ sport: 1, lastNs: 31_000_000_002n }]), policy).upserts.count, 0);
-});
-
-test('adopt: the rule id becomes the receiver\'s, unknown services are dropped and counted', () => {
-  const t = entries([{ sport: 1, ruleId: 3 }, { sport: 2, dport: 443, ruleId: 3 }]);
-  const known = encodeLbKey({ vip: '20.20.20.1', port: 80, proto: 'tcp' }).toString('hex');
-  const { adopted, unknownService } = adoptEntries(t, (svc) => (svc === known ? 41 : undefined));
-  assert.equal(unknownService, 1);
-  assert.equal(adopted.count, 1);
-  assert.equal(decodeCt(adopted.keys, adopted.values, 0)?.ruleId, 41);
-  assert.equal(decodeCt(t.keys, t.values, 0)?.ruleId, 3, 'the input is not modified');
+  assert.equal(diff(d, entries([{ sport: 1, lastNs: 31_000_000_002n }])).upserts.count, 0);
 });
 
 test('batches split at the limit and keep keys and values aligned', () => {
