@@ -447,6 +447,7 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
   fwd.dir = CT_DIR_ORIG;
   fwd.state = p->proto == IPPROTO_TCP ? CT_SYN_SENT : CT_UDP_NEW;
   fwd.ep_idx = idx;
+  fwd.flags = r->sel == LB_SEL_LC ? CT_F_LC : 0;
   fwd.timeout_s = r->timeout_s;
   fwd.last_ns = now;
   fwd.packets = 1;

@@ -48,6 +48,7 @@
 #define CT_F_FIN_ORIG 0x01
 #define CT_F_FIN_REPLY 0x02
 #define CT_F_SYNCED 0x04 /* installed by connection sync, not by a packet */
+#define CT_F_LC 0x08     /* its rule selects by least connections: count the close */
 
 /* Service key: rule lookup by (VIP, port, protocol). 8 bytes. */
 struct lb_key {

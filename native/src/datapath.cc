@@ -358,16 +358,16 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
   // ctSweep() -> { scanned, count, expired: Buffer (key+value of each
   // deleted entry) }. A connection is its two entries: it is idle when
   // neither has seen a packet within the limit of its state, and then both
-  // go together (one direction alone may be quiet, e.g. a UDP stream). An
-  // entry is re-read just before it is deleted, so a packet that arrived
-  // during the sweep keeps it. Least connections counts the close once, on
-  // the original-direction entry.
+  // go together (one direction alone may be quiet, e.g. a UDP stream).
+  // Least connections counts the close once, on the original-direction
+  // entry of rules that select by it.
   Napi::Value CtSweep(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     bpf_map* m = Map(env, Napi::String::New(env, "ct"));
     bpf_map* closed = Map(env, Napi::String::New(env, "lc_closed"));
     const int fd = bpf_map__fd(m);
     std::unordered_map<CtKeyBytes, ct_val, CtKeyHash> all;
+    all.reserve(4096);
     size_t scanned = 0;
     int err = Walk(m, [&](const uint8_t* k, const uint8_t* v, uint32_t n) {
       scanned += n;
@@ -380,22 +380,13 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
       }
     });
     if (err != 0) throw ErrnoError(env, "conntrack sweep failed", err);
+    // The clock is read after the walk: an entry a packet refreshed while
+    // we walked has a last_ns at or after this and is never idle.
     const uint64_t now = KtimeNs();
     auto idle = [&](const ct_val& v, uint64_t last) { return last <= now && now - last >= IdleLimitNs(v); };
-    std::vector<uint8_t> gone;
-    size_t deleted = 0;
-    auto remove = [&](const CtKeyBytes& key, const ct_val& seen) {
-      ct_val cur;
-      if (bpf_map_lookup_elem(fd, &key, &cur) != 0) return false;
-      if (cur.last_ns != seen.last_ns) return false;  // a packet came during the sweep
-      if (bpf_map_delete_elem(fd, &key) != 0) return false;
-      const uint8_t* kp = reinterpret_cast<const uint8_t*>(&key);
-      const uint8_t* vp = reinterpret_cast<const uint8_t*>(&cur);
-      gone.insert(gone.end(), kp, kp + sizeof(ct_key));
-      gone.insert(gone.end(), vp, vp + sizeof(ct_val));
-      deleted++;
-      return true;
-    };
+    std::vector<CtKeyBytes> doomed;
+    std::vector<const ct_val*> doomedVals;
+    std::unordered_map<uint32_t, uint64_t> closes;
     for (const auto& [key, val] : all) {
       ct_key k;
       memcpy(&k, &key, sizeof k);
@@ -414,15 +405,39 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
       uint64_t last = static_cast<uint64_t>(val.last_ns);
       if (pit != all.end()) last = std::max<uint64_t>(last, pit->second.last_ns);
       if (!idle(val, last)) continue;
-      if (!remove(key, val)) continue;
-      if (pit != all.end()) remove(peer, pit->second);
-      if (val.dir == CT_DIR_ORIG && val.rule_id < LB_MAX_RULES && val.ep_idx < LB_MAX_EPS) {
-        uint32_t slot = val.rule_id * LB_MAX_EPS + val.ep_idx;
-        uint64_t c = 0;
-        bpf_map_lookup_elem(bpf_map__fd(closed), &slot, &c);
-        c++;
-        bpf_map_update_elem(bpf_map__fd(closed), &slot, &c, BPF_ANY);
+      doomed.push_back(key);
+      doomedVals.push_back(&val);
+      if (pit != all.end()) {
+        doomed.push_back(peer);
+        doomedVals.push_back(&pit->second);
       }
+    }
+    // Each entry is re-read right before it goes: the program may have
+    // replaced it since the walk (a SYN reusing a closed tuple makes a new
+    // connection under the same keys), and then it stays. A batch delete
+    // would save a syscall per entry but deleted such new connections
+    // (seen in bench:l4 as mid-stream drops).
+    std::vector<uint8_t> gone;
+    size_t deleted = 0;
+    for (size_t i = 0; i < doomed.size(); i++) {
+      ct_val cur;
+      if (bpf_map_lookup_elem(fd, &doomed[i], &cur) != 0) continue;
+      if (cur.last_ns != doomedVals[i]->last_ns || cur.state != doomedVals[i]->state) continue;
+      if (bpf_map_delete_elem(fd, &doomed[i]) != 0) continue;
+      if (cur.dir == CT_DIR_ORIG && (cur.flags & CT_F_LC) && cur.rule_id < LB_MAX_RULES && cur.ep_idx < LB_MAX_EPS) {
+        closes[cur.rule_id * LB_MAX_EPS + cur.ep_idx]++;
+      }
+      const uint8_t* kp = reinterpret_cast<const uint8_t*>(&doomed[i]);
+      const uint8_t* vp = reinterpret_cast<const uint8_t*>(&cur);
+      gone.insert(gone.end(), kp, kp + sizeof(ct_key));
+      gone.insert(gone.end(), vp, vp + sizeof(ct_val));
+      deleted++;
+    }
+    for (const auto& [slot, c] : closes) {
+      uint64_t v = 0;
+      bpf_map_lookup_elem(bpf_map__fd(closed), &slot, &v);
+      v += c;
+      bpf_map_update_elem(bpf_map__fd(closed), &slot, &v, BPF_ANY);
     }
     Napi::Object r = Napi::Object::New(env);
     r.Set("scanned", Napi::Number::New(env, static_cast<double>(scanned)));
