@@ -512,6 +512,7 @@ export class Agent implements AgentApi, HaHost {
         ? {
             datapath: {
               interfaces: this.datapath.attachedInterfaces(),
+              egress: this.datapath.egressHooks,
               connections: this.datapath.dumpConnections().count,
               stats: this.datapath.stats(),
             },

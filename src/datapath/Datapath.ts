@@ -158,6 +158,10 @@ export class Datapath extends EventEmitter {
     return [...this.attached.keys()].sort();
   }
 
+  get egressHooks(): boolean {
+    return Boolean(this.opts.egressHooks);
+  }
+
   /**
    * Writes the rules into lb_rules: changed entries are updated in place
    * (live connections keep flowing), removed ones deleted, and the

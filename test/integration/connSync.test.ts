@@ -61,7 +61,8 @@ describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
     const tls = (lb: string) => [`--sync-tls-ca=${pki}/ca.pem`, `--sync-tls-cert=${pki}/${lb}.pem`, `--sync-tls-key=${pki}/${lb}.key`];
     t = await DatapathLab.create({
       lbs: ['lb1', 'lb2'],
-      lbArgs: (lb) => [`--cluster=${DP[other(lb)]}`, `--self=${lb === 'lb1' ? 0 : 1}`, ...tls(lb)],
+      // lb2 also runs the egress hooks: the connections it takes over cross them.
+      lbArgs: (lb) => [`--cluster=${DP[other(lb)]}`, `--self=${lb === 'lb1' ? 0 : 1}`, ...tls(lb), ...(lb === 'lb2' ? ['--egr-hooks'] : [])],
     });
     for (const lb of t.lbs) await t.mustApi(lb, 'POST', '/config/loadbalancer', streamRule);
     await t.mustApi('lb1', 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' });
@@ -70,6 +71,12 @@ describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
   after(async () => {
     await t?.destroy();
     if (pki) rmSync(pki, { recursive: true, force: true });
+  });
+
+  it('--egr-hooks attaches the program at TC egress too', async () => {
+    assert.equal((await t.mustApi('lb2', 'GET', '/status')).datapath.egress, true);
+    assert.match(await t.lab.run('lb2', ['tc', 'filter', 'show', 'dev', 'eth0', 'egress']), /bpf.*lb_egress.*direct-action/);
+    assert.doesNotMatch(await t.lab.run('lb1', ['tc', 'filter', 'show', 'dev', 'eth0', 'egress']), /lb_egress/);
   });
 
   it('both nodes pull each other\'s table over TLS and count as synced', async () => {

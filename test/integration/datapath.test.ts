@@ -5,6 +5,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { DatapathLab, DP, type Reply } from '../lab/DatapathLab.ts';
+import { LOXILB_BIN } from '../lab/BgpLab.ts';
 import { waitFor } from '../lab/wait.ts';
 
 const VIP_HTTP = `${DP.vip}:80`;
@@ -33,6 +34,21 @@ describe('eBPF datapath (client, LB, two HTTP/UDP endpoints)', { timeout: 180_00
   it('attaches to the LB interfaces and reports it in /status', async () => {
     const st = await t.mustApi('lb1', 'GET', '/status');
     assert.deepEqual(st.datapath.interfaces, ['eth0']);
+    assert.equal(st.datapath.egress, false);
+    assert.match(await t.lab.run('lb1', ['tc', 'filter', 'show', 'dev', 'eth0', 'ingress']), /bpf.*lb_ingress.*direct-action/);
+  });
+
+  it('attaches to interfaces that appear later, and leaves blacklisted ones alone', async () => {
+    await t.lab.run('lb1', ['ip', 'link', 'add', 'dpnew0', 'type', 'veth', 'peer', 'name', 'cni0x']);
+    await waitFor(async () => (await t.mustApi('lb1', 'GET', '/status')).datapath.interfaces.includes('dpnew0'), { timeoutMs: 5_000, what: 'dpnew0 attached' });
+    await t.lab.run('lb1', ['ip', 'link', 'del', 'dpnew0']);
+    await waitFor(async () => !(await t.mustApi('lb1', 'GET', '/status')).datapath.interfaces.includes('dpnew0'), { timeoutMs: 5_000, what: 'dpnew0 forgotten' });
+  });
+
+  it('refuses to start without root, naming what is missing', async () => {
+    const r = await t.lab.exec('lb1', ['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', LOXILB_BIN, '--config-path=/tmp/lxt-nonroot', '--port=11999'], { timeoutMs: 30_000 });
+    assert.equal(r.code, 1);
+    assert.match(r.stdout + r.stderr, /eBPF datapath needs root/);
   });
 
   it('default mode: round robin over both endpoints, the client source address kept', async () => {
