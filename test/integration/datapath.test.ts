@@ -21,11 +21,11 @@ function names(replies: Reply[]): string[] {
   return replies.map((r) => r.name ?? `error:${r.error}`);
 }
 
-describe('eBPF datapath (client, LB, two HTTP/UDP endpoints)', { timeout: 180_000 }, () => {
+describe('eBPF datapath (client, two LB nodes, two HTTP/UDP endpoints)', { timeout: 180_000 }, () => {
   let t: DatapathLab;
 
   before(async () => {
-    t = await DatapathLab.create();
+    t = await DatapathLab.create({ lbs: ['lb1', 'lb2'] });
   });
   after(async () => {
     await t?.destroy();
@@ -56,6 +56,20 @@ describe('eBPF datapath (client, LB, two HTTP/UDP endpoints)', { timeout: 180_00
     const replies = await t.requests('http', VIP_HTTP, 6);
     assert.deepEqual(names(replies), ['ep1', 'ep2', 'ep1', 'ep2', 'ep1', 'ep2']);
     for (const r of replies) assert.equal(r.remote, DP.client, 'DNAT keeps the client address');
+  });
+
+  it('the second LB node balances the same way once the routes point at it', async () => {
+    await t.mustApi('lb2', 'POST', '/config/loadbalancer', rule());
+    await t.setVipRoute('lb2');
+    try {
+      const replies = await t.requests('http', VIP_HTTP, 4);
+      assert.deepEqual(names(replies), ['ep1', 'ep2', 'ep1', 'ep2']);
+      for (const r of replies) assert.equal(r.remote, DP.client);
+      const st = await t.mustApi('lb2', 'GET', '/status');
+      assert.ok(st.datapath.stats.ctNew >= 4);
+    } finally {
+      await t.setVipRoute('lb1');
+    }
   });
 
   it('shows the connections in GET /config/conntrack/all and loxicmd get ct', async () => {
@@ -144,6 +158,14 @@ describe('eBPF datapath (client, LB, two HTTP/UDP endpoints)', { timeout: 180_00
     const replies = await t.requests('udp', `${DP.vip}:90`, 4);
     assert.deepEqual(names(replies), ['ep1', 'ep2', 'ep1', 'ep2']);
     for (const r of replies) assert.equal(r.remote, DP.client);
+  });
+
+  it('hash keeps one tuple on one endpoint, where rr would alternate', async () => {
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule({ sel: 1 }));
+    const same = names(await t.requests('http', VIP_HTTP, 4, 2000, 42000));
+    assert.equal(new Set(same).size, 1, `one tuple, one endpoint: ${same}`);
+    const spread = names(await t.requests('http', VIP_HTTP, 12));
+    assert.deepEqual(new Set(spread), new Set(['ep1', 'ep2']), `new tuples spread: ${spread}`);
   });
 
   it('persist keeps a client on one endpoint; priority follows the weights', async () => {
