@@ -1,0 +1,535 @@
+// The agent side of kube-loxilb (reference §6.6-§6.8): the set of loxilb
+// agents (from --loxiURL, or from discovery), a health loop that finds out
+// which answer, and what follows from that: CI states (--setRoles, through
+// RoleArbiter), the BGP mesh (--setBGP, through BgpMeshProgrammer) and the
+// LB rules of an agent that came back. It implements AgentPool, the contract
+// the Kubernetes side programs against.
+//
+// One health round: probe every agent at once (any HTTP answer is alive),
+// note who went down and who came up (a drop in the agent's reported uptime
+// counts as coming up: it restarted between two probes), elect roles and
+// post them, hand the changes to the BGP programmer, tell listeners, and
+// re-apply the last rules given for every agent that came up. Rounds never
+// overlap; the next starts one period after the previous one started (at
+// once if it overran), so a dead MASTER is replaced within one period plus
+// the time its probe takes to fail.
+//
+// Rule syncs are serialised per agent, remember what was posted (for the
+// fields GET does not show) and are retried with backoff after a failure
+// that may pass (transport errors, 5xx).
+import { EventEmitter } from 'node:events';
+import type { Logger } from '../util/logger.ts';
+import { silentLogger } from '../util/logger.ts';
+import { systemClock, type Clock, type TimerHandle } from '../bfd/clock.ts';
+import { canonicalAddress } from '../ipam/ipRange.ts';
+import { ruleKey, type LbRule } from '../lb/LbRule.ts';
+import type { ExtBgpPeer } from '../cli/kubeLoxilbFlags.ts';
+import type { AgentInfo, AgentKind, AgentPool, AgentPoolEvents } from './agentPool.ts';
+import { deleteRulePath, diffRules, zoneInstances } from './planRules.ts';
+import { DEFAULT_BGP_PORT } from './planBgpMesh.ts';
+import { LoxiClient, isRetryable, type HealthResult } from './LoxiClient.ts';
+import { RoleArbiter } from './RoleArbiter.ts';
+import { BgpMeshProgrammer } from './BgpMeshProgrammer.ts';
+
+export const LOXILB_API_PORT = 11111;
+const MAX_SYNC_BACKOFF_MS = 60_000;
+const MIN_SYNC_BACKOFF_MS = 1000;
+
+/** The part of KubeLoxilbConfig the agent side uses (a KubeLoxilbConfig fits). */
+export interface AgentPoolConfig {
+  /** Static LB agents; empty means they come from setDiscovered(). */
+  loxiURLs: readonly string[];
+  roleHealthPeriodMs: number;
+  /** --setRoles address; undefined: no role arbitration. */
+  setRoles?: string;
+  excludeRoleList: readonly string[];
+  zone: string;
+  numZoneInstances: number;
+  /** Rebalancing of masters happens only with it, as in kube-loxilb. */
+  setUniqueIP?: boolean;
+  /** Local AS; 0: no BGP configuration. */
+  setBGP: number;
+  listenBGPPort: number;
+  eBGPMultiHop: boolean;
+  extBGPPeers: readonly ExtBgpPeer[];
+}
+
+export interface DiscoveredAgent {
+  /** API base URL, e.g. http://192.168.80.10:11111 (agentUrl() builds it from an address). */
+  url: string;
+  kind: AgentKind;
+  nodeAddress: string;
+}
+
+export interface LoxiAgentPoolOptions {
+  config: AgentPoolConfig;
+  logger?: Logger;
+  /** Per health probe; default the period, between 250 ms and kube-loxilb's 1 s. */
+  healthTimeoutMs?: number;
+  /** Per REST call other than health; default 5 s. */
+  requestTimeoutMs?: number;
+  /** Timers of the health loop and retries. */
+  clock?: Clock;
+  /** Wall clock for lastSeenMs. */
+  now?: () => number;
+  /** Pause before the BGP programmer retries a failed agent (default 2 s). */
+  bgpRetryMs?: number;
+}
+
+export interface SyncResult {
+  added: number;
+  modified: number;
+  deleted: number;
+  errors: string[];
+}
+
+interface AgentEntry {
+  info: AgentInfo;
+  client: LoxiClient;
+  /** Static (--loxiURL) agents survive setDiscovered(). */
+  fixed: boolean;
+  /** Health has been checked at least once. */
+  probed: boolean;
+  lastUptime?: { seconds: number; atMs: number };
+  /** The last rules given to syncRules, re-applied when the agent comes back. */
+  desired?: readonly LbRule[];
+  /** What this controller last posted successfully, by ruleKey. */
+  lastPosted: Map<string, LbRule>;
+  /** Tail of this agent's serialised rule syncs. */
+  queue: Promise<unknown>;
+  retryTimer?: TimerHandle;
+  backoffMs: number;
+  removed: boolean;
+}
+
+/** http://<address>:11111, with brackets for IPv6. */
+export function agentUrl(address: string, port = LOXILB_API_PORT): string {
+  const ip = canonicalAddress(address.trim()) ?? address.trim();
+  return `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
+}
+
+/** The host of an API URL, without IPv6 brackets; undefined if it is not a URL. */
+export function urlHost(url: string): string | undefined {
+  try {
+    const host = new URL(url).hostname;
+    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+    return canonicalAddress(bare) ?? bare;
+  } catch {
+    return undefined;
+  }
+}
+
+export class LoxiAgentPool implements AgentPool {
+  private readonly entries = new Map<string, AgentEntry>();
+  private readonly emitter = new EventEmitter();
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly now: () => number;
+  private readonly healthTimeoutMs: number;
+  private readonly arbiter?: RoleArbiter;
+  private readonly mesh?: BgpMeshProgrammer;
+  private timer?: TimerHandle;
+  private round?: Promise<void>;
+  private roundAgain = false;
+  private started = false;
+  private closed = false;
+  private ignoredDiscoveredLb = false;
+
+  constructor(private readonly opts: LoxiAgentPoolOptions) {
+    const cfg = opts.config;
+    this.log = (opts.logger ?? silentLogger).child({ part: 'LoxiAgentPool' });
+    this.clock = opts.clock ?? systemClock;
+    this.now = opts.now ?? Date.now;
+    this.healthTimeoutMs = opts.healthTimeoutMs ?? Math.min(1000, Math.max(250, cfg.roleHealthPeriodMs));
+    const client = (id: string) => this.entries.get(id)?.client;
+    if (cfg.setRoles !== undefined) {
+      this.arbiter = new RoleArbiter({
+        vip: cfg.setRoles,
+        zone: cfg.zone,
+        instances: zoneInstances(cfg.zone, Math.max(1, cfg.numZoneInstances)),
+        excludeRoleList: cfg.excludeRoleList,
+        rebalance: cfg.setUniqueIP ?? false,
+        client,
+        logger: opts.logger,
+        now: this.now,
+        postTimeoutMs: Math.max(1000, this.healthTimeoutMs),
+      });
+    }
+    if (cfg.setBGP !== 0) {
+      this.mesh = new BgpMeshProgrammer({
+        config: {
+          setBGP: cfg.setBGP,
+          listenBGPPort: cfg.listenBGPPort || DEFAULT_BGP_PORT,
+          eBGPMultiHop: cfg.eBGPMultiHop,
+          extBGPPeers: cfg.extBGPPeers,
+          // kube-loxilb meshes LB agents with each other only when it discovered them.
+          lbToLbMesh: cfg.loxiURLs.length === 0,
+        },
+        client,
+        logger: opts.logger,
+        retryMs: opts.bgpRetryMs,
+      });
+    }
+    for (const url of cfg.loxiURLs) {
+      const host = urlHost(url);
+      if (host === undefined) {
+        this.log.error({ url }, 'not a URL; agent left out');
+        continue;
+      }
+      this.addEntry({ url, kind: 'lb', nodeAddress: host }, true);
+    }
+    if (this.mesh) this.mesh.update(this.agents());
+  }
+
+  /** Starts the health loop; the first round runs at once. */
+  start(): this {
+    if (this.started || this.closed) return this;
+    this.started = true;
+    this.kickRound();
+    return this;
+  }
+
+  /**
+   * The agents found by discovery (EndpointSlices of loxilb-lb-service and
+   * loxilb-peer-service), replacing the previous list. With --loxiURL, LB
+   * agents come from the flag only and discovered LB agents are ignored;
+   * discovered peer agents are always taken.
+   */
+  setDiscovered(agents: readonly DiscoveredAgent[]): void {
+    if (this.closed) return;
+    const wanted = new Map<string, DiscoveredAgent>();
+    const staticLb = this.opts.config.loxiURLs.length > 0;
+    for (const a of agents) {
+      if (staticLb && a.kind === 'lb') {
+        if (!this.ignoredDiscoveredLb) this.log.info('LB agents come from --loxiURL; discovered LB agents are ignored');
+        this.ignoredDiscoveredLb = true;
+        continue;
+      }
+      const id = normaliseUrl(a.url);
+      if (!wanted.has(id) && !this.entries.get(id)?.fixed) wanted.set(id, a);
+    }
+    let changed = false;
+    for (const [id, e] of [...this.entries]) {
+      if (e.fixed) continue;
+      const w = wanted.get(id);
+      if (w && w.kind === e.info.kind && sameAddress(w.nodeAddress, e.info.nodeAddress)) continue;
+      this.removeEntry(id);
+      changed = true;
+    }
+    for (const [id, a] of wanted) {
+      if (this.entries.has(id)) continue;
+      this.addEntry(a, false);
+      changed = true;
+    }
+    if (!changed) return;
+    const list = this.agents();
+    this.log.info({ agents: list.map((a) => `${a.kind} ${a.id}`) }, 'agent set changed');
+    this.mesh?.update(list);
+    this.emit('agentsChanged', list);
+    // New agents are probed (and elections rerun) now rather than a period later.
+    if (this.started) this.kickRound();
+  }
+
+  agents(): readonly AgentInfo[] {
+    return [...this.entries.values()].map((e) => ({ ...e.info }));
+  }
+
+  liveLbAgents(): readonly AgentInfo[] {
+    return this.agents().filter((a) => a.kind === 'lb' && a.alive);
+  }
+
+  /** instance -> MASTER agent id, with --setRoles; {} without. */
+  masters(): Readonly<Record<string, string | undefined>> {
+    return this.arbiter?.masters() ?? {};
+  }
+
+  on<E extends keyof AgentPoolEvents>(event: E, listener: AgentPoolEvents[E]): this {
+    this.emitter.on(event, listener);
+    return this;
+  }
+
+  off<E extends keyof AgentPoolEvents>(event: E, listener: AgentPoolEvents[E]): this {
+    this.emitter.off(event, listener);
+    return this;
+  }
+
+  syncRules(agentId: string, rules: readonly LbRule[]): Promise<SyncResult> {
+    const e = this.entries.get(agentId);
+    if (!e) return Promise.resolve(failed(`unknown agent ${agentId}`));
+    if (e.info.kind !== 'lb') return Promise.resolve(failed(`agent ${agentId} is peer-only (loxilb --peer); it takes no LB rules`));
+    const copy = rules.slice();
+    e.desired = copy;
+    return this.enqueueSync(e, copy);
+  }
+
+  /** Runs one health round now (or waits for the running one and runs another); for tests and tools. */
+  async checkNow(): Promise<void> {
+    this.kickRound();
+    while (this.round) await this.round;
+  }
+
+  /** Resolves when no health round, BGP pass or rule sync is running. */
+  async whenIdle(): Promise<void> {
+    for (;;) {
+      if (this.round) await this.round;
+      await this.mesh?.whenIdle();
+      await Promise.all([...this.entries.values()].map((e) => e.queue));
+      if (!this.round) return;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    this.mesh?.close();
+    for (const e of this.entries.values()) {
+      if (e.retryTimer !== undefined) this.clock.clearTimer(e.retryTimer);
+      e.client.close();
+    }
+    await this.round;
+    await Promise.all([...this.entries.values()].map((e) => e.queue));
+    this.emitter.removeAllListeners();
+  }
+
+  // ---- agents ----
+
+  private addEntry(a: DiscoveredAgent, fixed: boolean): void {
+    const id = normaliseUrl(a.url);
+    if (this.entries.has(id)) {
+      this.log.warn({ url: a.url }, 'agent listed twice; using the first');
+      return;
+    }
+    const client = new LoxiClient(id, { healthTimeoutMs: this.healthTimeoutMs, requestTimeoutMs: this.opts.requestTimeoutMs });
+    const nodeAddress = canonicalAddress(a.nodeAddress.trim()) ?? a.nodeAddress.trim();
+    this.entries.set(id, {
+      info: { id, url: id, kind: a.kind, nodeAddress, alive: false },
+      client,
+      fixed,
+      probed: false,
+      lastPosted: new Map(),
+      queue: Promise.resolve(),
+      backoffMs: MIN_SYNC_BACKOFF_MS,
+      removed: false,
+    });
+  }
+
+  private removeEntry(id: string): void {
+    const e = this.entries.get(id);
+    if (!e) return;
+    e.removed = true;
+    if (e.retryTimer !== undefined) this.clock.clearTimer(e.retryTimer);
+    e.client.close();
+    this.entries.delete(id);
+    this.arbiter?.forget(id);
+    this.log.info({ agent: id, kind: e.info.kind }, 'agent removed');
+  }
+
+  // ---- health ----
+
+  private kickRound(): void {
+    if (this.closed) return;
+    if (this.round) {
+      this.roundAgain = true;
+      return;
+    }
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    const started = this.clock.now();
+    this.round = this.healthRound()
+      .catch((err: unknown) => this.log.error({ err }, 'health round failed'))
+      .finally(() => {
+        this.round = undefined;
+        if (this.closed) return;
+        if (this.roundAgain) {
+          this.roundAgain = false;
+          this.kickRound();
+          return;
+        }
+        if (!this.started) return;
+        const delay = started + this.opts.config.roleHealthPeriodMs - this.clock.now();
+        this.timer = this.clock.setTimer(() => {
+          this.timer = undefined;
+          this.kickRound();
+        }, Math.max(0, delay));
+      });
+  }
+
+  private async healthRound(): Promise<void> {
+    const list = [...this.entries.values()];
+    const results = await Promise.all(list.map((e) => e.client.health()));
+    if (this.closed) return;
+    const up: AgentEntry[] = [];
+    const down: AgentEntry[] = [];
+    list.forEach((e, i) => {
+      if (e.removed) return;
+      const h = results[i]!;
+      const wasAlive = e.info.alive;
+      const firstProbe = !e.probed;
+      e.probed = true;
+      if (!h.alive) {
+        e.lastUptime = undefined;
+        if (wasAlive) {
+          e.info.alive = false;
+          down.push(e);
+          this.log.warn({ agent: e.info.id, kind: e.info.kind, err: h.error }, 'agent down');
+        } else if (firstProbe) {
+          this.log.warn({ agent: e.info.id, kind: e.info.kind, err: h.error }, 'agent not answering');
+        }
+        return;
+      }
+      const restarted = wasAlive && this.restarted(e, h);
+      e.info.alive = true;
+      e.info.lastSeenMs = this.now();
+      if (h.uptimeSeconds !== undefined) e.lastUptime = { seconds: h.uptimeSeconds, atMs: this.clock.now() };
+      if (!wasAlive || restarted) {
+        up.push(e);
+        this.log.info({ agent: e.info.id, kind: e.info.kind, restarted }, 'agent up');
+      }
+    });
+
+    for (const e of [...up, ...down]) this.arbiter?.forget(e.info.id);
+    const agents = this.agents();
+    // Roles first: an agent that comes back learns its role before it gets rules to advertise.
+    await this.arbiter?.reconcile(agents);
+    if (up.length > 0 || down.length > 0) {
+      this.mesh?.update(
+        agents,
+        up.map((e) => e.info.id),
+      );
+    }
+    for (const e of down) this.emit('agentDown', { ...e.info });
+    for (const e of up) {
+      this.emit('agentUp', { ...e.info });
+      if (e.desired !== undefined && e.info.kind === 'lb') void this.enqueueSync(e);
+    }
+  }
+
+  /** Our agent reports its uptime: if it dropped, the agent restarted between two probes. */
+  private restarted(e: AgentEntry, h: HealthResult): boolean {
+    if (e.lastUptime === undefined || h.uptimeSeconds === undefined) return false;
+    const expected = e.lastUptime.seconds + (this.clock.now() - e.lastUptime.atMs) / 1000;
+    // uptimeSeconds is rounded to the second; allow for that and for probe latency.
+    return h.uptimeSeconds + 2 < expected;
+  }
+
+  // ---- rules ----
+
+  /** Queues a sync of `rules`, or of the latest desired rules when the sync is a re-apply (agentUp, retry). */
+  private enqueueSync(e: AgentEntry, rules?: readonly LbRule[]): Promise<SyncResult> {
+    const run = e.queue.then(() => this.syncNow(e, rules ?? e.desired ?? []));
+    e.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async syncNow(e: AgentEntry, rules: readonly LbRule[]): Promise<SyncResult> {
+    const id = e.info.id;
+    if (this.closed || e.removed) return failed(`agent ${id} is no longer managed`);
+    if (e.retryTimer !== undefined) this.clock.clearTimer(e.retryTimer);
+    e.retryTimer = undefined;
+    // A dead agent gets its rules when it answers again (agentUp re-applies them).
+    if (!e.info.alive) return failed(`agent ${id} is down; its rules are applied when it answers again`);
+    const result: SyncResult = { added: 0, modified: 0, deleted: 0, errors: [] };
+    let retry = false;
+    const fail = (what: string, err: unknown) => {
+      result.errors.push(`${what}: ${(err as Error).message}`);
+      if (isRetryable(err)) retry = true;
+    };
+    try {
+      let current: unknown[];
+      try {
+        current = await e.client.listRules();
+      } catch (err) {
+        fail(`cannot list rules of ${id}`, err);
+        return result;
+      }
+      const diff = diffRules(rules, current, { zone: this.opts.config.zone, lastPosted: e.lastPosted });
+      for (const c of diff.conflicts) {
+        result.errors.push(`${describe(c.current)} on ${id} is not kube-loxilb's (name ${c.current.name ?? 'none'}); left alone`);
+      }
+      // Deletes first: they may free what a new rule needs.
+      for (const ref of diff.delete) {
+        try {
+          await e.client.deleteRule(deleteRulePath(ref));
+          result.deleted++;
+        } catch (err) {
+          fail(`cannot delete ${describe(ref)} on ${id}`, err);
+          if (retry) return result;
+        }
+      }
+      for (const r of diff.replace) {
+        try {
+          await e.client.deleteRule(deleteRulePath(r.current));
+          await e.client.postRule(r.desired);
+          e.lastPosted.set(ruleKey(r.desired.serviceArguments), r.desired);
+          result.modified++;
+        } catch (err) {
+          fail(`cannot replace ${describe(r.current)} on ${id}`, err);
+          if (retry) return result;
+        }
+      }
+      const posts = [...diff.add.map((r) => [r, 'add'] as const), ...diff.modify.map((r) => [r, 'modify'] as const)];
+      for (const [rule, how] of posts) {
+        try {
+          await e.client.postRule(rule);
+          e.lastPosted.set(ruleKey(rule.serviceArguments), rule);
+          if (how === 'add') result.added++;
+          else result.modified++;
+        } catch (err) {
+          fail(`cannot post ${describe(rule.serviceArguments)} on ${id}`, err);
+          if (retry) return result;
+        }
+      }
+      // Only what is still wanted needs remembering.
+      const wanted = new Set(rules.map((r) => ruleKey(r.serviceArguments)));
+      for (const key of [...e.lastPosted.keys()]) if (!wanted.has(key)) e.lastPosted.delete(key);
+      if (result.added + result.modified + result.deleted > 0) {
+        this.log.info({ agent: id, added: result.added, modified: result.modified, deleted: result.deleted }, 'rules synced');
+      }
+      return result;
+    } finally {
+      if (result.errors.length > 0) this.log.warn({ agent: id, errors: result.errors }, 'rule sync incomplete');
+      if (retry) this.scheduleRetry(e);
+      else e.backoffMs = MIN_SYNC_BACKOFF_MS;
+    }
+  }
+
+  private scheduleRetry(e: AgentEntry): void {
+    if (this.closed || e.removed || e.retryTimer !== undefined) return;
+    const delay = e.backoffMs;
+    e.backoffMs = Math.min(MAX_SYNC_BACKOFF_MS, e.backoffMs * 2);
+    e.retryTimer = this.clock.setTimer(() => {
+      e.retryTimer = undefined;
+      // Still down: agentUp will re-apply when it answers.
+      if (e.info.alive) void this.enqueueSync(e);
+    }, delay);
+  }
+
+  private emit<E extends keyof AgentPoolEvents>(event: E, ...args: Parameters<AgentPoolEvents[E]>): void {
+    for (const listener of this.emitter.listeners(event)) {
+      try {
+        (listener as (...a: unknown[]) => void)(...args);
+      } catch (err) {
+        this.log.error({ err, event }, 'agent pool listener threw');
+      }
+    }
+  }
+}
+
+function failed(message: string): SyncResult {
+  return { added: 0, modified: 0, deleted: 0, errors: [message] };
+}
+
+function normaliseUrl(url: string): string {
+  return url.trim().replace(/\/+$/, '');
+}
+
+function sameAddress(a: string, b: string): boolean {
+  return (canonicalAddress(a.trim()) ?? a.trim()) === (canonicalAddress(b.trim()) ?? b.trim());
+}
+
+function describe(r: { externalIP: string; port: number; portMax?: number; protocol: string }): string {
+  const ports = r.portMax && r.portMax > r.port ? `${r.port}-${r.portMax}` : `${r.port}`;
+  return `rule ${r.externalIP}:${ports}/${r.protocol}`;
+}

@@ -1,0 +1,255 @@
+// REST client for one loxilb agent (reference §2), as kube-loxilb uses it:
+// health, LB rules, CI states and BGP configuration. It only translates;
+// retries, ordering and what to do about a failure belong to the caller.
+//
+// Every request has a timeout, and close() aborts whatever is in flight.
+// Failures come in two kinds: LoxiTransportError (no HTTP answer: the agent
+// is unreachable, refused or too slow) and LoxiApiError (the agent answered
+// and refused, with its status and its own message).
+import type { LbRule } from '../lb/LbRule.ts';
+import type { CiState } from '../ha/ClusterState.ts';
+import type { BgpGlobalBody, BgpNeighborBody } from './planBgpMesh.ts';
+import { isPlainObject, pickFields } from '../util/caseInsensitive.ts';
+
+export const API_BASE = '/netlox/v1';
+export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
+/** kube-loxilb gives a health check one second. */
+export const DEFAULT_HEALTH_TIMEOUT_MS = 1000;
+
+/** The agent answered with an error (or with loxilb's HTTP 200 "Error: ..." quirk). */
+export class LoxiApiError extends Error {
+  override name = 'LoxiApiError';
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly status: number,
+    /** The agent's own text: `message`, or `result` when it says more. */
+    readonly agentMessage: string,
+  ) {
+    super(`${method} ${path}: HTTP ${status}${agentMessage ? `: ${agentMessage}` : ''}`);
+  }
+}
+
+/** No HTTP answer at all: connection refused or reset, no route, timeout. */
+export class LoxiTransportError extends Error {
+  override name = 'LoxiTransportError';
+  constructor(
+    readonly method: string,
+    readonly path: string,
+    readonly reason: string,
+    readonly timedOut: boolean,
+  ) {
+    super(`${method} ${path}: ${reason}`);
+  }
+}
+
+/** Worth trying again later: the agent was unreachable, busy or failed inside. */
+export function isRetryable(err: unknown): boolean {
+  if (err instanceof LoxiTransportError) return true;
+  return err instanceof LoxiApiError && (err.status >= 500 || err.status === 0);
+}
+
+export interface HealthResult {
+  /** Any HTTP answer counts: kube-loxilb never looks at the status. */
+  alive: boolean;
+  httpStatus?: number;
+  /** What our agent reports in GET /status; absent from a real loxilb. */
+  uptimeSeconds?: number;
+  /** Why the agent counts as down. */
+  error?: string;
+}
+
+export interface LoxiClientOptions {
+  requestTimeoutMs?: number;
+  healthTimeoutMs?: number;
+}
+
+export class LoxiClient {
+  readonly baseUrl: string;
+  private readonly requestTimeoutMs: number;
+  private readonly healthTimeoutMs: number;
+  private readonly closing = new AbortController();
+
+  constructor(url: string, opts: LoxiClientOptions = {}) {
+    this.baseUrl = url.replace(/\/+$/, '');
+    this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
+    this.healthTimeoutMs = opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
+  }
+
+  /** Aborts in-flight requests; later calls fail with a transport error. */
+  close(): void {
+    this.closing.abort();
+  }
+
+  /** GET /status. Never throws: a transport failure is `alive: false`. */
+  async health(): Promise<HealthResult> {
+    const path = `${API_BASE}/status`;
+    try {
+      const { status, body } = await this.send('GET', path, undefined, this.healthTimeoutMs);
+      const out: HealthResult = { alive: true, httpStatus: status };
+      if (status === 200 && isPlainObject(body)) {
+        const up = pickFields(body, ['uptimeSeconds'] as const).uptimeSeconds;
+        if (typeof up === 'number' && Number.isFinite(up) && up >= 0) out.uptimeSeconds = up;
+      }
+      return out;
+    } catch (err) {
+      return { alive: false, error: err instanceof Error ? err.message : String(err) };
+    }
+  }
+
+  /** GET /config/loadbalancer/all: the `lbAttr` entries as the agent wrote them (diffRules reads them leniently). */
+  async listRules(): Promise<unknown[]> {
+    return listField(await this.call('GET', `${API_BASE}/config/loadbalancer/all`), 'lbAttr');
+  }
+
+  /** POST /config/loadbalancer. An identical rule already there (409 lbrule-exists) is success: `existed`. */
+  async postRule(rule: LbRule): Promise<'applied' | 'existed'> {
+    try {
+      await this.call('POST', `${API_BASE}/config/loadbalancer`, rule);
+      return 'applied';
+    } catch (err) {
+      if (err instanceof LoxiApiError && err.status === 409 && /lbrule-exist/i.test(err.agentMessage)) return 'existed';
+      throw err;
+    }
+  }
+
+  /** DELETE of a full API path (deleteRulePath). A rule already gone (404) is success: `absent`. */
+  async deleteRule(path: string): Promise<'deleted' | 'absent'> {
+    try {
+      await this.call('DELETE', path);
+      return 'deleted';
+    } catch (err) {
+      if (err instanceof LoxiApiError && err.status === 404) return 'absent';
+      throw err;
+    }
+  }
+
+  /** GET /config/cistate/all: loxilb's `Attr` entries. */
+  async listCiStates(): Promise<CiState[]> {
+    const out: CiState[] = [];
+    for (const item of listField(await this.call('GET', `${API_BASE}/config/cistate/all`), 'Attr')) {
+      if (!isPlainObject(item)) continue;
+      const f = pickFields(item, ['instance', 'state', 'vip'] as const);
+      if (typeof f.instance !== 'string' || typeof f.state !== 'string') continue;
+      out.push({ instance: f.instance, state: f.state as CiState['state'], vip: typeof f.vip === 'string' ? f.vip : '0.0.0.0' });
+    }
+    return out;
+  }
+
+  /** `timeoutMs` overrides the request timeout: role changes are time-critical. */
+  async setCiState(state: CiState, timeoutMs?: number): Promise<void> {
+    await this.call('POST', `${API_BASE}/config/cistate`, state, timeoutMs);
+  }
+
+  async setBgpGlobal(body: BgpGlobalBody): Promise<void> {
+    await this.call('POST', `${API_BASE}/config/bgp/global`, body);
+  }
+
+  /** GET /config/bgp/neigh/all: the `bgpNeiAttr` entries (diffBgpNeighbors reads them leniently). */
+  async listBgpNeighbors(): Promise<unknown[]> {
+    return listField(await this.call('GET', `${API_BASE}/config/bgp/neigh/all`), 'bgpNeiAttr');
+  }
+
+  /** POST /config/bgp/neigh. A neighbour already there (409) is `existed`. */
+  async addBgpNeighbor(body: BgpNeighborBody): Promise<'applied' | 'existed'> {
+    try {
+      await this.call('POST', `${API_BASE}/config/bgp/neigh`, body);
+      return 'applied';
+    } catch (err) {
+      if (err instanceof LoxiApiError && err.status === 409) return 'existed';
+      throw err;
+    }
+  }
+
+  /** DELETE of a full API path (deleteNeighborPath, which carries ?remoteAs=). A missing one (404) is `absent`. */
+  async deleteBgpNeighbor(path: string): Promise<'deleted' | 'absent'> {
+    try {
+      await this.call('DELETE', path);
+      return 'deleted';
+    } catch (err) {
+      if (err instanceof LoxiApiError && err.status === 404) return 'absent';
+      throw err;
+    }
+  }
+
+  /** A request whose non-2xx answer is a LoxiApiError. */
+  private async call(method: string, path: string, body?: unknown, timeoutMs = this.requestTimeoutMs): Promise<unknown> {
+    const r = await this.send(method, path, body, timeoutMs);
+    if (r.status < 200 || r.status >= 300) throw new LoxiApiError(method, path, r.status, agentMessage(r.body, r.text));
+    // loxilb answers some refusals (DSR without hash selection) with 200 and an "Error: ..." result.
+    if (isPlainObject(r.body)) {
+      const result = pickFields(r.body, ['result'] as const).result;
+      if (typeof result === 'string' && /^error\b/i.test(result.trim())) throw new LoxiApiError(method, path, r.status, result);
+    }
+    return r.body;
+  }
+
+  /**
+   * One request. A failure without an answer is tried once more on a fresh
+   * connection: a pooled keep-alive socket the agent (or its restart) closed
+   * fails the first write, and that must not count as the agent being down.
+   * Repeating is safe because every call the controller makes is
+   * idempotent at the agent (an identical rule or neighbour is a 409 that
+   * counts as success, a missing one on DELETE a 404 that does too).
+   */
+  private async send(method: string, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: unknown; text: string }> {
+    const signal = AbortSignal.any([this.closing.signal, AbortSignal.timeout(timeoutMs)]);
+    let res: Response | undefined;
+    let text = '';
+    for (let attempt = 0; res === undefined; attempt++) {
+      try {
+        const r = await fetch(`${this.baseUrl}${path}`, {
+          method,
+          signal,
+          headers: body === undefined ? { Accept: 'application/json' } : { Accept: 'application/json', 'Content-Type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        text = await r.text();
+        res = r;
+      } catch (err) {
+        if (attempt === 0 && !signal.aborted) continue;
+        const timedOut = signal.aborted && !this.closing.signal.aborted;
+        const reason = this.closing.signal.aborted ? 'client closed' : timedOut ? `no answer within ${timeoutMs} ms` : transportReason(err);
+        throw new LoxiTransportError(method, path, reason, timedOut);
+      }
+    }
+    let parsed: unknown;
+    try {
+      parsed = text === '' ? undefined : JSON.parse(text);
+    } catch {
+      parsed = undefined;
+    }
+    return { status: res.status, body: parsed, text };
+  }
+}
+
+function listField(body: unknown, field: string): unknown[] {
+  if (!isPlainObject(body)) return [];
+  const v = pickFields(body, [field] as const)[field];
+  return Array.isArray(v) ? v : [];
+}
+
+/**
+ * loxilb's Error model puts a generic text in `message` ("Resource
+ * conflict: ...") and the raw error in `result`; keep whichever says more.
+ */
+function agentMessage(body: unknown, text: string): string {
+  if (isPlainObject(body)) {
+    const f = pickFields(body, ['message', 'result'] as const);
+    const message = typeof f.message === 'string' ? f.message : '';
+    const result = typeof f.result === 'string' ? f.result : '';
+    if (result && message && !message.includes(result)) return result.includes(message) ? result : `${message} (${result})`;
+    return message || result;
+  }
+  return text.trim().slice(0, 300);
+}
+
+/** fetch hides the socket error in `cause`; that is the useful part. */
+function transportReason(err: unknown): string {
+  const cause = (err as { cause?: unknown })?.cause;
+  if (cause instanceof Error) {
+    const code = (cause as NodeJS.ErrnoException).code;
+    return code && !cause.message.includes(code) ? `${code}: ${cause.message}` : cause.message;
+  }
+  return err instanceof Error ? err.message : String(err);
+}

@@ -1,0 +1,166 @@
+import { afterEach, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { LoxiAgentPool, type AgentPoolConfig } from '../../src/kube/LoxiAgentPool.ts';
+import { FakeLoxiAgent } from '../lab/FakeLoxiAgent.ts';
+import { waitFor } from '../lab/wait.ts';
+
+const PERIOD = 100;
+
+const cfg = (over: Partial<AgentPoolConfig> = {}): AgentPoolConfig => ({
+  loxiURLs: [],
+  roleHealthPeriodMs: PERIOD,
+  setRoles: '0.0.0.0',
+  excludeRoleList: [],
+  zone: 'llb',
+  numZoneInstances: 1,
+  setBGP: 0,
+  listenBGPPort: 179,
+  eBGPMultiHop: false,
+  extBGPPeers: [],
+  ...over,
+});
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const f of cleanup.splice(0).reverse()) await f();
+});
+
+async function fakes(n: number): Promise<FakeLoxiAgent[]> {
+  const out: FakeLoxiAgent[] = [];
+  for (let i = 0; i < n; i++) {
+    const f = await FakeLoxiAgent.start({ host: `127.0.0.${31 + i}` });
+    cleanup.push(() => f.close());
+    out.push(f);
+  }
+  return out;
+}
+
+function pool(config: AgentPoolConfig): LoxiAgentPool {
+  const p = new LoxiAgentPool({ config, healthTimeoutMs: 300, requestTimeoutMs: 1000 });
+  cleanup.push(() => p.close());
+  return p;
+}
+
+const masters = (fs: FakeLoxiAgent[], instance = 'llb-inst0') => fs.filter((f) => f.alive && f.role(instance) === 'MASTER');
+
+test('one MASTER, the others BACKUP, with the --setRoles vip; nothing re-posted while nothing changes', async () => {
+  const fs = await fakes(3);
+  const p = pool(cfg({ loxiURLs: fs.map((f) => f.url), setRoles: '192.168.80.252' }));
+  p.start();
+  await waitFor(() => fs.every((f) => f.role() !== undefined), { timeoutMs: 2000, what: 'every agent told its role' });
+  assert.deepEqual(fs.map((f) => f.role()), ['MASTER', 'BACKUP', 'BACKUP']);
+  assert.deepEqual(fs.map((f) => f.ciStates.get('llb-inst0')!.vip), ['192.168.80.252', '192.168.80.252', '192.168.80.252']);
+  assert.deepEqual(p.masters(), { 'llb-inst0': fs[0]!.url });
+  await new Promise((r) => setTimeout(r, PERIOD * 4));
+  assert.deepEqual(fs.map((f) => f.rolePosts().length), [1, 1, 1], 'one post each');
+});
+
+test('the MASTER dies: another is told MASTER within one health period; the old one comes back as BACKUP', async () => {
+  const fs = await fakes(2);
+  const [a, b] = fs as [FakeLoxiAgent, FakeLoxiAgent];
+  const p = pool(cfg({ loxiURLs: [a.url, b.url] }));
+  p.start();
+  await waitFor(() => a.role() === 'MASTER' && b.role() === 'BACKUP', { timeoutMs: 2000 });
+
+  const killedAt = Date.now();
+  await a.die();
+  await waitFor(() => b.role() === 'MASTER', { timeoutMs: 2000, intervalMs: 5, what: 'b to be told MASTER' });
+  const took = Date.now() - killedAt;
+  // One period until the next round, plus the failed probe and the post; slack for a busy machine.
+  assert.ok(took <= PERIOD + 250, `new MASTER after ${took} ms (period ${PERIOD} ms)`);
+  assert.deepEqual(p.masters(), { 'llb-inst0': b.url });
+
+  await a.restart();
+  await waitFor(() => a.role() === 'BACKUP', { timeoutMs: 2000, what: 'the restarted agent told BACKUP (no preemption)' });
+  assert.equal(b.role(), 'MASTER');
+  assert.deepEqual(b.rolePosts(), ['llb-inst0=BACKUP', 'llb-inst0=MASTER']);
+});
+
+test('excluded agents are never MASTER, even when they are the only ones left', async () => {
+  const fs = await fakes(3);
+  const [a, b, c] = fs as [FakeLoxiAgent, FakeLoxiAgent, FakeLoxiAgent];
+  const p = pool(cfg({ loxiURLs: fs.map((f) => f.url), excludeRoleList: [a.host, c.host] }));
+  p.start();
+  await waitFor(() => fs.every((f) => f.role() !== undefined), { timeoutMs: 2000 });
+  assert.deepEqual(fs.map((f) => f.role()), ['BACKUP', 'MASTER', 'BACKUP']);
+  await b.die();
+  await waitFor(() => p.masters()['llb-inst0'] === undefined, { timeoutMs: 2000, what: 'no MASTER left' });
+  await new Promise((r) => setTimeout(r, PERIOD * 3));
+  assert.equal(masters(fs).length, 0);
+  await b.restart();
+  await waitFor(() => b.role() === 'MASTER', { timeoutMs: 2000 });
+  for (const f of [a, c]) assert.ok(!f.rolePosts().some((x) => x.endsWith('=MASTER')), `${f.host} was never told MASTER`);
+});
+
+test('a hung MASTER (health checks time out) is replaced, and told BACKUP when it answers again', async () => {
+  const fs = await fakes(2);
+  const [a, b] = fs as [FakeLoxiAgent, FakeLoxiAgent];
+  const p = pool(cfg({ loxiURLs: [a.url, b.url] }));
+  p.start();
+  await waitFor(() => a.role() === 'MASTER' && b.role() === 'BACKUP', { timeoutMs: 2000 });
+  a.hang = true;
+  await waitFor(() => b.role() === 'MASTER', { timeoutMs: 3000 });
+  a.hang = false;
+  await waitFor(() => a.role() === 'BACKUP', { timeoutMs: 3000, what: 'the old MASTER told BACKUP when it answers again' });
+  assert.equal(b.role(), 'MASTER');
+});
+
+test('rebalance (--setUniqueIP): the MASTER that gives up an instance is told BACKUP before the other is told MASTER', async () => {
+  const fs = await fakes(2);
+  const [a, b] = fs as [FakeLoxiAgent, FakeLoxiAgent];
+  const p = pool(cfg({ loxiURLs: [a.url, b.url], numZoneInstances: 2, setUniqueIP: true }));
+  await b.die();
+  p.start();
+  await waitFor(() => a.role('llb-inst0') === 'MASTER' && a.role('llb-inst1') === 'MASTER', { timeoutMs: 2000 });
+  await b.restart();
+  await waitFor(() => b.role('llb-inst1') === 'MASTER', { timeoutMs: 2000 });
+  assert.equal(a.role('llb-inst1'), 'BACKUP');
+  assert.equal(a.role('llb-inst0'), 'MASTER');
+  const demote = a.calls.find((x) => x.path.endsWith('/cistate') && x.body.instance === 'llb-inst1' && x.body.state === 'BACKUP')!;
+  const promote = b.calls.find((x) => x.path.endsWith('/cistate') && x.body.instance === 'llb-inst1' && x.body.state === 'MASTER')!;
+  assert.ok(demote.seq < promote.seq, 'BACKUP answered before MASTER was sent');
+});
+
+test('several instances spread over the agents; zone other than llb mirrors its first instance as llb-inst0', async () => {
+  const fs = await fakes(2);
+  const [a, b] = fs as [FakeLoxiAgent, FakeLoxiAgent];
+  const p = pool(cfg({ loxiURLs: [a.url, b.url], zone: 'aws', numZoneInstances: 2 }));
+  p.start();
+  await waitFor(() => fs.every((f) => f.ciStates.size === 3), { timeoutMs: 2000 });
+  assert.deepEqual([a.role('aws-inst0'), a.role('aws-inst1'), a.role('llb-inst0')], ['MASTER', 'BACKUP', 'MASTER']);
+  assert.deepEqual([b.role('aws-inst0'), b.role('aws-inst1'), b.role('llb-inst0')], ['BACKUP', 'MASTER', 'BACKUP']);
+  await b.die();
+  await waitFor(() => a.role('aws-inst1') === 'MASTER', { timeoutMs: 2000 });
+  assert.deepEqual(p.masters(), { 'aws-inst0': a.url, 'aws-inst1': a.url });
+});
+
+test('a failed post is retried at the next round; peer agents get no CI state', async () => {
+  const fs = await fakes(2);
+  const [a, w] = fs as [FakeLoxiAgent, FakeLoxiAgent];
+  const p = pool(cfg());
+  a.fail('POST', '/config/cistate', 503, 'netrpc call timeout');
+  p.setDiscovered([
+    { url: a.url, kind: 'lb', nodeAddress: '10.0.0.1' },
+    { url: w.url, kind: 'peer', nodeAddress: '10.0.0.2' },
+  ]);
+  p.start();
+  await waitFor(() => a.role() === 'MASTER', { timeoutMs: 2000 });
+  assert.equal(a.callsTo('POST', '/config/cistate').length, 2);
+  assert.equal(w.callsTo('POST', '/config/cistate').length, 0);
+});
+
+test('a MASTER removed from discovery is replaced at once, not a period later', async () => {
+  const fs = await fakes(2);
+  const [a, b] = fs as [FakeLoxiAgent, FakeLoxiAgent];
+  const p = pool(cfg({ roleHealthPeriodMs: 60_000 }));
+  const list = [
+    { url: a.url, kind: 'lb' as const, nodeAddress: '10.0.0.1' },
+    { url: b.url, kind: 'lb' as const, nodeAddress: '10.0.0.2' },
+  ];
+  p.setDiscovered(list);
+  p.start();
+  await waitFor(() => a.role() === 'MASTER' && b.role() === 'BACKUP', { timeoutMs: 2000 });
+  p.setDiscovered(list.slice(1));
+  await waitFor(() => b.role() === 'MASTER', { timeoutMs: 2000, what: 'b told MASTER (the period is a minute)' });
+  assert.deepEqual(p.masters(), { 'llb-inst0': b.url });
+});
