@@ -19,7 +19,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Lab, type LabProcess } from '../../test/lab/Lab.ts';
 import { DP } from '../../test/lab/DatapathLab.ts';
-import { LOXILB_BIN, type ApiReply } from '../../test/lab/BgpLab.ts';
+import { agentApi, mustAgentApi, startAgentProcess, type ApiReply } from '../../test/lab/agentProcess.ts';
 import { StopWaiting, waitFor } from '../../test/lab/wait.ts';
 
 export const L4 = {
@@ -137,39 +137,17 @@ export class L4Lab {
   // -- eBPF: the loxilb agent -------------------------------------------------
 
   async startAgent(lb: LbNodeName, loglevel = 'info'): Promise<LabProcess> {
-    const args = [`--config-path=${path.join(this.lab.dir, `${lb}-config`)}`, `--loglevel=${loglevel}`];
-    const p = this.lab.spawn(lb, LOXILB_BIN, args, { logName: `${lb}.loxilb` });
+    const p = await startAgentProcess(this.lab, lb, [], loglevel);
     this.agent = p;
-    await waitFor(
-      async () => {
-        if (!p.alive()) throw new StopWaiting(`loxilb in ${lb} exited: ${p.log().split('\n').slice(-5).join('\n')}`);
-        return (await this.api(lb, 'GET', '/status')).status === 200;
-      },
-      { timeoutMs: 20_000, what: `loxilb in ${lb} to answer` },
-    );
     return p;
   }
 
-  async api(node: string, method: string, p: string, body?: unknown): Promise<ApiReply> {
-    const args = ['curl', '-s', '-m', '10', '-o', '-', '-w', '\n%{http_code}', '-X', method, `http://127.0.0.1:11111/netlox/v1${p}`];
-    if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body));
-    const r = await this.lab.exec(node, args);
-    const nl = r.stdout.lastIndexOf('\n');
-    const status = Number(r.stdout.slice(nl + 1)) || 0;
-    const text = r.stdout.slice(0, nl);
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    return { status, body: parsed };
+  api(node: string, method: string, p: string, body?: unknown): Promise<ApiReply> {
+    return agentApi(this.lab, node, method, p, body);
   }
 
-  async mustApi(node: string, method: string, p: string, body?: unknown): Promise<any> {
-    const r = await this.api(node, method, p, body);
-    if (r.status !== 200) throw new Error(`${method} ${p} on ${node}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
+  mustApi(node: string, method: string, p: string, body?: unknown): Promise<any> {
+    return mustAgentApi(this.lab, node, method, p, body);
   }
 
   /** The VIP rule: default mode (DNAT), round robin over both endpoints. */

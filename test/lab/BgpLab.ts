@@ -6,12 +6,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess } from './Lab.ts';
 import { Bird, type BirdBfdOptions, type BirdBgpNeighbor } from './Bird.ts';
-import { StopWaiting, waitFor } from './wait.ts';
+import { waitFor } from './wait.ts';
+import { agentApi, mustAgentApi, startAgentProcess, type ApiReply } from './agentProcess.ts';
 
 export const ROUTER_AS = 65101;
 export const CLUSTER_AS = 64512;
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-export const LOXILB_BIN = path.join(ROOT, 'bin/loxilb');
+export { LOXILB_BIN, type ApiReply } from './agentProcess.ts';
 export const LOXICMD_BIN = path.join(ROOT, 'bin/loxicmd');
 
 export interface NodeAddr {
@@ -26,11 +27,6 @@ export const LB_NODES: NodeAddr[] = [
   { name: 'lb2', ipv4: '192.168.80.11', ipv6: 'fd00:80::11' },
 ];
 export const WORKER: NodeAddr = { name: 'worker', ipv4: '192.168.80.101', ipv6: 'fd00:80::101' };
-
-export interface ApiReply {
-  status: number;
-  body: any;
-}
 
 export interface BgpLabOptions {
   lbCount?: number;
@@ -106,41 +102,18 @@ export class BgpLab {
 
   /** Starts (or restarts) the agent of a node, keeping its --config-path. */
   async startAgent(node: string, mode: string[]): Promise<LabProcess> {
-    const p = this.lab.spawn(node, LOXILB_BIN, [...mode, `--config-path=${path.join(this.lab.dir, `${node}-config`)}`, `--loglevel=${this.opts.loglevel ?? 'info'}`], {
-      logName: `${node}.loxilb`,
-    });
+    const p = await startAgentProcess(this.lab, node, mode, this.opts.loglevel);
     this.agents.set(node, p);
-    await waitFor(
-      async () => {
-        if (!p.alive()) throw new StopWaiting(`loxilb in ${node} exited: ${p.log().split('\n').slice(-5).join('\n')}`);
-        return (await this.api(node, 'GET', '/status')).status === 200;
-      },
-      { timeoutMs: 20_000, what: `loxilb in ${node} to answer` },
-    );
     return p;
   }
 
   /** REST call to a node's agent from inside its namespace (curl), path below /netlox/v1. */
-  async api(node: string, method: string, p: string, body?: unknown): Promise<ApiReply> {
-    const args = ['curl', '-s', '-m', '10', '-o', '-', '-w', '\n%{http_code}', '-X', method, `http://127.0.0.1:11111/netlox/v1${p}`];
-    if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', typeof body === 'string' ? body : JSON.stringify(body));
-    const r = await this.lab.exec(node, args);
-    const nl = r.stdout.lastIndexOf('\n');
-    const status = Number(r.stdout.slice(nl + 1)) || 0;
-    const text = r.stdout.slice(0, nl);
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    return { status, body: parsed };
+  api(node: string, method: string, p: string, body?: unknown): Promise<ApiReply> {
+    return agentApi(this.lab, node, method, p, body);
   }
 
-  async mustApi(node: string, method: string, p: string, body?: unknown): Promise<any> {
-    const r = await this.api(node, method, p, body);
-    if (r.status !== 200) throw new Error(`${method} ${p} on ${node}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
+  mustApi(node: string, method: string, p: string, body?: unknown): Promise<any> {
+    return mustAgentApi(this.lab, node, method, p, body);
   }
 
   /** What kube-loxilb --setBGP does: global config, router peers, and the LB <-> worker iBGP mesh. */

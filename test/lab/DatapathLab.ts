@@ -16,7 +16,8 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess } from './Lab.ts';
-import { CLUSTER_AS, LOXICMD_BIN, LOXILB_BIN, ROUTER_AS, type ApiReply } from './BgpLab.ts';
+import { CLUSTER_AS, LOXICMD_BIN, ROUTER_AS } from './BgpLab.ts';
+import { agentApi, mustAgentApi, startAgentProcess, type ApiReply } from './agentProcess.ts';
 import { Bird, type BirdBfdOptions } from './Bird.ts';
 import { StopWaiting, waitFor } from './wait.ts';
 
@@ -167,39 +168,16 @@ export class DatapathLab {
     return p;
   }
 
-  private async startAgentIn(node: string, args: string[]): Promise<LabProcess> {
-    const all = [...args, `--config-path=${path.join(this.lab.dir, `${node}-config`)}`, `--loglevel=${this.opts.loglevel ?? 'info'}`];
-    const p = this.lab.spawn(node, LOXILB_BIN, all, { logName: `${node}.loxilb` });
-    await waitFor(
-      async () => {
-        if (!p.alive()) throw new StopWaiting(`loxilb in ${node} exited: ${p.log().split('\n').slice(-5).join('\n')}`);
-        return (await this.api(node, 'GET', '/status')).status === 200;
-      },
-      { timeoutMs: 20_000, what: `loxilb in ${node} to answer` },
-    );
-    return p;
+  private startAgentIn(node: string, args: string[]): Promise<LabProcess> {
+    return startAgentProcess(this.lab, node, args, this.opts.loglevel);
   }
 
-  async api(node: string, method: string, p: string, body?: unknown): Promise<ApiReply> {
-    const args = ['curl', '-s', '-m', '10', '-o', '-', '-w', '\n%{http_code}', '-X', method, `http://127.0.0.1:11111/netlox/v1${p}`];
-    if (body !== undefined) args.push('-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body));
-    const r = await this.lab.exec(node, args);
-    const nl = r.stdout.lastIndexOf('\n');
-    const status = Number(r.stdout.slice(nl + 1)) || 0;
-    const text = r.stdout.slice(0, nl);
-    let parsed: unknown = text;
-    try {
-      parsed = text ? JSON.parse(text) : undefined;
-    } catch {
-      /* not JSON */
-    }
-    return { status, body: parsed };
+  api(node: string, method: string, p: string, body?: unknown): Promise<ApiReply> {
+    return agentApi(this.lab, node, method, p, body);
   }
 
-  async mustApi(node: string, method: string, p: string, body?: unknown): Promise<any> {
-    const r = await this.api(node, method, p, body);
-    if (r.status !== 200) throw new Error(`${method} ${p} on ${node}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-    return r.body;
+  mustApi(node: string, method: string, p: string, body?: unknown): Promise<any> {
+    return mustAgentApi(this.lab, node, method, p, body);
   }
 
   /** `count` requests from the client, each on a new connection (or socket, for UDP). */
