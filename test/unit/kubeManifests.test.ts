@@ -1,0 +1,129 @@
+// The manifests in examples/ are documentation users copy: they must parse,
+// their flags must be flags loxilb-ts accepts, the RBAC must grant exactly
+// what kube-loxilb calls, and the Services must be what the controller acts on.
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
+import { FakeKubeApi } from '../lab/FakeKubeApi.ts';
+import { parseKubeLoxilbFlags } from '../../src/cli/kubeLoxilbFlags.ts';
+import { parseLoxilbFlags } from '../../src/cli/loxilbFlags.ts';
+import { isServiceSelected, parseServiceAnnotations } from '../../src/kube/annotations.ts';
+
+type Doc = Record<string, any>;
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+function docs(file: string): Doc[] {
+  const text = readFileSync(path.join(ROOT, 'examples', file), 'utf8');
+  return parseAllDocuments(text).map((d) => {
+    assert.deepEqual(d.errors, [], `${file}: ${d.errors.join('; ')}`);
+    return d.toJS() as Doc;
+  });
+}
+
+function find(list: Doc[], kind: string, name?: string): Doc {
+  const d = list.find((x) => x.kind === kind && (name === undefined || x.metadata?.name === name));
+  assert.ok(d, `no ${kind} ${name ?? ''}`);
+  return d;
+}
+
+/** "group/resource verb" lines, sorted, with resourceNames when set. */
+function grants(rules: Doc[]): string[] {
+  return rules
+    .flatMap((r) =>
+      (r.apiGroups as string[]).flatMap((g) =>
+        (r.resources as string[]).flatMap((res) => (r.verbs as string[]).map((v) => `${g || 'core'}/${res} ${v}${r.resourceNames ? ` [${r.resourceNames.join(',')}]` : ''}`)),
+      ),
+    )
+    .sort();
+}
+
+const IMAGE = 'ghcr.io/loxilb-io/loxilb-ts:latest';
+
+describe('examples/', () => {
+  let api: FakeKubeApi;
+  before(async () => {
+    api = new FakeKubeApi();
+    await api.start();
+  });
+  after(async () => {
+    await api?.stop();
+  });
+
+  for (const file of ['kube-loxilb.yaml', 'kube-loxilb-external.yaml']) {
+    it(`${file}: two replicas with valid flags and exactly the RBAC the controller uses`, () => {
+      const list = docs(file);
+      const dep = find(list, 'Deployment', 'kube-loxilb');
+      assert.equal(dep.spec.replicas, 2);
+      const c = dep.spec.template.spec.containers[0];
+      assert.equal(c.image, IMAGE);
+      assert.deepEqual(c.command, ['kube-loxilb']);
+      const cfg = parseKubeLoxilbFlags(c.args as string[]);
+      assert.equal(cfg.loxiURLs.length > 0, file.includes('external'));
+      assert.deepEqual((c.env as Doc[]).map((e) => `${e.name}=${e.valueFrom.fieldRef.fieldPath}`), ['POD_NAME=metadata.name', 'POD_NAMESPACE=metadata.namespace']);
+      assert.equal(dep.spec.template.spec.serviceAccountName, 'kube-loxilb');
+
+      assert.deepEqual(grants(find(list, 'ClusterRole', 'kube-loxilb').rules), [
+        'core/events create',
+        'core/events patch',
+        'core/nodes list',
+        'core/nodes watch',
+        'core/services list',
+        'core/services watch',
+        'core/services/status patch',
+        'discovery.k8s.io/endpointslices list',
+        'discovery.k8s.io/endpointslices watch',
+      ]);
+      const role = find(list, 'Role', 'kube-loxilb-leader-election');
+      assert.equal(role.metadata.namespace, 'kube-system');
+      assert.deepEqual(grants(role.rules), [
+        'coordination.k8s.io/leases create',
+        'coordination.k8s.io/leases get [kube-loxilb]',
+        'coordination.k8s.io/leases update [kube-loxilb]',
+      ]);
+      for (const kind of ['ClusterRoleBinding', 'RoleBinding']) {
+        const b = find(list, kind);
+        assert.deepEqual(b.subjects, [{ kind: 'ServiceAccount', name: 'kube-loxilb', namespace: 'kube-system' }]);
+      }
+    });
+  }
+
+  for (const [file, service, kind] of [
+    ['loxilb.yaml', 'loxilb-lb-service', 'lb'],
+    ['loxilb-peer.yaml', 'loxilb-peer-service', 'peer'],
+  ] as const) {
+    it(`${file}: a hostNetwork DaemonSet with valid loxilb flags and the headless ${service}`, () => {
+      const list = docs(file);
+      const ds = find(list, 'DaemonSet');
+      const pod = ds.spec.template.spec;
+      assert.equal(pod.hostNetwork, true);
+      const c = pod.containers[0];
+      assert.equal(c.image, IMAGE);
+      assert.equal(c.command[0], 'loxilb');
+      const flags = parseLoxilbFlags(c.command.slice(1) as string[]);
+      assert.equal(kind === 'lb' ? flags.bgp : flags.peer, true);
+      const svc = find(list, 'Service', service);
+      assert.equal(svc.metadata.namespace, 'kube-system');
+      assert.equal(svc.spec.clusterIP, 'None');
+      assert.deepEqual(svc.spec.selector, ds.spec.selector.matchLabels);
+      assert.ok((svc.spec.ports as Doc[]).some((p) => p.port === 11111));
+      api.create('services', svc, 'kube-system');
+    });
+  }
+
+  for (const file of ['services/tcp.yaml', 'services/udp.yaml', 'services/sctp.yaml']) {
+    it(`${file}: a LoadBalancer Service kube-loxilb acts on, with valid annotations`, () => {
+      const svc = find(docs(file), 'Service');
+      assert.ok(isServiceSelected({ type: svc.spec.type, loadBalancerClass: svc.spec.loadBalancerClass, annotations: svc.metadata.annotations }, { loadBalancerClass: 'loxilb.io/loxilb', zone: 'llb' }));
+      const parsed = parseServiceAnnotations(svc.metadata.annotations, { v4Pools: ['defaultPool'], v6Pools: ['defaultPool'], secondaryPools: [], zone: 'llb', numZoneInstances: 1 });
+      assert.ok(parsed.ok, JSON.stringify(parsed));
+      assert.deepEqual(parsed.warnings, []);
+      // The fake API server validates Services like an apiserver (strict fields).
+      const created = api.create<Doc>('services', svc);
+      assert.ok(created.spec.ports[0].nodePort > 0);
+    });
+  }
+});
