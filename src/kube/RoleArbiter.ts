@@ -7,6 +7,10 @@
 //
 // The arbiter owns the current masters and the record of what each agent was
 // told; the pool owns the agents and calls reconcile() once per health round.
+//
+// A new arbiter (a restarted controller, a new leader) first adopts the
+// MASTER the agents already report, so taking over changes no role; only
+// where no single alive agent claims an instance is one elected.
 import type { Logger } from '../util/logger.ts';
 import { silentLogger } from '../util/logger.ts';
 import type { CiState } from '../ha/ClusterState.ts';
@@ -47,6 +51,8 @@ export class RoleArbiter {
   private readonly told = new Map<string, Map<string, CiState['state']>>();
   private readonly log: Logger;
   private readonly seenNotes = new Set<string>();
+  /** The agents' own CI states have been read once (adoptMasters). */
+  private adopted = false;
 
   constructor(private readonly opts: RoleArbiterOptions) {
     this.log = (opts.logger ?? silentLogger).child({ part: 'RoleArbiter' });
@@ -68,6 +74,10 @@ export class RoleArbiter {
    * is retried at the next call. Never rejects.
    */
   async reconcile(agents: readonly AgentInfo[]): Promise<RoleChange[]> {
+    if (!this.adopted && agents.some((a) => a.kind === 'lb' && a.alive)) {
+      this.adopted = true;
+      await this.adoptMasters(agents);
+    }
     const roleAgents: RoleAgent[] = agents.map((a) => ({ id: a.id, address: a.nodeAddress, kind: a.kind, alive: a.alive, lastSeenMs: a.lastSeenMs }));
     const r = electRoles({
       agents: roleAgents,
@@ -100,6 +110,47 @@ export class RoleArbiter {
     await Promise.all(groupByAgent(demote).map(([id, bodies]) => this.post(id, bodies)));
     await Promise.all(groupByAgent(promote).map(([id, bodies]) => this.post(id, bodies)));
     return changes;
+  }
+
+  /**
+   * Takes as MASTER of an instance the one alive LB agent that already
+   * reports MASTER for it (GET /config/cistate/all), so a controller that
+   * starts does not move every VIP to the first agent in its list. Several
+   * claimants or none: left to the election. Unreadable agents count as
+   * claiming nothing. electRoles still drops an adopted agent that may not
+   * lead (excludeRoleList), and every agent is told its role as usual.
+   */
+  private async adoptMasters(agents: readonly AgentInfo[]): Promise<void> {
+    const timeoutMs = this.opts.postTimeoutMs ?? 1000;
+    const claims = new Map<string, string[]>();
+    await Promise.all(
+      agents
+        .filter((a) => a.kind === 'lb' && a.alive)
+        .map(async (a) => {
+          const client = this.opts.client(a.id);
+          if (!client) return;
+          let timer: NodeJS.Timeout | undefined;
+          try {
+            const states = await Promise.race([
+              client.listCiStates(),
+              new Promise<never>((_, reject) => {
+                timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
+              }),
+            ]);
+            for (const s of states) if (s.state === 'MASTER') claims.set(s.instance, [...(claims.get(s.instance) ?? []), a.id]);
+          } catch (err) {
+            this.log.debug({ agent: a.id, err: (err as Error).message }, 'cannot read CI states; not adopting from it');
+          } finally {
+            clearTimeout(timer);
+          }
+        }),
+    );
+    for (const instance of this.opts.instances) {
+      const ids = claims.get(instance) ?? [];
+      if (ids.length !== 1 || this.current[instance] !== undefined) continue;
+      this.current[instance] = ids[0];
+      this.log.info({ instance, master: ids[0] }, 'keeping the MASTER the agents report');
+    }
   }
 
   /** One agent's posts, in order; stops at its first failure (the rest would likely fail too). */
