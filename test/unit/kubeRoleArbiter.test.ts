@@ -164,3 +164,19 @@ test('a MASTER removed from discovery is replaced at once, not a period later', 
   await waitFor(() => b.role() === 'MASTER', { timeoutMs: 2000, what: 'b told MASTER (the period is a minute)' });
   assert.deepEqual(p.masters(), { 'llb-inst0': b.url });
 });
+
+test('a new controller keeps the MASTER the agents already report instead of electing from scratch', async () => {
+  const fs = await fakes(2);
+  const [a, b] = fs as [FakeLoxiAgent, FakeLoxiAgent];
+  // What an earlier controller left: b is MASTER (a would win a fresh election by order).
+  a.ciStates.set('llb-inst0', { instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0' });
+  b.ciStates.set('llb-inst0', { instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' });
+  const p = pool(cfg({ loxiURLs: fs.map((f) => f.url) }));
+  p.start();
+  await waitFor(() => p.masters()['llb-inst0'] !== undefined, { timeoutMs: 2000, what: 'a MASTER known' });
+  assert.equal(p.masters()['llb-inst0'], b.url);
+  await new Promise((r) => setTimeout(r, PERIOD * 3));
+  assert.equal(b.role(), 'MASTER');
+  assert.equal(a.role(), 'BACKUP');
+  assert.equal(masters(fs).length, 1);
+});
