@@ -3,10 +3,14 @@
 // within the aggregation window bumps `count` and `lastTimestamp` of the
 // Event already written (a merge patch) instead of creating another one, as
 // client-go's recorder does. Recording never throws and never blocks the
-// caller's loop: failures are logged, and flush() lets tests wait.
+// caller's loop: failures are logged, and flush() lets tests wait. Writes
+// queue behind a few in flight (client-go's recorder, too, writes from a
+// queue), so a burst (an IPAllocated for each of a thousand new Services)
+// neither floods the API server nor holds a thousand requests in memory.
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { errorText } from './KubeWatch.ts';
+import { makeApiClient } from './kubeApiClient.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -14,6 +18,8 @@ export const EVENT_COMPONENT = 'kube-loxilb';
 /** The apiserver refuses longer messages. */
 const MAX_MESSAGE = 1024;
 const AGGREGATE_WINDOW_MS = 10 * 60_000;
+/** Event writes in flight at once; the rest wait their turn. */
+const WRITES_IN_FLIGHT = 4;
 
 export interface EventRecorderOptions {
   /** reportingInstance: which replica wrote it (pod name). */
@@ -37,12 +43,14 @@ export class EventRecorder {
   private readonly written = new Map<string, Written>();
   private pending = new Set<Promise<void>>();
   private seq = 0;
+  private inFlight = 0;
+  private readonly queue: (() => void)[] = [];
 
   constructor(
     kc: KubeConfig,
     private readonly opts: EventRecorderOptions = {},
   ) {
-    this.core = kc.makeApiClient(CoreV1Api);
+    this.core = makeApiClient(kc, CoreV1Api);
     this.log = opts.log ?? silentLogger;
     this.now = opts.now ?? Date.now;
   }
@@ -54,7 +62,8 @@ export class EventRecorder {
     const text = message.length > MAX_MESSAGE ? `${message.slice(0, MAX_MESSAGE - 3)}...` : message;
     const ns = m.namespace ?? 'default';
     (type === 'Warning' ? this.log.warn : this.log.info).call(this.log, { service: `${ns}/${m.name}`, reason }, text);
-    const p = this.write(ns, { kind: 'Service', apiVersion: 'v1', name: m.name, namespace: ns, uid: m.uid, resourceVersion: m.resourceVersion }, type, reason, text)
+    const ref = { kind: 'Service', apiVersion: 'v1', name: m.name, namespace: ns, uid: m.uid, resourceVersion: m.resourceVersion };
+    const p = this.inTurn(() => this.write(ns, ref, type, reason, text))
       .catch((err: unknown) => this.log.warn({ service: `${ns}/${m.name}`, reason, err: errorText(err) }, 'could not write event'))
       .finally(() => this.pending.delete(p));
     this.pending.add(p);
@@ -63,6 +72,20 @@ export class EventRecorder {
   /** Waits for every event write started so far. */
   async flush(): Promise<void> {
     while (this.pending.size > 0) await Promise.all([...this.pending]);
+  }
+
+  /** Runs `job` once fewer than WRITES_IN_FLIGHT writes are running, in the order asked. */
+  private async inTurn(job: () => Promise<void>): Promise<void> {
+    // A finished write hands its slot straight to the next in the queue.
+    if (this.inFlight < WRITES_IN_FLIGHT) this.inFlight++;
+    else await new Promise<void>((resolve) => this.queue.push(resolve));
+    try {
+      await job();
+    } finally {
+      const next = this.queue.shift();
+      if (next) next();
+      else this.inFlight--;
+    }
   }
 
   private async write(namespace: string, ref: NonNullable<CoreV1Event['involvedObject']>, type: EventType, reason: string, message: string): Promise<void> {

@@ -23,6 +23,7 @@ import { formatAddress, parseAddress } from '../ipam/ipRange.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import type { AgentKind } from './agentPool.ts';
 import { agentUrl, type DiscoveredAgent } from './LoxiAgentPool.ts';
+import { makeApiClient } from './kubeApiClient.ts';
 
 export type { DiscoveredAgent } from './LoxiAgentPool.ts';
 
@@ -172,8 +173,8 @@ export class KubeWatch extends EventEmitter implements ClusterView {
     super();
     this.log = opts.log ?? silentLogger;
     const backoff = { initialMs: opts.backoff?.initialMs ?? 500, maxMs: opts.backoff?.maxMs ?? 30_000 };
-    const core = kc.makeApiClient(CoreV1Api);
-    const discovery = kc.makeApiClient(DiscoveryV1Api);
+    const core = makeApiClient(kc, CoreV1Api);
+    const discovery = makeApiClient(kc, DiscoveryV1Api);
     const listed = () => {
       if (!this.wasSynced && this.synced()) {
         this.wasSynced = true;

@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import { CoordinationV1Api, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { errorText } from './KubeWatch.ts';
+import { makeApiClient } from './kubeApiClient.ts';
 
 export interface LeaderElectorOptions {
   /** Lease name (default kube-loxilb). */
@@ -68,7 +69,7 @@ export class LeaderElector extends EventEmitter {
   constructor(kc: KubeConfig, opts: LeaderElectorOptions) {
     super();
     if (!opts.identity) throw new Error('LeaderElector needs an identity');
-    this.api = kc.makeApiClient(CoordinationV1Api);
+    this.api = makeApiClient(kc, CoordinationV1Api);
     this.name = opts.name ?? 'kube-loxilb';
     this.namespace = opts.namespace ?? 'kube-system';
     this.identity = opts.identity;

@@ -50,6 +50,15 @@ import { SERVICE_NAME_LABEL, errorText, type ClusterView, type ResourceName } fr
 import { statusOf } from './LeaderElector.ts';
 import { planRules, zoneInstances, type PlanConfig, type PlanEndpointSlice, type PlanInput, type PlanNode, type PlanService } from './planRules.ts';
 import { formatIngress, parseIngress, type IngressEntry } from './serviceStatus.ts';
+import { makeApiClient } from './kubeApiClient.ts';
+import { eachBounded } from './eachBounded.ts';
+
+/**
+ * Status patches in flight at once. A burst of new Services (a Helm chart,
+ * a namespace restored) then costs a few round trips to the API server
+ * instead of one per Service, without flooding it.
+ */
+const STATUS_WRITES_IN_FLIGHT = 16;
 
 /** Event reasons, for `kubectl get events --field-selector reason=...`. */
 export const REASONS = {
@@ -161,7 +170,7 @@ export class ServiceController {
     this.cluster = opts.cluster;
     this.pool = opts.pool;
     this.log = (opts.log ?? silentLogger).child({ part: 'ServiceController' });
-    this.core = opts.kubeConfig.makeApiClient(CoreV1Api);
+    this.core = makeApiClient(opts.kubeConfig, CoreV1Api);
     this.events = opts.events ?? new EventRecorder(opts.kubeConfig, { log: this.log });
     this.ingressForm = opts.ingressForm ?? 'ip';
     this.ipam = new IpAllocator({ v4Pools: this.cfg.v4Pools, v6Pools: this.cfg.v6Pools, secondaryPools: this.cfg.secondaryPools, mode: this.cfg.ipamMode });
@@ -262,16 +271,23 @@ export class ServiceController {
       await this.forget(st, svc);
     }
 
+    // Addresses are decided in one go, oldest Service first; then status
+    // writes and agent programming run side by side, neither waiting for
+    // the other (they share nothing but the allocations made here).
     const planned: Planned[] = [];
     const slices = slicesByService(this.cluster.endpointSlices());
+    const settled: { svc: V1Service; st: ServiceState }[] = [];
     for (const svc of selected) {
       const st = this.stateFor(svc);
       this.settle(svc, st);
-      await this.writeStatus(svc, st);
+      settled.push({ svc, st });
       if (st.allocation && st.settings) planned.push({ svc, st, plan: this.planService(svc, st, slices.get(st.key) ?? []) });
     }
 
-    await this.syncAgents(planned, this.cluster.nodes().map(planNode), force);
+    await Promise.all([
+      eachBounded(settled, STATUS_WRITES_IN_FLIGHT, ({ svc, st }) => this.writeStatus(svc, st)),
+      this.syncAgents(planned, this.cluster.nodes().map(planNode), force),
+    ]);
     this.passes++;
     this.scheduleRetry();
   }
@@ -524,10 +540,12 @@ export class ServiceController {
     const perAgent = services.some((s) => s.settings.prefLocalPod);
     const agents = this.pool.liveLbAgents();
     const failures = new Map<string, string[]>();
+    // Without prefLocalPod every agent gets the same rules: one fingerprint for all.
+    const commonFp = perAgent || agents.length === 0 ? undefined : JSON.stringify(common.rules);
     await Promise.all(
       agents.map(async (agent) => {
         const rules = perAgent ? planRules(input, [agent.nodeAddress]).rules : common.rules;
-        const fp = JSON.stringify(rules);
+        const fp = commonFp ?? JSON.stringify(rules);
         if (!force && this.agentSynced.get(agent.id) === fp) return;
         let errors: string[];
         try {

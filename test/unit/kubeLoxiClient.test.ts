@@ -1,7 +1,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { LoxiApiError, LoxiClient, LoxiTransportError, isRetryable } from '../../src/kube/LoxiClient.ts';
 import { deleteNeighborPath } from '../../src/kube/planBgpMesh.ts';
 import { deleteRulePath } from '../../src/kube/planRules.ts';
@@ -121,4 +121,47 @@ test('a closed client fails fast with a transport error', async () => {
   c.close();
   await assert.rejects(c.listRules(), (e: unknown) => e instanceof LoxiTransportError && e.reason === 'client closed');
   assert.equal((await c.health()).alive, false);
+});
+
+test('calls share a keep-alive connection; one the agent dropped is retried on a fresh connection', async () => {
+  // Answers every request with {} and keeps the connection, except that the
+  // second request on the first connection is met with a reset: what a
+  // client sees when it reuses a pooled socket the agent (or its restart) closed.
+  const sockets: net.Socket[] = [];
+  const server = net.createServer((sock) => {
+    sockets.push(sock);
+    const first = sockets.length === 1;
+    let requests = 0;
+    let buf = '';
+    sock.on('error', () => undefined);
+    sock.on('data', (d) => {
+      buf += d.toString('latin1');
+      for (let end = buf.indexOf('\r\n\r\n'); end >= 0; end = buf.indexOf('\r\n\r\n')) {
+        const head = buf.slice(0, end);
+        const len = Number(/content-length:\s*(\d+)/i.exec(head)?.[1] ?? 0);
+        if (buf.length < end + 4 + len) return;
+        buf = buf.slice(end + 4 + len);
+        requests++;
+        if (first && requests === 2) {
+          sock.resetAndDestroy();
+          return;
+        }
+        sock.write('HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n{}');
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const c = new LoxiClient(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, { requestTimeoutMs: 2000 });
+  try {
+    await c.setCiState({ instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' });
+    assert.equal(sockets.length, 1);
+    // The reset on the pooled connection is not an error: the call is made again on a new one.
+    await c.setCiState({ instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0' });
+    assert.equal(sockets.length, 2);
+    assert.deepEqual(await c.listCiStates(), []);
+  } finally {
+    c.close();
+    for (const s of sockets) s.destroy();
+    await new Promise((r) => server.close(r));
+  }
 });

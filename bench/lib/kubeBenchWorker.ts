@@ -1,0 +1,190 @@
+// The kube-loxilb benchmark's helper inside the controller's lab node, where
+// the LB agents' REST APIs (http://<node>:11111) and the API-server bridge
+// are reachable exactly as kube-loxilb sees them. One JSON command per line
+// on stdin, one JSON answer per line on stdout ({ id, ok, result } or
+// { id, ok: false, error }); see KubeBenchWorker for the bench side.
+//
+// Ops:
+//   postRules   the baseline: the controller's own LoxiClient posting the
+//               given rules to every agent (all agents at once; per agent
+//               `concurrency` requests in flight, 1 = a plain loop)
+//   clearRules  deletes every rule whose name starts with a prefix
+//   watchRules  polls every agent until it holds `n` rules named with a
+//               prefix (every 200 ms, every 20 ms from 90% on); answers the
+//               wall-clock time each got there
+//   timeList    times one GET /config/loadbalancer/all per agent
+//   patchStatus the Kubernetes baseline: a plain @kubernetes/client-node
+//               CoreV1Api merging status.loadBalancer.ingress into Services
+//
+//   node --import <abs>/node_modules/tsx/dist/loader.mjs bench/lib/kubeBenchWorker.ts
+import readline from 'node:readline';
+import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { LoxiClient } from '../../src/kube/LoxiClient.ts';
+import { deleteRulePath, type RuleRef } from '../../src/kube/planRules.ts';
+import type { LbRule } from '../../src/lb/LbRule.ts';
+import { kubeConfigFor } from '../../test/lab/kubeconfig.ts';
+
+type Args = Record<string, any>;
+
+/** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
+const wallNow = () => performance.timeOrigin + performance.now();
+
+/** Runs `work(i)` for i in [0, n) with at most `lanes` in flight. */
+async function bounded(n: number, lanes: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < n) await work(next++);
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, n)) }, lane));
+}
+
+interface NamedRule {
+  serviceArguments?: { name?: string; externalIP?: string; port?: number; portMax?: number; protocol?: string; bgp?: boolean; block?: number };
+}
+
+async function rulesOf(c: LoxiClient): Promise<NamedRule[]> {
+  return (await c.listRules()) as NamedRule[];
+}
+
+const count = (rules: NamedRule[], prefix: string) => rules.filter((r) => r.serviceArguments?.name?.startsWith(prefix)).length;
+
+const ops: Record<string, (a: Args) => Promise<unknown>> = {
+  ping: async () => ({ pid: process.pid }),
+
+  postRules: async (a) => {
+    const rules = a.rules as LbRule[];
+    const t0 = performance.now();
+    const perAgent = await Promise.all(
+      (a.agents as string[]).map(async (url) => {
+        const c = new LoxiClient(url, { requestTimeoutMs: 30_000 });
+        const s = performance.now();
+        let failed = 0;
+        let firstError: string | undefined;
+        await bounded(rules.length, a.concurrency ?? 1, async (i) => {
+          try {
+            await c.postRule(rules[i]!);
+          } catch (err) {
+            failed++;
+            firstError ??= (err as Error).message;
+          }
+        });
+        const ms = performance.now() - s;
+        c.close();
+        return { url, ms, failed, firstError };
+      }),
+    );
+    return { ms: performance.now() - t0, perAgent };
+  },
+
+  clearRules: async (a) => {
+    const out: Record<string, number> = {};
+    for (const url of a.agents as string[]) {
+      const c = new LoxiClient(url, { requestTimeoutMs: 30_000 });
+      const mine = (await rulesOf(c)).filter((r) => r.serviceArguments?.name?.startsWith(a.prefix));
+      await bounded(mine.length, 8, async (i) => {
+        const sa = mine[i]!.serviceArguments!;
+        const ref: RuleRef = { externalIP: sa.externalIP!, port: sa.port!, protocol: sa.protocol!, bgp: sa.bgp === true, block: sa.block ?? 0 };
+        if (sa.portMax && sa.portMax > ref.port) ref.portMax = sa.portMax;
+        await c.deleteRule(deleteRulePath(ref));
+      });
+      out[url] = count(await rulesOf(c), a.prefix);
+      c.close();
+    }
+    return { left: out };
+  },
+
+  watchRules: async (a) => {
+    const deadline = performance.now() + (a.timeoutMs ?? 120_000);
+    const reached: Record<string, number> = {};
+    const last: Record<string, number> = {};
+    await Promise.all(
+      (a.agents as string[]).map(async (url) => {
+        const c = new LoxiClient(url, { requestTimeoutMs: 30_000 });
+        try {
+          for (;;) {
+            let n = -1;
+            try {
+              n = count(await rulesOf(c), a.prefix);
+            } catch {
+              /* counted as not there yet */
+            }
+            last[url] = n;
+            if (n >= a.n) {
+              // The answer says the rules are all there; its arrival is when we know.
+              reached[url] = wallNow();
+              return;
+            }
+            if (performance.now() > deadline) return;
+            // A GET of ~1000 rules costs the agent ~10-20 ms: ask often only near the end.
+            await new Promise((r) => setTimeout(r, n >= a.n * 0.9 ? 20 : 200));
+          }
+        } finally {
+          c.close();
+        }
+      }),
+    );
+    return { reached, last };
+  },
+
+  /** How long one GET /config/loadbalancer/all takes on each agent now (the poller's cost). */
+  timeList: async (a) => {
+    const out: Record<string, { ms: number; rules: number }> = {};
+    for (const url of a.agents as string[]) {
+      const c = new LoxiClient(url, { requestTimeoutMs: 30_000 });
+      await rulesOf(c);
+      const t0 = performance.now();
+      const rules = await rulesOf(c);
+      out[url] = { ms: performance.now() - t0, rules: rules.length };
+      c.close();
+    }
+    return out;
+  },
+
+  patchStatus: async (a) => {
+    const core = kubeConfigFor(a.server).makeApiClient(CoreV1Api);
+    const items = a.items as { name: string; namespace: string; ip: string }[];
+    let failed = 0;
+    let firstError: string | undefined;
+    const t0 = performance.now();
+    await bounded(items.length, a.concurrency ?? 1, async (i) => {
+      const it = items[i]!;
+      try {
+        await core.patchNamespacedServiceStatus(
+          { name: it.name, namespace: it.namespace, body: { status: { loadBalancer: { ingress: [{ ip: it.ip }] } } } },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      } catch (err) {
+        failed++;
+        firstError ??= (err as Error).message;
+      }
+    });
+    return { ms: performance.now() - t0, failed, firstError };
+  },
+};
+
+const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
+const send = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
+
+rl.on('line', (line) => {
+  if (line.trim() === '') return;
+  let msg: { id: number; op: string; args?: Args };
+  try {
+    msg = JSON.parse(line);
+  } catch {
+    process.stderr.write(`kubeBenchWorker: not JSON: ${line.slice(0, 200)}\n`);
+    return;
+  }
+  const op = ops[msg.op];
+  if (!op) {
+    send({ id: msg.id, ok: false, error: `unknown op ${msg.op}` });
+    return;
+  }
+  op(msg.args ?? {}).then(
+    (result) => send({ id: msg.id, ok: true, result }),
+    (err: unknown) => send({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
+  );
+});
+
+rl.on('close', () => process.exit(0));
+
+send({ id: 0, ok: true, result: { ready: true, pid: process.pid } });
