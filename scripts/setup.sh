@@ -105,6 +105,19 @@ elif [ -n "$(find native/src native/bpf native/binding.gyp -newer native/build/R
   did+=("rebuilt the native addon")
 fi
 
+# The compiled entry points (dist/, which bin/* prefer when fresh); npm ci
+# builds them, this catches sources changed since.
+if [ ! -f dist/cli/loxilb.js ] || [ -n "$(find src -newer dist/cli/loxilb.js -print -quit)" ]; then
+  build_log=$(mktemp)
+  if ! npm run build >"$build_log" 2>&1; then
+    cat "$build_log" >&2
+    rm -f "$build_log"
+    exit 1
+  fi
+  rm -f "$build_log"
+  did+=("compiled src/ into dist/")
+fi
+
 if [ "${#did[@]}" -eq 0 ]; then
   echo "setup: system packages and node_modules already up to date"
 else
