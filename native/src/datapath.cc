@@ -67,30 +67,6 @@ struct CtKeyHash {
   }
 };
 
-/** Seconds an entry may stay idle in its state (0 means the rule default). */
-uint64_t IdleLimitNs(const ct_val& v) {
-  uint64_t est = v.timeout_s != 0 ? v.timeout_s : 240;
-  uint64_t s;
-  switch (v.state) {
-    case CT_SYN_SENT:
-    case CT_SYN_RECV:
-      s = est < 20 ? est : 20;
-      break;
-    case CT_FIN_WAIT:
-      s = est < 10 ? est : 10;
-      break;
-    case CT_CLOSED:
-      s = 2;
-      break;
-    case CT_UDP_NEW:
-      s = est < 10 ? est : 10;
-      break;
-    default:
-      s = est;
-  }
-  return s * 1000000000ULL;
-}
-
 class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
  public:
   static Napi::Function Define(Napi::Env env) {
@@ -134,7 +110,8 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     }
     ingress_fd_ = ProgFd("lb_ingress");
     egress_fd_ = ProgFd("lb_egress");
-    if (ingress_fd_ < 0 || egress_fd_ < 0) throw Napi::Error::New(env, "eBPF object has no lb_ingress/lb_egress program");
+    sweep_fd_ = ProgFd("lb_sweep");
+    if (ingress_fd_ < 0 || egress_fd_ < 0 || sweep_fd_ < 0) throw Napi::Error::New(env, "eBPF object lacks lb_ingress, lb_egress or lb_sweep");
   }
 
   ~LbDatapath() override { Release(); }
@@ -355,93 +332,24 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     return out;
   }
 
-  // ctSweep() -> { scanned, count, expired: Buffer (key+value of each
-  // deleted entry) }. A connection is its two entries: it is idle when
-  // neither has seen a packet within the limit of its state, and then both
-  // go together (one direction alone may be quiet, e.g. a UDP stream).
-  // Least connections counts the close once, on the original-direction
-  // entry of rules that select by it.
+  // ctSweep() -> { scanned, count }: runs lb_sweep (the in-kernel pass over
+  // the connection table, see lb.bpf.c) once through BPF_PROG_TEST_RUN.
   Napi::Value CtSweep(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    bpf_map* m = Map(env, Napi::String::New(env, "ct"));
-    bpf_map* closed = Map(env, Napi::String::New(env, "lc_closed"));
-    const int fd = bpf_map__fd(m);
-    std::unordered_map<CtKeyBytes, ct_val, CtKeyHash> all;
-    all.reserve(4096);
-    size_t scanned = 0;
-    int err = Walk(m, [&](const uint8_t* k, const uint8_t* v, uint32_t n) {
-      scanned += n;
-      for (uint32_t i = 0; i < n; i++) {
-        CtKeyBytes key;
-        ct_val val;
-        memcpy(&key, k + i * sizeof(ct_key), sizeof key);
-        memcpy(&val, v + i * sizeof(ct_val), sizeof val);
-        all.emplace(key, val);
-      }
-    });
-    if (err != 0) throw ErrnoError(env, "conntrack sweep failed", err);
-    // The clock is read after the walk: an entry a packet refreshed while
-    // we walked has a last_ns at or after this and is never idle.
-    const uint64_t now = KtimeNs();
-    auto idle = [&](const ct_val& v, uint64_t last) { return last <= now && now - last >= IdleLimitNs(v); };
-    std::vector<CtKeyBytes> doomed;
-    std::vector<const ct_val*> doomedVals;
-    std::unordered_map<uint32_t, uint64_t> closes;
-    for (const auto& [key, val] : all) {
-      ct_key k;
-      memcpy(&k, &key, sizeof k);
-      ct_key pk{};
-      pk.saddr = val.xdaddr;
-      pk.daddr = val.xsaddr;
-      pk.sport = val.xdport;
-      pk.dport = val.xsport;
-      pk.proto = k.proto;
-      CtKeyBytes peer;
-      memcpy(&peer, &pk, sizeof peer);
-      auto pit = all.find(peer);
-      // Each pair is decided once, from its original-direction entry; a
-      // reply entry only on its own when its partner is gone.
-      if (val.dir != CT_DIR_ORIG && pit != all.end()) continue;
-      uint64_t last = static_cast<uint64_t>(val.last_ns);
-      if (pit != all.end()) last = std::max<uint64_t>(last, pit->second.last_ns);
-      if (!idle(val, last)) continue;
-      doomed.push_back(key);
-      doomedVals.push_back(&val);
-      if (pit != all.end()) {
-        doomed.push_back(peer);
-        doomedVals.push_back(&pit->second);
-      }
-    }
-    // Each entry is re-read right before it goes: the program may have
-    // replaced it since the walk (a SYN reusing a closed tuple makes a new
-    // connection under the same keys), and then it stays. A batch delete
-    // would save a syscall per entry but deleted such new connections
-    // (seen in bench:l4 as mid-stream drops).
-    std::vector<uint8_t> gone;
-    size_t deleted = 0;
-    for (size_t i = 0; i < doomed.size(); i++) {
-      ct_val cur;
-      if (bpf_map_lookup_elem(fd, &doomed[i], &cur) != 0) continue;
-      if (cur.last_ns != doomedVals[i]->last_ns || cur.state != doomedVals[i]->state) continue;
-      if (bpf_map_delete_elem(fd, &doomed[i]) != 0) continue;
-      if (cur.dir == CT_DIR_ORIG && (cur.flags & CT_F_LC) && cur.rule_id < LB_MAX_RULES && cur.ep_idx < LB_MAX_EPS) {
-        closes[cur.rule_id * LB_MAX_EPS + cur.ep_idx]++;
-      }
-      const uint8_t* kp = reinterpret_cast<const uint8_t*>(&doomed[i]);
-      const uint8_t* vp = reinterpret_cast<const uint8_t*>(&cur);
-      gone.insert(gone.end(), kp, kp + sizeof(ct_key));
-      gone.insert(gone.end(), vp, vp + sizeof(ct_val));
-      deleted++;
-    }
-    for (const auto& [slot, c] : closes) {
-      uint64_t v = 0;
-      bpf_map_lookup_elem(bpf_map__fd(closed), &slot, &v);
-      v += c;
-      bpf_map_update_elem(bpf_map__fd(closed), &slot, &v, BPF_ANY);
-    }
+    RequireOpen(env);
+    bpf_map* res = Map(env, Napi::String::New(env, "sweep_result"));
+    // A minimal Ethernet frame: test runs of TC programs need a packet.
+    uint8_t frame[64] = {};
+    DECLARE_LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = frame, .data_size_in = sizeof frame, .repeat = 1);
+    int rc = bpf_prog_test_run_opts(sweep_fd_, &opts);
+    if (rc != 0) throw ErrnoError(env, "conntrack sweep failed", -rc > 0 ? -rc : errno);
+    uint64_t scanned = 0, deleted = 0;
+    uint32_t k = 0;
+    bpf_map_lookup_elem(bpf_map__fd(res), &k, &scanned);
+    k = 1;
+    bpf_map_lookup_elem(bpf_map__fd(res), &k, &deleted);
     Napi::Object r = Napi::Object::New(env);
     r.Set("scanned", Napi::Number::New(env, static_cast<double>(scanned)));
-    r.Set("expired", Napi::Buffer<uint8_t>::Copy(env, gone.data(), gone.size()));
     r.Set("count", Napi::Number::New(env, static_cast<double>(deleted)));
     return r;
   }
@@ -522,6 +430,7 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
   bpf_object* obj_ = nullptr;
   int ingress_fd_ = -1;
   int egress_fd_ = -1;
+  int sweep_fd_ = -1;
 };
 
 

@@ -2,7 +2,6 @@
 // the interfaces the filter allows (new ones included), writes the LB rules
 // into its maps, sweeps idle connections, and reads the connection table for
 // the API and for connection sync.
-import { EventEmitter } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
@@ -53,7 +52,7 @@ export function explainLoadError(err: unknown, objectPath: string): string {
   return `the eBPF datapath cannot be loaded: ${errorMessage(err)} (the kernel needs BPF, BPF JIT and TC clsact support)`;
 }
 
-export class Datapath extends EventEmitter {
+export class Datapath {
   private readonly ids = new RuleIdAllocator();
   /** lb_rules as written: key hex -> value hex. */
   private installed = new Map<string, string>();
@@ -70,7 +69,6 @@ export class Datapath extends EventEmitter {
     private readonly log: Logger,
     ktimeNs: () => number,
   ) {
-    super();
     this.ktimeNs = ktimeNs;
   }
 
@@ -239,13 +237,11 @@ export class Datapath extends EventEmitter {
     }
   }
 
-  /** Deletes idle connections; emits 'expired' with the raw key+value records. */
+  /** Deletes idle connections (in the kernel, one pass); returns how many entries went. */
   sweep(): number {
     if (this.closed) return 0;
     try {
-      const r = this.dp.ctSweep();
-      if (r.count > 0) this.emit('expired', r.expired, r.count);
-      return r.count;
+      return this.dp.ctSweep().count;
     } catch (err) {
       this.log.warn({ err: errorMessage(err) }, 'conntrack sweep failed');
       return 0;

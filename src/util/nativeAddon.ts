@@ -137,8 +137,8 @@ export interface NativeLbDatapath {
   mapDeleteBatch(map: string, keys: Buffer): number;
   /** The per-CPU counters of native/bpf/lb_maps.h (LB_STAT_*), summed. */
   stats(): number[];
-  /** Deletes idle conntrack entries; `expired` holds key+value of each one deleted. */
-  ctSweep(): { scanned: number; count: number; expired: Buffer };
+  /** Runs the in-kernel sweep (lb_sweep) once: idle connections go, both entries together. */
+  ctSweep(): { scanned: number; count: number };
   /**
    * Installs conntrack entries from a cluster peer with this node's rule ids
    * (by the service key each carries), restamped with our clock and marked
