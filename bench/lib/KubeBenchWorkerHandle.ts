@@ -1,93 +1,14 @@
-// Bench side of kubeBenchWorker.ts: starts it inside a lab node (a tracked
-// LabProcess, so Lab.destroy() stops it by PID) and calls its ops.
+// Bench side of kubeBenchWorker.ts: the shared line-protocol worker handle
+// (NsWorkerHandle.ts) running that script inside a lab node.
 import path from 'node:path';
-import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import type { Lab, LabProcess } from '../../test/lab/Lab.ts';
-import { ROOT, TSX_LOADER } from './NsWorkerHandle.ts';
+import type { Lab } from '../../test/lab/Lab.ts';
+import { NsWorker } from './NsWorkerHandle.ts';
 
 const WORKER = path.join(path.dirname(fileURLToPath(import.meta.url)), 'kubeBenchWorker.ts');
 
-interface Pending {
-  resolve: (v: any) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-  op: string;
-}
+export type KubeBenchWorker = NsWorker;
 
-export class KubeBenchWorker {
-  private nextId = 1;
-  private readonly pending = new Map<number, Pending>();
-  private readyResolve!: () => void;
-  private readonly ready = new Promise<void>((r) => (this.readyResolve = r));
-
-  private constructor(
-    readonly node: string,
-    readonly proc: LabProcess,
-  ) {
-    readline.createInterface({ input: proc.child.stdout! }).on('line', (line) => this.onLine(line));
-    proc.child.stderr!.setEncoding('utf8').on('data', (d: string) => {
-      for (const l of d.split('\n')) if (l.trim()) process.stderr.write(`  [worker ${node}] ${l}\n`);
-    });
-    void proc.exited.then((e) => {
-      for (const p of this.pending.values()) {
-        clearTimeout(p.timer);
-        p.reject(new Error(`worker in ${node} exited (${e.code ?? e.signal}) during ${p.op}`));
-      }
-      this.pending.clear();
-    });
-  }
-
-  static async start(lab: Lab, node: string, timeoutMs = 30_000): Promise<KubeBenchWorker> {
-    const proc = lab.spawn(node, process.execPath, ['--import', TSX_LOADER, WORKER], { output: 'pipe', cwd: ROOT });
-    const w = new KubeBenchWorker(node, proc);
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      w.ready,
-      proc.exited.then((e) => {
-        throw new Error(`worker in ${node} exited on start (${e.code ?? e.signal})`);
-      }),
-      new Promise((_, rej) => (timer = setTimeout(() => rej(new Error(`worker in ${node} not ready after ${timeoutMs} ms`)), timeoutMs))),
-    ]).finally(() => clearTimeout(timer));
-    return w;
-  }
-
-  private onLine(line: string): void {
-    let msg: { id: number; ok: boolean; result?: unknown; error?: string };
-    try {
-      msg = JSON.parse(line);
-    } catch {
-      process.stderr.write(`  [worker ${this.node}] ${line}\n`);
-      return;
-    }
-    if (msg.id === 0) {
-      this.readyResolve();
-      return;
-    }
-    const p = this.pending.get(msg.id);
-    if (!p) return;
-    this.pending.delete(msg.id);
-    clearTimeout(p.timer);
-    if (msg.ok) p.resolve(msg.result);
-    else p.reject(new Error(`${this.node} ${p.op}: ${msg.error}`));
-  }
-
-  call<T = any>(op: string, args: Record<string, unknown> = {}, timeoutMs = 180_000): Promise<T> {
-    if (!this.proc.alive()) return Promise.reject(new Error(`worker in ${this.node} is not running`));
-    const id = this.nextId++;
-    return new Promise<T>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id);
-        reject(new Error(`${this.node} ${op}: no answer within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.pending.set(id, { resolve, reject, timer, op });
-      this.proc.child.stdin!.write(`${JSON.stringify({ id, op, args })}\n`);
-    });
-  }
-
-  async close(): Promise<void> {
-    this.proc.child.stdin?.end();
-    await Promise.race([this.proc.exited, new Promise((r) => setTimeout(r, 2000))]);
-    await this.proc.stop();
-  }
+export function startKubeBenchWorker(lab: Lab, node: string, timeoutMs = 30_000): Promise<NsWorker> {
+  return NsWorker.startScript(lab, node, WORKER, [], timeoutMs, 180_000);
 }

@@ -1,5 +1,7 @@
-// Bench side of nsWorker.ts: starts it inside a lab node (a tracked
-// LabProcess, so Lab.destroy() stops it by PID) and calls its ops.
+// Bench side of the line-protocol workers (nsWorker.ts, kubeBenchWorker.ts):
+// starts one inside a lab node (a tracked LabProcess, so Lab.destroy() stops
+// it by PID) and calls its ops: `{id, op, args}` lines in, `{id, ok,
+// result|error}` lines out, id 0 meaning ready.
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -26,6 +28,7 @@ export class NsWorker {
   private constructor(
     readonly node: string,
     readonly proc: LabProcess,
+    private readonly defaultCallTimeoutMs: number,
   ) {
     const rl = readline.createInterface({ input: proc.child.stdout! });
     rl.on('line', (line) => this.onLine(line));
@@ -42,9 +45,15 @@ export class NsWorker {
     });
   }
 
-  static async start(lab: Lab, node: string, gobgpTarget = '127.0.0.1:50051', timeoutMs = 20_000): Promise<NsWorker> {
-    const proc = lab.spawn(node, process.execPath, ['--import', TSX_LOADER, WORKER, gobgpTarget], { output: 'pipe', cwd: ROOT });
-    const w = new NsWorker(node, proc);
+  /** nsWorker.ts (gobgpd and BIRD operations) in a node. */
+  static start(lab: Lab, node: string, gobgpTarget = '127.0.0.1:50051', timeoutMs = 20_000): Promise<NsWorker> {
+    return NsWorker.startScript(lab, node, WORKER, [gobgpTarget], timeoutMs);
+  }
+
+  /** Any worker script speaking the same line protocol. */
+  static async startScript(lab: Lab, node: string, script: string, args: string[], timeoutMs: number, callTimeoutMs = 60_000): Promise<NsWorker> {
+    const proc = lab.spawn(node, process.execPath, ['--import', TSX_LOADER, script, ...args], { output: 'pipe', cwd: ROOT });
+    const w = new NsWorker(node, proc, callTimeoutMs);
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([
       w.ready,
@@ -77,7 +86,7 @@ export class NsWorker {
   }
 
   /** Calls an op; rejects on error or after timeoutMs. */
-  call<T = any>(op: string, args: Record<string, unknown> = {}, timeoutMs = 60_000): Promise<T> {
+  call<T = any>(op: string, args: Record<string, unknown> = {}, timeoutMs = this.defaultCallTimeoutMs): Promise<T> {
     if (!this.proc.alive()) return Promise.reject(new Error(`worker in ${this.node} is not running`));
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {

@@ -17,14 +17,13 @@
 //               CoreV1Api merging status.loadBalancer.ingress into Services
 //
 //   node --import <abs>/node_modules/tsx/dist/loader.mjs bench/lib/kubeBenchWorker.ts
-import readline from 'node:readline';
 import { CoreV1Api, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LoxiClient } from '../../src/kube/LoxiClient.ts';
 import { deleteRulePath, type RuleRef } from '../../src/kube/planRules.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import { kubeConfigFor } from '../../test/lab/kubeconfig.ts';
+import { serveOps, type Args, type Ops } from './workerProtocol.ts';
 
-type Args = Record<string, any>;
 
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 const wallNow = () => performance.timeOrigin + performance.now();
@@ -48,7 +47,7 @@ async function rulesOf(c: LoxiClient): Promise<NamedRule[]> {
 
 const count = (rules: NamedRule[], prefix: string) => rules.filter((r) => r.serviceArguments?.name?.startsWith(prefix)).length;
 
-const ops: Record<string, (a: Args) => Promise<unknown>> = {
+const ops: Ops = {
   ping: async () => ({ pid: process.pid }),
 
   postRules: async (a) => {
@@ -162,29 +161,4 @@ const ops: Record<string, (a: Args) => Promise<unknown>> = {
   },
 };
 
-const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
-const send = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
-
-rl.on('line', (line) => {
-  if (line.trim() === '') return;
-  let msg: { id: number; op: string; args?: Args };
-  try {
-    msg = JSON.parse(line);
-  } catch {
-    process.stderr.write(`kubeBenchWorker: not JSON: ${line.slice(0, 200)}\n`);
-    return;
-  }
-  const op = ops[msg.op];
-  if (!op) {
-    send({ id: msg.id, ok: false, error: `unknown op ${msg.op}` });
-    return;
-  }
-  op(msg.args ?? {}).then(
-    (result) => send({ id: msg.id, ok: true, result }),
-    (err: unknown) => send({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
-  );
-});
-
-rl.on('close', () => process.exit(0));
-
-send({ id: 0, ok: true, result: { ready: true, pid: process.pid } });
+serveOps('kubeBenchWorker', ops);

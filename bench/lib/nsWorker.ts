@@ -6,11 +6,11 @@
 // with warm connections and no process start-up in the measurement.
 //
 //   node --import <abs>/node_modules/tsx/dist/loader.mjs bench/lib/nsWorker.ts [gobgpd-target]
-import readline from 'node:readline';
 import { GobgpClient } from '../../src/bgp/GobgpClient.ts';
 import type { VipRoute } from '../../src/bgp/pathCodec.ts';
 import { postRules, request, type PostRulesOptions } from './postRules.ts';
 import { vips } from './vips.ts';
+import { serveOps, type Args, type Ops } from './workerProtocol.ts';
 
 const target = process.argv[2] ?? '127.0.0.1:50051';
 let client: GobgpClient | undefined;
@@ -41,9 +41,8 @@ async function timed<T>(f: () => Promise<T>): Promise<{ ms: number; value: T }> 
 const PREFIX_SET = 'bench-vips';
 const policyName = (gen: number) => `bench-role-g${gen}`;
 
-type Args = Record<string, any>;
 
-const ops: Record<string, (a: Args) => Promise<unknown>> = {
+const ops: Ops = {
   ping: async () => ({ pid: process.pid }),
 
   /** Rules through the agent's REST API (see postRules.ts). */
@@ -132,32 +131,4 @@ const ops: Record<string, (a: Args) => Promise<unknown>> = {
   },
 };
 
-const rl = readline.createInterface({ input: process.stdin, crlfDelay: Infinity });
-const send = (o: unknown) => process.stdout.write(`${JSON.stringify(o)}\n`);
-
-rl.on('line', (line) => {
-  if (line.trim() === '') return;
-  let msg: { id: number; op: string; args?: Args };
-  try {
-    msg = JSON.parse(line);
-  } catch {
-    process.stderr.write(`nsWorker: not JSON: ${line.slice(0, 200)}\n`);
-    return;
-  }
-  const op = ops[msg.op];
-  if (!op) {
-    send({ id: msg.id, ok: false, error: `unknown op ${msg.op}` });
-    return;
-  }
-  op(msg.args ?? {}).then(
-    (result) => send({ id: msg.id, ok: true, result }),
-    (err: unknown) => send({ id: msg.id, ok: false, error: err instanceof Error ? err.message : String(err) }),
-  );
-});
-
-rl.on('close', () => {
-  client?.close();
-  process.exit(0);
-});
-
-send({ id: 0, ok: true, result: { ready: true, pid: process.pid } });
+serveOps('nsWorker', ops, () => client?.close());
