@@ -6,21 +6,10 @@ import type { LbRule } from '../../src/lb/LbRule.ts';
 import type { KubeLoxilbConfig } from '../../src/cli/kubeLoxilbFlags.ts';
 import { FakeLoxiAgent } from '../lab/FakeLoxiAgent.ts';
 import { waitFor } from '../lab/wait.ts';
+import { PERIOD, PoolFixture, poolConfig } from '../lab/agentPoolFixture.ts';
 
-const PERIOD = 100;
 
-const cfg = (over: Partial<AgentPoolConfig> = {}): AgentPoolConfig => ({
-  loxiURLs: [],
-  roleHealthPeriodMs: PERIOD,
-  excludeRoleList: [],
-  zone: 'llb',
-  numZoneInstances: 1,
-  setBGP: 0,
-  listenBGPPort: 179,
-  eBGPMultiHop: false,
-  extBGPPeers: [],
-  ...over,
-});
+const cfg = (over: Partial<AgentPoolConfig> = {}): AgentPoolConfig => poolConfig({ ...over });
 
 const rule = (ip: string, port: number, extra: Partial<LbRule['serviceArguments']> = {}): LbRule => ({
   serviceArguments: { externalIP: ip, port, protocol: 'tcp', sel: 0, bgp: false, monitor: false, mode: 0, block: 0, managed: true, name: 'default_web:llb-inst0', ...extra },
@@ -32,26 +21,12 @@ const rule = (ip: string, port: number, extra: Partial<LbRule['serviceArguments'
   allowedSources: [],
 });
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const fx = new PoolFixture(11);
+afterEach(() => fx.close());
 
-async function fakes(n: number, opts: Parameters<typeof FakeLoxiAgent.start>[0] = {}): Promise<FakeLoxiAgent[]> {
-  const out: FakeLoxiAgent[] = [];
-  for (let i = 0; i < n; i++) {
-    const f = await FakeLoxiAgent.start({ host: `127.0.0.${11 + i}`, ...opts });
-    cleanup.push(() => f.close());
-    out.push(f);
-  }
-  return out;
-}
+const fakes = (n: number, opts: Parameters<typeof FakeLoxiAgent.start>[0] = {}) => fx.fakes(n, opts);
 
-function pool(config: AgentPoolConfig): LoxiAgentPool {
-  const p = new LoxiAgentPool({ config, healthTimeoutMs: 300, requestTimeoutMs: 1000 });
-  cleanup.push(() => p.close());
-  return p;
-}
+const pool = (config: AgentPoolConfig) => fx.pool(config);
 
 /** Records events with the time they fired. */
 function record(p: LoxiAgentPool) {
@@ -175,7 +150,7 @@ test('a restarted (empty) agent gets all its rules back without another syncRule
 
 test('a restart between two probes is noticed from the reported uptime', async () => {
   const a = await FakeLoxiAgent.start({ host: '127.0.0.21', uptimeSeconds: 100 });
-  cleanup.push(() => a.close());
+  fx.onCleanup(() => a.close());
   const p = pool(cfg({ loxiURLs: [a.url], roleHealthPeriodMs: 60_000 }));
   const events = record(p);
   await p.checkNow();

@@ -3,43 +3,18 @@ import assert from 'node:assert/strict';
 import { LoxiAgentPool, type AgentPoolConfig, type DiscoveredAgent } from '../../src/kube/LoxiAgentPool.ts';
 import { FakeLoxiAgent } from '../lab/FakeLoxiAgent.ts';
 import { waitFor } from '../lab/wait.ts';
+import { PERIOD, PoolFixture, poolConfig } from '../lab/agentPoolFixture.ts';
 
-const PERIOD = 100;
 const AS = 64512;
 
-const cfg = (over: Partial<AgentPoolConfig> = {}): AgentPoolConfig => ({
-  loxiURLs: [],
-  roleHealthPeriodMs: PERIOD,
-  excludeRoleList: [],
-  zone: 'llb',
-  numZoneInstances: 1,
-  setBGP: AS,
-  listenBGPPort: 179,
-  eBGPMultiHop: false,
-  extBGPPeers: [],
-  ...over,
-});
+const cfg = (over: Partial<AgentPoolConfig> = {}): AgentPoolConfig => poolConfig({ setBGP: AS, ...over });
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const fx = new PoolFixture(41);
+afterEach(() => fx.close());
 
-async function fakes(n: number, opts: Parameters<typeof FakeLoxiAgent.start>[0] = {}): Promise<FakeLoxiAgent[]> {
-  const out: FakeLoxiAgent[] = [];
-  for (let i = 0; i < n; i++) {
-    const f = await FakeLoxiAgent.start({ host: `127.0.0.${41 + i}`, ...opts });
-    cleanup.push(() => f.close());
-    out.push(f);
-  }
-  return out;
-}
+const fakes = (n: number, opts: Parameters<typeof FakeLoxiAgent.start>[0] = {}) => fx.fakes(n, opts);
 
-function pool(config: AgentPoolConfig): LoxiAgentPool {
-  const p = new LoxiAgentPool({ config, healthTimeoutMs: 300, requestTimeoutMs: 1000, bgpRetryMs: 200 });
-  cleanup.push(() => p.close());
-  return p;
-}
+const pool = (config: AgentPoolConfig) => fx.pool(config, { bgpRetryMs: 200 });
 
 const neighbors = (f: FakeLoxiAgent) => [...f.neighbors.values()].map((n) => `${n.ipAddress}/${n.remoteAs}/${n.remotePort}/${n.setMultiHop}`).sort();
 

@@ -3,43 +3,17 @@ import assert from 'node:assert/strict';
 import { LoxiAgentPool, type AgentPoolConfig } from '../../src/kube/LoxiAgentPool.ts';
 import { FakeLoxiAgent } from '../lab/FakeLoxiAgent.ts';
 import { waitFor } from '../lab/wait.ts';
+import { PERIOD, PoolFixture, poolConfig } from '../lab/agentPoolFixture.ts';
 
-const PERIOD = 100;
 
-const cfg = (over: Partial<AgentPoolConfig> = {}): AgentPoolConfig => ({
-  loxiURLs: [],
-  roleHealthPeriodMs: PERIOD,
-  setRoles: '0.0.0.0',
-  excludeRoleList: [],
-  zone: 'llb',
-  numZoneInstances: 1,
-  setBGP: 0,
-  listenBGPPort: 179,
-  eBGPMultiHop: false,
-  extBGPPeers: [],
-  ...over,
-});
+const cfg = (over: Partial<AgentPoolConfig> = {}): AgentPoolConfig => poolConfig({ setRoles: '0.0.0.0', ...over });
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const f of cleanup.splice(0).reverse()) await f();
-});
+const fx = new PoolFixture(31);
+afterEach(() => fx.close());
 
-async function fakes(n: number): Promise<FakeLoxiAgent[]> {
-  const out: FakeLoxiAgent[] = [];
-  for (let i = 0; i < n; i++) {
-    const f = await FakeLoxiAgent.start({ host: `127.0.0.${31 + i}` });
-    cleanup.push(() => f.close());
-    out.push(f);
-  }
-  return out;
-}
+const fakes = (n: number, opts: Parameters<typeof FakeLoxiAgent.start>[0] = {}) => fx.fakes(n, opts);
 
-function pool(config: AgentPoolConfig): LoxiAgentPool {
-  const p = new LoxiAgentPool({ config, healthTimeoutMs: 300, requestTimeoutMs: 1000 });
-  cleanup.push(() => p.close());
-  return p;
-}
+const pool = (config: AgentPoolConfig) => fx.pool(config);
 
 const masters = (fs: FakeLoxiAgent[], instance = 'llb-inst0') => fs.filter((f) => f.alive && f.role(instance) === 'MASTER');
 
