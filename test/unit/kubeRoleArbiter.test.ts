@@ -1,6 +1,6 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoxiAgentPool, type AgentPoolConfig } from '../../src/kube/LoxiAgentPool.ts';
+import type { AgentPoolConfig } from '../../src/kube/LoxiAgentPool.ts';
 import { FakeLoxiAgent } from '../lab/FakeLoxiAgent.ts';
 import { waitFor } from '../lab/wait.ts';
 import { PERIOD, PoolFixture, poolConfig } from '../lab/agentPoolFixture.ts';
