@@ -80,7 +80,7 @@ import { StopWaiting, waitFor } from '../test/lab/wait.ts';
 import { defaultServiceSettings } from '../src/kube/annotations.ts';
 import { planRules, type PlanNode, type PlanService } from '../src/kube/planRules.ts';
 import { DEFAULT_RULE_REQUESTS_IN_FLIGHT } from '../src/kube/LoxiAgentPool.ts';
-import { KubeBenchWorker } from './lib/KubeBenchWorkerHandle.ts';
+import { startKubeBenchWorker, type KubeBenchWorker } from './lib/KubeBenchWorkerHandle.ts';
 import { ROOT } from './lib/NsWorkerHandle.ts';
 
 const { values } = parseArgs({
@@ -232,7 +232,7 @@ async function main(): Promise<void> {
     for (const w of WORKERS) api.addNode(w.name, { internalIP: w.ipv4 });
     api.create('namespaces', { metadata: { name: BASE_NS } });
     bridge = await KubeApiBridge.start(lab, CTL.name, { host: server.hostname, port: Number(server.port) });
-    worker = await KubeBenchWorker.start(lab, CTL.name);
+    worker = await startKubeBenchWorker(lab, CTL.name);
 
     // ---- baseline 1: the agents alone (plain loop, then CONC in flight)
     const rules = baselineRules();
