@@ -112,24 +112,13 @@ export class LoxiClient {
 
   /** POST /config/loadbalancer. An identical rule already there (409 lbrule-exists) is success: `existed`. */
   async postRule(rule: LbRule): Promise<'applied' | 'existed'> {
-    try {
-      await this.call('POST', `${API_BASE}/config/loadbalancer`, rule);
-      return 'applied';
-    } catch (err) {
-      if (err instanceof LoxiApiError && err.status === 409 && /lbrule-exist/i.test(err.agentMessage)) return 'existed';
-      throw err;
-    }
+    const done = await this.callUnless('POST', `${API_BASE}/config/loadbalancer`, rule, (e) => e.status === 409 && /lbrule-exist/i.test(e.agentMessage));
+    return done ? 'applied' : 'existed';
   }
 
   /** DELETE of a full API path (deleteRulePath). A rule already gone (404) is success: `absent`. */
   async deleteRule(path: string): Promise<'deleted' | 'absent'> {
-    try {
-      await this.call('DELETE', path);
-      return 'deleted';
-    } catch (err) {
-      if (err instanceof LoxiApiError && err.status === 404) return 'absent';
-      throw err;
-    }
+    return (await this.callUnless('DELETE', path, undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
   }
 
   /** GET /config/cistate/all: loxilb's `Attr` entries. */
@@ -160,22 +149,25 @@ export class LoxiClient {
 
   /** POST /config/bgp/neigh. A neighbour already there (409) is `existed`. */
   async addBgpNeighbor(body: BgpNeighborBody): Promise<'applied' | 'existed'> {
-    try {
-      await this.call('POST', `${API_BASE}/config/bgp/neigh`, body);
-      return 'applied';
-    } catch (err) {
-      if (err instanceof LoxiApiError && err.status === 409) return 'existed';
-      throw err;
-    }
+    return (await this.callUnless('POST', `${API_BASE}/config/bgp/neigh`, body, (e) => e.status === 409)) ? 'applied' : 'existed';
   }
 
   /** DELETE of a full API path (deleteNeighborPath, which carries ?remoteAs=). A missing one (404) is `absent`. */
   async deleteBgpNeighbor(path: string): Promise<'deleted' | 'absent'> {
+    return (await this.callUnless('DELETE', path, undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
+  }
+
+  /**
+   * A call whose `alreadySo` answers (409 exists, 404 gone) mean the agent is
+   * already where the call would take it: true when the call did it, false
+   * when it was already so. Every other error is thrown.
+   */
+  private async callUnless(method: string, path: string, body: unknown, alreadySo: (e: LoxiApiError) => boolean): Promise<boolean> {
     try {
-      await this.call('DELETE', path);
-      return 'deleted';
+      await this.call(method, path, body);
+      return true;
     } catch (err) {
-      if (err instanceof LoxiApiError && err.status === 404) return 'absent';
+      if (err instanceof LoxiApiError && alreadySo(err)) return false;
       throw err;
     }
   }
