@@ -55,17 +55,12 @@ export class L4Lab {
 
   private constructor(readonly lab: Lab) {}
 
-  static async create(): Promise<L4Lab> {
-    await Lab.cleanupStale();
-    const lab = await Lab.create();
-    const t = new L4Lab(lab);
-    try {
+  static create(): Promise<L4Lab> {
+    return Lab.buildWith(async (lab) => {
+      const t = new L4Lab(lab);
       await t.build();
-    } catch (err) {
-      await lab.destroy();
-      throw err;
-    }
-    return t;
+      return t;
+    });
   }
 
   private async build(): Promise<void> {

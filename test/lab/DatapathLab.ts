@@ -70,17 +70,12 @@ export class DatapathLab {
     readonly opts: DatapathLabOptions,
   ) {}
 
-  static async create(opts: DatapathLabOptions = {}): Promise<DatapathLab> {
-    await Lab.cleanupStale();
-    const lab = await Lab.create();
-    const t = new DatapathLab(lab, opts);
-    try {
+  static create(opts: DatapathLabOptions = {}): Promise<DatapathLab> {
+    return Lab.buildWith(async (lab) => {
+      const t = new DatapathLab(lab, opts);
       await t.build();
-    } catch (err) {
-      await lab.destroy();
-      throw err;
-    }
-    return t;
+      return t;
+    });
   }
 
   get lbs(): LbNode[] {

@@ -295,6 +295,22 @@ export class Lab {
    * concurrent test runs do not disturb each other. Their temp dirs go too.
    * Returns the deleted namespace names.
    */
+  /**
+   * A fresh lab (after clearing stale ones) handed to `build`; if build
+   * throws, the lab is destroyed before the error goes on. For lab classes
+   * that set up a topology on top of a Lab.
+   */
+  static async buildWith<T>(build: (lab: Lab) => Promise<T>): Promise<T> {
+    await Lab.cleanupStale();
+    const lab = await Lab.create();
+    try {
+      return await build(lab);
+    } catch (err) {
+      await lab.destroy();
+      throw err;
+    }
+  }
+
   static async cleanupStale(base: string = DEFAULT_BASE): Promise<string[]> {
     if (!/^[a-z]{1,8}$/.test(base)) throw new Error(`lab base "${base}" must be 1-8 lowercase letters`);
     const re = new RegExp(`^${base}(\\d+)x[0-9a-f]+-`);
