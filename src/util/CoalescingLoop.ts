@@ -66,10 +66,12 @@ export class CoalescingLoop {
   private async loop(): Promise<void> {
     try {
       while (this.dirty && !this.closed) {
-        const wait = this.lastStart + (this.opts.spacingMs ?? 0) - performance.now();
-        if (wait > 0 && !this.urgent) {
+        // Timers run off libuv's cached loop clock and can fire up to a millisecond
+        // early by performance.now(), so wait until the spacing has really passed.
+        let wait: number;
+        while ((wait = this.lastStart + (this.opts.spacingMs ?? 0) - performance.now()) > 0 && !this.urgent && !this.closed) {
           await new Promise<void>((r) => {
-            const timer = setTimeout(r, wait);
+            const timer = setTimeout(r, Math.ceil(wait));
             this.wakeSpacing = () => {
               clearTimeout(timer);
               r();
