@@ -7,6 +7,8 @@
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <net/if.h>
+#include <pthread.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -93,12 +95,26 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     std::string path = info[0].As<Napi::String>();
     libbpf_set_print(LibbpfPrint);
     g_libbpf_log.clear();
-    obj_ = bpf_object__open_file(path.c_str(), nullptr);
-    if (obj_ == nullptr) {
-      int err = errno;
-      throw ErrnoError(env, "cannot open eBPF object " + path, err);
+    // The verifier gives up with EAGAIN when a signal is pending for the loading
+    // thread (SIGPROF under --cpu-prof, SIGCHLD from a child), so signals wait
+    // while the programs load, and an interrupted load is tried again.
+    int rc = 0;
+    for (int attempt = 0; attempt < 5; attempt++) {
+      obj_ = bpf_object__open_file(path.c_str(), nullptr);
+      if (obj_ == nullptr) {
+        int err = errno;
+        throw ErrnoError(env, "cannot open eBPF object " + path, err);
+      }
+      sigset_t all, old;
+      sigfillset(&all);
+      pthread_sigmask(SIG_BLOCK, &all, &old);
+      rc = bpf_object__load(obj_);
+      pthread_sigmask(SIG_SETMASK, &old, nullptr);
+      if (rc != -EAGAIN) break;
+      bpf_object__close(obj_);
+      obj_ = nullptr;
+      g_libbpf_log.clear();
     }
-    int rc = bpf_object__load(obj_);
     if (rc != 0) {
       int err = -rc;
       std::string log = g_libbpf_log;
