@@ -125,7 +125,12 @@ export class Agent implements AgentApi, HaHost {
     this.store = new ConfigStore(opts.configPath);
     this.prober = new EndpointProber(log.child({ part: 'probe' }));
     this.prober.on('change', () => this.onEndpointsChanged());
+    // A pass re-plans the whole table, so back-to-back passes are spaced: a
+    // client posting rules one at a time gets one pass per 20 ms slot instead
+    // of one per request (1,000 sequential POSTs: 9 s of agent CPU before).
+    // The first change after a quiet spell and endpoint changes go at once.
     this.dpLoop = new CoalescingLoop(async () => this.programDatapath(), {
+      spacingMs: 20,
       onError: (err) => {
         this.log.error({ err: (err as Error).message }, 'programming the datapath failed; retrying');
         return 1000;

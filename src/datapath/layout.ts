@@ -55,6 +55,19 @@ export function checkLayout(native: { version: number; lbKey: number; lbRule: nu
 }
 
 function ip4(addr: string): Buffer {
+  // The planner only passes dotted quads (net.isIPv4), so a split is enough;
+  // anything else still goes through the full parser and its error.
+  const parts = addr.split('.');
+  if (parts.length === 4) {
+    const b = Buffer.allocUnsafe(4);
+    let ok = true;
+    for (let i = 0; i < 4; i++) {
+      const n = Number(parts[i]);
+      ok &&= parts[i] !== '' && Number.isInteger(n) && n >= 0 && n <= 255;
+      b[i] = n;
+    }
+    if (ok) return b;
+  }
   return Buffer.from(ipaddr.IPv4.parse(addr).toByteArray());
 }
 
@@ -110,7 +123,22 @@ export interface DpRule {
  * The weighted slot table of `priority` selection: each alive endpoint gets
  * slots in proportion to its weight (equal shares when no weight is given).
  */
-export function weightSlots(endpoints: DpEndpoint[]): number[] {
+export function weightSlots(endpoints: DpEndpoint[]): readonly number[] {
+  // Every rule is re-encoded on each reconcile pass and most share a handful
+  // of weight/liveness patterns, so the tables are memoised by that pattern.
+  const sig = endpoints.map((e) => (e.alive ? Math.max(0, e.weight) : '-')).join(',');
+  let slots = slotMemo.get(sig);
+  if (!slots) {
+    if (slotMemo.size >= 4096) slotMemo.clear();
+    slots = computeWeightSlots(endpoints);
+    slotMemo.set(sig, slots);
+  }
+  return slots;
+}
+
+const slotMemo = new Map<string, readonly number[]>();
+
+function computeWeightSlots(endpoints: DpEndpoint[]): number[] {
   const alive = endpoints.flatMap((e, i) => (e.alive ? [{ i, w: Math.max(0, e.weight) }] : []));
   if (alive.length === 0) return new Array<number>(WSLOTS).fill(0);
   const total = alive.reduce((s, x) => s + x.w, 0);

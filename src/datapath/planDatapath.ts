@@ -2,6 +2,7 @@
 // entry per (VIP or secondary VIP, port, protocol), with the endpoints'
 // liveness and the NAT source folded in. Pure: the caller supplies liveness,
 // the instances' floating addresses and the rule-id allocator.
+import { isIPv4 } from 'node:net';
 import ipaddr from 'ipaddr.js';
 import { MODE_NAMES, SEL_NAMES, ruleInstance, ruleKey, ruleVips, type Endpoint, type LbRule } from '../lb/LbRule.ts';
 import { MAX_EPS, MAX_RULES, MAX_SRCS, encodeLbKey, type DpRule, type ServiceKey } from './layout.ts';
@@ -34,9 +35,8 @@ export interface PlanContext {
   ruleId(source: string, endpointsSignature: string): number | undefined;
 }
 
-function isV4(a: string): boolean {
-  return ipaddr.IPv4.isValid(a) && ipaddr.IPv4.isValidFourPartDecimal(a);
-}
+/** Dotted-quad IPv4 only (no shorthand forms such as 10.1). */
+const isV4 = isIPv4;
 
 /** Why the datapath cannot carry this rule, or undefined if it can. */
 export function unsupportedReason(rule: LbRule): string | undefined {
