@@ -94,6 +94,14 @@ struct {
   __type(value, __u64);
 } stats SEC(".maps");
 
+/* Every address some rule serves; these answer ICMP echo requests. */
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, LB_MAX_RULES);
+  __type(key, __u32);
+  __type(value, __u32);
+} vips SEC(".maps");
+
 static __always_inline void count(__u32 idx) {
   __u64 *v = bpf_map_lookup_elem(&stats, &idx);
   if (v) *v += 1;
@@ -520,9 +528,62 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
   return forward(skb, p, ingress);
 }
 
+/*
+ * An ICMP echo request to a VIP is answered here, on the interface it came
+ * in on, like loxilb does: a VIP advertised over BGP is on no interface, so
+ * the kernel would route the ping on instead. Returns -1 for anything else.
+ */
+/* The start of an ICMP header (linux/icmp.h pulls in libc headers). */
+struct icmp_head {
+  __u8 type;
+  __u8 code;
+  __u16 checksum;
+};
+#define ICMP_ECHO_REPLY 0
+#define ICMP_ECHO_REQUEST 8
+
+static __always_inline int echo_reply(struct __sk_buff *skb) {
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return -1;
+  struct iphdr *ip = (void *)(eth + 1);
+  if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_ICMP || ip->ihl < 5) return -1;
+  if (ip->frag_off & bpf_htons(0x3fff)) return -1;
+  struct icmp_head *ic = (void *)ip + ip->ihl * 4;
+  if ((void *)(ic + 1) > end || ic->type != ICMP_ECHO_REQUEST || ic->code != 0) return -1;
+  __u32 dst = ip->daddr;
+  if (!bpf_map_lookup_elem(&vips, &dst)) return -1;
+
+  __u8 mac[ETH_ALEN];
+  __builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
+  __builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+  __builtin_memcpy(eth->h_source, mac, ETH_ALEN);
+  /* Swapping the addresses leaves the header sum as it is; a fresh TTL does not. */
+  ip->daddr = ip->saddr;
+  ip->saddr = dst;
+  __u16 *ttl_word = (__u16 *)&ip->ttl;
+  __u16 old = *ttl_word;
+  ip->ttl = 64;
+  csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
+  /* Echo (8) becomes echo reply (0): the type/code word changes, the rest is echoed. */
+  __u16 *type_word = (__u16 *)&ic->type;
+  old = *type_word;
+  ic->type = ICMP_ECHO_REPLY;
+  csum_apply(&ic->checksum, csum_diff16(0, old, *type_word));
+  count(LB_STAT_ICMP_ECHO);
+  return bpf_redirect(skb->ifindex, 0);
+}
+
 static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
   struct pkt p = {};
-  if (parse(skb, &p) < 0) return TC_ACT_OK;
+  if (parse(skb, &p) < 0) {
+    if (ingress) {
+      int rc = echo_reply(skb);
+      if (rc >= 0) return rc;
+    }
+    return TC_ACT_OK;
+  }
   count(LB_STAT_PACKETS);
 
   struct ct_key key = {

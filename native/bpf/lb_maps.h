@@ -138,6 +138,7 @@ struct persist_val {
 #define LB_STAT_TO_KERNEL 9
 #define LB_STAT_CT_REUSED 10   /* SYN on a closing connection's tuple: replaced */
 #define LB_STAT_CT_CONFLICT 11 /* reply tuple held by a live connection */
-#define LB_STAT_MAX 12
+#define LB_STAT_ICMP_ECHO 12   /* echo requests to a VIP answered */
+#define LB_STAT_MAX 13
 
 #endif

@@ -16,6 +16,7 @@ import {
   STAT_NAMES,
   checkLayout,
   decodeCt,
+  encodeIp4,
   encodeLbRule,
   type CtEntry,
 } from './layout.ts';
@@ -56,6 +57,8 @@ export class Datapath {
   private readonly ids = new RuleIdAllocator();
   /** lb_rules as written: key hex -> value hex. */
   private installed = new Map<string, string>();
+  /** VIPs in the vips map (they answer ICMP echo). */
+  private installedVips = new Set<string>();
   private attached = new Map<string, LinkInfo>();
   private ifaddrs = new Map<number, string>();
   private timers: NodeJS.Timeout[] = [];
@@ -143,7 +146,7 @@ export class Datapath {
   private setIfaddr(ifindex: number, addr: string): void {
     const k = Buffer.alloc(4);
     k.writeUInt32LE(ifindex);
-    const v = Buffer.from(addr.split('.').map(Number));
+    const v = encodeIp4(addr);
     try {
       this.dp.mapUpdate('ifaddr', k, v);
       this.ifaddrs.set(ifindex, addr);
@@ -197,6 +200,13 @@ export class Datapath {
     }
     this.installed = desired;
     if (flush.size > 0) this.flushConnections(flush);
+
+    const vips = new Set(plan.vips);
+    const one = Buffer.alloc(4);
+    one.writeUInt32LE(1);
+    for (const v of vips) if (!this.installedVips.has(v)) this.dp.mapUpdate('vips', encodeIp4(v), one);
+    for (const v of this.installedVips) if (!vips.has(v)) this.dp.mapDelete('vips', encodeIp4(v));
+    this.installedVips = vips;
   }
 
   private resetCounters(id: number): void {

@@ -43,6 +43,7 @@ export const STAT_NAMES = [
   'toKernel',
   'ctReused',
   'ctConflict',
+  'icmpEcho',
 ] as const;
 
 export function checkLayout(native: { version: number; lbKey: number; lbRule: number; ctKey: number; ctVal: number }): void {
@@ -54,7 +55,8 @@ export function checkLayout(native: { version: number; lbKey: number; lbRule: nu
   }
 }
 
-function ip4(addr: string): Buffer {
+/** A dotted-quad IPv4 address as 4 bytes in network order. */
+export function encodeIp4(addr: string): Buffer {
   // The planner only passes dotted quads (net.isIPv4), so a split is enough;
   // anything else still goes through the full parser and its error.
   const parts = addr.split('.');
@@ -83,7 +85,7 @@ export interface ServiceKey {
 
 export function encodeLbKey(k: ServiceKey): Buffer {
   const b = Buffer.alloc(LB_KEY_SIZE);
-  ip4(k.vip).copy(b, 0);
+  encodeIp4(k.vip).copy(b, 0);
   b.writeUInt16BE(k.port, 4);
   b[6] = IPPROTO[k.proto];
   return b;
@@ -177,13 +179,13 @@ export function encodeLbRule(r: DpRule): Buffer {
   b[5] = r.mode;
   b[6] = r.endpoints.length;
   b[7] = r.sources.length;
-  if (r.snatAddr) ip4(r.snatAddr).copy(b, 8);
+  if (r.snatAddr) encodeIp4(r.snatAddr).copy(b, 8);
   b.writeUInt32LE(r.timeoutS, 12);
   b.writeUInt32LE(r.persistS, 16);
   b.writeUInt32LE(r.endpoints.filter((e) => e.alive).length, 20);
   let off = 24;
   for (const e of r.endpoints) {
-    ip4(e.addr).copy(b, off);
+    encodeIp4(e.addr).copy(b, off);
     b.writeUInt16BE(e.port, off + 4);
     b[off + 6] = Math.min(255, Math.max(0, e.weight));
     b[off + 7] = e.alive ? 1 : 0;
@@ -194,7 +196,7 @@ export function encodeLbRule(r: DpRule): Buffer {
   off += WSLOTS;
   for (const s of r.sources) {
     const mask = s.bits === 0 ? 0 : (0xffffffff << (32 - s.bits)) >>> 0;
-    const net = ip4(s.net).readUInt32BE(0) & mask;
+    const net = encodeIp4(s.net).readUInt32BE(0) & mask;
     b.writeUInt32BE(net >>> 0, off);
     b.writeUInt32BE(mask, off + 4);
     off += 8;

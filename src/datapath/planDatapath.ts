@@ -24,6 +24,8 @@ export interface DatapathPlan {
   entries: PlannedEntry[];
   /** Rules the datapath cannot serve (yet), with the reason, for logs and the API. */
   skipped: { rule: string; reason: string }[];
+  /** Every VIP some programmed rule serves: these answer ICMP echo. */
+  vips: string[];
 }
 
 export interface PlanContext {
@@ -119,7 +121,7 @@ export function planDatapath(rules: Iterable<LbRule>, ctx: PlanContext): Datapat
       }
     }
   }
-  return { entries, skipped };
+  return { entries, skipped, vips: [...new Set(entries.map((e) => e.key.vip))] };
 }
 
 /**

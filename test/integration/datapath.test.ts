@@ -240,11 +240,29 @@ describe('eBPF datapath (client, two LB nodes, two HTTP/UDP endpoints)', { timeo
     });
   });
 
-  it('a rule delete stops the traffic to the VIP', async () => {
+  it('the VIP answers ping: the LB node replies from the VIP, which is on none of its interfaces', async () => {
+    const addrs = await t.lab.run('lb1', ['ip', '-o', 'addr', 'show']);
+    assert.ok(!addrs.includes(`${DP.vip}/`), 'the VIP is not a local address of lb1');
+    const before = (await t.mustApi('lb1', 'GET', '/status')).datapath.stats.icmpEcho;
+    const out = await t.lab.run('client', ['ping', '-c', '3', '-i', '0.2', '-W', '1', DP.vip]);
+    assert.match(out, new RegExp(`3 packets transmitted, 3 received`));
+    assert.match(out, new RegExp(`bytes from ${DP.vip.replaceAll('.', '\\.')}: icmp_seq=1 ttl=63`), 'the reply comes from the VIP, one router hop away');
+    const after = (await t.mustApi('lb1', 'GET', '/status')).datapath.stats.icmpEcho;
+    assert.equal(after - before, 3, 'lb1 answered all three');
+  });
+
+  it('a rule delete stops the traffic to the VIP, and its ping', async () => {
     await t.mustApi('lb1', 'DELETE', '/config/loadbalancer/externalipaddress/20.20.20.1/port/80/protocol/tcp');
     const replies = await t.requests('http', VIP_HTTP, 2, 1000);
     for (const r of replies) assert.ok(r.error, `no reply after the delete: ${JSON.stringify(r)}`);
     const st = await t.mustApi('lb1', 'GET', '/status');
     assert.ok(st.datapath.stats.redirected > 0);
+    // While any rule serves the VIP it answers ping; once the last one goes, it does not.
+    const pong = await t.lab.run('client', ['ping', '-c', '1', '-W', '1', DP.vip]);
+    assert.match(pong, / 1 received/, 'the UDP rule still serves the VIP');
+    await t.mustApi('lb1', 'DELETE', '/config/loadbalancer/all');
+    const ping = await t.lab.exec('client', ['ping', '-c', '2', '-i', '0.2', '-W', '1', DP.vip], { check: false });
+    assert.match(ping.stdout, / 0 received/);
+    assert.equal((await t.mustApi('lb1', 'GET', '/status')).datapath.stats.icmpEcho, st.datapath.stats.icmpEcho + 1);
   });
 });

@@ -27,6 +27,12 @@ test('one entry per VIP, secondary VIP and port of a range', () => {
     ['20.20.20.1:80', '20.20.20.1:81', '20.20.20.1:82', '20.20.20.2:80', '20.20.20.2:81', '20.20.20.2:82'],
   );
   assert.equal(new Set(p.entries.map((e) => e.rule.id)).size, 1, 'they share one rule id (one rr position)');
+  assert.deepEqual(p.vips, ['20.20.20.1', '20.20.20.2'], 'each VIP once: these answer ping');
+});
+
+test('only VIPs of programmed rules answer ping', () => {
+  const p = planDatapath([rule({ externalIP: '20.20.20.9', protocol: 'sctp' }), rule({ port: 53, protocol: 'udp' }), rule()], ctx());
+  assert.deepEqual(p.vips, ['20.20.20.1']);
 });
 
 test('fullnat takes the instance vip as source when one is set, else the rule VIP; other modes none', () => {
