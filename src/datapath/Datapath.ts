@@ -171,7 +171,7 @@ export class Datapath {
   applyRules(rules: Iterable<LbRule>, ctx: Omit<PlanContext, 'ruleId'>): void {
     const plan = planDatapath(rules, { ...ctx, ruleId: (s, sig) => this.ids.idFor(s, sig) });
     this.ids.commit();
-    for (const id of this.ids.fresh) this.resetCounters(id);
+    this.resetCounters(this.ids.fresh);
     this.ids.fresh.clear();
 
     const skipped = new Map(plan.skipped.map((s) => [s.rule, s.reason]));
@@ -209,17 +209,20 @@ export class Datapath {
     this.installedVips = vips;
   }
 
-  private resetCounters(id: number): void {
-    const zero32 = Buffer.alloc(4);
-    const zero64 = Buffer.alloc(8);
-    const k = Buffer.alloc(4);
-    k.writeUInt32LE(id);
-    this.dp.mapUpdate('rr_ctr', k, zero32);
-    for (let i = 0; i < MAX_EPS; i++) {
-      k.writeUInt32LE(id * MAX_EPS + i);
-      this.dp.mapUpdate('lc_opened', k, zero64);
-      this.dp.mapUpdate('lc_closed', k, zero64);
-    }
+  /** Fresh rule ids start their rr position and lc counts at zero: three batch writes, not 65 per id. */
+  private resetCounters(ids: Iterable<number>): void {
+    const list = [...ids];
+    if (list.length === 0) return;
+    const rrKeys = Buffer.alloc(4 * list.length);
+    const epKeys = Buffer.alloc(4 * list.length * MAX_EPS);
+    list.forEach((id, n) => {
+      rrKeys.writeUInt32LE(id, 4 * n);
+      for (let i = 0; i < MAX_EPS; i++) epKeys.writeUInt32LE(id * MAX_EPS + i, 4 * (n * MAX_EPS + i));
+    });
+    this.dp.mapUpdateBatch('rr_ctr', rrKeys, Buffer.alloc(4 * list.length));
+    const zeros = Buffer.alloc(8 * list.length * MAX_EPS);
+    this.dp.mapUpdateBatch('lc_opened', epKeys, zeros);
+    this.dp.mapUpdateBatch('lc_closed', epKeys, zeros);
   }
 
   /**
