@@ -97,7 +97,7 @@ struct {
 /* Every address some rule serves; these answer ICMP echo requests. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, LB_MAX_RULES);
+  __uint(max_entries, 4 * LB_MAX_RULES); /* secondary IPs add VIPs, not rules */
   __type(key, __u32);
   __type(value, __u32);
 } vips SEC(".maps");

@@ -59,6 +59,7 @@ export class Datapath {
   private installed = new Map<string, string>();
   /** VIPs in the vips map (they answer ICMP echo). */
   private installedVips = new Set<string>();
+  private lastUnanswered = 0;
   private attached = new Map<string, LinkInfo>();
   private ifaddrs = new Map<number, string>();
   private timers: NodeJS.Timeout[] = [];
@@ -201,12 +202,28 @@ export class Datapath {
     this.installed = desired;
     if (flush.size > 0) this.flushConnections(flush);
 
+    // Ping answers are a courtesy: a full vips map must not stop rule programming.
     const vips = new Set(plan.vips);
+    for (const v of this.installedVips) {
+      if (!vips.has(v)) {
+        this.dp.mapDelete('vips', encodeIp4(v));
+        this.installedVips.delete(v);
+      }
+    }
     const one = Buffer.alloc(4);
     one.writeUInt32LE(1);
-    for (const v of vips) if (!this.installedVips.has(v)) this.dp.mapUpdate('vips', encodeIp4(v), one);
-    for (const v of this.installedVips) if (!vips.has(v)) this.dp.mapDelete('vips', encodeIp4(v));
-    this.installedVips = vips;
+    let unanswered = 0;
+    for (const v of vips) {
+      if (this.installedVips.has(v)) continue;
+      try {
+        this.dp.mapUpdate('vips', encodeIp4(v), one);
+        this.installedVips.add(v);
+      } catch {
+        unanswered++;
+      }
+    }
+    if (unanswered > 0 && unanswered !== this.lastUnanswered) this.log.warn({ vips: unanswered }, 'the vips map is full: these VIPs do not answer ping');
+    this.lastUnanswered = unanswered;
   }
 
   /** Fresh rule ids start their rr position and lc counts at zero: three batch writes, not 65 per id. */
