@@ -2,7 +2,6 @@
 // TypeScript. Addresses and ports are in network byte order, as the program
 // compares them on the wire. checkLayout() compares these sizes with the ones
 // the C compiler produced, so a drift between the two fails at start.
-import ipaddr from 'ipaddr.js';
 
 export const LAYOUT_VERSION = 1;
 export const MAX_EPS = 32;
@@ -57,20 +56,20 @@ export function checkLayout(native: { version: number; lbKey: number; lbRule: nu
 
 /** A dotted-quad IPv4 address as 4 bytes in network order. */
 export function encodeIp4(addr: string): Buffer {
-  // The planner only passes dotted quads (net.isIPv4), so a split is enough;
-  // anything else still goes through the full parser and its error.
+  // Canonical dotted quads only (what net.isIPv4 accepts): no shorthand such
+  // as 10.1, no octal or hex parts, nothing silently wrapped.
   const parts = addr.split('.');
   if (parts.length === 4) {
     const b = Buffer.allocUnsafe(4);
     let ok = true;
     for (let i = 0; i < 4; i++) {
       const n = Number(parts[i]);
-      ok &&= parts[i] !== '' && Number.isInteger(n) && n >= 0 && n <= 255;
+      ok &&= String(n) === parts[i] && n >= 0 && n <= 255;
       b[i] = n;
     }
     if (ok) return b;
   }
-  return Buffer.from(ipaddr.IPv4.parse(addr).toByteArray());
+  throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
 }
 
 function ip4str(b: Buffer, off: number): string {

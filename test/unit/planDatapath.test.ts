@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { RuleIdAllocator, planDatapath, unsupportedReason, type PlanContext } from '../../src/datapath/planDatapath.ts';
-import { LB_RULE_SIZE, MAX_EPS, WSLOTS, decodeLbKey, encodeLbKey, encodeLbRule, weightSlots, type DpEndpoint } from '../../src/datapath/layout.ts';
+import { LB_RULE_SIZE, MAX_EPS, WSLOTS, decodeLbKey, encodeIp4, encodeLbKey, encodeLbRule, weightSlots, type DpEndpoint } from '../../src/datapath/layout.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 
 function rule(sa: Partial<LbRule['serviceArguments']> = {}, eps = ['10.0.0.1', '10.0.0.2'], extra: Partial<LbRule> = {}): LbRule {
@@ -117,4 +117,13 @@ test('weight slots: every slot names an alive endpoint, shares follow weights (p
       }
     }),
   );
+});
+
+test('addresses encode as 4 bytes in network order; a bad one is refused, never wrapped', () => {
+  assert.deepEqual([...encodeIp4('192.168.80.11')], [192, 168, 80, 11]);
+  assert.deepEqual([...encodeIp4('0.0.0.0')], [0, 0, 0, 0]);
+  assert.throws(() => encodeIp4('1.2.3.256'), /not a dotted-quad IPv4 address: 1.2.3.256/);
+  assert.throws(() => encodeIp4('010.0.0.1'));
+  assert.throws(() => encodeIp4('1.2.3'));
+  assert.throws(() => encodeIp4('fd00::1'));
 });
