@@ -154,7 +154,7 @@ struct pkt {
 #define TCPF_RST 0x04
 #define TCPF_ACK 0x10
 
-/* 0: parsed; -1: not ours (not IPv4 TCP/UDP, a fragment, truncated). */
+/* 0: TCP/UDP parsed; 1: ICMP (eth, ip, l4 set); -1: not ours (not IPv4, a fragment, truncated). */
 static __always_inline int parse(struct __sk_buff *skb, struct pkt *p) {
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
@@ -173,6 +173,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p) {
   p->l4 = l4;
   p->proto = ip->protocol;
   p->len = skb->len;
+  if (ip->protocol == IPPROTO_ICMP) return 1;
   if (ip->protocol == IPPROTO_TCP) {
     struct tcphdr *th = l4;
     if ((void *)(th + 1) > end) return -1;
@@ -528,11 +529,6 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
   return forward(skb, p, ingress);
 }
 
-/*
- * An ICMP echo request to a VIP is answered here, on the interface it came
- * in on, like loxilb does: a VIP advertised over BGP is on no interface, so
- * the kernel would route the ping on instead. Returns -1 for anything else.
- */
 /* The start of an ICMP header (linux/icmp.h pulls in libc headers). */
 struct icmp_head {
   __u8 type;
@@ -542,19 +538,21 @@ struct icmp_head {
 #define ICMP_ECHO_REPLY 0
 #define ICMP_ECHO_REQUEST 8
 
-static __always_inline int echo_reply(struct __sk_buff *skb) {
-  void *data = (void *)(long)skb->data;
-  void *end = (void *)(long)skb->data_end;
-  struct ethhdr *eth = data;
-  if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return -1;
-  struct iphdr *ip = (void *)(eth + 1);
-  if ((void *)(ip + 1) > end || ip->protocol != IPPROTO_ICMP || ip->ihl < 5) return -1;
-  if (ip->frag_off & bpf_htons(0x3fff)) return -1;
-  struct icmp_head *ic = (void *)ip + ip->ihl * 4;
-  if ((void *)(ic + 1) > end || ic->type != ICMP_ECHO_REQUEST || ic->code != 0) return -1;
+/*
+ * An ICMP echo request to a VIP is answered here, on the interface it came
+ * in on, like loxilb does: a VIP advertised over BGP is on no interface, so
+ * the kernel would route the ping on instead. Anything else goes on to the
+ * kernel untouched.
+ */
+static __always_inline int echo_reply(struct __sk_buff *skb, struct pkt *p) {
+  struct icmp_head *ic = p->l4;
+  if ((void *)(ic + 1) > (void *)(long)skb->data_end) return TC_ACT_OK;
+  if (ic->type != ICMP_ECHO_REQUEST || ic->code != 0) return TC_ACT_OK;
+  struct iphdr *ip = p->ip;
   __u32 dst = ip->daddr;
-  if (!bpf_map_lookup_elem(&vips, &dst)) return -1;
+  if (!bpf_map_lookup_elem(&vips, &dst)) return TC_ACT_OK;
 
+  struct ethhdr *eth = p->eth;
   __u8 mac[ETH_ALEN];
   __builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
   __builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
@@ -577,13 +575,9 @@ static __always_inline int echo_reply(struct __sk_buff *skb) {
 
 static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
   struct pkt p = {};
-  if (parse(skb, &p) < 0) {
-    if (ingress) {
-      int rc = echo_reply(skb);
-      if (rc >= 0) return rc;
-    }
-    return TC_ACT_OK;
-  }
+  int kind = parse(skb, &p);
+  if (kind < 0) return TC_ACT_OK;
+  if (kind == 1) return ingress ? echo_reply(skb, &p) : TC_ACT_OK;
   count(LB_STAT_PACKETS);
 
   struct ct_key key = {

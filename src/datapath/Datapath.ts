@@ -202,8 +202,12 @@ export class Datapath {
     this.installed = desired;
     if (flush.size > 0) this.flushConnections(flush);
 
-    // Ping answers are a courtesy: a full vips map must not stop rule programming.
-    const vips = new Set(plan.vips);
+    this.syncVips(plan.vips);
+  }
+
+  /** The VIPs that answer ping. A courtesy: a full vips map must not stop rule programming. */
+  private syncVips(wanted: readonly string[]): void {
+    const vips = new Set(wanted);
     for (const v of this.installedVips) {
       if (!vips.has(v)) {
         this.dp.mapDelete('vips', encodeIp4(v));
