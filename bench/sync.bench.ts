@@ -20,7 +20,7 @@ import pino from 'pino';
 import { Datapath } from '../src/datapath/Datapath.ts';
 import { CT_KEY_SIZE, CT_VAL_SIZE, encodeLbKey } from '../src/datapath/layout.ts';
 import { ConnSync } from '../src/sync/ConnSync.ts';
-import type { LbRule } from '../src/lb/LbRule.ts';
+import { ruleKey, type LbRule } from '../src/lb/LbRule.ts';
 
 const { values } = parseArgs({ options: { entries: { type: 'string' }, rounds: { type: 'string' } }, strict: true });
 const N = Number(values.entries ?? '100000');
@@ -79,8 +79,8 @@ async function main(): Promise<void> {
   const a = Datapath.open({}, log);
   const b = Datapath.open({}, log);
   const ctx = { alive: () => true, instanceVip: () => undefined };
-  a.applyRules([rule], ctx);
-  b.applyRules([rule], ctx);
+  a.program([[ruleKey(rule.serviceArguments), rule]], ctx);
+  b.program([[ruleKey(rule.serviceArguments), rule]], ctx);
   const t = table(N, 0);
 
   // Baseline: the kernel's batch install of the same entries.

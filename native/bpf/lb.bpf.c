@@ -31,9 +31,11 @@
 #define AF_INET 2
 #endif
 
+/* Written rarely, so not preallocated: a full table would pin 35 MB of kernel memory. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, LB_MAX_RULES * 2);
+  __uint(max_entries, LB_MAX_SERVICE_ENTRIES);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
   __type(key, struct lb_key);
   __type(value, struct lb_rule);
 } lb_rules SEC(".maps");
@@ -97,7 +99,7 @@ struct {
 /* Every address some rule serves; these answer ICMP echo requests. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
-  __uint(max_entries, 4 * LB_MAX_RULES); /* secondary IPs add VIPs, not rules */
+  __uint(max_entries, LB_MAX_SERVICE_ENTRIES);
   __type(key, __u32);
   __type(value, __u32);
 } vips SEC(".maps");

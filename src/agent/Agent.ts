@@ -5,7 +5,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
 import { RestServer } from '../api/RestServer.ts';
-import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, ConntrackInfo, DeleteByKeyQuery } from '../api/AgentApi.ts';
+import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, ListedLbRule } from '../api/AgentApi.ts';
 import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { BfdManager } from '../bfd/BfdManager.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
@@ -32,8 +32,11 @@ import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
-import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
-import { CT_DIR_ORIG, CT_STATE_NAMES, type CtEntry } from '../datapath/layout.ts';
+import { Datapath, type DatapathOptions, type RuleProgramState } from '../datapath/Datapath.ts';
+import { CT_DIR_ORIG, CT_STATE_NAMES, MAX_RULES, MAX_SERVICE_ENTRIES, type CtEntry } from '../datapath/layout.ts';
+import { datapathRefusal } from '../datapath/capabilities.ts';
+import { matchAddresses } from '../datapath/planDatapath.ts';
+import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
 import { ConnSync, type SyncTls } from '../sync/ConnSync.ts';
 
 export const VERSION = '0.1.0';
@@ -101,7 +104,14 @@ export class Agent implements AgentApi, HaHost {
   private vipOwner?: VipOwner;
   private hook?: RoleHook;
   private datapath?: Datapath;
-  private dpLoop?: CoalescingLoop;
+  private readonly dpLoop: CoalescingLoop;
+  /** Rules (by key) the next datapath pass must (re)program or remove. */
+  private readonly dpDirty = new Set<string>();
+  /** Whether each rule is in the datapath, and if not why. Absent: waiting for its first pass. */
+  private readonly ruleState = new Map<string, RuleProgramState>();
+  /** Every (match address, port, protocol) a rule serves -> that rule's key: one rule per service. */
+  private readonly services = new Map<string, string>();
+  private dpRetry?: NodeJS.Timeout;
   private connSync?: ConnSync;
 
   private readonly store: ConfigStore;
@@ -125,12 +135,11 @@ export class Agent implements AgentApi, HaHost {
     this.store = new ConfigStore(opts.configPath);
     this.prober = new EndpointProber(log.child({ part: 'probe' }));
     this.prober.on('change', () => this.onEndpointsChanged());
-    // A pass re-plans the whole table, so back-to-back passes are spaced: a
-    // client posting rules one at a time gets one pass per 20 ms slot instead
-    // of one per request (1,000 sequential POSTs: 9 s of agent CPU before).
-    // The first change after a quiet spell and endpoint changes go at once.
+    // A pass programs only the rules that changed since the last one. Passes
+    // a couple of ms apart still fold a burst of POSTs into a few passes (each
+    // pass that removes something reads the connection table once).
     this.dpLoop = new CoalescingLoop(async () => this.programDatapath(), {
-      spacingMs: 20,
+      spacingMs: 2,
       onError: (err) => {
         this.log.error({ err: (err as Error).message }, 'programming the datapath failed; retrying');
         return 1000;
@@ -153,11 +162,12 @@ export class Agent implements AgentApi, HaHost {
       this.startHa();
     }
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules);
-    if (this.connSync) {
-      // Rules first: entries from peers are only taken for services we have.
-      await this.programDatapath();
-      await this.connSync.start();
-    }
+    for (const k of this.rules.keys()) this.dpDirty.add(k);
+    for (const [k, r] of this.rules) this.claimServices(k, r);
+    // Rules into the datapath before anything advertises them, and before
+    // connection sync (entries from peers are only taken for services we have).
+    await this.programDatapath();
+    await this.connSync?.start();
     this.bgpGlobal = saved.bgpGlobal;
     for (const n of saved.bgpNeighbors) this.bgpNeighbors.set(n.ipAddress, n);
     this.log.info(
@@ -170,9 +180,8 @@ export class Agent implements AgentApi, HaHost {
     await this.startNeighborBfd();
     this.prober.sync(this.rules.values());
     this.vips.setCiStates(this.ciStates);
-    this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(r)]));
+    this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(k, r)]));
     this.publishRoutes();
-    this.dpLoop?.kick();
     this.rest = new RestServer(this, this.log.child({ part: 'api' }));
     await this.rest.listen(this.opts.host, this.opts.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
@@ -282,7 +291,9 @@ export class Agent implements AgentApi, HaHost {
       all.push(s.vip);
       if (s.state === 'MASTER') wanted.push(s.vip);
     }
-    for (const r of this.rules.values()) {
+    for (const [k, r] of this.rules) {
+      // A rule the datapath does not carry must not pull traffic to this node.
+      if (!this.ruleState.get(k)?.programmed) continue;
       const vips = ruleVips(r);
       all.push(...vips);
       if (this.ciStates.get(ruleInstance(r))?.state === 'MASTER') wanted.push(...vips);
@@ -303,7 +314,10 @@ export class Agent implements AgentApi, HaHost {
     this.publishRoutes(true);
     this.vipOwner?.changed(true);
     // fullnat's source follows the instance's floating address.
-    if (cur?.vip !== s.vip) this.dpLoop?.kickNow();
+    if (cur?.vip !== s.vip) {
+      for (const [k, r] of this.rules) if (r.serviceArguments.mode === 2 && ruleInstance(r) === s.instance) this.dpDirty.add(k);
+      this.dpLoop.kickNow();
+    }
     if (!cur || cur.state !== s.state) this.hook?.run(s.instance, s.state, s.vip);
   }
 
@@ -407,7 +421,8 @@ export class Agent implements AgentApi, HaHost {
     this.stopped = true;
     this.stopWatch();
     this.prober.close();
-    this.dpLoop?.close();
+    this.dpLoop.close();
+    if (this.dpRetry) clearTimeout(this.dpRetry);
     await this.connSync?.close();
     this.datapath?.close();
     this.ha?.close();
@@ -431,7 +446,7 @@ export class Agent implements AgentApi, HaHost {
 
   /** Resolves once BGP and kernel routes have caught up with the current state. */
   async settled(): Promise<void> {
-    await this.dpLoop?.whenIdle();
+    await this.dpLoop.whenIdle();
     await this.vipOwner?.whenIdle();
     await this.reconciler?.whenIdle();
     await this.routeSync?.whenIdle();
@@ -445,39 +460,113 @@ export class Agent implements AgentApi, HaHost {
     else this.reconciler?.kick();
   }
 
-  /** What a rule advertises: nothing without bgp, or while it is monitored and all its endpoints are down. */
-  private offerOf(rule: LbRule): VipOffer | undefined {
-    if (!rule.serviceArguments.bgp || !this.prober.ruleAlive(rule)) return undefined;
+  /**
+   * What a rule advertises: nothing without bgp, while the datapath does not
+   * carry it (a route to a rule that drops its packets is a black hole), or
+   * while it is monitored and all its endpoints are down.
+   */
+  private offerOf(key: string, rule: LbRule): VipOffer | undefined {
+    if (!rule.serviceArguments.bgp || !this.ruleState.get(key)?.programmed || !this.prober.ruleAlive(rule)) return undefined;
     return { instance: ruleInstance(rule), ips: ruleVips(rule) };
   }
 
-  /** One pass writes every rule, with liveness and floating addresses, into the eBPF maps. */
+  /** One pass writes the rules that changed, with liveness and floating addresses, into the eBPF maps. */
   private async programDatapath(): Promise<void> {
-    if (!this.datapath) return;
+    if (this.dpDirty.size === 0) return;
+    const keys = [...this.dpDirty];
+    this.dpDirty.clear();
     const states = this.ciStates;
-    this.datapath.applyRules(this.rules.values(), {
-      alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
-      instanceVip: (instance) => {
-        const vip = states.get(instance)?.vip;
-        return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
-      },
-    });
+    let result: Map<string, RuleProgramState>;
+    if (!this.datapath) {
+      result = new Map(keys.map((k) => [k, { programmed: false, reason: 'the eBPF datapath is not loaded on this node' }]));
+    } else {
+      try {
+        result = this.datapath.program(
+          keys.map((k) => [k, this.rules.get(k)] as const),
+          {
+            alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
+            instanceVip: (instance) => {
+              const vip = states.get(instance)?.vip;
+              return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
+            },
+          },
+        );
+      } catch (err) {
+        for (const k of keys) this.dpDirty.add(k);
+        throw err;
+      }
+    }
+    let offersChanged = false;
+    let removed = false;
+    for (const k of keys) {
+      const rule = this.rules.get(k);
+      if (!rule) {
+        removed = true;
+        this.ruleState.delete(k);
+        continue;
+      }
+      const st = result.get(k) ?? { programmed: false, reason: 'not planned' };
+      const prev = this.ruleState.get(k);
+      this.ruleState.set(k, st);
+      if (!st.programmed && (prev?.programmed !== false || prev.reason !== st.reason)) {
+        this.log.warn({ rule: k, reason: st.reason }, 'rule not programmed into the eBPF datapath; its VIP is not advertised for it');
+      }
+      if (prev?.programmed !== st.programmed) {
+        this.vips.setOffer(k, this.offerOf(k, rule));
+        offersChanged = true;
+      }
+    }
+    if (offersChanged) {
+      this.vipOwner?.changed();
+      this.publishRoutes();
+    }
+    const waiting = [...this.ruleState].filter(([, st]) => !st.programmed).map(([k]) => k);
+    // A removal may free what a waiting rule needs; kernel refusals get another try later.
+    if (waiting.length > 0 && removed) for (const k of waiting) this.dpDirty.add(k);
+    if (waiting.length > 0 && this.datapath && !this.dpRetry) {
+      this.dpRetry = setTimeout(() => {
+        this.dpRetry = undefined;
+        for (const [k, st] of this.ruleState) if (!st.programmed) this.dpDirty.add(k);
+        this.dpLoop.kick();
+      }, 5000);
+      this.dpRetry.unref();
+    }
+    if (this.dpDirty.size > 0) this.dpLoop.kick();
   }
 
   private onEndpointsChanged(): void {
-    this.dpLoop?.kickNow();
-    for (const [key, rule] of this.rules) if (rule.serviceArguments.monitor) this.vips.setOffer(key, this.offerOf(rule));
+    for (const [key, rule] of this.rules) {
+      if (!rule.serviceArguments.monitor) continue;
+      this.dpDirty.add(key);
+      this.vips.setOffer(key, this.offerOf(key, rule));
+    }
+    this.dpLoop.kickNow();
     // Traffic to a dead service must stop now, not after the next burst slot.
     this.publishRoutes(true);
   }
 
   /** Changes the in-memory table and what it advertises; persistRules makes it durable. */
   private putRule(key: string, rule: LbRule | undefined): void {
-    if (rule) this.rules.set(key, rule);
-    else this.rules.delete(key);
-    this.vips.setOffer(key, rule && this.offerOf(rule));
+    const cur = this.rules.get(key);
+    if (cur) this.releaseServices(key, cur);
+    if (rule) {
+      this.rules.set(key, rule);
+      this.claimServices(key, rule);
+    } else {
+      this.rules.delete(key);
+    }
+    this.vips.setOffer(key, rule && this.offerOf(key, rule));
     this.vipOwner?.changed();
-    this.dpLoop?.kick();
+    this.dpDirty.add(key);
+    this.dpLoop.kick();
+  }
+
+  private claimServices(key: string, rule: LbRule): void {
+    for (const s of serviceIds(rule)) if (!this.services.has(s)) this.services.set(s, key);
+  }
+
+  private releaseServices(key: string, rule: LbRule): void {
+    for (const s of serviceIds(rule)) if (this.services.get(s) === key) this.services.delete(s);
   }
 
   private publishBgpConfig(urgent = false): void {
@@ -506,11 +595,14 @@ export class Agent implements AgentApi, HaHost {
   status(): AgentStatus {
     const sup = this.supervisor;
     const gobgpd: AgentStatus['bgp']['gobgpd'] = !sup ? 'disabled' : sup.state === 'running' ? 'running' : sup.state === 'stopped' ? 'down' : 'starting';
+    let notProgrammed = 0;
+    for (const st of this.ruleState.values()) if (!st.programmed) notProgrammed++;
     return {
-      status: !sup || gobgpd === 'running' ? 'ok' : 'degraded',
+      status: (!sup || gobgpd === 'running') && notProgrammed === 0 ? 'ok' : 'degraded',
       mode: this.bgpOnly ? 'bgp-only' : 'lb',
       bgp: { enabled: this.bgpEnabled, gobgpd, pid: sup?.pid, restarts: sup?.restarts ?? 0 },
       rules: this.rules.size,
+      rulesNotProgrammed: notProgrammed,
       advertisedVips: this.reconciler?.advertisedCount ?? 0,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       ...(this.datapath
@@ -543,8 +635,11 @@ export class Agent implements AgentApi, HaHost {
     }
     if (probesChanged) this.prober.sync(this.rules.values());
     this.publishRoutes();
+    // Answered once the change is on disk and in the datapath: a 200 means traffic flows.
+    const programmed = this.dpLoop.nextPass();
     try {
       await this.ruleStore.save(ops);
+      await programmed;
     } catch (err) {
       // A later request's queued change to the same rule is newer; it keeps it.
       for (const o of ops) if (!this.ruleStore.isPending(o.key)) this.putRule(o.key, this.ruleStore.committedRule(o.key));
@@ -563,26 +658,56 @@ export class Agent implements AgentApi, HaHost {
     if (oper === 1 || oper === 2) {
       // Attach / detach endpoints of an existing rule (kube-loxilb --appendEPs).
       const base = cur ?? (oper === 1 ? { ...rule, endpoints: [] } : undefined);
-      if (!base) throw new NotFoundError(`lbrule not found: ${key}`);
+      if (!base) throw new NotFoundError(`lbrule not-exists error: ${key}`);
       const same = (a: { endpointIP: string; targetPort: number }, b: { endpointIP: string; targetPort: number }) =>
         a.endpointIP === b.endpointIP && a.targetPort === b.targetPort;
       const kept = base.endpoints.filter((e) => !rule.endpoints.some((n) => same(e, n)));
       const endpoints = oper === 1 ? [...kept, ...rule.endpoints] : kept;
-      if (endpoints.length > 32) throw new ApiError(403, 'lbrule endpoints exceed 32: capacity');
+      if (endpoints.length > MAX_ENDPOINTS) throw new ApiError(403, `lbrule endpoints exceed ${MAX_ENDPOINTS}: capacity`);
+      // As in loxilb, detaching the last endpoint deletes the rule.
+      if (endpoints.length === 0) {
+        await this.changeRules([{ key }]);
+        return;
+      }
       stored = { ...base, serviceArguments: { ...base.serviceArguments, oper: 0 }, endpoints };
     } else {
       stored = { ...rule, serviceArguments: { ...rule.serviceArguments, oper: 0 } };
       if (cur && isDeepStrictEqual(cur, stored)) throw new ConflictError('lbrule-exists error');
     }
+    const refusal = datapathRefusal(stored);
+    if (refusal) throw refusal;
+    this.checkRoom(key, stored, cur);
     await this.changeRules([{ key, rule: stored }]);
   }
 
-  listLbRules(): LbRule[] {
+  /** Refuses a rule whose services another rule serves, or that the datapath has no room for. */
+  private checkRoom(key: string, rule: LbRule, cur: LbRule | undefined): void {
+    const ids = serviceIds(rule);
+    for (const id of ids) {
+      const owner = this.services.get(id);
+      if (owner !== undefined && owner !== key) {
+        const [addr, port, proto] = id.split('|');
+        throw new ConflictError(`lbrule-exists error: ${addr}:${port}/${proto} is already served by the rule ${owner} (rules on one address, port and protocol cannot be told apart by block or host)`);
+      }
+    }
+    if (!cur && this.rules.size >= MAX_RULES) throw new ApiError(403, `lbrule capacity: the datapath holds at most ${MAX_RULES} rules`);
+    const grow = ids.length - (cur ? serviceIds(cur).length : 0);
+    if (this.services.size + grow > MAX_SERVICE_ENTRIES) {
+      throw new ApiError(403, `lbrule capacity: the datapath holds at most ${MAX_SERVICE_ENTRIES} address/port entries (port ranges and secondary IPs count one per port and address)`);
+    }
+  }
+
+  listLbRules(): ListedLbRule[] {
     if (this.bgpOnly) return [];
-    return [...this.rules.values()].map((r) => ({
-      ...r,
-      endpoints: r.endpoints.map((ep) => ({ ...ep, state: this.prober.endpointState(r, ep) })),
-    }));
+    return [...this.rules].map(([k, r]) => {
+      const st = this.ruleState.get(k) ?? { programmed: false, reason: 'waiting for the next datapath pass' };
+      return {
+        ...r,
+        endpoints: r.endpoints.map((ep) => ({ ...ep, state: this.prober.endpointState(r, ep) })),
+        programmed: st.programmed,
+        ...(st.programmed ? {} : { reason: st.reason }),
+      };
+    });
   }
 
   async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
@@ -634,7 +759,7 @@ export class Agent implements AgentApi, HaHost {
     if (!this.datapath) return [];
     const names = new Map<string, string>();
     for (const r of this.rules.values()) {
-      for (const vip of ruleVips(r)) names.set(`${vip}|${r.serviceArguments.port}|${r.serviceArguments.protocol}`, r.serviceArguments.name ?? '');
+      for (const vip of matchAddresses(r)) names.set(`${vip}|${r.serviceArguments.port}|${r.serviceArguments.protocol}`, r.serviceArguments.name ?? '');
     }
     return this.datapath.connections().map((e) => ({
       destinationIP: e.daddr,
@@ -817,4 +942,13 @@ function conntrackAct(e: CtEntry): string {
   if (e.xdaddr !== e.daddr || e.xdport !== e.dport) parts.push(`dnat-${e.xdaddr}:${e.xdport}`);
   const dir = e.dir === CT_DIR_ORIG ? '' : 'reply,';
   return `${dir}${parts.join(',') || 'fwd'}${e.flags & 0x04 ? ',synced' : ''}`;
+}
+
+/** The services a rule serves in the datapath: (match address, port, protocol) for every port of its range. */
+function serviceIds(rule: LbRule): string[] {
+  const sa = rule.serviceArguments;
+  const pmax = sa.portMax && sa.portMax > sa.port ? sa.portMax : sa.port;
+  const out: string[] = [];
+  for (const addr of matchAddresses(rule)) for (let p = sa.port; p <= pmax; p++) out.push(`${addr}|${p}|${sa.protocol}`);
+  return out;
 }

@@ -49,12 +49,21 @@ export interface AgentStatus {
   mode: 'lb' | 'bgp-only';
   bgp: { enabled: boolean; gobgpd: 'running' | 'starting' | 'down' | 'disabled'; pid?: number; restarts: number };
   rules: number;
+  /** Rules the datapath does not carry (their reasons are in GET config/loadbalancer/all); any makes the status "degraded". */
+  rulesNotProgrammed: number;
   advertisedVips: number;
   uptimeSeconds: number;
   /** The eBPF datapath (absent in --peer mode and in agents built without one). */
   datapath?: { interfaces: string[]; egress: boolean; connections: number; stats: Record<string, number> };
   /** Connection sync with the --cluster peers: entries sent and received, lag, errors. */
   sync?: SyncStatus;
+}
+
+/** A stored rule with whether the datapath carries it (our addition to loxilb's GET). */
+export interface ListedLbRule extends LbRule {
+  programmed: boolean;
+  /** Why not, when programmed is false. */
+  reason?: string;
 }
 
 export interface DeleteByKeyQuery {
@@ -101,7 +110,7 @@ export interface AgentApi {
   status(): AgentStatus;
 
   addLbRule(rule: LbRule): Promise<void>;
-  listLbRules(): LbRule[];
+  listLbRules(): ListedLbRule[];
   deleteLbRule(q: DeleteByKeyQuery): Promise<void>;
   deleteLbRulesByName(name: string): Promise<number>;
   deleteAllLbRules(): Promise<number>;

@@ -13,6 +13,7 @@ import {
   CT_KEY_SIZE,
   CT_VAL_SIZE,
   MAX_EPS,
+  MAX_RULES,
   STAT_NAMES,
   checkLayout,
   decodeCt,
@@ -20,7 +21,18 @@ import {
   encodeLbRule,
   type CtEntry,
 } from './layout.ts';
-import { RuleIdAllocator, planDatapath, type PlanContext } from './planDatapath.ts';
+import { RuleIdAllocator, planRule, type RuleContext } from './planDatapath.ts';
+
+/** Whether a rule is in the eBPF maps, and if not, why. */
+export type RuleProgramState = { programmed: true } | { programmed: false; reason: string };
+
+interface Installed {
+  keys: string[];
+  value: string;
+  id: number;
+  sig: string;
+  vips: string[];
+}
 
 export const BPF_OBJECT_RELATIVE_PATH = 'native/build/lb.bpf.o';
 const BPF_OBJECT = fileURLToPath(new URL(`../../${BPF_OBJECT_RELATIVE_PATH}`, import.meta.url));
@@ -54,17 +66,21 @@ export function explainLoadError(err: unknown, objectPath: string): string {
 }
 
 export class Datapath {
-  private readonly ids = new RuleIdAllocator();
-  /** lb_rules as written: key hex -> value hex. */
-  private installed = new Map<string, string>();
+  private readonly ids = new RuleIdAllocator(MAX_RULES);
+  /** What each programmed rule (by ruleKey) wrote into lb_rules. */
+  private readonly rules = new Map<string, Installed>();
+  /** lb_rules key hex -> the rule that owns it. */
+  private readonly owners = new Map<string, string>();
+  /** VIP -> how many programmed rules serve it. */
+  private readonly vipRefs = new Map<string, number>();
   /** VIPs in the vips map (they answer ICMP echo). */
-  private installedVips = new Set<string>();
+  private readonly installedVips = new Set<string>();
+  private readonly unanswered = new Set<string>();
   private lastUnanswered = 0;
   private attached = new Map<string, LinkInfo>();
   private ifaddrs = new Map<number, string>();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
-  private lastSkipped = new Map<string, string>();
   private readonly ktimeNs: () => number;
 
   private constructor(
@@ -165,74 +181,158 @@ export class Datapath {
   }
 
   /**
-   * Writes the rules into lb_rules: changed entries are updated in place
-   * (live connections keep flowing), removed ones deleted, and the
-   * connections of removed services or endpoints flushed.
+   * Programs what changed: for each rule key, the rule now stored under it
+   * (undefined: gone). Only those rules' map entries are written or deleted,
+   * so a pass costs what changed, not the size of the table; changed entries
+   * are updated in place (live connections keep flowing), and connections of
+   * removed services or endpoints are flushed once per pass. Returns, per
+   * key still present, whether its rule is in the maps and if not why.
    */
-  applyRules(rules: Iterable<LbRule>, ctx: Omit<PlanContext, 'ruleId'>): void {
-    const plan = planDatapath(rules, { ...ctx, ruleId: (s, sig) => this.ids.idFor(s, sig) });
-    this.ids.commit();
-    this.resetCounters(this.ids.fresh);
-    this.ids.fresh.clear();
-
-    const skipped = new Map(plan.skipped.map((s) => [s.rule, s.reason]));
-    for (const [rule, reason] of skipped) {
-      if (this.lastSkipped.get(rule) !== reason) this.log.warn({ rule, reason }, 'rule not programmed into the eBPF datapath');
-    }
-    this.lastSkipped = skipped;
-
-    const desired = new Map<string, string>();
-    const endpointsBySvc = new Map<string, Set<string>>();
-    for (const e of plan.entries) {
-      desired.set(e.keyHex, encodeLbRule(e.rule).toString('hex'));
-      endpointsBySvc.set(e.keyHex, new Set(e.rule.endpoints.map((ep) => `${ep.addr}:${ep.port}`)));
-    }
+  program(changes: Iterable<readonly [string, LbRule | undefined]>, ctx: RuleContext): Map<string, RuleProgramState> {
+    const result = new Map<string, RuleProgramState>();
     const flush = new Map<string, Set<string> | undefined>();
-    for (const [k, v] of desired) {
-      const cur = this.installed.get(k);
-      if (cur === v) continue;
-      this.dp.mapUpdate('lb_rules', Buffer.from(k, 'hex'), Buffer.from(v, 'hex'));
-      if (cur !== undefined) flush.set(k, endpointsBySvc.get(k));
+    const fresh: number[] = [];
+    const touchedVips = new Set<string>();
+    for (const [key, rule] of changes) {
+      const prev = this.rules.get(key);
+      if (!rule) {
+        if (prev) this.uninstall(key, prev, flush, touchedVips);
+        continue;
+      }
+      const plan = planRule(rule, ctx);
+      if ('reason' in plan) {
+        if (prev) this.uninstall(key, prev, flush, touchedVips);
+        result.set(key, { programmed: false, reason: plan.reason });
+        continue;
+      }
+      const clash = plan.keys.find((k) => {
+        const owner = this.owners.get(k.hex);
+        return owner !== undefined && owner !== key;
+      });
+      if (clash) {
+        if (prev) this.uninstall(key, prev, flush, touchedVips);
+        const k = clash.key;
+        result.set(key, { programmed: false, reason: `${k.vip}:${k.port}/${k.proto} is served by the rule ${this.owners.get(clash.hex)}` });
+        continue;
+      }
+      let id = prev && prev.sig === plan.endpointsSignature ? prev.id : this.ids.alloc();
+      if (id === undefined) {
+        if (prev) this.uninstall(key, prev, flush, touchedVips);
+        result.set(key, { programmed: false, reason: `the datapath holds at most ${MAX_RULES} rules` });
+        continue;
+      }
+      const value = encodeLbRule({ ...plan.rule, id }).toString('hex');
+      const endpoints = new Set(plan.rule.endpoints.map((ep) => `${ep.addr}:${ep.port}`));
+      const wanted = new Set(plan.keys.map((k) => k.hex));
+      try {
+        if (prev) {
+          for (const hex of prev.keys) {
+            if (wanted.has(hex)) continue;
+            this.dp.mapDelete('lb_rules', Buffer.from(hex, 'hex'));
+            this.owners.delete(hex);
+            flush.set(hex, undefined);
+          }
+        }
+        const buf = Buffer.from(value, 'hex');
+        for (const hex of wanted) {
+          const had = prev?.keys.includes(hex) ?? false;
+          if (had && prev!.value === value) continue;
+          this.dp.mapUpdate('lb_rules', Buffer.from(hex, 'hex'), buf);
+          this.owners.set(hex, key);
+          if (had && prev!.sig !== plan.endpointsSignature) flush.set(hex, endpoints);
+        }
+      } catch (err) {
+        // The kernel refused (no memory, map full): take the rule out whole rather than half.
+        // No other rule owns any of these keys (checked above), so all of them go.
+        for (const hex of new Set([...(prev?.keys ?? []), ...wanted])) {
+          try {
+            this.dp.mapDelete('lb_rules', Buffer.from(hex, 'hex'));
+          } catch {
+            // Never written.
+          }
+          this.owners.delete(hex);
+          flush.set(hex, undefined);
+        }
+        if (prev) {
+          this.rules.delete(key);
+          this.ids.release(prev.id);
+          for (const v of prev.vips) this.unrefVip(v, touchedVips);
+        }
+        if (!prev || prev.id !== id) this.ids.release(id);
+        result.set(key, { programmed: false, reason: `the kernel refused the rule: ${errorMessage(err)}` });
+        continue;
+      }
+      if (prev && prev.id !== id) this.ids.release(prev.id);
+      if (!prev || prev.id !== id) fresh.push(id);
+      if (prev) for (const v of prev.vips) this.unrefVip(v, touchedVips);
+      for (const v of plan.vips) this.refVip(v, touchedVips);
+      this.rules.set(key, { keys: [...wanted], value, id, sig: plan.endpointsSignature, vips: plan.vips });
+      result.set(key, { programmed: true });
     }
-    for (const k of this.installed.keys()) {
-      if (desired.has(k)) continue;
-      this.dp.mapDelete('lb_rules', Buffer.from(k, 'hex'));
-      flush.set(k, undefined);
-    }
-    this.installed = desired;
+    this.resetCounters(fresh);
     if (flush.size > 0) this.flushConnections(flush);
+    this.syncVips(touchedVips);
+    return result;
+  }
 
-    this.syncVips(plan.vips);
+  /** Removes a programmed rule's entries from the map. */
+  private uninstall(key: string, cur: Installed, flush: Map<string, Set<string> | undefined>, touchedVips: Set<string>): void {
+    for (const hex of cur.keys) {
+      if (this.owners.get(hex) !== key) continue;
+      this.dp.mapDelete('lb_rules', Buffer.from(hex, 'hex'));
+      this.owners.delete(hex);
+      flush.set(hex, undefined);
+    }
+    this.rules.delete(key);
+    this.ids.release(cur.id);
+    for (const v of cur.vips) this.unrefVip(v, touchedVips);
+  }
+
+  private refVip(v: string, touched: Set<string>): void {
+    this.vipRefs.set(v, (this.vipRefs.get(v) ?? 0) + 1);
+    touched.add(v);
+  }
+
+  private unrefVip(v: string, touched: Set<string>): void {
+    const n = (this.vipRefs.get(v) ?? 0) - 1;
+    if (n > 0) this.vipRefs.set(v, n);
+    else this.vipRefs.delete(v);
+    touched.add(v);
+  }
+
+  /** How many rules are in the maps. */
+  get programmedRules(): number {
+    return this.rules.size;
   }
 
   /** The VIPs that answer ping. A courtesy: a full vips map must not stop rule programming. */
-  private syncVips(wanted: readonly string[]): void {
-    const vips = new Set(wanted);
-    for (const v of this.installedVips) {
-      if (!vips.has(v)) {
-        this.dp.mapDelete('vips', encodeIp4(v));
-        this.installedVips.delete(v);
-      }
-    }
+  private syncVips(touched: Iterable<string>): void {
     const one = Buffer.alloc(4);
     one.writeUInt32LE(1);
-    let unanswered = 0;
-    for (const v of vips) {
-      if (this.installedVips.has(v)) continue;
+    for (const v of touched) {
+      const wanted = this.vipRefs.has(v);
+      if (wanted === this.installedVips.has(v)) continue;
       try {
-        this.dp.mapUpdate('vips', encodeIp4(v), one);
-        this.installedVips.add(v);
+        if (wanted) {
+          this.dp.mapUpdate('vips', encodeIp4(v), one);
+          this.installedVips.add(v);
+        } else {
+          this.dp.mapDelete('vips', encodeIp4(v));
+          this.installedVips.delete(v);
+        }
       } catch {
-        unanswered++;
+        if (wanted) this.unanswered.add(v);
       }
     }
-    if (unanswered > 0 && unanswered !== this.lastUnanswered) this.log.warn({ vips: unanswered }, 'the vips map is full: these VIPs do not answer ping');
-    this.lastUnanswered = unanswered;
+    for (const v of this.unanswered) if (!this.vipRefs.has(v) || this.installedVips.has(v)) this.unanswered.delete(v);
+    if (this.unanswered.size > 0 && this.unanswered.size !== this.lastUnanswered) {
+      this.log.warn({ vips: this.unanswered.size }, 'the vips map is full: these VIPs do not answer ping');
+    }
+    this.lastUnanswered = this.unanswered.size;
   }
 
   /** Fresh rule ids start their rr position and lc counts at zero: three batch writes, not 65 per id. */
-  private resetCounters(ids: Iterable<number>): void {
-    const list = [...ids];
+  private resetCounters(list: readonly number[]): void {
     if (list.length === 0) return;
     const rrKeys = Buffer.alloc(4 * list.length);
     const epKeys = Buffer.alloc(4 * list.length * MAX_EPS);

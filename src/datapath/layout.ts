@@ -7,7 +7,9 @@ export const LAYOUT_VERSION = 1;
 export const MAX_EPS = 32;
 export const MAX_SRCS = 16;
 export const WSLOTS = 128;
-export const MAX_RULES = 4096;
+export const MAX_RULES = 16384;
+/** lb_rules entries: one per (match address, port, protocol), so port ranges and secondary IPs take several. */
+export const MAX_SERVICE_ENTRIES = 65536;
 
 export const LB_KEY_SIZE = 8;
 export const LB_RULE_SIZE = 536;

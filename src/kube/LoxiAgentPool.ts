@@ -457,6 +457,10 @@ export class LoxiAgentPool implements AgentPool {
       for (const c of diff.conflicts) {
         result.errors.push(`${describe(c.current)} on ${id} is not kube-loxilb's (name ${c.current.name ?? 'none'}); left alone`);
       }
+      for (const n of diff.notProgrammed) {
+        // Accepted, but the agent's datapath does not carry it: a Warning (ProgrammingFailed) on its Service.
+        result.errors.push(`${describe(n.current)} on ${id} is not in the agent's datapath: ${n.reason}`);
+      }
       // Phases in order (deletes first: they may free what a new rule needs);
       // a failure that may pass stops the sync after the requests in flight.
       const limit = Math.max(1, this.opts.ruleRequestsInFlight ?? DEFAULT_RULE_REQUESTS_IN_FLIGHT);

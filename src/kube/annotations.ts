@@ -9,6 +9,7 @@
 // epselect value, four or more secondaryIPs), this is an error instead: the
 // user finds out from the Service's events rather than from traffic.
 import { MODE_NAMES, type ProbeType } from '../lb/LbRule.ts';
+import { MAX_INACTIVE_TIMEOUT_S } from '../lb/validateLbRule.ts';
 import { parseAddress, formatAddress, type Family } from '../ipam/ipRange.ts';
 import { DEFAULT_POOL } from '../ipam/poolSpec.ts';
 import { UINT32_MAX } from '../util/FieldReader.ts';
@@ -263,7 +264,7 @@ export function parseServiceAnnotations(annotations: Readonly<Record<string, str
   }
   const probeTimeout = int('probetimeout', 0, UINT32_MAX);
   const probeRetries = int('proberetries', 0, UINT32_MAX);
-  const inactiveTimeout = int('timeout', 0, UINT32_MAX) ?? DEFAULT_INACTIVE_TIMEOUT_S;
+  const inactiveTimeout = int('timeout', 0, MAX_INACTIVE_TIMEOUT_S) ?? DEFAULT_INACTIVE_TIMEOUT_S;
 
   // ---- endpoints ----
   const prefLocalPod = yesNo('prefLocalPod') ?? false;

@@ -345,6 +345,8 @@ export interface RuleDiff {
   delete: RuleRef[];
   /** The agent has a rule on the same VIP, port and protocol that is not ours; left alone. */
   conflicts: { desired: LbRule; current: RuleRef }[];
+  /** Ours, up to date, and the agent says its datapath does not carry it (loxilb-ts agents report why). */
+  notProgrammed: { current: RuleRef; reason: string }[];
 }
 
 export interface DiffOptions {
@@ -375,6 +377,9 @@ interface ObservedRule {
   endpoints: string[];
   secondaryIPs: string[];
   allowedSources: string[];
+  /** What a loxilb-ts agent reports; undefined for agents that do not (loxilb). */
+  programmed?: boolean;
+  reason?: string;
 }
 
 /**
@@ -399,7 +404,7 @@ export function isOwnedRule(rule: { managed?: boolean; name?: string }, zone: st
  * (loxilb may rescale weights), and the probe type only when we set one.
  */
 export function diffRules(desired: readonly LbRule[], current: readonly unknown[], opts: DiffOptions): RuleDiff {
-  const diff: RuleDiff = { add: [], modify: [], replace: [], delete: [], conflicts: [] };
+  const diff: RuleDiff = { add: [], modify: [], replace: [], delete: [], conflicts: [], notProgrammed: [] };
   const observed = new Map<string, ObservedRule>();
   for (const item of current) {
     const o = readObserved(item);
@@ -422,6 +427,7 @@ export function diffRules(desired: readonly LbRule[], current: readonly unknown[
     const want = observe(d);
     if (needsReplace(want, cur)) diff.replace.push({ current: cur.ref, desired: d });
     else if (!sameVisible(want, cur, d) || hiddenChanged(d, opts.lastPosted?.get(key))) diff.modify.push(d);
+    else if (cur.programmed === false) diff.notProgrammed.push({ current: cur.ref, reason: cur.reason ?? 'no reason given' });
   }
   for (const [key, cur] of observed) {
     if (!wanted.has(key) && isOwnedRule({ managed: cur.managed, name: cur.ref.name }, opts.zone)) diff.delete.push(cur.ref);
@@ -501,7 +507,7 @@ const SA_FIELDS = [
 /** Reads one GET entry leniently (Go's omitempty, any key case); undefined if it is not a rule at all. */
 function readObserved(item: unknown): ObservedRule | undefined {
   if (!isPlainObject(item)) return undefined;
-  const top = pickFields(item, ['serviceArguments', 'endpoints', 'secondaryIPs', 'allowedSources'] as const);
+  const top = pickFields(item, ['serviceArguments', 'endpoints', 'secondaryIPs', 'allowedSources', 'programmed', 'reason'] as const);
   if (!isPlainObject(top.serviceArguments)) return undefined;
   const f = pickFields(top.serviceArguments, SA_FIELDS);
   const ip = typeof f.externalIP === 'string' ? canonical(f.externalIP) : undefined;
@@ -537,5 +543,7 @@ function readObserved(item: unknown): ObservedRule | undefined {
       .sort(),
     secondaryIPs: list(top.secondaryIPs, ['secondaryIP'] as const).map((x) => canonical(str(x.secondaryIP)) ?? str(x.secondaryIP)).sort(),
     allowedSources: list(top.allowedSources, ['prefix'] as const).map((x) => normalizePrefix(str(x.prefix)) ?? str(x.prefix)).sort(),
+    ...(typeof top.programmed === 'boolean' ? { programmed: top.programmed } : {}),
+    ...(typeof top.reason === 'string' ? { reason: top.reason } : {}),
   };
 }

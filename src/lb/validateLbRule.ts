@@ -16,7 +16,14 @@ import {
 } from './LbRule.ts';
 
 export const MAX_ENDPOINTS = 32;
-export const MAX_WEIGHT_SUM = 100;
+/** loxilb's LbMaxInactiveTimeout: a day. */
+export const MAX_INACTIVE_TIMEOUT_S = 86_400;
+/** loxilb refuses a fourth secondary IP ("secondaryIP-args len error"). */
+export const MAX_SECONDARY_IPS = 3;
+/** loxilb carries weights as uint8; a sum above 100 is accepted and shares are taken in proportion. */
+export const MAX_WEIGHT = 255;
+/** Probe types an LB rule may name (loxilb's AddLbRule); http and https are endpoint probes (config/endpoint). */
+export const RULE_PROBE_TYPES = ['tcp', 'udp', 'sctp', 'ping', 'none'] as const;
 
 const RULE_FIELDS = ['serviceArguments', 'endpoints', 'secondaryIPs', 'allowedSources'] as const;
 const SERVICE_FIELDS = [
@@ -32,7 +39,7 @@ export function parseLbRule(body: unknown): LbRule {
   const r = new FieldReader('', body, RULE_FIELDS);
   if (!r.has('serviceArguments')) throw invalid('serviceArguments', 'required: an object with at least externalIP, port and protocol');
   const serviceArguments = parseServiceArguments(r.raw('serviceArguments'));
-  const endpoints = parseEndpoints(r.array('endpoints', { required: true }) ?? []);
+  const endpoints = parseEndpoints(r.array('endpoints', { required: true }) ?? [], serviceArguments);
   const secondaryIPs = parseSecondaryIps(r.array('secondaryIPs') ?? [], serviceArguments.externalIP);
   const allowedSources = parseAllowedSources(r.array('allowedSources') ?? []);
   return { serviceArguments, endpoints, secondaryIPs, allowedSources };
@@ -42,8 +49,8 @@ function parseServiceArguments(value: unknown): ServiceArguments {
   const s = new FieldReader('serviceArguments', value, SERVICE_FIELDS);
   const externalIP = s.ip('externalIP', { required: true })!;
   const protocol = s.oneOf('protocol', PROTOCOLS, { required: true })!;
-  // ICMP has no ports, so 0 (or nothing) is the only sensible value there.
-  const port = protocol === 'icmp' ? (s.int('port', 0, 65535) ?? 0) : s.int('port', 1, 65535, { required: true })!;
+  // ICMP has no ports: 0 or nothing (loxilb refuses anything else).
+  const port = protocol === 'icmp' ? (s.int('port', 0, 0) ?? 0) : s.int('port', 1, 65535, { required: true })!;
   const portMax = s.int('portMax', 0, 65535) ?? 0;
   if (portMax !== 0 && portMax < port) throw invalid(s.field('portMax'), `must be 0 or from port (${port}) to 65535`, portMax);
 
@@ -64,18 +71,35 @@ function parseServiceArguments(value: unknown): ServiceArguments {
   // Optional values are stored only when non-zero: Go cannot tell 0 from absent either.
   if (portMax > port) sa.portMax = portMax;
   setIfSet(sa, 'privateIP', s.ip('privateIP'));
+  if (sa.privateIP && ipFamily(sa.privateIP) !== ipFamily(externalIP)) {
+    throw invalid(s.field('privateIP'), `must be an IPv${ipFamily(externalIP)} address like externalIP`, sa.privateIP);
+  }
   const probetype = s.has('probetype') && s.raw('probetype') === '' ? undefined : s.oneOf('probetype', PROBE_TYPES);
+  if (probetype === 'http' || probetype === 'https') {
+    throw invalid(s.field('probetype'), `must be one of ${RULE_PROBE_TYPES.join(', ')} on an LB rule (http and https probe endpoints through config/endpoint)`, probetype);
+  }
   setIfSet(sa, 'probetype', probetype);
-  setIfSet(sa, 'probeport', s.int('probeport', 0, 65535));
+  const probeport = s.int('probeport', 0, 65535) ?? 0;
+  // loxilb's combinations: connect probes need a port, ping and none must not have one.
+  if ((probetype === 'tcp' || probetype === 'udp' || probetype === 'sctp') && probeport === 0) {
+    throw invalid(s.field('probeport'), `required: a port from 1 to 65535 for a ${probetype} probe`);
+  }
+  if ((probetype === undefined || probetype === 'ping' || probetype === 'none') && probeport !== 0) {
+    throw invalid(s.field('probeport'), `must be 0 or absent ${probetype ? `with probetype ${probetype}` : 'without a probetype'}`, probeport);
+  }
+  setIfSet(sa, 'probeport', probeport);
+  // As in loxilb, naming a real probe turns monitoring on.
+  if (probetype !== undefined && probetype !== 'none') sa.monitor = true;
   setIfSet(sa, 'probereq', s.string('probereq'));
   setIfSet(sa, 'proberesp', s.string('proberesp'));
   setIfSet(sa, 'probeTimeout', s.int('probeTimeout', 0, UINT32_MAX));
   setIfSet(sa, 'probeRetries', s.int('probeRetries', 0, UINT32_MAX));
   setIfSet(sa, 'security', s.int('security', 0, SECURITY_NAMES.length - 1));
-  setIfSet(sa, 'inactiveTimeOut', s.int('inactiveTimeOut', 0, UINT32_MAX));
+  setIfSet(sa, 'inactiveTimeOut', s.int('inactiveTimeOut', 0, MAX_INACTIVE_TIMEOUT_S));
   setIfSet(sa, 'name', s.string('name'));
   setIfSet(sa, 'oper', s.int('oper', 0, 2));
   setIfSet(sa, 'host', s.string('host'));
+  if (sa.proxyprotocolv2 && protocol !== 'tcp') throw invalid(s.field('proxyprotocolv2'), 'may only be true on a tcp rule', true);
   return sa;
 }
 
@@ -83,26 +107,37 @@ function setIfSet<K extends keyof ServiceArguments>(sa: ServiceArguments, k: K, 
   if (v !== undefined && v !== '' && v !== 0) sa[k] = v;
 }
 
-function parseEndpoints(items: unknown[]): Endpoint[] {
-  if (items.length > MAX_ENDPOINTS) throw invalid('endpoints', `must have at most ${MAX_ENDPOINTS} entries`, items.length);
+function parseEndpoints(items: unknown[], sa: ServiceArguments): Endpoint[] {
+  // loxilb: "endpoints-range error". A rule with nothing behind it would only black-hole its VIP.
+  if (items.length === 0 || items.length > MAX_ENDPOINTS) throw invalid('endpoints', `must have from 1 to ${MAX_ENDPOINTS} entries`, items.length);
   const seen = new Set<string>();
-  let weightSum = 0;
-  const endpoints = items.map((item, i): Endpoint => {
+  const vipFamily = ipFamily(sa.externalIP);
+  let epFamily: 4 | 6 | undefined;
+  return items.map((item, i): Endpoint => {
     const e = new FieldReader(`endpoints[${i}]`, item, ENDPOINT_FIELDS);
     const endpointIP = e.ip('endpointIP', { required: true })!;
-    const targetPort = e.int('targetPort', 1, 65535, { required: true })!;
-    const weight = e.int('weight', 0, MAX_WEIGHT_SUM, { required: true })!;
+    const family = ipFamily(endpointIP);
+    // loxilb: "malformed-service nat46 error". IPv6 VIPs may have IPv4 endpoints (NAT64), not the reverse.
+    if (vipFamily === 4 && family === 6) throw invalid(e.field('endpointIP'), 'must be an IPv4 address: an IPv4 VIP cannot have IPv6 endpoints (no NAT46)', endpointIP);
+    if (epFamily !== undefined && family !== epFamily) throw invalid(e.field('endpointIP'), `must be an IPv${epFamily} address like the endpoints before it`, endpointIP);
+    epFamily = family;
+    // ICMP has no ports: loxicmd sends targetPort 0, and loxilb refuses anything else.
+    const targetPort = sa.protocol === 'icmp' ? (e.int('targetPort', 0, 0) ?? 0) : e.int('targetPort', 1, 65535, { required: true })!;
+    if (sa.mode === DSR_MODE && targetPort !== sa.port) {
+      throw invalid(e.field('targetPort'), `must equal the service port (${sa.port}) in dsr mode: the endpoint answers the client directly`, targetPort);
+    }
+    const weight = e.int('weight', 0, MAX_WEIGHT, { required: true })!;
     const key = endpointKey(endpointIP, targetPort);
     if (seen.has(key)) throw invalid(`endpoints[${i}]`, 'must not repeat an earlier endpointIP and targetPort', key);
     seen.add(key);
-    weightSum += weight;
     return { endpointIP, targetPort, weight };
   });
-  if (weightSum > MAX_WEIGHT_SUM) throw invalid('endpoints', `weights must add up to at most ${MAX_WEIGHT_SUM}`, weightSum);
-  return endpoints;
 }
 
+const DSR_MODE = MODE_NAMES.indexOf('dsr');
+
 function parseSecondaryIps(items: unknown[], externalIP: string): { secondaryIP: string }[] {
+  if (items.length > MAX_SECONDARY_IPS) throw invalid('secondaryIPs', `must have at most ${MAX_SECONDARY_IPS} entries`, items.length);
   const family = ipFamily(externalIP);
   const seen = new Set<string>([externalIP]);
   return items.map((item, i) => {
@@ -153,6 +188,10 @@ export interface LbRuleGet {
   endpoints: EndpointGet[];
   secondaryIPs?: { secondaryIP: string }[];
   allowedSources?: { prefix: string }[];
+  /** Whether the datapath carries the rule (our addition; loxilb's clients ignore it). */
+  programmed?: boolean;
+  /** Why not, when programmed is false. */
+  reason?: string;
 }
 
 /** Live state of one endpoint of a monitored rule, or undefined to use the rule's own. */
@@ -168,7 +207,7 @@ const GET_SERVICE_FIELDS = [
  * The GET shape of a rule, with Go's omitempty: zero, false and empty values
  * are left out. Endpoint state is "-" when the rule is not monitored.
  */
-export function formatLbRuleForGet(rule: LbRule, endpointStates?: EndpointStateLookup): LbRuleGet {
+export function formatLbRuleForGet(rule: LbRule & { programmed?: boolean; reason?: string }, endpointStates?: EndpointStateLookup): LbRuleGet {
   const sa: Record<string, unknown> = {};
   for (const k of GET_SERVICE_FIELDS) {
     const v = rule.serviceArguments[k];
@@ -187,5 +226,7 @@ export function formatLbRuleForGet(rule: LbRule, endpointStates?: EndpointStateL
   };
   if (rule.secondaryIPs.length > 0) out.secondaryIPs = rule.secondaryIPs.map((s) => ({ secondaryIP: s.secondaryIP }));
   if (rule.allowedSources.length > 0) out.allowedSources = rule.allowedSources.map((s) => ({ prefix: s.prefix }));
+  if (rule.programmed !== undefined) out.programmed = rule.programmed;
+  if (rule.reason !== undefined) out.reason = rule.reason;
   return out;
 }

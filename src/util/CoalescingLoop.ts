@@ -26,6 +26,8 @@ export class CoalescingLoop {
   private urgent = false;
   private wakeSpacing?: () => void;
   private idleWaiters: (() => void)[] = [];
+  private started = 0;
+  private passWaiters: { after: number; resolve: () => void }[] = [];
 
   constructor(
     private readonly pass: () => Promise<void>,
@@ -56,11 +58,35 @@ export class CoalescingLoop {
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
+  /**
+   * Resolves once a pass that starts after this call has ended (whether it
+   * threw or not), so a caller knows its change has been acted on. Kicks.
+   */
+  nextPass(): Promise<void> {
+    if (this.closed) return Promise.resolve();
+    const p = new Promise<void>((resolve) => this.passWaiters.push({ after: this.started, resolve }));
+    this.kick();
+    return p;
+  }
+
   close(): void {
     this.closed = true;
+    const w = this.passWaiters;
+    this.passWaiters = [];
+    for (const x of w) x.resolve();
     this.wakeSpacing?.();
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+  }
+
+  private passEnded(seq: number): void {
+    if (this.passWaiters.length === 0) return;
+    const keep: typeof this.passWaiters = [];
+    for (const w of this.passWaiters) {
+      if (w.after < seq) w.resolve();
+      else keep.push(w);
+    }
+    this.passWaiters = keep;
   }
 
   private async loop(): Promise<void> {
@@ -83,9 +109,12 @@ export class CoalescingLoop {
         if (this.closed) break;
         this.lastStart = performance.now();
         this.dirty = false;
+        const seq = ++this.started;
         try {
           await this.pass();
+          this.passEnded(seq);
         } catch (err) {
+          this.passEnded(seq);
           const delay = this.opts.onError(err);
           if (delay === undefined) continue;
           this.retryTimer = setTimeout(() => {

@@ -150,13 +150,36 @@ describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () 
     }
     const dup = await t.api(LB1.name, 'POST', '/config/loadbalancer', rule(VIP));
     assert.equal(dup.status, 409);
+    // Never accept what the datapath does not carry: each is refused by field, and its VIP never advertised.
+    const REFUSED_VIP = '123.123.123.77';
+    const unsupported: [Record<string, unknown>, RegExp][] = [
+      [{ mode: 4 }, /serviceArguments\.mode: .*fullproxy/],
+      [{ security: 1 }, /serviceArguments\.security/],
+      [{ sel: 6 }, /serviceArguments\.sel/],
+      [{ probetype: 'http', probeport: 80 }, /serviceArguments\.probetype/],
+    ];
+    for (const [over, re] of unsupported) {
+      const body = rule(REFUSED_VIP);
+      const r = await t.api(LB1.name, 'POST', '/config/loadbalancer', { ...body, serviceArguments: { ...body.serviceArguments, ...over } });
+      assert.equal(r.status, 400, JSON.stringify(r.body));
+      assert.match(r.body.message, re);
+    }
+    // A second rule on the same address, port and protocol (another block) cannot be told apart at L4.
+    const shadow = rule(VIP);
+    const clash = await t.api(LB1.name, 'POST', '/config/loadbalancer', { ...shadow, serviceArguments: { ...shadow.serviceArguments, block: 9 } });
+    assert.equal(clash.status, 409);
+    assert.match(clash.body.message, /already served by the rule 123\.123\.123\.1\|55002-55002\|tcp\|0\|/);
+    assert.doesNotMatch(await t.gobgp(LB1.name, 'global', 'rib'), /123\.123\.123\.77/);
     const badCi = await t.api(LB1.name, 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'LEADER' });
     assert.equal(badCi.status, 400);
     assert.match(badCi.body.message, /state/);
     const badNeigh = await t.api(LB1.name, 'POST', '/config/bgp/neigh', { ipAddress: '192.168.80.1', remoteAs: 0 });
     assert.equal(badNeigh.status, 400);
     assert.match(badNeigh.body.message, /remoteAs/);
-    assert.deepEqual(await t.mustApi(LB1.name, 'GET', '/config/loadbalancer/all'), beforeRules);
+    const afterRules = await t.mustApi(LB1.name, 'GET', '/config/loadbalancer/all');
+    assert.deepEqual(afterRules, beforeRules);
+    assert.ok((afterRules.lbAttr as { programmed: boolean }[]).every((r) => r.programmed), 'every stored rule is in the datapath');
+    assert.equal((await t.mustApi(LB1.name, 'GET', '/status')).rulesNotProgrammed, 0);
     const ha = (await t.mustApi(LB1.name, 'GET', '/config/cistate/all')) as { Attr: { state: string }[] };
     assert.equal(ha.Attr[0]?.state, 'BACKUP');
     assert.equal((await routerPaths(`${VIP}/32`)).length, 2, 'the router still has both paths');
@@ -188,7 +211,7 @@ describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () 
       (await t.lab.exec(LB1.name, [process.execPath, '-e', `require('net').connect(18080, '${WORKER.ipv4}').on('connect', () => process.exit(0)).on('error', () => process.exit(1))`])).code === 0;
     await waitFor(connects, { timeoutMs: 5000, what: 'endpoint listening' });
     await t.mustApi(LB1.name, 'POST', '/config/loadbalancer', {
-      serviceArguments: { externalIP: MVIP, port: 80, protocol: 'tcp', bgp: true, monitor: true, probetype: 'tcp', probeTimeout: 1, probeRetries: 2, name: 'default_mon:llb-inst0' },
+      serviceArguments: { externalIP: MVIP, port: 80, protocol: 'tcp', bgp: true, monitor: true, probetype: 'tcp', probeport: 18080, probeTimeout: 1, probeRetries: 2, name: 'default_mon:llb-inst0' },
       endpoints: [{ endpointIP: WORKER.ipv4, targetPort: 18080, weight: 1 }],
     });
     await waitFor(async () => (await routerPaths(`${MVIP}/32`)).length === 1, { timeoutMs: 10_000, what: 'monitored VIP at the router' });

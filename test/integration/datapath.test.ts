@@ -217,7 +217,7 @@ describe('eBPF datapath (client, two LB nodes, two HTTP/UDP endpoints)', { timeo
   });
 
   it('a monitored endpoint that dies leaves the rotation, and comes back', async () => {
-    await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule({ monitor: true, probetype: 'http', probeport: DP.httpPort, probeTimeout: 1, probeRetries: 1 }));
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', rule({ monitor: true, probetype: 'tcp', probeport: DP.httpPort, probeTimeout: 1, probeRetries: 1 }));
     await t.stopEcho('ep2');
     try {
       await waitFor(

@@ -28,14 +28,15 @@ class FakeAgent implements AgentApi {
     return { version: '0.1.0', buildInfo: 'test' };
   }
   status(): AgentStatus {
-    return { status: 'ok', mode: this.bgpOnly ? 'bgp-only' : 'lb', bgp: { enabled: this.bgpEnabled, gobgpd: 'running', restarts: 0 }, rules: this.rules.length, advertisedVips: 0, uptimeSeconds: 1 };
+    return { status: 'ok', mode: this.bgpOnly ? 'bgp-only' : 'lb', bgp: { enabled: this.bgpEnabled, gobgpd: 'running', restarts: 0 }, rules: this.rules.length, rulesNotProgrammed: 0, advertisedVips: 0, uptimeSeconds: 1 };
   }
   async addLbRule(rule: LbRule) {
     this.record('addLbRule', rule);
     this.rules.push(rule);
   }
+  notProgrammed: string | undefined;
   listLbRules() {
-    return this.rules;
+    return this.rules.map((r) => (this.notProgrammed ? { ...r, programmed: false, reason: this.notProgrammed } : { ...r, programmed: true }));
   }
   async deleteLbRule(q: DeleteByKeyQuery) {
     this.record('deleteLbRule', q);
@@ -149,8 +150,14 @@ test('POST then GET a load-balancer rule', async () => {
     lbAttr: [{
       serviceArguments: { externalIP: '123.123.123.1', port: 55002, protocol: 'tcp', mode: 2 },
       endpoints: [{ endpointIP: '10.0.0.1', targetPort: 8080, weight: 1, state: '-', counter: '0:0' }],
+      programmed: true,
     }],
   });
+  agent.notProgrammed = 'the kernel refused the rule: ENOMEM';
+  const again = await call('GET', '/config/loadbalancer/all');
+  const row = (again.body as { lbAttr: Record<string, unknown>[] }).lbAttr[0]!;
+  assert.equal(row.programmed, false);
+  assert.equal(row.reason, 'the kernel refused the rule: ENOMEM');
 });
 
 test('keys are case-insensitive over HTTP too', async () => {

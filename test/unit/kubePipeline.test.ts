@@ -58,7 +58,7 @@ test('from flags to the rules an empty agent receives, and nothing after a resta
     }
   }
   const again = planRules({ services, nodes, config: cfg });
-  assert.deepEqual(diffRules(again.rules, agentHas, { zone: cfg.zone }), { add: [], modify: [], replace: [], delete: [], conflicts: [] });
+  assert.deepEqual(diffRules(again.rules, agentHas, { zone: cfg.zone }), { add: [], modify: [], replace: [], delete: [], conflicts: [], notProgrammed: [] });
   const fresh = ipam.allocate({ serviceKey: 'default/new', ports: [{ port: 55002, protocol: 'tcp' }], families: [4] });
   assert.ok(fresh.ok && fresh.allocation.vips[0]!.ip === '123.123.123.2', 'restored claims are respected');
 });

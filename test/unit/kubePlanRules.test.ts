@@ -113,15 +113,15 @@ test('Service and global settings reach the rule', () => {
     secondaryIPs: ['124.124.124.1', 'fd00::9'],
     loadBalancerSourceRanges: ['10.0.0.0/8', '192.168.1.7', 'fd00::/8'],
     settings: {
-      lbMode: 2, sel: 1, liveness: true, inactiveTimeout: 60, proxyProtocolV2: true, egress: true,
-      probe: { type: 'http', port: 8080, req: '/healthz', resp: 'ok' }, probeTimeout: 10, probeRetries: 3,
+      lbMode: 2, sel: 1, liveness: true, inactiveTimeout: 60, egress: true,
+      probe: { type: 'tcp', port: 8080, req: '/healthz', resp: 'ok' }, probeTimeout: 10, probeRetries: 3,
     },
   });
   const [http, sctp] = plan([s], { setBGP: 64512, privateIP: '10.10.0.1' }).rules;
   assert.deepEqual(http!.serviceArguments, {
     externalIP: '123.123.123.1', port: 80, protocol: 'tcp', sel: 1, mode: 2, block: 0, bgp: true, monitor: true, managed: true,
-    snat: false, proxyprotocolv2: true, egress: true, inactiveTimeOut: 60, name: 'default_nginx-lb1:llb-inst0', privateIP: '10.10.0.1',
-    probetype: 'http', probeport: 8080, probereq: '/healthz', proberesp: 'ok', probeTimeout: 10, probeRetries: 3,
+    snat: false, proxyprotocolv2: false, egress: true, inactiveTimeOut: 60, name: 'default_nginx-lb1:llb-inst0', privateIP: '10.10.0.1',
+    probetype: 'tcp', probeport: 8080, probereq: '/healthz', proberesp: 'ok', probeTimeout: 10, probeRetries: 3,
   });
   assert.deepEqual(http!.secondaryIPs, [], 'secondary IPs only on SCTP rules');
   assert.deepEqual(http!.allowedSources, [{ prefix: '10.0.0.0/8' }, { prefix: '192.168.1.7/32' }], 'sources of the VIP family');
@@ -131,12 +131,21 @@ test('Service and global settings reach the rule', () => {
   assert.deepEqual([global.monitor, global.mode], [true, 1]);
   const none = plan([svc({ settings: { probe: { type: 'none', port: 1 } } })]).rules[0]!.serviceArguments;
   assert.deepEqual([none.probetype, none.probeport], ['none', undefined]);
+  // What the agent (and loxilb) refuses is a note for the Service, not a post.
+  const httpProbe = plan([svc({ settings: { probe: { type: 'http', port: 8080 } } })]);
+  assert.deepEqual(httpProbe.rules, []);
+  assert.match(httpProbe.notes[0]!.message, /probetype: must be one of tcp, udp, sctp, ping, none on an LB rule/);
+  const ppv2 = plan([svc({ ports: [{ port: 38412, protocol: 'SCTP', nodePort: 31402 }], settings: { proxyProtocolV2: true } })]);
+  assert.match(ppv2.notes[0]!.message, /proxyprotocolv2: may only be true on a tcp rule/);
 });
 
 test('DSR forces hash selection, with a note', () => {
-  const p = plan([svc({ settings: { lbMode: 3, sel: 0 } })]);
+  const p = plan([svc({ ports: [{ port: 30080, protocol: 'TCP', nodePort: 30080 }], settings: { lbMode: 3, sel: 0 } })]);
   assert.equal(p.rules[0]!.serviceArguments.sel, 1);
   assert.match(p.notes[0]!.message, /DSR mode only works with hash/);
+  const moved = plan([svc({ settings: { lbMode: 3 } })]);
+  assert.deepEqual(moved.rules, [], 'DSR cannot change the port, so a NodePort other than the port cannot be used');
+  assert.match(moved.notes.at(-1)!.message, /must equal the service port/);
 });
 
 test('bad source ranges fail closed', () => {
@@ -249,6 +258,16 @@ test('changed endpoints modify in place; name, bgp or egress changes replace', (
   assert.ok(empty(diffRules([rule!], asGet([weights]), { zone })), 'rescaled weights are not a change');
 });
 
+test('an up-to-date rule the agent reports as not programmed is listed with the reason', () => {
+  const [rule] = plan([svc()]).rules;
+  const got = asGet([rule!]).map((r) => ({ ...r, programmed: false, reason: 'the kernel refused the rule: ENOMEM' }));
+  const d = diffRules([rule!], got, { zone });
+  assert.ok(empty(d), 'nothing to post: the rule is there');
+  assert.deepEqual(d.notProgrammed.map((n) => [n.current.port, n.reason]), [[rule!.serviceArguments.port, 'the kernel refused the rule: ENOMEM']]);
+  assert.deepEqual(diffRules([rule!], asGet([rule!]).map((r) => ({ ...r, programmed: true })), { zone }).notProgrammed, []);
+  assert.deepEqual(diffRules([rule!], asGet([rule!]), { zone }).notProgrammed, [], 'loxilb says nothing: nothing reported');
+});
+
 test('only owned rules are deleted; a foreign rule on our key is a conflict', () => {
   const [rule] = plan([svc()]).rules;
   const stale = foreign('default_gone:llb-inst0', true, 7000);
@@ -268,8 +287,8 @@ test('only owned rules are deleted; a foreign rule on our key is a conflict', ()
 });
 
 test('fields GET hides are compared against what was last posted', () => {
-  const [v1] = plan([svc({ settings: { probe: { type: 'http', req: '/a' } } })]).rules;
-  const [v2] = plan([svc({ settings: { probe: { type: 'http', req: '/b' } } })]).rules;
+  const [v1] = plan([svc({ settings: { probe: { type: 'udp', port: 53, req: '/a' } } })]).rules;
+  const [v2] = plan([svc({ settings: { probe: { type: 'udp', port: 53, req: '/b' } } })]).rules;
   assert.ok(empty(diffRules([v2!], asGet([v1!]), { zone })), 'GET cannot show probereq');
   const lastPosted = new Map([[ruleKey(v1!.serviceArguments), v1!]]);
   assert.deepEqual(diffRules([v2!], asGet([v1!]), { zone, lastPosted }).modify, [v2]);

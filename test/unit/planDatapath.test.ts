@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { RuleIdAllocator, planDatapath, unsupportedReason, type PlanContext } from '../../src/datapath/planDatapath.ts';
+import { RuleIdAllocator, matchAddresses, planRule, type RuleContext, type RulePlan } from '../../src/datapath/planDatapath.ts';
+import { datapathRefusal } from '../../src/datapath/capabilities.ts';
 import { LB_RULE_SIZE, MAX_EPS, WSLOTS, decodeLbKey, encodeIp4, encodeLbKey, encodeLbRule, weightSlots, type DpEndpoint } from '../../src/datapath/layout.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 
@@ -15,71 +16,85 @@ function rule(sa: Partial<LbRule['serviceArguments']> = {}, eps = ['10.0.0.1', '
   };
 }
 
-function ctx(over: Partial<PlanContext> = {}): PlanContext {
-  const ids = new RuleIdAllocator();
-  return { alive: () => true, instanceVip: () => undefined, ruleId: (s, sig) => ids.idFor(s, sig), ...over };
+function ctx(over: Partial<RuleContext> = {}): RuleContext {
+  return { alive: () => true, instanceVip: () => undefined, ...over };
 }
 
-test('one entry per VIP, secondary VIP and port of a range', () => {
-  const p = planDatapath([rule({ port: 80, portMax: 82 }, undefined, { secondaryIPs: [{ secondaryIP: '20.20.20.2' }] })], ctx());
+function plan(r: LbRule, c = ctx()): RulePlan {
+  const p = planRule(r, c);
+  assert.ok(!('reason' in p), 'reason' in p ? p.reason : '');
+  return p;
+}
+
+test('one entry per VIP, secondary VIP and port of a range, all with one value', () => {
+  const p = plan(rule({ port: 80, portMax: 82 }, undefined, { secondaryIPs: [{ secondaryIP: '20.20.20.2' }] }));
   assert.deepEqual(
-    p.entries.map((e) => `${e.key.vip}:${e.key.port}`),
+    p.keys.map((e) => `${e.key.vip}:${e.key.port}`),
     ['20.20.20.1:80', '20.20.20.1:81', '20.20.20.1:82', '20.20.20.2:80', '20.20.20.2:81', '20.20.20.2:82'],
   );
-  assert.equal(new Set(p.entries.map((e) => e.rule.id)).size, 1, 'they share one rule id (one rr position)');
   assert.deepEqual(p.vips, ['20.20.20.1', '20.20.20.2'], 'each VIP once: these answer ping');
+  assert.equal(p.endpointsSignature, '10.0.0.1:8080,10.0.0.2:8080');
 });
 
-test('only VIPs of programmed rules answer ping', () => {
-  const p = planDatapath([rule({ externalIP: '20.20.20.9', protocol: 'sctp' }), rule({ port: 53, protocol: 'udp' }), rule()], ctx());
-  assert.deepEqual(p.vips, ['20.20.20.1']);
+test('privateIP is what packets arrive at: the rule matches it, fullnat sources from it', () => {
+  const p = plan(rule({ privateIP: '10.9.9.9', mode: 2 }));
+  assert.deepEqual(p.keys.map((e) => e.key.vip), ['10.9.9.9']);
+  assert.equal(p.rule.snatAddr, '10.9.9.9');
+  assert.deepEqual(matchAddresses(rule({ privateIP: '10.9.9.9' }, undefined, { secondaryIPs: [{ secondaryIP: '20.20.20.2' }] })), ['10.9.9.9', '20.20.20.2']);
 });
 
 test('fullnat takes the instance vip as source when one is set, else the rule VIP; other modes none', () => {
   const full = rule({ mode: 2, name: 'svc:llb-inst1' });
-  assert.equal(planDatapath([full], ctx()).entries[0]!.rule.snatAddr, '20.20.20.1');
-  assert.equal(planDatapath([full], ctx({ instanceVip: (i) => (i === 'llb-inst1' ? '20.20.20.254' : undefined) })).entries[0]!.rule.snatAddr, '20.20.20.254');
-  assert.equal(planDatapath([full], ctx({ instanceVip: () => '::1' })).entries[0]!.rule.snatAddr, '20.20.20.1', 'an IPv6 floating address cannot source IPv4');
-  assert.equal(planDatapath([rule({ mode: 1 })], ctx()).entries[0]!.rule.snatAddr, '');
+  assert.equal(plan(full).rule.snatAddr, '20.20.20.1');
+  assert.equal(plan(full, ctx({ instanceVip: (i) => (i === 'llb-inst1' ? '20.20.20.254' : undefined) })).rule.snatAddr, '20.20.20.254');
+  assert.equal(plan(full, ctx({ instanceVip: () => '::1' })).rule.snatAddr, '20.20.20.1', 'an IPv6 floating address cannot source IPv4');
+  assert.equal(plan(rule({ mode: 1 })).rule.snatAddr, '');
 });
 
-test('what the datapath cannot carry yet is skipped with the reason', () => {
-  assert.match(unsupportedReason(rule({ protocol: 'sctp' }))!, /protocol sctp/);
-  assert.match(unsupportedReason(rule({ mode: 3 }))!, /mode dsr/);
-  assert.match(unsupportedReason(rule({ sel: 5 }))!, /sel n2/);
-  assert.match(unsupportedReason(rule({ externalIP: 'fd00::1' }))!, /IPv6/);
-  assert.match(unsupportedReason(rule({}, ['fd00::2']))!, /endpoint fd00::2 is IPv6/);
-  assert.match(unsupportedReason(rule({ port: 1000, portMax: 2000 }))!, /wider than 256/);
-  const p = planDatapath([rule({ protocol: 'sctp' }), rule({ port: 81 })], ctx());
-  assert.equal(p.entries.length, 1);
-  assert.equal(p.skipped.length, 1);
+test('what the datapath cannot carry is refused with the field and the reason', () => {
+  const cases: [LbRule, string, RegExp][] = [
+    [rule({ protocol: 'sctp' }), 'serviceArguments.protocol', /does not carry sctp/],
+    [rule({ mode: 3 }), 'serviceArguments.mode', /dsr is not in the eBPF datapath yet/],
+    [rule({ mode: 4 }), 'serviceArguments.mode', /fullproxy/],
+    [rule({ sel: 5 }), 'serviceArguments.sel', /n2/],
+    [rule({ security: 1 }), 'serviceArguments.security', /TLS/],
+    [rule({ host: 'a.example' }), 'serviceArguments.host', /URL/],
+    [rule({ proxyprotocolv2: true }), 'serviceArguments.proxyprotocolv2', /PROXY/],
+    [rule({ egress: true }), 'serviceArguments.egress', /egress/],
+    [rule({ snat: true }), 'serviceArguments.snat', /SNAT/],
+    [rule({ port: 1000, portMax: 2000 }), 'serviceArguments.portMax', /at most 256 ports/],
+    [rule({}, undefined, { allowedSources: [{ prefix: 'fd00::/8' }] }), 'allowedSources', /can never match/],
+  ];
+  for (const [r, field, re] of cases) {
+    const err = datapathRefusal(r);
+    assert.ok(err, field);
+    assert.equal(err.field, field);
+    assert.match(err.message, re);
+    const p = planRule(r, ctx());
+    assert.ok('reason' in p && p.reason === err.message, 'the planner refuses the same rules');
+  }
+  assert.equal(datapathRefusal(rule({ sel: 4, mode: 2 })), undefined);
 });
 
 test('liveness, timeout and allowed sources land in the rule', () => {
-  const r = rule({ inactiveTimeOut: 30 }, ['10.0.0.1', '10.0.0.2'], { allowedSources: [{ prefix: '192.168.0.0/16' }, { prefix: 'fd00::/8' }] });
-  const dp = planDatapath([r], ctx({ alive: (_r, ep) => ep.endpointIP !== '10.0.0.2' })).entries[0]!.rule;
+  const r = rule({ inactiveTimeOut: 30 }, ['10.0.0.1', '10.0.0.2'], { allowedSources: [{ prefix: '192.168.0.0/16' }, { prefix: '10.1.1.1/32' }] });
+  const dp = plan(r, ctx({ alive: (_r, ep) => ep.endpointIP !== '10.0.0.2' })).rule;
   assert.deepEqual(dp.endpoints.map((e) => e.alive), [true, false]);
   assert.equal(dp.timeoutS, 30);
-  assert.deepEqual(dp.sources, [{ net: '192.168.0.0', bits: 16 }]);
-  // Only IPv6 sources allowed: no IPv4 client may pass.
-  const v6only = planDatapath([rule({}, undefined, { allowedSources: [{ prefix: 'fd00::/8' }] })], ctx()).entries[0]!.rule;
-  assert.deepEqual(v6only.sources, [{ net: '255.255.255.255', bits: 32 }]);
+  assert.deepEqual(dp.sources, [{ net: '192.168.0.0', bits: 16 }, { net: '10.1.1.1', bits: 32 }]);
+  assert.equal(plan(rule()).rule.timeoutS, 240, 'the default idle timeout');
 });
 
-test('rule ids: stable while the endpoint list is, fresh when it changes, reused after release', () => {
-  const ids = new RuleIdAllocator(4);
-  const a = ids.idFor('a', 'x');
-  assert.equal(ids.idFor('a', 'x'), a);
-  ids.commit();
-  const a2 = ids.idFor('a', 'y');
-  assert.notEqual(a2, a);
-  assert.ok(ids.fresh.has(a2!));
-  ids.commit();
-  ids.commit(); // 'a' not asked for: released
-  const b = ids.idFor('b', 'z');
-  assert.equal(b, a, 'the oldest free id comes back first');
-  for (const s of ['c', 'd', 'e']) ids.idFor(s, '');
-  assert.equal(ids.idFor('f', ''), undefined, 'no more than max ids');
+test('rule ids: handed out up to max, released ones come back oldest first', () => {
+  const ids = new RuleIdAllocator(3);
+  const [a, b, c] = [ids.alloc(), ids.alloc(), ids.alloc()];
+  assert.deepEqual([a, b, c], [0, 1, 2]);
+  assert.equal(ids.alloc(), undefined, 'no more than max ids');
+  ids.release(b!);
+  ids.release(a!);
+  assert.equal(ids.used, 1);
+  assert.equal(ids.alloc(), b);
+  assert.equal(ids.alloc(), a);
 });
 
 test('encoded rule: size, key round trip, weighted slots over alive endpoints only', () => {

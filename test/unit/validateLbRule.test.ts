@@ -40,21 +40,21 @@ test('a full rule keeps every set field', () => {
   const rule = parseLbRule(body(
     {
       externalIP: '2001:DB8:0:0::10', port: 5000, portMax: 5010, protocol: 'sctp', sel: 1, mode: 2, bgp: true,
-      monitor: true, probetype: 'http', probeport: 8080, probereq: 'GET /', proberesp: 'ok', probeTimeout: 10,
+      monitor: true, probetype: 'sctp', probeport: 8080, probereq: 'GET /', proberesp: 'ok', probeTimeout: 10,
       probeRetries: 3, managed: true, security: 1, block: 7, inactiveTimeOut: 30, name: 'default_svc:llb-inst1',
-      oper: 1, host: 'example.com', proxyprotocolv2: true, egress: true, privateIP: '10.1.1.1',
+      oper: 1, host: 'example.com', egress: true, privateIP: '2001:db8::99',
     },
     {
-      endpoints: [{ endpointIP: '2001:db8::1', targetPort: 80, weight: 60 }, { endpointIP: '10.0.0.2', targetPort: 80, weight: 40 }],
+      endpoints: [{ endpointIP: '2001:db8::1', targetPort: 80, weight: 60 }, { endpointIP: '2001:db8::2', targetPort: 80, weight: 40 }],
       secondaryIPs: [{ secondaryIP: '2001:db8::11' }],
       allowedSources: [{ prefix: '10.1.2.3/8' }, { prefix: '192.168.1.1' }, { prefix: '10.0.0.0/8' }, { prefix: '2001:db8::5/64' }],
     },
   ));
   assert.equal(rule.serviceArguments.externalIP, '2001:db8::10');
   assert.equal(rule.serviceArguments.portMax, 5010);
-  assert.equal(rule.serviceArguments.probetype, 'http');
+  assert.equal(rule.serviceArguments.probetype, 'sctp');
   assert.equal(rule.serviceArguments.oper, 1);
-  assert.equal(rule.serviceArguments.privateIP, '10.1.1.1');
+  assert.equal(rule.serviceArguments.privateIP, '2001:db8::99');
   assert.deepEqual(rule.secondaryIPs, [{ secondaryIP: '2001:db8::11' }]);
   assert.deepEqual(rule.allowedSources, [{ prefix: '10.0.0.0/8' }, { prefix: '192.168.1.1/32' }, { prefix: '2001:db8::/64' }]);
 });
@@ -142,11 +142,15 @@ test('messages say what is allowed', () => {
   assert.throws(() => parseLbRule(body({ bgp: [] })), /must be true or false, got an array/);
 });
 
-test('icmp rules may have port 0 or none', () => {
-  const b = body({ protocol: 'icmp' });
+test('icmp rules have port 0 or none, and endpoints with targetPort 0 (as loxicmd sends them) or none', () => {
+  const icmpEps = { endpoints: [{ endpointIP: '10.0.0.1', targetPort: 0, weight: 1 }, { endpointIP: '10.0.0.2', weight: 1 }] };
+  const b = body({ protocol: 'icmp' }, icmpEps);
   delete (b.serviceArguments as Record<string, unknown>).port;
   assert.equal(parseLbRule(b).serviceArguments.port, 0);
-  assert.equal(parseLbRule(body({ protocol: 'icmp', port: 0 })).serviceArguments.port, 0);
+  const r = parseLbRule(body({ protocol: 'icmp', port: 0 }, icmpEps));
+  assert.deepEqual(r.endpoints.map((e) => e.targetPort), [0, 0]);
+  assert.equal(fieldOf(() => parseLbRule(body({ protocol: 'icmp', port: 8 }, icmpEps))), 'serviceArguments.port');
+  assert.equal(fieldOf(() => parseLbRule(body({ protocol: 'icmp', port: 0 }))), 'endpoints[0].targetPort');
 });
 
 test('portMax is stored only when it widens the range', () => {
@@ -170,7 +174,7 @@ test('endpoints are required and each field is checked', () => {
   assert.equal(fieldOf(() => parseLbRule({ serviceArguments: body().serviceArguments })), 'endpoints');
   assert.equal(fieldOf(() => parseLbRule(body({}, rest(null)))), 'endpoints');
   assert.equal(fieldOf(() => parseLbRule(body({}, rest({})))), 'endpoints');
-  assert.deepEqual(parseLbRule(body({}, rest([]))).endpoints, []);
+  assert.throws(() => parseLbRule(body({}, rest([]))), /invalid endpoints: must have from 1 to 32 entries \(got 0\)/);
   const good = { endpointIP: '10.0.0.1', targetPort: 80, weight: 1 };
   const cases: [unknown, string][] = [
     ['10.0.0.1', 'endpoints[1]'],
@@ -179,7 +183,7 @@ test('endpoints are required and each field is checked', () => {
     [{ ...good, targetPort: undefined }, 'endpoints[1].targetPort'],
     [{ ...good, targetPort: 0 }, 'endpoints[1].targetPort'],
     [{ ...good, weight: undefined }, 'endpoints[1].weight'],
-    [{ ...good, weight: 101 }, 'endpoints[1].weight'],
+    [{ ...good, weight: 256 }, 'endpoints[1].weight'],
     [{ ...good, weight: -1 }, 'endpoints[1].weight'],
   ];
   for (const [ep, field] of cases) {
@@ -187,17 +191,44 @@ test('endpoints are required and each field is checked', () => {
   }
 });
 
-test('endpoint weights may sum to at most 100', () => {
+test('endpoint weights are uint8 as in loxilb; a sum above 100 is accepted (shares are proportional)', () => {
   const eps = (ws: number[]) => ws.map((weight, i) => ({ endpointIP: `10.0.0.${i + 1}`, targetPort: 80, weight }));
   assert.equal(parseLbRule(body({}, { endpoints: eps([50, 50]) })).endpoints.length, 2);
-  assert.equal(parseLbRule(body({}, { endpoints: eps([10, 20]) })).endpoints.length, 2);
-  assert.equal(fieldOf(() => parseLbRule(body({}, { endpoints: eps([60, 41]) }))), 'endpoints');
+  assert.deepEqual(parseLbRule(body({}, { endpoints: eps([200, 255]) })).endpoints.map((e) => e.weight), [200, 255], 'kept as posted');
+});
+
+test("loxilb's AddLbRule checks: timeout, probes, proxy protocol, secondary IPs, families, dsr ports", () => {
+  assert.equal(parseLbRule(body({ inactiveTimeOut: 86400 })).serviceArguments.inactiveTimeOut, 86400);
+  assert.equal(fieldOf(() => parseLbRule(body({ inactiveTimeOut: 86401 }))), 'serviceArguments.inactiveTimeOut');
+  // probe type and port combinations
+  for (const t of ['http', 'https']) {
+    assert.throws(() => parseLbRule(body({ probetype: t, probeport: 80 })), /probetype: must be one of tcp, udp, sctp, ping, none on an LB rule/);
+  }
+  assert.equal(fieldOf(() => parseLbRule(body({ probetype: 'tcp' }))), 'serviceArguments.probeport');
+  assert.equal(fieldOf(() => parseLbRule(body({ probetype: 'ping', probeport: 80 }))), 'serviceArguments.probeport');
+  assert.equal(fieldOf(() => parseLbRule(body({ probetype: 'none', probeport: 80 }))), 'serviceArguments.probeport');
+  assert.equal(fieldOf(() => parseLbRule(body({ probeport: 80 }))), 'serviceArguments.probeport');
+  assert.equal(parseLbRule(body({ probetype: 'tcp', probeport: 80 })).serviceArguments.monitor, true, 'a real probe turns monitoring on');
+  assert.equal(parseLbRule(body({ probetype: 'none' })).serviceArguments.monitor, false);
+  assert.equal(fieldOf(() => parseLbRule(body({ protocol: 'udp', proxyprotocolv2: true }))), 'serviceArguments.proxyprotocolv2');
+  const sec = (n: number) => ({ secondaryIPs: Array.from({ length: n }, (_, i) => ({ secondaryIP: `123.123.124.${i + 1}` })) });
+  assert.equal(parseLbRule(body({}, sec(3))).secondaryIPs.length, 3);
+  assert.throws(() => parseLbRule(body({}, sec(4))), /invalid secondaryIPs: must have at most 3 entries/);
+  // families: no NAT46, one family of endpoints, NAT64 allowed here (the datapath decides)
+  assert.throws(() => parseLbRule(body({}, { endpoints: [{ endpointIP: 'fd00::1', targetPort: 80, weight: 1 }] })), /endpoints\[0\]\.endpointIP: .*no NAT46/);
+  const mixed = [{ endpointIP: 'fd00::1', targetPort: 80, weight: 1 }, { endpointIP: '10.0.0.1', targetPort: 80, weight: 1 }];
+  assert.equal(fieldOf(() => parseLbRule(body({ externalIP: 'fd00::10' }, { endpoints: mixed }))), 'endpoints[1].endpointIP');
+  assert.equal(parseLbRule(body({ externalIP: 'fd00::10' })).endpoints[0]!.endpointIP, '10.0.0.1');
+  assert.equal(fieldOf(() => parseLbRule(body({ privateIP: 'fd00::1' }))), 'serviceArguments.privateIP');
+  // dsr keeps the port
+  assert.equal(fieldOf(() => parseLbRule(body({ mode: 3, port: 80 }))), 'endpoints[0].targetPort');
+  assert.equal(parseLbRule(body({ mode: 3, port: 8080 })).serviceArguments.mode, 3);
 });
 
 test('at most 32 endpoints', () => {
   const eps = (n: number) => Array.from({ length: n }, (_, i) => ({ endpointIP: `10.0.1.${i + 1}`, targetPort: 80, weight: 0 }));
   assert.equal(parseLbRule(body({}, { endpoints: eps(32) })).endpoints.length, 32);
-  assert.throws(() => parseLbRule(body({}, { endpoints: eps(33) })), /invalid endpoints: must have at most 32 entries \(got 33\)/);
+  assert.throws(() => parseLbRule(body({}, { endpoints: eps(33) })), /invalid endpoints: must have from 1 to 32 entries \(got 33\)/);
 });
 
 test('duplicate endpoints are refused, also when spelled differently', () => {
@@ -205,9 +236,9 @@ test('duplicate endpoints are refused, also when spelled differently', () => {
     { endpointIP: '2001:db8::1', targetPort: 80, weight: 1 },
     { endpointIP: '2001:DB8:0::1', targetPort: 80, weight: 1 },
   ];
-  assert.equal(fieldOf(() => parseLbRule(body({}, { endpoints }))), 'endpoints[1]');
+  assert.equal(fieldOf(() => parseLbRule(body({ externalIP: '2001:db8::10' }, { endpoints }))), 'endpoints[1]');
   endpoints[1]!.targetPort = 81;
-  assert.equal(parseLbRule(body({}, { endpoints })).endpoints[1]!.endpointIP, '2001:db8::1');
+  assert.equal(parseLbRule(body({ externalIP: '2001:db8::10' }, { endpoints })).endpoints[1]!.endpointIP, '2001:db8::1');
 });
 
 test('secondaryIPs: valid, same family, distinct, not the external IP', () => {
