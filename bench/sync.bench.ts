@@ -18,7 +18,7 @@
 import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { Datapath } from '../src/datapath/Datapath.ts';
-import { CT_KEY_SIZE, CT_VAL_SIZE, encodeLbKey } from '../src/datapath/layout.ts';
+import { CT_KEY_SIZE, CT_VAL_SIZE, encodeCt } from '../src/datapath/layout.ts';
 import { ConnSync } from '../src/sync/ConnSync.ts';
 import { ruleKey, type LbRule } from '../src/lb/LbRule.ts';
 
@@ -37,28 +37,35 @@ const rule: LbRule = {
   allowedSources: [],
 };
 
-/** n established connections (both directions counted as entries), key offset `base`. */
+/** n established connections (original-direction entries, fullnat from the VIP), key offset `base`. */
 function table(n: number, base: number): { keys: Buffer; values: Buffer } {
   const keys = Buffer.alloc(n * CT_KEY_SIZE);
   const vals = Buffer.alloc(n * CT_VAL_SIZE);
-  const svc = encodeLbKey({ vip: '20.20.20.1', port: 80, proto: 'tcp' });
+  const svc = { vip: '20.20.20.1', port: 80, proto: 'tcp' as const };
+  const now = BigInt(Math.round(performance.now() * 1e6));
   for (let i = 0; i < n; i++) {
     const id = base + i;
-    const k = i * CT_KEY_SIZE;
-    keys.writeUInt32BE(((10 << 24) | (id >>> 14)) >>> 0, k);
-    svc.copy(keys, k + 4, 0, 4);
-    keys.writeUInt16BE(1024 + (id & 0x3fff), k + 8);
-    keys.writeUInt16BE(80, k + 10);
-    keys[k + 12] = 6;
-    const v = i * CT_VAL_SIZE;
-    svc.copy(vals, v, 0, 4);
-    Buffer.from([192, 168, 80, 21 + (id & 1)]).copy(vals, v + 4);
-    vals.writeUInt16BE(10000 + (id % 50000), v + 8);
-    vals.writeUInt16BE(8080, v + 10);
-    svc.copy(vals, v + 12);
-    vals[v + 25] = 2; // est
-    vals.writeUInt32LE(240, v + 28);
-    vals.writeBigUInt64LE(BigInt(Math.round(performance.now() * 1e6)), v + 32);
+    const e = encodeCt({
+      saddr: `10.${(id >>> 22) & 0xff}.${(id >>> 14) & 0xff}.1`,
+      daddr: svc.vip,
+      sport: 1024 + (id & 0x3fff),
+      dport: 80,
+      proto: 'tcp',
+      xsaddr: svc.vip,
+      xdaddr: `192.168.80.${21 + (id & 1)}`,
+      xsport: 10000 + (id % 50000),
+      xdport: 8080,
+      svc,
+      ruleId: 0,
+      dir: 0,
+      state: 2, // est
+      epIdx: id & 1,
+      flags: 0,
+      timeoutS: 240,
+      lastNs: now,
+    });
+    e.key.copy(keys, i * CT_KEY_SIZE);
+    e.value.copy(vals, i * CT_VAL_SIZE);
   }
   return { keys, values: vals };
 }

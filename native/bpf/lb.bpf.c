@@ -1,24 +1,32 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * The L4 load-balancer datapath, attached at TC ingress (and egress with
- * --egr-hooks) of every interface the agent uses. Per IPv4 TCP/UDP packet:
+ * --egr-hooks) of every interface the agent uses. Per IPv4 or IPv6 TCP/UDP
+ * packet:
  *
- *   1. connection table hit: rewrite to the stored translation, count, track
- *      TCP state;
- *   2. otherwise a rule (VIP, port, protocol): check allowed sources, pick an
- *      endpoint (rr, hash, priority, persist, lc), build both entries of the
- *      connection (original and reply direction) and translate;
+ *   1. connection table hit: rewrite to the stored translation (which may
+ *      change the family: NAT64 and its replies), count, track TCP state;
+ *   2. otherwise a rule (VIP, port, protocol, family): check allowed
+ *      sources, pick an endpoint (rr, hash, priority, persist, lc), build
+ *      both entries of the connection (original and reply direction) and
+ *      translate;
  *   3. otherwise leave the packet to the kernel untouched.
  *
  * Translated packets are forwarded here (FIB lookup, MAC rewrite, redirect),
  * so they skip netfilter on the LB node; anything the FIB cannot resolve goes
- * to the kernel. Timeouts are enforced by user space, which sweeps the table
- * (the program only stamps last_ns).
+ * to the kernel. Timeouts are enforced by the sweep (lb_sweep below, run by
+ * user space); the fast path only stamps last_ns.
+ *
+ * Packet bytes are written directly, but the L4 checksum goes through
+ * bpf_l4_csum_replace: it knows the skb's checksum state, so a packet whose
+ * checksum a NIC (or veth peer) completes later (CHECKSUM_PARTIAL) keeps a
+ * correct pseudo-header seed, and CHECKSUM_COMPLETE stays valid.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
 #include <linux/in.h>
 #include <linux/ip.h>
+#include <linux/ipv6.h>
 #include <linux/pkt_cls.h>
 #include <linux/tcp.h>
 #include <linux/udp.h>
@@ -30,8 +38,18 @@
 #ifndef AF_INET
 #define AF_INET 2
 #endif
+#ifndef AF_INET6
+#define AF_INET6 10
+#endif
+#ifndef IPPROTO_ICMPV6
+#define IPPROTO_ICMPV6 58
+#endif
 
-/* Written rarely, so not preallocated: a full table would pin 35 MB of kernel memory. */
+#define L3_OFF ETH_HLEN
+#define L4_OFF_V6 (ETH_HLEN + 40)
+#define L4_OFF_MAX (ETH_HLEN + 60) /* the longest IPv4 header */
+
+/* Written rarely, so not preallocated: a full table would pin 80 MB of kernel memory. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, LB_MAX_SERVICE_ENTRIES);
@@ -57,8 +75,8 @@ struct {
 
 /*
  * Least connections: connections opened per endpoint (written here) and
- * closed per endpoint (written only by the user-space sweeper). Two writers
- * on two arrays, so neither has to read-modify-write the other's counter.
+ * closed per endpoint (written only by the sweep). Two writers on two
+ * arrays, so neither has to read-modify-write the other's counter.
  */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
@@ -81,12 +99,12 @@ struct {
   __type(value, struct persist_val);
 } persist SEC(".maps");
 
-/* ifindex -> first IPv4 address (onearm source). */
+/* ifindex -> its addresses (onearm and NAT64 sources). */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, 1024);
   __type(key, __u32);
-  __type(value, __u32);
+  __type(value, struct if_addrs);
 } ifaddr SEC(".maps");
 
 struct {
@@ -96,13 +114,26 @@ struct {
   __type(value, __u64);
 } stats SEC(".maps");
 
-/* Every address some rule serves; these answer ICMP echo requests. */
+/* Every address some rule serves; these answer echo requests. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
   __uint(max_entries, LB_MAX_SERVICE_ENTRIES);
-  __type(key, __u32);
+  __type(key, struct vip_key);
   __type(value, __u32);
 } vips SEC(".maps");
+
+/* Both entries of a new connection: too large for the 512-byte stack next to the rest. */
+struct conn_scratch {
+  struct ct_val fwd;
+  struct ct_val rev;
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct conn_scratch);
+} scratch SEC(".maps");
 
 static __always_inline void count(__u32 idx) {
   __u64 *v = bpf_map_lookup_elem(&stats, &idx);
@@ -115,19 +146,18 @@ static __always_inline __u32 csum_add(__u32 sum, __u32 addend) {
   return sum + (sum < addend);
 }
 
-static __always_inline __u32 csum_diff32(__u32 sum, __u32 from, __u32 to) {
-  return csum_add(csum_add(sum, ~from), to);
-}
-
 static __always_inline __u32 csum_diff16(__u32 sum, __u16 from, __u16 to) {
   return csum_add(csum_add(sum, (__u16)~from), to);
 }
 
+static __always_inline __u16 csum_fold(__u32 sum) {
+  sum = (sum & 0xffff) + (sum >> 16);
+  sum = (sum & 0xffff) + (sum >> 16);
+  return (__u16)~sum;
+}
+
 static __always_inline void csum_apply(__u16 *field, __u32 diff) {
-  __u32 sum = csum_add((__u16)~*field, diff);
-  sum = (sum & 0xffff) + (sum >> 16);
-  sum = (sum & 0xffff) + (sum >> 16);
-  *field = (__u16)~sum;
+  *field = csum_fold(csum_add((__u16)~*field, diff));
 }
 
 static __always_inline __u32 mix32(__u32 h) {
@@ -139,15 +169,46 @@ static __always_inline __u32 mix32(__u32 h) {
   return h;
 }
 
+static __always_inline __u32 addr_fold(const struct lb_addr *a) { return a->w[0] ^ a->w[1] ^ a->w[2] ^ a->w[3]; }
+
+static __always_inline int addr_zero(const struct lb_addr *a) { return (a->w[0] | a->w[1] | a->w[2] | a->w[3]) == 0; }
+
+/* Sum of the words of an address of family fam, for pseudo-header checksum diffs. */
+static __always_inline __u32 addr_sum(__u32 sum, const struct lb_addr *a, __u8 fam) {
+  sum = csum_add(sum, a->w[0]);
+  if (fam == LB_AF_INET6) {
+    sum = csum_add(sum, a->w[1]);
+    sum = csum_add(sum, a->w[2]);
+    sum = csum_add(sum, a->w[3]);
+  }
+  return sum;
+}
+
+static __always_inline __u32 addr_unsum(__u32 sum, const struct lb_addr *a, __u8 fam) {
+  sum = csum_add(sum, ~a->w[0]);
+  if (fam == LB_AF_INET6) {
+    sum = csum_add(sum, ~a->w[1]);
+    sum = csum_add(sum, ~a->w[2]);
+    sum = csum_add(sum, ~a->w[3]);
+  }
+  return sum;
+}
+
+/* What one packet is: values, not pointers, since helpers that change the packet invalidate pointers. */
 struct pkt {
-  struct ethhdr *eth;
-  struct iphdr *ip;
-  void *l4;
-  __u16 *l4csum; /* 0 for UDP without a checksum */
-  __u16 *sport;
-  __u16 *dport;
-  __u8 tcp_flags; /* FIN 0x01 SYN 0x02 RST 0x04 ACK 0x10 */
+  struct lb_addr saddr;
+  struct lb_addr daddr;
+  __u16 sport;
+  __u16 dport;
+  __u16 l4_off;   /* from skb->data */
+  __u16 l4_len;   /* L4 header and payload */
+  __u8 family;
   __u8 proto;
+  __u8 tcp_flags; /* FIN 0x01 SYN 0x02 RST 0x04 ACK 0x10 */
+  __u8 csum_off;  /* L4 checksum offset in the L4 header; 0: none (UDP over IPv4 without one) */
+  __u8 tos;       /* IPv4 TOS / IPv6 traffic class */
+  __u8 ttl;       /* IPv4 TTL / IPv6 hop limit */
+  __u8 pad[2];
   __u32 len;
 };
 
@@ -156,105 +217,270 @@ struct pkt {
 #define TCPF_RST 0x04
 #define TCPF_ACK 0x10
 
-/* 0: TCP/UDP parsed; 1: ICMP (eth, ip, l4 set); -1: not ours (not IPv4, a fragment, truncated). */
+#define PKT_L4 0      /* TCP or UDP */
+#define PKT_ECHO 1    /* ICMP or ICMPv6: only echo requests to a VIP are ours */
+#define PKT_OTHER -1  /* not ours: other protocols, fragments, extension headers, truncated */
+
+static __always_inline int parse_l4(void *l4, void *end, struct pkt *p) {
+  if (p->proto == IPPROTO_TCP) {
+    struct tcphdr *th = l4;
+    if ((void *)(th + 1) > end) return PKT_OTHER;
+    p->csum_off = 16;
+    p->sport = th->source;
+    p->dport = th->dest;
+    p->tcp_flags = ((__u8 *)th)[13];
+    return PKT_L4;
+  }
+  if (p->proto == IPPROTO_UDP) {
+    struct udphdr *uh = l4;
+    if ((void *)(uh + 1) > end) return PKT_OTHER;
+    /* IPv6 UDP must carry a checksum; an IPv4 one may go without. */
+    p->csum_off = (uh->check || p->family == LB_AF_INET6) ? 6 : 0;
+    p->sport = uh->source;
+    p->dport = uh->dest;
+    p->tcp_flags = 0;
+    return PKT_L4;
+  }
+  return PKT_OTHER;
+}
+
 static __always_inline int parse(struct __sk_buff *skb, struct pkt *p) {
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data;
-  if ((void *)(eth + 1) > end) return -1;
-  if (eth->h_proto != bpf_htons(ETH_P_IP)) return -1;
-  struct iphdr *ip = (void *)(eth + 1);
-  if ((void *)(ip + 1) > end) return -1;
-  if (ip->ihl < 5) return -1;
-  /* Fragments other than a whole datagram carry no (or a partial) L4 header. */
-  if (ip->frag_off & bpf_htons(0x3fff)) return -1;
-  __u32 ihl = ip->ihl * 4;
-  void *l4 = (void *)ip + ihl;
-  p->eth = eth;
-  p->ip = ip;
-  p->l4 = l4;
-  p->proto = ip->protocol;
+  if ((void *)(eth + 1) > end) return PKT_OTHER;
   p->len = skb->len;
-  if (ip->protocol == IPPROTO_ICMP) return 1;
-  if (ip->protocol == IPPROTO_TCP) {
-    struct tcphdr *th = l4;
-    if ((void *)(th + 1) > end) return -1;
-    p->l4csum = &th->check;
-    p->sport = &th->source;
-    p->dport = &th->dest;
-    p->tcp_flags = ((__u8 *)th)[13];
-    return 0;
+  if (eth->h_proto == bpf_htons(ETH_P_IP)) {
+    struct iphdr *ip = (void *)(eth + 1);
+    if ((void *)(ip + 1) > end) return PKT_OTHER;
+    if (ip->ihl < 5) return PKT_OTHER;
+    /* Fragments other than a whole datagram carry no (or a partial) L4 header. */
+    if (ip->frag_off & bpf_htons(0x3fff)) return PKT_OTHER;
+    __u32 ihl = ip->ihl * 4;
+    p->family = LB_AF_INET;
+    p->proto = ip->protocol;
+    p->tos = ip->tos;
+    p->ttl = ip->ttl;
+    p->saddr.w[0] = ip->saddr;
+    p->daddr.w[0] = ip->daddr;
+    __u16 tot = bpf_ntohs(ip->tot_len);
+    if (tot < ihl + 8) return PKT_OTHER;
+    p->l4_off = ETH_HLEN + ihl;
+    p->l4_len = tot - ihl;
+    if (ip->protocol == IPPROTO_ICMP) return PKT_ECHO;
+    return parse_l4((void *)ip + ihl, end, p);
   }
-  if (ip->protocol == IPPROTO_UDP) {
-    struct udphdr *uh = l4;
-    if ((void *)(uh + 1) > end) return -1;
-    p->l4csum = uh->check ? &uh->check : 0;
-    p->sport = &uh->source;
-    p->dport = &uh->dest;
-    p->tcp_flags = 0;
-    return 0;
+  if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
+    struct ipv6hdr *ip6 = (void *)(eth + 1);
+    if ((void *)(ip6 + 1) > end) return PKT_OTHER;
+    p->family = LB_AF_INET6;
+    /* Extension headers (fragments among them) go to the kernel. */
+    p->proto = ip6->nexthdr;
+    p->tos = (ip6->priority << 4) | (ip6->flow_lbl[0] >> 4);
+    p->ttl = ip6->hop_limit;
+    __builtin_memcpy(&p->saddr, &ip6->saddr, 16);
+    __builtin_memcpy(&p->daddr, &ip6->daddr, 16);
+    p->l4_off = L4_OFF_V6;
+    p->l4_len = bpf_ntohs(ip6->payload_len);
+    if (ip6->nexthdr == IPPROTO_ICMPV6) return PKT_ECHO;
+    return parse_l4(ip6 + 1, end, p);
   }
-  return -1;
-}
-
-/* Rewrites addresses and ports, fixing the IP and L4 checksums. */
-static __always_inline void translate(struct pkt *p, __u32 saddr, __u32 daddr, __u16 sport, __u16 dport) {
-  __u32 ipd = 0;
-  ipd = csum_diff32(ipd, p->ip->saddr, saddr);
-  ipd = csum_diff32(ipd, p->ip->daddr, daddr);
-  __u32 l4d = ipd;
-  l4d = csum_diff16(l4d, *p->sport, sport);
-  l4d = csum_diff16(l4d, *p->dport, dport);
-  p->ip->saddr = saddr;
-  p->ip->daddr = daddr;
-  *p->sport = sport;
-  *p->dport = dport;
-  csum_apply(&p->ip->check, ipd);
-  if (p->l4csum) {
-    csum_apply(p->l4csum, l4d);
-    /* A UDP checksum that computes to zero is sent as all ones (RFC 768). */
-    if (p->proto == IPPROTO_UDP && *p->l4csum == 0) *p->l4csum = 0xffff;
-  }
+  return PKT_OTHER;
 }
 
 /*
- * Forwards a translated packet: TTL, FIB, MACs, redirect. Anything the FIB
- * does not resolve to a neighbour on an interface (a local address, no route,
- * forwarding off) goes to the kernel, translated.
+ * The L4 checksum after a rewrite: addresses are pseudo-header fields, ports
+ * are not, and bpf_l4_csum_replace treats the two accordingly.
  */
-static __always_inline int forward(struct __sk_buff *skb, struct pkt *p, int ingress) {
-  if (p->ip->ttl <= 1) {
-    count(LB_STAT_TO_KERNEL);
-    return TC_ACT_OK;
+static __always_inline int l4_csum_fix(struct __sk_buff *skb, struct pkt *p, __u32 addr_diff, __u32 port_diff) {
+  if (!p->csum_off) return 0;
+  __u64 mangled = p->proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
+  __u32 off = p->l4_off + p->csum_off;
+  if (bpf_l4_csum_replace(skb, off, 0, addr_diff, BPF_F_PSEUDO_HDR | mangled)) return -1;
+  if (bpf_l4_csum_replace(skb, off, 0, port_diff, mangled)) return -1;
+  return 0;
+}
+
+/* Rewrites addresses and ports within one family. 0, or -1 if the packet is not as parsed. */
+static __always_inline int rewrite(struct __sk_buff *skb, struct pkt *p, const struct lb_addr *ns, const struct lb_addr *nd, __u16 nsport, __u16 ndport) {
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  __u32 adiff = addr_unsum(addr_unsum(0, &p->saddr, p->family), &p->daddr, p->family);
+  adiff = addr_sum(addr_sum(adiff, ns, p->family), nd, p->family);
+  __u32 pdiff = csum_diff16(csum_diff16(0, p->sport, nsport), p->dport, ndport);
+  if (p->family == LB_AF_INET) {
+    struct iphdr *ip = data + L3_OFF;
+    if ((void *)(ip + 1) > end) return -1;
+    ip->saddr = ns->w[0];
+    ip->daddr = nd->w[0];
+    csum_apply(&ip->check, adiff);
+  } else {
+    struct ipv6hdr *ip6 = data + L3_OFF;
+    if ((void *)(ip6 + 1) > end) return -1;
+    __builtin_memcpy(&ip6->saddr, ns, 16);
+    __builtin_memcpy(&ip6->daddr, nd, 16);
   }
+  /* Bounded, so the verifier can track the range of the packet pointer. */
+  __u32 l4 = p->l4_off;
+  if (l4 > L4_OFF_MAX) return -1;
+  __u16 *ports = data + l4;
+  if ((void *)(ports + 2) > end) return -1;
+  ports[0] = nsport;
+  ports[1] = ndport;
+  return l4_csum_fix(skb, p, adiff, pdiff);
+}
+
+/*
+ * IPv6 -> IPv4 (a NAT64 service's client packet): the header shrinks by 20
+ * bytes; the L4 checksum moves from the IPv6 to the IPv4 pseudo header
+ * (length and protocol sum the same in both, so only the addresses differ).
+ */
+static __always_inline int to_v4(struct __sk_buff *skb, struct pkt *p, const struct lb_addr *ns, const struct lb_addr *nd, __u16 nsport, __u16 ndport) {
+  __u32 adiff = addr_unsum(addr_unsum(0, &p->saddr, LB_AF_INET6), &p->daddr, LB_AF_INET6);
+  adiff = csum_add(csum_add(adiff, ns->w[0]), nd->w[0]);
+  __u32 pdiff = csum_diff16(csum_diff16(0, p->sport, nsport), p->dport, ndport);
+  if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IP), 0)) return -1;
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  struct iphdr *ip = data + L3_OFF;
+  if ((void *)(ip + 1) > end) return -1;
+  eth->h_proto = bpf_htons(ETH_P_IP);
+  ip->version = 4;
+  ip->ihl = 5;
+  ip->tos = p->tos;
+  ip->tot_len = bpf_htons(p->l4_len + sizeof(struct iphdr));
+  ip->id = 0;
+  ip->frag_off = bpf_htons(0x4000); /* DF: RFC 7915 for datagrams without a fragment header */
+  ip->ttl = p->ttl;
+  ip->protocol = p->proto;
+  ip->saddr = ns->w[0];
+  ip->daddr = nd->w[0];
+  ip->check = 0;
+  __u32 s = 0;
+  __u16 *hw = (__u16 *)ip;
+#pragma unroll
+  for (int i = 0; i < 10; i++) s += hw[i];
+  ip->check = csum_fold(s);
+  p->family = LB_AF_INET;
+  p->l4_off = L3_OFF + sizeof(struct iphdr);
+  __u16 *ports = data + p->l4_off;
+  if ((void *)(ports + 2) > end) return -1;
+  ports[0] = nsport;
+  ports[1] = ndport;
+  count(LB_STAT_FAMILY_XLATE);
+  return l4_csum_fix(skb, p, adiff, pdiff);
+}
+
+/* IPv4 -> IPv6 (the reply to a NAT64 service's client): the header grows by 20 bytes. */
+static __always_inline int to_v6(struct __sk_buff *skb, struct pkt *p, const struct lb_addr *ns, const struct lb_addr *nd, __u16 nsport, __u16 ndport) {
+  /* IPv4 options and UDP without a checksum have no IPv6 form here. */
+  if (p->l4_off != L3_OFF + sizeof(struct iphdr) || !p->csum_off) return -1;
+  __u32 adiff = csum_add(csum_add(0, ~p->saddr.w[0]), ~p->daddr.w[0]);
+  adiff = addr_sum(addr_sum(adiff, ns, LB_AF_INET6), nd, LB_AF_INET6);
+  __u32 pdiff = csum_diff16(csum_diff16(0, p->sport, nsport), p->dport, ndport);
+  if (bpf_skb_change_proto(skb, bpf_htons(ETH_P_IPV6), 0)) return -1;
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  struct ipv6hdr *ip6 = data + L3_OFF;
+  if ((void *)(ip6 + 1) > end) return -1;
+  eth->h_proto = bpf_htons(ETH_P_IPV6);
+  *(__u32 *)ip6 = bpf_htonl((6U << 28) | ((__u32)p->tos << 20));
+  ip6->payload_len = bpf_htons(p->l4_len);
+  ip6->nexthdr = p->proto;
+  ip6->hop_limit = p->ttl;
+  __builtin_memcpy(&ip6->saddr, ns, 16);
+  __builtin_memcpy(&ip6->daddr, nd, 16);
+  p->family = LB_AF_INET6;
+  p->l4_off = L4_OFF_V6;
+  __u16 *ports = data + p->l4_off;
+  if ((void *)(ports + 2) > end) return -1;
+  ports[0] = nsport;
+  ports[1] = ndport;
+  count(LB_STAT_FAMILY_XLATE);
+  return l4_csum_fix(skb, p, adiff, pdiff);
+}
+
+static __always_inline int xlate(struct __sk_buff *skb, struct pkt *p, const struct ct_val *v) {
+  if (v->xfamily == p->family) return rewrite(skb, p, &v->xsaddr, &v->xdaddr, v->xsport, v->xdport);
+  if (p->family == LB_AF_INET6) return to_v4(skb, p, &v->xsaddr, &v->xdaddr, v->xsport, v->xdport);
+  return to_v6(skb, p, &v->xsaddr, &v->xdaddr, v->xsport, v->xdport);
+}
+
+/*
+ * Forwards a translated packet of family fam: TTL / hop limit, FIB, MACs,
+ * redirect. Anything the FIB does not resolve to a neighbour on an
+ * interface (a local address, no route, forwarding off) goes to the
+ * kernel, translated.
+ */
+static __always_inline int forward(struct __sk_buff *skb, __u8 fam, __u8 proto, int ingress) {
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
   struct bpf_fib_lookup fib = {};
-  fib.family = AF_INET;
-  fib.tos = p->ip->tos;
-  fib.l4_protocol = p->proto;
-  fib.tot_len = bpf_ntohs(p->ip->tot_len);
-  fib.ipv4_src = p->ip->saddr;
-  fib.ipv4_dst = p->ip->daddr;
+  fib.l4_protocol = proto;
   fib.ifindex = ingress ? skb->ingress_ifindex : skb->ifindex;
-  int rc = bpf_fib_lookup(skb, &fib, sizeof(fib), ingress ? 0 : BPF_FIB_LOOKUP_OUTPUT);
-  if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
-    count(LB_STAT_TO_KERNEL);
-    return TC_ACT_OK;
+  __u32 flags = ingress ? 0 : BPF_FIB_LOOKUP_OUTPUT;
+  int rc;
+  if (fam == LB_AF_INET) {
+    struct iphdr *ip = data + L3_OFF;
+    if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
+    if (ip->ttl <= 1) goto kernel;
+    fib.family = AF_INET;
+    fib.tos = ip->tos;
+    fib.tot_len = bpf_ntohs(ip->tot_len);
+    fib.ipv4_src = ip->saddr;
+    fib.ipv4_dst = ip->daddr;
+    rc = bpf_fib_lookup(skb, &fib, sizeof(fib), flags);
+    if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) goto kernel;
+    /* Re-check: the lookup is a helper call, and the verifier forgets bounds across it. */
+    data = (void *)(long)skb->data;
+    end = (void *)(long)skb->data_end;
+    ip = data + L3_OFF;
+    if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
+    /* TTL: the TTL/protocol word changes by 0x0100 in wire order. */
+    __u16 *ttl_word = (__u16 *)&ip->ttl;
+    __u16 old = *ttl_word;
+    ip->ttl -= 1;
+    csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
+  } else {
+    struct ipv6hdr *ip6 = data + L3_OFF;
+    if ((void *)(ip6 + 1) > end) return TC_ACT_SHOT;
+    if (ip6->hop_limit <= 1) goto kernel;
+    fib.family = AF_INET6;
+    fib.flowinfo = *(__be32 *)ip6 & bpf_htonl(0x0fffffff);
+    fib.tot_len = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
+    __builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
+    __builtin_memcpy(fib.ipv6_dst, &ip6->daddr, 16);
+    rc = bpf_fib_lookup(skb, &fib, sizeof(fib), flags);
+    if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) goto kernel;
+    data = (void *)(long)skb->data;
+    end = (void *)(long)skb->data_end;
+    ip6 = data + L3_OFF;
+    if ((void *)(ip6 + 1) > end) return TC_ACT_SHOT;
+    ip6->hop_limit -= 1;
   }
-  /* Decrement TTL: the TTL/protocol word changes by 0x0100 in wire order. */
-  __u16 *ttl_word = (__u16 *)&p->ip->ttl;
-  __u16 old = *ttl_word;
-  p->ip->ttl -= 1;
-  csum_apply(&p->ip->check, csum_diff16(0, old, *ttl_word));
+  eth = data;
+  if ((void *)(eth + 1) > end) return TC_ACT_SHOT;
   count(LB_STAT_REDIRECT);
   if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
     struct bpf_redir_neigh nh = {};
-    nh.nh_family = AF_INET;
-    nh.ipv4_nh = fib.ipv4_dst;
+    if (fam == LB_AF_INET) {
+      nh.nh_family = AF_INET;
+      nh.ipv4_nh = fib.ipv4_dst;
+    } else {
+      nh.nh_family = AF_INET6;
+      __builtin_memcpy(nh.ipv6_nh, fib.ipv6_dst, 16);
+    }
     return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
   }
-  __builtin_memcpy(p->eth->h_dest, fib.dmac, ETH_ALEN);
-  __builtin_memcpy(p->eth->h_source, fib.smac, ETH_ALEN);
+  __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+  __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
   return bpf_redirect(fib.ifindex, 0);
+kernel:
+  count(LB_STAT_TO_KERNEL);
+  return TC_ACT_OK;
 }
 
 static __always_inline void ct_peer_key(const struct ct_val *v, __u8 proto, struct ct_key *k) {
@@ -263,7 +489,8 @@ static __always_inline void ct_peer_key(const struct ct_val *v, __u8 proto, stru
   k->sport = v->xdport;
   k->dport = v->xsport;
   k->proto = proto;
-  k->pad[0] = k->pad[1] = k->pad[2] = 0;
+  k->family = v->xfamily;
+  k->pad[0] = k->pad[1] = 0;
 }
 
 /* TCP state from the flags of a packet seen in direction dir. */
@@ -286,7 +513,7 @@ static __always_inline __u8 tcp_next(__u8 state, __u8 flags, __u8 dir, __u8 *ctf
   }
 }
 
-static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct ct_key *key, struct ct_val *v, int ingress) {
+static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct ct_val *v, int ingress) {
   count(LB_STAT_CT_HIT);
   __u64 now = bpf_ktime_get_ns();
   __sync_fetch_and_add(&v->packets, 1);
@@ -315,8 +542,12 @@ static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct c
       pv->last_ns = now;
     }
   }
-  translate(p, v->xsaddr, v->xdaddr, v->xsport, v->xdport);
-  return forward(skb, p, ingress);
+  __u8 fam = v->xfamily;
+  if (xlate(skb, p, v) != 0) {
+    count(LB_STAT_XLATE_FAIL);
+    return TC_ACT_SHOT;
+  }
+  return forward(skb, fam, p->proto, ingress);
 }
 
 /*
@@ -325,8 +556,8 @@ static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct c
  * multiply the states of the whole program). Returns the endpoint index, -1
  * if no endpoint is alive, -2 if the client's source is not allowed.
  */
-__attribute__((noinline)) int lb_select(struct lb_rule *r, __u32 saddr, __u32 daddr, __u32 ports) {
-  if (!r) return -1;
+__attribute__((noinline)) int lb_select(struct lb_rule *r, const struct lb_addr *saddr, __u32 dfold, __u32 ports) {
+  if (!r || !saddr) return -1;
   __u32 nep = r->nep;
   if (nep == 0 || nep > LB_MAX_EPS || r->nalive == 0) return -1;
 
@@ -334,7 +565,9 @@ __attribute__((noinline)) int lb_select(struct lb_rule *r, __u32 saddr, __u32 da
     int allowed = 0;
     for (int i = 0; i < LB_MAX_SRCS; i++) {
       if (i >= r->nsrc) break;
-      if ((saddr & r->srcs[i].mask) == r->srcs[i].net) {
+      const struct lb_src *s = &r->srcs[i];
+      if ((saddr->w[0] & s->mask.w[0]) == s->net.w[0] && (saddr->w[1] & s->mask.w[1]) == s->net.w[1] &&
+          (saddr->w[2] & s->mask.w[2]) == s->net.w[2] && (saddr->w[3] & s->mask.w[3]) == s->net.w[3]) {
         allowed = 1;
         break;
       }
@@ -343,10 +576,11 @@ __attribute__((noinline)) int lb_select(struct lb_rule *r, __u32 saddr, __u32 da
   }
 
   __u32 id = r->id;
+  __u32 sfold = addr_fold(saddr);
   __u32 start;
   switch (r->sel) {
   case LB_SEL_HASH:
-    start = mix32(saddr ^ mix32(ports) ^ daddr);
+    start = mix32(sfold ^ mix32(ports) ^ dfold);
     break;
   case LB_SEL_PRIO: {
     __u32 idx = r->wslots[bpf_get_prandom_u32() & (LB_WSLOTS - 1)] & (LB_MAX_EPS - 1);
@@ -355,7 +589,7 @@ __attribute__((noinline)) int lb_select(struct lb_rule *r, __u32 saddr, __u32 da
     break;
   }
   case LB_SEL_PERSIST: {
-    struct persist_key pk = {.rule_id = id, .saddr = saddr};
+    struct persist_key pk = {.rule_id = id, .saddr = *saddr};
     __u64 now = bpf_ktime_get_ns();
     struct persist_val *pv = bpf_map_lookup_elem(&persist, &pk);
     if (pv && now - pv->last_ns < (__u64)r->persist_s * 1000000000ULL) {
@@ -365,7 +599,7 @@ __attribute__((noinline)) int lb_select(struct lb_rule *r, __u32 saddr, __u32 da
         return idx;
       }
     }
-    start = mix32(saddr);
+    start = mix32(sfold);
     break;
   }
   case LB_SEL_LC: {
@@ -397,7 +631,7 @@ __attribute__((noinline)) int lb_select(struct lb_rule *r, __u32 saddr, __u32 da
     __u32 idx = ((start + i) % nep) & (LB_MAX_EPS - 1);
     if (!r->eps[idx].alive) continue;
     if (r->sel == LB_SEL_PERSIST) {
-      struct persist_key pk = {.rule_id = id, .saddr = saddr};
+      struct persist_key pk = {.rule_id = id, .saddr = *saddr};
       struct persist_val nv = {.ep_idx = idx, .last_ns = bpf_ktime_get_ns()};
       bpf_map_update_elem(&persist, &pk, &nv, BPF_ANY);
     }
@@ -406,17 +640,31 @@ __attribute__((noinline)) int lb_select(struct lb_rule *r, __u32 saddr, __u32 da
   return -1;
 }
 
-/* Onearm's source: the address of the interface towards the endpoint. */
-static __always_inline __u32 egress_addr(struct __sk_buff *skb, __u32 dst, int ingress) {
+/* The address, in family fam, of the interface towards dst: onearm's (and NAT64's) source. */
+static __always_inline int egress_addr(struct __sk_buff *skb, const struct lb_addr *dst, __u8 fam, int ingress, struct lb_addr *out) {
   struct bpf_fib_lookup fib = {};
-  fib.family = AF_INET;
-  fib.ipv4_dst = dst;
+  if (fam == LB_AF_INET) {
+    fib.family = AF_INET;
+    fib.ipv4_dst = dst->w[0];
+  } else {
+    fib.family = AF_INET6;
+    __builtin_memcpy(fib.ipv6_dst, dst, 16);
+  }
   fib.ifindex = ingress ? skb->ingress_ifindex : skb->ifindex;
   int rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
-  if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) return 0;
+  if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) return -1;
   __u32 ifi = fib.ifindex;
-  __u32 *a = bpf_map_lookup_elem(&ifaddr, &ifi);
-  return a ? *a : 0;
+  struct if_addrs *a = bpf_map_lookup_elem(&ifaddr, &ifi);
+  if (!a) return -1;
+  if (fam == LB_AF_INET) {
+    if (!a->v4) return -1;
+    out->w[0] = a->v4;
+    out->w[1] = out->w[2] = out->w[3] = 0;
+  } else {
+    if (addr_zero(&a->v6)) return -1;
+    *out = a->v6;
+  }
+  return 0;
 }
 
 static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct lb_key *svc, struct lb_rule *r, int ingress) {
@@ -425,7 +673,7 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
     count(LB_STAT_NOT_SYN);
     return TC_ACT_SHOT;
   }
-  int idx = lb_select(r, p->ip->saddr, p->ip->daddr, ((__u32)*p->sport << 16) | *p->dport);
+  int idx = lb_select(r, &p->saddr, addr_fold(&p->daddr), ((__u32)p->sport << 16) | p->dport);
   if (idx == -2) {
     count(LB_STAT_SRC_DENIED);
     return TC_ACT_SHOT;
@@ -435,55 +683,65 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
     return TC_ACT_SHOT;
   }
   idx &= LB_MAX_EPS - 1;
-  struct lb_ep ep = r->eps[idx];
+  __u32 zero = 0;
+  struct conn_scratch *sc = bpf_map_lookup_elem(&scratch, &zero);
+  if (!sc) return TC_ACT_OK;
+  struct ct_val *fwd = &sc->fwd;
+  struct ct_val *rev = &sc->rev;
+  struct lb_ep *ep = &r->eps[idx];
+  __u8 efam = r->ep_family == LB_AF_INET6 ? LB_AF_INET6 : LB_AF_INET;
   __u64 now = bpf_ktime_get_ns();
-  __u32 csaddr = p->ip->saddr;
-  __u16 csport = *p->sport;
+  __u16 csport = p->sport;
 
-  __u32 nsaddr = csaddr;
-  __u16 nsport = csport;
-  if (r->mode == LB_MODE_FULLNAT) nsaddr = r->snat_addr;
-  else if (r->mode == LB_MODE_ONEARM) nsaddr = egress_addr(skb, ep.addr, ingress);
-  if (nsaddr == 0) {
-    count(LB_STAT_TO_KERNEL);
-    return TC_ACT_OK;
+  /* The source towards the endpoint: the client's (default), or ours. */
+  struct lb_addr nsaddr = p->saddr;
+  int snat = r->mode != LB_MODE_DEFAULT || efam != p->family;
+  if (snat) {
+    if (r->mode == LB_MODE_FULLNAT && !addr_zero(&r->snat_addr)) nsaddr = r->snat_addr;
+    else if (egress_addr(skb, &ep->addr, efam, ingress, &nsaddr) != 0) {
+      count(LB_STAT_TO_KERNEL);
+      return TC_ACT_OK;
+    }
   }
 
-  struct ct_val fwd = {};
-  fwd.xsaddr = nsaddr;
-  fwd.xdaddr = ep.addr;
-  fwd.xdport = ep.port;
-  fwd.svc = *svc;
-  fwd.rule_id = r->id;
-  fwd.dir = CT_DIR_ORIG;
-  fwd.state = p->proto == IPPROTO_TCP ? CT_SYN_SENT : CT_UDP_NEW;
-  fwd.ep_idx = idx;
-  fwd.flags = r->sel == LB_SEL_LC ? CT_F_LC : 0;
-  fwd.timeout_s = r->timeout_s;
-  fwd.last_ns = now;
-  fwd.packets = 1;
-  fwd.bytes = p->len;
+  __builtin_memset(fwd, 0, sizeof(*fwd));
+  fwd->xsaddr = nsaddr;
+  fwd->xdaddr = ep->addr;
+  fwd->xdport = ep->port;
+  fwd->xfamily = efam;
+  fwd->svc = *svc;
+  fwd->rule_id = r->id;
+  fwd->dir = CT_DIR_ORIG;
+  fwd->state = p->proto == IPPROTO_TCP ? CT_SYN_SENT : CT_UDP_NEW;
+  fwd->ep_idx = idx;
+  fwd->flags = r->sel == LB_SEL_LC ? CT_F_LC : 0;
+  fwd->timeout_s = r->timeout_s;
+  fwd->last_ns = now;
+  fwd->packets = 1;
+  fwd->bytes = p->len;
 
-  struct ct_val rev = fwd;
-  rev.xsaddr = svc->vip;
-  rev.xdaddr = csaddr;
-  rev.xsport = svc->port;
-  rev.xdport = csport;
-  rev.dir = CT_DIR_REPLY;
-  rev.packets = 0;
-  rev.bytes = 0;
+  *rev = *fwd;
+  rev->xsaddr = p->daddr;
+  rev->xdaddr = p->saddr;
+  rev->xsport = svc->port;
+  rev->xdport = csport;
+  rev->xfamily = p->family;
+  rev->dir = CT_DIR_REPLY;
+  rev->packets = 0;
+  rev->bytes = 0;
 
-  struct ct_key rkey = {.saddr = ep.addr, .daddr = nsaddr, .sport = ep.port, .proto = p->proto};
-  if (r->mode == LB_MODE_DEFAULT) {
+  struct ct_key rkey = {.saddr = ep->addr, .daddr = nsaddr, .sport = ep->port, .proto = p->proto, .family = efam};
+  __u16 nsport = csport;
+  if (!snat) {
     rkey.dport = csport;
-    if (bpf_map_update_elem(&ct, &rkey, &rev, BPF_NOEXIST) != 0) {
+    if (bpf_map_update_elem(&ct, &rkey, rev, BPF_NOEXIST) != 0) {
       /* The reply tuple is taken: by a closing connection, which we replace, or a live one. */
       struct ct_val *old = bpf_map_lookup_elem(&ct, &rkey);
       if (!old || (old->state != CT_CLOSED && old->state != CT_FIN_WAIT)) {
         count(old ? LB_STAT_CT_CONFLICT : LB_STAT_CT_FULL);
         return TC_ACT_SHOT;
       }
-      if (bpf_map_update_elem(&ct, &rkey, &rev, BPF_ANY) != 0) {
+      if (bpf_map_update_elem(&ct, &rkey, rev, BPF_ANY) != 0) {
         count(LB_STAT_CT_FULL);
         return TC_ACT_SHOT;
       }
@@ -493,17 +751,18 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
      * Source port for the shared source address: a hash of the client's
      * tuple, then linear probing; the reply entry claims the port
      * atomically (BPF_NOEXIST), so two CPUs never hand out the same one.
-     * Onearm stays above the kernel's default ephemeral range because the
-     * node's own sockets share that address.
+     * Sources that are an interface's own address (onearm, NAT64) stay
+     * above the kernel's default ephemeral range, which the node's own
+     * sockets use.
      */
-    __u32 base = mix32(csaddr ^ ((__u32)csport << 16) ^ ep.addr);
-    __u32 lo = r->mode == LB_MODE_ONEARM ? 61000 : 10000;
+    __u32 base = mix32(addr_fold(&p->saddr) ^ ((__u32)csport << 16) ^ addr_fold(&ep->addr));
+    __u32 lo = r->mode == LB_MODE_FULLNAT && !addr_zero(&r->snat_addr) ? 10000 : 61000;
     __u32 span = 65536 - lo;
     int ok = 0;
     for (int i = 0; i < 16; i++) {
       __u16 port = lo + (base + i * 2654435761U) % span;
       rkey.dport = bpf_htons(port);
-      if (bpf_map_update_elem(&ct, &rkey, &rev, BPF_NOEXIST) == 0) {
+      if (bpf_map_update_elem(&ct, &rkey, rev, BPF_NOEXIST) == 0) {
         nsport = rkey.dport;
         ok = 1;
         break;
@@ -514,24 +773,27 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
       return TC_ACT_SHOT;
     }
   }
-  fwd.xsport = nsport;
-  struct ct_key fkey = {.saddr = csaddr, .daddr = svc->vip, .sport = csport, .dport = svc->port, .proto = p->proto};
-  if (bpf_map_update_elem(&ct, &fkey, &fwd, BPF_ANY) != 0) {
+  fwd->xsport = nsport;
+  struct ct_key fkey = {.saddr = p->saddr, .daddr = p->daddr, .sport = csport, .dport = svc->port, .proto = p->proto, .family = p->family};
+  if (bpf_map_update_elem(&ct, &fkey, fwd, BPF_ANY) != 0) {
     bpf_map_delete_elem(&ct, &rkey);
     count(LB_STAT_CT_FULL);
     return TC_ACT_SHOT;
   }
   if (r->sel == LB_SEL_LC) {
-    __u32 slot = r->id * LB_MAX_EPS + idx;
+    __u32 slot = (r->id & (LB_MAX_RULES - 1)) * LB_MAX_EPS + idx;
     __u64 *o = bpf_map_lookup_elem(&lc_opened, &slot);
     if (o) __sync_fetch_and_add(o, 1);
   }
   count(LB_STAT_CT_NEW);
-  translate(p, nsaddr, ep.addr, nsport, ep.port);
-  return forward(skb, p, ingress);
+  if (xlate(skb, p, fwd) != 0) {
+    count(LB_STAT_XLATE_FAIL);
+    return TC_ACT_SHOT;
+  }
+  return forward(skb, efam, p->proto, ingress);
 }
 
-/* The start of an ICMP header (linux/icmp.h pulls in libc headers). */
+/* The start of an ICMP / ICMPv6 header (linux/icmp.h pulls in libc headers). */
 struct icmp_head {
   __u8 type;
   __u8 code;
@@ -539,38 +801,58 @@ struct icmp_head {
 };
 #define ICMP_ECHO_REPLY 0
 #define ICMP_ECHO_REQUEST 8
+#define ICMP6_ECHO_REQUEST 128
+#define ICMP6_ECHO_REPLY 129
 
 /*
- * An ICMP echo request to a VIP is answered here, on the interface it came
- * in on, like loxilb does: a VIP advertised over BGP is on no interface, so
+ * An echo request to a VIP is answered here, on the interface it came in
+ * on, like loxilb does: a VIP advertised over BGP is on no interface, so
  * the kernel would route the ping on instead. Anything else goes on to the
- * kernel untouched.
+ * kernel untouched (Neighbour Discovery among it).
  */
 static __always_inline int echo_reply(struct __sk_buff *skb, struct pkt *p) {
-  struct icmp_head *ic = p->l4;
-  if ((void *)(ic + 1) > (void *)(long)skb->data_end) return TC_ACT_OK;
-  if (ic->type != ICMP_ECHO_REQUEST || ic->code != 0) return TC_ACT_OK;
-  struct iphdr *ip = p->ip;
-  __u32 dst = ip->daddr;
-  if (!bpf_map_lookup_elem(&vips, &dst)) return TC_ACT_OK;
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  __u32 l4 = p->l4_off;
+  if (l4 > L4_OFF_MAX) return TC_ACT_OK;
+  struct icmp_head *ic = data + l4;
+  if ((void *)(ic + 1) > end) return TC_ACT_OK;
+  __u8 req = p->family == LB_AF_INET ? ICMP_ECHO_REQUEST : ICMP6_ECHO_REQUEST;
+  __u8 rep = p->family == LB_AF_INET ? ICMP_ECHO_REPLY : ICMP6_ECHO_REPLY;
+  if (ic->type != req || ic->code != 0) return TC_ACT_OK;
+  struct vip_key vk = {.addr = p->daddr, .family = p->family};
+  if (!bpf_map_lookup_elem(&vips, &vk)) return TC_ACT_OK;
 
-  struct ethhdr *eth = p->eth;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) return TC_ACT_OK;
   __u8 mac[ETH_ALEN];
   __builtin_memcpy(mac, eth->h_dest, ETH_ALEN);
   __builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
   __builtin_memcpy(eth->h_source, mac, ETH_ALEN);
-  /* Swapping the addresses leaves the header sum as it is; a fresh TTL does not. */
-  ip->daddr = ip->saddr;
-  ip->saddr = dst;
-  __u16 *ttl_word = (__u16 *)&ip->ttl;
-  __u16 old = *ttl_word;
-  ip->ttl = 64;
-  csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
-  /* Echo (8) becomes echo reply (0): the type/code word changes, the rest is echoed. */
-  __u16 *type_word = (__u16 *)&ic->type;
-  old = *type_word;
-  ic->type = ICMP_ECHO_REPLY;
-  csum_apply(&ic->checksum, csum_diff16(0, old, *type_word));
+  /* Swapping the addresses leaves every checksum as it is; a fresh TTL changes the IPv4 header's. */
+  if (p->family == LB_AF_INET) {
+    struct iphdr *ip = data + L3_OFF;
+    if ((void *)(ip + 1) > end) return TC_ACT_OK;
+    ip->daddr = p->saddr.w[0];
+    ip->saddr = p->daddr.w[0];
+    __u16 *ttl_word = (__u16 *)&ip->ttl;
+    __u16 old = *ttl_word;
+    ip->ttl = 64;
+    csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
+  } else {
+    struct ipv6hdr *ip6 = data + L3_OFF;
+    if ((void *)(ip6 + 1) > end) return TC_ACT_OK;
+    __builtin_memcpy(&ip6->daddr, &p->saddr, 16);
+    __builtin_memcpy(&ip6->saddr, &p->daddr, 16);
+    ip6->hop_limit = 64;
+  }
+  /* Request becomes reply: the type/code word changes, the rest is echoed. */
+  __u16 *type_word = (__u16 *)ic;
+  __u16 old_tw = *type_word;
+  ic->type = rep;
+  __u16 new_tw = *type_word;
+  if (p->family == LB_AF_INET) csum_apply(&ic->checksum, csum_diff16(0, old_tw, new_tw));
+  else if (bpf_l4_csum_replace(skb, p->l4_off + 2, old_tw, new_tw, 2)) return TC_ACT_SHOT;
   count(LB_STAT_ICMP_ECHO);
   return bpf_redirect(skb->ifindex, 0);
 }
@@ -578,12 +860,11 @@ static __always_inline int echo_reply(struct __sk_buff *skb, struct pkt *p) {
 static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
   struct pkt p = {};
   int kind = parse(skb, &p);
-  if (kind < 0) return TC_ACT_OK;
-  if (kind == 1) return ingress ? echo_reply(skb, &p) : TC_ACT_OK;
+  if (kind == PKT_OTHER) return TC_ACT_OK;
+  if (kind == PKT_ECHO) return ingress ? echo_reply(skb, &p) : TC_ACT_OK;
   count(LB_STAT_PACKETS);
 
-  struct ct_key key = {
-      .saddr = p.ip->saddr, .daddr = p.ip->daddr, .sport = *p.sport, .dport = *p.dport, .proto = p.proto};
+  struct ct_key key = {.saddr = p.saddr, .daddr = p.daddr, .sport = p.sport, .dport = p.dport, .proto = p.proto, .family = p.family};
   struct ct_val *v = bpf_map_lookup_elem(&ct, &key);
   if (v) {
     /*
@@ -600,11 +881,11 @@ static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
       bpf_map_delete_elem(&ct, &key);
       count(LB_STAT_CT_REUSED);
     } else {
-      return ct_hit(skb, &p, &key, v, ingress);
+      return ct_hit(skb, &p, v, ingress);
     }
   }
 
-  struct lb_key svc = {.vip = p.ip->daddr, .port = *p.dport, .proto = p.proto};
+  struct lb_key svc = {.vip = p.daddr, .port = p.dport, .proto = p.proto, .family = p.family};
   struct lb_rule *r = bpf_map_lookup_elem(&lb_rules, &svc);
   if (!r) return TC_ACT_OK;
   return new_conn(skb, &p, &svc, r, ingress);
@@ -613,12 +894,9 @@ static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
 /*
  * The sweep, run by user space once a second through BPF_PROG_TEST_RUN: one
  * pass over the connection table inside the kernel, instead of reading it
- * out and deleting entry by entry with two syscalls each (at 16,000 new
- * connections/s that cost a tenth of a core). A connection is its two
- * entries: idle when neither has seen a packet within the limit of its
- * state, and then both go. The time between reading an entry and deleting
- * it is now nanoseconds, so a SYN re-creating a closed tuple on another CPU
- * in between is as good as impossible.
+ * out and deleting entry by entry with two syscalls each. A connection is
+ * its two entries: idle when neither has seen a packet within the limit of
+ * its state, and then both go.
  */
 struct bpf_map;
 

@@ -4,13 +4,15 @@
  * (native/src/datapath.cc and src/datapath/layout.ts, which encodes the same
  * bytes). Every multi-byte address and port is in network byte order, as it
  * is on the wire, so the program compares and copies without swapping.
+ * Addresses are 16 bytes for both families: an IPv4 address is the first
+ * word, the other three are zero, and a family byte says which it is.
  * Change a layout here and LB_LAYOUT_VERSION with it: the sync channel
  * refuses peers whose layout differs.
  */
 #ifndef LOXILB_LB_MAPS_H
 #define LOXILB_LB_MAPS_H
 
-#define LB_LAYOUT_VERSION 1
+#define LB_LAYOUT_VERSION 2
 
 #define LB_MAX_EPS 32
 #define LB_MAX_SRCS 16
@@ -19,6 +21,9 @@
 #define LB_MAX_SERVICE_ENTRIES 65536
 #define LB_CT_MAX 262144
 #define LB_PERSIST_MAX 65536
+
+#define LB_AF_INET 4
+#define LB_AF_INET6 6
 
 /* Selection (LoadbalanceEntry.serviceArguments.sel). */
 #define LB_SEL_RR 0
@@ -51,56 +56,70 @@
 #define CT_F_SYNCED 0x04 /* installed by connection sync, not by a packet */
 #define CT_F_LC 0x08     /* its rule selects by least connections: count the close */
 
-/* Service key: rule lookup by (VIP, port, protocol). 8 bytes. */
-struct lb_key {
-  __u32 vip;
-  __u16 port;
-  __u8 proto;
-  __u8 pad;
+/* 16 bytes: IPv6, or IPv4 in w[0] with w[1..3] zero. */
+struct lb_addr {
+  __u32 w[4];
 };
 
-/* 8 bytes. alive: 1 in rotation, 0 taken out by a failed probe. */
+/* Service key: rule lookup by (VIP, port, protocol, family). 20 bytes. */
+struct lb_key {
+  struct lb_addr vip;
+  __u16 port;
+  __u8 proto;
+  __u8 family;
+};
+
+/* 20 bytes. alive: 1 in rotation, 0 taken out by a failed probe. */
 struct lb_ep {
-  __u32 addr;
+  struct lb_addr addr;
   __u16 port;
   __u8 weight;
   __u8 alive;
 };
 
+/* A client prefix: (saddr & mask) == net, in the VIP's family. */
 struct lb_src {
-  __u32 net;
-  __u32 mask;
+  struct lb_addr net;
+  struct lb_addr mask;
 };
 
 struct lb_rule {
-  __u32 id;        /* index into rr_ctr / lc_* (< LB_MAX_RULES) */
+  __u32 id; /* index into rr_ctr / lc_* (< LB_MAX_RULES) */
   __u8 sel;
   __u8 mode;
   __u8 nep;
   __u8 nsrc;
-  __u32 snat_addr; /* fullnat source; onearm uses the egress interface's address */
+  /*
+   * Source of translated packets when the client's cannot be kept: fullnat's
+   * floating address, in the endpoints' family; zero means the address of
+   * the interface towards the endpoint (onearm, and NAT64 without one).
+   */
+  struct lb_addr snat_addr;
   __u32 timeout_s; /* idle timeout of an established connection */
   __u32 persist_s;
   __u32 nalive;    /* endpoints with alive = 1 */
+  __u8 ep_family;  /* family of every endpoint; differs from the VIP's for NAT64 */
+  __u8 pad[3];
   struct lb_ep eps[LB_MAX_EPS];
   __u8 wslots[LB_WSLOTS]; /* endpoint index per slot, by weight, alive ones only */
   struct lb_src srcs[LB_MAX_SRCS];
 };
 
-/* 16 bytes. */
+/* 40 bytes. */
 struct ct_key {
-  __u32 saddr;
-  __u32 daddr;
+  struct lb_addr saddr;
+  struct lb_addr daddr;
   __u16 sport;
   __u16 dport;
   __u8 proto;
-  __u8 pad[3];
+  __u8 family;
+  __u8 pad[2];
 };
 
-/* 56 bytes. x* is what the packet is rewritten to. */
+/* 96 bytes. x* is what the packet is rewritten to, in family xfamily. */
 struct ct_val {
-  __u32 xsaddr;
-  __u32 xdaddr;
+  struct lb_addr xsaddr;
+  struct lb_addr xdaddr;
   __u16 xsport;
   __u16 xdport;
   struct lb_key svc;
@@ -110,6 +129,8 @@ struct ct_val {
   __u8 ep_idx;
   __u8 flags;
   __u32 timeout_s;
+  __u8 xfamily;
+  __u8 pad[3];
   __u64 last_ns;
   __u64 packets;
   __u64 bytes;
@@ -117,13 +138,27 @@ struct ct_val {
 
 struct persist_key {
   __u32 rule_id;
-  __u32 saddr;
+  struct lb_addr saddr;
 };
 
 struct persist_val {
   __u32 ep_idx;
   __u32 pad;
   __u64 last_ns;
+};
+
+/* ifindex -> the interface's first IPv4 and first global IPv6 address (onearm, NAT64 sources). */
+struct if_addrs {
+  __u32 v4;
+  __u32 pad;
+  struct lb_addr v6;
+};
+
+/* An address some programmed rule serves: it answers echo requests. */
+struct vip_key {
+  struct lb_addr addr;
+  __u8 family;
+  __u8 pad[3];
 };
 
 /* Per-CPU counters, index = LB_STAT_*. */
@@ -139,7 +174,9 @@ struct persist_val {
 #define LB_STAT_TO_KERNEL 9
 #define LB_STAT_CT_REUSED 10   /* SYN on a closing connection's tuple: replaced */
 #define LB_STAT_CT_CONFLICT 11 /* reply tuple held by a live connection */
-#define LB_STAT_ICMP_ECHO 12   /* echo requests to a VIP answered */
-#define LB_STAT_MAX 13
+#define LB_STAT_ICMP_ECHO 12   /* echo requests to a VIP answered (ICMP and ICMPv6) */
+#define LB_STAT_FAMILY_XLATE 13 /* packets moved between IPv6 and IPv4 (NAT64 and its replies) */
+#define LB_STAT_XLATE_FAIL 14  /* a family change the kernel refused, or an untranslatable packet */
+#define LB_STAT_MAX 15
 
 #endif

@@ -22,6 +22,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -57,17 +58,31 @@ uint64_t KtimeNs() {
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ULL + static_cast<uint64_t>(ts.tv_nsec);
 }
 
+static_assert(sizeof(ct_key) % 8 == 0, "ct_key is hashed as 64-bit words");
+
 struct CtKeyBytes {
-  uint64_t a, b;
-  bool operator==(const CtKeyBytes& o) const { return a == o.a && b == o.b; }
+  uint64_t w[sizeof(ct_key) / 8];
+  bool operator==(const CtKeyBytes& o) const { return memcmp(w, o.w, sizeof w) == 0; }
 };
 
 struct CtKeyHash {
   size_t operator()(const CtKeyBytes& k) const {
-    uint64_t h = k.a * 0x9e3779b97f4a7c15ULL ^ (k.b + 0x632be59bd9b4e019ULL + (k.a << 6) + (k.a >> 2));
-    return static_cast<size_t>(h ^ (h >> 29));
+    uint64_t h = 0x632be59bd9b4e019ULL;
+    for (uint64_t x : k.w) h = (h ^ x) * 0x9e3779b97f4a7c15ULL + (h >> 29);
+    return static_cast<size_t>(h ^ (h >> 31));
   }
 };
+
+bool SameAddr(const lb_addr& a, const lb_addr& b) { return memcmp(&a, &b, sizeof a) == 0; }
+
+// The index of the rule's endpoint at (addr, port, family), or -1.
+int EndpointIndex(const lb_rule& r, const lb_addr& addr, uint16_t port, uint8_t family) {
+  if (family != r.ep_family) return -1;
+  for (int i = 0; i < r.nep && i < LB_MAX_EPS; i++) {
+    if (r.eps[i].port == port && SameAddr(r.eps[i].addr, addr)) return i;
+  }
+  return -1;
+}
 
 class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
  public:
@@ -370,11 +385,14 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     return r;
   }
 
-  // ctInstall(keys, values) -> { installed, unknownService }: entries from
-  // a cluster peer. Each takes this node's rule id for its service (looked
-  // up in lb_rules by the service key it carries); entries of services this
-  // node has no rule for are skipped and counted. last_ns is the peer's
-  // clock, so it is restamped with ours.
+  // ctInstall(keys, values) -> { installed, unknownService, rejected }:
+  // entries from a cluster peer, trusted no further than this node's own
+  // rules. Each must belong to a service this node has (else skipped and
+  // counted as unknownService) and translate to one of that rule's
+  // endpoints with the service's own address and port on the other side
+  // (else rejected: a peer must not steer a client anywhere else). It takes
+  // this node's rule id and endpoint index, a timeout no longer than the
+  // rule's, and our clock for last_ns.
   Napi::Value CtInstall(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     bpf_map* m = Map(env, Napi::String::New(env, "ct"));
@@ -391,37 +409,60 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     keys.reserve(n);
     vals.reserve(n);
     // Few services, many entries: one map lookup per distinct service.
-    std::vector<std::pair<uint64_t, int64_t>> ids;
-    lb_rule rule;
-    uint32_t unknown = 0;
+    std::vector<std::pair<lb_key, std::unique_ptr<lb_rule>>> seen;
+    uint32_t unknown = 0, rejected = 0;
     const uint64_t now = KtimeNs();
     for (uint32_t i = 0; i < n; i++) {
+      ct_key key;
       ct_val x;
+      memcpy(&key, k.Data() + i * sizeof(ct_key), sizeof key);
       memcpy(&x, v.Data() + i * sizeof(ct_val), sizeof x);
-      uint64_t svc;
-      memcpy(&svc, &x.svc, sizeof svc);
-      int64_t id = -1;
-      bool found = false;
-      for (auto& p : ids) {
-        if (p.first == svc) {
-          id = p.second;
-          found = true;
+      const lb_rule* rule = nullptr;
+      bool cached = false;
+      for (auto& p : seen) {
+        if (memcmp(&p.first, &x.svc, sizeof(lb_key)) == 0) {
+          rule = p.second.get();
+          cached = true;
           break;
         }
       }
-      if (!found) {
-        id = bpf_map_lookup_elem(bpf_map__fd(rules), &x.svc, &rule) == 0 ? static_cast<int64_t>(rule.id) : -1;
-        ids.emplace_back(svc, id);
+      if (!cached) {
+        auto r = std::make_unique<lb_rule>();
+        if (bpf_map_lookup_elem(bpf_map__fd(rules), &x.svc, r.get()) != 0) r.reset();
+        rule = r.get();
+        seen.emplace_back(x.svc, std::move(r));
       }
-      if (id < 0) {
+      if (rule == nullptr) {
         unknown++;
         continue;
       }
-      x.rule_id = static_cast<uint32_t>(id);
+      const lb_key& svc = x.svc;
+      int ep = -1;
+      bool ok = key.proto == svc.proto && x.state <= CT_UDP_EST && (x.dir == CT_DIR_ORIG || x.dir == CT_DIR_REPLY);
+      if (ok && x.dir == CT_DIR_ORIG) {
+        // client -> VIP, translated to -> endpoint
+        ok = key.family == svc.family && SameAddr(key.daddr, svc.vip) && key.dport == svc.port;
+        if (ok) ep = EndpointIndex(*rule, x.xdaddr, x.xdport, x.xfamily);
+      } else if (ok) {
+        // endpoint -> us, translated to VIP -> client
+        ok = x.xfamily == svc.family && SameAddr(x.xsaddr, svc.vip) && x.xsport == svc.port;
+        if (ok) ep = EndpointIndex(*rule, key.saddr, key.sport, key.family);
+      }
+      // Default mode keeps the client's address and port: nothing else may stand in for them.
+      if (ok && rule->mode == LB_MODE_DEFAULT && x.xfamily == key.family) {
+        ok = x.dir == CT_DIR_ORIG ? SameAddr(x.xsaddr, key.saddr) && x.xsport == key.sport
+                                  : SameAddr(x.xdaddr, key.daddr) && x.xdport == key.dport;
+      }
+      if (!ok || ep < 0) {
+        rejected++;
+        continue;
+      }
+      x.rule_id = rule->id;
+      x.ep_idx = static_cast<uint8_t>(ep);
+      const uint32_t limit = rule->timeout_s != 0 ? rule->timeout_s : 240;
+      if (x.timeout_s == 0 || x.timeout_s > limit) x.timeout_s = limit;
       x.last_ns = now;
-      x.flags |= CT_F_SYNCED;
-      ct_key key;
-      memcpy(&key, k.Data() + i * sizeof(ct_key), sizeof key);
+      x.flags = static_cast<uint8_t>((x.flags & (CT_F_FIN_ORIG | CT_F_FIN_REPLY | CT_F_LC)) | CT_F_SYNCED);
       keys.push_back(key);
       vals.push_back(x);
     }
@@ -435,6 +476,7 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     Napi::Object r = Napi::Object::New(env);
     r.Set("installed", Napi::Number::New(env, done));
     r.Set("unknownService", Napi::Number::New(env, unknown));
+    r.Set("rejected", Napi::Number::New(env, rejected));
     return r;
   }
 

@@ -5,20 +5,23 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { loadNativeAddon, type NativeLbDatapath, type NativeMapDump } from '../util/nativeAddon.ts';
+import { loadNativeAddon, type CtInstallResult, type NativeLbDatapath, type NativeMapDump } from '../util/nativeAddon.ts';
 import { errnoCode, errorMessage } from '../util/errors.ts';
 import type { LbRule } from '../lb/LbRule.ts';
 import { usesInterface, listLinks, type InterfaceFilter, type LinkInfo } from './interfaces.ts';
 import {
   CT_KEY_SIZE,
+  CT_VAL,
   CT_VAL_SIZE,
+  LB_KEY_SIZE,
   MAX_EPS,
   MAX_RULES,
   STAT_NAMES,
   checkLayout,
   decodeCt,
-  encodeIp4,
+  encodeIfAddrs,
   encodeLbRule,
+  encodeVipKey,
   type CtEntry,
 } from './layout.ts';
 import { RuleIdAllocator, planRule, type RuleContext } from './planDatapath.ts';
@@ -78,6 +81,7 @@ export class Datapath {
   private readonly unanswered = new Set<string>();
   private lastUnanswered = 0;
   private attached = new Map<string, LinkInfo>();
+  /** ifindex -> the addresses written to the ifaddr map ("v4|v6"). */
   private ifaddrs = new Map<number, string>();
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
@@ -109,7 +113,7 @@ export class Datapath {
     return new Datapath(dp, opts, log, () => addon.ktimeNs());
   }
 
-  /** Turns on IPv4 forwarding (the FIB lookup of translated packets needs it) and attaches. */
+  /** Turns on IPv4 and IPv6 forwarding (the FIB lookup of translated packets needs it) and attaches. */
   start(): void {
     this.enableForwarding();
     this.syncLinks();
@@ -121,14 +125,18 @@ export class Datapath {
   }
 
   private enableForwarding(): void {
-    const f = '/proc/sys/net/ipv4/ip_forward';
-    try {
-      if (readFileSync(f, 'utf8').trim() !== '1') {
-        writeFileSync(f, '1\n');
-        this.log.info('enabled net.ipv4.ip_forward: the datapath forwards translated packets');
+    for (const [f, name] of [
+      ['/proc/sys/net/ipv4/ip_forward', 'net.ipv4.ip_forward'],
+      ['/proc/sys/net/ipv6/conf/all/forwarding', 'net.ipv6.conf.all.forwarding'],
+    ] as const) {
+      try {
+        if (readFileSync(f, 'utf8').trim() !== '1') {
+          writeFileSync(f, '1\n');
+          this.log.info(`enabled ${name}: the datapath forwards translated packets`);
+        }
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, `cannot enable ${name}; translated packets of that family may not be forwarded`);
       }
-    } catch (err) {
-      this.log.warn({ err: errorMessage(err) }, 'cannot enable net.ipv4.ip_forward; translated packets may not be forwarded');
     }
   }
 
@@ -138,8 +146,8 @@ export class Datapath {
     const links = listLinks();
     const now = new Set<string>();
     for (const l of links) {
-      if (l.ipv4 && this.ifaddrs.get(l.ifindex) !== l.ipv4) {
-        this.setIfaddr(l.ifindex, l.ipv4);
+      if ((l.ipv4 || l.ipv6) && this.ifaddrs.get(l.ifindex) !== `${l.ipv4 ?? ''}|${l.ipv6 ?? ''}`) {
+        this.setIfaddr(l.ifindex, l.ipv4, l.ipv6);
       }
       if (!usesInterface(l.name, this.opts)) continue;
       now.add(l.name);
@@ -160,13 +168,12 @@ export class Datapath {
     }
   }
 
-  private setIfaddr(ifindex: number, addr: string): void {
+  private setIfaddr(ifindex: number, v4: string | undefined, v6: string | undefined): void {
     const k = Buffer.alloc(4);
     k.writeUInt32LE(ifindex);
-    const v = encodeIp4(addr);
     try {
-      this.dp.mapUpdate('ifaddr', k, v);
-      this.ifaddrs.set(ifindex, addr);
+      this.dp.mapUpdate('ifaddr', k, encodeIfAddrs(v4, v6));
+      this.ifaddrs.set(ifindex, `${v4 ?? ''}|${v6 ?? ''}`);
     } catch (err) {
       this.log.warn({ ifindex, err: errorMessage(err) }, 'cannot record the interface address for onearm');
     }
@@ -314,10 +321,10 @@ export class Datapath {
       if (wanted === this.installedVips.has(v)) continue;
       try {
         if (wanted) {
-          this.dp.mapUpdate('vips', encodeIp4(v), one);
+          this.dp.mapUpdate('vips', encodeVipKey(v), one);
           this.installedVips.add(v);
         } else {
-          this.dp.mapDelete('vips', encodeIp4(v));
+          this.dp.mapDelete('vips', encodeVipKey(v));
           this.installedVips.delete(v);
         }
       } catch {
@@ -354,7 +361,8 @@ export class Datapath {
     const d = this.dp.mapDump('ct');
     const doomed: Buffer[] = [];
     for (let i = 0; i < d.count; i++) {
-      const svcHex = d.values.subarray(i * CT_VAL_SIZE + 12, i * CT_VAL_SIZE + 20).toString('hex');
+      const at = i * CT_VAL_SIZE + CT_VAL.svc;
+      const svcHex = d.values.subarray(at, at + LB_KEY_SIZE).toString('hex');
       if (!svcs.has(svcHex)) continue;
       const keep = svcs.get(svcHex);
       if (keep) {
@@ -397,7 +405,7 @@ export class Datapath {
     return out;
   }
 
-  installConnections(keys: Buffer, values: Buffer): { installed: number; unknownService: number } {
+  installConnections(keys: Buffer, values: Buffer): CtInstallResult {
     return this.dp.ctInstall(keys, values);
   }
 

@@ -46,15 +46,12 @@ export function datapathRefusal(rule: LbRule): ValidationError | undefined {
     return new ValidationError(f('portMax'), `must be at most ${sa.port + MAX_PORT_RANGE - 1}: a port range spans at most ${MAX_PORT_RANGE} ports`, sa.portMax);
   }
   for (const vip of [...ruleVips(rule), ...(sa.privateIP ? [sa.privateIP] : [])]) {
-    if (ipFamily(vip) === 6) {
+    if (vip === '0.0.0.0' || vip === '::') {
       const field = vip === sa.externalIP ? f('externalIP') : vip === sa.privateIP ? f('privateIP') : 'secondaryIPs';
-      return new ValidationError(field, 'must be an IPv4 address: the eBPF datapath carries IPv4 only so far', vip);
+      return new ValidationError(field, `must be a unicast address: ${vip} serves nothing in ${mode} mode`, vip);
     }
-    if (vip === '0.0.0.0') return new ValidationError(f('externalIP'), 'must be a unicast address: 0.0.0.0 serves nothing in these modes', vip);
   }
-  const v6ep = rule.endpoints.findIndex((e) => ipFamily(e.endpointIP) === 6);
-  if (v6ep >= 0) return new ValidationError(`endpoints[${v6ep}].endpointIP`, 'must be an IPv4 address: the eBPF datapath carries IPv4 only so far', rule.endpoints[v6ep]!.endpointIP);
-
+  // IPv6 VIPs may have IPv4 endpoints (NAT64); parseLbRule has refused the reverse.
   const vipFamily = ipFamily(sa.externalIP);
   const sources = rule.allowedSources.filter((s) => ipFamily(s.prefix.split('/')[0]!) === vipFamily);
   const other = rule.allowedSources.find((s) => ipFamily(s.prefix.split('/')[0]!) !== vipFamily);

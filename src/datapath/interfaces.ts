@@ -20,6 +20,8 @@ export interface LinkInfo {
   ifindex: number;
   /** First IPv4 address, for onearm's source. */
   ipv4?: string;
+  /** First global IPv6 address (not link-local), for onearm's and NAT64's IPv6 source. */
+  ipv6?: string;
 }
 
 /** The links of this network namespace, read from sysfs (no netlink shell-outs). */
@@ -41,7 +43,8 @@ export function listLinks(): LinkInfo[] {
     }
     if (!Number.isInteger(ifindex) || ifindex <= 0) continue;
     const v4 = addrs[name]?.find((a) => a.family === 'IPv4');
-    out.push({ name, ifindex, ipv4: v4?.address });
+    const v6 = addrs[name]?.find((a) => a.family === 'IPv6' && !a.address.toLowerCase().startsWith('fe80:') && a.scopeid === 0 && a.netmask !== 'ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff');
+    out.push({ name, ifindex, ipv4: v4?.address, ...(v6 ? { ipv6: v6.address } : {}) });
   }
   return out;
 }

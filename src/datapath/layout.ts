@@ -1,9 +1,12 @@
 // The bytes of the eBPF maps (native/bpf/lb_maps.h), encoded and decoded in
 // TypeScript. Addresses and ports are in network byte order, as the program
-// compares them on the wire. checkLayout() compares these sizes with the ones
-// the C compiler produced, so a drift between the two fails at start.
+// compares them on the wire; every address takes 16 bytes with a family byte
+// beside it. checkLayout() compares these sizes with the ones the C compiler
+// produced, so a drift between the two fails at start.
+import ipaddr from 'ipaddr.js';
+import { parseIp } from '../util/ipAddress.ts';
 
-export const LAYOUT_VERSION = 1;
+export const LAYOUT_VERSION = 2;
 export const MAX_EPS = 32;
 export const MAX_SRCS = 16;
 export const WSLOTS = 128;
@@ -11,13 +14,20 @@ export const MAX_RULES = 16384;
 /** lb_rules entries: one per (match address, port, protocol), so port ranges and secondary IPs take several. */
 export const MAX_SERVICE_ENTRIES = 65536;
 
-export const LB_KEY_SIZE = 8;
-export const LB_RULE_SIZE = 536;
-export const CT_KEY_SIZE = 16;
-export const CT_VAL_SIZE = 56;
+/** Every address takes 16 bytes: IPv6, or IPv4 in the first 4 with the rest zero. */
+export const ADDR_SIZE = 16;
+export const LB_KEY_SIZE = 20;
+export const LB_RULE_SIZE = 1320;
+export const CT_KEY_SIZE = 40;
+export const CT_VAL_SIZE = 96;
+export const VIP_KEY_SIZE = 20;
+export const IF_ADDRS_SIZE = 24;
 
 export const IPPROTO = { tcp: 6, udp: 17 } as const;
 export type DpProtocol = keyof typeof IPPROTO;
+/** lb_addr family bytes. */
+export const AF = { 4: 4, 6: 6 } as const;
+export type DpFamily = 4 | 6;
 
 export const SEL = { rr: 0, hash: 1, priority: 2, persist: 3, lc: 4 } as const;
 export const MODE = { default: 0, onearm: 1, fullnat: 2 } as const;
@@ -45,6 +55,8 @@ export const STAT_NAMES = [
   'ctReused',
   'ctConflict',
   'icmpEcho',
+  'familyTranslated',
+  'translateFailed',
 ] as const;
 
 export function checkLayout(native: { version: number; lbKey: number; lbRule: number; ctKey: number; ctVal: number }): void {
@@ -74,8 +86,30 @@ export function encodeIp4(addr: string): Buffer {
   throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
 }
 
+/** An address of either family as the 16 bytes of an lb_addr. */
+export function encodeAddr(addr: string): Buffer {
+  if (!addr.includes(':')) {
+    const b = Buffer.alloc(ADDR_SIZE);
+    encodeIp4(addr).copy(b, 0);
+    return b;
+  }
+  const parsed = parseIp(addr);
+  if (!parsed || parsed.kind() !== 'ipv6') throw new Error(`not an IPv6 address: ${addr}`);
+  return Buffer.from(parsed.toByteArray());
+}
+
+export function familyOfAddr(addr: string): DpFamily {
+  return addr.includes(':') ? 6 : 4;
+}
+
 function ip4str(b: Buffer, off: number): string {
-  return `${b.readUInt8(off)}.${b.readUInt8(off + 1)}.${b.readUInt8(off + 2)}.${b.readUInt8(off + 3)}`;
+  return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;
+}
+
+/** The text of an lb_addr of the given family. */
+export function decodeAddr(b: Buffer, off: number, family: number): string {
+  if (family === 4) return ip4str(b, off);
+  return ipaddr.fromByteArray([...b.subarray(off, off + 16)]).toString();
 }
 
 export interface ServiceKey {
@@ -86,9 +120,10 @@ export interface ServiceKey {
 
 export function encodeLbKey(k: ServiceKey): Buffer {
   const b = Buffer.alloc(LB_KEY_SIZE);
-  encodeIp4(k.vip).copy(b, 0);
-  b.writeUInt16BE(k.port, 4);
-  b[6] = IPPROTO[k.proto];
+  encodeAddr(k.vip).copy(b, 0);
+  b.writeUInt16BE(k.port, 16);
+  b[18] = IPPROTO[k.proto];
+  b[19] = familyOfAddr(k.vip);
   return b;
 }
 
@@ -97,9 +132,26 @@ export function protoName(n: number): DpProtocol | undefined {
 }
 
 export function decodeLbKey(b: Buffer, off = 0): ServiceKey | undefined {
-  const proto = protoName(b.readUInt8(off + 6));
-  if (!proto) return undefined;
-  return { vip: ip4str(b, off), port: b.readUInt16BE(off + 4), proto };
+  const proto = protoName(b[off + 18]!);
+  const fam = b[off + 19];
+  if (!proto || (fam !== 4 && fam !== 6)) return undefined;
+  return { vip: decodeAddr(b, off, fam), port: b.readUInt16BE(off + 16), proto };
+}
+
+/** A vips map key: the address and its family. */
+export function encodeVipKey(addr: string): Buffer {
+  const b = Buffer.alloc(VIP_KEY_SIZE);
+  encodeAddr(addr).copy(b, 0);
+  b[16] = familyOfAddr(addr);
+  return b;
+}
+
+/** An ifaddr map value: the interface's IPv4 and global IPv6 address (either may be absent). */
+export function encodeIfAddrs(v4: string | undefined, v6: string | undefined): Buffer {
+  const b = Buffer.alloc(IF_ADDRS_SIZE);
+  if (v4) encodeIp4(v4).copy(b, 0);
+  if (v6) encodeAddr(v6).copy(b, 8);
+  return b;
 }
 
 export interface DpEndpoint {
@@ -113,12 +165,12 @@ export interface DpRule {
   id: number;
   sel: number;
   mode: number;
-  /** fullnat source address ('' otherwise). */
+  /** The NAT source when the client's cannot be kept ('' = the egress interface's address). */
   snatAddr: string;
   timeoutS: number;
   persistS: number;
   endpoints: DpEndpoint[];
-  /** allowedSources as network/prefix-length pairs. */
+  /** allowedSources as network/prefix-length pairs, in the VIP's family. */
   sources: { net: string; bits: number }[];
 }
 
@@ -171,6 +223,17 @@ function computeWeightSlots(endpoints: DpEndpoint[]): number[] {
   return slots;
 }
 
+/** The mask of a prefix length as 16 bytes (IPv4 masks use the first 4). */
+function maskBytes(bits: number, family: DpFamily): Buffer {
+  const b = Buffer.alloc(ADDR_SIZE);
+  const total = family === 4 ? 32 : 128;
+  for (let i = 0; i < total / 8; i++) {
+    const left = bits - i * 8;
+    b[i] = left >= 8 ? 0xff : left <= 0 ? 0 : (0xff << (8 - left)) & 0xff;
+  }
+  return b;
+}
+
 export function encodeLbRule(r: DpRule): Buffer {
   if (r.endpoints.length > MAX_EPS) throw new Error(`at most ${MAX_EPS} endpoints per rule`);
   if (r.sources.length > MAX_SRCS) throw new Error(`at most ${MAX_SRCS} allowed sources per rule`);
@@ -180,27 +243,30 @@ export function encodeLbRule(r: DpRule): Buffer {
   b[5] = r.mode;
   b[6] = r.endpoints.length;
   b[7] = r.sources.length;
-  if (r.snatAddr) encodeIp4(r.snatAddr).copy(b, 8);
-  b.writeUInt32LE(r.timeoutS, 12);
-  b.writeUInt32LE(r.persistS, 16);
-  b.writeUInt32LE(r.endpoints.filter((e) => e.alive).length, 20);
-  let off = 24;
+  if (r.snatAddr) encodeAddr(r.snatAddr).copy(b, 8);
+  b.writeUInt32LE(r.timeoutS, 24);
+  b.writeUInt32LE(r.persistS, 28);
+  b.writeUInt32LE(r.endpoints.filter((e) => e.alive).length, 32);
+  b[36] = r.endpoints.length > 0 ? familyOfAddr(r.endpoints[0]!.addr) : 4;
+  let off = 40;
   for (const e of r.endpoints) {
-    encodeIp4(e.addr).copy(b, off);
-    b.writeUInt16BE(e.port, off + 4);
-    b[off + 6] = Math.min(255, Math.max(0, e.weight));
-    b[off + 7] = e.alive ? 1 : 0;
-    off += 8;
+    encodeAddr(e.addr).copy(b, off);
+    b.writeUInt16BE(e.port, off + 16);
+    b[off + 18] = Math.min(255, Math.max(0, e.weight));
+    b[off + 19] = e.alive ? 1 : 0;
+    off += 20;
   }
-  off = 24 + MAX_EPS * 8;
+  off = 40 + MAX_EPS * 20;
   weightSlots(r.endpoints).forEach((s, i) => (b[off + i] = s));
   off += WSLOTS;
   for (const s of r.sources) {
-    const mask = s.bits === 0 ? 0 : (0xffffffff << (32 - s.bits)) >>> 0;
-    const net = encodeIp4(s.net).readUInt32BE(0) & mask;
-    b.writeUInt32BE(net >>> 0, off);
-    b.writeUInt32BE(mask, off + 4);
-    off += 8;
+    const fam = familyOfAddr(s.net);
+    const mask = maskBytes(s.bits, fam);
+    const net = encodeAddr(s.net);
+    for (let i = 0; i < ADDR_SIZE; i++) net[i]! &= mask[i]!;
+    net.copy(b, off);
+    mask.copy(b, off + 16);
+    off += 32;
   }
   return b;
 }
@@ -211,10 +277,13 @@ export interface CtEntry {
   sport: number;
   dport: number;
   proto: DpProtocol;
+  family: DpFamily;
   xsaddr: string;
   xdaddr: string;
   xsport: number;
   xdport: number;
+  /** Family of the translated packet (differs from family for NAT64). */
+  xfamily: DpFamily;
   svc: ServiceKey;
   ruleId: number;
   dir: number;
@@ -227,38 +296,84 @@ export interface CtEntry {
   bytes: bigint;
 }
 
+/** Byte offsets inside ct_key and ct_val. */
+export const CT_KEY = { saddr: 0, daddr: 16, sport: 32, dport: 34, proto: 36, family: 37 } as const;
+export const CT_VAL = {
+  xsaddr: 0,
+  xdaddr: 16,
+  xsport: 32,
+  xdport: 34,
+  svc: 36,
+  ruleId: 56,
+  dir: 60,
+  state: 61,
+  epIdx: 62,
+  flags: 63,
+  timeoutS: 64,
+  xfamily: 68,
+  lastNs: 72,
+  packets: 80,
+  bytes: 88,
+} as const;
+
 /** Decodes entry i of a dump (keys and values packed back to back). */
 export function decodeCt(keys: Buffer, values: Buffer, i: number): CtEntry | undefined {
   const k = i * CT_KEY_SIZE;
   const v = i * CT_VAL_SIZE;
-  const proto = protoName(keys.readUInt8(k + 12));
-  const svc = decodeLbKey(values, v + 12);
-  if (!proto || !svc) return undefined;
+  const proto = protoName(keys[k + CT_KEY.proto]!);
+  const family = keys[k + CT_KEY.family];
+  const xfamily = values[v + CT_VAL.xfamily];
+  const svc = decodeLbKey(values, v + CT_VAL.svc);
+  if (!proto || !svc || (family !== 4 && family !== 6) || (xfamily !== 4 && xfamily !== 6)) return undefined;
   return {
-    saddr: ip4str(keys, k),
-    daddr: ip4str(keys, k + 4),
-    sport: keys.readUInt16BE(k + 8),
-    dport: keys.readUInt16BE(k + 10),
+    saddr: decodeAddr(keys, k + CT_KEY.saddr, family),
+    daddr: decodeAddr(keys, k + CT_KEY.daddr, family),
+    sport: keys.readUInt16BE(k + CT_KEY.sport),
+    dport: keys.readUInt16BE(k + CT_KEY.dport),
     proto,
-    xsaddr: ip4str(values, v),
-    xdaddr: ip4str(values, v + 4),
-    xsport: values.readUInt16BE(v + 8),
-    xdport: values.readUInt16BE(v + 10),
+    family,
+    xsaddr: decodeAddr(values, v + CT_VAL.xsaddr, xfamily),
+    xdaddr: decodeAddr(values, v + CT_VAL.xdaddr, xfamily),
+    xsport: values.readUInt16BE(v + CT_VAL.xsport),
+    xdport: values.readUInt16BE(v + CT_VAL.xdport),
+    xfamily,
     svc,
-    ruleId: values.readUInt32LE(v + 20),
-    dir: values.readUInt8(v + 24),
-    state: values.readUInt8(v + 25),
-    epIdx: values.readUInt8(v + 26),
-    flags: values.readUInt8(v + 27),
-    timeoutS: values.readUInt32LE(v + 28),
-    lastNs: values.readBigUInt64LE(v + 32),
-    packets: values.readBigUInt64LE(v + 40),
-    bytes: values.readBigUInt64LE(v + 48),
+    ruleId: values.readUInt32LE(v + CT_VAL.ruleId),
+    dir: values[v + CT_VAL.dir]!,
+    state: values[v + CT_VAL.state]!,
+    epIdx: values[v + CT_VAL.epIdx]!,
+    flags: values[v + CT_VAL.flags]!,
+    timeoutS: values.readUInt32LE(v + CT_VAL.timeoutS),
+    lastNs: values.readBigUInt64LE(v + CT_VAL.lastNs),
+    packets: values.readBigUInt64LE(v + CT_VAL.packets),
+    bytes: values.readBigUInt64LE(v + CT_VAL.bytes),
   };
 }
 
-/** Byte offsets inside ct_val that the sync receiver rewrites. */
-export const CT_VAL_RULE_ID_OFFSET = 20;
-export const CT_VAL_STATE_OFFSET = 25;
-export const CT_VAL_SVC_OFFSET = 12;
-export const CT_VAL_LAST_NS_OFFSET = 32;
+/** The bytes of one connection-table entry (tests, benchmarks, sync fixtures). */
+export function encodeCt(e: Omit<CtEntry, 'family' | 'xfamily' | 'lastNs' | 'packets' | 'bytes'> & Partial<Pick<CtEntry, 'lastNs' | 'packets' | 'bytes'>>): { key: Buffer; value: Buffer } {
+  const key = Buffer.alloc(CT_KEY_SIZE);
+  encodeAddr(e.saddr).copy(key, CT_KEY.saddr);
+  encodeAddr(e.daddr).copy(key, CT_KEY.daddr);
+  key.writeUInt16BE(e.sport, CT_KEY.sport);
+  key.writeUInt16BE(e.dport, CT_KEY.dport);
+  key[CT_KEY.proto] = IPPROTO[e.proto];
+  key[CT_KEY.family] = familyOfAddr(e.saddr);
+  const value = Buffer.alloc(CT_VAL_SIZE);
+  encodeAddr(e.xsaddr).copy(value, CT_VAL.xsaddr);
+  encodeAddr(e.xdaddr).copy(value, CT_VAL.xdaddr);
+  value.writeUInt16BE(e.xsport, CT_VAL.xsport);
+  value.writeUInt16BE(e.xdport, CT_VAL.xdport);
+  encodeLbKey(e.svc).copy(value, CT_VAL.svc);
+  value.writeUInt32LE(e.ruleId, CT_VAL.ruleId);
+  value[CT_VAL.dir] = e.dir;
+  value[CT_VAL.state] = e.state;
+  value[CT_VAL.epIdx] = e.epIdx;
+  value[CT_VAL.flags] = e.flags;
+  value.writeUInt32LE(e.timeoutS, CT_VAL.timeoutS);
+  value[CT_VAL.xfamily] = familyOfAddr(e.xsaddr);
+  value.writeBigUInt64LE(e.lastNs ?? 0n, CT_VAL.lastNs);
+  value.writeBigUInt64LE(e.packets ?? 0n, CT_VAL.packets);
+  value.writeBigUInt64LE(e.bytes ?? 0n, CT_VAL.bytes);
+  return { key, value };
+}

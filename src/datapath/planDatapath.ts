@@ -5,7 +5,7 @@
 // instances' floating addresses and the rule id.
 import ipaddr from 'ipaddr.js';
 import { ruleInstance, ruleVips, type Endpoint, type LbRule } from '../lb/LbRule.ts';
-import { encodeLbKey, type DpRule, type ServiceKey } from './layout.ts';
+import { encodeLbKey, familyOfAddr, type DpRule, type ServiceKey } from './layout.ts';
 import { datapathRefusal } from './capabilities.ts';
 
 export const DEFAULT_TIMEOUT_S = 240;
@@ -47,8 +47,12 @@ export function planRule(rule: LbRule, ctx: RuleContext): RulePlan | { reason: s
   const sa = rule.serviceArguments;
   const floating = ctx.instanceVip(ruleInstance(rule));
   const matches = matchAddresses(rule);
-  // fullnat's source: the instance's floating address when it has one of the right family.
-  const snatAddr = sa.mode === 2 ? (floating && floating !== '0.0.0.0' && !floating.includes(':') ? floating : matches[0]!) : '';
+  // fullnat's source: the instance's floating address, else the VIP, whichever
+  // is of the endpoints' family; '' takes the egress interface's address
+  // (onearm, and NAT64 without an IPv4 floating address).
+  const epFamily = familyOfAddr(rule.endpoints[0]!.endpointIP);
+  const usable = (a: string | undefined) => a !== undefined && a !== '0.0.0.0' && a !== '::' && familyOfAddr(a) === epFamily;
+  const snatAddr = sa.mode === 2 ? (usable(floating) ? floating! : usable(matches[0]) ? matches[0]! : '') : '';
   const sources = rule.allowedSources.map((s) => {
     const [addr, bits] = ipaddr.parseCIDR(s.prefix);
     return { net: addr.toString(), bits };

@@ -34,8 +34,12 @@ export const MAX_BATCH = 8192;
 /** The connection table the sync reads and writes (the eBPF datapath). */
 export interface ConnTable {
   dumpConnections(): RawEntries;
-  /** Installs a peer's entries with this node's rule ids; entries of services it has no rule for are skipped. */
-  installConnections(keys: Buffer, values: Buffer): { installed: number; unknownService: number };
+  /**
+   * Installs a peer's entries with this node's rule ids; entries of services
+   * it has no rule for are skipped, and ones that do not lead to an endpoint
+   * of that rule are refused.
+   */
+  installConnections(keys: Buffer, values: Buffer): { installed: number; unknownService: number; rejected: number };
   deleteConnections(keys: Buffer): number;
 }
 
@@ -84,6 +88,8 @@ export interface PeerSyncStatus {
   deleted: number;
   /** Entries dropped because this node has no rule for their service. */
   unknownService: number;
+  /** Entries refused: their translation is not to an endpoint of this node's rule (a confused or hostile peer). */
+  rejected: number;
   errors: number;
   lastError?: string;
   /** Time from the peer sending the latest batch to it being installed here, ms. */
@@ -127,7 +133,7 @@ class PeerLink {
     private readonly reconnectMs: number,
     private readonly log: Logger,
   ) {
-    this.status = { address, state: 'connecting', received: 0, deleted: 0, unknownService: 0, errors: 0, fullPulls: 0 };
+    this.status = { address, state: 'connecting', received: 0, deleted: 0, unknownService: 0, rejected: 0, errors: 0, fullPulls: 0 };
   }
 
   start(): void {
@@ -223,8 +229,10 @@ class PeerLink {
 
   private install(b: Batch): number {
     if (b.count === 0) return 0;
-    const { installed, unknownService } = this.sync.table.installConnections(b.keys, b.values);
+    const { installed, unknownService, rejected } = this.sync.table.installConnections(b.keys, b.values);
     this.status.unknownService += unknownService;
+    if (rejected > 0 && this.status.rejected === 0) this.log.warn({ peer: this.address, rejected }, 'refused synced connections that lead to no endpoint of our rules');
+    this.status.rejected += rejected;
     this.status.received += installed;
     return installed;
   }

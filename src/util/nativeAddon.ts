@@ -141,12 +141,20 @@ export interface NativeLbDatapath {
   ctSweep(): { scanned: number; count: number };
   /**
    * Installs conntrack entries from a cluster peer with this node's rule ids
-   * (by the service key each carries), restamped with our clock and marked
-   * synced; entries of services without a rule here are skipped and counted.
+   * and endpoint indexes (by the service key each carries), restamped with
+   * our clock, timeouts capped at the rule's, marked synced. Entries of
+   * services without a rule here are skipped (unknownService); entries that
+   * do not translate to one of the rule's endpoints are refused (rejected).
    */
-  ctInstall(keys: Buffer, values: Buffer): { installed: number; unknownService: number };
+  ctInstall(keys: Buffer, values: Buffer): CtInstallResult;
   /** Frees maps and programs; attached filters keep their own reference. */
   close(): void;
+}
+
+export interface CtInstallResult {
+  installed: number;
+  unknownService: number;
+  rejected: number;
 }
 
 let cached: NativeAddon | undefined;

@@ -2,11 +2,13 @@
 // LAN, all in network namespaces.
 //
 //   client 192.168.90.2 --[wan]-- 192.168.90.1 router 192.168.80.1 --[lan]-- lb1 .11, lb2 .12, ep1 .21, ep2 .22
+//          fd00:90::2                 fd00:90::1        fd00:80::1             fd00:80::11, ::12, ::21, ::22
 //
-// The router sends the VIP range (20.20.20.0/24) to one LB (setVipRoute),
-// and the endpoints route everything else through that LB too, so replies of
-// default-mode (DNAT) connections come back through the node that translated
-// them. Each endpoint runs l4Echo.ts (HTTP 8080, UDP 9090, line echo 7070).
+// Every node is dual-stack. The router sends the VIP ranges (20.20.20.0/24,
+// fd00:20::/64) to one LB (setVipRoute), and the endpoints route everything
+// else through that LB too, so replies of default-mode (DNAT) connections
+// come back through the node that translated them. Each endpoint runs
+// l4Echo.ts (HTTP 8080, UDP 9090, line echo 7070) on both families.
 //
 // With `bgp`, routing is the seeds' HA scenario instead: the router is BIRD
 // (AS 65101, BFD on its sessions with the LBs, best routes into its kernel),
@@ -35,6 +37,15 @@ export const DP = {
   ep2: '192.168.80.22',
   vip: '20.20.20.1',
   vipNet: '20.20.20.0/24',
+  client6: 'fd00:90::2',
+  routerWan6: 'fd00:90::1',
+  routerLan6: 'fd00:80::1',
+  lb1_6: 'fd00:80::11',
+  lb2_6: 'fd00:80::12',
+  ep1_6: 'fd00:80::21',
+  ep2_6: 'fd00:80::22',
+  vip6: 'fd00:20::1',
+  vip6Net: 'fd00:20::/64',
   httpPort: 8080,
   udpPort: 9090,
   streamPort: 7070,
@@ -42,6 +53,11 @@ export const DP = {
 
 export type LbNode = 'lb1' | 'lb2';
 export type EpNode = 'ep1' | 'ep2';
+
+/** A lab node's IPv6 address. */
+export function v6of(node: LbNode | EpNode): string {
+  return DP[`${node}_6`];
+}
 
 export interface Reply {
   name?: string;
@@ -86,15 +102,22 @@ export class DatapathLab {
     const { lab } = this;
     await lab.addSwitch('wan');
     await lab.addSwitch('lan');
-    await lab.addNode('client', { switch: 'wan', ipv4: `${DP.client}/24` });
-    await lab.addNode('router', { switch: 'wan', ipv4: `${DP.routerWan}/24`, forwarding: true });
-    await lab.addLink('router', { switch: 'lan', ipv4: `${DP.routerLan}/24` });
-    for (const lb of this.lbs) await lab.addNode(lb, { switch: 'lan', ipv4: `${DP[lb]}/24` });
-    for (const ep of ['ep1', 'ep2'] as const) await lab.addNode(ep, { switch: 'lan', ipv4: `${DP[ep]}/24` });
+    await lab.addNode('client', { switch: 'wan', ipv4: `${DP.client}/24`, ipv6: `${DP.client6}/64` });
+    await lab.addNode('router', { switch: 'wan', ipv4: `${DP.routerWan}/24`, ipv6: `${DP.routerWan6}/64`, forwarding: true });
+    await lab.addLink('router', { switch: 'lan', ipv4: `${DP.routerLan}/24`, ipv6: `${DP.routerLan6}/64` });
+    for (const lb of this.lbs) await lab.addNode(lb, { switch: 'lan', ipv4: `${DP[lb]}/24`, ipv6: `${v6of(lb)}/64` });
+    for (const ep of ['ep1', 'ep2'] as const) await lab.addNode(ep, { switch: 'lan', ipv4: `${DP[ep]}/24`, ipv6: `${v6of(ep)}/64` });
     await lab.run('client', ['ip', 'route', 'add', 'default', 'via', DP.routerWan]);
-    for (const lb of this.lbs) await lab.run(lb, ['ip', 'route', 'add', 'default', 'via', DP.routerLan]);
+    await lab.run('client', ['ip', '-6', 'route', 'add', 'default', 'via', DP.routerWan6]);
+    for (const lb of this.lbs) {
+      await lab.run(lb, ['ip', 'route', 'add', 'default', 'via', DP.routerLan]);
+      await lab.run(lb, ['ip', '-6', 'route', 'add', 'default', 'via', DP.routerLan6]);
+    }
     if (this.opts.bgp) {
-      for (const ep of ['ep1', 'ep2'] as const) await lab.run(ep, ['ip', 'route', 'add', 'default', 'via', DP.routerLan]);
+      for (const ep of ['ep1', 'ep2'] as const) {
+        await lab.run(ep, ['ip', 'route', 'add', 'default', 'via', DP.routerLan]);
+        await lab.run(ep, ['ip', '-6', 'route', 'add', 'default', 'via', DP.routerLan6]);
+      }
       this.bird = await Bird.start(lab, 'router', {
         routerId: DP.routerLan,
         neighbors: this.lbs.map((lb) => ({ localAddress: DP.routerLan, localAs: ROUTER_AS, neighborAddress: DP[lb], neighborAs: CLUSTER_AS, bfd: true })),
@@ -134,7 +157,11 @@ export class DatapathLab {
   /** Sends the VIP range (router) and the endpoints' replies through one LB. */
   async setVipRoute(lb: LbNode): Promise<void> {
     await this.lab.run('router', ['ip', 'route', 'replace', DP.vipNet, 'via', DP[lb]]);
-    for (const ep of ['ep1', 'ep2'] as const) await this.lab.run(ep, ['ip', 'route', 'replace', 'default', 'via', DP[lb]]);
+    await this.lab.run('router', ['ip', '-6', 'route', 'replace', DP.vip6Net, 'via', v6of(lb)]);
+    for (const ep of ['ep1', 'ep2'] as const) {
+      await this.lab.run(ep, ['ip', 'route', 'replace', 'default', 'via', DP[lb]]);
+      await this.lab.run(ep, ['ip', '-6', 'route', 'replace', 'default', 'via', v6of(lb)]);
+    }
   }
 
   async startEcho(ep: EpNode): Promise<void> {

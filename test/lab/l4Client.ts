@@ -19,8 +19,12 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   strict: true,
 });
-const [host, portText] = (values.target ?? '').split(':');
-const port = Number(portText);
+// host:port, or [v6]:port
+const target = values.target ?? '';
+const m = /^\[(.+)\]:(\d+)$/.exec(target) ?? /^([^:]+):(\d+)$/.exec(target);
+if (!m) throw new Error(`--target must be host:port or [ipv6]:port, got ${target}`);
+const host = m[1]!;
+const port = Number(m[2]);
 const count = Number(values.count ?? '1');
 const timeoutMs = Number(values.timeout ?? '2000');
 const localPort = values['local-port'] ? Number(values['local-port']) : undefined;
@@ -72,7 +76,7 @@ function httpFromPort(): Promise<unknown> {
 
 function udpOnce(): Promise<unknown> {
   return new Promise((resolve) => {
-    const s = dgram.createSocket('udp4');
+    const s = dgram.createSocket(net.isIPv6(host) ? 'udp6' : 'udp4');
     const done = (v: unknown) => {
       clearTimeout(t);
       s.close();

@@ -1,4 +1,5 @@
-// Endpoint server for the datapath labs, run inside an endpoint node:
+// Endpoint server for the datapath labs, run inside an endpoint node, on IPv4
+// and IPv6 (separate IPv6-only sockets, so IPv4 peers are not shown mapped):
 //
 //   node --import tsx test/lab/l4Echo.ts --name ep1 --http 8080 --udp 9090 [--stream 7070]
 //
@@ -29,13 +30,18 @@ if (values.http) {
   });
   srv.keepAliveTimeout = 60_000;
   pending.push(new Promise((r) => srv.listen(Number(values.http), '0.0.0.0', r)));
+  const srv6 = http.createServer(srv.listeners('request')[0] as http.RequestListener);
+  srv6.keepAliveTimeout = 60_000;
+  pending.push(new Promise((r) => srv6.listen({ port: Number(values.http), host: '::', ipv6Only: true }, r)));
 }
 if (values.udp) {
-  const sock = dgram.createSocket('udp4');
-  sock.on('message', (_msg, rinfo) => {
-    sock.send(JSON.stringify({ name, remote: rinfo.address, remotePort: rinfo.port }), rinfo.port, rinfo.address);
-  });
-  pending.push(new Promise((r) => sock.bind(Number(values.udp), '0.0.0.0', () => r())));
+  for (const type of ['udp4', 'udp6'] as const) {
+    const sock = dgram.createSocket({ type, ipv6Only: type === 'udp6' });
+    sock.on('message', (_msg, rinfo) => {
+      sock.send(JSON.stringify({ name, remote: rinfo.address, remotePort: rinfo.port }), rinfo.port, rinfo.address);
+    });
+    pending.push(new Promise((r) => sock.bind(Number(values.udp), type === 'udp4' ? '0.0.0.0' : '::', () => r())));
+  }
 }
 if (values.stream) {
   const srv = net.createServer((s) => {
@@ -52,6 +58,8 @@ if (values.stream) {
     s.on('error', () => s.destroy());
   });
   pending.push(new Promise((r) => srv.listen(Number(values.stream), '0.0.0.0', r)));
+  const srv6 = net.createServer(srv.listeners('connection')[0] as (s: net.Socket) => void);
+  pending.push(new Promise((r) => srv6.listen({ port: Number(values.stream), host: '::', ipv6Only: true }, r)));
 }
 await Promise.all(pending);
 process.stdout.write('ready\n');

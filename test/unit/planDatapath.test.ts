@@ -100,6 +100,9 @@ test('rule ids: handed out up to max, released ones come back oldest first', () 
 test('encoded rule: size, key round trip, weighted slots over alive endpoints only', () => {
   const key = { vip: '20.20.20.1', port: 443, proto: 'udp' as const };
   assert.deepEqual(decodeLbKey(encodeLbKey(key)), key);
+  const key6 = { vip: 'fd00:1::10', port: 80, proto: 'tcp' as const };
+  assert.deepEqual(decodeLbKey(encodeLbKey(key6)), key6);
+  assert.deepEqual([...encodeLbKey(key).subarray(16)], [1, 187, 17, 4], 'port, protocol, family after the 16 address bytes');
   const eps: DpEndpoint[] = [
     { addr: '10.0.0.1', port: 80, weight: 3, alive: true },
     { addr: '10.0.0.2', port: 80, weight: 1, alive: true },
@@ -108,11 +111,34 @@ test('encoded rule: size, key round trip, weighted slots over alive endpoints on
   const b = encodeLbRule({ id: 7, sel: 2, mode: 0, snatAddr: '', timeoutS: 240, persistS: 240, endpoints: eps, sources: [] });
   assert.equal(b.length, LB_RULE_SIZE);
   assert.equal(b.readUInt32LE(0), 7);
-  assert.equal(b.readUInt32LE(20), 2, 'nalive');
+  assert.equal(b.readUInt32LE(32), 2, 'nalive');
+  assert.equal(b[36], 4, 'endpoint family');
   const slots = weightSlots(eps);
   assert.equal(slots.filter((s) => s === 0).length, 96);
   assert.equal(slots.filter((s) => s === 1).length, 32);
   assert.equal(slots.filter((s) => s === 2).length, 0);
+});
+
+test('IPv6 endpoints, sources and NAT64 rules encode in 16-byte addresses', () => {
+  const b = encodeLbRule({
+    id: 1, sel: 0, mode: 2, snatAddr: '', timeoutS: 240, persistS: 240,
+    endpoints: [{ addr: 'fd00::5', port: 8080, weight: 1, alive: true }],
+    sources: [{ net: 'fd00:ab::', bits: 36 }, { net: '2001:db8::1', bits: 128 }],
+  });
+  assert.equal(b[36], 6);
+  assert.equal(b.subarray(40, 56).toString('hex'), 'fd000000000000000000000000000005');
+  assert.equal(b.readUInt16BE(56), 8080);
+  const src = 40 + MAX_EPS * 20 + WSLOTS;
+  assert.equal(b.subarray(src, src + 16).toString('hex'), 'fd0000ab000000000000000000000000');
+  assert.equal(b.subarray(src + 16, src + 32).toString('hex'), 'fffffffff00000000000000000000000', '/36');
+  assert.equal(b.subarray(src + 48, src + 64).toString('hex'), 'f'.repeat(32), '/128');
+  const v4src = encodeLbRule({ id: 1, sel: 0, mode: 0, snatAddr: '', timeoutS: 1, persistS: 1, endpoints: [], sources: [{ net: '10.1.2.3', bits: 8 }] });
+  assert.equal(v4src.subarray(src, src + 32).toString('hex'), '0a000000000000000000000000000000ff000000000000000000000000000000');
+  // NAT64: an IPv6 VIP whose endpoints are IPv4 sources from the egress interface unless fullnat has an IPv4 floating address
+  const nat64 = rule({ externalIP: 'fd00::10', mode: 2, name: 'svc:llb-inst0' });
+  assert.equal(plan(nat64).rule.snatAddr, '');
+  assert.equal(plan(nat64, ctx({ instanceVip: () => '20.20.20.254' })).rule.snatAddr, '20.20.20.254');
+  assert.equal(plan(rule({ externalIP: 'fd00::10', mode: 2 }, ['fd00::1'])).rule.snatAddr, 'fd00::10');
 });
 
 test('weight slots: every slot names an alive endpoint, shares follow weights (property)', () => {

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 // The sync's per-entry work runs in the addon; these run it over crafted
 // dumps (no maps, no root needed).
-import { CT_KEY_SIZE, CT_VAL_SIZE, encodeLbKey, CT_F_SYNCED } from '../../src/datapath/layout.ts';
+import { CT_KEY, CT_KEY_SIZE, CT_VAL_SIZE, encodeCt, CT_F_SYNCED } from '../../src/datapath/layout.ts';
 import { batches, checkBatchShape, createDiffer, selectSyncable, type RawEntries } from '../../src/sync/syncTable.ts';
 
 interface E {
@@ -23,30 +23,34 @@ function entries(list: E[]): RawEntries {
   const keys = Buffer.alloc(list.length * CT_KEY_SIZE);
   const values = Buffer.alloc(list.length * CT_VAL_SIZE);
   list.forEach((e, i) => {
-    const k = i * CT_KEY_SIZE;
-    Buffer.from([10, 0, 0, 5]).copy(keys, k);
-    Buffer.from([20, 20, 20, 1]).copy(keys, k + 4);
-    keys.writeUInt16BE(e.sport, k + 8);
-    keys.writeUInt16BE(e.dport ?? 80, k + 10);
-    keys[k + 12] = e.proto === 'udp' ? 17 : 6;
-    const v = i * CT_VAL_SIZE;
-    Buffer.from([10, 0, 0, 5]).copy(values, v);
-    Buffer.from([192, 168, 80, 21]).copy(values, v + 4);
-    values.writeUInt16BE(e.sport, v + 8);
-    values.writeUInt16BE(8080, v + 10);
-    encodeLbKey({ vip: '20.20.20.1', port: e.dport ?? 80, proto: e.proto ?? 'tcp' }).copy(values, v + 12);
-    values.writeUInt32LE(e.ruleId ?? 7, v + 20);
-    values[v + 25] = e.state ?? TCP_EST;
-    values[v + 27] = e.flags ?? 0;
-    values.writeUInt32LE(240, v + 28);
-    values.writeBigUInt64LE(e.lastNs ?? 1_000_000_000n, v + 32);
-    values.writeBigUInt64LE(e.packets ?? 1n, v + 40);
+    const c = encodeCt({
+      saddr: '10.0.0.5',
+      daddr: '20.20.20.1',
+      sport: e.sport,
+      dport: e.dport ?? 80,
+      proto: e.proto ?? 'tcp',
+      xsaddr: '10.0.0.5',
+      xdaddr: '192.168.80.21',
+      xsport: e.sport,
+      xdport: 8080,
+      svc: { vip: '20.20.20.1', port: e.dport ?? 80, proto: e.proto ?? 'tcp' },
+      ruleId: e.ruleId ?? 7,
+      dir: 0,
+      state: e.state ?? TCP_EST,
+      epIdx: 0,
+      flags: e.flags ?? 0,
+      timeoutS: 240,
+      lastNs: e.lastNs ?? 1_000_000_000n,
+      packets: e.packets ?? 1n,
+    });
+    c.key.copy(keys, i * CT_KEY_SIZE);
+    c.value.copy(values, i * CT_VAL_SIZE);
   });
   return { keys, values, count: list.length };
 }
 
 function sports(e: RawEntries): number[] {
-  return Array.from({ length: e.count }, (_, i) => e.keys.readUInt16BE(i * CT_KEY_SIZE + 8));
+  return Array.from({ length: e.count }, (_, i) => e.keys.readUInt16BE(i * CT_KEY_SIZE + CT_KEY.sport));
 }
 
 const REFRESH = 30e9;
@@ -103,7 +107,7 @@ test('batches split at the limit and keep keys and values aligned', () => {
 
 test('batch shape check names what is wrong', () => {
   assert.equal(checkBatchShape(1, Buffer.alloc(CT_KEY_SIZE), Buffer.alloc(CT_VAL_SIZE), true), undefined);
-  assert.match(checkBatchShape(2, Buffer.alloc(CT_KEY_SIZE), Buffer.alloc(0), true)!, /keys hold 16 bytes, want 2 x 16/);
+  assert.match(checkBatchShape(2, Buffer.alloc(CT_KEY_SIZE), Buffer.alloc(0), true)!, /keys hold 40 bytes, want 2 x 40/);
   assert.match(checkBatchShape(1, Buffer.alloc(CT_KEY_SIZE), Buffer.alloc(3), true)!, /values hold 3 bytes/);
   assert.match(checkBatchShape(1, Buffer.alloc(CT_KEY_SIZE), Buffer.alloc(CT_VAL_SIZE), false)!, /DELETE batch carries no values/);
 });
