@@ -117,6 +117,7 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
                                          InstanceMethod<&RawSocket::Start>("start"),
                                          InstanceMethod<&RawSocket::Send>("send"),
                                          InstanceMethod<&RawSocket::Stats>("stats"),
+                                         InstanceMethod<&RawSocket::SetRef>("setRef"),
                                          InstanceMethod<&RawSocket::Close>("close"),
                                      });
     exports.Set("RawSocket", cls);
@@ -288,6 +289,23 @@ class RawSocket : public Napi::ObjectWrap<RawSocket> {
     o.Set("malformed", Napi::Number::New(env, static_cast<double>(state_->malformed.load())));
     o.Set("errors", Napi::Number::New(env, static_cast<double>(state_->errors.load())));
     return o;
+  }
+
+  /**
+   * setRef(keepAlive: boolean): whether the started socket keeps the event
+   * loop alive (it does by default, as a server's should; a probe's should
+   * not).
+   */
+  Napi::Value SetRef(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!info[0].IsBoolean()) throw Napi::TypeError::New(env, "keepAlive must be a boolean");
+    if (!tsfnLive_) throw Napi::Error::New(env, "raw socket: setRef before start or after close");
+    if (info[0].As<Napi::Boolean>().Value()) {
+      tsfn_.Ref(env);
+    } else {
+      tsfn_.Unref(env);
+    }
+    return env.Undefined();
   }
 
   /** Stops and joins the thread, closes the socket. Idempotent. */

@@ -45,6 +45,8 @@ export type RawSocketFactory = (family: IpFamily, onPacket: RawPacketHandler) =>
 export interface RawSocketOptions {
   /** Kernel receive buffer (SO_RCVBUF); default 256 KiB. */
   receiveBufferBytes?: number;
+  /** Whether the open socket keeps the process alive (default true, as a server's should; a probe's should not). */
+  ref?: boolean;
   /** Called with what a packet handler threw (it is counted either way); default: ignored. */
   onHandlerError?: (err: unknown) => void;
 }
@@ -78,6 +80,7 @@ export class RawSocket implements RawIpSocket {
         }
       }
     });
+    if (opts.ref === false) this.native.setRef(false);
   }
 
   /**

@@ -116,6 +116,8 @@ export interface NativeRawSocket {
    */
   send(dst: string, payload: Buffer, src?: string): string | undefined;
   stats(): NativeRawSocketStats;
+  /** Whether the started socket keeps the event loop alive (default true). */
+  setRef(keepAlive: boolean): void;
   /** Stops and joins the thread, closes the socket. Idempotent. */
   close(): void;
 }
