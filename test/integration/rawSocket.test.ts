@@ -96,6 +96,18 @@ test('without CAP_NET_RAW the error says root is needed', async () => {
   assert.match(stdout, /^EPERM raw socket \(IPv4, protocol 253\) needs root \(CAP_NET_RAW\)/);
 });
 
+test('a socket opened with ref: false lets the process exit while it is open; close() lets a default one exit', async () => {
+  const script = (ref: string) => `
+    import { RawSocket } from ${JSON.stringify(path.join(root, 'src/net/RawSocket.ts'))};
+    const s = RawSocket.open(4, ${PROTO}, () => {}, { ref: ${ref} });
+    if (${ref}) setTimeout(() => { s.close(); console.log('closed'); }, 100);
+    else console.log('left open');`;
+  const run = (ref: string) =>
+    promisify(execFile)(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script(ref)], { cwd: root, timeout: 30_000 });
+  assert.equal((await run('false')).stdout.trim(), 'left open');
+  assert.equal((await run('true')).stdout.trim(), 'closed');
+});
+
 test('bad arguments are TypeErrors / RangeErrors', () => {
   assert.throws(() => RawSocket.open(5 as 4, PROTO, () => {}), /family must be 4 or 6/);
   assert.throws(() => RawSocket.open(4, 0, () => {}), /protocol must be/);
