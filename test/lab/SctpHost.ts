@@ -18,7 +18,10 @@
 //   and their echo repeated).
 // - Every packet with a wrong checksum is recorded in badChecksums, whoever
 //   it was for. With answerOutOfTheBlue the host acts like a kernel stack
-//   for packets no server or association claims (§8.4): ABORT.
+//   for packets no server or association claims (§8.4): ABORT. Every raw
+//   SCTP socket of a namespace gets every SCTP packet, so use it only where
+//   this host is the namespace's one SCTP user: it would ABORT the others'
+//   associations.
 //
 // Time comes from a Clock, randomness from random32, sockets from a
 // RawSocketFactory, so unit tests run it over test/lab/fakeRawNetwork.ts on
@@ -220,7 +223,10 @@ export class SctpHost {
     const user = this.ports.get(d.packet.dstPort);
     if (user?.onPacket(d.packet, rx)) return;
     this.counters.outOfTheBlue++;
-    if (this.answerOutOfTheBlue) this.abortOutOfTheBlue(d.packet, rx);
+    // Every raw SCTP socket of a namespace sees every packet, ours included
+    // when they loop back (a client and a server on one host): one from a
+    // port of ours may be our own, so it gets no ABORT.
+    if (this.answerOutOfTheBlue && !this.ports.has(d.packet.srcPort)) this.abortOutOfTheBlue(d.packet, rx);
   }
 
   /** §8.4: what a stack answers a packet that belongs to no association. */

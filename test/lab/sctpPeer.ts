@@ -9,7 +9,10 @@
 // bench/lib/workerProtocol.ts): `{"id":N,"op":...,"args":{...}}` in,
 // `{"id":N,"ok":true,"result":...}` or `{"id":N,"ok":false,"error":"..."}`
 // out, `{"id":0,...}` once ready; it ends when stdin closes or on SIGTERM.
-// test/lab/SctpPeerProcess.ts drives it from a test. With --detached (a
+// test/lab/SctpPeerProcess.ts drives it from a test. --abort-unknown makes
+// it answer packets no server or association of its own claims with ABORT,
+// as a kernel SCTP stack would: only for the namespace's one SCTP user,
+// since every raw SCTP socket sees every SCTP packet of the namespace. With --detached (a
 // server only) it reads no stdin, prints one `{"event":"listening",...}`
 // line and runs until SIGTERM, then prints `{"event":"stats",...}`.
 //

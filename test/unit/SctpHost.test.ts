@@ -238,3 +238,21 @@ test('the SCTP prober against the peers: listener up, closed port on an SCTP hos
   assert.equal(serverHost.stats().badChecksum, 0);
   prober.close();
 });
+
+test('two hosts in one namespace (every raw socket sees every packet): the answering one leaves the other alone', async () => {
+  const net = new FakeRawNetwork();
+  const clock = new ManualClock();
+  const ns = net.addHost(['127.0.0.1']);
+  const serverHost = new SctpHost({ openSocket: ns.openSocket, clock, answerOutOfTheBlue: true });
+  const clientHost = new SctpHost({ openSocket: ns.openSocket, clock });
+  serverHost.listen({ port: 9000, name: 'lo' });
+  const client = await now(clientHost.connect({ server: '127.0.0.1', port: 9000 }));
+  assert.equal((await now(client.send('x'))).text, 'lo@127.0.0.1: x');
+  assert.equal(client.state, 'established');
+  assert.ok(serverHost.stats().outOfTheBlue > 0, 'it saw the packets it sent');
+  const aborts = net.log.filter((p) => {
+    const d = decodeSctpPacket(p.payload);
+    return d.ok && d.packet.chunks.some((c) => c.type === 'ABORT');
+  });
+  assert.equal(aborts.length, 0);
+});
