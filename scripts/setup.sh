@@ -20,6 +20,7 @@ requirements=(
   "clang clang" "/usr/include/bpf/libbpf.h libbpf-dev"
   "iptables iptables" "nft nftables"
   "wrk wrk" "nginx nginx-light" "haproxy haproxy"
+  "tshark tshark" "dumpcap wireshark-common"
   "kubectl kubernetes-client"
 )
 packages=()

@@ -1,6 +1,6 @@
 // Entry point of build/Release/loxilb_native.node: the socket-level pieces
 // Node's own modules cannot do (receive TTL and destination address,
-// AF_PACKET frames). Loaded by src/util/nativeAddon.ts.
+// AF_PACKET frames, raw IP sockets). Loaded by src/util/nativeAddon.ts.
 #include "loxilb_native.h"
 
 namespace {
@@ -9,6 +9,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   loxilb::InitBfdSockets(env, exports);
   loxilb::InitAnnounce(env, exports);
   loxilb::InitDatapath(env, exports);
+  loxilb::InitRawSockets(env, exports);
   return exports;
 }
 

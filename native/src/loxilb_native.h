@@ -11,5 +11,7 @@ void InitBfdSockets(Napi::Env env, Napi::Object exports);
 void InitAnnounce(Napi::Env env, Napi::Object exports);
 /** LbDatapath, ktimeNs(), ifIndex(), datapathLayout (datapath.cc). */
 void InitDatapath(Napi::Env env, Napi::Object exports);
+/** RawSocket (raw_socket.cc). */
+void InitRawSockets(Napi::Env env, Napi::Object exports);
 
 }  // namespace loxilb

@@ -9,6 +9,7 @@ import { execFile } from 'node:child_process';
 import type { Logger } from '../util/logger.ts';
 import { tcpConnect } from '../util/tcpConnect.ts';
 import type { Endpoint, LbRule, ProbeType } from './LbRule.ts';
+import { SctpProber, type SctpProbeResult } from './SctpProber.ts';
 
 const DEFAULT_PERIOD_S = 60;
 const DEFAULT_RETRIES = 2;
@@ -147,7 +148,18 @@ export class EndpointProber extends EventEmitter {
   }
 }
 
-export async function runProbe(spec: ProbeSpec, timeoutMs: number): Promise<boolean> {
+/** What runProbe asks about an SCTP endpoint; SctpProber.probe. */
+export type SctpProbeFn = (ip: string, port: number, timeoutMs: number) => Promise<SctpProbeResult>;
+
+let sharedSctpProber: SctpProber | undefined;
+
+/** The process's SCTP prober: one raw socket per family for all probes, closed when idle. */
+function sharedSctpProbe(ip: string, port: number, timeoutMs: number): Promise<SctpProbeResult> {
+  sharedSctpProber ??= new SctpProber();
+  return sharedSctpProber.probe(ip, port, timeoutMs);
+}
+
+export async function runProbe(spec: ProbeSpec, timeoutMs: number, sctpProbe: SctpProbeFn = sharedSctpProbe): Promise<boolean> {
   switch (spec.type) {
     case 'none':
       return true;
@@ -163,8 +175,8 @@ export async function runProbe(spec: ProbeSpec, timeoutMs: number): Promise<bool
         execFile('ping', ['-n', '-c', '1', '-W', String(Math.max(1, Math.ceil(timeoutMs / 1000))), spec.ip], (err) => resolve(!err)),
       );
     case 'sctp':
-      // Without kernel SCTP sockets the best we can say is whether the host answers.
-      return (await tcpConnect(spec.ip, spec.port, timeoutMs)) !== 'failed';
+      // INIT ACK: up; ABORT or silence: down (SctpProber).
+      return (await sctpProbe(spec.ip, spec.port, timeoutMs)).up;
   }
 }
 

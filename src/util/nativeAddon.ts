@@ -1,7 +1,8 @@
 // Loads native/build/Release/loxilb_native.node (built by `npm ci`, see
-// native/build.mjs) once, and types what it exports. Only the BFD transport
-// and the gratuitous ARP / NA sender use it; both fail with the message below
-// when the build is missing, so the rest of the agent still starts.
+// native/build.mjs) once, and types what it exports. The parts that use it
+// (BFD transport, gratuitous ARP / NA, datapath, raw sockets) fail with the
+// message below when the build is missing, so the rest of the agent still
+// starts.
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 
@@ -83,6 +84,44 @@ export interface NativeUdpSender {
   close(): void;
 }
 
+/**
+ * One packet from a raw socket: the protocol payload (for IPv4 without the
+ * IP header the kernel delivers), source and destination address, the
+ * interface it came in on (0 if unknown) and its TTL / Hop Limit (-1 if
+ * unknown).
+ */
+export type NativeRawRxPacket = [payload: Buffer, srcAddr: string, dstAddr: string, ifindex: number, ttl: number];
+
+export interface NativeRawSocketStats {
+  /** Packets read from the socket, delivered or not. */
+  received: number;
+  /** Packets handed to JS. */
+  delivered: number;
+  /** Dropped because JS had not taken the previous 1024 yet. */
+  droppedOverflow: number;
+  /** Truncated packets, IPv4 headers that do not parse. */
+  malformed: number;
+  /** recvmsg failures, exceptions escaping the JS callback. */
+  errors: number;
+}
+
+export interface NativeRawSocket {
+  /** Starts the receive thread; batches of packets go to onPackets. */
+  start(onPackets: (batch: NativeRawRxPacket[]) => void): void;
+  /**
+   * Sends payload to dst (the kernel adds the IP header), from src when
+   * given (IP_PKTINFO / IPV6_PKTINFO). Undefined when the kernel took it,
+   * else the errno code ('ENETUNREACH', 'EINVAL' for a source that is not
+   * local, ...). Throws only on bad arguments.
+   */
+  send(dst: string, payload: Buffer, src?: string): string | undefined;
+  stats(): NativeRawSocketStats;
+  /** Whether the started socket keeps the event loop alive (default true). */
+  setRef(keepAlive: boolean): void;
+  /** Stops and joins the thread, closes the socket. Idempotent. */
+  close(): void;
+}
+
 export interface NativeAddon {
   BfdReceiver: new () => NativeBfdReceiver;
   /** Binds at construction; throws an Error with `code` ('EADDRINUSE', ...). */
@@ -101,6 +140,11 @@ export interface NativeAddon {
   ctSelect(keys: Buffer, values: Buffer, udp: boolean): NativeMapDump;
   /** The MASTER's scan state: what changed since the previous diff of a raw dump. */
   CtDiffer: new () => NativeCtDiffer;
+  /**
+   * A raw IP socket of one protocol (1..254), opened at once; rcvbufBytes 0
+   * means 256 KiB. Throws an Error with `code` (EPERM without root).
+   */
+  RawSocket: new (family: 4 | 6, protocol: number, rcvbufBytes: number) => NativeRawSocket;
   /** Sizes of the structs in native/bpf/lb_maps.h, as the compiler laid them out. */
   datapathLayout: { version: number; lbKey: number; lbRule: number; ctKey: number; ctVal: number };
 }

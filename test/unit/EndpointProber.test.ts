@@ -4,6 +4,7 @@ import net from 'node:net';
 import { EndpointProber, runProbe } from '../../src/lb/EndpointProber.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
+import type { SctpProbeOutcome } from '../../src/lb/SctpProber.ts';
 
 function monitored(eps: [string, number][], retries = 1): LbRule {
   return {
@@ -51,4 +52,17 @@ test('tcp probe: a listening port answers, a closed one does not', async () => {
   assert.equal(await runProbe(spec, 500), true);
   await new Promise((r) => srv.close(r));
   assert.equal(await runProbe(spec, 500), false);
+});
+
+test('sctp probe: the SCTP prober decides (INIT ACK up; ABORT, silence down), not a TCP connect', async () => {
+  const spec = { type: 'sctp' as const, ip: '10.0.0.2', port: 9000, req: '', resp: '', periodMs: 1000, retries: 1 };
+  const calls: unknown[] = [];
+  const answering = (outcome: SctpProbeOutcome) => async (ip: string, port: number, timeoutMs: number) => {
+    calls.push([ip, port, timeoutMs]);
+    return { up: outcome === 'init-ack', outcome };
+  };
+  assert.equal(await runProbe(spec, 500, answering('init-ack')), true);
+  assert.equal(await runProbe(spec, 500, answering('abort')), false);
+  assert.equal(await runProbe(spec, 500, answering('timeout')), false);
+  assert.deepEqual(calls[0], ['10.0.0.2', 9000, 500]);
 });
