@@ -122,10 +122,13 @@ struct {
   __type(value, __u32);
 } vips SEC(".maps");
 
-/* Both entries of a new connection: too large for the 512-byte stack next to the rest. */
+/* Both entries of a new connection and room to build more: too large for the 512-byte stack. */
 struct conn_scratch {
   struct ct_val fwd;
   struct ct_val rev;
+  struct ct_val tmp;
+  struct ct_key key;
+  struct lb_addr caddr[4]; /* an SCTP client's other addresses */
 };
 
 struct {
@@ -208,7 +211,8 @@ struct pkt {
   __u8 csum_off;  /* L4 checksum offset in the L4 header; 0: none (UDP over IPv4 without one) */
   __u8 tos;       /* IPv4 TOS / IPv6 traffic class */
   __u8 ttl;       /* IPv4 TTL / IPv6 hop limit */
-  __u8 pad[2];
+  __u8 chunk;     /* SCTP: type of the first chunk */
+  __u8 pad;
   __u32 len;
 };
 
@@ -217,9 +221,11 @@ struct pkt {
 #define TCPF_RST 0x04
 #define TCPF_ACK 0x10
 
-#define PKT_L4 0      /* TCP or UDP */
+#define PKT_L4 0      /* TCP, UDP or SCTP */
 #define PKT_ECHO 1    /* ICMP or ICMPv6: only echo requests to a VIP are ours */
 #define PKT_OTHER -1  /* not ours: other protocols, fragments, extension headers, truncated */
+
+#include "lb_sctp.h"
 
 static __always_inline int parse_l4(void *l4, void *end, struct pkt *p) {
   if (p->proto == IPPROTO_TCP) {
@@ -239,6 +245,17 @@ static __always_inline int parse_l4(void *l4, void *end, struct pkt *p) {
     p->sport = uh->source;
     p->dport = uh->dest;
     p->tcp_flags = 0;
+    return PKT_L4;
+  }
+  if (p->proto == IPPROTO_SCTP) {
+    __u16 *sh = l4; /* ports, then verification tag and CRC32c */
+    if ((void *)(sh + 6) > end) return PKT_OTHER;
+    if (p->l4_len < SCTP_COMMON_LEN) return PKT_OTHER;
+    p->csum_off = 0; /* not an Internet checksum: see sctp_fix_ports */
+    p->sport = sh[0];
+    p->dport = sh[1];
+    __u8 *chunk = (__u8 *)(sh + 6);
+    p->chunk = (void *)(chunk + 1) <= end && p->l4_len > SCTP_COMMON_LEN ? *chunk : SCTP_NO_CHUNK;
     return PKT_L4;
   }
   return PKT_OTHER;
@@ -327,6 +344,7 @@ static __always_inline int rewrite(struct __sk_buff *skb, struct pkt *p, const s
   if ((void *)(ports + 2) > end) return -1;
   ports[0] = nsport;
   ports[1] = ndport;
+  if (p->proto == IPPROTO_SCTP) return sctp_fix_ports(skb, p, nsport, ndport);
   return l4_csum_fix(skb, p, adiff, pdiff);
 }
 
@@ -369,6 +387,7 @@ static __always_inline int to_v4(struct __sk_buff *skb, struct pkt *p, const str
   ports[0] = nsport;
   ports[1] = ndport;
   count(LB_STAT_FAMILY_XLATE);
+  if (p->proto == IPPROTO_SCTP) return sctp_fix_ports(skb, p, nsport, ndport);
   return l4_csum_fix(skb, p, adiff, pdiff);
 }
 
@@ -399,6 +418,7 @@ static __always_inline int to_v6(struct __sk_buff *skb, struct pkt *p, const str
   ports[0] = nsport;
   ports[1] = ndport;
   count(LB_STAT_FAMILY_XLATE);
+  if (p->proto == IPPROTO_SCTP) return sctp_fix_ports(skb, p, nsport, ndport);
   return l4_csum_fix(skb, p, adiff, pdiff);
 }
 
@@ -414,13 +434,17 @@ static __always_inline int xlate(struct __sk_buff *skb, struct pkt *p, const str
  * interface (a local address, no route, forwarding off) goes to the
  * kernel, translated.
  */
-static __always_inline int forward(struct __sk_buff *skb, __u8 fam, __u8 proto, int ingress) {
+__attribute__((noinline)) int forward(struct __sk_buff *skb, __u32 fam, __u32 proto, int ingress) {
+  if (!skb) return TC_ACT_SHOT;
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data;
   struct bpf_fib_lookup fib = {};
   fib.l4_protocol = proto;
-  fib.ifindex = ingress ? skb->ingress_ifindex : skb->ifindex;
+  /* Both loads, then a choice: a ctx field must be read at a constant offset. */
+  __u32 in_if = *(volatile __u32 *)&skb->ingress_ifindex;
+  __u32 out_if = *(volatile __u32 *)&skb->ifindex;
+  fib.ifindex = ingress ? in_if : out_if;
   __u32 flags = ingress ? 0 : BPF_FIB_LOOKUP_OUTPUT;
   int rc;
   if (fam == LB_AF_INET) {
@@ -513,6 +537,35 @@ static __always_inline __u8 tcp_next(__u8 state, __u8 flags, __u8 dir, __u8 *ctf
   }
 }
 
+/*
+ * SCTP on a known association, before translation: the endpoint's INIT ACK
+ * gets the VIP's addresses; a client packet (DATA or HEARTBEAT) on another
+ * (client address, VIP address) pair moves the reply path to that pair, so
+ * the endpoint's answers come back the way the client chose.
+ */
+static __always_inline int sctp_on_hit(struct __sk_buff *skb, struct pkt *p, struct ct_val *v) {
+  if (v->dir == CT_DIR_REPLY && p->chunk == SCTP_INIT_ACK) {
+    struct lb_rule *r = bpf_map_lookup_elem(&lb_rules, &v->svc);
+    if (!r) return 0;
+    int add = lb_sctp_init_ack(skb, p, r);
+    if (add < 0) return -1;
+    p->l4_len += add;
+    return 0;
+  }
+  if (v->dir == CT_DIR_ORIG && (p->chunk == SCTP_DATA || p->chunk == SCTP_HEARTBEAT)) {
+    struct ct_key pk;
+    ct_peer_key(v, p->proto, &pk);
+    struct ct_val *pv = bpf_map_lookup_elem(&ct, &pk);
+    if (pv && (pv->xdaddr.w[0] != p->saddr.w[0] || pv->xdaddr.w[1] != p->saddr.w[1] || pv->xdaddr.w[2] != p->saddr.w[2] ||
+               pv->xdaddr.w[3] != p->saddr.w[3] || pv->xsaddr.w[0] != p->daddr.w[0] || pv->xsaddr.w[1] != p->daddr.w[1] ||
+               pv->xsaddr.w[2] != p->daddr.w[2] || pv->xsaddr.w[3] != p->daddr.w[3])) {
+      pv->xsaddr = p->daddr;
+      pv->xdaddr = p->saddr;
+    }
+  }
+  return 0;
+}
+
 static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct ct_val *v, int ingress) {
   count(LB_STAT_CT_HIT);
   __u64 now = bpf_ktime_get_ns();
@@ -526,6 +579,8 @@ static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct c
   if (p->proto == IPPROTO_TCP) {
     if (v->state != CT_EST || (p->tcp_flags & (TCPF_FIN | TCPF_RST)))
       next = tcp_next(v->state, p->tcp_flags, v->dir, &fl);
+  } else if (p->proto == IPPROTO_SCTP) {
+    next = sctp_next(v->state, p->chunk, v->dir);
   } else if (v->state == CT_UDP_NEW && v->dir == CT_DIR_REPLY) {
     next = CT_UDP_EST;
   }
@@ -541,6 +596,10 @@ static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct c
       pv->flags = fl;
       pv->last_ns = now;
     }
+  }
+  if (p->proto == IPPROTO_SCTP && sctp_on_hit(skb, p, v) != 0) {
+    count(LB_STAT_XLATE_FAIL);
+    return TC_ACT_SHOT;
   }
   __u8 fam = v->xfamily;
   if (xlate(skb, p, v) != 0) {
@@ -641,7 +700,8 @@ __attribute__((noinline)) int lb_select(struct lb_rule *r, const struct lb_addr 
 }
 
 /* The address, in family fam, of the interface towards dst: onearm's (and NAT64's) source. */
-static __always_inline int egress_addr(struct __sk_buff *skb, const struct lb_addr *dst, __u8 fam, int ingress, struct lb_addr *out) {
+__attribute__((noinline)) int egress_addr(struct __sk_buff *skb, const struct lb_addr *dst, __u32 fam, int ingress, struct lb_addr *out) {
+  if (!skb || !dst || !out) return -1;
   struct bpf_fib_lookup fib = {};
   if (fam == LB_AF_INET) {
     fib.family = AF_INET;
@@ -650,7 +710,10 @@ static __always_inline int egress_addr(struct __sk_buff *skb, const struct lb_ad
     fib.family = AF_INET6;
     __builtin_memcpy(fib.ipv6_dst, dst, 16);
   }
-  fib.ifindex = ingress ? skb->ingress_ifindex : skb->ifindex;
+  /* Both loads, then a choice: a ctx field must be read at a constant offset. */
+  __u32 in_if = *(volatile __u32 *)&skb->ingress_ifindex;
+  __u32 out_if = *(volatile __u32 *)&skb->ifindex;
+  fib.ifindex = ingress ? in_if : out_if;
   int rc = bpf_fib_lookup(skb, &fib, sizeof(fib), BPF_FIB_LOOKUP_OUTPUT);
   if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) return -1;
   __u32 ifi = fib.ifindex;
@@ -671,6 +734,10 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
   if (p->proto == IPPROTO_TCP && (p->tcp_flags & (TCPF_SYN | TCPF_ACK | TCPF_RST)) != TCPF_SYN) {
     /* Mid-stream packet of a connection we do not know: never invent a translation. */
     count(LB_STAT_NOT_SYN);
+    return TC_ACT_SHOT;
+  }
+  if (p->proto == IPPROTO_SCTP && p->chunk != SCTP_INIT) {
+    count(LB_STAT_SCTP_NOT_INIT);
     return TC_ACT_SHOT;
   }
   int idx = lb_select(r, &p->saddr, addr_fold(&p->daddr), ((__u32)p->sport << 16) | p->dport);
@@ -712,7 +779,7 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
   fwd->svc = *svc;
   fwd->rule_id = r->id;
   fwd->dir = CT_DIR_ORIG;
-  fwd->state = p->proto == IPPROTO_TCP ? CT_SYN_SENT : CT_UDP_NEW;
+  fwd->state = p->proto == IPPROTO_UDP ? CT_UDP_NEW : CT_SYN_SENT;
   fwd->ep_idx = idx;
   fwd->flags = r->sel == LB_SEL_LC ? CT_F_LC : 0;
   fwd->timeout_s = r->timeout_s;
@@ -786,6 +853,11 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
     if (o) __sync_fetch_and_add(o, 1);
   }
   count(LB_STAT_CT_NEW);
+  if (p->proto == IPPROTO_SCTP) {
+    /* Multihoming: the client's other addresses, and the entries for every address pair. */
+    int nclient = lb_sctp_init_addrs(skb, p, sc, snat);
+    lb_sctp_paths(p, r, sc, nclient < 0 ? 0 : nclient, snat);
+  }
   if (xlate(skb, p, fwd) != 0) {
     count(LB_STAT_XLATE_FAIL);
     return TC_ACT_SHOT;
@@ -873,8 +945,8 @@ static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
      * pair and balance it afresh. A SYN in any other state is a retransmit
      * or a challenge and follows the existing entry.
      */
-    if (p.proto == IPPROTO_TCP && v->dir == CT_DIR_ORIG && (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN &&
-        (v->state == CT_CLOSED || v->state == CT_FIN_WAIT)) {
+    int starts = (p.proto == IPPROTO_TCP && (p.tcp_flags & (TCPF_SYN | TCPF_ACK)) == TCPF_SYN) || (p.proto == IPPROTO_SCTP && p.chunk == SCTP_INIT);
+    if (starts && v->dir == CT_DIR_ORIG && (v->state == CT_CLOSED || v->state == CT_FIN_WAIT)) {
       struct ct_key pk;
       ct_peer_key(v, p.proto, &pk);
       bpf_map_delete_elem(&ct, &pk);

@@ -25,6 +25,9 @@
 #define LB_AF_INET 4
 #define LB_AF_INET6 6
 
+/* The main VIP and up to three secondary ones (SCTP multihoming). */
+#define LB_MAX_VIPS 4
+
 /* Selection (LoadbalanceEntry.serviceArguments.sel). */
 #define LB_SEL_RR 0
 #define LB_SEL_HASH 1
@@ -37,7 +40,11 @@
 #define LB_MODE_ONEARM 1
 #define LB_MODE_FULLNAT 2
 
-/* Connection states kept in both entries of a connection. */
+/*
+ * Connection states kept in both entries of a connection. SCTP uses the TCP
+ * ones: INIT sent, INIT ACK seen, established (COOKIE ACK), SHUTDOWN, closed
+ * (ABORT, SHUTDOWN COMPLETE).
+ */
 #define CT_SYN_SENT 0
 #define CT_SYN_RECV 1
 #define CT_EST 2
@@ -99,7 +106,11 @@ struct lb_rule {
   __u32 persist_s;
   __u32 nalive;    /* endpoints with alive = 1 */
   __u8 ep_family;  /* family of every endpoint; differs from the VIP's for NAT64 */
-  __u8 pad[3];
+  __u8 nvips;      /* entries of vips[] in use */
+  __u8 pad[2];
+  /* The addresses the rule serves: [0] the one packets arrive at, then the
+   * secondary IPs, which SCTP multihoming hands to clients. */
+  struct lb_addr vips[LB_MAX_VIPS];
   struct lb_ep eps[LB_MAX_EPS];
   __u8 wslots[LB_WSLOTS]; /* endpoint index per slot, by weight, alive ones only */
   struct lb_src srcs[LB_MAX_SRCS];
@@ -177,6 +188,9 @@ struct vip_key {
 #define LB_STAT_ICMP_ECHO 12   /* echo requests to a VIP answered (ICMP and ICMPv6) */
 #define LB_STAT_FAMILY_XLATE 13 /* packets moved between IPv6 and IPv4 (NAT64 and its replies) */
 #define LB_STAT_XLATE_FAIL 14  /* a family change the kernel refused, or an untranslatable packet */
-#define LB_STAT_MAX 15
+#define LB_STAT_SCTP_NOT_INIT 15 /* an SCTP packet of an association we do not know that is no INIT: dropped */
+#define LB_STAT_SCTP_PATHS 16  /* extra address pairs (multihoming) set up from INIT address lists */
+#define LB_STAT_SCTP_ADDR_REWRITE 17 /* address parameters rewritten in INIT / INIT ACK */
+#define LB_STAT_MAX 18
 
 #endif

@@ -497,6 +497,7 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
 bool Syncable(const ct_key& k, const ct_val& v, bool udp) {
   if (k.proto == 6) return v.state == CT_EST;
   if (k.proto == 17) return udp && v.state == CT_UDP_EST;
+  if (k.proto == 132) return v.state == CT_EST;
   return false;
 }
 

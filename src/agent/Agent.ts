@@ -33,7 +33,7 @@ import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { Datapath, type DatapathOptions, type RuleProgramState } from '../datapath/Datapath.ts';
-import { CT_DIR_ORIG, CT_STATE_NAMES, MAX_RULES, MAX_SERVICE_ENTRIES, type CtEntry } from '../datapath/layout.ts';
+import { CT_DIR_ORIG, MAX_RULES, MAX_SERVICE_ENTRIES, ctStateName, type CtEntry } from '../datapath/layout.ts';
 import { datapathRefusal } from '../datapath/capabilities.ts';
 import { matchAddresses } from '../datapath/planDatapath.ts';
 import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
@@ -767,7 +767,7 @@ export class Agent implements AgentApi, HaHost {
       sourceIP: e.saddr,
       sourcePort: e.sport,
       protocol: e.proto,
-      conntrackState: CT_STATE_NAMES[e.state] ?? String(e.state),
+      conntrackState: ctStateName(e.proto, e.state),
       conntrackAct: conntrackAct(e),
       packets: Number(e.packets),
       bytes: Number(e.bytes),

@@ -11,7 +11,7 @@ import { MAX_SRCS } from './layout.ts';
 /** Port ranges are expanded into one map entry per port; wider ones are refused. */
 export const MAX_PORT_RANGE = 256;
 
-const SUPPORTED_PROTOCOLS = ['tcp', 'udp'] as const;
+const SUPPORTED_PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
 const SUPPORTED_MODES = ['default', 'onearm', 'fullnat'] as const;
 const SUPPORTED_SELS = ['rr', 'hash', 'priority', 'persist', 'lc'] as const;
 
@@ -52,6 +52,9 @@ export function datapathRefusal(rule: LbRule): ValidationError | undefined {
     }
   }
   // IPv6 VIPs may have IPv4 endpoints (NAT64); parseLbRule has refused the reverse.
+  if (sa.protocol === 'sctp' && ipFamily(sa.externalIP) === 6 && rule.endpoints.some((e) => ipFamily(e.endpointIP) === 4)) {
+    return new ValidationError('endpoints', 'must be IPv6 addresses for an SCTP rule on an IPv6 VIP: SCTP through NAT64 (its address parameters) is not carried', rule.endpoints[0]!.endpointIP);
+  }
   const vipFamily = ipFamily(sa.externalIP);
   const sources = rule.allowedSources.filter((s) => ipFamily(s.prefix.split('/')[0]!) === vipFamily);
   const other = rule.allowedSources.find((s) => ipFamily(s.prefix.split('/')[0]!) !== vipFamily);

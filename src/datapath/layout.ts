@@ -17,13 +17,15 @@ export const MAX_SERVICE_ENTRIES = 65536;
 /** Every address takes 16 bytes: IPv6, or IPv4 in the first 4 with the rest zero. */
 export const ADDR_SIZE = 16;
 export const LB_KEY_SIZE = 20;
-export const LB_RULE_SIZE = 1320;
+export const LB_RULE_SIZE = 1384;
+/** The main VIP and up to three secondary IPs in a rule (SCTP multihoming hands them out). */
+export const MAX_VIPS = 4;
 export const CT_KEY_SIZE = 40;
 export const CT_VAL_SIZE = 96;
 export const VIP_KEY_SIZE = 20;
 export const IF_ADDRS_SIZE = 24;
 
-export const IPPROTO = { tcp: 6, udp: 17 } as const;
+export const IPPROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
 export type DpProtocol = keyof typeof IPPROTO;
 /** lb_addr family bytes. */
 export const AF = { 4: 4, 6: 6 } as const;
@@ -34,6 +36,12 @@ export const MODE = { default: 0, onearm: 1, fullnat: 2 } as const;
 
 /** ct_val.state, in the order of lb_maps.h; the names loxicmd shows. */
 export const CT_STATE_NAMES = ['syn-sent', 'syn-recv', 'est', 'fin-wait', 'closed', 'udp-new', 'udp-est'] as const;
+/** The same states for an SCTP association. */
+export const SCTP_STATE_NAMES = ['init', 'init-ack', 'est', 'shutdown', 'closed'] as const;
+
+export function ctStateName(proto: DpProtocol, state: number): string {
+  return (proto === 'sctp' ? SCTP_STATE_NAMES[state] : CT_STATE_NAMES[state]) ?? String(state);
+}
 export const CT_EST = 2;
 export const CT_UDP_EST = 6;
 export const CT_DIR_ORIG = 0;
@@ -57,6 +65,9 @@ export const STAT_NAMES = [
   'icmpEcho',
   'familyTranslated',
   'translateFailed',
+  'sctpNotInit',
+  'sctpPaths',
+  'sctpAddressRewrites',
 ] as const;
 
 export function checkLayout(native: { version: number; lbKey: number; lbRule: number; ctKey: number; ctVal: number }): void {
@@ -128,7 +139,7 @@ export function encodeLbKey(k: ServiceKey): Buffer {
 }
 
 export function protoName(n: number): DpProtocol | undefined {
-  return n === 6 ? 'tcp' : n === 17 ? 'udp' : undefined;
+  return n === 6 ? 'tcp' : n === 17 ? 'udp' : n === 132 ? 'sctp' : undefined;
 }
 
 export function decodeLbKey(b: Buffer, off = 0): ServiceKey | undefined {
@@ -172,6 +183,8 @@ export interface DpRule {
   endpoints: DpEndpoint[];
   /** allowedSources as network/prefix-length pairs, in the VIP's family. */
   sources: { net: string; bits: number }[];
+  /** The addresses the rule serves: the one packets arrive at, then the secondary IPs. */
+  vips: string[];
 }
 
 /**
@@ -248,7 +261,10 @@ export function encodeLbRule(r: DpRule): Buffer {
   b.writeUInt32LE(r.persistS, 28);
   b.writeUInt32LE(r.endpoints.filter((e) => e.alive).length, 32);
   b[36] = r.endpoints.length > 0 ? familyOfAddr(r.endpoints[0]!.addr) : 4;
-  let off = 40;
+  if (r.vips.length > MAX_VIPS) throw new Error(`at most ${MAX_VIPS} addresses per rule`);
+  b[37] = r.vips.length;
+  r.vips.forEach((v, i) => encodeAddr(v).copy(b, 40 + i * ADDR_SIZE));
+  let off = 40 + MAX_VIPS * ADDR_SIZE;
   for (const e of r.endpoints) {
     encodeAddr(e.addr).copy(b, off);
     b.writeUInt16BE(e.port, off + 16);
@@ -256,7 +272,7 @@ export function encodeLbRule(r: DpRule): Buffer {
     b[off + 19] = e.alive ? 1 : 0;
     off += 20;
   }
-  off = 40 + MAX_EPS * 20;
+  off = 40 + MAX_VIPS * ADDR_SIZE + MAX_EPS * 20;
   weightSlots(r.endpoints).forEach((s, i) => (b[off + i] = s));
   off += WSLOTS;
   for (const s of r.sources) {

@@ -5,7 +5,7 @@
 // instances' floating addresses and the rule id.
 import ipaddr from 'ipaddr.js';
 import { ruleInstance, ruleVips, type Endpoint, type LbRule } from '../lb/LbRule.ts';
-import { encodeLbKey, familyOfAddr, type DpRule, type ServiceKey } from './layout.ts';
+import { encodeLbKey, familyOfAddr, type DpProtocol, type DpRule, type ServiceKey } from './layout.ts';
 import { datapathRefusal } from './capabilities.ts';
 
 export const DEFAULT_TIMEOUT_S = 240;
@@ -62,7 +62,7 @@ export function planRule(rule: LbRule, ctx: RuleContext): RulePlan | { reason: s
   const keys: RulePlan['keys'] = [];
   for (const vip of matches) {
     for (let port = sa.port; port <= pmax; port++) {
-      const key: ServiceKey = { vip, port, proto: sa.protocol as 'tcp' | 'udp' };
+      const key: ServiceKey = { vip, port, proto: sa.protocol as DpProtocol };
       keys.push({ key, hex: encodeLbKey(key).toString('hex') });
     }
   }
@@ -78,6 +78,7 @@ export function planRule(rule: LbRule, ctx: RuleContext): RulePlan | { reason: s
       persistS: timeoutS,
       endpoints: rule.endpoints.map((e) => ({ addr: e.endpointIP, port: e.targetPort, weight: e.weight, alive: ctx.alive(rule, e) })),
       sources,
+      vips: matches,
     },
   };
 }

@@ -53,7 +53,8 @@ test('fullnat takes the instance vip as source when one is set, else the rule VI
 
 test('what the datapath cannot carry is refused with the field and the reason', () => {
   const cases: [LbRule, string, RegExp][] = [
-    [rule({ protocol: 'sctp' }), 'serviceArguments.protocol', /does not carry sctp/],
+    [rule({ protocol: 'icmp' }), 'serviceArguments.protocol', /does not carry icmp/],
+    [rule({ protocol: 'sctp', externalIP: 'fd00::1' }), 'endpoints', /NAT64/],
     [rule({ mode: 3 }), 'serviceArguments.mode', /dsr is not in the eBPF datapath yet/],
     [rule({ mode: 4 }), 'serviceArguments.mode', /fullproxy/],
     [rule({ sel: 5 }), 'serviceArguments.sel', /n2/],
@@ -108,11 +109,13 @@ test('encoded rule: size, key round trip, weighted slots over alive endpoints on
     { addr: '10.0.0.2', port: 80, weight: 1, alive: true },
     { addr: '10.0.0.3', port: 80, weight: 50, alive: false },
   ];
-  const b = encodeLbRule({ id: 7, sel: 2, mode: 0, snatAddr: '', timeoutS: 240, persistS: 240, endpoints: eps, sources: [] });
+  const b = encodeLbRule({ id: 7, sel: 2, mode: 0, snatAddr: '', timeoutS: 240, persistS: 240, endpoints: eps, sources: [], vips: ['20.20.20.1', '20.20.20.2'] });
   assert.equal(b.length, LB_RULE_SIZE);
   assert.equal(b.readUInt32LE(0), 7);
   assert.equal(b.readUInt32LE(32), 2, 'nalive');
   assert.equal(b[36], 4, 'endpoint family');
+  assert.equal(b[37], 2, 'two VIP addresses');
+  assert.equal(b.subarray(56, 72).toString('hex'), '14141402000000000000000000000000', 'the secondary VIP, second in vips[]');
   const slots = weightSlots(eps);
   assert.equal(slots.filter((s) => s === 0).length, 96);
   assert.equal(slots.filter((s) => s === 1).length, 32);
@@ -124,15 +127,16 @@ test('IPv6 endpoints, sources and NAT64 rules encode in 16-byte addresses', () =
     id: 1, sel: 0, mode: 2, snatAddr: '', timeoutS: 240, persistS: 240,
     endpoints: [{ addr: 'fd00::5', port: 8080, weight: 1, alive: true }],
     sources: [{ net: 'fd00:ab::', bits: 36 }, { net: '2001:db8::1', bits: 128 }],
+    vips: ['fd00::10'],
   });
   assert.equal(b[36], 6);
-  assert.equal(b.subarray(40, 56).toString('hex'), 'fd000000000000000000000000000005');
-  assert.equal(b.readUInt16BE(56), 8080);
-  const src = 40 + MAX_EPS * 20 + WSLOTS;
+  assert.equal(b.subarray(104, 120).toString('hex'), 'fd000000000000000000000000000005');
+  assert.equal(b.readUInt16BE(120), 8080);
+  const src = 104 + MAX_EPS * 20 + WSLOTS;
   assert.equal(b.subarray(src, src + 16).toString('hex'), 'fd0000ab000000000000000000000000');
   assert.equal(b.subarray(src + 16, src + 32).toString('hex'), 'fffffffff00000000000000000000000', '/36');
   assert.equal(b.subarray(src + 48, src + 64).toString('hex'), 'f'.repeat(32), '/128');
-  const v4src = encodeLbRule({ id: 1, sel: 0, mode: 0, snatAddr: '', timeoutS: 1, persistS: 1, endpoints: [], sources: [{ net: '10.1.2.3', bits: 8 }] });
+  const v4src = encodeLbRule({ id: 1, sel: 0, mode: 0, snatAddr: '', timeoutS: 1, persistS: 1, endpoints: [], sources: [{ net: '10.1.2.3', bits: 8 }], vips: [] });
   assert.equal(v4src.subarray(src, src + 32).toString('hex'), '0a000000000000000000000000000000ff000000000000000000000000000000');
   // NAT64: an IPv6 VIP whose endpoints are IPv4 sources from the egress interface unless fullnat has an IPv4 floating address
   const nat64 = rule({ externalIP: 'fd00::10', mode: 2, name: 'svc:llb-inst0' });
