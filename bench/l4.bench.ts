@@ -273,13 +273,13 @@ class Bench {
       switch (c.name) {
         case 'ebpf':
           await t.startAgent(c.node);
-          await t.addEbpfRule(c.node);
+          await t.addEbpfRule(c.node, 4);
           break;
         case 'iptables':
-          await t.setupIptables(c.node);
+          await t.setupIptables(c.node, 4);
           break;
         case 'nftables':
-          await t.setupNft(c.node);
+          await t.setupNft(c.node, 4);
           break;
         case 'haproxy':
           await t.startHaproxy(c.node, this.o.haproxyThreads);
