@@ -1,15 +1,20 @@
 // Benchmark: L4 load-balancing throughput of the eBPF datapath against what a
-// node would otherwise use, all in one run on one namespace topology.
+// node would otherwise use, over IPv4 and IPv6, all in one run on one
+// namespace topology.
 //
-//   npm run bench:l4 [-- --duration 10 --rounds 2 --warmup 1 --threads 1 --connections 50]
-//   (= node --import tsx bench/l4.bench.ts ...; root; about 2.5 min at the defaults)
+//   npm run bench:l4 [-- --duration 10 --rounds 2 --warmup 1 --threads 1 --connections 50 --cases ...]
+//   (= node --import tsx bench/l4.bench.ts ...; root; about 4.5 min at the defaults)
+//   --cases takes case names and the groups ipv4, ipv6 and all (the default),
+//   e.g. `--cases ipv6` to iterate on the IPv6 rows alone, or `--cases
+//   ebpf,ipv6` to also get the IPv6/IPv4 ratio of loxilb-ts.
 //
-// Topology (bench/lib/L4Lab.ts, DatapathLab's addresses): client 192.168.90.2
-// -- router -- LAN with one LB node per case and two endpoints (ep1 .21, ep2
-// .22) each running nginx (1 worker, `return 200 "ok"`, no access log,
-// unlimited keep-alive). The router's VIP route and the endpoints' default
-// route point at the LB node under test, so every case crosses
-// client -> router -> LB node -> endpoint and back the same way:
+// Topology (bench/lib/L4Lab.ts, DatapathLab's dual-stack addresses): client
+// 192.168.90.2 / fd00:90::2 -- router -- LAN with one LB node per way of
+// balancing and two endpoints (ep1 .21 / ::21, ep2 .22 / ::22) each running
+// nginx on both families (1 worker, `return 200 "ok"`, no access log,
+// unlimited keep-alive). The router's VIP routes and the endpoints' default
+// routes (both families) point at the LB node under test, so every case
+// crosses client -> router -> LB node -> endpoint and back the same way:
 //
 //   direct     client -> ep1:8080 through lb-direct, a plain kernel router
 //              (a /32 route on the router): no translation, the ceiling.
@@ -25,31 +30,59 @@
 //   haproxy    HAProxy 2.6 `mode tcp`, `balance roundrobin`, on lb-hap with the
 //              VIP on its loopback: two TCP connections per client connection.
 //
+// and the same over IPv6, VIP fd00:20::1 (http://[fd00:20::1]:80/), endpoints
+// fd00:80::21 and ::22:
+//
+//   direct6    client -> [ep1]:8080 through lb-direct (a /128 on the router).
+//   ebpf6      the same loxilb agent on lb-ebpf with a second rule, the IPv6
+//              VIP -> both IPv6 endpoints: NAT66, default mode, rr. Sharing
+//              the agent, its TC programs and maps with ebpf makes the address
+//              family the only difference between the two rows (closed
+//              connections leave the eBPF table within seconds, so the IPv4
+//              rows' entries do not crowd the IPv6 ones).
+//   ip6tables  the iptables case's kube-proxy chains, written with ip6tables,
+//              on lb-ipt6.
+//   nftables6  the nftables case's chain in a `table ip6`, on lb-nft6.
+// The netfilter cases get nodes of their own per family, so each node's
+// conntrack count belongs to one case. There is no HAProxy IPv6 row.
+//
 // Each way of balancing has a node of its own (all built the same), so no
 // case leaves netfilter tables, conntrack entries, TC programs or sockets in
 // another's path, and the cases can be interleaved. After every run the bench
 // reads nf_conntrack_count in the client, router, endpoints and the case's
-// node: it must be > 0 on lb-ipt and lb-nft and 0 everywhere else (conntrack
-// only runs in a namespace once a rule there needs it), else the run is
-// flagged; at the end it lists the nodes that have any netfilter ruleset.
+// node: it must be > 0 on the netfilter nodes (lb-ipt, lb-nft, lb-ipt6,
+// lb-nft6) and 0 everywhere else (conntrack only runs in a namespace once a
+// rule there needs it, and counts both families), else the run is flagged; at
+// the end it lists the nodes that have any netfilter ruleset.
+//
+// IPv6 in namespaces (the lab sets it up as DatapathLab does): addresses with
+// nodad and accept_dad=0 (no DAD wait), net.ipv6.conf.all.forwarding=1 on the
+// router and LB nodes (the agent also turns it on in its node), bridge
+// netfilter off in the switches for ip6tables too, endpoints ignore ICMPv6
+// redirects. Linux has no switch to stop a forwarding node from sending IPv6
+// redirects as it does for IPv4: in the kernel-forwarded IPv6 cases (direct6,
+// ip6tables, nftables6) every packet leaves by the interface it came in on,
+// so the LB node looks up a redirect rate limit per packet and sends at most
+// one redirect a second per destination; eBPF redirects bypass that.
 //
 // Measurements, per case, with wrk (Debian 4.1) from the client:
 //   keep-alive  requests/s over persistent connections;
 //   new conn    `-H 'Connection: close'` (with the space, lab-notes): nginx
 //               closes after each reply and wrk reconnects, so requests/s =
 //               connections/s. Cross-checked with the endpoints' TCP
-//               PassiveOpens (flagged if they do not match).
+//               PassiveOpens (they count both families; flagged if they do
+//               not match).
 // Other processes share this machine, so a case's --duration is split into
 // --rounds slices, and the rounds interleave the cases (the order rotates
 // each round): a burst of outside load then hits every case a little instead
 // of one case a lot. Each slice follows a --warmup run of the same kind
-// (discarded: ARP after the route switch, caches, conntrack and eBPF tables,
-// nginx). A case's rate is its requests over its measured seconds, all
-// slices together; the table also shows the slowest and fastest slice. All
-// keep-alive rounds come first, then all new-connection rounds. Slices are
-// kept at several seconds so the new-connection runs reach steady state:
-// the client wraps around its even ports in ~3 s at 10k conn/s and starts
-// reusing tuples that conntrack and the eBPF table still hold.
+// (discarded: ARP/neighbour discovery after the route switch, caches,
+// conntrack and eBPF tables, nginx). A case's rate is its requests over its
+// measured seconds, all slices together; the table also shows the slowest and
+// fastest slice. All keep-alive rounds come first, then all new-connection
+// rounds. Slices are kept at several seconds so the new-connection runs reach
+// steady state: the client wraps around its even ports in ~3 s at 10k conn/s
+// and starts reusing tuples that conntrack and the eBPF table still hold.
 //
 // wrk -t1 -c50 by default. The box has 2 cores and every process in the
 // path shares them: wrk, both nginx workers, HAProxy, and the forwarding,
@@ -67,33 +100,42 @@
 // (--haproxy-threads), its own default on 2 CPUs; 1 thread measured a few %
 // lower here.
 //
-// TIME_WAIT and PAWS (lab-notes): with one client address, new-connection
-// runs reuse client ports (net.ipv4.tcp_tw_reuse=1 and ip_local_port_range
-// 1024-65535 in the client). nginx closes first, so the endpoints hold the
-// TIME_WAITs, keyed by (client address, port, endpoint, 8080), and the
-// client's TCP timestamps are offset per (source, destination) address pair.
-// The DNAT cases (ebpf, iptables, nftables) all target the VIP from one
-// address, so their timestamps only grow and a reused port is accepted over
-// an old TIME_WAIT; direct targets ep1 itself (another timestamp offset), so
-// it uses its own source address (192.168.90.3, a route with a source hint)
-// and its tuples never meet the others'. HAProxy's server side comes from its
-// own node's address. Hence no cool-down between runs; instead the bench
-// reads the PAWS counters (PAWSActive, PAWSEstab, PAWSTimewait) of client and
+// TIME_WAIT and PAWS (lab-notes): with one client address per family,
+// new-connection runs reuse client ports (net.ipv4.tcp_tw_reuse=1 and
+// ip_local_port_range 1024-65535 in the client; both also govern IPv6
+// sockets). nginx closes first, so the endpoints hold the TIME_WAITs, keyed
+// by (client address, port, endpoint, 8080), and the client's TCP timestamps
+// are offset per (source, destination) address pair. The DNAT cases of a
+// family (ebpf, iptables, nftables; ebpf6, ip6tables, nftables6) all target
+// that family's VIP from one address, so their timestamps only grow and a
+// reused port is accepted over an old TIME_WAIT; direct targets ep1 itself
+// (another timestamp offset), so it uses its own source address
+// (192.168.90.3, and fd00:90::3 for direct6: a host route with a source hint)
+// and its tuples never meet the others'. IPv4 and IPv6 tuples never meet at
+// all. HAProxy's server side comes from its own node's address. Hence no
+// cool-down between runs; instead the bench reads the PAWS counters
+// (PAWSActive, PAWSEstab, PAWSTimewait; shared by both families) of client and
 // endpoints around every run and flags any increase.
 //
 // Also flagged: wrk socket errors and non-2xx replies (warm-ups included),
-// listen queue overflows, eBPF datapath drop counters (from GET
-// /netlox/v1/status on lb-ebpf) and a dead agent. Client retransmissions,
-// machine CPU (busy, softirq; every process on the box) and the busiest lab
-// processes are printed per slice on stderr; the table (markdown) and the
-// goal lines go to stdout. Goals: keep-alive req/s >= iptables; new conn/s
-// >= 1.2 x iptables and within 5 % of direct (>= 0.95 x direct).
+// listen queue overflows, eBPF datapath drop and failure counters (from GET
+// /netlox/v1/status on lb-ebpf, among them translateFailed; and any
+// familyTranslated in ebpf6, which is NAT66 only) and a dead agent. Client
+// retransmissions, machine CPU (busy, softirq; every process on the box) and
+// the busiest lab processes are printed per slice on stderr; the table
+// (markdown) and the goal lines go to stdout. Its "vs ip(6)tables" and "vs
+// direct" columns divide by the row of the same family (ip6tables and direct6
+// for IPv6 rows), "vs IPv4" divides an IPv6 row by its IPv4 counterpart.
+// Goals: keep-alive req/s >= iptables; new conn/s >= 1.2 x iptables and
+// within 5 % of direct (>= 0.95 x direct); and over IPv6, loxilb-ts within
+// 5 % of itself over IPv4 (ebpf6 >= 0.95 x ebpf, both modes) and >= ip6tables
+// (both modes). The ebpf6 / direct6 ratios are printed next to them.
 // LAB_KEEP=1 keeps the lab's temp dir (nginx, HAProxy and agent configs, logs).
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { L4, L4Lab, LB_NODES, type LbNodeName } from './lib/L4Lab.ts';
+import { L4, L4Lab, LB_NODES, type Family, type LbNodeName } from './lib/L4Lab.ts';
 import { WRK_BIN, runWrk, totalErrors, type WrkResult } from './lib/wrk.ts';
 import { cpuDiff, cpuSnapshot } from './lib/cpu.ts';
 import { BPF_OBJECT_RELATIVE_PATH } from '../src/datapath/Datapath.ts';
@@ -101,26 +143,47 @@ import { ROOT } from './lib/NsWorkerHandle.ts';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-type CaseName = 'direct' | 'ebpf' | 'iptables' | 'nftables' | 'haproxy';
+type CaseName = 'direct' | 'ebpf' | 'iptables' | 'nftables' | 'haproxy' | 'direct6' | 'ebpf6' | 'ip6tables' | 'nftables6';
 type Mode = 'keepalive' | 'close';
 
 interface Case {
   name: CaseName;
   label: string;
+  family: Family;
   node: LbNodeName;
   url: string;
   /** Whether netfilter conntrack must be in this case's path. */
   conntrack: boolean;
+  /** Served by the loxilb agent of its node: its datapath counters are checked and it must stay alive. */
+  agent: boolean;
+  /** An IPv6 case's IPv4 counterpart (the same way of balancing), what its "vs IPv4" ratio divides by. */
+  v4?: CaseName;
 }
 
 const VIP_URL = `http://${L4.vip}:${L4.vipPort}/`;
+const VIP6_URL = `http://[${L4.vip6}]:${L4.vipPort}/`;
 const CASES: Case[] = [
-  { name: 'direct', label: 'direct to ep1 (no LB)', node: 'lb-direct', url: `http://${L4.ep1}:${L4.epPort}/`, conntrack: false },
-  { name: 'ebpf', label: 'loxilb-ts eBPF (DNAT, rr)', node: 'lb-ebpf', url: VIP_URL, conntrack: false },
-  { name: 'iptables', label: 'iptables DNAT (statistic random)', node: 'lb-ipt', url: VIP_URL, conntrack: true },
-  { name: 'nftables', label: 'nftables DNAT (numgen inc)', node: 'lb-nft', url: VIP_URL, conntrack: true },
-  { name: 'haproxy', label: 'HAProxy 2.6 mode tcp (roundrobin)', node: 'lb-hap', url: VIP_URL, conntrack: false },
+  { name: 'direct', label: 'direct to ep1 (no LB)', family: 4, node: 'lb-direct', url: `http://${L4.ep1}:${L4.epPort}/`, conntrack: false, agent: false },
+  { name: 'ebpf', label: 'loxilb-ts eBPF (DNAT, rr)', family: 4, node: 'lb-ebpf', url: VIP_URL, conntrack: false, agent: true },
+  { name: 'iptables', label: 'iptables DNAT (statistic random)', family: 4, node: 'lb-ipt', url: VIP_URL, conntrack: true, agent: false },
+  { name: 'nftables', label: 'nftables DNAT (numgen inc)', family: 4, node: 'lb-nft', url: VIP_URL, conntrack: true, agent: false },
+  { name: 'haproxy', label: 'HAProxy 2.6 mode tcp (roundrobin)', family: 4, node: 'lb-hap', url: VIP_URL, conntrack: false, agent: false },
+  { name: 'direct6', label: 'direct to ep1 (no LB)', family: 6, node: 'lb-direct', url: `http://[${L4.ep1_6}]:${L4.epPort}/`, conntrack: false, agent: false, v4: 'direct' },
+  { name: 'ebpf6', label: 'loxilb-ts eBPF (NAT66, rr)', family: 6, node: 'lb-ebpf', url: VIP6_URL, conntrack: false, agent: true, v4: 'ebpf' },
+  { name: 'ip6tables', label: 'ip6tables DNAT (statistic random)', family: 6, node: 'lb-ipt6', url: VIP6_URL, conntrack: true, agent: false, v4: 'iptables' },
+  { name: 'nftables6', label: 'nftables ip6 DNAT (numgen inc)', family: 6, node: 'lb-nft6', url: VIP6_URL, conntrack: true, agent: false, v4: 'nftables' },
 ];
+/** What --cases accepts besides case names. */
+const CASE_GROUPS: Record<string, CaseName[]> = {
+  all: CASES.map((c) => c.name),
+  ipv4: CASES.filter((c) => c.family === 4).map((c) => c.name),
+  ipv6: CASES.filter((c) => c.family === 6).map((c) => c.name),
+};
+/** The rows the "vs ip(6)tables" and "vs direct" columns divide by, per family. */
+const BASELINES: Record<Family, { iptables: CaseName; direct: CaseName }> = {
+  4: { iptables: 'iptables', direct: 'direct' },
+  6: { iptables: 'ip6tables', direct: 'direct6' },
+};
 
 /** Reference numbers measured on this kind of machine (shared/reference/lab-notes.md). */
 const LAB_NOTES: Partial<Record<CaseName, string>> = {
@@ -130,8 +193,8 @@ const LAB_NOTES: Partial<Record<CaseName, string>> = {
   haproxy: '51k / 10.4k',
 };
 
-/** eBPF datapath counters that mean a packet was dropped or left to the kernel untranslated. */
-const EBPF_BAD = ['noEndpoint', 'notSyn', 'sourceDenied', 'natPortsExhausted', 'ctFull', 'toKernel'] as const;
+/** eBPF datapath counters that mean a packet was dropped, left to the kernel untranslated, or mistranslated. */
+const EBPF_BAD = ['noEndpoint', 'notSyn', 'sourceDenied', 'natPortsExhausted', 'ctFull', 'toKernel', 'translateFailed'] as const;
 /** Kernel TCP counters summed over the slices: [node, counter]. */
 const WATCHED: [string, string][] = [
   ...['client', 'ep1', 'ep2'].flatMap((n) => ['PAWSActive', 'PAWSEstab', 'PAWSTimewait', 'ListenOverflows', 'ListenDrops'].map((c): [string, string] => [n, c])),
@@ -187,7 +250,7 @@ interface Result {
 function usage(): string {
   return (
     'usage: node --import tsx bench/l4.bench.ts [--duration S] [--rounds N] [--warmup S] [--threads N] [--connections N] ' +
-    `[--haproxy-threads N] [--cases ${CASES.map((c) => c.name).join(',')}] [--modes keepalive,close]`
+    `[--haproxy-threads N] [--cases ${CASES.map((c) => c.name).join(',')} or a group: ${Object.keys(CASE_GROUPS).join(', ')}] [--modes keepalive,close]`
   );
 }
 
@@ -201,7 +264,7 @@ function parseOptions(argv: string[]): Options {
       threads: { type: 'string', default: '1' },
       connections: { type: 'string', default: '50' },
       'haproxy-threads': { type: 'string', default: '2' },
-      cases: { type: 'string', default: CASES.map((c) => c.name).join(',') },
+      cases: { type: 'string', default: 'all' },
       modes: { type: 'string', default: 'keepalive,close' },
       help: { type: 'boolean', default: false },
     },
@@ -215,9 +278,12 @@ function parseOptions(argv: string[]): Options {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${v}"\n${usage()}`);
     return n;
   };
-  const names = values.cases.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = names.filter((n) => !CASES.some((c) => c.name === n));
-  if (unknown.length || names.length === 0) throw new Error(`--cases: unknown ${unknown.join(', ') || '(none given)'}; known: ${CASES.map((c) => c.name).join(', ')}`);
+  const given = values.cases.split(',').map((s) => s.trim()).filter(Boolean);
+  const unknown = given.filter((n) => !CASES.some((c) => c.name === n) && !(n in CASE_GROUPS));
+  if (unknown.length || given.length === 0) {
+    throw new Error(`--cases: unknown ${unknown.join(', ') || '(none given)'}; known: ${CASES.map((c) => c.name).join(', ')} and the groups ${Object.keys(CASE_GROUPS).join(', ')}`);
+  }
+  const names = new Set<string>(given.flatMap((n) => CASE_GROUPS[n] ?? [n]));
   const modes = values.modes.split(',').map((s) => s.trim()).filter(Boolean);
   if (modes.length === 0 || modes.some((m) => m !== 'keepalive' && m !== 'close')) throw new Error(`--modes: keepalive and/or close, got "${values.modes}"`);
   const durationS = int('duration', values.duration, 1);
@@ -235,14 +301,14 @@ function parseOptions(argv: string[]): Options {
     threads,
     connections,
     haproxyThreads: int('haproxy-threads', values['haproxy-threads'], 1),
-    cases: CASES.filter((c) => names.includes(c.name)),
+    cases: CASES.filter((c) => names.has(c.name)),
     modes: (['keepalive', 'close'] as const).filter((m) => modes.includes(m)),
   };
 }
 
 function checkTools(): void {
   if (process.getuid?.() !== 0) throw new Error('the L4 bench needs root (network namespaces, eBPF)');
-  const need = [WRK_BIN, '/usr/sbin/nginx', '/usr/sbin/haproxy', '/usr/sbin/iptables', '/usr/sbin/nft', `${ROOT}/${BPF_OBJECT_RELATIVE_PATH}`];
+  const need = [WRK_BIN, '/usr/sbin/nginx', '/usr/sbin/haproxy', '/usr/sbin/iptables', '/usr/sbin/ip6tables', '/usr/sbin/nft', `${ROOT}/${BPF_OBJECT_RELATIVE_PATH}`];
   const missing = need.filter((f) => !existsSync(f));
   if (missing.length) throw new Error(`missing ${missing.join(', ')} (npm run setup; npm run build:native)`);
 }
@@ -269,32 +335,50 @@ class Bench {
   async setup(): Promise<void> {
     const { t } = this;
     await t.clientSource(L4.ep1, L4.clientDirect);
+    await t.clientSource(L4.ep1_6, L4.clientDirect6);
+    // Every tuple the client opens must come from the address the TIME_WAIT
+    // and PAWS reasoning in the header assumes.
+    for (const [dest, src] of [
+      [L4.vip, L4.client],
+      [L4.ep1, L4.clientDirect],
+      [L4.vip6, L4.client6],
+      [L4.ep1_6, L4.clientDirect6],
+    ] as const) {
+      const got = await t.clientSourceFor(dest);
+      if (got !== src) throw new Error(`the client would reach ${dest} from ${got ?? '(no route)'}, not ${src}`);
+    }
     for (const c of this.o.cases) {
       switch (c.name) {
         case 'ebpf':
-          await t.startAgent(c.node);
-          await t.addEbpfRule(c.node);
+        case 'ebpf6':
+          // One agent serves both families' rules (see ebpf6 in the header).
+          if (!t.agent) await t.startAgent(c.node);
+          await t.addEbpfRule(c.node, c.family);
           break;
         case 'iptables':
-          await t.setupIptables(c.node);
+        case 'ip6tables':
+          await t.setupIptables(c.node, c.family);
           break;
         case 'nftables':
-          await t.setupNft(c.node);
+        case 'nftables6':
+          await t.setupNft(c.node, c.family);
           break;
         case 'haproxy':
           await t.startHaproxy(c.node, this.o.haproxyThreads);
           break;
         case 'direct':
+        case 'direct6':
           break;
       }
       await t.useLb(c.node);
-      const r = await t.lab.exec('client', ['curl', '-s', '-m', '3', c.url]);
+      // -g: the brackets of an IPv6 URL are not a curl glob.
+      const r = await t.lab.exec('client', ['curl', '-g', '-s', '-m', '3', c.url]);
       if (r.stdout.trim() !== 'ok') throw new Error(`${c.name}: the client gets no reply through ${c.node} (${r.code}: ${r.stdout}${r.stderr})`);
     }
   }
 
   private async ebpfStats(c: Case): Promise<Record<string, number> | undefined> {
-    if (c.name !== 'ebpf') return undefined;
+    if (!c.agent) return undefined;
     const st = await this.t.mustApi(c.node, 'GET', '/status');
     return { ...(st.datapath?.stats ?? {}) };
   }
@@ -336,7 +420,7 @@ class Bench {
       tcp,
       ebpf,
       conntrack,
-      agentDead: c.name === 'ebpf' && !t.agent?.alive(),
+      agentDead: c.agent && !t.agent?.alive(),
       busyPct: (100 * (j1.busy - j0.busy)) / dt,
     };
 
@@ -349,7 +433,7 @@ class Bench {
       .join(', ');
     const accepts = tcp['ep1 PassiveOpens']! + tcp['ep2 PassiveOpens']!;
     log(
-      `  r${round + 1} ${c.name.padEnd(8)} ${modeTag(mode).padEnd(4)} ${fmtRate(wrk.rps).padStart(6)}/s  lat ${wrk.latencyAvg}  errors ${totalErrors(wrk)}` +
+      `  r${round + 1} ${c.name.padEnd(9)} ${modeTag(mode).padEnd(4)} ${fmtRate(wrk.rps).padStart(6)}/s  lat ${wrk.latencyAvg}  errors ${totalErrors(wrk)}` +
         `  accepts ${accepts}  client retrans ${tcp['client RetransSegs']}  cpu busy ${s.busyPct.toFixed(0)}% (softirq ${((100 * (j1.softirq - j0.softirq)) / dt).toFixed(0)}%)  load ${load}`,
     );
     log(`       processes (% of one core): ${top || '-'}`);
@@ -390,11 +474,14 @@ function summarize(c: Case, mode: Mode, slices: Slice[], o: Options): Result {
   }
   if (ctMissing) flags.push(`conntrack empty on ${c.node}: netfilter not in the path?`);
   for (const [node, n] of ctBad) flags.push(`conntrack active on ${node} (${n} entries)`);
-  if (c.name === 'ebpf') {
+  if (c.agent) {
     for (const k of EBPF_BAD) {
       const n = sum((s) => s.ebpf?.[k] ?? 0);
       if (n > 0) flags.push(`datapath ${k} +${n}`);
     }
+    // IPv6 endpoints behind an IPv6 VIP: no packet should change family.
+    const xlated = sum((s) => s.ebpf?.familyTranslated ?? 0);
+    if (c.family === 6 && xlated > 0) flags.push(`datapath familyTranslated +${xlated} in a NAT66 run`);
     if (slices.some((s) => s.agentDead)) flags.push('the loxilb agent died');
   }
   const rates = slices.map((s) => s.wrk.rps);
@@ -425,26 +512,46 @@ function ratio(a: number | undefined, b: number | undefined): string {
 }
 
 function printResults(o: Options, results: Result[], notes: string[]): void {
-  const get = (name: CaseName, mode: Mode) => results.find((r) => r.c.name === name && r.mode === mode);
-  const rate = (name: CaseName, mode: Mode) => get(name, mode)?.rps;
-  const head = ['case', 'LB node', 'keep-alive req/s', 'slices', 'vs iptables', 'vs direct', 'new conn/s', 'slices', 'vs iptables', 'vs direct', 'lab-notes ka / conn', 'flags'];
+  const get = (name: CaseName | undefined, mode: Mode) => results.find((r) => r.c.name === name && r.mode === mode);
+  const rate = (name: CaseName | undefined, mode: Mode) => get(name, mode)?.rps;
+  const head = [
+    'case',
+    'IP',
+    'LB node',
+    'keep-alive req/s',
+    'slices',
+    'vs ip(6)tables',
+    'vs direct',
+    'vs IPv4',
+    'new conn/s',
+    'slices',
+    'vs ip(6)tables',
+    'vs direct',
+    'vs IPv4',
+    'lab-notes ka / conn',
+    'flags',
+  ];
   const body = o.cases.map((c) => {
     const ka = get(c.name, 'keepalive');
     const cl = get(c.name, 'close');
+    const base = BASELINES[c.family];
     const cell = (r: Result | undefined) => (r ? `${fmtRate(r.rps)}${r.flags.length ? ' ⚠' : ''}` : '-');
     const range = (r: Result | undefined) => (r ? `${fmtRate(r.minRps)}–${fmtRate(r.maxRps)}` : '-');
     const flags = [...(ka?.flags.map((f) => `ka: ${f}`) ?? []), ...(cl?.flags.map((f) => `conn: ${f}`) ?? [])];
     return [
       c.label,
+      `v${c.family}`,
       c.node,
       cell(ka),
       range(ka),
-      ratio(ka?.rps, rate('iptables', 'keepalive')),
-      ratio(ka?.rps, rate('direct', 'keepalive')),
+      ratio(ka?.rps, rate(base.iptables, 'keepalive')),
+      ratio(ka?.rps, rate(base.direct, 'keepalive')),
+      ratio(ka?.rps, rate(c.v4, 'keepalive')),
       cell(cl),
       range(cl),
-      ratio(cl?.rps, rate('iptables', 'close')),
-      ratio(cl?.rps, rate('direct', 'close')),
+      ratio(cl?.rps, rate(base.iptables, 'close')),
+      ratio(cl?.rps, rate(base.direct, 'close')),
+      ratio(cl?.rps, rate(c.v4, 'close')),
       LAB_NOTES[c.name] ?? '-',
       flags.length ? flags.join('; ') : '-',
     ];
@@ -461,16 +568,32 @@ function printResults(o: Options, results: Result[], notes: string[]): void {
     '',
   ];
 
-  const goal = (what: string, a: Result | undefined, b: Result | undefined, factor: number): string => {
-    if (!a || !b) return `goal ${what}: not measured`;
-    const r = a.rps / b.rps;
-    const dirty = [a, b].filter((x) => x.flags.length).map((x) => `${x.c.name} ${modeTag(x.mode)} flagged`);
-    return `goal ${what}: ${fmtRate(a.rps)} vs ${fmtRate(b.rps)} = ${r.toFixed(3)}× (need ≥ ${factor}×): ${r >= factor ? 'PASS' : 'FAIL'}${dirty.length ? ` (not clean: ${dirty.join(', ')})` : ''}`;
+  const selected = new Set(o.cases.map((c) => c.name));
+  const goal = (what: string, a: CaseName, b: CaseName, mode: Mode, factor: number): string[] => {
+    // A goal neither of whose rows was asked for (--cases) is left out, not "not measured".
+    if (!selected.has(a) && !selected.has(b)) return [];
+    const ra = get(a, mode);
+    const rb = get(b, mode);
+    if (!ra || !rb) return [`goal ${what}: not measured (needs --cases ${a},${b})`];
+    const r = ra.rps / rb.rps;
+    const dirty = [ra, rb].filter((x) => x.flags.length).map((x) => `${x.c.name} ${modeTag(x.mode)} flagged`);
+    return [`goal ${what}: ${fmtRate(ra.rps)} vs ${fmtRate(rb.rps)} = ${r.toFixed(3)}× (need ≥ ${factor}×): ${r >= factor ? 'PASS' : 'FAIL'}${dirty.length ? ` (not clean: ${dirty.join(', ')})` : ''}`];
+  };
+  const versus = (a: CaseName, b: CaseName): string[] => {
+    if (!selected.has(a) || !selected.has(b)) return [];
+    const r = (mode: Mode) => ratio(rate(a, mode), rate(b, mode));
+    return [`${a} / ${b} (no goal): keep-alive ${r('keepalive')}, new conn ${r('close')}`];
   };
   out.push(
-    goal('keep-alive req/s, eBPF ≥ iptables', get('ebpf', 'keepalive'), get('iptables', 'keepalive'), 1),
-    goal('new conn/s, eBPF ≥ 1.2 × iptables', get('ebpf', 'close'), get('iptables', 'close'), 1.2),
-    goal('new conn/s, eBPF within 5 % of direct', get('ebpf', 'close'), get('direct', 'close'), 0.95),
+    ...goal('keep-alive req/s, eBPF ≥ iptables', 'ebpf', 'iptables', 'keepalive', 1),
+    ...goal('new conn/s, eBPF ≥ 1.2 × iptables', 'ebpf', 'iptables', 'close', 1.2),
+    ...goal('new conn/s, eBPF within 5 % of direct', 'ebpf', 'direct', 'close', 0.95),
+    ...goal('keep-alive req/s, eBPF IPv6 within 5 % of eBPF IPv4', 'ebpf6', 'ebpf', 'keepalive', 0.95),
+    ...goal('new conn/s, eBPF IPv6 within 5 % of eBPF IPv4', 'ebpf6', 'ebpf', 'close', 0.95),
+    ...goal('keep-alive req/s, eBPF IPv6 ≥ ip6tables', 'ebpf6', 'ip6tables', 'keepalive', 1),
+    ...goal('new conn/s, eBPF IPv6 ≥ ip6tables', 'ebpf6', 'ip6tables', 'close', 1),
+    ...versus('ebpf6', 'direct6'),
+    ...versus('ebpf', 'direct'),
     '',
   );
   const per = (f: (r: Result) => string) => results.map((r) => `${r.c.name}/${modeTag(r.mode)} ${f(r)}`).join(', ');
@@ -482,6 +605,7 @@ function printResults(o: Options, results: Result[], notes: string[]): void {
       .filter((r) => r.mode === 'close')
       .map((r) => `${r.c.name} ${fmtRate(r.accepts / r.seconds)}`)
       .join(', ')}`,
+    'vs ip(6)tables, vs direct: against the row of the same family (IPv6 rows: ip6tables, direct to ep1 over IPv6); vs IPv4: an IPv6 row against the same way of balancing over IPv4',
     'slices = slowest–fastest slice; ⚠ = flagged (errors, drops, PAWS, conntrack where it should not be): that number is not clean',
   ];
   out.push(...all.map((n) => `- ${n}`));
@@ -530,11 +654,11 @@ async function main(): Promise<void> {
         if (s.length && !failed.has(c.name)) results.push(summarize(c, mode, s, o));
       }
     }
-    if (o.cases.some((c) => c.name === 'ebpf')) {
-      const st = await t.api('lb-ebpf', 'GET', '/status');
+    for (const node of new Set(o.cases.filter((c) => c.agent).map((c) => c.node))) {
+      const st = await t.api(node, 'GET', '/status');
       const dp = st.body?.datapath;
-      if (dp) notes.push(`eBPF datapath at the end (GET /netlox/v1/status on lb-ebpf): interfaces ${dp.interfaces.join(',')}, connections ${dp.connections}, stats ${JSON.stringify(dp.stats)}`);
-      else notes.push(`GET /netlox/v1/status on lb-ebpf: HTTP ${st.status}`);
+      if (dp) notes.push(`eBPF datapath at the end (GET /netlox/v1/status on ${node}): interfaces ${dp.interfaces.join(',')}, connections ${dp.connections}, stats ${JSON.stringify(dp.stats)}`);
+      else notes.push(`GET /netlox/v1/status on ${node}: HTTP ${st.status}`);
     }
     const leftovers: string[] = [];
     const rulesets: string[] = [];
@@ -543,7 +667,8 @@ async function main(): Promise<void> {
       if (n > 0) leftovers.push(`${node} ${n}`);
       if ((await t.nftRuleset(node)) !== '') rulesets.push(node);
     }
-    notes.push(`nf_conntrack_count at the end: ${leftovers.join(', ') || 'none anywhere'}; nodes with a netfilter ruleset: ${rulesets.join(', ') || 'none'} (both expected: lb-ipt, lb-nft only)`);
+    const expected = o.cases.filter((c) => c.conntrack).map((c) => c.node).join(', ') || 'none';
+    notes.push(`nf_conntrack_count at the end: ${leftovers.join(', ') || 'none anywhere'}; nodes with a netfilter ruleset: ${rulesets.join(', ') || 'none'} (expected in both: ${expected})`);
   } catch (err) {
     failure = err;
   } finally {

@@ -1,22 +1,32 @@
-// The L4 benchmark's lab: DatapathLab's topology (client behind a router, a
-// LAN with LB nodes and two endpoints; its client, router, endpoint and VIP
-// addresses), but with nginx on the endpoints and one LB node per way of load
-// balancing, so no case leaves state (netfilter tables, conntrack, TC
-// programs, sockets) in the path of another:
+// The L4 benchmark's lab: DatapathLab's dual-stack topology (client behind a
+// router, a LAN with LB nodes and two endpoints; its client, router, endpoint
+// and VIP addresses in both families), but with nginx on the endpoints and one
+// LB node per way of load balancing, so no case leaves state (netfilter
+// tables, conntrack, TC programs, sockets) in the path of another:
 //
-//   client 192.168.90.2 (.3 for direct) --[wan]-- router --[lan]-- lb-direct .10   plain kernel router
-//                                                                  lb-ebpf   .11   loxilb agent (TC programs)
-//                                                                  lb-ipt    .12   iptables DNAT
-//                                                                  lb-nft    .13   nftables DNAT
-//                                                                  lb-hap    .14   HAProxy mode tcp
-//                                                                  ep1 .21, ep2 .22   nginx :8080
+//   client 192.168.90.2 (.3 for direct) --[wan]-- router --[lan]-- lb-direct .10 ::10  plain kernel router (both families)
+//          fd00:90::2 (::3 for direct6)                            lb-ebpf   .11 ::11  loxilb agent (TC programs, both families)
+//                                                                  lb-ipt    .12 ::12  iptables DNAT
+//                                                                  lb-nft    .13 ::13  nftables DNAT (table ip)
+//                                                                  lb-hap    .14 ::14  HAProxy mode tcp
+//                                                                  lb-ipt6   .15 ::15  ip6tables DNAT
+//                                                                  lb-nft6   .16 ::16  nftables DNAT (table ip6)
+//                                                                  ep1 .21 ::21, ep2 .22 ::22   nginx :8080 on both
+//
+// (LAN 192.168.80.0/24 and fd00:80::/64, WAN 192.168.90.0/24 and
+// fd00:90::/64, VIPs 20.20.20.1 and fd00:20::1.) IPv6 is set up as
+// DatapathLab does it: addresses with nodad and DAD off in every node (Lab),
+// IPv6 forwarding with IPv4 forwarding on routers and LB nodes, `ip -6`
+// default routes, bridge netfilter off for both families in the switches.
 //
 // Every LB node is built the same way (forwarding on, ICMP redirects off,
-// default route to the router); useLb() points the router's VIP route (and,
-// for direct, a host route to ep1) and the endpoints' default route at one of
-// them, so every case crosses client -> router -> LB node -> endpoint and back.
+// default routes to the router); useLb() points the router's VIP routes (and,
+// for direct, host routes to ep1) and the endpoints' default routes of both
+// families at one of them, so every case crosses client -> router -> LB node
+// -> endpoint and back.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import ipaddr from 'ipaddr.js';
 import { Lab, type LabProcess } from '../../test/lab/Lab.ts';
 import { DP } from '../../test/lab/DatapathLab.ts';
 import { agentApi, mustAgentApi, startAgentProcess, type ApiReply } from '../../test/lab/agentProcess.ts';
@@ -24,26 +34,39 @@ import { StopWaiting, waitFor } from '../../test/lab/wait.ts';
 
 export const L4 = {
   client: DP.client,
-  /** Second client address, only for the direct case (see directSource in l4.bench.ts). */
+  /** Second client address, only for the direct case (see TIME_WAIT and PAWS in l4.bench.ts). */
   clientDirect: '192.168.90.3',
+  client6: DP.client6,
+  /** The same for direct6. */
+  clientDirect6: 'fd00:90::3',
   routerWan: DP.routerWan,
   routerLan: DP.routerLan,
+  routerWan6: DP.routerWan6,
+  routerLan6: DP.routerLan6,
   ep1: DP.ep1,
   ep2: DP.ep2,
+  ep1_6: DP.ep1_6,
+  ep2_6: DP.ep2_6,
   vip: DP.vip,
   vipNet: DP.vipNet,
+  vip6: DP.vip6,
+  vip6Net: DP.vip6Net,
   vipPort: 80,
   epPort: DP.httpPort,
 } as const;
 
+/** One LB node per way of balancing; each has an address of both families on the LAN. */
 export const LB_NODES = {
-  'lb-direct': '192.168.80.10',
-  'lb-ebpf': '192.168.80.11',
-  'lb-ipt': '192.168.80.12',
-  'lb-nft': '192.168.80.13',
-  'lb-hap': '192.168.80.14',
+  'lb-direct': { v4: '192.168.80.10', v6: 'fd00:80::10' },
+  'lb-ebpf': { v4: '192.168.80.11', v6: 'fd00:80::11' },
+  'lb-ipt': { v4: '192.168.80.12', v6: 'fd00:80::12' },
+  'lb-nft': { v4: '192.168.80.13', v6: 'fd00:80::13' },
+  'lb-hap': { v4: '192.168.80.14', v6: 'fd00:80::14' },
+  'lb-ipt6': { v4: '192.168.80.15', v6: 'fd00:80::15' },
+  'lb-nft6': { v4: '192.168.80.16', v6: 'fd00:80::16' },
 } as const;
 export type LbNodeName = keyof typeof LB_NODES;
+export type Family = 4 | 6;
 
 const EPS = ['ep1', 'ep2'] as const;
 export type EpName = (typeof EPS)[number];
@@ -67,26 +90,46 @@ export class L4Lab {
     const { lab } = this;
     await lab.addSwitch('wan');
     await lab.addSwitch('lan');
-    await lab.addNode('client', { switch: 'wan', ipv4: [`${L4.client}/24`, `${L4.clientDirect}/24`] });
-    await lab.addNode('router', { switch: 'wan', ipv4: `${L4.routerWan}/24`, forwarding: true });
-    await lab.addLink('router', { switch: 'lan', ipv4: `${L4.routerLan}/24` });
+    await lab.addNode('client', { switch: 'wan', ipv4: [`${L4.client}/24`, `${L4.clientDirect}/24`], ipv6: [`${L4.client6}/64`, `${L4.clientDirect6}/64`] });
+    await lab.addNode('router', { switch: 'wan', ipv4: `${L4.routerWan}/24`, ipv6: `${L4.routerWan6}/64`, forwarding: true });
+    await lab.addLink('router', { switch: 'lan', ipv4: `${L4.routerLan}/24`, ipv6: `${L4.routerLan6}/64` });
     for (const [lb, addr] of Object.entries(LB_NODES)) {
-      await lab.addNode(lb, { switch: 'lan', ipv4: `${addr}/24`, forwarding: true });
+      await lab.addNode(lb, { switch: 'lan', ipv4: `${addr.v4}/24`, ipv6: `${addr.v6}/64`, forwarding: true });
       await lab.run(lb, ['ip', 'route', 'add', 'default', 'via', L4.routerLan]);
+      await lab.run(lb, ['ip', '-6', 'route', 'add', 'default', 'via', L4.routerLan6]);
     }
-    for (const ep of EPS) await lab.addNode(ep, { switch: 'lan', ipv4: `${L4[ep]}/24` });
+    for (const ep of EPS) await lab.addNode(ep, { switch: 'lan', ipv4: `${L4[ep]}/24`, ipv6: `${L4[`${ep}_6`]}/64` });
     await lab.run('client', ['ip', 'route', 'add', 'default', 'via', L4.routerWan]);
+    // The source hint matters for IPv6: the client's two addresses tie in
+    // source address selection (RFC 6724), and Linux then takes the one added
+    // last, clientDirect6, which must only ever talk to ep1 directly (PAWS,
+    // see l4.bench.ts). IPv4 takes the primary address of the subnet anyway.
+    await lab.run('client', ['ip', '-6', 'route', 'add', 'default', 'via', L4.routerWan6, 'src', L4.client6]);
 
     // Every LB node forwards out of the interface it received on (the LAN).
     // The kernel would answer with ICMP redirects, the endpoints would obey
     // them and send replies straight to the router: a shorter path for the
     // kernel-forwarded cases and broken un-NAT for iptables/nft. Off, and
-    // endpoints ignore redirects anyway.
+    // endpoints ignore redirects anyway. IPv6 has no switch for sending
+    // redirects (a forwarding node sends them, rate-limited to one a second
+    // per destination, and only where the target is the destination itself or
+    // a link-local router), so for IPv6 only not obeying them is in our hands.
     for (const node of ['router', ...Object.keys(LB_NODES), ...EPS]) {
-      await lab.run(node, ['sysctl', '-q', '-w', 'net.ipv4.conf.all.send_redirects=0', 'net.ipv4.conf.eth0.send_redirects=0', 'net.ipv4.conf.all.accept_redirects=0', 'net.ipv4.conf.eth0.accept_redirects=0']);
+      await lab.run(node, [
+        'sysctl',
+        '-q',
+        '-w',
+        'net.ipv4.conf.all.send_redirects=0',
+        'net.ipv4.conf.eth0.send_redirects=0',
+        'net.ipv4.conf.all.accept_redirects=0',
+        'net.ipv4.conf.eth0.accept_redirects=0',
+        'net.ipv6.conf.all.accept_redirects=0',
+        'net.ipv6.conf.eth0.accept_redirects=0',
+      ]);
     }
-    // One client address opening ~20k connections/s (lab-notes): reuse
-    // TIME_WAIT ports and use the whole port range. HAProxy's node opens the
+    // One client address per family opening ~20k connections/s (lab-notes):
+    // reuse TIME_WAIT ports and use the whole port range. Both sysctls live
+    // under net.ipv4 but hold for IPv6 sockets too. HAProxy's node opens the
     // server-side connections, so it gets the same.
     for (const node of ['client', 'lb-hap']) {
       await lab.run(node, ['sysctl', '-q', '-w', 'net.ipv4.tcp_tw_reuse=1', 'net.ipv4.ip_local_port_range=1024 65535']);
@@ -95,21 +138,39 @@ export class L4Lab {
   }
 
   /**
-   * Routes the VIP range (router) and the endpoints' default route through
-   * one LB node. For direct, the router also sends ep1's address to that node
-   * (a /32 beats the connected LAN route), so direct crosses the same hops.
+   * Routes the VIP ranges (router) and the endpoints' default routes, both
+   * families, through one LB node. For direct, the router also sends ep1's
+   * addresses to that node (a host route beats the connected LAN route), so
+   * direct crosses the same hops. Both families always move together, so the
+   * other family's routes never point at a node whose case is not running.
    */
   async useLb(lb: LbNodeName): Promise<void> {
     const via = LB_NODES[lb];
-    await this.lab.run('router', ['ip', 'route', 'replace', L4.vipNet, 'via', via]);
-    if (lb === 'lb-direct') await this.lab.run('router', ['ip', 'route', 'replace', `${L4.ep1}/32`, 'via', via]);
-    else await this.lab.exec('router', ['ip', 'route', 'del', `${L4.ep1}/32`]);
-    for (const ep of EPS) await this.lab.run(ep, ['ip', 'route', 'replace', 'default', 'via', via]);
+    await this.lab.run('router', ['ip', 'route', 'replace', L4.vipNet, 'via', via.v4]);
+    await this.lab.run('router', ['ip', '-6', 'route', 'replace', L4.vip6Net, 'via', via.v6]);
+    if (lb === 'lb-direct') {
+      await this.lab.run('router', ['ip', 'route', 'replace', `${L4.ep1}/32`, 'via', via.v4]);
+      await this.lab.run('router', ['ip', '-6', 'route', 'replace', `${L4.ep1_6}/128`, 'via', via.v6]);
+    } else {
+      await this.lab.exec('router', ['ip', 'route', 'del', `${L4.ep1}/32`]);
+      await this.lab.exec('router', ['ip', '-6', 'route', 'del', `${L4.ep1_6}/128`]);
+    }
+    for (const ep of EPS) {
+      await this.lab.run(ep, ['ip', 'route', 'replace', 'default', 'via', via.v4]);
+      await this.lab.run(ep, ['ip', '-6', 'route', 'replace', 'default', 'via', via.v6]);
+    }
   }
 
-  /** Makes the client open its connections to `dest` from `src` (one route with a source hint). */
+  /** Makes the client open its connections to `dest` from `src` (one host route with a source hint), either family. */
   async clientSource(dest: string, src: string): Promise<void> {
-    await this.lab.run('client', ['ip', 'route', 'replace', `${dest}/32`, 'via', L4.routerWan, 'src', src]);
+    if (ipaddr.parse(dest).kind() === 'ipv6') await this.lab.run('client', ['ip', '-6', 'route', 'replace', `${dest}/128`, 'via', L4.routerWan6, 'src', src]);
+    else await this.lab.run('client', ['ip', 'route', 'replace', `${dest}/32`, 'via', L4.routerWan, 'src', src]);
+  }
+
+  /** The source address the client's kernel picks for `dest` right now. */
+  async clientSourceFor(dest: string): Promise<string | undefined> {
+    const out = await this.lab.run('client', ['ip', '-j', 'route', 'get', dest]);
+    return (JSON.parse(out || '[]') as { prefsrc?: string }[])[0]?.prefsrc;
   }
 
   private async startNginx(ep: EpName): Promise<void> {
@@ -122,10 +183,13 @@ export class L4Lab {
     await waitFor(
       async () => {
         if (!p.alive()) throw new StopWaiting(`nginx in ${ep} exited: ${p.log()}`);
-        const r = await this.lab.exec(ep, ['curl', '-s', '-m', '2', `http://${L4[ep]}:${L4.epPort}/`]);
-        return r.stdout.trim() === 'ok';
+        for (const url of [`http://${L4[ep]}:${L4.epPort}/`, `http://[${L4[`${ep}_6`]}]:${L4.epPort}/`]) {
+          const r = await this.lab.exec(ep, ['curl', '-g', '-s', '-m', '2', url]);
+          if (r.stdout.trim() !== 'ok') return false;
+        }
+        return true;
       },
-      { timeoutMs: 15_000, what: `nginx in ${ep}` },
+      { timeoutMs: 15_000, what: `nginx in ${ep} (IPv4 and IPv6)` },
     );
   }
 
@@ -145,11 +209,15 @@ export class L4Lab {
     return mustAgentApi(this.lab, node, method, p, body);
   }
 
-  /** The VIP rule: default mode (DNAT), round robin over both endpoints. */
-  async addEbpfRule(lb: LbNodeName): Promise<void> {
+  /**
+   * The VIP rule of one family: default mode (DNAT; NAT66 for IPv6), round
+   * robin over both endpoints of that family.
+   */
+  async addEbpfRule(lb: LbNodeName, family: Family): Promise<void> {
+    const [vip, eps, name] = family === 4 ? [L4.vip, [L4.ep1, L4.ep2], 'bench'] : [L4.vip6, [L4.ep1_6, L4.ep2_6], 'bench6'];
     await this.mustApi(lb, 'POST', '/config/loadbalancer', {
-      serviceArguments: { externalIP: L4.vip, port: L4.vipPort, protocol: 'tcp', sel: 0, mode: 0, name: 'bench' },
-      endpoints: [L4.ep1, L4.ep2].map((ip) => ({ endpointIP: ip, targetPort: L4.epPort, weight: 1 })),
+      serviceArguments: { externalIP: vip, port: L4.vipPort, protocol: 'tcp', sel: 0, mode: 0, name },
+      endpoints: eps.map((ip) => ({ endpointIP: ip, targetPort: L4.epPort, weight: 1 })),
     });
   }
 
@@ -162,30 +230,34 @@ export class L4Lab {
    * endpoint chain DNATs. Conntrack keeps the choice for the connection, so
    * only a connection's first packet walks these chains.
    */
-  async setupIptables(lb: LbNodeName): Promise<void> {
-    const eps = [L4.ep1, L4.ep2];
+  async setupIptables(lb: LbNodeName, family: Family): Promise<void> {
+    const [cmd, vip, eps] = family === 4 ? ['iptables', `${L4.vip}/32`, [`${L4.ep1}:${L4.epPort}`, `${L4.ep2}:${L4.epPort}`]] : ['ip6tables', `${L4.vip6}/128`, [`[${L4.ep1_6}]:${L4.epPort}`, `[${L4.ep2_6}]:${L4.epPort}`]];
     const rules: string[][] = [
       ['-N', 'BENCH-SERVICES'],
       ['-N', 'BENCH-SVC-WEB'],
       ...eps.map((_, i) => ['-N', `BENCH-SEP-${i + 1}`]),
       ['-A', 'PREROUTING', '-j', 'BENCH-SERVICES'],
-      ['-A', 'BENCH-SERVICES', '-d', `${L4.vip}/32`, '-p', 'tcp', '--dport', String(L4.vipPort), '-j', 'BENCH-SVC-WEB'],
+      ['-A', 'BENCH-SERVICES', '-d', vip, '-p', 'tcp', '--dport', String(L4.vipPort), '-j', 'BENCH-SVC-WEB'],
       ...eps.map((_, i) => {
         const left = eps.length - i;
         const pick = left > 1 ? ['-m', 'statistic', '--mode', 'random', '--probability', (1 / left).toFixed(10)] : [];
         return ['-A', 'BENCH-SVC-WEB', ...pick, '-j', `BENCH-SEP-${i + 1}`];
       }),
-      ...eps.map((ep, i) => ['-A', `BENCH-SEP-${i + 1}`, '-p', 'tcp', '-j', 'DNAT', '--to-destination', `${ep}:${L4.epPort}`]),
+      ...eps.map((ep, i) => ['-A', `BENCH-SEP-${i + 1}`, '-p', 'tcp', '-j', 'DNAT', '--to-destination', ep]),
     ];
-    for (const r of rules) await this.lab.run(lb, ['iptables', '-w', '-t', 'nat', ...r]);
+    for (const r of rules) await this.lab.run(lb, [cmd, '-w', '-t', 'nat', ...r]);
   }
 
-  /** The nftables equivalent: one nat chain, `numgen inc mod 2` (round robin) into a map of endpoints. */
-  async setupNft(lb: LbNodeName): Promise<void> {
-    const ruleset = `table ip bench {
+  /**
+   * The nftables equivalent: one nat chain, `numgen inc mod 2` (round robin)
+   * into a map of endpoints; a `table ip6` of the same shape for IPv6.
+   */
+  async setupNft(lb: LbNodeName, family: Family): Promise<void> {
+    const [table, match, ep1, ep2] = family === 4 ? ['ip', `ip daddr ${L4.vip}`, L4.ep1, L4.ep2] : ['ip6', `ip6 daddr ${L4.vip6}`, L4.ep1_6, L4.ep2_6];
+    const ruleset = `table ${table} bench {
   chain prerouting {
     type nat hook prerouting priority dstnat; policy accept;
-    ip daddr ${L4.vip} tcp dport ${L4.vipPort} dnat to numgen inc mod 2 map { 0 : ${L4.ep1}, 1 : ${L4.ep2} } : ${L4.epPort}
+    ${match} tcp dport ${L4.vipPort} dnat to numgen inc mod 2 map { 0 : ${ep1}, 1 : ${ep2} } : ${L4.epPort}
   }
 }
 `;
@@ -245,7 +317,11 @@ export class L4Lab {
   }
 }
 
-/** nginx as a minimal HTTP endpoint: one worker, no logs, a fixed reply, effectively endless keep-alive. */
+/**
+ * nginx as a minimal HTTP endpoint: one worker, no logs, a fixed reply,
+ * effectively endless keep-alive. Two listening sockets, one per family
+ * (`[::]` is IPv6-only in nginx), served by the same worker.
+ */
 export function nginxConfig(dir: string, port: number): string {
   const p = (f: string) => path.join(dir, f);
   return `daemon off;
@@ -269,6 +345,7 @@ http {
   keepalive_timeout 300s;
   server {
     listen ${port} backlog=4096;
+    listen [::]:${port} backlog=4096;
     location / {
       return 200 "ok\\n";
     }
