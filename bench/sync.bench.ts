@@ -85,7 +85,7 @@ async function waitUntil(pred: () => boolean, timeoutMs: number): Promise<void> 
 async function main(): Promise<void> {
   const a = Datapath.open({}, log);
   const b = Datapath.open({}, log);
-  const ctx = { alive: () => true, instanceVip: () => undefined };
+  const ctx = { alive: () => true, instanceVip: () => undefined, localAddresses: () => [], onLink: () => true };
   a.program([[ruleKey(rule.serviceArguments), rule]], ctx);
   b.program([[ruleKey(rule.serviceArguments), rule]], ctx);
   const t = table(N, 0);

@@ -222,7 +222,7 @@ struct pkt {
 #define TCPF_ACK 0x10
 
 #define PKT_L4 0      /* TCP, UDP or SCTP */
-#define PKT_ECHO 1    /* ICMP or ICMPv6: only echo requests to a VIP are ours */
+#define PKT_ECHO 1    /* ICMP or ICMPv6 echo request or reply: load-balanced by an icmp rule, or answered for a VIP */
 #define PKT_OTHER -1  /* not ours: other protocols, fragments, extension headers, truncated */
 
 #include "lb_sctp.h"
@@ -261,6 +261,35 @@ static __always_inline int parse_l4(void *l4, void *end, struct pkt *p) {
   return PKT_OTHER;
 }
 
+/* ICMP types (linux/icmp.h pulls in libc headers). */
+#define ICMP_ECHO_REPLY 0
+#define ICMP_ECHO_REQUEST 8
+#define ICMP6_ECHO_REQUEST 128
+#define ICMP6_ECHO_REPLY 129
+
+/*
+ * An echo request or reply. Its identifier plays the port: a request is
+ * (id, 0), a reply (0, id), so a request and its reply meet in one pair of
+ * connection entries, as a TCP segment and its answer do. p->chunk holds the
+ * ICMP type. Other ICMP messages are the kernel's.
+ */
+static __always_inline int parse_echo(void *l4, void *end, struct pkt *p) {
+  __u8 *ic = l4;
+  if ((void *)(ic + 8) > end) return PKT_OTHER;
+  __u8 req = p->family == LB_AF_INET ? ICMP_ECHO_REQUEST : ICMP6_ECHO_REQUEST;
+  __u8 rep = p->family == LB_AF_INET ? ICMP_ECHO_REPLY : ICMP6_ECHO_REPLY;
+  if ((ic[0] != req && ic[0] != rep) || ic[1] != 0) return PKT_OTHER;
+  __u16 id = *(__u16 *)(ic + 4);
+  p->chunk = ic[0];
+  p->csum_off = 2;
+  p->sport = ic[0] == req ? id : 0;
+  p->dport = ic[0] == req ? 0 : id;
+  p->tcp_flags = 0;
+  return PKT_ECHO;
+}
+
+static __always_inline int is_echo_request(const struct pkt *p) { return p->chunk == ICMP_ECHO_REQUEST || p->chunk == ICMP6_ECHO_REQUEST; }
+
 static __always_inline int parse(struct __sk_buff *skb, struct pkt *p) {
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
@@ -284,7 +313,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p) {
     if (tot < ihl + 8) return PKT_OTHER;
     p->l4_off = ETH_HLEN + ihl;
     p->l4_len = tot - ihl;
-    if (ip->protocol == IPPROTO_ICMP) return PKT_ECHO;
+    if (ip->protocol == IPPROTO_ICMP) return parse_echo((void *)ip + ihl, end, p);
     return parse_l4((void *)ip + ihl, end, p);
   }
   if (eth->h_proto == bpf_htons(ETH_P_IPV6)) {
@@ -299,7 +328,7 @@ static __always_inline int parse(struct __sk_buff *skb, struct pkt *p) {
     __builtin_memcpy(&p->daddr, &ip6->daddr, 16);
     p->l4_off = L4_OFF_V6;
     p->l4_len = bpf_ntohs(ip6->payload_len);
-    if (ip6->nexthdr == IPPROTO_ICMPV6) return PKT_ECHO;
+    if (ip6->nexthdr == IPPROTO_ICMPV6) return parse_echo(ip6 + 1, end, p);
     return parse_l4(ip6 + 1, end, p);
   }
   return PKT_OTHER;
@@ -341,7 +370,12 @@ static __always_inline int rewrite(struct __sk_buff *skb, struct pkt *p, const s
   __u32 l4 = p->l4_off;
   if (l4 > L4_OFF_MAX) return -1;
   __u16 *ports = data + l4;
-  if ((void *)(ports + 2) > end) return -1;
+  if ((void *)(ports + 4) > end) return -1;
+  if (p->proto == IPPROTO_ICMP || p->proto == IPPROTO_ICMPV6) {
+    /* The identifier; an ICMPv4 checksum covers no pseudo header. */
+    ports[2] = is_echo_request(p) ? nsport : ndport;
+    return l4_csum_fix(skb, p, p->proto == IPPROTO_ICMP ? 0 : adiff, pdiff);
+  }
   ports[0] = nsport;
   ports[1] = ndport;
   if (p->proto == IPPROTO_SCTP) return sctp_fix_ports(skb, p, nsport, ndport);
@@ -507,6 +541,80 @@ kernel:
   return TC_ACT_OK;
 }
 
+/* DSR's L2 hop to an on-link endpoint: TTL, MACs of the endpoint, redirect. See dsr_forward. */
+__attribute__((noinline)) int dsr_send(struct __sk_buff *skb, const struct lb_addr *ep, __u32 fam, int ingress) {
+  if (!skb || !ep) return TC_ACT_SHOT;
+  struct bpf_fib_lookup fib = {};
+  __u32 in_if = *(volatile __u32 *)&skb->ingress_ifindex;
+  __u32 out_if = *(volatile __u32 *)&skb->ifindex;
+  fib.ifindex = ingress ? in_if : out_if;
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  if (fam == LB_AF_INET) {
+    struct iphdr *ip = data + L3_OFF;
+    if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
+    if (ip->ttl <= 1) return TC_ACT_OK;
+    fib.family = AF_INET;
+    fib.tos = ip->tos;
+    fib.l4_protocol = ip->protocol;
+    fib.tot_len = bpf_ntohs(ip->tot_len);
+    fib.ipv4_src = ip->saddr;
+    fib.ipv4_dst = ep->w[0];
+  } else {
+    struct ipv6hdr *ip6 = data + L3_OFF;
+    if ((void *)(ip6 + 1) > end) return TC_ACT_SHOT;
+    if (ip6->hop_limit <= 1) return TC_ACT_OK;
+    fib.family = AF_INET6;
+    fib.l4_protocol = ip6->nexthdr;
+    fib.tot_len = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
+    __builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
+    __builtin_memcpy(fib.ipv6_dst, ep, 16);
+  }
+  int rc = bpf_fib_lookup(skb, &fib, sizeof(fib), 0);
+  if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) {
+    count(LB_STAT_DSR_NOT_ONLINK);
+    return TC_ACT_SHOT;
+  }
+  /* The lookup leaves the gateway in the destination when there is one: the endpoint must be its own next hop. */
+  int onlink = fam == LB_AF_INET ? fib.ipv4_dst == ep->w[0]
+                                 : (fib.ipv6_dst[0] == ep->w[0] && fib.ipv6_dst[1] == ep->w[1] && fib.ipv6_dst[2] == ep->w[2] && fib.ipv6_dst[3] == ep->w[3]);
+  if (!onlink) {
+    count(LB_STAT_DSR_NOT_ONLINK);
+    return TC_ACT_SHOT;
+  }
+  data = (void *)(long)skb->data;
+  end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) return TC_ACT_SHOT;
+  if (fam == LB_AF_INET) {
+    struct iphdr *ip = data + L3_OFF;
+    if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
+    __u16 *ttl_word = (__u16 *)&ip->ttl;
+    __u16 old = *ttl_word;
+    ip->ttl -= 1;
+    csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
+  } else {
+    struct ipv6hdr *ip6 = data + L3_OFF;
+    if ((void *)(ip6 + 1) > end) return TC_ACT_SHOT;
+    ip6->hop_limit -= 1;
+  }
+  count(LB_STAT_DSR);
+  if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
+    struct bpf_redir_neigh nh = {};
+    if (fam == LB_AF_INET) {
+      nh.nh_family = AF_INET;
+      nh.ipv4_nh = ep->w[0];
+    } else {
+      nh.nh_family = AF_INET6;
+      __builtin_memcpy(nh.ipv6_nh, ep, 16);
+    }
+    return bpf_redirect_neigh(fib.ifindex, &nh, sizeof(nh), 0);
+  }
+  __builtin_memcpy(eth->h_dest, fib.dmac, ETH_ALEN);
+  __builtin_memcpy(eth->h_source, fib.smac, ETH_ALEN);
+  return bpf_redirect(fib.ifindex, 0);
+}
+
 static __always_inline void ct_peer_key(const struct ct_val *v, __u8 proto, struct ct_key *k) {
   k->saddr = v->xdaddr;
   k->daddr = v->xsaddr;
@@ -582,7 +690,7 @@ static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct c
   } else if (p->proto == IPPROTO_SCTP) {
     next = sctp_next(v->state, p->chunk, v->dir);
   } else if (v->state == CT_UDP_NEW && v->dir == CT_DIR_REPLY) {
-    next = CT_UDP_EST;
+    next = CT_UDP_EST; /* UDP and ICMP echo: the reply came */
   }
   if (next != v->state || fl != v->flags) {
     v->state = next;
@@ -779,7 +887,7 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
   fwd->svc = *svc;
   fwd->rule_id = r->id;
   fwd->dir = CT_DIR_ORIG;
-  fwd->state = p->proto == IPPROTO_UDP ? CT_UDP_NEW : CT_SYN_SENT;
+  fwd->state = p->proto == IPPROTO_TCP || p->proto == IPPROTO_SCTP ? CT_SYN_SENT : CT_UDP_NEW;
   fwd->ep_idx = idx;
   fwd->flags = r->sel == LB_SEL_LC ? CT_F_LC : 0;
   fwd->timeout_s = r->timeout_s;
@@ -865,16 +973,12 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
   return forward(skb, efam, p->proto, ingress);
 }
 
-/* The start of an ICMP / ICMPv6 header (linux/icmp.h pulls in libc headers). */
+/* The start of an ICMP / ICMPv6 header. */
 struct icmp_head {
   __u8 type;
   __u8 code;
   __u16 checksum;
 };
-#define ICMP_ECHO_REPLY 0
-#define ICMP_ECHO_REQUEST 8
-#define ICMP6_ECHO_REQUEST 128
-#define ICMP6_ECHO_REPLY 129
 
 /*
  * An echo request to a VIP is answered here, on the interface it came in
@@ -889,9 +993,8 @@ static __always_inline int echo_reply(struct __sk_buff *skb, struct pkt *p) {
   if (l4 > L4_OFF_MAX) return TC_ACT_OK;
   struct icmp_head *ic = data + l4;
   if ((void *)(ic + 1) > end) return TC_ACT_OK;
-  __u8 req = p->family == LB_AF_INET ? ICMP_ECHO_REQUEST : ICMP6_ECHO_REQUEST;
   __u8 rep = p->family == LB_AF_INET ? ICMP_ECHO_REPLY : ICMP6_ECHO_REPLY;
-  if (ic->type != req || ic->code != 0) return TC_ACT_OK;
+  if (!is_echo_request(p)) return TC_ACT_OK;
   struct vip_key vk = {.addr = p->daddr, .family = p->family};
   if (!bpf_map_lookup_elem(&vips, &vk)) return TC_ACT_OK;
 
@@ -929,11 +1032,35 @@ static __always_inline int echo_reply(struct __sk_buff *skb, struct pkt *p) {
   return bpf_redirect(skb->ifindex, 0);
 }
 
+/*
+ * Direct server return: the packet goes to the endpoint unchanged at L3
+ * (addressed to the VIP, which the endpoint holds on a non-ARP interface)
+ * and the endpoint answers the client directly, so this node never sees a
+ * reply and keeps no state: the endpoint is a hash of the flow (the rule's
+ * sel must be hash), the same on every LB node. Only the MACs change, so
+ * the endpoint must be on a segment of this node: one whose next hop is
+ * not the endpoint itself is dropped (counted), never sent to a gateway
+ * that would route it back.
+ */
+static __always_inline int dsr_forward(struct __sk_buff *skb, struct pkt *p, struct lb_rule *r, int ingress) {
+  int idx = lb_select(r, &p->saddr, addr_fold(&p->daddr), ((__u32)p->sport << 16) | p->dport);
+  if (idx == -2) {
+    count(LB_STAT_SRC_DENIED);
+    return TC_ACT_SHOT;
+  }
+  if (idx < 0 || idx >= LB_MAX_EPS) {
+    count(LB_STAT_NO_EP);
+    return TC_ACT_SHOT;
+  }
+  struct lb_ep *ep = &r->eps[idx & (LB_MAX_EPS - 1)];
+  if (r->ep_family != p->family) return TC_ACT_SHOT;
+  return dsr_send(skb, &ep->addr, p->family, ingress);
+}
+
 static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
   struct pkt p = {};
   int kind = parse(skb, &p);
   if (kind == PKT_OTHER) return TC_ACT_OK;
-  if (kind == PKT_ECHO) return ingress ? echo_reply(skb, &p) : TC_ACT_OK;
   count(LB_STAT_PACKETS);
 
   struct ct_key key = {.saddr = p.saddr, .daddr = p.daddr, .sport = p.sport, .dport = p.dport, .proto = p.proto, .family = p.family};
@@ -957,9 +1084,11 @@ static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
     }
   }
 
+  if (kind == PKT_ECHO && !is_echo_request(&p)) return TC_ACT_OK; /* a reply we did not cause */
   struct lb_key svc = {.vip = p.daddr, .port = p.dport, .proto = p.proto, .family = p.family};
   struct lb_rule *r = bpf_map_lookup_elem(&lb_rules, &svc);
-  if (!r) return TC_ACT_OK;
+  if (!r) return kind == PKT_ECHO && ingress ? echo_reply(skb, &p) : TC_ACT_OK;
+  if (r->mode == LB_MODE_DSR) return dsr_forward(skb, &p, r, ingress);
   return new_conn(skb, &p, &svc, r, ingress);
 }
 

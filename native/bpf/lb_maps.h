@@ -39,6 +39,8 @@
 #define LB_MODE_DEFAULT 0
 #define LB_MODE_ONEARM 1
 #define LB_MODE_FULLNAT 2
+#define LB_MODE_DSR 3        /* direct server return: L2 to the endpoint, no NAT, no state */
+#define LB_MODE_HOSTONEARM 5 /* onearm on every address of the node (user space expands the rule) */
 
 /*
  * Connection states kept in both entries of a connection. SCTP uses the TCP
@@ -191,6 +193,8 @@ struct vip_key {
 #define LB_STAT_SCTP_NOT_INIT 15 /* an SCTP packet of an association we do not know that is no INIT: dropped */
 #define LB_STAT_SCTP_PATHS 16  /* extra address pairs (multihoming) set up from INIT address lists */
 #define LB_STAT_SCTP_ADDR_REWRITE 17 /* address parameters rewritten in INIT / INIT ACK */
-#define LB_STAT_MAX 18
+#define LB_STAT_DSR 18         /* packets sent straight to an endpoint (dsr) */
+#define LB_STAT_DSR_NOT_ONLINK 19 /* dsr packets dropped: the endpoint is not on a segment of this node */
+#define LB_STAT_MAX 20
 
 #endif

@@ -153,6 +153,11 @@ export class Agent implements AgentApi, HaHost {
       // Before anything else: without a datapath an LB node must not come up
       // looking healthy (no silent no-op).
       this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
+      // hostonearm serves the node's addresses and dsr needs on-link endpoints: both follow address changes.
+      this.datapath.onAddressesChanged = () => {
+        for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) this.dpDirty.add(k);
+        this.dpLoop.kick();
+      };
       this.datapath.start();
     }
     const saved = this.store.load();
@@ -489,6 +494,8 @@ export class Agent implements AgentApi, HaHost {
               const vip = states.get(instance)?.vip;
               return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
             },
+            localAddresses: (family) => this.datapath!.nodeAddresses(family),
+            onLink: (address) => this.datapath!.isOnLink(address),
           },
         );
       } catch (err) {

@@ -8,7 +8,8 @@ import type { Logger } from 'pino';
 import { loadNativeAddon, type CtInstallResult, type NativeLbDatapath, type NativeMapDump } from '../util/nativeAddon.ts';
 import { errnoCode, errorMessage } from '../util/errors.ts';
 import type { LbRule } from '../lb/LbRule.ts';
-import { usesInterface, listLinks, type InterfaceFilter, type LinkInfo } from './interfaces.ts';
+import ipaddr from 'ipaddr.js';
+import { usesInterface, listLinks, localAddresses, type InterfaceFilter, type LinkInfo, type LocalAddress } from './interfaces.ts';
 import {
   CT_KEY_SIZE,
   CT_VAL,
@@ -84,6 +85,11 @@ export class Datapath {
   /** ifindex -> the addresses written to the ifaddr map ("v4|v6"). */
   private ifaddrs = new Map<number, string>();
   private timers: NodeJS.Timeout[] = [];
+  /** The node's addresses on the interfaces we use (hostonearm serves them; dsr endpoints must be in their subnets). */
+  private locals: LocalAddress[] = [];
+  private localsKey = '';
+  /** Called when those addresses change: rules that depend on them must be planned again. */
+  onAddressesChanged?: () => void;
   private closed = false;
   private readonly ktimeNs: () => number;
 
@@ -166,6 +172,28 @@ export class Datapath {
     for (const name of [...this.attached.keys()]) {
       if (!now.has(name)) this.attached.delete(name);
     }
+    const locals = localAddresses(this.opts);
+    const key = locals.map((a) => `${a.address}/${a.prefixlen}@${a.ifname}`).join(',');
+    if (key !== this.localsKey) {
+      const first = this.localsKey === '';
+      this.locals = locals;
+      this.localsKey = key;
+      if (!first) this.onAddressesChanged?.();
+    }
+  }
+
+  /** The node's own addresses of a family on the interfaces the datapath uses. */
+  nodeAddresses(family: 4 | 6): string[] {
+    return this.locals.filter((a) => (family === 4) === !a.address.includes(':')).map((a) => a.address);
+  }
+
+  /** Whether an address lies in a subnet of one of those interfaces. */
+  isOnLink(address: string): boolean {
+    const ip = ipaddr.process(address);
+    return this.locals.some((a) => {
+      const net = ipaddr.process(a.address);
+      return net.kind() === ip.kind() && ip.match(net, a.prefixlen);
+    });
   }
 
   private setIfaddr(ifindex: number, v4: string | undefined, v6: string | undefined): void {

@@ -11,8 +11,8 @@ import { MAX_SRCS } from './layout.ts';
 /** Port ranges are expanded into one map entry per port; wider ones are refused. */
 export const MAX_PORT_RANGE = 256;
 
-const SUPPORTED_PROTOCOLS = ['tcp', 'udp', 'sctp'] as const;
-const SUPPORTED_MODES = ['default', 'onearm', 'fullnat'] as const;
+const SUPPORTED_PROTOCOLS = ['tcp', 'udp', 'sctp', 'icmp'] as const;
+const SUPPORTED_MODES = ['default', 'onearm', 'fullnat', 'dsr', 'hostonearm'] as const;
 const SUPPORTED_SELS = ['rr', 'hash', 'priority', 'persist', 'lc'] as const;
 
 function list(xs: readonly string[]): string {
@@ -29,7 +29,7 @@ export function datapathRefusal(rule: LbRule): ValidationError | undefined {
   const mode = MODE_NAMES[sa.mode] ?? String(sa.mode);
   if (mode === 'fullproxy') return new ValidationError(f('mode'), `must be one of ${list(SUPPORTED_MODES)}: fullproxy (an L7 proxy) is not part of loxilb-ts`, sa.mode);
   if (!(SUPPORTED_MODES as readonly string[]).includes(mode)) {
-    return new ValidationError(f('mode'), `must be one of ${list(SUPPORTED_MODES)} (0-2): ${mode} is not in the eBPF datapath yet`, sa.mode);
+    return new ValidationError(f('mode'), `must be one of ${list(SUPPORTED_MODES)} (0-3, 5)`, sa.mode);
   }
   const sel = SEL_NAMES[sa.sel] ?? String(sa.sel);
   if (!(SUPPORTED_SELS as readonly string[]).includes(sel)) {
@@ -45,12 +45,27 @@ export function datapathRefusal(rule: LbRule): ValidationError | undefined {
   if (pmax - sa.port + 1 > MAX_PORT_RANGE) {
     return new ValidationError(f('portMax'), `must be at most ${sa.port + MAX_PORT_RANGE - 1}: a port range spans at most ${MAX_PORT_RANGE} ports`, sa.portMax);
   }
-  for (const vip of [...ruleVips(rule), ...(sa.privateIP ? [sa.privateIP] : [])]) {
-    if (vip === '0.0.0.0' || vip === '::') {
-      const field = vip === sa.externalIP ? f('externalIP') : vip === sa.privateIP ? f('privateIP') : 'secondaryIPs';
-      return new ValidationError(field, `must be a unicast address: ${vip} serves nothing in ${mode} mode`, vip);
+  const unspecified = (a: string) => a === '0.0.0.0' || a === '::';
+  if (mode === 'hostonearm') {
+    // loxilb: "hostarm needs unspec VIP": the rule serves the port on every address of the node.
+    if (!unspecified(sa.externalIP)) return new ValidationError(f('externalIP'), 'must be 0.0.0.0 or :: in hostonearm mode: the rule serves every address of the node', sa.externalIP);
+    if (sa.privateIP) return new ValidationError(f('privateIP'), 'must be absent in hostonearm mode', sa.privateIP);
+    if (rule.secondaryIPs.length > 0) return new ValidationError('secondaryIPs', 'must be empty in hostonearm mode: the node\'s own addresses are the VIPs', rule.secondaryIPs.length);
+  } else {
+    for (const vip of [...ruleVips(rule), ...(sa.privateIP ? [sa.privateIP] : [])]) {
+      if (unspecified(vip)) {
+        const field = vip === sa.externalIP ? f('externalIP') : vip === sa.privateIP ? f('privateIP') : 'secondaryIPs';
+        return new ValidationError(field, `must be a unicast address: ${vip} serves nothing in ${mode} mode (hostonearm serves every address of the node)`, vip);
+      }
     }
   }
+  const crossFamily = rule.endpoints.some((e) => ipFamily(e.endpointIP) !== ipFamily(sa.externalIP));
+  if (mode === 'dsr') {
+    // The endpoint answers the client itself, and no node keeps state: the flow's hash must pick the endpoint.
+    if (sel !== 'hash') return new ValidationError(f('sel'), 'must be 1 (hash) in dsr mode: replies bypass the load balancer, so only a stateless choice keeps a connection on its endpoint (loxilb: "Only Hash Selection criteria allowed for DSR mode")', sa.sel);
+    if (crossFamily) return new ValidationError('endpoints', 'must be of the VIP\'s family in dsr mode: the packet reaches the endpoint unchanged', rule.endpoints[0]!.endpointIP);
+  }
+  if (sa.protocol === 'icmp' && crossFamily) return new ValidationError('endpoints', 'must be of the VIP\'s family for an icmp rule: ICMP is not translated between IPv6 and IPv4', rule.endpoints[0]!.endpointIP);
   // IPv6 VIPs may have IPv4 endpoints (NAT64); parseLbRule has refused the reverse.
   if (sa.protocol === 'sctp' && ipFamily(sa.externalIP) === 6 && rule.endpoints.some((e) => ipFamily(e.endpointIP) === 4)) {
     return new ValidationError('endpoints', 'must be IPv6 addresses for an SCTP rule on an IPv6 VIP: SCTP through NAT64 (its address parameters) is not carried', rule.endpoints[0]!.endpointIP);

@@ -48,3 +48,30 @@ export function listLinks(): LinkInfo[] {
   }
   return out;
 }
+
+/** An address of an interface the datapath uses, with its subnet. */
+export interface LocalAddress {
+  address: string;
+  prefixlen: number;
+  ifname: string;
+}
+
+/**
+ * The node's own addresses on the interfaces the filter allows: what a
+ * hostonearm rule serves, and the subnets a dsr endpoint must sit in.
+ * Link-local and host-prefix addresses (VIPs the HA owner holds) are left
+ * out: neither is an address of the node a client is meant to use.
+ */
+export function localAddresses(f: InterfaceFilter): LocalAddress[] {
+  const out: LocalAddress[] = [];
+  for (const [name, addrs] of Object.entries(os.networkInterfaces())) {
+    if (!addrs || !usesInterface(name, f)) continue;
+    for (const a of addrs) {
+      const prefixlen = Number(a.cidr?.split('/')[1] ?? (a.family === 'IPv4' ? 32 : 128));
+      if (a.family === 'IPv6' && (a.scopeid !== 0 || a.address.toLowerCase().startsWith('fe80:'))) continue;
+      if (prefixlen >= (a.family === 'IPv4' ? 32 : 128)) continue;
+      out.push({ address: a.address, prefixlen, ifname: name });
+    }
+  }
+  return out.sort((x, y) => (x.address < y.address ? -1 : x.address > y.address ? 1 : 0));
+}

@@ -25,14 +25,20 @@ export const CT_VAL_SIZE = 96;
 export const VIP_KEY_SIZE = 20;
 export const IF_ADDRS_SIZE = 24;
 
-export const IPPROTO = { tcp: 6, udp: 17, sctp: 132 } as const;
+export const IPPROTO = { tcp: 6, udp: 17, sctp: 132, icmp: 1 } as const;
 export type DpProtocol = keyof typeof IPPROTO;
+const IPPROTO_ICMPV6 = 58;
+
+/** The IP protocol number of a rule's protocol in one family: ICMP over IPv6 is ICMPv6. */
+export function protoNumber(proto: DpProtocol, family: DpFamily): number {
+  return proto === 'icmp' && family === 6 ? IPPROTO_ICMPV6 : IPPROTO[proto];
+}
 /** lb_addr family bytes. */
 export const AF = { 4: 4, 6: 6 } as const;
 export type DpFamily = 4 | 6;
 
 export const SEL = { rr: 0, hash: 1, priority: 2, persist: 3, lc: 4 } as const;
-export const MODE = { default: 0, onearm: 1, fullnat: 2 } as const;
+export const MODE = { default: 0, onearm: 1, fullnat: 2, dsr: 3, hostonearm: 5 } as const;
 
 /** ct_val.state, in the order of lb_maps.h; the names loxicmd shows. */
 export const CT_STATE_NAMES = ['syn-sent', 'syn-recv', 'est', 'fin-wait', 'closed', 'udp-new', 'udp-est'] as const;
@@ -68,6 +74,8 @@ export const STAT_NAMES = [
   'sctpNotInit',
   'sctpPaths',
   'sctpAddressRewrites',
+  'dsr',
+  'dsrNotOnLink',
 ] as const;
 
 export function checkLayout(native: { version: number; lbKey: number; lbRule: number; ctKey: number; ctVal: number }): void {
@@ -133,13 +141,13 @@ export function encodeLbKey(k: ServiceKey): Buffer {
   const b = Buffer.alloc(LB_KEY_SIZE);
   encodeAddr(k.vip).copy(b, 0);
   b.writeUInt16BE(k.port, 16);
-  b[18] = IPPROTO[k.proto];
+  b[18] = protoNumber(k.proto, familyOfAddr(k.vip));
   b[19] = familyOfAddr(k.vip);
   return b;
 }
 
 export function protoName(n: number): DpProtocol | undefined {
-  return n === 6 ? 'tcp' : n === 17 ? 'udp' : n === 132 ? 'sctp' : undefined;
+  return n === 6 ? 'tcp' : n === 17 ? 'udp' : n === 132 ? 'sctp' : n === 1 || n === IPPROTO_ICMPV6 ? 'icmp' : undefined;
 }
 
 export function decodeLbKey(b: Buffer, off = 0): ServiceKey | undefined {
@@ -373,7 +381,7 @@ export function encodeCt(e: Omit<CtEntry, 'family' | 'xfamily' | 'lastNs' | 'pac
   encodeAddr(e.daddr).copy(key, CT_KEY.daddr);
   key.writeUInt16BE(e.sport, CT_KEY.sport);
   key.writeUInt16BE(e.dport, CT_KEY.dport);
-  key[CT_KEY.proto] = IPPROTO[e.proto];
+  key[CT_KEY.proto] = protoNumber(e.proto, familyOfAddr(e.saddr));
   key[CT_KEY.family] = familyOfAddr(e.saddr);
   const value = Buffer.alloc(CT_VAL_SIZE);
   encodeAddr(e.xsaddr).copy(value, CT_VAL.xsaddr);

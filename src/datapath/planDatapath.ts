@@ -5,16 +5,25 @@
 // instances' floating addresses and the rule id.
 import ipaddr from 'ipaddr.js';
 import { ruleInstance, ruleVips, type Endpoint, type LbRule } from '../lb/LbRule.ts';
-import { encodeLbKey, familyOfAddr, type DpProtocol, type DpRule, type ServiceKey } from './layout.ts';
+import { MAX_VIPS, encodeLbKey, familyOfAddr, type DpProtocol, type DpRule, type ServiceKey } from './layout.ts';
 import { datapathRefusal } from './capabilities.ts';
 
+/** loxilb's idle timeouts when a rule sets none: sessions (TCP, SCTP) and the rest (UDP, ICMP). */
 export const DEFAULT_TIMEOUT_S = 240;
+export const DEFAULT_TIMEOUT_NS_S = 20;
+
+const MODE_DSR = 3;
+const MODE_HOSTONEARM = 5;
 
 export interface RuleContext {
   /** Whether a monitored endpoint passes its probe (true when not monitored). */
   alive(rule: LbRule, ep: Endpoint): boolean;
   /** The floating address of an HA instance (cistate vip), if one is set. */
   instanceVip(instance: string): string | undefined;
+  /** The node's own addresses of a family, which a hostonearm rule serves. */
+  localAddresses(family: 4 | 6): string[];
+  /** Whether an address lies in a subnet of an interface of this node (dsr sends to endpoints' MACs). */
+  onLink(address: string): boolean;
 }
 
 export interface RulePlan {
@@ -33,8 +42,9 @@ export interface RulePlan {
  * cloud case: the external IP is NATed to a private one before the LB) the
  * rule matches the private address, and the external IP is only advertised.
  */
-export function matchAddresses(rule: LbRule): string[] {
+export function matchAddresses(rule: LbRule, ctx?: Pick<RuleContext, 'localAddresses'>): string[] {
   const sa = rule.serviceArguments;
+  if (sa.mode === MODE_HOSTONEARM) return ctx ? ctx.localAddresses(familyOfAddr(sa.externalIP)) : [sa.externalIP];
   const vips = ruleVips(rule);
   if (sa.privateIP) vips[0] = sa.privateIP;
   return vips;
@@ -46,7 +56,13 @@ export function planRule(rule: LbRule, ctx: RuleContext): RulePlan | { reason: s
   if (refusal) return { reason: refusal.message };
   const sa = rule.serviceArguments;
   const floating = ctx.instanceVip(ruleInstance(rule));
-  const matches = matchAddresses(rule);
+  const matches = matchAddresses(rule, ctx);
+  if (matches.length === 0) return { reason: `this node has no IPv${familyOfAddr(sa.externalIP)} address for the hostonearm rule to serve` };
+  if (matches.length > MAX_VIPS) return { reason: `the node has ${matches.length} addresses; a hostonearm rule serves at most ${MAX_VIPS}` };
+  if (sa.mode === MODE_DSR) {
+    const far = rule.endpoints.find((e) => !ctx.onLink(e.endpointIP));
+    if (far) return { reason: `endpoint ${far.endpointIP} is not in a subnet of this node: dsr hands packets to the endpoint's MAC` };
+  }
   // fullnat's source: the instance's floating address, else the VIP, whichever
   // is of the endpoints' family; '' takes the egress interface's address
   // (onearm, and NAT64 without an IPv4 floating address).
@@ -57,7 +73,8 @@ export function planRule(rule: LbRule, ctx: RuleContext): RulePlan | { reason: s
     const [addr, bits] = ipaddr.parseCIDR(s.prefix);
     return { net: addr.toString(), bits };
   });
-  const timeoutS = sa.inactiveTimeOut && sa.inactiveTimeOut > 0 ? sa.inactiveTimeOut : DEFAULT_TIMEOUT_S;
+  const sessions = sa.protocol === 'tcp' || sa.protocol === 'sctp';
+  const timeoutS = sa.inactiveTimeOut && sa.inactiveTimeOut > 0 ? sa.inactiveTimeOut : sessions ? DEFAULT_TIMEOUT_S : DEFAULT_TIMEOUT_NS_S;
   const pmax = sa.portMax && sa.portMax > sa.port ? sa.portMax : sa.port;
   const keys: RulePlan['keys'] = [];
   for (const vip of matches) {

@@ -17,7 +17,7 @@ function rule(sa: Partial<LbRule['serviceArguments']> = {}, eps = ['10.0.0.1', '
 }
 
 function ctx(over: Partial<RuleContext> = {}): RuleContext {
-  return { alive: () => true, instanceVip: () => undefined, ...over };
+  return { alive: () => true, instanceVip: () => undefined, localAddresses: () => [], onLink: () => true, ...over };
 }
 
 function plan(r: LbRule, c = ctx()): RulePlan {
@@ -53,9 +53,8 @@ test('fullnat takes the instance vip as source when one is set, else the rule VI
 
 test('what the datapath cannot carry is refused with the field and the reason', () => {
   const cases: [LbRule, string, RegExp][] = [
-    [rule({ protocol: 'icmp' }), 'serviceArguments.protocol', /does not carry icmp/],
     [rule({ protocol: 'sctp', externalIP: 'fd00::1' }), 'endpoints', /NAT64/],
-    [rule({ mode: 3 }), 'serviceArguments.mode', /dsr is not in the eBPF datapath yet/],
+    [rule({ mode: 6 }), 'serviceArguments.mode', /must be one of/],
     [rule({ mode: 4 }), 'serviceArguments.mode', /fullproxy/],
     [rule({ sel: 5 }), 'serviceArguments.sel', /n2/],
     [rule({ security: 1 }), 'serviceArguments.security', /TLS/],
@@ -84,6 +83,47 @@ test('liveness, timeout and allowed sources land in the rule', () => {
   assert.equal(dp.timeoutS, 30);
   assert.deepEqual(dp.sources, [{ net: '192.168.0.0', bits: 16 }, { net: '10.1.1.1', bits: 32 }]);
   assert.equal(plan(rule()).rule.timeoutS, 240, 'the default idle timeout');
+});
+
+test('hostonearm serves the node\'s own addresses of the rule\'s family; dsr needs on-link endpoints; icmp has port 0', () => {
+  const host = rule({ externalIP: '0.0.0.0', mode: 5 });
+  const c = ctx({ localAddresses: (f) => (f === 4 ? ['192.168.80.11', '10.9.0.1'] : ['fd00::11']) });
+  const p = plan(host, c);
+  assert.deepEqual(p.keys.map((k) => k.key.vip), ['192.168.80.11', '10.9.0.1']);
+  assert.equal(p.rule.snatAddr, '', 'the egress interface address, as onearm');
+  const none = planRule(host, ctx());
+  assert.ok('reason' in none && /no IPv4 address/.test(none.reason));
+  assert.deepEqual(matchAddresses(host), ['0.0.0.0'], 'without a context: the claim on the unspecified address');
+
+  const dsr = rule({ mode: 3, sel: 1, port: 8080 });
+  assert.ok(!('reason' in planRule(dsr, ctx())));
+  const far = planRule(dsr, ctx({ onLink: (a) => a !== '10.0.0.2' }));
+  assert.ok('reason' in far && /endpoint 10\.0\.0\.2 is not in a subnet of this node/.test(far.reason));
+
+  const icmp = plan(rule({ protocol: 'icmp', port: 0 }));
+  assert.deepEqual(icmp.keys.map((k) => k.hex.slice(32)), ['00000104'], 'port 0, protocol 1, family 4');
+  const icmp6 = plan(rule({ protocol: 'icmp', port: 0, externalIP: 'fd00::10' }, ['fd00::1']));
+  assert.deepEqual(icmp6.keys.map((k) => k.hex.slice(32)), ['00003a06'], 'ICMPv6 is protocol 58');
+  assert.equal(icmp.rule.timeoutS, 20, "loxilb's default for non-session protocols");
+  assert.equal(plan(rule({ protocol: 'udp' })).rule.timeoutS, 20);
+  assert.equal(plan(rule({ protocol: 'sctp' })).rule.timeoutS, 240);
+});
+
+test('dsr, hostonearm and icmp limits are refused by field', () => {
+  const cases: [LbRule, string, RegExp][] = [
+    [rule({ mode: 3, sel: 0, port: 8080 }), 'serviceArguments.sel', /must be 1 \(hash\) in dsr mode/],
+    [rule({ mode: 3, sel: 1, externalIP: 'fd00::1', port: 8080 }), 'endpoints', /dsr mode/],
+    [rule({ mode: 5 }), 'serviceArguments.externalIP', /0\.0\.0\.0 or ::/],
+    [rule({ mode: 5, externalIP: '0.0.0.0', privateIP: '10.1.1.1' }), 'serviceArguments.privateIP', /absent/],
+    [rule({ mode: 0, externalIP: '0.0.0.0' }), 'serviceArguments.externalIP', /hostonearm serves every address/],
+    [rule({ protocol: 'icmp', port: 0, externalIP: 'fd00::1' }), 'endpoints', /ICMP is not translated/],
+  ];
+  for (const [r, field, re] of cases) {
+    const err = datapathRefusal(r);
+    assert.ok(err, field);
+    assert.equal(err.field, field);
+    assert.match(err.message, re);
+  }
 });
 
 test('rule ids: handed out up to max, released ones come back oldest first', () => {
