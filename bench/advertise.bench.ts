@@ -4,10 +4,16 @@
 //   npm run bench        (root; a few minutes, mostly the gobgp CLI baseline)
 //
 // Topology (one switch): BIRD router AS 65101 (192.168.80.1); lb1 and lb2
-// running `loxilb --bgp` (BgpLab, AS 64512, .10/.11); gb1 and gb2 running a
-// plain gobgpd (AS 64512, .20/.21) for the baselines. Every clock stops when
-// BIRD holds the expected routes (`birdc show route [primary] protocol P
-// count`, polled every BENCH_POLL_MS = 20 ms).
+// running `loxilb --bgp` (BgpLab, AS 64512, .10/.11) with their eBPF
+// datapath; gb1 and gb2 running a plain gobgpd (AS 64512, .20/.21) for the
+// baselines; ep (.30), the HTTP endpoint every agent rule balances to
+// (onearm). Every clock stops when BIRD holds the expected routes (`birdc
+// show route [primary] protocol P count`, polled every BENCH_POLL_MS =
+// 20 ms). A POST is answered once its rule is in the datapath, and a VIP is
+// advertised only for rules the datapath carries, so "BIRD holds all"
+// includes programming the eBPF maps. After the 10,000-rule advertise and
+// after the restore, a sample of VIPs gets real traffic from the router
+// (each must answer from ep), and every rule must report programmed.
 //
 // Cases:
 //  1. agent advertise N (REST POSTs from inside lb1, 48 in flight, keep-alive)
@@ -23,6 +29,7 @@
 // BENCH_N_SMALL (1000), BENCH_N_LARGE (10000), BENCH_CONCURRENCY (48),
 // BENCH_FLIP_REPS (3), BENCH_POLL_MS (20), BENCH_AGENT_ONLY (unset).
 import { setTimeout as sleep } from 'node:timers/promises';
+import { waitFor } from '../test/lab/wait.ts';
 import { BgpLab, CLUSTER_AS, LB_NODES, ROUTER, ROUTER_AS } from '../test/lab/BgpLab.ts';
 import { birdConfig, type BirdBgpNeighbor } from '../test/lab/Bird.ts';
 import { Gobgpd } from '../test/lab/Gobgpd.ts';
@@ -31,7 +38,10 @@ import { proto, waitCounts, waitProtocol, waitSessionAndCount, type CountWait } 
 import { cliAddLoop, cliDeleteAll } from './lib/cliBaseline.ts';
 import { cpuDiff, cpuSnapshot, formatCpu, type CpuSnapshot } from './lib/cpu.ts';
 import { AGENT_BASE, CLI_BASE, POLICY_BASE, STREAM_BASE } from './lib/vips.ts';
-import type { PostRulesResult } from './lib/postRules.ts';
+import { BENCH_ENDPOINT, type PostRulesResult } from './lib/postRules.ts';
+import { vip } from './lib/vips.ts';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
 
 const N_SMALL = Number(process.env.BENCH_N_SMALL ?? 1000);
 const N_LARGE = Number(process.env.BENCH_N_LARGE ?? 10_000);
@@ -62,6 +72,11 @@ const P = {
   gb1: proto(GB_NODES[0].ipv4),
   gb2: proto(GB_NODES[1].ipv4),
 };
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const ECHO = path.join(ROOT, 'test/lab/l4Echo.ts');
+/** VIPs that get real traffic after the large advertise and after the restore. */
+const SAMPLE = 16;
 
 const now = () => performance.now();
 const log = (s: string) => process.stderr.write(`${s}\n`);
@@ -149,6 +164,9 @@ async function main(): Promise<void> {
     // Two plain gobgpd nodes for the baselines, and BIRD neighbours for them
     // (same config text for lb1/lb2, so `configure` leaves those sessions up).
     for (const g of GB_NODES) await lab.addNode(g.name, { switch: 'sw', ipv4: `${g.ipv4}/24` });
+    await lab.addNode('ep', { switch: 'sw', ipv4: `${BENCH_ENDPOINT.ip}/24` });
+    const echo = lab.spawn('ep', process.execPath, ['--import', 'tsx', ECHO, '--name', 'ep', '--http', String(BENCH_ENDPOINT.port)], { cwd: ROOT, logName: 'ep.echo' });
+    await waitFor(() => echo.log().includes('ready'), { timeoutMs: 15_000, what: 'the endpoint HTTP server' });
     await Promise.all(GB_NODES.map((g) => Gobgpd.start(lab, g.name)));
     const neighbors: BirdBgpNeighbor[] = [
       ...t.lbs.flatMap((lb) => [
@@ -206,6 +224,28 @@ async function main(): Promise<void> {
       return { postMs: p.ms, birdMs: b.ms };
     };
 
+    /**
+     * The datapath matches the rules: every rule reports programmed, and a
+     * sample of VIPs, routed from the router to `node` by a static host route
+     * each, answers HTTP from the endpoint.
+     */
+    const checkDatapath = async (node: 'lb1' | 'lb2', n: number, label: string) => {
+      const st = await W[node].call<{ status: number; body: string }>('http', { method: 'GET', path: '/status' });
+      const status = JSON.parse(st.body) as { rules: number; rulesNotProgrammed: number };
+      if (status.rules !== n || status.rulesNotProgrammed !== 0) throw new Error(`${label}: ${node} has ${status.rules} rules, ${status.rulesNotProgrammed} not programmed`);
+      const sample = Array.from({ length: SAMPLE }, (_, k) => vip(AGENT_BASE, Math.floor((k * (n - 1)) / (SAMPLE - 1))));
+      const via = node === 'lb1' ? LB1.ipv4 : LB2.ipv4;
+      let answered = 0;
+      for (const v of sample) {
+        await lab.run(ROUTER.name, ['ip', 'route', 'replace', `${v}/32`, 'via', via]);
+        const r = await lab.exec(ROUTER.name, ['curl', '-s', '-m', '3', `http://${v}/`], { check: false });
+        if (r.code === 0 && r.stdout.includes('"name":"ep"')) answered++;
+        await lab.run(ROUTER.name, ['ip', 'route', 'del', `${v}/32`]);
+      }
+      notes.push(`${label}: all ${n} rules programmed; ${answered} of ${SAMPLE} sampled VIPs answered HTTP from the endpoint through ${node}'s datapath`);
+      if (answered !== SAMPLE) throw new Error(`${label}: only ${answered} of ${SAMPLE} sampled VIPs answered`);
+    };
+
     const clearAgent = async (node: 'lb1' | 'lb2') => {
       const r = await W[node].call('http', { method: 'DELETE', path: '/config/loadbalancer/all' });
       if (r.status !== 200) throw new Error(`DELETE all rules on ${node}: HTTP ${r.status} ${r.body}`);
@@ -222,6 +262,8 @@ async function main(): Promise<void> {
       if (n !== N_LARGE) {
         await clearAgent('lb1');
         await zero([P.lb1], 'withdraw agent rules');
+      } else {
+        await checkDatapath('lb1', n, `after advertising ${n}`);
       }
     }
 
@@ -243,6 +285,7 @@ async function main(): Promise<void> {
         `restore: the agent's REST API answered ${fmt(upMs)} ms after the spawn; the session comes up on BGP connect timers (BIRD connect retry 1 s, error wait 1-2 s after the old session closed; agent connectRetry 2 s)`,
       );
       log(`    REST up ${fmt(upMs)} ms, Established ${fmt(estMs)} ms, all routes ${fmt(allMs)} ms`);
+      await checkDatapath('lb1', N_LARGE, `after restoring ${N_LARGE}`);
     }
 
     // -----------------------------------------------------------------------

@@ -41,10 +41,13 @@ export interface HttpReply {
 
 const API = '/netlox/v1';
 
+/** The bench's endpoint: one HTTP server every rule balances to (onearm, so replies come back through the LB). */
+export const BENCH_ENDPOINT = { ip: '192.168.80.30', port: 8080 } as const;
+
 export function ruleBody(base: number, i: number, instance = 'llb-inst0'): string {
   return JSON.stringify({
-    serviceArguments: { externalIP: vip(base, i), port: 80, protocol: 'tcp', bgp: true, name: `bench_svc${i}:${instance}` },
-    endpoints: [],
+    serviceArguments: { externalIP: vip(base, i), port: 80, protocol: 'tcp', mode: 1, bgp: true, name: `bench_svc${i}:${instance}` },
+    endpoints: [{ endpointIP: BENCH_ENDPOINT.ip, targetPort: BENCH_ENDPOINT.port, weight: 1 }],
   });
 }
 

@@ -109,6 +109,12 @@ export class Agent implements AgentApi, HaHost {
   private readonly dpDirty = new Set<string>();
   /** Whether each rule is in the datapath, and if not why. Absent: waiting for its first pass. */
   private readonly ruleState = new Map<string, RuleProgramState>();
+  /** Keys whose rule the datapath does not carry (kept beside ruleState, so no pass scans the table). */
+  private readonly notProgrammed = new Set<string>();
+  /** instance -> VIP -> programmed rules that serve it: what L2 VIP ownership holds for MASTER instances. */
+  private readonly programmedVips = new Map<string, Map<string, number>>();
+  /** The rule (as programmed) each programmed key counts in programmedVips. */
+  private readonly countedRule = new Map<string, LbRule>();
   /** Every (match address, port, protocol) a rule serves -> that rule's key: one rule per service. */
   private readonly services = new Map<string, string>();
   private dpRetry?: NodeJS.Timeout;
@@ -288,7 +294,7 @@ export class Agent implements AgentApi, HaHost {
   }
 
   /** VIPs this node must hold on an interface (MASTER instances), and every VIP it may have to give back. */
-  private vipOwnership(): { wanted: string[]; all: string[] } {
+  private vipOwnership(): { wanted: Iterable<string>; all: Iterable<string> } {
     const wanted: string[] = [];
     const all: string[] = [];
     for (const s of this.ciStates.values()) {
@@ -296,14 +302,32 @@ export class Agent implements AgentApi, HaHost {
       all.push(s.vip);
       if (s.state === 'MASTER') wanted.push(s.vip);
     }
-    for (const [k, r] of this.rules) {
-      // A rule the datapath does not carry must not pull traffic to this node.
-      if (!this.ruleState.get(k)?.programmed) continue;
-      const vips = ruleVips(r);
-      all.push(...vips);
-      if (this.ciStates.get(ruleInstance(r))?.state === 'MASTER') wanted.push(...vips);
+    // The programmed rules' VIPs, kept by instance as rules change: a pass never walks the rule table.
+    const ruleVipsOf = this.programmedVips;
+    const states = this.ciStates;
+    return {
+      wanted: (function* () {
+        yield* wanted;
+        for (const [instance, vips] of ruleVipsOf) if (states.get(instance)?.state === 'MASTER') yield* vips.keys();
+      })(),
+      all: (function* () {
+        yield* all;
+        for (const vips of ruleVipsOf.values()) yield* vips.keys();
+      })(),
+    };
+  }
+
+  /** Counts a programmed rule's VIPs in (+1) or out (-1) of what VIP ownership looks at. */
+  private countProgrammedVips(rule: LbRule, delta: 1 | -1): void {
+    const instance = ruleInstance(rule);
+    let vips = this.programmedVips.get(instance);
+    if (!vips) this.programmedVips.set(instance, (vips = new Map()));
+    for (const v of ruleVips(rule)) {
+      const n = (vips.get(v) ?? 0) + delta;
+      if (n > 0) vips.set(v, n);
+      else vips.delete(v);
     }
-    return { wanted, all };
+    if (vips.size === 0) this.programmedVips.delete(instance);
   }
 
   /** Every change of state, from BFD or the API: BGP attributes, VIP ownership, hook. */
@@ -507,14 +531,27 @@ export class Agent implements AgentApi, HaHost {
     let removed = false;
     for (const k of keys) {
       const rule = this.rules.get(k);
+      const counted = this.countedRule.get(k);
+      if (counted) {
+        this.countProgrammedVips(counted, -1);
+        this.countedRule.delete(k);
+      }
       if (!rule) {
         removed = true;
         this.ruleState.delete(k);
+        this.notProgrammed.delete(k);
         continue;
       }
       const st = result.get(k) ?? { programmed: false, reason: 'not planned' };
       const prev = this.ruleState.get(k);
       this.ruleState.set(k, st);
+      if (st.programmed) {
+        this.notProgrammed.delete(k);
+        this.countProgrammedVips(rule, 1);
+        this.countedRule.set(k, rule);
+      } else {
+        this.notProgrammed.add(k);
+      }
       if (!st.programmed && (prev?.programmed !== false || prev.reason !== st.reason)) {
         this.log.warn({ rule: k, reason: st.reason }, 'rule not programmed into the eBPF datapath; its VIP is not advertised for it');
       }
@@ -523,17 +560,14 @@ export class Agent implements AgentApi, HaHost {
         offersChanged = true;
       }
     }
-    if (offersChanged) {
-      this.vipOwner?.changed();
-      this.publishRoutes();
-    }
-    const waiting = [...this.ruleState].filter(([, st]) => !st.programmed).map(([k]) => k);
+    this.vipOwner?.changed();
+    if (offersChanged) this.publishRoutes();
     // A removal may free what a waiting rule needs; kernel refusals get another try later.
-    if (waiting.length > 0 && removed) for (const k of waiting) this.dpDirty.add(k);
-    if (waiting.length > 0 && this.datapath && !this.dpRetry) {
+    if (this.notProgrammed.size > 0 && removed) for (const k of this.notProgrammed) this.dpDirty.add(k);
+    if (this.notProgrammed.size > 0 && this.datapath && !this.dpRetry) {
       this.dpRetry = setTimeout(() => {
         this.dpRetry = undefined;
-        for (const [k, st] of this.ruleState) if (!st.programmed) this.dpDirty.add(k);
+        for (const k of this.notProgrammed) this.dpDirty.add(k);
         this.dpLoop.kick();
       }, 5000);
       this.dpRetry.unref();
@@ -563,7 +597,6 @@ export class Agent implements AgentApi, HaHost {
       this.rules.delete(key);
     }
     this.vips.setOffer(key, rule && this.offerOf(key, rule));
-    this.vipOwner?.changed();
     this.dpDirty.add(key);
     this.dpLoop.kick();
   }
@@ -602,8 +635,7 @@ export class Agent implements AgentApi, HaHost {
   status(): AgentStatus {
     const sup = this.supervisor;
     const gobgpd: AgentStatus['bgp']['gobgpd'] = !sup ? 'disabled' : sup.state === 'running' ? 'running' : sup.state === 'stopped' ? 'down' : 'starting';
-    let notProgrammed = 0;
-    for (const st of this.ruleState.values()) if (!st.programmed) notProgrammed++;
+    const notProgrammed = this.notProgrammed.size;
     return {
       status: (!sup || gobgpd === 'running') && notProgrammed === 0 ? 'ok' : 'degraded',
       mode: this.bgpOnly ? 'bgp-only' : 'lb',

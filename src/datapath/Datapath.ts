@@ -17,6 +17,7 @@ import {
   LB_KEY_SIZE,
   MAX_EPS,
   MAX_RULES,
+  SEL,
   STAT_NAMES,
   checkLayout,
   decodeCt,
@@ -25,14 +26,26 @@ import {
   encodeVipKey,
   type CtEntry,
 } from './layout.ts';
-import { RuleIdAllocator, planRule, type RuleContext } from './planDatapath.ts';
+import { RuleIdAllocator, planRule, type RuleContext, type RulePlan } from './planDatapath.ts';
 
 /** Whether a rule is in the eBPF maps, and if not, why. */
 export type RuleProgramState = { programmed: true } | { programmed: false; reason: string };
 
+/** One rule a pass writes: what it had, what it gets. */
+interface Install {
+  key: string;
+  prev: Installed | undefined;
+  plan: RulePlan;
+  id: number;
+  value: Buffer;
+}
+
 interface Installed {
+  /** sel: which counters (rr position, lc counts) the rule's id uses. */
+  sel: number;
   keys: string[];
-  value: string;
+  /** The encoded lb_rules value: compared byte for byte to skip unchanged writes. */
+  value: Buffer;
   id: number;
   sig: string;
   vips: string[];
@@ -226,8 +239,9 @@ export class Datapath {
   program(changes: Iterable<readonly [string, LbRule | undefined]>, ctx: RuleContext): Map<string, RuleProgramState> {
     const result = new Map<string, RuleProgramState>();
     const flush = new Map<string, Set<string> | undefined>();
-    const fresh: number[] = [];
     const touchedVips = new Set<string>();
+    const installs: Install[] = [];
+    const claimed = new Map<string, string>();
     for (const [key, rule] of changes) {
       const prev = this.rules.get(key);
       if (!rule) {
@@ -241,52 +255,57 @@ export class Datapath {
         continue;
       }
       const clash = plan.keys.find((k) => {
-        const owner = this.owners.get(k.hex);
+        const owner = this.owners.get(k.hex) ?? claimed.get(k.hex);
         return owner !== undefined && owner !== key;
       });
       if (clash) {
         if (prev) this.uninstall(key, prev, flush, touchedVips);
         const k = clash.key;
-        result.set(key, { programmed: false, reason: `${k.vip}:${k.port}/${k.proto} is served by the rule ${this.owners.get(clash.hex)}` });
+        result.set(key, { programmed: false, reason: `${k.vip}:${k.port}/${k.proto} is served by the rule ${this.owners.get(clash.hex) ?? claimed.get(clash.hex)}` });
         continue;
       }
-      let id = prev && prev.sig === plan.endpointsSignature ? prev.id : this.ids.alloc();
+      const id = prev && prev.sig === plan.endpointsSignature ? prev.id : this.ids.alloc();
       if (id === undefined) {
         if (prev) this.uninstall(key, prev, flush, touchedVips);
         result.set(key, { programmed: false, reason: `the datapath holds at most ${MAX_RULES} rules` });
         continue;
       }
-      const value = encodeLbRule({ ...plan.rule, id }).toString('hex');
-      const endpoints = new Set(plan.rule.endpoints.map((ep) => `${ep.addr}:${ep.port}`));
-      const wanted = new Set(plan.keys.map((k) => k.hex));
-      try {
-        if (prev) {
-          for (const hex of prev.keys) {
-            if (wanted.has(hex)) continue;
-            this.dp.mapDelete('lb_rules', Buffer.from(hex, 'hex'));
-            this.owners.delete(hex);
-            flush.set(hex, undefined);
-          }
-        }
-        const buf = Buffer.from(value, 'hex');
-        for (const hex of wanted) {
-          const had = prev?.keys.includes(hex) ?? false;
-          if (had && prev!.value === value) continue;
-          this.dp.mapUpdate('lb_rules', Buffer.from(hex, 'hex'), buf);
-          this.owners.set(hex, key);
-          if (had && prev!.sig !== plan.endpointsSignature) flush.set(hex, endpoints);
-        }
-      } catch (err) {
+      for (const k of plan.keys) claimed.set(k.hex, key);
+      installs.push({ key, prev, plan, id, value: encodeLbRule({ ...plan.rule, id }) });
+    }
+
+    // Counters first, so a rule never goes live with another rule's rr position or lc counts.
+    this.resetCounters(installs.filter((op) => !op.prev || op.prev.id !== op.id || op.prev.sel !== op.plan.rule.sel));
+
+    // Keys a changed rule no longer has, then every write of the pass in one batch.
+    for (const op of installs) {
+      if (!op.prev) continue;
+      const wanted = new Set(op.plan.keys.map((k) => k.hex));
+      for (const hex of op.prev.keys) {
+        if (wanted.has(hex)) continue;
+        this.deleteKey(hex);
+        this.owners.delete(hex);
+        flush.set(hex, undefined);
+      }
+    }
+    const writes = installs.flatMap((op) => this.writesOf(op));
+    let failed = new Map<Install, unknown>();
+    try {
+      if (writes.length > 0) this.dp.mapUpdateBatch('lb_rules', Buffer.concat(writes.map((w) => w.key)), Buffer.concat(writes.map((w) => w.value)));
+    } catch {
+      // Which rule the kernel refused: write them one by one to find out.
+      failed = this.writeEach(installs);
+    }
+
+    for (const op of installs) {
+      const { key, prev, plan, id, value } = op;
+      const err = failed.get(op);
+      if (err !== undefined) {
         // The kernel refused (no memory, map full): take the rule out whole rather than half.
-        // No other rule owns any of these keys (checked above), so all of them go.
-        for (const hex of new Set([...(prev?.keys ?? []), ...wanted])) {
-          try {
-            this.dp.mapDelete('lb_rules', Buffer.from(hex, 'hex'));
-          } catch {
-            // Never written.
-          }
-          this.owners.delete(hex);
-          flush.set(hex, undefined);
+        for (const k of new Set([...(prev?.keys ?? []), ...plan.keys.map((x) => x.hex)])) {
+          this.deleteKey(k);
+          this.owners.delete(k);
+          flush.set(k, undefined);
         }
         if (prev) {
           this.rules.delete(key);
@@ -297,17 +316,47 @@ export class Datapath {
         result.set(key, { programmed: false, reason: `the kernel refused the rule: ${errorMessage(err)}` });
         continue;
       }
+      const endpoints = new Set(plan.rule.endpoints.map((ep) => `${ep.addr}:${ep.port}`));
+      for (const k of plan.keys) {
+        this.owners.set(k.hex, key);
+        if (prev && prev.sig !== plan.endpointsSignature && prev.keys.includes(k.hex)) flush.set(k.hex, endpoints);
+      }
       if (prev && prev.id !== id) this.ids.release(prev.id);
-      if (!prev || prev.id !== id) fresh.push(id);
       if (prev) for (const v of prev.vips) this.unrefVip(v, touchedVips);
       for (const v of plan.vips) this.refVip(v, touchedVips);
-      this.rules.set(key, { keys: [...wanted], value, id, sig: plan.endpointsSignature, vips: plan.vips });
+      this.rules.set(key, { keys: plan.keys.map((k) => k.hex), value, id, sig: plan.endpointsSignature, vips: plan.vips, sel: plan.rule.sel });
       result.set(key, { programmed: true });
     }
-    this.resetCounters(fresh);
     if (flush.size > 0) this.flushConnections(flush);
     this.syncVips(touchedVips);
     return result;
+  }
+
+  /** The lb_rules writes of one install: every key, unless the rule's value is unchanged where it already was. */
+  private writesOf(op: Install): { key: Buffer; value: Buffer }[] {
+    const same = op.prev !== undefined && op.prev.value.equals(op.value);
+    return op.plan.keys.filter((k) => !(same && op.prev!.keys.includes(k.hex))).map((k) => ({ key: k.buf, value: op.value }));
+  }
+
+  /** Writes installs one rule at a time; returns the ones the kernel refused, with its error. */
+  private writeEach(installs: Install[]): Map<Install, unknown> {
+    const failed = new Map<Install, unknown>();
+    for (const op of installs) {
+      try {
+        for (const w of this.writesOf(op)) this.dp.mapUpdate('lb_rules', w.key, w.value);
+      } catch (err) {
+        failed.set(op, err);
+      }
+    }
+    return failed;
+  }
+
+  private deleteKey(hex: string): void {
+    try {
+      this.dp.mapDelete('lb_rules', Buffer.from(hex, 'hex'));
+    } catch {
+      // Not there: nothing to remove.
+    }
   }
 
   /** Removes a programmed rule's entries from the map. */
@@ -342,21 +391,36 @@ export class Datapath {
 
   /** The VIPs that answer ping. A courtesy: a full vips map must not stop rule programming. */
   private syncVips(touched: Iterable<string>): void {
-    const one = Buffer.alloc(4);
-    one.writeUInt32LE(1);
+    const add: string[] = [];
     for (const v of touched) {
       const wanted = this.vipRefs.has(v);
       if (wanted === this.installedVips.has(v)) continue;
+      if (wanted) {
+        add.push(v);
+        continue;
+      }
       try {
-        if (wanted) {
-          this.dp.mapUpdate('vips', encodeVipKey(v), one);
-          this.installedVips.add(v);
-        } else {
-          this.dp.mapDelete('vips', encodeVipKey(v));
-          this.installedVips.delete(v);
-        }
+        this.dp.mapDelete('vips', encodeVipKey(v));
       } catch {
-        if (wanted) this.unanswered.add(v);
+        // Already gone.
+      }
+      this.installedVips.delete(v);
+    }
+    if (add.length > 0) {
+      const one = Buffer.alloc(4);
+      one.writeUInt32LE(1);
+      try {
+        this.dp.mapUpdateBatch('vips', Buffer.concat(add.map(encodeVipKey)), Buffer.concat(add.map(() => one)));
+        for (const v of add) this.installedVips.add(v);
+      } catch {
+        for (const v of add) {
+          try {
+            this.dp.mapUpdate('vips', encodeVipKey(v), one);
+            this.installedVips.add(v);
+          } catch {
+            this.unanswered.add(v);
+          }
+        }
       }
     }
     for (const v of this.unanswered) if (!this.vipRefs.has(v) || this.installedVips.has(v)) this.unanswered.delete(v);
@@ -366,19 +430,28 @@ export class Datapath {
     this.lastUnanswered = this.unanswered.size;
   }
 
-  /** Fresh rule ids start their rr position and lc counts at zero: three batch writes, not 65 per id. */
-  private resetCounters(list: readonly number[]): void {
-    if (list.length === 0) return;
-    const rrKeys = Buffer.alloc(4 * list.length);
-    const epKeys = Buffer.alloc(4 * list.length * MAX_EPS);
-    list.forEach((id, n) => {
-      rrKeys.writeUInt32LE(id, 4 * n);
-      for (let i = 0; i < MAX_EPS; i++) epKeys.writeUInt32LE(id * MAX_EPS + i, 4 * (n * MAX_EPS + i));
-    });
-    this.dp.mapUpdateBatch('rr_ctr', rrKeys, Buffer.alloc(4 * list.length));
-    const zeros = Buffer.alloc(8 * list.length * MAX_EPS);
-    this.dp.mapUpdateBatch('lc_opened', epKeys, zeros);
-    this.dp.mapUpdateBatch('lc_closed', epKeys, zeros);
+  /**
+   * Rule ids that are new to their rule (or whose rule changed selection)
+   * start their counters at zero: the rr position for rr rules, the lc counts
+   * for lc rules. Only the counters a rule uses are written, in batches.
+   */
+  private resetCounters(ops: Install[]): void {
+    const rr = ops.filter((op) => op.plan.rule.sel === SEL.rr).map((op) => op.id);
+    const lc = ops.filter((op) => op.plan.rule.sel === SEL.lc).map((op) => op.id);
+    if (rr.length > 0) {
+      const keys = Buffer.alloc(4 * rr.length);
+      rr.forEach((id, n) => keys.writeUInt32LE(id, 4 * n));
+      this.dp.mapUpdateBatch('rr_ctr', keys, Buffer.alloc(4 * rr.length));
+    }
+    if (lc.length > 0) {
+      const keys = Buffer.alloc(4 * lc.length * MAX_EPS);
+      lc.forEach((id, n) => {
+        for (let i = 0; i < MAX_EPS; i++) keys.writeUInt32LE(id * MAX_EPS + i, 4 * (n * MAX_EPS + i));
+      });
+      const zeros = Buffer.alloc(8 * lc.length * MAX_EPS);
+      this.dp.mapUpdateBatch('lc_opened', keys, zeros);
+      this.dp.mapUpdateBatch('lc_closed', keys, zeros);
+    }
   }
 
   /**

@@ -19,8 +19,20 @@ function list(xs: readonly string[]): string {
   return xs.join(', ');
 }
 
+/** Verdicts by rule object: a stored rule never changes, and the planner asks again on every pass that touches it. */
+const verdicts = new WeakMap<LbRule, ValidationError | null>();
+
 /** Why the datapath cannot carry this rule (a 400 naming the field), or undefined if it can. */
 export function datapathRefusal(rule: LbRule): ValidationError | undefined {
+  let v = verdicts.get(rule);
+  if (v === undefined) {
+    v = refusal(rule) ?? null;
+    verdicts.set(rule, v);
+  }
+  return v ?? undefined;
+}
+
+function refusal(rule: LbRule): ValidationError | undefined {
   const sa = rule.serviceArguments;
   const f = (k: string) => `serviceArguments.${k}`;
   if (!(SUPPORTED_PROTOCOLS as readonly string[]).includes(sa.protocol)) {

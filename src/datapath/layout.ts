@@ -107,14 +107,44 @@ export function encodeIp4(addr: string): Buffer {
 
 /** An address of either family as the 16 bytes of an lb_addr. */
 export function encodeAddr(addr: string): Buffer {
+  const b = Buffer.alloc(ADDR_SIZE);
+  writeAddr(b, 0, addr);
+  return b;
+}
+
+/** Writes an address as an lb_addr at `off` of `b` (16 bytes; IPv4 in the first 4, the rest left as they are). */
+export function writeAddr(b: Buffer, off: number, addr: string): void {
   if (!addr.includes(':')) {
-    const b = Buffer.alloc(ADDR_SIZE);
-    encodeIp4(addr).copy(b, 0);
-    return b;
+    writeIp4(b, off, addr);
+    return;
   }
   const parsed = parseIp(addr);
   if (!parsed || parsed.kind() !== 'ipv6') throw new Error(`not an IPv6 address: ${addr}`);
-  return Buffer.from(parsed.toByteArray());
+  const bytes = parsed.toByteArray();
+  for (let i = 0; i < 16; i++) b[off + i] = bytes[i]!;
+}
+
+/** A canonical dotted quad into 4 bytes of `b` (see encodeIp4). */
+function writeIp4(b: Buffer, off: number, addr: string): void {
+  let n = 0;
+  let part = 0;
+  let digits = 0;
+  for (let i = 0; i <= addr.length; i++) {
+    const c = i < addr.length ? addr.charCodeAt(i) : 46;
+    if (c === 46) {
+      // No empty parts, no leading zeros, nothing above 255, exactly four.
+      if (digits === 0 || part > 255 || n > 3) throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
+      b[off + n++] = part;
+      part = 0;
+      digits = 0;
+    } else if (c >= 48 && c <= 57 && !(digits === 1 && part === 0)) {
+      part = part * 10 + (c - 48);
+      digits++;
+    } else {
+      throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
+    }
+  }
+  if (n !== 4) throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
 }
 
 export function familyOfAddr(addr: string): DpFamily {
@@ -139,7 +169,7 @@ export interface ServiceKey {
 
 export function encodeLbKey(k: ServiceKey): Buffer {
   const b = Buffer.alloc(LB_KEY_SIZE);
-  encodeAddr(k.vip).copy(b, 0);
+  writeAddr(b, 0, k.vip);
   b.writeUInt16BE(k.port, 16);
   b[18] = protoNumber(k.proto, familyOfAddr(k.vip));
   b[19] = familyOfAddr(k.vip);
@@ -264,17 +294,17 @@ export function encodeLbRule(r: DpRule): Buffer {
   b[5] = r.mode;
   b[6] = r.endpoints.length;
   b[7] = r.sources.length;
-  if (r.snatAddr) encodeAddr(r.snatAddr).copy(b, 8);
+  if (r.snatAddr) writeAddr(b, 8, r.snatAddr);
   b.writeUInt32LE(r.timeoutS, 24);
   b.writeUInt32LE(r.persistS, 28);
   b.writeUInt32LE(r.endpoints.filter((e) => e.alive).length, 32);
   b[36] = r.endpoints.length > 0 ? familyOfAddr(r.endpoints[0]!.addr) : 4;
   if (r.vips.length > MAX_VIPS) throw new Error(`at most ${MAX_VIPS} addresses per rule`);
   b[37] = r.vips.length;
-  r.vips.forEach((v, i) => encodeAddr(v).copy(b, 40 + i * ADDR_SIZE));
+  r.vips.forEach((v, i) => writeAddr(b, 40 + i * ADDR_SIZE, v));
   let off = 40 + MAX_VIPS * ADDR_SIZE;
   for (const e of r.endpoints) {
-    encodeAddr(e.addr).copy(b, off);
+    writeAddr(b, off, e.addr);
     b.writeUInt16BE(e.port, off + 16);
     b[off + 18] = Math.min(255, Math.max(0, e.weight));
     b[off + 19] = e.alive ? 1 : 0;

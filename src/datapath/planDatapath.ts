@@ -27,8 +27,8 @@ export interface RuleContext {
 }
 
 export interface RulePlan {
-  /** The map keys of this rule, and their hex (the identity used to diff against the map). */
-  keys: { key: ServiceKey; hex: string }[];
+  /** The map keys of this rule: decoded, encoded, and their hex (the identity used to diff against the map). */
+  keys: { key: ServiceKey; buf: Buffer; hex: string }[];
   /** The value every key maps to, but for the id the caller assigns. */
   rule: Omit<DpRule, 'id'>;
   /** Addresses that answer ping for this rule. */
@@ -80,7 +80,8 @@ export function planRule(rule: LbRule, ctx: RuleContext): RulePlan | { reason: s
   for (const vip of matches) {
     for (let port = sa.port; port <= pmax; port++) {
       const key: ServiceKey = { vip, port, proto: sa.protocol as DpProtocol };
-      keys.push({ key, hex: encodeLbKey(key).toString('hex') });
+      const buf = encodeLbKey(key);
+      keys.push({ key, buf, hex: buf.toString('hex') });
     }
   }
   return {

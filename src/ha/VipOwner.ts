@@ -75,6 +75,13 @@ export class VipOwner {
   private readonly owned = new Map<string, string>();
   private pendingAnnounce = new Set<string>();
   private readonly loop: CoalescingLoop;
+  /**
+   * address -> the interface whose subnet holds it ('' for none), valid for
+   * one set of interface addresses: a pass over 10,000 VIPs parses none of
+   * them again unless an interface address changed.
+   */
+  private subnetOf = new Map<string, string>();
+  private ifacesKey = '';
 
   constructor(
     private readonly driver: AddressDriver,
@@ -127,6 +134,11 @@ export class VipOwner {
     for (const a of wanted) candidates.add(a);
     if (candidates.size === 0 && this.owned.size === 0) return;
     const ifaces = this.driver.interfaces();
+    const key = [...ifaces].map(([n, addrs]) => `${n}=${addrs.filter((a) => a.prefixlen < hostLen(a.address)).map((a) => `${a.address}/${a.prefixlen}`).join(',')}`).join(';');
+    if (key !== this.ifacesKey) {
+      this.ifacesKey = key;
+      this.subnetOf = new Map();
+    }
     const present = new Map<string, string>();
     for (const [name, addrs] of ifaces) for (const a of addrs) if (a.prefixlen === hostLen(a.address)) present.set(a.address, name);
     // Removals first, so a VIP that lost its role stops answering before anything else.
@@ -137,7 +149,12 @@ export class VipOwner {
       this.log.info({ vip: addr, dev: ifname }, 'VIP released');
     }
     for (const addr of wanted) {
-      const ifname = interfaceFor(addr, ifaces);
+      let ifname = this.subnetOf.get(addr);
+      if (ifname === undefined) {
+        ifname = interfaceFor(addr, ifaces) ?? '';
+        if (this.subnetOf.size > 1_000_000) this.subnetOf.clear();
+        this.subnetOf.set(addr, ifname);
+      }
       if (!ifname) continue;
       if (present.get(addr) !== ifname) {
         await this.driver.add(ifname, addr);
