@@ -2,6 +2,15 @@
 // test, the demo and the benchmark: a BIRD router (AS 65101), LB nodes running
 // `loxilb --bgp` and a worker running `loxilb --peer` (AS 64512), one switch.
 // Agents are configured through their REST API, exactly as kube-loxilb does.
+//
+// With `client`, traffic can flow: a client outside the cluster sits behind
+// the router on a second switch, BIRD puts its best paths into the router's
+// kernel (so a VIP is routed to the node BGP prefers, the MASTER), and every
+// cluster node has a default route through the router, as a cluster's nodes
+// have a gateway (an LB node sends un-NATed replies there).
+//
+//   client 192.168.90.2 --[wan]-- 192.168.90.1 router 192.168.80.1 --[sw]-- lb1 .10, lb2 .11, worker .101
+//          fd00:90::2                 fd00:90::1        fd00:80::1            fd00:80::10, ::11, ::101
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess } from './Lab.ts';
@@ -27,6 +36,9 @@ export const LB_NODES: NodeAddr[] = [
   { name: 'lb2', ipv4: '192.168.80.11', ipv6: 'fd00:80::11' },
 ];
 export const WORKER: NodeAddr = { name: 'worker', ipv4: '192.168.80.101', ipv6: 'fd00:80::101' };
+/** With BgpLabOptions.client: the client outside the cluster, and the router's address on its side. */
+export const CLIENT: NodeAddr = { name: 'client', ipv4: '192.168.90.2', ipv6: 'fd00:90::2' };
+export const ROUTER_WAN = { ipv4: '192.168.90.1', ipv6: 'fd00:90::1' } as const;
 
 export interface BgpLabOptions {
   lbCount?: number;
@@ -45,6 +57,8 @@ export interface BgpLabOptions {
    * down, e.g. to show the agents' logs. Errors it throws are ignored.
    */
   onBuildError?: (lab: BgpLab, err: unknown) => void | Promise<void>;
+  /** A client behind the router, BIRD's routes in the router's kernel, default routes on the nodes (see the header). */
+  client?: boolean;
 }
 
 export class BgpLab {
@@ -81,13 +95,25 @@ export class BgpLab {
     const { lab } = this;
     await lab.addSwitch('sw');
     const nodes = [ROUTER, ...this.lbs, ...(this.opts.worker === false ? [] : [WORKER])];
-    for (const n of nodes) await lab.addNode(n.name, { switch: 'sw', ipv4: `${n.ipv4}/24`, ipv6: `${n.ipv6}/64` });
+    const client = this.opts.client === true;
+    for (const n of nodes) await lab.addNode(n.name, { switch: 'sw', ipv4: `${n.ipv4}/24`, ipv6: `${n.ipv6}/64`, forwarding: client && n === ROUTER });
+    if (client) {
+      await lab.addSwitch('wan');
+      await lab.addLink(ROUTER.name, { switch: 'wan', ipv4: `${ROUTER_WAN.ipv4}/24`, ipv6: `${ROUTER_WAN.ipv6}/64` });
+      await lab.addNode(CLIENT.name, { switch: 'wan', ipv4: `${CLIENT.ipv4}/24`, ipv6: `${CLIENT.ipv6}/64` });
+      await lab.run(CLIENT.name, ['ip', 'route', 'add', 'default', 'via', ROUTER_WAN.ipv4]);
+      await lab.run(CLIENT.name, ['ip', '-6', 'route', 'add', 'default', 'via', ROUTER_WAN.ipv6]);
+      for (const n of nodes.filter((x) => x !== ROUTER)) {
+        await lab.run(n.name, ['ip', 'route', 'add', 'default', 'via', ROUTER.ipv4]);
+        await lab.run(n.name, ['ip', '-6', 'route', 'add', 'default', 'via', ROUTER.ipv6]);
+      }
+    }
     const bfd = this.opts.routerBgpBfd;
     const neighbors: BirdBgpNeighbor[] = this.lbs.flatMap((lb) => [
       { localAddress: ROUTER.ipv4, localAs: ROUTER_AS, neighborAddress: lb.ipv4, neighborAs: CLUSTER_AS, bfd },
       { localAddress: ROUTER.ipv6, localAs: ROUTER_AS, neighborAddress: lb.ipv6, neighborAs: CLUSTER_AS, bfd },
     ]);
-    this.bird = await Bird.start(lab, ROUTER.name, { routerId: ROUTER.ipv4, neighbors, bfd: this.opts.birdBfd });
+    this.bird = await Bird.start(lab, ROUTER.name, { routerId: ROUTER.ipv4, neighbors, bfd: this.opts.birdBfd, kernel: client });
     await Promise.all(this.lbs.map((lb) => this.startAgent(lb.name, this.lbMode(lb))));
     if (this.opts.worker !== false) {
       for (const cmd of this.opts.beforeWorker ?? []) await lab.run(WORKER.name, cmd);

@@ -134,6 +134,8 @@ export interface PatchOptions {
 
 export interface AddNodeOptions {
   internalIP?: string;
+  /** More InternalIP addresses after internalIP, e.g. the IPv6 one of a dual-stack node. */
+  internalIPs?: string[];
   labels?: Record<string, string>;
   /** Ready condition status (default true). */
   ready?: boolean;
@@ -576,8 +578,8 @@ export class FakeKubeApi {
 
   /** A Ready node with an InternalIP, as a kubelet would register it. */
   addNode<T = KubeObject>(name: string, opts: AddNodeOptions = {}): T {
-    const addresses = [{ type: 'Hostname', address: name }];
-    if (opts.internalIP) addresses.unshift({ type: 'InternalIP', address: opts.internalIP });
+    const internal = [...(opts.internalIP ? [opts.internalIP] : []), ...(opts.internalIPs ?? [])];
+    const addresses = [...internal.map((address) => ({ type: 'InternalIP', address })), { type: 'Hostname', address: name }];
     return this.create<T>('nodes', {
       metadata: { name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', ...(opts.labels ?? {}) } },
       spec: {},
