@@ -173,20 +173,22 @@ export class Agent implements AgentApi, HaHost {
       this.startHa();
     }
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules);
-    for (const k of this.rules.keys()) this.dpDirty.add(k);
-    for (const [k, r] of this.rules) this.claimServices(k, r);
-    // Rules into the datapath before anything advertises them, and before
-    // connection sync (entries from peers are only taken for services we have).
-    await this.programDatapath();
-    await this.connSync?.start();
     this.bgpGlobal = saved.bgpGlobal;
     for (const n of saved.bgpNeighbors) this.bgpNeighbors.set(n.ipAddress, n);
+    // gobgpd first: its sessions take a second or more to come up, so they do
+    // while the rules go into the datapath. Nothing is advertised before a
+    // rule is programmed.
+    if (this.bgpEnabled) await this.startBgp();
+    for (const k of this.rules.keys()) this.dpDirty.add(k);
+    for (const [k, r] of this.rules) this.claimServices(k, r);
+    // Rules into the datapath before connection sync: entries from peers are
+    // only taken for services we have.
+    await this.programDatapath();
+    await this.connSync?.start();
     this.log.info(
       { rules: this.rules.size, neighbors: this.bgpNeighbors.size, global: Boolean(this.bgpGlobal) },
       'restored saved configuration',
     );
-
-    if (this.bgpEnabled) await this.startBgp();
     if (!this.bgpOnly) await this.restoreBfd(saved.bfdSessions);
     await this.startNeighborBfd();
     this.prober.sync(this.rules.values());
