@@ -185,6 +185,27 @@ describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () 
     assert.equal((await routerPaths(`${VIP}/32`)).length, 2, 'the router still has both paths');
   });
 
+  it('a rule the datapath cannot carry yet is listed as not programmed, counted, and its VIP not advertised', async () => {
+    const WAIT_VIP = '123.123.123.88';
+    // dsr hands frames to the endpoint's MAC: an endpoint outside the node's subnets waits (it could appear on a new interface).
+    await t.mustApi(LB1.name, 'POST', '/config/loadbalancer', {
+      serviceArguments: { externalIP: WAIT_VIP, port: 80, protocol: 'tcp', sel: 1, mode: 3, bgp: true, name: 'default_dsr:llb-inst0' },
+      endpoints: [{ endpointIP: '10.99.0.5', targetPort: 80, weight: 1 }],
+    });
+    const all = (await t.mustApi(LB1.name, 'GET', '/config/loadbalancer/all')).lbAttr as { serviceArguments: { externalIP: string }; programmed: boolean; reason?: string }[];
+    const waiting = all.find((r) => r.serviceArguments.externalIP === WAIT_VIP)!;
+    assert.equal(waiting.programmed, false);
+    assert.match(waiting.reason!, /endpoint 10\.99\.0\.5 is not in a subnet of this node/);
+    const st = await t.mustApi(LB1.name, 'GET', '/status');
+    assert.equal(st.rulesNotProgrammed, 1);
+    assert.equal(st.status, 'degraded');
+    await new Promise((r) => setTimeout(r, 500));
+    assert.doesNotMatch(await t.gobgp(LB1.name, 'global', 'rib'), /123\.123\.123\.88/);
+    assert.equal((await routerPaths(`${WAIT_VIP}/32`)).length, 0);
+    await t.mustApi(LB1.name, 'DELETE', '/config/loadbalancer/name/default_dsr:llb-inst0');
+    assert.equal((await t.mustApi(LB1.name, 'GET', '/status')).rulesNotProgrammed, 0);
+  });
+
   it('--peer answers LB and cistate calls with 403 running in bgp only mode', async () => {
     const r = await t.api(WORKER.name, 'POST', '/config/loadbalancer', rule(VIP));
     assert.equal(r.status, 403);

@@ -93,6 +93,28 @@ describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
     }
   });
 
+  it('IPv6 connections are synced too', async () => {
+    const rule6 = {
+      serviceArguments: { externalIP: DP.vip6, port: 71, protocol: 'tcp', sel: 0, mode: 2, name: 'stream6' },
+      endpoints: [DP.ep1_6, DP.ep2_6].map((ip) => ({ endpointIP: ip, targetPort: DP.streamPort, weight: 1 })),
+    };
+    for (const lb of t.lbs) await t.mustApi(lb, 'POST', '/config/loadbalancer', rule6);
+    const code = `for(let i=0;i<5;i++){const s=require('net').connect(71,'${DP.vip6}',()=>setInterval(()=>s.write('x\\n'),100));s.on('data',()=>{})}`;
+    const held = t.lab.spawn('client', process.execPath, ['-e', code], { logName: 'held6' });
+    try {
+      const synced6 = async () =>
+        ((await t.mustApi('lb2', 'GET', '/config/conntrack/all')).ctAttr as { servName: string; conntrackState: string; conntrackAct: string; sourceIP: string }[]).filter(
+          (e) => e.servName === 'stream6' && e.conntrackState === 'est' && e.conntrackAct.endsWith(',synced'),
+        );
+      await waitFor(async () => (await synced6()).length >= 10, { timeoutMs: 10_000, what: 'lb2 to hold both entries of 5 IPv6 connections, synced' });
+      assert.ok((await synced6()).some((e) => e.sourceIP === DP.client6));
+      const st = await syncStatus(t, 'lb2');
+      assert.equal((st.peers[0] as { rejected?: number }).rejected ?? 0, 0, 'no synced entry was refused');
+    } finally {
+      await held.stop();
+    }
+  });
+
   it('moves 100 long-lived connections to the BACKUP with no reset once the MASTER has synced them', async () => {
     const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '100', '--every', '10', '--duration', '7000'], {
       cwd: ROOT,

@@ -171,9 +171,24 @@ describe('eBPF datapath over IPv6: NAT66, NAT64, ICMPv6', { timeout: 180_000 }, 
     }
   });
 
+  it('Neighbour Discovery: a VIP in the LAN subnet is held by the MASTER, and the router reaches it over ND', async () => {
+    const lanVip = 'fd00:80::100';
+    await t.mustApi('lb1', 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' });
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', {
+      serviceArguments: { externalIP: lanVip, port: 6200, protocol: 'tcp', sel: 0, mode: 0, name: 'v6-lan:llb-inst0' },
+      endpoints: [DP.ep1_6, DP.ep2_6].map((endpointIP) => ({ endpointIP, targetPort: DP.httpPort, weight: 1 })),
+    });
+    await waitFor(async () => (await t.lab.run('lb1', ['ip', '-6', 'addr', 'show', 'dev', 'eth0'])).includes(`${lanVip}/128`), { timeoutMs: 5000, what: 'the MASTER to hold the LAN VIP' });
+    // No route for it at the router: it is on-link there, so the router asks for it with a Neighbor Solicitation.
+    assert.deepEqual(names(await t.requests('http', `[${lanVip}]:6200`, 2)), ['ep1', 'ep2']);
+    const neigh = await t.lab.run('router', ['ip', '-6', 'neigh', 'show', lanVip]);
+    const mac = (await t.lab.run('lb1', ['cat', '/sys/class/net/eth0/address'])).trim();
+    assert.match(neigh, new RegExp(`lladdr ${mac}( router)? (REACHABLE|STALE|DELAY|PROBE)`), `${neigh} (lb1 is ${mac})`);
+  });
+
   it('every rule is in the datapath and reported so', async () => {
     const all = (await t.mustApi('lb1', 'GET', '/config/loadbalancer/all')).lbAttr as { programmed: boolean }[];
-    assert.ok(all.length >= 10);
+    assert.ok(all.length >= 11);
     assert.ok(all.every((r) => r.programmed));
     assert.equal((await t.mustApi('lb1', 'GET', '/status')).rulesNotProgrammed, 0);
     assert.equal(v6of('lb1'), DP.lb1_6);
