@@ -1,12 +1,14 @@
 // Benchmark: L4 load-balancing throughput of the eBPF datapath against what a
-// node would otherwise use, over IPv4 and IPv6, all in one run on one
-// namespace topology.
+// node would otherwise use, over IPv4 and IPv6, and SCTP through it against
+// the direct path, all in one run on one namespace topology.
 //
-//   npm run bench:l4 [-- --duration 10 --rounds 2 --warmup 1 --threads 1 --connections 50 --cases ...]
-//   (= node --import tsx bench/l4.bench.ts ...; root; about 4.5 min at the defaults)
-//   --cases takes case names and the groups ipv4, ipv6 and all (the default),
-//   e.g. `--cases ipv6` to iterate on the IPv6 rows alone, or `--cases
-//   ebpf,ipv6` to also get the IPv6/IPv4 ratio of loxilb-ts.
+//   npm run bench:l4 [-- --duration 10 --rounds 2 --warmup 1 --threads 1 --connections 50 --cases ...
+//                       --sctp-associations 32 --sctp-window 8 --sctp-payload 64]
+//   (= node --import tsx bench/l4.bench.ts ...; root; about 5 min at the defaults)
+//   --cases takes case names and the groups ipv4 and ipv6 (the TCP rows of a
+//   family), sctp (the SCTP rows) and all (the default), e.g. `--cases ipv6`
+//   to iterate on the IPv6 rows alone, `--cases ebpf,ipv6` to also get the
+//   IPv6/IPv4 ratio of loxilb-ts, or `--cases sctp`.
 //
 // Topology (bench/lib/L4Lab.ts, DatapathLab's dual-stack addresses): client
 // 192.168.90.2 / fd00:90::2 -- router -- LAN with one LB node per way of
@@ -130,6 +132,64 @@
 // within 5 % of direct (>= 0.95 x direct); and over IPv6, loxilb-ts within
 // 5 % of itself over IPv4 (ebpf6 >= 0.95 x ebpf, both modes) and >= ip6tables
 // (both modes). The ebpf6 / direct6 ratios are printed next to them.
+//
+// SCTP (--cases sctp; also in all): packets of SCTP DATA through the path,
+// with the raw-socket peers of test/lab/ (this kernel has no SCTP module;
+// lab-notes), IPv4:
+//
+//   sctp-direct  the client's associations straight to the SCTP echo servers
+//                on ep1 and ep2 (:9100), half to each, through lb-direct as a
+//                plain router, like direct. Both endpoints, not ep1 alone as
+//                in direct: the peers (one client process, two server
+//                processes, as many associations each) are then laid out as
+//                in sctp-ebpf, and only the path differs.
+//   sctp-ebpf    to VIP:9000 on lb-ebpf (the agent of ebpf, one more rule):
+//                default mode, rr over ep1, ep2 :9100. The service port is
+//                not the endpoints', so every packet has a port rewritten and
+//                its CRC32c adjusted (incrementally), both ways.
+//
+// The load (test/lab/SctpLoad.ts, run by test/lab/sctpPeer.ts in the
+// client): --sctp-associations associations, set up anew for every slice
+// (their INITs cross the path, so the datapath picks their endpoints), each
+// keeping --sctp-window DATA chunks of --sctp-payload bytes in flight. A
+// server answers each DATA packet with one packet holding a SACK and the
+// echo; the client SACKs every second echo. Each client DATA packet holds one
+// DATA chunk and nothing else, so the datapath does its per-DATA work on it.
+// The rate is echoes/s (the same as DATA/s once the windows are full) between
+// two counter snapshots the peer takes, the first --warmup s after the load
+// began; packets/s counts every SCTP packet both ways (about 2.5 per echo).
+// The same --duration / --rounds / --warmup scheme as the TCP rows applies;
+// the SCTP slices run after the TCP ones, interleaved among themselves.
+//
+// The peers are the bottleneck here, knowingly: one Node.js process sends
+// and receives every client packet, two more every endpoint packet, and with
+// the forwarding they fill both cores (a raw socket's send carries the packet
+// through veth, router and LB node to the receiver's socket in the sender's
+// context, so most of a peer's CPU is that kernel path, the datapath's work
+// on the packet included; node --cpu-prof put the JS around it, parsing,
+// CRC32c and bookkeeping, at a few per cent). Both cases use the very same
+// peers, association count and windows, so sctp-ebpf / sctp-direct is the
+// cost of the datapath relative to the whole cost of a packet here: a fair
+// comparison, but not the datapath's packet rate, and with a cheaper load
+// generator (kernel SCTP, a C or DPDK one) the datapath's share, and the
+// gap, would be larger. The peers do what they can to stay cheap: no JSON,
+// promise or timer per packet, preformatted packets, SACK and DATA read in
+// place, a codec-free echo path in the servers (SctpLoad.ts, SctpHost.ts).
+//
+// Checks per SCTP slice, flagged like the TCP ones: the load's own counters
+// (DATA retransmitted, echoes lost or duplicated, DATA left without an echo
+// after the drain, echoes from another address or endpoint than the
+// association's, ABORTs, unanswered SHUTDOWNs, associations not spread evenly
+// over ep1 and ep2); every packet the client sent reached an endpoint and
+// every packet the endpoints sent reached the client (the peers' counters);
+// no peer saw a bad checksum, an undecodable or unclaimed packet, a send
+// error, a packet lost because JS fell behind, or a kernel drop at its raw
+// socket (/proc/net/raw); conntrack off everywhere; and on lb-ebpf the
+// datapath counted one new connection per association, one packet per packet
+// the peers exchanged, and none of the TCP rows' drop and failure counters,
+// sctpNotInit, ctConflict or familyTranslated. Goal: SCTP echoes/s through
+// loxilb-ts within 10 % of direct (sctp-ebpf >= 0.9 x sctp-direct).
+//
 // LAB_KEEP=1 keeps the lab's temp dir (nginx, HAProxy and agent configs, logs).
 import { existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
@@ -140,6 +200,7 @@ import { WRK_BIN, runWrk, totalErrors, type WrkResult } from './lib/wrk.ts';
 import { cpuDiff, cpuSnapshot } from './lib/cpu.ts';
 import { BPF_OBJECT_RELATIVE_PATH } from '../src/datapath/Datapath.ts';
 import { ROOT } from './lib/NsWorkerHandle.ts';
+import type { SctpLoadResult, SctpLoadTarget } from '../test/lab/SctpLoad.ts';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
@@ -173,12 +234,38 @@ const CASES: Case[] = [
   { name: 'ip6tables', label: 'ip6tables DNAT (statistic random)', family: 6, node: 'lb-ipt6', url: VIP6_URL, conntrack: true, agent: false, v4: 'iptables' },
   { name: 'nftables6', label: 'nftables ip6 DNAT (numgen inc)', family: 6, node: 'lb-nft6', url: VIP6_URL, conntrack: true, agent: false, v4: 'nftables' },
 ];
+
+type SctpCaseName = 'sctp-direct' | 'sctp-ebpf';
+
+interface SctpCase {
+  name: SctpCaseName;
+  label: string;
+  node: LbNodeName;
+  /** Where the client's associations go, round robin. */
+  targets: SctpLoadTarget[];
+  /** Served by the loxilb agent of its node (as Case.agent). */
+  agent: boolean;
+}
+
+const SCTP_CASES: SctpCase[] = [
+  {
+    name: 'sctp-direct',
+    label: 'SCTP direct to ep1, ep2 (no LB)',
+    node: 'lb-direct',
+    targets: [L4.ep1, L4.ep2].map((server) => ({ server, port: L4.sctpEpPort })),
+    agent: false,
+  },
+  { name: 'sctp-ebpf', label: 'SCTP loxilb-ts eBPF (DNAT, rr, port mapped)', node: 'lb-ebpf', targets: [{ server: L4.vip, port: L4.sctpVipPort }], agent: true },
+];
+
 /** What --cases accepts besides case names. */
-const CASE_GROUPS: Record<string, CaseName[]> = {
-  all: CASES.map((c) => c.name),
+const CASE_GROUPS: Record<string, (CaseName | SctpCaseName)[]> = {
+  all: [...CASES.map((c) => c.name), ...SCTP_CASES.map((c) => c.name)],
   ipv4: CASES.filter((c) => c.family === 4).map((c) => c.name),
   ipv6: CASES.filter((c) => c.family === 6).map((c) => c.name),
+  sctp: SCTP_CASES.map((c) => c.name),
 };
+const CASE_NAMES: string[] = [...CASES.map((c) => c.name), ...SCTP_CASES.map((c) => c.name)];
 /** The rows the "vs ip(6)tables" and "vs direct" columns divide by, per family. */
 const BASELINES: Record<Family, { iptables: CaseName; direct: CaseName }> = {
   4: { iptables: 'iptables', direct: 'direct' },
@@ -195,6 +282,13 @@ const LAB_NOTES: Partial<Record<CaseName, string>> = {
 
 /** eBPF datapath counters that mean a packet was dropped, left to the kernel untranslated, or mistranslated. */
 const EBPF_BAD = ['noEndpoint', 'notSyn', 'sourceDenied', 'natPortsExhausted', 'ctFull', 'toKernel', 'translateFailed'] as const;
+/** The same for SCTP, plus what only SCTP can trip (sctpNotInit) and what no SCTP slice should see. */
+const EBPF_BAD_SCTP = [...EBPF_BAD, 'sctpNotInit', 'ctConflict', 'familyTranslated'] as const;
+/** Per SCTP peer, counters that must not move during a slice (PeerCounters). */
+const SCTP_PEER_BAD = ['badChecksum', 'malformed', 'outOfTheBlue', 'sendErrors', 'droppedOverflow', 'rawDrops'] as const;
+const SCTP_PEERS = ['client', 'ep1', 'ep2'] as const;
+type SctpPeerName = (typeof SCTP_PEERS)[number];
+
 /** Kernel TCP counters summed over the slices: [node, counter]. */
 const WATCHED: [string, string][] = [
   ...['client', 'ep1', 'ep2'].flatMap((n) => ['PAWSActive', 'PAWSEstab', 'PAWSTimewait', 'ListenOverflows', 'ListenDrops'].map((c): [string, string] => [n, c])),
@@ -215,6 +309,54 @@ interface Options {
   haproxyThreads: number;
   cases: Case[];
   modes: Mode[];
+  sctpCases: SctpCase[];
+  sctpAssociations: number;
+  sctpWindow: number;
+  sctpPayload: number;
+}
+
+/** An SCTP peer's packet counters (SctpHost, its raw sockets, the kernel's drops at them). */
+interface PeerCounters {
+  sent: number;
+  received: number;
+  badChecksum: number;
+  malformed: number;
+  outOfTheBlue: number;
+  sendErrors: number;
+  droppedOverflow: number;
+  rawDrops: number;
+}
+
+/** One measured SCTP load of a case. */
+interface SctpSlice {
+  /** Between the peer's two counter snapshots. */
+  seconds: number;
+  echoes: number;
+  packets: number;
+  setupMs: number;
+  /** The load's totals after its drain and shutdowns. */
+  end: SctpLoadResult;
+  /** Deltas over the whole slice, set-up to shutdown. */
+  peers: Record<SctpPeerName, PeerCounters>;
+  /** Datapath stats deltas over the whole slice (agent case only). */
+  ebpf?: Record<string, number>;
+  conntrack: Record<string, number>;
+  agentDead: boolean;
+  busyPct: number;
+  /** CPU of the client's peer, % of one core. */
+  clientCpuPct: number;
+}
+
+interface SctpResult {
+  c: SctpCase;
+  slices: SctpSlice[];
+  /** Echoes over measured seconds, all slices together. */
+  rate: number;
+  minRate: number;
+  maxRate: number;
+  packetRate: number;
+  seconds: number;
+  flags: string[];
 }
 
 /** One measured wrk run of a case. */
@@ -250,7 +392,8 @@ interface Result {
 function usage(): string {
   return (
     'usage: node --import tsx bench/l4.bench.ts [--duration S] [--rounds N] [--warmup S] [--threads N] [--connections N] ' +
-    `[--haproxy-threads N] [--cases ${CASES.map((c) => c.name).join(',')} or a group: ${Object.keys(CASE_GROUPS).join(', ')}] [--modes keepalive,close]`
+    `[--haproxy-threads N] [--cases ${CASE_NAMES.join(',')} or a group: ${Object.keys(CASE_GROUPS).join(', ')}] [--modes keepalive,close] ` +
+    '[--sctp-associations N] [--sctp-window N] [--sctp-payload BYTES]'
   );
 }
 
@@ -266,6 +409,9 @@ function parseOptions(argv: string[]): Options {
       'haproxy-threads': { type: 'string', default: '2' },
       cases: { type: 'string', default: 'all' },
       modes: { type: 'string', default: 'keepalive,close' },
+      'sctp-associations': { type: 'string', default: '32' },
+      'sctp-window': { type: 'string', default: '8' },
+      'sctp-payload': { type: 'string', default: '64' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -273,15 +419,17 @@ function parseOptions(argv: string[]): Options {
     process.stdout.write(`${usage()}\n`);
     process.exit(0);
   }
-  const int = (name: string, v: string, min: number): number => {
+  const int = (name: string, v: string, min: number, max = Infinity): number => {
     const n = Number(v.replace(/s$/, ''));
-    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got "${v}"\n${usage()}`);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      throw new Error(`--${name} must be an integer >= ${min}${max < Infinity ? ` and <= ${max}` : ''}, got "${v}"\n${usage()}`);
+    }
     return n;
   };
   const given = values.cases.split(',').map((s) => s.trim()).filter(Boolean);
-  const unknown = given.filter((n) => !CASES.some((c) => c.name === n) && !(n in CASE_GROUPS));
+  const unknown = given.filter((n) => !CASE_NAMES.includes(n) && !(n in CASE_GROUPS));
   if (unknown.length || given.length === 0) {
-    throw new Error(`--cases: unknown ${unknown.join(', ') || '(none given)'}; known: ${CASES.map((c) => c.name).join(', ')} and the groups ${Object.keys(CASE_GROUPS).join(', ')}`);
+    throw new Error(`--cases: unknown ${unknown.join(', ') || '(none given)'}; known: ${CASE_NAMES.join(', ')} and the groups ${Object.keys(CASE_GROUPS).join(', ')}`);
   }
   const names = new Set<string>(given.flatMap((n) => CASE_GROUPS[n] ?? [n]));
   const modes = values.modes.split(',').map((s) => s.trim()).filter(Boolean);
@@ -303,6 +451,11 @@ function parseOptions(argv: string[]): Options {
     haproxyThreads: int('haproxy-threads', values['haproxy-threads'], 1),
     cases: CASES.filter((c) => names.has(c.name)),
     modes: (['keepalive', 'close'] as const).filter((m) => modes.includes(m)),
+    sctpCases: SCTP_CASES.filter((c) => names.has(c.name)),
+    sctpAssociations: int('sctp-associations', values['sctp-associations'], 1),
+    sctpWindow: int('sctp-window', values['sctp-window'], 1),
+    // One DATA chunk and its echo's prefix in a packet of a 1500-byte MTU.
+    sctpPayload: int('sctp-payload', values['sctp-payload'], 1, 1200),
   };
 }
 
@@ -375,12 +528,138 @@ class Bench {
       const r = await t.lab.exec('client', ['curl', '-g', '-s', '-m', '3', c.url]);
       if (r.stdout.trim() !== 'ok') throw new Error(`${c.name}: the client gets no reply through ${c.node} (${r.code}: ${r.stdout}${r.stderr})`);
     }
+    if (this.o.sctpCases.length > 0) await this.setupSctp();
   }
 
-  private async ebpfStats(c: Case): Promise<Record<string, number> | undefined> {
+  /** The SCTP peers, the SCTP rule where needed, and one association with one echo per target of every SCTP case. */
+  private async setupSctp(): Promise<void> {
+    const { t } = this;
+    const sctp = await t.startSctpPeers();
+    for (const c of this.o.sctpCases) {
+      if (c.agent) {
+        if (!t.agent) await t.startAgent(c.node);
+        await t.addEbpfSctpRule(c.node);
+      }
+      await t.useLb(c.node);
+      for (const target of c.targets) {
+        const a = await sctp.client.connect({ server: target.server, port: target.port, src: L4.client });
+        const e = await sctp.client.send('check', a.assoc);
+        await sctp.client.shutdown(a.assoc);
+        // "<endpoint>@<the address the DATA arrived at>: <data>", from where we sent it.
+        if (!/^ep[12]@192\.168\.80\.2[12]: check$/.test(e.text) || e.from !== target.server || e.to !== L4.client) {
+          throw new Error(`${c.name}: SCTP echo through ${c.node} is "${e.text}" from ${e.from} to ${e.to}`);
+        }
+      }
+    }
+  }
+
+  private async ebpfStats(c: { agent: boolean; node: LbNodeName }): Promise<Record<string, number> | undefined> {
     if (!c.agent) return undefined;
     const st = await this.t.mustApi(c.node, 'GET', '/status');
     return { ...(st.datapath?.stats ?? {}) };
+  }
+
+  private async sctpPeerCounters(): Promise<Record<SctpPeerName, PeerCounters>> {
+    const sctp = this.t.sctp!;
+    const procs = { client: sctp.client, ep1: sctp.servers.get('ep1')!, ep2: sctp.servers.get('ep2')! };
+    const out = {} as Record<SctpPeerName, PeerCounters>;
+    for (const name of SCTP_PEERS) {
+      const st = await procs[name].stats();
+      const h = st.host;
+      out[name] = {
+        sent: h.sent,
+        received: h.received,
+        badChecksum: h.badChecksum,
+        malformed: h.malformed,
+        outOfTheBlue: h.outOfTheBlue,
+        sendErrors: h.sendErrors,
+        droppedOverflow: st.sockets.reduce((a, x) => a + x.droppedOverflow, 0),
+        rawDrops: await this.t.sctpRawDrops(name),
+      };
+    }
+    return out;
+  }
+
+  /**
+   * One SCTP slice: the load starts (associations set up through the path),
+   * runs --warmup s, is measured between two snapshots --duration/--rounds s
+   * apart, then drains and shuts down. Counters that must not move are taken
+   * around all of it.
+   */
+  async sctpSlice(c: SctpCase, round: number): Promise<SctpSlice> {
+    const { t, o } = this;
+    const client = t.sctp!.client;
+    await t.useLb(c.node);
+    const p0 = await this.sctpPeerCounters();
+    const ebpfA = await this.ebpfStats(c);
+    const started = await client.loadStart({ targets: c.targets, associations: o.sctpAssociations, window: o.sctpWindow, payloadBytes: o.sctpPayload, src: L4.client });
+    let end: SctpLoadResult | undefined;
+    try {
+      if (o.warmupS > 0) await sleep(o.warmupS * 1000);
+      const load = loadAvg();
+      const cpu0 = await cpuSnapshot(t.lab);
+      const j0 = jiffies();
+      const m0 = await client.loadMark();
+      await sleep(o.sliceS * 1000);
+      const m1 = await client.loadMark();
+      const j1 = jiffies();
+      const cpu1 = await cpuSnapshot(t.lab);
+      end = await client.loadStop();
+      const ebpfB = await this.ebpfStats(c);
+      const p1 = await this.sctpPeerCounters();
+
+      const seconds = (m1.at - m0.at) / 1000;
+      const echoes = m1.echoes - m0.echoes;
+      const packets = m1.packetsSent - m0.packetsSent + (m1.packetsReceived - m0.packetsReceived);
+      const peers = {} as Record<SctpPeerName, PeerCounters>;
+      for (const n of SCTP_PEERS) {
+        peers[n] = Object.fromEntries(Object.entries(p1[n]).map(([k, v]) => [k, v - p0[n][k as keyof PeerCounters]])) as unknown as PeerCounters;
+      }
+      const ebpf = ebpfA && ebpfB ? Object.fromEntries(Object.keys(ebpfB).map((k) => [k, ebpfB[k]! - (ebpfA[k] ?? 0)])) : undefined;
+      const conntrack: Record<string, number> = {};
+      for (const node of ['client', 'router', 'ep1', 'ep2', c.node]) conntrack[node] = await t.conntrackCount(node);
+      const dt = j1.total - j0.total || 1;
+      const cpu = cpuDiff(cpu0, cpu1, 50).filter((r) => !r.label.startsWith('bench '));
+      const pct = (ms: number) => (100 * ms) / (seconds * 1000);
+      const s: SctpSlice = {
+        seconds,
+        echoes,
+        packets,
+        setupMs: started.setupMs,
+        end,
+        peers,
+        ebpf,
+        conntrack,
+        agentDead: c.agent && !t.agent?.alive(),
+        busyPct: (100 * (j1.busy - j0.busy)) / dt,
+        clientCpuPct: pct(cpu.find((r) => r.label === 'client sctp peer')?.ms ?? 0),
+      };
+      const top = cpu
+        .slice(0, 6)
+        .map((r) => `${r.label} ${pct(r.ms).toFixed(0)}%`)
+        .join(', ');
+      log(
+        `  r${round + 1} ${c.name.padEnd(11)} ${fmtRate(echoes / seconds).padStart(6)} echoes/s  ${fmtRate(packets / seconds).padStart(6)} packets/s  set-up ${started.setupMs.toFixed(0)} ms` +
+          `  retrans ${end.retransmits}  lost echoes ${end.echoGaps}  unechoed ${end.unechoed}  cpu busy ${s.busyPct.toFixed(0)}% (softirq ${((100 * (j1.softirq - j0.softirq)) / dt).toFixed(0)}%)  load ${load}`,
+      );
+      log(`       processes (% of one core): ${top || '-'}`);
+      log(
+        `       peers (whole slice): ${SCTP_PEERS.map((n) => `${n} sent ${peers[n].sent} got ${peers[n].received}${SCTP_PEER_BAD.filter((k) => peers[n][k] > 0).map((k) => ` ${k} ${peers[n][k]}`).join('')}`).join(', ')}` +
+          `; associations per endpoint ${JSON.stringify(end.associationsByEndpoint)}`,
+      );
+      if (ebpf) {
+        log(
+          `       datapath (whole slice): ${Object.entries(ebpf)
+            .filter(([, v]) => v !== 0)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+        );
+      }
+      return s;
+    } finally {
+      // A slice that failed half-way must not leave the load running into the next one.
+      if (end === undefined) await client.loadStop(1000).catch(() => undefined);
+    }
   }
 
   private async tcp(): Promise<Record<string, number>> {
@@ -500,6 +779,55 @@ function summarize(c: Case, mode: Mode, slices: Slice[], o: Options): Result {
   };
 }
 
+/** Sums the SCTP slices of a case and derives its flags. */
+function summarizeSctp(c: SctpCase, slices: SctpSlice[]): SctpResult {
+  const sum = (f: (s: SctpSlice) => number) => slices.reduce((a, s) => a + f(s), 0);
+  const end = (k: 'retransmits' | 'duplicateEchoes' | 'echoGaps' | 'unacked' | 'unechoed' | 'wrongSource' | 'endpointChanges' | 'aborted' | 'shutdownFailed' | 'associations') =>
+    sum((s) => s.end[k]);
+  const peer = (n: SctpPeerName, k: keyof PeerCounters) => sum((s) => s.peers[n][k]);
+  const flags: string[] = [];
+  if (end('retransmits') > 0) flags.push(`DATA retransmitted ${end('retransmits')} (lost somewhere), duplicate echoes ${end('duplicateEchoes')}`);
+  if (end('echoGaps') > 0) flags.push(`echoes lost ${end('echoGaps')}`);
+  if (end('unacked') + end('unechoed') > 0) flags.push(`after the drain ${end('unacked')} DATA unacknowledged, ${end('unechoed')} without an echo`);
+  for (const k of ['wrongSource', 'endpointChanges', 'aborted', 'shutdownFailed'] as const) if (end(k) > 0) flags.push(`${k} ${end(k)}`);
+  const unbalanced = slices.find((s) => {
+    const by = s.end.associationsByEndpoint;
+    const counts = Object.values(by);
+    return Object.keys(by).sort().join(',') !== 'ep1,ep2' || Math.max(...counts) - Math.min(...counts) > 1;
+  });
+  if (unbalanced) flags.push(`associations per endpoint ${JSON.stringify(unbalanced.end.associationsByEndpoint)}`);
+  for (const n of SCTP_PEERS) for (const k of SCTP_PEER_BAD) if (peer(n, k) > 0) flags.push(`${n} ${k} +${peer(n, k)}`);
+  const clientSent = peer('client', 'sent');
+  const clientGot = peer('client', 'received');
+  const epGot = peer('ep1', 'received') + peer('ep2', 'received');
+  const epSent = peer('ep1', 'sent') + peer('ep2', 'sent');
+  if (clientSent !== epGot) flags.push(`the client sent ${clientSent} packets, the endpoints got ${epGot}`);
+  if (epSent !== clientGot) flags.push(`the endpoints sent ${epSent} packets, the client got ${clientGot}`);
+  const ctActive = new Map<string, number>();
+  for (const s of slices) for (const [node, n] of Object.entries(s.conntrack)) if (n > 0) ctActive.set(node, Math.max(n, ctActive.get(node) ?? 0));
+  for (const [node, n] of ctActive) flags.push(`conntrack active on ${node} (${n} entries)`);
+  if (c.agent) {
+    const dp = (k: string) => sum((s) => s.ebpf?.[k] ?? 0);
+    for (const k of EBPF_BAD_SCTP) if (dp(k) > 0) flags.push(`datapath ${k} +${dp(k)}`);
+    if (dp('ctNew') !== end('associations')) flags.push(`datapath ctNew +${dp('ctNew')} for ${end('associations')} associations`);
+    // Every packet the peers exchanged crossed the TC program once (ingress on the LAN side).
+    if (dp('packets') !== clientSent + epSent) flags.push(`datapath packets +${dp('packets')}, the peers exchanged ${clientSent + epSent}`);
+    if (slices.some((s) => s.agentDead)) flags.push('the loxilb agent died');
+  }
+  const seconds = sum((s) => s.seconds);
+  const rates = slices.map((s) => s.echoes / s.seconds);
+  return {
+    c,
+    slices,
+    rate: seconds > 0 ? sum((s) => s.echoes) / seconds : 0,
+    minRate: Math.min(...rates),
+    maxRate: Math.max(...rates),
+    packetRate: seconds > 0 ? sum((s) => s.packets) / seconds : 0,
+    seconds,
+    flags,
+  };
+}
+
 // ---------------------------------------------------------------------------
 // Output
 
@@ -511,7 +839,57 @@ function ratio(a: number | undefined, b: number | undefined): string {
   return a === undefined || b === undefined || b === 0 ? '-' : `${(a / b).toFixed(2)}×`;
 }
 
-function printResults(o: Options, results: Result[], notes: string[]): void {
+/** A markdown table, columns padded to their widest cell. */
+function table(head: string[], body: string[][]): string[] {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)];
+}
+
+/** The SCTP table and its goal line. */
+function sctpOutput(o: Options, results: SctpResult[]): string[] {
+  const get = (name: SctpCaseName) => results.find((r) => r.c.name === name);
+  const direct = get('sctp-direct');
+  const body = o.sctpCases.map((c) => {
+    const r = get(c.name);
+    const cpu = r ? r.slices.reduce((a, s) => a + s.clientCpuPct, 0) / r.slices.length : undefined;
+    return [
+      c.label,
+      c.node,
+      r ? `${fmtRate(r.rate)}${r.flags.length ? ' ⚠' : ''}` : '-',
+      r ? `${fmtRate(r.minRate)}–${fmtRate(r.maxRate)}` : '-',
+      ratio(r?.rate, direct?.rate),
+      r ? fmtRate(r.packetRate) : '-',
+      cpu === undefined ? '-' : `${cpu.toFixed(0)}%`,
+      r?.flags.length ? r.flags.join('; ') : '-',
+    ];
+  });
+  const out = [
+    `SCTP DATA through the path (IPv4; the raw-socket peers and the forwarding fill the CPU, see the header): ${o.sctpAssociations} associations × ` +
+      `${o.sctpWindow} DATA in flight, ${o.sctpPayload}-byte DATA, ${o.durationS} s per case in ${o.rounds} interleaved slice(s) of ${o.sliceS} s, each after a ${o.warmupS} s warm-up`,
+    '',
+    ...table(['case', 'LB node', 'DATA echoes/s', 'slices', 'vs direct', 'SCTP packets/s', 'client peer CPU', 'flags'], body),
+    '',
+  ];
+  if (o.sctpCases.length === 2) {
+    const a = get('sctp-ebpf');
+    if (!a || !direct) out.push('goal SCTP echoes/s, eBPF within 10 % of direct: not measured (a case failed)');
+    else {
+      const r = a.rate / direct.rate;
+      const dirty = [a, direct].filter((x) => x.flags.length).map((x) => `${x.c.name} flagged`);
+      out.push(
+        `goal SCTP echoes/s through loxilb-ts within 10 % of direct: ${fmtRate(a.rate)} vs ${fmtRate(direct.rate)} = ${r.toFixed(3)}× (need ≥ 0.9×): ${r >= 0.9 ? 'PASS' : 'FAIL'}` +
+          `${dirty.length ? ` (not clean: ${dirty.join(', ')})` : ''}`,
+      );
+    }
+  } else {
+    out.push('goal SCTP echoes/s through loxilb-ts within 10 % of direct: not measured (needs --cases sctp)');
+  }
+  out.push('');
+  return out;
+}
+
+function printResults(o: Options, results: Result[], sctpResults: SctpResult[], notes: string[]): void {
   const get = (name: CaseName | undefined, mode: Mode) => results.find((r) => r.c.name === name && r.mode === mode);
   const rate = (name: CaseName | undefined, mode: Mode) => get(name, mode)?.rps;
   const head = [
@@ -556,17 +934,16 @@ function printResults(o: Options, results: Result[], notes: string[]): void {
       flags.length ? flags.join('; ') : '-',
     ];
   });
-  const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
-  const out = [
-    `L4 load balancing: wrk -t${o.threads} -c${o.connections}, ${o.durationS} s per case and mode in ${o.rounds} interleaved slice(s) of ${o.sliceS} s, ` +
-      `each after a ${o.warmupS} s warm-up; HAProxy nbthread ${o.haproxyThreads}; ${os.cpus().length} CPUs, kernel ${os.release()}`,
-    '',
-    line(head),
-    `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`,
-    ...body.map(line),
-    '',
-  ];
+  const out: string[] = [];
+  if (o.cases.length > 0) {
+    out.push(
+      `L4 load balancing: wrk -t${o.threads} -c${o.connections}, ${o.durationS} s per case and mode in ${o.rounds} interleaved slice(s) of ${o.sliceS} s, ` +
+        `each after a ${o.warmupS} s warm-up; HAProxy nbthread ${o.haproxyThreads}; ${os.cpus().length} CPUs, kernel ${os.release()}`,
+      '',
+      ...table(head, body),
+      '',
+    );
+  }
 
   const selected = new Set(o.cases.map((c) => c.name));
   const goal = (what: string, a: CaseName, b: CaseName, mode: Mode, factor: number): string[] => {
@@ -584,30 +961,43 @@ function printResults(o: Options, results: Result[], notes: string[]): void {
     const r = (mode: Mode) => ratio(rate(a, mode), rate(b, mode));
     return [`${a} / ${b} (no goal): keep-alive ${r('keepalive')}, new conn ${r('close')}`];
   };
-  out.push(
-    ...goal('keep-alive req/s, eBPF ≥ iptables', 'ebpf', 'iptables', 'keepalive', 1),
-    ...goal('new conn/s, eBPF ≥ 1.2 × iptables', 'ebpf', 'iptables', 'close', 1.2),
-    ...goal('new conn/s, eBPF within 5 % of direct', 'ebpf', 'direct', 'close', 0.95),
-    ...goal('keep-alive req/s, eBPF IPv6 within 5 % of eBPF IPv4', 'ebpf6', 'ebpf', 'keepalive', 0.95),
-    ...goal('new conn/s, eBPF IPv6 within 5 % of eBPF IPv4', 'ebpf6', 'ebpf', 'close', 0.95),
-    ...goal('keep-alive req/s, eBPF IPv6 ≥ ip6tables', 'ebpf6', 'ip6tables', 'keepalive', 1),
-    ...goal('new conn/s, eBPF IPv6 ≥ ip6tables', 'ebpf6', 'ip6tables', 'close', 1),
-    ...versus('ebpf6', 'direct6'),
-    ...versus('ebpf', 'direct'),
-    '',
-  );
+  if (o.cases.length > 0) {
+    out.push(
+      ...goal('keep-alive req/s, eBPF ≥ iptables', 'ebpf', 'iptables', 'keepalive', 1),
+      ...goal('new conn/s, eBPF ≥ 1.2 × iptables', 'ebpf', 'iptables', 'close', 1.2),
+      ...goal('new conn/s, eBPF within 5 % of direct', 'ebpf', 'direct', 'close', 0.95),
+      ...goal('keep-alive req/s, eBPF IPv6 within 5 % of eBPF IPv4', 'ebpf6', 'ebpf', 'keepalive', 0.95),
+      ...goal('new conn/s, eBPF IPv6 within 5 % of eBPF IPv4', 'ebpf6', 'ebpf', 'close', 0.95),
+      ...goal('keep-alive req/s, eBPF IPv6 ≥ ip6tables', 'ebpf6', 'ip6tables', 'keepalive', 1),
+      ...goal('new conn/s, eBPF IPv6 ≥ ip6tables', 'ebpf6', 'ip6tables', 'close', 1),
+      ...versus('ebpf6', 'direct6'),
+      ...versus('ebpf', 'direct'),
+      '',
+    );
+  }
+  if (o.sctpCases.length > 0) out.push(...sctpOutput(o, sctpResults));
   const per = (f: (r: Result) => string) => results.map((r) => `${r.c.name}/${modeTag(r.mode)} ${f(r)}`).join(', ');
-  const all = [
-    ...notes,
-    `machine CPU busy during the measured slices (every process on the box, other users' too): ${per((r) => `${(r.slices.reduce((a, s) => a + s.busyPct, 0) / r.slices.length).toFixed(0)}%`)}`,
-    `client TCP retransmissions: ${per((r) => String(r.clientRetrans))}`,
-    `endpoint accepts/s in the new-connection runs: ${results
-      .filter((r) => r.mode === 'close')
-      .map((r) => `${r.c.name} ${fmtRate(r.accepts / r.seconds)}`)
-      .join(', ')}`,
-    'vs ip(6)tables, vs direct: against the row of the same family (IPv6 rows: ip6tables, direct to ep1 over IPv6); vs IPv4: an IPv6 row against the same way of balancing over IPv4',
-    'slices = slowest–fastest slice; ⚠ = flagged (errors, drops, PAWS, conntrack where it should not be): that number is not clean',
-  ];
+  const busy = (slices: { busyPct: number }[]) => `${(slices.reduce((a, s) => a + s.busyPct, 0) / slices.length).toFixed(0)}%`;
+  const all = [...notes];
+  if (results.length > 0) {
+    all.push(
+      `machine CPU busy during the measured slices (every process on the box, other users' too): ${per((r) => busy(r.slices))}`,
+      `client TCP retransmissions: ${per((r) => String(r.clientRetrans))}`,
+      `endpoint accepts/s in the new-connection runs: ${results
+        .filter((r) => r.mode === 'close')
+        .map((r) => `${r.c.name} ${fmtRate(r.accepts / r.seconds)}`)
+        .join(', ')}`,
+      'vs ip(6)tables, vs direct: against the row of the same family (IPv6 rows: ip6tables, direct to ep1 over IPv6); vs IPv4: an IPv6 row against the same way of balancing over IPv4',
+    );
+  }
+  if (sctpResults.length > 0) {
+    all.push(
+      `machine CPU busy during the measured SCTP slices: ${sctpResults.map((r) => `${r.c.name} ${busy(r.slices)}`).join(', ')}`,
+      `SCTP association set-up per slice (${o.sctpAssociations} in parallel): ${sctpResults.map((r) => `${r.c.name} ${r.slices.map((s) => `${s.setupMs.toFixed(0)} ms`).join('/')}`).join(', ')}`,
+      'SCTP: echoes/s = DATA chunks echoed per second; packets/s = every SCTP packet both ways (DATA, SACK + echo, SACK); client peer CPU = % of one core',
+    );
+  }
+  all.push('slices = slowest–fastest slice; ⚠ = flagged (errors, drops, loss, PAWS, conntrack where it should not be): that number is not clean');
   out.push(...all.map((n) => `- ${n}`));
   process.stdout.write(`${out.join('\n')}\n`);
 }
@@ -620,17 +1010,18 @@ async function main(): Promise<void> {
   const notes: string[] = [];
   const loadStart = loadAvg();
   log(
-    `L4 bench: ${o.cases.map((c) => c.name).join(', ')}; wrk -t${o.threads} -c${o.connections}; ${o.rounds} round(s) of ` +
-      `${o.warmupS} s warm-up + ${o.sliceS} s per case and mode; load average ${loadStart}`,
+    `L4 bench: ${[...o.cases, ...o.sctpCases].map((c) => c.name).join(', ')}; wrk -t${o.threads} -c${o.connections}; SCTP ${o.sctpAssociations} × ${o.sctpWindow}; ` +
+      `${o.rounds} round(s) of ${o.warmupS} s warm-up + ${o.sliceS} s per case and mode; load average ${loadStart}`,
   );
   const t0 = performance.now();
   const results: Result[] = [];
+  const sctpResults: SctpResult[] = [];
   let failure: unknown;
   const t = await L4Lab.create();
   try {
     const bench = new Bench(t, o);
     await bench.setup();
-    for (const mode of o.modes) {
+    for (const mode of o.cases.length > 0 ? o.modes : []) {
       log(mode === 'keepalive' ? 'keep-alive requests:' : 'new connections (Connection: close):');
       const slices = new Map<CaseName, Slice[]>(o.cases.map((c) => [c.name, []]));
       const failed = new Set<CaseName>();
@@ -654,7 +1045,31 @@ async function main(): Promise<void> {
         if (s.length && !failed.has(c.name)) results.push(summarize(c, mode, s, o));
       }
     }
-    for (const node of new Set(o.cases.filter((c) => c.agent).map((c) => c.node))) {
+    if (o.sctpCases.length > 0) {
+      log('SCTP DATA through the path:');
+      const slices = new Map<SctpCaseName, SctpSlice[]>(o.sctpCases.map((c) => [c.name, []]));
+      const failed = new Set<SctpCaseName>();
+      for (let round = 0; round < o.rounds; round++) {
+        const order = o.sctpCases.map((_, i) => o.sctpCases[(i + round) % o.sctpCases.length]!);
+        for (const c of order) {
+          if (failed.has(c.name)) continue;
+          try {
+            slices.get(c.name)!.push(await bench.sctpSlice(c, round));
+          } catch (err) {
+            failed.add(c.name);
+            const msg = err instanceof Error ? err.message : String(err);
+            log(`  ${c.name} failed: ${msg}`);
+            notes.push(`${c.name} failed in round ${round + 1}: ${msg.split('\n')[0]}`);
+          }
+          await sleep(300);
+        }
+      }
+      for (const c of o.sctpCases) {
+        const s = slices.get(c.name)!;
+        if (s.length && !failed.has(c.name)) sctpResults.push(summarizeSctp(c, s));
+      }
+    }
+    for (const node of new Set([...o.cases, ...o.sctpCases].filter((c) => c.agent).map((c) => c.node))) {
       const st = await t.api(node, 'GET', '/status');
       const dp = st.body?.datapath;
       if (dp) notes.push(`eBPF datapath at the end (GET /netlox/v1/status on ${node}): interfaces ${dp.interfaces.join(',')}, connections ${dp.connections}, stats ${JSON.stringify(dp.stats)}`);
@@ -675,9 +1090,9 @@ async function main(): Promise<void> {
     await t.destroy();
   }
   notes.push(`load average (1/5/15 min) at start ${loadStart}, at end ${loadAvg()}; whole run ${((performance.now() - t0) / 1000).toFixed(0)} s`);
-  if (results.length) printResults(o, results, notes);
+  if (results.length || sctpResults.length) printResults(o, results, sctpResults, notes);
   if (failure) throw failure;
-  if (results.length < o.cases.length * o.modes.length) process.exitCode = 1;
+  if (results.length < o.cases.length * o.modes.length || sctpResults.length < o.sctpCases.length) process.exitCode = 1;
 }
 
 main().catch((err: unknown) => {

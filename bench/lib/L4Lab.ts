@@ -12,6 +12,7 @@
 //                                                                  lb-ipt6   .15 ::15  ip6tables DNAT
 //                                                                  lb-nft6   .16 ::16  nftables DNAT (table ip6)
 //                                                                  ep1 .21 ::21, ep2 .22 ::22   nginx :8080 on both
+//                                                                  (and, for the SCTP cases, raw-socket SCTP echo servers :9100)
 //
 // (LAN 192.168.80.0/24 and fd00:80::/64, WAN 192.168.90.0/24 and
 // fd00:90::/64, VIPs 20.20.20.1 and fd00:20::1.) IPv6 is set up as
@@ -21,15 +22,21 @@
 //
 // Every LB node is built the same way (forwarding on, ICMP redirects off,
 // default routes to the router); useLb() points the router's VIP routes (and,
-// for direct, host routes to ep1) and the endpoints' default routes of both
-// families at one of them, so every case crosses client -> router -> LB node
-// -> endpoint and back.
+// for direct, host routes to both endpoints) and the endpoints' default
+// routes of both families at one of them, so every case crosses client ->
+// router -> LB node -> endpoint and back.
+//
+// SCTP (the kernel has none): startSctpPeers() runs test/lab/sctpPeer.ts as
+// an echo server in each endpoint and as the load generator in the client,
+// each the only SCTP user of its namespace (every raw SCTP socket sees every
+// SCTP packet of its namespace).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { Lab, type LabProcess } from '../../test/lab/Lab.ts';
 import { DP } from '../../test/lab/DatapathLab.ts';
 import { agentApi, mustAgentApi, startAgentProcess, type ApiReply } from '../../test/lab/agentProcess.ts';
+import { SctpPeerProcess } from '../../test/lab/SctpPeerProcess.ts';
 import { StopWaiting, waitFor } from '../../test/lab/wait.ts';
 
 export const L4 = {
@@ -53,7 +60,13 @@ export const L4 = {
   vip6Net: DP.vip6Net,
   vipPort: 80,
   epPort: DP.httpPort,
+  /** SCTP: the service port on the VIP, and the endpoints' (another one, so the datapath rewrites ports and the CRC32c). */
+  sctpVipPort: 9000,
+  sctpEpPort: 9100,
 } as const;
+
+/** Raw sockets' kernel receive buffer for the SCTP peers: a load keeps hundreds of packets in flight. */
+const SCTP_RCVBUF = 4 * 1024 * 1024;
 
 /** One LB node per way of balancing; each has an address of both families on the LAN. */
 export const LB_NODES = {
@@ -75,6 +88,8 @@ export class L4Lab {
   readonly nginx = new Map<EpName, LabProcess>();
   agent: LabProcess | undefined;
   haproxy: LabProcess | undefined;
+  /** The SCTP echo servers (ep1, ep2) and load generator (client), once startSctpPeers ran. */
+  sctp: { servers: Map<EpName, SctpPeerProcess>; client: SctpPeerProcess } | undefined;
 
   private constructor(readonly lab: Lab) {}
 
@@ -148,12 +163,15 @@ export class L4Lab {
     const via = LB_NODES[lb];
     await this.lab.run('router', ['ip', 'route', 'replace', L4.vipNet, 'via', via.v4]);
     await this.lab.run('router', ['ip', '-6', 'route', 'replace', L4.vip6Net, 'via', via.v6]);
-    if (lb === 'lb-direct') {
-      await this.lab.run('router', ['ip', 'route', 'replace', `${L4.ep1}/32`, 'via', via.v4]);
-      await this.lab.run('router', ['ip', '-6', 'route', 'replace', `${L4.ep1_6}/128`, 'via', via.v6]);
-    } else {
-      await this.lab.exec('router', ['ip', 'route', 'del', `${L4.ep1}/32`]);
-      await this.lab.exec('router', ['ip', '-6', 'route', 'del', `${L4.ep1_6}/128`]);
+    // Both endpoints: the TCP direct cases only talk to ep1, sctp-direct to both.
+    for (const ep of EPS) {
+      if (lb === 'lb-direct') {
+        await this.lab.run('router', ['ip', 'route', 'replace', `${L4[ep]}/32`, 'via', via.v4]);
+        await this.lab.run('router', ['ip', '-6', 'route', 'replace', `${L4[`${ep}_6`]}/128`, 'via', via.v6]);
+      } else {
+        await this.lab.exec('router', ['ip', 'route', 'del', `${L4[ep]}/32`]);
+        await this.lab.exec('router', ['ip', '-6', 'route', 'del', `${L4[`${ep}_6`]}/128`]);
+      }
     }
     for (const ep of EPS) {
       await this.lab.run(ep, ['ip', 'route', 'replace', 'default', 'via', via.v4]);
@@ -219,6 +237,43 @@ export class L4Lab {
       serviceArguments: { externalIP: vip, port: L4.vipPort, protocol: 'tcp', sel: 0, mode: 0, name },
       endpoints: eps.map((ip) => ({ endpointIP: ip, targetPort: L4.epPort, weight: 1 })),
     });
+  }
+
+  /** The SCTP rule: VIP:sctpVipPort -> both endpoints :sctpEpPort, default mode (DNAT), round robin. */
+  async addEbpfSctpRule(lb: LbNodeName): Promise<void> {
+    await this.mustApi(lb, 'POST', '/config/loadbalancer', {
+      serviceArguments: { externalIP: L4.vip, port: L4.sctpVipPort, protocol: 'sctp', sel: 0, mode: 0, name: 'bench-sctp' },
+      endpoints: [L4.ep1, L4.ep2].map((ip) => ({ endpointIP: ip, targetPort: L4.sctpEpPort, weight: 1 })),
+    });
+  }
+
+  // -- SCTP peers (raw sockets) -------------------------------------------------
+
+  /** Echo servers named ep1 / ep2 on both endpoints (IPv4), and the client's load generator. */
+  async startSctpPeers(): Promise<NonNullable<L4Lab['sctp']>> {
+    if (this.sctp) return this.sctp;
+    const servers = new Map<EpName, SctpPeerProcess>();
+    for (const ep of EPS) {
+      servers.set(ep, await SctpPeerProcess.start(this.lab, ep, { mode: 'server', port: L4.sctpEpPort, name: ep, families: [4], receiveBufferBytes: SCTP_RCVBUF }));
+    }
+    const client = await SctpPeerProcess.start(this.lab, 'client', { mode: 'client', families: [4], receiveBufferBytes: SCTP_RCVBUF });
+    this.sctp = { servers, client };
+    return this.sctp;
+  }
+
+  /**
+   * Packets the kernel dropped at the node's raw SCTP sockets (their receive
+   * buffer was full): the drops column of /proc/net/raw for protocol 132.
+   */
+  async sctpRawDrops(node: string): Promise<number> {
+    const out = await this.lab.run(node, ['cat', '/proc/net/raw']);
+    let drops = 0;
+    for (const line of out.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local_address is ADDR:PORT in hex, and a raw socket's "port" is its protocol.
+      if (f.length >= 13 && f[1]!.endsWith(':0084')) drops += Number(f[f.length - 1]) || 0;
+    }
+    return drops;
   }
 
   // -- netfilter baselines ----------------------------------------------------

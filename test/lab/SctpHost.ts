@@ -16,6 +16,13 @@
 // - Verification tags are checked both ways; TSNs are in order with
 //   cumulative SACKs (out-of-order DATA is dropped, duplicates are SACKed
 //   and their echo repeated).
+// - A port's user may take packets before they are decoded (onRawPacket,
+//   after the host checked the checksum): the server answers in-order DATA
+//   that way, and test/lab/SctpLoad.ts its echoes, so a load test spends its
+//   CPU on packets rather than on codec objects. Anything such a fast path
+//   does not fully understand goes the general way.
+// - SctpClient.handOver() gives an established association to another user
+//   of its port (the load generator), with its sequence numbers.
 // - Every packet with a wrong checksum is recorded in badChecksums, whoever
 //   it was for. With answerOutOfTheBlue the host acts like a kernel stack
 //   for packets no server or association claims (§8.4): ABORT. Every raw
@@ -35,8 +42,12 @@ import {
   findSctpParam,
   sctpAddressParams,
   sctpListedAddresses,
+  SCTP_HEADER_LEN,
   SctpCauseCode,
+  SctpChunkType,
   SctpDataFlags,
+  sctpChecksumOk,
+  setSctpChecksum,
   tsnAfter,
   type SctpChunk,
   type SctpPacket,
@@ -89,9 +100,16 @@ function canonical(addr: string): string {
   return ipaddr.process(addr).toString();
 }
 
-interface PortUser {
+/** What owns a local port of an SctpHost: a server, a client, a load generator's association. */
+export interface SctpPortUser {
   /** A decoded packet to this port; true if it was claimed. */
   onPacket(pkt: SctpPacket, rx: RawPacket): boolean;
+  /**
+   * A packet to this port before decoding, its checksum already found good;
+   * true if it was fully handled, false to have it decoded and passed to
+   * onPacket. For fast paths that only take the packets they understand.
+   */
+  onRawPacket?(buf: Buffer, rx: RawPacket): boolean;
   close(): void;
 }
 
@@ -102,7 +120,8 @@ export class SctpHost {
   private readonly openSocket: RawSocketFactory;
   private readonly answerOutOfTheBlue: boolean;
   private readonly sockets = new Map<IpFamily, RawIpSocket>();
-  private readonly ports = new Map<number, PortUser>();
+  private readonly ports = new Map<number, SctpPortUser>();
+  private readonly families = new Map<string, IpFamily>();
   private readonly counters: SctpHostStats = { received: 0, sent: 0, badChecksum: 0, malformed: 0, outOfTheBlue: 0, sendErrors: 0 };
   private closed = false;
 
@@ -162,7 +181,7 @@ export class SctpHost {
   /** Sends bytes as they are (a crafted or broken packet); false (counted) if the kernel refused them. */
   sendRaw(dst: string, payload: Buffer, src?: string): boolean {
     if (this.closed) return false;
-    const err = this.socket(familyOf(dst)).send(dst, payload, src === undefined ? {} : { src });
+    const err = this.socket(this.familyOf(dst)).send(dst, payload, src === undefined ? {} : { src });
     if (err !== undefined) {
       this.counters.sendErrors++;
       this.counters.lastSendError = err;
@@ -177,13 +196,18 @@ export class SctpHost {
     return this.random32() || 1;
   }
 
-  releasePort(port: number, user: PortUser): void {
+  /** Gives a port to a user of the caller's (a load generator taking over a handed-over association). */
+  adopt(port: number, user: SctpPortUser): void {
+    this.claimPort(port, user);
+  }
+
+  releasePort(port: number, user: SctpPortUser): void {
     if (this.ports.get(port) === user) this.ports.delete(port);
   }
 
   // ---- internals ------------------------------------------------------------
 
-  private claimPort(port: number, user: PortUser): void {
+  private claimPort(port: number, user: SctpPortUser): void {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new RangeError(`SCTP port ${port} is not in 1..65535`);
     if (this.ports.has(port)) throw new Error(`SCTP port ${port} is in use on this host`);
     this.ports.set(port, user);
@@ -194,6 +218,17 @@ export class SctpHost {
       const p = DYNAMIC_PORT_MIN + (this.random32() % (65536 - DYNAMIC_PORT_MIN));
       if (!this.ports.has(p)) return p;
     }
+  }
+
+  /** Parsing the address for every packet would cost a load test more than the packet. */
+  private familyOf(addr: string): IpFamily {
+    let f = this.families.get(addr);
+    if (f === undefined) {
+      f = familyOf(addr);
+      if (this.families.size >= 1024) this.families.clear();
+      this.families.set(addr, f);
+    }
+    return f;
   }
 
   private socket(family: IpFamily): RawIpSocket {
@@ -208,7 +243,17 @@ export class SctpHost {
 
   private onRaw(rx: RawPacket): void {
     this.counters.received++;
-    const d = decodeSctpPacket(rx.payload);
+    const buf = rx.payload;
+    let verified = false;
+    if (buf.length >= SCTP_HEADER_LEN) {
+      const fast = this.ports.get(buf.readUInt16BE(2));
+      // A bad checksum goes the general way, which records it.
+      if (fast?.onRawPacket !== undefined && sctpChecksumOk(buf)) {
+        if (fast.onRawPacket(buf, rx)) return;
+        verified = true;
+      }
+    }
+    const d = decodeSctpPacket(buf, { verifyChecksum: !verified });
     if (!d.ok) {
       if (d.reason === 'checksum') {
         this.counters.badChecksum++;
@@ -297,8 +342,13 @@ interface CookieBody {
 }
 
 const MAX_ECHOES_KEPT = 64;
+/** A SACK without gap blocks or duplicates; a DATA chunk's header up to its user data. */
+const SACK_LEN = 16;
+const DATA_HEADER_LEN = 16;
 
-export class SctpServer implements PortUser {
+const pad4 = (n: number): number => (n + 3) & ~3;
+
+export class SctpServer implements SctpPortUser {
   readonly port: number;
   readonly name: string;
   private readonly listed: string[];
@@ -307,6 +357,7 @@ export class SctpServer implements PortUser {
   /** By local (our) verification tag. */
   private readonly live = new Map<number, ServerAssoc>();
   private readonly ended: ServerAssoc[] = [];
+  private readonly prefixes = new Map<string, Buffer>();
 
   constructor(
     private readonly host: SctpHost,
@@ -355,6 +406,100 @@ export class SctpServer implements PortUser {
       }
     }
     return false;
+  }
+
+  /**
+   * The common case of a busy association, without the codec: a packet of
+   * SACK and DATA chunks only, every DATA the next TSN in order. It gets the
+   * answer the general path would give (a SACK, then one echo per DATA, in
+   * one packet), written straight into one buffer. Anything else (a gap, a
+   * duplicate, another chunk, a chunk that would not decode) returns false
+   * and is decoded and handled as usual.
+   */
+  onRawPacket(buf: Buffer, rx: RawPacket): boolean {
+    const a = this.live.get(buf.readUInt32BE(4));
+    if (a === undefined || a.state !== 'established' || a.peerPort !== buf.readUInt16BE(0)) return false;
+    const prefix = this.echoPrefix(rx.dst);
+    let size = SCTP_HEADER_LEN + SACK_LEN;
+    let expect = a.peerCumTsn;
+    let data = 0;
+    for (let off = SCTP_HEADER_LEN; off < buf.length; ) {
+      if (buf.length - off < 4) return false;
+      const type = buf[off]!;
+      const len = buf.readUInt16BE(off + 2);
+      if (len < 4 || off + len > buf.length) return false;
+      if (type === SctpChunkType.DATA) {
+        expect = (expect + 1) >>> 0;
+        if (len < DATA_HEADER_LEN || buf.readUInt32BE(off + 4) !== expect) return false;
+        size += pad4(len + prefix.length);
+        data++;
+      } else if (type === SctpChunkType.SACK) {
+        // As the codec checks it: the gap and duplicate counts fill the chunk exactly.
+        if (len < SACK_LEN || len !== SACK_LEN + 4 * (buf.readUInt16BE(off + 12) + buf.readUInt16BE(off + 14))) return false;
+      } else {
+        return false;
+      }
+      off += pad4(len);
+    }
+    note(a.sources, rx.src);
+    note(a.localAddresses, rx.dst);
+    // SACKs alone need no answer.
+    if (data === 0) return true;
+    const out = Buffer.allocUnsafe(size);
+    out.writeUInt16BE(this.port, 0);
+    out.writeUInt16BE(a.peerPort, 2);
+    out.writeUInt32BE(a.peerTag, 4);
+    out.writeUInt32BE(0, 8);
+    let w = SCTP_HEADER_LEN + SACK_LEN;
+    for (let off = SCTP_HEADER_LEN; off < buf.length; ) {
+      const len = buf.readUInt16BE(off + 2);
+      if (buf[off] === SctpChunkType.DATA) {
+        a.peerCumTsn = buf.readUInt32BE(off + 4);
+        a.dataReceived++;
+        const clen = len + prefix.length;
+        out[w] = SctpChunkType.DATA;
+        out[w + 1] = SctpDataFlags.BEGINNING | SctpDataFlags.END;
+        out.writeUInt16BE(clen, w + 2);
+        out.writeUInt32BE(a.nextTsn, w + 4);
+        // Stream, stream sequence number and PPID as they came.
+        buf.copy(out, w + 8, off + 8, off + DATA_HEADER_LEN);
+        prefix.copy(out, w + DATA_HEADER_LEN);
+        buf.copy(out, w + DATA_HEADER_LEN + prefix.length, off + DATA_HEADER_LEN, off + len);
+        out.fill(0, w + clen, w + pad4(clen));
+        a.echoes.set(a.peerCumTsn, {
+          type: 'DATA',
+          flags: SctpDataFlags.BEGINNING | SctpDataFlags.END,
+          tsn: a.nextTsn,
+          streamId: out.readUInt16BE(w + 8),
+          streamSeq: out.readUInt16BE(w + 10),
+          ppid: out.readUInt32BE(w + 12),
+          data: out.subarray(w + DATA_HEADER_LEN, w + clen),
+        });
+        if (a.echoes.size > MAX_ECHOES_KEPT) a.echoes.delete(a.echoes.keys().next().value!);
+        a.nextTsn = (a.nextTsn + 1) >>> 0;
+        w += pad4(clen);
+      }
+      off += pad4(len);
+    }
+    out[SCTP_HEADER_LEN] = SctpChunkType.SACK;
+    out[SCTP_HEADER_LEN + 1] = 0;
+    out.writeUInt16BE(SACK_LEN, SCTP_HEADER_LEN + 2);
+    out.writeUInt32BE(a.peerCumTsn, SCTP_HEADER_LEN + 4);
+    out.writeUInt32BE(ARWND, SCTP_HEADER_LEN + 8);
+    out.writeUInt32BE(0, SCTP_HEADER_LEN + 12);
+    setSctpChecksum(out);
+    this.host.sendRaw(rx.src, out, rx.dst);
+    return true;
+  }
+
+  /** "<name>@<address>: ", the start of every echo of DATA that arrived at this address. */
+  private echoPrefix(local: string): Buffer {
+    let p = this.prefixes.get(local);
+    if (p === undefined) {
+      p = Buffer.from(`${this.name}@${local}: `);
+      this.prefixes.set(local, p);
+    }
+    return p;
   }
 
   private answerInit(pkt: SctpPacket, init: InitChunk, rx: RawPacket): void {
@@ -462,7 +607,7 @@ export class SctpServer implements PortUser {
               streamId: c.streamId,
               streamSeq: c.streamSeq,
               ppid: c.ppid,
-              data: Buffer.concat([Buffer.from(`${this.name}@${rx.dst}: `), c.data]),
+              data: Buffer.concat([this.echoPrefix(rx.dst), c.data]),
             };
             a.nextTsn = (a.nextTsn + 1) >>> 0;
             a.echoes.set(c.tsn, echo);
@@ -576,9 +721,24 @@ interface Waiter {
   reject: (e: Error) => void;
 }
 
+/** An established association as SctpClient.handOver() gives it away. */
+export interface SctpHandOver {
+  localPort: number;
+  server: string;
+  port: number;
+  path: { dst: string; src?: string };
+  localTag: number;
+  peerTag: number;
+  /** The TSN and stream sequence number our next DATA takes. */
+  nextTsn: number;
+  streamSeq: number;
+  /** The server's last TSN we received. */
+  peerCumTsn: number;
+}
+
 export type SctpClientState = 'cookie-wait' | 'cookie-echoed' | 'established' | 'shutdown-sent' | 'closed';
 
-export class SctpClient implements PortUser {
+export class SctpClient implements SctpPortUser {
   readonly server: string;
   readonly port: number;
   readonly localTag: number;
@@ -714,6 +874,31 @@ export class SctpClient implements PortUser {
     if (this.state === 'closed') return;
     if (this.peerTag !== 0) this.sendPacket({ verificationTag: this.peerTag, chunks: [{ type: 'ABORT', tBit: false, causes: [] }] });
     this.finish('aborted by us');
+  }
+
+  /**
+   * Gives the established association, with nothing in flight, to another
+   * user of its port (test/lab/SctpLoad.ts): this client forgets it without
+   * a word to the server, frees the port for SctpHost.adopt, and says where
+   * the sequence numbers stand.
+   */
+  handOver(): SctpHandOver {
+    if (this.state !== 'established' || this.sends.length > 0 || this.waiters.size > 0) {
+      throw new Error(`association ${this.localPort} -> ${this.server}:${this.port} cannot be handed over: ${this.state}, ${this.sends.length} DATA and ${this.waiters.size} exchanges in flight`);
+    }
+    const s: SctpHandOver = {
+      localPort: this.localPort,
+      server: this.server,
+      port: this.port,
+      path: { ...this.path },
+      localTag: this.localTag,
+      peerTag: this.peerTag,
+      nextTsn: this.nextTsn,
+      streamSeq: this.ssn,
+      peerCumTsn: this.peerCumTsn,
+    };
+    this.finish('handed over');
+    return s;
   }
 
   /** Forgets the association without a word to the server. */

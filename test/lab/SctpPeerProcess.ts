@@ -4,9 +4,10 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { NsWorker } from '../../bench/lib/NsWorkerHandle.ts';
 import type { SctpProbeResult } from '../../src/lb/SctpProber.ts';
-import type { IpFamily } from '../../src/net/RawSocket.ts';
+import type { IpFamily, RawSocketStats } from '../../src/net/RawSocket.ts';
 import type { Lab } from './Lab.ts';
 import type { SctpBadChecksum, SctpClientState, SctpClientStats, SctpHostStats, SctpServerAssociation } from './SctpHost.ts';
+import type { SctpLoadCounters, SctpLoadResult, SctpLoadTarget } from './SctpLoad.ts';
 
 const SCRIPT = path.join(path.dirname(fileURLToPath(import.meta.url)), 'sctpPeer.ts');
 
@@ -20,6 +21,17 @@ export interface SctpPeerStartOptions {
   /** Answer packets nobody claims with ABORT, like a kernel SCTP stack. */
   abortUnknown?: boolean;
   families?: IpFamily[];
+  /** Kernel receive buffer of the raw sockets (SO_RCVBUF, capped by net.core.rmem_max); default RawSocket's. */
+  receiveBufferBytes?: number;
+}
+
+export interface SctpPeerLoadOptions {
+  targets: SctpLoadTarget[];
+  associations: number;
+  window: number;
+  payloadBytes: number;
+  src?: string;
+  rtoMs?: number;
 }
 
 export interface SctpPeerConnectOptions {
@@ -51,6 +63,7 @@ export interface SctpPeerStats {
   host: SctpHostStats;
   badChecksums: SctpBadChecksum[];
   clients: Array<{ assoc: number; state: SctpClientState; path: { dst: string; src?: string } } & SctpClientStats>;
+  sockets: Array<{ family: IpFamily } & RawSocketStats>;
 }
 
 export class SctpPeerProcess {
@@ -70,6 +83,7 @@ export class SctpPeerProcess {
     for (const a of opts.addresses ?? []) args.push('--address', a);
     for (const f of opts.families ?? []) args.push('--family', String(f));
     if (opts.abortUnknown) args.push('--abort-unknown');
+    if (opts.receiveBufferBytes !== undefined) args.push('--rcvbuf', String(opts.receiveBufferBytes));
     return new SctpPeerProcess(node, await NsWorker.startScript(lab, node, SCRIPT, args, 30_000, 30_000));
   }
 
@@ -117,6 +131,21 @@ export class SctpPeerProcess {
 
   stats(): Promise<SctpPeerStats> {
     return this.worker.call('stats');
+  }
+
+  /** Sets up the associations of a load (test/lab/SctpLoad.ts) and starts it; it runs until loadStop. */
+  loadStart(opts: SctpPeerLoadOptions): Promise<{ associations: number; setupMs: number }> {
+    return this.worker.call('loadStart', { ...opts });
+  }
+
+  /** The running load's counters, taken in the peer (their `at` is its clock). */
+  loadMark(): Promise<SctpLoadCounters> {
+    return this.worker.call('loadMark');
+  }
+
+  /** Stops the load: drain (up to drainMs), SACK, shut every association down. */
+  loadStop(drainMs = 3000): Promise<SctpLoadResult> {
+    return this.worker.call('loadStop', { drainMs }, drainMs + 30_000);
   }
 
   /** Closes stdin (the peer exits), then stops the process by PID if it lingers. */

@@ -2,8 +2,8 @@
 // network namespace. Needs root.
 //
 //   ip netns exec NS node --import tsx test/lab/sctpPeer.ts server --port 9000 --name ep1 \
-//       [--address 10.0.1.10 ...] [--abort-unknown] [--family 4|6]
-//   ip netns exec NS node --import tsx test/lab/sctpPeer.ts client
+//       [--address 10.0.1.10 ...] [--abort-unknown] [--family 4|6] [--rcvbuf BYTES]
+//   ip netns exec NS node --import tsx test/lab/sctpPeer.ts client [--rcvbuf BYTES]
 //
 // It speaks the bench workers' line protocol on stdin/stdout (see
 // bench/lib/workerProtocol.ts): `{"id":N,"op":...,"args":{...}}` in,
@@ -27,12 +27,22 @@
 //   associations {port?}                               -> the servers' SctpServerAssociation[]
 //   probe {ip, port, timeoutMs?}                       -> SctpProbeResult (the agent's SctpProber)
 //   sendRaw {dst, hex, src?}                           -> {sent}: bytes as they are, as the SCTP payload
-//   stats                                              -> {host: SctpHostStats, badChecksums, clients}
+//   stats                                              -> {host: SctpHostStats, badChecksums, clients, sockets}
+//   loadStart {targets, associations, window, payloadBytes, src?, rtoMs?}
+//                                                     -> {associations, setupMs}: test/lab/SctpLoad.ts, one at a time
+//   loadMark                                           -> SctpLoadCounters (the load runs on; no per-packet I/O here)
+//   loadStop {drainMs?}                                -> SctpLoadResult, after the drain and the shutdowns
+//
+// `sockets` are the raw sockets' own counters (RawSocketStats: packets the
+// kernel handed over, and droppedOverflow, those lost because JS fell
+// behind). --rcvbuf sets their kernel receive buffer (SO_RCVBUF, capped by
+// net.core.rmem_max): a load keeps many packets in flight.
 import { parseArgs } from 'node:util';
 import { serveOps, type Args, type Ops } from '../../bench/lib/workerProtocol.ts';
 import { SctpProber } from '../../src/lb/SctpProber.ts';
-import { IPPROTO_SCTP, rawSocketFactory, type IpFamily } from '../../src/net/RawSocket.ts';
+import { IPPROTO_SCTP, RawSocket, type IpFamily, type RawSocketFactory } from '../../src/net/RawSocket.ts';
 import { SctpHost, type SctpClient, type SctpServer } from './SctpHost.ts';
+import { SctpLoad } from './SctpLoad.ts';
 
 const { positionals, values } = parseArgs({
   allowPositionals: true,
@@ -43,6 +53,7 @@ const { positionals, values } = parseArgs({
     family: { type: 'string', multiple: true },
     'abort-unknown': { type: 'boolean' },
     detached: { type: 'boolean' },
+    rcvbuf: { type: 'string' },
   },
   strict: true,
 });
@@ -54,11 +65,20 @@ const families = (values.family ?? ['4', '6']).map((f) => {
   return Number(f) as IpFamily;
 });
 
-const host = new SctpHost({ openSocket: rawSocketFactory(IPPROTO_SCTP), answerOutOfTheBlue: values['abort-unknown'] ?? false });
+const rcvbuf = values.rcvbuf === undefined ? 0 : Number(values.rcvbuf);
+if (!Number.isInteger(rcvbuf) || rcvbuf < 0) fail(`--rcvbuf "${values.rcvbuf ?? ''}" is not a byte count`);
+const sockets: RawSocket[] = [];
+const openSocket: RawSocketFactory = (family, onPacket) => {
+  const s = RawSocket.open(family, IPPROTO_SCTP, onPacket, { receiveBufferBytes: rcvbuf });
+  sockets.push(s);
+  return s;
+};
+const host = new SctpHost({ openSocket, answerOutOfTheBlue: values['abort-unknown'] ?? false });
 const servers = new Map<number, SctpServer>();
 const clients = new Map<number, SctpClient>();
 let nextAssoc = 1;
 let prober: SctpProber | undefined;
+let load: SctpLoad | undefined;
 
 function listen(port: number, name: string | undefined, addresses: string[] | undefined, fams: IpFamily[] = families): SctpServer {
   const s = host.listen({ port, name, addresses, families: fams });
@@ -128,10 +148,40 @@ const ops: Ops = {
     host: host.stats(),
     badChecksums: host.badChecksums,
     clients: [...clients].map(([assoc, c]) => ({ assoc, state: c.state, path: c.path, ...c.stats() })),
+    sockets: sockets.map((s) => ({ family: s.family, ...s.stats() })),
   }),
+  loadStart: async (a) => {
+    if (load !== undefined) throw new Error('a load is running: loadStop first');
+    const t0 = performance.now();
+    // Set below only once every association is up, so a failed start leaves no load behind.
+    const l = await SctpLoad.start(host, {
+      targets: (a.targets as { server: string; port: number }[]).map((t) => ({ server: String(t.server), port: Number(t.port) })),
+      associations: Number(a.associations),
+      window: Number(a.window),
+      payloadBytes: Number(a.payloadBytes),
+      src: a.src,
+      rtoMs: a.rtoMs,
+    });
+    load = l;
+    return { associations: l.counters().associations, setupMs: performance.now() - t0 };
+  },
+  loadMark: async () => {
+    if (load === undefined) throw new Error('no load is running');
+    return load.counters();
+  },
+  loadStop: async (a) => {
+    const l = load;
+    if (l === undefined) throw new Error('no load is running');
+    try {
+      return await l.stop(a.drainMs ?? 3000);
+    } finally {
+      load = undefined;
+    }
+  },
 };
 
 function shutdown(): void {
+  load?.close();
   prober?.close();
   host.close();
 }
