@@ -647,9 +647,9 @@ static __always_inline __u8 tcp_next(__u8 state, __u8 flags, __u8 dir, __u8 *ctf
 
 /*
  * SCTP on a known association, before translation: the endpoint's INIT ACK
- * gets the VIP's addresses; a client packet (DATA or HEARTBEAT) on another
- * (client address, VIP address) pair moves the reply path to that pair, so
- * the endpoint's answers come back the way the client chose.
+ * gets the VIP's addresses; a client packet on another (client address, VIP
+ * address) pair moves the reply path to that pair, so the endpoint's answers
+ * come back the way the client chose.
  */
 static __always_inline int sctp_on_hit(struct __sk_buff *skb, struct pkt *p, struct ct_val *v) {
   if (v->dir == CT_DIR_REPLY && p->chunk == SCTP_INIT_ACK) {
@@ -660,7 +660,8 @@ static __always_inline int sctp_on_hit(struct __sk_buff *skb, struct pkt *p, str
     p->l4_len += add;
     return 0;
   }
-  if (v->dir == CT_DIR_ORIG && (p->chunk == SCTP_DATA || p->chunk == SCTP_HEARTBEAT)) {
+  /* Any chunk but an INIT: stacks bundle control chunks (a SACK) before DATA (RFC 9260 6.10). */
+  if (v->dir == CT_DIR_ORIG && p->chunk != SCTP_INIT && p->chunk != SCTP_NO_CHUNK) {
     struct ct_key pk;
     ct_peer_key(v, p->proto, &pk);
     struct ct_val *pv = bpf_map_lookup_elem(&ct, &pk);

@@ -15,7 +15,7 @@
  *   each (client address i answers from VIP address i); with a NAT source
  *   (onearm, fullnat) the endpoint sees one peer, so the client's address
  *   list is hidden from it, and the reply path follows the path the client
- *   last sent DATA on.
+ *   last sent on.
  * - The endpoint's INIT ACK must not tell the client the endpoint's own
  *   addresses: they are replaced by the secondary VIPs (and parameters
  *   appended when the endpoint lists fewer), the rest turned into a
