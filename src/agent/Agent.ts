@@ -18,6 +18,7 @@ import { ApiError, ConflictError, ForbiddenError, NotFoundError } from '../util/
 import type { Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
 import { EndpointProber } from '../lb/EndpointProber.ts';
+import { parseLbRule } from '../lb/validateLbRule.ts';
 import type { CiState, CiStateName } from '../ha/ClusterState.ts';
 import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaHost } from '../ha/HaManager.ts';
 import type { HaRole } from '../ha/election.ts';
@@ -136,7 +137,7 @@ export class Agent implements AgentApi, HaHost {
   ) {
     this.bgpOnly = opts.peer;
     this.bgpEnabled = opts.bgp || opts.peer;
-    this.store = new ConfigStore(opts.configPath);
+    this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
     this.prober = new EndpointProber(log.child({ part: 'probe' }));
     this.prober.on('change', guarded('endpoint liveness change', () => this.onEndpointsChanged(), { log }));
     // A pass re-plans the whole table, so back-to-back passes are spaced: a
@@ -166,7 +167,7 @@ export class Agent implements AgentApi, HaHost {
       for (const s of saved.ciStates) this.ciStates.set(s.instance, s);
       this.startHa();
     }
-    this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules);
+    this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
     if (this.connSync) {
       // Rules first: entries from peers are only taken for services we have.
       await this.programDatapath();
@@ -612,6 +613,9 @@ export class Agent implements AgentApi, HaHost {
       const endpoints = oper === 1 ? [...kept, ...rule.endpoints] : kept;
       if (endpoints.length > 32) throw new ApiError(403, 'lbrule endpoints exceed 32: capacity');
       stored = { ...base, serviceArguments: { ...base.serviceArguments, oper: 0 }, endpoints };
+      // The merged rule must itself be valid (weights still add up): what is
+      // saved has to pass the same validator when it is loaded again.
+      parseLbRule(stored);
     } else {
       stored = { ...rule, serviceArguments: { ...rule.serviceArguments, oper: 0 } };
       if (cur && isDeepStrictEqual(cur, stored)) throw new ConflictError('lbrule-exists error');
