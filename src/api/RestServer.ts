@@ -25,7 +25,7 @@ import { invalid } from '../util/FieldReader.ts';
 import { parseIp } from '../util/ipAddress.ts';
 import { FdGauge, readFdLimit } from '../util/fdUsage.ts';
 import { processFaults, guarded, type FaultRegistry } from '../util/faults.ts';
-import { systemClock, type Clock, type TimerHandle } from '../bfd/clock.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { buildRoutes, checkGuard, type Route } from './routes.ts';
 
 export const BASE_PATH = '/netlox/v1';

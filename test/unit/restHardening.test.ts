@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import net from 'node:net';
 import { once } from 'node:events';
 import { RestServer, clientKey, type RestServerOptions } from '../../src/api/RestServer.ts';
-import { ManualClock } from '../../src/bfd/clock.ts';
+import { ManualClock } from '../../src/util/clock.ts';
 import { FaultRegistry } from '../../src/util/faults.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { FakeAgent } from './fixtures/FakeAgentApi.ts';
