@@ -221,7 +221,7 @@ export class ConfigStore {
   private readBgp(): { global?: BgpGlobalConfig; neighbors: BgpNeighborConfig[]; rewrite: boolean } {
     const v1 = (doc: unknown) => {
       if (!isPlainObject(doc)) return undefined;
-      const n = doc.neighbors ?? [];
+      const n = doc.neighbors;
       if (!Array.isArray(n)) return undefined;
       return [...(doc.global !== undefined && doc.global !== null ? [{ global: doc.global }] : []), ...n.map((neighbor: unknown) => ({ neighbor }))];
     };
@@ -444,10 +444,10 @@ function validBgpRecord(data: unknown): { global: BgpGlobalConfig } | { neighbor
   throw new Error('a BGP record must be {"global": ...} or {"neighbor": ...}');
 }
 
+/** The records of a version 1 document: the list under `key`, which the old writer always wrote. */
 function listOf(doc: unknown, key: string): unknown[] | undefined {
   if (!isPlainObject(doc)) return undefined;
   const v = doc[key];
-  if (v === undefined || v === null) return [];
   return Array.isArray(v) ? v : undefined;
 }
 

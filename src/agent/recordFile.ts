@@ -75,7 +75,8 @@ export type DecodedFile = { version: 2; records: DecodedRecord[] } | { version: 
  * document (the caller validates its contents).
  */
 export function decodeRecordFile(kind: string, text: string, file: string, onBad?: (err: RecordError) => void): DecodedFile {
-  if (!text.startsWith(`{"format":`)) {
+  // Anything that mentions the format is a version 2 file, damaged or not: never read as version 1.
+  if (!text.startsWith(`{"format":`) && !text.includes(RECORD_FORMAT)) {
     try {
       return { version: 1, document: JSON.parse(text) };
     } catch (err) {
@@ -205,11 +206,19 @@ function decodeLegacyJournal(buf: Buffer, file: string, onBad?: (err: RecordErro
       if (i < lines.length - 1) validBytes += 1;
       continue;
     }
+    // A checksummed line here means the first line was damaged, not an old journal: never a torn tail.
+    if (/^[0-9a-f]{16} /.test(line)) {
+      const bad = new RecordError(file, i + 1, 'a checksummed line after a line without checksum: the first line was damaged', line);
+      if (!onBad) throw bad;
+      onBad(bad);
+      validBytes += Buffer.byteLength(line) + (i < lines.length - 1 ? 1 : 0);
+      continue;
+    }
     let data: unknown;
     try {
       data = JSON.parse(line);
     } catch (err) {
-      // Version 1 had no checksums: a last line that does not parse is the torn one.
+      // Version 1 had no checksums: a last line that does not parse is the torn one (as version 1 loaded it).
       if (i >= lines.length - 2) break;
       const bad = new RecordError(file, i + 1, `not valid JSON (${(err as Error).message})`, line);
       if (!onBad) throw bad;
