@@ -538,7 +538,9 @@ export class Agent implements AgentApi, HaHost {
     const api = this.rest?.stats();
     if (api && api.lastRefusedAt !== undefined && Date.now() - api.lastRefusedAt < DEGRADED_WINDOW_MS) {
       const r = api.refused;
-      degraded.push(`REST connections refused in the last minute (since start: ${r.total} at the cap, ${r.perClient} per client, ${r.fdPressure} for descriptors, ${r.acceptErrors} by accept)`);
+      degraded.push(
+        `REST connections refused or evicted in the last minute (since start: refused ${r.total} at the cap, ${r.perClient} per client, ${r.fdPressure} for descriptors, ${r.acceptErrors} by accept; ${api.evicted} idle ones evicted)`,
+      );
     }
     if (api?.fds?.open !== undefined && api.fds.open > api.fds.limit * 0.8) degraded.push(`file descriptors: ${api.fds.open} of ${api.fds.limit} in use`);
     const faults = processFaults.recent(DEGRADED_WINDOW_MS);

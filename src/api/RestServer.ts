@@ -33,7 +33,7 @@ export const BASE_PATH = '/netlox/v1';
 export interface ApiLimits {
   /** Open connections at most (further capped at half the descriptor limit). */
   maxConnections: number;
-  /** Open connections per client address (IPv6: per /64). */
+  /** Open connections per client address (IPv6: per /64); at most half the connection cap. */
   maxConnectionsPerClient: number;
   /** Request line and headers, bytes (larger: 431). */
   maxHeaderBytes: number;
@@ -93,8 +93,10 @@ export interface ApiStats {
   maxConnections: number;
   maxConnectionsPerClient: number;
   refused: ApiRefusals;
-  /** Date.now() of the last refusal, if any. */
+  /** Date.now() of the last refusal or eviction, if any. */
   lastRefusedAt?: number;
+  /** Idle connections closed at the cap to make room for a new one. */
+  evicted: number;
   /** Connections closed after idling past the limit. */
   idleClosed: number;
   /** Descriptors in use (estimate) and the process limit. */
@@ -131,12 +133,14 @@ export class RestServer {
   /** Descriptors always left to the agent: connections are refused below this. */
   private readonly fdReserve: number;
   private readonly maxConnections: number;
+  private readonly maxPerClient: number;
   private readonly conns = new Map<net.Socket, Conn>();
   private readonly perClient = new Map<string, number>();
   private readonly refused: ApiRefusals = { total: 0, perClient: 0, fdPressure: 0, acceptErrors: 0 };
   private lastRefusedAt?: number;
   private lastRefusalLogAt?: number;
   private idleClosed = 0;
+  private evicted = 0;
   private sweepTimer?: TimerHandle;
   private readonly clock: Clock;
   private shuttingDown = false;
@@ -156,6 +160,8 @@ export class RestServer {
     this.fds = new FdGauge(fdLimit, 500, opts.countFds, () => this.clock.now());
     this.fdReserve = fdLimit === undefined ? 0 : Math.max(32, Math.floor(fdLimit / 8));
     this.maxConnections = fdLimit === undefined ? this.limits.maxConnections : Math.max(1, Math.min(this.limits.maxConnections, Math.floor(fdLimit / 2)));
+    // One client never holds more than half the slots, so others always find room.
+    this.maxPerClient = Math.max(1, Math.min(this.limits.maxConnectionsPerClient, Math.ceil(this.maxConnections / 2)));
     this.server = http.createServer(
       {
         maxHeaderSize: this.limits.maxHeaderBytes,
@@ -191,7 +197,7 @@ export class RestServer {
         this.server.off('error', onError);
         this.server.on('error', (err: NodeJS.ErrnoException) => this.onServerError(err));
         this.log.info(
-          { address: this.address(), maxConnections: this.maxConnections, perClient: this.limits.maxConnectionsPerClient, cors: this.corsOrigin ?? 'off' },
+          { address: this.address(), maxConnections: this.maxConnections, perClient: this.maxPerClient, cors: this.corsOrigin ?? 'off' },
           'REST API listening',
         );
         this.armSweep();
@@ -245,8 +251,9 @@ export class RestServer {
       connections: this.conns.size,
       clients: this.perClient.size,
       maxConnections: this.maxConnections,
-      maxConnectionsPerClient: this.limits.maxConnectionsPerClient,
+      maxConnectionsPerClient: this.maxPerClient,
       refused: { ...this.refused },
+      evicted: this.evicted,
       idleClosed: this.idleClosed,
       shuttingDown: this.shuttingDown,
     };
@@ -258,17 +265,19 @@ export class RestServer {
   // ---- connections ----
 
   private onConnection(socket: net.Socket): void {
-    this.fds.opened();
     const client = clientKey(socket.remoteAddress);
     const refusal = this.admit(client);
     if (refusal) {
+      // Its descriptor goes at once; it does not count against the others.
       this.refuse(socket, refusal);
       return;
     }
+    this.fds.opened();
     const conn: Conn = { socket, client, inFlight: 0, lastActive: this.clock.now() };
     this.conns.set(socket, conn);
     this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
     socket.once('close', () => {
+      this.fds.closed();
       this.conns.delete(socket);
       const n = (this.perClient.get(client) ?? 1) - 1;
       if (n > 0) this.perClient.set(client, n);
@@ -278,7 +287,7 @@ export class RestServer {
 
   private admit(client: string): Refusal | undefined {
     if (this.fds.underPressure(this.fdReserve)) return 'fdPressure';
-    if ((this.perClient.get(client) ?? 0) >= this.limits.maxConnectionsPerClient) return 'perClient';
+    if ((this.perClient.get(client) ?? 0) >= this.maxPerClient) return 'perClient';
     if (this.conns.size >= this.maxConnections && !this.evictIdle()) return 'total';
     return undefined;
   }
@@ -290,6 +299,8 @@ export class RestServer {
       if (c.inFlight === 0 && (!victim || c.lastActive < victim.lastActive)) victim = c;
     }
     if (!victim) return false;
+    this.evicted++;
+    this.lastRefusedAt = Date.now();
     this.conns.delete(victim.socket);
     victim.socket.destroy();
     return true;
@@ -300,7 +311,7 @@ export class RestServer {
     this.lastRefusedAt = Date.now();
     const message =
       why === 'perClient'
-        ? `too many connections from this client (at most ${this.limits.maxConnectionsPerClient})`
+        ? `too many connections from this client (at most ${this.maxPerClient})`
         : why === 'total'
           ? `too many connections (at most ${this.maxConnections})`
           : 'the agent is short of file descriptors';

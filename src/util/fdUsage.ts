@@ -32,8 +32,9 @@ export function countOpenFds(): number | undefined {
 
 /**
  * A cheap running estimate of open descriptors: one real count at most every
- * `sampleMs`, plus the connections opened since (each is one descriptor), so
- * a flood is seen without a directory scan per connection.
+ * `sampleMs`, plus the connections opened since less those closed since (each
+ * is one descriptor), so a flood is seen without a directory scan per
+ * connection.
  */
 export class FdGauge {
   private sampled?: number;
@@ -52,6 +53,11 @@ export class FdGauge {
   /** A descriptor was just opened (an accepted connection). */
   opened(): void {
     this.openedSince++;
+  }
+
+  /** A descriptor counted by opened() was closed. */
+  closed(): void {
+    this.openedSince--;
   }
 
   /** Estimated descriptors in use. */
