@@ -167,7 +167,8 @@ export const USAGE = `Usage: loxilb [OPTIONS]
       --api-max-conns=N   REST connections at most (default ${DEFAULT_API_LIMITS.maxConnections}; never more than half
                           the descriptor limit); past it an idle one is closed, else 503
       --api-max-conns-per-client=N
-                          REST connections per client address, IPv6 per /64 (default ${DEFAULT_API_LIMITS.maxConnectionsPerClient})
+                          REST connections per client address, IPv6 per /64 (default ${DEFAULT_API_LIMITS.maxConnectionsPerClient};
+                          never more than half the cap)
       --api-max-header-bytes=N  request line and headers at most (default ${DEFAULT_API_LIMITS.maxHeaderBytes}; else 431)
       --api-max-body-bytes=N    request body at most (default ${DEFAULT_API_LIMITS.maxBodyBytes}; else 413)
       --api-header-timeout=MS   time to send the headers (default ${DEFAULT_API_LIMITS.headersTimeoutMs}; else 408)
