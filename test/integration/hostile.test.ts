@@ -59,6 +59,20 @@ describe('an attacker on the segment cannot harm the node', { timeout: 240_000 }
   };
   const fdsOf = (pid: number) => readdirSync(`/proc/${pid}/fd`).length;
 
+  /** The agent with a low descriptor limit; resolves once it answers (or rejects with its last log lines if it exits). */
+  async function startAgent(extra: string[] = []): Promise<LabProcess> {
+    const args = ['--host=0.0.0.0', `--config-path=${configDir}`, '--loglevel=info', '--bfd-max-remote-tx=1000000', '--bfd-max-remote-mult=3', ...extra];
+    const p = lab.spawn('lb', 'prlimit', [`--nofile=${FD_LIMIT}:${FD_LIMIT}`, '--', LOXILB_BIN, ...args], { logName: 'lb.loxilb' });
+    await waitFor(
+      async () => {
+        if (!p.alive()) throw new StopWaiting(`loxilb exited: ${p.log().split('\n').slice(-5).join('\n')}`);
+        return (await api('GET', '/status')).status === 200;
+      },
+      { timeoutMs: 30_000, what: 'loxilb to answer' },
+    );
+    return p;
+  }
+
   before(async () => {
     await Lab.cleanupStale();
     lab = await Lab.create();
@@ -74,15 +88,7 @@ describe('an attacker on the segment cannot harm the node', { timeout: 240_000 }
     symlinkSync('/dev/zero', path.join(keyDir, 'zero.key'));
     // A session saved earlier whose key file is now a FIFO: the start must not hang on it.
     new ConfigStore(configDir).saveBfdSessions([{ instance: 'llb-inst0', remoteIp: '192.168.77.99', intervalUs: 100000, multiplier: 3, auth: { type: 'keyed-sha1', keyId: 1, keyFile: 'fifo.key' } }]);
-    const args = ['--host=0.0.0.0', `--config-path=${configDir}`, '--loglevel=info', '--bfd-max-remote-tx=1000000', '--bfd-max-remote-mult=3'];
-    agent = lab.spawn('lb', 'prlimit', [`--nofile=${FD_LIMIT}:${FD_LIMIT}`, '--', LOXILB_BIN, ...args], { logName: 'lb.loxilb' });
-    await waitFor(
-      async () => {
-        if (!agent.alive()) throw new StopWaiting(`loxilb exited: ${agent.log().split('\n').slice(-5).join('\n')}`);
-        return (await api('GET', '/status')).status === 200;
-      },
-      { timeoutMs: 30_000, what: 'loxilb to answer' },
-    );
+    agent = await startAgent();
     assert.match(readFileSync(`/proc/${agent.pid}/limits`, 'utf8'), new RegExp(`Max open files\\s+${FD_LIMIT}\\s+${FD_LIMIT}`));
     process.stderr.write(`# agent holds ${fdsOf(agent.pid)} descriptors at start (limit ${FD_LIMIT})\n`);
     await mustAgentApi(lab, 'lb', 'POST', '/config/loadbalancer', { serviceArguments: { externalIP: '20.20.20.1', port: 80, protocol: 'tcp', name: 'victim' }, endpoints: [] });
@@ -234,5 +240,24 @@ describe('an attacker on the segment cannot harm the node', { timeout: 240_000 }
     assert.ok(ms <= 6000, `Down ${ms} ms after the spoofed packet (bound 3000 ms)`);
     assert.equal(down.diag, 'ControlDetectionTimeExpired');
     assert.equal(down.remote.detectMult, 255, 'GET shows what the peer asked for');
+  });
+
+  it('a damaged saved rule stops the next start naming file and line; --config-quarantine moves it aside and starts', async () => {
+    await agent.stop();
+    const journal = path.join(configDir, 'lbconfig.journal');
+    const lines = readFileSync(journal, 'utf8').split('\n');
+    // One byte of the acknowledged rule changes (20.20.20.1 to 21.20.20.1): its checksum no longer matches.
+    const i = lines.findIndex((l) => l.includes('20.20.20.1'));
+    assert.ok(i >= 0, 'the rule is in the journal');
+    lines[i] = lines[i]!.replace('20.20.20.1', '21.20.20.1');
+    writeFileSync(journal, lines.join('\n'));
+    const failed = lab.spawn('lb', LOXILB_BIN, ['--host=0.0.0.0', `--config-path=${configDir}`, '--loglevel=info'], { logName: 'lb.loxilb-damaged' });
+    const exit = await failed.exited;
+    assert.equal(exit.code, 1);
+    assert.match(failed.log(), new RegExp(`saved config ${journal.replace(/[.]/g, '\\.')} line ${i + 1}: checksum mismatch`));
+    agent = await startAgent(['--config-quarantine']);
+    assert.match(readFileSync(`${journal}.rejected`, 'utf8'), new RegExp(`line ${i + 1}: checksum mismatch`));
+    const rules = (await mustAgentApi(lab, 'lb', 'GET', '/config/loadbalancer/all')) as { lbAttr: unknown[] };
+    assert.deepEqual(rules.lbAttr, [], 'the damaged rule is not loaded as anything');
   });
 });
