@@ -865,7 +865,8 @@ export class Agent implements AgentApi, HaHost {
  */
 async function announceVip(ifname: string, address: string): Promise<void> {
   await announceAddress(ifname, address);
-  setTimeout(guarded('gratuitous ARP repeat', () => announceAddress(ifname, address, { count: 2, intervalMs: 100 })), 100).unref();
+  // Best effort: the first frame already went; a failed repeat is not a fault.
+  setTimeout(guarded('gratuitous ARP repeat', () => announceAddress(ifname, address, { count: 2, intervalMs: 100 }).catch(() => undefined)), 100).unref();
 }
 
 /** A BFD session is one per instance and peer, as in loxilb. */
