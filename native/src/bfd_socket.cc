@@ -182,6 +182,27 @@ bool ArrivalKeyFromText(const std::string& text, uint32_t disc, ArrivalKey* k) {
   return false;
 }
 
+struct Watched {
+  int64_t lastArrivalNs = 0;
+  uint64_t droppedTtl = 0;
+};
+
+/** The (source, Your Discriminator) key of a datagram, if it is long enough to carry a non-zero one. */
+bool PacketKey(const sockaddr_storage& from, const uint8_t* data, ssize_t len, ArrivalKey* k) {
+  if (len < 12) return false;
+  k->disc = ReadBe32(data + 8);
+  if (k->disc == 0) return false;
+  std::memset(k->addr, 0, sizeof k->addr);
+  if (from.ss_family == AF_INET) {
+    k->family = AF_INET;
+    std::memcpy(k->addr, &reinterpret_cast<const sockaddr_in*>(&from)->sin_addr, 4);
+  } else {
+    k->family = AF_INET6;
+    std::memcpy(k->addr, &reinterpret_cast<const sockaddr_in6*>(&from)->sin6_addr, 16);
+  }
+  return true;
+}
+
 struct RxPacket {
   std::vector<uint8_t> data;
   std::string src;
@@ -209,13 +230,15 @@ struct ReceiverState {
   /** close() was called: calls already queued deliver nothing. */
   std::atomic<bool> closed{false};
   /**
-   * Watched (peer address, our discriminator) pairs and the arrival time
+   * Watched (peer address, our discriminator) pairs: the arrival time
    * (CLOCK_MONOTONIC ns, 0 = none yet) of the latest datagram with them that
-   * passed the TTL check and was queued for JS. Only watched keys are kept,
-   * so a flood of made-up discriminators costs no memory.
+   * passed the TTL check and was queued for JS, and how many with them were
+   * dropped for their TTL (so a session can show its own GTSM drops). Only
+   * watched keys are kept, so a flood of made-up discriminators costs no
+   * memory.
    */
   std::mutex arrivalMu;
-  std::unordered_map<ArrivalKey, int64_t, ArrivalKeyHash> arrivals;
+  std::unordered_map<ArrivalKey, Watched, ArrivalKeyHash> arrivals;
 };
 
 using StateHolder = std::shared_ptr<ReceiverState>;
@@ -267,6 +290,7 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
                                          InstanceMethod<&BfdReceiver::WatchArrival>("watchArrival"),
                                          InstanceMethod<&BfdReceiver::UnwatchArrival>("unwatchArrival"),
                                          InstanceMethod<&BfdReceiver::LastArrival>("lastArrival"),
+                                         InstanceMethod<&BfdReceiver::DroppedTtl>("droppedTtl"),
                                          InstanceMethod<&BfdReceiver::Close>("close"),
                                      });
     exports.Set("BfdReceiver", cls);
@@ -391,7 +415,7 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
       return Napi::Boolean::New(info.Env(), false);
     }
     std::lock_guard<std::mutex> lock(state_->arrivalMu);
-    state_->arrivals.emplace(k, 0);
+    state_->arrivals.emplace(k, Watched{});
     return Napi::Boolean::New(info.Env(), true);
   }
 
@@ -418,10 +442,26 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
     {
       std::lock_guard<std::mutex> lock(state_->arrivalMu);
       auto it = state_->arrivals.find(k);
-      if (it != state_->arrivals.end()) at = it->second;
+      if (it != state_->arrivals.end()) at = it->second.lastArrivalNs;
     }
     if (at == 0) return info.Env().Undefined();
     return Napi::Number::New(info.Env(), static_cast<double>(at) / 1e6);
+  }
+
+  /**
+   * droppedTtl(peerAddress, discriminator) -> number: datagrams from that
+   * peer for that session dropped for their TTL / Hop Limit since it was
+   * watched (0 if not watched).
+   */
+  Napi::Value DroppedTtl(const Napi::CallbackInfo& info) {
+    ArrivalKey k;
+    uint64_t n = 0;
+    if (ArrivalKeyFromText(StringArg(info, 0, "peerAddress"), Uint32Arg(info, 1, "discriminator"), &k)) {
+      std::lock_guard<std::mutex> lock(state_->arrivalMu);
+      auto it = state_->arrivals.find(k);
+      if (it != state_->arrivals.end()) n = it->second.droppedTtl;
+    }
+    return Napi::Number::New(info.Env(), static_cast<double>(n));
   }
 
   /** Stops the thread, closes the sockets, lets the process exit. Idempotent. */
@@ -542,6 +582,12 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
       // RFC 5881 §5: a TTL we could not read is not 255 either.
       if (ttl != kGtsmTtl) {
         st.droppedTtl++;
+        ArrivalKey k;
+        if (PacketKey(from, data, len, &k)) {
+          std::lock_guard<std::mutex> alock(st.arrivalMu);
+          auto it = st.arrivals.find(k);
+          if (it != st.arrivals.end()) it->second.droppedTtl++;
+        }
         continue;
       }
       RxPacket p;
@@ -586,7 +632,7 @@ class BfdReceiver : public Napi::ObjectWrap<BfdReceiver> {
             const RxPacket& p = (*batch)[i];
             if (!p.hasKey) continue;
             auto it = st.arrivals.find(p.key);
-            if (it != st.arrivals.end() && p.arrivalNs > it->second) it->second = p.arrivalNs;
+            if (it != st.arrivals.end() && p.arrivalNs > it->second.lastArrivalNs) it->second.lastArrivalNs = p.arrivalNs;
           }
         }
       }

@@ -4,8 +4,11 @@
 // probes and the REST server.
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
-import { RestServer } from '../api/RestServer.ts';
-import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, ListedLbRule } from '../api/AgentApi.ts';
+import { RestServer, type ApiLimits } from '../api/RestServer.ts';
+import { guarded, processFaults } from '../util/faults.ts';
+import type { AgentApi, AgentStatus, BfdSessionInfo, BfdStatus, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, ListedLbRule } from '../api/AgentApi.ts';
+import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
+import type { NativeBfdTransport } from '../bfd/NativeBfdTransport.ts';
 import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { BfdManager } from '../bfd/BfdManager.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
@@ -15,6 +18,7 @@ import { ApiError, ConflictError, ForbiddenError, NotFoundError } from '../util/
 import type { Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
 import { EndpointProber } from '../lb/EndpointProber.ts';
+import { parseLbRule } from '../lb/validateLbRule.ts';
 import type { CiState, CiStateName } from '../ha/ClusterState.ts';
 import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaHost } from '../ha/HaManager.ts';
 import type { HaRole } from '../ha/election.ts';
@@ -56,6 +60,12 @@ export interface AgentOptions {
   ha?: HaOptions;
   /** The eBPF datapath (LB mode): attach filter and hooks. Absent: rules are only kept and advertised. */
   datapath?: DatapathOptions;
+  /** REST API limits and the one CORS origin allowed (none by default). */
+  api?: { limits?: Partial<ApiLimits>; corsOrigin?: string };
+  /** BFD: the directory key files must be in (none: no authentication), and what a peer may ask for at most. */
+  bfd?: { keyDir?: string; remoteLimits?: BfdRemoteLimits };
+  /** Saved records that fail their checksum or validation are moved aside with a warning instead of stopping the start. */
+  configQuarantine?: boolean;
 }
 
 export interface HaOptions {
@@ -81,6 +91,8 @@ export interface HaOptions {
 export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, keepalive: 30 };
 
 const UNSPECIFIED = new Set(['0.0.0.0', '::']);
+/** How long a refusal or a failed background task keeps /status degraded. */
+const DEGRADED_WINDOW_MS = 60_000;
 
 export class Agent implements AgentApi, HaHost {
   readonly bgpOnly: boolean;
@@ -93,6 +105,9 @@ export class Agent implements AgentApi, HaHost {
   private bgpGlobal?: BgpGlobalConfig;
   private bgpNeighbors = new Map<string, BgpNeighborConfig>();
   private bfd?: BfdManager;
+  private bfdTransport?: NativeBfdTransport;
+  /** Saved or --ka sessions that could not be started, for /status. */
+  private bfdNotStarted: BfdStatus['notStarted'] = [];
   private bfdSpecs = new Map<string, BfdSessionSpec>();
   /** BFD sessions with HA peers (key bfdKey), as opposed to BGP neighbours. */
   private haSessions = new Set<string>();
@@ -138,9 +153,9 @@ export class Agent implements AgentApi, HaHost {
   ) {
     this.bgpOnly = opts.peer;
     this.bgpEnabled = opts.bgp || opts.peer;
-    this.store = new ConfigStore(opts.configPath);
+    this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
     this.prober = new EndpointProber(log.child({ part: 'probe' }));
-    this.prober.on('change', () => this.onEndpointsChanged());
+    this.prober.on('change', guarded('endpoint liveness change', () => this.onEndpointsChanged(), { log }));
     // A pass programs only the rules that changed since the last one. Passes
     // a couple of ms apart still fold a burst of POSTs into a few passes (each
     // pass that removes something reads the connection table once).
@@ -172,7 +187,7 @@ export class Agent implements AgentApi, HaHost {
       for (const s of saved.ciStates) this.ciStates.set(s.instance, s);
       this.startHa();
     }
-    this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules);
+    this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
     this.bgpGlobal = saved.bgpGlobal;
     for (const n of saved.bgpNeighbors) this.bgpNeighbors.set(n.ipAddress, n);
     // gobgpd first: its sessions take a second or more to come up, so they do
@@ -195,7 +210,7 @@ export class Agent implements AgentApi, HaHost {
     this.vips.setCiStates(this.ciStates);
     this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(k, r)]));
     this.publishRoutes();
-    this.rest = new RestServer(this, this.log.child({ part: 'api' }));
+    this.rest = new RestServer(this, this.log.child({ part: 'api' }), this.opts.api);
     await this.rest.listen(this.opts.host, this.opts.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
   }
@@ -221,6 +236,8 @@ export class Agent implements AgentApi, HaHost {
         await m.addSession(bfdParams(spec));
         await this.registerHaPeer(spec);
       } catch (err) {
+        // Reported, not hung on: the rest of the agent starts, and /status says which session is missing and why.
+        this.bfdNotStarted.push({ instance: spec.instance, remoteIp: spec.remoteIp, reason: (err as Error).message });
         this.log.error({ remoteIp: spec.remoteIp, instance: spec.instance, err: (err as Error).message }, 'BFD session not started');
       }
     }
@@ -288,7 +305,10 @@ export class Agent implements AgentApi, HaHost {
 
   applyRole(instance: string, role: HaRole, reason: string): void {
     const cur = this.ciStates.get(instance);
-    this.changeCiState({ instance, state: role, vip: cur?.vip ?? '0.0.0.0' }, reason);
+    // An election result is applied even if it cannot be saved (disk full, no
+    // descriptor left): serving the role matters more, and a restarted node
+    // elects again anyway.
+    this.changeCiState({ instance, state: role, vip: cur?.vip ?? '0.0.0.0' }, reason, false);
   }
 
   reannounce(): void {
@@ -333,12 +353,17 @@ export class Agent implements AgentApi, HaHost {
   }
 
   /** Every change of state, from BFD or the API: BGP attributes, VIP ownership, hook. */
-  private changeCiState(s: CiState, reason: string): void {
+  private changeCiState(s: CiState, reason: string, mustSave = true): void {
     const cur = this.ciStates.get(s.instance);
     if (cur && cur.state === s.state && cur.vip === s.vip) return;
     const next = new Map(this.ciStates);
     next.set(s.instance, { ...s });
-    this.store.saveCiStates([...next.values()]);
+    try {
+      this.store.saveCiStates([...next.values()]);
+    } catch (err) {
+      if (mustSave) throw err;
+      processFaults.record('saving HA states', err, this.log);
+    }
     this.ciStates = next;
     this.vips.setCiStates(next);
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
@@ -434,7 +459,7 @@ export class Agent implements AgentApi, HaHost {
         this.cancelWatch = undefined;
         if (this.stopped) return;
         if (err) this.log.debug({ err: err.message }, 'best-path watch ended; retrying');
-        this.watchRetry = setTimeout(() => this.startWatch(), 1000);
+        this.watchRetry = setTimeout(guarded('best-path watch restart', () => this.startWatch(), { log: this.log }), 1000);
       },
     });
   }
@@ -450,6 +475,8 @@ export class Agent implements AgentApi, HaHost {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    // Health checks see 503 from now on, and no request changes state half-way through the stop.
+    this.rest?.beginShutdown();
     this.stopWatch();
     this.prober.close();
     this.dpLoop.close();
@@ -637,9 +664,25 @@ export class Agent implements AgentApi, HaHost {
   status(): AgentStatus {
     const sup = this.supervisor;
     const gobgpd: AgentStatus['bgp']['gobgpd'] = !sup ? 'disabled' : sup.state === 'running' ? 'running' : sup.state === 'stopped' ? 'down' : 'starting';
+    const degraded: string[] = [];
+    if (sup && gobgpd !== 'running') degraded.push(`gobgpd is ${gobgpd}`);
     const notProgrammed = this.notProgrammed.size;
+    if (notProgrammed > 0) degraded.push(`${notProgrammed} rule(s) not in the datapath (see GET config/loadbalancer/all)`);
+    const api = this.rest?.stats();
+    if (api && api.lastRefusedAt !== undefined && Date.now() - api.lastRefusedAt < DEGRADED_WINDOW_MS) {
+      const r = api.refused;
+      degraded.push(
+        `REST connections refused or evicted in the last minute (since start: refused ${r.total} at the cap, ${r.perClient} per client, ${r.fdPressure} for descriptors, ${r.acceptErrors} by accept; ${api.evicted} idle ones evicted)`,
+      );
+    }
+    if (api?.fds?.open !== undefined && api.fds.open > api.fds.limit * 0.8) degraded.push(`file descriptors: ${api.fds.open} of ${api.fds.limit} in use`);
+    const faults = processFaults.recent(DEGRADED_WINDOW_MS);
+    const bfd = this.bfdStatus();
+    for (const n of bfd?.notStarted ?? []) degraded.push(`BFD session with ${n.remoteIp} (${n.instance}) not started: ${n.reason}`);
+    for (const f of faults) degraded.push(`${f.source} failed ${f.count} time(s), last: ${f.lastError}`);
     return {
-      status: (!sup || gobgpd === 'running') && notProgrammed === 0 ? 'ok' : 'degraded',
+      status: this.stopped ? 'stopping' : degraded.length > 0 ? 'degraded' : 'ok',
+      ...(degraded.length > 0 ? { degraded } : {}),
       mode: this.bgpOnly ? 'bgp-only' : 'lb',
       bgp: { enabled: this.bgpEnabled, gobgpd, pid: sup?.pid, restarts: sup?.restarts ?? 0 },
       rules: this.rules.size,
@@ -657,6 +700,9 @@ export class Agent implements AgentApi, HaHost {
           }
         : {}),
       ...(this.connSync ? { sync: this.connSync.status() } : {}),
+      ...(api ? { api } : {}),
+      faults: processFaults.all(),
+      ...(bfd ? { bfd } : {}),
     };
   }
 
@@ -711,6 +757,9 @@ export class Agent implements AgentApi, HaHost {
         return;
       }
       stored = { ...base, serviceArguments: { ...base.serviceArguments, oper: 0 }, endpoints };
+      // The merged rule must itself be valid (one endpoint family, ...): what is
+      // saved has to pass the same validator when it is loaded again.
+      parseLbRule(stored);
     } else {
       stored = { ...rule, serviceArguments: { ...rule.serviceArguments, oper: 0 } };
       if (cur && isDeepStrictEqual(cur, stored)) throw new ConflictError('lbrule-exists error');
@@ -866,7 +915,14 @@ export class Agent implements AgentApi, HaHost {
   /** The BFD manager, started on first use: UDP 3784 is only bound while sessions are wanted. */
   private async bfdManager(): Promise<BfdManager> {
     if (this.bfd) return this.bfd;
-    const m = new BfdManager({ transport: createBfdTransport(), logger: this.log.child({ part: 'bfd' }) });
+    const transport = createBfdTransport();
+    this.bfdTransport = transport;
+    const m = new BfdManager({
+      transport,
+      logger: this.log.child({ part: 'bfd' }),
+      keyDir: this.opts.bfd?.keyDir,
+      ...(this.opts.bfd?.remoteLimits ? { remoteLimits: this.opts.bfd.remoteLimits } : {}),
+    });
     m.on('stateChange', (c) => {
       this.onBfdChange(c.instance, c.remoteIp, c.from, c.to);
       this.log.info(
@@ -890,7 +946,8 @@ export class Agent implements AgentApi, HaHost {
     const key = bfdKey(spec.instance, spec.remoteIp);
     const next = new Map(this.bfdSpecs).set(key, spec);
     const cur = this.bfdSpecs.get(key);
-    if (cur) {
+    // A saved session that could not start (its key file refused) is added afresh.
+    if (cur && m.get(spec.instance, spec.remoteIp)) {
       // loxilb: a re-POST for the instance's session changes its timers (here through a Poll sequence).
       if (cur.sourceIp !== spec.sourceIp || !isDeepStrictEqual(cur.auth, spec.auth)) {
         throw new ConflictError(`bfd existing session with ${spec.remoteIp}: only interval and retryCount can change; delete it first`);
@@ -906,6 +963,7 @@ export class Agent implements AgentApi, HaHost {
       await m.deleteSession(spec.instance, spec.remoteIp);
       throw err;
     }
+    this.bfdNotStarted = this.bfdNotStarted.filter((n) => n.instance !== spec.instance || n.remoteIp !== spec.remoteIp);
     await this.registerHaPeer(spec);
   }
 
@@ -923,7 +981,34 @@ export class Agent implements AgentApi, HaHost {
       detectionTime: s.detectionTimeUs,
       transitions: s.counters.transitions,
       timing: s.timing,
+      rxDrops: s.rxDrops,
+      timersClamped: s.counters.timersClamped,
+      remote: { desiredMinTx: s.remoteDesiredMinTxUs, requiredMinRx: s.remoteRequiredMinRxUs, detectMult: s.remoteDetectMult },
     }));
+  }
+
+  private bfdStatus(): BfdStatus | undefined {
+    if (!this.bfd) return undefined;
+    const sessions = this.bfd.list();
+    const m = this.bfd.stats();
+    const rxDrops = this.bfd.rxDropTotals();
+    const t = this.bfdTransport?.stats();
+    const add = (r: string, n: number) => {
+      if (n > 0) rxDrops[r] = (rxDrops[r] ?? 0) + n;
+    };
+    if (t) {
+      add('bad-ttl', t.droppedTtl);
+      add('overflow', t.droppedOverflow);
+      add('receive-error', t.errors);
+    }
+    return {
+      sessions: sessions.length,
+      up: sessions.filter((s) => s.state === BfdState.Up).length,
+      received: t?.received ?? m.received,
+      delivered: m.delivered,
+      rxDrops,
+      notStarted: this.bfdNotStarted,
+    };
   }
 
   async deleteBfdSession(remoteIp: string, instance: string): Promise<void> {
@@ -933,6 +1018,7 @@ export class Agent implements AgentApi, HaHost {
     const next = new Map(this.bfdSpecs);
     next.delete(key);
     this.saveBfd(next);
+    this.bfdNotStarted = this.bfdNotStarted.filter((n) => n.instance !== instance || n.remoteIp !== remoteIp);
     this.unregisterHaPeer(instance, remoteIp);
     // Sends AdminDown for one detection time, so the peer knows this was on purpose.
     if (this.bfd.get(instance, remoteIp)) await this.bfd.deleteSession(instance, remoteIp);
@@ -946,7 +1032,8 @@ export class Agent implements AgentApi, HaHost {
  */
 async function announceVip(ifname: string, address: string): Promise<void> {
   await announceAddress(ifname, address);
-  setTimeout(() => void announceAddress(ifname, address, { count: 2, intervalMs: 100 }).catch(() => undefined), 100).unref();
+  // Best effort: the first frame already went; a failed repeat is not a fault.
+  setTimeout(guarded('gratuitous ARP repeat', () => announceAddress(ifname, address, { count: 2, intervalMs: 100 }).catch(() => undefined)), 100).unref();
 }
 
 /** A BFD session is one per instance and peer, as in loxilb. */

@@ -1,13 +1,32 @@
 // Saved agent state under --config-path, so a restarted agent comes back with
-// the same rules, roles and BGP config. Files are replaced atomically
-// (write + rename): a crash mid-write leaves the previous version.
+// the same rules, roles and BGP / BFD config.
 //
 // The rule table can hold tens of thousands of rules, so changes to it go to
-// an append-only journal (lbconfig.journal, one JSON line per change) next to
-// the snapshot (lbconfig.json), and the snapshot is rewritten only when the
+// an append-only journal (lbconfig.journal, one line per change) next to the
+// snapshot (lbconfig.json), and the snapshot is rewritten only when the
 // journal has grown as large as the table. Replaying a journal entry is
 // idempotent (set or delete by key), so a crash between writing a new
 // snapshot and truncating the journal loses nothing.
+//
+// What is on disk is trusted no more than a request (see recordFile.ts for
+// the format):
+// - every record carries a checksum, so damage is never taken for data;
+// - every record goes through the REST API's own validators (parseLbRule,
+//   parseCiState, parseBgpGlobal / parseBgpNeighbor, parseBfdSession);
+// - a record that fails stops the start with file, line and reason, unless
+//   the operator asked for quarantine (--config-quarantine): then it is
+//   moved to <file>.rejected with a warning and the files are rewritten;
+// - only a torn journal tail (bytes after the last newline: a crash
+//   mid-append, never acknowledged) is cut off silently;
+// - a missing snapshot next to a journal is an error, not an empty table
+//   (the snapshot is written before the first journal line ever is);
+// - durability: snapshots are written to a temp file, fsynced, renamed, and
+//   the directory fsynced; the journal is opened O_DSYNC, so each group
+//   commit's one write returns only once it is on disk, before any request
+//   in it is answered (one trip to the thread pool, not a write and then an
+//   fdatasync).
+// Files from before checksums (version 1) are loaded once, validated the
+// same way, and rewritten in the new format at once.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +34,14 @@ import { ruleKey, type LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig } from '../bgp/BgpConfig.ts';
 import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
+import { parseLbRule } from '../lb/validateLbRule.ts';
+import { parseCiState } from '../ha/validateCiState.ts';
+import { parseBgpGlobal, parseBgpNeighbor } from '../bgp/validateBgpConfig.ts';
+import { parseBfdSession } from '../bfd/validateBfdConfig.ts';
+import { isPlainObject } from '../util/caseInsensitive.ts';
+import { errorMessage } from '../util/errors.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+import { RecordError, decodeJournal, decodeRecordFile, encodeJournalLine, encodeRecordFile, type DecodedRecord } from './recordFile.ts';
 
 export interface SavedState {
   rules: LbRule[];
@@ -22,9 +49,14 @@ export interface SavedState {
   bgpGlobal?: BgpGlobalConfig;
   bgpNeighbors: BgpNeighborConfig[];
   bfdSessions: BfdSessionSpec[];
+  /** Changes in the journal after loading (what RuleStore's compaction counts from). */
+  journalRecords: number;
 }
 
-const FILES = { rules: 'lbconfig.json', journal: 'lbconfig.journal', ci: 'ciconfig.json', bgp: 'bgpconfig.json', bfd: 'bfdconfig.json' } as const;
+export const CONFIG_FILES = { rules: 'lbconfig.json', journal: 'lbconfig.journal', ci: 'ciconfig.json', bgp: 'bgpconfig.json', bfd: 'bfdconfig.json' } as const;
+const FILES = CONFIG_FILES;
+/** The kind written into each file's header and checksums: a record cannot move between files unnoticed. */
+const KINDS = { rules: 'lbconfig', journal: 'lbconfig-journal', ci: 'ciconfig', bgp: 'bgpconfig', bfd: 'bfdconfig' } as const;
 
 /** One change to the rule table: the rule now stored under `key`, or none. */
 export interface RuleOp {
@@ -32,67 +64,83 @@ export interface RuleOp {
   rule?: LbRule;
 }
 
+export interface ConfigStoreOptions {
+  /** Move records that fail their checksum or validation aside (<file>.rejected) instead of refusing to start. */
+  quarantine?: boolean;
+  log?: Logger;
+}
+
+/** A record as validated at load, with where it came from. */
+interface Loaded<T> {
+  value: T;
+  line: number;
+}
+
 export class ConfigStore {
   private journal?: fsp.FileHandle;
+  private readonly quarantine: boolean;
+  private readonly log: Logger;
 
-  constructor(readonly dir: string) {}
-
-  load(): SavedState {
-    const read = <T>(f: string, dflt: T): T => {
-      const p = path.join(this.dir, f);
-      if (!fs.existsSync(p)) return dflt;
-      try {
-        return JSON.parse(fs.readFileSync(p, 'utf8')) as T;
-      } catch (err) {
-        throw new Error(`saved config ${p} is not valid JSON (${(err as Error).message}); fix or remove it`);
-      }
-    };
-    const bgp = read<{ global?: BgpGlobalConfig; neighbors?: BgpNeighborConfig[] }>(FILES.bgp, {});
-    return {
-      rules: this.loadRules(read<{ lbAttr?: LbRule[] }>(FILES.rules, {}).lbAttr ?? []),
-      ciStates: read<{ Attr?: CiState[] }>(FILES.ci, {}).Attr ?? [],
-      bgpGlobal: bgp.global,
-      bgpNeighbors: bgp.neighbors ?? [],
-      bfdSessions: read<{ Attr?: BfdSessionSpec[] }>(FILES.bfd, {}).Attr ?? [],
-    };
+  constructor(
+    readonly dir: string,
+    opts: ConfigStoreOptions = {},
+  ) {
+    this.quarantine = opts.quarantine ?? false;
+    this.log = opts.log ?? silentLogger;
   }
 
-  /** The snapshot with the journal replayed over it. */
-  private loadRules(snapshot: LbRule[]): LbRule[] {
-    const rules = new Map(snapshot.map((r) => [ruleKey(r.serviceArguments), r]));
-    const p = path.join(this.dir, FILES.journal);
-    if (!fs.existsSync(p)) return snapshot;
-    const lines = fs.readFileSync(p, 'utf8').split('\n');
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i]!;
-      if (line === '') continue;
-      let op: { set?: LbRule; del?: string };
-      try {
-        op = JSON.parse(line);
-      } catch (err) {
-        // A crash mid-append leaves a torn last line; that change was never
-        // acknowledged. Cut it off, or the next append would be glued to it.
-        if (i >= lines.length - 2) {
-          fs.truncateSync(p, Buffer.byteLength(lines.slice(0, i).map((l) => `${l}\n`).join('')));
-          break;
-        }
-        throw new Error(`saved config ${p} line ${i + 1} is not valid JSON (${(err as Error).message}); fix or remove it`);
-      }
-      if (op.set) rules.set(ruleKey(op.set.serviceArguments), op.set);
-      else if (typeof op.del === 'string') rules.delete(op.del);
+  /**
+   * Reads, checks and validates everything saved. Throws an Error naming the
+   * file, line and reason for the first bad record (RecordError), unless
+   * quarantine is on. Old-format files and quarantined ones are rewritten
+   * before this returns.
+   */
+  load(): SavedState {
+    let rewrite = false;
+    const note = (r: { rewrite: boolean }) => {
+      rewrite ||= r.rewrite;
+    };
+    const ci = this.readSmall(FILES.ci, KINDS.ci, 'Attr', validCiState);
+    note(ci);
+    const bfd = this.readSmall(FILES.bfd, KINDS.bfd, 'Attr', validBfdSession);
+    note(bfd);
+    const bgp = this.readBgp();
+    note(bgp);
+    const rules = this.readRules();
+    note(rules);
+    const state: SavedState = {
+      rules: [...rules.table.values()],
+      ciStates: ci.values,
+      bgpGlobal: bgp.global,
+      bgpNeighbors: bgp.neighbors,
+      bfdSessions: bfd.values,
+      journalRecords: rules.journalRecords,
+    };
+    if (rewrite) {
+      this.log.warn({ dir: this.dir }, 'saved config rewritten with checksums (migrated, or bad records moved aside)');
+      this.writeSync(FILES.rules, encodeRecordFile(KINDS.rules, state.rules));
+      this.truncateJournalSync();
+      this.saveCiStates(state.ciStates);
+      this.saveBfdSessions(state.bfdSessions);
+      this.saveBgp(state.bgpGlobal, state.bgpNeighbors);
+      state.journalRecords = 0;
     }
-    return [...rules.values()];
+    return state;
   }
 
   async appendRuleOps(ops: readonly RuleOp[]): Promise<void> {
-    const text = ops.map((o) => JSON.stringify(o.rule ? { set: o.rule } : { del: o.key })).join('\n') + '\n';
+    const text = ops.map((o) => encodeJournalLine(KINDS.journal, JSON.stringify(o.rule ? { set: o.rule } : { del: o.key }))).join('\n') + '\n';
+    // O_DSYNC: acknowledged means on disk; every request in this group commit waits for it.
     await this.withJournal((fh) => fh.write(text));
   }
 
   /** A new snapshot of the whole table, then an empty journal. */
   async compactRules(rules: LbRule[]): Promise<void> {
-    await this.writeAsync(FILES.rules, { lbAttr: rules });
-    await this.withJournal((fh) => fh.truncate(0));
+    await this.writeAsync(FILES.rules, encodeRecordFile(KINDS.rules, rules));
+    await this.withJournal(async (fh) => {
+      await fh.truncate(0);
+      await fh.datasync();
+    });
   }
 
   /** Releases the journal's file handle. */
@@ -102,15 +150,179 @@ export class ConfigStore {
     await fh?.close();
   }
 
+  saveBfdSessions(sessions: BfdSessionSpec[]): void {
+    this.writeSync(FILES.bfd, encodeRecordFile(KINDS.bfd, sessions));
+  }
+  saveCiStates(states: CiState[]): void {
+    this.writeSync(FILES.ci, encodeRecordFile(KINDS.ci, states));
+  }
+  saveBgp(global: BgpGlobalConfig | undefined, neighbors: BgpNeighborConfig[]): void {
+    const records = [...(global ? [{ global }] : []), ...neighbors.map((neighbor) => ({ neighbor }))];
+    this.writeSync(FILES.bgp, encodeRecordFile(KINDS.bgp, records));
+  }
+
+  // ---- loading ----
+
+  private path(file: string): string {
+    return path.join(this.dir, file);
+  }
+
+  /**
+   * The records of a snapshot file, each validated. Version 1 files are a
+   * JSON document whose `listKey` array holds the records.
+   */
+  private readRecords<T>(file: string, kind: string, v1List: (doc: unknown) => unknown[] | undefined, validate: (data: unknown) => T): { values: Loaded<T>[]; rewrite: boolean; exists: boolean } {
+    const p = this.path(file);
+    if (!fs.existsSync(p)) return { values: [], rewrite: false, exists: false };
+    const text = fs.readFileSync(p, 'utf8');
+    let decoded;
+    let rewrite = false;
+    try {
+      decoded = decodeRecordFile(kind, text, p, this.quarantine ? (err) => {
+        this.reject(err);
+        rewrite = true;
+      } : undefined);
+    } catch (err) {
+      // The whole file is unreadable: nothing in it can be trusted.
+      this.reject(err as RecordError, true);
+      return { values: [], rewrite: true, exists: true };
+    }
+    rewrite ||= decoded.version === 1;
+    let records: (DecodedRecord & { label?: string })[];
+    if (decoded.version === 1) {
+      const list = v1List(decoded.document);
+      if (list === undefined) {
+        this.reject(new RecordError(p, 1, `not a ${kind} file: expected a JSON object with its records in a list`), true);
+        return { values: [], rewrite: true, exists: true };
+      }
+      // Version 1 files are one JSON document: name the record by its position in it.
+      records = list.map((data, i) => ({ line: 1, data, label: `record ${i + 1}: ` }));
+    } else {
+      records = decoded.records;
+    }
+    const values: Loaded<T>[] = [];
+    for (const r of records) {
+      try {
+        values.push({ value: validate(r.data), line: r.line });
+      } catch (err) {
+        this.reject(new RecordError(p, r.line, `${r.label ?? ''}${errorMessage(err)}`, JSON.stringify(r.data)));
+        rewrite = true;
+      }
+    }
+    return { values, rewrite, exists: true };
+  }
+
+  private readSmall<T>(file: string, kind: string, listKey: string, validate: (data: unknown) => T): { values: T[]; rewrite: boolean } {
+    const r = this.readRecords(file, kind, (doc) => listOf(doc, listKey), validate);
+    return { values: r.values.map((v) => v.value), rewrite: r.rewrite };
+  }
+
+  private readBgp(): { global?: BgpGlobalConfig; neighbors: BgpNeighborConfig[]; rewrite: boolean } {
+    const v1 = (doc: unknown) => {
+      if (!isPlainObject(doc)) return undefined;
+      const n = doc.neighbors;
+      if (!Array.isArray(n)) return undefined;
+      return [...(doc.global !== undefined && doc.global !== null ? [{ global: doc.global }] : []), ...n.map((neighbor: unknown) => ({ neighbor }))];
+    };
+    const r = this.readRecords(FILES.bgp, KINDS.bgp, v1, validBgpRecord);
+    let global: BgpGlobalConfig | undefined;
+    const neighbors = new Map<string, BgpNeighborConfig>();
+    let rewrite = r.rewrite;
+    for (const { value, line } of r.values) {
+      const dup = 'global' in value ? global !== undefined : neighbors.has(value.neighbor.ipAddress);
+      if (dup) {
+        this.reject(new RecordError(this.path(FILES.bgp), line, 'repeats an earlier record (one global, one record per neighbour)'));
+        rewrite = true;
+        continue;
+      }
+      if ('global' in value) global = value.global;
+      else neighbors.set(value.neighbor.ipAddress, value.neighbor);
+    }
+    return { global, neighbors: [...neighbors.values()], rewrite };
+  }
+
+  /** The snapshot with the journal replayed over it. */
+  private readRules(): { table: Map<string, LbRule>; journalRecords: number; rewrite: boolean } {
+    const snap = this.readRecords(FILES.rules, KINDS.rules, (doc) => listOf(doc, 'lbAttr'), validRule);
+    const table = new Map(snap.values.map(({ value }) => [ruleKey(value.serviceArguments), value]));
+    let rewrite = snap.rewrite;
+    const p = this.path(FILES.journal);
+    if (!fs.existsSync(p)) return { table, journalRecords: 0, rewrite };
+    const buf = fs.readFileSync(p);
+    let journal;
+    try {
+      journal = decodeJournal(KINDS.journal, buf, p, this.quarantine ? (err) => {
+        this.reject(err);
+        rewrite = true;
+      } : undefined);
+    } catch (err) {
+      if (err instanceof RecordError) this.reject(err);
+      throw err;
+    }
+    if (journal.version === 1) rewrite = true;
+    if (journal.tornBytes > 0) {
+      // A crash mid-append: that change was never acknowledged. Cut it off,
+      // or the next append would be glued to it.
+      this.log.info({ file: p, bytes: journal.tornBytes }, 'cut off a torn last journal line (a crash mid-append)');
+      fs.truncateSync(p, journal.validBytes);
+    }
+    if (!snap.exists && journal.version === 2 && journal.records.length > 0) {
+      const why = `the snapshot ${this.path(FILES.rules)} is missing while the journal holds ${journal.records.length} change(s) made after it: restore it (the rules in it would be lost)`;
+      if (!this.quarantine) throw new RecordError(this.path(FILES.rules), 1, why);
+      this.log.warn({ file: this.path(FILES.rules) }, `${why}; --config-quarantine: starting from the journal alone`);
+      rewrite = true;
+    }
+    let applied = 0;
+    for (const r of journal.records) {
+      let op: RuleOp;
+      try {
+        op = validChange(r.data);
+      } catch (err) {
+        this.reject(new RecordError(p, r.line, errorMessage(err), JSON.stringify(r.data)));
+        rewrite = true;
+        continue;
+      }
+      if (op.rule) table.set(op.key, op.rule);
+      else table.delete(op.key);
+      applied++;
+    }
+    return { table, journalRecords: applied, rewrite };
+  }
+
+  /** Stops the start, or with quarantine logs the bad record and sets it aside. `whole`: the entire file is set aside. */
+  private reject(err: RecordError, whole = false): void {
+    if (!this.quarantine) {
+      throw new Error(`${err.message}; fix or remove it, or start with --config-quarantine to move bad records aside`);
+    }
+    this.log.warn({ file: err.file, line: err.line, reason: err.reason }, 'saved record refused and moved aside (--config-quarantine)');
+    const entry = `# ${new Date().toISOString()} line ${err.line}: ${err.reason}\n`;
+    if (whole) {
+      fs.appendFileSync(`${err.file}.rejected`, entry);
+      fs.appendFileSync(`${err.file}.rejected`, fs.readFileSync(err.file));
+      fs.appendFileSync(`${err.file}.rejected`, '\n');
+    } else {
+      fs.appendFileSync(`${err.file}.rejected`, `${entry}${err.text ?? ''}\n`);
+    }
+  }
+
+  // ---- writing ----
+
   /**
    * The journal stays open between commits (O_APPEND, so a truncation by
    * compaction needs no reopen); after an error it is reopened next time.
+   * Before the first change is ever journalled there is a snapshot, so a
+   * journal without one always means the snapshot was lost.
    */
   private async withJournal(op: (fh: fsp.FileHandle) => Promise<unknown>): Promise<void> {
     try {
       if (!this.journal) {
         await fsp.mkdir(this.dir, { recursive: true });
-        this.journal = await fsp.open(path.join(this.dir, FILES.journal), 'a');
+        if (!fs.existsSync(this.path(FILES.rules))) await this.writeAsync(FILES.rules, encodeRecordFile(KINDS.rules, []));
+        const p = this.path(FILES.journal);
+        const created = !fs.existsSync(p);
+        const { O_WRONLY, O_APPEND, O_CREAT, O_DSYNC } = fs.constants;
+        this.journal = await fsp.open(p, O_WRONLY | O_APPEND | O_CREAT | O_DSYNC, 0o600);
+        if (created) await fsyncDir(this.dir);
       }
       await op(this.journal);
     } catch (err) {
@@ -120,31 +332,123 @@ export class ConfigStore {
       throw err;
     }
   }
-  saveBfdSessions(sessions: BfdSessionSpec[]): void {
-    this.write(FILES.bfd, { Attr: sessions });
-  }
-  saveCiStates(states: CiState[]): void {
-    this.write(FILES.ci, { Attr: states });
-  }
-  saveBgp(global: BgpGlobalConfig | undefined, neighbors: BgpNeighborConfig[]): void {
-    this.write(FILES.bgp, { global, neighbors });
+
+  private truncateJournalSync(): void {
+    const p = this.path(FILES.journal);
+    if (!fs.existsSync(p)) return;
+    const fd = fs.openSync(p, 'r+');
+    try {
+      fs.ftruncateSync(fd, 0);
+      fs.fdatasyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
-  private async writeAsync(file: string, data: unknown): Promise<void> {
+  /** temp file, fsync, rename, fsync the directory: after a crash the old or the new file, whole. */
+  private async writeAsync(file: string, text: string): Promise<void> {
     await fsp.mkdir(this.dir, { recursive: true });
-    const p = path.join(this.dir, file);
+    const p = this.path(file);
     const tmp = `${p}.${process.pid}.tmp`;
-    await fsp.writeFile(tmp, JSON.stringify(data));
+    const fh = await fsp.open(tmp, 'w', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fsp.rename(tmp, p);
+    await fsyncDir(this.dir);
   }
 
-  private write(file: string, data: unknown): void {
+  private writeSync(file: string, text: string): void {
     fs.mkdirSync(this.dir, { recursive: true });
-    const p = path.join(this.dir, file);
+    const p = this.path(file);
     const tmp = `${p}.${process.pid}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(data, null, 1));
+    const fd = fs.openSync(tmp, 'w', 0o600);
+    try {
+      fs.writeFileSync(fd, text);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
     fs.renameSync(tmp, p);
+    const dfd = fs.openSync(this.dir, 'r');
+    try {
+      fs.fsyncSync(dfd);
+    } finally {
+      fs.closeSync(dfd);
+    }
   }
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await fsp.open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+// ---- validation: the REST API's own validators ----
+
+/**
+ * A stored rule, checked as the POST /config/loadbalancer body it came from.
+ * The agent stores rules with oper 0, which the parser (like Go) drops as a
+ * zero value: it is put back, so a re-POST of the same rule after a restart
+ * is still a 409.
+ */
+function validRule(data: unknown): LbRule {
+  const r = parseLbRule(data);
+  const sa = isPlainObject(data) && isPlainObject(data.serviceArguments) ? data.serviceArguments : {};
+  if (r.serviceArguments.oper === undefined && sa.oper === 0) r.serviceArguments.oper = 0;
+  return r;
+}
+
+function validChange(data: unknown): RuleOp {
+  if (isPlainObject(data)) {
+    const keys = Object.keys(data);
+    if (keys.length === 1 && keys[0] === 'set') {
+      const rule = validRule(data.set);
+      return { key: ruleKey(rule.serviceArguments), rule };
+    }
+    if (keys.length === 1 && keys[0] === 'del' && typeof data.del === 'string' && data.del !== '' && data.del.length <= 4096) return { key: data.del };
+  }
+  throw new Error('a change must be {"set": <rule>} or {"del": "<rule key>"}');
+}
+
+function validCiState(data: unknown): CiState {
+  return parseCiState(data);
+}
+
+/** Saved in BfdSessionSpec's shape; checked as the POST /config/bfd body it came from. */
+function validBfdSession(data: unknown): BfdSessionSpec {
+  if (!isPlainObject(data)) throw new Error('a BFD session must be a JSON object');
+  const auth = data.auth;
+  const a = isPlainObject(auth) ? { authType: auth.type, keyId: auth.keyId, keyFile: auth.keyFile } : auth === undefined ? {} : { authType: auth };
+  return parseBfdSession({ instance: data.instance, remoteIp: data.remoteIp, sourceIp: data.sourceIp, interval: data.intervalUs, retryCount: data.multiplier, ...a });
+}
+
+function validBgpRecord(data: unknown): { global: BgpGlobalConfig } | { neighbor: BgpNeighborConfig } {
+  if (isPlainObject(data) && Object.keys(data).length === 1) {
+    if ('global' in data) return { global: parseBgpGlobal(data.global) };
+    if ('neighbor' in data) {
+      const n = data.neighbor;
+      if (!isPlainObject(n)) throw new Error('a BGP neighbour must be a JSON object');
+      const b = n.bfd;
+      const bfd = isPlainObject(b) ? { interval: b.intervalUs, retryCount: b.multiplier } : b;
+      return { neighbor: parseBgpNeighbor({ ...n, bfd }) };
+    }
+  }
+  throw new Error('a BGP record must be {"global": ...} or {"neighbor": ...}');
+}
+
+/** The records of a version 1 document: the list under `key`, which the old writer always wrote. */
+function listOf(doc: unknown, key: string): unknown[] | undefined {
+  if (!isPlainObject(doc)) return undefined;
+  const v = doc[key];
+  return Array.isArray(v) ? v : undefined;
 }
 
 /**
@@ -201,11 +505,14 @@ export class RuleStore {
   private mustCompact = false;
   private readonly commit = new GroupCommit<RuleOp>((ops) => this.write(ops));
 
+  /** `journalled`: changes already in the journal (SavedState.journalRecords), so compaction survives restarts. */
   constructor(
     private readonly store: ConfigStore,
     initial: readonly LbRule[],
+    journalled = 0,
   ) {
     this.committed = new Map(initial.map((r) => [ruleKey(r.serviceArguments), r]));
+    this.journalled = journalled;
   }
 
   /** Resolves once the changes are on disk. */

@@ -3,6 +3,8 @@
 // requests atomically (a failed call changes nothing) and throws ApiError
 // subclasses for conflicts etc.
 import type { SyncStatus } from '../sync/ConnSync.ts';
+import type { ApiStats } from './RestServer.ts';
+import type { FaultRecord } from '../util/faults.ts';
 import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
@@ -41,11 +43,40 @@ export interface BfdSessionInfo {
     txOffloaded?: boolean;
     detectDeferred?: number;
   };
+  /**
+   * Received packets this session lost, by reason (non-zero only): bad-ttl
+   * (RFC 5881 GTSM, dropped on the native receive thread), decode and
+   * authentication failures, ... (our extension).
+   */
+  rxDrops: Record<string, number>;
+  /** Packets whose timers exceeded --bfd-max-remote-* and were held at the bound. */
+  timersClamped: number;
+  /** What the peer last asked for, as received (before any bound). */
+  remote: { desiredMinTx: number; requiredMinRx: number; detectMult: number };
+}
+
+/** The node's BFD in GET /status: sessions and every received packet dropped, by reason. */
+export interface BfdStatus {
+  sessions: number;
+  up: number;
+  /** Datagrams the receiver read, and handed to sessions. */
+  received: number;
+  delivered: number;
+  /** Totals since start by reason, from the native receive thread (bad-ttl, overflow, receive-error) and the TypeScript decoder and sessions. */
+  rxDrops: Record<string, number>;
+  /** Sessions from the saved config or --ka that could not be started (e.g. a key file now refused). */
+  notStarted: { instance: string; remoteIp: string; reason: string }[];
 }
 
 export interface AgentStatus {
-  /** "ok" when every subsystem is up; "degraded" while e.g. gobgpd is restarting. */
-  status: 'ok' | 'degraded';
+  /**
+   * "ok" when every subsystem is up; "degraded" while e.g. gobgpd is
+   * restarting or connections are being refused (see `degraded`);
+   * "stopping" while the agent shuts down (GET /status then answers 503).
+   */
+  status: 'ok' | 'degraded' | 'stopping';
+  /** What is degraded, one sentence each (absent when nothing is). */
+  degraded?: string[];
   mode: 'lb' | 'bgp-only';
   bgp: { enabled: boolean; gobgpd: 'running' | 'starting' | 'down' | 'disabled'; pid?: number; restarts: number };
   rules: number;
@@ -57,6 +88,12 @@ export interface AgentStatus {
   datapath?: { interfaces: string[]; egress: boolean; connections: number; stats: Record<string, number> };
   /** Connection sync with the --cluster peers: entries sent and received, lag, errors. */
   sync?: SyncStatus;
+  /** The REST API's connections, what it refused and why, and descriptor use. */
+  api?: ApiStats;
+  /** Background tasks (timers) that failed, by source, since start. */
+  faults?: FaultRecord[];
+  /** BFD sessions and receive drops (absent until BFD runs). */
+  bfd?: BfdStatus;
 }
 
 /** A stored rule with whether the datapath carries it (our addition to loxilb's GET). */

@@ -17,7 +17,6 @@
 // packets from their arrival on its receive thread (see BfdSession), so a
 // stalled event loop neither silences us nor makes us miss the peer.
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { randomInt } from 'node:crypto';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 import {
@@ -26,12 +25,12 @@ import {
   BfdDiag,
   BfdState,
   bfdAuthTypeName,
-  bfdMaxKeyLength,
   bfdStateName,
   decodeBfdPacket,
   type BfdAuthKey,
 } from './BfdPacket.ts';
-import { BfdSession, type BfdSessionStatus } from './BfdSession.ts';
+import { BFD_SESSION_DROP_REASONS, BfdSession, type BfdRemoteLimits, type BfdSessionStatus } from './BfdSession.ts';
+import { readBfdKeyFile } from './bfdKeyFile.ts';
 import {
   hasPeriodicTx,
   type BfdArrivalWatch,
@@ -64,9 +63,11 @@ export interface BfdAuthConfig {
   keyId: number;
   /**
    * File holding the key (the password for simple-password), read once when
-   * the session is added. Its bytes are the key, less one trailing newline,
-   * so `echo secret > file` works. At most 16 bytes for MD5 types and simple
-   * passwords, 20 for SHA1 types.
+   * the session is added: a regular file in the manager's keyDir, named
+   * relative to it or by an absolute path inside it. Its bytes are the key,
+   * less one trailing newline, so `echo secret > file` works. Lengths: see
+   * BFD_KEY_LENGTHS (16 bytes for MD5 types, 16-20 for SHA1, 1-16 for a
+   * simple password).
    */
   keyFile: string;
 }
@@ -119,6 +120,13 @@ export interface BfdManagerSessionStatus extends BfdSessionStatus {
   configured: { txIntervalUs: number; rxIntervalUs: number; multiplier: number };
   auth?: { type: BfdAuthType; typeName: string; keyId: number };
   sender: BfdSenderStats;
+  /**
+   * Received packets this session lost, by reason, whoever dropped them: the
+   * transport (bad-ttl: RFC 5881 GTSM, on the native receive thread), the
+   * manager (a packet that failed to decode but carried this session's
+   * discriminator from its peer) and the session itself. Non-zero reasons only.
+   */
+  rxDrops: Record<string, number>;
 }
 
 /** Why the manager dropped a packet before any session saw it. */
@@ -133,6 +141,9 @@ export const BFD_MANAGER_DROP_REASONS = [
   /** Your Discriminator 0 and more than one session could be meant. */
   'ambiguous-source',
 ] as const;
+
+/** Every reason a received packet can be dropped, at any stage. */
+export const BFD_RX_DROP_REASONS = [...new Set<string>([...BFD_MANAGER_DROP_REASONS, ...BFD_SESSION_DROP_REASONS])];
 export type BfdManagerDropReason = (typeof BFD_MANAGER_DROP_REASONS)[number];
 
 export interface BfdManagerStats {
@@ -153,6 +164,10 @@ export interface BfdManagerOptions {
   logger?: Logger;
   /** Let senders that can send periodic packets from a thread of their own do so. Default true. */
   offloadPeriodicTx?: boolean;
+  /** Directory key files must be in (see BfdAuthConfig.keyFile); without it, authentication cannot be configured. */
+  keyDir?: string;
+  /** What a peer may ask for at most (default BFD_DEFAULT_REMOTE_LIMITS). */
+  remoteLimits?: BfdRemoteLimits;
   /**
    * Use the transport's arrival times (performance.now() timebase): count
    * packets from when they arrived and let detection timers see packets
@@ -178,6 +193,8 @@ interface Entry {
   multiplier: number;
   auth?: { type: BfdAuthType; keyId: number };
   watch?: BfdArrivalWatch;
+  /** Manager-level drops attributable to this session (decode failures carrying its discriminator from its peer). */
+  rxDrops: Partial<Record<BfdManagerDropReason, number>>;
   drain?: { timer: TimerHandle; done: Promise<void>; finish: () => void };
 }
 
@@ -213,8 +230,8 @@ function authTypeOf(v: unknown): BfdAuthType {
   throw new ValidationError('auth.type', `one of ${Object.keys(BFD_AUTH_TYPE_NAMES).join(', ')} (or 1..5)`, v);
 }
 
-/** Reads and checks the key file; the key never appears in an error message. */
-function loadAuthKey(a: BfdAuthConfig): BfdAuthKey {
+/** Reads and checks the key file (see readBfdKeyFile); the key never appears in an error message. */
+function loadAuthKey(a: BfdAuthConfig, keyDir: string | undefined): BfdAuthKey {
   const type = authTypeOf(a.type);
   if (typeof a.keyId !== 'number' || !Number.isInteger(a.keyId) || a.keyId < 0 || a.keyId > 255) {
     throw new ValidationError('auth.keyId', 'an integer in 0..255', a.keyId);
@@ -222,26 +239,7 @@ function loadAuthKey(a: BfdAuthConfig): BfdAuthKey {
   if (typeof a.keyFile !== 'string' || a.keyFile === '') {
     throw new ValidationError('auth.keyFile', 'the path of a file holding the key', a.keyFile);
   }
-  let raw: Buffer;
-  try {
-    raw = readFileSync(a.keyFile);
-  } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    throw new ValidationError('auth.keyFile', `a readable file holding the key; cannot read it (${code})`, a.keyFile);
-  }
-  let end = raw.length;
-  if (end > 0 && raw[end - 1] === 0x0a) end--;
-  if (end > 0 && raw[end - 1] === 0x0d && end < raw.length) end--;
-  const key = Buffer.from(raw.subarray(0, end));
-  raw.fill(0);
-  const max = bfdMaxKeyLength(type);
-  const typeName = authTypeNameOf(type);
-  if (key.length === 0) throw new ValidationError('auth.keyFile', `a file holding a key of 1..${max} bytes for ${typeName}; it is empty`, a.keyFile);
-  if (key.length > max) {
-    const n = key.length;
-    key.fill(0);
-    throw new ValidationError('auth.keyFile', `a key of 1..${max} bytes for ${typeName}; it holds ${n} bytes`, a.keyFile);
-  }
+  const key = readBfdKeyFile(keyDir, a.keyFile, type, authTypeNameOf(type));
   return { type, keyId: a.keyId, key };
 }
 
@@ -262,6 +260,8 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
   private readonly log: Logger;
   private readonly offloadPeriodicTx: boolean;
   private readonly arrivalTimes: boolean;
+  private readonly keyDir?: string;
+  private readonly remoteLimits?: BfdRemoteLimits;
 
   /** Live sessions by (instance, remote). */
   private readonly byKey = new Map<string, Entry>();
@@ -273,6 +273,8 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
   private readonly byRemote = new Map<string, Set<Entry>>();
   private readonly draining = new Set<Entry>();
   private readonly statsCounters: BfdManagerStats;
+  /** Session-level drops of sessions already gone, so totals never go backwards. */
+  private readonly retiredDrops: Record<string, number> = {};
   private listening = false;
   private closed = false;
 
@@ -285,6 +287,8 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
     this.log = opts.logger ?? silentLogger;
     this.offloadPeriodicTx = opts.offloadPeriodicTx ?? true;
     this.arrivalTimes = opts.arrivalTimes ?? this.clock === systemClock;
+    if (opts.keyDir !== undefined) this.keyDir = opts.keyDir;
+    if (opts.remoteLimits) this.remoteLimits = opts.remoteLimits;
     const drops = {} as Record<BfdManagerDropReason, number>;
     for (const r of BFD_MANAGER_DROP_REASONS) drops[r] = 0;
     this.statsCounters = { received: 0, delivered: 0, drops };
@@ -340,7 +344,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
         );
       }
     }
-    const authKey = p.auth ? loadAuthKey(p.auth) : undefined;
+    const authKey = p.auth ? loadAuthKey(p.auth, this.keyDir) : undefined;
 
     this.pending.add(key);
     let sender: BfdSender;
@@ -370,6 +374,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
       rxIntervalUs,
       rxFollowsTx,
       multiplier,
+      rxDrops: {},
     };
     if (sourceIp !== undefined) entry.sourceIp = sourceIp;
     if (authKey) entry.auth = { type: authKey.type, keyId: authKey.keyId };
@@ -383,6 +388,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
         detectMult: multiplier,
         localDiscriminator,
         ...(authKey ? { auth: authKey } : {}),
+        ...(this.remoteLimits ? { remoteLimits: this.remoteLimits } : {}),
       },
       {
         clock: this.clock,
@@ -510,6 +516,23 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
   }
 
   /**
+   * Received packets dropped since start by reason, at the manager and in
+   * every session, live or gone (the transport's own drops, e.g. TTL on the
+   * native receive thread, are its stats). Non-zero reasons only.
+   */
+  rxDropTotals(): Record<string, number> {
+    const out: Record<string, number> = {};
+    const add = (r: string, n: number) => {
+      if (n > 0) out[r] = (out[r] ?? 0) + n;
+    };
+    for (const [r, n] of Object.entries(this.statsCounters.drops)) add(r, n);
+    for (const [r, n] of Object.entries(this.retiredDrops)) add(r, n);
+    const live = new Set<Entry>([...this.byKey.values(), ...this.draining]);
+    for (const e of live) for (const [r, n] of Object.entries(e.session.counters.drops)) add(r, n);
+    return out;
+  }
+
+  /**
    * Stops every session and the transport. With `graceful`, every session
    * is first drained as by deleteSession (the peers see AdminDown rather
    * than a timeout).
@@ -534,14 +557,14 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
     this.statsCounters.received++;
     const src = parseIp(meta.srcAddr)?.toString() ?? meta.srcAddr;
     const arrivalAt = this.arrivalTimes ? meta.arrivalAt : undefined;
-    if (arrivalAt !== undefined && buf.length >= 12) {
-      // Whatever becomes of it, the packet is handled: the session's
-      // detection timer must not wait for it (see BfdSession.noteArrival).
-      const e = this.byDisc.get(buf.readUInt32BE(8));
-      if (e && e.remoteIp === src) e.session.noteArrival(arrivalAt);
-    }
+    // The session this packet claims to be for, when its peer sent it.
+    const claimed = buf.length >= 12 ? this.byDisc.get(buf.readUInt32BE(8)) : undefined;
+    const owner = claimed && claimed.remoteIp === src ? claimed : undefined;
+    // Whatever becomes of it, the packet is handled: the session's
+    // detection timer must not wait for it (see BfdSession.noteArrival).
+    if (arrivalAt !== undefined && owner) owner.session.noteArrival(arrivalAt);
     const decoded = decodeBfdPacket(buf);
-    if (!decoded.ok) return this.drop(decoded.reason);
+    if (!decoded.ok) return this.drop(decoded.reason, owner);
     const pkt = decoded.packet;
     let entry: Entry | undefined;
     if (pkt.yourDiscriminator !== 0) {
@@ -587,8 +610,9 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
     return c.length === 0 ? 'none' : 'ambiguous';
   }
 
-  private drop(reason: BfdManagerDropReason): void {
+  private drop(reason: BfdManagerDropReason, owner?: Entry): void {
     this.statsCounters.drops[reason]++;
+    if (owner) owner.rxDrops[reason] = (owner.rxDrops[reason] ?? 0) + 1;
   }
 
   private newDiscriminator(): number {
@@ -607,6 +631,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
 
   /** Stops the session and releases its socket and index entries. */
   private forget(e: Entry): void {
+    for (const [r, n] of Object.entries(e.session.counters.drops)) if (n > 0) this.retiredDrops[r] = (this.retiredDrops[r] ?? 0) + n;
     e.session.stop();
     e.sender.close();
     e.watch?.close();
@@ -618,6 +643,13 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
 
   private statusOf(e: Entry): BfdManagerSessionStatus {
     const st = e.session.status();
+    const rxDrops: Record<string, number> = {};
+    const add = (reason: string, n: number) => {
+      if (n > 0) rxDrops[reason] = (rxDrops[reason] ?? 0) + n;
+    };
+    add('bad-ttl', e.watch?.droppedTtl?.() ?? 0);
+    for (const [r, n] of Object.entries(e.rxDrops)) add(r, n);
+    for (const [r, n] of Object.entries(st.counters.drops)) add(r, n);
     const out: BfdManagerSessionStatus = {
       ...st,
       instance: e.instance,
@@ -626,6 +658,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
       localPort: e.sender.localPort,
       configured: { txIntervalUs: e.txIntervalUs, rxIntervalUs: e.rxIntervalUs, multiplier: e.multiplier },
       sender: e.sender.stats(),
+      rxDrops,
     };
     if (e.sourceIp !== undefined) out.sourceIp = e.sourceIp;
     if (e.auth) out.auth = { type: e.auth.type, typeName: authTypeNameOf(e.auth.type), keyId: e.auth.keyId };

@@ -40,6 +40,30 @@ import {
 /** RFC 5880 §6.8.3: the least Desired Min TX a session advertises while not Up. */
 export const BFD_SLOW_TX_US = 1_000_000;
 
+/**
+ * The most a peer's packet is believed. Without authentication anyone on the
+ * link can send one (RFC 5880 allows Detect Mult 255 and intervals up to
+ * 71 minutes on the wire), and a single spoofed Up packet right after the
+ * peer died would otherwise stretch the Detection Time to days, keeping the
+ * dead peer Up. A session holds the peer's values at these bounds: the
+ * Detection Time (and the rate we slow down to) is computed from the bound,
+ * the session keeps running, and each packet held is counted
+ * (counters.timersClamped). Bringing the session Down instead would let one
+ * spoofed packet flap it; holding costs a real peer configured beyond the
+ * bound only an earlier, visible, Detection Time.
+ */
+export interface BfdRemoteLimits {
+  /** Largest remote Desired Min TX believed, µs (>= 1 s, the rate of a peer not yet Up). */
+  maxRemoteTxUs: number;
+  /** Largest remote Required Min RX honoured, µs: how far the peer can slow our transmissions. */
+  maxRemoteRxUs: number;
+  /** Largest remote Detect Mult believed. */
+  maxRemoteMult: number;
+}
+
+/** 2 s × 16: a peer can keep itself Up for at most 32 s of silence. */
+export const BFD_DEFAULT_REMOTE_LIMITS: BfdRemoteLimits = { maxRemoteTxUs: 2_000_000, maxRemoteRxUs: 2_000_000, maxRemoteMult: 16 };
+
 const MAX_U32 = 0xffff_ffff;
 
 export const BFD_SESSION_DROP_REASONS = [
@@ -76,6 +100,8 @@ export interface BfdSessionConfig extends BfdTimers {
   passive?: boolean;
   /** Start in AdminDown. */
   adminDown?: boolean;
+  /** What the peer may ask for at most (default BFD_DEFAULT_REMOTE_LIMITS). */
+  remoteLimits?: BfdRemoteLimits;
 }
 
 export interface BfdSessionDeps {
@@ -142,6 +168,8 @@ export interface BfdSessionCounters {
   rx: number;
   tx: number;
   transitions: number;
+  /** Accepted packets whose timers exceeded the remote limits and were held at them. */
+  timersClamped: number;
   drops: Record<BfdSessionDropReason, number>;
 }
 
@@ -220,6 +248,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
   /** Set when periodic transmission is offloaded. */
   private readonly periodic?: BfdPeriodicTx;
   private readonly peekArrival?: () => number | undefined;
+  private readonly limits: BfdRemoteLimits;
 
   private sessionState: BfdState;
   private localDiag: BfdDiag = BfdDiag.NoDiagnostic;
@@ -289,6 +318,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     this.random = deps.random ?? Math.random;
     if (config.auth) this.auth = { ...config.auth, key: Buffer.from(config.auth.key) };
     this.passive = config.passive ?? false;
+    this.limits = config.remoteLimits ?? BFD_DEFAULT_REMOTE_LIMITS;
     this.xmitSeq = randomUint32() >>> 0;
     const meticulous = config.auth?.type === BfdAuthType.MeticulousKeyedMd5 || config.auth?.type === BfdAuthType.MeticulousKeyedSha1;
     if (deps.periodic && !meticulous) this.periodic = deps.periodic;
@@ -315,7 +345,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
 
     const drops = {} as Record<BfdSessionDropReason, number>;
     for (const r of BFD_SESSION_DROP_REASONS) drops[r] = 0;
-    this.counters = { rx: 0, tx: 0, transitions: 0, drops };
+    this.counters = { rx: 0, tx: 0, transitions: 0, timersClamped: 0, drops };
   }
 
   get state(): BfdState {
@@ -419,6 +449,10 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     this.remoteMinRxUs = p.requiredMinRxUs;
     this.remoteDesiredMinTxUs = p.desiredMinTxUs;
     this.remoteDetectMult = p.detectMult;
+    const lim = this.limits;
+    if (p.requiredMinRxUs > lim.maxRemoteRxUs || p.desiredMinTxUs > lim.maxRemoteTxUs || p.detectMult > lim.maxRemoteMult) {
+      this.counters.timersClamped++;
+    }
     if (p.final && this.pollActive && (this.pollSentCurrent || this.periodicPollSent())) {
       this.pollActive = false;
       this.txDesiredUs = this.advertisedTxUs;
@@ -554,11 +588,13 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
   }
 
   private txIntervalUs(): number {
-    return Math.max(this.txDesiredUs, this.remoteMinRxUs);
+    return Math.max(this.txDesiredUs, Math.min(this.remoteMinRxUs, this.limits.maxRemoteRxUs));
   }
 
+  /** §6.8.4, with the peer's values held at the remote limits. */
   private detectionTimeUs(): number {
-    return this.remoteDetectMult * Math.max(this.rxRequiredUs, this.remoteDesiredMinTxUs);
+    const mult = Math.min(this.remoteDetectMult, this.limits.maxRemoteMult);
+    return mult * Math.max(this.rxRequiredUs, Math.min(this.remoteDesiredMinTxUs, this.limits.maxRemoteTxUs));
   }
 
   private mayTransmitPeriodic(): boolean {

@@ -92,6 +92,8 @@ export function hasPeriodicTx(s: BfdSender): s is BfdSender & BfdPeriodicTx {
 export interface BfdArrivalWatch {
   /** performance.now() ms of the latest such packet, handled by JS or still queued for it; undefined if none yet. */
   last(): number | undefined;
+  /** Such packets the transport dropped before JS saw them because their TTL / Hop Limit was not 255. */
+  droppedTtl?(): number;
   /** Stops watching. Idempotent. */
   close(): void;
 }

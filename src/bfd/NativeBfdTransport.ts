@@ -206,6 +206,7 @@ export class NativeBfdTransport implements BfdTransport {
         const at = this.receiver?.lastArrival(address, disc);
         return at === undefined ? undefined : at + this.monoOffsetMs;
       },
+      droppedTtl: () => this.receiver?.droppedTtl(address, disc) ?? 0,
       close: () => {
         if (!open) return;
         open = false;

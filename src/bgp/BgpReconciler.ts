@@ -10,6 +10,7 @@
 import ipaddr from 'ipaddr.js';
 import type { Logger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import { guarded } from '../util/faults.ts';
 import type { CiStateName } from '../ha/ClusterState.ts';
 import type { GobgpClient, PrefixSetEntry } from './GobgpClient.ts';
 import type { IpFamily, VipRoute } from './pathCodec.ts';
@@ -76,11 +77,14 @@ export class BgpReconciler {
     recheckMs = 30_000,
   ) {
     let ticks = 0;
-    this.recheck = setInterval(() => {
-      this.observed = undefined;
-      if (++ticks % 10 === 0) this.cacheValid = false;
-      this.kick();
-    }, recheckMs);
+    this.recheck = setInterval(
+      guarded('BGP recheck', () => {
+        this.observed = undefined;
+        if (++ticks % 10 === 0) this.cacheValid = false;
+        this.kick();
+      }, { log }),
+      recheckMs,
+    );
     this.recheck.unref();
   }
 

@@ -5,6 +5,7 @@
 // previous run left behind.
 import type { Logger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import { guarded } from '../util/faults.ts';
 import type { DecodedPath } from './pathCodec.ts';
 import { planKernelRoutes, wantedKernelRoutes, type BestPath, type KernelRoute } from './planKernelRoutes.ts';
 import type { KernelRouteDriver } from './IprouteDriver.ts';
@@ -31,7 +32,7 @@ export class KernelRouteSync {
   ) {}
 
   start(): void {
-    this.fullTimer = setInterval(() => this.fullResync(), this.fullResyncMs);
+    this.fullTimer = setInterval(guarded('kernel route full resync', () => this.fullResync(), { log: this.log }), this.fullResyncMs);
     this.fullTimer.unref();
     this.fullResync();
   }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Agent, DEFAULT_PEER_TIMERS, VERSION } from '../agent/Agent.ts';
 import { FlagError, USAGE, isLoopbackApi, parseLoxilbFlags } from './loxilbFlags.ts';
 import { createLogger } from '../util/logger.ts';
+import { processFaults } from '../util/faults.ts';
 
 async function main(): Promise<void> {
   let flags;
@@ -57,10 +58,16 @@ async function main(): Promise<void> {
         },
       },
       datapath: { whitelist: flags.whitelist, blacklist: flags.blacklist, egressHooks: flags.egrHooks },
+      api: { limits: flags.apiLimits, corsOrigin: flags.corsOrigin },
+      bfd: { keyDir: flags.bfdKeyDir, remoteLimits: flags.bfdRemoteLimits },
+      configQuarantine: flags.configQuarantine,
     },
     log,
   );
   process.on('exit', () => agent.killChildren());
+  // Last resort: a promise rejected with nobody listening is a bug, but it
+  // must cost the node one failed task (shown in /status), not its routes.
+  process.on('unhandledRejection', (err) => processFaults.record('unhandled promise rejection', err, log));
   let stopping = false;
   const shutdown = (sig: string) => {
     if (stopping) return;

@@ -2,12 +2,15 @@
 // (reference §1). Flags loxilb has but loxilb-ts does not implement yet are
 // refused by name, never silently accepted.
 import { accessSync, constants, statSync } from 'node:fs';
+import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { parseKaSpec, type KaSpec } from '../ha/KaSpec.ts';
 import { HA_DEFAULT_INIT_WAIT_MS, HA_DEFAULT_PRIORITY } from '../ha/HaManager.ts';
 import { LOXILB_HOOK_PATH, isExecutable } from '../ha/RoleHook.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
+import { DEFAULT_API_LIMITS, type ApiLimits } from '../api/RestServer.ts';
+import { BFD_DEFAULT_REMOTE_LIMITS, type BfdRemoteLimits } from '../bfd/BfdSession.ts';
 
 export class FlagError extends Error {}
 
@@ -38,6 +41,16 @@ export interface LoxilbFlags {
   syncTls?: { ca: string; cert: string; key: string };
   /** Sync UDP flows too (loxilb syncs TCP only). */
   syncUdp: boolean;
+  /** REST API limits (--api-*). */
+  apiLimits: ApiLimits;
+  /** --cors-origin: the one origin browsers may call the API from. */
+  corsOrigin?: string;
+  /** --bfd-key-dir: BFD key files are read only from here (default <config-path>/bfd-keys). */
+  bfdKeyDir: string;
+  /** --bfd-max-remote-*: the most a BFD peer may ask for (µs, µs, multiplier). */
+  bfdRemoteLimits: BfdRemoteLimits;
+  /** --config-quarantine: saved records that fail validation are moved aside instead of stopping the start. */
+  configQuarantine: boolean;
 }
 
 type Kind = 'bool' | 'string';
@@ -73,6 +86,19 @@ const DEFS: FlagDef[] = [
   { long: 'sync-tls-cert', kind: 'string' },
   { long: 'sync-tls-key', kind: 'string' },
   { long: 'sync-udp', kind: 'bool', key: 'syncUdp' },
+  { long: 'api-max-conns', kind: 'string' },
+  { long: 'api-max-conns-per-client', kind: 'string' },
+  { long: 'api-max-header-bytes', kind: 'string' },
+  { long: 'api-max-body-bytes', kind: 'string' },
+  { long: 'api-header-timeout', kind: 'string' },
+  { long: 'api-request-timeout', kind: 'string' },
+  { long: 'api-idle-timeout', kind: 'string' },
+  { long: 'cors-origin', kind: 'string' },
+  { long: 'bfd-key-dir', kind: 'string' },
+  { long: 'bfd-max-remote-tx', kind: 'string' },
+  { long: 'bfd-max-remote-rx', kind: 'string' },
+  { long: 'bfd-max-remote-mult', kind: 'string' },
+  { long: 'config-quarantine', kind: 'bool', key: 'configQuarantine' },
 ];
 
 /** loxilb flags that exist but are not implemented in loxilb-ts yet. */
@@ -138,6 +164,25 @@ export const USAGE = `Usage: loxilb [OPTIONS]
       --sync-tls-cert=PEM every node's certificate, and this node's certificate and key; peers
       --sync-tls-key=PEM  must present a certificate from that CA
       --sync-udp          sync UDP flows too (default: established TCP connections only)
+      --api-max-conns=N   REST connections at most (default ${DEFAULT_API_LIMITS.maxConnections}; never more than half
+                          the descriptor limit); past it an idle one is closed, else 503
+      --api-max-conns-per-client=N
+                          REST connections per client address, IPv6 per /64 (default ${DEFAULT_API_LIMITS.maxConnectionsPerClient};
+                          never more than half the cap)
+      --api-max-header-bytes=N  request line and headers at most (default ${DEFAULT_API_LIMITS.maxHeaderBytes}; else 431)
+      --api-max-body-bytes=N    request body at most (default ${DEFAULT_API_LIMITS.maxBodyBytes}; else 413)
+      --api-header-timeout=MS   time to send the headers (default ${DEFAULT_API_LIMITS.headersTimeoutMs}; else 408)
+      --api-request-timeout=MS  time to send the whole request (default ${DEFAULT_API_LIMITS.requestTimeoutMs}; else 408)
+      --api-idle-timeout=MS     a connection with no request for this long is closed (default ${DEFAULT_API_LIMITS.idleTimeoutMs})
+      --cors-origin=ORIGIN      the one origin (scheme://host[:port]) browsers may call the API from;
+                          default none: no CORS headers, and requests with an Origin are refused
+      --bfd-key-dir=DIR   BFD keyFile names a regular file in DIR (default <config-path>/bfd-keys)
+      --bfd-max-remote-tx=US    largest Desired Min TX a BFD peer is believed (default ${BFD_DEFAULT_REMOTE_LIMITS.maxRemoteTxUs});
+                          a peer asking for more is held at it, so its Detection Time is bounded
+      --bfd-max-remote-rx=US    largest Required Min RX a BFD peer can slow us down to (default ${BFD_DEFAULT_REMOTE_LIMITS.maxRemoteRxUs})
+      --bfd-max-remote-mult=N   largest Detect Mult a BFD peer is believed (default ${BFD_DEFAULT_REMOTE_LIMITS.maxRemoteMult})
+      --config-quarantine a saved record that fails its checksum or validation is moved aside
+                          (<file>.rejected) with a warning; default: the agent does not start
   -v, --version           print the version and exit
   -h, --help              this text
 `;
@@ -161,6 +206,10 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     haInitWaitMs: HA_DEFAULT_INIT_WAIT_MS,
     egrHooks: false,
     syncUdp: false,
+    apiLimits: { ...DEFAULT_API_LIMITS },
+    bfdKeyDir: '',
+    bfdRemoteLimits: { ...BFD_DEFAULT_REMOTE_LIMITS },
+    configQuarantine: false,
   };
   const raw: Record<string, string> = {};
   let portRaw = env.PORT || '11111';
@@ -217,6 +266,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
   out.blacklist = regexFlag('blacklist', raw.blacklist);
   out.whitelist = regexFlag('whitelist', raw.whitelist);
   out.syncTls = syncTlsFlags(raw);
+  parseHardeningFlags(out, raw);
   // --peer implies --bgp, as in loxilb.
   if (out.peer) out.bgp = true;
   return out;
@@ -292,4 +342,44 @@ function parseHaFlags(out: LoxilbFlags, raw: Record<string, string>): void {
   } else if (hook === undefined && isExecutable(LOXILB_HOOK_PATH)) {
     out.haHook = LOXILB_HOOK_PATH;
   }
+}
+
+/** The limits that keep hostile clients and peers from costing the node more than a bounded share. */
+function parseHardeningFlags(out: LoxilbFlags, raw: Record<string, string>): void {
+  const l = out.apiLimits;
+  const num = (name: string, min: number, max: number, dflt: number) => (raw[name] === undefined ? dflt : intFlag(name, raw[name]!, min, max));
+  l.maxConnections = num('api-max-conns', 1, 1_000_000, l.maxConnections);
+  l.maxConnectionsPerClient = num('api-max-conns-per-client', 1, 1_000_000, l.maxConnectionsPerClient);
+  l.maxHeaderBytes = num('api-max-header-bytes', 1024, 1024 * 1024, l.maxHeaderBytes);
+  l.maxBodyBytes = num('api-max-body-bytes', 1024, 256 * 1024 * 1024, l.maxBodyBytes);
+  l.headersTimeoutMs = num('api-header-timeout', 100, 3_600_000, l.headersTimeoutMs);
+  l.requestTimeoutMs = num('api-request-timeout', 100, 3_600_000, l.requestTimeoutMs);
+  l.idleTimeoutMs = num('api-idle-timeout', 100, 3_600_000, l.idleTimeoutMs);
+  if (l.requestTimeoutMs < l.headersTimeoutMs) {
+    throw new FlagError(`flag --api-request-timeout (${l.requestTimeoutMs}) must be at least --api-header-timeout (${l.headersTimeoutMs})`);
+  }
+  const cors = raw['cors-origin'];
+  if (cors !== undefined && cors !== 'none' && cors !== '') out.corsOrigin = corsOriginFlag(cors);
+  const keyDir = raw['bfd-key-dir'];
+  if (keyDir === '') throw new FlagError('flag --bfd-key-dir must name a directory');
+  out.bfdKeyDir = path.resolve(keyDir ?? path.join(out.configPath, 'bfd-keys'));
+  const b = out.bfdRemoteLimits;
+  // Below 1 s a peer that is not Up yet (RFC 5880 §6.8.3 has it send at 1 s at most) would be held too tight.
+  b.maxRemoteTxUs = num('bfd-max-remote-tx', 1_000_000, 0xffff_ffff, b.maxRemoteTxUs);
+  b.maxRemoteRxUs = num('bfd-max-remote-rx', 1_000_000, 0xffff_ffff, b.maxRemoteRxUs);
+  b.maxRemoteMult = num('bfd-max-remote-mult', 1, 255, b.maxRemoteMult);
+}
+
+/** An origin as browsers send it: scheme://host[:port], nothing else. */
+function corsOriginFlag(text: string): string {
+  let u: URL | undefined;
+  try {
+    u = new URL(text);
+  } catch {
+    u = undefined;
+  }
+  if (!u || (u.protocol !== 'http:' && u.protocol !== 'https:') || u.origin !== text) {
+    throw new FlagError(`flag --cors-origin must be an origin such as https://ui.example.com:8443, with no path or trailing slash (got ${JSON.stringify(text)})`);
+  }
+  return text;
 }

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { loadNativeAddon, type CtInstallResult, type NativeLbDatapath, type NativeMapDump } from '../util/nativeAddon.ts';
 import { errnoCode, errorMessage } from '../util/errors.ts';
+import { guarded } from '../util/faults.ts';
 import type { LbRule } from '../lb/LbRule.ts';
 import ipaddr from 'ipaddr.js';
 import { usesInterface, listLinks, localAddresses, type InterfaceFilter, type LinkInfo, type LocalAddress } from './interfaces.ts';
@@ -136,8 +137,9 @@ export class Datapath {
   start(): void {
     this.enableForwarding();
     this.syncLinks();
-    const sweep = setInterval(() => this.sweep(), this.opts.sweepIntervalMs ?? 1000);
-    const links = setInterval(() => this.syncLinks(), this.opts.linkIntervalMs ?? 1000);
+    // A pass that throws (os.networkInterfaces() with no descriptor left: EMFILE) costs that pass, not the process.
+    const sweep = setInterval(guarded('datapath connection sweep', () => this.sweep(), { log: this.log }), this.opts.sweepIntervalMs ?? 1000);
+    const links = setInterval(guarded('datapath link sync', () => this.syncLinks(), { log: this.log }), this.opts.linkIntervalMs ?? 1000);
     sweep.unref();
     links.unref();
     this.timers.push(sweep, links);

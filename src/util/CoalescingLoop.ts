@@ -1,6 +1,7 @@
 // Runs an async pass whenever something changed, one pass at a time: changes
 // that arrive while a pass runs are folded into the next one, so a burst of
 // events costs one or two passes. The reconcilers (BGP, kernel routes) share it.
+import { processFaults } from './faults.ts';
 
 export interface CoalescingLoopOptions {
   /**
@@ -115,7 +116,14 @@ export class CoalescingLoop {
           this.passEnded(seq);
         } catch (err) {
           this.passEnded(seq);
-          const delay = this.opts.onError(err);
+          let delay: number | undefined;
+          try {
+            delay = this.opts.onError(err);
+          } catch (handlerErr) {
+            // The loop must outlive its own error handler.
+            processFaults.record('coalescing loop error handler', handlerErr);
+            delay = 1000;
+          }
           if (delay === undefined) continue;
           this.retryTimer = setTimeout(() => {
             this.retryTimer = undefined;

@@ -45,6 +45,8 @@ export interface NativeBfdReceiver {
   unwatchArrival(peerAddress: string, discriminator: number): void;
   /** CLOCK_MONOTONIC ms of that latest datagram, delivered or still queued; undefined if none (or not watched). */
   lastArrival(peerAddress: string, discriminator: number): number | undefined;
+  /** Datagrams from peerAddress with that Your Discriminator dropped for their TTL since it was watched (0 if not watched). */
+  droppedTtl(peerAddress: string, discriminator: number): number;
   /** Stops and joins the thread, closes the sockets. Idempotent. */
   close(): void;
 }

@@ -24,7 +24,7 @@ const WRONG = { ours: '10.77.1.3', bird: '10.77.1.4' };
 const METI = { ours: '10.77.2.1', bird: '10.77.2.2' };
 const FAST = { ours: '10.77.3.1', bird: '10.77.3.2' };
 const SHA1_KEY = 'loxilb-bfd-s3cret';
-const METI_KEY = 'meticulous-k3y';
+const METI_KEY = 'meticulous-k3y-20b';
 const DIAG_DETECTION_EXPIRED = 1;
 /** What a measured detection may exceed the Detection Time by: timer and event loop slack, the stdout pipe. */
 const MARGIN_MS = 150;
@@ -133,7 +133,7 @@ describe('BFD interop with BIRD 2', { timeout: 120_000 }, () => {
     const wrongFile = path.join(lab.dir, 'wrong.key');
     const metiFile = path.join(lab.dir, 'meticulous.key');
     writeFileSync(keyFile, `${SHA1_KEY}\n`, { mode: 0o600 });
-    writeFileSync(wrongFile, 'not-the-s3cret\n', { mode: 0o600 });
+    writeFileSync(wrongFile, 'not-the-same-s3cret\n', { mode: 0o600 });
     writeFileSync(metiFile, METI_KEY, { mode: 0o600 });
     await peer.add(session('auth', AUTH, { auth: { type: 'keyed-sha1', keyId: 7, keyFile } }));
     await peer.add(session('auth', WRONG, { auth: { type: 'keyed-sha1', keyId: 7, keyFile: wrongFile } }));

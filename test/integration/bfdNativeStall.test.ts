@@ -26,7 +26,7 @@ const V4 = { ours: '10.79.0.1', bird: '10.79.0.2' };
 const V6 = { ours: 'fd00:79::1', bird: 'fd00:79::2' };
 /** Keyed SHA1 on a second link. */
 const AUTH = { ours: '10.79.1.1', bird: '10.79.1.2' };
-const SHA1_KEY = 'stall-s3cret';
+const SHA1_KEY = 'stall-s3cret-16b+';
 const ALL = [V4, V6, AUTH];
 const STALL_MS = 100;
 const STALLS = 3;

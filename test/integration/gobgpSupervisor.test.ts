@@ -61,7 +61,7 @@ test('the agent exits 1 with that message when the gobgpd API port is taken', as
 
 test('gobgpd is restarted after it dies and stopped by PID', { timeout: 30_000 }, async () => {
   const port = await freeLowPort();
-  const sup = new GobgpSupervisor({ binary: 'gobgpd', apiAddress: `127.0.0.1:${port}`, logLevel: 'info', minBackoffMs: 100 }, silentLogger);
+  const sup = new GobgpSupervisor({ binary: 'gobgpd', apiAddress: `127.0.0.1:${port}`, logLevel: 'info' }, silentLogger);
   const client = new GobgpClient(`127.0.0.1:${port}`);
   try {
     await sup.start();

@@ -53,7 +53,8 @@ export class BfdPeer {
    */
   static async start(lab: Lab, node: string, opts: { transport?: 'udp' | 'native'; offload?: boolean } = {}): Promise<BfdPeer> {
     const args = ['--import', 'tsx', FIXTURE, opts.transport ?? 'udp'];
-    const env = opts.offload === false ? { ...process.env, BFD_OFFLOAD: 'off' } : process.env;
+    // Key files live in the lab's directory.
+    const env = { ...process.env, BFD_KEY_DIR: lab.dir, ...(opts.offload === false ? { BFD_OFFLOAD: 'off' } : {}) };
     const proc = lab.spawn(node, process.execPath, args, { output: 'pipe', cwd: REPO, env });
     const peer = new BfdPeer(proc);
     await waitFor(

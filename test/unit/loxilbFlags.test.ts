@@ -104,3 +104,36 @@ test('non-loopback gobgpd API is detected', () => {
   assert.equal(isLoopbackApi('0.0.0.0:50051'), false);
   assert.equal(isLoopbackApi('10.0.0.1:50051'), false);
 });
+
+test('hardening flags: REST limits, CORS origin, BFD key dir and remote limits, config quarantine', () => {
+  const d = parseLoxilbFlags(['--config-path=/var/lib/loxilb']);
+  assert.deepEqual(d.apiLimits, { maxConnections: 512, maxConnectionsPerClient: 128, maxHeaderBytes: 16384, maxBodyBytes: 1048576, headersTimeoutMs: 10000, requestTimeoutMs: 30000, idleTimeoutMs: 5000 });
+  assert.equal(d.corsOrigin, undefined);
+  assert.equal(d.bfdKeyDir, '/var/lib/loxilb/bfd-keys');
+  assert.deepEqual(d.bfdRemoteLimits, { maxRemoteTxUs: 2_000_000, maxRemoteRxUs: 2_000_000, maxRemoteMult: 16 });
+  assert.equal(d.configQuarantine, false);
+  const f = parseLoxilbFlags([
+    '--api-max-conns=64', '--api-max-conns-per-client=8', '--api-max-header-bytes=4096', '--api-max-body-bytes=65536',
+    '--api-header-timeout=2000', '--api-request-timeout=5000', '--api-idle-timeout=1000', '--cors-origin=https://ui.example:8443',
+    '--bfd-key-dir=/etc/loxilb/keys', '--bfd-max-remote-tx=1000000', '--bfd-max-remote-rx=3000000', '--bfd-max-remote-mult=5', '--config-quarantine',
+  ]);
+  assert.deepEqual(f.apiLimits, { maxConnections: 64, maxConnectionsPerClient: 8, maxHeaderBytes: 4096, maxBodyBytes: 65536, headersTimeoutMs: 2000, requestTimeoutMs: 5000, idleTimeoutMs: 1000 });
+  assert.equal(f.corsOrigin, 'https://ui.example:8443');
+  assert.equal(f.bfdKeyDir, '/etc/loxilb/keys');
+  assert.deepEqual(f.bfdRemoteLimits, { maxRemoteTxUs: 1_000_000, maxRemoteRxUs: 3_000_000, maxRemoteMult: 5 });
+  assert.equal(f.configQuarantine, true);
+  assert.equal(parseLoxilbFlags(['--cors-origin=none']).corsOrigin, undefined);
+  const bad: [string, RegExp][] = [
+    ['--api-max-conns=0', /--api-max-conns must be an integer from 1/],
+    ['--api-max-header-bytes=10', /--api-max-header-bytes must be an integer from 1024/],
+    ['--api-idle-timeout=abc', /--api-idle-timeout must be an integer/],
+    ['--cors-origin=*', /--cors-origin must be an origin/],
+    ['--cors-origin=https://ui.example/', /no path or trailing slash/],
+    ['--cors-origin=ftp://ui.example', /--cors-origin must be an origin/],
+    ['--bfd-max-remote-tx=500000', /--bfd-max-remote-tx must be an integer from 1000000/],
+    ['--bfd-max-remote-mult=256', /--bfd-max-remote-mult must be an integer from 1 to 255/],
+    ['--bfd-key-dir=', /--bfd-key-dir must name a directory/],
+  ];
+  for (const [arg, msg] of bad) assert.throws(() => parseLoxilbFlags([arg]), (e: Error) => e instanceof FlagError && msg.test(e.message), arg);
+  assert.throws(() => parseLoxilbFlags(['--api-header-timeout=20000', '--api-request-timeout=10000']), /must be at least --api-header-timeout/);
+});

@@ -1,0 +1,240 @@
+// The on-disk format of saved state: every record carries its own checksum
+// and sits on a line of its own, so a corrupted record is never taken for a
+// valid one and an error can name the file and line.
+//
+// A snapshot (lbconfig.json, ciconfig.json, ...) is still one JSON document:
+//
+//   {"format":"loxilb-ts/records","version":2,"kind":"lbconfig","records":[
+//   {"sum":"<16 hex>","data":{...}},
+//   {"sum":"<16 hex>","data":{...}}
+//   ],"count":2}
+//
+// and the journal (lbconfig.journal) is one change per line:
+//
+//   <16 hex> {"set":{...}}
+//   <16 hex> {"del":"<rule key>"}
+//
+// The checksum is SHA-256, truncated to 64 bits, over the kind and the
+// record's JSON text exactly as written. A journal's bytes after its last
+// newline are a torn append (a crash mid-write, never acknowledged): they are
+// reported as such and cut off. Anything else that does not verify is an
+// error. Files without checksums (version 1: plain JSON, journal lines that
+// are bare JSON objects) are recognised so they can be loaded once and
+// rewritten.
+import { createHash } from 'node:crypto';
+
+export const RECORD_FORMAT = 'loxilb-ts/records';
+export const RECORD_VERSION = 2;
+const SUM_LEN = 16;
+const SUM_RE = /^[0-9a-f]{16}$/;
+
+/** A saved record that cannot be used: which file, which line (1-based), why. */
+export class RecordError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    readonly reason: string,
+    readonly text?: string,
+  ) {
+    super(`saved config ${file} line ${line}: ${reason}`);
+    this.name = 'RecordError';
+  }
+}
+
+export function recordSum(kind: string, json: string): string {
+  return createHash('sha256').update(kind).update('\n').update(json).digest('hex').slice(0, SUM_LEN);
+}
+
+function header(kind: string): string {
+  return `{"format":"${RECORD_FORMAT}","version":${RECORD_VERSION},"kind":${JSON.stringify(kind)},"records":[`;
+}
+
+/** A snapshot of `kind` holding `records`, one per line, each with its checksum. */
+export function encodeRecordFile(kind: string, records: readonly unknown[]): string {
+  const lines = [header(kind)];
+  records.forEach((r, i) => {
+    const json = JSON.stringify(r);
+    lines.push(`{"sum":"${recordSum(kind, json)}","data":${json}}${i < records.length - 1 ? ',' : ''}`);
+  });
+  lines.push(`],"count":${records.length}}`);
+  return `${lines.join('\n')}\n`;
+}
+
+export interface DecodedRecord {
+  /** 1-based line number in the file. */
+  line: number;
+  data: unknown;
+}
+
+export type DecodedFile = { version: 2; records: DecodedRecord[] } | { version: 1; document: unknown };
+
+/**
+ * Reads a snapshot. Version 2: every line is checked (header, checksums,
+ * count, trailer) and a failure throws a RecordError naming the line.
+ * Anything that does not start like version 2 is tried as a version 1 JSON
+ * document (the caller validates its contents).
+ */
+export function decodeRecordFile(kind: string, text: string, file: string, onBad?: (err: RecordError) => void): DecodedFile {
+  // Anything that mentions the format is a version 2 file, damaged or not: never read as version 1.
+  if (!text.startsWith(`{"format":`) && !text.includes(RECORD_FORMAT)) {
+    try {
+      return { version: 1, document: JSON.parse(text) };
+    } catch (err) {
+      throw new RecordError(file, lineOf(text, err), `not valid JSON (${(err as Error).message})`);
+    }
+  }
+  const lines = text.split('\n');
+  if (lines[0] !== header(kind)) throw new RecordError(file, 1, `not a ${kind} file of format ${RECORD_FORMAT} version ${RECORD_VERSION}`, lines[0]);
+  const records: DecodedRecord[] = [];
+  let skipped = 0;
+  let i = 1;
+  for (; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.startsWith('],"count":')) break;
+    try {
+      records.push({ line: i + 1, data: decodeRecordLine(kind, line, file, i + 1) });
+    } catch (err) {
+      if (!onBad || !(err instanceof RecordError)) throw err;
+      onBad(err);
+      skipped++;
+    }
+  }
+  // With bad lines set aside, what is left cannot add up; the records themselves verified.
+  if (skipped > 0) return { version: 2, records };
+  // Every record but the last ends with a comma; the trailer counts them.
+  records.forEach((r, k) => {
+    const comma = lines[r.line - 1]!.endsWith('},');
+    if (comma !== k < records.length - 1) throw new RecordError(file, r.line, comma ? 'a comma after the last record' : 'a comma is missing after the record', lines[r.line - 1]);
+  });
+  const trailerLine = i + 1;
+  const trailer = lines[i];
+  if (trailer === undefined) throw new RecordError(file, lines.length, 'the file ends before its closing line (truncated)');
+  if (trailer !== `],"count":${records.length}}`) {
+    throw new RecordError(file, trailerLine, `the closing line does not match the ${records.length} record(s) read (a record was lost or the line damaged)`, trailer);
+  }
+  if (lines.length !== i + 2 || lines[i + 1] !== '') throw new RecordError(file, trailerLine + 1, 'unexpected text after the closing line');
+  return { version: 2, records };
+}
+
+function decodeRecordLine(kind: string, line: string, file: string, n: number): unknown {
+  const prefix = '{"sum":"';
+  const mid = '","data":';
+  const bad = () => new RecordError(file, n, 'not a record line ({"sum":...,"data":...})', line);
+  if (!line.startsWith(prefix) || line.slice(prefix.length + SUM_LEN, prefix.length + SUM_LEN + mid.length) !== mid) throw bad();
+  const sum = line.slice(prefix.length, prefix.length + SUM_LEN);
+  const end = line.endsWith('},') ? line.length - 2 : line.endsWith('}') ? line.length - 1 : -1;
+  if (end < 0 || !SUM_RE.test(sum)) throw bad();
+  const json = line.slice(prefix.length + SUM_LEN + mid.length, end);
+  if (recordSum(kind, json) !== sum) throw new RecordError(file, n, 'checksum mismatch: the record was changed or damaged', line);
+  try {
+    return JSON.parse(json);
+  } catch (err) {
+    throw new RecordError(file, n, `record is not valid JSON (${(err as Error).message})`, line);
+  }
+}
+
+/** One journal line (without its newline) for a change given as JSON text. */
+export function encodeJournalLine(kind: string, json: string): string {
+  return `${recordSum(kind, json)} ${json}`;
+}
+
+export interface DecodedJournal {
+  records: DecodedRecord[];
+  /** 1 for a journal of bare JSON lines (no checksums), 2 otherwise. */
+  version: 1 | 2;
+  /** Byte length of the complete, valid part: anything after it was torn (a crash mid-append). */
+  validBytes: number;
+  /** Bytes cut off as a torn append. */
+  tornBytes: number;
+}
+
+/**
+ * Reads a journal. Every complete line (ending in a newline) must verify;
+ * the bytes after the last newline are a torn append. A version 1 journal
+ * (bare JSON lines) keeps its old rule: a last line that does not parse is
+ * torn, any other bad line is an error.
+ */
+export function decodeJournal(kind: string, buf: Buffer, file: string, onBad?: (err: RecordError) => void): DecodedJournal {
+  const lastNl = buf.lastIndexOf(0x0a);
+  const completeBytes = lastNl + 1;
+  const text = buf.subarray(0, completeBytes).toString('utf8');
+  const lines = completeBytes === 0 ? [] : text.slice(0, -1).split('\n');
+  const first = lines.find((l) => l !== '');
+  if (first !== undefined && isLegacyChange(first)) return decodeLegacyJournal(buf, file, onBad);
+  const records: DecodedRecord[] = [];
+  lines.forEach((line, k) => {
+    const n = k + 1;
+    if (line === '') return;
+    try {
+      const sum = line.slice(0, SUM_LEN);
+      if (line[SUM_LEN] !== ' ' || !SUM_RE.test(sum)) throw new RecordError(file, n, 'not a journal line (<checksum> <change>)', line);
+      const json = line.slice(SUM_LEN + 1);
+      if (recordSum(kind, json) !== sum) throw new RecordError(file, n, 'checksum mismatch: the change was altered or damaged', line);
+      let data: unknown;
+      try {
+        data = JSON.parse(json);
+      } catch (err) {
+        throw new RecordError(file, n, `change is not valid JSON (${(err as Error).message})`, line);
+      }
+      records.push({ line: n, data });
+    } catch (err) {
+      if (!onBad || !(err instanceof RecordError)) throw err;
+      onBad(err);
+    }
+  });
+  return { records, version: 2, validBytes: completeBytes, tornBytes: buf.length - completeBytes };
+}
+
+/** A version 1 journal line: a bare JSON change. (A damaged version 2 line that happens to start with "{" does not parse.) */
+function isLegacyChange(line: string): boolean {
+  if (!line.startsWith('{')) return false;
+  try {
+    const v = JSON.parse(line) as unknown;
+    return typeof v === 'object' && v !== null && ('set' in v || 'del' in v);
+  } catch {
+    return false;
+  }
+}
+
+function decodeLegacyJournal(buf: Buffer, file: string, onBad?: (err: RecordError) => void): DecodedJournal {
+  const lines = buf.toString('utf8').split('\n');
+  const records: DecodedRecord[] = [];
+  let validBytes = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line === '') {
+      if (i < lines.length - 1) validBytes += 1;
+      continue;
+    }
+    // A checksummed line here means the first line was damaged, not an old journal: never a torn tail.
+    if (/^[0-9a-f]{16} /.test(line)) {
+      const bad = new RecordError(file, i + 1, 'a checksummed line after a line without checksum: the first line was damaged', line);
+      if (!onBad) throw bad;
+      onBad(bad);
+      validBytes += Buffer.byteLength(line) + (i < lines.length - 1 ? 1 : 0);
+      continue;
+    }
+    let data: unknown;
+    try {
+      data = JSON.parse(line);
+    } catch (err) {
+      // Version 1 had no checksums: a last line that does not parse is the torn one (as version 1 loaded it).
+      if (i >= lines.length - 2) break;
+      const bad = new RecordError(file, i + 1, `not valid JSON (${(err as Error).message})`, line);
+      if (!onBad) throw bad;
+      onBad(bad);
+      validBytes += Buffer.byteLength(line) + 1;
+      continue;
+    }
+    records.push({ line: i + 1, data });
+    validBytes += Buffer.byteLength(line) + (i < lines.length - 1 ? 1 : 0);
+  }
+  return { records, version: 1, validBytes, tornBytes: buf.length - validBytes };
+}
+
+/** Best guess at the line a JSON.parse error points into (V8 says "at position N"). */
+function lineOf(text: string, err: unknown): number {
+  const m = /position (\d+)/.exec((err as Error).message);
+  if (!m) return 1;
+  return text.slice(0, Number(m[1])).split('\n').length;
+}
