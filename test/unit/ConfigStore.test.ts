@@ -21,7 +21,7 @@ const freshDir = () => path.join(root, `t${++n}`);
 
 /** A rule as the agent stores it: what the REST validator makes of a body, with oper 0. */
 function rule(externalIP: string, port: number, name = `svc${port}`): LbRule {
-  const r = parseLbRule({ serviceArguments: { externalIP, port, protocol: 'tcp', bgp: true, name }, endpoints: [] });
+  const r = parseLbRule({ serviceArguments: { externalIP, port, protocol: 'tcp', bgp: true, name }, endpoints: [{ endpointIP: '192.168.1.10', targetPort: 8080, weight: 1 }] });
   return { ...r, serviceArguments: { ...r.serviceArguments, oper: 0 } };
 }
 const keyOf = (r: LbRule) => ruleKey(r.serviceArguments);

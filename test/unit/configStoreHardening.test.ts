@@ -24,7 +24,7 @@ after(() => {
 const freshDir = () => path.join(root, `t${++n}`);
 const file = (dir: string, f: string) => path.join(dir, f);
 
-function rule(externalIP: string, port: number, endpoints: { endpointIP: string; targetPort: number; weight: number }[] = []): LbRule {
+function rule(externalIP: string, port: number, endpoints: { endpointIP: string; targetPort: number; weight: number }[] = [{ endpointIP: '192.168.1.10', targetPort: 8080, weight: 1 }]): LbRule {
   const r = parseLbRule({ serviceArguments: { externalIP, port, protocol: 'tcp', bgp: true, name: `svc${port}` }, endpoints });
   return { ...r, serviceArguments: { ...r.serviceArguments, oper: 0 } };
 }

@@ -40,7 +40,7 @@ before(async () => {
   snapshotRules = Array.from({ length: 12 }, (_, i) => rule(i));
   await store.compactRules(snapshotRules);
   const rs = new RuleStore(store, snapshotRules);
-  const ops: RuleOp[][] = [[set(rule(20)), set(rule(21))], [{ key: ruleKey(rule(3).serviceArguments) }], [set({ ...rule(5), endpoints: [] })], [set(rule(22)), { key: ruleKey(rule(20).serviceArguments) }, set(rule(23))]];
+  const ops: RuleOp[][] = [[set(rule(20)), set(rule(21))], [{ key: ruleKey(rule(3).serviceArguments) }], [set({ ...rule(5), endpoints: [{ endpointIP: '192.168.9.9', targetPort: 9090, weight: 1 }] })], [set(rule(22)), { key: ruleKey(rule(20).serviceArguments) }, set(rule(23))]];
   for (const batch of ops) await rs.save(batch);
   store.saveCiStates([{ instance: 'llb-inst0', state: 'MASTER', vip: '10.9.9.9' }, { instance: 'llb-inst1', state: 'BACKUP', vip: '0.0.0.0' }]);
   store.saveBgp({ localAs: 64512, routerId: '10.0.0.1', listenPort: 0, setNextHopSelf: true }, [{ ipAddress: '192.168.80.1', remoteAs: 65101, remotePort: 0, setMultiHop: false }]);

@@ -159,7 +159,7 @@ test('corpus: every input that broke a node, or could, gets a clean 4xx', async 
     ['/config/loadbalancer', JSON.stringify({ serviceArguments: { externalIP: '10.0.0.9', port: 80, protocol: 'tcp' }, endpoints: null }), 400],
     ['/config/loadbalancer', JSON.stringify({ serviceArguments: { externalIP: '999.0.4.51', port: 80, protocol: 'tcp' }, endpoints: [] }), 400],
     ['/config/loadbalancer', JSON.stringify({ serviceArguments: { externalIP: '10.0.0.9', port: 80, protocol: 'tcp' }, endpoints: Array.from({ length: 33 }, (_, i) => ({ endpointIP: `10.1.0.${i}`, targetPort: 80, weight: 1 })) }), 400],
-    ['/config/loadbalancer', '{"__proto__":{"polluted":true},"serviceArguments":{"externalIP":"10.0.0.1","port":80,"protocol":"tcp"},"endpoints":[]}', 200],
+    ['/config/loadbalancer', '{"__proto__":{"polluted":true},"serviceArguments":{"externalIP":"10.0.0.1","port":80,"protocol":"tcp"},"endpoints":[{"endpointIP":"10.0.0.2","targetPort":80,"weight":1}]}', 200],
     ['/config/loadbalancer', deep.slice(0, 60_000), 400],
     ['/config/loadbalancer', `{"a":"${'x'.repeat(70 * 1024)}"}`, 413],
     ['/config/loadbalancer', '\u0000\u0001\u0002', 400],
