@@ -18,7 +18,7 @@ describe('gobgpd crash recovery', { timeout: 240_000 }, () => {
   before(async () => {
     t = await BgpLab.create({ lbCount: 1, worker: false });
     await t.configureBgp();
-    await t.mustApi(LB1.name, 'POST', '/config/loadbalancer', { serviceArguments: { externalIP: VIP, port: 80, protocol: 'tcp', bgp: true, name: 'svc:llb-inst0' }, endpoints: [] });
+    await t.mustApi(LB1.name, 'POST', '/config/loadbalancer', { serviceArguments: { externalIP: VIP, port: 80, protocol: 'tcp', bgp: true, name: 'svc:llb-inst0' }, endpoints: [{ endpointIP: '192.168.80.101', targetPort: 8080, weight: 1 }] });
     await waitFor(viaLb, { timeoutMs: 30_000, what: 'the VIP at the router' });
   });
   after(async () => {

@@ -91,7 +91,7 @@ describe('an attacker on the segment cannot harm the node', { timeout: 240_000 }
     agent = await startAgent();
     assert.match(readFileSync(`/proc/${agent.pid}/limits`, 'utf8'), new RegExp(`Max open files\\s+${FD_LIMIT}\\s+${FD_LIMIT}`));
     process.stderr.write(`# agent holds ${fdsOf(agent.pid)} descriptors at start (limit ${FD_LIMIT})\n`);
-    await mustAgentApi(lab, 'lb', 'POST', '/config/loadbalancer', { serviceArguments: { externalIP: '20.20.20.1', port: 80, protocol: 'tcp', name: 'victim' }, endpoints: [] });
+    await mustAgentApi(lab, 'lb', 'POST', '/config/loadbalancer', { serviceArguments: { externalIP: '20.20.20.1', port: 80, protocol: 'tcp', name: 'victim' }, endpoints: [{ endpointIP: '20.20.30.5', targetPort: 8080, weight: 1 }] });
   });
 
   after(async () => {
