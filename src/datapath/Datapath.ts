@@ -16,6 +16,7 @@ import {
   CT_VAL,
   CT_VAL_SIZE,
   LB_KEY_SIZE,
+  LB_RULE_SIZE,
   MAX_EPS,
   MAX_RULES,
   SEL,
@@ -293,7 +294,15 @@ export class Datapath {
     const writes = installs.flatMap((op) => this.writesOf(op));
     let failed = new Map<Install, unknown>();
     try {
-      if (writes.length > 0) this.dp.mapUpdateBatch('lb_rules', Buffer.concat(writes.map((w) => w.key)), Buffer.concat(writes.map((w) => w.value)));
+      if (writes.length > 0) {
+        const keys = Buffer.allocUnsafe(writes.length * LB_KEY_SIZE);
+        const values = Buffer.allocUnsafe(writes.length * LB_RULE_SIZE);
+        writes.forEach((w, i) => {
+          w.key.copy(keys, i * LB_KEY_SIZE);
+          w.value.copy(values, i * LB_RULE_SIZE);
+        });
+        this.dp.mapUpdateBatch('lb_rules', keys, values);
+      }
     } catch {
       // Which rule the kernel refused: write them one by one to find out.
       failed = this.writeEach(installs);
@@ -318,10 +327,11 @@ export class Datapath {
         result.set(key, { programmed: false, reason: `the kernel refused the rule: ${errorMessage(err)}` });
         continue;
       }
-      const endpoints = new Set(plan.rule.endpoints.map((ep) => `${ep.addr}:${ep.port}`));
+      // Connections to endpoints the rule no longer has are flushed (only when its endpoint list changed).
+      const endpoints = prev && prev.sig !== plan.endpointsSignature ? new Set(plan.rule.endpoints.map((ep) => `${ep.addr}:${ep.port}`)) : undefined;
       for (const k of plan.keys) {
         this.owners.set(k.hex, key);
-        if (prev && prev.sig !== plan.endpointsSignature && prev.keys.includes(k.hex)) flush.set(k.hex, endpoints);
+        if (endpoints && prev!.keys.includes(k.hex)) flush.set(k.hex, endpoints);
       }
       if (prev && prev.id !== id) this.ids.release(prev.id);
       if (prev) for (const v of prev.vips) this.unrefVip(v, touchedVips);

@@ -128,17 +128,29 @@ export class VipOwner {
   }
 
   private async pass(): Promise<void> {
-    const src = this.source();
-    const wanted = new Set(src.wanted);
-    const candidates = new Set(src.all);
-    for (const a of wanted) candidates.add(a);
-    if (candidates.size === 0 && this.owned.size === 0) return;
     const ifaces = this.driver.interfaces();
     const key = [...ifaces].map(([n, addrs]) => `${n}=${addrs.filter((a) => a.prefixlen < hostLen(a.address)).map((a) => `${a.address}/${a.prefixlen}`).join(',')}`).join(';');
     if (key !== this.ifacesKey) {
       this.ifacesKey = key;
       this.subnetOf = new Map();
     }
+    // Only addresses in a subnet of an interface can be held: a BGP node's
+    // 10,000 VIPs are looked up, never collected.
+    const inSubnet = (addr: string): string => {
+      let ifname = this.subnetOf.get(addr);
+      if (ifname === undefined) {
+        ifname = interfaceFor(addr, ifaces) ?? '';
+        if (this.subnetOf.size > 1_000_000) this.subnetOf.clear();
+        this.subnetOf.set(addr, ifname);
+      }
+      return ifname;
+    };
+    const src = this.source();
+    const wanted = new Set<string>();
+    for (const a of src.wanted) if (inSubnet(a)) wanted.add(a);
+    const candidates = new Set(wanted);
+    for (const a of src.all) if (inSubnet(a)) candidates.add(a);
+    if (candidates.size === 0 && this.owned.size === 0) return;
     const present = new Map<string, string>();
     for (const [name, addrs] of ifaces) for (const a of addrs) if (a.prefixlen === hostLen(a.address)) present.set(a.address, name);
     // Removals first, so a VIP that lost its role stops answering before anything else.
@@ -149,13 +161,7 @@ export class VipOwner {
       this.log.info({ vip: addr, dev: ifname }, 'VIP released');
     }
     for (const addr of wanted) {
-      let ifname = this.subnetOf.get(addr);
-      if (ifname === undefined) {
-        ifname = interfaceFor(addr, ifaces) ?? '';
-        if (this.subnetOf.size > 1_000_000) this.subnetOf.clear();
-        this.subnetOf.set(addr, ifname);
-      }
-      if (!ifname) continue;
+      const ifname = inSubnet(addr);
       if (present.get(addr) !== ifname) {
         await this.driver.add(ifname, addr);
         this.pendingAnnounce.add(addr);
