@@ -33,6 +33,8 @@ import { RuleIdAllocator, planRule, type RuleContext, type RulePlan } from './pl
 /** Whether a rule is in the eBPF maps, and if not, why. */
 export type RuleProgramState = { programmed: true } | { programmed: false; reason: string };
 
+const EMPTY = Buffer.alloc(0);
+
 /** One rule a pass writes: what it had, what it gets. */
 interface Install {
   key: string;
@@ -274,8 +276,11 @@ export class Datapath {
         continue;
       }
       for (const k of plan.keys) claimed.set(k.hex, key);
-      installs.push({ key, prev, plan, id, value: encodeLbRule({ ...plan.rule, id }) });
+      installs.push({ key, prev, plan, id, value: EMPTY });
     }
+    // Every value of the pass in one allocation.
+    const slab = Buffer.alloc(installs.length * LB_RULE_SIZE);
+    installs.forEach((op, i) => (op.value = encodeLbRule({ ...op.plan.rule, id: op.id }, slab, i * LB_RULE_SIZE)));
 
     // Counters first, so a rule never goes live with another rule's rr position or lc counts.
     this.resetCounters(installs.filter((op) => !op.prev || op.prev.id !== op.id || op.prev.sel !== op.plan.rule.sel));

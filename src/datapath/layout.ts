@@ -285,10 +285,15 @@ function maskBytes(bits: number, family: DpFamily): Buffer {
   return b;
 }
 
-export function encodeLbRule(r: DpRule): Buffer {
+/**
+ * The lb_rules value of a rule. With `slab`, it is written into that
+ * (zeroed) buffer at `at` and a view of it returned: a pass encodes all its rules
+ * into one allocation instead of one per rule.
+ */
+export function encodeLbRule(r: DpRule, slab?: Buffer, at = 0): Buffer {
   if (r.endpoints.length > MAX_EPS) throw new Error(`at most ${MAX_EPS} endpoints per rule`);
   if (r.sources.length > MAX_SRCS) throw new Error(`at most ${MAX_SRCS} allowed sources per rule`);
-  const b = Buffer.alloc(LB_RULE_SIZE);
+  const b = slab ? slab.subarray(at, at + LB_RULE_SIZE) : Buffer.alloc(LB_RULE_SIZE);
   b.writeUInt32LE(r.id, 0);
   b[4] = r.sel;
   b[5] = r.mode;
