@@ -20,17 +20,46 @@ export interface AnyMsg {
   value: Buffer | Uint8Array;
 }
 
+// Name lookups walk the namespace tree; ten thousand paths a burst make that show up.
+const types = new Map<string, protobuf.Type | null>();
+function typeNamed(name: string): protobuf.Type | null {
+  let t = types.get(name);
+  if (t === undefined) {
+    const found = root.lookup(`apipb.${name}`);
+    t = found instanceof protobuf.Type ? found : null;
+    types.set(name, t);
+  }
+  return t;
+}
+
 function pack(typeName: string, obj: Record<string, unknown>): AnyMsg {
-  const t = root.lookupType(`apipb.${typeName}`);
+  const t = typeNamed(typeName);
+  if (!t) throw new Error(`apipb.${typeName} is not in ${PROTO_FILE}`);
   return { type_url: TYPE_PREFIX + typeName, value: Buffer.from(t.encode(t.fromObject(obj)).finish()) };
+}
+
+/**
+ * Attributes most paths share (origin IGP, next hop "0.0.0.0", the few MED
+ * and local-pref values roles use), packed once. Bounded: a value outside
+ * the first 256 distinct ones is packed afresh each time.
+ */
+const packed = new Map<string, AnyMsg>();
+function packShared(typeName: string, field: string, value: unknown): AnyMsg {
+  const k = `${typeName}\0${String(value)}`;
+  let m = packed.get(k);
+  if (!m) {
+    m = pack(typeName, { [field]: value });
+    if (packed.size < 256) packed.set(k, m);
+  }
+  return m;
 }
 
 function unpack(any: AnyMsg): { type: string; msg: Record<string, unknown> } | undefined {
   if (!any.type_url.startsWith(TYPE_PREFIX)) return undefined;
   const type = any.type_url.slice(TYPE_PREFIX.length);
   // gobgpd may send attributes our proto subset does not model: skip them.
-  const t = root.lookup(`apipb.${type}`);
-  if (!(t instanceof protobuf.Type)) return undefined;
+  const t = typeNamed(type);
+  if (!t) return undefined;
   const msg = t.toObject(t.decode(any.value), { longs: Number, enums: String, defaults: true }) as Record<string, unknown>;
   return { type, msg };
 }
@@ -60,11 +89,11 @@ export type WirePath = Record<string, unknown>;
 export function encodeVipRoute(r: VipRoute, withdraw = false): WirePath {
   const nlri = pack('IPAddressPrefix', { prefix_len: r.family === 4 ? 32 : 128, prefix: r.ip });
   const nh = r.nextHop ?? (r.family === 4 ? '0.0.0.0' : '::');
-  const pattrs: AnyMsg[] = [pack('OriginAttribute', { origin: 0 })];
-  if (r.family === 4) pattrs.push(pack('NextHopAttribute', { next_hop: nh }));
+  const pattrs: AnyMsg[] = [packShared('OriginAttribute', 'origin', 0)];
+  if (r.family === 4) pattrs.push(packShared('NextHopAttribute', 'next_hop', nh));
   else pattrs.push(pack('MpReachNLRIAttribute', { family: FAMILY_IPV6, next_hops: [nh], nlris: [nlri] }));
-  if (r.med !== undefined) pattrs.push(pack('MultiExitDiscAttribute', { med: r.med }));
-  if (r.localPref !== undefined) pattrs.push(pack('LocalPrefAttribute', { local_pref: r.localPref }));
+  if (r.med !== undefined) pattrs.push(packShared('MultiExitDiscAttribute', 'med', r.med));
+  if (r.localPref !== undefined) pattrs.push(packShared('LocalPrefAttribute', 'local_pref', r.localPref));
   return { nlri, pattrs, family: familyOf(r.family), is_withdraw: withdraw };
 }
 
