@@ -18,8 +18,9 @@ import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { SyncGate } from '../ha/HaManager.ts';
-import { LAYOUT_VERSION } from '../datapath/layout.ts';
+import { CT_KEY_SIZE, CT_VAL_SIZE, LAYOUT_VERSION } from '../datapath/layout.ts';
 import { errorMessage } from '../util/errors.ts';
+import { normalizeIp } from '../util/ipAddress.ts';
 import { batches, checkBatchShape, createDiffer, selectSyncable, type RawEntries } from './syncTable.ts';
 
 const PROTO_FILE = fileURLToPath(new URL('../../proto/loxilb_sync.proto', import.meta.url));
@@ -65,6 +66,64 @@ export interface ConnSyncOptions {
   reconnectMs?: number;
   /** Whether this node currently owns the connections (llb-inst0 is MASTER). */
   isMaster(): boolean;
+  /** A subscriber whose unsent data passes this many bytes is cut off (it reconnects and pulls afresh). */
+  maxSubscriberBacklogBytes?: number;
+  /** Entries one peer may have installed here at once (default half the connection table). */
+  maxEntriesPerPeer?: number;
+}
+
+/** Half the datapath's connection table: one peer can never fill it and starve new connections. */
+export const DEFAULT_MAX_ENTRIES_PER_PEER = 131_072;
+
+/** A peer needs one subscription; two while a reconnect overlaps the old one going. */
+export const MAX_SUBSCRIPTIONS_PER_PEER = 2;
+
+/** A subscriber that lags this far behind is dropped: its backlog would otherwise grow without bound. */
+export const DEFAULT_MAX_SUBSCRIBER_BACKLOG = 64 * 1024 * 1024;
+
+/**
+ * The entries of a batch a peer may install: every one it already has here
+ * (a refresh), and new ones while it holds fewer than `max`; `held` (keys as
+ * latin1 strings) is updated. Past the share, entries are refused, so one
+ * peer never fills the table and starves new connections.
+ */
+export function quotaFilter(keys: Buffer, values: Buffer, count: number, held: Set<string>, max: number): { keys: Buffer; values: Buffer; refused: number } {
+  let keep: number[] | undefined;
+  let refused = 0;
+  for (let i = 0; i < count; i++) {
+    const k = keys.toString('latin1', i * CT_KEY_SIZE, (i + 1) * CT_KEY_SIZE);
+    if (held.has(k) || held.size < max) {
+      held.add(k);
+      keep?.push(i);
+      continue;
+    }
+    keep ??= Array.from({ length: i }, (_, j) => j);
+    refused++;
+  }
+  if (!keep) return { keys, values, refused };
+  return {
+    keys: Buffer.concat(keep.map((i) => keys.subarray(i * CT_KEY_SIZE, (i + 1) * CT_KEY_SIZE))),
+    values: Buffer.concat(keep.map((i) => values.subarray(i * CT_VAL_SIZE, (i + 1) * CT_VAL_SIZE))),
+    refused,
+  };
+}
+
+/** The IP addresses a certificate's subjectAltName lists ("IP Address:1.2.3.4, DNS:x"), canonical. */
+export function certificateIps(san: string | undefined): Set<string> {
+  const out = new Set<string>();
+  for (const part of (san ?? '').split(',')) {
+    const m = /^\s*IP Address:(.+?)\s*$/.exec(part);
+    const ip = m ? normalizeIp(m[1]!) : undefined;
+    if (ip) out.add(ip);
+  }
+  return out;
+}
+
+/** The address part of a gRPC peer string ("1.2.3.4:5", "[fd00::1]:5", with or without an "ipv4:" prefix). */
+export function peerAddress(peer: string): string | undefined {
+  const p = peer.replace(/^ipv[46]:/, '');
+  const host = p.startsWith('[') ? p.slice(1, p.indexOf(']')) : p.slice(0, p.lastIndexOf(':'));
+  return normalizeIp(host);
 }
 
 type PeerState = 'connecting' | 'pulling' | 'synced' | 'unreachable';
@@ -90,6 +149,8 @@ export interface PeerSyncStatus {
   unknownService: number;
   /** Entries refused: their translation is not to an endpoint of this node's rule (a confused or hostile peer). */
   rejected: number;
+  /** Entries refused because the peer already had its share of the table installed here. */
+  overQuota: number;
   errors: number;
   lastError?: string;
   /** Time from the peer sending the latest batch to it being installed here, ms. */
@@ -106,6 +167,10 @@ export interface SyncStatus {
   udp: boolean;
   synced: boolean;
   subscribers: number;
+  /** Subscriptions refused: not from a --cluster peer, or more than its peers could need. */
+  refusedSubscribers: number;
+  /** Subscribers cut off for not reading (their backlog passed the bound). */
+  droppedSubscribers: number;
   /** Entries this node has sent (full tables and updates). */
   sent: number;
   sentDeletes: number;
@@ -123,6 +188,8 @@ class PeerLink {
   private closed = false;
   private fullStart = 0;
   private fullCount = 0;
+  /** Keys (latin1 strings of the 40 key bytes) of entries this peer has installed here. */
+  private readonly held = new Set<string>();
 
   constructor(
     private readonly address: string,
@@ -133,7 +200,7 @@ class PeerLink {
     private readonly reconnectMs: number,
     private readonly log: Logger,
   ) {
-    this.status = { address, state: 'connecting', received: 0, deleted: 0, unknownService: 0, rejected: 0, errors: 0, fullPulls: 0 };
+    this.status = { address, state: 'connecting', received: 0, deleted: 0, unknownService: 0, rejected: 0, overQuota: 0, errors: 0, fullPulls: 0 };
   }
 
   start(): void {
@@ -197,6 +264,8 @@ class PeerLink {
           if (this.state !== 'pulling') {
             this.fullStart = performance.now();
             this.fullCount = 0;
+            // A full pull is the peer's whole table: what it held before counts afresh.
+            this.held.clear();
             this.setState('pulling');
           }
           this.fullCount += this.install(b);
@@ -217,6 +286,7 @@ class PeerLink {
           break;
         case 'DELETE':
           this.status.deleted += this.sync.table.deleteConnections(b.keys);
+          for (let i = 0; i < b.count; i++) this.held.delete(b.keys.toString('latin1', i * CT_KEY_SIZE, (i + 1) * CT_KEY_SIZE));
           break;
       }
       this.status.lagMs = Math.max(0, Date.now() - b.sent_unix_ms);
@@ -229,12 +299,27 @@ class PeerLink {
 
   private install(b: Batch): number {
     if (b.count === 0) return 0;
-    const { installed, unknownService, rejected } = this.sync.table.installConnections(b.keys, b.values);
+    const { keys, values } = this.withinQuota(b);
+    if (keys.length === 0) return 0;
+    const { installed, unknownService, rejected } = this.sync.table.installConnections(keys, values);
     this.status.unknownService += unknownService;
     if (rejected > 0 && this.status.rejected === 0) this.log.warn({ peer: this.address, rejected }, 'refused synced connections that lead to no endpoint of our rules');
     this.status.rejected += rejected;
     this.status.received += installed;
     return installed;
+  }
+
+  /** The entries of a batch within this peer's share of the table (see quotaFilter); refusals counted and logged. */
+  private withinQuota(b: Batch): { keys: Buffer; values: Buffer } {
+    const r = quotaFilter(b.keys, b.values, b.count, this.held, this.sync.maxEntriesPerPeer);
+    if (r.refused > 0) {
+      const before = this.status.overQuota;
+      this.status.overQuota += r.refused;
+      if (before === 0 || Math.floor(before / 10_000) !== Math.floor(this.status.overQuota / 10_000)) {
+        this.log.warn({ peer: this.address, quota: this.sync.maxEntriesPerPeer, overQuota: this.status.overQuota }, 'a sync peer offers more connections than its share of the table: refused');
+      }
+    }
+    return r;
   }
 
   close(): void {
@@ -255,8 +340,15 @@ export class ConnSync implements SyncGate {
   private listeners: (() => void)[] = [];
   private lastSynced = false;
   private closed = false;
-  private stats = { sent: 0, sentDeletes: 0, scans: 0, lastScanMs: 0 };
+  private stats = { sent: 0, sentDeletes: 0, scans: 0, lastScanMs: 0, refusedSubscribers: 0, droppedSubscribers: 0 };
+  /** The --cluster peers: the only addresses that may subscribe. */
+  private readonly allowed: Set<string>;
+  /** Subscribers cut off for not reading whose streams have not closed yet. */
+  private readonly cutOff = new Set<grpc.ServerWritableStream<unknown, Batch>>();
+  /** Bytes written to each subscriber's stream and not yet flushed. */
+  private readonly backlog = new WeakMap<object, { bytes: number; full: number }>();
   private readonly port: number;
+  readonly maxEntriesPerPeer: number;
 
   constructor(
     readonly table: ConnTable,
@@ -264,6 +356,8 @@ export class ConnSync implements SyncGate {
     private readonly log: Logger,
   ) {
     this.port = opts.port ?? SYNC_PORT;
+    this.allowed = new Set(opts.peers.map((p) => normalizeIp(p) ?? p));
+    this.maxEntriesPerPeer = opts.maxEntriesPerPeer ?? DEFAULT_MAX_ENTRIES_PER_PEER;
   }
 
   async start(): Promise<void> {
@@ -285,6 +379,12 @@ export class ConnSync implements SyncGate {
     this.lastSynced = this.synced();
     this.scheduleScan();
     this.log.info({ port: this.port, peers: this.opts.peers, tls: Boolean(this.opts.tls) }, 'connection sync started');
+    if (!this.opts.tls) {
+      this.log.warn(
+        { port: this.port },
+        'connection sync runs without TLS: any host that can reach this port from a --cluster address can read the connection table or offer entries (checked against our rules); set --sync-tls-ca/-cert/-key',
+      );
+    }
   }
 
   // ---- SyncGate ----
@@ -313,7 +413,31 @@ export class ConnSync implements SyncGate {
     return n;
   }
 
-  private send(call: grpc.ServerWritableStream<unknown, Batch>, kind: Batch['kind'], e: RawEntries): void {
+  /** Sends one batch; false when the subscriber was cut off instead. */
+  private send(call: grpc.ServerWritableStream<unknown, Batch>, kind: Batch['kind'], e: RawEntries): boolean {
+    // A subscriber that does not read must not make us buffer without bound:
+    // bytes handed to the stream and not yet flushed to the socket are
+    // counted. The full table is queued at once (its size is bounded by the
+    // connection table); updates may add the bound on top of it.
+    let backlog = this.backlog.get(call);
+    if (!backlog) this.backlog.set(call, (backlog = { bytes: 0, full: 0 }));
+    const size = e.keys.length + e.values.length + 64;
+    if (kind === 'FULL' || kind === 'FULL_END') backlog.full += size;
+    else if (backlog.bytes > backlog.full + (this.opts.maxSubscriberBacklogBytes ?? DEFAULT_MAX_SUBSCRIBER_BACKLOG)) {
+      this.subscribers.delete(call);
+      // Still the peer's until its stream closes: what is queued for it stays
+      // queued, so it must not open fresh subscriptions to queue more.
+      this.cutOff.add(call);
+      const gone = () => this.cutOff.delete(call);
+      call.on('cancelled', gone);
+      call.on('close', gone);
+      this.stats.droppedSubscribers++;
+      this.log.warn({ peer: call.getPeer(), backlogBytes: backlog.bytes }, 'a sync subscriber stopped reading: cut off');
+      call.emit('error', { code: grpc.status.RESOURCE_EXHAUSTED, details: 'subscriber too slow: reconnect and pull the table again' });
+      return false;
+    }
+    const b = backlog;
+    b.bytes += size;
     call.write({
       kind,
       count: e.count,
@@ -323,7 +447,10 @@ export class ConnSync implements SyncGate {
       sent_unix_ms: Date.now(),
       layout_version: LAYOUT_VERSION,
       node: this.opts.self,
+    }, () => {
+      b.bytes -= size;
     });
+    return true;
   }
 
   private onSubscribe(call: grpc.ServerWritableStream<{ node: number; layout_version: number }, Batch>): void {
@@ -333,6 +460,27 @@ export class ConnSync implements SyncGate {
       return;
     }
     const peer = call.getPeer();
+    // Only the --cluster peers get the table (and TLS, when set, has already checked their certificate).
+    const from = peerAddress(peer);
+    if (from === undefined || !this.allowed.has(from)) {
+      this.refuseSubscriber(call, peer, grpc.status.PERMISSION_DENIED, `${from ?? peer} is not a --cluster peer of this node`);
+      return;
+    }
+    // With TLS, the certificate must name the address it connects from: a
+    // certificate of the cluster's CA is not a licence to speak for another node.
+    if (this.opts.tls) {
+      const names = certificateIps(call.getAuthContext?.().sslPeerCertificate?.subjectaltname);
+      if (!names.has(from)) {
+        this.refuseSubscriber(call, peer, grpc.status.PERMISSION_DENIED, `the client certificate does not name ${from} (it names ${[...names].join(', ') || 'no IP address'})`);
+        return;
+      }
+    }
+    // Each peer needs one subscription (two while it reconnects).
+    const held = [...this.subscribers, ...this.cutOff].filter((c) => peerAddress(c.getPeer()) === from).length;
+    if (held >= MAX_SUBSCRIPTIONS_PER_PEER) {
+      this.refuseSubscriber(call, peer, grpc.status.RESOURCE_EXHAUSTED, `${from} already holds ${held} subscriptions (at most ${MAX_SUBSCRIPTIONS_PER_PEER})`);
+      return;
+    }
     try {
       const dump = this.table.dumpConnections();
       // The first subscriber: the scan starts from what it was just sent,
@@ -352,6 +500,14 @@ export class ConnSync implements SyncGate {
     call.on('cancelled', drop);
     call.on('close', drop);
     call.on('error', drop);
+  }
+
+  private refuseSubscriber(call: grpc.ServerWritableStream<unknown, Batch>, peer: string, code: grpc.status, details: string): void {
+    this.stats.refusedSubscribers++;
+    if (this.stats.refusedSubscribers === 1 || this.stats.refusedSubscribers % 100 === 0) {
+      this.log.warn({ peer, refused: this.stats.refusedSubscribers, reason: details }, 'connection sync subscription refused');
+    }
+    call.emit('error', { code, details });
   }
 
   /**
@@ -380,9 +536,10 @@ export class ConnSync implements SyncGate {
     try {
       const dump = this.table.dumpConnections();
       const d = this.differ.diff(dump.keys, dump.values, this.refreshNs(), Boolean(this.opts.udp));
-      for (const call of this.subscribers) {
-        for (const b of batches(d.upserts, MAX_BATCH)) this.send(call, 'UPSERT', b);
-        for (const b of batches(d.deletes, MAX_BATCH)) this.send(call, 'DELETE', b);
+      for (const call of [...this.subscribers]) {
+        let ok = true;
+        for (const b of batches(d.upserts, MAX_BATCH)) if (ok) ok = this.send(call, 'UPSERT', b);
+        for (const b of batches(d.deletes, MAX_BATCH)) if (ok) ok = this.send(call, 'DELETE', b);
       }
       this.stats.sent += d.upserts.count;
       this.stats.sentDeletes += d.deletes.count;
@@ -416,6 +573,19 @@ export class ConnSync implements SyncGate {
     for (const l of this.links) l.close();
     for (const c of this.subscribers) c.end();
     this.subscribers.clear();
-    await new Promise<void>((r) => (this.server ? this.server.tryShutdown(() => r()) : r()));
+    this.cutOff.clear();
+    // A subscriber that does not read never lets a graceful shutdown finish: it gets 2 s.
+    const server = this.server;
+    if (!server) return;
+    await new Promise<void>((r) => {
+      const t = setTimeout(() => {
+        server.forceShutdown();
+        r();
+      }, 2000);
+      server.tryShutdown(() => {
+        clearTimeout(t);
+        r();
+      });
+    });
   }
 }

@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,7 +26,10 @@ const streamRule = {
 /** A CA and one certificate per name, signed by it (openssl, as an operator would). */
 function makePki(dir: string, names: string[], caName = 'ca'): void {
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${caName}`, '-keyout', `${caName}.key`, '-out', `${caName}.pem`);
+  // A CA made earlier in this directory signs again.
+  if (!existsSync(path.join(dir, `${caName}.pem`))) {
+    run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${caName}`, '-keyout', `${caName}.key`, '-out', `${caName}.pem`);
+  }
   for (const n of names) {
     run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${n}`, '-keyout', `${n}.key`, '-out', `${n}.csr`);
     const ext = path.join(dir, `${n}.ext`);
@@ -57,6 +60,8 @@ describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
   before(async () => {
     pki = mkdtempSync(path.join(os.tmpdir(), 'lxt-pki-'));
     makePki(pki, ['lb1', 'lb2']);
+    // Signed by the cluster's CA, but for another address (127.0.0.1): a node's certificate lent to a host that is not it.
+    makePki(pki, ['imposter']);
     makePki(pki, ['rogue'], 'otherca');
     const tls = (lb: string) => [`--sync-tls-ca=${pki}/ca.pem`, `--sync-tls-cert=${pki}/${lb}.pem`, `--sync-tls-key=${pki}/${lb}.key`];
     t = await DatapathLab.create({
@@ -177,5 +182,18 @@ describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
     assert.notEqual(s.peers[0]!.state, 'synced');
     assert.equal(s.peers[0]!.fullPulls, 0, 'nothing was pulled from a peer it cannot verify');
     assert.equal((await syncStatus(t, 'lb2')).peers[0]!.fullPulls, before, 'lb2 took nothing from the rogue node either');
+  });
+
+  it('refuses a subscriber whose certificate, from the right CA, names another address', async () => {
+    const refusedBefore = ((await t.mustApi('lb2', 'GET', '/status')).sync as { refusedSubscribers: number }).refusedSubscribers;
+    await t.agents.get('lb1')!.stop();
+    await t.startAgent('lb1', [`--sync-tls-ca=${pki}/ca.pem`, `--sync-tls-cert=${pki}/imposter.pem`, `--sync-tls-key=${pki}/imposter.key`]);
+    await waitFor(async () => ((await t.mustApi('lb2', 'GET', '/status')).sync as { refusedSubscribers: number }).refusedSubscribers > refusedBefore, {
+      timeoutMs: 15_000,
+      what: 'lb2 refusing the imposter subscription',
+    });
+    const s = await syncStatus(t, 'lb1');
+    assert.equal(s.peers[0]!.fullPulls, 0, 'the imposter pulled nothing');
+    assert.match(s.peers[0]!.lastError ?? '', /PERMISSION_DENIED|client certificate does not name/);
   });
 });
