@@ -25,6 +25,8 @@ export interface PostRulesOptions {
   instance?: string;
   /** Give up (and report) after this long. */
   timeoutMs?: number;
+  /** Ports per rule: above 1, every rule serves 1000..1000+portSpan-1 (a port range). */
+  portSpan?: number;
 }
 
 export interface PostRulesResult {
@@ -44,9 +46,10 @@ const API = '/netlox/v1';
 /** The bench's endpoint: one HTTP server every rule balances to (onearm, so replies come back through the LB). */
 export const BENCH_ENDPOINT = { ip: '192.168.80.30', port: 8080 } as const;
 
-export function ruleBody(base: number, i: number, instance = 'llb-inst0'): string {
+export function ruleBody(base: number, i: number, instance = 'llb-inst0', portSpan = 1): string {
+  const ports = portSpan > 1 ? { port: 1000, portMax: 1000 + portSpan - 1 } : { port: 80 };
   return JSON.stringify({
-    serviceArguments: { externalIP: vip(base, i), port: 80, protocol: 'tcp', mode: 1, bgp: true, name: `bench_svc${i}:${instance}` },
+    serviceArguments: { externalIP: vip(base, i), ...ports, protocol: 'tcp', mode: 1, bgp: true, name: `bench_svc${i}:${instance}` },
     endpoints: [{ endpointIP: BENCH_ENDPOINT.ip, targetPort: BENCH_ENDPOINT.port, weight: 1 }],
   });
 }
@@ -93,7 +96,7 @@ export async function postRules(o: PostRulesOptions): Promise<PostRulesResult> {
       if (Date.now() > deadline) throw new Error(`posting rules timed out after ${o.timeoutMs ?? 300_000} ms (${ok} accepted)`);
       const i = next++;
       try {
-        const r = await request('POST', '/config/loadbalancer', ruleBody(o.base, i, o.instance), { host: o.host, port: o.port, agent });
+        const r = await request('POST', '/config/loadbalancer', ruleBody(o.base, i, o.instance, o.portSpan), { host: o.host, port: o.port, agent });
         if (r.status === 200) ok++;
         else {
           failed++;
@@ -122,6 +125,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
       n: { type: 'string', default: '1000' },
       concurrency: { type: 'string', default: '48' },
       port: { type: 'string', default: '11111' },
+      'port-span': { type: 'string', default: '1' },
     },
   });
   const r = await postRules({
@@ -130,6 +134,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     n: Number(values.n),
     concurrency: Number(values.concurrency),
     port: Number(values.port),
+    portSpan: Number(values['port-span']),
   });
   process.stdout.write(`${JSON.stringify(r)}\n`);
   process.exitCode = r.failed > 0 ? 1 : 0;

@@ -106,8 +106,10 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
 
   explicit LbDatapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LbDatapath>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "LbDatapath(objectPath: string)");
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "LbDatapath(objectPath: string, ctMax?: number)");
     std::string path = info[0].As<Napi::String>();
+    // The connection table's size is chosen at load (the agent sizes it by memory, --ct-max).
+    uint32_t ct_max = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
     libbpf_set_print(LibbpfPrint);
     g_libbpf_log.clear();
     // The verifier gives up with EAGAIN when a signal is pending for the loading
@@ -119,6 +121,15 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
       if (obj_ == nullptr) {
         int err = errno;
         throw ErrnoError(env, "cannot open eBPF object " + path, err);
+      }
+      if (ct_max != 0) {
+        bpf_map* ct = bpf_object__find_map_by_name(obj_, "ct");
+        int err = ct != nullptr ? -bpf_map__set_max_entries(ct, ct_max) : ENOENT;
+        if (err != 0) {
+          bpf_object__close(obj_);
+          obj_ = nullptr;
+          throw ErrnoError(env, "cannot size the connection table to " + std::to_string(ct_max) + " entries", err);
+        }
       }
       sigset_t all, old;
       sigfillset(&all);

@@ -36,7 +36,7 @@ import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
-import { Datapath, type DatapathOptions, type RuleProgramState } from '../datapath/Datapath.ts';
+import { Datapath, type DatapathOptions, type DatapathStats, type RuleProgramState } from '../datapath/Datapath.ts';
 import { CT_DIR_ORIG, MAX_RULES, MAX_SERVICE_ENTRIES, ctStateName, type CtEntry } from '../datapath/layout.ts';
 import { datapathRefusal } from '../datapath/capabilities.ts';
 import { matchAddresses } from '../datapath/planDatapath.ts';
@@ -234,6 +234,7 @@ export class Agent implements AgentApi, HaHost {
     for (const spec of all) {
       try {
         await m.addSession(bfdParams(spec));
+        this.warnUnauthenticated(spec.remoteIp, spec.auth);
         await this.registerHaPeer(spec);
       } catch (err) {
         // Reported, not hung on: the rest of the agent starts, and /status says which session is missing and why.
@@ -256,6 +257,8 @@ export class Agent implements AgentApi, HaHost {
           tls: o.sync?.tls,
           udp: o.sync?.udp,
           port: o.sync?.port,
+          // A peer may fill half our connection table, never all of it.
+          maxEntriesPerPeer: Math.floor(this.datapath.ctCapacity / 2),
           isMaster: () => this.ciStates.get(DEFAULT_INSTANCE)?.state === 'MASTER',
         },
         this.log.child({ part: 'sync' }),
@@ -390,7 +393,10 @@ export class Agent implements AgentApi, HaHost {
     const m = await this.bfdManager();
     const params = { instance: DEFAULT_INSTANCE, remoteIp: n.ipAddress, txIntervalUs: n.bfd.intervalUs, rxIntervalUs: n.bfd.intervalUs, multiplier: n.bfd.multiplier };
     if (this.neighborBfd.has(key)) m.updateSession(DEFAULT_INSTANCE, n.ipAddress, params);
-    else await m.addSession(params);
+    else {
+      await m.addSession(params);
+      this.warnUnauthenticated(n.ipAddress, undefined);
+    }
     this.neighborBfd.add(key);
   }
 
@@ -676,6 +682,8 @@ export class Agent implements AgentApi, HaHost {
       );
     }
     if (api?.fds?.open !== undefined && api.fds.open > api.fds.limit * 0.8) degraded.push(`file descriptors: ${api.fds.open} of ${api.fds.limit} in use`);
+    const dp = this.datapath ? { connections: this.datapath.dumpConnections().count, stats: this.datapath.stats() } : undefined;
+    if (dp) degraded.push(...this.connectionTableDegraded(dp.connections, dp.stats));
     const faults = processFaults.recent(DEGRADED_WINDOW_MS);
     const bfd = this.bfdStatus();
     for (const n of bfd?.notStarted ?? []) degraded.push(`BFD session with ${n.remoteIp} (${n.instance}) not started: ${n.reason}`);
@@ -694,8 +702,9 @@ export class Agent implements AgentApi, HaHost {
             datapath: {
               interfaces: this.datapath.attachedInterfaces(),
               egress: this.datapath.egressHooks,
-              connections: this.datapath.dumpConnections().count,
-              stats: this.datapath.stats(),
+              connections: dp!.connections,
+              connectionCapacity: this.datapath.ctCapacity,
+              stats: dp!.stats,
             },
           }
         : {}),
@@ -912,6 +921,36 @@ export class Agent implements AgentApi, HaHost {
     });
   }
 
+  /** Drops for a full connection table seen so far, and when the count last grew. */
+  private ctDrops = { seen: 0, at: 0 };
+
+  /**
+   * A connection table that dropped new connections in the last minute (it
+   * was full: ctFull, or no free source port for a translated source:
+   * natPortsExhausted), or is nine tenths full.
+   */
+  private connectionTableDegraded(connections: number, stats: DatapathStats): string[] {
+    const cap = this.datapath?.ctCapacity ?? 0;
+    const drops = stats.ctFull + stats.natPortsExhausted;
+    if (drops > this.ctDrops.seen) this.ctDrops = { seen: drops, at: Date.now() };
+    if (this.ctDrops.at !== 0 && Date.now() - this.ctDrops.at < DEGRADED_WINDOW_MS) {
+      return [
+        `connection table full: new connections dropped in the last minute (since start: ${stats.ctFull} for a full table, ${stats.natPortsExhausted} for no free source port); ${connections} of ${cap} entries in use, --ct-max sets the size`,
+      ];
+    }
+    if (cap > 0 && connections >= cap * 0.9) return [`connection table ${connections} of ${cap} entries in use (--ct-max sets the size)`];
+    return [];
+  }
+
+  /** Says once per peer that its BFD session can be spoofed from the link. */
+  private warnUnauthenticated(remoteIp: string, auth: unknown): void {
+    if (auth) return;
+    this.log.warn(
+      { remoteIp },
+      'BFD session without authentication: anyone on the link can spoof its packets (hold it Up within --bfd-max-remote-*, or bring it Down); set authType and keyFile to close that',
+    );
+  }
+
   /** The BFD manager, started on first use: UDP 3784 is only bound while sessions are wanted. */
   private async bfdManager(): Promise<BfdManager> {
     if (this.bfd) return this.bfd;
@@ -957,6 +996,7 @@ export class Agent implements AgentApi, HaHost {
       return;
     }
     await m.addSession(bfdParams(spec));
+    this.warnUnauthenticated(spec.remoteIp, spec.auth);
     try {
       this.saveBfd(next);
     } catch (err) {

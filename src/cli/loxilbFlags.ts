@@ -51,6 +51,8 @@ export interface LoxilbFlags {
   bfdRemoteLimits: BfdRemoteLimits;
   /** --config-quarantine: saved records that fail validation are moved aside instead of stopping the start. */
   configQuarantine: boolean;
+  /** --ct-max: connection table entries (undefined: sized by memory). */
+  ctMax?: number;
 }
 
 type Kind = 'bool' | 'string';
@@ -99,6 +101,7 @@ const DEFS: FlagDef[] = [
   { long: 'bfd-max-remote-rx', kind: 'string' },
   { long: 'bfd-max-remote-mult', kind: 'string' },
   { long: 'config-quarantine', kind: 'bool', key: 'configQuarantine' },
+  { long: 'ct-max', kind: 'string' },
 ];
 
 /** loxilb flags that exist but are not implemented in loxilb-ts yet. */
@@ -160,6 +163,8 @@ export const USAGE = `Usage: loxilb [OPTIONS]
       --whitelist=REGEX   the datapath attaches only to interfaces whose names match
                           (the blacklist is then ignored)
       --egr-hooks         attach the datapath at TC egress too (locally sent traffic to VIPs)
+      --ct-max=N          connection table entries (each connection takes two); default by
+                          memory: 0.25 % of RAM, 262,144 to 4,194,304
       --sync-tls-ca=PEM   connection sync (TCP 22222, with --cluster) over TLS: the CA that signs
       --sync-tls-cert=PEM every node's certificate, and this node's certificate and key; peers
       --sync-tls-key=PEM  must present a certificate from that CA
@@ -267,6 +272,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
   out.whitelist = regexFlag('whitelist', raw.whitelist);
   out.syncTls = syncTlsFlags(raw);
   parseHardeningFlags(out, raw);
+  if (raw['ct-max'] !== undefined) out.ctMax = intFlag('ct-max', raw['ct-max'], 1024, 16_777_216);
   // --peer implies --bgp, as in loxilb.
   if (out.peer) out.bgp = true;
   return out;

@@ -3,6 +3,7 @@
 // into its maps, sweeps idle connections, and reads the connection table for
 // the API and for connection sync.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { loadNativeAddon, type CtInstallResult, type NativeLbDatapath, type NativeMapDump } from '../util/nativeAddon.ts';
@@ -65,6 +66,24 @@ export interface DatapathOptions extends InterfaceFilter {
   sweepIntervalMs?: number;
   linkIntervalMs?: number;
   objectPath?: string;
+  /** Connection table entries (--ct-max); default sized by memory, see defaultCtMax. */
+  ctMax?: number;
+}
+
+/** The smallest and largest connection table the agent sizes by itself. */
+export const CT_MAX_FLOOR = 262_144;
+export const CT_MAX_CEILING = 4_194_304;
+/** Kernel memory one preallocated entry takes (40-byte key, 96-byte value, hash table overhead), roughly. */
+const CT_ENTRY_BYTES = 200;
+
+/**
+ * The connection table by memory: a quarter of a percent of RAM (a 24 GiB
+ * node: about 320,000 entries, 64 MB of kernel memory), never fewer than
+ * 262,144 entries nor more than 4,194,304.
+ */
+export function defaultCtMax(totalBytes = os.totalmem()): number {
+  const n = Math.floor((totalBytes * 0.0025) / CT_ENTRY_BYTES);
+  return Math.min(CT_MAX_CEILING, Math.max(CT_MAX_FLOOR, n));
 }
 
 export type DatapathStats = Record<(typeof STAT_NAMES)[number], number>;
@@ -122,6 +141,7 @@ export class Datapath {
   /** Loads and verifies the programs; throws an Error whose message names what is missing. */
   static open(opts: DatapathOptions, log: Logger): Datapath {
     const objectPath = opts.objectPath ?? BPF_OBJECT;
+    const ctMax = opts.ctMax ?? defaultCtMax();
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new Error('the eBPF datapath needs root (CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON); run loxilb as root, or with --peer for BGP only');
     }
@@ -129,12 +149,17 @@ export class Datapath {
     checkLayout(addon.datapathLayout);
     let dp: NativeLbDatapath;
     try {
-      dp = new addon.LbDatapath(objectPath);
+      dp = new addon.LbDatapath(objectPath, ctMax);
     } catch (err) {
       throw new Error(explainLoadError(err, objectPath), { cause: err });
     }
-    return new Datapath(dp, opts, log, () => addon.ktimeNs());
+    const d = new Datapath(dp, opts, log, () => addon.ktimeNs());
+    d.ctCapacity = ctMax;
+    return d;
   }
+
+  /** Entries the connection table holds (both directions of a connection take one each). */
+  ctCapacity = 0;
 
   /** Turns on IPv4 and IPv6 forwarding (the FIB lookup of translated packets needs it) and attaches. */
   start(): void {

@@ -133,7 +133,8 @@ export interface NativeAddon {
   /** Sends `count` gratuitous ARPs (4-byte address) or unsolicited NAs (16 bytes) on `ifname`, `intervalMs` apart. */
   announce(ifname: string, address: Buffer, count: number, intervalMs: number): Promise<void>;
   /** Loads native/build/lb.bpf.o; throws an Error with `code` (EPERM without root) and `log` (libbpf's). */
-  LbDatapath: new (objectPath: string) => NativeLbDatapath;
+  /** ctMax: entries of the connection table (0: the size compiled in). */
+  LbDatapath: new (objectPath: string, ctMax?: number) => NativeLbDatapath;
   /** CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns, so of ct last_ns. */
   ktimeNs(): number;
   /** if_nametoindex; 0 if there is no such interface. */

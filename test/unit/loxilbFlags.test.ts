@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FlagError, isLoopbackApi, parseLoxilbFlags } from '../../src/cli/loxilbFlags.ts';
+import { CT_MAX_CEILING, CT_MAX_FLOOR, defaultCtMax } from '../../src/datapath/Datapath.ts';
 
 test('defaults match loxilb, with the gobgpd API on loopback', () => {
   const f = parseLoxilbFlags([]);
@@ -136,4 +137,17 @@ test('hardening flags: REST limits, CORS origin, BFD key dir and remote limits, 
   ];
   for (const [arg, msg] of bad) assert.throws(() => parseLoxilbFlags([arg]), (e: Error) => e instanceof FlagError && msg.test(e.message), arg);
   assert.throws(() => parseLoxilbFlags(['--api-header-timeout=20000', '--api-request-timeout=10000']), /must be at least --api-header-timeout/);
+});
+
+test('--ct-max sizes the connection table; unset, it is sized by memory within bounds', () => {
+  assert.equal(parseLoxilbFlags([]).ctMax, undefined);
+  assert.equal(parseLoxilbFlags(['--ct-max=1024']).ctMax, 1024);
+  assert.equal(parseLoxilbFlags(['--ct-max', '2000000']).ctMax, 2_000_000);
+  for (const bad of ['--ct-max=1023', '--ct-max=16777217', '--ct-max=1e6', '--ct-max=']) {
+    assert.throws(() => parseLoxilbFlags([bad]), (e: Error) => e instanceof FlagError && /--ct-max must be an integer from 1024 to 16777216/.test(e.message), bad);
+  }
+  const GiB = 1024 ** 3;
+  assert.equal(defaultCtMax(2 * GiB), CT_MAX_FLOOR, 'a small node still gets the floor');
+  assert.equal(defaultCtMax(24 * GiB), Math.floor((24 * GiB * 0.0025) / 200), 'a 24 GiB node: a quarter of a percent of RAM');
+  assert.equal(defaultCtMax(4096 * GiB), CT_MAX_CEILING, 'a huge node stops at the ceiling');
 });
