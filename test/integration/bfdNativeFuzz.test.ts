@@ -16,11 +16,10 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import fc from 'fast-check';
-import { BfdAuthType, BfdState, encodeBfdPacket } from '../../src/bfd/BfdPacket.ts';
 import { BFD_RX_DROP_REASONS, BfdManager } from '../../src/bfd/BfdManager.ts';
 import { BFD_DEFAULT_REMOTE_LIMITS } from '../../src/bfd/BfdSession.ts';
 import { NativeBfdTransport } from '../../src/bfd/NativeBfdTransport.ts';
-import { controlPacket } from '../lab/bfdPackets.ts';
+import { bfdDatagrams } from '../lab/bfdFuzz.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 200);
 const KEY = Buffer.from('a-fuzzing-key-of-20b');
@@ -53,30 +52,8 @@ test('fast-check datagrams over loopback into the addon and the manager: no thro
     for (const [i, a] of PEERS.entries()) senders.push(await udpFrom(a, 49200 + i));
     const known = new Set<string>(BFD_RX_DROP_REASONS);
 
-    const aimed = fc
-      .record({
-        state: fc.constantFrom(BfdState.AdminDown, BfdState.Down, BfdState.Init, BfdState.Up),
-        detectMult: fc.integer({ min: 1, max: 255 }),
-        myDiscriminator: fc.integer({ min: 1, max: 0xffffffff }),
-        yourDiscriminator: fc.constantFrom(0, ...DISCS, 0xdeadbeef),
-        desiredMinTxUs: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constant(0xffffffff)),
-        requiredMinRxUs: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constant(0)),
-        poll: fc.boolean(),
-        final: fc.boolean(),
-        signed: fc.boolean(),
-        seq: fc.integer({ min: 0, max: 0xffffffff }),
-      })
-      .map((r) => {
-        const pkt = controlPacket(r);
-        return r.signed ? encodeBfdPacket(pkt, { type: BfdAuthType.KeyedSha1, keyId: 1, key: KEY, sequence: r.seq }) : encodeBfdPacket(pkt);
-      });
-    const mutate = fc.tuple(aimed, fc.array(fc.tuple(fc.nat(60), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), fc.option(fc.nat(60), { nil: undefined })).map(([b, flips, cut]) => {
-      const buf = Buffer.from(b);
-      for (const [i, v] of flips) if (i < buf.length) buf[i] = v;
-      return cut === undefined ? buf : buf.subarray(0, cut);
-    });
-    // Up to the receive buffer and past it (a datagram longer than any BFD packet).
-    const datagram = fc.oneof(aimed, mutate, fc.uint8Array({ minLength: 1, maxLength: 64 }).map((u) => Buffer.from(u)), fc.uint8Array({ minLength: 1, maxLength: 2000 }).map((u) => Buffer.from(u)));
+    // Valid-looking packets aimed at our sessions, mutations of them, random bytes up to past the receive buffer.
+    const datagram = bfdDatagrams(KEY, DISCS, 2000);
     const step = fc.tuple(datagram, fc.constantFrom(0, 1, 2), fc.constantFrom(255, 255, 255, 254, 64, 1));
 
     let sent = 0;

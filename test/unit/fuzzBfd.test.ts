@@ -10,11 +10,11 @@ import os from 'node:os';
 import path from 'node:path';
 import fc from 'fast-check';
 import { ManualClock } from '../../src/util/clock.ts';
-import { BfdAuthType, BfdState, decodeBfdPacket, encodeBfdPacket } from '../../src/bfd/BfdPacket.ts';
+import { BfdState, decodeBfdPacket, encodeBfdPacket } from '../../src/bfd/BfdPacket.ts';
 import { BFD_RX_DROP_REASONS, BfdManager } from '../../src/bfd/BfdManager.ts';
 import { BFD_DEFAULT_REMOTE_LIMITS } from '../../src/bfd/BfdSession.ts';
 import type { BfdPacketHandler, BfdTransport } from '../../src/bfd/BfdTransport.ts';
-import { controlPacket } from '../lab/bfdPackets.ts';
+import { bfdDatagrams } from '../lab/bfdFuzz.ts';
 
 const RUNS = Number(process.env.FUZZ_RUNS ?? 500);
 const KEY = Buffer.from('a-fuzzing-key-of-20b');
@@ -55,31 +55,8 @@ test('random and mutated datagrams through the manager and its sessions: no thro
   await m.addSession({ instance: 'i', remoteIp: PEERS[1]!, txIntervalUs: 100_000, multiplier: 3, auth: { type: 'keyed-sha1', keyId: 1, keyFile: 'k' } });
   const known = new Set<string>(BFD_RX_DROP_REASONS);
 
-  // Valid-looking packets aimed at our sessions, then mutated.
-  const aimed = fc
-    .record({
-      state: fc.constantFrom(BfdState.AdminDown, BfdState.Down, BfdState.Init, BfdState.Up),
-      detectMult: fc.integer({ min: 0, max: 255 }),
-      myDiscriminator: fc.integer({ min: 0, max: 0xffffffff }),
-      yourDiscriminator: fc.constantFrom(0, ...DISCS, 0xdeadbeef),
-      desiredMinTxUs: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constant(0xffffffff)),
-      requiredMinRxUs: fc.oneof(fc.integer({ min: 0, max: 0xffffffff }), fc.constant(0)),
-      poll: fc.boolean(),
-      final: fc.boolean(),
-      demand: fc.boolean(),
-      signed: fc.boolean(),
-      seq: fc.integer({ min: 0, max: 0xffffffff }),
-    })
-    .map((r) => {
-      const pkt = controlPacket({ ...r, detectMult: Math.max(1, r.detectMult), myDiscriminator: r.myDiscriminator || 1 });
-      return r.signed ? encodeBfdPacket(pkt, { type: BfdAuthType.KeyedSha1, keyId: 1, key: KEY, sequence: r.seq }) : encodeBfdPacket(pkt);
-    });
-  const mutate = fc.tuple(aimed, fc.array(fc.tuple(fc.nat(60), fc.integer({ min: 0, max: 255 })), { maxLength: 3 }), fc.option(fc.nat(60), { nil: undefined })).map(([b, flips, cut]) => {
-    const buf = Buffer.from(b);
-    for (const [i, v] of flips) if (i < buf.length) buf[i] = v;
-    return cut === undefined ? buf : buf.subarray(0, cut);
-  });
-  const datagram = fc.oneof(aimed, mutate, fc.uint8Array({ maxLength: 64 }).map((u) => Buffer.from(u)));
+  // Valid-looking packets aimed at our sessions, mutations of them, random bytes.
+  const datagram = bfdDatagrams(KEY, DISCS);
   const source = fc.constantFrom(...PEERS, '10.6.6.6', '::ffff:10.0.0.2', 'fd00::2');
 
   let sent = 0;
