@@ -49,6 +49,12 @@
 #define L4_OFF_V6 (ETH_HLEN + 40)
 #define L4_OFF_MAX (ETH_HLEN + 60) /* the longest IPv4 header */
 
+/*
+ * Rule ids are below the rule capacity, a power of two the loader sets
+ * (--max-rules) along with the sizes of the maps below that depend on it.
+ */
+const volatile __u32 cfg_rule_mask = LB_MAX_RULES - 1;
+
 /* Written rarely, so not preallocated: a full table would pin 80 MB of kernel memory. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -776,7 +782,7 @@ __attribute__((noinline)) int lb_select(struct lb_rule *r, const struct lb_addr 
     for (__u32 i = 0; i < LB_MAX_EPS; i++) {
       if (i >= nep) break;
       if (!r->eps[i].alive) continue;
-      __u32 slot = (id & (LB_MAX_RULES - 1)) * LB_MAX_EPS + i;
+      __u32 slot = (id & cfg_rule_mask) * LB_MAX_EPS + i;
       __u64 *o = bpf_map_lookup_elem(&lc_opened, &slot);
       __u64 *c = bpf_map_lookup_elem(&lc_closed, &slot);
       __u64 active = (o ? *o : 0) - (c ? *c : 0);
@@ -957,7 +963,7 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
     return TC_ACT_SHOT;
   }
   if (r->sel == LB_SEL_LC) {
-    __u32 slot = (r->id & (LB_MAX_RULES - 1)) * LB_MAX_EPS + idx;
+    __u32 slot = (r->id & cfg_rule_mask) * LB_MAX_EPS + idx;
     __u64 *o = bpf_map_lookup_elem(&lc_opened, &slot);
     if (o) __sync_fetch_and_add(o, 1);
   }
@@ -1137,7 +1143,7 @@ static long sweep_one(struct bpf_map *map, struct ct_key *key, struct ct_val *v,
   __u64 last = v->last_ns;
   if (pv && pv->last_ns > last) last = pv->last_ns;
   if (last > c->now || c->now - last < idle_limit_ns(v)) return 0;
-  if (v->dir == CT_DIR_ORIG && (v->flags & CT_F_LC) && v->rule_id < LB_MAX_RULES && v->ep_idx < LB_MAX_EPS) {
+  if (v->dir == CT_DIR_ORIG && (v->flags & CT_F_LC) && v->rule_id <= cfg_rule_mask && v->ep_idx < LB_MAX_EPS) {
     __u32 slot = v->rule_id * LB_MAX_EPS + v->ep_idx;
     __u64 *closed = bpf_map_lookup_elem(&lc_closed, &slot);
     if (closed) __sync_fetch_and_add(closed, 1);

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include <cerrno>
@@ -98,6 +99,7 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
                            InstanceMethod("mapUpdateBatch", &LbDatapath::MapUpdateBatch),
                            InstanceMethod("mapDeleteBatch", &LbDatapath::MapDeleteBatch),
                            InstanceMethod("stats", &LbDatapath::Stats),
+                           InstanceMethod("tableSizes", &LbDatapath::TableSizes),
                            InstanceMethod("ctSweep", &LbDatapath::CtSweep),
                            InstanceMethod("ctInstall", &LbDatapath::CtInstall),
                            InstanceMethod("close", &LbDatapath::Close),
@@ -106,10 +108,13 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
 
   explicit LbDatapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LbDatapath>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "LbDatapath(objectPath: string, ctMax?: number)");
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "LbDatapath(objectPath: string, ctMax?: number, maxRules?: number)");
     std::string path = info[0].As<Napi::String>();
-    // The connection table's size is chosen at load (the agent sizes it by memory, --ct-max).
+    // Table sizes are chosen at load: the connection table by memory or
+    // --ct-max, the rule tables by --max-rules (a power of two).
     uint32_t ct_max = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
+    uint32_t max_rules = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
+    if (max_rules != 0 && (max_rules & (max_rules - 1)) != 0) throw Napi::RangeError::New(env, "maxRules must be a power of two");
     libbpf_set_print(LibbpfPrint);
     g_libbpf_log.clear();
     // The verifier gives up with EAGAIN when a signal is pending for the loading
@@ -122,14 +127,12 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
         int err = errno;
         throw ErrnoError(env, "cannot open eBPF object " + path, err);
       }
-      if (ct_max != 0) {
-        bpf_map* ct = bpf_object__find_map_by_name(obj_, "ct");
-        int err = ct != nullptr ? -bpf_map__set_max_entries(ct, ct_max) : ENOENT;
-        if (err != 0) {
-          bpf_object__close(obj_);
-          obj_ = nullptr;
-          throw ErrnoError(env, "cannot size the connection table to " + std::to_string(ct_max) + " entries", err);
-        }
+      std::string what;
+      int err = SizeTables(ct_max, max_rules, &what);
+      if (err != 0) {
+        bpf_object__close(obj_);
+        obj_ = nullptr;
+        throw ErrnoError(env, "cannot size " + what, err);
       }
       sigset_t all, old;
       sigfillset(&all);
@@ -159,6 +162,65 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
   ~LbDatapath() override { Release(); }
 
  private:
+  /** Sets map sizes and the rule mask in the opened, not yet loaded object; errno, or 0. */
+  int SizeTables(uint32_t ct_max, uint32_t max_rules, std::string* what) {
+    auto size = [&](const char* name, uint32_t n) -> int {
+      bpf_map* m = bpf_object__find_map_by_name(obj_, name);
+      *what = std::string("map ") + name + " to " + std::to_string(n) + " entries";
+      return m != nullptr ? -bpf_map__set_max_entries(m, n) : ENOENT;
+    };
+    int err = 0;
+    if (ct_max != 0 && (err = size("ct", ct_max)) != 0) return err;
+    if (max_rules == 0) return 0;
+    if ((err = size("rr_ctr", max_rules)) != 0) return err;
+    if ((err = size("lc_opened", max_rules * LB_MAX_EPS)) != 0) return err;
+    if ((err = size("lc_closed", max_rules * LB_MAX_EPS)) != 0) return err;
+    if ((err = size("lb_rules", max_rules * 4)) != 0) return err;
+    if ((err = size("vips", max_rules * 4)) != 0) return err;
+    *what = "the rule mask";
+    return SetRodataU32("cfg_rule_mask", max_rules - 1);
+  }
+
+  /** The .rodata map and the offset of a 4-byte variable in it, found by its BTF name; errno, or 0. */
+  int RodataVar(const char* var, bpf_map** rodata, size_t* offset) {
+    const btf* b = bpf_object__btf(obj_);
+    if (b == nullptr) return ENOENT;
+    *rodata = nullptr;
+    bpf_map* m;
+    bpf_object__for_each_map(m, obj_) {
+      const char* n = bpf_map__name(m);
+      size_t len = strlen(n);
+      if (bpf_map__is_internal(m) && len >= 7 && strcmp(n + len - 7, ".rodata") == 0) *rodata = m;
+    }
+    if (*rodata == nullptr) return ENOENT;
+    int sec = btf__find_by_name_kind(b, ".rodata", BTF_KIND_DATASEC);
+    if (sec < 0) return ENOENT;
+    const btf_type* t = btf__type_by_id(b, sec);
+    const btf_var_secinfo* vs = btf_var_secinfos(t);
+    for (int i = 0; i < btf_vlen(t); i++, vs++) {
+      const btf_type* v = btf__type_by_id(b, vs->type);
+      if (strcmp(btf__name_by_offset(b, v->name_off), var) != 0) continue;
+      if (vs->size != sizeof(uint32_t)) return EINVAL;
+      *offset = vs->offset;
+      return 0;
+    }
+    return ENOENT;
+  }
+
+  /** Writes a `const volatile __u32` of the object's .rodata before load. */
+  int SetRodataU32(const char* var, uint32_t value) {
+    bpf_map* rodata = nullptr;
+    size_t offset = 0;
+    int err = RodataVar(var, &rodata, &offset);
+    if (err != 0) return err;
+    size_t sz = 0;
+    const auto* cur = static_cast<const uint8_t*>(bpf_map__initial_value(rodata, &sz));
+    if (cur == nullptr || offset + sizeof value > sz) return EINVAL;
+    std::string data(reinterpret_cast<const char*>(cur), sz);
+    std::memcpy(&data[offset], &value, sizeof value);
+    return -bpf_map__set_initial_value(rodata, data.data(), sz);
+  }
+
   int ProgFd(const char* name) {
     bpf_program* p = bpf_object__find_program_by_name(obj_, name);
     return p != nullptr ? bpf_program__fd(p) : -1;
@@ -355,6 +417,39 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
       if (bpf_map_delete_elem(bpf_map__fd(m), k.Data() + i * ks) == 0) deleted++;
     }
     return Napi::Number::New(env, deleted);
+  }
+
+  // tableSizes() -> {ct, rr_ctr, lc_opened, lc_closed, lb_rules, vips, ruleMask}: what the loaded
+  // object has, read back from the kernel (the agent checks it against what it asked for).
+  Napi::Value TableSizes(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    RequireOpen(env);
+    Napi::Object out = Napi::Object::New(env);
+    for (const char* name : {"ct", "rr_ctr", "lc_opened", "lc_closed", "lb_rules", "vips"}) {
+      bpf_map* m = bpf_object__find_map_by_name(obj_, name);
+      bpf_map_info mi{};
+      uint32_t len = sizeof mi;
+      if (m == nullptr || bpf_obj_get_info_by_fd(bpf_map__fd(m), &mi, &len) != 0) throw Napi::Error::New(env, std::string("no eBPF map ") + name);
+      out.Set(name, Napi::Number::New(env, mi.max_entries));
+    }
+    uint32_t mask = 0;
+    if (ReadRodataU32("cfg_rule_mask", &mask) != 0) throw Napi::Error::New(env, "cannot read cfg_rule_mask from the loaded object");
+    out.Set("ruleMask", Napi::Number::New(env, mask));
+    return out;
+  }
+
+  /** Reads a `const volatile __u32` of the loaded object's .rodata map, found by its BTF name. */
+  int ReadRodataU32(const char* var, uint32_t* value) {
+    bpf_map* rodata = nullptr;
+    size_t offset = 0;
+    int err = RodataVar(var, &rodata, &offset);
+    if (err != 0) return err;
+    std::vector<uint8_t> buf(bpf_map__value_size(rodata));
+    uint32_t zero = 0;
+    if (offset + sizeof *value > buf.size()) return EINVAL;
+    if (bpf_map_lookup_elem(bpf_map__fd(rodata), &zero, buf.data()) != 0) return errno;
+    std::memcpy(value, buf.data() + offset, sizeof *value);
+    return 0;
   }
 
   // stats() -> number[LB_STAT_MAX], summed over CPUs.

@@ -704,6 +704,8 @@ export class Agent implements AgentApi, HaHost {
               egress: this.datapath.egressHooks,
               connections: dp!.connections,
               connectionCapacity: this.datapath.ctCapacity,
+              ruleCapacity: this.datapath.ruleCapacity,
+              serviceEntryCapacity: this.datapath.serviceEntryCapacity,
               stats: dp!.stats,
             },
           }
@@ -789,10 +791,12 @@ export class Agent implements AgentApi, HaHost {
         throw new ConflictError(`lbrule-exists error: ${addr}:${port}/${proto} is already served by the rule ${owner} (rules on one address, port and protocol cannot be told apart by block or host)`);
       }
     }
-    if (!cur && this.rules.size >= MAX_RULES) throw new ApiError(403, `lbrule capacity: the datapath holds at most ${MAX_RULES} rules`);
+    const maxRules = this.datapath?.ruleCapacity ?? MAX_RULES;
+    const maxEntries = this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES;
+    if (!cur && this.rules.size >= maxRules) throw new ApiError(403, `lbrule capacity: the datapath holds at most ${maxRules} rules (--max-rules)`);
     const grow = ids.length - (cur ? serviceIds(cur).length : 0);
-    if (this.services.size + grow > MAX_SERVICE_ENTRIES) {
-      throw new ApiError(403, `lbrule capacity: the datapath holds at most ${MAX_SERVICE_ENTRIES} address/port entries (port ranges and secondary IPs count one per port and address)`);
+    if (this.services.size + grow > maxEntries) {
+      throw new ApiError(403, `lbrule capacity: the datapath holds at most ${maxEntries} address/port entries (port ranges and secondary IPs count one per port and address; four per rule of --max-rules)`);
     }
   }
 

@@ -85,7 +85,7 @@ export interface AgentStatus {
   advertisedVips: number;
   uptimeSeconds: number;
   /** The eBPF datapath (absent in --peer mode and in agents built without one). */
-  datapath?: { interfaces: string[]; egress: boolean; connections: number; connectionCapacity: number; stats: Record<string, number> };
+  datapath?: { interfaces: string[]; egress: boolean; connections: number; connectionCapacity: number; ruleCapacity: number; serviceEntryCapacity: number; stats: Record<string, number> };
   /** Connection sync with the --cluster peers: entries sent and received, lag, errors. */
   sync?: SyncStatus;
   /** The REST API's connections, what it refused and why, and descriptor use. */

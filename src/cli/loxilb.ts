@@ -57,7 +57,7 @@ async function main(): Promise<void> {
           },
         },
       },
-      datapath: { whitelist: flags.whitelist, blacklist: flags.blacklist, egressHooks: flags.egrHooks, ...(flags.ctMax ? { ctMax: flags.ctMax } : {}) },
+      datapath: { whitelist: flags.whitelist, blacklist: flags.blacklist, egressHooks: flags.egrHooks, ...(flags.ctMax ? { ctMax: flags.ctMax } : {}), ...(flags.maxRules ? { maxRules: flags.maxRules } : {}) },
       api: { limits: flags.apiLimits, corsOrigin: flags.corsOrigin },
       bfd: { keyDir: flags.bfdKeyDir, remoteLimits: flags.bfdRemoteLimits },
       configQuarantine: flags.configQuarantine,

@@ -53,6 +53,8 @@ export interface LoxilbFlags {
   configQuarantine: boolean;
   /** --ct-max: connection table entries (undefined: sized by memory). */
   ctMax?: number;
+  /** --max-rules: rules the datapath holds, a power of two (undefined: 16,384). */
+  maxRules?: number;
 }
 
 type Kind = 'bool' | 'string';
@@ -102,6 +104,7 @@ const DEFS: FlagDef[] = [
   { long: 'bfd-max-remote-mult', kind: 'string' },
   { long: 'config-quarantine', kind: 'bool', key: 'configQuarantine' },
   { long: 'ct-max', kind: 'string' },
+  { long: 'max-rules', kind: 'string' },
 ];
 
 /** loxilb flags that exist but are not implemented in loxilb-ts yet. */
@@ -165,6 +168,8 @@ export const USAGE = `Usage: loxilb [OPTIONS]
       --egr-hooks         attach the datapath at TC egress too (locally sent traffic to VIPs)
       --ct-max=N          connection table entries (each connection takes two); default by
                           memory: 0.25 % of RAM, 262,144 to 4,194,304
+      --max-rules=N       LB rules the datapath holds, a power of two from 1024 to 65536
+                          (default 16384); address/port entries are four times that
       --sync-tls-ca=PEM   connection sync (TCP 22222, with --cluster) over TLS: the CA that signs
       --sync-tls-cert=PEM every node's certificate, and this node's certificate and key; peers
       --sync-tls-key=PEM  must present a certificate from that CA
@@ -273,6 +278,11 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
   out.syncTls = syncTlsFlags(raw);
   parseHardeningFlags(out, raw);
   if (raw['ct-max'] !== undefined) out.ctMax = intFlag('ct-max', raw['ct-max'], 1024, 16_777_216);
+  if (raw['max-rules'] !== undefined) {
+    const n = intFlag('max-rules', raw['max-rules'], 1024, 65_536);
+    if ((n & (n - 1)) !== 0) throw new FlagError(`flag --max-rules must be a power of two from 1024 to 65536 (got ${n})`);
+    out.maxRules = n;
+  }
   // --peer implies --bgp, as in loxilb.
   if (out.peer) out.bgp = true;
   return out;

@@ -20,6 +20,7 @@ import {
   LB_RULE_SIZE,
   MAX_EPS,
   MAX_RULES,
+  MAX_SERVICE_ENTRIES,
   SEL,
   STAT_NAMES,
   checkLayout,
@@ -68,6 +69,8 @@ export interface DatapathOptions extends InterfaceFilter {
   objectPath?: string;
   /** Connection table entries (--ct-max); default sized by memory, see defaultCtMax. */
   ctMax?: number;
+  /** Rules the datapath holds (--max-rules), a power of two; address/port entries are four times that. Default MAX_RULES. */
+  maxRules?: number;
 }
 
 /** The smallest and largest connection table the agent sizes by itself. */
@@ -106,7 +109,10 @@ export function explainLoadError(err: unknown, objectPath: string): string {
 }
 
 export class Datapath {
-  private readonly ids = new RuleIdAllocator(MAX_RULES);
+  /** Rules the tables hold, and address/port entries (four per rule on average). */
+  readonly ruleCapacity: number;
+  readonly serviceEntryCapacity: number;
+  private readonly ids: RuleIdAllocator;
   /** What each programmed rule (by ruleKey) wrote into lb_rules. */
   private readonly rules = new Map<string, Installed>();
   /** lb_rules key hex -> the rule that owns it. */
@@ -136,6 +142,9 @@ export class Datapath {
     ktimeNs: () => number,
   ) {
     this.ktimeNs = ktimeNs;
+    this.ruleCapacity = opts.maxRules ?? MAX_RULES;
+    this.serviceEntryCapacity = this.ruleCapacity * (MAX_SERVICE_ENTRIES / MAX_RULES);
+    this.ids = new RuleIdAllocator(this.ruleCapacity);
   }
 
   /** Loads and verifies the programs; throws an Error whose message names what is missing. */
@@ -149,9 +158,19 @@ export class Datapath {
     checkLayout(addon.datapathLayout);
     let dp: NativeLbDatapath;
     try {
-      dp = new addon.LbDatapath(objectPath, ctMax);
+      dp = new addon.LbDatapath(objectPath, ctMax, opts.maxRules ?? MAX_RULES);
     } catch (err) {
       throw new Error(explainLoadError(err, objectPath), { cause: err });
+    }
+    // What the kernel holds must be what was asked for: a table smaller than
+    // the agent believes would refuse writes the API already acknowledged.
+    const maxRules = opts.maxRules ?? MAX_RULES;
+    const got = dp.tableSizes();
+    const want = { ct: ctMax, rr_ctr: maxRules, lc_opened: maxRules * MAX_EPS, lc_closed: maxRules * MAX_EPS, lb_rules: 4 * maxRules, vips: 4 * maxRules, ruleMask: maxRules - 1 };
+    const off = Object.entries(want).filter(([k, v]) => got[k as keyof typeof got] !== v);
+    if (off.length > 0) {
+      dp.close();
+      throw new Error(`the eBPF datapath loaded with other table sizes than asked: ${off.map(([k, v]) => `${k} ${got[k as keyof typeof got]} (asked ${v})`).join(', ')}`);
     }
     const d = new Datapath(dp, opts, log, () => addon.ktimeNs());
     d.ctCapacity = ctMax;
@@ -297,7 +316,7 @@ export class Datapath {
       const id = prev && prev.sig === plan.endpointsSignature ? prev.id : this.ids.alloc();
       if (id === undefined) {
         if (prev) this.uninstall(key, prev, flush, touchedVips);
-        result.set(key, { programmed: false, reason: `the datapath holds at most ${MAX_RULES} rules` });
+        result.set(key, { programmed: false, reason: `the datapath holds at most ${this.ruleCapacity} rules` });
         continue;
       }
       for (const k of plan.keys) claimed.set(k.hex, key);

@@ -134,7 +134,7 @@ export interface NativeAddon {
   announce(ifname: string, address: Buffer, count: number, intervalMs: number): Promise<void>;
   /** Loads native/build/lb.bpf.o; throws an Error with `code` (EPERM without root) and `log` (libbpf's). */
   /** ctMax: entries of the connection table (0: the size compiled in). */
-  LbDatapath: new (objectPath: string, ctMax?: number) => NativeLbDatapath;
+  LbDatapath: new (objectPath: string, ctMax?: number, maxRules?: number) => NativeLbDatapath;
   /** CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns, so of ct last_ns. */
   ktimeNs(): number;
   /** if_nametoindex; 0 if there is no such interface. */
@@ -184,6 +184,8 @@ export interface NativeLbDatapath {
   mapDeleteBatch(map: string, keys: Buffer): number;
   /** The per-CPU counters of native/bpf/lb_maps.h (LB_STAT_*), summed. */
   stats(): number[];
+  /** Map sizes and the rule mask of the loaded object, read back from the kernel. */
+  tableSizes(): { ct: number; rr_ctr: number; lc_opened: number; lc_closed: number; lb_rules: number; vips: number; ruleMask: number };
   /** Runs the in-kernel sweep (lb_sweep) once: idle connections go, both entries together. */
   ctSweep(): { scanned: number; count: number };
   /**

@@ -35,6 +35,9 @@ describe('eBPF datapath (client, two LB nodes, two HTTP/UDP endpoints)', { timeo
     const st = await t.mustApi('lb1', 'GET', '/status');
     assert.deepEqual(st.datapath.interfaces, ['eth0']);
     assert.equal(st.datapath.egress, false);
+    // The default tables: 16,384 rules, 65,536 address/port entries.
+    assert.equal(st.datapath.ruleCapacity, 16384);
+    assert.equal(st.datapath.serviceEntryCapacity, 65536);
     assert.match(await t.lab.run('lb1', ['tc', 'filter', 'show', 'dev', 'eth0', 'ingress']), /bpf.*lb_ingress.*direct-action/);
   });
 

@@ -139,12 +139,17 @@ test('hardening flags: REST limits, CORS origin, BFD key dir and remote limits, 
   assert.throws(() => parseLoxilbFlags(['--api-header-timeout=20000', '--api-request-timeout=10000']), /must be at least --api-header-timeout/);
 });
 
-test('--ct-max sizes the connection table; unset, it is sized by memory within bounds', () => {
+test('--ct-max sizes the connection table (unset, by memory within bounds); --max-rules the rule tables', () => {
   assert.equal(parseLoxilbFlags([]).ctMax, undefined);
   assert.equal(parseLoxilbFlags(['--ct-max=1024']).ctMax, 1024);
   assert.equal(parseLoxilbFlags(['--ct-max', '2000000']).ctMax, 2_000_000);
   for (const bad of ['--ct-max=1023', '--ct-max=16777217', '--ct-max=1e6', '--ct-max=']) {
     assert.throws(() => parseLoxilbFlags([bad]), (e: Error) => e instanceof FlagError && /--ct-max must be an integer from 1024 to 16777216/.test(e.message), bad);
+  }
+  assert.equal(parseLoxilbFlags([]).maxRules, undefined);
+  assert.equal(parseLoxilbFlags(['--max-rules=65536']).maxRules, 65536);
+  for (const [bad, re] of [['--max-rules=3000', /--max-rules must be a power of two from 1024 to 65536 \(got 3000\)/], ['--max-rules=512', /--max-rules must be an integer from 1024 to 65536/], ['--max-rules=131072', /from 1024 to 65536/]] as const) {
+    assert.throws(() => parseLoxilbFlags([bad]), (e: Error) => e instanceof FlagError && re.test(e.message), bad);
   }
   const GiB = 1024 ** 3;
   assert.equal(defaultCtMax(2 * GiB), CT_MAX_FLOOR, 'a small node still gets the floor');
