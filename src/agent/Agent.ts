@@ -41,7 +41,7 @@ import { CT_DIR_ORIG, MAX_RULES, MAX_SERVICE_ENTRIES, ctStateName, type CtEntry 
 import { datapathRefusal } from '../datapath/capabilities.ts';
 import { matchAddresses } from '../datapath/planDatapath.ts';
 import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
-import { ConnSync, type SyncTls } from '../sync/ConnSync.ts';
+import { ConnSync, peerQuota, type SyncTls } from '../sync/ConnSync.ts';
 
 export const VERSION = '0.1.0';
 
@@ -94,6 +94,16 @@ const UNSPECIFIED = new Set(['0.0.0.0', '::']);
 /** How long a refusal or a failed background task keeps /status degraded. */
 const DEGRADED_WINDOW_MS = 60_000;
 
+/** Adds `delta` to the count of `vip` under `instance`, dropping what reaches zero. */
+function countVip(m: Map<string, Map<string, number>>, instance: string, vip: string, delta: number): void {
+  let vips = m.get(instance);
+  if (!vips) m.set(instance, (vips = new Map()));
+  const n = (vips.get(vip) ?? 0) + delta;
+  if (n > 0) vips.set(vip, n);
+  else vips.delete(vip);
+  if (vips.size === 0) m.delete(instance);
+}
+
 export class Agent implements AgentApi, HaHost {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
@@ -128,6 +138,8 @@ export class Agent implements AgentApi, HaHost {
   private readonly notProgrammed = new Set<string>();
   /** instance -> VIP -> programmed rules that serve it: what L2 VIP ownership holds for MASTER instances. */
   private readonly programmedVips = new Map<string, Map<string, number>>();
+  /** The part of programmedVips in a subnet of a local interface: what VIP ownership walks. */
+  private readonly localVips = new Map<string, Map<string, number>>();
   /** The rule (as programmed) each programmed key counts in programmedVips. */
   private readonly countedRule = new Map<string, LbRule>();
   /** Every (match address, port, protocol) a rule serves -> that rule's key: one rule per service. */
@@ -257,8 +269,8 @@ export class Agent implements AgentApi, HaHost {
           tls: o.sync?.tls,
           udp: o.sync?.udp,
           port: o.sync?.port,
-          // A peer may fill half our connection table, never all of it.
-          maxEntriesPerPeer: Math.floor(this.datapath.ctCapacity / 2),
+          // A peer may fill 7/8 of our connection table: an eighth stays for our own new connections.
+          maxEntriesPerPeer: peerQuota(this.datapath.ctCapacity),
           isMaster: () => this.ciStates.get(DEFAULT_INSTANCE)?.state === 'MASTER',
         },
         this.log.child({ part: 'sync' }),
@@ -275,7 +287,13 @@ export class Agent implements AgentApi, HaHost {
       logger: this.log.child({ part: 'ha' }),
     });
     const announce = o?.announce ?? announceVip;
-    this.vipOwner = new VipOwner(systemAddressDriver, announce, this.log.child({ part: 'vip' }), () => this.vipOwnership());
+    this.vipOwner = new VipOwner(
+      systemAddressDriver,
+      announce,
+      this.log.child({ part: 'vip' }),
+      () => this.vipOwnership(),
+      () => this.sortLocalVips(),
+    );
     if (o?.hook) this.hook = new RoleHook(o.hook, this.log.child({ part: 'hook' }));
   }
 
@@ -327,8 +345,9 @@ export class Agent implements AgentApi, HaHost {
       all.push(s.vip);
       if (s.state === 'MASTER') wanted.push(s.vip);
     }
-    // The programmed rules' VIPs, kept by instance as rules change: a pass never walks the rule table.
-    const ruleVipsOf = this.programmedVips;
+    // The programmed rules' VIPs in a local subnet, kept by instance as rules
+    // change: a pass never walks the rule table, nor a BGP node's 10,000 VIPs.
+    const ruleVipsOf = this.localVips;
     const states = this.ciStates;
     return {
       wanted: (function* () {
@@ -345,14 +364,18 @@ export class Agent implements AgentApi, HaHost {
   /** Counts a programmed rule's VIPs in (+1) or out (-1) of what VIP ownership looks at. */
   private countProgrammedVips(rule: LbRule, delta: 1 | -1): void {
     const instance = ruleInstance(rule);
-    let vips = this.programmedVips.get(instance);
-    if (!vips) this.programmedVips.set(instance, (vips = new Map()));
     for (const v of ruleVips(rule)) {
-      const n = (vips.get(v) ?? 0) + delta;
-      if (n > 0) vips.set(v, n);
-      else vips.delete(v);
+      countVip(this.programmedVips, instance, v, delta);
+      if (this.vipOwner?.isLocal(v)) countVip(this.localVips, instance, v, delta);
     }
-    if (vips.size === 0) this.programmedVips.delete(instance);
+  }
+
+  /** The interface subnets changed: which programmed VIPs are local, afresh. */
+  private sortLocalVips(): void {
+    this.localVips.clear();
+    for (const [instance, vips] of this.programmedVips) {
+      for (const [v, n] of vips) if (this.vipOwner?.isLocal(v)) countVip(this.localVips, instance, v, n);
+    }
   }
 
   /** Every change of state, from BFD or the API: BGP attributes, VIP ownership, hook. */

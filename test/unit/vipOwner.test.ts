@@ -73,3 +73,80 @@ test('parsePeerView: state, priority and synced of the instance; loxilb peers wi
   assert.throws(() => parsePeerView({}, 'x'), /no Attr/);
   assert.throws(() => parsePeerView({ Attr: [{ instance: 'x', state: 'BOSS' }] }, 'x'), /bad state/);
 });
+
+test('VipOwner.isLocal: answers from the interface subnets, and a pass that finds them changed asks the source to sort its VIPs again', async () => {
+  const d = new FakeDriver();
+  let sorts = 0;
+  // A source that keeps only the local VIPs, as the agent does for its programmed rules.
+  const programmed = ['192.168.80.200', '172.16.5.9', '20.20.20.1'];
+  let local: string[] = [];
+  const o = new VipOwner(
+    d,
+    async () => undefined,
+    silentLogger,
+    () => ({ wanted: local, all: local }),
+    () => {
+      sorts++;
+      local = programmed.filter((v) => o.isLocal(v));
+    },
+  );
+  local = programmed.filter((v) => o.isLocal(v));
+  assert.deepEqual(local, ['192.168.80.200']);
+  o.changed(true);
+  await o.whenIdle();
+  assert.equal(sorts, 0, 'same subnets: nothing to sort');
+  assert.deepEqual([...o.held().keys()], ['192.168.80.200']);
+  // A new subnet on eth1: its VIP becomes local at the next pass, and is taken.
+  d.ifaces.get('eth1')!.push({ address: '172.16.0.1', prefixlen: 16 });
+  o.changed(true);
+  await o.whenIdle();
+  assert.equal(sorts, 1);
+  assert.deepEqual(local, ['192.168.80.200', '172.16.5.9']);
+  o.changed(true);
+  await o.whenIdle();
+  assert.deepEqual([...o.held().keys()].sort(), ['172.16.5.9', '192.168.80.200']);
+  assert.equal(sorts, 1, 'the VIPs it added are host addresses: not a subnet change');
+  await o.close();
+});
+
+test('subnetMatcher agrees with ipaddr.js on random addresses and subnets of both families', async () => {
+  const { subnetMatcher } = await import('../../src/ha/VipOwner.ts');
+  const ipaddr = (await import('ipaddr.js')).default;
+  let seed = 7;
+  const rnd = (n: number) => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed % n;
+  };
+  const v4 = () => `${rnd(4) === 0 ? 10 : 192}.${rnd(3)}.${rnd(256)}.${rnd(256)}`;
+  const v6 = () => `fd00:${rnd(3).toString(16)}::${rnd(65536).toString(16)}:${rnd(65536).toString(16)}`;
+  let hits = 0;
+  for (let round = 0; round < 50; round++) {
+    const ifaces = new Map<string, IfaceAddress[]>();
+    for (let i = 0; i < 3; i++) {
+      ifaces.set(`eth${i}`, [
+        { address: v4(), prefixlen: 8 + rnd(24) },
+        { address: v6(), prefixlen: 16 + rnd(112) },
+        { address: v4(), prefixlen: 32 },
+      ]);
+    }
+    const m = subnetMatcher(ifaces);
+    const slow = (address: string) => {
+      const ip = ipaddr.process(address);
+      for (const [name, addrs] of ifaces) {
+        for (const a of addrs) {
+          if (a.prefixlen >= (a.address.includes(':') ? 128 : 32)) continue;
+          const net = ipaddr.process(a.address);
+          if (net.kind() === ip.kind() && ip.match(net, a.prefixlen)) return name;
+        }
+      }
+      return undefined;
+    };
+    for (let i = 0; i < 200; i++) {
+      const a = rnd(2) ? v4() : v6();
+      assert.equal(m(a), slow(a), a);
+      if (m(a) !== undefined) hits++;
+    }
+    assert.equal(m('::ffff:10.1.2.3'), slow('::ffff:10.1.2.3'), 'an IPv4-mapped address is the IPv4 address');
+  }
+  assert.ok(hits > 500, `both answers were exercised (${hits} of 10,000 in a subnet)`);
+});
