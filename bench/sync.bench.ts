@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { Datapath } from '../src/datapath/Datapath.ts';
 import { CT_KEY_SIZE, CT_VAL_SIZE, encodeCt } from '../src/datapath/layout.ts';
-import { ConnSync } from '../src/sync/ConnSync.ts';
+import { ConnSync, peerQuota } from '../src/sync/ConnSync.ts';
 import { ruleKey, type LbRule } from '../src/lb/LbRule.ts';
 
 const { values } = parseArgs({ options: { entries: { type: 'string' }, rounds: { type: 'string' } }, strict: true });
@@ -105,14 +105,14 @@ async function main(): Promise<void> {
 
   a.installConnections(t.keys, t.values);
   let master = true;
-  const syncA = new ConnSync(a, { self: 0, peers: [], port: 22301, bindAddress: '127.0.0.1', isMaster: () => master, scanIntervalMs: 50 }, log);
+  const syncA = new ConnSync(a, { self: 0, peers: [], subscribers: ['127.0.0.1'], port: 22301, bindAddress: '127.0.0.1', isMaster: () => master, scanIntervalMs: 50 }, log);
   await syncA.start();
 
   // Full pull: a fresh subscriber each round.
   let fullMs = Infinity;
   for (let r = 0; r < ROUNDS; r++) {
     b.deleteConnections(b.dumpConnections().keys);
-    const syncB = new ConnSync(b, { self: 1, peers: ['127.0.0.1'], port: 22302, peerPort: 22301, bindAddress: '127.0.0.1', isMaster: () => false }, log);
+    const syncB = new ConnSync(b, { self: 1, peers: ['127.0.0.1'], port: 22302, peerPort: 22301, bindAddress: '127.0.0.1', isMaster: () => false, maxEntriesPerPeer: peerQuota(b.ctCapacity) }, log);
     const t0 = performance.now();
     await syncB.start();
     await waitUntil(() => syncB.status().peers[0]!.fullPulls > 0, 60_000);
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   let liveMs = Infinity;
   for (let r = 0; r < ROUNDS; r++) {
     b.deleteConnections(b.dumpConnections().keys);
-    const syncB = new ConnSync(b, { self: 1, peers: ['127.0.0.1'], port: 22302, peerPort: 22301, bindAddress: '127.0.0.1', isMaster: () => false }, log);
+    const syncB = new ConnSync(b, { self: 1, peers: ['127.0.0.1'], port: 22302, peerPort: 22301, bindAddress: '127.0.0.1', isMaster: () => false, maxEntriesPerPeer: peerQuota(b.ctCapacity) }, log);
     await syncB.start();
     await waitUntil(() => syncB.status().peers[0]!.fullPulls > 0, 60_000);
     await new Promise((res) => setTimeout(res, 200)); // the scanner's snapshot now holds the old table

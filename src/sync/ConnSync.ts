@@ -18,10 +18,10 @@ import * as protoLoader from '@grpc/proto-loader';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { SyncGate } from '../ha/HaManager.ts';
-import { CT_KEY_SIZE, CT_VAL_SIZE, LAYOUT_VERSION } from '../datapath/layout.ts';
+import { LAYOUT_VERSION } from '../datapath/layout.ts';
 import { errorMessage } from '../util/errors.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
-import { batches, checkBatchShape, createDiffer, selectSyncable, type RawEntries } from './syncTable.ts';
+import { batches, checkBatchShape, createDiffer, createKeySet, selectSyncable, type RawEntries } from './syncTable.ts';
 
 const PROTO_FILE = fileURLToPath(new URL('../../proto/loxilb_sync.proto', import.meta.url));
 const pkg = grpc.loadPackageDefinition(
@@ -58,6 +58,8 @@ export interface ConnSyncOptions {
   peerPort?: number;
   /** Address the service listens on (default every address, as loxilb). */
   bindAddress?: string;
+  /** Addresses that may subscribe (default: peers); a one-way setup such as the sync bench names them apart. */
+  subscribers?: string[];
   tls?: SyncTls;
   udp?: boolean;
   scanIntervalMs?: number;
@@ -68,45 +70,27 @@ export interface ConnSyncOptions {
   isMaster(): boolean;
   /** A subscriber whose unsent data passes this many bytes is cut off (it reconnects and pulls afresh). */
   maxSubscriberBacklogBytes?: number;
-  /** Entries one peer may have installed here at once (default half the connection table). */
+  /** Entries one peer may have installed here at once (default DEFAULT_MAX_ENTRIES_PER_PEER; the agent passes 7/8 of its table). */
   maxEntriesPerPeer?: number;
 }
 
-/** Half the datapath's connection table: one peer can never fill it and starve new connections. */
-export const DEFAULT_MAX_ENTRIES_PER_PEER = 131_072;
+/**
+ * Seven eighths of the smallest connection table (262,144 entries): a peer
+ * can never fill the table and starve this node's own new connections, and
+ * a MASTER's table up to that size still syncs in full for a hitless failover.
+ */
+export const DEFAULT_MAX_ENTRIES_PER_PEER = 229_376;
+
+/** The share of this node's connection table one peer may fill. */
+export function peerQuota(ctCapacity: number): number {
+  return Math.floor((ctCapacity * 7) / 8);
+}
 
 /** A peer needs one subscription; two while a reconnect overlaps the old one going. */
 export const MAX_SUBSCRIPTIONS_PER_PEER = 2;
 
 /** A subscriber that lags this far behind is dropped: its backlog would otherwise grow without bound. */
 export const DEFAULT_MAX_SUBSCRIBER_BACKLOG = 64 * 1024 * 1024;
-
-/**
- * The entries of a batch a peer may install: every one it already has here
- * (a refresh), and new ones while it holds fewer than `max`; `held` (keys as
- * latin1 strings) is updated. Past the share, entries are refused, so one
- * peer never fills the table and starves new connections.
- */
-export function quotaFilter(keys: Buffer, values: Buffer, count: number, held: Set<string>, max: number): { keys: Buffer; values: Buffer; refused: number } {
-  let keep: number[] | undefined;
-  let refused = 0;
-  for (let i = 0; i < count; i++) {
-    const k = keys.toString('latin1', i * CT_KEY_SIZE, (i + 1) * CT_KEY_SIZE);
-    if (held.has(k) || held.size < max) {
-      held.add(k);
-      keep?.push(i);
-      continue;
-    }
-    keep ??= Array.from({ length: i }, (_, j) => j);
-    refused++;
-  }
-  if (!keep) return { keys, values, refused };
-  return {
-    keys: Buffer.concat(keep.map((i) => keys.subarray(i * CT_KEY_SIZE, (i + 1) * CT_KEY_SIZE))),
-    values: Buffer.concat(keep.map((i) => values.subarray(i * CT_VAL_SIZE, (i + 1) * CT_VAL_SIZE))),
-    refused,
-  };
-}
 
 /** The IP addresses a certificate's subjectAltName lists ("IP Address:1.2.3.4, DNS:x"), canonical. */
 export function certificateIps(san: string | undefined): Set<string> {
@@ -188,8 +172,8 @@ class PeerLink {
   private closed = false;
   private fullStart = 0;
   private fullCount = 0;
-  /** Keys (latin1 strings of the 40 key bytes) of entries this peer has installed here. */
-  private readonly held = new Set<string>();
+  /** Entries this peer has installed here (its quota). */
+  private readonly held = createKeySet();
 
   constructor(
     private readonly address: string,
@@ -286,7 +270,7 @@ class PeerLink {
           break;
         case 'DELETE':
           this.status.deleted += this.sync.table.deleteConnections(b.keys);
-          for (let i = 0; i < b.count; i++) this.held.delete(b.keys.toString('latin1', i * CT_KEY_SIZE, (i + 1) * CT_KEY_SIZE));
+          this.held.remove(b.keys);
           break;
       }
       this.status.lagMs = Math.max(0, Date.now() - b.sent_unix_ms);
@@ -309,9 +293,10 @@ class PeerLink {
     return installed;
   }
 
-  /** The entries of a batch within this peer's share of the table (see quotaFilter); refusals counted and logged. */
+  /** The entries of a batch within this peer's share of the table; refusals counted and logged. */
   private withinQuota(b: Batch): { keys: Buffer; values: Buffer } {
-    const r = quotaFilter(b.keys, b.values, b.count, this.held, this.sync.maxEntriesPerPeer);
+    // Every entry it already has here (a refresh), new ones while under its share.
+    const r = this.held.admit(b.keys, b.values, this.sync.maxEntriesPerPeer);
     if (r.refused > 0) {
       const before = this.status.overQuota;
       this.status.overQuota += r.refused;
@@ -356,7 +341,7 @@ export class ConnSync implements SyncGate {
     private readonly log: Logger,
   ) {
     this.port = opts.port ?? SYNC_PORT;
-    this.allowed = new Set(opts.peers.map((p) => normalizeIp(p) ?? p));
+    this.allowed = new Set((opts.subscribers ?? opts.peers).map((p) => normalizeIp(p) ?? p));
     this.maxEntriesPerPeer = opts.maxEntriesPerPeer ?? DEFAULT_MAX_ENTRIES_PER_PEER;
   }
 

@@ -4,7 +4,7 @@
 // per 100,000 entries and starved the event loop. What is left here is
 // slicing into batches and checking what arrives off the wire.
 import { CT_KEY_SIZE, CT_VAL_SIZE } from '../datapath/layout.ts';
-import { loadNativeAddon, type NativeCtDiffer } from '../util/nativeAddon.ts';
+import { loadNativeAddon, type NativeCtDiffer, type NativeCtKeySet } from '../util/nativeAddon.ts';
 
 export interface RawEntries {
   keys: Buffer;
@@ -15,6 +15,11 @@ export interface RawEntries {
 /** Every syncable entry of a table (a full pull): established TCP; UDP flows with a reply when udp. */
 export function selectSyncable(cur: RawEntries, udp: boolean): RawEntries {
   return loadNativeAddon().ctSelect(cur.keys, cur.values, udp);
+}
+
+/** The keys a sync peer has installed here, for its quota (see NativeCtKeySet.admit). */
+export function createKeySet(): NativeCtKeySet {
+  return new (loadNativeAddon().CtKeySet)();
 }
 
 /** The MASTER's scan state between scans. */

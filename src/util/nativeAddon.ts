@@ -143,6 +143,8 @@ export interface NativeAddon {
   ctSelect(keys: Buffer, values: Buffer, udp: boolean): NativeMapDump;
   /** The MASTER's scan state: what changed since the previous diff of a raw dump. */
   CtDiffer: new () => NativeCtDiffer;
+  /** The conntrack keys one sync peer has installed here (its quota). */
+  CtKeySet: new () => NativeCtKeySet;
   /**
    * A raw IP socket of one protocol (1..254), opened at once; rcvbufBytes 0
    * means 256 KiB. Throws an Error with `code` (EPERM without root).
@@ -160,6 +162,18 @@ export interface NativeCtDiffer {
    */
   diff(keys: Buffer, values: Buffer, refreshNs: number, udp: boolean): { upserts: NativeMapDump; deletes: NativeMapDump };
   reset(): void;
+  size(): number;
+}
+
+export interface NativeCtKeySet {
+  /**
+   * The entries of a batch within the quota: those already in the set (a
+   * refresh), and new ones while the set holds fewer than max (added). The
+   * batch itself comes back when nothing is refused.
+   */
+  admit(keys: Buffer, values: Buffer, max: number): { keys: Buffer; values: Buffer; refused: number };
+  remove(keys: Buffer): void;
+  clear(): void;
   size(): number;
 }
 
