@@ -68,7 +68,7 @@
 // and the poller, so everything here is CPU time; CPU per process is printed.
 import { parseArgs } from 'node:util';
 import path from 'node:path';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import type { V1Lease, V1Service } from '@kubernetes/client-node';
 import { Lab, type LabProcess } from '../test/lab/Lab.ts';
@@ -179,6 +179,27 @@ function compileController(labDir: string): string {
   return entry;
 }
 
+/**
+ * bin/kube-loxilb runs dist/ when it is newer than every source file, else
+ * the sources through tsx (about twice the memory). The memory goal is about
+ * the deployed runtime: a stale dist/ is rebuilt first, and the run says so.
+ */
+function ensureCompiled(): void {
+  const js = path.join(ROOT, 'dist/cli/kube-loxilb.js');
+  const newest = (dir: string): number => {
+    let t = 0;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name);
+      t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+    }
+    return t;
+  };
+  if (existsSync(js) && statSync(js).mtimeMs >= newest(path.join(ROOT, 'src'))) return;
+  console.log('dist/ is older than src/: running `npm run build` so kube-loxilb runs compiled, as deployed');
+  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+  if (r.status !== 0 || !existsSync(js)) throw new Error('`npm run build` failed: kube-loxilb would run through tsx and its memory would not be what is deployed');
+}
+
 function procStatus(pid: number): { hwmKb: number; rssKb: number } | undefined {
   try {
     const s = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -281,6 +302,7 @@ async function main(): Promise<void> {
       const entry = compileController(lab.dir);
       ctl = lab.spawn(CTL.name, process.execPath, [...(env.LOXILB_NODE_ARGS ?? '').split(' ').filter(Boolean), entry, ...args], { env, logName: 'kctl.kube-loxilb' });
     } else {
+      ensureCompiled();
       ctl = lab.spawn(CTL.name, KUBE_LOXILB_BIN, args, { env, logName: 'kctl.kube-loxilb' });
     }
     const c = ctl;
