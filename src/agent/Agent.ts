@@ -9,7 +9,7 @@ import { guarded, processFaults } from '../util/faults.ts';
 import type { AgentApi, AgentStatus, BfdSessionInfo, BfdStatus, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, ListedLbRule } from '../api/AgentApi.ts';
 import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
 import type { NativeBfdTransport } from '../bfd/NativeBfdTransport.ts';
-import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
+import { completeBfdSession, type BfdSessionPost, type BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { BfdManager } from '../bfd/BfdManager.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
 import { announceAddress } from '../net/gratuitous.ts';
@@ -66,6 +66,8 @@ export interface AgentOptions {
   bfd?: { keyDir?: string; remoteLimits?: BfdRemoteLimits };
   /** Saved records that fail their checksum or validation are moved aside with a warning instead of stopping the start. */
   configQuarantine?: boolean;
+  /** loxilb flags given that loxilb-ts does not act on ("--flag: what it does not do"), shown in /status. */
+  flagsNotInEffect?: string[];
 }
 
 export interface HaOptions {
@@ -737,6 +739,7 @@ export class Agent implements AgentApi, HaHost {
       ...(api ? { api } : {}),
       faults: processFaults.all(),
       ...(bfd ? { bfd } : {}),
+      ...(this.opts.flagsNotInEffect?.length ? { flagsNotInEffect: this.opts.flagsNotInEffect } : {}),
     };
   }
 
@@ -1006,22 +1009,29 @@ export class Agent implements AgentApi, HaHost {
     this.bfdSpecs = next;
   }
 
-  async setBfdSession(spec: BfdSessionSpec): Promise<void> {
+  async setBfdSession(post: BfdSessionPost): Promise<void> {
     this.requireLbMode();
     const m = await this.bfdManager();
-    const key = bfdKey(spec.instance, spec.remoteIp);
-    const next = new Map(this.bfdSpecs).set(key, spec);
+    const key = bfdKey(post.instance, post.remoteIp);
     const cur = this.bfdSpecs.get(key);
     // A saved session that could not start (its key file refused) is added afresh.
-    if (cur && m.get(spec.instance, spec.remoteIp)) {
-      // loxilb: a re-POST for the instance's session changes its timers (here through a Poll sequence).
-      if (cur.sourceIp !== spec.sourceIp || !isDeepStrictEqual(cur.auth, spec.auth)) {
-        throw new ConflictError(`bfd existing session with ${spec.remoteIp}: only interval and retryCount can change; delete it first`);
+    if (cur && m.get(post.instance, post.remoteIp)) {
+      // loxilb: a re-POST for the instance's session changes its timers (here through a Poll
+      // sequence); what it leaves out keeps its value (`loxicmd set bfd` sends sourceIp "").
+      const sourceIp = post.sourceIp ?? cur.sourceIp;
+      const auth = post.auth ?? cur.auth;
+      if (cur.sourceIp !== sourceIp || !isDeepStrictEqual(cur.auth, auth)) {
+        throw new ConflictError(`bfd existing session with ${post.remoteIp}: only interval and retryCount can change; delete it first`);
       }
-      this.saveBfd(next);
+      const spec: BfdSessionSpec = { ...cur, intervalUs: post.intervalUs ?? cur.intervalUs, multiplier: post.multiplier ?? cur.multiplier };
+      this.saveBfd(new Map(this.bfdSpecs).set(key, spec));
       m.updateSession(spec.instance, spec.remoteIp, { txIntervalUs: spec.intervalUs, rxIntervalUs: spec.intervalUs, multiplier: spec.multiplier });
       return;
     }
+    const elsewhere = [...this.bfdSpecs.values()].filter((s) => s.remoteIp === post.remoteIp).map((s) => s.instance);
+    const saved = cur && { intervalUs: post.intervalUs ?? cur.intervalUs, multiplier: post.multiplier ?? cur.multiplier };
+    const spec = completeBfdSession({ ...post, ...saved }, elsewhere.length ? `; the session with ${post.remoteIp} is in instance ${elsewhere.join(', ')}` : '');
+    const next = new Map(this.bfdSpecs).set(key, spec);
     await m.addSession(bfdParams(spec));
     this.warnUnauthenticated(spec.remoteIp, spec.auth);
     try {

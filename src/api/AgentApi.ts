@@ -8,7 +8,7 @@ import type { FaultRecord } from '../util/faults.ts';
 import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
-import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
+import type { BfdSessionPost } from '../bfd/validateBfdConfig.ts';
 
 /** One row of GET /config/bfd/all: loxilb's fields (note `sourceIP`), then what the session negotiated. */
 export interface BfdSessionInfo {
@@ -94,6 +94,8 @@ export interface AgentStatus {
   faults?: FaultRecord[];
   /** BFD sessions and receive drops (absent until BFD runs). */
   bfd?: BfdStatus;
+  /** loxilb flags this agent was started with that loxilb-ts does not act on, "--flag: what it does not do" each. */
+  flagsNotInEffect?: string[];
 }
 
 /** A stored rule with whether the datapath carries it (our addition to loxilb's GET). */
@@ -163,7 +165,7 @@ export interface AgentApi {
   listBgpNeighbors(): Promise<BgpNeighborStatus[]>;
 
   /** Adds a session, or changes the timers of the instance's session with that peer. */
-  setBfdSession(spec: BfdSessionSpec): Promise<void>;
+  setBfdSession(spec: BfdSessionPost): Promise<void>;
   listBfdSessions(): BfdSessionInfo[];
   deleteBfdSession(remoteIp: string, instance: string): Promise<void>;
 }

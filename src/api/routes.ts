@@ -7,7 +7,7 @@ import { UINT32_MAX, invalid } from '../util/FieldReader.ts';
 import { formatLbRuleForGet, parseLbRule } from '../lb/validateLbRule.ts';
 import { parseCiState } from '../ha/validateCiState.ts';
 import { parseBgpGlobal, parseBgpNeighbor } from '../bgp/validateBgpConfig.ts';
-import { parseBfdSession } from '../bfd/validateBfdConfig.ts';
+import { parseBfdSessionPost } from '../bfd/validateBfdConfig.ts';
 import { DEFAULT_INSTANCE } from '../lb/LbRule.ts';
 import { boolQuery, intParam, intQuery, ipParam, protocolParam } from './requestParams.ts';
 
@@ -113,7 +113,7 @@ export function buildRoutes(api: AgentApi): Route[] {
     route('GET', 'config/conntrack/all', 'lb', () => ({ ctAttr: api.listConntrack() })),
 
     route('POST', 'config/bfd', 'lb', async (ctx) => {
-      await api.setBfdSession(parseBfdSession(ctx.json()));
+      await api.setBfdSession(parseBfdSessionPost(ctx.json()));
       return SUCCESS;
     }),
     route('GET', 'config/bfd/all', 'lb', () => ({ Attr: api.listBfdSessions() })),

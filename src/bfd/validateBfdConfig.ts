@@ -2,6 +2,7 @@
 // {instance, remoteIp, sourceIp, interval (µs), retryCount}, plus optional
 // authentication (RFC 5880 §6.7) with the key read from a file.
 import { FieldReader, UINT32_MAX, invalid } from '../util/FieldReader.ts';
+import { ValidationError } from '../util/errors.ts';
 import { DEFAULT_INSTANCE } from '../lb/LbRule.ts';
 
 /**
@@ -27,8 +28,16 @@ export interface BfdSessionSpec {
 
 const FIELDS = ['instance', 'remoteIp', 'sourceIp', 'interval', 'retryCount', 'authType', 'keyId', 'keyFile'] as const;
 
-/** Validates a BFD session body; throws ValidationError naming the field. */
-export function parseBfdSession(body: unknown): BfdSessionSpec {
+/**
+ * A POST /config/bfd body. As in loxilb, a re-POST for a session of the same
+ * instance changes its timers, and what it leaves out (interval or
+ * retryCount 0 or absent, sourceIp "" or absent, no auth fields: what
+ * `loxicmd set bfd` sends) keeps its current value.
+ */
+export type BfdSessionPost = Omit<BfdSessionSpec, 'intervalUs' | 'multiplier'> & { intervalUs?: number; multiplier?: number };
+
+/** Validates a POST /config/bfd body; throws ValidationError naming the field. */
+export function parseBfdSessionPost(body: unknown): BfdSessionPost {
   const r = new FieldReader('', body, FIELDS);
   const instance = r.string('instance') || DEFAULT_INSTANCE;
   const remoteIp = r.ip('remoteIp', { required: true })!;
@@ -40,12 +49,12 @@ export function parseBfdSession(body: unknown): BfdSessionSpec {
   const interval = r.raw('interval');
   if (typeof interval === 'number' && Number.isSafeInteger(interval) && interval > 0 && interval < BFD_MIN_INTERVAL_US) {
     // loxilb's own text first, so scripts matching it still work.
-    throw invalid(r.field('interval'), `bfd interval too low: must be at least ${BFD_MIN_INTERVAL_US} (µs)`, interval);
+    throw invalid(r.field('interval'), `bfd interval too low: must be at least ${BFD_MIN_INTERVAL_US} (µs), or 0 to keep a session's current one`, interval);
   }
-  const intervalUs = r.int('interval', BFD_MIN_INTERVAL_US, UINT32_MAX, { required: true })!;
-  const multiplier = r.int('retryCount', 1, 255, { required: true })!;
+  const intervalUs = interval === 0 ? undefined : r.int('interval', BFD_MIN_INTERVAL_US, UINT32_MAX);
+  const multiplier = r.raw('retryCount') === 0 ? undefined : r.int('retryCount', 1, 255);
   const type = r.oneOf('authType', BFD_AUTH_TYPES);
-  const spec: BfdSessionSpec = { instance, remoteIp, sourceIp, intervalUs, multiplier };
+  const spec: BfdSessionPost = { instance, remoteIp, sourceIp, intervalUs, multiplier };
   if (type) {
     const keyId = r.int('keyId', 0, 255) ?? 1;
     const keyFile = r.string('keyFile', { required: true })!;
@@ -54,6 +63,22 @@ export function parseBfdSession(body: unknown): BfdSessionSpec {
     throw invalid(r.field('authType'), `required with keyId/keyFile: one of ${BFD_AUTH_TYPES.join(', ')}`);
   }
   return spec;
+}
+
+/** A new session needs its timers: refuses a post without them, naming the field. */
+export function completeBfdSession(p: BfdSessionPost, hint = ''): BfdSessionSpec {
+  for (const [field, v, allowed] of [
+    ['interval', p.intervalUs, `${BFD_MIN_INTERVAL_US} to ${UINT32_MAX} (µs)`],
+    ['retryCount', p.multiplier, '1 to 255'],
+  ] as const) {
+    if (v === undefined) throw new ValidationError(field, `must be given to create a session: ${allowed} (0 or absent keeps the current value only when the session exists${hint})`);
+  }
+  return { ...p, intervalUs: p.intervalUs!, multiplier: p.multiplier! };
+}
+
+/** Validates a saved BFD session (all of it required); throws ValidationError naming the field. */
+export function parseBfdSession(body: unknown): BfdSessionSpec {
+  return completeBfdSession(parseBfdSessionPost(body));
 }
 
 /** loxilb's state names in GET /config/bfd/all. */

@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     return;
   }
   const log = createLogger(flags.loglevel);
+  for (const line of flags.notInEffect) log.warn(`flag not in effect in loxilb-ts: ${line}`);
   if (flags.bgp && !isLoopbackApi(flags.gobgpApi)) {
     log.warn({ api: flags.gobgpApi }, 'gobgpd API is not on loopback: anyone who reaches it can change routing');
   }
@@ -61,6 +62,7 @@ async function main(): Promise<void> {
       api: { limits: flags.apiLimits, corsOrigin: flags.corsOrigin },
       bfd: { keyDir: flags.bfdKeyDir, remoteLimits: flags.bfdRemoteLimits },
       configQuarantine: flags.configQuarantine,
+      flagsNotInEffect: flags.notInEffect,
     },
     log,
   );

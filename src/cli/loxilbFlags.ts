@@ -1,6 +1,7 @@
 // Flag parsing for the loxilb agent, compatible with loxilb's go-flags set
-// (reference §1). Flags loxilb has but loxilb-ts does not implement yet are
-// refused by name, never silently accepted.
+// (reference §1). Every loxilb flag is accepted: the ones loxilb-ts does not
+// act on are listed in INERT and reported, one warning line each, never
+// silently accepted.
 import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
@@ -55,6 +56,8 @@ export interface LoxilbFlags {
   ctMax?: number;
   /** --max-rules: rules the datapath holds, a power of two (undefined: 16,384). */
   maxRules?: number;
+  /** loxilb flags given that loxilb-ts does not act on: "--flag: what it does not do here", one each. */
+  notInEffect: string[];
 }
 
 type Kind = 'bool' | 'string';
@@ -107,38 +110,67 @@ const DEFS: FlagDef[] = [
   { long: 'max-rules', kind: 'string' },
 ];
 
-/** loxilb flags that exist but are not implemented in loxilb-ts yet. */
-const NOT_YET: FlagDef[] = [
-  { long: 'tls', kind: 'bool' },
-  { long: 'tls-host', kind: 'string' },
-  { long: 'tls-port', kind: 'string' },
-  { long: 'tls-certificate', kind: 'string' },
-  { long: 'tls-key', kind: 'string' },
-  { long: 'rpc', kind: 'string' },
-  { long: 'prometheus', short: 'p', kind: 'bool' },
-  { long: 'api', short: 'a', kind: 'bool' },
-  { long: 'nonlp', short: 'n', kind: 'bool' },
-  { long: 'clusterinterface', kind: 'string' },
-  { long: 'log-max-size', kind: 'string' },
-  { long: 'log-max-backups', kind: 'string' },
-  { long: 'log-max-age', kind: 'string' },
-  { long: 'log-no-compress', kind: 'bool' },
-  { long: 'cpuprofile', kind: 'string' },
-  { long: 'disable-crc32', kind: 'bool' },
-  { long: 'passive-probe', kind: 'bool' },
-  { long: 'rss-enable', kind: 'bool' },
-  { long: 'k8s-api', kind: 'string' },
-  { long: 'ipvs-compat', kind: 'bool' },
-  { long: 'fallback', kind: 'bool' },
-  { long: 'localsockpolicy', kind: 'bool' },
-  { long: 'sockmapsupport', kind: 'bool' },
-  { long: 'cloud', kind: 'string' },
-  { long: 'cloudcidrblock', kind: 'string' },
-  { long: 'cloudinstance', kind: 'string' },
-  { long: 'proxyonlymode', kind: 'bool' },
-  { long: 'userservice', kind: 'bool' },
+/**
+ * loxilb flags (options/options.go) that loxilb-ts accepts but does not act
+ * on. Each is parsed as loxilb parses it, and unless it is given its "off"
+ * value (loxilb's default) the agent starts with one warning line naming what
+ * it does not do here, also listed in GET /status as flagsNotInEffect. Never
+ * refused: loxilb's manifests and defaults pass some of them, and a pod that
+ * does not start helps nobody.
+ */
+interface InertFlag extends FlagDef {
+  /** Values that ask for nothing (loxilb's default): no warning. */
+  off?: string[];
+  /** Allowed values, when loxilb's go-flags type restricts them. */
+  values?: RegExp;
+  valuesText?: string;
+  /** What loxilb-ts does not do (or does instead). */
+  effect: string;
+}
+const INT = /^\d+$/;
+const INERT: InertFlag[] = [
+  { long: 'tls', kind: 'bool', effect: 'the REST API serves plain HTTP on --port only; no HTTPS listener is opened' },
+  { long: 'tls-host', kind: 'string', off: ['0.0.0.0'], effect: 'no HTTPS listener is opened (--tls is not implemented)' },
+  { long: 'tls-port', kind: 'string', off: ['8091'], values: INT, valuesText: 'a port number', effect: 'no HTTPS listener is opened (--tls is not implemented)' },
+  { long: 'tls-certificate', kind: 'string', off: ['/opt/loxilb/cert/server.crt'], effect: 'no HTTPS listener is opened (--tls is not implemented)' },
+  { long: 'tls-key', kind: 'string', off: ['/opt/loxilb/cert/server.key'], effect: 'no HTTPS listener is opened (--tls is not implemented)' },
+  { long: 'rpc', kind: 'string', off: ['netrpc', 'grpc'], values: /^(netrpc|grpc)$/, valuesText: 'netrpc or grpc', effect: '' },
+  { long: 'prometheus', short: 'p', kind: 'bool', effect: 'no Prometheus endpoint is served; counters are in GET /status' },
+  { long: 'api', short: 'a', kind: 'bool', effect: 'the REST API still runs (kube-loxilb, loxicmd and the HA peer need it)' },
+  { long: 'nonlp', short: 'n', kind: 'bool', effect: 'loxilb-ts keeps no netlink mirror of the kernel; nothing to turn off' },
+  { long: 'clusterinterface', kind: 'string', off: [''], effect: 'egress HA over a cluster interface is not implemented; BFD uses the --ka source address' },
+  { long: 'log-max-size', kind: 'string', off: ['50'], values: INT, valuesText: 'a number of MB', effect: 'logs go to stdout; no log file is written or rotated' },
+  { long: 'log-max-backups', kind: 'string', off: ['4'], values: INT, valuesText: 'a number of files', effect: 'logs go to stdout; no log file is written or rotated' },
+  { long: 'log-max-age', kind: 'string', off: ['28'], values: INT, valuesText: 'a number of days', effect: 'logs go to stdout; no log file is written or rotated' },
+  { long: 'log-no-compress', kind: 'bool', effect: 'logs go to stdout; no log file is written or rotated' },
+  { long: 'cpuprofile', kind: 'string', off: ['none'], effect: 'no CPU profile is written; run node with --cpu-prof (LOXILB_NODE_ARGS) instead' },
+  { long: 'disable-crc32', kind: 'bool', effect: 'the datapath always updates checksums' },
+  { long: 'passive-probe', kind: 'bool', effect: 'endpoints are probed actively only' },
+  { long: 'rss-enable', kind: 'bool', effect: 'no RSS optimisation is applied' },
+  { long: 'k8s-api', kind: 'string', off: ['none'], effect: 'the agent does not watch Kubernetes; run kube-loxilb' },
+  { long: 'ipvs-compat', kind: 'bool', effect: 'IPVS services are not turned into LB rules' },
+  // loxilb-ts never routes: what the datapath does not balance goes to the kernel's own stack, which is what --fallback asks for.
+  { long: 'fallback', kind: 'bool', effect: '' },
+  { long: 'localsockpolicy', kind: 'bool', effect: "connections from the node's own processes to a VIP are not balanced" },
+  { long: 'sockmapsupport', kind: 'bool', effect: 'no sockmap L4 proxying' },
+  { long: 'cloud', kind: 'string', off: ['on-prem'], effect: 'no cloud integration: VIPs are handled as on-prem (nothing moves cloud addresses between instances)' },
+  { long: 'cloudcidrblock', kind: 'string', off: [''], effect: 'no cloud integration (see --cloud)' },
+  { long: 'cloudinstance', kind: 'string', off: [''], effect: 'no cloud integration (see --cloud)' },
+  { long: 'proxyonlymode', kind: 'bool', effect: 'there is no proxy mode: rules go to the eBPF datapath as always' },
+  { long: 'userservice', kind: 'bool', effect: 'no user or login service: the REST API does not authenticate anyone' },
+  { long: 'databasehost', kind: 'string', off: ['127.0.0.1'], effect: 'no user service (see --userservice)' },
+  { long: 'databaseport', kind: 'string', off: ['3306'], values: INT, valuesText: 'a port number', effect: 'no user service (see --userservice)' },
+  { long: 'databaseuser', kind: 'string', off: ['root'], effect: 'no user service (see --userservice)' },
+  { long: 'databasepasswordpath', kind: 'string', off: ['/etc/loxilb/mysql_password'], effect: 'no user service (see --userservice)' },
+  { long: 'databasename', kind: 'string', off: ['loxilb_db'], effect: 'no user service (see --userservice)' },
+  { long: 'manualtoken', kind: 'bool', effect: 'the REST API does not check tokens: anyone who reaches it can change rules' },
+  { long: 'manualtokenvalue', kind: 'string', off: ['/etc/loxilb/manual_token'], effect: 'the REST API does not check tokens (see --manualtoken)' },
+  { long: 'oauth2', kind: 'bool', effect: 'no OAuth2 login: the REST API does not authenticate anyone' },
+  { long: 'oauth2provider', kind: 'string', off: ['google'], values: /^(google|github)(,(google|github))*$/, valuesText: 'google and/or github, comma-separated', effect: 'no OAuth2 login (see --oauth2)' },
+  ...['google', 'github'].flatMap((p) =>
+    ['clientid', 'clientsecret', 'redirecturl'].map((f): InertFlag => ({ long: `oauth2${p}-${f}`, kind: 'string', off: [''], effect: 'no OAuth2 login (see --oauth2)' })),
+  ),
 ];
-const NOT_YET_PREFIXES = ['database', 'manualtoken', 'oauth2'];
 
 export const USAGE = `Usage: loxilb [OPTIONS]
 
@@ -195,6 +227,12 @@ export const USAGE = `Usage: loxilb [OPTIONS]
                           (<file>.rejected) with a warning; default: the agent does not start
   -v, --version           print the version and exit
   -h, --help              this text
+
+loxilb's other flags are accepted as loxilb parses them. --rpc (netrpc|grpc) and
+--fallback need nothing here (sync is always gRPC between loxilb-ts nodes; what the
+datapath does not balance always goes to the kernel). Each of these starts the agent
+with one warning line saying what it does not do, also listed in GET /status:
+  ${INERT.filter((d) => d.effect).map((d) => (d.short ? `-${d.short}/` : '') + `--${d.long}`).join(' ').replace(/(.{1,80})( |$)/g, '$1\n  ').trimEnd()}
 `;
 
 export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): LoxilbFlags {
@@ -220,15 +258,17 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     bfdKeyDir: '',
     bfdRemoteLimits: { ...BFD_DEFAULT_REMOTE_LIMITS },
     configQuarantine: false,
+    notInEffect: [],
   };
+  const inertGiven = new Map<InertFlag, string | boolean>();
   const raw: Record<string, string> = {};
   let portRaw = env.PORT || '11111';
   const find = (name: string, short: boolean) => {
     const match = (d: FlagDef) => (short ? d.short === name : d.long === name);
     const def = DEFS.find(match);
     if (def) return def;
-    const later = NOT_YET.find(match) ?? (!short && NOT_YET_PREFIXES.some((p) => name.startsWith(p)) ? { long: name, kind: 'string' as Kind } : undefined);
-    if (later) throw new FlagError(`flag --${later.long} is not implemented in loxilb-ts yet; remove it from the command line`);
+    const inert = INERT.find(match);
+    if (inert) return inert;
     throw new FlagError(`unknown flag ${short ? '-' : '--'}${name} (see loxilb --help)`);
   };
   for (let i = 0; i < argv.length; i++) {
@@ -245,21 +285,24 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
       for (const ch of name) {
         const def = find(ch, true);
         if (def.kind !== 'bool') throw new FlagError(`flag -${ch} needs a value (-${ch}=VALUE)`);
-        (out as unknown as Record<string, unknown>)[def.key!] = true;
+        if (INERT.includes(def as InertFlag)) inertGiven.set(def as InertFlag, true);
+        else (out as unknown as Record<string, unknown>)[def.key!] = true;
       }
       continue;
     }
     const def = find(name, !long);
     if (def.kind === 'bool') {
       if (value !== undefined && value !== 'true' && value !== 'false') throw new FlagError(`flag ${shown} is a switch: it takes no value (got ${JSON.stringify(value)})`);
-      (out as unknown as Record<string, unknown>)[def.key!] = value !== 'false';
+      if (INERT.includes(def as InertFlag)) inertGiven.set(def as InertFlag, value !== 'false');
+      else (out as unknown as Record<string, unknown>)[def.key!] = value !== 'false';
       continue;
     }
     if (value === undefined) {
       value = argv[++i];
       if (value === undefined) throw new FlagError(`flag ${shown} needs a value`);
     }
-    if (def.key === 'port') portRaw = value;
+    if (INERT.includes(def as InertFlag)) inertGiven.set(def as InertFlag, value);
+    else if (def.key === 'port') portRaw = value;
     else if (!def.key) raw[def.long] = value;
     else (out as unknown as Record<string, unknown>)[def.key!] = value;
   }
@@ -283,9 +326,25 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     if ((n & (n - 1)) !== 0) throw new FlagError(`flag --max-rules must be a power of two from 1024 to 65536 (got ${n})`);
     out.maxRules = n;
   }
+  out.notInEffect = inertFlags(inertGiven);
   // --peer implies --bgp, as in loxilb.
   if (out.peer) out.bgp = true;
   return out;
+}
+
+/** Checks the values of the inert flags given (as loxilb would) and says what each does not do here. */
+function inertFlags(given: Map<InertFlag, string | boolean>): string[] {
+  const lines: string[] = [];
+  for (const def of INERT) {
+    if (!given.has(def)) continue;
+    const v = given.get(def)!;
+    if (typeof v === 'string' && def.values && !def.values.test(v)) {
+      throw new FlagError(`flag --${def.long} must be ${def.valuesText} (got ${JSON.stringify(v)})`);
+    }
+    const asks = typeof v === 'boolean' ? v : !(def.off ?? []).includes(v);
+    if (asks && def.effect) lines.push(`--${def.long}: ${def.effect}`);
+  }
+  return lines;
 }
 
 export function isLoopbackApi(addr: string): boolean {

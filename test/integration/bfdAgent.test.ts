@@ -47,13 +47,23 @@ describe('loxilb BFD sessions through config/bfd, with BIRD', () => {
     await t.mustApi(LB1.name, 'POST', '/config/bfd', { remoteIp: ROUTER.ipv4, sourceIp: LB1.ipv4, interval: 200000, retryCount: 5 });
     await waitFor(async () => (await ourSession())?.detectionTime === 600000, { timeoutMs: 5_000, what: 'new detection time: the multiplier of BIRD (3) x our required RX (200 ms)' });
     assert.equal((await ourSession())?.state, 'BFDUp', 'a timer change does not take the session down');
+    // What `loxicmd set bfd 192.168.80.1 --instance=llb-inst0 --retryCount=4` sends: what it leaves out keeps its value.
+    await t.mustApi(LB1.name, 'POST', '/config/bfd', { instance: 'llb-inst0', remoteIp: ROUTER.ipv4, sourceIp: '', interval: 0, retryCount: 4 });
+    await waitFor(async () => (await ourSession())?.retryCount === 4, { timeoutMs: 5_000, what: 'retryCount 4' });
+    const s = await ourSession();
+    assert.equal(s?.interval, 200000);
+    assert.equal(s?.sourceIP, LB1.ipv4);
+    // Without --instance, loxicmd names instance "default": no such session, and nothing to create it with.
+    const other = await t.api(LB1.name, 'POST', '/config/bfd', { instance: 'default', remoteIp: ROUTER.ipv4, sourceIp: '', interval: 0, retryCount: 4 });
+    assert.equal(other.status, 400);
+    assert.match(JSON.stringify(other.body), /interval.*must be given to create a session.*is in instance llb-inst0/);
   });
 
   it('a restarted agent brings its sessions back from --config-path', async () => {
     await t.agents.get(LB1.name)!.stop();
     await t.startAgent(LB1.name, []);
     await waitFor(async () => (await ourSession())?.state === 'BFDUp', { timeoutMs: 10_000, what: 'restored session Up' });
-    assert.equal((await ourSession())?.retryCount, 5);
+    assert.equal((await ourSession())?.retryCount, 4);
   });
 
   it('DELETE takes the session down at BIRD (AdminDown), and it is gone from GET', async () => {

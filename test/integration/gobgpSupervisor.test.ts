@@ -84,10 +84,10 @@ test('gobgpd is restarted after it dies and stopped by PID', { timeout: 30_000 }
   }
 });
 
-test('loxilb flags: unknown and unimplemented flags exit 2 with a message', () => {
+test('loxilb flags: unknown flags and bad values exit 2 with a message', () => {
   for (const [args, re] of [
     [['--bogus'], /unknown flag --bogus/],
-    [['--tls'], /--tls is not implemented/],
+    [['--rpc=http'], /--rpc must be netrpc or grpc/],
     [['--ka=10.0.0.2:10.0.0.1:500'], /--ka=.*IntervalUs must be an integer of at least 10000/],
     [['--port=99999'], /--port/],
   ] as [string[], RegExp][]) {

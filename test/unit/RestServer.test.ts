@@ -7,6 +7,7 @@ import type { LbRule } from '../../src/lb/LbRule.ts';
 import { ConflictError } from '../../src/util/errors.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { FakeAgent } from './fixtures/FakeAgentApi.ts';
+import { completeBfdSession } from '../../src/bfd/validateBfdConfig.ts';
 
 let agent: FakeAgent;
 let server: RestServer;
@@ -289,8 +290,8 @@ test('POST /config/bfd refuses bad bodies naming the field, and reaches nothing'
   agent.calls = [];
   const cases: [unknown, string, RegExp][] = [
     [{ remoteIp: '10.0.0.1', interval: 5000, retryCount: 3 }, 'interval', /bfd interval too low/],
-    [{ remoteIp: '10.0.0.1', interval: 100000, retryCount: 0 }, 'retryCount', /1 to 255/],
-    [{ remoteIp: '10.0.0.1', retryCount: 3 }, 'interval', /required/],
+    [{ remoteIp: '10.0.0.1', interval: 100000, retryCount: 256 }, 'retryCount', /1 to 255/],
+    [{ remoteIp: '10.0.0.1', interval: 'fast', retryCount: 3 }, 'interval', /integer/],
     [{ interval: 100000, retryCount: 3 }, 'remoteIp', /required/],
     [{ remoteIp: '10.0.0.1', sourceIp: 'fd00::1', interval: 100000, retryCount: 3 }, 'sourceIp', /same address family/],
     [{ remoteIp: '10.0.0.1', interval: 100000, retryCount: 3, authType: 'md5' }, 'authType', /keyed-sha1/],
@@ -304,6 +305,17 @@ test('POST /config/bfd refuses bad bodies naming the field, and reaches nothing'
     assert.match(r.body.message, msg);
   }
   assert.deepEqual(agent.calls, []);
+});
+
+test("POST /config/bfd in loxicmd set bfd's shape: what it leaves out (0, \"\") reaches the agent as unset", async () => {
+  agent.calls = [];
+  const r = await call('POST', '/config/bfd', { instance: 'llb-inst0', remoteIp: '10.0.0.2', sourceIp: '', interval: 0, retryCount: 5 });
+  assert.equal(r.status, 200);
+  assert.deepEqual(agent.calls, [['setBfdSession', { instance: 'llb-inst0', remoteIp: '10.0.0.2', sourceIp: undefined, intervalUs: undefined, multiplier: 5 }]]);
+  // Creating a session needs both timers; the error names the missing one.
+  assert.throws(() => completeBfdSession({ instance: 'llb-inst0', remoteIp: '10.0.0.2', multiplier: 5 }), /^ValidationError: invalid interval: must be given to create a session: 10000 to 4294967295/);
+  assert.throws(() => completeBfdSession({ instance: 'llb-inst0', remoteIp: '10.0.0.2', intervalUs: 100000 }, '; hint'), /invalid retryCount: must be given to create a session: 1 to 255 .*; hint\)/);
+  assert.deepEqual(completeBfdSession({ instance: 'i', remoteIp: '10.0.0.2', intervalUs: 100000, multiplier: 3 }), { instance: 'i', remoteIp: '10.0.0.2', intervalUs: 100000, multiplier: 3 });
 });
 
 test('GET /config/bfd/all and DELETE /config/bfd/remoteIP/{ip}?instance=', async () => {

@@ -31,9 +31,61 @@ test('--peer implies --bgp', () => {
   assert.equal(f.bgp, true);
 });
 
-test('unimplemented loxilb flags are refused by name', () => {
-  for (const a of ['--tls', '--prometheus', '--database-host=x']) {
-    assert.throws(() => parseLoxilbFlags([a]), (e: Error) => e instanceof FlagError && /not implemented in loxilb-ts yet/.test(e.message), a);
+/**
+ * Every flag of loxilb's options/options.go (the long names, as loxilb
+ * declares them), with a value where the flag takes one.
+ */
+const LOXILB_FLAGS: [string, string | null][] = [
+  ['bgp', null], ['ka', 'none'], ['version', null], ['api', null], ['nonlp', null], ['host', '0.0.0.0'], ['port', '11111'],
+  ['tls', null], ['tls-host', '0.0.0.0'], ['tls-port', '8091'], ['tls-certificate', '/opt/loxilb/cert/server.crt'], ['tls-key', '/opt/loxilb/cert/server.key'],
+  ['cluster', 'none'], ['self', '0'], ['loglevel', 'debug'], ['log-max-size', '50'], ['log-max-backups', '4'], ['log-max-age', '28'], ['log-no-compress', null],
+  ['cpuprofile', 'none'], ['prometheus', null], ['disable-crc32', null], ['passive-probe', null], ['rss-enable', null], ['egr-hooks', null], ['peer', null],
+  ['blacklist', 'none'], ['rpc', 'netrpc'], ['k8s-api', 'none'], ['ipvs-compat', null], ['fallback', null], ['localsockpolicy', null], ['sockmapsupport', null],
+  ['cloud', 'on-prem'], ['cloudcidrblock', ''], ['cloudinstance', ''], ['config-path', '/etc/loxilb/'], ['proxyonlymode', null], ['whitelist', 'none'],
+  ['clusterinterface', ''], ['userservice', null], ['databasehost', '127.0.0.1'], ['databaseport', '3306'], ['databaseuser', 'root'],
+  ['databasepasswordpath', '/etc/loxilb/mysql_password'], ['databasename', 'loxilb_db'], ['manualtoken', null], ['manualtokenvalue', '/etc/loxilb/manual_token'],
+  ['oauth2', null], ['oauth2provider', 'google'], ['oauth2google-clientid', ''], ['oauth2google-clientsecret', ''], ['oauth2google-redirecturl', ''],
+  ['oauth2github-clientid', ''], ['oauth2github-clientsecret', ''], ['oauth2github-redirecturl', ''],
+];
+
+test('every loxilb flag is accepted; given at loxilb\'s default value, none warns', () => {
+  for (const [name, value] of LOXILB_FLAGS) {
+    if (name === 'version') continue;
+    const arg = value === null ? `--${name}` : `--${name}=${value}`;
+    const f = parseLoxilbFlags([arg]);
+    if (value !== null) assert.deepEqual(f.notInEffect, [], arg);
+  }
+  // kube-loxilb's manifests and loxilb's defaults, as a pod would get them.
+  const f = parseLoxilbFlags(['--rpc=netrpc', '--cloud=on-prem', '--k8s-api=none', '--cpuprofile=none', '--fallback', '--clusterinterface=', '--egr-hooks']);
+  assert.deepEqual(f.notInEffect, []);
+  assert.equal(f.egrHooks, true);
+});
+
+test('a loxilb flag loxilb-ts does not act on gives one line naming what it does not do', () => {
+  const f = parseLoxilbFlags(['--localsockpolicy', '--ipvs-compat', '--clusterinterface=eth1', '--fallback', '-p', '--tls', '--cloud=aws', '--manualtoken', '--log-max-size=10']);
+  assert.deepEqual(
+    f.notInEffect.map((l) => l.split(':')[0]),
+    ['--tls', '--prometheus', '--clusterinterface', '--log-max-size', '--ipvs-compat', '--localsockpolicy', '--cloud', '--manualtoken'],
+  );
+  assert.match(f.notInEffect.find((l) => l.startsWith('--localsockpolicy'))!, /own processes to a VIP are not balanced/);
+  assert.match(f.notInEffect.find((l) => l.startsWith('--manualtoken'))!, /does not check tokens/);
+  assert.match(f.notInEffect.find((l) => l.startsWith('--tls'))!, /plain HTTP/);
+  // Short switches in a run, an explicit false asks for nothing.
+  assert.deepEqual(parseLoxilbFlags(['-pan']).notInEffect.map((l) => l.split(':')[0]), ['--prometheus', '--api', '--nonlp']);
+  assert.deepEqual(parseLoxilbFlags(['--ipvs-compat=false']).notInEffect, []);
+});
+
+test('inert flags are still checked as loxilb checks them', () => {
+  for (const [arg, re] of [
+    ['--rpc=http', /--rpc must be netrpc or grpc/],
+    ['--tls-port=https', /--tls-port must be a port number/],
+    ['--log-max-age=-1', /--log-max-age must be a number of days/],
+    ['--oauth2provider=facebook', /--oauth2provider must be google and\/or github/],
+    ['--tls=yes', /--tls is a switch/],
+    ['--cloud', /--cloud needs a value/],
+    ['--database-host=x', /unknown flag --database-host/],
+  ] as [string, RegExp][]) {
+    assert.throws(() => parseLoxilbFlags([arg]), (e: Error) => e instanceof FlagError && re.test(e.message), arg);
   }
 });
 
