@@ -119,6 +119,23 @@ if [ ! -f dist/cli/loxilb.js ] || [ -n "$(find src -newer dist/cli/loxilb.js -pr
   did+=("compiled src/ into dist/")
 fi
 
+# The real programs the integration tests run against (kube-apiserver and
+# etcd, the Go kube-loxilb), built from their Go modules at pinned versions
+# into ~/.cache/loxilb-ts (LOXILB_TS_CACHE): minutes on a new machine, then
+# nothing. Needs the go command (Go 1.24 or newer) and the Go module proxy.
+missing_peers=$(bash scripts/build-go-peers.sh --print | while read -r _ bin _; do [ -x "$bin" ] || echo "$bin"; done)
+if [ -n "$missing_peers" ]; then
+  echo "setup: building the Go test peers (kube-apiserver, etcd, kube-loxilb) into ${LOXILB_TS_CACHE:-$HOME/.cache/loxilb-ts}; only the first run pays for this" >&2
+  go_log=$(mktemp)
+  if ! bash scripts/build-go-peers.sh >"$go_log" 2>&1; then
+    tail -40 "$go_log" >&2
+    rm -f "$go_log"
+    exit 1
+  fi
+  rm -f "$go_log"
+  did+=("built the Go test peers")
+fi
+
 if [ "${#did[@]}" -eq 0 ]; then
   echo "setup: system packages and node_modules already up to date"
 else

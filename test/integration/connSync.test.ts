@@ -6,13 +6,13 @@
 // certificates and refuses a peer whose certificate it does not trust.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatapathLab, DP, type LbNode } from '../lab/DatapathLab.ts';
 import { waitFor } from '../lab/wait.ts';
+import { issueCert, makeCa } from '../lab/pki.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const STREAMS = fileURLToPath(new URL('../lab/streamClients.ts', import.meta.url));
@@ -23,19 +23,10 @@ const streamRule = {
   endpoints: [DP.ep1, DP.ep2].map((ip) => ({ endpointIP: ip, targetPort: DP.streamPort, weight: 1 })),
 };
 
-/** A CA and one certificate per name, signed by it (openssl, as an operator would). */
+/** A CA and one certificate per name, signed by it, naming the node's address. */
 function makePki(dir: string, names: string[], caName = 'ca'): void {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  // A CA made earlier in this directory signs again.
-  if (!existsSync(path.join(dir, `${caName}.pem`))) {
-    run('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '2', '-subj', `/CN=${caName}`, '-keyout', `${caName}.key`, '-out', `${caName}.pem`);
-  }
-  for (const n of names) {
-    run('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', `/CN=${n}`, '-keyout', `${n}.key`, '-out', `${n}.csr`);
-    const ext = path.join(dir, `${n}.ext`);
-    execFileSync('sh', ['-c', `printf 'subjectAltName=IP:${DP[n as LbNode] ?? '127.0.0.1'}\\nextendedKeyUsage=serverAuth,clientAuth\\n' > ${ext}`]);
-    run('x509', '-req', '-in', `${n}.csr`, '-CA', `${caName}.pem`, '-CAkey', `${caName}.key`, '-CAcreateserial', '-days', '2', '-extfile', ext, '-out', `${n}.pem`);
-  }
+  makeCa(dir, caName);
+  for (const n of names) issueCert(dir, { name: n, sans: [`IP:${DP[n as LbNode] ?? '127.0.0.1'}`] }, caName);
 }
 
 interface SyncStatus {

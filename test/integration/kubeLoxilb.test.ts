@@ -1,12 +1,13 @@
 // kube-loxilb end to end, the way the seeds deploy it in-cluster: two
 // `loxilb --bgp` LB nodes, a `loxilb --peer` worker and a BIRD router in
-// network namespaces (test/lab/BgpLab.ts), FakeKubeApi as the API server,
-// and the real `bin/kube-loxilb` process with the seed's flags
+// network namespaces (test/lab/BgpLab.ts), a real kube-apiserver with RBAC
+// (test/lab/KubeApiServer.ts), and the real `bin/kube-loxilb` process
+// running as its ServiceAccount with the seed's flags
 // (--externalCIDR, --setBGP, --setRoles, --extBGPPeers, no --loxiURL: the
 // agents are discovered from the loxilb-lb-service / loxilb-peer-service
 // EndpointSlices). The controller runs in its own lab node, as its pod
 // would, and reaches the API server through a Unix-socket bridge
-// (test/lab/KubeApiBridge.ts). Users act through the system kubectl. The
+// (test/lab/KubeApiBridge.ts). Users act through kubectl. The
 // setup is test/lab/KubeLoxilbLab.ts, shared with kubeLoxilbTraffic.test.ts
 // (packets through the VIPs).
 //
@@ -114,7 +115,7 @@ function ruleLine(r: AgentRule): string {
   return `${sa.externalIP}:${sa.port}/${sa.protocol} ${sa.name ?? ''} -> ${eps}`;
 }
 
-describe('kube-loxilb with kubectl, FakeKubeApi and real agents', { timeout: 300_000 }, () => {
+describe('kube-loxilb with kubectl, a real kube-apiserver and real agents', { timeout: 300_000 }, () => {
   let k: KubeLoxilbLab;
   let t: KubeLoxilbLab['t'];
 
@@ -129,9 +130,9 @@ describe('kube-loxilb with kubectl, FakeKubeApi and real agents', { timeout: 300
 
   it('takes the Lease and configures the discovered agents (roles, BGP mesh)', async () => {
     await waitFor(
-      () => {
+      async () => {
         k.controllerAlive();
-        return k.api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system')?.spec?.holderIdentity === POD_NAME;
+        return (await k.api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system'))?.spec?.holderIdentity === POD_NAME;
       },
       { timeoutMs: 30_000, what: 'kube-loxilb to hold the Lease' },
     );
@@ -184,8 +185,8 @@ describe('kube-loxilb with kubectl, FakeKubeApi and real agents', { timeout: 300
       assert.equal(udp.serviceArguments.mode, 2);
       assert.equal(udp.serviceArguments.monitor, true);
       assert.equal(udp.serviceArguments.bgp, true);
-      assert.deepEqual(udp.endpoints?.map((e) => `${e.endpointIP}:${e.targetPort}`), [`${WORKER.ipv4}:${nodePort('udp-lb1')}`]);
-      assert.deepEqual(by.get('55004/sctp')!.endpoints?.map((e) => `${e.endpointIP}:${e.targetPort}`), [`${WORKER.ipv4}:${nodePort('sctp-lb1')}`]);
+      assert.deepEqual(udp.endpoints?.map((e) => `${e.endpointIP}:${e.targetPort}`), [`${WORKER.ipv4}:${await nodePort('udp-lb1')}`]);
+      assert.deepEqual(by.get('55004/sctp')!.endpoints?.map((e) => `${e.endpointIP}:${e.targetPort}`), [`${WORKER.ipv4}:${await nodePort('sctp-lb1')}`]);
       // externalTrafficPolicy: Local with no endpoints anywhere: no rule (yet), and the user is told why.
       assert.equal(by.get('55002/tcp'), undefined);
     }
@@ -328,7 +329,7 @@ describe('kube-loxilb with kubectl, FakeKubeApi and real agents', { timeout: 300
         { timeoutMs: 20_000, what: `web-a's rule replaced by web-c's on ${lb.name}` },
       );
     }
-    assert.equal(k.api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system')?.spec?.holderIdentity, POD_NAME);
+    assert.equal((await k.api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system'))?.spec?.holderIdentity, POD_NAME);
 
     const after = await k.svcAddresses();
     for (const [name, b] of before) {
@@ -392,6 +393,6 @@ describe('kube-loxilb with kubectl, FakeKubeApi and real agents', { timeout: 300
   it('stops on SIGTERM and hands the Lease back', async () => {
     const exit = await k.ctl!.stop(8000);
     assert.deepEqual(exit, { code: 0, signal: null }, k.ctl!.log().split('\n').slice(-20).join('\n'));
-    assert.equal(k.api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system')?.spec?.holderIdentity ?? '', '');
+    assert.equal((await k.api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system'))?.spec?.holderIdentity ?? '', '');
   });
 });

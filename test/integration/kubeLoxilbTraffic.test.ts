@@ -1,7 +1,7 @@
 // kube-loxilb from `kubectl apply` to a reply: packets through the VIPs it
 // gives out, on the in-cluster topology of kubeLoxilb.test.ts
 // (test/lab/KubeLoxilbLab.ts: two `loxilb --bgp` LB nodes, a `loxilb --peer`
-// worker, a BIRD router, FakeKubeApi, the real kube-loxilb, kubectl), plus a
+// worker, a BIRD router, a real kube-apiserver, the real kube-loxilb, kubectl), plus a
 // client outside the cluster behind the router (BgpLab `client`): BIRD puts
 // the paths it learns from the LB nodes into the router's kernel, so the
 // client reaches a VIP through the node BGP prefers, the MASTER.
@@ -173,9 +173,9 @@ describe('kube-loxilb: traffic through the VIPs it gives out (SCTP, dual-stack, 
 
   it('kube-loxilb takes the Lease, elects a MASTER and meshes BGP on both families with the router', async (tc) => {
     await waitFor(
-      () => {
+      async () => {
         k.controllerAlive();
-        return k.api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system')?.spec?.holderIdentity === POD_NAME;
+        return (await k.api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system'))?.spec?.holderIdentity === POD_NAME;
       },
       { timeoutMs: 30_000, what: 'kube-loxilb to hold the Lease' },
     );
@@ -199,7 +199,7 @@ describe('kube-loxilb: traffic through the VIPs it gives out (SCTP, dual-stack, 
       },
       { timeoutMs: 30_000, what: 'sctp-echo to show its EXTERNAL-IP' },
     );
-    const np = k.nodePort('sctp-echo');
+    const np = await k.nodePort('sctp-echo');
     assert.equal(rows.get('sctp-echo')!['PORT(S)'], `55004:${np}/SCTP`);
     for (const r of await programmedOnBoth(VIP, 55004, 'sctp')) {
       assert.deepEqual(endpointsOf(r), [`${WORKER.ipv4}:${np}`], 'the worker (not the excluded control-plane nodes) at the NodePort');
@@ -251,9 +251,9 @@ describe('kube-loxilb: traffic through the VIPs it gives out (SCTP, dual-stack, 
       },
       { timeoutMs: 30_000, what: 'web-ds to show an IPv4 and an IPv6 EXTERNAL-IP' },
     );
-    const np = k.nodePort('web-ds');
+    const np = await k.nodePort('web-ds');
     assert.equal(rows.get('web-ds')!['PORT(S)'], `8080:${np}/TCP`);
-    const svc = k.api.get<V1Service>('services', 'web-ds')!;
+    const svc = (await k.api.get<V1Service>('services', 'web-ds'))!;
     assert.deepEqual(svc.spec!.ipFamilies, ['IPv4', 'IPv6']);
     assert.deepEqual(svc.status!.loadBalancer!.ingress!.map((i) => i.ip), [VIP, VIP6]);
 
@@ -291,7 +291,7 @@ describe('kube-loxilb: traffic through the VIPs it gives out (SCTP, dual-stack, 
       },
       { timeoutMs: 30_000, what: 'web-64 to show the IPv6 EXTERNAL-IP it shares with web-ds (another port)' },
     );
-    const np = k.nodePort('web-64');
+    const np = await k.nodePort('web-64');
     for (const r of await programmedOnBoth(VIP6, 8081, 'tcp')) assert.deepEqual(endpointsOf(r), [`${WORKER.ipv4}:${np}`]);
     await echoOnWorker(np);
     const before = (await dpStats(master)).familyTranslated!;

@@ -37,7 +37,7 @@ export class KubeApiBridge {
   ) {}
 
   /** Serves `target` (host:port on our loopback) at 127.0.0.1:`port` inside `node`. */
-  static async start(lab: Lab, node: string, target: { host: string; port: number }, port = 6443): Promise<KubeApiBridge> {
+  static async start(lab: Lab, node: string, target: { host: string; port: number; https?: boolean }, port = 6443): Promise<KubeApiBridge> {
     const socketPath = path.join(lab.dir, `kube-api-${node}.sock`);
     rmSync(socketPath, { force: true });
     const sockets = new Set<net.Socket>();
@@ -63,10 +63,10 @@ export class KubeApiBridge {
       server.listen(socketPath, () => resolve());
     });
     const forwarder = lab.spawn(node, process.execPath, ['-e', FORWARDER, String(port), socketPath], { logName: `${node}.kube-api-bridge` });
-    const bridge = new KubeApiBridge(`http://127.0.0.1:${port}`, server, sockets, forwarder, socketPath);
+    const bridge = new KubeApiBridge(`${target.https ? 'https' : 'http'}://127.0.0.1:${port}`, server, sockets, forwarder, socketPath);
     try {
-      // The whole path, up to the API server's answer.
-      await waitFor(async () => forwarder.alive() && (await lab.exec(node, ['curl', '-sf', '-m', '2', `${bridge.url}/version`])).code === 0, {
+      // The whole path, up to the API server's answer (/version is open to anyone; TLS bytes pass through untouched).
+      await waitFor(async () => forwarder.alive() && (await lab.exec(node, ['curl', '-sfk', '-m', '2', `${bridge.url}/version`])).code === 0, {
         timeoutMs: 10_000,
         what: `the API bridge in ${node}`,
       });

@@ -1,22 +1,28 @@
-// kube-loxilb deployed the way the seeds deploy it in-cluster, on BgpLab:
-// FakeKubeApi as the API server (control-plane nodes excluded from LB
-// endpoints, as kubeadm labels them; the loxilb-lb-service /
+// kube-loxilb deployed the way the seeds deploy it in-cluster, on BgpLab: a
+// real kube-apiserver (KubeApiServer: etcd, RBAC; control-plane nodes
+// excluded from LB endpoints, as kubeadm labels them; the loxilb-lb-service /
 // loxilb-peer-service EndpointSlices the agents' DaemonSets produce), the
-// real `bin/kube-loxilb` in its own lab node reaching the API server through
-// a Unix-socket bridge (KubeApiBridge), as its pod would, and the system
-// kubectl for the user. Shared by the kube-loxilb integration tests, which
-// keep the story (what they apply, kill and check) to themselves.
+// RBAC objects of examples/kube-loxilb.yaml applied with kubectl, and the
+// real `bin/kube-loxilb` in its own lab node running as that ServiceAccount
+// (a TokenRequest token), reaching the API server through a Unix-socket
+// bridge (KubeApiBridge), as its pod would; the pinned kubectl for the user.
+// Shared by the kube-loxilb integration tests, which keep the story (what
+// they apply, kill and check) to themselves.
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { BgpLab, CLUSTER_AS, LB_NODES, ROOT, ROUTER, ROUTER_AS, WORKER, type BgpLabOptions, type NodeAddr } from './BgpLab.ts';
-import { FakeKubeApi } from './FakeKubeApi.ts';
+import { writeFileSync } from 'node:fs';
+import { KubeApiServer } from './KubeApiServer.ts';
 import { KubeApiBridge } from './KubeApiBridge.ts';
-import { writeKubeconfig } from './kubeconfig.ts';
+import { goPeerBin } from './goPeers.ts';
 import type { LabProcess } from './Lab.ts';
 import { StopWaiting } from './wait.ts';
 
-export const KUBECTL = '/usr/bin/kubectl';
+/** The kubectl built with the API server (scripts/build-go-peers.sh). */
+export const KUBECTL = goPeerBin('kubectl');
+/** What the controller's pod is given: its ServiceAccount and ClusterRole come from here. */
+export const KUBE_LOXILB_MANIFEST = path.join(ROOT, 'examples/kube-loxilb.yaml');
 export const KUBE_LOXILB_BIN = path.join(ROOT, 'bin/kube-loxilb');
 /** The controller's node (its pod's network namespace). */
 export const CTL = { name: 'kctl', ipv4: '192.168.80.250' };
@@ -70,7 +76,7 @@ export class KubeLoxilbLab {
 
   private constructor(
     readonly t: BgpLab,
-    readonly api: FakeKubeApi,
+    readonly api: KubeApiServer,
     private readonly bridge: KubeApiBridge,
     /** The user's kubeconfig (straight to the API server). */
     readonly kubeconfig: string,
@@ -88,39 +94,43 @@ export class KubeLoxilbLab {
       },
       ...opts.bgp,
     });
-    let api: FakeKubeApi | undefined;
+    let api: KubeApiServer | undefined;
     let bridge: KubeApiBridge | undefined;
     try {
       await t.lab.addNode(CTL.name, { switch: 'sw', ipv4: `${CTL.ipv4}/24` });
-      api = new FakeKubeApi();
-      const server = new URL(await api.start());
-      const kubeconfig = await api.writeKubeconfig(path.join(t.lab.dir, 'kubeconfig-user'));
+      api = await KubeApiServer.start({ dir: path.join(t.lab.dir, 'kube') });
+      const kubeconfig = api.adminKubeconfig;
       const cacheDir = path.join(t.lab.dir, 'kubectl-cache');
 
       const internal = (n: NodeAddr) => ({ internalIP: n.ipv4, ...(opts.dualStackNodes ? { internalIPs: [n.ipv6] } : {}) });
       for (const lb of LB_NODES.slice(0, t.lbs.length)) {
-        api.addNode(lb.name, {
+        await api.addNode(lb.name, {
           ...internal(lb),
           labels: { 'node-role.kubernetes.io/control-plane': '', 'node.kubernetes.io/exclude-from-external-load-balancers': '' },
         });
       }
-      api.addNode(WORKER.name, internal(WORKER));
+      await api.addNode(WORKER.name, internal(WORKER));
       // What the loxilb.yaml / loxilb-peer.yaml headless Services' EndpointSlices hold (hostNetwork pods).
-      api.create('endpointslices', {
+      await api.create('endpointslices', {
         metadata: { name: 'loxilb-lb-service-8kq2x', namespace: 'kube-system', labels: { 'kubernetes.io/service-name': 'loxilb-lb-service' } },
         addressType: 'IPv4',
         endpoints: t.lbs.map((n) => ({ addresses: [n.ipv4], nodeName: n.name, conditions: { ready: true } })),
         ports: [{ name: 'loxilb-app', port: 11111, protocol: 'TCP' }, { name: 'loxilb-app-bgp', port: 179, protocol: 'TCP' }],
       }, 'kube-system');
-      api.create('endpointslices', {
+      await api.create('endpointslices', {
         metadata: { name: 'loxilb-peer-service-m4z7p', namespace: 'kube-system', labels: { 'kubernetes.io/service-name': 'loxilb-peer-service' } },
         addressType: 'IPv4',
         endpoints: [{ addresses: [WORKER.ipv4], nodeName: WORKER.name, conditions: { ready: true } }],
         ports: [{ name: 'loxilb-peer-app', port: 11111, protocol: 'TCP' }, { name: 'loxilb-peer-bgp', port: 179, protocol: 'TCP' }],
       }, 'kube-system');
 
-      bridge = await KubeApiBridge.start(t.lab, CTL.name, { host: server.hostname, port: Number(server.port) });
-      const ctlKubeconfig = await writeKubeconfig(bridge.url, path.join(t.lab.dir, 'kubeconfig-kube-loxilb'));
+      // The controller's RBAC as the example deploys it (its Deployment is stored, and never runs: no scheduler here).
+      const applied = await kubectlRun(kubeconfig, cacheDir, ['apply', '-f', KUBE_LOXILB_MANIFEST]);
+      if (applied.code !== 0) throw new Error(`kubectl apply -f examples/kube-loxilb.yaml: ${applied.stderr}`);
+      const token = await api.serviceAccountToken('kube-system', 'kube-loxilb');
+      bridge = await KubeApiBridge.start(t.lab, CTL.name, { host: '127.0.0.1', port: api.port, https: true });
+      const ctlKubeconfig = path.join(t.lab.dir, 'kubeconfig-kube-loxilb');
+      writeFileSync(ctlKubeconfig, api.kubeconfig({ user: 'kube-loxilb', token, server: bridge.url }));
       const k = new KubeLoxilbLab(t, api, bridge, kubeconfig, cacheDir, ctlKubeconfig, opts.controllerArgs);
       k.startController();
       return k;
@@ -147,23 +157,7 @@ export class KubeLoxilbLab {
   }
 
   kubectl(args: string[], stdin?: string): Promise<KubectlResult> {
-    return new Promise((resolve, reject) => {
-      const child = spawn(KUBECTL, ['--kubeconfig', this.kubeconfig, '--cache-dir', this.cacheDir, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-      child.on('error', (e) => {
-        clearTimeout(timer);
-        reject(e);
-      });
-      child.on('close', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stdout, stderr });
-      });
-      child.stdin.end(stdin ?? '');
-    });
+    return kubectlRun(this.kubeconfig, this.cacheDir, args, stdin);
   }
 
   async mustKubectl(args: string[], stdin?: string): Promise<string> {
@@ -205,8 +199,8 @@ export class KubeLoxilbLab {
   }
 
   /** The Service's first port's nodePort, as the API server allocated it. */
-  nodePort(name: string, index = 0): number {
-    return this.api.get<V1Service>('services', name)!.spec!.ports![index]!.nodePort!;
+  async nodePort(name: string, index = 0): Promise<number> {
+    return (await this.api.get<V1Service>('services', name))!.spec!.ports![index]!.nodePort!;
   }
 
   async rulesOn(n: NodeAddr): Promise<AgentRule[]> {
@@ -260,4 +254,25 @@ export class KubeLoxilbLab {
       await this.t.destroy();
     }
   }
+}
+
+/** Runs kubectl to completion (killed after 30 s). */
+function kubectlRun(kubeconfig: string, cacheDir: string, args: string[], stdin?: string): Promise<KubectlResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr });
+    });
+    child.stdin.end(stdin ?? '');
+  });
 }
