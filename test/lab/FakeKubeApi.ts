@@ -637,6 +637,10 @@ export class FakeKubeApi {
 
   /** Stores a change under a new resourceVersion and hands it to the watches. */
   private commit(rt: ResourceType, type: HistoryEvent['type'], obj: Obj, previous?: Obj): Obj {
+    // As kube-apiserver (LoadBalancerIPMode, GA in 1.32): an ingress IP without ipMode is a VIP.
+    if (rt.resource === 'services' && type !== 'DELETED') {
+      for (const i of obj.status?.loadBalancer?.ingress ?? []) if (isObject(i) && i.ip && i.ipMode === undefined) i.ipMode = 'VIP';
+    }
     this.rv++;
     obj.metadata.resourceVersion = String(this.rv);
     const key = storeKey(obj.metadata.namespace, obj.metadata.name);
@@ -654,6 +658,15 @@ export class FakeKubeApi {
   }
 
   private checkTypeMeta(rt: ResourceType, body: Obj): void {
+    // MicroTime fields decode only with six fractional digits (client-node sends a Date as milliseconds).
+    if (rt.resource === 'leases' && isObject(body.spec)) {
+      for (const f of ['acquireTime', 'renewTime']) {
+        const v = body.spec[f];
+        if (v !== undefined && v !== null && !(typeof v === 'string' && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}(Z|[+-]\d\d:\d\d)$/.test(v))) {
+          throw badRequest(`Lease in version "v1" cannot be handled as a Lease: parsing time ${JSON.stringify(String(v))} as "2006-01-02T15:04:05.000000Z07:00": a MicroTime needs six fractional digits`);
+        }
+      }
+    }
     if (body.apiVersion !== undefined && body.apiVersion !== apiVersionOf(rt)) {
       throw badRequest(`the API version in the data (${String(body.apiVersion)}) does not match the expected API version (${apiVersionOf(rt)})`);
     }
@@ -731,26 +744,29 @@ export class FakeKubeApi {
     }
 
     let next: Obj;
+    const { managedFields: _m, selfLink: _s, ...keptMeta } = clone(meta);
+    const nextMeta: Obj = {
+      ...keptMeta,
+      name,
+      uid: old.metadata.uid,
+      creationTimestamp: old.metadata.creationTimestamp,
+    };
+    if (old.metadata.namespace !== undefined) nextMeta.namespace = old.metadata.namespace;
+    else delete nextMeta.namespace;
+    for (const k of ['deletionTimestamp', 'deletionGracePeriodSeconds', 'generation']) {
+      if (old.metadata[k] !== undefined) nextMeta[k] = old.metadata[k];
+      else delete nextMeta[k];
+    }
     if (subresource === 'status') {
-      // A status write changes status and nothing else, metadata included.
+      // As kube-apiserver's status strategies: the spec stays as stored; status and
+      // metadata (labels, annotations) come from the write.
       next = clone(old);
+      next.metadata = nextMeta;
       if (body.status === undefined) delete next.status;
       else next.status = clone(body.status);
     } else {
       next = { ...withoutTypeMeta(body), apiVersion: apiVersionOf(rt), kind: rt.kind };
-      const { managedFields: _m, selfLink: _s, ...keptMeta } = clone(meta);
-      next.metadata = {
-        ...keptMeta,
-        name,
-        uid: old.metadata.uid,
-        creationTimestamp: old.metadata.creationTimestamp,
-      };
-      if (old.metadata.namespace !== undefined) next.metadata.namespace = old.metadata.namespace;
-      else delete next.metadata.namespace;
-      for (const k of ['deletionTimestamp', 'deletionGracePeriodSeconds', 'generation']) {
-        if (old.metadata[k] !== undefined) next.metadata[k] = old.metadata[k];
-        else delete next.metadata[k];
-      }
+      next.metadata = nextMeta;
       if (rt.statusSubresource) {
         if (old.status === undefined) delete next.status;
         else next.status = clone(old.status);

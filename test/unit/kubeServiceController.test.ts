@@ -107,7 +107,7 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     const r = startController(api, ['--cidrPools=defaultPool=123.123.123.1/24', '--setBGP=64512']);
     api.create('services', lbService('web', { port: 80 }));
     await waitFor(() => ips(api, 'web').length === 1, { what: 'web status', timeoutMs: 5000 });
-    assert.deepEqual(ingress(api, 'web'), [{ ip: '123.123.123.1' }]);
+    assert.deepEqual(ingress(api, 'web'), [{ ip: '123.123.123.1', ipMode: 'VIP' }]);
     await waitFor(() => vipsOn(r.pool, LB1).length === 1 && vipsOn(r.pool, LB2).length === 1, { what: 'rules on both agents' });
     const rule = r.pool.rulesOf(LB1)[0]!;
     const nodePort = api.get<V1Service>('services', 'web')!.spec!.ports![0]!.nodePort!;
@@ -274,7 +274,7 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     await b.stop();
     api.setServiceIngress('s3', [{ hostname: 'llb-123.123.123.1' }]);
     const c = startController(api, flags);
-    await waitFor(() => JSON.stringify(ingress(api, 's3')) === JSON.stringify([{ ip: '123.123.123.1' }]), { what: 's3 status rewritten in ip form' });
+    await waitFor(() => JSON.stringify(ingress(api, 's3')) === JSON.stringify([{ ip: '123.123.123.1', ipMode: 'VIP' }]), { what: 's3 status rewritten in ip form' });
     await settle(c);
     assert.deepEqual(
       c.ctl.allocations().map((x) => `${x.serviceKey}=${x.vips.map((v) => v.ip).join()}`),

@@ -1,7 +1,11 @@
-// Self-check of the lab's FakeKubeApi: the real kubectl and
-// @kubernetes/client-node must both treat it as a Kubernetes API server
-// (discovery, CRUD, optimistic concurrency, /status, selectors, Table
-// printing, watches with bookmarks, 410 Expired and reconnects).
+// The contract between our Kubernetes API servers: the same tests, through
+// the real kubectl and @kubernetes/client-node, run against a real
+// kube-apiserver (test/lab/KubeApiServer.ts) and against the lab's
+// FakeKubeApi (which the unit tests and bench:kube use), and pass on both:
+// discovery, CRUD, optimistic concurrency, /status, allocation, selectors,
+// Table printing, watches, Leases, EndpointSlices, Events, Nodes. What only
+// the fake can be made to do (bookmarks on demand, 410 Expired after a
+// compaction, dropped watches, stop/start) is checked on the fake alone.
 
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -23,8 +27,80 @@ import {
   type V1Lease,
   type V1Service,
 } from '@kubernetes/client-node';
+import { KubeConfig as KubeConfigClass } from '@kubernetes/client-node';
 import { FakeKubeApi } from '../lab/FakeKubeApi.ts';
+import { KubeApiServer, resourcePath } from '../lab/KubeApiServer.ts';
+import { goPeerBin } from '../lab/goPeers.ts';
+import { microTime } from '../../src/kube/LeaderElector.ts';
 import { StopWaiting, waitFor } from '../lab/wait.ts';
+
+// ------------------------------------------------------------------ servers
+
+/** One API server under test, driven the same way whichever it is. */
+interface Backend {
+  name: string;
+  /** Set when the server is the fake (for what only it can do or show). */
+  fake?: FakeKubeApi;
+  kubectl: string;
+  kubeconfigFile(dir: string): Promise<string>;
+  kubeConfig(): KubeConfig;
+  /** The newest resourceVersion (a list's). */
+  resourceVersion(): Promise<string>;
+  get<T = any>(resource: string, name: string, namespace?: string): Promise<T | undefined>;
+  create(resource: string, obj: object, namespace?: string): Promise<void>;
+  patch(resource: string, name: string, body: object, namespace?: string): Promise<void>;
+  delete(resource: string, name: string, namespace?: string): Promise<void>;
+  addNode(name: string, opts: { internalIP: string; labels?: Record<string, string> }): Promise<void>;
+  setServiceIngress(name: string, ips: string[]): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function fakeBackend(opts: ConstructorParameters<typeof FakeKubeApi>[0] = {}): Promise<Backend> {
+  const api = new FakeKubeApi(opts);
+  await api.start();
+  return {
+    name: 'FakeKubeApi',
+    fake: api,
+    kubectl: 'kubectl',
+    kubeconfigFile: (dir) => api.writeKubeconfig(join(dir, 'kubeconfig')),
+    kubeConfig: () => api.kubeConfig(),
+    resourceVersion: async () => api.resourceVersion,
+    get: async (r, n, ns) => api.get(r, n, ns),
+    create: async (r, o, ns) => void api.create(r, o, ns),
+    patch: async (r, n, b, ns) => void api.patch(r, n, b, { namespace: ns }),
+    delete: async (r, n, ns) => void api.delete(r, n, ns),
+    addNode: async (n, o) => void api.addNode(n, o),
+    setServiceIngress: async (n, ips) => void api.setServiceIngress(n, ips),
+    stop: () => api.stop(),
+  };
+}
+
+async function realBackend(): Promise<Backend> {
+  const api = await KubeApiServer.start();
+  const kc = new KubeConfigClass();
+  kc.loadFromFile(api.adminKubeconfig);
+  const path = (r: string, ns = 'default', n?: string) => resourcePath(r, ns, n);
+  return {
+    name: 'kube-apiserver',
+    kubectl: goPeerBin('kubectl'),
+    kubeconfigFile: async () => api.adminKubeconfig,
+    kubeConfig: () => kc,
+    resourceVersion: async () => (await api.must('GET', '/api/v1/namespaces?limit=1')).metadata.resourceVersion as string,
+    get: (r, n, ns) => api.get(r, n, ns),
+    create: async (r, o, ns) => void (await api.create(r, o, ns)),
+    patch: async (r, n, b, ns) => void (await api.must('PATCH', path(r, ns, n), b, { contentType: 'application/merge-patch+json' })),
+    delete: async (r, n, ns) => void (await api.must('DELETE', path(r, ns, n))),
+    addNode: (n, o) => api.addNode(n, o),
+    setServiceIngress: async (n, ips) =>
+      void (await api.must('PATCH', `${path('services', 'default', n)}/status`, { status: { loadBalancer: { ingress: ips.map((ip) => ({ ip })) } } }, { contentType: 'application/merge-patch+json' })),
+    stop: () => api.stop(),
+  };
+}
+
+const BACKENDS: [string, (opts?: ConstructorParameters<typeof FakeKubeApi>[0]) => Promise<Backend>][] = [
+  ['kube-apiserver', () => realBackend()],
+  ['FakeKubeApi', (opts) => fakeBackend(opts)],
+];
 
 // ------------------------------------------------------------------ helpers
 
@@ -53,9 +129,9 @@ interface KubectlResult {
 }
 
 /** Runs kubectl to completion (killed after 30 s). */
-function kubectl(kubeconfig: string, cacheDir: string, args: string[], stdin?: string): Promise<KubectlResult> {
+function kubectl(bin: string, kubeconfig: string, cacheDir: string, args: string[], stdin?: string): Promise<KubectlResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(bin, ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
     children.add(child);
     let stdout = '';
     let stderr = '';
@@ -168,25 +244,24 @@ spec:
 
 // ------------------------------------------------------------------ kubectl
 
-describe('FakeKubeApi with kubectl', { timeout: 120_000 }, () => {
-  let api: FakeKubeApi;
+for (const [serverName, makeBackend] of BACKENDS) describe(`${serverName} with kubectl`, { timeout: 120_000 }, () => {
+  let b: Backend;
   let dir: string;
   let kubeconfig: string;
   let cacheDir: string;
-  const k = (...args: string[]): Promise<KubectlResult> => kubectl(kubeconfig, cacheDir, args);
+  const k = (...args: string[]): Promise<KubectlResult> => kubectl(b.kubectl, kubeconfig, cacheDir, args);
 
   before(async () => {
-    requireKubectl();
+    b = await makeBackend();
+    if (b.fake) requireKubectl();
     dir = await mkdtemp(join(tmpdir(), 'fake-kube-'));
     cacheDir = join(dir, 'cache');
-    api = new FakeKubeApi();
-    await api.start();
-    kubeconfig = await api.writeKubeconfig(join(dir, 'kubeconfig'));
+    kubeconfig = await b.kubeconfigFile(dir);
   });
 
   after(async () => {
     killChildren();
-    await api?.stop();
+    await b?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
@@ -209,18 +284,18 @@ describe('FakeKubeApi with kubectl', { timeout: 120_000 }, () => {
   it('creates a LoadBalancer Service from YAML, shows <pending> then the IP (also to get -w), and deletes it', async () => {
     const file = join(dir, 'web.yaml');
     await writeFile(file, MANIFEST);
-    api.clearRequestLog();
+    b.fake?.clearRequestLog();
 
     const applied = await k('apply', '-f', file);
     assert.equal(applied.code, 0, applied.stderr);
     assert.match(applied.stdout, /service\/web created/);
     // kubectl's default --validate=strict went through server-side field validation.
-    assert.ok(
-      api.requests.some((r) => r.method === 'POST' && r.path === '/api/v1/namespaces/default/services' && r.query.includes('fieldValidation=Strict') && r.status === 201),
+    if (b.fake) assert.ok(
+      b.fake.requests.some((r) => r.method === 'POST' && r.path === '/api/v1/namespaces/default/services' && r.query.includes('fieldValidation=Strict') && r.status === 201),
       'kubectl did not POST with fieldValidation=Strict',
     );
 
-    const stored = api.get<V1Service>('services', 'web')!;
+    const stored = (await b.get<V1Service>('services', 'web'))!;
     assert.equal(stored.spec?.loadBalancerClass, 'loxilb.io/loxilb');
     const clusterIp = stored.spec?.clusterIP ?? '';
     assert.ok(ipaddr.parse(clusterIp).match(ipaddr.parseCIDR('10.96.0.0/12')), `clusterIP ${clusterIp} outside the service CIDR`);
@@ -233,7 +308,7 @@ describe('FakeKubeApi with kubectl', { timeout: 120_000 }, () => {
     assert.deepEqual(header, ['NAME', 'TYPE', 'CLUSTER-IP', 'EXTERNAL-IP', 'PORT(S)', 'AGE']);
     assert.deepEqual(row?.slice(0, 5), ['web', 'LoadBalancer', clusterIp, '<pending>', `80:${nodePort}/TCP`]);
 
-    const watcher = spawn('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'svc', 'web', '-w'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const watcher = spawn(b.kubectl, ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'svc', 'web', '-w'], { stdio: ['ignore', 'pipe', 'pipe'] });
     children.add(watcher);
     let watched = '';
     watcher.stdout.setEncoding('utf8').on('data', (d: string) => (watched += d));
@@ -245,11 +320,12 @@ describe('FakeKubeApi with kubectl', { timeout: 120_000 }, () => {
       await waitFor(
         () => {
           watcherAlive();
-          return watched.includes('<pending>') && api.activeWatches('services') > 0;
+          // kubectl watches from its list's resourceVersion: a change after the list reaches it either way.
+          return watched.includes('<pending>') && (!b.fake || b.fake.activeWatches('services') > 0);
         },
         { timeoutMs: 20_000, what: 'kubectl get -w to print the pending Service and open its watch' },
       );
-      api.setServiceIngress('web', ['192.168.10.5']);
+      await b.setServiceIngress('web', ['192.168.10.5']);
       await waitFor(
         () => {
           watcherAlive();
@@ -272,7 +348,7 @@ describe('FakeKubeApi with kubectl', { timeout: 120_000 }, () => {
     const typo = await k('create', '-f', join(dir, 'typo.yaml'));
     assert.notEqual(typo.code, 0);
     assert.match(typo.stderr, /strict decoding error: unknown field "spec\.ports\[0\]\.nodeport"/);
-    assert.equal(api.get('services', 'typo'), undefined);
+    assert.equal(await b.get('services', 'typo'), undefined);
 
     const deleted = await k('delete', '-f', file);
     assert.equal(deleted.code, 0, deleted.stderr);
@@ -280,17 +356,17 @@ describe('FakeKubeApi with kubectl', { timeout: 120_000 }, () => {
     const gone = await k('get', 'svc', 'web');
     assert.notEqual(gone.code, 0);
     assert.match(gone.stderr, /NotFound.*services "web" not found/);
-    assert.equal(api.get('services', 'web'), undefined);
+    assert.equal(await b.get('services', 'web'), undefined);
 
-    const unrouted = api.requests.filter((r) => r.route === 'unknown');
+    const unrouted = (b.fake?.requests ?? []).filter((r) => r.route === 'unknown');
     assert.deepEqual(unrouted, [], 'kubectl asked for paths the fake does not serve');
   });
 });
 
 // ------------------------------------------------------------------ client-node
 
-describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () => {
-  let api: FakeKubeApi;
+for (const [serverName, makeBackend] of BACKENDS) describe(`${serverName} with @kubernetes/client-node`, { timeout: 120_000 }, () => {
+  let b: Backend;
   let kc: KubeConfig;
   let core: CoreV1Api;
   let coordination: CoordinationV1Api;
@@ -298,9 +374,8 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
   const informers: Array<{ stop(): Promise<void> }> = [];
 
   before(async () => {
-    api = new FakeKubeApi({ bookmarkIntervalMs: 200 });
-    await api.start();
-    kc = api.kubeConfig();
+    b = await makeBackend({ bookmarkIntervalMs: 200 });
+    kc = b.kubeConfig();
     core = kc.makeApiClient(CoreV1Api);
     coordination = kc.makeApiClient(CoordinationV1Api);
     discovery = kc.makeApiClient(DiscoveryV1Api);
@@ -314,7 +389,7 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
   after(async () => {
     closeWatches();
     for (const inf of informers.splice(0)) await inf.stop();
-    await api?.stop();
+    await b?.stop();
   });
 
   it('lists, then watches from the list resourceVersion: only later changes arrive, in order', async () => {
@@ -325,7 +400,7 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     assert.ok(list.items.some((s) => s.metadata?.name === 'lw-a'));
 
     await core.createNamespacedService({ namespace: 'default', body: lbService('lw-b') });
-    api.patch('services', 'lw-a', { metadata: { labels: { touched: 'yes' } } });
+    await b.patch('services', 'lw-a', { metadata: { labels: { touched: 'yes' } } });
     await core.deleteNamespacedService({ name: 'lw-b', namespace: 'default' });
 
     const w = await openWatch(kc, '/api/v1/namespaces/default/services', { resourceVersion: rv });
@@ -339,26 +414,26 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     assert.equal(w.events[1]!.object.kind, 'Service');
 
     // Live events follow the replay on the same stream.
-    api.patch('services', 'lw-a', { metadata: { labels: { touched: 'again' } } });
+    await b.patch('services', 'lw-a', { metadata: { labels: { touched: 'again' } } });
     await waitFor(() => w.events.length === 4, { timeoutMs: 5000, what: 'a live MODIFIED event' });
     assert.equal(w.events[3]!.object.metadata.labels.touched, 'again');
   });
 
-  it('sends BOOKMARK events, carrying the current resourceVersion, only to watches that allow them', async () => {
-    const withBookmarks = await openWatch(kc, '/api/v1/services', { resourceVersion: api.resourceVersion, allowWatchBookmarks: true });
-    const without = await openWatch(kc, '/api/v1/services', { resourceVersion: api.resourceVersion });
+  if (serverName === 'FakeKubeApi') it('sends BOOKMARK events, carrying the current resourceVersion, only to watches that allow them', async () => {
+    const withBookmarks = await openWatch(kc, '/api/v1/services', { resourceVersion: b.fake!.resourceVersion, allowWatchBookmarks: true });
+    const without = await openWatch(kc, '/api/v1/services', { resourceVersion: b.fake!.resourceVersion });
     await waitFor(() => withBookmarks.events.some((e) => e.type === 'BOOKMARK'), { timeoutMs: 5000, what: 'a periodic BOOKMARK' });
     const bookmark = withBookmarks.events.find((e) => e.type === 'BOOKMARK')!;
     assert.equal(bookmark.object.kind, 'Service');
-    assert.equal(bookmark.object.metadata.resourceVersion, api.resourceVersion);
-    assert.equal(api.sendBookmarks(), 1);
+    assert.equal(bookmark.object.metadata.resourceVersion, b.fake!.resourceVersion);
+    assert.equal(b.fake!.sendBookmarks(), 1);
     assert.deepEqual(without.events, []);
   });
 
-  it('answers a watch from a compacted resourceVersion with an ERROR 410 Expired event and ends it', async () => {
-    const old = api.resourceVersion;
-    api.create('services', lbService('expired-a'));
-    api.compactHistory();
+  if (serverName === 'FakeKubeApi') it('answers a watch from a compacted resourceVersion with an ERROR 410 Expired event and ends it', async () => {
+    const old = b.fake!.resourceVersion;
+    b.fake!.create('services', lbService('expired-a'));
+    b.fake!.compactHistory();
     const w = await openWatch(kc, '/api/v1/namespaces/default/services', { resourceVersion: old });
     await w.ended;
     assert.equal(w.events.length, 1);
@@ -368,15 +443,15 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     assert.equal(w.events[0]!.object.reason, 'Expired');
 
     // The newest resourceVersion is still a valid starting point.
-    const fresh = await openWatch(kc, '/api/v1/namespaces/default/services', { resourceVersion: api.resourceVersion });
-    api.delete('services', 'expired-a');
+    const fresh = await openWatch(kc, '/api/v1/namespaces/default/services', { resourceVersion: b.fake!.resourceVersion });
+    b.fake!.delete('services', 'expired-a');
     await waitFor(() => fresh.events.some((e) => e.type === 'DELETED'), { timeoutMs: 5000, what: 'DELETED after compaction' });
   });
 
-  it('drives an informer through dropped watches: clean end → resume, 410 → re-list, cut → error and restart', async () => {
-    api.create('services', lbService('inf-keep', {}, { inf: 'yes' }));
-    api.create('services', lbService('inf-gone', {}, { inf: 'yes' }));
-    api.create('services', lbService('inf-other')); // outside the label selector
+  if (serverName === 'FakeKubeApi') it('drives an informer through dropped watches: clean end → resume, 410 → re-list, cut → error and restart', async () => {
+    b.fake!.create('services', lbService('inf-keep', {}, { inf: 'yes' }));
+    b.fake!.create('services', lbService('inf-gone', {}, { inf: 'yes' }));
+    b.fake!.create('services', lbService('inf-other')); // outside the label selector
     const informer = makeInformer<V1Service>(
       kc,
       '/api/v1/services',
@@ -405,35 +480,35 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
       restart = setTimeout(() => void informer.start(), 300);
     });
     await informer.start();
-    await waitFor(() => api.activeWatches('services') === 1, { timeoutMs: 5000, what: 'the informer watch' });
+    await waitFor(() => b.fake!.activeWatches('services') === 1, { timeoutMs: 5000, what: 'the informer watch' });
     assert.deepEqual(seen.sort(), ['add inf-gone', 'add inf-keep']);
-    const listsBefore = (): number => api.requests.filter((r) => r.path === '/api/v1/services' && r.route === 'resource').length;
+    const listsBefore = (): number => b.fake!.requests.filter((r) => r.path === '/api/v1/services' && r.route === 'resource').length;
     const lists0 = listsBefore();
 
     // 1. A clean end of the stream: the informer resumes from its resourceVersion, no re-list.
     seen.length = 0;
-    assert.equal(api.dropWatches(), 1);
-    api.patch('services', 'inf-keep', { metadata: { annotations: { step: '1' } } });
+    assert.equal(b.fake!.dropWatches(), 1);
+    b.fake!.patch('services', 'inf-keep', { metadata: { annotations: { step: '1' } } });
     await waitFor(() => seen.includes('update inf-keep'), { timeoutMs: 5000, what: 'the update after a resumed watch' });
     assert.equal(listsBefore(), lists0);
 
     // 2. Dropped and compacted before it comes back: 410, then a re-list that reconciles adds and deletes.
     seen.length = 0;
-    assert.equal(api.dropWatches(), 1);
-    api.delete('services', 'inf-gone');
-    api.create('services', lbService('inf-late', {}, { inf: 'yes' }));
-    api.compactHistory();
+    assert.equal(b.fake!.dropWatches(), 1);
+    b.fake!.delete('services', 'inf-gone');
+    b.fake!.create('services', lbService('inf-late', {}, { inf: 'yes' }));
+    b.fake!.compactHistory();
     await waitFor(() => seen.includes('delete inf-gone') && seen.includes('add inf-late'), { timeoutMs: 5000, what: 'the re-list after 410' });
     assert.equal(listsBefore(), lists0 + 1);
-    assert.ok(api.requests.some((r) => r.route === 'watch' && r.path === '/api/v1/services'));
+    assert.ok(b.fake!.requests.some((r) => r.route === 'watch' && r.path === '/api/v1/services'));
     assert.deepEqual(informer.list().map((s) => s.metadata?.name).sort(), ['inf-keep', 'inf-late']);
     assert.deepEqual(errors, []);
 
     // 3. Connection cut: the informer reports an error; the restart (with backoff) catches up.
     seen.length = 0;
-    await waitFor(() => api.activeWatches('services') === 1, { timeoutMs: 5000, what: 'the watch after re-list' });
-    assert.equal(api.dropWatches({ abrupt: true }), 1);
-    api.patch('services', 'inf-late', { metadata: { annotations: { step: '3' } } });
+    await waitFor(() => b.fake!.activeWatches('services') === 1, { timeoutMs: 5000, what: 'the watch after re-list' });
+    assert.equal(b.fake!.dropWatches({ abrupt: true }), 1);
+    b.fake!.patch('services', 'inf-late', { metadata: { annotations: { step: '3' } } });
     await waitFor(() => errors.length === 1 && seen.includes('update inf-late'), { timeoutMs: 5000, what: 'error, restart and update' });
   });
 
@@ -469,7 +544,7 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     assert.equal(again.metadata?.resourceVersion, updated.metadata?.resourceVersion);
   });
 
-  it('keeps status behind the /status subresource, and /status changes nothing else', async () => {
+  it('keeps status behind the /status subresource, and /status leaves the spec alone', async () => {
     const svc = await core.createNamespacedService({
       namespace: 'default',
       body: { ...lbService('st'), status: { loadBalancer: { ingress: [{ ip: '6.6.6.6' }] } } },
@@ -486,15 +561,17 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     afterPut.spec!.selector = { changed: 'by-status-put' };
     afterPut.metadata!.labels = { changed: 'by-status-put' };
     const afterStatus = await core.replaceNamespacedServiceStatus({ name: 'st', namespace: 'default', body: afterPut });
-    assert.deepEqual(plain(afterStatus.status?.loadBalancer?.ingress), [{ ip: '192.168.20.1' }]);
+    // An ingress IP without ipMode is stored as a VIP (LoadBalancerIPMode).
+    assert.deepEqual(plain(afterStatus.status?.loadBalancer?.ingress), [{ ip: '192.168.20.1', ipMode: 'VIP' }]);
     assert.deepEqual(plain(afterStatus.spec?.selector), { app: 'st' }, '/status must not change spec');
-    assert.deepEqual(plain(afterStatus.metadata?.labels), { spec: 'write' }, '/status must not change metadata');
+    // As kube-apiserver's status strategy: the write's metadata is kept (only the spec is reset).
+    assert.deepEqual(plain(afterStatus.metadata?.labels), { changed: 'by-status-put' });
 
     const merged = await core.patchNamespacedServiceStatus(
       { name: 'st', namespace: 'default', body: { status: { loadBalancer: { ingress: [{ ip: '192.168.20.2' }] } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    assert.deepEqual(plain(merged.status?.loadBalancer?.ingress), [{ ip: '192.168.20.2' }]);
+    assert.deepEqual(plain(merged.status?.loadBalancer?.ingress), [{ ip: '192.168.20.2', ipMode: 'VIP' }]);
 
     // client-node's default patch type is JSON patch.
     const jsonPatched = await core.patchNamespacedService({
@@ -546,11 +623,25 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     assert.equal(released.spec?.externalTrafficPolicy, undefined);
   });
 
-  it('creates, renews and hands over a Lease with optimistic concurrency', async () => {
+  it('creates, renews and hands over a Lease with optimistic concurrency; its times are MicroTime', async () => {
+    // client-node turns MicroTime fields into Dates and back into milliseconds, which a real
+    // apiserver refuses: every write sets them as six-digit strings (as src/kube/LeaderElector does).
+    const mt = (ms = Date.now()) => microTime(ms) as unknown as Date;
+    const times = (l: V1Lease) => {
+      l.spec!.acquireTime = mt();
+      l.spec!.renewTime = mt();
+      return l;
+    };
     const lease: V1Lease = {
       metadata: { name: 'kube-loxilb', namespace: 'kube-system' },
-      spec: { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: new Date(), renewTime: new Date(), leaseTransitions: 0 },
+      spec: { holderIdentity: 'a', leaseDurationSeconds: 15, acquireTime: mt(), renewTime: mt(), leaseTransitions: 0 },
     };
+    const millis = apiError(
+      await coordination.createNamespacedLease({ namespace: 'kube-system', body: { ...lease, spec: { ...lease.spec, renewTime: new Date() } } }).then(() => undefined, (e: unknown) => e),
+    );
+    assert.equal(millis.code, 400);
+    assert.match(millis.body.message, /cannot be handled as a Lease: parsing time/);
+
     const created = await coordination.createNamespacedLease({ namespace: 'kube-system', body: lease });
     assert.equal(created.spec?.holderIdentity, 'a');
 
@@ -559,10 +650,10 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     assert.equal(dup.body.reason, 'AlreadyExists');
     assert.match(dup.body.message, /leases\.coordination\.k8s\.io "kube-loxilb" already exists/);
 
-    const readA = await coordination.readNamespacedLease({ name: 'kube-loxilb', namespace: 'kube-system' });
-    const readB = structuredClone(readA);
-    readA.spec!.renewTime = new Date(Date.now() + 1000);
-    const renewed = await coordination.replaceNamespacedLease({ name: 'kube-loxilb', namespace: 'kube-system', body: readA });
+    const readA = times(await coordination.readNamespacedLease({ name: 'kube-loxilb', namespace: 'kube-system' }));
+    const readB = times(structuredClone(readA));
+    readA.spec!.renewTime = mt(Date.now() + 1000);
+    const renewed = times(await coordination.replaceNamespacedLease({ name: 'kube-loxilb', namespace: 'kube-system', body: readA }));
     assert.ok(Number(renewed.metadata?.resourceVersion) > Number(readB.metadata?.resourceVersion));
 
     // Candidate b read before the renewal: its takeover must lose.
@@ -571,7 +662,7 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     const lost = apiError(await coordination.replaceNamespacedLease({ name: 'kube-loxilb', namespace: 'kube-system', body: readB }).then(() => undefined, (e: unknown) => e));
     assert.equal(lost.code, 409);
     assert.equal(lost.body.reason, 'Conflict');
-    assert.equal(api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system')?.spec?.holderIdentity, 'a');
+    assert.equal((await b.get<V1Lease>('leases', 'kube-loxilb', 'kube-system'))?.spec?.holderIdentity, 'a');
 
     renewed.spec!.holderIdentity = 'b';
     const handedOver = await coordination.replaceNamespacedLease({ name: 'kube-loxilb', namespace: 'kube-system', body: renewed });
@@ -579,12 +670,12 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
 
     const status = await coordination.deleteNamespacedLease({ name: 'kube-loxilb', namespace: 'kube-system' });
     assert.equal(status.status, 'Success');
-    assert.equal(api.get('leases', 'kube-loxilb', 'kube-system'), undefined);
+    assert.equal(await b.get('leases', 'kube-loxilb', 'kube-system'), undefined);
   });
 
   it('filters list and watch by label and field selectors; leaving the selector is a DELETED event', async () => {
-    api.create('services', lbService('sel-a', {}, { tier: 'front' }));
-    api.create('services', lbService('sel-b', {}, { tier: 'back' }));
+    await b.create('services', lbService('sel-a', {}, { tier: 'front' }));
+    await b.create('services', lbService('sel-b', {}, { tier: 'back' }));
     const byLabel = await core.listNamespacedService({ namespace: 'default', labelSelector: 'tier in (front,middle),!absent' });
     assert.deepEqual(byLabel.items.map((s) => s.metadata?.name), ['sel-a']);
     const byField = await core.listServiceForAllNamespaces({ fieldSelector: 'metadata.name=sel-b,metadata.namespace=default' });
@@ -596,9 +687,9 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     assert.equal(bad.code, 400);
     assert.match(bad.body.message, /field label not supported: spec\.nope/);
 
-    const w = await openWatch(kc, '/api/v1/namespaces/default/services', { resourceVersion: api.resourceVersion, labelSelector: 'tier=front' });
-    api.patch('services', 'sel-b', { metadata: { labels: { tier: 'front' } } });
-    api.patch('services', 'sel-a', { metadata: { labels: { tier: 'back' } } });
+    const w = await openWatch(kc, '/api/v1/namespaces/default/services', { resourceVersion: await b.resourceVersion(), labelSelector: 'tier=front' });
+    await b.patch('services', 'sel-b', { metadata: { labels: { tier: 'front' } } });
+    await b.patch('services', 'sel-a', { metadata: { labels: { tier: 'back' } } });
     await waitFor(() => w.events.length >= 2, { timeoutMs: 5000, what: 'selector transitions' });
     assert.deepEqual(
       w.events.map((e) => `${e.type} ${e.object.metadata.name}`),
@@ -608,7 +699,7 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
 
   it('ends a watch after timeoutSeconds', async () => {
     const started = Date.now();
-    const w = await openWatch(kc, '/api/v1/nodes', { resourceVersion: api.resourceVersion, timeoutSeconds: 1 });
+    const w = await openWatch(kc, '/api/v1/nodes', { resourceVersion: await b.resourceVersion(), timeoutSeconds: 1 });
     const err = await w.ended;
     assert.equal(err, null);
     const took = Date.now() - started;
@@ -616,7 +707,7 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
   });
 
   it('serves EndpointSlices, Events and Nodes, including cluster-wide lists and watches', async () => {
-    const before = api.resourceVersion;
+    const before = await b.resourceVersion();
     const sliceWatch = await openWatch(kc, '/apis/discovery.k8s.io/v1/endpointslices', { resourceVersion: before });
     for (const namespace of ['default', 'kube-system']) {
       await discovery.createNamespacedEndpointSlice({
@@ -654,13 +745,13 @@ describe('FakeKubeApi with @kubernetes/client-node', { timeout: 120_000 }, () =>
     assert.equal(events.items.length, 1);
     assert.equal(events.items[0]?.reason, 'ExternalIPAllocated');
 
-    api.addNode('node-1', { internalIP: '172.18.0.2', labels: { 'node-role.kubernetes.io/control-plane': '' } });
+    await b.addNode('node-1', { internalIP: '172.18.0.2', labels: { 'node-role.kubernetes.io/control-plane': '' } });
     const nodes = await core.listNode({ labelSelector: 'node-role.kubernetes.io/control-plane' });
     assert.deepEqual(nodes.items.map((n) => n.metadata?.name), ['node-1']);
     assert.equal(nodes.items[0]?.status?.addresses?.[0]?.address, '172.18.0.2');
   });
 
-  it('stop() ends open watches; start() again serves the same objects on the same port', async () => {
+  if (serverName === 'FakeKubeApi') it('stop() ends open watches; start() again serves the same objects on the same port', async () => {
     const own = new FakeKubeApi();
     try {
       const url = await own.start();
