@@ -9,8 +9,8 @@ cd "$(dirname "$(readlink -f "$0")")/.."
 did=()
 
 # What the agent, the native build, the test labs and the benchmarks run,
-# each as "command-or-path package". A command already on PATH is enough
-# (e.g. a kubectl from another source).
+# each as "command-or-path package". A command already on PATH is enough.
+# (kubectl comes with the API server from scripts/build-go-peers.sh.)
 requirements=(
   "gobgpd gobgpd" "gobgp gobgpd"
   "bird bird2" "birdc bird2"
@@ -21,7 +21,6 @@ requirements=(
   "iptables iptables" "nft nftables"
   "wrk wrk" "nginx nginx-light" "haproxy haproxy"
   "tshark tshark" "dumpcap wireshark-common"
-  "kubectl kubernetes-client"
 )
 packages=()
 for req in "${requirements[@]}"; do

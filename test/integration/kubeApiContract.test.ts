@@ -9,7 +9,7 @@
 
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -61,7 +61,7 @@ async function fakeBackend(opts: ConstructorParameters<typeof FakeKubeApi>[0] = 
   return {
     name: 'FakeKubeApi',
     fake: api,
-    kubectl: 'kubectl',
+    kubectl: goPeerBin('kubectl'),
     kubeconfigFile: (dir) => api.writeKubeconfig(join(dir, 'kubeconfig')),
     kubeConfig: () => api.kubeConfig(),
     resourceVersion: async () => api.resourceVersion,
@@ -113,14 +113,6 @@ function killChildren(): void {
   children.clear();
 }
 
-function requireKubectl(): void {
-  const probe = spawnSync('kubectl', ['version', '--client'], { encoding: 'utf8', timeout: 30_000 });
-  const err = probe.error as NodeJS.ErrnoException | undefined;
-  if (err?.code === 'ENOENT') {
-    throw new Error('kubectl is not on PATH: these tests run the real kubectl against FakeKubeApi. Run scripts/setup.sh (it installs Debian\'s kubernetes-client) or put kubectl on PATH.');
-  }
-  if (err) throw new Error(`kubectl could not be run: ${err.message}`);
-}
 
 interface KubectlResult {
   code: number | null;
@@ -253,7 +245,6 @@ for (const [serverName, makeBackend] of BACKENDS) describe(`${serverName} with k
 
   before(async () => {
     b = await makeBackend();
-    if (b.fake) requireKubectl();
     dir = await mkdtemp(join(tmpdir(), 'fake-kube-'));
     cacheDir = join(dir, 'cache');
     kubeconfig = await b.kubeconfigFile(dir);
