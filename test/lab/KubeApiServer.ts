@@ -290,6 +290,7 @@ const RESOURCES: Record<string, { base: string; namespaced: boolean }> = {
   services: { base: '/api/v1', namespaced: true },
   nodes: { base: '/api/v1', namespaced: false },
   events: { base: '/api/v1', namespaced: true },
+  endpoints: { base: '/api/v1', namespaced: true },
   namespaces: { base: '/api/v1', namespaced: false },
   serviceaccounts: { base: '/api/v1', namespaced: true },
   endpointslices: { base: '/apis/discovery.k8s.io/v1', namespaced: true },

@@ -12,10 +12,11 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { BgpLab, CLUSTER_AS, LB_NODES, ROOT, ROUTER, ROUTER_AS, WORKER, type BgpLabOptions, type NodeAddr } from './BgpLab.ts';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 import { KubeApiServer } from './KubeApiServer.ts';
 import { KubeApiBridge } from './KubeApiBridge.ts';
-import { goPeerBin } from './goPeers.ts';
+import { goPeerBin, goPeerModuleDir } from './goPeers.ts';
 import type { LabProcess } from './Lab.ts';
 import { StopWaiting } from './wait.ts';
 
@@ -49,6 +50,12 @@ export interface KubeLoxilbLabOptions {
   bgp?: BgpLabOptions;
   /** Node objects carry an IPv6 InternalIP after the IPv4 one, as in a dual-stack cluster. */
   dualStackNodes?: boolean;
+  /**
+   * Which kube-loxilb: ours (bin/kube-loxilb, default) or the Go one built
+   * from its module (scripts/build-go-peers.sh), deployed with its own
+   * manifest's RBAC and CRDs and given its kubeconfig through --config.
+   */
+  controller?: 'ours' | 'go';
 }
 
 export interface AgentRule {
@@ -81,8 +88,8 @@ export class KubeLoxilbLab {
     /** The user's kubeconfig (straight to the API server). */
     readonly kubeconfig: string,
     private readonly cacheDir: string,
-    /** The controller's kubeconfig (through the bridge). */
-    private readonly ctlKubeconfig: string,
+    /** The controller's binary and its whole command line (kubeconfig included). */
+    private readonly controllerBin: string,
     private readonly controllerArgs: string[],
   ) {}
 
@@ -110,7 +117,19 @@ export class KubeLoxilbLab {
         });
       }
       await api.addNode(WORKER.name, internal(WORKER));
-      // What the loxilb.yaml / loxilb-peer.yaml headless Services' EndpointSlices hold (hostNetwork pods).
+      // The loxilb.yaml / loxilb-peer.yaml headless Services and what the control plane
+      // derives from them for hostNetwork pods: Endpoints (what the Go kube-loxilb reads)
+      // and EndpointSlices (what ours reads).
+      const agentsOf = (svc: string, nodes: NodeAddr[], ports: { name: string; port: number }[]) => [
+        { apiVersion: 'v1', kind: 'Service', metadata: { name: svc, namespace: 'kube-system' }, spec: { clusterIP: 'None', selector: { app: svc }, ports: ports.map((p) => ({ ...p, protocol: 'TCP' })) } },
+        { apiVersion: 'v1', kind: 'Endpoints', metadata: { name: svc, namespace: 'kube-system' }, subsets: [{ addresses: nodes.map((n) => ({ ip: n.ipv4, nodeName: n.name })), ports: ports.map((p) => ({ ...p, protocol: 'TCP' })) }] },
+      ];
+      for (const o of [
+        ...agentsOf('loxilb-lb-service', t.lbs, [{ name: 'loxilb-app', port: 11111 }, { name: 'loxilb-app-bgp', port: 179 }]),
+        ...agentsOf('loxilb-peer-service', [WORKER], [{ name: 'loxilb-peer-app', port: 11111 }, { name: 'loxilb-peer-bgp', port: 179 }]),
+      ]) {
+        await api.create(o.kind === 'Service' ? 'services' : 'endpoints', o, 'kube-system');
+      }
       await api.create('endpointslices', {
         metadata: { name: 'loxilb-lb-service-8kq2x', namespace: 'kube-system', labels: { 'kubernetes.io/service-name': 'loxilb-lb-service' } },
         addressType: 'IPv4',
@@ -124,14 +143,38 @@ export class KubeLoxilbLab {
         ports: [{ name: 'loxilb-peer-app', port: 11111, protocol: 'TCP' }, { name: 'loxilb-peer-bgp', port: 179, protocol: 'TCP' }],
       }, 'kube-system');
 
-      // The controller's RBAC as the example deploys it (its Deployment is stored, and never runs: no scheduler here).
-      const applied = await kubectlRun(kubeconfig, cacheDir, ['apply', '-f', KUBE_LOXILB_MANIFEST]);
-      if (applied.code !== 0) throw new Error(`kubectl apply -f examples/kube-loxilb.yaml: ${applied.stderr}`);
+      const go = opts.controller === 'go';
+      if (go) {
+        // The Go controller's own manifest: its CRDs, then its ServiceAccount and RBAC (not its Deployment).
+        const dir = goPeerModuleDir('kube-loxilb');
+        const docs = (file: string, kinds: string[]) =>
+          parseAllDocuments(readFileSync(path.join(dir, file), 'utf8'))
+            .map((d) => d.toJS() as { kind?: string } | null)
+            .filter((d): d is { kind: string } => !!d && kinds.includes(d.kind ?? ''));
+        const crds = readdirSync(path.join(dir, 'manifest/crds')).flatMap((f) => docs(`manifest/crds/${f}`, ['CustomResourceDefinition']));
+        const rbac = docs('manifest/in-cluster/kube-loxilb.yaml', ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+        for (const [what, list] of [['CRDs', crds], ['RBAC', rbac]] as const) {
+          const r = await kubectlRun(kubeconfig, cacheDir, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: list }));
+          if (r.code !== 0) throw new Error(`kubectl apply of the Go kube-loxilb's ${what}: ${r.stderr}`);
+        }
+      } else {
+        // The controller's RBAC as the example deploys it (its Deployment is stored, and never runs: no scheduler here).
+        const applied = await kubectlRun(kubeconfig, cacheDir, ['apply', '-f', KUBE_LOXILB_MANIFEST]);
+        if (applied.code !== 0) throw new Error(`kubectl apply -f examples/kube-loxilb.yaml: ${applied.stderr}`);
+      }
       const token = await api.serviceAccountToken('kube-system', 'kube-loxilb');
       bridge = await KubeApiBridge.start(t.lab, CTL.name, { host: '127.0.0.1', port: api.port, https: true });
       const ctlKubeconfig = path.join(t.lab.dir, 'kubeconfig-kube-loxilb');
       writeFileSync(ctlKubeconfig, api.kubeconfig({ user: 'kube-loxilb', token, server: bridge.url }));
-      const k = new KubeLoxilbLab(t, api, bridge, kubeconfig, cacheDir, ctlKubeconfig, opts.controllerArgs);
+      let args = opts.controllerArgs;
+      if (go) {
+        const config = path.join(t.lab.dir, 'kube-loxilb-go.yaml');
+        writeFileSync(config, `clientConnection:\n  kubeconfig: ${ctlKubeconfig}\n`);
+        args = [`--config=${config}`, ...args];
+      } else {
+        args = [`--kubeconfig=${ctlKubeconfig}`, ...args];
+      }
+      const k = new KubeLoxilbLab(t, api, bridge, kubeconfig, cacheDir, go ? goPeerBin('kube-loxilb') : KUBE_LOXILB_BIN, args);
       k.startController();
       return k;
     } catch (err) {
@@ -144,7 +187,7 @@ export class KubeLoxilbLab {
 
   /** Starts kube-loxilb (again: a restarted container, same pod and identity). */
   startController(): LabProcess {
-    this.ctl = this.t.lab.spawn(CTL.name, KUBE_LOXILB_BIN, [`--kubeconfig=${this.ctlKubeconfig}`, ...this.controllerArgs], {
+    this.ctl = this.t.lab.spawn(CTL.name, this.controllerBin, this.controllerArgs, {
       env: { ...process.env, POD_NAME, POD_NAMESPACE: 'kube-system' },
       logName: `${CTL.name}.kube-loxilb`,
     });
