@@ -6,8 +6,11 @@
 #   kube-apiserver, kubectl
 #                   k8s.io/kubernetes (its staging modules k8s.io/* required
 #                   at the matching v0.x version)
-#   etcd            go.etcd.io/etcd/server/v3 (the apiserver's storage)
 #   kube-loxilb     github.com/loxilb-io/kube-loxilb (the Go controller)
+#
+# The API server's storage is Debian's etcd-server (3.4), which this
+# kube-apiserver accepts (it only notes that etcd 3.4 cannot answer watch
+# progress requests, and does without them); scripts/setup.sh installs it.
 #
 # Each binary lands in $LOXILB_TS_CACHE/bin/<name>-<version> (default
 # ~/.cache/loxilb-ts); test/lab/goPeers.ts finds them there. Nothing is built
@@ -20,7 +23,6 @@
 set -euo pipefail
 
 K8S_VERSION=v1.34.4
-ETCD_VERSION=v3.6.8
 KUBE_LOXILB_VERSION=v0.9.8
 
 cache=${LOXILB_TS_CACHE:-$HOME/.cache/loxilb-ts}
@@ -30,13 +32,12 @@ mkdir -p "$bin"
 if [ "${1:-}" = "--print" ]; then
   echo "kube-apiserver $bin/kube-apiserver-$K8S_VERSION k8s.io/kubernetes $K8S_VERSION"
   echo "kubectl $bin/kubectl-$K8S_VERSION k8s.io/kubernetes $K8S_VERSION"
-  echo "etcd $bin/etcd-$ETCD_VERSION go.etcd.io/etcd/server/v3 $ETCD_VERSION"
   echo "kube-loxilb $bin/kube-loxilb-$KUBE_LOXILB_VERSION github.com/loxilb-io/kube-loxilb $KUBE_LOXILB_VERSION"
   exit 0
 fi
 
 if ! command -v go >/dev/null 2>&1; then
-  echo "build-go-peers: the go command is missing (the real kube-apiserver, etcd and kube-loxilb are built from Go modules)" >&2
+  echo "build-go-peers: the go command is missing (the real kube-apiserver, kubectl and kube-loxilb are built from Go modules)" >&2
   exit 1
 fi
 
@@ -89,5 +90,4 @@ if [ ! -x "$bin/kube-apiserver-$K8S_VERSION" ] || [ ! -x "$bin/kubectl-$K8S_VERS
   build "$bin/kubectl-$K8S_VERSION" k8s.io/kubernetes/cmd/kubectl k8s.io/kubernetes "$K8S_VERSION" "${staging[@]}"
   unset LDFLAGS_X
 fi
-build "$bin/etcd-$ETCD_VERSION" go.etcd.io/etcd/server/v3 go.etcd.io/etcd/server/v3 "$ETCD_VERSION"
 build "$bin/kube-loxilb-$KUBE_LOXILB_VERSION" github.com/loxilb-io/kube-loxilb/cmd/loxilb-agent github.com/loxilb-io/kube-loxilb "$KUBE_LOXILB_VERSION"

@@ -10,7 +10,8 @@ did=()
 
 # What the agent, the native build, the test labs and the benchmarks run,
 # each as "command-or-path package". A command already on PATH is enough.
-# (kubectl comes with the API server from scripts/build-go-peers.sh.)
+# (kubectl comes with the API server from scripts/build-go-peers.sh; etcd is
+# Debian's, which that kube-apiserver accepts.)
 requirements=(
   "gobgpd gobgpd" "gobgp gobgpd"
   "bird bird2" "birdc bird2"
@@ -21,6 +22,7 @@ requirements=(
   "iptables iptables" "nft nftables"
   "wrk wrk" "nginx nginx-light" "haproxy haproxy"
   "tshark tshark" "dumpcap wireshark-common"
+  "etcd etcd-server"
 )
 packages=()
 for req in "${requirements[@]}"; do
@@ -73,7 +75,7 @@ fi
 # namespace): if systemd is running, keep their services stopped and disabled.
 # Without systemd nothing starts them.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-  for unit in bird.service keepalived.service nginx.service haproxy.service; do
+  for unit in bird.service keepalived.service nginx.service haproxy.service etcd.service; do
     if systemctl is-enabled --quiet "$unit" 2>/dev/null ||
        systemctl is-active --quiet "$unit" 2>/dev/null; then
       systemctl disable --now --quiet "$unit"
@@ -119,12 +121,12 @@ if [ ! -f dist/cli/loxilb.js ] || [ -n "$(find src -newer dist/cli/loxilb.js -pr
 fi
 
 # The real programs the integration tests run against (kube-apiserver and
-# etcd, the Go kube-loxilb), built from their Go modules at pinned versions
+# kubectl, the Go kube-loxilb), built from their Go modules at pinned versions
 # into ~/.cache/loxilb-ts (LOXILB_TS_CACHE): minutes on a new machine, then
 # nothing. Needs the go command (Go 1.24 or newer) and the Go module proxy.
 missing_peers=$(bash scripts/build-go-peers.sh --print | while read -r _ bin _; do [ -x "$bin" ] || echo "$bin"; done)
 if [ -n "$missing_peers" ]; then
-  echo "setup: building the Go test peers (kube-apiserver, etcd, kube-loxilb) into ${LOXILB_TS_CACHE:-$HOME/.cache/loxilb-ts}; only the first run pays for this" >&2
+  echo "setup: building the Go test peers (kube-apiserver, kubectl, kube-loxilb) into ${LOXILB_TS_CACHE:-$HOME/.cache/loxilb-ts}; only the first run pays for this" >&2
   go_log=$(mktemp)
   if ! bash scripts/build-go-peers.sh >"$go_log" 2>&1; then
     tail -40 "$go_log" >&2

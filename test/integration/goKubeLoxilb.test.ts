@@ -93,8 +93,8 @@ describe('the Go kube-loxilb against our agents and a real kube-apiserver', { ti
     );
     master = (await k.masterNode())!;
     assert.ok(master, `states ${JSON.stringify(states)}`);
-    await t.waitEstablished(LB1.name, [ROUTER.ipv4, LB2.ipv4], 60_000);
-    await t.waitEstablished(LB2.name, [ROUTER.ipv4, LB1.ipv4], 60_000);
+    await t.waitEstablished(LB1.name, [ROUTER.ipv4, LB2.ipv4, WORKER.ipv4], 60_000);
+    await t.waitEstablished(LB2.name, [ROUTER.ipv4, LB1.ipv4, WORKER.ipv4], 60_000);
   });
 
   it('a Service gets its EXTERNAL-IP, a rule on both agents, the router goes through the MASTER, and the endpoint answers', async () => {

@@ -1,13 +1,13 @@
 // A real Kubernetes API server for the tests, started the way
-// controller-runtime's envtest starts one: etcd and kube-apiserver (built
-// from their Go modules by scripts/build-go-peers.sh) on the test process's
+// controller-runtime's envtest starts one: etcd (Debian's etcd-server) and
+// kube-apiserver (built from its Go module by scripts/build-go-peers.sh) on the test process's
 // loopback, with a generated CA, serving certificate and service-account
 // signing key, authorization mode RBAC, and an admin client certificate
 // (group system:masters) for the test itself and kubectl. A controller runs
 // as a ServiceAccount with a token from the TokenRequest API, so the RBAC
 // rules it is given are the ones that count.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
@@ -35,6 +35,8 @@ async function freePort(): Promise<number> {
 
 export class KubeApiServer {
   private stopped = false;
+  /** Keep-alive connections for request() (a TLS handshake per call would dominate a burst). */
+  private readonly agent = new https.Agent({ keepAlive: true, maxSockets: 64 });
 
   private constructor(
     /** https://127.0.0.1:<port> */
@@ -48,6 +50,7 @@ export class KubeApiServer {
     private readonly admin: { cert: Buffer; key: Buffer; ca: Buffer },
     private readonly procs: ChildProcess[],
     private readonly ownDir: boolean,
+    private readonly etcdDir: string,
   ) {}
 
   /** Starts etcd and kube-apiserver; resolves once /readyz says ready (RBAC bootstrap roles included). */
@@ -63,6 +66,7 @@ export class KubeApiServer {
     execFileSync('openssl', ['rsa', '-in', 'sa.key', '-pubout', '-out', 'sa.pub'], { cwd: pki, stdio: 'ignore' });
 
     const [etcdClient, etcdPeer, apiPort] = [await freePort(), await freePort(), await freePort()];
+    const etcdDir = mkdtempSync(path.join(existsSync('/dev/shm') ? '/dev/shm' : os.tmpdir(), 'loxilb-ts-etcd-'));
     const procs: ChildProcess[] = [];
     const launch = (name: string, bin: string, args: string[]) => {
       const out = createWriteStream(path.join(dir, `${name}.log`));
@@ -81,17 +85,19 @@ export class KubeApiServer {
       { cert: readFileSync(admin.cert), key: readFileSync(admin.key), ca: readFileSync(caFile) },
       procs,
       ownDir,
+      etcdDir,
     );
     try {
-      launch('etcd', goPeerBin('etcd'), [
+      // Debian's etcd-server (3.4: no --unsafe-no-fsync), its data in memory so fsync is cheap.
+      launch('etcd', 'etcd', [
         '--name=default',
-        `--data-dir=${path.join(dir, 'etcd')}`,
+        `--data-dir=${etcdDir}`,
         `--listen-client-urls=http://127.0.0.1:${etcdClient}`,
         `--advertise-client-urls=http://127.0.0.1:${etcdClient}`,
         `--listen-peer-urls=http://127.0.0.1:${etcdPeer}`,
         `--initial-advertise-peer-urls=http://127.0.0.1:${etcdPeer}`,
         `--initial-cluster=default=http://127.0.0.1:${etcdPeer}`,
-        '--unsafe-no-fsync',
+        '--logger=zap',
         '--log-level=warn',
       ]);
       launch('kube-apiserver', goPeerBin('kube-apiserver'), [
@@ -165,6 +171,7 @@ export class KubeApiServer {
         {
           host: '127.0.0.1',
           port: this.port,
+          agent: this.agent,
           method,
           path: p,
           ca: this.admin.ca,
@@ -273,6 +280,7 @@ export class KubeApiServer {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
+    this.agent.destroy();
     for (const p of [...this.procs].reverse()) {
       if (p.exitCode !== null || p.signalCode !== null) continue;
       const gone = new Promise<void>((r) => p.once('exit', () => r()));
@@ -281,6 +289,7 @@ export class KubeApiServer {
       await gone;
       clearTimeout(t);
     }
+    rmSync(this.etcdDir, { recursive: true, force: true });
     if (this.ownDir && !process.env.LAB_KEEP) rmSync(this.dir, { recursive: true, force: true });
   }
 }
