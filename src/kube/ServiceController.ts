@@ -105,6 +105,8 @@ export interface ServiceControllerOptions {
   retryMs?: number;
   /** Minimum time between passes while changes keep coming; default 100 ms. */
   spacingMs?: number;
+  /** The spacing doubles while changes keep coming, up to this; default 800 ms. */
+  maxSpacingMs?: number;
   /**
    * `ip` (default): status entries carry the address, so `kubectl get svc`
    * shows it as EXTERNAL-IP. `hostname`: kube-loxilb's `<zone>-<ip>` form
@@ -189,6 +191,10 @@ export class ServiceController {
         return retryMs;
       },
       spacingMs: opts.spacingMs ?? 100,
+      // While Services keep arriving (kubectl apply of a thousand, one request each), every pass
+      // re-plans and re-reads everything: stretch the spacing up to this so the burst costs a few
+      // dozen passes, not one per 100 ms.
+      maxSpacingMs: opts.maxSpacingMs ?? 800,
     });
     this.pool.on('agentUp', (a) => {
       if (!this.running) return;

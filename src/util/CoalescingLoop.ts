@@ -16,6 +16,14 @@ export interface CoalescingLoopOptions {
    * paid fewer times.
    */
   spacingMs?: number;
+  /**
+   * While changes keep coming pass after pass, the spacing doubles up to
+   * this (default: spacingMs, i.e. fixed); a quiet spell as long as the
+   * current spacing brings it back to spacingMs. A long trickle of changes
+   * (a thousand Services created one request at a time) then costs a few
+   * dozen passes over everything instead of one every spacingMs.
+   */
+  maxSpacingMs?: number;
 }
 
 export class CoalescingLoop {
@@ -24,6 +32,10 @@ export class CoalescingLoop {
   private retryTimer?: NodeJS.Timeout;
   private closed = false;
   private lastStart = -Infinity;
+  private lastEnd = -Infinity;
+  private spacing: number;
+  /** The last pass had to wait out the spacing (changes were coming faster than it). */
+  private lastWaited = false;
   private urgent = false;
   private wakeSpacing?: () => void;
   private idleWaiters: (() => void)[] = [];
@@ -33,7 +45,14 @@ export class CoalescingLoop {
   constructor(
     private readonly pass: () => Promise<void>,
     private readonly opts: CoalescingLoopOptions,
-  ) {}
+  ) {
+    this.spacing = opts.spacingMs ?? 0;
+  }
+
+  /** The spacing the next pass waits out (for tests). */
+  get currentSpacingMs(): number {
+    return this.spacing;
+  }
 
   /** Something changed: run a pass soon (after a pending retry delay, if any). */
   kick(): void {
@@ -92,11 +111,20 @@ export class CoalescingLoop {
 
   private async loop(): Promise<void> {
     try {
+      const base = this.opts.spacingMs ?? 0;
       while (this.dirty && !this.closed) {
+        // A change within the spacing of the last pass, which itself had to wait out the
+        // spacing: changes keep coming, so space the next pass out further. Quiet for as
+        // long as the spacing: back to the base.
+        const sinceEnd = performance.now() - this.lastEnd;
+        if (sinceEnd >= this.spacing) this.spacing = base;
+        else if (this.lastWaited) this.spacing = Math.min(Math.max(base, this.opts.maxSpacingMs ?? base), Math.max(base, this.spacing * 2));
         // Timers run off libuv's cached loop clock and can fire up to a millisecond
         // early by performance.now(), so wait until the spacing has really passed.
         let wait: number;
-        while ((wait = this.lastStart + (this.opts.spacingMs ?? 0) - performance.now()) > 0 && !this.urgent && !this.closed) {
+        this.lastWaited = false;
+        while ((wait = this.lastStart + this.spacing - performance.now()) > 0 && !this.urgent && !this.closed) {
+          this.lastWaited = true;
           await new Promise<void>((r) => {
             const timer = setTimeout(r, Math.ceil(wait));
             this.wakeSpacing = () => {
@@ -113,8 +141,10 @@ export class CoalescingLoop {
         const seq = ++this.started;
         try {
           await this.pass();
+          this.lastEnd = performance.now();
           this.passEnded(seq);
         } catch (err) {
+          this.lastEnd = performance.now();
           this.passEnded(seq);
           let delay: number | undefined;
           try {

@@ -9,7 +9,7 @@
 
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -31,6 +31,7 @@ import { KubeConfig as KubeConfigClass } from '@kubernetes/client-node';
 import { FakeKubeApi } from '../lab/FakeKubeApi.ts';
 import { KubeApiServer, resourcePath } from '../lab/KubeApiServer.ts';
 import { goPeerBin } from '../lab/goPeers.ts';
+import { killKubectls, runKubectl, type KubectlResult } from '../lab/kubectl.ts';
 import { microTime } from '../../src/kube/LeaderElector.ts';
 import { StopWaiting, waitFor } from '../lab/wait.ts';
 
@@ -104,44 +105,9 @@ const BACKENDS: [string, (opts?: ConstructorParameters<typeof FakeKubeApi>[0]) =
 
 // ------------------------------------------------------------------ helpers
 
-const children = new Set<ChildProcess>();
-
-function killChildren(): void {
-  for (const child of children) {
-    if (child.exitCode === null && child.signalCode === null && child.pid !== undefined) child.kill('SIGKILL');
-  }
-  children.clear();
-}
-
-
-interface KubectlResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs kubectl to completion (killed after 30 s). */
+/** kubectl through the shared runner, with the server's kubectl binary. */
 function kubectl(bin: string, kubeconfig: string, cacheDir: string, args: string[], stdin?: string): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      children.delete(child);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      children.delete(child);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin ?? '');
-  });
+  return runKubectl(kubeconfig, cacheDir, args, stdin, bin);
 }
 
 /** Splits kubectl's table output into rows of columns (header row first). */
@@ -251,7 +217,7 @@ for (const [serverName, makeBackend] of BACKENDS) describe(`${serverName} with k
   });
 
   after(async () => {
-    killChildren();
+    killKubectls();
     await b?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
   });
@@ -300,7 +266,6 @@ for (const [serverName, makeBackend] of BACKENDS) describe(`${serverName} with k
     assert.deepEqual(row?.slice(0, 5), ['web', 'LoadBalancer', clusterIp, '<pending>', `80:${nodePort}/TCP`]);
 
     const watcher = spawn(b.kubectl, ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, 'get', 'svc', 'web', '-w'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    children.add(watcher);
     let watched = '';
     watcher.stdout.setEncoding('utf8').on('data', (d: string) => (watched += d));
     watcher.stderr.setEncoding('utf8').on('data', (d: string) => (watched += d));

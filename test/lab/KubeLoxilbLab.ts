@@ -17,11 +17,11 @@ import { parseAllDocuments } from 'yaml';
 import { KubeApiServer } from './KubeApiServer.ts';
 import { KubeApiBridge } from './KubeApiBridge.ts';
 import { goPeerBin, goPeerModuleDir } from './goPeers.ts';
+import { runKubectl, type KubectlResult } from './kubectl.ts';
+export type { KubectlResult } from './kubectl.ts';
 import type { LabProcess } from './Lab.ts';
 import { StopWaiting } from './wait.ts';
 
-/** The kubectl built with the API server (scripts/build-go-peers.sh). */
-export const KUBECTL = goPeerBin('kubectl');
 /** What the controller's pod is given: its ServiceAccount and ClusterRole come from here. */
 export const KUBE_LOXILB_MANIFEST = path.join(ROOT, 'examples/kube-loxilb.yaml');
 export const KUBE_LOXILB_BIN = path.join(ROOT, 'bin/kube-loxilb');
@@ -69,12 +69,6 @@ export interface CiAttr {
   instance: string;
   state: string;
   vip?: string;
-}
-
-export interface KubectlResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
 }
 
 export class KubeLoxilbLab {
@@ -154,12 +148,12 @@ export class KubeLoxilbLab {
         const crds = readdirSync(path.join(dir, 'manifest/crds')).flatMap((f) => docs(`manifest/crds/${f}`, ['CustomResourceDefinition']));
         const rbac = docs('manifest/in-cluster/kube-loxilb.yaml', ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
         for (const [what, list] of [['CRDs', crds], ['RBAC', rbac]] as const) {
-          const r = await kubectlRun(kubeconfig, cacheDir, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: list }));
+          const r = await runKubectl(kubeconfig, cacheDir, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: list }));
           if (r.code !== 0) throw new Error(`kubectl apply of the Go kube-loxilb's ${what}: ${r.stderr}`);
         }
       } else {
         // The controller's RBAC as the example deploys it (its Deployment is stored, and never runs: no scheduler here).
-        const applied = await kubectlRun(kubeconfig, cacheDir, ['apply', '-f', KUBE_LOXILB_MANIFEST]);
+        const applied = await runKubectl(kubeconfig, cacheDir, ['apply', '-f', KUBE_LOXILB_MANIFEST]);
         if (applied.code !== 0) throw new Error(`kubectl apply -f examples/kube-loxilb.yaml: ${applied.stderr}`);
       }
       const token = await api.serviceAccountToken('kube-system', 'kube-loxilb');
@@ -200,7 +194,7 @@ export class KubeLoxilbLab {
   }
 
   kubectl(args: string[], stdin?: string): Promise<KubectlResult> {
-    return kubectlRun(this.kubeconfig, this.cacheDir, args, stdin);
+    return runKubectl(this.kubeconfig, this.cacheDir, args, stdin);
   }
 
   async mustKubectl(args: string[], stdin?: string): Promise<string> {
@@ -297,25 +291,4 @@ export class KubeLoxilbLab {
       await this.t.destroy();
     }
   }
-}
-
-/** Runs kubectl to completion (killed after 30 s). */
-function kubectlRun(kubeconfig: string, cacheDir: string, args: string[], stdin?: string): Promise<KubectlResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(KUBECTL, ['--kubeconfig', kubeconfig, '--cache-dir', cacheDir, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-    child.stdin.end(stdin ?? '');
-  });
 }

@@ -71,3 +71,30 @@ test('kickNow skips the spacing, also when the loop is already waiting it out', 
   assert.ok(starts[1]! - t < 20, `urgent pass ${starts[1]! - t} ms after kickNow`);
   loop.close();
 });
+
+test('with maxSpacingMs, a long trickle of changes stretches the spacing up to the bound, and a quiet spell resets it', async () => {
+  const starts: number[] = [];
+  const loop = new CoalescingLoop(async () => {
+    starts.push(performance.now());
+  }, { onError: () => undefined, spacingMs: 20, maxSpacingMs: 80 });
+  // A change every 5 ms for 500 ms: a fixed 20 ms spacing would take about 25 passes.
+  const end = performance.now() + 500;
+  while (performance.now() < end) {
+    loop.kick();
+    await sleep(5);
+  }
+  await loop.whenIdle();
+  const gaps = starts.slice(1).map((t, i) => t - starts[i]!);
+  assert.ok(starts.length <= 11, `${starts.length} passes: ${gaps.map((g) => g.toFixed(0)).join(', ')}`);
+  // Doubling from 20 ms: 20, 40, 80, then held at 80 (each gap at least that).
+  [19, 39, 79, 79].forEach((min, i) => assert.ok((gaps[i] ?? Infinity) >= min, `gap ${i} ${gaps[i]} ms, expected at least ${min}`));
+  assert.equal(loop.currentSpacingMs, 80);
+  // Quiet for longer than the spacing: the next change runs at once, and the spacing is back to 20 ms.
+  await sleep(100);
+  const t1 = performance.now();
+  loop.kick();
+  await loop.whenIdle();
+  assert.ok(starts.at(-1)! - t1 < 20, 'after a quiet spell the pass runs at once');
+  assert.equal(loop.currentSpacingMs, 20);
+  loop.close();
+});
