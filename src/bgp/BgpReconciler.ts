@@ -15,7 +15,7 @@ import type { CiStateName } from '../ha/ClusterState.ts';
 import type { GobgpClient, PrefixSetEntry } from './GobgpClient.ts';
 import type { IpFamily, VipRoute } from './pathCodec.ts';
 import { planBgpConfig, planGlobal, type BgpAction, type DesiredBgp, type ObservedBgp, type RoleMatch } from './planBgpConfig.ts';
-import { roleAttributes, type VipEntry } from './VipTable.ts';
+import { LOCAL_PATH_LOCAL_PREF, roleAttributes, type VipEntry } from './VipTable.ts';
 
 /** Where the reconciler learns which VIPs to advertise (VipTable). */
 export interface VipSource {
@@ -266,7 +266,7 @@ export class BgpReconciler {
         }
       }
       if (want && wantSet && !this.sets.get(wantSet)?.has(ip)) push(setAdds, wantSet, ip);
-      if (want && !havePath) add.push({ ip, family: want.family });
+      if (want && !havePath) add.push({ ip, family: want.family, localPref: LOCAL_PATH_LOCAL_PREF });
       if (!want && havePath) withdraw.push({ ip, family: havePath });
     }
     return { add, withdraw, setAdds, setDels, moved };

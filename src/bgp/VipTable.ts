@@ -16,6 +16,18 @@ export const ROLE_ATTRIBUTES: Record<'MASTER' | 'BACKUP', { localPref: number; m
 };
 
 /**
+ * The local-pref a node gives the VIP paths it originates, in its own RIB
+ * only: above any role's, so a node's best path to its own VIP is always its
+ * own. Without it, a BACKUP in a BGP mesh with its MASTER (kube-loxilb
+ * --setBGP) prefers the MASTER's path (local-pref 5000 over the default 100),
+ * re-advertises that to its eBGP routers with no MED (a MED learned over
+ * iBGP does not travel to another AS), and a router, reading no MED as 0,
+ * then prefers the BACKUP. Export policies replace it per role towards iBGP
+ * peers; eBGP peers never see local-pref.
+ */
+export const LOCAL_PATH_LOCAL_PREF = 10_000;
+
+/**
  * The MED / local-pref an instance's VIPs carry, or undefined for none. No
  * role (NOT_DEFINED): nothing set, so every node advertises the same
  * attributes and routers can spread load with ECMP.

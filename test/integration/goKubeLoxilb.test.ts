@@ -153,7 +153,20 @@ describe('the Go kube-loxilb against our agents and a real kube-apiserver', { ti
       assert.equal(sa.sel, 1, 'hash');
       assert.deepEqual(((r as unknown as { secondaryIPs?: { secondaryIP: string }[] }).secondaryIPs ?? []).map((x) => x.secondaryIP), [SECONDARY]);
     }
-    await waitFor(async () => (await k.bestVia(POOL2_VIP)) === master.ipv4, { timeoutMs: 30_000, what: `the router's best path to ${POOL2_VIP} via ${master.name}` });
+    try {
+      await waitFor(async () => (await k.bestVia(POOL2_VIP)) === master.ipv4, { timeoutMs: 30_000, what: `the router's best path to ${POOL2_VIP} via ${master.name}` });
+    } catch (err) {
+      const routes = await t.bird.routesFor(`${POOL2_VIP}/32`);
+      const rules = await Promise.all([LB1, LB2].map(async (n) => JSON.stringify((await k.rulesOn(n)).filter((x) => x.serviceArguments.externalIP === POOL2_VIP))));
+      const rib = await Promise.all([LB1, LB2].map(async (n) => JSON.stringify(await t.gobgpJson(n.name, 'global', 'rib'))));
+      throw new Error(`${(err as Error).message}\nrouter: ${JSON.stringify(routes)}\nrules: ${rules.join('\n')}\nribs: ${rib.map((r) => r.slice(0, 1500)).join('\n')}\nstates: ${JSON.stringify(await Promise.all([LB1, LB2].map((n) => k.ciState(n))))}`);
+    }
+    // In the BGP mesh, the BACKUP's best path to the VIP is its own (advertised to the router with the
+    // BACKUP's MED), not the MASTER's path learned over iBGP (which would reach the router with no MED).
+    const backup = master === LB1 ? LB2 : LB1;
+    const rib = (await t.gobgpJson(backup.name, 'global', 'rib')) as Record<string, { best?: boolean; 'neighbor-ip'?: string }[]>;
+    const best = (rib[`${POOL2_VIP}/32`] ?? []).find((p) => p.best);
+    assert.ok(best && best['neighbor-ip'] === undefined, `${backup.name}'s best path to ${POOL2_VIP}: ${JSON.stringify(rib[`${POOL2_VIP}/32`])}`);
     await k.mustKubectl(['delete', 'svc', 'annotated']);
   });
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { BgpReconciler } from '../../src/bgp/BgpReconciler.ts';
 import type { GobgpClient, GlobalSpec, PeerInfo, PeerSpec, PolicySpec, PrefixSetEntry } from '../../src/bgp/GobgpClient.ts';
 import type { DecodedPath, VipRoute } from '../../src/bgp/pathCodec.ts';
-import { VipTable } from '../../src/bgp/VipTable.ts';
+import { LOCAL_PATH_LOCAL_PREF, ROLE_ATTRIBUTES, VipTable } from '../../src/bgp/VipTable.ts';
 import type { CiStateName } from '../../src/ha/ClusterState.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 
@@ -123,6 +123,9 @@ test('a burst of changes is one pass: one set append and one AddPathStream', asy
   assert.ok(fake.calls.includes('addPeer 10.0.0.254'));
   assert.equal(rec.advertisedCount, 100);
   assert.deepEqual(fake.exported(vip(42)), { med: 10, localPref: 5000 });
+  // In its own RIB a node prefers its own path to a VIP over any a mesh peer sends (those carry at most the MASTER's 5000).
+  assert.equal(fake.rib.get(vip(42))?.localPref, LOCAL_PATH_LOCAL_PREF);
+  assert.ok(LOCAL_PATH_LOCAL_PREF > ROLE_ATTRIBUTES.MASTER.localPref);
 });
 
 test('a role flip swaps one policy and soft-resets peers, without touching a path', async () => {
