@@ -116,40 +116,46 @@ describe('BFD at 10 ms x 3 against BIRD 2 through JS event-loop stalls (native t
 
   it(`offloaded: ${STALLS} stalls of ${STALL_MS} ms, no transition at either end`, async (t) => {
     const peer = await upAtTenMs(true);
-    const sinceBefore = new Map((await birdSessions()).map((r) => [r.address, r.since]));
-    const logFrom = bird.process.log().length;
-    const eventsBefore = peer.events.length;
-    const before = (await peer.request('list')) as SessionStatus[];
+    try {
+      const sinceBefore = new Map((await birdSessions()).map((r) => [r.address, r.since]));
+      const logFrom = bird.process.log().length;
+      const eventsBefore = peer.events.length;
+      const before = (await peer.request('list')) as SessionStatus[];
 
-    const blocked = await stall(peer);
-    assert.ok(blocked.every((ms) => ms >= STALL_MS), `the event loop was blocked: ${blocked.map((b) => b.toFixed(0)).join(', ')} ms`);
+      const blocked = await stall(peer);
+      assert.ok(blocked.every((ms) => ms >= STALL_MS), `the event loop was blocked: ${blocked.map((b) => b.toFixed(0)).join(', ')} ms`);
 
-    const after = (await peer.request('list')) as SessionStatus[];
-    for (const s of after) {
-      const b = before.find((x) => x.remoteIp === s.remoteIp)!;
-      t.diagnostic(
-        `${s.remoteIp}: ${s.stateName}, periodic tx offloaded ${s.timing.txOffloaded}, ` +
-          `${s.timing.txPeriodicUp - b.timing.txPeriodicUp} periodic packets in the stall phase (latest ${s.timing.txLateMaxUs} µs late, ` +
-          `${s.timing.txLateOverQuarter} over a quarter interval late), longest silence from BIRD ${s.timing.rxGapMaxUs} µs, ` +
-          `detection timers that waited for a queued packet: ${s.timing.detectDeferred}`,
-      );
-      assert.equal(s.stateName, 'Up');
-      assert.equal(s.timing.txOffloaded, true);
-      assert.equal(s.counters.transitions, b.counters.transitions, `${s.remoteIp}: no transition on our side`);
-      // Counted from arrival on the receive thread, BIRD's packets never looked 100 ms apart.
-      assert.ok(s.timing.rxGapMaxUs < 30_000, `${s.remoteIp}: longest gap ${s.timing.rxGapMaxUs} µs`);
-      assert.ok(s.timing.txLateMaxUs < 7_500, `${s.remoteIp}: a periodic packet was ${s.timing.txLateMaxUs} µs late`);
+      const after = (await peer.request('list')) as SessionStatus[];
+      for (const s of after) {
+        const b = before.find((x) => x.remoteIp === s.remoteIp)!;
+        t.diagnostic(
+          `${s.remoteIp}: ${s.stateName}, periodic tx offloaded ${s.timing.txOffloaded}, ` +
+            `${s.timing.txPeriodicUp - b.timing.txPeriodicUp} periodic packets in the stall phase (latest ${s.timing.txLateMaxUs} µs late, ` +
+            `${s.timing.txLateOverQuarter} over a quarter interval late), longest silence from BIRD ${s.timing.rxGapMaxUs} µs, ` +
+            `detection timers that waited for a queued packet: ${s.timing.detectDeferred}`,
+        );
+        assert.equal(s.stateName, 'Up');
+        assert.equal(s.timing.txOffloaded, true);
+        assert.equal(s.counters.transitions, b.counters.transitions, `${s.remoteIp}: no transition on our side`);
+        // Counted from arrival on the receive thread, BIRD's packets never looked 100 ms apart.
+        assert.ok(s.timing.rxGapMaxUs < 30_000, `${s.remoteIp}: longest gap ${s.timing.rxGapMaxUs} µs`);
+        // A send as late as this still lands inside BIRD's 30 ms Detection Time (7.5-10 ms interval + 15 ms).
+        // How close to schedule the timer thread wakes on a loaded machine is bench:bfd-soak's figure.
+        assert.ok(s.timing.txLateMaxUs < 15_000, `${s.remoteIp}: a periodic packet was ${s.timing.txLateMaxUs} µs late`);
+      }
+      assert.deepEqual(peer.events.slice(eventsBefore), [], 'no state change event on our side');
+      assert.deepEqual(birdFlapLines(logFrom), [], "no state change in BIRD's log");
+      const rows = await birdSessions();
+      assert.equal(rows.length, ALL.length);
+      for (const r of rows) {
+        assert.equal(r.state, 'Up', `BIRD's session with ${r.address}`);
+        assert.equal(r.since, sinceBefore.get(r.address), `BIRD's session with ${r.address} Up since the same time`);
+      }
+    } finally {
+      // Ended even when an assertion failed, so BIRD sees this peer go before the control starts.
+      peer.proc.child.stdin!.end();
+      await peer.proc.exited;
     }
-    assert.deepEqual(peer.events.slice(eventsBefore), [], 'no state change event on our side');
-    assert.deepEqual(birdFlapLines(logFrom), [], "no state change in BIRD's log");
-    const rows = await birdSessions();
-    assert.equal(rows.length, ALL.length);
-    for (const r of rows) {
-      assert.equal(r.state, 'Up', `BIRD's session with ${r.address}`);
-      assert.equal(r.since, sinceBefore.get(r.address), `BIRD's session with ${r.address} Up since the same time`);
-    }
-    peer.proc.child.stdin!.end();
-    await peer.proc.exited;
   });
 
   it(`control: with the offload off, the same stalls take the sessions Down`, async (t) => {
