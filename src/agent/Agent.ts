@@ -1014,6 +1014,8 @@ export class Agent implements AgentApi, HaHost {
     const m = await this.bfdManager();
     const key = bfdKey(post.instance, post.remoteIp);
     const cur = this.bfdSpecs.get(key);
+    // What the post leaves out keeps the saved session's timers.
+    const timers = cur && { intervalUs: post.intervalUs ?? cur.intervalUs, multiplier: post.multiplier ?? cur.multiplier };
     // A saved session that could not start (its key file refused) is added afresh.
     if (cur && m.get(post.instance, post.remoteIp)) {
       // loxilb: a re-POST for the instance's session changes its timers (here through a Poll
@@ -1023,14 +1025,13 @@ export class Agent implements AgentApi, HaHost {
       if (cur.sourceIp !== sourceIp || !isDeepStrictEqual(cur.auth, auth)) {
         throw new ConflictError(`bfd existing session with ${post.remoteIp}: only interval and retryCount can change; delete it first`);
       }
-      const spec: BfdSessionSpec = { ...cur, intervalUs: post.intervalUs ?? cur.intervalUs, multiplier: post.multiplier ?? cur.multiplier };
+      const spec: BfdSessionSpec = { ...cur, ...timers };
       this.saveBfd(new Map(this.bfdSpecs).set(key, spec));
       m.updateSession(spec.instance, spec.remoteIp, { txIntervalUs: spec.intervalUs, rxIntervalUs: spec.intervalUs, multiplier: spec.multiplier });
       return;
     }
     const elsewhere = [...this.bfdSpecs.values()].filter((s) => s.remoteIp === post.remoteIp).map((s) => s.instance);
-    const saved = cur && { intervalUs: post.intervalUs ?? cur.intervalUs, multiplier: post.multiplier ?? cur.multiplier };
-    const spec = completeBfdSession({ ...post, ...saved }, elsewhere.length ? `; the session with ${post.remoteIp} is in instance ${elsewhere.join(', ')}` : '');
+    const spec = completeBfdSession({ ...post, ...timers }, elsewhere.length ? `; the session with ${post.remoteIp} is in instance ${elsewhere.join(', ')}` : '');
     const next = new Map(this.bfdSpecs).set(key, spec);
     await m.addSession(bfdParams(spec));
     this.warnUnauthenticated(spec.remoteIp, spec.auth);

@@ -127,6 +127,7 @@ interface InertFlag extends FlagDef {
   /** What loxilb-ts does not do (or does instead). */
   effect: string;
 }
+const isInert = (d: FlagDef): d is InertFlag => 'effect' in d;
 const INT = /^\d+$/;
 const INERT: InertFlag[] = [
   { long: 'tls', kind: 'bool', effect: 'the REST API serves plain HTTP on --port only; no HTTPS listener is opened' },
@@ -285,7 +286,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
       for (const ch of name) {
         const def = find(ch, true);
         if (def.kind !== 'bool') throw new FlagError(`flag -${ch} needs a value (-${ch}=VALUE)`);
-        if (INERT.includes(def as InertFlag)) inertGiven.set(def as InertFlag, true);
+        if (isInert(def)) inertGiven.set(def, true);
         else (out as unknown as Record<string, unknown>)[def.key!] = true;
       }
       continue;
@@ -293,7 +294,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     const def = find(name, !long);
     if (def.kind === 'bool') {
       if (value !== undefined && value !== 'true' && value !== 'false') throw new FlagError(`flag ${shown} is a switch: it takes no value (got ${JSON.stringify(value)})`);
-      if (INERT.includes(def as InertFlag)) inertGiven.set(def as InertFlag, value !== 'false');
+      if (isInert(def)) inertGiven.set(def, value !== 'false');
       else (out as unknown as Record<string, unknown>)[def.key!] = value !== 'false';
       continue;
     }
@@ -301,7 +302,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
       value = argv[++i];
       if (value === undefined) throw new FlagError(`flag ${shown} needs a value`);
     }
-    if (INERT.includes(def as InertFlag)) inertGiven.set(def as InertFlag, value);
+    if (isInert(def)) inertGiven.set(def, value);
     else if (def.key === 'port') portRaw = value;
     else if (!def.key) raw[def.long] = value;
     else (out as unknown as Record<string, unknown>)[def.key!] = value;

@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import ipaddr from 'ipaddr.js';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
+import { canonicalIpv4Value } from '../util/ipAddress.ts';
 
 const run = promisify(execFile);
 
@@ -73,30 +74,6 @@ function addressValue(text: string): { v6: boolean; value: bigint } | undefined 
   return { v6: ip.kind() === 'ipv6', value };
 }
 
-/** A dotted-quad IPv4 address as a 32-bit number, or -1 (then the general path decides). */
-function ipv4Value(text: string): number {
-  let value = 0;
-  let part = 0;
-  let digits = 0;
-  let parts = 0;
-  for (let i = 0; i <= text.length; i++) {
-    const c = i < text.length ? text.charCodeAt(i) : 46;
-    if (c === 46) {
-      if (digits === 0 || part > 255) return -1;
-      value = value * 256 + part;
-      parts++;
-      part = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57 && digits < 3) {
-      part = part * 10 + (c - 48);
-      digits++;
-    } else {
-      return -1;
-    }
-  }
-  return parts === 4 ? value : -1;
-}
-
 /**
  * The interfaces' subnets (host addresses left out), parsed once: a lookup
  * per VIP costs a number compare per subnet instead of parsing every
@@ -120,7 +97,8 @@ export function subnetMatcher(ifaces: Map<string, IfaceAddress[]>): (address: st
     }
   }
   return (address) => {
-    let n = ipv4Value(address);
+    // Canonical dotted quads (what the REST layer stores) take the fast path; the rest the general one.
+    let n = canonicalIpv4Value(address);
     if (n < 0) {
       const p = addressValue(address);
       if (!p) return undefined;

@@ -112,13 +112,14 @@ export class CoalescingLoop {
   private async loop(): Promise<void> {
     try {
       const base = this.opts.spacingMs ?? 0;
+      const ceiling = Math.max(base, this.opts.maxSpacingMs ?? base);
       while (this.dirty && !this.closed) {
         // A change within the spacing of the last pass, which itself had to wait out the
         // spacing: changes keep coming, so space the next pass out further. Quiet for as
         // long as the spacing: back to the base.
         const sinceEnd = performance.now() - this.lastEnd;
         if (sinceEnd >= this.spacing) this.spacing = base;
-        else if (this.lastWaited) this.spacing = Math.min(Math.max(base, this.opts.maxSpacingMs ?? base), Math.max(base, this.spacing * 2));
+        else if (this.lastWaited) this.spacing = Math.min(ceiling, Math.max(base, this.spacing * 2));
         // Timers run off libuv's cached loop clock and can fire up to a millisecond
         // early by performance.now(), so wait until the spacing has really passed.
         let wait: number;

@@ -20,26 +20,33 @@ export function parseIp(text: string): IpAddress | undefined {
  * edge, where every rule carries several addresses.
  */
 function canonicalIp4(text: string): string | undefined {
-  if (text.length < 7 || text.length > 15) return undefined;
+  return canonicalIpv4Value(text) >= 0 ? text : undefined;
+}
+
+/** The value (0 to 2^32 - 1) of a canonical dotted-quad IPv4 text, as canonicalIp4 accepts it, or -1. */
+export function canonicalIpv4Value(text: string): number {
+  if (text.length < 7 || text.length > 15) return -1;
   let parts = 0;
+  let total = 0;
   let value = 0;
   let digits = 0;
   for (let i = 0; i <= text.length; i++) {
     const c = i < text.length ? text.charCodeAt(i) : 46;
     if (c === 46) {
-      if (digits === 0 || value > 255) return undefined;
+      if (digits === 0 || value > 255) return -1;
       parts++;
+      total = total * 256 + value;
       value = 0;
       digits = 0;
     } else if (c >= 48 && c <= 57) {
-      if (digits === 1 && value === 0) return undefined; // a leading zero: not canonical, let the full parser decide
+      if (digits === 1 && value === 0) return -1; // a leading zero: not canonical, let the full parser decide
       value = value * 10 + (c - 48);
       digits++;
     } else {
-      return undefined;
+      return -1;
     }
   }
-  return parts === 4 ? text : undefined;
+  return parts === 4 ? total : -1;
 }
 
 /** Canonical text of an address (IPv6 compressed, lower case), or undefined if invalid. */
