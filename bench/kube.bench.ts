@@ -63,15 +63,15 @@ import { spawnSync } from 'node:child_process';
 import type { V1Lease, V1Service } from '@kubernetes/client-node';
 import { Lab, type LabProcess } from '../test/lab/Lab.ts';
 import { KubeConfig, Watch } from '@kubernetes/client-node';
-import { parseAllDocuments } from 'yaml';
 import { KubeApiServer, resourcePath } from '../test/lab/KubeApiServer.ts';
 import { KubeApiBridge } from '../test/lab/KubeApiBridge.ts';
-import { goPeerBin, goPeerModuleDir, goPeers } from '../test/lab/goPeers.ts';
+import { goKubeLoxilbRbac, goPeerBin, goPeers, writeGoKubeLoxilbConfig } from '../test/lab/goPeers.ts';
 import { startAgentProcess } from '../test/lab/agentProcess.ts';
 import { StopWaiting, waitFor } from '../test/lab/wait.ts';
 import { defaultServiceSettings } from '../src/kube/annotations.ts';
 import { planRules, type PlanNode, type PlanService } from '../src/kube/planRules.ts';
 import { DEFAULT_RULE_REQUESTS_IN_FLIGHT } from '../src/kube/LoxiAgentPool.ts';
+import { eachBounded } from '../src/kube/eachBounded.ts';
 import { startKubeBenchWorker, type KubeBenchWorker } from './lib/KubeBenchWorkerHandle.ts';
 import { ROOT } from './lib/NsWorkerHandle.ts';
 
@@ -245,17 +245,14 @@ interface ControllerRun {
   timedOut: boolean;
 }
 
-/** Creates (or deletes) the Services with `CONC` requests in flight, as the admin. */
-async function forEachService(api: KubeApiServer, work: (i: number) => Promise<unknown>): Promise<void> {
-  let next = 0;
+/** Runs `work` for each Service index with `CONC` requests in flight; every one runs, then the first failure is thrown. */
+async function forEachService(work: (i: number) => Promise<unknown>): Promise<void> {
   let firstError: unknown;
-  const lane = async () => {
-    while (next < N) {
-      const i = next++;
-      await work(i).catch((e: unknown) => (firstError ??= e));
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(CONC, N) }, lane));
+  await eachBounded(
+    Array.from({ length: N }, (_, i) => i),
+    CONC,
+    async (i) => void (await work(i).catch((e: unknown) => (firstError ??= e))),
+  );
   if (firstError) throw firstError;
 }
 
@@ -366,12 +363,12 @@ async function main(): Promise<void> {
 
     // ---- baseline 2: the API server alone (creates, then status patches by a plain client through the bridge)
     const tc0 = wallNow();
-    await forEachService(a, (i) => a.create('services', service(i, BASE_NS, 'bench.example/none'), BASE_NS));
+    await forEachService((i) => a.create('services', service(i, BASE_NS, 'bench.example/none'), BASE_NS));
     const createFloor = wallNow() - tc0;
     const items = Array.from({ length: N }, (_, i) => ({ name: svcName(i), namespace: BASE_NS, ip: `10.78.0.${(i % 250) + 1}` }));
     const kubeR = await wk.call('patchStatus', { kubeconfig: adminInKctl, items, concurrency: CONC });
     if (kubeR.failed > 0) throw new Error(`status patches failed: ${kubeR.firstError}`);
-    await forEachService(a, (i) => a.must('DELETE', resourcePath('services', BASE_NS, svcName(i))));
+    await forEachService((i) => a.must('DELETE', resourcePath('services', BASE_NS, svcName(i))));
     const kubeFloor: number = kubeR.ms;
 
     /** One controller through the same burst; leaves no Service and no rule behind. */
@@ -379,7 +376,7 @@ async function main(): Promise<void> {
       const goVersion = goPeers().get('kube-loxilb')!.version;
       const label = kind === 'ours' ? 'loxilb-ts kube-loxilb' : kind === 'go' ? `Go kube-loxilb ${goVersion} (as deployed, 5 QPS)` : `Go kube-loxilb ${goVersion} (qps 100)`;
       // Its RBAC as each deploys it (both name their ClusterRole kube-loxilb: the later one replaces it).
-      const rbac = kind === 'ours' ? readFileSync(path.join(ROOT, 'examples/kube-loxilb.yaml'), 'utf8') : goRbac();
+      const rbac = kind === 'ours' ? readFileSync(path.join(ROOT, 'examples/kube-loxilb.yaml'), 'utf8') : goKubeLoxilbRbac();
       const applied = spawnSync(goPeerBin('kubectl'), ['--kubeconfig', a.adminKubeconfig, 'apply', '-f', '-'], { input: rbac, encoding: 'utf8' });
       if (applied.status !== 0) throw new Error(`kubectl apply of ${label}'s RBAC: ${applied.stderr}`);
       const token = await a.serviceAccountToken('kube-system', 'kube-loxilb');
@@ -404,11 +401,9 @@ async function main(): Promise<void> {
           ctl = lab.spawn(CTL.name, KUBE_LOXILB_BIN, args, { env, logName: 'kctl.kube-loxilb' });
         }
       } else {
-        const config = path.join(lab.dir, 'kube-loxilb-go.yaml');
         // As its manifest deploys it, client-go's default rate limit applies (5 requests/s, bursts of 10);
         // the qps variant lifts it, to show the controller's own speed.
-        const limits = kind === 'go-qps' ? '  qps: 100\n  burst: 200\n' : '';
-        writeFileSync(config, `clientConnection:\n  kubeconfig: ${kubeconfig}\n${limits}`);
+        const config = writeGoKubeLoxilbConfig(path.join(lab.dir, 'kube-loxilb-go.yaml'), kubeconfig, kind === 'go-qps' ? { qps: 100, burst: 200 } : undefined);
         ctl = lab.spawn(CTL.name, goPeerBin('kube-loxilb'), [`--config=${config}`, `--loxiURL=${AGENT_URLS.join(',')}`, `--externalCIDR=${CIDR}`], { env, logName: 'kctl.kube-loxilb-go' });
       }
       const c = ctl;
@@ -434,7 +429,7 @@ async function main(): Promise<void> {
         const st = procStatus(c.pid);
         if (st) peakKb = Math.max(peakKb, st.rssKb);
       }, 100);
-      await forEachService(a, (i) => a.create('services', service(i, 'default', CLASS)));
+      await forEachService((i) => a.create('services', service(i, 'default', CLASS)));
       const tCreated = wallNow();
       const st = await addresses.done;
       const rr = await rulesDone;
@@ -447,7 +442,7 @@ async function main(): Promise<void> {
       // ---- clean up for the next contender
       await c.stop(8000);
       ctl = undefined;
-      await forEachService(a, (i) => a.must('DELETE', resourcePath('services', 'default', svcName(i))));
+      await forEachService((i) => a.must('DELETE', resourcePath('services', 'default', svcName(i))));
       const left = await wk.call('clearRules', { agents: AGENT_URLS, prefix: PREFIX });
       if (Object.values(left.left as Record<string, number>).some((n) => n !== 0)) throw new Error(`${label}: rules left: ${JSON.stringify(left)}`);
       const tRules = Math.max(...reached);
@@ -536,14 +531,6 @@ async function main(): Promise<void> {
       if (values.compiled) rmSync(COMPILED_DIR, { recursive: true, force: true });
     }
   }
-}
-
-/** The Go kube-loxilb's ServiceAccount and RBAC from its own manifest (module cache). */
-function goRbac(): string {
-  const text = readFileSync(path.join(goPeerModuleDir('kube-loxilb'), 'manifest/in-cluster/kube-loxilb.yaml'), 'utf8');
-  const kinds = ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding'];
-  const items = parseAllDocuments(text).map((d) => d.toJS() as { kind?: string } | null).filter((d) => d && kinds.includes(d.kind ?? ''));
-  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
 }
 
 await main();

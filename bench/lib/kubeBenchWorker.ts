@@ -20,6 +20,7 @@
 //   node --import <abs>/node_modules/tsx/dist/loader.mjs bench/lib/kubeBenchWorker.ts
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LoxiClient } from '../../src/kube/LoxiClient.ts';
+import { eachBounded } from '../../src/kube/eachBounded.ts';
 import { deleteRulePath, type RuleRef } from '../../src/kube/planRules.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import { serveOps, type Args, type Ops } from './workerProtocol.ts';
@@ -28,13 +29,9 @@ import { serveOps, type Args, type Ops } from './workerProtocol.ts';
 /** Wall-clock milliseconds with sub-millisecond precision, comparable across processes. */
 const wallNow = () => performance.timeOrigin + performance.now();
 
-/** Runs `work(i)` for i in [0, n) with at most `lanes` in flight. */
-async function bounded(n: number, lanes: number, work: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < n) await work(next++);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(lanes, n)) }, lane));
+/** Runs `work(i)` for i in [0, n) with at most `lanes` in flight (the controller's own eachBounded). */
+function bounded(n: number, lanes: number, work: (i: number) => Promise<void>): Promise<void> {
+  return eachBounded(Array.from({ length: n }, (_, i) => i), lanes, work);
 }
 
 interface NamedRule {

@@ -6,14 +6,16 @@
 // (group system:masters) for the test itself and kubectl. A controller runs
 // as a ServiceAccount with a token from the TokenRequest API, so the RBAC
 // rules it is given are the ones that count.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { stringify } from 'yaml';
+import { resolveResource } from './fakeKubeResources.ts';
 import { goPeerBin } from './goPeers.ts';
+import { kubeconfigDocument } from './kubeconfig.ts';
 import { issueCert, makeCa } from './pki.ts';
 import { StopWaiting, waitFor } from './wait.ts';
 
@@ -138,29 +140,8 @@ export class KubeApiServer {
 
   /** A kubeconfig for this server, with a client certificate or a bearer token. */
   kubeconfig(u: { user: string; clientCert?: string; clientKey?: string; token?: string; server?: string }): string {
-    const cred = u.token
-      ? `    token: ${u.token}`
-      : `    client-certificate: ${u.clientCert}\n    client-key: ${u.clientKey}`;
-    return [
-      'apiVersion: v1',
-      'kind: Config',
-      'clusters:',
-      '- name: lab',
-      '  cluster:',
-      `    server: ${u.server ?? this.url}`,
-      `    certificate-authority: ${this.caFile}`,
-      'users:',
-      `- name: ${u.user}`,
-      '  user:',
-      cred,
-      'contexts:',
-      '- name: lab',
-      '  context:',
-      '    cluster: lab',
-      `    user: ${u.user}`,
-      'current-context: lab',
-      '',
-    ].join('\n');
+    const { user, server, ...credentials } = u;
+    return stringify(kubeconfigDocument(server ?? this.url, { name: user, ca: this.caFile, credentials }));
   }
 
   /** An API request as the admin; JSON in and out. */
@@ -294,22 +275,10 @@ export class KubeApiServer {
   }
 }
 
-/** Where each resource the lab uses lives in the API (group/version, namespaced). */
-const RESOURCES: Record<string, { base: string; namespaced: boolean }> = {
-  services: { base: '/api/v1', namespaced: true },
-  nodes: { base: '/api/v1', namespaced: false },
-  events: { base: '/api/v1', namespaced: true },
-  endpoints: { base: '/api/v1', namespaced: true },
-  namespaces: { base: '/api/v1', namespaced: false },
-  serviceaccounts: { base: '/api/v1', namespaced: true },
-  endpointslices: { base: '/apis/discovery.k8s.io/v1', namespaced: true },
-  leases: { base: '/apis/coordination.k8s.io/v1', namespaced: true },
-};
-
-/** The API path of a resource collection, or of one object when name is given. */
+/** The API path of a resource collection, or of one object when name is given (the resource table FakeKubeApi serves from). */
 export function resourcePath(resource: string, namespace = 'default', name?: string): string {
-  const r = RESOURCES[resource];
-  if (!r) throw new Error(`resourcePath: unknown resource ${resource}`);
-  const base = r.namespaced ? `${r.base}/namespaces/${namespace}/${resource}` : `${r.base}/${resource}`;
-  return name === undefined ? base : `${base}/${encodeURIComponent(name)}`;
+  const rt = resolveResource(resource);
+  const base = rt.group === '' ? `/api/${rt.version}` : `/apis/${rt.group}/${rt.version}`;
+  const collection = rt.namespaced ? `${base}/namespaces/${namespace}/${rt.resource}` : `${base}/${rt.resource}`;
+  return name === undefined ? collection : `${collection}/${encodeURIComponent(name)}`;
 }

@@ -8,15 +8,13 @@
 // bridge (KubeApiBridge), as its pod would; the pinned kubectl for the user.
 // Shared by the kube-loxilb integration tests, which keep the story (what
 // they apply, kill and check) to themselves.
-import { spawn } from 'node:child_process';
 import path from 'node:path';
 import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { BgpLab, CLUSTER_AS, LB_NODES, ROOT, ROUTER, ROUTER_AS, WORKER, type BgpLabOptions, type NodeAddr } from './BgpLab.ts';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { parseAllDocuments } from 'yaml';
+import { writeFileSync } from 'node:fs';
 import { KubeApiServer } from './KubeApiServer.ts';
 import { KubeApiBridge } from './KubeApiBridge.ts';
-import { goPeerBin, goPeerModuleDir } from './goPeers.ts';
+import { goKubeLoxilbRbac, goPeerBin, goPeerManifestList, writeGoKubeLoxilbConfig } from './goPeers.ts';
 import { runKubectl, type KubectlResult } from './kubectl.ts';
 export type { KubectlResult } from './kubectl.ts';
 import type { LabProcess } from './Lab.ts';
@@ -140,15 +138,9 @@ export class KubeLoxilbLab {
       const go = opts.controller === 'go';
       if (go) {
         // The Go controller's own manifest: its CRDs, then its ServiceAccount and RBAC (not its Deployment).
-        const dir = goPeerModuleDir('kube-loxilb');
-        const docs = (file: string, kinds: string[]) =>
-          parseAllDocuments(readFileSync(path.join(dir, file), 'utf8'))
-            .map((d) => d.toJS() as { kind?: string } | null)
-            .filter((d): d is { kind: string } => !!d && kinds.includes(d.kind ?? ''));
-        const crds = readdirSync(path.join(dir, 'manifest/crds')).flatMap((f) => docs(`manifest/crds/${f}`, ['CustomResourceDefinition']));
-        const rbac = docs('manifest/in-cluster/kube-loxilb.yaml', ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
-        for (const [what, list] of [['CRDs', crds], ['RBAC', rbac]] as const) {
-          const r = await runKubectl(kubeconfig, cacheDir, ['apply', '-f', '-'], JSON.stringify({ apiVersion: 'v1', kind: 'List', items: list }));
+        const crds = goPeerManifestList('kube-loxilb', ['manifest/crds/'], ['CustomResourceDefinition']);
+        for (const [what, list] of [['CRDs', crds], ['RBAC', goKubeLoxilbRbac()]] as const) {
+          const r = await runKubectl(kubeconfig, cacheDir, ['apply', '-f', '-'], list);
           if (r.code !== 0) throw new Error(`kubectl apply of the Go kube-loxilb's ${what}: ${r.stderr}`);
         }
       } else {
@@ -162,9 +154,7 @@ export class KubeLoxilbLab {
       writeFileSync(ctlKubeconfig, api.kubeconfig({ user: 'kube-loxilb', token, server: bridge.url }));
       let args = opts.controllerArgs;
       if (go) {
-        const config = path.join(t.lab.dir, 'kube-loxilb-go.yaml');
-        writeFileSync(config, `clientConnection:\n  kubeconfig: ${ctlKubeconfig}\n`);
-        args = [`--config=${config}`, ...args];
+        args = [`--config=${writeGoKubeLoxilbConfig(path.join(t.lab.dir, 'kube-loxilb-go.yaml'), ctlKubeconfig)}`, ...args];
       } else {
         args = [`--kubeconfig=${ctlKubeconfig}`, ...args];
       }

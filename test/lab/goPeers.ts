@@ -3,9 +3,10 @@
 // source trees of those modules in Go's module cache (for facts such as
 // kube-loxilb's manifests; nothing of them is copied into this repository).
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseAllDocuments } from 'yaml';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCRIPT = path.join(ROOT, 'scripts/build-go-peers.sh');
@@ -49,4 +50,33 @@ export function goPeerModuleDir(name: string): string {
   const dir = r.status === 0 ? (JSON.parse(r.stdout) as { Dir?: string }).Dir : undefined;
   if (!dir) throw new Error(`go mod download ${p.module}@${p.version} failed: ${r.stderr || r.stdout}`);
   return dir;
+}
+
+/**
+ * The objects of the given kinds in YAML files of a peer's module (paths
+ * relative to the module; a directory means every file in it), as one
+ * kubectl List in JSON, ready for `kubectl apply -f -`.
+ */
+export function goPeerManifestList(name: string, paths: string[], kinds: string[]): string {
+  const dir = goPeerModuleDir(name);
+  const files = paths.flatMap((p) => (p.endsWith('/') ? readdirSync(path.join(dir, p)).map((f) => path.join(p, f)) : [p]));
+  const items = files.flatMap((f) =>
+    parseAllDocuments(readFileSync(path.join(dir, f), 'utf8'))
+      .map((d) => d.toJS() as { kind?: string } | null)
+      .filter((d) => !!d && kinds.includes(d.kind ?? '')),
+  );
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items });
+}
+
+/** The Go kube-loxilb's ServiceAccount and RBAC, as its in-cluster manifest deploys them (not its Deployment). */
+export const goKubeLoxilbRbac = (): string =>
+  goPeerManifestList('kube-loxilb', ['manifest/in-cluster/kube-loxilb.yaml'], ['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding']);
+
+/**
+ * Writes the Go kube-loxilb's --config file (it has no --kubeconfig flag):
+ * its kubeconfig and, optionally, client-go's rate limit (default 5/s, bursts of 10).
+ */
+export function writeGoKubeLoxilbConfig(file: string, kubeconfig: string, limits?: { qps: number; burst: number }): string {
+  writeFileSync(file, `clientConnection:\n  kubeconfig: ${kubeconfig}\n${limits ? `  qps: ${limits.qps}\n  burst: ${limits.burst}\n` : ''}`);
+  return file;
 }

@@ -1,11 +1,13 @@
-// Kubeconfig for a plain-HTTP, no-auth API server (the lab's FakeKubeApi), in
-// the two forms the tests need: a file for kubectl (`--kubeconfig`) and a
-// loaded KubeConfig for @kubernetes/client-node.
+// Kubeconfig for the lab's API servers: a plain-HTTP, no-auth one (the lab's
+// FakeKubeApi), in the two forms the tests need (a file for kubectl
+// `--kubeconfig`, a loaded KubeConfig for @kubernetes/client-node), and an
+// HTTPS one with a CA and a client certificate or bearer token (the real
+// kube-apiserver, test/lab/KubeApiServer.ts).
 //
-// `insecure-skip-tls-verify: true` looks odd for an http:// server but is
-// required: client-node refuses an http: cluster unless skipTLSVerify is set
-// ("HTTP protocol is not allowed when skipTLSVerify is not set or false").
-// kubectl ignores the flag for http.
+// Without a CA, `insecure-skip-tls-verify: true` looks odd for an http://
+// server but is required: client-node refuses an http: cluster unless
+// skipTLSVerify is set ("HTTP protocol is not allowed when skipTLSVerify is
+// not set or false"). kubectl ignores the flag for http.
 
 import { writeFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
@@ -16,6 +18,10 @@ export interface KubeconfigOptions {
   name?: string;
   /** Default namespace of the context (default `default`). */
   namespace?: string;
+  /** The CA file that signs the server's certificate (HTTPS; verified). */
+  ca?: string;
+  /** How the user authenticates: client certificate and key files, or a bearer token. */
+  credentials?: { clientCert?: string; clientKey?: string; token?: string };
 }
 
 export function kubeconfigDocument(server: string, opts: KubeconfigOptions = {}): Record<string, unknown> {
@@ -23,12 +29,18 @@ export function kubeconfigDocument(server: string, opts: KubeconfigOptions = {})
   return {
     apiVersion: 'v1',
     kind: 'Config',
-    clusters: [{ name, cluster: { server, 'insecure-skip-tls-verify': true } }],
-    users: [{ name, user: {} }],
+    clusters: [{ name, cluster: opts.ca ? { server, 'certificate-authority': opts.ca } : { server, 'insecure-skip-tls-verify': true } }],
+    users: [{ name, user: userEntry(opts.credentials) }],
     contexts: [{ name, context: { cluster: name, user: name, namespace: opts.namespace ?? 'default' } }],
     'current-context': name,
     preferences: {},
   };
+}
+
+function userEntry(c: KubeconfigOptions['credentials']): Record<string, string> {
+  if (c?.token) return { token: c.token };
+  if (c?.clientCert) return { 'client-certificate': c.clientCert, 'client-key': c.clientKey ?? '' };
+  return {};
 }
 
 /** Writes a kubeconfig pointing at `server` and returns the path. */
