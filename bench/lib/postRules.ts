@@ -1,4 +1,5 @@
-// Posts LB rules to an agent's REST API with keep-alive connections and a
+// Posts LB rules to an agent's REST API with keep-alive connections (the lean
+// client of keepAliveClient.ts, one request in flight per connection) and a
 // bounded number of requests in flight, and reports how long it took for all
 // of them to be accepted (HTTP 200). Runs inside the node's namespace, where
 // the agent listens on 127.0.0.1:11111: either imported by nsWorker.ts, or
@@ -11,6 +12,7 @@
 import http from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { KeepAliveConnection } from './keepAliveClient.ts';
 import { vip } from './vips.ts';
 
 export interface PostRulesOptions {
@@ -83,7 +85,9 @@ export function request(
 }
 
 export async function postRules(o: PostRulesOptions): Promise<PostRulesResult> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: o.concurrency });
+  const host = o.host ?? '127.0.0.1';
+  const port = o.port ?? 11111;
+  const conns: KeepAliveConnection[] = [];
   const deadline = Date.now() + (o.timeoutMs ?? 300_000);
   let next = o.start;
   const end = o.start + o.n;
@@ -92,11 +96,16 @@ export async function postRules(o: PostRulesOptions): Promise<PostRulesResult> {
   let firstError: string | undefined;
   const t0 = performance.now();
   const lane = async (): Promise<void> => {
+    let conn: KeepAliveConnection | undefined;
     while (next < end) {
       if (Date.now() > deadline) throw new Error(`posting rules timed out after ${o.timeoutMs ?? 300_000} ms (${ok} accepted)`);
       const i = next++;
       try {
-        const r = await request('POST', '/config/loadbalancer', ruleBody(o.base, i, o.instance, o.portSpan), { host: o.host, port: o.port, agent });
+        if (!conn) conns.push((conn = new KeepAliveConnection(host, port)));
+        const r = await conn.send('POST', `${API}/config/loadbalancer`, ruleBody(o.base, i, o.instance, o.portSpan), 30_000).catch((err: Error) => {
+          conn = undefined; // a fresh connection for the next request
+          throw err;
+        });
         if (r.status === 200) ok++;
         else {
           failed++;
@@ -111,7 +120,7 @@ export async function postRules(o: PostRulesOptions): Promise<PostRulesResult> {
   try {
     await Promise.all(Array.from({ length: Math.max(1, Math.min(o.concurrency, o.n)) }, lane));
   } finally {
-    agent.destroy();
+    for (const c of conns) c.close();
   }
   return { ms: performance.now() - t0, ok, failed, firstError };
 }
