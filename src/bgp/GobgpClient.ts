@@ -2,6 +2,7 @@
 // code that speaks to gobgpd; everything above works with plain objects.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import { decodeWatchTable } from './watchDecode.ts';
 import { PROTO_FILE, decodePath, encodeVipRoute, familyOf, type DecodedPath, type IpFamily, type VipRoute, type WirePath } from './pathCodec.ts';
 
 const packageDef = protoLoader.loadSync(PROTO_FILE, {
@@ -11,6 +12,10 @@ const packageDef = protoLoader.loadSync(PROTO_FILE, {
   defaults: true,
   oneofs: true,
 });
+// The best-path watch's table events are read by a lean decoder (watchDecode.ts); peer events as usual.
+const watchMethod = (packageDef['apipb.GobgpApi'] as protoLoader.ServiceDefinition).WatchEvent!;
+const genericWatchDecode = watchMethod.responseDeserialize;
+watchMethod.responseDeserialize = (buf: Buffer) => decodeWatchTable(buf) ?? genericWatchDecode(buf);
 const apipb = (grpc.loadPackageDefinition(packageDef) as any).apipb;
 
 export interface GlobalSpec {
@@ -233,7 +238,13 @@ export class GobgpClient {
       if (ev.table && handlers.onPaths) {
         const paths: DecodedPath[] = [];
         for (const p of ev.table.paths ?? []) {
-          const d = decodePath(p, { learnedAttributesOnly: true });
+          let d: DecodedPath | undefined;
+          try {
+            d = decodePath(p, { learnedAttributesOnly: true });
+          } catch {
+            // An NLRI or attribute that does not decode: that path is skipped, the watch goes on.
+            d = undefined;
+          }
           if (d) paths.push(d);
         }
         if (paths.length > 0) handlers.onPaths(paths);
