@@ -2,7 +2,7 @@
 // code that speaks to gobgpd; everything above works with plain objects.
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { decodeWatchTable } from './watchDecode.ts';
+import { decodeWatchTable, encodeAddPathStreamRequest, type VipWirePath } from './protoWire.ts';
 import { PROTO_FILE, decodePath, encodeVipRoute, familyOf, type DecodedPath, type IpFamily, type VipRoute, type WirePath } from './pathCodec.ts';
 
 const packageDef = protoLoader.loadSync(PROTO_FILE, {
@@ -12,10 +12,16 @@ const packageDef = protoLoader.loadSync(PROTO_FILE, {
   defaults: true,
   oneofs: true,
 });
-// The best-path watch's table events are read by a lean decoder (watchDecode.ts); peer events as usual.
-const watchMethod = (packageDef['apipb.GobgpApi'] as protoLoader.ServiceDefinition).WatchEvent!;
+// The two bulk messages take the lean codec (protoWire.ts): the best-path
+// watch's table events (peer events as usual), and AddPathStream requests,
+// which stream() hands over already encoded.
+const service = packageDef['apipb.GobgpApi'] as protoLoader.ServiceDefinition;
+const watchMethod = service.WatchEvent!;
 const genericWatchDecode = watchMethod.responseDeserialize;
 watchMethod.responseDeserialize = (buf: Buffer) => decodeWatchTable(buf) ?? genericWatchDecode(buf);
+const addPathStream = service.AddPathStream!;
+const genericAddPathEncode = addPathStream.requestSerialize;
+addPathStream.requestSerialize = (req: unknown) => (Buffer.isBuffer(req) ? req : genericAddPathEncode(req as object));
 const apipb = (grpc.loadPackageDefinition(packageDef) as any).apipb;
 
 export interface GlobalSpec {
@@ -184,14 +190,15 @@ export class GobgpClient {
     await this.stream(routes.map((r) => encodeVipRoute(r, true)));
   }
 
-  private stream(paths: WirePath[]): Promise<void> {
+  private stream(paths: VipWirePath[]): Promise<void> {
     if (paths.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const call = this.client.AddPathStream({ deadline: Date.now() + 120_000 }, (err: grpc.ServiceError | null) =>
         err ? reject(new Error(`gobgpd AddPathStream: ${err.details || err.message}`)) : resolve(),
       );
       for (let i = 0; i < paths.length; i += STREAM_BATCH) {
-        call.write({ table_type: 'GLOBAL', vrf_id: '', paths: paths.slice(i, i + STREAM_BATCH) });
+        // { table_type: GLOBAL, vrf_id: '', paths }, encoded here (see requestSerialize above).
+        call.write(encodeAddPathStreamRequest(paths.slice(i, i + STREAM_BATCH)));
       }
       call.end();
     });

@@ -4,6 +4,7 @@
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import protobuf from 'protobufjs';
+import { PREFIX_TYPE_URL, learnedFrom, packIpAddressPrefix, readIpAddressPrefix, type VipWirePath } from './protoWire.ts';
 
 export const PROTO_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto/gobgp_api.proto');
 
@@ -86,8 +87,8 @@ export interface VipRoute {
 /** Wire shape of apipb.Path for grpc-js (keepCase). */
 export type WirePath = Record<string, unknown>;
 
-export function encodeVipRoute(r: VipRoute, withdraw = false): WirePath {
-  const nlri = pack('IPAddressPrefix', { prefix_len: r.family === 4 ? 32 : 128, prefix: r.ip });
+export function encodeVipRoute(r: VipRoute, withdraw = false): VipWirePath {
+  const nlri = packIpAddressPrefix(r.ip, r.family === 4 ? 32 : 128);
   const nh = r.nextHop ?? (r.family === 4 ? '0.0.0.0' : '::');
   const pattrs: AnyMsg[] = [packShared('OriginAttribute', 'origin', 0)];
   if (r.family === 4) pattrs.push(packShared('NextHopAttribute', 'next_hop', nh));
@@ -118,10 +119,12 @@ export interface DecodedPath {
  * decoding cost.
  */
 export function decodePath(p: WirePath, opts: { learnedAttributesOnly?: boolean } = {}): DecodedPath | undefined {
-  const nlri = p.nlri ? unpack(p.nlri as AnyMsg) : undefined;
-  if (!nlri || nlri.type !== 'IPAddressPrefix') return undefined;
-  const prefix = String(nlri.msg.prefix);
-  const prefixLen = Number(nlri.msg.prefix_len);
+  const any = p.nlri as AnyMsg | undefined;
+  // Host routes are all this decodes: read IPAddressPrefix straight off the wire (every watched path has one).
+  if (!any || any.type_url !== PREFIX_TYPE_URL) return undefined;
+  const nlri = readIpAddressPrefix(any.value);
+  const prefix = nlri.prefix;
+  const prefixLen = nlri.prefix_len;
   const family: IpFamily = prefix.includes(':') ? 6 : 4;
   const out: DecodedPath = {
     prefix,
@@ -130,9 +133,8 @@ export function decodePath(p: WirePath, opts: { learnedAttributesOnly?: boolean 
     best: Boolean(p.best),
     withdraw: Boolean(p.is_withdraw),
   };
-  const nb = typeof p.neighbor_ip === 'string' ? p.neighbor_ip : '';
-  // gobgpd reports "<nil>" (or nothing) as the neighbour of locally originated paths.
-  if (nb && nb !== '<nil>' && nb !== '0.0.0.0' && nb !== '::') out.neighborIp = nb;
+  const nb = learnedFrom(p.neighbor_ip);
+  if (nb) out.neighborIp = nb;
   if (opts.learnedAttributesOnly && !out.neighborIp) return out;
   for (const a of (p.pattrs as AnyMsg[] | undefined) ?? []) {
     const u = unpack(a);

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import protobuf from 'protobufjs';
 import { PROTO_FILE, decodePath, encodeVipRoute } from '../../src/bgp/pathCodec.ts';
-import { decodeWatchTable } from '../../src/bgp/watchDecode.ts';
+import { decodeWatchTable, encodeAddPathStreamRequest, packIpAddressPrefix, readIpAddressPrefix } from '../../src/bgp/protoWire.ts';
 
 // The reference: protobufjs encoding and decoding the same proto file gobgpd's messages are read with.
 const root = new protobuf.Root();
@@ -49,10 +49,16 @@ test('table events: every path decodes to what the generic decoder gives, learne
   const ref = generic(buf).table.paths;
   assert.equal(lean.table.paths.length, ref.length);
   for (let i = 0; i < ref.length; i++) {
-    for (const learnedAttributesOnly of [false, true]) {
-      assert.deepEqual(decodePath(lean.table.paths[i]!, { learnedAttributesOnly }), decodePath(ref[i], { learnedAttributesOnly }), `path ${i}`);
-    }
+    // What the watch asks for: learned paths whole, local ones without attributes.
+    assert.deepEqual(decodePath(lean.table.paths[i]!, { learnedAttributesOnly: true }), decodePath(ref[i], { learnedAttributesOnly: true }), `path ${i}`);
+    const learned = Boolean(decodePath(ref[i])!.neighborIp);
+    // Learned paths carry their attributes (next hop, MED, local-pref); a local path's are not read at all.
+    if (learned) assert.deepEqual(decodePath(lean.table.paths[i]!), decodePath(ref[i]), `learned path ${i}, all attributes`);
+    else assert.deepEqual(lean.table.paths[i]!.pattrs, [], `local path ${i}: attributes left unread`);
   }
+  assert.equal(decodePath(lean.table.paths[1]!)!.nextHop, '192.168.80.1');
+  assert.equal(decodePath(lean.table.paths[2]!)!.nextHop, '2001:db8::1');
+  assert.equal(decodePath(lean.table.paths[1]!)!.med, 20);
   // The fields themselves, too.
   assert.equal(lean.table.paths[1]!.neighbor_ip, '192.168.80.1');
   assert.equal(lean.table.paths[3]!.is_withdraw, true);
@@ -101,4 +107,38 @@ test('random bytes never crash the decoder: each input is refused with a WatchEv
       assert.match((err as Error).message, /^WatchEvent: /);
     }
   }
+});
+
+test('AddPathStream requests decode to the same message protobufjs encodes (v4, v6, withdraw, MED and local-pref)', () => {
+  const Req = root.lookupType('apipb.AddPathStreamRequest');
+  const paths = [
+    encodeVipRoute({ ip: '10.200.0.1', family: 4, med: 10, localPref: 5000 }),
+    encodeVipRoute({ ip: '10.200.255.254', family: 4 }, true),
+    encodeVipRoute({ ip: '2001:db8::10', family: 6, med: 20, localPref: 100 }),
+    encodeVipRoute({ ip: '3ffe:cafe::1', family: 6 }, true),
+  ];
+  const lean = encodeAddPathStreamRequest(paths);
+  const ref = Buffer.from(Req.encode(Req.fromObject({ table_type: 'GLOBAL', vrf_id: '', paths })).finish());
+  // protobufjs also writes the proto3 defaults it was handed (table_type 0, vrf_id '', is_withdraw false);
+  // a reader sees the same message either way.
+  const read = (b: Buffer) => Req.toObject(Req.decode(b), { enums: String, defaults: true, bytes: String });
+  assert.deepEqual(read(lean), read(ref));
+  assert.ok(lean.length < ref.length);
+  const back = read(lean) as any;
+  assert.equal(back.paths.length, 4);
+  assert.deepEqual(back.paths[2].family, { afi: 'AFI_IP6', safi: 'SAFI_UNICAST' });
+  assert.equal(back.paths[1].is_withdraw, true);
+  assert.equal(back.paths[0].is_withdraw, false);
+  assert.deepEqual(encodeAddPathStreamRequest([]), Buffer.alloc(0));
+});
+
+test('IPAddressPrefix: packed by hand as protobufjs packs it, read back, and malformed values refused', () => {
+  const T = root.lookupType('apipb.IPAddressPrefix');
+  for (const [prefix, len] of [['10.0.0.1', 32], ['2001:db8::1', 128], ['0.0.0.0', 0], ['192.168.0.0', 16]] as const) {
+    const a = packIpAddressPrefix(prefix, len);
+    assert.equal(a.type_url, 'type.googleapis.com/apipb.IPAddressPrefix');
+    assert.equal(Buffer.from(a.value).toString('hex'), Buffer.from(T.encode(T.fromObject({ prefix_len: len, prefix })).finish()).toString('hex'));
+    assert.deepEqual(readIpAddressPrefix(a.value), { prefix_len: len, prefix });
+  }
+  assert.throws(() => readIpAddressPrefix(Buffer.from([0x12, 0x05, 0x31])), /WatchEvent: field length past the end/);
 });
