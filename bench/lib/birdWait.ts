@@ -1,5 +1,8 @@
 // Polls the BIRD router for route counts: the benchmark's clock stops when
 // BIRD (the thing a real router would forward by) holds the expected routes.
+// The polls go over one kept-open control-socket connection (Bird.query), not
+// a birdc process each: on this 2-core VM a fork and exec every 20 ms took
+// CPU from the agent, gobgpd and BIRD under test.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Bird } from '../../test/lab/Bird.ts';
 
@@ -12,7 +15,7 @@ export function proto(address: string): string {
 
 /** `show route [primary] protocol P count` -> routes matched (first number of `N of M routes ...`). */
 export async function birdCount(bird: Bird, protocol: string, primary = false): Promise<number> {
-  const out = await bird.birdc(`show route ${primary ? 'primary ' : ''}protocol ${protocol} count`);
+  const out = await bird.query(`show route ${primary ? 'primary ' : ''}protocol ${protocol} count`);
   const m = /^(\d+) of \d+ routes/m.exec(out);
   if (!m) throw new Error(`unexpected birdc count output: ${out.trim().slice(0, 200)}`);
   return Number(m[1]);
@@ -81,7 +84,7 @@ export async function waitProtocol(bird: Bird, protocol: string, established: bo
   let last = '?';
   for (;;) {
     try {
-      last = (await bird.bgpProtocolStates())[protocol]?.bgpState ?? 'missing';
+      last = (await bird.bgpProtocolStates(true))[protocol]?.bgpState ?? 'missing';
       if ((last === 'Established') === established) return performance.now() - t0;
     } catch {
       // birdc hiccup: try again.
@@ -111,7 +114,7 @@ export async function waitSessionAndCount(
   for (;;) {
     try {
       if (establishedMs === undefined) {
-        lastState = (await bird.bgpProtocolStates())[protocol]?.bgpState ?? 'missing';
+        lastState = (await bird.bgpProtocolStates(true))[protocol]?.bgpState ?? 'missing';
         if (lastState === 'Established') establishedMs = performance.now() - t0;
       }
       if (establishedMs !== undefined) {

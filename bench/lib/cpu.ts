@@ -38,7 +38,7 @@ function describe(pid: number, comm: string): string {
     // gone
   }
   if (comm === 'node') {
-    if (args.some((a) => a.endsWith('loxilb.ts'))) return 'loxilb agent';
+    if (args.some((a) => a.endsWith('loxilb.ts') || a.endsWith('cli/loxilb.js'))) return 'loxilb agent';
     if (args.some((a) => a.endsWith('nsWorker.ts'))) return 'bench helper';
     if (args.some((a) => a.endsWith('sctpPeer.ts'))) return 'sctp peer';
   }

@@ -71,6 +71,13 @@ describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () 
     assert.match(lb, /\| 123\.123\.123\.1 \| 55002 \| tcp +\| default_nginx-lb1:llb-inst0 \|/);
     const ha = await t.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'hastate']);
     assert.match(ha, /\| llb-inst0 +\| MASTER +\|/);
+    // The benches poll BIRD over its control socket (Bird.query): it must read what birdc prints, errors included.
+    for (const cmd of ['show route count', `show route for ${VIP}/32 all`, 'show protocols']) {
+      assert.equal(await t.bird.query(cmd), await t.bird.birdc(cmd), cmd);
+    }
+    await assert.rejects(t.bird.query('show route protocol no_such_protocol'), /BIRD answered 8\d{3}|BIRD answered 9\d{3}/);
+    await assert.rejects(t.bird.birdc('show route protocol no_such_protocol'));
+    assert.match(await t.bird.query('show status'), /Daemon is up and running/, 'the connection outlives an error reply');
   });
 
   it('an iBGP peer (the worker) sees local-pref 5000 and 100, and installs the MASTER path as proto bgp', async () => {

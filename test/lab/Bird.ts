@@ -7,6 +7,7 @@
 
 import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import type { Lab, LabProcess } from './Lab.ts';
@@ -288,14 +289,15 @@ export class Bird {
     return out;
   }
 
-  async protocols(): Promise<BirdProtocolState[]> {
-    return parseProtocols(await this.birdc('show protocols'));
+  /** `viaControlSocket`: ask over the kept-open control connection (query) instead of running birdc. */
+  async protocols(viaControlSocket = false): Promise<BirdProtocolState[]> {
+    return parseProtocols(viaControlSocket ? await this.query('show protocols') : await this.birdc('show protocols'));
   }
 
   /** BGP protocols by name. */
-  async bgpProtocolStates(): Promise<Record<string, BirdProtocolState>> {
+  async bgpProtocolStates(viaControlSocket = false): Promise<Record<string, BirdProtocolState>> {
     const out: Record<string, BirdProtocolState> = {};
-    for (const p of await this.protocols()) if (p.proto === 'BGP') out[p.name] = p;
+    for (const p of await this.protocols(viaControlSocket)) if (p.proto === 'BGP') out[p.name] = p;
     return out;
   }
 
@@ -338,7 +340,38 @@ export class Bird {
     if (!/Reconfigur(ed|ation in progress)/i.test(out)) throw new Error(`birdc configure in ${this.node}: ${out.trim()}`);
   }
 
+  /**
+   * Runs one command over a control-socket connection kept open between
+   * calls, with the output birdc would print (reply codes stripped). For
+   * polling loops: a birdc process per poll costs a fork and exec, CPU the
+   * daemons under test on this 2-core VM then do not get. Commands are sent
+   * one at a time; an error reply (8xxx, 9xxx) throws like birdc's exit 1.
+   */
+  query(cmd: string, timeoutMs = 10_000): Promise<string> {
+    const run = async (): Promise<string> => {
+      this.ctl ??= await BirdControl.connect(this.socketPath);
+      try {
+        return await this.ctl.command(cmd, timeoutMs);
+      } catch (err) {
+        this.ctl?.close();
+        this.ctl = undefined;
+        throw new Error(`BIRD control socket of ${this.node}: ${cmd}: ${(err as Error).message}`);
+      }
+    };
+    const next = this.ctlQueue.then(run, run);
+    this.ctlQueue = next.then(
+      () => undefined,
+      () => undefined,
+    );
+    return next;
+  }
+
+  private ctl?: BirdControl;
+  private ctlQueue: Promise<unknown> = Promise.resolve();
+
   async stop(): Promise<void> {
+    this.ctl?.close();
+    this.ctl = undefined;
     await this.process.stop();
   }
 }
@@ -486,5 +519,98 @@ function cidrKind(cidr: string): 'ipv4' | 'ipv6' {
     return ipaddr.parseCIDR(cidr)[0].kind();
   } catch {
     throw new Error(`"${cidr}" is not a prefix in CIDR form`);
+  }
+}
+
+/**
+ * BIRD's control protocol (what birdc speaks): each reply line starts with a
+ * four-digit code and '-' (more follows) or ' ' (the reply's last line);
+ * lines starting with a space continue the previous one. 8xxx and 9xxx
+ * codes are errors. The server greets with 0001 on connect.
+ */
+class BirdControl {
+  private buf = '';
+  private waiter?: { lines: string[]; resolve: (out: string) => void; reject: (err: Error) => void };
+  private failed?: Error;
+
+  private constructor(private readonly socket: net.Socket) {
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => this.onData(chunk));
+    socket.on('error', (err) => this.fail(err));
+    socket.on('close', () => this.fail(new Error('connection closed')));
+  }
+
+  static async connect(socketPath: string): Promise<BirdControl> {
+    const socket = net.connect(socketPath);
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', resolve);
+      socket.once('error', reject);
+    });
+    const ctl = new BirdControl(socket);
+    await ctl.reply(5000); // the 0001 greeting
+    return ctl;
+  }
+
+  command(cmd: string, timeoutMs: number): Promise<string> {
+    if (/[\r\n]/.test(cmd)) return Promise.reject(new Error('a command is one line'));
+    const p = this.reply(timeoutMs);
+    this.socket.write(`${cmd}\n`);
+    return p;
+  }
+
+  close(): void {
+    this.socket.destroy();
+  }
+
+  private reply(timeoutMs: number): Promise<string> {
+    if (this.failed) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => this.fail(new Error(`no reply within ${timeoutMs} ms`)), timeoutMs);
+      this.waiter = {
+        lines: [],
+        resolve: (out) => {
+          clearTimeout(timer);
+          resolve(out);
+        },
+        reject: (err) => {
+          clearTimeout(timer);
+          reject(err);
+        },
+      };
+      this.onData('');
+    });
+  }
+
+  private onData(chunk: string): void {
+    this.buf += chunk;
+    const w = this.waiter;
+    if (!w) return;
+    let nl: number;
+    while ((nl = this.buf.indexOf('\n')) >= 0) {
+      const line = this.buf.slice(0, nl);
+      this.buf = this.buf.slice(nl + 1);
+      const m = /^(\d{4})([ -])(.*)$/.exec(line);
+      if (!m) {
+        w.lines.push(line.startsWith(' ') ? line.slice(1) : line);
+        continue;
+      }
+      const code = Number(m[1]);
+      if (code !== 0) w.lines.push(m[3]!);
+      if (m[2] === ' ') {
+        this.waiter = undefined;
+        const out = w.lines.length > 0 ? `${w.lines.join('\n')}\n` : '';
+        if (code >= 8000) w.reject(new Error(`BIRD answered ${m[1]}: ${m[3]}`));
+        else w.resolve(out);
+        return;
+      }
+    }
+  }
+
+  private fail(err: Error): void {
+    this.failed ??= err;
+    this.socket.destroy();
+    const w = this.waiter;
+    this.waiter = undefined;
+    w?.reject(err);
   }
 }
