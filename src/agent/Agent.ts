@@ -299,9 +299,36 @@ export class Agent implements AgentApi, HaHost {
     if (o?.hook) this.hook = new RoleHook(o.hook, this.log.child({ part: 'hook' }));
   }
 
-  /** A session with a node that is not a BGP neighbour is an HA peer: its state drives the instance's role. */
+  /**
+   * The nodes that take part in the HA election: the --ka peer and the
+   * --cluster peers, and nobody else. A BFD session with any other address
+   * (a router, a node POSTed through config/bfd) only tracks that link: a
+   * router cannot be asked for its role, and counting it as a peer made the
+   * election depend on its address and on the order of the POSTs.
+   */
+  private isHaPeerAddress(ip: string): boolean {
+    const o = this.opts.ha;
+    return o?.ka?.remoteIp === ip || (o?.cluster ?? []).includes(ip);
+  }
+
+  /** What a BFD session is for, as GET config/bfd/all reports it. */
+  private bfdPurpose(instance: string, remoteIp: string): BfdSessionInfo['purpose'] {
+    if (this.haSessions.has(bfdKey(instance, remoteIp))) return 'ha-peer';
+    return this.bgpNeighbors.has(remoteIp) ? 'bgp-neighbor' : 'link';
+  }
+
+  /** A session with an --ka / --cluster peer is an HA peer: its state drives the instance's role. */
   private async registerHaPeer(spec: BfdSessionSpec): Promise<void> {
-    if (!this.ha || this.bgpNeighbors.has(spec.remoteIp)) return;
+    if (!this.ha) return;
+    if (!this.isHaPeerAddress(spec.remoteIp)) {
+      if (!this.bgpNeighbors.has(spec.remoteIp)) {
+        this.log.info(
+          { remoteIp: spec.remoteIp, instance: spec.instance },
+          'BFD session with a node that is not an HA peer (--ka, --cluster): it tracks the link and takes no part in the election',
+        );
+      }
+      return;
+    }
     const key = bfdKey(spec.instance, spec.remoteIp);
     this.haSessions.add(key);
     // The instance's role from before (a restart, the API) means nothing now:
@@ -415,6 +442,8 @@ export class Agent implements AgentApi, HaHost {
     if (!n.bfd) return;
     const key = bfdKey(DEFAULT_INSTANCE, n.ipAddress);
     if (this.bfdSpecs.has(key)) return; // a config/bfd session with that router already runs
+    // The --ka session with that node (a peer LB that is also a BGP neighbour) already runs and serves both.
+    if (!this.neighborBfd.has(key) && this.bfd?.get(DEFAULT_INSTANCE, n.ipAddress)) return;
     const m = await this.bfdManager();
     const params = { instance: DEFAULT_INSTANCE, remoteIp: n.ipAddress, txIntervalUs: n.bfd.intervalUs, rxIntervalUs: n.bfd.intervalUs, multiplier: n.bfd.multiplier };
     if (this.neighborBfd.has(key)) m.updateSession(DEFAULT_INSTANCE, n.ipAddress, params);
@@ -434,10 +463,8 @@ export class Agent implements AgentApi, HaHost {
 
   private onBfdChange(instance: string, remoteIp: string, from: BfdState, to: BfdState): void {
     const key = bfdKey(instance, remoteIp);
-    if (this.haSessions.has(key)) {
-      this.ha?.bfdState(instance, remoteIp, to === BfdState.Up);
-      return;
-    }
+    // An HA peer may also be a BGP neighbour (kube-loxilb's mesh): both follow the session.
+    if (this.haSessions.has(key)) this.ha?.bfdState(instance, remoteIp, to === BfdState.Up);
     if (!this.bgpNeighbors.has(remoteIp)) return;
     // Only a session that was Up can say the router is gone; one that never
     // came up (a router without BFD) leaves BGP alone.
@@ -1054,6 +1081,7 @@ export class Agent implements AgentApi, HaHost {
       interval: s.configured.txIntervalUs,
       retryCount: s.configured.multiplier,
       state: `BFD${s.stateName}`,
+      purpose: this.bfdPurpose(s.instance, s.remoteIp),
       diag: bfdDiagName(s.localDiag),
       txInterval: s.txIntervalUs,
       detectionTime: s.detectionTimeUs,

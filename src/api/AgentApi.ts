@@ -21,6 +21,12 @@ export interface BfdSessionInfo {
   retryCount: number;
   /** BFDAdminDown, BFDDown, BFDInit or BFDUp. */
   state: string;
+  /**
+   * What the session drives: 'ha-peer' (an --ka / --cluster peer: the HA
+   * election), 'bgp-neighbor' (Down shuts that BGP session), or 'link'
+   * (tracked and shown, nothing else).
+   */
+  purpose: 'ha-peer' | 'bgp-neighbor' | 'link';
   /** RFC 5880 diagnostic of the last state change, e.g. "Control Detection Time Expired". */
   diag: string;
   /** Transmit interval in use (max of ours and the peer's required RX), µs. */

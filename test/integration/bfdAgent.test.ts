@@ -41,6 +41,19 @@ describe('loxilb BFD sessions through config/bfd, with BIRD', () => {
     assert.match(table, /\| llb-inst0 +\| 192\.168\.80\.1 +\| 192\.168\.80\.10 \| 3784 \| 100000 us \| +3 \| BFDUp \|/);
   });
 
+  it('a session with a node that is not an --ka / --cluster peer (the router) tracks the link and takes no part in the HA election', async () => {
+    const rows = ((await t.mustApi(LB1.name, 'GET', '/config/bfd/all')) as { Attr: { remoteIp: string; purpose: string }[] }).Attr;
+    assert.deepEqual(rows.map((r) => [r.remoteIp, r.purpose]), [[ROUTER.ipv4, 'link'], [ROUTER.ipv6, 'link']]);
+    // Counted as HA peers, the router's sessions made the instance BFD-driven (driver bfd, the router in
+    // its peer list, its role elected against an address that has no REST API); now roles stay with the
+    // API (kube-loxilb --setRoles).
+    const inst = async () => ((await t.mustApi(LB1.name, 'GET', '/config/cistate/all')) as { Attr: Record<string, any>[] }).Attr.find((x) => x.instance === 'llb-inst0')!;
+    assert.equal((await inst()).driver, 'api');
+    assert.equal((await inst()).peers, undefined);
+    await t.mustApi(LB1.name, 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0' });
+    assert.equal((await inst()).state, 'BACKUP');
+  });
+
   it('a duplicate with another source is refused, a re-POST changes the timers in place', async () => {
     const dup = await t.api(LB1.name, 'POST', '/config/bfd', { remoteIp: ROUTER.ipv4, sourceIp: '192.168.80.99', interval: 100000, retryCount: 3 });
     assert.equal(dup.status, 409);

@@ -81,6 +81,9 @@ describe('HA roles over BFD (--ka) with a BIRD router', () => {
       return [LB1.ipv4, LB2.ipv4].every((a) => s.find((x) => x.address === a)?.state === 'Up');
     }, { timeoutMs: 15_000, what: 'BIRD BFD Up with both LB nodes' });
     await waitFor(async () => (await best()) === LB2.ipv4, { timeoutMs: 15_000, what: `router's best path for ${VIP} via lb2` });
+    // The --ka peer drives the election; the router's session only its BGP session (it is in no peer list above).
+    const rows = ((await t.mustApi(LB1.name, 'GET', '/config/bfd/all')) as { Attr: { remoteIp: string; purpose: string }[] }).Attr;
+    assert.deepEqual(Object.fromEntries(rows.map((r) => [r.remoteIp, r.purpose])), { [LB2.ipv4]: 'ha-peer', [ROUTER.ipv4]: 'bgp-neighbor', [ROUTER.ipv6]: 'bgp-neighbor' });
   });
 
   it('SIGKILL of the MASTER: the BACKUP becomes MASTER and the router moves to it; the returning node is BACKUP', async () => {

@@ -319,7 +319,7 @@ test("POST /config/bfd in loxicmd set bfd's shape: what it leaves out (0, \"\") 
 });
 
 test('GET /config/bfd/all and DELETE /config/bfd/remoteIP/{ip}?instance=', async () => {
-  agent.bfd = [{ instance: 'llb-inst0', remoteIp: '10.0.0.2', sourceIP: '10.0.0.1', port: 3784, interval: 100000, retryCount: 3, state: 'BFDUp', diag: 'No Diagnostic', txInterval: 100000, detectionTime: 300000, transitions: 2, timing: { txLateMaxUs: 800, txLateOverQuarter: 0, txPeriodicUp: 40, rxGapMaxUs: 99000 }, rxDrops: { 'bad-ttl': 2 }, timersClamped: 0, remote: { desiredMinTx: 100000, requiredMinRx: 100000, detectMult: 3 } }];
+  agent.bfd = [{ instance: 'llb-inst0', remoteIp: '10.0.0.2', sourceIP: '10.0.0.1', port: 3784, interval: 100000, retryCount: 3, state: 'BFDUp', purpose: 'ha-peer', diag: 'No Diagnostic', txInterval: 100000, detectionTime: 300000, transitions: 2, timing: { txLateMaxUs: 800, txLateOverQuarter: 0, txPeriodicUp: 40, rxGapMaxUs: 99000 }, rxDrops: { 'bad-ttl': 2 }, timersClamped: 0, remote: { desiredMinTx: 100000, requiredMinRx: 100000, detectMult: 3 } }];
   const g = await call('GET', '/config/bfd/all');
   assert.equal(g.status, 200);
   assert.deepEqual(g.body, { Attr: agent.bfd });
