@@ -101,14 +101,18 @@ test('stray unassigned generations are deleted; no roles left means no role poli
   );
 });
 
-test('BFD says a neighbour is gone: its session is disabled, then enabled again; a re-added peer starts admin-down', () => {
+test('BFD says a neighbour is gone: its session is disabled, then made anew when BFD is back; a re-added peer starts admin-down', () => {
   const n = { ipAddress: '192.168.80.1', remoteAs: 65101, remotePort: 179, setMultiHop: false };
   const base: ObservedBgp = { global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 }, peers: [peer('192.168.80.1', 65101)], exportPolicies: [NEXT_HOP_SELF_POLICY], policies: [nextHopSelfPolicy] };
   const down: DesiredBgp = { global, neighbors: [n], timers, bfdDown: new Set(['192.168.80.1']) };
   assert.deepEqual(planBgpConfig(down, base), [{ kind: 'disablePeer', address: '192.168.80.1', communication: 'BFD down' }]);
   const disabled = { ...base, peers: [{ ...peer('192.168.80.1', 65101), adminState: 'DOWN' }] };
   assert.deepEqual(planBgpConfig(down, disabled), [], 'already down: nothing to do');
-  assert.deepEqual(planBgpConfig({ global, neighbors: [n], timers, bfdDown: new Set() }, disabled), [{ kind: 'enablePeer', address: '192.168.80.1' }]);
+  // Back up: made anew (gobgpd would hold an enabled peer Idle for 5 s, refusing the router's connections).
+  const up = planBgpConfig({ global, neighbors: [n], timers, bfdDown: new Set() }, disabled);
+  assert.deepEqual(up.map((a) => a.kind), ['deletePeer', 'addPeer']);
+  assert.equal(up[0]!.kind === 'deletePeer' && up[0]!.address, '192.168.80.1');
+  assert.equal(up[1]!.kind === 'addPeer' && (up[1]!.peer.adminDown ?? false), false);
   const fresh = planBgpConfig(down, { ...base, peers: [] });
   const add = fresh.find((a) => a.kind === 'addPeer');
   assert.equal(add?.kind === 'addPeer' && add.peer.adminDown, true);
