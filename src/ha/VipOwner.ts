@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import ipaddr from 'ipaddr.js';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
-import { canonicalIpv4Value } from '../util/ipAddress.ts';
+import { canonicalIpv4Value, ipValue } from '../util/ipAddress.ts';
 
 const run = promisify(execFile);
 
@@ -61,17 +61,10 @@ export function interfaceFor(address: string, ifaces: Map<string, IfaceAddress[]
   return subnetMatcher(ifaces)(address);
 }
 
-/** An address as a bigint (IPv4 in the low 32 bits) and its family, or undefined if it is none. */
+/** An address as a bigint (IPv4 in the low 32 bits) and its family (util/ipAddress's one rule), or undefined. */
 function addressValue(text: string): { v6: boolean; value: bigint } | undefined {
-  let ip: ipaddr.IPv4 | ipaddr.IPv6;
-  try {
-    ip = ipaddr.process(text);
-  } catch {
-    return undefined;
-  }
-  let value = 0n;
-  for (const b of ip.toByteArray()) value = (value << 8n) | BigInt(b);
-  return { v6: ip.kind() === 'ipv6', value };
+  const a = ipValue(text);
+  return a && { v6: a.family === 6, value: a.value };
 }
 
 /**

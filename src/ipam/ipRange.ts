@@ -3,7 +3,7 @@
 // --externalCIDR and friends (reference §6.4). Addresses are handled as
 // bigints so an IPv6 /64 costs no more than an IPv4 /30: nothing is ever
 // enumerated up front.
-import ipaddr from 'ipaddr.js';
+import { formatIpValue, ipValue, isIpv4Mapped } from '../util/ipAddress.ts';
 
 export type Family = 4 | 6;
 
@@ -17,38 +17,24 @@ export interface IpRange {
 }
 
 /**
- * Strict address parsing: dotted-quad IPv4 only (no inet_aton forms), IPv6
- * without a zone id. The written family is kept (an IPv4-mapped IPv6 address
- * stays IPv6), because a range's family must not change under it.
+ * Strict address parsing (util/ipAddress): dotted-quad IPv4 only (no
+ * inet_aton forms), IPv6 without a zone id, and an IPv4-mapped IPv6 address
+ * is the IPv4 address, as the agents store it: a static IP or a --setRoles
+ * address written that way is the same address as its dotted quad.
  */
 export function parseAddress(text: string): { family: Family; value: bigint } | undefined {
-  if (ipaddr.IPv4.isValidFourPartDecimal(text)) return { family: 4, value: bytesToBigint(ipaddr.IPv4.parse(text).toByteArray()) };
-  if (!text.includes('%') && ipaddr.IPv6.isValid(text)) return { family: 6, value: bytesToBigint(ipaddr.IPv6.parse(text).toByteArray()) };
-  return undefined;
+  return ipValue(text);
 }
 
 /** Canonical text of an address (IPv6 compressed, lower case). */
 export function formatAddress(family: Family, value: bigint): string {
-  const n = family === 4 ? 4 : 16;
-  const bytes = new Array<number>(n);
-  let v = value;
-  for (let i = n - 1; i >= 0; i--) {
-    bytes[i] = Number(v & 0xffn);
-    v >>= 8n;
-  }
-  return ipaddr.fromByteArray(bytes).toString();
+  return formatIpValue(family, value);
 }
 
 /** Canonical text of an address, or undefined when it is not one. */
 export function canonicalAddress(text: string): string | undefined {
   const a = parseAddress(text);
   return a && formatAddress(a.family, a.value);
-}
-
-function bytesToBigint(bytes: number[]): bigint {
-  let v = 0n;
-  for (const b of bytes) v = (v << 8n) | BigInt(b);
-  return v;
 }
 
 export type RangeParse = { ok: true; range: IpRange } | { ok: false; reason: string };
@@ -65,6 +51,10 @@ export type RangeParse = { ok: true; range: IpRange } | { ok: false; reason: str
 export function parseRange(text: string): RangeParse {
   const t = text.trim();
   if (t === '') return { ok: false, reason: 'empty entry' };
+  // A pool's family is the one it is written in; agents store ::ffff:a.b.c.d as a.b.c.d, so such a
+  // pool would hand out addresses that come back as IPv4 and never match what was allocated.
+  const mapped = t.split(/[-/]/).map((x) => x.trim()).find(isIpv4Mapped);
+  if (mapped) return { ok: false, reason: `"${t}" uses an IPv4-mapped IPv6 address (${mapped}): agents store it as IPv4; write the pool in IPv4 (a.b.c.d/n)` };
   const dash = t.indexOf('-');
   if (dash >= 0) return parseStartEnd(t, t.slice(0, dash).trim(), t.slice(dash + 1).trim());
   const slash = t.indexOf('/');

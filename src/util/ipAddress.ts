@@ -1,6 +1,10 @@
-// Strict address parsing for the REST edge. ipaddr.js alone also accepts the
-// inet_aton forms ("127.1", "0x7f.0.0.1", "010.0.0.1") that Go's net.ParseIP
-// rejects, and IPv6 zone ids, which make no sense for a VIP or an endpoint.
+// Strict address parsing, the one place addresses are read (the REST edge,
+// the IPAM pools and annotations, interface addresses). ipaddr.js alone also
+// accepts the inet_aton forms ("127.1", "0x7f.0.0.1", "010.0.0.1") that Go's
+// net.ParseIP rejects, and IPv6 zone ids, which make no sense for a VIP or an
+// endpoint. One rule for IPv4-mapped IPv6 (::ffff:a.b.c.d) everywhere: it is
+// the IPv4 address, as Go's net.ParseIP and loxilb treat it; where a written
+// family matters (a CIDR's prefix length, a pool) the caller says so.
 import ipaddr from 'ipaddr.js';
 
 export type IpAddress = ipaddr.IPv4 | ipaddr.IPv6;
@@ -91,4 +95,36 @@ function parseIpKeepFamily(text: string): IpAddress | undefined {
   if (ipaddr.IPv4.isValidFourPartDecimal(text)) return ipaddr.IPv4.parse(text);
   if (!text.includes('%') && ipaddr.IPv6.isValid(text)) return ipaddr.IPv6.parse(text);
   return undefined;
+}
+
+/**
+ * An address as a number (IPv4 in the low 32 bits) and its family, with
+ * parseIp's rules (IPv4-mapped IPv6 is IPv4), or undefined if it is none.
+ */
+export function ipValue(text: string): { family: 4 | 6; value: bigint } | undefined {
+  const v4 = canonicalIpv4Value(text);
+  if (v4 >= 0) return { family: 4, value: BigInt(v4) };
+  const a = parseIp(text);
+  if (!a) return undefined;
+  let value = 0n;
+  for (const b of a.toByteArray()) value = (value << 8n) | BigInt(b);
+  return { family: a.kind() === 'ipv4' ? 4 : 6, value };
+}
+
+/** Canonical text of an address given as ipValue's number. */
+export function formatIpValue(family: 4 | 6, value: bigint): string {
+  const n = family === 4 ? 4 : 16;
+  const bytes = new Array<number>(n);
+  let v = value;
+  for (let i = n - 1; i >= 0; i--) {
+    bytes[i] = Number(v & 0xffn);
+    v >>= 8n;
+  }
+  return ipaddr.fromByteArray(bytes).toString();
+}
+
+/** Whether the text is an IPv4-mapped IPv6 address (::ffff:a.b.c.d in any spelling). */
+export function isIpv4Mapped(text: string): boolean {
+  if (text.includes('%') || !ipaddr.IPv6.isValid(text)) return false;
+  return ipaddr.IPv6.parse(text).isIPv4MappedAddress();
 }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pickFields } from '../../src/util/caseInsensitive.ts';
-import { normalizeIp, normalizePrefix } from '../../src/util/ipAddress.ts';
+import { formatIpValue, ipValue, isIpv4Mapped, normalizeIp, normalizePrefix } from '../../src/util/ipAddress.ts';
 
 test('pickFields matches case-insensitively, exact case first, null as absent', () => {
   assert.deepEqual(pickFields({ FOO: 1, bar: 2, baz: 3 }, ['foo', 'Bar']), { foo: 1, Bar: 2 });
@@ -26,4 +26,16 @@ test('normalizePrefix clears host bits and accepts bare addresses', () => {
   assert.equal(normalizePrefix('2001:db8::7/64'), '2001:db8::/64');
   assert.equal(normalizePrefix('0.0.0.0/0'), '0.0.0.0/0');
   for (const bad of ['10.0.0.0/33', '10.0.0.0/08', '10.0.0.0/', '/8', '10.0/8', 'x', '::/129']) assert.equal(normalizePrefix(bad), undefined, bad);
+});
+
+test('ipValue, formatIpValue and isIpv4Mapped share normalizeIp\'s rules', () => {
+  assert.deepEqual(ipValue('10.0.0.1'), { family: 4, value: 0x0a000001n });
+  assert.deepEqual(ipValue('::ffff:10.0.0.1'), { family: 4, value: 0x0a000001n });
+  assert.deepEqual(ipValue('2001:db8::1'), { family: 6, value: (0x20010db8n << 96n) | 1n });
+  for (const bad of ['010.0.0.1', '127.1', '0x7f.0.0.1', 'fe80::1%eth0', '', '1.2.3.4.5']) assert.equal(ipValue(bad), undefined, bad);
+  assert.equal(formatIpValue(4, 0x0a000001n), '10.0.0.1');
+  assert.equal(formatIpValue(6, (0x20010db8n << 96n) | 1n), '2001:db8::1');
+  assert.equal(isIpv4Mapped('::ffff:1.2.3.4'), true);
+  assert.equal(isIpv4Mapped('1.2.3.4'), false);
+  assert.equal(isIpv4Mapped('2001:db8::1'), false);
 });

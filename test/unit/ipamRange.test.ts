@@ -95,3 +95,20 @@ test('overlapping pools are found', () => {
   assert.ok(b.ok);
   if (b.ok) assert.equal(findOverlap(b.pools), undefined);
 });
+
+test('IPv4-mapped IPv6: an address is its IPv4 address (as the agents store it); a pool written that way is refused, naming it', () => {
+  // A static IP or --setRoles address written as ::ffff:a.b.c.d is the dotted quad the agents will report.
+  assert.equal(canonicalAddress('::ffff:10.0.0.5'), '10.0.0.5');
+  assert.equal(canonicalAddress('::FFFF:a00:5'), '10.0.0.5');
+  for (const pool of ['::ffff:10.0.0.0/120', '::ffff:10.0.0.1-::ffff:10.0.0.9', '::ffff:10.0.0.1']) {
+    const r = parseRange(pool);
+    assert.equal(r.ok, false, pool);
+    assert.match(r.ok ? '' : r.reason, /IPv4-mapped IPv6 address .*agents store it as IPv4; write the pool in IPv4/, pool);
+  }
+  // Other IPv6 pools, and a range that merely ends in :ffff, are fine.
+  assert.deepEqual(bounds('3ffe:cafe::ffff:0/120'), ['3ffe:cafe::ffff:1', '3ffe:cafe::ffff:ff']);
+  // The strict rules hold: no inet_aton forms, no zone ids.
+  assert.equal(canonicalAddress('010.0.0.1'), undefined);
+  assert.equal(canonicalAddress('127.1'), undefined);
+  assert.equal(canonicalAddress('fe80::1%eth0'), undefined);
+});
