@@ -128,6 +128,46 @@ struct {
   __type(value, __u32);
 } vips SEC(".maps");
 
+/*
+ * Recent FIB answers. A bpf_fib_lookup for every forwarded packet was the
+ * costliest helper on the path, and the IPv6 one costs more than IPv4's.
+ * An answer that resolved to a neighbour (both MACs known) is reused, for
+ * FIB_CACHE_NS, by packets with the same lookup inputs that are no larger
+ * than a packet the answer was checked for (the lookup also checks the
+ * route's MTU): a route or neighbour change is seen within that time.
+ * Anything else (no neighbour yet, to the kernel, too big) is looked up
+ * every time and never cached. Keyed by every input of the lookup.
+ */
+#define FIB_CACHE_NS 100000000ULL /* 100 ms */
+#define FIB_CACHE_MAX 16384
+
+struct fib_key {
+  struct lb_addr src;
+  struct lb_addr dst;
+  __u32 ifindex;
+  __u32 flowinfo; /* IPv6 flow label and traffic class as the lookup gets them; 0 for IPv4 */
+  __u8 family;
+  __u8 ingress;
+  __u8 tos;
+  __u8 l4_protocol;
+};
+
+struct fib_val {
+  __u64 expires_ns;
+  __u32 ifindex;
+  __u16 max_len;
+  __u8 smac[6];
+  __u8 dmac[6];
+  __u8 pad[2];
+};
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, FIB_CACHE_MAX);
+  __type(key, struct fib_key);
+  __type(value, struct fib_val);
+} fib_cache SEC(".maps");
+
 /* Both entries of a new connection and room to build more: too large for the 512-byte stack. */
 struct conn_scratch {
   struct ct_val fwd;
@@ -480,13 +520,18 @@ __attribute__((noinline)) int forward(struct __sk_buff *skb, __u32 fam, __u32 pr
   void *end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data;
   struct bpf_fib_lookup fib = {};
+  struct fib_key fk = {};
   fib.l4_protocol = proto;
   /* Both loads, then a choice: a ctx field must be read at a constant offset. */
   __u32 in_if = *(volatile __u32 *)&skb->ingress_ifindex;
   __u32 out_if = *(volatile __u32 *)&skb->ifindex;
   fib.ifindex = ingress ? in_if : out_if;
   __u32 flags = ingress ? 0 : BPF_FIB_LOOKUP_OUTPUT;
-  int rc;
+  fk.ifindex = fib.ifindex;
+  fk.ingress = ingress ? 1 : 0;
+  fk.l4_protocol = proto;
+  fk.family = fam;
+  __u32 len;
   if (fam == LB_AF_INET) {
     struct iphdr *ip = data + L3_OFF;
     if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
@@ -496,18 +541,9 @@ __attribute__((noinline)) int forward(struct __sk_buff *skb, __u32 fam, __u32 pr
     fib.tot_len = bpf_ntohs(ip->tot_len);
     fib.ipv4_src = ip->saddr;
     fib.ipv4_dst = ip->daddr;
-    rc = bpf_fib_lookup(skb, &fib, sizeof(fib), flags);
-    if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) goto kernel;
-    /* Re-check: the lookup is a helper call, and the verifier forgets bounds across it. */
-    data = (void *)(long)skb->data;
-    end = (void *)(long)skb->data_end;
-    ip = data + L3_OFF;
-    if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
-    /* TTL: the TTL/protocol word changes by 0x0100 in wire order. */
-    __u16 *ttl_word = (__u16 *)&ip->ttl;
-    __u16 old = *ttl_word;
-    ip->ttl -= 1;
-    csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
+    fk.tos = ip->tos;
+    fk.src.w[0] = ip->saddr;
+    fk.dst.w[0] = ip->daddr;
   } else {
     struct ipv6hdr *ip6 = data + L3_OFF;
     if ((void *)(ip6 + 1) > end) return TC_ACT_SHOT;
@@ -517,17 +553,52 @@ __attribute__((noinline)) int forward(struct __sk_buff *skb, __u32 fam, __u32 pr
     fib.tot_len = bpf_ntohs(ip6->payload_len) + sizeof(struct ipv6hdr);
     __builtin_memcpy(fib.ipv6_src, &ip6->saddr, 16);
     __builtin_memcpy(fib.ipv6_dst, &ip6->daddr, 16);
+    fk.flowinfo = fib.flowinfo;
+    __builtin_memcpy(&fk.src, &ip6->saddr, 16);
+    __builtin_memcpy(&fk.dst, &ip6->daddr, 16);
+  }
+  len = fib.tot_len;
+  __u64 now = bpf_ktime_get_ns();
+  struct fib_val *hit = bpf_map_lookup_elem(&fib_cache, &fk);
+  if (hit && (hit->expires_ns < now || len > hit->max_len)) hit = 0;
+  int rc = BPF_FIB_LKUP_RET_SUCCESS;
+  if (!hit) {
     rc = bpf_fib_lookup(skb, &fib, sizeof(fib), flags);
     if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) goto kernel;
-    data = (void *)(long)skb->data;
-    end = (void *)(long)skb->data_end;
-    ip6 = data + L3_OFF;
+    if (rc == BPF_FIB_LKUP_RET_SUCCESS) {
+      struct fib_val nv = {};
+      nv.expires_ns = now + FIB_CACHE_NS;
+      nv.ifindex = fib.ifindex;
+      nv.max_len = len > 0xffff ? 0xffff : len;
+      __builtin_memcpy(nv.smac, fib.smac, ETH_ALEN);
+      __builtin_memcpy(nv.dmac, fib.dmac, ETH_ALEN);
+      bpf_map_update_elem(&fib_cache, &fk, &nv, BPF_ANY);
+    }
+  }
+  /* Re-check: the lookup is a helper call, and the verifier forgets bounds across it. */
+  data = (void *)(long)skb->data;
+  end = (void *)(long)skb->data_end;
+  if (fam == LB_AF_INET) {
+    struct iphdr *ip = data + L3_OFF;
+    if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
+    /* TTL: the TTL/protocol word changes by 0x0100 in wire order. */
+    __u16 *ttl_word = (__u16 *)&ip->ttl;
+    __u16 old = *ttl_word;
+    ip->ttl -= 1;
+    csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
+  } else {
+    struct ipv6hdr *ip6 = data + L3_OFF;
     if ((void *)(ip6 + 1) > end) return TC_ACT_SHOT;
     ip6->hop_limit -= 1;
   }
   eth = data;
   if ((void *)(eth + 1) > end) return TC_ACT_SHOT;
   count(LB_STAT_REDIRECT);
+  if (hit) {
+    __builtin_memcpy(eth->h_dest, hit->dmac, ETH_ALEN);
+    __builtin_memcpy(eth->h_source, hit->smac, ETH_ALEN);
+    return bpf_redirect(hit->ifindex, 0);
+  }
   if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
     struct bpf_redir_neigh nh = {};
     if (fam == LB_AF_INET) {

@@ -243,6 +243,36 @@ describe('eBPF datapath (client, two LB nodes, two HTTP/UDP endpoints)', { timeo
     });
   });
 
+  it('a flow follows a changed neighbour within the FIB cache time (100 ms): forwarding answers are reused, never kept', async () => {
+    // One UDP flow (one socket) to a rule with ep1 only, a datagram every 10 ms. Mid-flow ep1 gets a new MAC
+    // and lb1's neighbour entry is replaced (what a gratuitous ARP does): the datapath's cached FIB answer
+    // still names the old MAC, and must be dropped within its 100 ms.
+    await t.mustApi('lb1', 'POST', '/config/loadbalancer', {
+      serviceArguments: { externalIP: DP.vip, port: 91, protocol: 'udp', sel: 0, mode: 0, name: 'neigh' },
+      endpoints: [{ endpointIP: DP.ep1, targetPort: DP.udpPort, weight: 1 }],
+    });
+    const oldMac = (await t.lab.run('ep1', ['cat', '/sys/class/net/eth0/address'])).trim();
+    const newMac = '02:00:00:00:21:99';
+    const script = `const s=require('dgram').createSocket('udp4');const t0=Date.now();let last=0,gap=0,n=0,after=0;
+      s.on('message',()=>{const now=Date.now()-t0;if(last&&now>1000&&now-last>gap)gap=now-last;last=now;n++;if(now>1500)after++;});
+      const iv=setInterval(()=>s.send('x',91,'${DP.vip}'),10);
+      setTimeout(()=>{clearInterval(iv);setTimeout(()=>{console.log(JSON.stringify({n,gap,after}));process.exit(0)},200)},3000);`;
+    const flow = t.lab.exec('client', [process.execPath, '-e', script], { timeoutMs: 15_000 });
+    await new Promise((r) => setTimeout(r, 1200));
+    try {
+      await t.lab.run('ep1', ['ip', 'link', 'set', 'dev', 'eth0', 'address', newMac]);
+      await t.lab.run('lb1', ['ip', 'neigh', 'replace', DP.ep1, 'lladdr', newMac, 'dev', 'eth0', 'nud', 'reachable']);
+      const r = JSON.parse((await flow).stdout.trim()) as { n: number; gap: number; after: number };
+      assert.ok(r.n > 100, `the flow was answered (${r.n} replies)`);
+      assert.ok(r.after > 50, `and kept being answered after the change (${r.after} replies in its last 1.5 s)`);
+      // 100 ms of cache and 10 ms between datagrams; generous for a busy machine, far from "never".
+      assert.ok(r.gap < 1000, `the longest silence after the change was ${r.gap} ms`);
+    } finally {
+      await t.lab.run('ep1', ['ip', 'link', 'set', 'dev', 'eth0', 'address', oldMac]);
+      await t.lab.exec('lb1', ['ip', 'neigh', 'del', DP.ep1, 'dev', 'eth0'], { check: false });
+    }
+  });
+
   it('the VIP answers ping: the LB node replies from the VIP, which is on none of its interfaces', async () => {
     const addrs = await t.lab.run('lb1', ['ip', '-o', 'addr', 'show']);
     assert.ok(!addrs.includes(`${DP.vip}/`), 'the VIP is not a local address of lb1');
