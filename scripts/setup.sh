@@ -23,6 +23,7 @@ requirements=(
   "wrk wrk" "nginx nginx-light" "haproxy haproxy"
   "tshark tshark" "dumpcap wireshark-common"
   "etcd etcd-server"
+  "prometheus prometheus"
 )
 packages=()
 for req in "${requirements[@]}"; do
@@ -75,7 +76,7 @@ fi
 # namespace): if systemd is running, keep their services stopped and disabled.
 # Without systemd nothing starts them.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-  for unit in bird.service keepalived.service nginx.service haproxy.service etcd.service; do
+  for unit in bird.service keepalived.service nginx.service haproxy.service etcd.service prometheus.service prometheus-node-exporter.service; do
     if systemctl is-enabled --quiet "$unit" 2>/dev/null ||
        systemctl is-active --quiet "$unit" 2>/dev/null; then
       systemctl disable --now --quiet "$unit"

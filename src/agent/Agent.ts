@@ -35,6 +35,7 @@ import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
 import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
+import { renderMetrics } from '../api/metrics.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { Datapath, type DatapathOptions, type DatapathStats, type RuleProgramState } from '../datapath/Datapath.ts';
 import { CT_DIR_ORIG, MAX_RULES, MAX_SERVICE_ENTRIES, ctStateName, type CtEntry } from '../datapath/layout.ts';
@@ -48,6 +49,8 @@ export const VERSION = '0.1.0';
 export interface AgentOptions {
   bgp: boolean;
   peer: boolean;
+  /** --prometheus: serve GET /metrics. */
+  prometheus?: boolean;
   host: string;
   port: number;
   configPath: string;
@@ -160,6 +163,8 @@ export class Agent implements AgentApi, HaHost {
   private watchRetry?: NodeJS.Timeout;
   private stopped = false;
   private readonly startedAt = Date.now();
+  /** Role changes per instance since start (metrics). */
+  private readonly roleChanges = new Map<string, number>();
 
   constructor(
     private readonly opts: AgentOptions,
@@ -422,6 +427,7 @@ export class Agent implements AgentApi, HaHost {
     this.ciStates = next;
     this.vips.setCiStates(next);
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
+    if (cur && cur.state !== s.state) this.roleChanges.set(s.instance, (this.roleChanges.get(s.instance) ?? 0) + 1);
     this.publishRoutes(true);
     this.vipOwner?.changed(true);
     // fullnat's source follows the instance's floating address.
@@ -851,6 +857,26 @@ export class Agent implements AgentApi, HaHost {
     if (this.services.size + grow > maxEntries) {
       throw new ApiError(403, `lbrule capacity: the datapath holds at most ${maxEntries} address/port entries (port ranges and secondary IPs count one per port and address; four per rule of --max-rules)`);
     }
+  }
+
+  async metrics(): Promise<string> {
+    if (!this.opts.prometheus) throw new NotFoundError('metrics are off: start loxilb with --prometheus');
+    let bgp: BgpNeighborStatus[] = [];
+    if (this.bgpEnabled) {
+      try {
+        bgp = await this.listBgpNeighbors();
+      } catch {
+        // gobgpd not answering: no per-peer samples this scrape; loxilb_gobgpd_up says why.
+      }
+    }
+    return renderMetrics({
+      status: this.status(),
+      ciStates: this.listCiStates(),
+      roleChanges: this.roleChanges,
+      bfd: this.listBfdSessions(),
+      bgp,
+      rules: this.listLbRules(),
+    });
   }
 
   listLbRules(): ListedLbRule[] {

@@ -153,6 +153,8 @@ export interface AgentApi {
   readonly bgpEnabled: boolean;
   version(): { version: string; buildInfo: string };
   status(): AgentStatus;
+  /** GET /metrics: the Prometheus text (404 without --prometheus). */
+  metrics(): Promise<string>;
 
   addLbRule(rule: LbRule): Promise<void>;
   listLbRules(): ListedLbRule[];

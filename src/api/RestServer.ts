@@ -15,6 +15,7 @@
 // - no CORS headers unless --cors-origin names an origin, and a request that
 //   carries another Origin is refused before it reaches a handler, so a web
 //   page an operator happens to visit cannot change the node's config.
+import { RawReply } from './metrics.ts';
 import http from 'node:http';
 import type net from 'node:net';
 import type { AddressInfo } from 'node:net';
@@ -409,6 +410,11 @@ export class RestServer {
       else this.log.info(fields, 'REST request refused');
     }
     if (res.destroyed || res.writableEnded) return;
+    if (payload instanceof RawReply) {
+      res.writeHead(status, { 'Content-Type': payload.contentType, 'Content-Length': Buffer.byteLength(payload.text) });
+      res.end(method === 'HEAD' ? undefined : payload.text);
+      return;
+    }
     let text: string;
     try {
       text = JSON.stringify(payload ?? null);

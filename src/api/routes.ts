@@ -1,6 +1,7 @@
 // The loxilb REST paths we serve (reference §2) and what each one asks of the
 // agent. Handlers only validate and translate: every change of state goes
 // through AgentApi, which applies it atomically.
+import { METRICS_CONTENT_TYPE, RawReply } from './metrics.ts';
 import type { AgentApi, DeleteByKeyQuery } from './AgentApi.ts';
 import { ForbiddenError } from '../util/errors.ts';
 import { UINT32_MAX, invalid } from '../util/FieldReader.ts';
@@ -74,6 +75,7 @@ export function buildRoutes(api: AgentApi): Route[] {
   return [
     route('GET', 'version', 'none', () => api.version()),
     route('GET', 'status', 'none', () => api.status()),
+    route('GET', 'metrics', 'none', async () => new RawReply(METRICS_CONTENT_TYPE, await api.metrics())),
 
     route('POST', 'config/loadbalancer', 'lb', async (ctx) => {
       await api.addLbRule(parseLbRule(ctx.json()));

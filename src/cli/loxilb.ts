@@ -33,6 +33,7 @@ async function main(): Promise<void> {
     {
       bgp: flags.bgp,
       peer: flags.peer,
+      prometheus: flags.prometheus,
       host: flags.host,
       port: flags.port,
       configPath: flags.configPath,

@@ -18,6 +18,8 @@ export class FlagError extends Error {}
 export interface LoxilbFlags {
   bgp: boolean;
   peer: boolean;
+  /** --prometheus: GET /netlox/v1/metrics in the Prometheus text format. */
+  prometheus: boolean;
   host: string;
   port: number;
   loglevel: string;
@@ -71,6 +73,7 @@ interface FlagDef {
 const DEFS: FlagDef[] = [
   { long: 'bgp', short: 'b', kind: 'bool', key: 'bgp' },
   { long: 'peer', short: 'r', kind: 'bool', key: 'peer' },
+  { long: 'prometheus', short: 'p', kind: 'bool', key: 'prometheus' },
   { long: 'host', kind: 'string', key: 'host' },
   { long: 'port', kind: 'string', key: 'port' },
   { long: 'loglevel', kind: 'string', key: 'loglevel' },
@@ -136,7 +139,6 @@ const INERT: InertFlag[] = [
   { long: 'tls-certificate', kind: 'string', off: ['/opt/loxilb/cert/server.crt'], effect: 'no HTTPS listener is opened (--tls is not implemented)' },
   { long: 'tls-key', kind: 'string', off: ['/opt/loxilb/cert/server.key'], effect: 'no HTTPS listener is opened (--tls is not implemented)' },
   { long: 'rpc', kind: 'string', off: ['netrpc', 'grpc'], values: /^(netrpc|grpc)$/, valuesText: 'netrpc or grpc', effect: '' },
-  { long: 'prometheus', short: 'p', kind: 'bool', effect: 'no Prometheus endpoint is served; counters are in GET /status' },
   { long: 'api', short: 'a', kind: 'bool', effect: 'the REST API still runs (kube-loxilb, loxicmd and the HA peer need it)' },
   { long: 'nonlp', short: 'n', kind: 'bool', effect: 'loxilb-ts keeps no netlink mirror of the kernel; nothing to turn off' },
   { long: 'clusterinterface', kind: 'string', off: [''], effect: 'egress HA over a cluster interface is not implemented; BFD uses the --ka source address' },
@@ -199,6 +201,7 @@ export const USAGE = `Usage: loxilb [OPTIONS]
       --whitelist=REGEX   the datapath attaches only to interfaces whose names match
                           (the blacklist is then ignored)
       --egr-hooks         attach the datapath at TC egress too (locally sent traffic to VIPs)
+  -p, --prometheus        serve GET /netlox/v1/metrics (Prometheus text format)
       --ct-max=N          connection table entries (each connection takes two); default by
                           memory: 0.25 % of RAM, 262,144 to 4,194,304
       --max-rules=N       LB rules the datapath holds, a power of two from 1024 to 65536
@@ -240,6 +243,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
   const out: LoxilbFlags = {
     bgp: false,
     peer: false,
+    prometheus: false,
     host: env.HOST || '0.0.0.0',
     port: 11111,
     loglevel: 'debug',
@@ -328,6 +332,11 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     out.maxRules = n;
   }
   out.notInEffect = inertFlags(inertGiven);
+  // As loxilb: --peer forces --prometheus off.
+  if (out.peer && out.prometheus) {
+    out.prometheus = false;
+    out.notInEffect.push('--prometheus: --peer (BGP only) serves no metrics, as in loxilb');
+  }
   // --peer implies --bgp, as in loxilb.
   if (out.peer) out.bgp = true;
   return out;

@@ -329,3 +329,20 @@ test('GET /config/bfd/all and DELETE /config/bfd/remoteIP/{ip}?instance=', async
   assert.deepEqual(agent.calls, [['deleteBfdSession', { remoteIp: '10.0.0.2', instance: 'llb-inst1' }], ['deleteBfdSession', { remoteIp: '10.0.0.3', instance: 'llb-inst0' }]]);
   assert.equal((await call('DELETE', '/config/bfd/remoteIP/not-an-ip')).status, 400);
 });
+
+test('GET /metrics: Prometheus text with its content type when on, a 404 naming --prometheus when off', async () => {
+  agent.metricsText = undefined;
+  const off = await call('GET', '/metrics');
+  assertError(off, 404, /metrics are off: start loxilb with --prometheus/);
+  agent.metricsText = '# HELP lb_rule_count x\n# TYPE lb_rule_count gauge\nlb_rule_count 3\n';
+  const res = await fetch(`${base}/metrics`);
+  assert.equal(res.status, 200);
+  assert.equal(res.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+  assert.equal(await res.text(), agent.metricsText);
+  const head = await fetch(`${base}/metrics`, { method: 'HEAD' });
+  assert.equal(head.status, 200);
+  assert.equal(head.headers.get('content-length'), String(Buffer.byteLength(agent.metricsText)));
+  assert.equal(await head.text(), '');
+  assert.equal((await call('POST', '/metrics', {})).status, 405);
+  agent.metricsText = undefined;
+});

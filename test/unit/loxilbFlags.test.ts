@@ -65,13 +65,18 @@ test('a loxilb flag loxilb-ts does not act on gives one line naming what it does
   const f = parseLoxilbFlags(['--localsockpolicy', '--ipvs-compat', '--clusterinterface=eth1', '--fallback', '-p', '--tls', '--cloud=aws', '--manualtoken', '--log-max-size=10']);
   assert.deepEqual(
     f.notInEffect.map((l) => l.split(':')[0]),
-    ['--tls', '--prometheus', '--clusterinterface', '--log-max-size', '--ipvs-compat', '--localsockpolicy', '--cloud', '--manualtoken'],
+    ['--tls', '--clusterinterface', '--log-max-size', '--ipvs-compat', '--localsockpolicy', '--cloud', '--manualtoken'],
   );
+  assert.equal(f.prometheus, true, '-p serves metrics');
   assert.match(f.notInEffect.find((l) => l.startsWith('--localsockpolicy'))!, /own processes to a VIP are not balanced/);
   assert.match(f.notInEffect.find((l) => l.startsWith('--manualtoken'))!, /does not check tokens/);
   assert.match(f.notInEffect.find((l) => l.startsWith('--tls'))!, /plain HTTP/);
   // Short switches in a run, an explicit false asks for nothing.
-  assert.deepEqual(parseLoxilbFlags(['-pan']).notInEffect.map((l) => l.split(':')[0]), ['--prometheus', '--api', '--nonlp']);
+  assert.deepEqual(parseLoxilbFlags(['-pan']).notInEffect.map((l) => l.split(':')[0]), ['--api', '--nonlp']);
+  // As loxilb, --peer forces --prometheus off, and says so.
+  const peer = parseLoxilbFlags(['--peer', '--prometheus']);
+  assert.equal(peer.prometheus, false);
+  assert.match(peer.notInEffect.join('\n'), /--prometheus: --peer \(BGP only\) serves no metrics/);
   assert.deepEqual(parseLoxilbFlags(['--ipvs-compat=false']).notInEffect, []);
 });
 

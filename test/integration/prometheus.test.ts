@@ -1,0 +1,109 @@
+// --prometheus scraped by a real Prometheus (Debian's 2.42), started in the
+// LB node's namespace: the target is up, and the values it stored follow
+// what the test did: the rules posted, the BGP session with BIRD, a role
+// change (the one-hot gauge flips, the change counter moves by one), and
+// pings to the VIP (the datapath's icmpEcho counter moves by exactly the
+// number sent).
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { BgpLab, LB_NODES, ROUTER } from '../lab/BgpLab.ts';
+import type { LabProcess } from '../lab/Lab.ts';
+import { StopWaiting, waitFor } from '../lab/wait.ts';
+
+const [LB1] = LB_NODES as [(typeof LB_NODES)[0]];
+const VIP = '123.123.123.7';
+const PROM = '127.0.0.1:19090';
+
+describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
+  let t: BgpLab;
+  let prom: LabProcess;
+
+  /** An instant query against the Prometheus in lb1's namespace: the single value, or undefined if no series. */
+  const query = async (q: string): Promise<number | undefined> => {
+    const r = await t.lab.exec(LB1.name, ['curl', '-s', '-m', '5', '--get', '--data-urlencode', `query=${q}`, `http://${PROM}/api/v1/query`]);
+    const body = JSON.parse(r.stdout) as { status: string; data: { result: { value: [number, string] }[] } };
+    assert.equal(body.status, 'success', r.stdout);
+    if (body.data.result.length === 0) return undefined;
+    assert.equal(body.data.result.length, 1, `one series for ${q}: ${r.stdout}`);
+    return Number(body.data.result[0]!.value[1]);
+  };
+  /** Waits until Prometheus holds `want` for the query (scrapes every second). */
+  const until = (q: string, want: number) =>
+    waitFor(
+      async () => {
+        if (!prom.alive()) throw new StopWaiting(`prometheus exited: ${prom.log().slice(-1000)}`);
+        return (await query(q)) === want;
+      },
+      { timeoutMs: 20_000, intervalMs: 250, what: `Prometheus: ${q} == ${want}` },
+    );
+
+  before(async () => {
+    t = await BgpLab.create({ lbCount: 1, worker: false, lbArgs: () => ['--prometheus'] });
+    await t.configureBgp();
+    const dir = path.join(t.lab.dir, 'prometheus');
+    mkdirSync(path.join(dir, 'data'), { recursive: true });
+    const config = path.join(dir, 'prometheus.yml');
+    writeFileSync(
+      config,
+      [
+        'global:',
+        '  scrape_interval: 1s',
+        '  scrape_timeout: 900ms',
+        'scrape_configs:',
+        '  - job_name: loxilb',
+        '    metrics_path: /netlox/v1/metrics',
+        '    static_configs:',
+        "      - targets: ['127.0.0.1:11111']",
+        '',
+      ].join('\n'),
+    );
+    prom = t.lab.spawn(LB1.name, 'prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=${PROM}`], { logName: `${LB1.name}.prometheus` });
+    await until('up{job="loxilb"}', 1);
+  });
+  after(async () => {
+    await t?.destroy();
+  });
+
+  it('the rules, the BGP session and the datapath as the agent has them', async () => {
+    await t.mustApi(LB1.name, 'POST', '/config/loadbalancer', {
+      serviceArguments: { externalIP: VIP, port: 8080, protocol: 'tcp', mode: 0, bgp: true },
+      endpoints: [{ endpointIP: '10.0.0.1', targetPort: 8080, weight: 1 }],
+    });
+    await until('loxilb_lb_rules', 1);
+    assert.equal(await query('lb_rule_count'), 1, "loxilb's legacy name carries the same value");
+    await until('loxilb_lb_rules_not_programmed', 0);
+    await until(`loxilb_bgp_peer_established{peer="${ROUTER.ipv4}"}`, 1);
+    await until('loxilb_advertised_vips', 1);
+    assert.ok(((await query('loxilb_conntrack_max_entries')) ?? 0) >= 262_144);
+  });
+
+  it('a role change flips the one-hot state and moves the change counter by one', async () => {
+    await t.mustApi(LB1.name, 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' });
+    await until('loxilb_ha_state{ha_instance="llb-inst0",state="MASTER"}', 1);
+    const before = (await query('loxilb_ha_state_changes_total{ha_instance="llb-inst0"}')) ?? 0;
+    await t.mustApi(LB1.name, 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0' });
+    await until('loxilb_ha_state{ha_instance="llb-inst0",state="BACKUP"}', 1);
+    assert.equal(await query('loxilb_ha_state{ha_instance="llb-inst0",state="MASTER"}'), 0);
+    await until('loxilb_ha_state_changes_total{ha_instance="llb-inst0"}', before + 1);
+  });
+
+  it('pings to the VIP move the datapath counter by exactly the number sent', async () => {
+    const q = 'loxilb_datapath_events_total{event="icmpEcho"}';
+    // Settled: two scrapes in a row agree.
+    let start = -1;
+    await waitFor(async () => {
+      const a = await query(q);
+      await new Promise((r) => setTimeout(r, 1100));
+      const b = await query(q);
+      start = b ?? -1;
+      return a !== undefined && a === b;
+    }, { timeoutMs: 20_000, what: 'a settled icmpEcho count' });
+    // The router's kernel has no BGP routes in this lab: a static one to lb1.
+    await t.lab.run(ROUTER.name, ['ip', 'route', 'replace', `${VIP}/32`, 'via', LB1.ipv4]);
+    const out = await t.lab.run(ROUTER.name, ['ping', '-c', '5', '-i', '0.2', '-W', '1', VIP]);
+    assert.match(out, /5 packets transmitted, 5 received/);
+    await until(q, start + 5);
+  });
+});

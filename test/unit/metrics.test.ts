@@ -1,0 +1,124 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { renderMetrics, type MetricsSnapshot } from '../../src/api/metrics.ts';
+import type { AgentStatus, BfdSessionInfo, CiStateInfo, ListedLbRule } from '../../src/api/AgentApi.ts';
+
+function status(over: Partial<AgentStatus> = {}): AgentStatus {
+  return {
+    status: 'ok',
+    mode: 'lb',
+    bgp: { enabled: true, gobgpd: 'running', restarts: 2 },
+    rules: 3,
+    rulesNotProgrammed: 1,
+    advertisedVips: 2,
+    uptimeSeconds: 42,
+    datapath: { interfaces: ['eth0'], egress: false, connections: 8, connectionCapacity: 262144, ruleCapacity: 16384, serviceEntryCapacity: 65536, stats: { packets: 1000, ctNew: 4, ctHit: 996 } },
+    faults: [{ source: 'datapath link sync', count: 3, lastError: 'EMFILE', lastAt: 0 }],
+    ...over,
+  };
+}
+
+function bfd(remoteIp: string, state: string, purpose: BfdSessionInfo['purpose'], transitions: number): BfdSessionInfo {
+  return {
+    instance: 'llb-inst0', remoteIp, sourceIP: '0.0.0.0', port: 3784, interval: 100000, retryCount: 3, state, purpose, diag: 'No Diagnostic',
+    txInterval: 100000, detectionTime: 300000, transitions, timing: { txLateMaxUs: 0, txLateOverQuarter: 0, txPeriodicUp: 0, rxGapMaxUs: 0 }, rxDrops: {}, timersClamped: 0,
+    remote: { desiredMinTx: 100000, requiredMinRx: 100000, detectMult: 3 },
+  } as BfdSessionInfo;
+}
+
+const rule = (states: string[]): ListedLbRule =>
+  ({ serviceArguments: { externalIP: '10.0.0.1', port: 80, protocol: 'tcp' }, endpoints: states.map((state, i) => ({ endpointIP: `10.1.0.${i + 1}`, targetPort: 8080, weight: 1, state })), secondaryIPs: [], allowedSources: [], programmed: true }) as unknown as ListedLbRule;
+
+function snapshot(over: Partial<MetricsSnapshot> = {}): MetricsSnapshot {
+  const ci: CiStateInfo[] = [
+    { instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0', priority: 100, synced: true, driver: 'bfd' },
+    { instance: 'we"ird\\inst\nx', state: 'BACKUP', vip: '0.0.0.0', priority: 100, synced: true, driver: 'api' },
+  ];
+  return {
+    status: status(),
+    ciStates: ci,
+    roleChanges: new Map([['llb-inst0', 3]]),
+    bfd: [bfd('192.168.80.11', 'BFDUp', 'ha-peer', 2), bfd('192.168.80.1', 'BFDDown', 'bgp-neighbor', 5)],
+    bgp: [{ ipAddress: '192.168.80.1', remoteAs: 65101, state: 'Established', updowntime: '00:01:00' }, { ipAddress: 'fd00::1', remoteAs: 65101, state: 'Active', updowntime: '00:00:00' }],
+    rules: [rule(['active', 'inactive']), rule(['active'])],
+    ...over,
+  };
+}
+
+/** Parses the exposition text as a scraper would: every line a comment or a sample, HELP and TYPE once per family, before its samples. */
+function parse(text: string): Map<string, { type: string; samples: Map<string, number> }> {
+  const fams = new Map<string, { type: string; samples: Map<string, number> }>();
+  let current: string | undefined;
+  assert.ok(text.endsWith('\n'), 'ends with a newline');
+  for (const line of text.slice(0, -1).split('\n')) {
+    let m = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$/.exec(line);
+    if (m) {
+      assert.ok(!fams.has(m[1]!), `one HELP for ${m[1]}`);
+      current = m[1];
+      continue;
+    }
+    m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$/.exec(line);
+    if (m) {
+      assert.equal(m[1], current, 'TYPE follows its HELP');
+      fams.set(m[1]!, { type: m[2]!, samples: new Map() });
+      continue;
+    }
+    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.e+]+|NaN|[+-]Inf)$/.exec(line);
+    assert.ok(m, `a valid sample line: ${JSON.stringify(line)}`);
+    assert.equal(m[1], current, `${m[1]} sample under its own family`);
+    fams.get(m[1]!)!.samples.set(m[2] ?? '', Number(m[3]));
+  }
+  return fams;
+}
+
+test('the text is valid exposition format, with loxilb\'s legacy and canonical names carrying the same value', () => {
+  const f = parse(renderMetrics(snapshot()));
+  const v = (name: string, labels = '') => f.get(name)?.samples.get(labels);
+  for (const [legacy, canonical, value] of [
+    ['active_conntrack_count', 'loxilb_active_conntrack_entries', 8],
+    ['lb_rule_count', 'loxilb_lb_rules', 3],
+    ['processed_packets', 'loxilb_processed_packets_total', 1000],
+    ['healthy_host_count', 'loxilb_healthy_endpoints', 2],
+    ['unhealthy_host_count', 'loxilb_unhealthy_endpoints', 1],
+  ] as const) {
+    assert.equal(v(legacy), value, legacy);
+    assert.equal(v(canonical), value, canonical);
+    assert.equal(f.get(legacy)!.type, 'gauge');
+  }
+  assert.equal(f.get('loxilb_processed_packets_total')!.type, 'counter');
+  assert.equal(v('loxilb_conntrack_max_entries'), 262144);
+  assert.equal(v('loxilb_lb_rules_not_programmed'), 1);
+  assert.equal(v('loxilb_datapath_events_total', '{event="ctNew"}'), 4);
+  assert.deepEqual([...f.get('loxilb_datapath_events_total')!.samples.keys()], ['{event="ctHit"}', '{event="ctNew"}', '{event="packets"}']);
+  assert.equal(v('loxilb_gobgpd_restarts_total'), 2);
+  assert.equal(v('loxilb_bgp_peer_established', '{peer="192.168.80.1",remote_as="65101"}'), 1);
+  assert.equal(v('loxilb_bgp_peer_established', '{peer="fd00::1",remote_as="65101"}'), 0);
+  assert.equal(v('loxilb_bfd_session_up', '{ha_instance="llb-inst0",remote="192.168.80.11",purpose="ha-peer"}'), 1);
+  assert.equal(v('loxilb_bfd_session_up', '{ha_instance="llb-inst0",remote="192.168.80.1",purpose="bgp-neighbor"}'), 0);
+  assert.equal(v('loxilb_bfd_session_transitions_total', '{ha_instance="llb-inst0",remote="192.168.80.1",purpose="bgp-neighbor"}'), 5);
+  assert.equal(v('loxilb_bfd_detection_time_seconds', '{ha_instance="llb-inst0",remote="192.168.80.11",purpose="ha-peer"}'), 0.3);
+  assert.equal(v('loxilb_background_task_failures_total', '{source="datapath link sync"}'), 3);
+});
+
+test('HA state is one-hot per instance, role changes count, and label values are escaped', () => {
+  const f = parse(renderMetrics(snapshot()));
+  const ha = f.get('loxilb_ha_state')!.samples;
+  assert.equal(ha.get('{ha_instance="llb-inst0",state="MASTER"}'), 1);
+  assert.equal(ha.get('{ha_instance="llb-inst0",state="BACKUP"}'), 0);
+  assert.equal([...ha].filter(([k, n]) => k.startsWith('{ha_instance="llb-inst0"') && n === 1).length, 1);
+  assert.equal(ha.get('{ha_instance="we\\"ird\\\\inst\\nx",state="BACKUP"}'), 1, 'quote, backslash and newline escaped');
+  assert.equal(f.get('loxilb_ha_state_changes_total')!.samples.get('{ha_instance="llb-inst0"}'), 3);
+  assert.equal(f.get('loxilb_ha_state_changes_total')!.samples.get('{ha_instance="we\\"ird\\\\inst\\nx"}'), 0);
+});
+
+test('what a mode does not have is left out, not reported as 0', () => {
+  const peer = parse(
+    renderMetrics(snapshot({ status: status({ mode: 'bgp-only', datapath: undefined, bgp: { enabled: true, gobgpd: 'down', restarts: 0 } }), ciStates: [], rules: [], bfd: [] })),
+  );
+  for (const absent of ['active_conntrack_count', 'lb_rule_count', 'loxilb_lb_rules', 'processed_packets', 'loxilb_datapath_events_total', 'loxilb_ha_state', 'healthy_host_count', 'loxilb_bfd_session_up']) {
+    assert.equal(peer.has(absent), false, absent);
+  }
+  assert.equal(peer.get('loxilb_gobgpd_up')!.samples.get(''), 0);
+  const noBgp = parse(renderMetrics(snapshot({ status: status({ bgp: { enabled: false, gobgpd: 'disabled', restarts: 0 } }), bgp: [] })));
+  for (const absent of ['loxilb_advertised_vips', 'loxilb_gobgpd_up', 'loxilb_bgp_peer_established']) assert.equal(noBgp.has(absent), false, absent);
+});
