@@ -509,6 +509,30 @@ static __always_inline int xlate(struct __sk_buff *skb, struct pkt *p, const str
 }
 
 /*
+ * TTL / hop limit down by one, the IPv4 checksum with it; -1 if the header is
+ * not there. Reads the packet pointers afresh: callers have just made helper
+ * calls, across which the verifier forgets bounds.
+ */
+static __always_inline int dec_ttl(struct __sk_buff *skb, __u32 fam) {
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  if (fam == LB_AF_INET) {
+    struct iphdr *ip = data + L3_OFF;
+    if ((void *)(ip + 1) > end) return -1;
+    /* The TTL/protocol word changes by 0x0100 in wire order. */
+    __u16 *ttl_word = (__u16 *)&ip->ttl;
+    __u16 old = *ttl_word;
+    ip->ttl -= 1;
+    csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
+  } else {
+    struct ipv6hdr *ip6 = data + L3_OFF;
+    if ((void *)(ip6 + 1) > end) return -1;
+    ip6->hop_limit -= 1;
+  }
+  return 0;
+}
+
+/*
  * Forwards a translated packet of family fam: TTL / hop limit, FIB, MACs,
  * redirect. Anything the FIB does not resolve to a neighbour on an
  * interface (a local address, no route, forwarding off) goes to the
@@ -575,22 +599,9 @@ __attribute__((noinline)) int forward(struct __sk_buff *skb, __u32 fam, __u32 pr
       bpf_map_update_elem(&fib_cache, &fk, &nv, BPF_ANY);
     }
   }
-  /* Re-check: the lookup is a helper call, and the verifier forgets bounds across it. */
+  if (dec_ttl(skb, fam)) return TC_ACT_SHOT;
   data = (void *)(long)skb->data;
   end = (void *)(long)skb->data_end;
-  if (fam == LB_AF_INET) {
-    struct iphdr *ip = data + L3_OFF;
-    if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
-    /* TTL: the TTL/protocol word changes by 0x0100 in wire order. */
-    __u16 *ttl_word = (__u16 *)&ip->ttl;
-    __u16 old = *ttl_word;
-    ip->ttl -= 1;
-    csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
-  } else {
-    struct ipv6hdr *ip6 = data + L3_OFF;
-    if ((void *)(ip6 + 1) > end) return TC_ACT_SHOT;
-    ip6->hop_limit -= 1;
-  }
   eth = data;
   if ((void *)(eth + 1) > end) return TC_ACT_SHOT;
   count(LB_STAT_REDIRECT);
@@ -663,18 +674,7 @@ __attribute__((noinline)) int dsr_send(struct __sk_buff *skb, const struct lb_ad
   end = (void *)(long)skb->data_end;
   struct ethhdr *eth = data;
   if ((void *)(eth + 1) > end) return TC_ACT_SHOT;
-  if (fam == LB_AF_INET) {
-    struct iphdr *ip = data + L3_OFF;
-    if ((void *)(ip + 1) > end) return TC_ACT_SHOT;
-    __u16 *ttl_word = (__u16 *)&ip->ttl;
-    __u16 old = *ttl_word;
-    ip->ttl -= 1;
-    csum_apply(&ip->check, csum_diff16(0, old, *ttl_word));
-  } else {
-    struct ipv6hdr *ip6 = data + L3_OFF;
-    if ((void *)(ip6 + 1) > end) return TC_ACT_SHOT;
-    ip6->hop_limit -= 1;
-  }
+  if (dec_ttl(skb, fam)) return TC_ACT_SHOT;
   count(LB_STAT_DSR);
   if (rc == BPF_FIB_LKUP_RET_NO_NEIGH) {
     struct bpf_redir_neigh nh = {};
