@@ -6,7 +6,8 @@
 // number sent).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { BgpLab, LB_NODES, ROUTER } from '../lab/BgpLab.ts';
 import type { LabProcess } from '../lab/Lab.ts';
@@ -15,6 +16,7 @@ import { StopWaiting, waitFor } from '../lab/wait.ts';
 const [LB1] = LB_NODES as [(typeof LB_NODES)[0]];
 const VIP = '123.123.123.7';
 const PROM = '127.0.0.1:19090';
+const DASHBOARD = fileURLToPath(new URL('../../examples/grafana/loxilb-ts-agent.json', import.meta.url));
 
 describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
   let t: BgpLab;
@@ -29,6 +31,13 @@ describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
     assert.equal(body.data.result.length, 1, `one series for ${q}: ${r.stdout}`);
     return Number(body.data.result[0]!.value[1]);
   };
+  /** How many series an instant query returns. */
+  const seriesCount = async (q: string): Promise<number> => {
+    const r = await t.lab.exec(LB1.name, ['curl', '-s', '-m', '5', '--get', '--data-urlencode', `query=${q}`, `http://${PROM}/api/v1/query`]);
+    const body = JSON.parse(r.stdout) as { status: string; error?: string; data: { result: unknown[] } };
+    assert.equal(body.status, 'success', `${q}: ${body.error ?? r.stdout}`);
+    return body.data.result.length;
+  };
   /** Waits until Prometheus holds `want` for the query (scrapes every second). */
   const until = (q: string, want: number) =>
     waitFor(
@@ -40,8 +49,15 @@ describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
     );
 
   before(async () => {
-    t = await BgpLab.create({ lbCount: 1, worker: false, lbArgs: () => ['--prometheus'] });
+    t = await BgpLab.create({
+      lbCount: 1,
+      worker: false,
+      lbArgs: () => ['--prometheus'],
+      birdBfd: { minRxMs: 100, minTxMs: 100, multiplier: 3, neighbors: [{ address: LB1.ipv4, local: ROUTER.ipv4 }] },
+    });
     await t.configureBgp();
+    // A BFD session with the router, so the BFD series exist (it only tracks the link: purpose "link").
+    await t.mustApi(LB1.name, 'POST', '/config/bfd', { instance: 'llb-inst0', remoteIp: ROUTER.ipv4, sourceIp: LB1.ipv4, interval: 100000, retryCount: 3 });
     const dir = path.join(t.lab.dir, 'prometheus');
     mkdirSync(path.join(dir, 'data'), { recursive: true });
     const config = path.join(dir, 'prometheus.yml');
@@ -105,5 +121,16 @@ describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
     const out = await t.lab.run(ROUTER.name, ['ping', '-c', '5', '-i', '0.2', '-W', '1', VIP]);
     assert.match(out, /5 packets transmitted, 5 received/);
     await until(q, start + 5);
+  });
+
+  it('every panel query of the Grafana dashboard in examples/ returns data', async () => {
+    await waitFor(async () => (await query(`loxilb_bfd_session_up{remote="${ROUTER.ipv4}"}`)) === 1, { timeoutMs: 20_000, what: 'the BFD session Up in Prometheus' });
+    const dash = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as { panels: { title: string; targets: { expr: string }[] }[] };
+    const exprs = dash.panels.flatMap((p) => p.targets.map((x) => ({ title: p.title, expr: x.expr })));
+    assert.ok(exprs.length >= 10);
+    for (const { title, expr } of exprs) {
+      // rate() and increase() need two samples inside their window: the scrapes of the tests above give them.
+      await waitFor(async () => (await seriesCount(expr)) > 0, { timeoutMs: 15_000, what: `panel "${title}": ${expr} returns data` });
+    }
   });
 });
