@@ -41,15 +41,15 @@ import {
   resolveBfdTransportOptions,
   resolveSenderAddresses,
   sourcePortCandidates,
-  type UdpBfdTransportOptions,
-} from './UdpBfdTransport.ts';
+  type BfdTransportOptions,
+} from './transportOptions.ts';
 
 /** IPv4 TOS / IPv6 Traffic Class of our packets: DSCP CS6 (network control). */
 export const BFD_TRAFFIC_CLASS = 0xc0;
 
 
 /** Same options as UdpBfdTransport. */
-export type NativeBfdTransportOptions = UdpBfdTransportOptions;
+export type NativeBfdTransportOptions = BfdTransportOptions;
 
 export interface NativeBfdTransportStats {
   /** Datagrams read from the listeners, including those dropped below. */

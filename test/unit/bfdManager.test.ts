@@ -26,7 +26,7 @@ import type {
   BfdSenderStats,
   BfdTransport,
 } from '../../src/bfd/BfdTransport.ts';
-import { UdpBfdTransport } from '../../src/bfd/UdpBfdTransport.ts';
+import { UdpBfdTransport } from '../lab/UdpBfdTransport.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../src/util/errors.ts';
 import { controlPacket, lcg } from '../lab/bfdPackets.ts';
 

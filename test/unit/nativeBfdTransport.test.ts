@@ -12,7 +12,7 @@ import type { BfdPacketMeta } from '../../src/bfd/BfdTransport.ts';
 import { NativeBfdTransport } from '../../src/bfd/NativeBfdTransport.ts';
 import { createBfdTransport } from '../../src/bfd/createBfdTransport.ts';
 import { BfdManager } from '../../src/bfd/BfdManager.ts';
-import { BFD_SOURCE_PORT_MAX, BFD_SOURCE_PORT_MIN } from '../../src/bfd/UdpBfdTransport.ts';
+import { BFD_SOURCE_PORT_MAX, BFD_SOURCE_PORT_MIN } from '../../src/bfd/transportOptions.ts';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const CHILD = fileURLToPath(new URL('./fixtures/nativeBfdChild.ts', import.meta.url));
