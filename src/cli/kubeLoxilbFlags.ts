@@ -11,6 +11,7 @@ import { parseAddress, formatAddress, parseRange } from '../ipam/ipRange.ts';
 import { DEFAULT_POOL, parsePoolList, type PoolDef } from '../ipam/poolSpec.ts';
 import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { UINT32_MAX } from '../util/FieldReader.ts';
+import type { ExtBgpPeer, KubeLoxilbConfig } from '../kube/config.ts';
 
 export class KubeLoxilbFlagError extends Error {
   override name = 'KubeLoxilbFlagError';
@@ -24,44 +25,7 @@ export const DEFAULT_ROLE_HEALTH_PERIOD_MS = 2000;
 export const MIN_ROLE_HEALTH_PERIOD_MS = 10;
 export const MAX_EXCLUDE_ROLE_LIST = 128;
 
-export interface ExtBgpPeer {
-  ip: string;
-  asn: number;
-}
-
-export interface KubeLoxilbConfig {
-  /** loxilb API URLs; empty means in-cluster discovery. */
-  loxiURLs: string[];
-  v4Pools: PoolDef[];
-  v6Pools: PoolDef[];
-  secondaryPools: PoolDef[];
-  setUniqueIP: boolean;
-  ipamMode: IpamMode;
-  /** Local AS number; 0 means BGP off. 4-byte ASNs are allowed. */
-  setBGP: number;
-  listenBGPPort: number;
-  eBGPMultiHop: boolean;
-  extBGPPeers: ExtBgpPeer[];
-  /** Role arbitration on, with this address sent as the CI vip; undefined means off. */
-  setRoles?: string;
-  setLBMode: number;
-  monitor: boolean;
-  zone: string;
-  numZoneInstances: number;
-  noZoneName: boolean;
-  excludeRoleList: string[];
-  /** From --privateCIDR: sent as privateIP on IPv4 rules. */
-  privateIP?: string;
-  usePodNetwork: boolean;
-  useExternalEndpoint: boolean;
-  configFile?: string;
-  kubeconfig?: string;
-  loadBalancerClass: string;
-  /** How often each agent is health-checked for role arbitration. */
-  roleHealthPeriodMs: number;
-  loglevel: string;
-  help: boolean;
-}
+export type { ExtBgpPeer, KubeLoxilbConfig } from '../kube/config.ts';
 
 type Kind = 'string' | 'bool' | 'optionalString';
 

@@ -27,7 +27,7 @@ import { silentLogger } from '../util/logger.ts';
 import { systemClock, type Clock, type TimerHandle } from '../bfd/clock.ts';
 import { canonicalAddress } from '../ipam/ipRange.ts';
 import { ruleKey, type LbRule } from '../lb/LbRule.ts';
-import type { ExtBgpPeer } from '../cli/kubeLoxilbFlags.ts';
+import type { ExtBgpPeer } from './config.ts';
 import type { AgentInfo, AgentKind, AgentPool, AgentPoolEvents } from './agentPool.ts';
 import { deleteRulePath, diffRules, zoneInstances } from './planRules.ts';
 import { DEFAULT_BGP_PORT } from './planBgpMesh.ts';

@@ -31,7 +31,7 @@ import {
 import { IpAllocator, type Allocation, type PortProto } from '../ipam/IpAllocator.ts';
 import { parseAddress } from '../ipam/ipRange.ts';
 import type { LbRule } from '../lb/LbRule.ts';
-import type { KubeLoxilbConfig } from '../cli/kubeLoxilbFlags.ts';
+import type { KubeLoxilbConfig } from './config.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import type { AgentInfo, AgentPool } from './agentPool.ts';
