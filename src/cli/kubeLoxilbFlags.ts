@@ -6,7 +6,7 @@
 // what is allowed; the caller prints it and exits with status 2.
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { IpAllocator, IpamConfigError, type IpamMode } from '../ipam/IpAllocator.ts';
+import { IpAllocator, IpamConfigError } from '../ipam/IpAllocator.ts';
 import { parseAddress, formatAddress, parseRange } from '../ipam/ipRange.ts';
 import { DEFAULT_POOL, parsePoolList, type PoolDef } from '../ipam/poolSpec.ts';
 import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
