@@ -14,8 +14,8 @@ import { BfdManager } from '../bfd/BfdManager.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
 import { announceAddress } from '../net/gratuitous.ts';
 import { BfdState, bfdDiagName } from '../bfd/BfdPacket.ts';
-import { ApiError, ConflictError, ForbiddenError, NotFoundError } from '../util/errors.ts';
-import type { Logger } from '../util/logger.ts';
+import { ApiError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
+import { LOG_LEVELS, currentLogLevel, setLogLevel, type Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
 import { EndpointProber } from '../lb/EndpointProber.ts';
 import { parseLbRule } from '../lb/validateLbRule.ts';
@@ -857,6 +857,17 @@ export class Agent implements AgentApi, HaHost {
     if (this.services.size + grow > maxEntries) {
       throw new ApiError(403, `lbrule capacity: the datapath holds at most ${maxEntries} address/port entries (port ranges and secondary IPs count one per port and address; four per rule of --max-rules)`);
     }
+  }
+
+  logLevel(): string {
+    return currentLogLevel();
+  }
+
+  setLogLevel(level: string): void {
+    const from = currentLogLevel();
+    if (!setLogLevel(level)) throw new ValidationError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, level);
+    // Said at the old level's 'warn' floor, so the change is on record whichever way it went.
+    this.log.warn({ from, to: level }, 'log level changed over the API');
   }
 
   async metrics(): Promise<string> {

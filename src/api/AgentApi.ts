@@ -153,6 +153,10 @@ export interface AgentApi {
   readonly bgpEnabled: boolean;
   version(): { version: string; buildInfo: string };
   status(): AgentStatus;
+  /** GET config/params: the log level in effect (a loxilb level name). */
+  logLevel(): string;
+  /** POST config/params: every logger of the process to this level (already validated). */
+  setLogLevel(level: string): void;
   /** GET /metrics: the Prometheus text (404 without --prometheus). */
   metrics(): Promise<string>;
 

@@ -4,7 +4,8 @@
 import { METRICS_CONTENT_TYPE, RawReply } from './metrics.ts';
 import type { AgentApi, DeleteByKeyQuery } from './AgentApi.ts';
 import { ForbiddenError } from '../util/errors.ts';
-import { UINT32_MAX, invalid } from '../util/FieldReader.ts';
+import { FieldReader, UINT32_MAX, invalid } from '../util/FieldReader.ts';
+import { LOG_LEVELS } from '../util/logger.ts';
 import { formatLbRuleForGet, parseLbRule } from '../lb/validateLbRule.ts';
 import { parseCiState } from '../ha/validateCiState.ts';
 import { parseBgpGlobal, parseBgpNeighbor } from '../bgp/validateBgpConfig.ts';
@@ -76,6 +77,13 @@ export function buildRoutes(api: AgentApi): Route[] {
     route('GET', 'version', 'none', () => api.version()),
     route('GET', 'status', 'none', () => api.status()),
     route('GET', 'metrics', 'none', async () => new RawReply(METRICS_CONTENT_TYPE, await api.metrics())),
+    // loxilb's operational params: the log level, changed at run time (loxicmd get|set log-level).
+    route('GET', 'config/params', 'lb', () => ({ logLevel: api.logLevel() })),
+    route('POST', 'config/params', 'lb', (ctx) => {
+      const r = new FieldReader('', ctx.json(), ['logLevel'] as const);
+      api.setLogLevel(r.oneOf('logLevel', LOG_LEVELS, { required: true })!);
+      return SUCCESS;
+    }),
 
     route('POST', 'config/loadbalancer', 'lb', async (ctx) => {
       await api.addLbRule(parseLbRule(ctx.json()));

@@ -219,6 +219,21 @@ describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () 
     assert.match(r.body.message, /running in bgp only mode/);
     const c = await t.api(WORKER.name, 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER' });
     assert.equal(c.status, 403);
+    // config/params as in loxilb: refused in bgp only mode, served by an LB agent.
+    assert.equal((await t.api(WORKER.name, 'GET', '/config/params')).status, 403);
+  });
+
+  it('config/params changes the running agent\'s log level', async () => {
+    const before = (await t.mustApi(LB1.name, 'GET', '/config/params')).logLevel;
+    await t.mustApi(LB1.name, 'POST', '/config/params', { logLevel: 'trace' });
+    assert.deepEqual(await t.mustApi(LB1.name, 'GET', '/config/params'), { logLevel: 'trace' });
+    // At trace the REST layer logs every answered request at debug: the change reached the children.
+    await t.mustApi(LB1.name, 'GET', '/version');
+    await waitFor(async () => /"msg":"REST request"/.test(t.agents.get(LB1.name)!.log()), { timeoutMs: 5000, what: 'a debug line from the REST layer' });
+    const bad = await t.api(LB1.name, 'POST', '/config/params', { logLevel: 'chatty' });
+    assert.equal(bad.status, 400);
+    assert.match(bad.body.message, /invalid logLevel: must be one of trace, debug/);
+    await t.mustApi(LB1.name, 'POST', '/config/params', { logLevel: before });
   });
 
   it('a restarted agent restores its saved rules, roles and BGP config', async () => {

@@ -346,3 +346,21 @@ test('GET /metrics: Prometheus text with its content type when on, a 404 naming 
   assert.equal((await call('POST', '/metrics', {})).status, 405);
   agent.metricsText = undefined;
 });
+
+test('GET and POST /config/params: the log level, validated against loxilb\'s level names', async () => {
+  agent.calls = [];
+  agent.level = 'debug';
+  const g = await call('GET', '/config/params');
+  assert.equal(g.status, 200);
+  assert.deepEqual(g.body, { logLevel: 'debug' });
+  const ok = await call('POST', '/config/params', { logLevel: 'warning' });
+  assert.equal(ok.status, 200);
+  assert.deepEqual(ok.body, { result: 'Success' });
+  assert.deepEqual(agent.calls.at(-1), ['setLogLevel', 'warning']);
+  assert.deepEqual((await call('GET', '/config/params')).body, { logLevel: 'warning' });
+  // loxilb would silently take an unknown name as debug; here it is a 400 naming the field and the choices.
+  assertError(await call('POST', '/config/params', { logLevel: 'verbose' }), 400, /invalid logLevel: must be one of trace, debug, info, notice, warning, error, critical, alert, emergency \(got "verbose"\)/);
+  assertError(await call('POST', '/config/params', {}), 400, /invalid logLevel: required: one of trace/);
+  assertError(await call('POST', '/config/params', 'x'), 400, /invalid body: must be a JSON object/);
+  assert.equal(agent.level, 'warning', 'a refused POST changes nothing');
+});

@@ -39,3 +39,20 @@ test('ipValue, formatIpValue and isIpv4Mapped share normalizeIp\'s rules', () =>
   assert.equal(isIpv4Mapped('1.2.3.4'), false);
   assert.equal(isIpv4Mapped('2001:db8::1'), false);
 });
+
+test('setLogLevel changes the root logger and every child made before or after', async () => {
+  const { createLogger, setLogLevel, currentLogLevel } = await import('../../src/util/logger.ts');
+  const root = createLogger('info');
+  const child = root.child({ part: 'x' });
+  const grandchild = child.child({ part: 'y' });
+  assert.equal(currentLogLevel(), 'info');
+  assert.equal(setLogLevel('error'), true);
+  for (const l of [root, child, grandchild]) assert.equal(l.level, 'error');
+  assert.equal(root.child({ part: 'later' }).level, 'error');
+  assert.equal(currentLogLevel(), 'error');
+  assert.equal(setLogLevel('warning'), true);
+  assert.equal(grandchild.level, 'warn', "loxilb's warning is pino's warn");
+  assert.equal(setLogLevel('verbose'), false);
+  assert.equal(setLogLevel('silent'), false, 'the API cannot silence the agent');
+  assert.equal(currentLogLevel(), 'warning');
+});
