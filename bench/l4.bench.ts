@@ -36,6 +36,9 @@
 // fd00:80::21 and ::22:
 //
 //   direct6    client -> [ep1]:8080 through lb-direct (a /128 on the router).
+//   ebpf-scraped  ebpf again while a Prometheus (Debian's) in lb-ebpf scrapes
+//              the agent's GET /netlox/v1/metrics every second: what metrics
+//              cost the datapath's node.
 //   ebpf6      the same loxilb agent on lb-ebpf with a second rule, the IPv6
 //              VIP -> both IPv6 endpoints: NAT66, default mode, rr. Sharing
 //              the agent, its TC programs and maps with ebpf makes the address
@@ -204,7 +207,7 @@ import type { SctpLoadResult, SctpLoadTarget } from '../test/lab/SctpLoad.ts';
 
 const log = (s: string) => process.stderr.write(`${s}\n`);
 
-type CaseName = 'direct' | 'ebpf' | 'iptables' | 'nftables' | 'haproxy' | 'direct6' | 'ebpf6' | 'ip6tables' | 'nftables6';
+type CaseName = 'direct' | 'ebpf' | 'ebpf-scraped' | 'iptables' | 'nftables' | 'haproxy' | 'direct6' | 'ebpf6' | 'ip6tables' | 'nftables6';
 type Mode = 'keepalive' | 'close';
 
 interface Case {
@@ -219,6 +222,8 @@ interface Case {
   agent: boolean;
   /** An IPv6 case's IPv4 counterpart (the same way of balancing), what its "vs IPv4" ratio divides by. */
   v4?: CaseName;
+  /** A Prometheus in the node scrapes the agent's GET /netlox/v1/metrics every second during the slice. */
+  scraped?: boolean;
 }
 
 const VIP_URL = `http://${L4.vip}:${L4.vipPort}/`;
@@ -226,6 +231,7 @@ const VIP6_URL = `http://[${L4.vip6}]:${L4.vipPort}/`;
 const CASES: Case[] = [
   { name: 'direct', label: 'direct to ep1 (no LB)', family: 4, node: 'lb-direct', url: `http://${L4.ep1}:${L4.epPort}/`, conntrack: false, agent: false },
   { name: 'ebpf', label: 'loxilb-ts eBPF (DNAT, rr)', family: 4, node: 'lb-ebpf', url: VIP_URL, conntrack: false, agent: true },
+  { name: 'ebpf-scraped', label: 'loxilb-ts eBPF, Prometheus scraping 1/s', family: 4, node: 'lb-ebpf', url: VIP_URL, conntrack: false, agent: true, scraped: true },
   { name: 'iptables', label: 'iptables DNAT (statistic random)', family: 4, node: 'lb-ipt', url: VIP_URL, conntrack: true, agent: false },
   { name: 'nftables', label: 'nftables DNAT (numgen inc)', family: 4, node: 'lb-nft', url: VIP_URL, conntrack: true, agent: false },
   { name: 'haproxy', label: 'HAProxy 2.6 mode tcp (roundrobin)', family: 4, node: 'lb-hap', url: VIP_URL, conntrack: false, agent: false },
@@ -503,10 +509,11 @@ class Bench {
     for (const c of this.o.cases) {
       switch (c.name) {
         case 'ebpf':
+        case 'ebpf-scraped':
         case 'ebpf6':
-          // One agent serves both families' rules (see ebpf6 in the header).
+          // One agent serves both families' rules (see ebpf6 in the header); ebpf-scraped is ebpf's rule, scraped.
           if (!t.agent) await t.startAgent(c.node);
-          await t.addEbpfRule(c.node, c.family);
+          if (c.name !== 'ebpf-scraped' || !this.o.cases.some((x) => x.name === 'ebpf')) await t.addEbpfRule(c.node, c.family);
           break;
         case 'iptables':
         case 'ip6tables':
@@ -677,6 +684,7 @@ class Bench {
     let warmupErrors = 0;
     if (o.warmupS > 0) warmupErrors = totalErrors(await runWrk(t.lab, 'client', { ...wrkOpts, durationS: o.warmupS }));
 
+    const scraper = c.scraped ? await t.startPrometheus(c.node) : undefined;
     const load = loadAvg();
     const ebpf0 = await this.ebpfStats(c);
     const k0 = await this.tcp();
@@ -687,6 +695,8 @@ class Bench {
     const cpu1 = await cpuSnapshot(t.lab);
     const k1 = await this.tcp();
     const ebpf1 = await this.ebpfStats(c);
+    const scrapes = scraper ? await scraper.stop() : undefined;
+    if (scraper && (scrapes ?? 0) < o.sliceS - 1) throw new Error(`${c.name}: Prometheus scraped the agent ${scrapes} times in a ${o.sliceS} s slice`);
 
     const tcp = Object.fromEntries(Object.keys(k1).map((k) => [k, k1[k]! - (k0[k] ?? 0)]));
     const ebpf = ebpf0 && ebpf1 ? Object.fromEntries(Object.keys(ebpf1).map((k) => [k, ebpf1[k]! - (ebpf0[k] ?? 0)])) : undefined;
@@ -966,6 +976,7 @@ function printResults(o: Options, results: Result[], sctpResults: SctpResult[], 
       ...goal('keep-alive req/s, eBPF ≥ iptables', 'ebpf', 'iptables', 'keepalive', 1),
       ...goal('new conn/s, eBPF ≥ 1.2 × iptables', 'ebpf', 'iptables', 'close', 1.2),
       ...goal('new conn/s, eBPF within 5 % of direct', 'ebpf', 'direct', 'close', 0.95),
+      ...goal('keep-alive req/s, eBPF with Prometheus scraping every second within 2 % of without', 'ebpf-scraped', 'ebpf', 'keepalive', 0.98),
       ...goal('keep-alive req/s, eBPF IPv6 within 5 % of eBPF IPv4', 'ebpf6', 'ebpf', 'keepalive', 0.95),
       ...goal('new conn/s, eBPF IPv6 within 5 % of eBPF IPv4', 'ebpf6', 'ebpf', 'close', 0.95),
       ...goal('keep-alive req/s, eBPF IPv6 ≥ ip6tables', 'ebpf6', 'ip6tables', 'keepalive', 1),

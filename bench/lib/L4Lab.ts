@@ -35,6 +35,7 @@ import path from 'node:path';
 import ipaddr from 'ipaddr.js';
 import { Lab, type LabProcess } from '../../test/lab/Lab.ts';
 import { DP } from '../../test/lab/DatapathLab.ts';
+import { Prometheus } from '../../test/lab/Prometheus.ts';
 import { agentApi, mustAgentApi, startAgentProcess, type ApiReply } from '../../test/lab/agentProcess.ts';
 import { SctpPeerProcess } from '../../test/lab/SctpPeerProcess.ts';
 import { StopWaiting, waitFor } from '../../test/lab/wait.ts';
@@ -214,10 +215,28 @@ export class L4Lab {
   // -- eBPF: the loxilb agent -------------------------------------------------
 
   async startAgent(lb: LbNodeName, loglevel = 'info'): Promise<LabProcess> {
-    const p = await startAgentProcess(this.lab, lb, [], loglevel);
+    // --prometheus: the ebpf-scraped case scrapes it; nothing runs until a scrape comes.
+    const p = await startAgentProcess(this.lab, lb, ['--prometheus'], loglevel);
     this.agent = p;
     return p;
   }
+
+  /**
+   * A Prometheus in the node scraping its agent's metrics every second;
+   * stop() ends it and says how many scrapes succeeded in its lifetime.
+   */
+  async startPrometheus(lb: LbNodeName): Promise<{ stop(): Promise<number> }> {
+    const prom = await Prometheus.start(this.lab, lb, { targets: ['127.0.0.1:11111'], metricsPath: '/netlox/v1/metrics', port: 19090, name: `prometheus-${this.promRuns++}` });
+    return {
+      stop: async () => {
+        const n = await prom.scrapes('1h');
+        await prom.stop();
+        return n;
+      },
+    };
+  }
+
+  private promRuns = 0;
 
   api(node: string, method: string, p: string, body?: unknown): Promise<ApiReply> {
     return agentApi(this.lab, node, method, p, body);

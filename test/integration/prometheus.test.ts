@@ -6,43 +6,29 @@
 // number sent).
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import path from 'node:path';
 import { BgpLab, LB_NODES, ROUTER } from '../lab/BgpLab.ts';
-import type { LabProcess } from '../lab/Lab.ts';
+import { Prometheus } from '../lab/Prometheus.ts';
 import { StopWaiting, waitFor } from '../lab/wait.ts';
 
 const [LB1] = LB_NODES as [(typeof LB_NODES)[0]];
 const VIP = '123.123.123.7';
-const PROM = '127.0.0.1:19090';
 const DASHBOARD = fileURLToPath(new URL('../../examples/grafana/loxilb-ts-agent.json', import.meta.url));
 
 describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
   let t: BgpLab;
-  let prom: LabProcess;
+  let prom: Prometheus;
 
   /** An instant query against the Prometheus in lb1's namespace: the single value, or undefined if no series. */
-  const query = async (q: string): Promise<number | undefined> => {
-    const r = await t.lab.exec(LB1.name, ['curl', '-s', '-m', '5', '--get', '--data-urlencode', `query=${q}`, `http://${PROM}/api/v1/query`]);
-    const body = JSON.parse(r.stdout) as { status: string; data: { result: { value: [number, string] }[] } };
-    assert.equal(body.status, 'success', r.stdout);
-    if (body.data.result.length === 0) return undefined;
-    assert.equal(body.data.result.length, 1, `one series for ${q}: ${r.stdout}`);
-    return Number(body.data.result[0]!.value[1]);
-  };
+  const query = (q: string) => prom.value(q);
   /** How many series an instant query returns. */
-  const seriesCount = async (q: string): Promise<number> => {
-    const r = await t.lab.exec(LB1.name, ['curl', '-s', '-m', '5', '--get', '--data-urlencode', `query=${q}`, `http://${PROM}/api/v1/query`]);
-    const body = JSON.parse(r.stdout) as { status: string; error?: string; data: { result: unknown[] } };
-    assert.equal(body.status, 'success', `${q}: ${body.error ?? r.stdout}`);
-    return body.data.result.length;
-  };
+  const seriesCount = async (q: string) => (await prom.query(q)).length;
   /** Waits until Prometheus holds `want` for the query (scrapes every second). */
   const until = (q: string, want: number) =>
     waitFor(
       async () => {
-        if (!prom.alive()) throw new StopWaiting(`prometheus exited: ${prom.log().slice(-1000)}`);
+        if (!prom.process.alive()) throw new StopWaiting(`prometheus exited: ${prom.process.log().slice(-1000)}`);
         return (await query(q)) === want;
       },
       { timeoutMs: 20_000, intervalMs: 250, what: `Prometheus: ${q} == ${want}` },
@@ -58,24 +44,7 @@ describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
     await t.configureBgp();
     // A BFD session with the router, so the BFD series exist (it only tracks the link: purpose "link").
     await t.mustApi(LB1.name, 'POST', '/config/bfd', { instance: 'llb-inst0', remoteIp: ROUTER.ipv4, sourceIp: LB1.ipv4, interval: 100000, retryCount: 3 });
-    const dir = path.join(t.lab.dir, 'prometheus');
-    mkdirSync(path.join(dir, 'data'), { recursive: true });
-    const config = path.join(dir, 'prometheus.yml');
-    writeFileSync(
-      config,
-      [
-        'global:',
-        '  scrape_interval: 1s',
-        '  scrape_timeout: 900ms',
-        'scrape_configs:',
-        '  - job_name: loxilb',
-        '    metrics_path: /netlox/v1/metrics',
-        '    static_configs:',
-        "      - targets: ['127.0.0.1:11111']",
-        '',
-      ].join('\n'),
-    );
-    prom = t.lab.spawn(LB1.name, 'prometheus', [`--config.file=${config}`, `--storage.tsdb.path=${path.join(dir, 'data')}`, `--web.listen-address=${PROM}`], { logName: `${LB1.name}.prometheus` });
+    prom = await Prometheus.start(t.lab, LB1.name, { targets: ['127.0.0.1:11111'], metricsPath: '/netlox/v1/metrics', port: 19090 });
     await until('up{job="loxilb"}', 1);
   });
   after(async () => {
