@@ -28,8 +28,9 @@ import { FdGauge, readFdLimit } from '../util/fdUsage.ts';
 import { processFaults, guarded, type FaultRegistry } from '../util/faults.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { buildRoutes, checkGuard, type Route } from './routes.ts';
+import { API_BASE_PATH } from './basePath.ts';
 
-export const BASE_PATH = '/netlox/v1';
+export const BASE_PATH = API_BASE_PATH;
 
 export interface ApiLimits {
   /** Open connections at most (further capped at half the descriptor limit). */

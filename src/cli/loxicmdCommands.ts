@@ -6,6 +6,7 @@ import { pickFields, isPlainObject } from '../util/caseInsensitive.ts';
 import { renderTable } from '../util/table.ts';
 import { MODE_NAMES, SECURITY_NAMES, SEL_NAMES } from '../lb/LbRule.ts';
 import { LOXICMD_USAGE, UsageError, parseLoxicmdArgs, type LoxicmdOptions, type LoxicmdResource } from './loxicmdArgs.ts';
+import { API_BASE_PATH } from '../api/basePath.ts';
 
 const LB_HEADER = ['Ext IP', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', '# of Endpoints', 'Timeout', 'Monitor'];
 const LB_WIDE_HEADER = ['Ext IP', 'Sec IPs', 'Sources', 'Host', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', 'Endpoint', 'EPort', 'Weight', 'State', 'Counters'];
@@ -184,7 +185,7 @@ class RequestError extends Error {}
 
 export function apiBaseUrl(o: LoxicmdOptions): string {
   const host = o.apiserver.includes(':') && !o.apiserver.startsWith('[') ? `[${o.apiserver}]` : o.apiserver;
-  return `${o.protocol}://${host}:${o.port}/netlox/v1`;
+  return `${o.protocol}://${host}:${o.port}${API_BASE_PATH}`;
 }
 
 function transportFailure(err: unknown, base: string, o: LoxicmdOptions): string {

@@ -7,11 +7,12 @@ import dgram from 'node:dgram';
 import { CI_STATES, type CiStateName } from './ClusterState.ts';
 import type { PeerRoleView } from './HaManager.ts';
 import { HA_DEFAULT_PRIORITY } from './HaManager.ts';
+import { API_BASE_PATH } from '../api/basePath.ts';
 
 export function fetchPeerView(remoteIp: string, port: number, instance: string, timeoutMs = 500): Promise<PeerRoleView | undefined> {
   const host = remoteIp.includes(':') ? `[${remoteIp}]` : remoteIp;
   return new Promise((resolve, reject) => {
-    const req = http.get(`http://${host}:${port}/netlox/v1/config/cistate/all`, { timeout: timeoutMs }, (res) => {
+    const req = http.get(`http://${host}:${port}${API_BASE_PATH}/config/cistate/all`, { timeout: timeoutMs }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));

@@ -11,8 +11,9 @@ import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalBody, BgpNeighborBody } from './planBgpMesh.ts';
 import { isPlainObject, pickFields } from '../util/caseInsensitive.ts';
+import { API_BASE_PATH } from '../api/basePath.ts';
 
-export const API_BASE = '/netlox/v1';
+export const API_BASE = API_BASE_PATH;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 /** kube-loxilb gives a health check one second. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 1000;
