@@ -16,6 +16,7 @@ import type { GobgpClient, PrefixSetEntry } from './GobgpClient.ts';
 import type { IpFamily, VipRoute } from './pathCodec.ts';
 import { planBgpConfig, planGlobal, type BgpAction, type DesiredBgp, type ObservedBgp, type RoleMatch } from './planBgpConfig.ts';
 import { LOCAL_PATH_LOCAL_PREF, roleAttributes, type VipEntry } from './VipTable.ts';
+import { Backoff } from '../util/Backoff.ts';
 
 /** Where the reconciler learns which VIPs to advertise (VipTable). */
 export interface VipSource {
@@ -63,7 +64,7 @@ export class BgpReconciler {
   /** gobgpd's config as last observed, while no call of ours has changed it since. */
   private observed?: ObservedBgp;
   private readonly recheck: NodeJS.Timeout;
-  private retryMs = 500;
+  private readonly retry = new Backoff(500, 5000);
   private readonly loop = new CoalescingLoop(() => this.runPass(), { onError: (err) => this.onPassError(err), spacingMs: PASS_SPACING_MS });
   readonly stats: ReconcileStats = { passes: 0 };
 
@@ -104,7 +105,7 @@ export class BgpReconciler {
   resync(): void {
     this.cacheValid = false;
     this.observed = undefined;
-    this.retryMs = 500;
+    this.retry.reset();
     // A fresh gobgpd is worth trying at once, not after the failed pass's backoff.
     this.loop.kickNow();
   }
@@ -136,15 +137,14 @@ export class BgpReconciler {
     await this.pass();
     this.stats.passes++;
     this.stats.lastError = undefined;
-    this.retryMs = 500;
+    this.retry.reset();
   }
 
   private onPassError(err: unknown): number {
     this.cacheValid = false;
     this.stats.lastError = (err as Error).message;
-    const delay = this.retryMs;
+    const delay = this.retry.next();
     this.log.warn({ err: (err as Error).message, retryMs: delay }, 'BGP reconcile failed; retrying');
-    this.retryMs = Math.min(this.retryMs * 2, 5000);
     return delay;
   }
 

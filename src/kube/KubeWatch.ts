@@ -24,6 +24,7 @@ import { silentLogger, type Logger } from '../util/logger.ts';
 import type { AgentKind } from './agentPool.ts';
 import { agentUrl, type DiscoveredAgent } from './LoxiAgentPool.ts';
 import { makeApiClient } from './kubeApiClient.ts';
+import { Backoff } from '../util/Backoff.ts';
 
 export type { DiscoveredAgent } from './LoxiAgentPool.ts';
 
@@ -63,7 +64,7 @@ export interface ClusterView {
 export class WatchedResource<T extends KubernetesObject> {
   private readonly lw: ListWatch<T>;
   private restartTimer?: NodeJS.Timeout;
-  private delayMs: number;
+  private readonly retry: Backoff;
   private stopping = true;
   private listed = false;
   /** Completed lists (the first one and every re-list, e.g. after 410). */
@@ -78,13 +79,13 @@ export class WatchedResource<T extends KubernetesObject> {
     private readonly onChange: () => void,
     private readonly onListed: () => void,
     private readonly log: Logger,
-    private readonly backoff: Required<BackoffOptions>,
+    backoff: Required<BackoffOptions>,
   ) {
-    this.delayMs = backoff.initialMs;
+    this.retry = new Backoff(backoff.initialMs, backoff.maxMs);
     const counted = async (): Promise<KubernetesListObject<T>> => {
       const list = await listFn();
       this.lists++;
-      this.delayMs = this.backoff.initialMs;
+      this.retry.reset();
       // ListWatch stores the items right after this promise settles, in a
       // later microtask; setImmediate runs once they are in the cache.
       setImmediate(() => {
@@ -98,7 +99,7 @@ export class WatchedResource<T extends KubernetesObject> {
     };
     this.lw = new ListWatch<T>(path, new Watch(kc), counted, false);
     const changed = () => {
-      this.delayMs = this.backoff.initialMs;
+      this.retry.reset();
       this.onChange();
     };
     this.lw.on('add', changed);
@@ -141,8 +142,7 @@ export class WatchedResource<T extends KubernetesObject> {
     // Aborting the watch in stop() ends in an error callback too.
     if (this.stopping || this.restartTimer) return;
     this.errors++;
-    const delay = this.delayMs;
-    this.delayMs = Math.min(this.delayMs * 2, this.backoff.maxMs);
+    const delay = this.retry.next();
     this.log.warn({ resource: this.name, err: errorText(err), retryInMs: delay }, 'list/watch failed; restarting');
     this.restartTimer = setTimeout(() => {
       this.restartTimer = undefined;

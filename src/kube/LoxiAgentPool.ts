@@ -35,6 +35,7 @@ import { LoxiClient, isRetryable, type HealthResult } from './LoxiClient.ts';
 import { RoleArbiter } from './RoleArbiter.ts';
 import { eachBounded } from './eachBounded.ts';
 import { BgpMeshProgrammer } from './BgpMeshProgrammer.ts';
+import { Backoff } from '../util/Backoff.ts';
 
 export const LOXILB_API_PORT = 11111;
 const MAX_SYNC_BACKOFF_MS = 60_000;
@@ -107,7 +108,7 @@ interface AgentEntry {
   /** Tail of this agent's serialised rule syncs. */
   queue: Promise<unknown>;
   retryTimer?: TimerHandle;
-  backoffMs: number;
+  retry: Backoff;
   removed: boolean;
 }
 
@@ -319,7 +320,7 @@ export class LoxiAgentPool implements AgentPool {
       probed: false,
       lastPosted: new Map(),
       queue: Promise.resolve(),
-      backoffMs: MIN_SYNC_BACKOFF_MS,
+      retry: new Backoff(MIN_SYNC_BACKOFF_MS, MAX_SYNC_BACKOFF_MS),
       removed: false,
     });
   }
@@ -507,14 +508,13 @@ export class LoxiAgentPool implements AgentPool {
     } finally {
       if (result.errors.length > 0) this.log.warn({ agent: id, errors: result.errors }, 'rule sync incomplete');
       if (retry) this.scheduleRetry(e);
-      else e.backoffMs = MIN_SYNC_BACKOFF_MS;
+      else e.retry.reset();
     }
   }
 
   private scheduleRetry(e: AgentEntry): void {
     if (this.closed || e.removed || e.retryTimer !== undefined) return;
-    const delay = e.backoffMs;
-    e.backoffMs = Math.min(MAX_SYNC_BACKOFF_MS, e.backoffMs * 2);
+    const delay = e.retry.next();
     e.retryTimer = this.clock.setTimer(() => {
       e.retryTimer = undefined;
       // Still down: agentUp will re-apply when it answers.

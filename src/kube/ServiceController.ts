@@ -52,6 +52,7 @@ import { planRules, zoneInstances, type PlanConfig, type PlanEndpointSlice, type
 import { formatIngress, parseIngress, type IngressEntry } from './serviceStatus.ts';
 import { makeApiClient } from './kubeApiClient.ts';
 import { eachBounded } from './eachBounded.ts';
+import { Backoff } from '../util/Backoff.ts';
 
 /**
  * Status patches in flight at once. A burst of new Services (a Helm chart,
@@ -160,7 +161,7 @@ export class ServiceController {
   /** A write or sync failed in this pass: run another after a growing delay. */
   private failedInPass = false;
   private retryTimer?: NodeJS.Timeout;
-  private retryDelayMs: number;
+  private readonly retry: Backoff;
   private stopped = false;
   private readonly onChange = (_r: ResourceName) => this.loop.kick();
   private readonly onSynced = () => this.loop.kick();
@@ -184,7 +185,8 @@ export class ServiceController {
       numZoneInstances: this.cfg.numZoneInstances,
     };
     const retryMs = opts.retryMs ?? 2000;
-    this.retryDelayMs = retryMs;
+    // After a failed pass: retryMs, then doubling up to the resync period.
+    this.retry = new Backoff(retryMs, Math.max(retryMs, opts.resyncMs ?? 30_000));
     this.loop = new CoalescingLoop(() => (this.current = this.pass()), {
       onError: (err) => {
         this.log.error({ err: errorText(err) }, 'reconcile pass failed; retrying');
@@ -300,14 +302,12 @@ export class ServiceController {
 
   /** After a failed status write or agent sync: another full pass later, backing off up to the resync period. */
   private scheduleRetry(): void {
-    const base = this.opts.retryMs ?? 2000;
     if (!this.failedInPass) {
-      this.retryDelayMs = base;
+      this.retry.reset();
       return;
     }
     if (this.retryTimer || !this.running) return;
-    const delay = this.retryDelayMs;
-    this.retryDelayMs = Math.min(delay * 2, this.opts.resyncMs ?? 30_000);
+    const delay = this.retry.next();
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
       this.forceAll = true;
