@@ -35,7 +35,7 @@ import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
 import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
-import { renderMetrics } from '../api/metrics.ts';
+import { countEndpoints, renderMetrics } from '../api/metrics.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { Datapath, type DatapathOptions, type DatapathStats, type RuleProgramState } from '../datapath/Datapath.ts';
 import { CT_DIR_ORIG, MAX_RULES, MAX_SERVICE_ENTRIES, ctStateName, type CtEntry } from '../datapath/layout.ts';
@@ -886,7 +886,8 @@ export class Agent implements AgentApi, HaHost {
       roleChanges: this.roleChanges,
       bfd: this.listBfdSessions(),
       bgp,
-      rules: this.listLbRules(),
+      // Counted in place: a scrape copies no rule.
+      endpoints: countEndpoints(this.bgpOnly ? [] : this.rules.values(), (r, ep) => this.prober.endpointState(r, ep)),
     });
   }
 

@@ -8,7 +8,8 @@
 // added under `loxilb_` names loxilb does not use. Rendering is pure: the
 // agent hands over a snapshot. The HA instance is labelled `ha_instance`:
 // `instance` is the label Prometheus gives every target.
-import type { AgentStatus, BfdSessionInfo, CiStateInfo, ListedLbRule } from './AgentApi.ts';
+import type { AgentStatus, BfdSessionInfo, CiStateInfo } from './AgentApi.ts';
+import type { Endpoint, LbRule } from '../lb/LbRule.ts';
 import type { BgpNeighborStatus } from '../bgp/BgpConfig.ts';
 
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
@@ -27,7 +28,16 @@ export interface MetricsSnapshot {
   roleChanges: ReadonlyMap<string, number>;
   bfd: BfdSessionInfo[];
   bgp: BgpNeighborStatus[];
-  rules: ListedLbRule[];
+  /** The rules' endpoints by probe state (countEndpoints). */
+  endpoints: { healthy: number; unhealthy: number };
+}
+
+/** Endpoints of the rules that pass their probe (or are not probed) and that fail it, counted in place. */
+export function countEndpoints(rules: Iterable<LbRule>, stateOf: (rule: LbRule, ep: Endpoint) => string): { healthy: number; unhealthy: number } {
+  let healthy = 0;
+  let unhealthy = 0;
+  for (const r of rules) for (const ep of r.endpoints) stateOf(r, ep) === 'inactive' ? unhealthy++ : healthy++;
+  return { healthy, unhealthy };
 }
 
 type Labels = Record<string, string>;
@@ -82,9 +92,7 @@ export function renderMetrics(s: MetricsSnapshot): string {
   e.one('loxilb_conntrack_max_entries', 'gauge', 'Capacity of the datapath connection table (--ct-max).', dp?.connectionCapacity);
   pair(e, 'lb_rule_count', 'loxilb_lb_rules', 'gauge', 'Load-balancer rules configured.', st.mode === 'lb' ? st.rules : undefined);
   pair(e, 'processed_packets', 'loxilb_processed_packets_total', 'counter', 'Packets the eBPF datapath looked at.', dp?.stats.packets);
-  let healthy = 0;
-  let unhealthy = 0;
-  for (const r of s.rules) for (const ep of r.endpoints as { state?: string }[]) ep.state === 'inactive' ? unhealthy++ : healthy++;
+  const { healthy, unhealthy } = s.endpoints;
   if (st.mode === 'lb') {
     pair(e, 'healthy_host_count', 'loxilb_healthy_endpoints', 'gauge', 'Endpoints of the rules that pass their probe (or are not probed).', healthy);
     pair(e, 'unhealthy_host_count', 'loxilb_unhealthy_endpoints', 'gauge', 'Endpoints of the rules that fail their probe.', unhealthy);

@@ -1,7 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { renderMetrics, type MetricsSnapshot } from '../../src/api/metrics.ts';
-import type { AgentStatus, BfdSessionInfo, CiStateInfo, ListedLbRule } from '../../src/api/AgentApi.ts';
+import { countEndpoints, renderMetrics, type MetricsSnapshot } from '../../src/api/metrics.ts';
+import type { Endpoint, LbRule } from '../../src/lb/LbRule.ts';
+import type { AgentStatus, BfdSessionInfo, CiStateInfo } from '../../src/api/AgentApi.ts';
 
 function status(over: Partial<AgentStatus> = {}): AgentStatus {
   return {
@@ -26,8 +27,10 @@ function bfd(remoteIp: string, state: string, purpose: BfdSessionInfo['purpose']
   } as BfdSessionInfo;
 }
 
-const rule = (states: string[]): ListedLbRule =>
-  ({ serviceArguments: { externalIP: '10.0.0.1', port: 80, protocol: 'tcp' }, endpoints: states.map((state, i) => ({ endpointIP: `10.1.0.${i + 1}`, targetPort: 8080, weight: 1, state })), secondaryIPs: [], allowedSources: [], programmed: true }) as unknown as ListedLbRule;
+/** A rule whose endpoints' probe states are `states` (read back by stateOf below). */
+const rule = (states: string[]): LbRule =>
+  ({ serviceArguments: { externalIP: '10.0.0.1', port: 80, protocol: 'tcp' }, endpoints: states.map((state, i) => ({ endpointIP: `10.1.0.${i + 1}`, targetPort: 8080, weight: 1, state })), secondaryIPs: [], allowedSources: [] }) as unknown as LbRule;
+const stateOf = (_r: LbRule, ep: Endpoint) => (ep as Endpoint & { state: string }).state;
 
 function snapshot(over: Partial<MetricsSnapshot> = {}): MetricsSnapshot {
   const ci: CiStateInfo[] = [
@@ -40,7 +43,7 @@ function snapshot(over: Partial<MetricsSnapshot> = {}): MetricsSnapshot {
     roleChanges: new Map([['llb-inst0', 3]]),
     bfd: [bfd('192.168.80.11', 'BFDUp', 'ha-peer', 2), bfd('192.168.80.1', 'BFDDown', 'bgp-neighbor', 5)],
     bgp: [{ ipAddress: '192.168.80.1', remoteAs: 65101, state: 'Established', updowntime: '00:01:00' }, { ipAddress: 'fd00::1', remoteAs: 65101, state: 'Active', updowntime: '00:00:00' }],
-    rules: [rule(['active', 'inactive']), rule(['active'])],
+    endpoints: countEndpoints([rule(['active', 'inactive']), rule(['active'])], stateOf),
     ...over,
   };
 }
@@ -113,7 +116,7 @@ test('HA state is one-hot per instance, role changes count, and label values are
 
 test('what a mode does not have is left out, not reported as 0', () => {
   const peer = parse(
-    renderMetrics(snapshot({ status: status({ mode: 'bgp-only', datapath: undefined, bgp: { enabled: true, gobgpd: 'down', restarts: 0 } }), ciStates: [], rules: [], bfd: [] })),
+    renderMetrics(snapshot({ status: status({ mode: 'bgp-only', datapath: undefined, bgp: { enabled: true, gobgpd: 'down', restarts: 0 } }), ciStates: [], endpoints: countEndpoints([], stateOf), bfd: [] })),
   );
   for (const absent of ['active_conntrack_count', 'lb_rule_count', 'loxilb_lb_rules', 'processed_packets', 'loxilb_datapath_events_total', 'loxilb_ha_state', 'healthy_host_count', 'loxilb_bfd_session_up']) {
     assert.equal(peer.has(absent), false, absent);
