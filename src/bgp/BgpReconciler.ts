@@ -45,7 +45,7 @@ const hostEntry = (ip: string, family: IpFamily): PrefixSetEntry => {
 
 const EMPTY_SOURCE: VipSource = { snapshot: () => new Map(), takeChanges: () => new Map(), role: () => 'NOT_DEFINED' };
 
-/** In a burst of changes, a pass at most every 20 ms: bigger batches, far fewer RPCs. */
+/** In a burst of changes, a pass at most every 50 ms: bigger batches, far fewer RPCs. */
 const PASS_SPACING_MS = 50;
 
 export interface ReconcileStats {
