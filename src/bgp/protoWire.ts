@@ -246,12 +246,17 @@ export function packIpAddressPrefix(prefix: string, prefixLen: number): RawAny {
   return { type_url: PREFIX_TYPE_URL, value };
 }
 
-/** An Any as a message (type_url, value), encoded; memoised per Any object (shared attributes are encoded once). */
-const encodedAnys = new WeakMap<object, Buffer>();
+/** An Any as a message (type_url, value), encoded. */
 function encodeAny(a: RawAny): Buffer {
+  return Buffer.concat([lenField(1, Buffer.from(a.type_url, 'utf8')), lenField(2, a.value)]);
+}
+
+/** encodeAny, memoised per Any object: the attributes most paths share (pathCodec's packShared) are encoded once. */
+const encodedAnys = new WeakMap<object, Buffer>();
+function encodeSharedAny(a: RawAny): Buffer {
   let b = encodedAnys.get(a);
   if (!b) {
-    b = Buffer.concat([lenField(1, Buffer.from(a.type_url, 'utf8')), lenField(2, a.value)]);
+    b = encodeAny(a);
     encodedAnys.set(a, b);
   }
   return b;
@@ -277,8 +282,9 @@ function encodeFamily(f: { afi: string; safi: string }): Buffer {
 
 /** One Path message: nlri, pattrs, is_withdraw (when set), family, in field order as protobufjs writes them. */
 export function encodeVipPath(p: VipWirePath): Buffer {
+  // Every path has its own NLRI: encoded as is, not remembered.
   const parts: Buffer[] = [lenField(1, encodeAny(p.nlri))];
-  for (const a of p.pattrs) parts.push(lenField(2, encodeAny(a)));
+  for (const a of p.pattrs) parts.push(lenField(2, encodeSharedAny(a)));
   if (p.is_withdraw) parts.push(Buffer.from([(5 << 3) | WIRE_VARINT, 1]));
   parts.push(lenField(9, encodeFamily(p.family)));
   return Buffer.concat(parts);
