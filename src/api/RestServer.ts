@@ -2,9 +2,12 @@
 // owns the transport: routing, limits, CORS and the error body format. What
 // each path does lives in routes.ts; state changes happen in AgentApi.
 //
-// The API listens on every address without authentication (as loxilb), so
-// anyone on the segment is a client. Whatever a client does costs one
-// connection slot and bounded time and memory:
+// By default the API listens on every address without authentication (as
+// loxilb), so anyone on the segment is a client. With a token (--api-token-file)
+// every request but GET /status must carry it, on the HTTP listener and on the
+// HTTPS one (--tls) alike; both share one handler, one set of limits and one
+// connection count. Whatever a client does costs one connection slot and
+// bounded time and memory:
 // - connections are capped in total and per client address (IPv6 by /64),
 //   and the total cap is at most half the process's descriptor limit; near
 //   the limit new connections are refused, so the agent's own timers and
@@ -17,7 +20,9 @@
 //   page an operator happens to visit cannot change the node's config.
 import { RawReply } from './metrics.ts';
 import http from 'node:http';
+import https from 'node:https';
 import type net from 'node:net';
+import type tls from 'node:tls';
 import type { AddressInfo } from 'node:net';
 import type { AgentApi } from './AgentApi.ts';
 import type { Logger } from '../util/logger.ts';
@@ -29,6 +34,7 @@ import { processFaults, guarded, type FaultRegistry } from '../util/faults.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { buildRoutes, checkGuard, type Route } from './routes.ts';
 import { API_BASE_PATH } from './basePath.ts';
+import { AuthError, BearerToken, isOpenRequest } from './apiAuth.ts';
 
 export const BASE_PATH = API_BASE_PATH;
 
@@ -73,6 +79,10 @@ export interface RestServerOptions {
   countFds?: () => number | undefined;
   /** Time for idle tracking and its sweep (tests drive it). */
   clock?: Clock;
+  /** Every request but GET /status must carry `Authorization: Bearer <token>` (--api-token-file). */
+  token?: string;
+  /** Certificate chain and key (PEM) of the HTTPS listener (--tls); listenTls() opens it. */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 /** Why connections were refused, counted since start. */
@@ -85,6 +95,18 @@ export interface ApiRefusals {
   fdPressure: number;
   /** accept() failed (EMFILE, ENFILE, ...): the kernel refused before we could. */
   acceptErrors: number;
+}
+
+/** How requests are secured, and how many were refused for it. */
+export interface ApiSecurity {
+  /** A token is required (--api-token-file). */
+  token: boolean;
+  /** The HTTPS listener, when --tls opened one. */
+  https?: { host: string; port: number };
+  /** Requests answered 401 since start. */
+  unauthorized: number;
+  /** TLS handshakes that failed (wrong CA on the client's side, plain HTTP sent to the HTTPS port, ...). */
+  tlsHandshakeFailures: number;
 }
 
 export interface ApiStats {
@@ -104,12 +126,14 @@ export interface ApiStats {
   /** Descriptors in use (estimate) and the process limit. */
   fds?: { open?: number; limit: number };
   shuttingDown: boolean;
+  security: ApiSecurity;
 }
 
 /** What kept a connection from being served. */
 type Refusal = keyof Omit<ApiRefusals, 'acceptErrors'>;
 
 interface Conn {
+  /** The TCP socket (for HTTPS, the one under the TLS socket). */
   socket: net.Socket;
   client: string;
   inFlight: number;
@@ -126,6 +150,14 @@ interface Matched {
 
 export class RestServer {
   private readonly server: http.Server;
+  private readonly tlsServer?: https.Server;
+  private readonly token?: BearerToken;
+  /** TLS sockets -> their TCP connection's entry, so requests over HTTPS find it. */
+  private readonly tlsConns = new WeakMap<net.Socket, Conn>();
+  /** HTTPS connections between accept and handshake, by TCP endpoints. */
+  private readonly handshaking = new Map<string, Conn>();
+  private unauthorized = 0;
+  private tlsHandshakeFailures = 0;
   private readonly routes: Route[];
   private readonly log: Logger;
   private readonly limits: ApiLimits;
@@ -164,55 +196,95 @@ export class RestServer {
     this.maxConnections = fdLimit === undefined ? this.limits.maxConnections : Math.max(1, Math.min(this.limits.maxConnections, Math.floor(fdLimit / 2)));
     // One client never holds more than half the slots, so others always find room.
     this.maxPerClient = Math.max(1, Math.min(this.limits.maxConnectionsPerClient, Math.ceil(this.maxConnections / 2)));
-    this.server = http.createServer(
-      {
-        maxHeaderSize: this.limits.maxHeaderBytes,
-        headersTimeout: this.limits.headersTimeoutMs,
-        requestTimeout: this.limits.requestTimeoutMs,
-        // Node checks the two timeouts above on this period.
-        connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(this.limits.headersTimeoutMs / 4))),
-        keepAliveTimeout: this.limits.idleTimeoutMs,
-      },
-      (req, res) => {
-        // A refused or evicted connection may still have had a request parsed: it does nothing.
-        if (!this.onRequest(req, res)) {
-          res.destroy();
-          return;
-        }
-        this.serve(req, res).catch((err: unknown) => {
-          this.log.error({ err }, 'request handling failed');
-          res.destroy();
-        });
-      },
-    );
-    this.server.on('connection', (socket: net.Socket) => this.onConnection(socket));
+    if (opts.token !== undefined) this.token = new BearerToken(opts.token);
+    const serverOptions: http.ServerOptions = {
+      maxHeaderSize: this.limits.maxHeaderBytes,
+      headersTimeout: this.limits.headersTimeoutMs,
+      requestTimeout: this.limits.requestTimeoutMs,
+      // Node checks the two timeouts above on this period.
+      connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(this.limits.headersTimeoutMs / 4))),
+      keepAliveTimeout: this.limits.idleTimeoutMs,
+    };
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse): void => {
+      // A refused or evicted connection may still have had a request parsed: it does nothing.
+      if (!this.onRequest(req, res)) {
+        res.destroy();
+        return;
+      }
+      this.serve(req, res).catch((err: unknown) => {
+        this.log.error({ err }, 'request handling failed');
+        res.destroy();
+      });
+    };
+    this.server = http.createServer(serverOptions, handler);
+    this.server.on('connection', (socket: net.Socket) => this.onConnection(socket, false));
+    if (opts.tls) {
+      this.tlsServer = https.createServer(
+        {
+          ...serverOptions,
+          cert: opts.tls.cert,
+          key: opts.tls.key,
+          minVersion: 'TLSv1.2',
+          // A client that connects and never finishes the handshake holds its slot no longer than one that sends no headers.
+          handshakeTimeout: this.limits.headersTimeoutMs,
+        },
+        handler,
+      );
+      this.tlsServer.on('connection', (socket: net.Socket) => this.onConnection(socket, true));
+      this.tlsServer.on('secureConnection', (socket: tls.TLSSocket) => this.onSecureConnection(socket));
+      this.tlsServer.on('tlsClientError', (err: Error, socket: tls.TLSSocket) => {
+        this.tlsHandshakeFailures++;
+        this.log.debug({ err: err.message, client: socket.remoteAddress }, 'TLS handshake failed');
+        socket.destroy();
+      });
+    }
   }
 
+  /** Opens the plain HTTP listener (--host, --port). */
   listen(host: string, port: number): Promise<void> {
+    return this.listenOn(this.server, 'REST API', host, port);
+  }
+
+  /** Opens the HTTPS listener (--tls-host, --tls-port); the server must have been built with `tls`. */
+  listenTls(host: string, port: number): Promise<void> {
+    if (!this.tlsServer) return Promise.reject(new Error('REST API: HTTPS needs a certificate and key (--tls-certificate, --tls-key)'));
+    return this.listenOn(this.tlsServer, 'REST API (HTTPS)', host, port);
+  }
+
+  private listenOn(server: http.Server, what: string, host: string, port: number): Promise<void> {
     const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
-        this.server.off('listening', onListening);
-        reject(new Error(`REST API cannot listen on ${where}: ${listenFailure(err)}`));
+        server.off('listening', onListening);
+        reject(new Error(`${what} cannot listen on ${where}: ${listenFailure(err)}`));
       };
       const onListening = (): void => {
-        this.server.off('error', onError);
-        this.server.on('error', (err: NodeJS.ErrnoException) => this.onServerError(err));
+        server.off('error', onError);
+        server.on('error', (err: NodeJS.ErrnoException) => this.onServerError(err));
         this.log.info(
-          { address: this.address(), maxConnections: this.maxConnections, perClient: this.maxPerClient, cors: this.corsOrigin ?? 'off' },
-          'REST API listening',
+          {
+            address: addressOf(server),
+            maxConnections: this.maxConnections,
+            perClient: this.maxPerClient,
+            cors: this.corsOrigin ?? 'off',
+            token: this.token ? 'required' : 'off',
+          },
+          `${what} listening`,
         );
-        this.armSweep();
+        if (!this.token && !isLoopbackHost(host)) {
+          this.log.warn({ address: addressOf(server) }, `${what} accepts requests without authentication from anyone who can reach it; set --api-token-file (or --host=127.0.0.1)`);
+        }
+        if (this.sweepTimer === undefined) this.armSweep();
         resolve();
       };
-      this.server.once('error', onError);
-      this.server.once('listening', onListening);
+      server.once('error', onError);
+      server.once('listening', onListening);
       try {
-        this.server.listen(port, host);
+        server.listen(port, host);
       } catch (err) {
-        this.server.off('error', onError);
-        this.server.off('listening', onListening);
-        reject(new Error(`REST API cannot listen on ${where}: ${errorMessage(err)}`));
+        server.off('error', onError);
+        server.off('listening', onListening);
+        reject(new Error(`${what} cannot listen on ${where}: ${errorMessage(err)}`));
       }
     });
   }
@@ -227,25 +299,21 @@ export class RestServer {
   }
 
   /** Stops accepting connections; requests already being answered finish first. */
-  close(): Promise<void> {
+  async close(): Promise<void> {
     this.shuttingDown = true;
     if (this.sweepTimer !== undefined) this.clock.clearTimer(this.sweepTimer);
     this.sweepTimer = undefined;
-    if (!this.server.listening) return Promise.resolve();
-    return new Promise((resolve) => {
-      // A client holding a request open must not keep the agent from shutting down.
-      const force = setTimeout(() => this.server.closeAllConnections(), 2000).unref();
-      this.server.close(() => {
-        clearTimeout(force);
-        resolve();
-      });
-      this.server.closeIdleConnections();
-    });
+    await Promise.all([this.server, this.tlsServer].map((s) => (s ? closeServer(s) : undefined)));
   }
 
+  /** Where the plain HTTP listener is. */
   address(): { host: string; port: number } | undefined {
-    const a = this.server.address() as AddressInfo | string | null;
-    return a !== null && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+    return addressOf(this.server);
+  }
+
+  /** Where the HTTPS listener is (undefined without --tls). */
+  tlsAddress(): { host: string; port: number } | undefined {
+    return this.tlsServer ? addressOf(this.tlsServer) : undefined;
   }
 
   stats(): ApiStats {
@@ -258,7 +326,10 @@ export class RestServer {
       evicted: this.evicted,
       idleClosed: this.idleClosed,
       shuttingDown: this.shuttingDown,
+      security: { token: Boolean(this.token), unauthorized: this.unauthorized, tlsHandshakeFailures: this.tlsHandshakeFailures },
     };
+    const httpsAt = this.tlsAddress();
+    if (httpsAt) out.security.https = httpsAt;
     if (this.lastRefusedAt !== undefined) out.lastRefusedAt = this.lastRefusedAt;
     if (this.fds.limit !== undefined) out.fds = { open: this.fds.estimate(), limit: this.fds.limit };
     return out;
@@ -266,25 +337,41 @@ export class RestServer {
 
   // ---- connections ----
 
-  private onConnection(socket: net.Socket): void {
+  private onConnection(socket: net.Socket, tls: boolean): void {
     const client = clientKey(socket.remoteAddress);
     const refusal = this.admit(client);
     if (refusal) {
       // Its descriptor goes at once; it does not count against the others.
-      this.refuse(socket, refusal);
+      this.refuse(socket, refusal, tls);
       return;
     }
     this.fds.opened();
     const conn: Conn = { socket, client, inFlight: 0, lastActive: this.clock.now() };
     this.conns.set(socket, conn);
     this.perClient.set(client, (this.perClient.get(client) ?? 0) + 1);
+    const tlsKey = tls ? endpointsKey(socket) : undefined;
+    if (tlsKey !== undefined) this.handshaking.set(tlsKey, conn);
     socket.once('close', () => {
+      if (tlsKey !== undefined && this.handshaking.get(tlsKey) === conn) this.handshaking.delete(tlsKey);
       this.fds.closed();
       this.conns.delete(socket);
       const n = (this.perClient.get(client) ?? 1) - 1;
       if (n > 0) this.perClient.set(client, n);
       else this.perClient.delete(client);
     });
+  }
+
+  /** The handshake is done: requests on the TLS socket count against its TCP connection. */
+  private onSecureConnection(socket: tls.TLSSocket): void {
+    const key = endpointsKey(socket);
+    const conn = this.handshaking.get(key);
+    this.handshaking.delete(key);
+    if (!conn || !this.conns.has(conn.socket)) {
+      // Evicted or swept while it shook hands.
+      socket.destroy();
+      return;
+    }
+    this.tlsConns.set(socket, conn);
   }
 
   private admit(client: string): Refusal | undefined {
@@ -308,7 +395,7 @@ export class RestServer {
     return true;
   }
 
-  private refuse(socket: net.Socket, why: Refusal): void {
+  private refuse(socket: net.Socket, why: Refusal, tls: boolean): void {
     this.refused[why]++;
     this.lastRefusedAt = Date.now();
     const message =
@@ -319,9 +406,14 @@ export class RestServer {
           : 'the agent is short of file descriptors';
     const body = JSON.stringify({ code: 503, message, result: message, fields: null });
     socket.on('error', () => undefined);
-    // Written straight to the socket: no parser, no request, and the descriptor goes at once.
-    socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
-    socket.destroySoon();
+    if (tls) {
+      // No handshake yet, so no way to say why: the TLS client sees the connection closed.
+      socket.destroy();
+    } else {
+      // Written straight to the socket: no parser, no request, and the descriptor goes at once.
+      socket.end(`HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.destroySoon();
+    }
     if (this.refused.total + this.refused.perClient + this.refused.fdPressure === 1 || Date.now() - (this.lastRefusalLogAt ?? 0) > 10_000) {
       this.lastRefusalLogAt = Date.now();
       this.log.warn({ reason: why, refused: this.refused, connections: this.conns.size }, 'REST API connection refused');
@@ -340,7 +432,8 @@ export class RestServer {
   }
 
   private onRequest(req: http.IncomingMessage, res: http.ServerResponse): boolean {
-    const conn = this.conns.get(req.socket);
+    const conn = this.conns.get(req.socket) ?? this.tlsConns.get(req.socket);
+    if (conn && !this.conns.has(conn.socket)) return false;
     if (!conn) return false;
     conn.inFlight++;
     conn.lastActive = this.clock.now();
@@ -383,29 +476,34 @@ export class RestServer {
     try {
       this.checkOrigin(req, res);
       if (method === 'OPTIONS') {
+        // A browser's preflight never carries credentials; it changes nothing and says only the methods.
         await this.readBody(req, res);
         this.preflight(req, res);
         return;
       }
-      const body = await this.readBody(req, res);
       const url = parseUrl(req.url);
+      // Before the body is read: an unauthenticated client costs no parsing.
+      const authed = this.authenticate(req, res, method, url.pathname);
+      const body = await this.readBody(req, res);
       const { route, params } = this.match(method === 'HEAD' ? 'GET' : method, url.pathname, res);
+      const isStatus = route.segments.length === 1 && route.segments[0] === 'status';
       if (this.shuttingDown) {
         res.setHeader('Connection', 'close');
-        if (route.segments.length === 1 && route.segments[0] === 'status') {
+        if (isStatus) {
           status = 503;
-          payload = this.api.status();
+          payload = authed ? this.api.status() : healthOnly(this.api.status());
         } else {
           throw new ApiError(503, 'loxilb is shutting down: not-ready');
         }
       } else {
         checkGuard(this.api, route.guard);
         payload = await route.handle({ params, query: url.searchParams, json: () => parseJson(body) });
+        if (isStatus && !authed) payload = healthOnly(payload as ReturnType<AgentApi['status']>);
       }
     } catch (err) {
       status = err instanceof ApiError ? err.status : 500;
       const message = errorMessage(err);
-      payload = { code: status, message, result: message, fields: null };
+      payload = { code: status, message, result: err instanceof AuthError ? err.result : message, fields: null };
       const fields = { method, url: truncate(req.url ?? '', 200), status, message };
       if (status >= 500 && status !== 503) this.log.error({ ...fields, err }, 'REST request failed');
       else this.log.info(fields, 'REST request refused');
@@ -427,6 +525,27 @@ export class RestServer {
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) });
     res.end(text);
     if (status < 400) this.log.debug({ method, url: truncate(req.url ?? '', 200), status }, 'REST request');
+  }
+
+  /**
+   * With a token: true when the request carries it; the health check may go
+   * without (false), anything else without it is a 401 thrown before its
+   * body is read (the connection then closes, so the unread body goes with
+   * it). Without a token every request counts as authenticated.
+   */
+  private authenticate(req: http.IncomingMessage, res: http.ServerResponse, method: string, pathname: string): boolean {
+    if (!this.token) return true;
+    try {
+      this.token.check(req.headers.authorization);
+      return true;
+    } catch (err) {
+      if (isOpenRequest(method, pathname)) return false;
+      this.unauthorized++;
+      res.setHeader('WWW-Authenticate', 'Bearer realm="loxilb"');
+      res.setHeader('Connection', 'close');
+      req.resume();
+      throw err;
+    }
   }
 
   /**
@@ -526,6 +645,39 @@ export function clientKey(remote: string | undefined): string {
   if (a.kind() === 'ipv4') return a.toString();
   const parts = (a as import('ipaddr.js').IPv6).parts.slice(0, 4);
   return `${parts.map((p) => p.toString(16)).join(':')}::/64`;
+}
+
+/** What GET /status says to a client without the token: whether the agent is up, and nothing about its setup. */
+function healthOnly(s: ReturnType<AgentApi['status']>): Pick<ReturnType<AgentApi['status']>, 'status' | 'mode' | 'uptimeSeconds'> {
+  return { status: s.status, mode: s.mode, uptimeSeconds: s.uptimeSeconds };
+}
+
+function addressOf(server: http.Server): { host: string; port: number } | undefined {
+  const a = server.address() as AddressInfo | string | null;
+  return a !== null && typeof a === 'object' ? { host: a.address, port: a.port } : undefined;
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
+  return new Promise((resolve) => {
+    // A client holding a request open must not keep the agent from shutting down.
+    const force = setTimeout(() => server.closeAllConnections(), 2000).unref();
+    server.close(() => {
+      clearTimeout(force);
+      resolve();
+    });
+    server.closeIdleConnections();
+  });
+}
+
+/** A TCP connection's two ends, the same for the socket and the TLS socket over it. */
+function endpointsKey(socket: net.Socket): string {
+  return `${socket.remoteAddress}|${socket.remotePort}|${socket.localAddress}|${socket.localPort}`;
+}
+
+function isLoopbackHost(host: string): boolean {
+  const a = parseIp(host);
+  return a !== undefined && a.range() === 'loopback';
 }
 
 function listenFailure(err: NodeJS.ErrnoException): string {
