@@ -1,14 +1,22 @@
-// Time for the timer-driven parts of the agent (BFD, the REST server's idle
-// sweep, gobgpd restarts): a Clock gives monotonic milliseconds and one-shot
-// timers. systemClock is the real one; ManualClock lets tests move time by
-// hand and runs the timers that fall due, in order.
+// Time for every timer-driven part of the agent and of kube-loxilb (BFD,
+// probes, the reconcilers' spacing and retries, leader election, the REST
+// server's idle sweep, gobgpd restarts): a Clock gives monotonic
+// milliseconds, wall-clock milliseconds for timestamps that leave the process,
+// and one-shot timers. systemClock is the real one and every part's default;
+// ManualClock lets tests move time by hand and runs the timers that fall due,
+// in order (test/lab/FakeClock.ts also lets promises settle between them).
 
 /** Opaque to callers: whatever the clock's setTimer returned. */
 export type TimerHandle = unknown;
 
 export interface Clock {
-  /** Monotonic milliseconds; fractions allowed. */
+  /** Monotonic milliseconds; fractions allowed. For durations and deadlines. */
   now(): number;
+  /**
+   * Milliseconds since the Unix epoch, for timestamps other processes read
+   * (Lease times, Events, sync batches); never for measuring a duration.
+   */
+  epochMs(): number;
   setTimer(fn: () => void, delayMs: number): TimerHandle;
   clearTimer(handle: TimerHandle): void;
 }
@@ -17,9 +25,71 @@ export const systemClock: Clock = {
   // performance.now() rather than Date.now(): a wall-clock step must not fire
   // or postpone a detection timer.
   now: () => performance.now(),
+  epochMs: () => Date.now(),
   setTimer: (fn, delayMs) => setTimeout(fn, Math.max(0, delayMs)),
   clearTimer: (handle) => clearTimeout(handle as NodeJS.Timeout),
 };
+
+/** Lets a system timer not hold the process open; other clocks' handles are left alone. */
+export function unrefTimer(handle: TimerHandle): TimerHandle {
+  (handle as { unref?: () => void } | undefined)?.unref?.();
+  return handle;
+}
+
+export interface RepeatingTimer {
+  stop(): void;
+}
+
+/**
+ * Calls fn every periodMs on clock until stop(), each call periodMs after the
+ * previous one fired (as setInterval does). The next run is armed before fn
+ * runs, so a throwing fn does not end the repetition. unref: a system timer
+ * that must not hold the process open.
+ */
+export function repeatEvery(clock: Clock, periodMs: number, fn: () => void, opts: { unref?: boolean } = {}): RepeatingTimer {
+  let handle: TimerHandle | undefined;
+  let stopped = false;
+  const arm = () => {
+    handle = clock.setTimer(tick, periodMs);
+    if (opts.unref) unrefTimer(handle);
+  };
+  const tick = () => {
+    if (stopped) return;
+    arm();
+    fn();
+  };
+  arm();
+  return {
+    stop() {
+      stopped = true;
+      if (handle !== undefined) clock.clearTimer(handle);
+      handle = undefined;
+    },
+  };
+}
+
+/** Resolves after delayMs on clock, or at once when signal aborts (no rejection). */
+export function sleepOn(clock: Clock, delayMs: number, signal?: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (signal?.aborted) return resolve();
+    const done = () => {
+      clock.clearTimer(handle);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const handle = clock.setTimer(done, delayMs);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Rejects with `error()` if p has not settled within ms on clock; the timer is cleared either way. */
+export function withTimeout<T>(clock: Clock, p: Promise<T>, ms: number, error: () => Error): Promise<T> {
+  let handle: TimerHandle | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    handle = clock.setTimer(() => reject(error()), ms);
+  });
+  return Promise.race([p, deadline]).finally(() => clock.clearTimer(handle));
+}
 
 interface ManualTimer {
   id: number;
@@ -32,12 +102,20 @@ export class ManualClock implements Clock {
   private nextId = 1;
   private readonly timers = new Map<number, ManualTimer>();
 
-  constructor(startMs = 0) {
+  constructor(
+    startMs = 0,
+    /** What epochMs() answers at now() = 0. */
+    private readonly epochAtZero = Date.UTC(2025, 0, 1),
+  ) {
     this.t = startMs;
   }
 
   now(): number {
     return this.t;
+  }
+
+  epochMs(): number {
+    return this.epochAtZero + this.t;
   }
 
   setTimer(fn: () => void, delayMs: number): TimerHandle {
