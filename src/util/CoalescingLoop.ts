@@ -2,6 +2,7 @@
 // that arrive while a pass runs are folded into the next one, so a burst of
 // events costs one or two passes. The reconcilers (BGP, kernel routes) share it.
 import { processFaults } from './faults.ts';
+import { systemClock, type Clock, type TimerHandle } from './clock.ts';
 
 export interface CoalescingLoopOptions {
   /**
@@ -24,12 +25,14 @@ export interface CoalescingLoopOptions {
    * dozen passes over everything instead of one every spacingMs.
    */
   maxSpacingMs?: number;
+  /** Spacing and retry delays run on it (default: the system clock). */
+  clock?: Clock;
 }
 
 export class CoalescingLoop {
   private dirty = false;
   private running?: Promise<void>;
-  private retryTimer?: NodeJS.Timeout;
+  private retryTimer?: TimerHandle;
   private closed = false;
   private lastStart = -Infinity;
   private lastEnd = -Infinity;
@@ -41,12 +44,14 @@ export class CoalescingLoop {
   private idleWaiters: (() => void)[] = [];
   private started = 0;
   private passWaiters: { after: number; resolve: () => void }[] = [];
+  private readonly clock: Clock;
 
   constructor(
     private readonly pass: () => Promise<void>,
     private readonly opts: CoalescingLoopOptions,
   ) {
     this.spacing = opts.spacingMs ?? 0;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** The spacing the next pass waits out (for tests). */
@@ -58,14 +63,14 @@ export class CoalescingLoop {
   kick(): void {
     if (this.closed) return;
     this.dirty = true;
-    if (this.running || this.retryTimer) return;
+    if (this.running || this.retryTimer !== undefined) return;
     // Let a burst of synchronous changes land before the pass starts.
     this.running = new Promise<void>((r) => setImmediate(r)).then(() => this.loop());
   }
 
   /** Like kick, but without waiting out a retry delay or the pass spacing (urgent changes: roles, a fresh gobgpd). */
   kickNow(): void {
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.retryTimer !== undefined) this.clock.clearTimer(this.retryTimer);
     this.retryTimer = undefined;
     this.urgent = true;
     this.wakeSpacing?.();
@@ -95,7 +100,7 @@ export class CoalescingLoop {
     this.passWaiters = [];
     for (const x of w) x.resolve();
     this.wakeSpacing?.();
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.retryTimer !== undefined) this.clock.clearTimer(this.retryTimer);
     this.retryTimer = undefined;
   }
 
@@ -117,19 +122,19 @@ export class CoalescingLoop {
         // A change within the spacing of the last pass, which itself had to wait out the
         // spacing: changes keep coming, so space the next pass out further. Quiet for as
         // long as the spacing: back to the base.
-        const sinceEnd = performance.now() - this.lastEnd;
+        const sinceEnd = this.clock.now() - this.lastEnd;
         if (sinceEnd >= this.spacing) this.spacing = base;
         else if (this.lastWaited) this.spacing = Math.min(ceiling, Math.max(base, this.spacing * 2));
         // Timers run off libuv's cached loop clock and can fire up to a millisecond
         // early by performance.now(), so wait until the spacing has really passed.
         let wait: number;
         this.lastWaited = false;
-        while ((wait = this.lastStart + this.spacing - performance.now()) > 0 && !this.urgent && !this.closed) {
+        while ((wait = this.lastStart + this.spacing - this.clock.now()) > 0 && !this.urgent && !this.closed) {
           this.lastWaited = true;
           await new Promise<void>((r) => {
-            const timer = setTimeout(r, Math.ceil(wait));
+            const timer = this.clock.setTimer(r, Math.ceil(wait));
             this.wakeSpacing = () => {
-              clearTimeout(timer);
+              this.clock.clearTimer(timer);
               r();
             };
           });
@@ -137,15 +142,15 @@ export class CoalescingLoop {
         }
         this.urgent = false;
         if (this.closed) break;
-        this.lastStart = performance.now();
+        this.lastStart = this.clock.now();
         this.dirty = false;
         const seq = ++this.started;
         try {
           await this.pass();
-          this.lastEnd = performance.now();
+          this.lastEnd = this.clock.now();
           this.passEnded(seq);
         } catch (err) {
-          this.lastEnd = performance.now();
+          this.lastEnd = this.clock.now();
           this.passEnded(seq);
           let delay: number | undefined;
           try {
@@ -156,7 +161,7 @@ export class CoalescingLoop {
             delay = 1000;
           }
           if (delay === undefined) continue;
-          this.retryTimer = setTimeout(() => {
+          this.retryTimer = this.clock.setTimer(() => {
             this.retryTimer = undefined;
             this.kick();
           }, delay);
