@@ -17,6 +17,7 @@ import type { IpFamily, VipRoute } from './pathCodec.ts';
 import { planBgpConfig, planGlobal, type BgpAction, type DesiredBgp, type ObservedBgp, type RoleMatch } from './planBgpConfig.ts';
 import { LOCAL_PATH_LOCAL_PREF, roleAttributes, type VipEntry } from './VipTable.ts';
 import { Backoff } from '../util/Backoff.ts';
+import { repeatEvery, systemClock, type Clock, type RepeatingTimer } from '../util/clock.ts';
 
 /** Where the reconciler learns which VIPs to advertise (VipTable). */
 export interface VipSource {
@@ -63,9 +64,9 @@ export class BgpReconciler {
   private cacheValid = false;
   /** gobgpd's config as last observed, while no call of ours has changed it since. */
   private observed?: ObservedBgp;
-  private readonly recheck: NodeJS.Timeout;
+  private readonly recheck: RepeatingTimer;
   private readonly retry = new Backoff(500, 5000);
-  private readonly loop = new CoalescingLoop(() => this.runPass(), { onError: (err) => this.onPassError(err), spacingMs: PASS_SPACING_MS });
+  private readonly loop: CoalescingLoop;
   readonly stats: ReconcileStats = { passes: 0 };
 
   constructor(
@@ -76,17 +77,21 @@ export class BgpReconciler {
      * our back (gobgp CLI); every tenth time the paths and sets too.
      */
     recheckMs = 30_000,
+    /** The recheck, the pass spacing and the retry backoff run on it. */
+    clock: Clock = systemClock,
   ) {
+    this.loop = new CoalescingLoop(() => this.runPass(), { onError: (err) => this.onPassError(err), spacingMs: PASS_SPACING_MS, clock });
     let ticks = 0;
-    this.recheck = setInterval(
+    this.recheck = repeatEvery(
+      clock,
+      recheckMs,
       guarded('BGP recheck', () => {
         this.observed = undefined;
         if (++ticks % 10 === 0) this.cacheValid = false;
         this.kick();
       }, { log }),
-      recheckMs,
+      { unref: true },
     );
-    this.recheck.unref();
   }
 
   setConfig(d: DesiredBgp): void {
@@ -129,7 +134,7 @@ export class BgpReconciler {
   }
 
   close(): void {
-    clearInterval(this.recheck);
+    this.recheck.stop();
     this.loop.close();
   }
 

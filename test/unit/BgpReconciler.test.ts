@@ -6,6 +6,7 @@ import type { DecodedPath, VipRoute } from '../../src/bgp/pathCodec.ts';
 import { LOCAL_PATH_LOCAL_PREF, ROLE_ATTRIBUTES, VipTable } from '../../src/bgp/VipTable.ts';
 import type { CiStateName } from '../../src/ha/ClusterState.ts';
 import { silentLogger } from '../../src/util/logger.ts';
+import { FakeClock } from '../lab/FakeClock.ts';
 
 /**
  * An in-memory stand-in for gobgpd's API, recording calls. It refuses what
@@ -103,12 +104,13 @@ const setRole = (t: VipTable, state: CiStateName) => t.setCiStates(new Map([['ll
 
 function setup() {
   const fake = new FakeGobgp();
-  const rec = new BgpReconciler(fake as unknown as GobgpClient, silentLogger);
-  return { fake, rec };
+  const clock = new FakeClock();
+  const rec = new BgpReconciler(fake as unknown as GobgpClient, silentLogger, 30_000, clock);
+  return { fake, rec, clock };
 }
 
 test('a burst of changes is one pass: one set append and one AddPathStream', async () => {
-  const { fake, rec } = setup();
+  const { fake, rec, clock } = setup();
   rec.setConfig({ global, neighbors: [neighbor], timers });
   const t = table(0);
   rec.setVipSource(t);
@@ -116,7 +118,7 @@ test('a burst of changes is one pass: one set append and one AddPathStream', asy
     t.setOffer(`r${i}`, { instance: 'llb-inst0', ips: [vip(i)] });
     rec.kick();
   }
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.deepEqual(fake.calls.filter((c) => /^(addPaths|addSet)/.test(c)), ['addSet loxilb-vip4-llb-inst0 100', 'addPaths 100']);
   assert.equal(rec.stats.passes, 1);
   assert.ok(fake.calls.includes('startBgp'));
@@ -129,16 +131,16 @@ test('a burst of changes is one pass: one set append and one AddPathStream', asy
 });
 
 test('a role flip swaps one policy and soft-resets peers, without touching a path', async () => {
-  const { fake, rec } = setup();
+  const { fake, rec, clock } = setup();
   const t = table(50);
   rec.setConfig({ global, neighbors: [neighbor], timers });
   rec.setVipSource(t);
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   fake.peers[0]!.sessionState = 'ESTABLISHED';
   fake.calls = [];
   setRole(t, 'BACKUP');
   rec.kick();
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.deepEqual(
     fake.calls.filter((c) => !/^(getBgp)/.test(c)),
     ['addPolicy loxilb-role-g2', 'setExport set-next-hop-self-gpolicy,loxilb-role-g2', 'deletePolicy loxilb-role-g1', 'softReset'],
@@ -147,56 +149,56 @@ test('a role flip swaps one policy and soft-resets peers, without touching a pat
   // No role: no attributes at all (ECMP), and no role policy left.
   setRole(t, 'NOT_DEFINED');
   rec.kick();
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.deepEqual(fake.exported(vip(7)), {});
   assert.deepEqual(fake.policies.map((p) => p.name), ['set-next-hop-self-gpolicy']);
   assert.equal(fake.rib.size, 50);
 });
 
 test('FAULT withdraws every VIP of the instance and drops its set; MASTER brings them back', async () => {
-  const { fake, rec } = setup();
+  const { fake, rec, clock } = setup();
   const t = table(5);
   rec.setConfig({ global, neighbors: [], timers });
   rec.setVipSource(t);
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   setRole(t, 'FAULT');
   rec.kick();
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.equal(fake.rib.size, 0);
   assert.equal(fake.sets.size, 0);
   assert.ok(!fake.policies.some((p) => p.name.startsWith('loxilb-role')));
   setRole(t, 'MASTER');
   rec.kick();
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.equal(fake.rib.size, 5);
   assert.deepEqual(fake.exported(vip(3)), { med: 10, localPref: 5000 });
 });
 
 test('removing VIPs removes their set members; the last one removes the set', async () => {
-  const { fake, rec } = setup();
+  const { fake, rec, clock } = setup();
   const t = table(10);
   rec.setConfig({ global, neighbors: [], timers });
   rec.setVipSource(t);
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   for (let i = 3; i < 10; i++) t.setOffer(`r${i}`, undefined);
   rec.kick();
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.equal(fake.rib.size, 3);
   assert.equal(fake.sets.get('loxilb-vip4-llb-inst0')?.size, 3);
   for (let i = 0; i < 3; i++) t.setOffer(`r${i}`, undefined);
   rec.kick();
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.equal(fake.rib.size, 0);
   assert.equal(fake.sets.size, 0);
   assert.deepEqual(fake.exportPolicies, ['set-next-hop-self-gpolicy']);
 });
 
 test('a VIP moving to another instance changes sets and soft-resets, keeping its path', async () => {
-  const { fake, rec } = setup();
+  const { fake, rec, clock } = setup();
   const t = table(1, 'BACKUP');
   rec.setConfig({ global, neighbors: [neighbor], timers });
   rec.setVipSource(t);
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   t.setCiStates(new Map([
     ['llb-inst0', { instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0' }],
     ['llb-inst1', { instance: 'llb-inst1', state: 'MASTER', vip: '0.0.0.0' }],
@@ -204,7 +206,7 @@ test('a VIP moving to another instance changes sets and soft-resets, keeping its
   t.setOffer('other', { instance: 'llb-inst1', ips: [vip(0)] });
   fake.calls = [];
   rec.kick();
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.ok(!fake.calls.some((c) => c.startsWith('addPaths')));
   assert.ok(fake.calls.includes('softReset'));
   assert.deepEqual(fake.exported(vip(0)), { med: 10, localPref: 5000 });
@@ -212,14 +214,14 @@ test('a VIP moving to another instance changes sets and soft-resets, keeping its
 });
 
 test('after a gobgpd restart everything is re-applied from scratch', async () => {
-  const { fake, rec } = setup();
+  const { fake, rec, clock } = setup();
   rec.setConfig({ global, neighbors: [neighbor], timers });
   rec.setVipSource(table(5));
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   // gobgpd died and came back empty.
   Object.assign(fake, new FakeGobgp());
   rec.resync();
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.equal(fake.rib.size, 5);
   assert.deepEqual(fake.exportPolicies, ['set-next-hop-self-gpolicy', 'loxilb-role-g1']);
   assert.deepEqual(fake.exported(vip(4)), { med: 10, localPref: 5000 });
@@ -227,21 +229,28 @@ test('after a gobgpd restart everything is re-applied from scratch', async () =>
 });
 
 test('a failing pass is retried and converges', async () => {
-  const { fake, rec } = setup();
+  const { fake, rec, clock } = setup();
   fake.failNext = 2;
   rec.setConfig({ global, neighbors: [], timers });
   rec.setVipSource(table(3));
-  await new Promise((r) => setTimeout(r, 50));
+  await clock.advance(50);
   assert.match(rec.stats.lastError ?? '', /connection refused/);
-  await new Promise((r) => setTimeout(r, 2000)); // two backoffs: 500 ms, 1 s
-  await rec.whenIdle();
+  await clock.advanceTo(499);
+  assert.deepEqual(fake.calls, ['getBgp'], 'no retry before the first backoff');
+  await clock.advance(1); // first backoff (500 ms): fails again
+  assert.deepEqual(fake.calls, ['getBgp', 'getBgp']);
+  assert.match(rec.stats.lastError ?? '', /connection refused/);
+  await clock.advance(999);
+  assert.equal(fake.rib.size, 0, 'the second backoff is longer');
+  await clock.advance(1); // second backoff (1 s): converges
+  await clock.until(rec.whenIdle());
   assert.equal(fake.rib.size, 3);
   assert.equal(rec.stats.lastError, undefined);
   rec.close();
 });
 
 test('paths and sets left in a running gobgpd that nobody wants are removed', async () => {
-  const { fake, rec } = setup();
+  const { fake, rec, clock } = setup();
   fake.global = { asn: 64512, routerId: '10.0.0.1', listenPort: 179 };
   fake.policies = [{ name: 'set-next-hop-self-gpolicy', statements: [{ name: 'set-next-hop-self-gstmt', actions: { nextHopSelf: true } }] }];
   fake.exportPolicies = ['set-next-hop-self-gpolicy'];
@@ -249,7 +258,7 @@ test('paths and sets left in a running gobgpd that nobody wants are removed', as
   fake.sets.set('loxilb-vip4-old', new Set(['9.9.9.9/32']));
   rec.setConfig({ global, neighbors: [], timers });
   rec.setVipSource(table(1));
-  await rec.whenIdle();
+  await clock.until(rec.whenIdle());
   assert.deepEqual([...fake.rib.keys()], ['10.1.0.0']);
   assert.deepEqual([...fake.sets.keys()], ['loxilb-vip4-llb-inst0']);
   assert.ok(!fake.calls.includes('startBgp'), 'a running gobgpd with the right config is not restarted');
