@@ -9,37 +9,42 @@ import { guarded } from '../util/faults.ts';
 import type { DecodedPath } from './pathCodec.ts';
 import { planKernelRoutes, wantedKernelRoutes, type BestPath, type KernelRoute } from './planKernelRoutes.ts';
 import type { KernelRouteDriver } from './IprouteDriver.ts';
+import { repeatEvery, systemClock, type Clock, type RepeatingTimer } from '../util/clock.ts';
 
 export class KernelRouteSync {
   private best = new Map<string, BestPath>();
   private kernel?: Map<string, KernelRoute>;
   private subnets: string[] = [];
-  private fullTimer?: NodeJS.Timeout;
-  private readonly loop = new CoalescingLoop(() => this.pass(), {
-    // Re-read the kernel next time so the cache tells the truth; go on with pending changes.
-    onError: (err) => {
-      this.kernel = undefined;
-      this.log.warn({ err: (err as Error).message }, 'kernel route sync failed');
-      return undefined;
-    },
-  });
+  private fullTimer?: RepeatingTimer;
+  private readonly loop: CoalescingLoop;
   installed = 0;
 
   constructor(
     private readonly driver: KernelRouteDriver,
     private readonly log: Logger,
     private readonly fullResyncMs = 30_000,
-  ) {}
+    /** The periodic full pass runs on it. */
+    private readonly clock: Clock = systemClock,
+  ) {
+    this.loop = new CoalescingLoop(() => this.pass(), {
+      // Re-read the kernel next time so the cache tells the truth; go on with pending changes.
+      onError: (err) => {
+        this.kernel = undefined;
+        this.log.warn({ err: (err as Error).message }, 'kernel route sync failed');
+        return undefined;
+      },
+      clock,
+    });
+  }
 
   start(): void {
-    this.fullTimer = setInterval(guarded('kernel route full resync', () => this.fullResync(), { log: this.log }), this.fullResyncMs);
-    this.fullTimer.unref();
+    this.fullTimer = repeatEvery(this.clock, this.fullResyncMs, guarded('kernel route full resync', () => this.fullResync(), { log: this.log }), { unref: true });
     this.fullResync();
   }
 
   close(): void {
     this.loop.close();
-    if (this.fullTimer) clearInterval(this.fullTimer);
+    this.fullTimer?.stop();
   }
 
   /** The best-path stream restarted (gobgpd restart): start from its initial dump. */
