@@ -10,6 +10,7 @@ import type { Logger } from '../util/logger.ts';
 import { tcpConnect } from '../util/tcpConnect.ts';
 import type { Endpoint, LbRule, ProbeType } from './LbRule.ts';
 import { SctpProber, type SctpProbeResult } from './SctpProber.ts';
+import { repeatEvery, systemClock, type Clock, type RepeatingTimer } from '../util/clock.ts';
 
 const DEFAULT_PERIOD_S = 60;
 const DEFAULT_RETRIES = 2;
@@ -28,7 +29,7 @@ interface ProbeState {
   spec: ProbeSpec;
   up: boolean;
   failures: number;
-  timer: NodeJS.Timeout;
+  timer: RepeatingTimer;
   inFlight: boolean;
 }
 
@@ -73,6 +74,8 @@ export class EndpointProber extends EventEmitter {
   constructor(
     private readonly log: Logger,
     private readonly probe: ProbeFn = runProbe,
+    /** Probe periods run on it. */
+    private readonly clock: Clock = systemClock,
   ) {
     super();
   }
@@ -89,21 +92,20 @@ export class EndpointProber extends EventEmitter {
     }
     for (const [k, st] of this.probes) {
       if (!wanted.has(k)) {
-        clearInterval(st.timer);
+        st.timer.stop();
         this.probes.delete(k);
       }
     }
     for (const [k, spec] of wanted) {
       if (this.probes.has(k)) continue;
-      const st: ProbeState = { spec, up: true, failures: 0, inFlight: false, timer: setInterval(() => this.runOne(st), spec.periodMs) };
-      st.timer.unref();
+      const st: ProbeState = { spec, up: true, failures: 0, inFlight: false, timer: repeatEvery(this.clock, spec.periodMs, () => void this.runOne(st), { unref: true }) };
       this.probes.set(k, st);
       this.runOne(st);
     }
   }
 
   close(): void {
-    for (const st of this.probes.values()) clearInterval(st.timer);
+    for (const st of this.probes.values()) st.timer.stop();
     this.probes.clear();
   }
 

@@ -5,6 +5,7 @@ import { EndpointProber, runProbe } from '../../src/lb/EndpointProber.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import type { SctpProbeOutcome } from '../../src/lb/SctpProber.ts';
+import { FakeClock } from '../lab/FakeClock.ts';
 
 function monitored(eps: [string, number][], retries = 1): LbRule {
   return {
@@ -16,23 +17,27 @@ function monitored(eps: [string, number][], retries = 1): LbRule {
 }
 
 test('a monitored rule dies when every endpoint fails and revives on success', async () => {
+  const clock = new FakeClock();
   const up = new Set<string>(['10.0.0.1', '10.0.0.2']);
-  const prober = new EndpointProber(silentLogger, async (s) => up.has(s.ip));
+  const prober = new EndpointProber(silentLogger, async (s) => up.has(s.ip), clock);
   const rule = monitored([['10.0.0.1', 80], ['10.0.0.2', 80]], 2);
   const changes: number[] = [];
-  prober.on('change', () => changes.push(Date.now()));
+  prober.on('change', () => changes.push(clock.now()));
   prober.sync([rule]);
-  await new Promise((r) => setTimeout(r, 50));
+  await clock.advance(50);
   assert.equal(prober.ruleAlive(rule), true);
   up.clear();
-  await new Promise((r) => setTimeout(r, 2300)); // two failures in a row at a 1 s period
+  await clock.advanceTo(1000); // one failure: probeRetries is 2
+  assert.equal(prober.ruleAlive(rule), true);
+  await clock.advanceTo(2000); // two failures in a row at a 1 s period
   assert.equal(prober.ruleAlive(rule), false);
   assert.equal(prober.endpointState(rule, rule.endpoints[0]!), 'inactive');
   up.add('10.0.0.2');
-  await new Promise((r) => setTimeout(r, 1200));
+  await clock.advanceTo(3000);
   assert.equal(prober.ruleAlive(rule), true);
-  assert.ok(changes.length >= 2);
+  assert.deepEqual(changes, [2000, 2000, 3000], 'both endpoints down at 2 s, one back at 3 s');
   prober.close();
+  assert.equal(clock.pending, 0, 'close stops the probe timers');
 });
 
 test('unmonitored rules are always alive and show "-"', () => {
