@@ -23,7 +23,7 @@ import type { CiState, CiStateName } from '../ha/ClusterState.ts';
 import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaHost } from '../ha/HaManager.ts';
 import type { HaRole } from '../ha/election.ts';
 import type { KaSpec } from '../ha/KaSpec.ts';
-import { fetchPeerView, localAddressTowards } from '../ha/peerView.ts';
+import { fetchPeerView, localAddressTowards, type PeerApiAccess } from '../ha/peerView.ts';
 import { RoleHook } from '../ha/RoleHook.ts';
 import { VipOwner, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
@@ -63,8 +63,8 @@ export interface AgentOptions {
   ha?: HaOptions;
   /** The eBPF datapath (LB mode): attach filter and hooks. Absent: rules are only kept and advertised. */
   datapath?: DatapathOptions;
-  /** REST API limits and the one CORS origin allowed (none by default). */
-  api?: { limits?: Partial<ApiLimits>; corsOrigin?: string };
+  /** REST API limits, the one CORS origin allowed (none by default), the token, the HTTPS listener, and how to reach the HA peer's API. */
+  api?: { limits?: Partial<ApiLimits>; corsOrigin?: string; token?: string; tls?: { host: string; port: number; cert: Buffer; key: Buffer }; peer?: PeerApiAccess };
   /** BFD: the directory key files must be in (none: no authentication), and what a peer may ask for at most. */
   bfd?: { keyDir?: string; remoteLimits?: BfdRemoteLimits };
   /** Saved records that fail their checksum or validation are moved aside with a warning instead of stopping the start. */
@@ -231,6 +231,7 @@ export class Agent implements AgentApi, HaHost {
     this.publishRoutes();
     this.rest = new RestServer(this, this.log.child({ part: 'api' }), this.opts.api);
     await this.rest.listen(this.opts.host, this.opts.port);
+    if (this.opts.api?.tls) await this.rest.listenTls(this.opts.api.tls.host, this.opts.api.tls.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
   }
 
@@ -290,7 +291,7 @@ export class Agent implements AgentApi, HaHost {
       // Without --cluster there is no peer table to wait for.
       sync: this.connSync ?? alwaysSynced,
       initWaitMs: o?.initWaitMs,
-      fetchPeerView: (remoteIp, instance) => fetchPeerView(remoteIp, this.opts.port, instance),
+      fetchPeerView: (remoteIp, instance) => fetchPeerView(remoteIp, this.opts.port, instance, undefined, this.opts.api?.peer),
       logger: this.log.child({ part: 'ha' }),
     });
     const announce = o?.announce ?? announceVip;

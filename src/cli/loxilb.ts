@@ -1,7 +1,7 @@
 // Entry point of the loxilb node agent.
 import { readFileSync } from 'node:fs';
 import { Agent, DEFAULT_PEER_TIMERS, VERSION } from '../agent/Agent.ts';
-import { FlagError, USAGE, isLoopbackApi, parseLoxilbFlags } from './loxilbFlags.ts';
+import { FlagError, USAGE, isLoopbackApi, loadApiSecurity, parseLoxilbFlags, type ApiSecurityMaterial } from './loxilbFlags.ts';
 import { createLogger } from '../util/logger.ts';
 import { processFaults } from '../util/faults.ts';
 
@@ -23,6 +23,17 @@ async function main(): Promise<void> {
   if (flags.version) {
     process.stdout.write(`loxilb-ts ${VERSION}\n`);
     return;
+  }
+  // Certificate, key, token and peer CA are read before anything starts: a bad file stops the agent here, naming the flag and the path.
+  let security: ApiSecurityMaterial;
+  try {
+    security = loadApiSecurity(flags);
+  } catch (err) {
+    if (err instanceof FlagError) {
+      process.stderr.write(`loxilb: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
   }
   const log = createLogger(flags.loglevel);
   for (const line of flags.notInEffect) log.warn(`flag not in effect in loxilb-ts: ${line}`);
@@ -60,7 +71,14 @@ async function main(): Promise<void> {
         },
       },
       datapath: { whitelist: flags.whitelist, blacklist: flags.blacklist, egressHooks: flags.egrHooks, ...(flags.ctMax ? { ctMax: flags.ctMax } : {}), ...(flags.maxRules ? { maxRules: flags.maxRules } : {}) },
-      api: { limits: flags.apiLimits, corsOrigin: flags.corsOrigin },
+      api: {
+        limits: flags.apiLimits,
+        corsOrigin: flags.corsOrigin,
+        token: security.token,
+        tls: security.tls,
+        // The HA peer runs with the same flags: the same token, and HTTPS on the same --tls-port when its CA is given.
+        peer: { token: security.token, https: security.tls && security.peerCa && { port: security.tls.port, ca: security.peerCa } },
+      },
       bfd: { keyDir: flags.bfdKeyDir, remoteLimits: flags.bfdRemoteLimits },
       configQuarantine: flags.configQuarantine,
       flagsNotInEffect: flags.notInEffect,

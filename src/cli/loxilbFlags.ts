@@ -4,6 +4,7 @@
 // silently accepted.
 import { accessSync, constants, statSync } from 'node:fs';
 import path from 'node:path';
+import { createSecureContext } from 'node:tls';
 import ipaddr from 'ipaddr.js';
 import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { parseKaSpec, type KaSpec } from '../ha/KaSpec.ts';
@@ -12,6 +13,7 @@ import { LOXILB_HOOK_PATH, isExecutable } from '../ha/RoleHook.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { DEFAULT_API_LIMITS, type ApiLimits } from '../api/RestServer.ts';
 import { BFD_DEFAULT_REMOTE_LIMITS, type BfdRemoteLimits } from '../bfd/BfdSession.ts';
+import { SecretFileError, readPemFile, readTokenFile } from '../util/secretFile.ts';
 
 export class FlagError extends Error {}
 
@@ -58,9 +60,24 @@ export interface LoxilbFlags {
   ctMax?: number;
   /** --max-rules: rules the datapath holds, a power of two (undefined: 16,384). */
   maxRules?: number;
+  /** --tls: an HTTPS listener besides the HTTP one (files are read by loadApiSecurity). */
+  tls?: TlsListenerFlags;
+  /** --api-token-file: every request but GET /status needs the token in this file. */
+  apiTokenFile?: string;
+  /** --peer-api-ca: with --tls, the HA peer's API is read over HTTPS, its certificate checked against this CA bundle. */
+  peerApiCa?: string;
   /** loxilb flags given that loxilb-ts does not act on: "--flag: what it does not do here", one each. */
   notInEffect: string[];
 }
+
+export interface TlsListenerFlags {
+  host: string;
+  port: number;
+  certificate: string;
+  key: string;
+}
+
+export const TLS_DEFAULTS = { host: '0.0.0.0', port: 8091, certificate: '/opt/loxilb/cert/server.crt', key: '/opt/loxilb/cert/server.key' } as const;
 
 type Kind = 'bool' | 'string';
 interface FlagDef {
@@ -111,6 +128,13 @@ const DEFS: FlagDef[] = [
   { long: 'config-quarantine', kind: 'bool', key: 'configQuarantine' },
   { long: 'ct-max', kind: 'string' },
   { long: 'max-rules', kind: 'string' },
+  { long: 'tls', kind: 'bool' },
+  { long: 'tls-host', kind: 'string' },
+  { long: 'tls-port', kind: 'string' },
+  { long: 'tls-certificate', kind: 'string' },
+  { long: 'tls-key', kind: 'string' },
+  { long: 'api-token-file', kind: 'string' },
+  { long: 'peer-api-ca', kind: 'string' },
 ];
 
 /**
@@ -133,11 +157,6 @@ interface InertFlag extends FlagDef {
 const isInert = (d: FlagDef): d is InertFlag => 'effect' in d;
 const INT = /^\d+$/;
 const INERT: InertFlag[] = [
-  { long: 'tls', kind: 'bool', effect: 'the REST API serves plain HTTP on --port only; no HTTPS listener is opened' },
-  { long: 'tls-host', kind: 'string', off: ['0.0.0.0'], effect: 'no HTTPS listener is opened (--tls is not implemented)' },
-  { long: 'tls-port', kind: 'string', off: ['8091'], values: INT, valuesText: 'a port number', effect: 'no HTTPS listener is opened (--tls is not implemented)' },
-  { long: 'tls-certificate', kind: 'string', off: ['/opt/loxilb/cert/server.crt'], effect: 'no HTTPS listener is opened (--tls is not implemented)' },
-  { long: 'tls-key', kind: 'string', off: ['/opt/loxilb/cert/server.key'], effect: 'no HTTPS listener is opened (--tls is not implemented)' },
   { long: 'rpc', kind: 'string', off: ['netrpc', 'grpc'], values: /^(netrpc|grpc)$/, valuesText: 'netrpc or grpc', effect: '' },
   { long: 'api', short: 'a', kind: 'bool', effect: 'the REST API still runs (kube-loxilb, loxicmd and the HA peer need it)' },
   { long: 'nonlp', short: 'n', kind: 'bool', effect: 'loxilb-ts keeps no netlink mirror of the kernel; nothing to turn off' },
@@ -160,15 +179,15 @@ const INERT: InertFlag[] = [
   { long: 'cloudcidrblock', kind: 'string', off: [''], effect: 'no cloud integration (see --cloud)' },
   { long: 'cloudinstance', kind: 'string', off: [''], effect: 'no cloud integration (see --cloud)' },
   { long: 'proxyonlymode', kind: 'bool', effect: 'there is no proxy mode: rules go to the eBPF datapath as always' },
-  { long: 'userservice', kind: 'bool', effect: 'no user or login service: the REST API does not authenticate anyone' },
+  { long: 'userservice', kind: 'bool', effect: 'no user or login service; use --api-token-file for a bearer token' },
   { long: 'databasehost', kind: 'string', off: ['127.0.0.1'], effect: 'no user service (see --userservice)' },
   { long: 'databaseport', kind: 'string', off: ['3306'], values: INT, valuesText: 'a port number', effect: 'no user service (see --userservice)' },
   { long: 'databaseuser', kind: 'string', off: ['root'], effect: 'no user service (see --userservice)' },
   { long: 'databasepasswordpath', kind: 'string', off: ['/etc/loxilb/mysql_password'], effect: 'no user service (see --userservice)' },
   { long: 'databasename', kind: 'string', off: ['loxilb_db'], effect: 'no user service (see --userservice)' },
-  { long: 'manualtoken', kind: 'bool', effect: 'the REST API does not check tokens: anyone who reaches it can change rules' },
-  { long: 'manualtokenvalue', kind: 'string', off: ['/etc/loxilb/manual_token'], effect: 'the REST API does not check tokens (see --manualtoken)' },
-  { long: 'oauth2', kind: 'bool', effect: 'no OAuth2 login: the REST API does not authenticate anyone' },
+  { long: 'manualtoken', kind: 'bool', effect: "loxilb's manual token is not read; use --api-token-file=PATH (a file holding the token)" },
+  { long: 'manualtokenvalue', kind: 'string', off: ['/etc/loxilb/manual_token'], effect: "loxilb's manual token is not read (see --manualtoken)" },
+  { long: 'oauth2', kind: 'bool', effect: 'no OAuth2 login; use --api-token-file for a bearer token' },
   { long: 'oauth2provider', kind: 'string', off: ['google'], values: /^(google|github)(,(google|github))*$/, valuesText: 'google and/or github, comma-separated', effect: 'no OAuth2 login (see --oauth2)' },
   ...['google', 'github'].flatMap((p) =>
     ['clientid', 'clientsecret', 'redirecturl'].map((f): InertFlag => ({ long: `oauth2${p}-${f}`, kind: 'string', off: [''], effect: 'no OAuth2 login (see --oauth2)' })),
@@ -179,8 +198,20 @@ export const USAGE = `Usage: loxilb [OPTIONS]
 
   -b, --bgp               run a gobgpd sidecar and advertise VIPs by HA role
   -r, --peer              BGP only: no load balancing; learned routes go to the kernel
-      --host=ADDR         REST API address (default 0.0.0.0, env HOST)
+      --host=ADDR         REST API address, plain HTTP (default 0.0.0.0, env HOST); 127.0.0.1
+                          keeps plain HTTP on the node itself
       --port=N            REST API port (default 11111, env PORT)
+      --tls               also serve the REST API over HTTPS, TLS 1.2 or later (env TLS)
+      --tls-host=ADDR     HTTPS address (default ${TLS_DEFAULTS.host}, env TLS_HOST)
+      --tls-port=N        HTTPS port (default ${TLS_DEFAULTS.port}, env TLS_PORT)
+      --tls-certificate=PEM  certificate chain (default ${TLS_DEFAULTS.certificate}, env TLS_CERTIFICATE)
+      --tls-key=PEM       its private key (default ${TLS_DEFAULTS.key}, env TLS_PRIVATE_KEY)
+      --api-token-file=PATH  every REST request (HTTP and HTTPS) but GET /netlox/v1/status must
+                          send "Authorization: Bearer <token>", the token being this file's
+                          content (trimmed; 16-4096 visible ASCII characters); else 401.
+                          Default: no token, anyone who reaches the API may change rules
+      --peer-api-ca=PEM   with --tls: the HA peer's API is read over HTTPS on its --tls-port,
+                          its certificate (naming the peer's IP) checked against this CA bundle
       --loglevel=LEVEL    ${LOG_LEVELS.join('|')} (default debug)
       --config-path=DIR   saved configuration (default /etc/loxilb/)
       --gobgp-api=H:P     gobgpd gRPC API address (default 127.0.0.1:50051)
@@ -268,6 +299,15 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
   const inertGiven = new Map<InertFlag, string | boolean>();
   const raw: Record<string, string> = {};
   let portRaw = env.PORT || '11111';
+  // loxilb's go-flags env defaults for the HTTPS listener; a flag overrides them.
+  if (env.TLS !== undefined && env.TLS !== '') {
+    const b = envBool(env.TLS);
+    if (b === undefined) throw new FlagError(`environment variable TLS must be true or false (got ${JSON.stringify(env.TLS)})`);
+    raw.tls = String(b);
+  }
+  for (const [name, v] of [['tls-host', env.TLS_HOST], ['tls-port', env.TLS_PORT], ['tls-certificate', env.TLS_CERTIFICATE], ['tls-key', env.TLS_PRIVATE_KEY]] as const) {
+    if (v !== undefined && v !== '') raw[name] = v;
+  }
   const find = (name: string, short: boolean) => {
     const match = (d: FlagDef) => (short ? d.short === name : d.long === name);
     const def = DEFS.find(match);
@@ -299,6 +339,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     if (def.kind === 'bool') {
       if (value !== undefined && value !== 'true' && value !== 'false') throw new FlagError(`flag ${shown} is a switch: it takes no value (got ${JSON.stringify(value)})`);
       if (isInert(def)) inertGiven.set(def, value !== 'false');
+      else if (!def.key) raw[def.long] = String(value !== 'false');
       else (out as unknown as Record<string, unknown>)[def.key!] = value !== 'false';
       continue;
     }
@@ -332,6 +373,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     out.maxRules = n;
   }
   out.notInEffect = inertFlags(inertGiven);
+  parseApiSecurityFlags(out, raw);
   // As loxilb: --peer forces --prometheus off.
   if (out.peer && out.prometheus) {
     out.prometheus = false;
@@ -339,6 +381,97 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
   }
   // --peer implies --bgp, as in loxilb.
   if (out.peer) out.bgp = true;
+  return out;
+}
+
+/** go-flags reads a bool from the environment as strconv.ParseBool does. */
+function envBool(text: string): boolean | undefined {
+  if (['1', 't', 'T', 'true', 'TRUE', 'True'].includes(text)) return true;
+  if (['0', 'f', 'F', 'false', 'FALSE', 'False'].includes(text)) return false;
+  return undefined;
+}
+
+/**
+ * --tls and its listener, --api-token-file, --peer-api-ca: syntax only here;
+ * the files are read by loadApiSecurity before the agent starts. As in
+ * loxilb, the --tls-* flags without --tls open nothing.
+ */
+function parseApiSecurityFlags(out: LoxilbFlags, raw: Record<string, string>): void {
+  const tlsHost = raw['tls-host'] ?? TLS_DEFAULTS.host;
+  if (!ipaddr.isValid(tlsHost)) throw new FlagError(`flag --tls-host must be an IP address to listen on (got ${JSON.stringify(tlsHost)})`);
+  const tlsPort = raw['tls-port'] === undefined ? TLS_DEFAULTS.port : intFlag('tls-port', raw['tls-port'], 1, 65535);
+  const certificate = raw['tls-certificate'] ?? TLS_DEFAULTS.certificate;
+  const key = raw['tls-key'] ?? TLS_DEFAULTS.key;
+  if (certificate === '') throw new FlagError('flag --tls-certificate must name a PEM file');
+  if (key === '') throw new FlagError('flag --tls-key must name a PEM file');
+  if (raw.tls === 'true') {
+    if (tlsPort === out.port && (tlsHost === out.host || isUnspecified(tlsHost) || isUnspecified(out.host))) {
+      throw new FlagError(`flag --tls-port (${tlsPort}) must differ from --port: the HTTP and HTTPS listeners cannot share a port`);
+    }
+    out.tls = { host: tlsHost, port: tlsPort, certificate, key };
+  } else {
+    const given = ['tls-host', 'tls-port', 'tls-certificate', 'tls-key'].filter((n) => raw[n] !== undefined);
+    const defaults: Record<string, string> = { 'tls-host': TLS_DEFAULTS.host, 'tls-port': String(TLS_DEFAULTS.port), 'tls-certificate': TLS_DEFAULTS.certificate, 'tls-key': TLS_DEFAULTS.key };
+    for (const n of given) if (raw[n] !== defaults[n]) out.notInEffect.push(`--${n}: no HTTPS listener without --tls`);
+  }
+  const tokenFile = raw['api-token-file'];
+  if (tokenFile !== undefined && tokenFile !== 'none') {
+    if (tokenFile === '') throw new FlagError('flag --api-token-file must name a file holding the API token');
+    out.apiTokenFile = tokenFile;
+  }
+  const peerCa = raw['peer-api-ca'];
+  if (peerCa !== undefined && peerCa !== 'none' && peerCa !== '') {
+    if (!out.tls) throw new FlagError('flag --peer-api-ca needs --tls: the HA peer is read over HTTPS on --tls-port');
+    out.peerApiCa = peerCa;
+  }
+}
+
+function isUnspecified(host: string): boolean {
+  return ipaddr.isValid(host) && ipaddr.parse(host).range() === 'unspecified';
+}
+
+/** What the API's security flags name, read and checked: PEM material and the token. */
+export interface ApiSecurityMaterial {
+  tls?: { host: string; port: number; cert: Buffer; key: Buffer };
+  token?: string;
+  peerCa?: Buffer;
+}
+
+/**
+ * Reads the files --tls-certificate, --tls-key, --api-token-file and
+ * --peer-api-ca name, and checks that the key belongs to the certificate, so
+ * a bad file stops the agent before it starts anything. Errors are
+ * FlagErrors naming the flag and the path.
+ */
+export function loadApiSecurity(flags: Pick<LoxilbFlags, 'tls' | 'apiTokenFile' | 'peerApiCa'>): ApiSecurityMaterial {
+  const out: ApiSecurityMaterial = {};
+  try {
+    if (flags.tls) {
+      const cert = readPemFile(flags.tls.certificate, 'flag --tls-certificate', true);
+      const key = readPemFile(flags.tls.key, 'flag --tls-key');
+      try {
+        createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
+      } catch (err) {
+        throw new FlagError(
+          `flags --tls-certificate ${JSON.stringify(flags.tls.certificate)} and --tls-key ${JSON.stringify(flags.tls.key)} are not a usable certificate and key: ${(err as Error).message}`,
+        );
+      }
+      out.tls = { host: flags.tls.host, port: flags.tls.port, cert, key };
+    }
+    if (flags.apiTokenFile !== undefined) out.token = readTokenFile(flags.apiTokenFile, 'flag --api-token-file');
+    if (flags.peerApiCa !== undefined) {
+      const ca = readPemFile(flags.peerApiCa, 'flag --peer-api-ca', true);
+      try {
+        createSecureContext({ ca });
+      } catch (err) {
+        throw new FlagError(`flag --peer-api-ca: ${JSON.stringify(flags.peerApiCa)} is not a usable CA bundle: ${(err as Error).message}`);
+      }
+      out.peerCa = ca;
+    }
+  } catch (err) {
+    if (err instanceof SecretFileError) throw new FlagError(err.message);
+    throw err;
+  }
   return out;
 }
 

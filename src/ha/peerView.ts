@@ -3,30 +3,51 @@
 // synced per instance. And which local address faces a peer: the kernel's
 // choice for a UDP socket connected to it, the address BFD sends from.
 import http from 'node:http';
+import https from 'node:https';
 import dgram from 'node:dgram';
 import { CI_STATES, type CiStateName } from './ClusterState.ts';
 import type { PeerRoleView } from './HaManager.ts';
 import { HA_DEFAULT_PRIORITY } from './HaManager.ts';
 import { API_BASE_PATH } from '../api/basePath.ts';
 
-export function fetchPeerView(remoteIp: string, port: number, instance: string, timeoutMs = 500): Promise<PeerRoleView | undefined> {
+/**
+ * How to reach a peer's API when it is secured: the token it requires
+ * (--api-token-file, the same on every node) and, with --tls and
+ * --peer-api-ca, HTTPS on its --tls-port with its certificate checked
+ * against that CA (the certificate must name the peer's IP address).
+ */
+export interface PeerApiAccess {
+  token?: string;
+  https?: { port: number; ca: Buffer };
+}
+
+export function fetchPeerView(remoteIp: string, port: number, instance: string, timeoutMs = 500, access: PeerApiAccess = {}): Promise<PeerRoleView | undefined> {
   const host = remoteIp.includes(':') ? `[${remoteIp}]` : remoteIp;
+  const scheme = access.https ? 'https' : 'http';
+  const at = access.https ? access.https.port : port;
+  const where = `${scheme}://${host}:${at}`;
+  const headers: http.OutgoingHttpHeaders = access.token === undefined ? {} : { Authorization: `Bearer ${access.token}` };
   return new Promise((resolve, reject) => {
-    const req = http.get(`http://${host}:${port}${API_BASE_PATH}/config/cistate/all`, { timeout: timeoutMs }, (res) => {
+    const onResponse = (res: http.IncomingMessage): void => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (d) => (body += d));
       res.on('end', () => {
-        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode} from ${host}:${port}`));
+        if (res.statusCode === 401) return reject(new Error(`HTTP 401 from ${where}: the peer wants another API token (--api-token-file must hold the same token on every node)`));
+        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode} from ${where}`));
         try {
           resolve(parsePeerView(JSON.parse(body), instance));
         } catch (err) {
-          reject(new Error(`unreadable cistate from ${host}:${port}: ${(err as Error).message}`));
+          reject(new Error(`unreadable cistate from ${where}: ${(err as Error).message}`));
         }
       });
-    });
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${host}:${port} within ${timeoutMs} ms`)));
-    req.on('error', reject);
+    };
+    const url = `${where}${API_BASE_PATH}/config/cistate/all`;
+    const req = access.https
+      ? https.get(url, { timeout: timeoutMs, headers, ca: access.https.ca, minVersion: 'TLSv1.2' }, onResponse)
+      : http.get(url, { timeout: timeoutMs, headers }, onResponse);
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${where} within ${timeoutMs} ms`)));
+    req.on('error', (err) => reject(access.https ? new Error(`${where}: ${err.message}`) : err));
   });
 }
 

@@ -67,11 +67,20 @@ export function readTokenFile(file: string, flag: string): string {
   return token;
 }
 
-/** A PEM file (certificate, chain, key or CA bundle): it must hold at least one PEM block. */
-export function readPemFile(file: string, flag: string): Buffer {
+/**
+ * A PEM file (certificate, chain, key or CA bundle): it must hold at least
+ * one PEM block, and with `certificates` at least one CERTIFICATE block (a
+ * key given where a certificate belongs would otherwise pass until a client
+ * fails to verify).
+ */
+export function readPemFile(file: string, flag: string, certificates = false): Buffer {
   const pem = readBoundedFile(file, flag, PEM_FILE_MAX_BYTES);
-  if (!/-----BEGIN [A-Z0-9 ]+-----/.test(pem.toString('latin1'))) {
+  const text = pem.toString('latin1');
+  if (!/-----BEGIN [A-Z0-9 ]+-----/.test(text)) {
     throw new SecretFileError(`${flag}: ${JSON.stringify(file)} is not a PEM file (no -----BEGIN ...----- block)`);
+  }
+  if (certificates && !text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new SecretFileError(`${flag}: ${JSON.stringify(file)} holds no certificate (no -----BEGIN CERTIFICATE----- block)`);
   }
   return pem;
 }

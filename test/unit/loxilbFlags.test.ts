@@ -1,6 +1,10 @@
-import { test } from 'node:test';
+import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { FlagError, isLoopbackApi, parseLoxilbFlags } from '../../src/cli/loxilbFlags.ts';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FlagError, isLoopbackApi, loadApiSecurity, parseLoxilbFlags } from '../../src/cli/loxilbFlags.ts';
 import { CT_MAX_CEILING, CT_MAX_FLOOR, defaultCtMax } from '../../src/datapath/Datapath.ts';
 
 test('defaults match loxilb, with the gobgpd API on loopback', () => {
@@ -62,15 +66,15 @@ test('every loxilb flag is accepted; given at loxilb\'s default value, none warn
 });
 
 test('a loxilb flag loxilb-ts does not act on gives one line naming what it does not do', () => {
-  const f = parseLoxilbFlags(['--localsockpolicy', '--ipvs-compat', '--clusterinterface=eth1', '--fallback', '-p', '--tls', '--cloud=aws', '--manualtoken', '--log-max-size=10']);
+  const f = parseLoxilbFlags(['--localsockpolicy', '--ipvs-compat', '--clusterinterface=eth1', '--fallback', '-p', '--tls-port=9443', '--cloud=aws', '--manualtoken', '--log-max-size=10']);
   assert.deepEqual(
     f.notInEffect.map((l) => l.split(':')[0]),
-    ['--tls', '--clusterinterface', '--log-max-size', '--ipvs-compat', '--localsockpolicy', '--cloud', '--manualtoken'],
+    ['--clusterinterface', '--log-max-size', '--ipvs-compat', '--localsockpolicy', '--cloud', '--manualtoken', '--tls-port'],
   );
   assert.equal(f.prometheus, true, '-p serves metrics');
   assert.match(f.notInEffect.find((l) => l.startsWith('--localsockpolicy'))!, /own processes to a VIP are not balanced/);
-  assert.match(f.notInEffect.find((l) => l.startsWith('--manualtoken'))!, /does not check tokens/);
-  assert.match(f.notInEffect.find((l) => l.startsWith('--tls'))!, /plain HTTP/);
+  assert.match(f.notInEffect.find((l) => l.startsWith('--manualtoken'))!, /use --api-token-file/);
+  assert.match(f.notInEffect.find((l) => l.startsWith('--tls-port'))!, /no HTTPS listener without --tls/);
   // Short switches in a run, an explicit false asks for nothing.
   assert.deepEqual(parseLoxilbFlags(['-pan']).notInEffect.map((l) => l.split(':')[0]), ['--api', '--nonlp']);
   // As loxilb, --peer forces --prometheus off, and says so.
@@ -83,7 +87,7 @@ test('a loxilb flag loxilb-ts does not act on gives one line naming what it does
 test('inert flags are still checked as loxilb checks them', () => {
   for (const [arg, re] of [
     ['--rpc=http', /--rpc must be netrpc or grpc/],
-    ['--tls-port=https', /--tls-port must be a port number/],
+    ['--tls-port=https', /--tls-port must be an integer from 1 to 65535/],
     ['--log-max-age=-1', /--log-max-age must be a number of days/],
     ['--oauth2provider=facebook', /--oauth2provider must be google and\/or github/],
     ['--tls=yes', /--tls is a switch/],
@@ -212,4 +216,97 @@ test('--ct-max sizes the connection table (unset, by memory within bounds); --ma
   assert.equal(defaultCtMax(2 * GiB), CT_MAX_FLOOR, 'a small node still gets the floor');
   assert.equal(defaultCtMax(24 * GiB), Math.floor((24 * GiB * 0.0025) / 200), 'a 24 GiB node: a quarter of a percent of RAM');
   assert.equal(defaultCtMax(4096 * GiB), CT_MAX_CEILING, 'a huge node stops at the ceiling');
+});
+
+test('--tls: an HTTPS listener with loxilb\'s defaults, flags over env (TLS, TLS_HOST, TLS_PORT, TLS_CERTIFICATE, TLS_PRIVATE_KEY)', () => {
+  assert.equal(parseLoxilbFlags([]).tls, undefined);
+  assert.deepEqual(parseLoxilbFlags(['--tls']).tls, { host: '0.0.0.0', port: 8091, certificate: '/opt/loxilb/cert/server.crt', key: '/opt/loxilb/cert/server.key' });
+  assert.deepEqual(parseLoxilbFlags(['--tls', '--tls-host=127.0.0.1', '--tls-port', '9443', '--tls-certificate=/c.pem', '--tls-key=/k.pem']).tls, {
+    host: '127.0.0.1',
+    port: 9443,
+    certificate: '/c.pem',
+    key: '/k.pem',
+  });
+  const env = { TLS: 'true', TLS_HOST: '::1', TLS_PORT: '8443', TLS_CERTIFICATE: '/e.crt', TLS_PRIVATE_KEY: '/e.key' };
+  assert.deepEqual(parseLoxilbFlags([], env).tls, { host: '::1', port: 8443, certificate: '/e.crt', key: '/e.key' });
+  assert.deepEqual(parseLoxilbFlags(['--tls-port=9000'], env).tls?.port, 9000);
+  assert.equal(parseLoxilbFlags(['--tls=false'], env).tls, undefined, 'a flag overrides TLS');
+  assert.equal(parseLoxilbFlags([], { TLS: '0' }).tls, undefined);
+  // Without --tls the --tls-* flags open nothing (as loxilb), and say so unless at their default.
+  const off = parseLoxilbFlags(['--tls-port=8091', '--tls-key=/other.key']);
+  assert.equal(off.tls, undefined);
+  assert.deepEqual(off.notInEffect, ['--tls-key: no HTTPS listener without --tls']);
+});
+
+test('--tls, --api-token-file, --peer-api-ca: errors name the flag and what is allowed', () => {
+  for (const [args, env, re] of [
+    [['--tls', '--tls-port=0'], {}, /--tls-port must be an integer from 1 to 65535 \(got "0"\)/],
+    [['--tls', '--tls-port=70000'], {}, /--tls-port must be an integer from 1 to 65535/],
+    [['--tls', '--tls-host=localhost'], {}, /--tls-host must be an IP address to listen on \(got "localhost"\)/],
+    [['--tls', '--tls-certificate='], {}, /--tls-certificate must name a PEM file/],
+    [['--tls', '--tls-key='], {}, /--tls-key must name a PEM file/],
+    [['--tls', '--tls-port=11111'], {}, /--tls-port \(11111\) must differ from --port/],
+    [['--tls'], { TLS: 'yes' }, /environment variable TLS must be true or false \(got "yes"\)/],
+    [['--api-token-file='], {}, /--api-token-file must name a file holding the API token/],
+    [['--api-token-file'], {}, /--api-token-file needs a value/],
+    [['--peer-api-ca=/ca.pem'], {}, /--peer-api-ca needs --tls/],
+  ] as [string[], Record<string, string>, RegExp][]) {
+    assert.throws(() => parseLoxilbFlags(args, env), (e: Error) => e instanceof FlagError && re.test(e.message), `${args.join(' ')} ${JSON.stringify(env)}`);
+  }
+  // Different addresses may share a port.
+  assert.equal(parseLoxilbFlags(['--host=127.0.0.1', '--tls', '--tls-host=10.0.0.1', '--tls-port=11111']).tls?.port, 11111);
+  const f = parseLoxilbFlags(['--tls', '--api-token-file=/run/secrets/token', '--peer-api-ca=/ca.pem']);
+  assert.equal(f.apiTokenFile, '/run/secrets/token');
+  assert.equal(f.peerApiCa, '/ca.pem');
+  assert.deepEqual(f.notInEffect, []);
+});
+
+describe('loadApiSecurity reads the files before the agent starts', () => {
+  let dir: string;
+  const file = (name: string) => path.join(dir, name);
+  before(() => {
+    dir = mkdtempSync(path.join(os.tmpdir(), 'lxt-apisec-'));
+    for (const n of ['a', 'b']) {
+      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', `/CN=${n}`, '-keyout', file(`${n}.key`), '-out', file(`${n}.crt`)], { stdio: 'ignore' });
+    }
+    writeFileSync(file('token'), '  0123456789abcdef0123456789abcdef\n');
+    writeFileSync(file('empty'), ' \n\n');
+    writeFileSync(file('short'), 'abc\n');
+    writeFileSync(file('spaced'), 'abcdefgh ijklmnopqrst\n');
+    writeFileSync(file('huge'), 'x'.repeat(5000));
+    writeFileSync(file('notpem'), 'hello\n');
+    symlinkSync(file('token'), file('token-link'));
+    execFileSync('mkfifo', [file('fifo')]);
+  });
+  after(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  const load = (args: string[]) => loadApiSecurity(parseLoxilbFlags(args));
+  const refused = (args: string[], re: RegExp) => assert.throws(() => load(args), (e: Error) => e instanceof FlagError && re.test(e.message), args.join(' '));
+
+  it('certificate, key, token (trimmed; through a symbolic link, as Kubernetes mounts Secrets) and peer CA', () => {
+    const m = load(['--tls', `--tls-certificate=${file('a.crt')}`, `--tls-key=${file('a.key')}`, `--api-token-file=${file('token-link')}`, `--peer-api-ca=${file('b.crt')}`]);
+    assert.equal(m.token, '0123456789abcdef0123456789abcdef');
+    assert.equal(m.tls?.port, 8091);
+    assert.match(m.tls!.cert.toString(), /BEGIN CERTIFICATE/);
+    assert.match(m.tls!.key.toString(), /PRIVATE KEY/);
+    assert.match(m.peerCa!.toString(), /BEGIN CERTIFICATE/);
+    assert.deepEqual(load([]), {});
+  });
+
+  it('unreadable, empty, short, oversized and non-PEM files and a key that is not the certificate\'s are refused, naming the flag and the path', () => {
+    refused(['--tls', `--tls-certificate=${file('none.crt')}`, `--tls-key=${file('a.key')}`], new RegExp(`flag --tls-certificate: "${file('none.crt')}" cannot be read \\(no such file\\)`));
+    refused(['--tls', `--tls-certificate=${file('a.crt')}`, `--tls-key=${file('none.key')}`], /flag --tls-key: ".*none\.key" cannot be read \(no such file\)/);
+    refused(['--tls', `--tls-certificate=${file('a.crt')}`, `--tls-key=${dir}`], /flag --tls-key: ".*" (is not a regular file|cannot be read \(is a directory\))/);
+    refused(['--tls', `--tls-certificate=${file('notpem')}`, `--tls-key=${file('a.key')}`], /flag --tls-certificate: ".*notpem" is not a PEM file/);
+    refused(['--tls', `--tls-certificate=${file('a.crt')}`, `--tls-key=${file('b.key')}`], /flags --tls-certificate ".*a\.crt" and --tls-key ".*b\.key" are not a usable certificate and key/);
+    refused(['--tls'], /flag --tls-certificate: "\/opt\/loxilb\/cert\/server\.crt" cannot be read/);
+    refused([`--api-token-file=${file('empty')}`], /flag --api-token-file: ".*empty" is empty: it must hold the API token/);
+    refused([`--api-token-file=${file('short')}`], /holds a token of 3 characters; at least 16 are needed/);
+    refused([`--api-token-file=${file('spaced')}`], /must hold one token of visible ASCII characters/);
+    refused([`--api-token-file=${file('huge')}`], /is larger than 4096 bytes/);
+    refused([`--api-token-file=${file('fifo')}`], /flag --api-token-file: ".*fifo" is not a regular file/);
+    refused([`--api-token-file=${file('none')}`], /flag --api-token-file: ".*none" cannot be read \(no such file\)/);
+    refused(['--tls', `--tls-certificate=${file('a.crt')}`, `--tls-key=${file('a.key')}`, `--peer-api-ca=${file('a.key')}`], /flag --peer-api-ca: ".*a\.key" holds no certificate/);
+  });
 });
