@@ -20,8 +20,8 @@ import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '
 import { EndpointProber } from '../lb/EndpointProber.ts';
 import { parseLbRule } from '../lb/validateLbRule.ts';
 import type { CiState, CiStateName } from '../ha/ClusterState.ts';
-import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaHost } from '../ha/HaManager.ts';
-import type { HaRole } from '../ha/election.ts';
+import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost } from '../ha/HaManager.ts';
+import { UpstreamTracker } from '../ha/UpstreamTracker.ts';
 import type { KaSpec } from '../ha/KaSpec.ts';
 import { fetchPeerView, localAddressTowards, type PeerApiAccess } from '../ha/peerView.ts';
 import { RoleHook } from '../ha/RoleHook.ts';
@@ -131,6 +131,12 @@ export class Agent implements AgentApi, HaHost {
   /** BGP neighbours whose BFD session went down after being up: their sessions stay shut. */
   private bfdDownNeighbors = new Set<string>();
   private ha?: HaManager;
+  /** With --ka / --cluster: the routers and VIP links that make this node eligible for MASTER. */
+  private upstream?: UpstreamTracker;
+  /** The interfaces the upstream tracks, recomputed when the local VIPs change. */
+  private vipLinks?: Set<string>;
+  private cancelPeerWatch?: () => void;
+  private peerWatchRetry?: NodeJS.Timeout;
   private vipOwner?: VipOwner;
   private hook?: RoleHook;
   private datapath?: Datapath;
@@ -209,6 +215,7 @@ export class Agent implements AgentApi, HaHost {
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
     this.bgpGlobal = saved.bgpGlobal;
     for (const n of saved.bgpNeighbors) this.bgpNeighbors.set(n.ipAddress, n);
+    this.trackNeighbors();
     // gobgpd first: its sessions take a second or more to come up, so they do
     // while the rules go into the datapath. Nothing is advertised before a
     // rule is programmed.
@@ -284,12 +291,19 @@ export class Agent implements AgentApi, HaHost {
         this.log.child({ part: 'sync' }),
       );
     }
+    if (o?.ka || (o?.cluster.length ?? 0) > 0) {
+      this.upstream = new UpstreamTracker({
+        interfaces: () => this.trackedVipLinks(),
+        logger: this.log.child({ part: 'upstream' }),
+      });
+    }
     this.ha = new HaManager({
       host: this,
       priority: o?.priority ?? HA_DEFAULT_PRIORITY,
       preempt: o?.preempt ?? false,
       // Without --cluster there is no peer table to wait for.
       sync: this.connSync ?? alwaysSynced,
+      upstream: this.upstream,
       initWaitMs: o?.initWaitMs,
       fetchPeerView: (remoteIp, instance) => fetchPeerView(remoteIp, this.opts.port, instance, undefined, this.opts.api?.peer),
       logger: this.log.child({ part: 'ha' }),
@@ -359,7 +373,50 @@ export class Agent implements AgentApi, HaHost {
     return this.ciStates.get(instance)?.state ?? 'NOT_DEFINED';
   }
 
-  applyRole(instance: string, role: HaRole, reason: string): void {
+  holdPeerSessions(hold: boolean): void {
+    for (const key of this.haSessions) {
+      const spec = this.bfdSpecs.get(key) ?? this.kaSpecFor(key);
+      if (!spec) continue;
+      try {
+        this.bfd?.updateSession(spec.instance, spec.remoteIp, { adminDown: hold });
+        this.log.info({ peer: spec.remoteIp, instance: spec.instance, adminDown: hold }, hold ? 'upstream lost as MASTER: HA session held AdminDown so the peer takes over now' : 'upstream back: HA session released');
+      } catch (err) {
+        this.log.warn({ peer: spec.remoteIp, err: (err as Error).message }, 'cannot change the HA session\'s AdminDown state');
+      }
+    }
+  }
+
+  /** The --ka session's spec when `key` is it (it is not in bfdSpecs). */
+  private kaSpecFor(key: string): BfdSessionSpec | undefined {
+    const ka = this.opts.ha?.ka;
+    return ka && bfdKey(DEFAULT_INSTANCE, ka.remoteIp) === key ? { instance: DEFAULT_INSTANCE, remoteIp: ka.remoteIp } as BfdSessionSpec : undefined;
+  }
+
+  /** The upstream's routers: BGP neighbours that are not HA peers. */
+  private trackNeighbors(): void {
+    this.upstream?.setNeighbors([...this.bgpNeighbors.keys()].filter((ip) => !this.isHaPeerAddress(ip)));
+  }
+
+  /** Interfaces that hold a subnet with one of our VIPs (L2): the upstream's links. */
+  private trackedVipLinks(): Iterable<string> {
+    if (this.vipLinks) return this.vipLinks;
+    const links = new Set<string>();
+    const owner = this.vipOwner;
+    if (owner) {
+      for (const vips of this.localVips.values()) for (const v of vips.keys()) {
+        const i = owner.interfaceOf(v);
+        if (i) links.add(i);
+      }
+      for (const s of this.ciStates.values()) {
+        const i = UNSPECIFIED.has(s.vip) ? undefined : owner.interfaceOf(s.vip);
+        if (i) links.add(i);
+      }
+    }
+    this.vipLinks = links;
+    return links;
+  }
+
+  applyRole(instance: string, role: HaDecision, reason: string): void {
     const cur = this.ciStates.get(instance);
     // An election result is applied even if it cannot be saved (disk full, no
     // descriptor left): serving the role matters more, and a restarted node
@@ -399,6 +456,7 @@ export class Agent implements AgentApi, HaHost {
   /** Counts a programmed rule's VIPs in (+1) or out (-1) of what VIP ownership looks at. */
   private countProgrammedVips(rule: LbRule, delta: 1 | -1): void {
     const instance = ruleInstance(rule);
+    this.vipLinks = undefined;
     for (const v of ruleVips(rule)) {
       countVip(this.programmedVips, instance, v, delta);
       if (this.vipOwner?.isLocal(v)) countVip(this.localVips, instance, v, delta);
@@ -408,6 +466,7 @@ export class Agent implements AgentApi, HaHost {
   /** The interface subnets changed: which programmed VIPs are local, afresh. */
   private sortLocalVips(): void {
     this.localVips.clear();
+    this.vipLinks = undefined;
     for (const [instance, vips] of this.programmedVips) {
       for (const [v, n] of vips) if (this.vipOwner?.isLocal(v)) countVip(this.localVips, instance, v, n);
     }
@@ -427,6 +486,7 @@ export class Agent implements AgentApi, HaHost {
     }
     this.ciStates = next;
     this.vips.setCiStates(next);
+    if (cur?.vip !== s.vip) this.vipLinks = undefined;
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
     if (cur && cur.state !== s.state) this.roleChanges.set(s.instance, (this.roleChanges.get(s.instance) ?? 0) + 1);
     this.publishRoutes(true);
@@ -473,6 +533,8 @@ export class Agent implements AgentApi, HaHost {
     // An HA peer may also be a BGP neighbour (kube-loxilb's mesh): both follow the session.
     if (this.haSessions.has(key)) this.ha?.bfdState(instance, remoteIp, to === BfdState.Up);
     if (!this.bgpNeighbors.has(remoteIp)) return;
+    if (to === BfdState.Up) this.upstream?.bfdState(remoteIp, true);
+    else if (from === BfdState.Up) this.upstream?.bfdState(remoteIp, false);
     // Only a session that was Up can say the router is gone; one that never
     // came up (a router without BFD) leaves BGP alone.
     if (from === BfdState.Up && to !== BfdState.Up && !this.bfdDownNeighbors.has(remoteIp)) {
@@ -496,7 +558,11 @@ export class Agent implements AgentApi, HaHost {
       this.log.child({ part: 'gobgpd' }),
     );
     this.supervisor.on('started', () => this.onGobgpdStarted());
-    this.supervisor.on('exit', () => this.stopWatch());
+    this.supervisor.on('exit', () => {
+      this.stopWatch();
+      this.stopPeerWatch();
+      this.upstream?.bgpReset();
+    });
     this.publishBgpConfig();
     await this.supervisor.start();
     this.routeSync?.start();
@@ -509,6 +575,7 @@ export class Agent implements AgentApi, HaHost {
       .then(() => {
         this.reconciler!.resync();
         this.startWatch();
+        this.startPeerWatch();
       })
       .catch((err) => this.log.error({ err: (err as Error).message }, 'gobgpd API did not come up'));
   }
@@ -529,6 +596,33 @@ export class Agent implements AgentApi, HaHost {
     });
   }
 
+  /** Session states for the upstream tracker: gobgpd reports every peer, then each change. */
+  private startPeerWatch(): void {
+    if (!this.upstream || this.stopped) return;
+    this.stopPeerWatch();
+    this.cancelPeerWatch = this.client!.watch({
+      onPeer: (p) => {
+        const ip = normalizeIp(p.address) ?? p.address;
+        this.upstream?.bgpState(ip, p.sessionState === 'ESTABLISHED');
+      },
+      onEnd: (err) => {
+        this.cancelPeerWatch = undefined;
+        if (this.stopped) return;
+        this.upstream?.bgpReset();
+        if (err) this.log.debug({ err: err.message }, 'peer watch ended; retrying');
+        this.peerWatchRetry = setTimeout(guarded('peer watch restart', () => this.startPeerWatch(), { log: this.log }), 1000);
+      },
+    });
+  }
+
+  private stopPeerWatch(): void {
+    if (this.peerWatchRetry) clearTimeout(this.peerWatchRetry);
+    this.peerWatchRetry = undefined;
+    const c = this.cancelPeerWatch;
+    this.cancelPeerWatch = undefined;
+    c?.();
+  }
+
   private stopWatch(): void {
     if (this.watchRetry) clearTimeout(this.watchRetry);
     this.watchRetry = undefined;
@@ -543,6 +637,8 @@ export class Agent implements AgentApi, HaHost {
     // Health checks see 503 from now on, and no request changes state half-way through the stop.
     this.rest?.beginShutdown();
     this.stopWatch();
+    this.stopPeerWatch();
+    this.upstream?.close();
     this.prober.close();
     this.dpLoop.close();
     if (this.dpRetry) clearTimeout(this.dpRetry);
@@ -945,6 +1041,7 @@ export class Agent implements AgentApi, HaHost {
         priority,
         synced: info?.synced ?? true,
         driver: info ? 'bfd' : 'api',
+        ...(info && this.upstream ? { eligible: info.eligible, upstream: this.upstream.items() } : {}),
         peers: info?.peers.map((p) => ({ remoteIp: p.remoteIp, bfd: p.bfdUp ? 'Up' : 'Down', state: p.state, priority: p.priority })),
       };
     });
@@ -985,6 +1082,7 @@ export class Agent implements AgentApi, HaHost {
     next.set(ip, n);
     this.store.saveBgp(this.bgpGlobal, [...next.values()]);
     this.bgpNeighbors = next;
+    this.trackNeighbors();
     this.publishBgpConfig();
     if (n.bfd) await this.ensureNeighborBfd(n);
   }
@@ -996,6 +1094,7 @@ export class Agent implements AgentApi, HaHost {
     next.delete(ip);
     this.store.saveBgp(this.bgpGlobal, [...next.values()]);
     this.bgpNeighbors = next;
+    this.trackNeighbors();
     await this.dropNeighborBfd(ip);
     this.publishBgpConfig();
   }

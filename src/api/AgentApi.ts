@@ -132,6 +132,10 @@ export interface CiStateInfo extends CiState {
   driver: 'bfd' | 'api';
   /** The HA peers of a BFD-driven instance. */
   peers?: { remoteIp: string; bfd: 'Up' | 'Down'; state?: string; priority?: number }[];
+  /** With --ka / --cluster: whether some tracked upstream is up (false: the instance is FAULT). */
+  eligible?: boolean;
+  /** The routers and VIP links tracked; none tracked means always eligible. */
+  upstream?: { kind: 'bgp' | 'interface'; name: string; up: boolean; detail: string }[];
 }
 
 /** One entry of the datapath's connection table, in loxilb's ctAttr shape. */

@@ -117,6 +117,7 @@ export function buildRoutes(api: AgentApi): Route[] {
         synced: s.synced,
         driver: s.driver,
         ...(s.peers ? { peers: s.peers } : {}),
+        ...(s.eligible !== undefined ? { eligible: s.eligible, upstream: s.upstream } : {}),
       })),
     })),
 

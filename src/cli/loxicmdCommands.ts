@@ -12,7 +12,7 @@ const LB_HEADER = ['Ext IP', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', '# 
 const LB_WIDE_HEADER = ['Ext IP', 'Sec IPs', 'Sources', 'Host', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', 'Endpoint', 'EPort', 'Weight', 'State', 'Counters'];
 const BGP_NEIGH_HEADER = ['Peer', 'AS', 'UP/Down', 'State'];
 const HA_STATE_HEADER = ['Instance', 'HAState'];
-const HA_STATE_WIDE_HEADER = ['Instance', 'HAState', 'VIP', 'Priority', 'Driver', 'Peers'];
+const HA_STATE_WIDE_HEADER = ['Instance', 'HAState', 'VIP', 'Priority', 'Driver', 'Peers', 'Upstream'];
 const BFD_HEADER = ['Instance', 'RemoteIP', 'State'];
 const CT_HEADER = ['Service Name', 'destIP', 'srcIP', 'dport', 'sport', 'proto', 'state', 'act', 'packets', 'bytes'];
 const BFD_WIDE_HEADER = ['Instance', 'RemoteIP', 'SourceIP', 'Port', 'Interval', 'Retry Count', 'State'];
@@ -115,7 +115,7 @@ export function renderHaStateTable(states: readonly unknown[], wide = false): st
   const cells = states
     .filter(isPlainObject)
     .map((s) => {
-      const r = obj(s, ['instance', 'state', 'vip', 'priority', 'driver', 'peers'] as const);
+      const r = obj(s, ['instance', 'state', 'vip', 'priority', 'driver', 'peers', 'upstream'] as const);
       if (!wide) return [str(r.instance), str(r.state)];
       // Our extension fields; a loxilb agent leaves them empty.
       const peers = Array.isArray(r.peers)
@@ -127,7 +127,10 @@ export function renderHaStateTable(states: readonly unknown[], wide = false): st
             })
             .join(', ')
         : '';
-      return [str(r.instance), str(r.state), str(r.vip), r.priority === undefined ? '' : String(num(r.priority)), str(r.driver), peers];
+      // The routers and VIP links tracked: how many are up (FAULT when none is).
+      const tracked = Array.isArray(r.upstream) ? r.upstream.filter(isPlainObject) : [];
+      const upstream = tracked.length === 0 ? '' : `${tracked.filter((u) => u.up === true).length}/${tracked.length} up`;
+      return [str(r.instance), str(r.state), str(r.vip), r.priority === undefined ? '' : String(num(r.priority)), str(r.driver), peers, upstream];
     })
     .sort((a, b) => byKey(a[0]!, b[0]!));
   return renderTable(wide ? HA_STATE_WIDE_HEADER : HA_STATE_HEADER, cells);

@@ -12,12 +12,25 @@
 //   settles a preemption or any disagreement;
 // - an instance whose peers never come Up becomes MASTER after initWaitMs.
 //
+// - a node that has lost its upstream (UpstreamTracker: every router and VIP
+//   link it tracks is down) is FAULT: it holds no VIP, advertises nothing,
+//   and peers leave it out of their election. A MASTER that goes FAULT holds
+//   its HA sessions AdminDown, so its peers see it gone at once instead of at
+//   their next read of its view. When the upstream is back, an instance whose
+//   peers are all down waits for them (initWaitMs) as at start, so a node
+//   that was cut off comes back as BACKUP of whoever served meanwhile, never
+//   as a second MASTER that could win the heal.
+//
 // The manager only decides; the host (the agent) applies a role: cistate,
 // BGP attributes, VIP ownership, the hook.
 import { systemClock, type Clock, type TimerHandle } from '../bfd/clock.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { electRole, type HaPeerView, type HaRole } from './election.ts';
 import type { CiStateName } from './ClusterState.ts';
+import { alwaysHealthy, type UpstreamGate } from './UpstreamTracker.ts';
+
+/** What the manager decides for an instance. */
+export type HaDecision = HaRole | 'FAULT';
 
 export const HA_DEFAULT_PRIORITY = 100;
 export const HA_DEFAULT_INIT_WAIT_MS = 5000;
@@ -37,7 +50,9 @@ export interface HaHost {
   /** The instance's current state. */
   roleOf(instance: string): CiStateName;
   /** Makes `role` true for the instance (cistate, BGP, VIPs, hook). */
-  applyRole(instance: string, role: HaRole, reason: string): void;
+  applyRole(instance: string, role: HaDecision, reason: string): void;
+  /** Holds every HA peer session AdminDown (true) or releases them (false). */
+  holdPeerSessions?(hold: boolean): void;
   /** Called when this node stays MASTER as a peer comes back (heal): announce the VIPs again. */
   reannounce?(instance: string): void;
 }
@@ -58,6 +73,8 @@ export interface HaManagerOptions {
   priority?: number;
   preempt?: boolean;
   sync?: SyncGate;
+  /** Without it the node is always eligible. */
+  upstream?: UpstreamGate;
   initWaitMs?: number;
   pollMs?: number;
   clock?: Clock;
@@ -81,7 +98,7 @@ interface InstanceEntry {
   initTimer?: TimerHandle;
   /** The initial wait has passed or some peer has been Up. */
   started: boolean;
-  lastDecision?: { role: HaRole; reason: string };
+  lastDecision?: { role: HaDecision; reason: string };
 }
 
 export interface HaPeerInfo {
@@ -96,6 +113,8 @@ export interface HaInstanceInfo {
   priority: number;
   preempt: boolean;
   synced: boolean;
+  /** Some tracked upstream is up (or nothing is tracked). */
+  eligible: boolean;
   peers: HaPeerInfo[];
   lastReason?: string;
 }
@@ -107,6 +126,9 @@ export class HaManager {
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly sync: SyncGate;
+  private readonly upstream: UpstreamGate;
+  /** The HA sessions are held AdminDown because this node went FAULT as MASTER. */
+  private holding = false;
   private readonly initWaitMs: number;
   private readonly pollMs: number;
   private pollTimer?: TimerHandle;
@@ -116,6 +138,7 @@ export class HaManager {
     this.priority = opts.priority ?? HA_DEFAULT_PRIORITY;
     this.preempt = opts.preempt ?? false;
     this.sync = opts.sync ?? alwaysSynced;
+    this.upstream = opts.upstream ?? alwaysHealthy;
     this.initWaitMs = opts.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS;
     this.pollMs = opts.pollMs ?? HA_DEFAULT_POLL_MS;
     this.clock = opts.clock ?? systemClock;
@@ -123,6 +146,53 @@ export class HaManager {
     this.sync.onChange(() => {
       for (const name of this.instances.keys()) this.evaluate(name, 'connection sync changed');
     });
+    this.upstream.onChange((healthy) => (healthy ? this.upstreamBack() : this.upstreamLost()));
+  }
+
+  private upstreamLost(): void {
+    if (this.closed) return;
+    const wasMaster = [...this.instances.keys()].some((name) => this.opts.host.roleOf(name) === 'MASTER');
+    for (const name of this.instances.keys()) this.evaluate(name, 'upstream lost');
+    // Peers would otherwise learn it at their next read of our view; AdminDown tells them now.
+    if (wasMaster && !this.holding && this.opts.host.holdPeerSessions) {
+      this.holding = true;
+      this.opts.host.holdPeerSessions(true);
+    }
+  }
+
+  private upstreamBack(): void {
+    if (this.closed) return;
+    if (this.holding) {
+      this.holding = false;
+      this.opts.host.holdPeerSessions?.(false);
+    }
+    for (const [name, inst] of this.instances) {
+      const live = [...inst.peers.values()].filter((p) => p.up);
+      if (live.length > 0) {
+        // What we read while FAULT may be old: decide on fresh views, as when a peer comes up.
+        for (const p of live) {
+          p.epoch++;
+          p.view = undefined;
+          p.failedReads = 0;
+          this.readView(name, p);
+        }
+        continue;
+      }
+      // Nobody to ask yet: wait for the peers' sessions as at start, rather
+      // than become MASTER alone and then meet the node that served meanwhile.
+      this.waitForPeers(name, inst, 'upstream back');
+    }
+  }
+
+  private waitForPeers(instance: string, inst: InstanceEntry, why: string): void {
+    inst.started = false;
+    if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
+    inst.initTimer = this.clock.setTimer(() => {
+      inst.initTimer = undefined;
+      if (inst.started) return;
+      inst.started = true;
+      this.evaluate(instance, `${why}; no HA peer came up within ${this.initWaitMs} ms`);
+    }, this.initWaitMs);
   }
 
   /** Instances whose role BFD drives. */
@@ -141,13 +211,7 @@ export class HaManager {
     if (!inst) {
       inst = { peers: new Map(), started: false };
       this.instances.set(instance, inst);
-      const entry = inst;
-      entry.initTimer = this.clock.setTimer(() => {
-        entry.initTimer = undefined;
-        if (entry.started) return;
-        entry.started = true;
-        this.evaluate(instance, `no HA peer came up within ${this.initWaitMs} ms`);
-      }, this.initWaitMs);
+      this.waitForPeers(instance, inst, 'start');
     }
     const cur = inst.peers.get(remoteIp);
     if (cur) {
@@ -186,6 +250,8 @@ export class HaManager {
     p.failedReads = 0;
     if (up) {
       inst.started = true;
+      if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
+      inst.initTimer = undefined;
       this.readView(instance, p);
     } else {
       // Acting now, with nothing to wait for, is what makes failover as fast as detection.
@@ -200,6 +266,7 @@ export class HaManager {
       priority: this.priority,
       preempt: this.preempt,
       synced: this.sync.synced(),
+      eligible: this.upstream.healthy(),
       peers: [...inst.peers.values()].map((p) => ({ remoteIp: p.remoteIp, bfdUp: p.up, state: p.view?.state, priority: p.view?.priority })),
       lastReason: inst.lastDecision?.reason,
     };
@@ -229,7 +296,12 @@ export class HaManager {
     this.opts.fetchPeerView(p.remoteIp, instance).then(
       (view) => {
         p.reading = false;
-        if (p.epoch !== epoch || !p.up) return;
+        if (p.epoch !== epoch) {
+          // Asked again while this read was out: read afresh.
+          if (p.up && !p.view) this.readView(instance, p);
+          return;
+        }
+        if (!p.up) return;
         p.failedReads = 0;
         // A peer without that instance has no role in it yet.
         const next = view ?? { state: 'NOT_DEFINED' as CiStateName, priority: this.priority, synced: true };
@@ -240,7 +312,11 @@ export class HaManager {
       },
       (err: Error) => {
         p.reading = false;
-        if (p.epoch !== epoch || !p.up) return;
+        if (p.epoch !== epoch) {
+          if (p.up && !p.view) this.readView(instance, p);
+          return;
+        }
+        if (!p.up) return;
         p.failedReads++;
         this.log.warn({ instance, peer: p.remoteIp, err: err.message, attempt: p.failedReads }, 'cannot read the HA peer\'s role over its REST API');
         if (p.failedReads === HA_VIEW_ATTEMPTS && !p.view) {
@@ -258,10 +334,19 @@ export class HaManager {
   private evaluate(instance: string, reason: string, peerCameUp = false): void {
     const inst = this.instances.get(instance);
     if (!inst || this.closed || !inst.started) return;
-    const live = [...inst.peers.values()].filter((p) => p.up);
+    const current = this.opts.host.roleOf(instance);
+    if (!this.upstream.healthy()) {
+      inst.lastDecision = { role: 'FAULT', reason };
+      if (current !== 'FAULT') {
+        this.log.warn({ instance, from: current, reason }, 'HA election: FAULT (no upstream), not eligible for MASTER');
+        this.opts.host.applyRole(instance, 'FAULT', reason);
+      }
+      return;
+    }
+    // A peer in FAULT is not a candidate: it is left out as if it were down.
+    const live = [...inst.peers.values()].filter((p) => p.up && p.view?.state !== 'FAULT');
     // A live peer whose view we have not read yet: wait for it rather than guess.
     if (live.some((p) => !p.view || !p.localAddress)) return;
-    const current = this.opts.host.roleOf(instance);
     const selfAddress = live[0]?.localAddress ?? '0.0.0.0';
     const peers: HaPeerView[] = live.map((p) => ({ priority: p.view!.priority, address: p.remoteIp, isMaster: p.view!.state === 'MASTER', synced: p.view!.synced }));
     const role = electRole(

@@ -185,6 +185,12 @@ export class VipOwner {
     return this.inSubnet(addr) !== '';
   }
 
+  /** The interface whose subnet holds `addr`, if any (cached as isLocal). */
+  interfaceOf(addr: string): string | undefined {
+    if (!this.ifaces) this.readInterfaces();
+    return this.inSubnet(addr) || undefined;
+  }
+
   /** Reads the interface addresses; true if their subnets changed (the cache is then dropped). */
   private readInterfaces(): boolean {
     const ifaces = this.driver.interfaces();

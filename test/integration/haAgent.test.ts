@@ -2,7 +2,9 @@
 // router (BIRD, `bfd on` for its BGP sessions with the LB nodes) prefers the
 // MASTER's path, and when the MASTER is SIGKILLed or its link is cut the
 // other node becomes MASTER and the router's best path moves to it. A node
-// that returns becomes BACKUP; a healed partition keeps exactly one MASTER.
+// that returns becomes BACKUP. A node cut off at the switch has lost its
+// routers too: it is FAULT, not MASTER on its own side, so the heal keeps the
+// node that served, with exactly one MASTER and the router on it throughout.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync, existsSync } from 'node:fs';
@@ -105,7 +107,69 @@ describe('HA roles over BFD (--ka) with a BIRD router', () => {
     await waitFor(async () => (await best()) === LB1.ipv4, { timeoutMs: 10_000, what: 'router still via lb1' });
   });
 
-  it('link cut: only BFD can tell; the router drops the cut node, our side shuts its BGP session, the healed pair keeps one MASTER', async () => {
+  /** One HA entry as GET config/cistate/all shows it. */
+  const entry = async (lb: NodeAddr) =>
+    ((await t.mustApi(lb.name, 'GET', '/config/cistate/all')) as { Attr: Record<string, any>[] }).Attr.find((x) => x.instance === 'llb-inst0')!;
+
+  /**
+   * From the heal on, every sample must show exactly one MASTER and the
+   * router's best path through it; returns the violations and how long the
+   * pair took to settle (`done`).
+   */
+  async function watchHeal(done: (r: Record<string, string | undefined>) => boolean): Promise<{ violations: string[]; settledMs: number }> {
+    const t0 = Date.now();
+    const violations: string[] = [];
+    await waitFor(
+      async () => {
+        const [r, via] = await Promise.all([roles(), best()]);
+        const masters = Object.entries(r).filter(([, s]) => s === 'MASTER').map(([n]) => n);
+        const masterIp = masters.length === 1 ? LB_NODES.find((x) => x.name === masters[0])!.ipv4 : undefined;
+        if (masters.length !== 1 || via !== masterIp) violations.push(`${Date.now() - t0} ms: ${JSON.stringify(r)} router via ${via}`);
+        return done(r);
+      },
+      { timeoutMs: 20_000, intervalMs: 50, what: 'the pair settled after the heal' },
+    );
+    return { violations, settledMs: Date.now() - t0 };
+  }
+
+  it('link cut of the BACKUP with the higher rank: it goes FAULT, not MASTER on its own side, and returns as BACKUP; the MASTER never moves', async () => {
+    // After the restart above: lb1 MASTER, lb2 (the higher address) BACKUP.
+    assert.deepEqual(await roles(), { [LB1.name]: 'MASTER', [LB2.name]: 'BACKUP' });
+    const hooks1 = hookLog(LB1.name).length;
+    const hooks2 = hookLog(LB2.name).length;
+    await t.lab.cutLink(LB2.name);
+    try {
+      // lb2 lost BFD with lb1 and with the router: no upstream left, so FAULT rather than MASTER alone.
+      const e = await waitFor(async () => {
+        const x = await entry(LB2);
+        return x.state === 'FAULT' ? x : undefined;
+      }, { timeoutMs: 5_000, intervalMs: 20, what: 'lb2 FAULT' });
+      assert.equal(e.eligible, false);
+      assert.deepEqual(
+        (e.upstream as { kind: string; name: string; up: boolean }[]).map((u) => [u.kind, u.name, u.up]).sort(),
+        [['bgp', ROUTER.ipv4, false], ['bgp', ROUTER.ipv6, false]].sort(),
+      );
+      const table = await t.lab.run(LB2.name, [LOXICMD_BIN, 'get', 'hastate']);
+      assert.match(table, /\| llb-inst0 \| FAULT +\|/);
+      await new Promise((r) => setTimeout(r, 1000));
+      assert.equal(await state(LB2), 'FAULT', 'stays FAULT while cut');
+      assert.equal(await state(LB1), 'MASTER');
+    } finally {
+      await t.lab.restoreLink(LB2.name);
+    }
+    const heal = await watchHeal((r) => r[LB1.name] === 'MASTER' && r[LB2.name] === 'BACKUP');
+    assert.deepEqual(heal.violations, [], 'one MASTER, the router on it, through the whole heal');
+    await new Promise((r) => setTimeout(r, 2500));
+    assert.deepEqual(await roles(), { [LB1.name]: 'MASTER', [LB2.name]: 'BACKUP' });
+    assert.deepEqual(hookLog(LB1.name).slice(hooks1), [], 'the MASTER never changed');
+    assert.deepEqual(hookLog(LB2.name).slice(hooks2), ['llb-inst0 FAULT 0.0.0.0', 'llb-inst0 BACKUP 0.0.0.0']);
+    assert.equal(await best(), LB1.ipv4);
+    console.log(`# heal after a cut of the higher-rank BACKUP: settled in ${heal.settledMs} ms, 0 samples with a MASTER the router does not use`);
+  });
+
+  it('link cut of the MASTER: the BACKUP takes over, the cut node is FAULT and shuts its BGP session; the heal keeps the new MASTER', async () => {
+    const hooks1 = hookLog(LB1.name).length;
+    const hooks2 = hookLog(LB2.name).length;
     await t.lab.cutLink(LB1.name);
     try {
       await waitFor(async () => (await state(LB2)) === 'MASTER', { timeoutMs: 5_000, intervalMs: 20, what: 'lb2 MASTER after the cut' });
@@ -115,20 +179,19 @@ describe('HA roles over BFD (--ka) with a BIRD router', () => {
         const peers = (await t.gobgpJson(LB1.name, 'neighbor')) as { conf?: { neighbor_address?: string }; state?: { admin_state?: number } }[];
         return peers.find((p) => p.conf?.neighbor_address === ROUTER.ipv4)?.state?.admin_state === 1;
       }, { timeoutMs: 5_000, what: 'lb1 shut its session with the router' });
-      assert.equal(await state(LB1), 'MASTER', 'alone on its side of the partition');
+      await waitFor(async () => (await state(LB1)) === 'FAULT', { timeoutMs: 5_000, what: 'lb1 FAULT' });
     } finally {
       await t.lab.restoreLink(LB1.name);
     }
-    // Heal: two MASTERs meet; the higher rank (lb2) stays, lb1 steps down, and it stays that way.
-    await waitFor(async () => {
-      const r = await roles();
-      return r[LB2.name] === 'MASTER' && r[LB1.name] === 'BACKUP';
-    }, { timeoutMs: 15_000, what: 'one MASTER after the heal' });
-    const hooks = hookLog(LB2.name).length;
+    const heal = await watchHeal((r) => r[LB2.name] === 'MASTER' && r[LB1.name] === 'BACKUP');
+    assert.deepEqual(heal.violations, [], 'one MASTER, the router on it, through the whole heal');
     await new Promise((r) => setTimeout(r, 2500));
     assert.deepEqual(await roles(), { [LB1.name]: 'BACKUP', [LB2.name]: 'MASTER' });
-    assert.equal(hookLog(LB2.name).length, hooks, 'no flapping');
+    assert.deepEqual(hookLog(LB2.name).slice(hooks2), ['llb-inst0 MASTER 0.0.0.0'], 'no flapping');
+    // The cut MASTER may be MASTER for a moment (its HA session can time out before its router's): then FAULT, then BACKUP.
+    assert.deepEqual(hookLog(LB1.name).slice(hooks1).filter((h) => !h.includes('MASTER')), ['llb-inst0 FAULT 0.0.0.0', 'llb-inst0 BACKUP 0.0.0.0']);
     // BFD back up with the router: the session is enabled and comes back.
     await t.waitEstablished(LB1.name, [ROUTER.ipv4], 20_000);
+    console.log(`# heal after a cut of the MASTER: settled in ${heal.settledMs} ms`);
   });
 });

@@ -66,14 +66,17 @@ test('get bgpneigh and get hastate', () => {
   );
   const wide = renderHaStateTable(
     [
-      { instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0', sync: null, priority: 100, driver: 'bfd', peers: [{ remoteIp: '192.168.80.11', bfd: 'Up', state: 'MASTER' }] },
+      {
+        instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0', sync: null, priority: 100, driver: 'bfd', peers: [{ remoteIp: '192.168.80.11', bfd: 'Up', state: 'MASTER' }],
+        eligible: true, upstream: [{ kind: 'bgp', name: '192.168.80.1', up: true }, { kind: 'bgp', name: 'fd80::1', up: false }],
+      },
       { instance: 'llb-inst1', state: 'MASTER', vip: '0.0.0.0', sync: null },
     ],
     true,
   );
-  assert.match(wide, /^\| INSTANCE +\| HASTATE \| +VIP +\| PRIORITY \| DRIVER \| +PEERS +\|$/m);
-  assert.match(wide, /^\| llb-inst0 \| BACKUP +\| 0\.0\.0\.0 \| +100 \| bfd +\| 192\.168\.80\.11 BFDUp MASTER \|$/m);
-  assert.match(wide, /^\| llb-inst1 \| MASTER +\| 0\.0\.0\.0 \| +\| +\| +\|$/m);
+  assert.match(wide, /^\| INSTANCE +\| HASTATE \| +VIP +\| PRIORITY \| DRIVER \| +PEERS +\| UPSTREAM \|$/m);
+  assert.match(wide, /^\| llb-inst0 \| BACKUP +\| 0\.0\.0\.0 \| +100 \| bfd +\| 192\.168\.80\.11 BFDUp MASTER \| 1\/2 up +\|$/m);
+  assert.match(wide, /^\| llb-inst1 \| MASTER +\| 0\.0\.0\.0 \| +\| +\| +\| +\|$/m);
 });
 
 test('argument parsing: aliases, defaults, flags anywhere', () => {

@@ -1,0 +1,239 @@
+// What connects this node to the rest of the network, and whether any of it
+// still does: the upstream that makes a node eligible for MASTER (issue 15,
+// keepalived's track_interface / FAULT in loxilb terms).
+//
+// Tracked, when configured:
+// - each BGP neighbour that is not an HA peer (the routers): up while its
+//   session is Established and, if BFD runs with it, BFD has not said it is
+//   gone. BFD is the fast signal; Established is what makes the routers take
+//   our routes.
+// - each interface that holds a subnet with one of our VIPs (L2): up while
+//   the link has carrier (operstate up, or unknown for links that do not say).
+//
+// A router the node has never reached since it was configured (or since the
+// agent started) is pending, not down, for graceMs: adding the routers after
+// the HA pair has elected, or an agent start, must not push a MASTER into
+// FAULT before its sessions had a chance to come up. After graceMs, a router
+// never reached counts as down.
+//
+// A node with nothing tracked is always eligible. A node where every tracked
+// item is down has lost its upstream: HaManager makes its instances FAULT,
+// which holds no VIP and advertises nothing, and it never wins an election
+// or a heal in that state.
+import { readFileSync } from 'node:fs';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
+import { silentLogger, type Logger } from '../util/logger.ts';
+
+export interface UpstreamGate {
+  healthy(): boolean;
+  /** Called (synchronously) whenever healthy() changed. */
+  onChange(cb: (healthy: boolean) => void): void;
+}
+
+export const alwaysHealthy: UpstreamGate = { healthy: () => true, onChange: () => undefined };
+
+export interface UpstreamItem {
+  kind: 'bgp' | 'interface';
+  /** Neighbour address or interface name. */
+  name: string;
+  up: boolean;
+  /** Why it is down (or what keeps it up), for GET config/cistate/all. */
+  detail: string;
+}
+
+interface NeighborEntry {
+  established: boolean;
+  /** Established at least once since configured. */
+  seen: boolean;
+  /** When it was configured (clock ms): pending until seen or graceMs later. */
+  since: number;
+  /** undefined: BFD does not run with it or never said anything. */
+  bfdUp?: boolean;
+}
+
+/** Link state from sysfs: the agent runs in the network namespace it serves. */
+export function sysfsLinkUp(ifname: string): boolean {
+  if (!/^[A-Za-z0-9_.@:-]{1,15}$/.test(ifname)) return false;
+  try {
+    const s = readFileSync(`/sys/class/net/${ifname}/operstate`, 'utf8').trim();
+    return s === 'up' || s === 'unknown';
+  } catch {
+    return false; // gone
+  }
+}
+
+export interface UpstreamTrackerOptions {
+  /** Interfaces to track now (those that hold a subnet with one of our VIPs); read on each poll. */
+  interfaces?: () => Iterable<string>;
+  linkUp?: (ifname: string) => boolean;
+  /** How often links are read: carrier loss has no event here, so this bounds its detection. */
+  pollMs?: number;
+  /** How long a router never reached is pending rather than down. */
+  graceMs?: number;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export const UPSTREAM_POLL_MS = 100;
+export const UPSTREAM_GRACE_MS = 30_000;
+
+export class UpstreamTracker implements UpstreamGate {
+  private readonly neighbors = new Map<string, NeighborEntry>();
+  private links = new Map<string, boolean>();
+  private readonly listeners: ((healthy: boolean) => void)[] = [];
+  private last: boolean;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly linkUp: (ifname: string) => boolean;
+  private timer?: TimerHandle;
+  private graceTimer?: TimerHandle;
+  private readonly graceMs: number;
+  private closed = false;
+
+  constructor(private readonly opts: UpstreamTrackerOptions = {}) {
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.logger ?? silentLogger;
+    this.linkUp = opts.linkUp ?? sysfsLinkUp;
+    this.graceMs = opts.graceMs ?? UPSTREAM_GRACE_MS;
+    if (opts.interfaces) this.readLinks();
+    this.last = this.compute();
+    if (opts.interfaces) this.schedule();
+  }
+
+  onChange(cb: (healthy: boolean) => void): void {
+    this.listeners.push(cb);
+  }
+
+  healthy(): boolean {
+    return this.last;
+  }
+
+  /** The routers: BGP neighbours that are not HA peers. Entries of those that stay keep their state. */
+  setNeighbors(addresses: Iterable<string>): void {
+    const keep = new Set(addresses);
+    for (const a of [...this.neighbors.keys()]) if (!keep.has(a)) this.neighbors.delete(a);
+    const now = this.clock.now();
+    for (const a of keep) if (!this.neighbors.has(a)) this.neighbors.set(a, { established: false, seen: false, since: now });
+    this.armGrace();
+    this.update('neighbours changed');
+  }
+
+  tracksNeighbor(address: string): boolean {
+    return this.neighbors.has(address);
+  }
+
+  /** gobgpd's view of a session. */
+  bgpState(address: string, established: boolean): void {
+    const n = this.neighbors.get(address);
+    if (!n || n.established === established) return;
+    n.established = established;
+    if (established) n.seen = true;
+    this.update(`BGP with ${address} ${established ? 'Established' : 'down'}`);
+  }
+
+  /** gobgpd is gone (or restarting): no session is Established until it says so again. */
+  bgpReset(): void {
+    let any = false;
+    for (const n of this.neighbors.values()) {
+      any ||= n.established;
+      n.established = false;
+    }
+    if (any) this.update('gobgpd gone');
+  }
+
+  /** BFD with a neighbour: true Up, false went down after being Up. */
+  bfdState(address: string, up: boolean): void {
+    const n = this.neighbors.get(address);
+    if (!n || n.bfdUp === up) return;
+    n.bfdUp = up;
+    this.update(`BFD with ${address} ${up ? 'Up' : 'down'}`);
+  }
+
+  items(): UpstreamItem[] {
+    const out: UpstreamItem[] = [];
+    for (const [a, n] of this.neighbors) {
+      const up = n.established && n.bfdUp !== false;
+      const detail = n.bfdUp === false ? 'BFD down' : n.established ? 'Established' : this.pending(n) ? 'pending: not reached yet' : 'BGP not Established';
+      out.push({ kind: 'bgp', name: a, up, detail });
+    }
+    for (const [name, up] of this.links) out.push({ kind: 'interface', name, up, detail: up ? 'link up' : 'no carrier' });
+    return out;
+  }
+
+  /** Reads the tracked links now (also done every pollMs). */
+  pollLinks(): void {
+    if (!this.opts.interfaces) return;
+    this.readLinks();
+    this.update('link state changed');
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    if (this.graceTimer !== undefined) this.clock.clearTimer(this.graceTimer);
+    this.timer = undefined;
+    this.graceTimer = undefined;
+  }
+
+  private pending(n: NeighborEntry): boolean {
+    return !n.seen && n.bfdUp !== false && this.clock.now() - n.since < this.graceMs;
+  }
+
+  /** Re-evaluates when the first pending router's grace ends. */
+  private armGrace(): void {
+    if (this.graceTimer !== undefined) this.clock.clearTimer(this.graceTimer);
+    this.graceTimer = undefined;
+    let first = Infinity;
+    const now = this.clock.now();
+    for (const n of this.neighbors.values()) if (!n.seen && n.since + this.graceMs > now) first = Math.min(first, n.since + this.graceMs);
+    if (first === Infinity || this.closed) return;
+    this.graceTimer = this.clock.setTimer(() => {
+      this.graceTimer = undefined;
+      this.update('a router was never reached within the grace period');
+      this.armGrace();
+    }, first - now);
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    this.timer = this.clock.setTimer(() => {
+      this.timer = undefined;
+      try {
+        this.pollLinks();
+      } catch (err) {
+        this.log.warn({ err: (err as Error).message }, 'reading link states failed');
+      }
+      this.schedule();
+    }, this.opts.pollMs ?? UPSTREAM_POLL_MS);
+  }
+
+  private readLinks(): void {
+    const next = new Map<string, boolean>();
+    for (const name of this.opts.interfaces!()) if (!next.has(name)) next.set(name, this.linkUp(name));
+    this.links = next;
+  }
+
+  private compute(): boolean {
+    let tracked = false;
+    for (const n of this.neighbors.values()) {
+      if (this.pending(n)) continue;
+      tracked = true;
+      if (n.established && n.bfdUp !== false) return true;
+    }
+    for (const up of this.links.values()) {
+      tracked = true;
+      if (up) return true;
+    }
+    return !tracked;
+  }
+
+  private update(reason: string): void {
+    const now = this.compute();
+    if (now === this.last) return;
+    this.last = now;
+    const down = this.items().filter((i) => !i.up).map((i) => `${i.kind} ${i.name}: ${i.detail}`);
+    if (now) this.log.info({ reason }, 'upstream back: this node may serve again');
+    else this.log.warn({ reason, down }, 'upstream lost: every tracked link and router is down; HA instances go FAULT');
+    for (const cb of this.listeners) cb(now);
+  }
+}

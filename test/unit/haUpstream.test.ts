@@ -1,0 +1,292 @@
+// Upstream-aware roles (issue 15 §1): a node that lost every router and VIP
+// link it tracks is FAULT, is left out of its peers' election, and comes back
+// as BACKUP of the node that served meanwhile, never as a second MASTER.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HaManager, type HaDecision, type HaHost, type PeerRoleView } from '../../src/ha/HaManager.ts';
+import { UpstreamTracker, type UpstreamGate } from '../../src/ha/UpstreamTracker.ts';
+import { ManualClock } from '../../src/util/clock.ts';
+import type { CiStateName } from '../../src/ha/ClusterState.ts';
+
+const INST = 'llb-inst0';
+
+test('UpstreamTracker: nothing tracked is healthy; a router counts while Established and BFD has not said it is gone', () => {
+  const t = new UpstreamTracker({ graceMs: 0 });
+  const seen: boolean[] = [];
+  t.onChange((h) => seen.push(h));
+  assert.equal(t.healthy(), true);
+  t.setNeighbors(['192.168.1.1', 'fd00::1']);
+  assert.equal(t.healthy(), false, 'routers configured, no session yet');
+  t.bgpState('192.168.1.1', true);
+  assert.equal(t.healthy(), true);
+  t.bfdState('192.168.1.1', false);
+  assert.equal(t.healthy(), false, 'BFD down wins over a stale Established');
+  assert.deepEqual(t.items(), [
+    { kind: 'bgp', name: '192.168.1.1', up: false, detail: 'BFD down' },
+    { kind: 'bgp', name: 'fd00::1', up: false, detail: 'BGP not Established' },
+  ]);
+  t.bgpState('fd00::1', true);
+  assert.equal(t.healthy(), true, 'one router of two is enough');
+  t.bgpReset();
+  assert.equal(t.healthy(), false, 'gobgpd gone');
+  t.bgpState('10.9.9.9', true); // not tracked: ignored
+  assert.equal(t.healthy(), false);
+  t.setNeighbors([]);
+  assert.equal(t.healthy(), true);
+  assert.deepEqual(seen, [false, true, false, true, false, true]);
+});
+
+test('UpstreamTracker: a router never reached is pending for graceMs (setup order, agent start), then down', () => {
+  const clock = new ManualClock();
+  const t = new UpstreamTracker({ graceMs: 30_000, clock });
+  const seen: boolean[] = [];
+  t.onChange((h) => seen.push(h));
+  t.setNeighbors(['192.168.1.1']);
+  assert.equal(t.healthy(), true);
+  t.bfdState('192.168.1.1', true); // BFD before BGP, as at every start
+  assert.equal(t.healthy(), true);
+  assert.equal(t.items()[0]!.detail, 'pending: not reached yet');
+  clock.advance(29_999);
+  assert.equal(t.healthy(), true);
+  clock.advance(1);
+  assert.equal(t.healthy(), false, 'never reached in 30 s: down');
+  t.bgpState('192.168.1.1', true);
+  assert.equal(t.healthy(), true);
+  // A second router added later is pending on its own clock, the first one counts.
+  t.setNeighbors(['192.168.1.1', '192.168.2.1']);
+  t.bfdState('192.168.1.1', false);
+  assert.equal(t.healthy(), false, 'the reached router is gone; the new one is only pending');
+  t.bgpState('192.168.2.1', true);
+  assert.equal(t.healthy(), true);
+  // A pending router whose BFD came up and then went down is down, grace or not.
+  t.setNeighbors(['192.168.3.1']);
+  t.bfdState('192.168.3.1', true);
+  t.bfdState('192.168.3.1', false);
+  assert.equal(t.healthy(), false);
+  assert.deepEqual(seen, [false, true, false, true, false]);
+  t.close();
+});
+
+test('UpstreamTracker: VIP links are read every pollMs; carrier loss and return are reported once each', () => {
+  const clock = new ManualClock();
+  const carrier = new Map([['eth0', true], ['eth1', true]]);
+  let tracked = ['eth0'];
+  const t = new UpstreamTracker({ interfaces: () => tracked, linkUp: (i) => carrier.get(i) ?? false, pollMs: 100, clock });
+  const seen: boolean[] = [];
+  t.onChange((h) => seen.push(h));
+  assert.equal(t.healthy(), true);
+  carrier.set('eth0', false);
+  clock.advance(99);
+  assert.equal(t.healthy(), true, 'not read yet');
+  clock.advance(1);
+  assert.equal(t.healthy(), false);
+  assert.deepEqual(t.items(), [{ kind: 'interface', name: 'eth0', up: false, detail: 'no carrier' }]);
+  clock.advance(500);
+  tracked = ['eth0', 'eth1'];
+  clock.advance(100);
+  assert.equal(t.healthy(), true, 'a second VIP link with carrier');
+  carrier.set('eth1', false);
+  clock.advance(100);
+  carrier.set('eth0', true);
+  clock.advance(100);
+  assert.deepEqual(seen, [false, true, false, true]);
+  t.close();
+});
+
+class Gate implements UpstreamGate {
+  value = true;
+  private cbs: ((h: boolean) => void)[] = [];
+  healthy() {
+    return this.value;
+  }
+  onChange(cb: (h: boolean) => void) {
+    this.cbs.push(cb);
+  }
+  set(v: boolean) {
+    if (v === this.value) return;
+    this.value = v;
+    for (const cb of this.cbs) cb(v);
+  }
+}
+
+class Node implements HaHost {
+  state: CiStateName = 'NOT_DEFINED';
+  changes: string[] = [];
+  holds: boolean[] = [];
+  upstream = new Gate();
+  mgr!: HaManager;
+  /** The peer whose session AdminDown reaches (set by pair()). */
+  other?: Node;
+  constructor(readonly addr: string, readonly canHold = true) {}
+  roleOf(): CiStateName {
+    return this.state;
+  }
+  applyRole(_instance: string, role: HaDecision): void {
+    this.state = role;
+    this.changes.push(role);
+  }
+}
+
+function start(clock: ManualClock, n: Node, other: Node, priority = 100): void {
+  const host: HaHost = n.canHold
+    ? Object.assign(n, {
+        holdPeerSessions(hold: boolean) {
+          n.holds.push(hold);
+          // AdminDown: both ends see the session down at once.
+          if (hold) link(n, other, false);
+        },
+      })
+    : n;
+  n.mgr = new HaManager({
+    host,
+    priority,
+    upstream: n.upstream,
+    clock,
+    initWaitMs: 3000,
+    pollMs: 1000,
+    fetchPeerView: (remoteIp) => {
+      assert.equal(remoteIp, other.addr);
+      return Promise.resolve<PeerRoleView>({ state: other.state, priority: other.mgr.priority, synced: true });
+    },
+  });
+  n.mgr.addPeer(INST, other.addr, n.addr);
+}
+
+function pair(clock: ManualClock, canHold = true) {
+  const a = new Node('10.0.0.1', canHold);
+  const b = new Node('10.0.0.2', canHold);
+  start(clock, a, b);
+  start(clock, b, a);
+  return { a, b };
+}
+
+function link(a: Node, b: Node, up: boolean): void {
+  a.mgr.bfdState(INST, b.addr, up);
+  b.mgr.bfdState(INST, a.addr, up);
+}
+
+async function run(clock: ManualClock, ms: number): Promise<void> {
+  for (let t = 0; t < ms; t += 100) {
+    await new Promise((r) => setImmediate(r));
+    clock.advance(100);
+  }
+  await new Promise((r) => setImmediate(r));
+}
+
+test('HaManager: a MASTER that loses its upstream goes FAULT and holds its HA sessions, so the BACKUP takes over at once', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock);
+  link(a, b, true);
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  b.upstream.set(false);
+  // No read of b's view needed: AdminDown took the session down at both ends.
+  assert.deepEqual([a.state, b.state], ['MASTER', 'FAULT']);
+  assert.deepEqual(b.holds, [true]);
+  // The upstream is back: b lets its sessions go and waits for them before deciding anything.
+  b.upstream.set(true);
+  assert.deepEqual(b.holds, [true, false]);
+  await run(clock, 1000);
+  assert.equal(b.state, 'FAULT', 'still waiting for its peer, not MASTER alone');
+  link(a, b, true);
+  await run(clock, 3000);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'BACKUP']);
+  assert.deepEqual(a.changes, ['BACKUP', 'MASTER']);
+  assert.deepEqual(b.changes, ['MASTER', 'FAULT', 'BACKUP']);
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: link cut at the switch; the cut MASTER is FAULT, never MASTER alone, and the heal keeps the survivor', async () => {
+  for (const order of ['upstream first', 'peer first'] as const) {
+    const clock = new ManualClock();
+    const { a, b } = pair(clock);
+    link(a, b, true);
+    await run(clock, 500);
+    assert.equal(b.state, 'MASTER');
+    // The cut: b's HA session and its routers go at the same moment, in either order.
+    link(a, b, false);
+    b.upstream.set(false);
+    assert.deepEqual([a.state, b.state], ['MASTER', 'FAULT'], order);
+    await run(clock, 5000);
+    assert.deepEqual([a.state, b.state], ['MASTER', 'FAULT'], order);
+    // The heal: the routers' sessions and the HA session come back in some order.
+    if (order === 'upstream first') {
+      b.upstream.set(true);
+      await run(clock, 1500);
+      assert.equal(b.state, 'FAULT', `${order}: waits for its peer`);
+      link(a, b, true);
+    } else {
+      link(a, b, true);
+      await run(clock, 1500);
+      assert.equal(b.state, 'FAULT', `${order}: still no upstream`);
+      b.upstream.set(true);
+    }
+    await run(clock, 3000);
+    assert.deepEqual([a.state, b.state], ['MASTER', 'BACKUP'], order);
+    assert.ok(!b.changes.slice(1).includes('MASTER'), `${order}: b never MASTER again: ${b.changes}`);
+    assert.deepEqual(a.changes, ['BACKUP', 'MASTER'], order);
+    a.mgr.close();
+    b.mgr.close();
+  }
+});
+
+test('HaManager: a peer in FAULT is no candidate; a host that cannot hold its sessions is noticed at the next read', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock, false);
+  link(a, b, true);
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  b.upstream.set(false);
+  assert.equal(b.state, 'FAULT');
+  assert.equal(a.state, 'BACKUP', 'a has not read b yet');
+  await run(clock, 1100);
+  assert.equal(a.state, 'MASTER', 'b is FAULT: a outranks every candidate');
+  // b's upstream is back while its session stayed up: it decides at once, as BACKUP.
+  b.upstream.set(true);
+  await run(clock, 100);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'BACKUP']);
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: a node that starts with no upstream is FAULT and holds nothing; both FAULT leaves no MASTER until one can serve', async () => {
+  const clock = new ManualClock();
+  const a = new Node('10.0.0.1');
+  const b = new Node('10.0.0.2');
+  a.upstream.value = false;
+  b.upstream.value = false;
+  start(clock, a, b);
+  start(clock, b, a);
+  link(a, b, true);
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
+  assert.deepEqual([a.holds, b.holds], [[], []], 'no MASTER went FAULT: nothing to hurry');
+  a.upstream.set(true);
+  await run(clock, 100);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'FAULT'], 'the lower rank serves: the higher one cannot');
+  b.upstream.set(true);
+  await run(clock, 1100);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'BACKUP'], 'no preemption by the returning higher rank');
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: upstream back with no peer ever answering: MASTER after the initial wait, as at start', async () => {
+  const clock = new ManualClock();
+  const a = new Node('10.0.0.1');
+  const b = new Node('10.0.0.2');
+  start(clock, a, b);
+  start(clock, b, a);
+  await run(clock, 3100);
+  assert.equal(a.state, 'MASTER', 'alone after initWaitMs');
+  a.upstream.set(false);
+  assert.equal(a.state, 'FAULT');
+  a.upstream.set(true);
+  await run(clock, 2900);
+  assert.equal(a.state, 'FAULT');
+  await run(clock, 200);
+  assert.equal(a.state, 'MASTER');
+  a.mgr.close();
+  b.mgr.close();
+});
