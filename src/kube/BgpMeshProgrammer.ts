@@ -12,6 +12,7 @@
 import type { Logger } from '../util/logger.ts';
 import { silentLogger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import type { Clock } from '../util/clock.ts';
 import { canonicalAddress } from '../ipam/ipRange.ts';
 import { deleteNeighborPath, diffBgpNeighbors, planBgpMesh, type BgpGlobalBody, type BgpNeighborBody, type MeshConfig } from './planBgpMesh.ts';
 import type { AgentInfo } from './agentPool.ts';
@@ -24,6 +25,8 @@ export interface BgpMeshProgrammerOptions {
   client: (agentId: string) => LoxiClient | undefined;
   logger?: Logger;
   retryMs?: number;
+  /** The retry pause runs on it (default: the system clock). */
+  clock?: Clock;
 }
 
 interface AgentBgpState {
@@ -55,6 +58,7 @@ export class BgpMeshProgrammer {
         this.log.debug({ err: (err as Error).message }, 'BGP mesh pass incomplete; retrying');
         return opts.retryMs ?? DEFAULT_BGP_RETRY_MS;
       },
+      clock: opts.clock,
     });
   }
 

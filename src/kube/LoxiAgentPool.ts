@@ -78,10 +78,10 @@ export interface LoxiAgentPoolOptions {
   requestTimeoutMs?: number;
   /** Rule requests (POST/DELETE) in flight per agent during a sync; default DEFAULT_RULE_REQUESTS_IN_FLIGHT. */
   ruleRequestsInFlight?: number;
-  /** Timers of the health loop and retries. */
+  /** The CA bundle the agents' HTTPS certificates are checked against, and their API token (--loxiCACert, --loxiTokenFile). */
+  access?: { ca?: Buffer; token?: string };
+  /** Timers of the health loop, retries, role arbitration and the BGP mesh; its epochMs() for lastSeenMs. */
   clock?: Clock;
-  /** Wall clock for lastSeenMs. */
-  now?: () => number;
   /** Pause before the BGP programmer retries a failed agent (default 2 s). */
   bgpRetryMs?: number;
 }
@@ -134,7 +134,6 @@ export class LoxiAgentPool implements AgentPool {
   private readonly emitter = new EventEmitter();
   private readonly log: Logger;
   private readonly clock: Clock;
-  private readonly now: () => number;
   private readonly healthTimeoutMs: number;
   private readonly arbiter?: RoleArbiter;
   private readonly mesh?: BgpMeshProgrammer;
@@ -149,7 +148,6 @@ export class LoxiAgentPool implements AgentPool {
     const cfg = opts.config;
     this.log = (opts.logger ?? silentLogger).child({ part: 'LoxiAgentPool' });
     this.clock = opts.clock ?? systemClock;
-    this.now = opts.now ?? Date.now;
     this.healthTimeoutMs = opts.healthTimeoutMs ?? Math.min(1000, Math.max(250, cfg.roleHealthPeriodMs));
     const client = (id: string) => this.entries.get(id)?.client;
     if (cfg.setRoles !== undefined) {
@@ -161,7 +159,7 @@ export class LoxiAgentPool implements AgentPool {
         rebalance: cfg.setUniqueIP ?? false,
         client,
         logger: opts.logger,
-        now: this.now,
+        clock: this.clock,
         postTimeoutMs: Math.max(1000, this.healthTimeoutMs),
       });
     }
@@ -178,6 +176,7 @@ export class LoxiAgentPool implements AgentPool {
         client,
         logger: opts.logger,
         retryMs: opts.bgpRetryMs,
+        clock: this.clock,
       });
     }
     for (const url of cfg.loxiURLs) {
@@ -311,7 +310,7 @@ export class LoxiAgentPool implements AgentPool {
       this.log.warn({ url: a.url }, 'agent listed twice; using the first');
       return;
     }
-    const client = new LoxiClient(id, { healthTimeoutMs: this.healthTimeoutMs, requestTimeoutMs: this.opts.requestTimeoutMs });
+    const client = new LoxiClient(id, { healthTimeoutMs: this.healthTimeoutMs, requestTimeoutMs: this.opts.requestTimeoutMs, ...this.opts.access });
     const nodeAddress = canonicalAddress(a.nodeAddress.trim()) ?? a.nodeAddress.trim();
     this.entries.set(id, {
       info: { id, url: id, kind: a.kind, nodeAddress, alive: false },
@@ -391,7 +390,7 @@ export class LoxiAgentPool implements AgentPool {
       }
       const restarted = wasAlive && this.restarted(e, h);
       e.info.alive = true;
-      e.info.lastSeenMs = this.now();
+      e.info.lastSeenMs = this.clock.epochMs();
       if (h.uptimeSeconds !== undefined) e.lastUptime = { seconds: h.uptimeSeconds, atMs: this.clock.now() };
       if (!wasAlive || restarted) {
         up.push(e);

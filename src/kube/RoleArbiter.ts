@@ -17,6 +17,7 @@ import type { CiState } from '../ha/ClusterState.ts';
 import { electRoles, type RoleAgent } from './electRoles.ts';
 import type { AgentInfo } from './agentPool.ts';
 import type { LoxiClient } from './LoxiClient.ts';
+import { systemClock, withTimeout, type Clock } from '../util/clock.ts';
 
 export interface RoleArbiterOptions {
   /** The --setRoles address, sent as every CI state's vip. */
@@ -30,7 +31,8 @@ export interface RoleArbiterOptions {
   /** The client of an agent by id; undefined if the agent is gone. */
   client: (agentId: string) => LoxiClient | undefined;
   logger?: Logger;
-  now?: () => number;
+  /** Election time (its wall clock, as the pool's lastSeenMs) and the CI state read timeout. */
+  clock?: Clock;
   /**
    * Per CI state post. Health rounds wait for the posts, so one agent that
    * answers health checks but hangs on a post must not hold up the next
@@ -87,7 +89,7 @@ export class RoleArbiter {
       vip: this.opts.vip,
       zone: this.opts.zone,
       rebalance: this.opts.rebalance,
-      nowMs: (this.opts.now ?? Date.now)(),
+      nowMs: (this.opts.clock ?? systemClock).epochMs(),
     });
     for (const note of r.notes) {
       if (this.seenNotes.has(note)) continue;
@@ -129,19 +131,11 @@ export class RoleArbiter {
         .map(async (a) => {
           const client = this.opts.client(a.id);
           if (!client) return;
-          let timer: NodeJS.Timeout | undefined;
           try {
-            const states = await Promise.race([
-              client.listCiStates(),
-              new Promise<never>((_, reject) => {
-                timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
-              }),
-            ]);
+            const states = await withTimeout(this.opts.clock ?? systemClock, client.listCiStates(), timeoutMs, () => new Error(`no answer within ${timeoutMs} ms`));
             for (const s of states) if (s.state === 'MASTER') claims.set(s.instance, [...(claims.get(s.instance) ?? []), a.id]);
           } catch (err) {
             this.log.debug({ agent: a.id, err: (err as Error).message }, 'cannot read CI states; not adopting from it');
-          } finally {
-            clearTimeout(timer);
           }
         }),
     );

@@ -1,8 +1,12 @@
 // What the agent-pool unit tests share: a pool config with a short health
-// period, fake agents on their own loopback addresses, and one cleanup list
-// that an afterEach hook empties (the test file registers the hook).
+// period, fake agents on their own loopback addresses, a FakeClock for the
+// pools' timers (health rounds, retries, the BGP mesh), and one cleanup list
+// that an afterEach hook empties (the test file registers the hook). Requests
+// to the fake agents are real loopback I/O: advance() and until() wait for
+// the ones each timer sets off (pool.whenIdle()) before moving time on.
 import { LoxiAgentPool, type AgentPoolConfig } from '../../src/kube/LoxiAgentPool.ts';
 import { FakeLoxiAgent } from './FakeLoxiAgent.ts';
+import { FakeClock } from './FakeClock.ts';
 
 export const PERIOD = 100;
 
@@ -23,6 +27,8 @@ export function poolConfig(over: Partial<AgentPoolConfig> = {}): AgentPoolConfig
 
 export class PoolFixture {
   private readonly cleanup: (() => Promise<void>)[] = [];
+  /** The clock of the pools this test makes; a fresh one after each close(). */
+  clock = new FakeClock();
 
   /** `firstHost`: the last octet of the first fake's 127.0.0.x, so test files do not share addresses. */
   constructor(private readonly firstHost: number) {}
@@ -38,7 +44,7 @@ export class PoolFixture {
   }
 
   pool(config: AgentPoolConfig, extra: { bgpRetryMs?: number } = {}): LoxiAgentPool {
-    const p = new LoxiAgentPool({ config, healthTimeoutMs: 300, requestTimeoutMs: 1000, ...extra });
+    const p = new LoxiAgentPool({ config, healthTimeoutMs: 300, requestTimeoutMs: 1000, clock: this.clock, ...extra });
     this.cleanup.push(() => p.close());
     return p;
   }
@@ -49,5 +55,36 @@ export class PoolFixture {
 
   async close(): Promise<void> {
     for (const f of this.cleanup.splice(0).reverse()) await f();
+    this.clock = new FakeClock();
+  }
+
+  /**
+   * Moves the clock on by ms, one due timer at a time, waiting after each
+   * for the requests it set off. Not while p's BGP mesh waits out a retry
+   * with changes pending (whenIdle waits for that retry): use the clock.
+   */
+  async advance(p: LoxiAgentPool, ms: number): Promise<void> {
+    const target = this.clock.now() + ms;
+    for (;;) {
+      await p.whenIdle();
+      const next = this.clock.nextDue();
+      if (next === undefined || next > target) break;
+      await this.clock.advanceTo(next);
+    }
+    await this.clock.advanceTo(target);
+    await p.whenIdle();
+  }
+
+  /** Runs p's timers in order until cond holds; answers how much (fake) time that took. Throws past maxMs. */
+  async until(p: LoxiAgentPool, cond: () => unknown, what = 'condition', maxMs = 20 * PERIOD): Promise<number> {
+    const start = this.clock.now();
+    for (;;) {
+      await p.whenIdle();
+      await this.clock.settle();
+      if (cond()) return this.clock.now() - start;
+      const next = this.clock.nextDue();
+      if (next === undefined || next - start > maxMs) throw new Error(`no ${what} within ${maxMs} ms (fake clock)`);
+      await this.clock.advanceTo(next);
+    }
   }
 }

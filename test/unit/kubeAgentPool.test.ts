@@ -5,7 +5,6 @@ import type { AgentInfo, AgentPoolEvents } from '../../src/kube/agentPool.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import type { KubeLoxilbConfig } from '../../src/cli/kubeLoxilbFlags.ts';
 import { FakeLoxiAgent } from '../lab/FakeLoxiAgent.ts';
-import { waitFor } from '../lab/wait.ts';
 import { PERIOD, PoolFixture, poolConfig } from '../lab/agentPoolFixture.ts';
 
 
@@ -31,9 +30,9 @@ const pool = (config: AgentPoolConfig) => fx.pool(config);
 /** Records events with the time they fired. */
 function record(p: LoxiAgentPool) {
   const events: { ev: keyof AgentPoolEvents; id?: string; at: number; agents?: readonly AgentInfo[] }[] = [];
-  p.on('agentUp', (a) => events.push({ ev: 'agentUp', id: a.id, at: Date.now() }));
-  p.on('agentDown', (a) => events.push({ ev: 'agentDown', id: a.id, at: Date.now() }));
-  p.on('agentsChanged', (agents) => events.push({ ev: 'agentsChanged', at: Date.now(), agents }));
+  p.on('agentUp', (a) => events.push({ ev: 'agentUp', id: a.id, at: fx.clock.now() }));
+  p.on('agentDown', (a) => events.push({ ev: 'agentDown', id: a.id, at: fx.clock.now() }));
+  p.on('agentsChanged', (agents) => events.push({ ev: 'agentsChanged', at: fx.clock.now(), agents }));
   return events;
 }
 
@@ -62,25 +61,27 @@ test('static --loxiURL agents: agentUp for each, agentDown and agentUp again wit
   );
   const events = record(p);
   p.start();
-  await waitFor(() => events.filter((e) => e.ev === 'agentUp').length === 2, { timeoutMs: 2000, what: 'two agentUp' });
+  await fx.until(p, () => events.filter((e) => e.ev === 'agentUp').length === 2, 'two agentUp');
   assert.deepEqual(p.liveLbAgents().map((x) => x.id), [a!.url, b!.url]);
-  assert.ok(p.agents()[0]!.lastSeenMs! > Date.now() - 5000);
+  assert.equal(p.agents()[0]!.lastSeenMs, fx.clock.epochMs(), 'lastSeenMs is the wall time of the answer');
 
-  const killedAt = Date.now();
+  const killedAt = fx.clock.now();
   await b!.die();
-  const down = await waitFor(() => events.find((e) => e.ev === 'agentDown'), { timeoutMs: 2000, what: 'agentDown' });
+  await fx.until(p, () => events.find((e) => e.ev === 'agentDown'), 'agentDown');
+  const down = events.find((e) => e.ev === 'agentDown')!;
   assert.equal(down.id, b!.url);
-  assert.ok(down.at - killedAt <= PERIOD + 300, `down detected after ${down.at - killedAt} ms`);
+  assert.ok(down.at - killedAt <= PERIOD, `down detected after ${down.at - killedAt} ms`);
   assert.deepEqual(p.liveLbAgents().map((x) => x.id), [a!.url]);
 
-  const back = Date.now();
+  const back = fx.clock.now();
   await b!.restart();
-  const up = await waitFor(() => events.filter((e) => e.ev === 'agentUp' && e.at >= back).at(-1), { timeoutMs: 2000, what: 'agentUp again' });
+  await fx.until(p, () => events.some((e) => e.ev === 'agentUp' && e.at >= back), 'agentUp again');
+  const up = events.filter((e) => e.ev === 'agentUp' && e.at >= back).at(-1)!;
   assert.equal(up.id, b!.url);
-  assert.ok(up.at - back <= PERIOD + 300, `up detected after ${up.at - back} ms`);
+  assert.ok(up.at - back <= PERIOD, `up detected after ${up.at - back} ms`);
   // Steady state: no more events.
   const n = events.length;
-  await new Promise((r) => setTimeout(r, PERIOD * 3));
+  await fx.advance(p, PERIOD * 3);
   assert.equal(events.length, n);
 });
 
@@ -129,12 +130,12 @@ test('a restarted (empty) agent gets all its rules back without another syncRule
   const p = pool(cfg({ loxiURLs: [a!.url, b!.url] }));
   const events = record(p);
   p.start();
-  await waitFor(() => p.liveLbAgents().length === 2, { timeoutMs: 2000 });
+  await fx.until(p, () => p.liveLbAgents().length === 2);
   const rules = [rule('123.123.123.1', 80), rule('123.123.123.1', 443), rule('123.123.123.2', 8080)];
   for (const x of p.liveLbAgents()) assert.equal((await p.syncRules(x.id, rules)).added, 3);
 
   await b!.die();
-  await waitFor(() => events.some((e) => e.ev === 'agentDown'), { timeoutMs: 2000 });
+  await fx.until(p, () => events.some((e) => e.ev === 'agentDown'), 'agentDown');
   // While it is down, syncRules reports it and keeps the rules for later.
   const more = [...rules, rule('123.123.123.3', 80)];
   const r = await p.syncRules(b!.url, more);
@@ -143,7 +144,7 @@ test('a restarted (empty) agent gets all its rules back without another syncRule
 
   await b!.restart();
   assert.equal(b!.rules.size, 0);
-  await waitFor(() => b!.rules.size === 4, { timeoutMs: 3000, what: 'all four rules back on the restarted agent' });
+  await fx.until(p, () => b!.rules.size === 4, 'all four rules back on the restarted agent');
   assert.ok(events.some((e) => e.ev === 'agentUp' && e.id === b!.url && e.at > 0));
   assert.equal(a!.rules.size, 3, 'the other agent is untouched');
 });
@@ -160,7 +161,7 @@ test('a restart between two probes is noticed from the reported uptime', async (
   await p.checkNow();
   assert.equal(events.filter((e) => e.ev === 'agentUp').length, 2, 'agentUp again although no probe failed');
   assert.equal(events.filter((e) => e.ev === 'agentDown').length, 0);
-  await waitFor(() => a.rules.size === 1, { timeoutMs: 2000 });
+  await fx.until(p, () => a.rules.size === 1);
 });
 
 test('transient failures are retried with backoff; refusals are reported, not retried', async () => {
@@ -171,14 +172,17 @@ test('transient failures are retried with backoff; refusals are reported, not re
   const r = await p.syncRules(a!.url, [rule('123.123.123.1', 80)]);
   assert.equal(r.added, 0);
   assert.match(r.errors[0]!, /HTTP 503/);
-  await waitFor(() => a!.rules.size === 1, { timeoutMs: 3000, what: 'the retry after ~1 s' });
+  await fx.advance(p, 999);
+  assert.equal(a!.rules.size, 0, 'no retry before the backoff');
+  await fx.advance(p, 1);
+  assert.equal(a!.rules.size, 1, 'the retry after 1 s');
 
   a!.fail('POST', '/config/loadbalancer', 400, 'malformed arguments');
   const bad = await p.syncRules(a!.url, [rule('123.123.123.1', 80), rule('123.123.123.5', 80)]);
   assert.equal(bad.added, 0);
   assert.match(bad.errors[0]!, /HTTP 400: malformed/);
   const posts = a!.callsTo('POST', '/config/loadbalancer').length;
-  await new Promise((res) => setTimeout(res, 1500));
+  await fx.advance(p, 1500);
   assert.equal(a!.callsTo('POST', '/config/loadbalancer').length, posts, 'no retry of a refusal');
 });
 
@@ -218,7 +222,7 @@ test('discovery: agentsChanged on additions and removals; new agents probed at o
   assert.equal(changed.length, 1);
   assert.deepEqual(changed[0]!.agents!.map((x) => [x.kind, x.nodeAddress]), [['lb', '10.0.0.1'], ['lb', '10.0.0.2'], ['peer', '10.0.0.3']]);
   // The period is a minute: these come from the immediate round.
-  await waitFor(() => events.filter((e) => e.ev === 'agentUp').length === 3, { timeoutMs: 2000 });
+  await fx.until(p, () => events.filter((e) => e.ev === 'agentUp').length === 3, 'three agentUp', 0);
   assert.deepEqual(p.liveLbAgents().map((x) => x.nodeAddress), ['10.0.0.1', '10.0.0.2']);
 
   p.setDiscovered([{ url: a!.url, kind: 'lb', nodeAddress: '10.0.0.1' }, { url: w!.url, kind: 'peer', nodeAddress: '10.0.0.3' }]);
@@ -238,14 +242,15 @@ test('discovery: agentsChanged on additions and removals; new agents probed at o
 
 test('close() stops the health loop and is idempotent', async () => {
   const [a] = await fakes(1);
-  const p = new LoxiAgentPool({ config: cfg({ loxiURLs: [a!.url] }) });
+  const p = new LoxiAgentPool({ config: cfg({ loxiURLs: [a!.url] }), clock: fx.clock });
   p.start();
-  await waitFor(() => p.liveLbAgents().length === 1, { timeoutMs: 2000 });
+  await fx.until(p, () => p.liveLbAgents().length === 1);
+  await fx.advance(p, PERIOD);
+  const before = a!.callsTo('GET', '/status').length;
+  assert.ok(before >= 2, 'the health loop ran on the clock');
   await p.close();
   await p.close();
-  // A probe cut short by close() may still reach the agent.
-  await new Promise((r) => setTimeout(r, 50));
-  const n = a!.callsTo('GET', '/status').length;
-  await new Promise((r) => setTimeout(r, PERIOD * 3));
-  assert.equal(a!.callsTo('GET', '/status').length, n);
+  assert.equal(fx.clock.pending, 0, 'no timer left');
+  await fx.clock.advance(PERIOD * 3);
+  assert.equal(a!.callsTo('GET', '/status').length, before);
 });

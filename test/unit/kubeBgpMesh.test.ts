@@ -2,7 +2,6 @@ import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { type AgentPoolConfig, type DiscoveredAgent } from '../../src/kube/LoxiAgentPool.ts';
 import { FakeLoxiAgent } from '../lab/FakeLoxiAgent.ts';
-import { waitFor } from '../lab/wait.ts';
 import { PERIOD, PoolFixture, poolConfig } from '../lab/agentPoolFixture.ts';
 
 const AS = 64512;
@@ -29,7 +28,7 @@ async function mesh(over: Partial<AgentPoolConfig> = {}) {
   ];
   p.setDiscovered(all);
   p.start();
-  await waitFor(() => [lb1, lb2, w].every((f) => f.neighbors.size > 0) && p.agents().every((a) => a.alive), { timeoutMs: 3000, what: 'mesh configured' });
+  await fx.until(p, () => [lb1, lb2, w].every((f) => f.neighbors.size > 0) && p.agents().every((a) => a.alive), 'mesh configured');
   await p.whenIdle();
   return { p, lb1, lb2, w, all };
 }
@@ -49,7 +48,7 @@ test('with --loxiURL, LB agents do not peer with each other; discovered peers st
   const p = pool(cfg({ loxiURLs: [lb1.url, lb2.url] }));
   p.setDiscovered([{ url: w.url, kind: 'peer', nodeAddress: '127.0.0.43' }]);
   p.start();
-  await waitFor(() => w.neighbors.size === 2 && lb1.neighbors.size === 1 && lb2.neighbors.size === 1, { timeoutMs: 3000 });
+  await fx.until(p, () => w.neighbors.size === 2 && lb1.neighbors.size === 1 && lb2.neighbors.size === 1);
   assert.deepEqual(neighbors(lb1), ['127.0.0.43/64512/179/false']);
   assert.deepEqual(neighbors(w), ['127.0.0.41/64512/179/false', '127.0.0.42/64512/179/false']);
   assert.equal(lb1.bgpGlobal.routerId, '127.0.0.41', 'router-id is the URL host');
@@ -59,13 +58,13 @@ test('steady state sends nothing; an agent that vanishes is removed from every o
   const { p, lb1, lb2, w, all } = await mesh();
   const posts = () => [lb1, lb2, w].map((f) => f.calls.filter((c) => c.method !== 'GET').length);
   const before = posts();
-  await new Promise((r) => setTimeout(r, PERIOD * 3));
+  await fx.advance(p, PERIOD * 3);
   assert.deepEqual(posts(), before, 'no writes while nothing changes');
 
   // Neighbours someone configured by hand are left alone.
   lb1.neighbors.set('172.16.0.9', { ipAddress: '172.16.0.9', remoteAs: 65000 });
   p.setDiscovered(all.filter((a) => a.url !== lb2.url));
-  await waitFor(() => !lb1.neighbors.has('10.0.0.2') && !w.neighbors.has('10.0.0.2'), { timeoutMs: 3000, what: 'peers of the vanished agent removed' });
+  await fx.until(p, () => !lb1.neighbors.has('10.0.0.2') && !w.neighbors.has('10.0.0.2'), 'peers of the vanished agent removed');
   await p.whenIdle();
   const del = lb1.callsTo('DELETE', '/config/bgp/neigh/10.0.0.2');
   assert.equal(del.length, 1);
@@ -75,17 +74,17 @@ test('steady state sends nothing; an agent that vanishes is removed from every o
 
   // It comes back: everyone peers with it again.
   p.setDiscovered(all);
-  await waitFor(() => lb1.neighbors.has('10.0.0.2') && w.neighbors.has('10.0.0.2') && lb2.neighbors.size === 2, { timeoutMs: 3000 });
+  await fx.until(p, () => lb1.neighbors.has('10.0.0.2') && w.neighbors.has('10.0.0.2') && lb2.neighbors.size === 2);
 });
 
 test('a restarted (empty) agent gets its global config and neighbours back; the others are not rewritten', async () => {
-  const { lb1, lb2, w } = await mesh();
+  const { p, lb1, lb2, w } = await mesh();
   const writes = (f: FakeLoxiAgent) => f.calls.filter((c) => c.method !== 'GET').length;
   const before = [writes(lb1), writes(w)];
   await lb2.die();
-  await new Promise((r) => setTimeout(r, PERIOD * 2));
+  await fx.advance(p, PERIOD * 2);
   await lb2.restart();
-  await waitFor(() => lb2.bgpGlobal !== undefined && lb2.neighbors.size === 2, { timeoutMs: 3000, what: 'lb2 reconfigured' });
+  await fx.until(p, () => lb2.bgpGlobal !== undefined && lb2.neighbors.size === 2, 'lb2 reconfigured');
   assert.deepEqual(neighbors(lb2), ['10.0.0.1/64512/179/false', '10.0.0.3/64512/179/false']);
   assert.deepEqual([writes(lb1), writes(w)], before);
 });
@@ -99,10 +98,10 @@ test('a failing agent is retried; one that refuses BGP (no --bgp) is skipped wit
     { url: nobgp.url, kind: 'lb', nodeAddress: '10.0.0.9' },
   ]);
   p.start();
-  await waitFor(() => lb1.neighbors.has('10.0.0.9'), { timeoutMs: 3000, what: 'lb1 configured after retries' });
+  await fx.until(p, () => lb1.neighbors.has('10.0.0.9'), 'lb1 configured after retries');
   await p.whenIdle();
   const tries = nobgp.calls.filter((c) => c.path.includes('/bgp/')).length;
   assert.equal(tries, 1, 'one refused global post');
-  await new Promise((r) => setTimeout(r, 600));
+  await fx.advance(p, 600);
   assert.equal(nobgp.calls.filter((c) => c.path.includes('/bgp/')).length, tries);
 });
