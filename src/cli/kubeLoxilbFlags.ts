@@ -11,6 +11,7 @@ import { parseAddress, formatAddress, parseRange } from '../ipam/ipRange.ts';
 import { DEFAULT_POOL, parsePoolList, type PoolDef } from '../ipam/poolSpec.ts';
 import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { UINT32_MAX } from '../util/FieldReader.ts';
+import { SecretFileError, readPemFile, readTokenFile } from '../util/secretFile.ts';
 import type { ExtBgpPeer, KubeLoxilbConfig } from '../kube/config.ts';
 
 export class KubeLoxilbFlagError extends Error {
@@ -41,6 +42,9 @@ interface FlagDef {
 const DEFS: FlagDef[] = [
   { name: 'config', kind: 'string' },
   { name: 'loxiURL', kind: 'string', yaml: 'loxiURL' },
+  { name: 'loxiCACert', kind: 'string', yaml: 'loxiCACert' },
+  { name: 'loxiTokenFile', kind: 'string', yaml: 'loxiTokenFile' },
+  { name: 'loxiDiscoverHTTPS', kind: 'bool', yaml: 'loxiDiscoverHTTPS' },
   { name: 'externalCIDR', kind: 'string', yaml: 'externalCIDR' },
   { name: 'externalCIDR6', kind: 'string', yaml: 'externalCIDR6' },
   { name: 'externalSecondaryCIDRs', kind: 'string', yaml: 'externalSecondaryCIDRs' },
@@ -86,7 +90,15 @@ export const KUBE_LOXILB_USAGE = `Usage: kube-loxilb [FLAGS]
 
       --config=FILE                YAML file read first (strict keys); flags override it
       --kubeconfig=FILE            kubeconfig to use outside the cluster
-      --loxiURL=URL[,URL...]       loxilb API URLs (empty: discover loxilb-lb-service endpoints)
+      --loxiURL=URL[,URL...]       loxilb API URLs (empty: discover loxilb-lb-service endpoints,
+                                   reached at http://<address>:11111); https:// URLs reach agents
+                                   started with --tls (port 8091 by default)
+      --loxiCACert=FILE            CA bundle (PEM) the agents' HTTPS certificates are checked
+                                   against (default: the system's CAs)
+      --loxiTokenFile=FILE         file holding the agents' API token (their --api-token-file);
+                                   sent as "Authorization: Bearer <token>" on every request
+      --loxiDiscoverHTTPS          discovered agents are reached at https://<address>:8091
+                                   (their --tls listener) instead of http://<address>:11111
       --externalCIDR=CIDR|RANGE    IPv4 defaultPool (replaces the default one)
       --externalCIDR6=CIDR|RANGE   IPv6 defaultPool
       --cidrPools=NAME=CIDR|RANGE[,...]    IPv4 pools (default ${DEFAULT_CIDR_POOLS})
@@ -291,6 +303,19 @@ function build(raw: Map<string, RawValue>, configFile: string | undefined): Kube
     cfg.privateIP = formatAddress(4, a.value);
   }
 
+  for (const name of ['loxiCACert', 'loxiTokenFile'] as const) {
+    const v = str(name);
+    if (v === undefined) continue;
+    if (v.trim() === '') throw err(`${where(name)} needs a file path`);
+    cfg[name] = { path: v.trim(), where: where(name) };
+  }
+  cfg.loxiDiscoverHTTPS = bool('loxiDiscoverHTTPS');
+  if (cfg.loxiCACert && !cfg.loxiDiscoverHTTPS && !cfg.loxiURLs.some((u) => u.startsWith('https:'))) {
+    throw err(
+      `${cfg.loxiCACert.where} is for agents reached over HTTPS, but no --loxiURL is https:// and --loxiDiscoverHTTPS is off (use https://<agent>:8091 for agents started with --tls)`,
+    );
+  }
+
   const kubeconfig = str('kubeconfig');
   if (kubeconfig !== undefined) {
     if (kubeconfig === '') throw err(`${where('kubeconfig')} needs a file path`);
@@ -319,6 +344,29 @@ function build(raw: Map<string, RawValue>, configFile: string | undefined): Kube
     cfg.loglevel = int('v', 0, 10, 0) >= 4 ? 'debug' : 'info';
   }
   return cfg;
+}
+
+/** What kube-loxilb presents to the agents: the CA their certificates are checked against, and the token. */
+export interface AgentAccess {
+  ca?: Buffer;
+  token?: string;
+}
+
+/**
+ * Reads the files --loxiCACert and --loxiTokenFile name (after parsing, so
+ * --help and flag errors never touch them). Errors name the flag (or YAML
+ * key) and the path.
+ */
+export function loadAgentAccess(cfg: Pick<KubeLoxilbConfig, 'loxiCACert' | 'loxiTokenFile'>): AgentAccess {
+  const out: AgentAccess = {};
+  try {
+    if (cfg.loxiCACert) out.ca = readPemFile(cfg.loxiCACert.path, cfg.loxiCACert.where, true);
+    if (cfg.loxiTokenFile) out.token = readTokenFile(cfg.loxiTokenFile.path, cfg.loxiTokenFile.where);
+  } catch (e) {
+    if (e instanceof SecretFileError) throw err(e.message);
+    throw e;
+  }
+  return out;
 }
 
 function parseUrls(text: string, where: string): string[] {

@@ -12,6 +12,10 @@ export interface LoxicmdOptions {
   protocol: 'http' | 'https';
   output: OutputFormat;
   token?: string;
+  /** --token-file: the token is read from this file and sent as `Bearer <token>`. */
+  tokenFile?: string;
+  /** --cacert: CA bundle (PEM) the agent's HTTPS certificate is checked against. */
+  caCert?: string;
   servName?: string;
 }
 
@@ -55,7 +59,11 @@ Flags:
   -p, --port <port>           loxilb API server port (default 11111)
   -t, --timeout <seconds>     request timeout in seconds (default 10)
       --protocol <http|https> API protocol (default http)
-      --token <token>         sent as the Authorization header
+      --token <token>         sent as the Authorization header, as given
+      --token-file <file>     the agent's API token (its --api-token-file) is read from this
+                              file and sent as "Authorization: Bearer <token>"
+      --cacert <file>         with --protocol https: the CA bundle (PEM) the agent's
+                              certificate is checked against (default: the system's CAs)
   -o, --output <wide|json>    wide table, or the API's JSON
       --servName <name>       get lb: only rules with this name
   -h, --help                  show this help
@@ -75,6 +83,8 @@ export function parseLoxicmdArgs(argv: readonly string[]): LoxicmdCommand {
         protocol: { type: 'string', default: 'http' },
         output: { type: 'string', short: 'o', default: '' },
         token: { type: 'string' },
+        'token-file': { type: 'string' },
+        cacert: { type: 'string' },
         servName: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
@@ -104,6 +114,10 @@ export function parseLoxicmdArgs(argv: readonly string[]): LoxicmdCommand {
     throw new UsageError(`--output must be wide or json, got "${values.output}"`);
   }
   if (values.apiserver === '') throw new UsageError('--apiserver must not be empty');
+  if (values.token !== undefined && values['token-file'] !== undefined) throw new UsageError('--token and --token-file cannot be used together: give one');
+  if (values['token-file'] === '') throw new UsageError('--token-file needs a file path');
+  if (values.cacert === '') throw new UsageError('--cacert needs a file path');
+  if (values.cacert !== undefined && values.protocol !== 'https') throw new UsageError('--cacert is for HTTPS: add --protocol https (and the agent\'s --tls-port, default 8091, as --port)');
 
   const options: LoxicmdOptions = {
     apiserver: values.apiserver,
@@ -113,6 +127,8 @@ export function parseLoxicmdArgs(argv: readonly string[]): LoxicmdCommand {
     output: values.output === '' ? 'table' : values.output,
   };
   if (values.token !== undefined) options.token = values.token;
+  if (values['token-file'] !== undefined) options.tokenFile = values['token-file'];
+  if (values.cacert !== undefined) options.caCert = values.cacert;
   if (values.servName !== undefined) options.servName = values.servName;
   return { kind: 'get', resource, options };
 }

@@ -7,6 +7,8 @@ import { renderTable } from '../util/table.ts';
 import { MODE_NAMES, SECURITY_NAMES, SEL_NAMES } from '../lb/LbRule.ts';
 import { LOXICMD_USAGE, UsageError, parseLoxicmdArgs, type LoxicmdOptions, type LoxicmdResource } from './loxicmdArgs.ts';
 import { API_BASE_PATH } from '../api/basePath.ts';
+import https from 'node:https';
+import { SecretFileError, readPemFile, readTokenFile } from '../util/secretFile.ts';
 
 const LB_HEADER = ['Ext IP', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', '# of Endpoints', 'Timeout', 'Monitor'];
 const LB_WIDE_HEADER = ['Ext IP', 'Sec IPs', 'Sources', 'Host', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', 'Endpoint', 'EPort', 'Weight', 'State', 'Counters'];
@@ -186,6 +188,31 @@ export interface LoxicmdIo {
 /** A failure talking to the API, already worded for the user. */
 class RequestError extends Error {}
 
+/** The part of fetch loxicmd uses. */
+type Fetcher = (url: string, init: { headers: Record<string, string>; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
+
+/**
+ * fetch cannot be given a CA bundle, so with --cacert the request goes
+ * through node:https; its errors are shaped as fetch's (the socket error as
+ * `cause`), so they are reported the same way.
+ */
+function httpsWithCa(ca: Buffer): Fetcher {
+  return (url, init) =>
+    new Promise((resolve, reject) => {
+      const req = https.get(url, { headers: init.headers, ca, minVersion: 'TLSv1.2', signal: init.signal }, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: async () => text }));
+        res.on('error', (err) => reject(Object.assign(new Error('fetch failed'), { cause: err })));
+      });
+      req.on('error', (err) => {
+        if (init.signal.aborted) reject(init.signal.reason);
+        else reject(Object.assign(new Error('fetch failed'), { cause: err }));
+      });
+    });
+}
+
 export function apiBaseUrl(o: LoxicmdOptions): string {
   const host = o.apiserver.includes(':') && !o.apiserver.startsWith('[') ? `[${o.apiserver}]` : o.apiserver;
   return `${o.protocol}://${host}:${o.port}${API_BASE_PATH}`;
@@ -203,7 +230,7 @@ function transportFailure(err: unknown, base: string, o: LoxicmdOptions): string
   return `cannot connect to loxilb API at ${base}: ${why}`;
 }
 
-async function getJson(o: LoxicmdOptions, path: string, doFetch: typeof fetch): Promise<unknown> {
+async function getJson(o: LoxicmdOptions, path: string, doFetch: Fetcher): Promise<unknown> {
   const base = apiBaseUrl(o);
   let text: string;
   let status: number;
@@ -245,8 +272,17 @@ export async function runLoxicmd(argv: readonly string[], io: LoxicmdIo): Promis
   }
   const { resource, options } = command;
   const spec = RESOURCES[resource];
+  let doFetch: Fetcher = io.fetch ?? fetch;
   try {
-    const body = await getJson(options, spec.path, io.fetch ?? fetch);
+    if (options.tokenFile !== undefined) options.token = `Bearer ${readTokenFile(options.tokenFile, '--token-file')}`;
+    if (options.caCert !== undefined && io.fetch === undefined) doFetch = httpsWithCa(readPemFile(options.caCert, '--cacert', true));
+  } catch (err) {
+    if (!(err instanceof SecretFileError)) throw err;
+    io.err(`Error: ${err.message}\n`);
+    return 2;
+  }
+  try {
+    const body = await getJson(options, spec.path, doFetch);
     if (options.output === 'json') {
       io.out(`${JSON.stringify(body, null, 4)}\n`);
       return 0;

@@ -2,11 +2,16 @@
 // health, LB rules, CI states and BGP configuration. It only translates;
 // retries, ordering and what to do about a failure belong to the caller.
 //
+// An https:// URL is reached over TLS 1.2+, the agent's certificate checked
+// against `ca` (else the system's CAs); with `token` every request carries
+// `Authorization: Bearer <token>` (the agent's --api-token-file).
+//
 // Every request has a timeout, and close() aborts whatever is in flight.
 // Failures come in two kinds: LoxiTransportError (no HTTP answer: the agent
 // is unreachable, refused or too slow) and LoxiApiError (the agent answered
 // and refused, with its status and its own message).
 import http from 'node:http';
+import https from 'node:https';
 import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalBody, BgpNeighborBody } from './planBgpMesh.ts';
@@ -64,6 +69,10 @@ export interface HealthResult {
 export interface LoxiClientOptions {
   requestTimeoutMs?: number;
   healthTimeoutMs?: number;
+  /** CA bundle (PEM) that signs the agents' HTTPS certificates; default: the system's CAs. */
+  ca?: Buffer;
+  /** Sent as `Authorization: Bearer <token>` on every request. */
+  token?: string;
 }
 
 export class LoxiClient {
@@ -71,7 +80,10 @@ export class LoxiClient {
   private readonly requestTimeoutMs: number;
   private readonly healthTimeoutMs: number;
   /** Keep-alive connections to this agent, shared by every call. */
-  private readonly agent = new http.Agent({ keepAlive: true });
+  private readonly agent: http.Agent;
+  private readonly secure: boolean;
+  private readonly ca?: Buffer;
+  private readonly authorization?: string;
   private readonly inFlight = new Set<http.ClientRequest>();
   private closed = false;
 
@@ -79,6 +91,10 @@ export class LoxiClient {
     this.baseUrl = url.replace(/\/+$/, '');
     this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.healthTimeoutMs = opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
+    this.secure = /^https:/i.test(this.baseUrl);
+    if (opts.ca) this.ca = opts.ca;
+    if (opts.token !== undefined) this.authorization = `Bearer ${opts.token}`;
+    this.agent = this.secure ? new https.Agent({ keepAlive: true, minVersion: 'TLSv1.2', ...(this.ca ? { ca: this.ca } : {}) }) : new http.Agent({ keepAlive: true });
   }
 
   /** Aborts in-flight requests and drops the connections; later calls fail with a transport error. */
@@ -227,11 +243,15 @@ export class LoxiClient {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new Error('client closed'));
       const headers: http.OutgoingHttpHeaders = { Accept: 'application/json' };
+      if (this.authorization !== undefined) headers.Authorization = this.authorization;
       if (payload !== undefined) {
         headers['Content-Type'] = 'application/json';
         headers['Content-Length'] = Buffer.byteLength(payload);
       }
-      const req = http.request(this.url(path), { method, headers, agent });
+      // A fresh connection (agent false) needs the TLS settings the pooled agent carries.
+      const req = this.secure
+        ? https.request(this.url(path), { method, headers, agent, minVersion: 'TLSv1.2', ...(this.ca ? { ca: this.ca } : {}) })
+        : http.request(this.url(path), { method, headers, agent });
       this.inFlight.add(req);
       const timer = setTimeout(() => req.destroy(new Deadline()), Math.max(0, timeoutMs));
       const done = () => {

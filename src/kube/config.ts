@@ -12,6 +12,12 @@ export interface ExtBgpPeer {
 export interface KubeLoxilbConfig {
   /** loxilb API URLs; empty means in-cluster discovery. */
   loxiURLs: string[];
+  /** --loxiCACert: the CA bundle the agents' HTTPS certificates are checked against (path, and where it was set). */
+  loxiCACert?: { path: string; where: string };
+  /** --loxiTokenFile: the file holding the agents' API token. */
+  loxiTokenFile?: { path: string; where: string };
+  /** --loxiDiscoverHTTPS: discovered agents are reached at https://<address>:8091 instead of http://<address>:11111. */
+  loxiDiscoverHTTPS?: boolean;
   v4Pools: PoolDef[];
   v6Pools: PoolDef[];
   secondaryPools: PoolDef[];
