@@ -5,9 +5,23 @@
 // an idle event loop without taking them. ManualClock (src/util/clock.ts) is
 // its synchronous sibling for code that never awaits (BFD sessions).
 //
-// Real I/O (loopback HTTP to FakeKubeApi) is not time: wait for it with
-// waitFor() from ./wait.ts, and move the clock only for what is timed.
+// Real I/O (loopback HTTP to FakeKubeApi or FakeLoxiAgent) is not time:
+// pass `idle` (e.g. pool.whenIdle()) and every step waits for the requests the
+// last timer set off before time moves on. idle must not itself wait for a
+// timer of this clock, or the step never ends.
 import type { Clock, TimerHandle } from '../../src/util/clock.ts';
+
+export interface DriveOptions {
+  /** Resolves when the code under test has no real I/O in flight. */
+  idle?: () => Promise<unknown>;
+}
+
+export interface RunUntilOptions extends DriveOptions {
+  /** Give up when more than this much (fake) time would pass; default 10 minutes. */
+  maxMs?: number;
+  /** What is awaited, for the error. */
+  what?: string;
+}
 
 interface FakeTimer {
   id: number;
@@ -67,23 +81,24 @@ export class FakeClock implements Clock {
 
   /**
    * Moves time forward by ms: fires the timers that fall due in (due,
-   * creation) order, each at its due time, settling promises after each, so
-   * a timer armed by a callback within the window fires too.
+   * creation) order, each at its due time, settling promises (and waiting for
+   * `idle`) after each, so a timer armed by a callback within the window
+   * fires too.
    */
-  async advance(ms: number): Promise<void> {
-    await this.advanceTo(this.t + ms);
+  async advance(ms: number, opts: DriveOptions = {}): Promise<void> {
+    await this.advanceTo(this.t + ms, opts);
   }
 
-  async advanceTo(target: number): Promise<void> {
-    await this.settle();
+  async advanceTo(target: number, opts: DriveOptions = {}): Promise<void> {
+    await this.quiesce(opts);
     for (let next = this.earliest(target); next; next = this.earliest(target)) {
       this.timers.delete(next.id);
       this.t = Math.max(this.t, next.due);
       next.fn();
-      await this.settle();
+      await this.quiesce(opts);
     }
     this.t = Math.max(this.t, target);
-    await this.settle();
+    await this.quiesce(opts);
   }
 
   /**
@@ -91,20 +106,22 @@ export class FakeClock implements Clock {
    * answers how much time that took. Throws when nothing is pending any more
    * or more than maxMs would pass: the awaited thing is stuck, not slow.
    */
-  async runUntil(done: () => boolean, maxMs = 600_000): Promise<number> {
+  async runUntil(done: () => unknown, opts: RunUntilOptions = {}): Promise<number> {
+    const maxMs = opts.maxMs ?? 600_000;
+    const what = opts.what ?? 'condition';
     const start = this.t;
-    await this.settle();
-    while (!done()) {
+    for (;;) {
+      await this.quiesce(opts);
+      if (done()) return this.t - start;
       const next = this.nextDue();
-      if (next === undefined) throw new Error(`FakeClock.runUntil: no timer pending at ${this.t - start} ms and the condition is still false`);
-      if (next - start > maxMs) throw new Error(`FakeClock.runUntil: condition still false after ${maxMs} ms`);
-      await this.advanceTo(next);
+      if (next === undefined) throw new Error(`FakeClock: no timer pending after ${this.t - start} ms and still no ${what}`);
+      if (next - start > maxMs) throw new Error(`FakeClock: no ${what} within ${maxMs} ms`);
+      await this.advanceTo(next, opts);
     }
-    return this.t - start;
   }
 
   /** Resolves with p's value, running timers in order until it settles (see runUntil). */
-  async until<T>(p: Promise<T>, maxMs?: number): Promise<T> {
+  async until<T>(p: Promise<T>, opts: RunUntilOptions = {}): Promise<T> {
     let settled = false;
     const tracked = p.then(
       (v) => ((settled = true), v),
@@ -115,8 +132,16 @@ export class FakeClock implements Clock {
     );
     // Keep an early rejection from being reported as unhandled while we drive time.
     tracked.catch(() => undefined);
-    await this.runUntil(() => settled, maxMs);
+    await this.runUntil(() => settled, opts);
     return tracked;
+  }
+
+  private async quiesce(opts: DriveOptions): Promise<void> {
+    await this.settle();
+    if (opts.idle) {
+      await opts.idle();
+      await this.settle();
+    }
   }
 
   private earliest(limit: number): FakeTimer | undefined {

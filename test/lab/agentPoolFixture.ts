@@ -63,28 +63,12 @@ export class PoolFixture {
    * for the requests it set off. Not while p's BGP mesh waits out a retry
    * with changes pending (whenIdle waits for that retry): use the clock.
    */
-  async advance(p: LoxiAgentPool, ms: number): Promise<void> {
-    const target = this.clock.now() + ms;
-    for (;;) {
-      await p.whenIdle();
-      const next = this.clock.nextDue();
-      if (next === undefined || next > target) break;
-      await this.clock.advanceTo(next);
-    }
-    await this.clock.advanceTo(target);
-    await p.whenIdle();
+  advance(p: LoxiAgentPool, ms: number): Promise<void> {
+    return this.clock.advance(ms, { idle: () => p.whenIdle() });
   }
 
   /** Runs p's timers in order until cond holds; answers how much (fake) time that took. Throws past maxMs. */
-  async until(p: LoxiAgentPool, cond: () => unknown, what = 'condition', maxMs = 20 * PERIOD): Promise<number> {
-    const start = this.clock.now();
-    for (;;) {
-      await p.whenIdle();
-      await this.clock.settle();
-      if (cond()) return this.clock.now() - start;
-      const next = this.clock.nextDue();
-      if (next === undefined || next - start > maxMs) throw new Error(`no ${what} within ${maxMs} ms (fake clock)`);
-      await this.clock.advanceTo(next);
-    }
+  until(p: LoxiAgentPool, cond: () => unknown, what = 'condition', maxMs = 20 * PERIOD): Promise<number> {
+    return this.clock.runUntil(cond, { idle: () => p.whenIdle(), what, maxMs });
   }
 }
