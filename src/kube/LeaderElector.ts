@@ -19,6 +19,7 @@ import { CoordinationV1Api, type KubeConfig, type V1Lease, type V1LeaseSpec } fr
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { errorText } from './KubeWatch.ts';
 import { makeApiClient } from './kubeApiClient.ts';
+import { sleepOn, systemClock, withTimeout, type Clock, type TimerHandle } from '../util/clock.ts';
 
 export interface LeaderElectorOptions {
   /** Lease name (default kube-loxilb). */
@@ -34,7 +35,11 @@ export interface LeaderElectorOptions {
   /** Time between attempts (default 2 s). */
   retryPeriodMs?: number;
   log?: Logger;
-  now?: () => number;
+  /**
+   * Retry period, renew deadline and lease expiry run on its monotonic now();
+   * the times written into the Lease are its epochMs().
+   */
+  clock?: Clock;
 }
 
 export interface LeaderElectorEvents {
@@ -53,13 +58,13 @@ export class LeaderElector extends EventEmitter {
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
   private readonly log: Logger;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private leading = false;
   private running = false;
-  private timer?: NodeJS.Timeout;
-  private deadlineTimer?: NodeJS.Timeout;
+  private deadlineTimer?: TimerHandle;
   private loop?: Promise<void>;
-  private wake?: () => void;
+  private attempting?: Promise<boolean>;
+  private wake?: AbortController;
   private lastRenewMs = 0;
   /** The Lease as last read and when we first saw that version of it. */
   private observedRv?: string;
@@ -79,7 +84,7 @@ export class LeaderElector extends EventEmitter {
     if (this.renewDeadlineMs >= this.leaseDurationS * 1000) throw new Error('renewDeadline must be shorter than the lease duration');
     if (this.retryPeriodMs >= this.renewDeadlineMs) throw new Error('retryPeriod must be shorter than renewDeadline');
     this.log = opts.log ?? silentLogger;
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
   }
 
   override on<E extends keyof LeaderElectorEvents>(event: E, listener: LeaderElectorEvents[E]): this {
@@ -105,9 +110,8 @@ export class LeaderElector extends EventEmitter {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
-    clearTimeout(this.timer);
-    clearTimeout(this.deadlineTimer);
-    this.wake?.();
+    this.clock.clearTimer(this.deadlineTimer);
+    this.wake?.abort();
     await this.loop;
     if (this.leading) {
       this.setLeading(false);
@@ -117,28 +121,33 @@ export class LeaderElector extends EventEmitter {
 
   private async run(): Promise<void> {
     while (this.running) {
-      const ok = await this.tryAcquireOrRenew();
+      this.attempting = this.tryAcquireOrRenew();
+      const ok = await this.attempting;
+      this.attempting = undefined;
       if (!this.running) break;
       if (ok) {
-        this.lastRenewMs = this.now();
+        this.lastRenewMs = this.clock.now();
         // A timer, not a check after the next attempt: a hung request must
         // not keep us leading past the deadline.
-        clearTimeout(this.deadlineTimer);
-        this.deadlineTimer = setTimeout(() => {
+        this.clock.clearTimer(this.deadlineTimer);
+        this.deadlineTimer = this.clock.setTimer(() => {
           if (!this.leading || !this.running) return;
-          this.log.warn({ lease: `${this.namespace}/${this.name}`, sinceRenewMs: this.now() - this.lastRenewMs }, 'could not renew the lease in time; stepping down');
+          this.log.warn({ lease: `${this.namespace}/${this.name}`, sinceRenewMs: this.clock.now() - this.lastRenewMs }, 'could not renew the lease in time; stepping down');
           this.setLeading(false);
         }, this.renewDeadlineMs);
         if (!this.leading) this.setLeading(true);
       }
       // client-go jitters followers' retries so candidates spread out.
       const delay = this.leading ? this.retryPeriodMs : this.retryPeriodMs * (1 + Math.random() * 0.2);
-      await new Promise<void>((resolve) => {
-        this.wake = resolve;
-        this.timer = setTimeout(resolve, delay);
-      });
+      this.wake = new AbortController();
+      await sleepOn(this.clock, delay, this.wake.signal);
       this.wake = undefined;
     }
+  }
+
+  /** Resolves once no lease request is in flight (for tests on a fake clock: time may move on). */
+  async whenIdle(): Promise<void> {
+    while (this.attempting) await this.attempting;
   }
 
   private setLeading(v: boolean): void {
@@ -158,7 +167,10 @@ export class LeaderElector extends EventEmitter {
   }
 
   private async attempt(): Promise<boolean> {
-    const now = this.now();
+    // Lease expiry is judged on our monotonic clock (a wall-clock step must not
+    // shorten the wait); the times written are wall-clock.
+    const now = this.clock.now();
+    const wall = this.clock.epochMs();
     let lease: V1Lease;
     try {
       lease = await this.api.readNamespacedLease({ name: this.name, namespace: this.namespace });
@@ -166,7 +178,7 @@ export class LeaderElector extends EventEmitter {
       if (statusOf(err) !== 404) throw err;
       const body: V1Lease = {
         metadata: { name: this.name, namespace: this.namespace },
-        spec: this.spec({ acquire: now, transitions: 0 }),
+        spec: this.spec({ acquire: wall, transitions: 0 }),
       };
       try {
         await this.api.createNamespacedLease({ namespace: this.namespace, body });
@@ -187,7 +199,7 @@ export class LeaderElector extends EventEmitter {
     const next: V1Lease = {
       metadata: { ...lease.metadata },
       spec: this.spec({
-        acquire: mine ? undefined : now,
+        acquire: mine ? undefined : wall,
         keepAcquire: mine ? spec.acquireTime : undefined,
         transitions: mine ? transitions : transitions + 1,
       }),
@@ -204,7 +216,7 @@ export class LeaderElector extends EventEmitter {
   }
 
   private spec(o: { acquire?: number; keepAcquire?: unknown; transitions: number }): V1LeaseSpec {
-    const now = this.now();
+    const now = this.clock.epochMs();
     return {
       holderIdentity: this.identity,
       leaseDurationSeconds: this.leaseDurationS,
@@ -230,7 +242,7 @@ export class LeaderElector extends EventEmitter {
     try {
       const lease = await this.withDeadline(this.api.readNamespacedLease({ name: this.name, namespace: this.namespace }));
       if (lease.spec?.holderIdentity !== this.identity) return;
-      const now = microTime(this.now()) as unknown as Date;
+      const now = microTime(this.clock.epochMs()) as unknown as Date;
       lease.spec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now, acquireTime: now };
       await this.withDeadline(this.api.replaceNamespacedLease({ name: this.name, namespace: this.namespace, body: lease }));
       this.log.info({ lease: `${this.namespace}/${this.name}` }, 'released the lease');
@@ -241,12 +253,8 @@ export class LeaderElector extends EventEmitter {
 
   /** Bounds one attempt, so a hung request does not stall the loop. */
   private withDeadline<T>(p: Promise<T>): Promise<T> {
-    let timer: NodeJS.Timeout | undefined;
     const ms = this.renewDeadlineMs;
-    const deadline = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`lease request took longer than ${ms} ms`)), ms);
-    });
-    return Promise.race([p, deadline]).finally(() => clearTimeout(timer));
+    return withTimeout(this.clock, p, ms, () => new Error(`lease request took longer than ${ms} ms`));
   }
 }
 

@@ -1,25 +1,32 @@
 // Lease-based leader election against FakeKubeApi: a held Lease is only
 // taken over after it went unrenewed for its duration, racing candidates
-// never both lead, and a leader that cannot renew steps down in time.
+// never both lead, and a leader that cannot renew steps down in time. The
+// electors' timers run on a FakeClock; their requests are real loopback HTTP,
+// waited for (whenIdle) before time moves on.
 import { after, afterEach, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { setTimeout as sleep } from 'node:timers/promises';
 import type { V1Lease } from '@kubernetes/client-node';
 import { FakeKubeApi } from '../lab/FakeKubeApi.ts';
-import { waitFor } from '../lab/wait.ts';
+import { FakeClock } from '../lab/FakeClock.ts';
 import { LeaderElector, microTime } from '../../src/kube/LeaderElector.ts';
 
 const FAST = { leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100 };
 
 describe('LeaderElector', { timeout: 60_000 }, () => {
   let api: FakeKubeApi;
+  let clock = new FakeClock();
   const electors: LeaderElector[] = [];
 
   function elector(identity: string, opts: Partial<typeof FAST> = {}): LeaderElector {
-    const e = new LeaderElector(api.kubeConfig(), { identity, ...FAST, ...opts });
+    const e = new LeaderElector(api.kubeConfig(), { identity, ...FAST, ...opts, clock });
     electors.push(e);
     return e;
   }
+
+  const idle = () => Promise.all(electors.map((e) => e.whenIdle()));
+  const advance = (ms: number) => clock.advance(ms, { idle });
+  /** Fake time until cond holds (the electors' requests waited for at each step). */
+  const until = (cond: () => unknown, what: string, maxMs = 5000) => clock.runUntil(cond, { idle, what, maxMs });
 
   function lease(): V1Lease | undefined {
     return api.get<V1Lease>('leases', 'kube-loxilb', 'kube-system');
@@ -33,6 +40,7 @@ describe('LeaderElector', { timeout: 60_000 }, () => {
   afterEach(async () => {
     for (const e of electors.splice(0)) await e.stop();
     if (lease()) api.delete('leases', 'kube-loxilb', 'kube-system');
+    clock = new FakeClock();
   });
 
   after(async () => {
@@ -45,13 +53,14 @@ describe('LeaderElector', { timeout: 60_000 }, () => {
     a.on('startedLeading', () => started.push('start'));
     a.on('stoppedLeading', () => started.push('stop'));
     a.start();
-    await waitFor(() => a.isLeader(), { what: 'a leads' });
+    await until(() => a.isLeader(), 'a leads');
     const first = lease()!;
     assert.equal(first.spec?.holderIdentity, 'a');
     assert.equal(first.spec?.leaseDurationSeconds, 1);
     assert.equal(first.spec?.leaseTransitions, 0);
     assert.match(String(first.spec?.renewTime), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
-    await waitFor(() => lease()!.metadata!.resourceVersion !== first.metadata!.resourceVersion, { what: 'a renewal' });
+    const renewedAfter = await until(() => lease()!.metadata!.resourceVersion !== first.metadata!.resourceVersion, 'a renewal');
+    assert.equal(renewedAfter, FAST.retryPeriodMs, 'the leader renews every retry period');
     assert.equal(String(lease()!.spec?.acquireTime), String(first.spec?.acquireTime), 'renewing keeps acquireTime');
     await a.stop();
     assert.equal(lease()!.spec?.holderIdentity ?? '', '');
@@ -66,55 +75,54 @@ describe('LeaderElector', { timeout: 60_000 }, () => {
       'kube-system',
     );
     const b = elector('b');
-    const t0 = Date.now();
+    const t0 = clock.now();
     b.start();
     // The renewTime is ancient, but remote clocks are not trusted: b waits out the duration itself.
-    await sleep(500);
+    await advance(500);
     assert.equal(b.isLeader(), false);
-    await waitFor(() => b.isLeader(), { what: 'b takes over', timeoutMs: 5000 });
-    assert.ok(Date.now() - t0 >= 1000, `took over after ${Date.now() - t0} ms`);
+    await until(() => b.isLeader(), 'b takes over');
+    const took = clock.now() - t0;
+    // At the first attempt after the duration: retries are 100-120 ms apart (jitter).
+    assert.ok(took >= 1000 && took <= 1120, `took over after ${took} ms`);
     assert.equal(lease()!.spec?.holderIdentity, 'b');
     assert.equal(lease()!.spec?.leaseTransitions, 4);
   });
 
   it('lets exactly one of several racing candidates lead, and hands over when the leader stops', async () => {
     const all = ['c1', 'c2', 'c3'].map((id) => elector(id));
+    // Checked whenever someone starts leading, the only moment a second leader can appear.
     let both = 0;
-    const sampler = setInterval(() => {
-      if (all.filter((e) => e.isLeader()).length > 1) both++;
-    }, 5);
-    try {
-      for (const e of all) e.start();
-      await waitFor(() => all.some((e) => e.isLeader()), { what: 'a leader' });
-      await sleep(800);
-      const leaders = all.filter((e) => e.isLeader());
-      assert.equal(leaders.length, 1);
-      const first = leaders[0]!;
-      await first.stop();
-      await waitFor(() => all.some((e) => e !== first && e.isLeader()), { what: 'a new leader', timeoutMs: 5000 });
-      await sleep(300);
-      assert.equal(all.filter((e) => e.isLeader()).length, 1);
-      assert.equal(both, 0, 'two candidates led at once');
-    } finally {
-      clearInterval(sampler);
-    }
+    for (const e of all) e.on('startedLeading', () => (all.filter((x) => x.isLeader()).length > 1 ? both++ : 0));
+    for (const e of all) e.start();
+    await until(() => all.some((e) => e.isLeader()), 'a leader');
+    await advance(800);
+    const leaders = all.filter((e) => e.isLeader());
+    assert.equal(leaders.length, 1);
+    const first = leaders[0]!;
+    await first.stop();
+    await until(() => all.some((e) => e !== first && e.isLeader()), 'a new leader');
+    await advance(300);
+    assert.equal(all.filter((e) => e.isLeader()).length, 1);
+    assert.equal(both, 0, 'two candidates led at once');
   });
 
   it('steps down within renewDeadline when the API server is unreachable, and leads again after', async () => {
     const a = elector('a');
     const log: [string, number][] = [];
-    a.on('stoppedLeading', () => log.push(['stop', Date.now()]));
+    a.on('stoppedLeading', () => log.push(['stop', clock.now()]));
     a.start();
-    await waitFor(() => a.isLeader());
-    const cut = Date.now();
+    await until(() => a.isLeader(), 'a leads');
+    await advance(250); // a few renewals
+    const cut = clock.now();
     await api.stop();
     try {
-      await waitFor(() => !a.isLeader(), { what: 'a steps down', timeoutMs: 3000 });
+      await until(() => !a.isLeader(), 'a steps down', 3000);
       const after = log[0]![1] - cut;
       assert.ok(after < 1000, `stepped down ${after} ms after the cut, later than the lease duration`);
+      assert.ok(after <= FAST.renewDeadlineMs, `stepped down ${after} ms after the cut, later than renewDeadline`);
     } finally {
       await api.start();
     }
-    await waitFor(() => a.isLeader(), { what: 'a leads again', timeoutMs: 5000 });
+    await until(() => a.isLeader(), 'a leads again');
   });
 });
