@@ -43,6 +43,18 @@ function grants(rules: Doc[]): string[] {
 
 const IMAGE = 'ghcr.io/loxilb-io/loxilb-ts:latest';
 
+/** The key of the Secret loxilb-api that a container sees at `file`, through its volume mounts. */
+function secretKeyAt(pod: Doc, container: Doc, file: string): string {
+  const mount = (container.volumeMounts as Doc[] | undefined)?.find((m) => file.startsWith(`${m.mountPath}/`));
+  assert.ok(mount, `no volume mounted over ${file}`);
+  assert.equal(mount.readOnly, true, `${mount.mountPath} is mounted read-only`);
+  const volume = (pod.volumes as Doc[]).find((v) => v.name === mount.name);
+  assert.equal(volume?.secret?.secretName, 'loxilb-api', `${file} comes from the Secret loxilb-api`);
+  const item = (volume.secret.items as Doc[]).find((i) => i.path === file.slice(mount.mountPath.length + 1));
+  assert.ok(item, `the Secret volume maps a key to ${file}`);
+  return item.key as string;
+}
+
 describe('examples/', () => {
   let api: FakeKubeApi;
   before(async () => {
@@ -63,6 +75,15 @@ describe('examples/', () => {
       assert.deepEqual(c.command, ['kube-loxilb']);
       const cfg = parseKubeLoxilbFlags(c.args as string[]);
       assert.equal(cfg.loxiURLs.length > 0, file.includes('external'));
+      // The agents' API token (and, for agents reached over the network, their CA) from the Secret loxilb-api.
+      const pod = dep.spec.template.spec;
+      assert.ok(cfg.loxiTokenFile, 'kube-loxilb sends the agents\' token');
+      assert.equal(secretKeyAt(pod, c, cfg.loxiTokenFile.path), 'token');
+      if (file.includes('external')) {
+        assert.ok(cfg.loxiURLs.every((u) => u.startsWith('https://') && u.endsWith(':8091')), 'external agents are reached on their HTTPS port');
+        assert.ok(cfg.loxiCACert);
+        assert.equal(secretKeyAt(pod, c, cfg.loxiCACert.path), 'ca.crt');
+      }
       assert.deepEqual((c.env as Doc[]).map((e) => `${e.name}=${e.valueFrom.fieldRef.fieldPath}`), ['POD_NAME=metadata.name', 'POD_NAMESPACE=metadata.namespace']);
       assert.equal(dep.spec.template.spec.serviceAccountName, 'kube-loxilb');
 
@@ -105,6 +126,11 @@ describe('examples/', () => {
       assert.equal(c.command[0], 'loxilb');
       const flags = parseLoxilbFlags(c.command.slice(1) as string[]);
       assert.equal(kind === 'lb' ? flags.bgp : flags.peer, true);
+      assert.deepEqual(flags.notInEffect, []);
+      // The REST API requires the token kube-loxilb sends, from the same Secret.
+      assert.ok(flags.apiTokenFile, 'the agent requires an API token');
+      assert.equal(secretKeyAt(pod, c, flags.apiTokenFile), 'token');
+      assert.equal((pod.volumes as Doc[])[0]!.secret.defaultMode, 0o400, 'the agent runs as root: nobody else in the pod reads the token');
       const svc = find(list, 'Service', service);
       assert.equal(svc.metadata.namespace, 'kube-system');
       assert.equal(svc.spec.clusterIP, 'None');
@@ -113,6 +139,16 @@ describe('examples/', () => {
       api.create('services', svc, 'kube-system');
     });
   }
+
+  it('loxilb-api-secret.yaml: the Secret both sides mount, with an empty token the agents refuse (create it with kubectl)', () => {
+    const list = docs('loxilb-api-secret.yaml');
+    assert.equal(list.length, 1);
+    const secret = find(list, 'Secret', 'loxilb-api');
+    assert.equal(secret.metadata.namespace, 'kube-system');
+    assert.deepEqual(Object.keys(secret.stringData).sort(), ['ca.crt', 'token']);
+    assert.equal(secret.stringData.token, '', 'no usable token is published in the repository');
+    assert.match(readFileSync(path.join(ROOT, 'examples', 'loxilb-api-secret.yaml'), 'utf8'), /kubectl -n kube-system create secret generic loxilb-api/);
+  });
 
   for (const file of ['services/tcp.yaml', 'services/udp.yaml', 'services/sctp.yaml']) {
     it(`${file}: a LoadBalancer Service kube-loxilb acts on, with valid annotations`, () => {
