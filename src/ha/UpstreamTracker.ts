@@ -234,6 +234,13 @@ export class UpstreamTracker implements UpstreamGate {
     const down = this.items().filter((i) => !i.up).map((i) => `${i.kind} ${i.name}: ${i.detail}`);
     if (now) this.log.info({ reason }, 'upstream back: this node may serve again');
     else this.log.warn({ reason, down }, 'upstream lost: every tracked link and router is down; HA instances go FAULT');
-    for (const cb of this.listeners) cb(now);
+    for (const cb of this.listeners) {
+      try {
+        cb(now);
+      } catch (err) {
+        // One listener's failure must not keep the others (the HA election) from hearing it.
+        this.log.error({ err: (err as Error).message }, 'acting on an upstream change failed');
+      }
+    }
   }
 }

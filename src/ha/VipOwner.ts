@@ -8,7 +8,8 @@
 // VIP of some rule. That also cleans up after a crash: a node that comes back
 // as BACKUP drops a VIP it still held.
 import os from 'node:os';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
 import { promisify } from 'node:util';
 import ipaddr from 'ipaddr.js';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
@@ -35,6 +36,45 @@ function hostLen(address: string): number {
   return address.includes(':') ? 128 : 32;
 }
 
+/**
+ * Addresses of the links os.networkInterfaces() leaves out: it lists only
+ * links that are up and running, and a link that lost its carrier keeps its
+ * addresses (and a VIP we hold on it, which must still be given back). One
+ * `ip -j addr` when some link is missing, so only a fault pays for it.
+ */
+let downLinks: { key: string; at: number; addrs: Map<string, IfaceAddress[]> } | undefined;
+/** A node may keep unused links down for good: read them at most once a second (or after we changed an address). */
+const DOWN_LINKS_TTL_MS = 1000;
+
+function downLinkAddresses(missing: Set<string>): Map<string, IfaceAddress[]> {
+  const key = [...missing].sort().join(',');
+  const now = performance.now();
+  if (downLinks && downLinks.key === key && now - downLinks.at < DOWN_LINKS_TTL_MS) return downLinks.addrs;
+  const out = readDownLinks(missing);
+  downLinks = { key, at: now, addrs: out };
+  return out;
+}
+
+function readDownLinks(missing: Set<string>): Map<string, IfaceAddress[]> {
+  const out = new Map<string, IfaceAddress[]>();
+  let rows: { ifname?: unknown; addr_info?: { local?: unknown; prefixlen?: unknown }[] }[];
+  try {
+    rows = JSON.parse(execFileSync('ip', ['-j', 'addr', 'show'], { encoding: 'utf8', timeout: 2000, maxBuffer: 16 << 20 }));
+  } catch {
+    return out;
+  }
+  for (const r of Array.isArray(rows) ? rows : []) {
+    if (typeof r.ifname !== 'string' || !missing.has(r.ifname)) continue;
+    const addrs: IfaceAddress[] = [];
+    for (const a of r.addr_info ?? []) {
+      if (typeof a.local !== 'string' || typeof a.prefixlen !== 'number' || !ipaddr.isValid(a.local)) continue;
+      addrs.push({ address: ipaddr.process(a.local).toString(), prefixlen: a.prefixlen });
+    }
+    if (addrs.length > 0) out.set(r.ifname, addrs);
+  }
+  return out;
+}
+
 export const systemAddressDriver: AddressDriver = {
   interfaces() {
     const out = new Map<string, IfaceAddress[]>();
@@ -45,14 +85,24 @@ export const systemAddressDriver: AddressDriver = {
         addrs.map((a) => ({ address: ipaddr.process(a.address.split('%')[0]!).toString(), prefixlen: Number(a.cidr?.split('/')[1] ?? hostLen(a.address)) })),
       );
     }
+    let links: string[] = [];
+    try {
+      links = readdirSync('/sys/class/net');
+    } catch {
+      // no sysfs: what is up is all we can see
+    }
+    const missing = new Set(links.filter((n) => n !== 'lo' && !out.has(n)));
+    if (missing.size > 0) for (const [name, addrs] of downLinkAddresses(missing)) out.set(name, addrs);
     return out;
   },
   async add(ifname, address) {
     const extra = address.includes(':') ? ['nodad'] : [];
-    await run('ip', ['addr', 'replace', `${address}/${hostLen(address)}`, 'dev', ifname, ...extra]);
+    downLinks = undefined;
+    await run('ip', ['addr', 'replace', `${address}/${hostLen(address)}`, 'dev', ifname, ...extra]).finally(() => (downLinks = undefined));
   },
   async del(ifname, address) {
-    await run('ip', ['addr', 'del', `${address}/${hostLen(address)}`, 'dev', ifname]);
+    downLinks = undefined;
+    await run('ip', ['addr', 'del', `${address}/${hostLen(address)}`, 'dev', ifname]).finally(() => (downLinks = undefined));
   },
 };
 

@@ -1,8 +1,10 @@
 // HA in a flat L2 network (seeds' scenario 1): the VIP lies inside the LB
 // nodes' subnet, so the MASTER holds it on its interface and announces it
 // with gratuitous ARP / unsolicited NA. When the MASTER's link is cut the
-// other node takes the VIP and a client's neighbour table moves to its MAC;
-// after the heal exactly one node holds it.
+// other node takes the VIP and a client's neighbour table moves to its MAC.
+// The cut node has lost the link its VIPs live on: it is FAULT and holds
+// nothing, and after the heal it comes back as BACKUP, so the client stays on
+// the node that served meanwhile and exactly one node holds the VIPs.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { BgpLab, LB_NODES, type NodeAddr } from '../lab/BgpLab.ts';
@@ -73,22 +75,39 @@ describe('HA roles in an L2 setup: VIP on the MASTER, gratuitous ARP / NA on tak
       assert.equal(await state(LB1), 'MASTER');
       assert.deepEqual(await held(LB1.name), [VIP4, VIP6].sort());
       await t.lab.run(CLIENT.name, ['ping', '-c', '1', '-W', '2', VIP4]);
+      // lb2's VIP link has no carrier: FAULT, not MASTER on its own side, and it gives the VIPs back.
+      await waitFor(async () => (await state(LB2)) === 'FAULT', { timeoutMs: 5_000, intervalMs: 20, what: 'lb2 FAULT' });
+      const e = ((await t.mustApi(LB2.name, 'GET', '/config/cistate/all')) as { Attr: Record<string, any>[] }).Attr.find((x) => x.instance === 'llb-inst0')!;
+      assert.deepEqual({ eligible: e.eligible, upstream: e.upstream }, { eligible: false, upstream: [{ kind: 'interface', name: 'eth0', up: false, detail: 'no carrier' }] });
+      await waitFor(async () => (await held(LB2.name)).length === 0, { timeoutMs: 5_000, what: 'lb2 released the VIPs' });
     } finally {
       await t.lab.restoreLink(LB2.name);
     }
   });
 
-  it('after the heal exactly one node holds the VIPs (the higher rank), and the client follows it', async () => {
-    await waitFor(async () => (await state(LB2)) === 'MASTER' && (await state(LB1)) === 'BACKUP', { timeoutMs: 15_000, what: 'one MASTER after the heal' });
-    await waitFor(async () => (await held(LB1.name)).length === 0, { timeoutMs: 5_000, what: 'lb1 released the VIPs' });
-    assert.deepEqual(await held(LB2.name), [VIP4, VIP6].sort());
-    const lb2Mac = await mac(LB2.name);
-    await waitFor(async () => (await clientNeigh(VIP4)) === lb2Mac, { timeoutMs: 5_000, what: 'client back on lb2 (re-announced on heal)' });
+  it('after the heal the node that served stays MASTER (no preemption by the higher rank), and only it answers for the VIPs', async () => {
+    const lb1Mac = await mac(LB1.name);
+    // Every sample from the heal on: one node holds the VIPs, and it is lb1.
+    const bad: string[] = [];
+    await waitFor(
+      async () => {
+        const [s1, s2, h1, h2] = await Promise.all([state(LB1), state(LB2), held(LB1.name), held(LB2.name)]);
+        if (s1 !== 'MASTER' || s2 === 'MASTER' || h2.length > 0 || h1.length !== 2) bad.push(`${s1}/${s2} ${h1}|${h2}`);
+        return s2 === 'BACKUP';
+      },
+      { timeoutMs: 15_000, intervalMs: 50, what: 'lb2 BACKUP after the heal' },
+    );
+    assert.deepEqual(bad, []);
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.deepEqual([await state(LB1), await state(LB2)], ['MASTER', 'BACKUP']);
+    assert.deepEqual(await held(LB2.name), []);
+    await t.lab.run(CLIENT.name, ['ping', '-c', '1', '-W', '2', VIP4]);
+    assert.equal(await clientNeigh(VIP4), lb1Mac);
   });
 
   it('a stopped agent gives its VIPs back at once (planned stop)', async () => {
-    await t.agents.get(LB2.name)!.stop();
-    assert.deepEqual(await held(LB2.name), []);
-    await waitFor(async () => (await held(LB1.name)).length === 2, { timeoutMs: 5_000, what: 'lb1 took over' });
+    await t.agents.get(LB1.name)!.stop();
+    assert.deepEqual(await held(LB1.name), []);
+    await waitFor(async () => (await held(LB2.name)).length === 2, { timeoutMs: 5_000, what: 'lb2 took over' });
   });
 });
