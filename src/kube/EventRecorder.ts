@@ -11,6 +11,7 @@ import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type Kube
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { errorText } from './KubeWatch.ts';
 import { makeApiClient } from './kubeApiClient.ts';
+import { systemClock, type Clock } from '../util/clock.ts';
 
 export type EventType = 'Normal' | 'Warning';
 
@@ -25,7 +26,8 @@ export interface EventRecorderOptions {
   /** reportingInstance: which replica wrote it (pod name). */
   instance?: string;
   log?: Logger;
-  now?: () => number;
+  /** Its epochMs() stamps the Events and times their aggregation (default: the system clock). */
+  clock?: Clock;
 }
 
 interface Written {
@@ -39,7 +41,7 @@ interface Written {
 export class EventRecorder {
   private readonly core: CoreV1Api;
   private readonly log: Logger;
-  private readonly now: () => number;
+  private readonly clock: Clock;
   private readonly written = new Map<string, Written>();
   private pending = new Set<Promise<void>>();
   private seq = 0;
@@ -52,7 +54,7 @@ export class EventRecorder {
   ) {
     this.core = makeApiClient(kc, CoreV1Api);
     this.log = opts.log ?? silentLogger;
-    this.now = opts.now ?? Date.now;
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** Records an event about a Service; returns at once. */
@@ -90,7 +92,7 @@ export class EventRecorder {
 
   private async write(namespace: string, ref: NonNullable<CoreV1Event['involvedObject']>, type: EventType, reason: string, message: string): Promise<void> {
     const key = [ref.namespace, ref.name, ref.uid ?? '', type, reason, message].join('\u0000');
-    const now = this.now();
+    const now = this.clock.epochMs();
     const stamp = timeText(now);
     const prev = this.written.get(key);
     if (prev && now - prev.at < AGGREGATE_WINDOW_MS) {

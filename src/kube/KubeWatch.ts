@@ -25,6 +25,7 @@ import type { AgentKind } from './agentPool.ts';
 import { agentUrl, type DiscoveredAgent } from './LoxiAgentPool.ts';
 import { makeApiClient } from './kubeApiClient.ts';
 import { Backoff } from '../util/Backoff.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 
 export type { DiscoveredAgent } from './LoxiAgentPool.ts';
 
@@ -63,7 +64,7 @@ export interface ClusterView {
  */
 export class WatchedResource<T extends KubernetesObject> {
   private readonly lw: ListWatch<T>;
-  private restartTimer?: NodeJS.Timeout;
+  private restartTimer?: TimerHandle;
   private readonly retry: Backoff;
   private stopping = true;
   private listed = false;
@@ -80,6 +81,8 @@ export class WatchedResource<T extends KubernetesObject> {
     private readonly onListed: () => void,
     private readonly log: Logger,
     backoff: Required<BackoffOptions>,
+    /** The restart delay runs on it. */
+    private readonly clock: Clock = systemClock,
   ) {
     this.retry = new Backoff(backoff.initialMs, backoff.maxMs);
     const counted = async (): Promise<KubernetesListObject<T>> => {
@@ -128,7 +131,7 @@ export class WatchedResource<T extends KubernetesObject> {
 
   async stop(): Promise<void> {
     this.stopping = true;
-    clearTimeout(this.restartTimer);
+    if (this.restartTimer !== undefined) this.clock.clearTimer(this.restartTimer);
     this.restartTimer = undefined;
     await this.lw.stop();
   }
@@ -140,11 +143,11 @@ export class WatchedResource<T extends KubernetesObject> {
 
   private failed(err: unknown): void {
     // Aborting the watch in stop() ends in an error callback too.
-    if (this.stopping || this.restartTimer) return;
+    if (this.stopping || this.restartTimer !== undefined) return;
     this.errors++;
     const delay = this.retry.next();
     this.log.warn({ resource: this.name, err: errorText(err), retryInMs: delay }, 'list/watch failed; restarting');
-    this.restartTimer = setTimeout(() => {
+    this.restartTimer = this.clock.setTimer(() => {
       this.restartTimer = undefined;
       if (!this.stopping) this.run();
     }, delay);
@@ -154,6 +157,8 @@ export class WatchedResource<T extends KubernetesObject> {
 export interface KubeWatchOptions {
   log?: Logger;
   backoff?: BackoffOptions;
+  /** List/watch restart delays run on it (default: the system clock). */
+  clock?: Clock;
 }
 
 /**
@@ -185,7 +190,7 @@ export class KubeWatch extends EventEmitter implements ClusterView {
       if (resource === 'endpointslices') this.checkAgents();
       this.emit('change', resource);
     };
-    this.svc = new WatchedResource<V1Service>('services', '/api/v1/services', kc, () => core.listServiceForAllNamespaces(), changed('services'), listed, this.log, backoff);
+    this.svc = new WatchedResource<V1Service>('services', '/api/v1/services', kc, () => core.listServiceForAllNamespaces(), changed('services'), listed, this.log, backoff, opts.clock);
     this.slices = new WatchedResource<V1EndpointSlice>(
       'endpointslices',
       '/apis/discovery.k8s.io/v1/endpointslices',
@@ -195,8 +200,9 @@ export class KubeWatch extends EventEmitter implements ClusterView {
       listed,
       this.log,
       backoff,
+      opts.clock,
     );
-    this.nodeCache = new WatchedResource<V1Node>('nodes', '/api/v1/nodes', kc, () => core.listNode(), changed('nodes'), listed, this.log, backoff);
+    this.nodeCache = new WatchedResource<V1Node>('nodes', '/api/v1/nodes', kc, () => core.listNode(), changed('nodes'), listed, this.log, backoff, opts.clock);
   }
 
   get resources(): readonly WatchedResource<KubernetesObject>[] {

@@ -53,6 +53,7 @@ import { formatIngress, parseIngress, type IngressEntry } from './serviceStatus.
 import { makeApiClient } from './kubeApiClient.ts';
 import { eachBounded } from './eachBounded.ts';
 import { Backoff } from '../util/Backoff.ts';
+import { repeatEvery, systemClock, type Clock, type RepeatingTimer, type TimerHandle } from '../util/clock.ts';
 
 /**
  * Status patches in flight at once. A burst of new Services (a Helm chart,
@@ -114,6 +115,8 @@ export interface ServiceControllerOptions {
    * (unless --noZoneName). Both forms are read back after a restart.
    */
   ingressForm?: 'ip' | 'hostname';
+  /** Resync period, retry delays and pass spacing run on it; the default EventRecorder gets it too (default: the system clock). */
+  clock?: Clock;
 }
 
 interface Planned {
@@ -155,13 +158,14 @@ export class ServiceController {
   private restored = false;
   private forceAll = true;
   private running = false;
-  private resyncTimer?: NodeJS.Timeout;
+  private resyncTimer?: RepeatingTimer;
   /** The pass running now, if any: stop() waits for it (and not for retries the closed loop will never run). */
   private current?: Promise<void>;
   /** A write or sync failed in this pass: run another after a growing delay. */
   private failedInPass = false;
-  private retryTimer?: NodeJS.Timeout;
+  private retryTimer?: TimerHandle;
   private readonly retry: Backoff;
+  private readonly clock: Clock;
   private stopped = false;
   private readonly onChange = (_r: ResourceName) => this.loop.kick();
   private readonly onSynced = () => this.loop.kick();
@@ -174,7 +178,8 @@ export class ServiceController {
     this.pool = opts.pool;
     this.log = (opts.log ?? silentLogger).child({ part: 'ServiceController' });
     this.core = makeApiClient(opts.kubeConfig, CoreV1Api);
-    this.events = opts.events ?? new EventRecorder(opts.kubeConfig, { log: this.log });
+    this.clock = opts.clock ?? systemClock;
+    this.events = opts.events ?? new EventRecorder(opts.kubeConfig, { log: this.log, clock: this.clock });
     this.ingressForm = opts.ingressForm ?? 'ip';
     this.ipam = new IpAllocator({ v4Pools: this.cfg.v4Pools, v6Pools: this.cfg.v6Pools, secondaryPools: this.cfg.secondaryPools, mode: this.cfg.ipamMode });
     this.ctx = {
@@ -197,6 +202,7 @@ export class ServiceController {
       // re-plans and re-reads everything: stretch the spacing up to this so the burst costs a few
       // dozen passes, not one per 100 ms.
       maxSpacingMs: opts.maxSpacingMs ?? 800,
+      clock: this.clock,
     });
     this.pool.on('agentUp', (a) => {
       if (!this.running) return;
@@ -219,10 +225,10 @@ export class ServiceController {
     this.cluster.on('change', this.onChange);
     this.cluster.on('synced', this.onSynced);
     const resyncMs = this.opts.resyncMs ?? 30_000;
-    this.resyncTimer = setInterval(() => {
+    this.resyncTimer = repeatEvery(this.clock, resyncMs, () => {
       this.forceAll = true;
       this.loop.kick();
-    }, resyncMs);
+    });
     this.loop.kick();
   }
 
@@ -233,8 +239,9 @@ export class ServiceController {
     this.stopped = true;
     this.cluster.off('change', this.onChange);
     this.cluster.off('synced', this.onSynced);
-    clearInterval(this.resyncTimer);
-    clearTimeout(this.retryTimer);
+    this.resyncTimer?.stop();
+    if (this.retryTimer !== undefined) this.clock.clearTimer(this.retryTimer);
+    this.retryTimer = undefined;
     this.loop.close();
     await this.current?.catch(() => undefined);
     await this.events.flush();
@@ -306,9 +313,9 @@ export class ServiceController {
       this.retry.reset();
       return;
     }
-    if (this.retryTimer || !this.running) return;
+    if (this.retryTimer !== undefined || !this.running) return;
     const delay = this.retry.next();
-    this.retryTimer = setTimeout(() => {
+    this.retryTimer = this.clock.setTimer(() => {
       this.retryTimer = undefined;
       this.forceAll = true;
       this.loop.kick();

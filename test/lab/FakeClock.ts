@@ -153,3 +153,34 @@ export class FakeClock implements Clock {
     return best;
   }
 }
+
+export interface EventuallyOptions extends DriveOptions {
+  what?: string;
+  /** Moves on to the clock's next timer when cond has not held for this many turns (default 20). */
+  quietTurns?: number;
+  /** Real milliseconds before giving up: a guard against a hang, never a wait (default 10 s). */
+  timeoutMs?: number;
+  /** Timers due after this (fake) time never fire here, e.g. a periodic resync the test must not see. */
+  horizon?: number;
+}
+
+/**
+ * Waits for cond while real loopback I/O (watch streams, status writes) runs,
+ * checking once per event-loop turn instead of sleeping between polls. With
+ * a clock, time moves on to the next due timer whenever cond has not held
+ * for quietTurns turns, as it would for a process with nothing to do; idle
+ * is awaited before each timer fires (see DriveOptions). Answers the fake
+ * time that passed.
+ */
+export async function eventually(cond: () => unknown, clock?: FakeClock, opts: EventuallyOptions = {}): Promise<number> {
+  const quiet = opts.quietTurns ?? 20;
+  const deadline = Date.now() + (opts.timeoutMs ?? 10_000);
+  const start = clock?.now() ?? 0;
+  for (let turns = 1; !cond(); turns++) {
+    if (Date.now() > deadline) throw new Error(`eventually: no ${opts.what ?? 'condition'} within ${opts.timeoutMs ?? 10_000} ms (real time)`);
+    const next = clock?.nextDue();
+    if (clock && next !== undefined && next <= (opts.horizon ?? Infinity) && turns % quiet === 0) await clock.advanceTo(next, opts);
+    else await turn();
+  }
+  return (clock?.now() ?? 0) - start;
+}

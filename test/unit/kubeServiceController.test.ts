@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import type { CoreV1Event, V1Service } from '@kubernetes/client-node';
 import { FakeKubeApi } from '../lab/FakeKubeApi.ts';
 import { FakeAgentPool } from '../lab/FakeAgentPool.ts';
-import { waitFor } from '../lab/wait.ts';
+import { FakeClock, eventually } from '../lab/FakeClock.ts';
 import { parseKubeLoxilbFlags } from '../../src/cli/kubeLoxilbFlags.ts';
 import { KubeWatch, discoverAgents } from '../../src/kube/KubeWatch.ts';
 import { ServiceController } from '../../src/kube/ServiceController.ts';
@@ -25,12 +25,19 @@ interface Running {
 }
 
 const running = new Set<Running>();
+/** The controllers' timers (resync, retries, watch restarts, the Lease); a fresh one per test. */
+let clock = new FakeClock();
+/**
+ * Waits move time on only within half the resync period (60 s): a test sees
+ * retries, watch restarts and the Lease, but never a periodic full resync.
+ */
+const HORIZON = 30_000;
 
 function startController(api: FakeKubeApi, flags: string[], pool = new FakeAgentPool([{ address: LB1 }, { address: LB2 }])): Running {
   const cfg = parseKubeLoxilbFlags(flags);
   const kc = api.kubeConfig();
-  const watch = new KubeWatch(kc, { backoff: { initialMs: 50, maxMs: 400 } });
-  const ctl = new ServiceController({ config: cfg, kubeConfig: kc, cluster: watch, pool, resyncMs: 60_000, spacingMs: 0, retryMs: 200 });
+  const watch = new KubeWatch(kc, { backoff: { initialMs: 50, maxMs: 400 }, clock });
+  const ctl = new ServiceController({ config: cfg, kubeConfig: kc, cluster: watch, pool, resyncMs: 60_000, spacingMs: 0, retryMs: 200, clock });
   watch.start();
   ctl.start();
   const r: Running = {
@@ -97,6 +104,7 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     }
     for (const e of api.list<CoreV1Event>('events', { namespace: 'default' })) api.delete('events', e.metadata!.name!);
     for (const l of api.list('leases', { namespace: 'kube-system' })) api.delete('leases', l.metadata!.name!, 'kube-system');
+    clock = new FakeClock();
   });
 
   after(async () => {
@@ -106,9 +114,9 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
   it('gives a Service an IP, writes it to status, tells why in an Event and programs every live LB agent', async () => {
     const r = startController(api, ['--cidrPools=defaultPool=123.123.123.1/24', '--setBGP=64512']);
     api.create('services', lbService('web', { port: 80 }));
-    await waitFor(() => ips(api, 'web').length === 1, { what: 'web status', timeoutMs: 5000 });
+    await eventually(() => ips(api, 'web').length === 1, clock, { horizon: HORIZON, what: 'web status' });
     assert.deepEqual(ingress(api, 'web'), [{ ip: '123.123.123.1', ipMode: 'VIP' }]);
-    await waitFor(() => vipsOn(r.pool, LB1).length === 1 && vipsOn(r.pool, LB2).length === 1, { what: 'rules on both agents' });
+    await eventually(() => vipsOn(r.pool, LB1).length === 1 && vipsOn(r.pool, LB2).length === 1, clock, { horizon: HORIZON, what: 'rules on both agents' });
     const rule = r.pool.rulesOf(LB1)[0]!;
     const nodePort = api.get<V1Service>('services', 'web')!.spec!.ports![0]!.nodePort!;
     assert.equal(rule.serviceArguments.externalIP, '123.123.123.1');
@@ -130,15 +138,15 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
 
     // Shared IPAM (the default): a second Service on another port shares the VIP.
     api.create('services', lbService('dns', { port: 53, protocol: 'UDP' }));
-    await waitFor(() => vipsOn(r.pool, LB2).length === 2, { what: 'the second rule' });
+    await eventually(() => vipsOn(r.pool, LB2).length === 2, clock, { horizon: HORIZON, what: 'the second rule' });
     assert.deepEqual(ips(api, 'dns'), ['123.123.123.1']);
     assert.deepEqual(vipsOn(r.pool, LB1), ['123.123.123.1:53/udp', '123.123.123.1:80/tcp']);
 
     // A node going NotReady drops out of the endpoints on every agent.
     api.patchStatus('nodes', 'worker2', { conditions: [{ type: 'Ready', status: 'False', reason: 'KubeletNotReady' }] });
-    await waitFor(() => r.pool.rulesOf(LB1).every((x) => x.endpoints.length === 1), { what: 'worker2 out of the endpoints' });
+    await eventually(() => r.pool.rulesOf(LB1).every((x) => x.endpoints.length === 1), clock, { horizon: HORIZON, what: 'worker2 out of the endpoints' });
     api.patchStatus('nodes', 'worker2', { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady' }] });
-    await waitFor(() => r.pool.rulesOf(LB1).every((x) => x.endpoints.length === 2), { what: 'worker2 back' });
+    await eventually(() => r.pool.rulesOf(LB1).every((x) => x.endpoints.length === 2), clock, { horizon: HORIZON, what: 'worker2 back' });
   });
 
   it('acts only on type LoadBalancer Services of its loadBalancerClass', async () => {
@@ -147,7 +155,7 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     api.create('services', lbService('no-class', { cls: null }));
     api.create('services', lbService('cluster-ip', { cls: null, type: 'ClusterIP' }));
     api.create('services', lbService('ours'));
-    await waitFor(() => ips(api, 'ours').length === 1, { what: 'ours gets an IP' });
+    await eventually(() => ips(api, 'ours').length === 1, clock, { horizon: HORIZON, what: 'ours gets an IP' });
     await settle(r);
     for (const name of ['other-class', 'no-class', 'cluster-ip']) {
       assert.deepEqual(ingress(api, name), [], `${name} must be left alone`);
@@ -161,25 +169,25 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     const r = startController(api, ['--cidrPools=defaultPool=123.123.123.1-123.123.123.2', '--setUniqueIP']);
     api.create('services', lbService('a'));
     api.create('services', lbService('b'));
-    await waitFor(() => ips(api, 'a').length === 1 && ips(api, 'b').length === 1, { what: 'both get IPs' });
+    await eventually(() => ips(api, 'a').length === 1 && ips(api, 'b').length === 1, clock, { horizon: HORIZON, what: 'both get IPs' });
     assert.notDeepEqual(ips(api, 'a'), ips(api, 'b'));
-    await waitFor(() => vipsOn(r.pool, LB1).length === 2 && vipsOn(r.pool, LB2).length === 2);
+    await eventually(() => vipsOn(r.pool, LB1).length === 2 && vipsOn(r.pool, LB2).length === 2, clock, { horizon: HORIZON });
     const aIp = ips(api, 'a')[0]!;
 
     api.delete('services', 'a');
-    await waitFor(() => vipsOn(r.pool, LB1).length === 1 && vipsOn(r.pool, LB2).length === 1, { what: 'a\'s rule removed' });
+    await eventually(() => vipsOn(r.pool, LB1).length === 1 && vipsOn(r.pool, LB2).length === 1, clock, { horizon: HORIZON, what: 'a\'s rule removed' });
     assert.ok(!vipsOn(r.pool, LB1).some((v) => v.startsWith(`${aIp}:`)));
     assert.deepEqual(r.ctl.allocations().map((x) => x.serviceKey), ['default/b']);
     // The freed address goes to the next Service.
     api.create('services', lbService('c'));
-    await waitFor(() => ips(api, 'c').length === 1, { what: 'c gets the freed IP' });
+    await eventually(() => ips(api, 'c').length === 1, clock, { horizon: HORIZON, what: 'c gets the freed IP' });
     assert.deepEqual(ips(api, 'c'), [aIp]);
 
     // Leaving: type changes to NodePort; the class goes with it. Its status entry is taken out.
     const bIp = ips(api, 'b')[0]!;
     api.patch('services', 'b', { spec: { type: 'NodePort', loadBalancerClass: null } });
-    await waitFor(() => !vipsOn(r.pool, LB2).some((v) => v.startsWith(`${bIp}:`)), { what: 'b\'s rule removed' });
-    await waitFor(() => ingress(api, 'b').length === 0, { what: 'b\'s status cleared' });
+    await eventually(() => !vipsOn(r.pool, LB2).some((v) => v.startsWith(`${bIp}:`)), clock, { horizon: HORIZON, what: 'b\'s rule removed' });
+    await eventually(() => ingress(api, 'b').length === 0, clock, { horizon: HORIZON, what: 'b\'s status cleared' });
     await settle(r);
     assert.equal(events(api, 'b', 'IPReleased').length, 1);
     assert.deepEqual(r.ctl.allocations().map((x) => x.serviceKey), ['default/c']);
@@ -188,12 +196,12 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
   it('answers a bad annotation with a Warning naming it and the allowed values, and changes nothing', async () => {
     const r = startController(api, ['--cidrPools=defaultPool=123.123.123.1/24']);
     api.create('services', lbService('web', { annotations: { 'loxilb.io/lbmode': 'fullnat' } }));
-    await waitFor(() => vipsOn(r.pool, LB1).length === 1, { what: 'the rule' });
+    await eventually(() => vipsOn(r.pool, LB1).length === 1, clock, { horizon: HORIZON, what: 'the rule' });
     assert.equal(r.pool.rulesOf(LB1)[0]!.serviceArguments.mode, 2);
     const before = { status: ingress(api, 'web'), rules: JSON.stringify(r.pool.rulesOf(LB1)) };
 
     api.patch('services', 'web', { metadata: { annotations: { 'loxilb.io/lbmode': 'fastest', 'loxilb.io/liveness': 'yes' } } });
-    await waitFor(() => events(api, 'web', 'InvalidAnnotation').length === 1, { what: 'the InvalidAnnotation event' });
+    await eventually(() => events(api, 'web', 'InvalidAnnotation').length === 1, clock, { horizon: HORIZON, what: 'the InvalidAnnotation event' });
     const ev = events(api, 'web', 'InvalidAnnotation')[0]!;
     assert.equal(ev.type, 'Warning');
     assert.match(ev.message ?? '', /loxilb\.io\/lbmode/);
@@ -210,12 +218,12 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     await settle(r);
     assert.equal(events(api, 'web', 'InvalidAnnotation').length, 1);
     api.patch('services', 'web', { metadata: { annotations: { 'loxilb.io/lbmode': 'onearm' } } });
-    await waitFor(() => r.pool.rulesOf(LB1)[0]?.serviceArguments.mode === 1, { what: 'onearm applied' });
+    await eventually(() => r.pool.rulesOf(LB1)[0]?.serviceArguments.mode === 1, clock, { horizon: HORIZON, what: 'onearm applied' });
     assert.equal(r.pool.rulesOf(LB1)[0]!.serviceArguments.monitor, true);
 
     // A new Service with a bad annotation stays pending.
     api.create('services', lbService('bad', { port: 81, annotations: { 'loxilb.io/poolSelect': 'nosuchpool' } }));
-    await waitFor(() => events(api, 'bad', 'InvalidAnnotation').length === 1, { what: 'the event for bad' });
+    await eventually(() => events(api, 'bad', 'InvalidAnnotation').length === 1, clock, { horizon: HORIZON, what: 'the event for bad' });
     assert.match(events(api, 'bad')[0]!.message ?? '', /loxilb\.io\/poolSelect.*defaultPool/);
     await settle(r);
     assert.deepEqual(ingress(api, 'bad'), []);
@@ -225,9 +233,9 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
   it('keeps a Service pending with a Warning when the pool is exhausted, and serves it once an address frees up', async () => {
     const r = startController(api, ['--cidrPools=defaultPool=123.123.123.7-123.123.123.7', '--setUniqueIP']);
     api.create('services', lbService('first'));
-    await waitFor(() => ips(api, 'first').length === 1, { what: 'first gets the only IP' });
+    await eventually(() => ips(api, 'first').length === 1, clock, { horizon: HORIZON, what: 'first gets the only IP' });
     api.create('services', lbService('second'));
-    await waitFor(() => events(api, 'second', 'IPAMExhausted').length === 1, { what: 'IPAMExhausted' });
+    await eventually(() => events(api, 'second', 'IPAMExhausted').length === 1, clock, { horizon: HORIZON, what: 'IPAMExhausted' });
     const ev = events(api, 'second', 'IPAMExhausted')[0]!;
     assert.equal(ev.type, 'Warning');
     assert.match(ev.message ?? '', /defaultPool/);
@@ -241,28 +249,28 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     assert.equal(events(api, 'second', 'IPAMExhausted').length, 1);
 
     api.delete('services', 'first');
-    await waitFor(() => ips(api, 'second').length === 1, { what: 'second gets the freed IP' });
+    await eventually(() => ips(api, 'second').length === 1, clock, { horizon: HORIZON, what: 'second gets the freed IP' });
     assert.deepEqual(ips(api, 'second'), ['123.123.123.7']);
-    await waitFor(() => r.pool.rulesOf(LB1)[0]?.serviceArguments.name === 'default_second:llb-inst0', { what: 'second\'s rule' });
+    await eventually(() => r.pool.rulesOf(LB1)[0]?.serviceArguments.name === 'default_second:llb-inst0', clock, { horizon: HORIZON, what: 'second\'s rule' });
   });
 
   it('restores IPAM from status before allocating: a restarted controller changes no IP and makes no duplicate', async () => {
     const flags = ['--cidrPools=defaultPool=123.123.123.1-123.123.123.3', '--setUniqueIP'];
     const a = startController(api, flags);
     api.create('services', lbService('s1'));
-    await waitFor(() => ips(api, 's1').length === 1);
+    await eventually(() => ips(api, 's1').length === 1, clock, { horizon: HORIZON });
     api.create('services', lbService('s2'));
-    await waitFor(() => ips(api, 's2').length === 1);
+    await eventually(() => ips(api, 's2').length === 1, clock, { horizon: HORIZON });
     assert.deepEqual([ips(api, 's1'), ips(api, 's2')], [['123.123.123.1'], ['123.123.123.2']]);
     api.delete('services', 's1');
-    await waitFor(() => a.ctl.allocations().length === 1);
+    await eventually(() => a.ctl.allocations().length === 1, clock, { horizon: HORIZON });
     await a.stop();
 
     // While no controller runs, a Service appears. Without the restore, s2 (older) would take .1.
     api.create('services', lbService('s3'));
     const statusRv = api.get<V1Service>('services', 's2')!.metadata!.resourceVersion;
     const b = startController(api, flags);
-    await waitFor(() => ips(api, 's3').length === 1, { what: 's3 gets an IP' });
+    await eventually(() => ips(api, 's3').length === 1, clock, { horizon: HORIZON, what: 's3 gets an IP' });
     await settle(b);
     assert.deepEqual(ips(api, 's2'), ['123.123.123.2']);
     assert.deepEqual(ips(api, 's3'), ['123.123.123.1']);
@@ -274,7 +282,7 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     await b.stop();
     api.setServiceIngress('s3', [{ hostname: 'llb-123.123.123.1' }]);
     const c = startController(api, flags);
-    await waitFor(() => JSON.stringify(ingress(api, 's3')) === JSON.stringify([{ ip: '123.123.123.1', ipMode: 'VIP' }]), { what: 's3 status rewritten in ip form' });
+    await eventually(() => JSON.stringify(ingress(api, 's3')) === JSON.stringify([{ ip: '123.123.123.1', ipMode: 'VIP' }]), clock, { horizon: HORIZON, what: 's3 status rewritten in ip form' });
     await settle(c);
     assert.deepEqual(
       c.ctl.allocations().map((x) => `${x.serviceKey}=${x.vips.map((v) => v.ip).join()}`),
@@ -286,13 +294,15 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     const flags = ['--cidrPools=defaultPool=123.123.123.1/24'];
     const a = startController(api, flags);
     api.create('services', lbService('web', { annotations: { 'loxilb.io/lbmode': 'onearm' } }));
-    await waitFor(() => vipsOn(a.pool, LB1).length === 1);
+    await eventually(() => vipsOn(a.pool, LB1).length === 1, clock, { horizon: HORIZON });
     await a.stop();
     api.patch('services', 'web', { metadata: { annotations: { 'loxilb.io/epselect': 'fastest', 'loxilb.io/lbmode': 'fullnat' } } });
+    // A restart takes a while: b's Event names (which carry the time) differ from a's.
+    await clock.advance(1000);
     const b = startController(api, flags);
-    await waitFor(() => events(api, 'web', 'InvalidAnnotation').length === 1, { what: 'InvalidAnnotation' });
+    await eventually(() => events(api, 'web', 'InvalidAnnotation').length === 1, clock, { horizon: HORIZON, what: 'InvalidAnnotation' });
     assert.match(events(api, 'web', 'InvalidAnnotation')[0]!.message ?? '', /loxilb\.io\/epselect.*invalid annotations are ignored and the Service keeps its address/);
-    await waitFor(() => vipsOn(b.pool, LB1).length === 1);
+    await eventually(() => vipsOn(b.pool, LB1).length === 1, clock, { horizon: HORIZON });
     assert.deepEqual(ips(api, 'web'), ['123.123.123.1']);
     assert.equal(b.pool.rulesOf(LB1)[0]!.serviceArguments.mode, 2, 'the valid lbmode applies');
     assert.equal(b.pool.rulesOf(LB1)[0]!.serviceArguments.sel, 0, 'the bad epselect is left at its default');
@@ -301,10 +311,10 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
   it('gives a dual-stack Service one VIP per family, primary family first', async () => {
     const r = startController(api, ['--cidrPools=defaultPool=123.123.123.1/24', '--cidr6Pools=defaultPool=3ffe:cafe::1/96']);
     api.create('services', { ...lbService('dual'), spec: { ...(lbService('dual') as { spec: object }).spec, ipFamilyPolicy: 'RequireDualStack', ipFamilies: ['IPv6', 'IPv4'] } });
-    await waitFor(() => ips(api, 'dual').length === 2, { what: 'two status entries' });
+    await eventually(() => ips(api, 'dual').length === 2, clock, { horizon: HORIZON, what: 'two status entries' });
     assert.deepEqual(ips(api, 'dual'), ['3ffe:cafe::1', '123.123.123.1']);
     // The nodes have no IPv6 address: the IPv6 VIP has no endpoints yet, and the user is told.
-    await waitFor(() => events(api, 'dual', 'RuleNotInstalled').length === 1);
+    await eventually(() => events(api, 'dual', 'RuleNotInstalled').length === 1, clock, { horizon: HORIZON });
     assert.match(events(api, 'dual', 'RuleNotInstalled')[0]!.message ?? '', /no ready IPv6 endpoints/);
     assert.deepEqual(vipsOn(r.pool, LB1), ['123.123.123.1:80/tcp']);
   });
@@ -312,54 +322,54 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
   it('re-lists after 410 Expired and catches up with what happened while the watch was down', async () => {
     const r = startController(api, ['--cidrPools=defaultPool=123.123.123.1/24', '--setUniqueIP']);
     api.create('services', lbService('old'));
-    await waitFor(() => vipsOn(r.pool, LB1).length === 1, { what: 'old programmed' });
-    await waitFor(() => api.activeWatches('services') === 1, { what: 'the services watch' });
+    await eventually(() => vipsOn(r.pool, LB1).length === 1, clock, { horizon: HORIZON, what: 'old programmed' });
+    await eventually(() => api.activeWatches('services') === 1, clock, { horizon: HORIZON, what: 'the services watch' });
     const lists = r.watch.resources.find((x) => x.name === 'services')!.lists;
 
     assert.equal(api.dropWatches({ resource: 'services' }), 1);
     api.delete('services', 'old');
     api.create('services', lbService('new'));
     api.compactHistory();
-    await waitFor(() => ips(api, 'new').length === 1, { what: 'new gets an IP after the re-list' });
-    await waitFor(() => vipsOn(r.pool, LB1).length === 1 && r.pool.rulesOf(LB1)[0]!.serviceArguments.name === 'default_new:llb-inst0', { what: 'old removed, new programmed' });
+    await eventually(() => ips(api, 'new').length === 1, clock, { horizon: HORIZON, what: 'new gets an IP after the re-list' });
+    await eventually(() => vipsOn(r.pool, LB1).length === 1 && r.pool.rulesOf(LB1)[0]!.serviceArguments.name === 'default_new:llb-inst0', clock, { horizon: HORIZON, what: 'old removed, new programmed' });
     assert.ok(r.watch.resources.find((x) => x.name === 'services')!.lists > lists, 'the services were listed again');
     assert.deepEqual(r.ctl.allocations().map((x) => x.serviceKey), ['default/new']);
 
     // A cut connection (no clean end) is restarted with backoff.
-    await waitFor(() => api.activeWatches('services') === 1, { what: 'the watch after the re-list' });
+    await eventually(() => api.activeWatches('services') === 1, clock, { horizon: HORIZON, what: 'the watch after the re-list' });
     api.dropWatches({ resource: 'services', abrupt: true });
     api.create('services', lbService('after-cut', { port: 81 }));
-    await waitFor(() => ips(api, 'after-cut').length === 1, { what: 'a Service after the cut' });
+    await eventually(() => ips(api, 'after-cut').length === 1, clock, { horizon: HORIZON, what: 'a Service after the cut' });
   });
 
   it('re-syncs an agent that comes back and reports rules an agent refuses as ProgrammingFailed', async () => {
     const r = startController(api, ['--cidrPools=defaultPool=123.123.123.1/24']);
     api.create('services', lbService('web'));
-    await waitFor(() => vipsOn(r.pool, LB1).length === 1 && vipsOn(r.pool, LB2).length === 1);
+    await eventually(() => vipsOn(r.pool, LB1).length === 1 && vipsOn(r.pool, LB2).length === 1, clock, { horizon: HORIZON });
     await settle(r);
 
     r.pool.setAlive(LB2, false);
     r.pool.setAlive(LB2, true, { lostRules: true });
-    await waitFor(() => vipsOn(r.pool, LB2).length === 1, { what: 'LB2 re-programmed after agentUp' });
+    await eventually(() => vipsOn(r.pool, LB2).length === 1, clock, { horizon: HORIZON, what: 'LB2 re-programmed after agentUp' });
 
     api.create('services', lbService('dns', { port: 53, protocol: 'UDP' }));
-    await waitFor(() => vipsOn(r.pool, LB1).length === 2, { what: 'dns programmed' });
+    await eventually(() => vipsOn(r.pool, LB1).length === 2, clock, { horizon: HORIZON, what: 'dns programmed' });
     // The agent refuses dns's rule only: the Event goes to dns, not to web.
     r.pool.failWith.set(r.pool.idOf(LB1), ['cannot post rule 123.123.123.1:53/udp on http://192.168.80.10:11111: HTTP 400: no']);
     api.patch('services', 'dns', { metadata: { annotations: { 'loxilb.io/liveness': 'yes' } } });
-    await waitFor(() => events(api, 'dns', 'ProgrammingFailed').length === 1, { what: 'ProgrammingFailed' });
+    await eventually(() => events(api, 'dns', 'ProgrammingFailed').length === 1, clock, { horizon: HORIZON, what: 'ProgrammingFailed' });
     const ev = events(api, 'dns', 'ProgrammingFailed')[0]!;
     assert.equal(ev.type, 'Warning');
     assert.match(ev.message ?? '', /^agent http:\/\/192\.168\.80\.10:11111: cannot post rule 123\.123\.123\.1:53\/udp .*HTTP 400: no$/);
     await r.ctl.whenIdle();
     assert.deepEqual(events(api, 'web', 'ProgrammingFailed'), []);
     // The other agent took the change.
-    await waitFor(() => r.pool.rulesOf(LB2).find((x) => x.serviceArguments.port === 53)?.serviceArguments.monitor === true);
+    await eventually(() => r.pool.rulesOf(LB2).find((x) => x.serviceArguments.port === 53)?.serviceArguments.monitor === true, clock, { horizon: HORIZON });
 
     // The failing agent is retried on the next pass; once it takes the rules the condition clears.
     r.pool.failWith.delete(r.pool.idOf(LB1));
     r.ctl.resync();
-    await waitFor(() => r.pool.rulesOf(LB1).find((x) => x.serviceArguments.port === 53)?.serviceArguments.monitor === true, { what: 'LB1 takes the rule' });
+    await eventually(() => r.pool.rulesOf(LB1).find((x) => x.serviceArguments.port === 53)?.serviceArguments.monitor === true, clock, { horizon: HORIZON, what: 'LB1 takes the rule' });
   });
 
   it('with two replicas and a Lease, only the leader writes; the other takes over with the same IPs', async () => {
@@ -367,11 +377,11 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     const flags = ['--cidrPools=defaultPool=123.123.123.1/24'];
     const replicas = ['replica-a', 'replica-b'].map((identity) => {
       const cfg = parseKubeLoxilbFlags(flags);
-      const watch = new KubeWatch(kc, { backoff: { initialMs: 50, maxMs: 400 } });
+      const watch = new KubeWatch(kc, { backoff: { initialMs: 50, maxMs: 400 }, clock });
       const pool = new FakeAgentPool([{ address: LB1 }, { address: LB2 }]);
-      const events = new EventRecorder(kc, { instance: identity });
-      const ctl = new ServiceController({ config: cfg, kubeConfig: kc, cluster: watch, pool, events, resyncMs: 60_000, spacingMs: 0 });
-      const elector = new LeaderElector(kc, { identity, leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100 });
+      const events = new EventRecorder(kc, { instance: identity, clock });
+      const ctl = new ServiceController({ config: cfg, kubeConfig: kc, cluster: watch, pool, events, resyncMs: 60_000, spacingMs: 0, clock });
+      const elector = new LeaderElector(kc, { identity, leaseDurationMs: 1000, renewDeadlineMs: 600, retryPeriodMs: 100, clock });
       elector.on('startedLeading', () => ctl.start());
       elector.on('stoppedLeading', () => void ctl.stop());
       watch.start();
@@ -391,19 +401,21 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
       },
     };
     running.add(cleanup);
+    // Time moves on only once no lease request is in flight.
+    const idle = () => Promise.all(replicas.map((x) => x.elector.whenIdle()));
     // Both campaign at the same moment: one create wins, the other gets 409.
     for (const x of replicas) x.elector.start();
     api.create('services', lbService('web'));
-    await waitFor(() => ips(api, 'web').length === 1, { what: 'web status' });
+    await eventually(() => ips(api, 'web').length === 1, clock, { horizon: HORIZON, what: 'web status', idle });
     const leaders = replicas.filter((x) => x.elector.isLeader());
     assert.equal(leaders.length, 1);
     const leader = leaders[0]!;
     const follower = replicas.find((x) => x !== leader)!;
-    await waitFor(() => vipsOn(leader.pool, LB1).length === 1);
+    await eventually(() => vipsOn(leader.pool, LB1).length === 1, clock, { horizon: HORIZON, idle });
     await leader.ctl.whenIdle();
     assert.equal(follower.pool.calls.length, 0, 'the follower programs nothing');
     assert.equal(follower.ctl.passes, 0);
-    await waitFor(() => follower.elector.leader === leader.identity, { what: 'the follower to see the leader' });
+    await eventually(() => follower.elector.leader === leader.identity, clock, { horizon: HORIZON, what: 'the follower to see the leader', idle });
     const ev = events(api, 'web', 'IPAllocated');
     assert.deepEqual(ev.map((e) => e.reportingInstance), [leader.identity]);
     const lease = api.get<{ spec: { holderIdentity: string } }>('leases', 'kube-loxilb', 'kube-system')!;
@@ -412,8 +424,8 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     // The leader steps down (releases the Lease): the follower takes over and keeps the IP.
     await leader.elector.stop();
     await leader.ctl.stop();
-    await waitFor(() => follower.elector.isLeader(), { what: 'the follower to lead', timeoutMs: 5000 });
-    await waitFor(() => vipsOn(follower.pool, LB1).length === 1 && vipsOn(follower.pool, LB2).length === 1, { what: 'the new leader programs the agents' });
+    await eventually(() => follower.elector.isLeader(), clock, { horizon: HORIZON, what: 'the follower to lead', idle });
+    await eventually(() => vipsOn(follower.pool, LB1).length === 1 && vipsOn(follower.pool, LB2).length === 1, clock, { horizon: HORIZON, what: 'the new leader programs the agents', idle });
     assert.deepEqual(ips(api, 'web'), ['123.123.123.1']);
     assert.deepEqual(vipsOn(follower.pool, LB1), ['123.123.123.1:80/tcp']);
   });
@@ -449,7 +461,7 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
         },
         'kube-system',
       );
-      await waitFor(() => watch.discoveredAgents().length === 3, { what: 'three agents' });
+      await eventually(() => watch.discoveredAgents().length === 3, clock, { horizon: HORIZON, what: 'three agents' });
       assert.deepEqual(watch.discoveredAgents(), [
         { url: 'http://192.168.80.10:11111', kind: 'lb', nodeAddress: LB1 },
         { url: 'http://192.168.80.11:11111', kind: 'lb', nodeAddress: LB2 },
