@@ -2,7 +2,6 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { setTimeout as sleep } from 'node:timers/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { ManualClock } from '../../src/bfd/clock.ts';
@@ -29,6 +28,7 @@ import type {
 import { UdpBfdTransport } from '../lab/UdpBfdTransport.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../../src/util/errors.ts';
 import { controlPacket, lcg } from '../lab/bfdPackets.ts';
+import { FakeClock, eventually, turn } from '../lab/FakeClock.ts';
 
 const { AdminDown, Down, Init, Up } = BfdState;
 
@@ -539,7 +539,8 @@ test('close stops every session and the transport; graceful close tells the peer
 });
 
 // ---------------------------------------------------------------------------
-// UdpBfdTransport on loopback (real sockets, real time; no root needed).
+// UdpBfdTransport on loopback (real sockets; no root needed). The managers'
+// timers run on a FakeClock that moves on whenever no datagram is in flight.
 
 async function bindBlocker(address: string, port = 0): Promise<dgram.Socket> {
   const s = dgram.createSocket(address.includes(':') ? 'udp6' : 'udp4');
@@ -551,23 +552,23 @@ async function bindBlocker(address: string, port = 0): Promise<dgram.Socket> {
 }
 
 test('UdpBfdTransport: two managers over 127.0.0.1 / 127.0.0.2 come Up at 10 ms, from source ports in 49152-65535', async () => {
+  const clock = new FakeClock();
   const ta = new UdpBfdTransport({ listenPort: 0, ipv4Address: '127.0.0.1', ipv6Address: null });
-  const a = new BfdManager({ transport: ta });
+  const a = new BfdManager({ transport: ta, clock });
   await a.start();
   const port = ta.listeners()[0]!.port;
   assert.ok(port > 0);
   const tb = new UdpBfdTransport({ listenPort: port, ipv4Address: '127.0.0.2', ipv6Address: null });
-  const b = new BfdManager({ transport: tb });
+  const b = new BfdManager({ transport: tb, clock });
   try {
     await b.start();
     const sa = await a.addSession({ instance: 'i', remoteIp: '127.0.0.2', sourceIp: '127.0.0.1', txIntervalUs: 10_000, multiplier: 3 });
     await b.addSession({ instance: 'i', remoteIp: '127.0.0.1', sourceIp: '127.0.0.2', txIntervalUs: 10_000, multiplier: 3 });
     assert.ok(sa.localPort >= 49152 && sa.localPort <= 65535);
-    const deadline = Date.now() + 5000;
-    while (Date.now() < deadline && !(a.get('i', '127.0.0.2')?.stateName === 'Up' && b.get('i', '127.0.0.1')?.stateName === 'Up')) {
-      await sleep(10);
-    }
-    await sleep(300);
+    await eventually(() => a.get('i', '127.0.0.2')?.stateName === 'Up' && b.get('i', '127.0.0.1')?.stateName === 'Up', clock, { what: 'both Up' });
+    // 300 ms more at 10 ms, datagrams delivered between timers.
+    const until = clock.now() + 300;
+    await eventually(() => clock.now() >= until, clock, { what: '300 ms more' });
     const s = a.get('i', '127.0.0.2')!;
     assert.equal(s.stateName, 'Up');
     assert.equal(b.get('i', '127.0.0.1')!.stateName, 'Up');
@@ -589,8 +590,7 @@ test('UdpBfdTransport: IPv6 sender with hop limit 255 reaches a :: listener; clo
   try {
     const s = await t.openSender({ remoteAddress: '::1', localAddress: '::1' });
     s.send(downPacket(1));
-    const deadline = Date.now() + 2000;
-    while (got.length === 0 && Date.now() < deadline) await sleep(5);
+    await eventually(() => got.length > 0, undefined, { what: 'the datagram' });
     assert.deepEqual(got, [{ srcAddr: '::1', srcPort: s.localPort }], 'no ttl or dstAddr: node:dgram cannot read them');
     assert.equal(s.stats().sent, 1);
     s.close();
@@ -615,7 +615,9 @@ test('UdpBfdTransport: a source port in use is skipped; none free is a clear err
       const s = await t.openSender({ remoteAddress: '127.0.0.1', localAddress: '127.0.0.1' });
       assert.equal(s.localPort, q + 1);
       s.close();
-      await sleep(1);
+      // The socket's fd is released in the loop's close phase, after this turn's check phase.
+      await turn();
+      await turn();
     }
     await assert.rejects(full.openSender({ remoteAddress: '127.0.0.1', localAddress: '127.0.0.1' }), /no free source port/);
     await assert.rejects(clash.listen(() => {}), new RegExp(`cannot listen on port ${q}.*EADDRINUSE`));
