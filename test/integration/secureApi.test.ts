@@ -9,7 +9,8 @@
 // - loxicmd with --cacert and --token-file, and kube-loxilb's LoxiClient
 //   over https:// (loxiURL, loxiCACert, loxiTokenFile), work;
 // - the HA peers read each other's role over HTTPS with the token (neither
-//   counts a 401 or a failed handshake);
+//   counts a 401 or a failed handshake); lb2 serves plain HTTP on loopback
+//   only (--host=127.0.0.1), so lb1 can read it over HTTPS alone;
 // - garbage on the HTTPS port costs nothing;
 // - an unreadable certificate or an empty token file stops an agent before it
 //   starts anything, naming the flag and the path.
@@ -63,8 +64,8 @@ describe('the REST API with --tls and --api-token-file', { timeout: 180_000 }, (
   const http = (ip: string, p: string) => `http://${ip}:11111/netlox/v1${p}`;
   const bearer = (t: string) => ['-H', `Authorization: Bearer ${t}`];
   const json = (body: unknown) => ['-H', 'Content-Type: application/json', '--data-binary', JSON.stringify(body)];
-  /** Full /status of an agent, read with the token. */
-  const status = async (ip: string) => (await curl([...bearer(TOKEN), http(ip, '/status')])).body as Record<string, any>;
+  /** Full /status of an agent, read over HTTPS with the token. */
+  const status = async (ip: string) => (await curl(['--cacert', ca, ...bearer(TOKEN), https(ip, '/status')])).body as Record<string, any>;
 
   const agentArgs = (self: string, peer: string, node: string) => [
     '--tls',
@@ -93,7 +94,10 @@ describe('the REST API with --tls and --api-token-file', { timeout: 180_000 }, (
     tokenFile = path.join(pki, 'token');
     writeFileSync(tokenFile, `${TOKEN}\n`, { mode: 0o600 });
     // Both at once: each waits --ha-init-wait for the other.
-    const [a1, a2] = await Promise.all([startAgentProcess(lab, 'lb1', agentArgs(LB1, LB2, 'lb1')), startAgentProcess(lab, 'lb2', agentArgs(LB2, LB1, 'lb2'))]);
+    const [a1, a2] = await Promise.all([
+      startAgentProcess(lab, 'lb1', agentArgs(LB1, LB2, 'lb1')),
+      startAgentProcess(lab, 'lb2', ['--host=127.0.0.1', ...agentArgs(LB2, LB1, 'lb2')]),
+    ]);
     agents.set('lb1', a1);
     agents.set('lb2', a2);
   });
@@ -185,6 +189,10 @@ describe('the REST API with --tls and --api-token-file', { timeout: 180_000 }, (
       },
       { timeoutMs: 20_000, what: 'one MASTER, one BACKUP, each with the role of the other as read over HTTPS' },
     );
+    // lb2's plain HTTP is on loopback only: what lb1 read, it read over HTTPS.
+    const closed = await curl([...bearer(TOKEN), http(LB2, '/status')]);
+    assert.equal(closed.code, 0);
+    assert.equal(closed.exit, 7, `connection refused (${closed.stderr.trim()})`);
     // The test sent lb2 no unauthenticated request: every 401 there would be lb1's peer view.
     const s2 = await status(LB2);
     assert.equal(s2.api.security.unauthorized, 0);
