@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { eventually } from '../lab/FakeClock.ts';
 import type { BfdPacketMeta } from '../../src/bfd/BfdTransport.ts';
 import { NativeBfdTransport } from '../../src/bfd/NativeBfdTransport.ts';
 import { createBfdTransport } from '../../src/bfd/createBfdTransport.ts';
@@ -49,12 +49,9 @@ function sendFrom(s: dgram.Socket, text: string, port: number, address: string):
   return new Promise((resolve, reject) => s.send(Buffer.from(text), port, address, (e) => (e ? reject(e) : resolve())));
 }
 
+/** Waits for packets from the addon's threads, checking each event-loop turn; timeoutMs only guards a hang. */
 async function until(cond: () => boolean, what: string, timeoutMs = 3000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
+  await eventually(cond, undefined, { what, timeoutMs });
 }
 
 after(async () => {
@@ -229,7 +226,8 @@ test('two BfdManagers on native transports (127.0.0.1 / 127.0.0.2) come Up at 10
     await a.addSession({ instance: 'i', remoteIp: '127.0.0.2', sourceIp: '127.0.0.1', txIntervalUs: 10_000, multiplier: 3 });
     await b.addSession({ instance: 'i', remoteIp: '127.0.0.1', sourceIp: '127.0.0.2', txIntervalUs: 10_000, multiplier: 3 });
     await until(() => a.get('i', '127.0.0.2')?.stateName === 'Up' && b.get('i', '127.0.0.1')?.stateName === 'Up', 'both Up', 5000);
-    await sleep(200);
+    // The native timer threads keep sending at 10 ms: more than ten packets in, none dropped.
+    await until(() => ta.stats().delivered > 10, 'more than ten packets delivered');
     const s = a.get('i', '127.0.0.2')!;
     assert.equal(s.stateName, 'Up');
     assert.equal(s.lastRxFrom?.port, b.get('i', '127.0.0.1')!.localPort);
