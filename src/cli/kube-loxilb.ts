@@ -85,7 +85,14 @@ async function main(): Promise<void> {
   const identity = process.env.POD_NAME || `${os.hostname()}_${randomBytes(4).toString('hex')}`;
   const leaseNamespace = process.env.POD_NAMESPACE || 'kube-system';
   log.info(
-    { identity, server: kc.getCurrentCluster()?.server, agents: cfg.loxiURLs.length > 0 ? cfg.loxiURLs : 'discovered', class: cfg.loadBalancerClass },
+    {
+      identity,
+      server: kc.getCurrentCluster()?.server,
+      agents: cfg.loxiURLs.length > 0 ? cfg.loxiURLs : cfg.loxiDiscoverHTTPS ? 'discovered (https)' : 'discovered',
+      class: cfg.loadBalancerClass,
+      agentToken: access.token !== undefined,
+      agentCa: access.ca !== undefined ? 'loxiCACert' : 'system',
+    },
     'kube-loxilb starting',
   );
 
