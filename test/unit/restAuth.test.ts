@@ -7,6 +7,9 @@ import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
+import net from 'node:net';
+import tls from 'node:tls';
+import { once } from 'node:events';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -14,6 +17,7 @@ import path from 'node:path';
 import { RestServer, type RestServerOptions } from '../../src/api/RestServer.ts';
 import { AUTH_FAILED_MESSAGE, AuthError, BearerToken, isOpenRequest } from '../../src/api/apiAuth.ts';
 import { FaultRegistry } from '../../src/util/faults.ts';
+import { ManualClock } from '../../src/util/clock.ts';
 import { silentLogger } from '../../src/util/logger.ts';
 import { FakeAgent } from './fixtures/FakeAgentApi.ts';
 
@@ -201,6 +205,52 @@ describe('the HTTPS listener', () => {
       assert.deepEqual(st.security.https, server.tlsAddress());
       assert.ok(st.security.tlsHandshakeFailures >= 1);
       assert.equal(st.security.unauthorized, 1);
+    });
+  });
+
+  it('HTTPS connections count against the same caps: past the per-client share the TCP connection is closed before any handshake', async () => {
+    await withServer({ tls: { cert, key }, limits: { maxConnectionsPerClient: 2 } }, async ({ server }) => {
+      await server.listenTls('127.0.0.1', 0);
+      const port = server.tlsAddress()!.port;
+      const open = () => {
+        const t = tls.connect({ host: '127.0.0.1', port, ca: cert });
+        t.on('error', () => undefined);
+        return t;
+      };
+      const a = open();
+      const b = open();
+      await Promise.all([once(a, 'secureConnect'), once(b, 'secureConnect')]);
+      const c = open();
+      // events.once would reject on the 'error' the client reports; only the close matters.
+      await new Promise((resolve) => c.on('close', resolve));
+      assert.equal(c.authorized, false, 'the third never got a handshake');
+      const st = server.stats();
+      assert.equal(st.refused.perClient, 1);
+      assert.equal(st.connections, 2);
+      // The two admitted ones are served.
+      a.write('GET /netlox/v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+      let text = '';
+      a.on('data', (d: Buffer) => (text += d.toString()));
+      await once(a, 'close');
+      assert.match(text, /^HTTP\/1\.1 200 /);
+      b.destroy();
+    });
+  });
+
+  it('a TCP connection to the HTTPS port that never shakes hands is closed after the idle limit', async () => {
+    const clock = new ManualClock(1000);
+    await withServer({ tls: { cert, key }, clock, limits: { idleTimeoutMs: 5000 } }, async ({ server }) => {
+      await server.listenTls('127.0.0.1', 0);
+      const silent = net.connect({ host: '127.0.0.1', port: server.tlsAddress()!.port });
+      silent.on('error', () => undefined);
+      await once(silent, 'connect');
+      const closed = once(silent, 'close');
+      while (server.stats().connections < 1) await new Promise((r) => setImmediate(r));
+      clock.advance(4000);
+      assert.equal(silent.destroyed, false);
+      clock.advance(2000);
+      await closed;
+      assert.equal(server.stats().idleClosed, 1);
     });
   });
 
