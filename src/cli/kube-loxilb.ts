@@ -7,13 +7,13 @@
 import os from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { KubeConfig } from '@kubernetes/client-node';
-import { KUBE_LOXILB_USAGE, KubeLoxilbFlagError, loadAgentAccess, parseKubeLoxilbFlags, type AgentAccess, type KubeLoxilbConfig } from './kubeLoxilbFlags.ts';
+import { KUBE_LOXILB_USAGE, KubeLoxilbFlagError, discoveredAgentUrls, loadAgentAccess, parseKubeLoxilbFlags, type AgentAccess, type KubeLoxilbConfig } from './kubeLoxilbFlags.ts';
 import { createLogger, type Logger } from '../util/logger.ts';
 import { KubeWatch, errorText, type DiscoveredAgent } from '../kube/KubeWatch.ts';
 import { LeaderElector } from '../kube/LeaderElector.ts';
 import { ServiceController } from '../kube/ServiceController.ts';
 import { EventRecorder } from '../kube/EventRecorder.ts';
-import { LoxiAgentPool, agentUrl } from '../kube/LoxiAgentPool.ts';
+import { LoxiAgentPool } from '../kube/LoxiAgentPool.ts';
 import type { AgentPool } from '../kube/agentPool.ts';
 
 /** Stops and exits with 1 if a graceful stop takes longer than this. */
@@ -28,14 +28,6 @@ function createAgentPool(cfg: KubeLoxilbConfig, access: AgentAccess, log: Logger
   return new LoxiAgentPool({ config: cfg, logger: log, access }).start();
 }
 
-/** loxilb's HTTPS port (--tls-port's default), where --loxiDiscoverHTTPS reaches discovered agents. */
-const LOXILB_HTTPS_PORT = 8091;
-
-/** With --loxiDiscoverHTTPS, discovered agents are reached on their HTTPS listener. */
-function discoveredUrls(cfg: KubeLoxilbConfig, agents: readonly DiscoveredAgent[]): readonly DiscoveredAgent[] {
-  if (!cfg.loxiDiscoverHTTPS) return agents;
-  return agents.map((a) => ({ ...a, url: agentUrl(a.nodeAddress, LOXILB_HTTPS_PORT).replace(/^http:/, 'https:') }));
-}
 
 /** --kubeconfig, else $KUBECONFIG, else the in-cluster service account, else ~/.kube/config. */
 function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv = process.env): KubeConfig {
@@ -107,7 +99,7 @@ async function main(): Promise<void> {
   const lead = () => {
     if (stopping) return;
     const pool = createAgentPool(cfg, access, log);
-    const feed = (agents: readonly DiscoveredAgent[]) => pool.setDiscovered(discoveredUrls(cfg, agents));
+    const feed = (agents: readonly DiscoveredAgent[]) => pool.setDiscovered(discoveredAgentUrls(cfg, agents));
     // The pool decides what discovery adds: with --loxiURL it takes only peer agents.
     feed(watch.discoveredAgents());
     watch.on('agents', feed);

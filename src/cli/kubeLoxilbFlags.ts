@@ -13,6 +13,7 @@ import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { UINT32_MAX } from '../util/FieldReader.ts';
 import { SecretFileError, readPemFile, readTokenFile } from '../util/secretFile.ts';
 import type { ExtBgpPeer, KubeLoxilbConfig } from '../kube/config.ts';
+import { agentUrl, type DiscoveredAgent } from '../kube/LoxiAgentPool.ts';
 
 export class KubeLoxilbFlagError extends Error {
   override name = 'KubeLoxilbFlagError';
@@ -367,6 +368,15 @@ export function loadAgentAccess(cfg: Pick<KubeLoxilbConfig, 'loxiCACert' | 'loxi
     throw e;
   }
   return out;
+}
+
+/** loxilb's HTTPS port (--tls-port's default), where --loxiDiscoverHTTPS reaches discovered agents. */
+export const LOXILB_HTTPS_PORT = 8091;
+
+/** With --loxiDiscoverHTTPS, discovered agents are reached on their HTTPS listener instead of http://<address>:11111. */
+export function discoveredAgentUrls(cfg: Pick<KubeLoxilbConfig, 'loxiDiscoverHTTPS'>, agents: readonly DiscoveredAgent[]): readonly DiscoveredAgent[] {
+  if (!cfg.loxiDiscoverHTTPS) return agents;
+  return agents.map((a) => ({ ...a, url: agentUrl(a.nodeAddress, LOXILB_HTTPS_PORT).replace(/^http:/, 'https:') }));
 }
 
 function parseUrls(text: string, where: string): string[] {

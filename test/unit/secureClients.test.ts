@@ -8,7 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { RestServer } from '../../src/api/RestServer.ts';
 import { LoxiApiError, LoxiClient, LoxiTransportError } from '../../src/kube/LoxiClient.ts';
-import { KubeLoxilbFlagError, loadAgentAccess, parseKubeLoxilbFlags } from '../../src/cli/kubeLoxilbFlags.ts';
+import { KubeLoxilbFlagError, discoveredAgentUrls, loadAgentAccess, parseKubeLoxilbFlags } from '../../src/cli/kubeLoxilbFlags.ts';
 import { parseLoxicmdArgs, UsageError } from '../../src/cli/loxicmdArgs.ts';
 import { runLoxicmd } from '../../src/cli/loxicmdCommands.ts';
 import { fetchPeerView } from '../../src/ha/peerView.ts';
@@ -157,6 +157,18 @@ describe('kube-loxilb flags for secured agents', () => {
     const yaml = parseKubeLoxilbFlags(['--config=/c.yaml'], { readFile: () => `loxiCACert: ${dir}/ca.pem\nloxiTokenFile: ${dir}/empty\nloxiDiscoverHTTPS: true\n` });
     assert.equal(yaml.loxiDiscoverHTTPS, true);
     assert.throws(() => loadAgentAccess(yaml), (e: Error) => e instanceof KubeLoxilbFlagError && new RegExp(`^key loxiTokenFile in /c.yaml: "${dir}/empty" is empty`).test(e.message));
+  });
+
+  it('--loxiDiscoverHTTPS: discovered agents are reached at https://<address>:8091', () => {
+    const found = [
+      { url: 'http://192.168.80.10:11111', kind: 'lb' as const, nodeAddress: '192.168.80.10' },
+      { url: 'http://[fd00::10]:11111', kind: 'peer' as const, nodeAddress: 'fd00::10' },
+    ];
+    assert.deepEqual(discoveredAgentUrls({ loxiDiscoverHTTPS: false }, found), found);
+    assert.deepEqual(
+      discoveredAgentUrls(parseKubeLoxilbFlags(['--loxiDiscoverHTTPS', `--loxiCACert=${dir}/ca.pem`]), found).map((a) => a.url),
+      ['https://192.168.80.10:8091', 'https://[fd00::10]:8091'],
+    );
   });
 
   it('errors name the flag and what is allowed', () => {
