@@ -21,6 +21,7 @@ import type { SyncGate } from '../ha/HaManager.ts';
 import { LAYOUT_VERSION } from '../datapath/layout.ts';
 import { errorMessage } from '../util/errors.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
+import { systemClock, unrefTimer, type Clock, type TimerHandle } from '../util/clock.ts';
 import { batches, checkBatchShape, createDiffer, createKeySet, selectSyncable, type RawEntries } from './syncTable.ts';
 
 const PROTO_FILE = fileURLToPath(new URL('../../proto/loxilb_sync.proto', import.meta.url));
@@ -72,6 +73,8 @@ export interface ConnSyncOptions {
   maxSubscriberBacklogBytes?: number;
   /** Entries one peer may have installed here at once (default DEFAULT_MAX_ENTRIES_PER_PEER; the agent passes 7/8 of its table). */
   maxEntriesPerPeer?: number;
+  /** Scans, reconnects and the shutdown grace run on it; batches carry its epochMs (default: the system clock). */
+  clock?: Clock;
 }
 
 /**
@@ -168,7 +171,7 @@ class PeerLink {
   status: PeerSyncStatus;
   private call?: grpc.ClientReadableStream<Batch>;
   private client?: grpc.Client;
-  private retry?: NodeJS.Timeout;
+  private retry?: TimerHandle;
   private closed = false;
   private fullStart = 0;
   private fullCount = 0;
@@ -183,6 +186,7 @@ class PeerLink {
     private readonly self: number,
     private readonly reconnectMs: number,
     private readonly log: Logger,
+    private readonly clock: Clock,
   ) {
     this.status = { address, state: 'connecting', received: 0, deleted: 0, unknownService: 0, rejected: 0, overQuota: 0, errors: 0, fullPulls: 0 };
   }
@@ -227,8 +231,7 @@ class PeerLink {
     }
     // Down or gone: what we pulled from it is all there is to have.
     this.setState('unreachable');
-    this.retry = setTimeout(() => this.subscribe(), this.reconnectMs);
-    this.retry.unref();
+    this.retry = unrefTimer(this.clock.setTimer(() => this.subscribe(), this.reconnectMs));
   }
 
   private onBatch(b: Batch): void {
@@ -246,7 +249,7 @@ class PeerLink {
       switch (b.kind) {
         case 'FULL':
           if (this.state !== 'pulling') {
-            this.fullStart = performance.now();
+            this.fullStart = this.clock.now();
             this.fullCount = 0;
             // A full pull is the peer's whole table: what it held before counts afresh.
             this.held.clear();
@@ -256,12 +259,12 @@ class PeerLink {
           break;
         case 'FULL_END':
           if (this.state !== 'pulling') {
-            this.fullStart = performance.now();
+            this.fullStart = this.clock.now();
             this.fullCount = 0;
           }
           this.status.fullPulls++;
           this.status.lastFullEntries = this.fullCount;
-          this.status.lastFullMs = Math.round(performance.now() - this.fullStart);
+          this.status.lastFullMs = Math.round(this.clock.now() - this.fullStart);
           this.log.info({ peer: this.address, entries: this.fullCount, ms: this.status.lastFullMs }, 'connection table pulled from peer');
           this.setState('synced');
           break;
@@ -273,7 +276,7 @@ class PeerLink {
           this.held.remove(b.keys);
           break;
       }
-      this.status.lagMs = Math.max(0, Date.now() - b.sent_unix_ms);
+      this.status.lagMs = Math.max(0, this.clock.epochMs() - b.sent_unix_ms);
     } catch (err) {
       this.status.errors++;
       this.status.lastError = errorMessage(err);
@@ -309,7 +312,7 @@ class PeerLink {
 
   close(): void {
     this.closed = true;
-    if (this.retry) clearTimeout(this.retry);
+    if (this.retry !== undefined) this.clock.clearTimer(this.retry);
     this.call?.cancel();
     this.client?.close();
   }
@@ -321,7 +324,7 @@ export class ConnSync implements SyncGate {
   private readonly subscribers = new Set<grpc.ServerWritableStream<unknown, Batch>>();
   private readonly seqs = new WeakMap<object, number>();
   private readonly differ = createDiffer();
-  private scanTimer?: NodeJS.Timeout;
+  private scanTimer?: TimerHandle;
   private listeners: (() => void)[] = [];
   private lastSynced = false;
   private closed = false;
@@ -334,6 +337,7 @@ export class ConnSync implements SyncGate {
   private readonly backlog = new WeakMap<object, { bytes: number; full: number }>();
   private readonly port: number;
   readonly maxEntriesPerPeer: number;
+  private readonly clock: Clock;
 
   constructor(
     readonly table: ConnTable,
@@ -343,6 +347,7 @@ export class ConnSync implements SyncGate {
     this.port = opts.port ?? SYNC_PORT;
     this.allowed = new Set((opts.subscribers ?? opts.peers).map((p) => normalizeIp(p) ?? p));
     this.maxEntriesPerPeer = opts.maxEntriesPerPeer ?? DEFAULT_MAX_ENTRIES_PER_PEER;
+    this.clock = opts.clock ?? systemClock;
   }
 
   async start(): Promise<void> {
@@ -357,7 +362,7 @@ export class ConnSync implements SyncGate {
     this.server = server;
     const clientCreds = this.opts.tls ? grpc.credentials.createSsl(this.opts.tls.ca, this.opts.tls.key, this.opts.tls.cert) : grpc.credentials.createInsecure();
     for (const peer of this.opts.peers) {
-      const link = new PeerLink(peer, this, clientCreds, this.opts.peerPort ?? this.port, this.opts.self, this.opts.reconnectMs ?? 1000, this.log.child({ peer }));
+      const link = new PeerLink(peer, this, clientCreds, this.opts.peerPort ?? this.port, this.opts.self, this.opts.reconnectMs ?? 1000, this.log.child({ peer }), this.clock);
       this.links.push(link);
       link.start();
     }
@@ -429,7 +434,7 @@ export class ConnSync implements SyncGate {
       keys: e.keys,
       values: e.values,
       seq: this.nextSeq(call),
-      sent_unix_ms: Date.now(),
+      sent_unix_ms: this.clock.epochMs(),
       layout_version: LAYOUT_VERSION,
       node: this.opts.self,
     }, () => {
@@ -503,11 +508,12 @@ export class ConnSync implements SyncGate {
   private scheduleScan(): void {
     if (this.closed) return;
     const wait = Math.max(this.opts.scanIntervalMs ?? 250, 4 * this.stats.lastScanMs);
-    this.scanTimer = setTimeout(() => {
-      this.scan();
-      this.scheduleScan();
-    }, wait);
-    this.scanTimer.unref();
+    this.scanTimer = unrefTimer(
+      this.clock.setTimer(() => {
+        this.scan();
+        this.scheduleScan();
+      }, wait),
+    );
   }
 
   /** Sends what changed since the last scan, while MASTER and someone listens. */
@@ -517,7 +523,7 @@ export class ConnSync implements SyncGate {
       if (this.differ.size() > 0) this.differ.reset();
       return;
     }
-    const t0 = performance.now();
+    const t0 = this.clock.now();
     try {
       const dump = this.table.dumpConnections();
       const d = this.differ.diff(dump.keys, dump.values, this.refreshNs(), Boolean(this.opts.udp));
@@ -532,7 +538,7 @@ export class ConnSync implements SyncGate {
       this.log.warn({ err: errorMessage(err) }, 'connection sync scan failed');
     }
     this.stats.scans++;
-    this.stats.lastScanMs = Math.round((performance.now() - t0) * 10) / 10;
+    this.stats.lastScanMs = Math.round((this.clock.now() - t0) * 10) / 10;
   }
 
   private refreshNs(): number {
@@ -554,7 +560,7 @@ export class ConnSync implements SyncGate {
 
   async close(): Promise<void> {
     this.closed = true;
-    if (this.scanTimer) clearTimeout(this.scanTimer);
+    if (this.scanTimer !== undefined) this.clock.clearTimer(this.scanTimer);
     for (const l of this.links) l.close();
     for (const c of this.subscribers) c.end();
     this.subscribers.clear();
@@ -563,12 +569,12 @@ export class ConnSync implements SyncGate {
     const server = this.server;
     if (!server) return;
     await new Promise<void>((r) => {
-      const t = setTimeout(() => {
+      const t = this.clock.setTimer(() => {
         server.forceShutdown();
         r();
       }, 2000);
       server.tryShutdown(() => {
-        clearTimeout(t);
+        this.clock.clearTimer(t);
         r();
       });
     });
