@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { loadNativeAddon, type CtInstallResult, type NativeLbDatapath, type NativeMapDump } from '../util/nativeAddon.ts';
 import { errnoCode, errorMessage } from '../util/errors.ts';
 import { guarded } from '../util/faults.ts';
+import { repeatEvery, systemClock, type Clock, type RepeatingTimer } from '../util/clock.ts';
 import type { LbRule } from '../lb/LbRule.ts';
 import ipaddr from 'ipaddr.js';
 import { usesInterface, listLinks, localAddresses, type InterfaceFilter, type LinkInfo, type LocalAddress } from './interfaces.ts';
@@ -71,6 +72,8 @@ export interface DatapathOptions extends InterfaceFilter {
   ctMax?: number;
   /** Rules the datapath holds (--max-rules), a power of two; address/port entries are four times that. Default MAX_RULES. */
   maxRules?: number;
+  /** The sweep and link sync run on it (default: the system clock). */
+  clock?: Clock;
 }
 
 /** The smallest and largest connection table the agent sizes by itself. */
@@ -126,7 +129,7 @@ export class Datapath {
   private attached = new Map<string, LinkInfo>();
   /** ifindex -> the addresses written to the ifaddr map ("v4|v6"). */
   private ifaddrs = new Map<number, string>();
-  private timers: NodeJS.Timeout[] = [];
+  private timers: RepeatingTimer[] = [];
   /** The node's addresses on the interfaces we use (hostonearm serves them; dsr endpoints must be in their subnets). */
   private locals: LocalAddress[] = [];
   private localsKey = '';
@@ -185,10 +188,9 @@ export class Datapath {
     this.enableForwarding();
     this.syncLinks();
     // A pass that throws (os.networkInterfaces() with no descriptor left: EMFILE) costs that pass, not the process.
-    const sweep = setInterval(guarded('datapath connection sweep', () => this.sweep(), { log: this.log }), this.opts.sweepIntervalMs ?? 1000);
-    const links = setInterval(guarded('datapath link sync', () => this.syncLinks(), { log: this.log }), this.opts.linkIntervalMs ?? 1000);
-    sweep.unref();
-    links.unref();
+    const clock = this.opts.clock ?? systemClock;
+    const sweep = repeatEvery(clock, this.opts.sweepIntervalMs ?? 1000, guarded('datapath connection sweep', () => this.sweep(), { log: this.log }), { unref: true });
+    const links = repeatEvery(clock, this.opts.linkIntervalMs ?? 1000, guarded('datapath link sync', () => this.syncLinks(), { log: this.log }), { unref: true });
     this.timers.push(sweep, links);
   }
 
@@ -588,7 +590,7 @@ export class Datapath {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    for (const t of this.timers) clearInterval(t);
+    for (const t of this.timers) t.stop();
     for (const l of this.attached.values()) {
       for (const dir of this.opts.egressHooks ? (['ingress', 'egress'] as const) : (['ingress'] as const)) {
         try {
