@@ -206,9 +206,9 @@ export class GobgpSupervisor extends EventEmitter {
       return;
     }
     await new Promise<void>((resolve) => {
-      const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+      const t = this.clock.setTimer(() => child.kill('SIGKILL'), graceMs);
       child.once('exit', () => {
-        clearTimeout(t);
+        this.clock.clearTimer(t);
         resolve();
       });
       child.kill('SIGTERM');

@@ -6,6 +6,7 @@
 // what is degraded without anyone reading logs.
 import type { Logger } from './logger.ts';
 import { errnoCode, errorMessage } from './errors.ts';
+import { systemClock, type Clock } from './clock.ts';
 
 export interface FaultRecord {
   /** What failed, e.g. "datapath link sync". */
@@ -14,7 +15,7 @@ export interface FaultRecord {
   lastError: string;
   /** errno code of the last error (EMFILE, ...), if it had one. */
   lastCode?: string;
-  /** Date.now() of the last occurrence. */
+  /** Wall-clock ms (the registry clock's epochMs) of the last occurrence. */
   lastAt: number;
 }
 
@@ -24,11 +25,12 @@ const LOG_EVERY_MS = 10_000;
 export class FaultRegistry {
   private readonly bySource = new Map<string, FaultRecord & { loggedAt: number }>();
 
-  constructor(private readonly now: () => number = Date.now) {}
+  /** lastAt, recent() and the log throttle use its epochMs (default: the system clock). */
+  constructor(private readonly clock: Clock = systemClock) {}
 
   /** Records a failure; logs it unless the same source logged one in the last 10 s. */
   record(source: string, err: unknown, log?: Logger): void {
-    const at = this.now();
+    const at = this.clock.epochMs();
     let r = this.bySource.get(source);
     if (!r) {
       r = { source, count: 0, lastError: '', lastAt: at, loggedAt: -Infinity };
@@ -48,7 +50,7 @@ export class FaultRegistry {
 
   /** Sources that failed within the last `withinMs`, most recent first. */
   recent(withinMs: number): FaultRecord[] {
-    const since = this.now() - withinMs;
+    const since = this.clock.epochMs() - withinMs;
     return [...this.bySource.values()]
       .filter((r) => r.lastAt >= since)
       .sort((a, b) => b.lastAt - a.lastAt)
