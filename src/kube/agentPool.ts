@@ -15,7 +15,7 @@ export interface AgentInfo {
   /** The node address the agent uses for BGP (router-id, mesh peering). */
   nodeAddress: string;
   alive: boolean;
-  /** Date.now() of the last successful health check. */
+  /** Wall-clock ms (the pool clock's epochMs) of the last successful health check. */
   lastSeenMs?: number;
 }
 
