@@ -1,9 +1,9 @@
 // bin/kube-loxilb as a process, without root: FakeKubeApi and in-memory
-// loxilb agents (FakeLoxiAgent) on loopback. A Service from creation to
-// deletion, an agent restart, and two replicas behind the Lease with a clean
-// hand-over on SIGTERM. Real processes on real time (the Lease's 2 s retry
-// period), so it lives with the integration tests; flags and exit codes are
-// test/unit/kubeLoxilbCli.test.ts.
+// loxilb agents (FakeLoxiAgent) on loopback. Flags and exit codes, a Service
+// from creation to deletion, an agent restart, and two replicas behind the
+// Lease with a clean hand-over on SIGTERM. Real processes on real time (the
+// Lease's 2 s retry period; each start loads the program, about 1.5 CPU-s
+// through tsx), so it runs with the integration tests, not the unit ones.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -68,6 +68,17 @@ describe('bin/kube-loxilb', { timeout: 120_000 }, () => {
     for (const a of agents ?? []) await a.close();
     await api?.stop();
     if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('exits 2 with the message on a bad flag, 0 on --help', async () => {
+    // Started together: each start is mostly loading the program.
+    const [bad, unknown, help] = [run(['--setLBMode=9']), run(['--noSuchFlag']), run(['--help'])];
+    assert.deepEqual(await bad.exited, { code: 2, signal: null });
+    assert.match(bad.out, /^kube-loxilb: flag --setLBMode must be an integer from 0 to 5/);
+    assert.equal((await unknown.exited).code, 2);
+    assert.match(unknown.out, /unknown flag --noSuchFlag/);
+    assert.equal((await help.exited).code, 0);
+    assert.match(help.out, /^Usage: kube-loxilb/);
   });
 
   it('serves Services, survives an agent restart, and two replicas hand over on SIGTERM', async () => {
