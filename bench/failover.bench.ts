@@ -17,6 +17,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { runTrials, type Setup, type TrialsSummary } from '../test/lab/FailoverLab.ts';
+import { percentile } from '../test/lab/longestGap.ts';
 import { BASELINE_SETUPS } from '../test/lab/failoverBaselines.ts';
 import { LOXILB_SETUPS } from '../test/lab/loxilbSetups.ts';
 
@@ -71,14 +72,17 @@ function selectedSetups(): string[] {
 }
 
 function printTable(rows: Row[], totalMs: number, loads: string[]): void {
-  const head = ['setup', 'kind', 'trials', 'p50 ms', 'p95 ms', 'max ms', 'lab-notes p50 / p95 ms'];
+  const head = ['setup', 'kind', 'trials', 'p50 ms', 'p95 ms', 'max ms', 'lab-notes p50 / p95 ms', 'heal: wrong-MASTER ms p95 / max', 'heal: steady s p50'];
   const body = rows.map((r) => {
     const s = r.summary;
     const ref = LAB_NOTES[r.name];
     const refCell = ref ? `${fmt(ref.p50)} / ${fmt(ref.p95)}` : '-';
-    if (!s) return [r.name, r.kind, '0', 'failed', '-', '-', refCell];
+    if (!s) return [r.name, r.kind, '0', 'failed', '-', '-', refCell, '-', '-'];
     const mark = s.unrecovered ? ' (≥)' : '';
-    return [r.name, r.kind, String(s.trials), fmt(s.p50) + mark, fmt(s.p95) + mark, fmt(s.max) + mark, refCell];
+    const heal = s.results.map((x) => x.healBadMs).filter((x): x is number => x !== undefined);
+    const healCell = heal.length ? `${fmt(percentile(heal, 95))} / ${fmt(Math.max(...heal))}` : '-';
+    const steady = (percentile(s.results.map((x) => x.steadyAfterMs), 50) / 1000).toFixed(1);
+    return [r.name, r.kind, String(s.trials), fmt(s.p50) + mark, fmt(s.p95) + mark, fmt(s.max) + mark, refCell, healCell, steady];
   });
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
@@ -94,6 +98,7 @@ function printTable(rows: Row[], totalMs: number, loads: string[]): void {
   if (busy.length) notes.push(`machine CPU busy while each setup ran (all processes, this bench included): ${busy.join(', ')}`);
   notes.push(
     `loss window = longest gap between two replies of a client probing every 10 ms, from the last reply before the cut; percentiles are nearest-rank`,
+    `heal = from the cut link's return to steady state: wrong-MASTER ms is the sampled time (every ~20 ms plus query time) during which not exactly one node claimed MASTER or the one that did was not where the traffic went (router's next hop in l3, the VIP's holder in l2); '-' where the setup cannot say who claims MASTER`,
     `load average (1/5/15 min) at start ${loads[0]}, at end ${loads.at(-1)}; ${os.cpus().length} CPUs; whole run ${(totalMs / 1000).toFixed(0)} s`,
   );
   out.push('', ...notes.map((n) => `- ${n}`));

@@ -6,7 +6,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
 import { RestServer, type ApiLimits } from '../api/RestServer.ts';
 import { guarded, processFaults } from '../util/faults.ts';
-import type { AgentApi, AgentStatus, BfdSessionInfo, BfdStatus, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, ListedLbRule } from '../api/AgentApi.ts';
+import type { AgentApi, AgentStatus, BfdSessionInfo, BfdStatus, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, DrainInfo, ListedLbRule } from '../api/AgentApi.ts';
 import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
 import type { NativeBfdTransport } from '../bfd/NativeBfdTransport.ts';
 import { completeBfdSession, type BfdSessionPost, type BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
@@ -22,6 +22,7 @@ import { parseLbRule } from '../lb/validateLbRule.ts';
 import type { CiState, CiStateName } from '../ha/ClusterState.ts';
 import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost } from '../ha/HaManager.ts';
 import { UpstreamTracker } from '../ha/UpstreamTracker.ts';
+import { DRAIN_DEFAULT_TIMEOUT_MS, Drainer, type DrainReport } from '../ha/Drain.ts';
 import type { KaSpec } from '../ha/KaSpec.ts';
 import { fetchPeerView, localAddressTowards, type PeerApiAccess } from '../ha/peerView.ts';
 import { RoleHook } from '../ha/RoleHook.ts';
@@ -90,6 +91,8 @@ export interface HaOptions {
   announce?: Announcer;
   /** Connection sync with the --cluster peers: TLS material, UDP flows too, port. */
   sync?: { tls?: SyncTls; udp?: boolean; port?: number };
+  /** --drain-timeout: how long a SIGTERM waits for the peer to take over and the traffic to move (0: no drain). */
+  drainTimeoutMs?: number;
 }
 
 // gobgpd retries a down session every 120 s by default; peers of an LB should come back within seconds.
@@ -98,6 +101,10 @@ export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, 
 const UNSPECIFIED = new Set(['0.0.0.0', '::']);
 /** How long a refusal or a failed background task keeps /status degraded. */
 const DEGRADED_WINDOW_MS = 60_000;
+
+function drainSummary(r: DrainReport): NonNullable<DrainInfo['last']> {
+  return { ...(r.handedTo ? { handedTo: r.handedTo } : {}), waitedMs: r.waitedMs, timedOut: r.timedOut, reason: r.reason };
+}
 
 /** Adds `delta` to the count of `vip` under `instance`, dropping what reaches zero. */
 function countVip(m: Map<string, Map<string, number>>, instance: string, vip: string, delta: number): void {
@@ -136,6 +143,9 @@ export class Agent implements AgentApi, HaHost {
   /** The interfaces the upstream tracks, recomputed when the local VIPs change. */
   private vipLinks?: Set<string>;
   private cancelPeerWatch?: () => void;
+  /** Why the HA sessions are held AdminDown (upstream lost as MASTER, draining); released when empty. */
+  private readonly holdReasons = new Set<'upstream' | 'drain'>();
+  private drainer?: Drainer;
   private peerWatchRetry?: NodeJS.Timeout;
   private vipOwner?: VipOwner;
   private hook?: RoleHook;
@@ -168,6 +178,8 @@ export class Agent implements AgentApi, HaHost {
   private cancelWatch?: () => void;
   private watchRetry?: NodeJS.Timeout;
   private stopped = false;
+  /** stop() is draining. */
+  private stopping = false;
   private readonly startedAt = Date.now();
   /** Role changes per instance since start (metrics). */
   private readonly roleChanges = new Map<string, number>();
@@ -294,6 +306,7 @@ export class Agent implements AgentApi, HaHost {
     if (o?.ka || (o?.cluster.length ?? 0) > 0) {
       this.upstream = new UpstreamTracker({
         interfaces: () => this.trackedVipLinks(),
+        bfdSilence: (ip) => this.bfd?.silenceInIntervals(DEFAULT_INSTANCE, ip),
         logger: this.log.child({ part: 'upstream' }),
       });
     }
@@ -308,6 +321,23 @@ export class Agent implements AgentApi, HaHost {
       fetchPeerView: (remoteIp, instance) => fetchPeerView(remoteIp, this.opts.port, instance, undefined, this.opts.api?.peer),
       logger: this.log.child({ part: 'ha' }),
     });
+    if (this.upstream && (o?.drainTimeoutMs ?? DRAIN_DEFAULT_TIMEOUT_MS) > 0) {
+      this.drainer = new Drainer(
+        {
+          setDraining: (on) => {
+            this.ha?.setDraining(on);
+            this.setHold('drain', on);
+            this.publishBgpConfig(true);
+          },
+          readPeers: () => this.readHaPeers(),
+          servicePackets: () => {
+            const st = this.datapath?.stats();
+            return st ? st.ctHit + st.ctNew : 0;
+          },
+        },
+        { timeoutMs: o?.drainTimeoutMs ?? DRAIN_DEFAULT_TIMEOUT_MS, logger: this.log.child({ part: 'drain' }) },
+      );
+    }
     const announce = o?.announce ?? announceVip;
     this.vipOwner = new VipOwner(
       systemAddressDriver,
@@ -374,12 +404,21 @@ export class Agent implements AgentApi, HaHost {
   }
 
   holdPeerSessions(hold: boolean): void {
+    this.setHold('upstream', hold);
+  }
+
+  private setHold(reason: 'upstream' | 'drain', hold: boolean): void {
+    const before = this.holdReasons.size > 0;
+    if (hold) this.holdReasons.add(reason);
+    else this.holdReasons.delete(reason);
+    hold = this.holdReasons.size > 0;
+    if (hold === before) return;
     for (const key of this.haSessions) {
       const spec = this.bfdSpecs.get(key) ?? this.kaSpecFor(key);
       if (!spec) continue;
       try {
         this.bfd?.updateSession(spec.instance, spec.remoteIp, { adminDown: hold });
-        this.log.info({ peer: spec.remoteIp, instance: spec.instance, adminDown: hold }, hold ? 'upstream lost as MASTER: HA session held AdminDown so the peer takes over now' : 'upstream back: HA session released');
+        this.log.info({ peer: spec.remoteIp, instance: spec.instance, adminDown: hold, reason }, hold ? 'HA session held AdminDown so the peer takes over now' : 'HA session released');
       } catch (err) {
         this.log.warn({ peer: spec.remoteIp, err: (err as Error).message }, 'cannot change the HA session\'s AdminDown state');
       }
@@ -390,6 +429,18 @@ export class Agent implements AgentApi, HaHost {
   private kaSpecFor(key: string): BfdSessionSpec | undefined {
     const ka = this.opts.ha?.ka;
     return ka && bfdKey(DEFAULT_INSTANCE, ka.remoteIp) === key ? { instance: DEFAULT_INSTANCE, remoteIp: ka.remoteIp } as BfdSessionSpec : undefined;
+  }
+
+  /** Every HA peer's view of llb-inst0, read now (the drain asks whether one took over). */
+  private async readHaPeers(): Promise<{ remoteIp: string; view?: import('../ha/HaManager.ts').PeerRoleView }[]> {
+    const o = this.opts.ha;
+    const peers = [...new Set([...(o?.ka ? [o.ka.remoteIp] : []), ...(o?.cluster ?? [])])];
+    return Promise.all(
+      peers.map(async (remoteIp) => ({
+        remoteIp,
+        view: await fetchPeerView(remoteIp, this.opts.port, DEFAULT_INSTANCE, undefined, this.opts.api?.peer).catch(() => undefined),
+      })),
+    );
   }
 
   /** The upstream's routers: BGP neighbours that are not HA peers. */
@@ -633,6 +684,12 @@ export class Agent implements AgentApi, HaHost {
 
   async stop(): Promise<void> {
     if (this.stopped) return;
+    // A planned stop of an HA node hands over first; the API stays up meanwhile (peers read our view).
+    if (this.drainer && !this.stopping) {
+      this.stopping = true;
+      await this.drainer.drain().catch((err) => this.log.error({ err: (err as Error).message }, 'drain failed; stopping anyway'));
+      if (this.stopped) return;
+    }
     this.stopped = true;
     // Health checks see 503 from now on, and no request changes state half-way through the stop.
     this.rest?.beginShutdown();
@@ -805,6 +862,7 @@ export class Agent implements AgentApi, HaHost {
       neighbors: [...this.bgpNeighbors.values()],
       timers: this.opts.peerTimers,
       bfdDown: new Set(this.bfdDownNeighbors),
+      drain: this.drainer?.draining ?? false,
     });
     if (urgent) this.reconciler?.kickNow();
   }
@@ -844,7 +902,7 @@ export class Agent implements AgentApi, HaHost {
     for (const n of bfd?.notStarted ?? []) degraded.push(`BFD session with ${n.remoteIp} (${n.instance}) not started: ${n.reason}`);
     for (const f of faults) degraded.push(`${f.source} failed ${f.count} time(s), last: ${f.lastError}`);
     return {
-      status: this.stopped ? 'stopping' : degraded.length > 0 ? 'degraded' : 'ok',
+      status: this.stopped ? 'stopping' : this.drainer?.draining ? 'draining' : degraded.length > 0 ? 'degraded' : 'ok',
       ...(degraded.length > 0 ? { degraded } : {}),
       mode: this.bgpOnly ? 'bgp-only' : 'lb',
       bgp: { enabled: this.bgpEnabled, gobgpd, pid: sup?.pid, restarts: sup?.restarts ?? 0 },
@@ -1041,6 +1099,7 @@ export class Agent implements AgentApi, HaHost {
         priority,
         synced: info?.synced ?? true,
         driver: info ? 'bfd' : 'api',
+        ...(this.drainer?.draining ? { draining: true } : {}),
         ...(info && this.upstream ? { eligible: info.eligible, upstream: this.upstream.items() } : {}),
         peers: info?.peers.map((p) => ({ remoteIp: p.remoteIp, bfd: p.bfdUp ? 'Up' : 'Down', state: p.state, priority: p.priority })),
       };
@@ -1065,6 +1124,29 @@ export class Agent implements AgentApi, HaHost {
       bytes: Number(e.bytes),
       servName: names.get(`${e.svc.vip}|${e.svc.port}|${e.svc.proto}`) ?? '',
     }));
+  }
+
+  drainState(): DrainInfo {
+    if (!this.drainer) return { draining: false, phase: 'serving', timeoutMs: 0 };
+    const s = this.drainer.state();
+    return { draining: s.draining, phase: s.phase, timeoutMs: s.timeoutMs, ...(s.last ? { last: drainSummary(s.last) } : {}) };
+  }
+
+  async drain(timeoutMs?: number): Promise<DrainInfo> {
+    this.requireLbMode();
+    if (!this.drainer) {
+      throw new ForbiddenError(
+        this.upstream ? 'drain is off (--drain-timeout=0)' : 'drain needs an HA peer to hand over to (--ka or --cluster)',
+      );
+    }
+    await this.drainer.drain(timeoutMs);
+    return this.drainState();
+  }
+
+  async undrain(): Promise<void> {
+    this.requireLbMode();
+    if (this.stopping) throw new ForbiddenError('the agent is stopping: its drain cannot be ended');
+    this.drainer?.undrain();
   }
 
   async setBgpGlobal(cfg: BgpGlobalConfig): Promise<void> {

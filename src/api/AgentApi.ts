@@ -80,7 +80,7 @@ export interface AgentStatus {
    * restarting or connections are being refused (see `degraded`);
    * "stopping" while the agent shuts down (GET /status then answers 503).
    */
-  status: 'ok' | 'degraded' | 'stopping';
+  status: 'ok' | 'degraded' | 'draining' | 'stopping';
   /** What is degraded, one sentence each (absent when nothing is). */
   degraded?: string[];
   mode: 'lb' | 'bgp-only';
@@ -132,6 +132,8 @@ export interface CiStateInfo extends CiState {
   driver: 'bfd' | 'api';
   /** The HA peers of a BFD-driven instance. */
   peers?: { remoteIp: string; bfd: 'Up' | 'Down'; state?: string; priority?: number }[];
+  /** The node is draining (SIGTERM, POST config/drain): no candidate for MASTER. */
+  draining?: boolean;
   /** With --ka / --cluster: whether some tracked upstream is up (false: the instance is FAULT). */
   eligible?: boolean;
   /** The routers and VIP links tracked; none tracked means always eligible. */
@@ -184,4 +186,19 @@ export interface AgentApi {
   setBfdSession(spec: BfdSessionPost): Promise<void>;
   listBfdSessions(): BfdSessionInfo[];
   deleteBfdSession(remoteIp: string, instance: string): Promise<void>;
+
+  /** GET config/drain. */
+  drainState(): DrainInfo;
+  /** POST config/drain: starts a drain (maintenance) and resolves once it is done. */
+  drain(timeoutMs?: number): Promise<DrainInfo>;
+  /** DELETE config/drain: the node is a candidate again. */
+  undrain(): Promise<void>;
+}
+
+/** Our extension: graceful drain of an HA node (issue 15). */
+export interface DrainInfo {
+  draining: boolean;
+  phase: 'serving' | 'handing-over' | 'waiting-for-traffic' | 'drained';
+  timeoutMs: number;
+  last?: { handedTo?: string; waitedMs: number; timedOut: boolean; reason: string };
 }

@@ -45,6 +45,12 @@ function route(method: Route['method'], path: string, guard: RouteGuard, handle:
   return { method, segments: path.split('/').filter((s) => s !== ''), guard, handle };
 }
 
+/** ?timeoutSeconds= of POST config/drain (1-3600); absent: the agent's --drain-timeout. */
+function optionalTimeout(query: URLSearchParams): number | undefined {
+  const s = intQuery(query, 'timeoutSeconds', 1, 3600);
+  return s === undefined ? undefined : s * 1000;
+}
+
 const KEY_TAIL = 'externalipaddress/:ip_address/port/:port/protocol/:proto';
 const RANGE_KEY_TAIL = 'externalipaddress/:ip_address/port/:port/portmax/:portmax/protocol/:proto';
 
@@ -118,10 +124,19 @@ export function buildRoutes(api: AgentApi): Route[] {
         driver: s.driver,
         ...(s.peers ? { peers: s.peers } : {}),
         ...(s.eligible !== undefined ? { eligible: s.eligible, upstream: s.upstream } : {}),
+        ...(s.draining ? { draining: true } : {}),
       })),
     })),
 
     route('GET', 'config/conntrack/all', 'lb', () => ({ ctAttr: api.listConntrack() })),
+
+    // Our extension: drain for maintenance (what SIGTERM does before a stop), and back.
+    route('GET', 'config/drain', 'lb', () => api.drainState()),
+    route('POST', 'config/drain', 'lb', async ({ query }) => api.drain(optionalTimeout(query))),
+    route('DELETE', 'config/drain', 'lb', async () => {
+      await api.undrain();
+      return SUCCESS;
+    }),
 
     route('POST', 'config/bfd', 'lb', async (ctx) => {
       await api.setBfdSession(parseBfdSessionPost(ctx.json()));

@@ -499,6 +499,12 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
     return done;
   }
 
+  /** BfdSession.silenceInIntervals of a live session (undefined: none, or not Up). */
+  silenceInIntervals(instance: string, remoteIp: string): number | undefined {
+    const ip = parseIp(remoteIp)?.toString();
+    return ip === undefined ? undefined : this.byKey.get(keyOf(instance, ip))?.session.silenceInIntervals();
+  }
+
   /** Status of one live session. */
   get(instance: string, remoteIp: string): BfdManagerSessionStatus | undefined {
     const ip = parseIp(remoteIp)?.toString();

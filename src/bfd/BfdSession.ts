@@ -591,6 +591,22 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     return Math.max(this.txDesiredUs, Math.min(this.remoteMinRxUs, this.limits.maxRemoteRxUs));
   }
 
+  /**
+   * While Up: how many of the peer's transmit intervals have passed since we
+   * last heard from it (a packet handled or one seen queued). About 1 on a
+   * healthy session; a session silent for more than 1.5 is probably on its
+   * way Down. Undefined while not Up.
+   */
+  silenceInIntervals(): number | undefined {
+    if (this.sessionState !== BfdState.Up || this.lastRxAt === undefined) return undefined;
+    const mult = Math.max(1, Math.min(this.remoteDetectMult, this.limits.maxRemoteMult));
+    const intervalMs = this.detectionTimeUs() / mult / 1000;
+    if (!(intervalMs > 0)) return undefined;
+    const queued = this.peekArrival?.();
+    const heard = Math.max(this.lastRxAt, queued ?? 0);
+    return Math.max(0, this.clock.now() - heard) / intervalMs;
+  }
+
   /** §6.8.4, with the peer's values held at the remote limits. */
   private detectionTimeUs(): number {
     const mult = Math.min(this.remoteDetectMult, this.limits.maxRemoteMult);

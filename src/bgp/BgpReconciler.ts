@@ -15,7 +15,7 @@ import type { CiStateName } from '../ha/ClusterState.ts';
 import type { GobgpClient, PrefixSetEntry } from './GobgpClient.ts';
 import type { IpFamily, VipRoute } from './pathCodec.ts';
 import { planBgpConfig, planGlobal, type BgpAction, type DesiredBgp, type ObservedBgp, type RoleMatch } from './planBgpConfig.ts';
-import { LOCAL_PATH_LOCAL_PREF, roleAttributes, type VipEntry } from './VipTable.ts';
+import { DRAIN_ATTRIBUTES, LOCAL_PATH_LOCAL_PREF, roleAttributes, type VipEntry } from './VipTable.ts';
 import { Backoff } from '../util/Backoff.ts';
 import { repeatEvery, systemClock, type Clock, type RepeatingTimer } from '../util/clock.ts';
 
@@ -282,7 +282,7 @@ export class BgpReconciler {
     const out: RoleMatch[] = [];
     for (const [set, members] of this.sets) {
       if ((setDels.get(set)?.length ?? 0) >= members.size) continue;
-      const attrs = roleAttributes(this.source.role(parseVipSetName(set)!.instance));
+      const attrs = this.desired.drain ? DRAIN_ATTRIBUTES : roleAttributes(this.source.role(parseVipSetName(set)!.instance));
       if (attrs) out.push({ set, ...attrs });
     }
     return out.sort((a, b) => (a.set < b.set ? -1 : a.set > b.set ? 1 : 0));

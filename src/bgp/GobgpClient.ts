@@ -64,7 +64,8 @@ export interface PeerInfo {
 export interface PolicyStatementSpec {
   name: string;
   conditions?: { prefixSet?: string; neighborSet?: string };
-  actions: { routeAction?: 'NONE' | 'ACCEPT' | 'REJECT'; nextHopSelf?: boolean; med?: number; localPref?: number };
+  /** communities: added to the path ("65535:0" form). */
+  actions: { routeAction?: 'NONE' | 'ACCEPT' | 'REJECT'; nextHopSelf?: boolean; med?: number; localPref?: number; communities?: string[] };
 }
 
 export interface PrefixSetEntry {
@@ -288,6 +289,7 @@ export class GobgpClient {
           nextHopSelf: Boolean(s.actions?.nexthop?.self),
           med: s.actions?.med ? Number(s.actions.med.value) : undefined,
           localPref: s.actions?.local_pref ? Number(s.actions.local_pref.value) : undefined,
+          communities: s.actions?.community?.type === 'ADD' && s.actions.community.communities?.length ? [...s.actions.community.communities] : undefined,
         },
       })),
     }));
@@ -308,6 +310,7 @@ export class GobgpClient {
             nexthop: s.actions.nextHopSelf ? { self: true } : undefined,
             med: s.actions.med !== undefined ? { type: 'REPLACE', value: s.actions.med } : undefined,
             local_pref: s.actions.localPref !== undefined ? { value: s.actions.localPref } : undefined,
+            community: s.actions.communities?.length ? { type: 'ADD', communities: s.actions.communities } : undefined,
           },
         })),
       },

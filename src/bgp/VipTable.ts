@@ -16,6 +16,18 @@ export const ROLE_ATTRIBUTES: Record<'MASTER' | 'BACKUP', { localPref: number; m
 };
 
 /**
+ * What a draining node (SIGTERM, POST config/drain) gives every VIP while
+ * the routers move to its peer: a MED above the BACKUP's, and RFC 8326's
+ * GRACEFUL_SHUTDOWN community with the lowest local-pref (towards iBGP
+ * peers, such as the endpoints learning fullnat's source). RFC 8326 asks for
+ * 0, but gobgpd's API takes a local-pref action of 0 as no action at all
+ * (the path would keep LOCAL_PATH_LOCAL_PREF and win), so 1. Routers that
+ * honour the community lower it on their side too.
+ */
+export const GRACEFUL_SHUTDOWN_COMMUNITY = '65535:0';
+export const DRAIN_ATTRIBUTES = { med: ROLE_ATTRIBUTES.BACKUP.med + 10, localPref: 1, communities: [GRACEFUL_SHUTDOWN_COMMUNITY] } as const;
+
+/**
  * The local-pref a node gives the VIP paths it originates, in its own RIB
  * only: above any role's, so a node's best path to its own VIP is always its
  * own. Without it, a BACKUP in a BGP mesh with its MASTER (kube-loxilb

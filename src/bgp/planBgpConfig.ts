@@ -24,11 +24,12 @@ export const nextHopSelfPolicy: PolicySpec = {
 
 export const ROLE_POLICY_PREFIX = 'loxilb-role-g';
 
-/** One statement of the role policy: the VIPs in `set` get this MED / local-pref. */
+/** One statement of the role policy: the VIPs in `set` get this MED / local-pref (and communities, when draining). */
 export interface RoleMatch {
   set: string;
   med: number;
   localPref: number;
+  communities?: readonly string[];
 }
 
 export function rolePolicy(gen: number, matches: readonly RoleMatch[]): PolicySpec {
@@ -39,7 +40,7 @@ export function rolePolicy(gen: number, matches: readonly RoleMatch[]): PolicySp
       name: `${name}-${m.set}`,
       conditions: { prefixSet: m.set },
       // No route action: evaluation goes on, the default (accept) decides.
-      actions: { med: m.med, localPref: m.localPref },
+      actions: { med: m.med, localPref: m.localPref, ...(m.communities?.length ? { communities: [...m.communities] } : {}) },
     })),
   };
 }
@@ -54,7 +55,13 @@ function policyDoes(p: PolicySpec, matches: readonly RoleMatch[]): boolean {
   return (
     p.statements.length === matches.length &&
     matches.every((m) =>
-      p.statements.some((s) => s.conditions?.prefixSet === m.set && s.actions.med === m.med && s.actions.localPref === m.localPref),
+      p.statements.some(
+        (s) =>
+          s.conditions?.prefixSet === m.set &&
+          s.actions.med === m.med &&
+          s.actions.localPref === m.localPref &&
+          (s.actions.communities ?? []).join() === (m.communities ?? []).join(),
+      ),
     )
   );
 }
@@ -73,6 +80,8 @@ export interface DesiredBgp {
   roles?: readonly RoleMatch[];
   /** Neighbours (canonical addresses) that BFD says are gone: their sessions stay shut down. */
   bfdDown?: ReadonlySet<string>;
+  /** The node is draining: every VIP gets DRAIN_ATTRIBUTES whatever its role (the reconciler fills roles so). */
+  drain?: boolean;
 }
 
 export interface ObservedBgp {

@@ -61,6 +61,7 @@ async function main(): Promise<void> {
         preempt: flags.haPreempt,
         hook: flags.haHook,
         initWaitMs: flags.haInitWaitMs,
+        drainTimeoutMs: flags.drainTimeoutMs,
         sync: {
           udp: flags.syncUdp,
           tls: flags.syncTls && {

@@ -9,6 +9,7 @@ import ipaddr from 'ipaddr.js';
 import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { parseKaSpec, type KaSpec } from '../ha/KaSpec.ts';
 import { HA_DEFAULT_INIT_WAIT_MS, HA_DEFAULT_PRIORITY } from '../ha/HaManager.ts';
+import { DRAIN_DEFAULT_TIMEOUT_MS } from '../ha/Drain.ts';
 import { LOXILB_HOOK_PATH, isExecutable } from '../ha/RoleHook.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { DEFAULT_API_LIMITS, type ApiLimits } from '../api/RestServer.ts';
@@ -37,6 +38,8 @@ export interface LoxilbFlags {
   haPreempt: boolean;
   haHook?: string;
   haInitWaitMs: number;
+  /** --drain-timeout (ms): how long SIGTERM waits for the HA peer to take over; 0: stop at once. */
+  drainTimeoutMs: number;
   /** --egr-hooks: the datapath also at TC egress. */
   egrHooks: boolean;
   /** --blacklist / --whitelist: which interfaces the datapath attaches to. */
@@ -105,6 +108,7 @@ const DEFS: FlagDef[] = [
   { long: 'ha-preempt', kind: 'bool', key: 'haPreempt' },
   { long: 'ha-hook', kind: 'string' },
   { long: 'ha-init-wait', kind: 'string' },
+  { long: 'drain-timeout', kind: 'string' },
   { long: 'help', short: 'h', kind: 'bool', key: 'help' },
   { long: 'egr-hooks', kind: 'bool', key: 'egrHooks' },
   { long: 'blacklist', kind: 'string' },
@@ -227,6 +231,10 @@ export const USAGE = `Usage: loxilb [OPTIONS]
                           (default ${LOXILB_HOOK_PATH} if it exists)
       --ha-init-wait=MS   how long an HA node waits for its peer at start before it serves alone
                           (default ${HA_DEFAULT_INIT_WAIT_MS})
+      --drain-timeout=S   on SIGTERM (or POST config/drain) an HA node first hands its role to its
+                          peer and waits up to S seconds for it to take over and the traffic to
+                          move, advertising with GRACEFUL_SHUTDOWN meanwhile; 0 stops at once
+                          (default ${DRAIN_DEFAULT_TIMEOUT_MS / 1000})
       --blacklist=REGEX   the datapath leaves interfaces whose names match (lo is always left
                           unless whitelisted), e.g. 'cni[0-9a-z]|veth.|flannel.'
       --whitelist=REGEX   the datapath attaches only to interfaces whose names match
@@ -288,6 +296,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     haPriority: HA_DEFAULT_PRIORITY,
     haPreempt: false,
     haInitWaitMs: HA_DEFAULT_INIT_WAIT_MS,
+    drainTimeoutMs: DRAIN_DEFAULT_TIMEOUT_MS,
     egrHooks: false,
     syncUdp: false,
     apiLimits: { ...DEFAULT_API_LIMITS },
@@ -553,6 +562,7 @@ function parseHaFlags(out: LoxilbFlags, raw: Record<string, string>): void {
   if (raw.self !== undefined) out.self = intFlag('self', raw.self, 0, 255);
   if (raw['ha-priority'] !== undefined) out.haPriority = intFlag('ha-priority', raw['ha-priority'], 1, 255);
   if (raw['ha-init-wait'] !== undefined) out.haInitWaitMs = intFlag('ha-init-wait', raw['ha-init-wait'], 0, 600_000);
+  if (raw['drain-timeout'] !== undefined) out.drainTimeoutMs = intFlag('drain-timeout', raw['drain-timeout'], 0, 3600) * 1000;
   const hook = raw['ha-hook'];
   if (hook !== undefined && hook !== 'none') {
     if (!isExecutable(hook)) throw new FlagError(`flag --ha-hook must name an executable file (${JSON.stringify(hook)} is not one)`);

@@ -37,6 +37,9 @@ export const HA_DEFAULT_INIT_WAIT_MS = 5000;
 export const HA_DEFAULT_POLL_MS = 1000;
 /** After this many failed reads of an Up peer's view, assume it has our priority and no role. */
 export const HA_VIEW_ATTEMPTS = 3;
+/** How often a promotion held in doubt is re-checked, and how long at most it is held. */
+export const HA_DOUBT_RECHECK_MS = 10;
+export const HA_DOUBT_MAX_MS = 1000;
 
 /** What a peer says about itself for one instance (its cistate entry). */
 export interface PeerRoleView {
@@ -44,6 +47,8 @@ export interface PeerRoleView {
   priority: number;
   /** Its connection-table sync is complete; a peer that does not say counts as synced. */
   synced: boolean;
+  /** It is draining (leaving): no candidate for MASTER. */
+  draining?: boolean;
 }
 
 export interface HaHost {
@@ -95,6 +100,8 @@ interface PeerEntry {
 
 interface InstanceEntry {
   peers: Map<string, PeerEntry>;
+  /** A promotion held while the upstream is in doubt: since when, and the re-check. */
+  doubt?: { since: number; timer?: TimerHandle };
   initTimer?: TimerHandle;
   /** The initial wait has passed or some peer has been Up. */
   started: boolean;
@@ -129,6 +136,8 @@ export class HaManager {
   private readonly upstream: UpstreamGate;
   /** The HA sessions are held AdminDown because this node went FAULT as MASTER. */
   private holding = false;
+  /** Draining (SIGTERM, POST config/drain): BACKUP at most, whatever the election says. */
+  private draining = false;
   private readonly initWaitMs: number;
   private readonly pollMs: number;
   private pollTimer?: TimerHandle;
@@ -149,6 +158,43 @@ export class HaManager {
     this.upstream.onChange((healthy) => (healthy ? this.upstreamBack() : this.upstreamLost()));
   }
 
+  /**
+   * Draining: this node steps down to BACKUP (a FAULT stays FAULT) and is no
+   * candidate until undrained; its peers, reading its view, leave it out.
+   */
+  setDraining(on: boolean): void {
+    if (this.draining === on || this.closed) return;
+    this.draining = on;
+    for (const [name, inst] of this.instances) {
+      if (on) this.evaluate(name, 'draining');
+      // Back in the election: decide on fresh views (a peer took over meanwhile), or, with the
+      // sessions still coming back from their hold, wait for them as at start.
+      else if (!this.refreshViews(name, inst)) this.waitForPeers(name, inst, 'drain ended');
+    }
+  }
+
+  /** Re-reads every live peer's view; the reads decide. False when no peer is up. */
+  private refreshViews(name: string, inst: InstanceEntry): boolean {
+    const live = [...inst.peers.values()].filter((p) => p.up);
+    for (const p of live) {
+      p.epoch++;
+      p.view = undefined;
+      p.failedReads = 0;
+      this.readView(name, p);
+    }
+    return live.length > 0;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  /** Up peers' last read views, freshest first (the drain reads whether one took over). */
+  peerViews(instance: string): { remoteIp: string; up: boolean; view?: PeerRoleView }[] {
+    const inst = this.instances.get(instance);
+    return inst ? [...inst.peers.values()].map((p) => ({ remoteIp: p.remoteIp, up: p.up, view: p.view })) : [];
+  }
+
   private upstreamLost(): void {
     if (this.closed) return;
     const wasMaster = [...this.instances.keys()].some((name) => this.opts.host.roleOf(name) === 'MASTER');
@@ -167,17 +213,8 @@ export class HaManager {
       this.opts.host.holdPeerSessions?.(false);
     }
     for (const [name, inst] of this.instances) {
-      const live = [...inst.peers.values()].filter((p) => p.up);
-      if (live.length > 0) {
-        // What we read while FAULT may be old: decide on fresh views, as when a peer comes up.
-        for (const p of live) {
-          p.epoch++;
-          p.view = undefined;
-          p.failedReads = 0;
-          this.readView(name, p);
-        }
-        continue;
-      }
+      // What we read while FAULT may be old: decide on fresh views, as when a peer comes up.
+      if (this.refreshViews(name, inst)) continue;
       // Nobody to ask yet: wait for the peers' sessions as at start, rather
       // than become MASTER alone and then meet the node that served meanwhile.
       this.waitForPeers(name, inst, 'upstream back');
@@ -276,7 +313,10 @@ export class HaManager {
     this.closed = true;
     if (this.pollTimer !== undefined) this.clock.clearTimer(this.pollTimer);
     this.pollTimer = undefined;
-    for (const inst of this.instances.values()) if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
+    for (const inst of this.instances.values()) {
+      if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
+      this.clearDoubt(inst);
+    }
     this.instances.clear();
   }
 
@@ -306,7 +346,8 @@ export class HaManager {
         // A peer without that instance has no role in it yet.
         const next = view ?? { state: 'NOT_DEFINED' as CiStateName, priority: this.priority, synced: true };
         const first = !p.view;
-        const changed = first || p.view!.state !== next.state || p.view!.priority !== next.priority || p.view!.synced !== next.synced;
+        const changed =
+          first || p.view!.state !== next.state || p.view!.priority !== next.priority || p.view!.synced !== next.synced || Boolean(p.view!.draining) !== Boolean(next.draining);
         p.view = next;
         if (changed) this.evaluate(instance, `HA peer ${p.remoteIp} is ${next.state} (priority ${next.priority})`, first);
       },
@@ -330,12 +371,18 @@ export class HaManager {
     );
   }
 
+  private clearDoubt(inst: InstanceEntry): void {
+    if (inst.doubt?.timer !== undefined) this.clock.clearTimer(inst.doubt.timer);
+    inst.doubt = undefined;
+  }
+
   /** `peerCameUp`: the first decision after a peer's session came Up (a heal or a return). */
   private evaluate(instance: string, reason: string, peerCameUp = false): void {
     const inst = this.instances.get(instance);
     if (!inst || this.closed || !inst.started) return;
     const current = this.opts.host.roleOf(instance);
     if (!this.upstream.healthy()) {
+      this.clearDoubt(inst);
       inst.lastDecision = { role: 'FAULT', reason };
       if (current !== 'FAULT') {
         this.log.warn({ instance, from: current, reason }, 'HA election: FAULT (no upstream), not eligible for MASTER');
@@ -343,8 +390,17 @@ export class HaManager {
       }
       return;
     }
-    // A peer in FAULT is not a candidate: it is left out as if it were down.
-    const live = [...inst.peers.values()].filter((p) => p.up && p.view?.state !== 'FAULT');
+    if (this.draining) {
+      this.clearDoubt(inst);
+      inst.lastDecision = { role: 'BACKUP', reason };
+      if (current !== 'BACKUP' && current !== 'FAULT') {
+        this.log.info({ instance, from: current, reason }, 'HA election: BACKUP (draining)');
+        this.opts.host.applyRole(instance, 'BACKUP', reason);
+      }
+      return;
+    }
+    // A peer in FAULT or draining is not a candidate: it is left out as if it were down.
+    const live = [...inst.peers.values()].filter((p) => p.up && p.view?.state !== 'FAULT' && !p.view?.draining);
     // A live peer whose view we have not read yet: wait for it rather than guess.
     if (live.some((p) => !p.view || !p.localAddress)) return;
     const selfAddress = live[0]?.localAddress ?? '0.0.0.0';
@@ -360,6 +416,24 @@ export class HaManager {
     // whatever state the peer was in when we read it (it may already have
     // stepped down). A node that steps down never re-announces.
     if (role === 'MASTER' && current === 'MASTER' && (peerCameUp || peers.some((p) => p.isMaster))) this.opts.host.reannounce?.(instance);
+    if (role === 'MASTER' && current !== 'MASTER' && this.upstream.doubtful?.()) {
+      // The routers have gone quiet as the peer went: probably the same cut.
+      // Their sessions answer within an interval or two either way (FAULT
+      // through upstreamLost, or this re-check promotes).
+      const now = this.clock.now();
+      inst.doubt ??= { since: now };
+      if (now - inst.doubt.since < HA_DOUBT_MAX_MS) {
+        if (inst.doubt.timer === undefined) {
+          this.log.info({ instance, reason }, 'HA election: MASTER held back while the routers are silent');
+          inst.doubt.timer = this.clock.setTimer(() => {
+            if (inst.doubt) inst.doubt.timer = undefined;
+            this.evaluate(instance, reason);
+          }, HA_DOUBT_RECHECK_MS);
+        }
+        return;
+      }
+    }
+    this.clearDoubt(inst);
     if (role === current) return;
     this.log.info({ instance, from: current, to: role, reason }, 'HA election');
     this.opts.host.applyRole(instance, role, reason);

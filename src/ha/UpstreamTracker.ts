@@ -26,6 +26,12 @@ import { silentLogger, type Logger } from '../util/logger.ts';
 
 export interface UpstreamGate {
   healthy(): boolean;
+  /**
+   * Healthy, but only thanks to routers whose BFD has gone quiet (more than
+   * DOUBT_INTERVALS of their transmit interval): the cut that took an HA
+   * peer away may be taking them too. A promotion waits for the answer.
+   */
+  doubtful?(): boolean;
   /** Called (synchronously) whenever healthy() changed. */
   onChange(cb: (healthy: boolean) => void): void;
 }
@@ -70,11 +76,15 @@ export interface UpstreamTrackerOptions {
   pollMs?: number;
   /** How long a router never reached is pending rather than down. */
   graceMs?: number;
+  /** BFD silence of a router's session in its transmit intervals (undefined: no BFD Up with it). */
+  bfdSilence?: (address: string) => number | undefined;
   clock?: Clock;
   logger?: Logger;
 }
 
 export const UPSTREAM_POLL_MS = 100;
+/** BFD transmit intervals without a packet after which a router's session is in doubt (jitter keeps a live one under 1). */
+export const DOUBT_INTERVALS = 1.5;
 export const UPSTREAM_GRACE_MS = 30_000;
 
 export class UpstreamTracker implements UpstreamGate {
@@ -116,6 +126,20 @@ export class UpstreamTracker implements UpstreamGate {
     for (const a of keep) if (!this.neighbors.has(a)) this.neighbors.set(a, { established: false, seen: false, since: now });
     this.armGrace();
     this.update('neighbours changed');
+  }
+
+  doubtful(): boolean {
+    if (!this.last || !this.opts.bfdSilence) return false;
+    for (const up of this.links.values()) if (up) return false;
+    let leaning = false;
+    for (const [a, n] of this.neighbors) {
+      if (!n.established || n.bfdUp === false || this.pending(n)) continue;
+      const silence = this.opts.bfdSilence(a);
+      // A router we hear from, or one we cannot judge (no BFD): no doubt.
+      if (silence === undefined || silence <= DOUBT_INTERVALS) return false;
+      leaning = true;
+    }
+    return leaning;
   }
 
   tracksNeighbor(address: string): boolean {

@@ -62,7 +62,7 @@ export function parsePeerView(body: unknown, instance: string): PeerRoleView | u
   const priority = typeof e.priority === 'number' && Number.isInteger(e.priority) ? e.priority : HA_DEFAULT_PRIORITY;
   // A peer that does not report sync (loxilb itself) counts as synced.
   const synced = typeof e.synced === 'boolean' ? e.synced : true;
-  return { state: state as CiStateName, priority, synced };
+  return { state: state as CiStateName, priority, synced, ...(e.draining === true ? { draining: true } : {}) };
 }
 
 /** The source address the kernel picks towards remoteIp. */

@@ -93,6 +93,12 @@ export interface Setup {
   /** The LB the client's traffic goes to right now (the one whose link a trial cuts). */
   currentMaster(): Promise<LbName>;
   /**
+   * The LBs that say they are MASTER right now (their own view). With it, a
+   * trial also measures the heal: how long after the link came back some
+   * node claimed MASTER while the traffic went elsewhere (or no node, or two).
+   */
+  claimedMasters?(): Promise<LbName[]>;
+  /**
    * Resolves when the setup is in steady state: after start(), and after a
    * trial restored the cut link (old master back and BACKUP or MASTER again,
    * nothing left to move). Rejects after `timeoutMs` (default 60 s).
@@ -442,6 +448,14 @@ export interface TrialResult {
   outageHeldMs: number;
   /** How long waitSteady took after the link came back (ms). */
   steadyAfterMs: number;
+  /**
+   * From the link's return to steady state: time during which the MASTER was
+   * not exactly one node carrying the traffic (sampled; undefined when the
+   * setup cannot say who claims MASTER).
+   */
+  healBadMs?: number;
+  /** Heal samples taken, and how many of them were bad. */
+  healSamples?: { total: number; bad: number };
   probe: ProbeResult;
 }
 
@@ -514,9 +528,16 @@ export async function runTrial(flab: FailoverLab, setup: Setup, opts: TrialOptio
     await flab.lab.restoreLink(master);
     cut = false;
     const t = performance.now();
-    await setup.waitSteady();
+    const heal = setup.claimedMasters ? watchHeal(setup) : undefined;
+    try {
+      await setup.waitSteady();
+    } finally {
+      heal?.stop();
+    }
     const steadyAfterMs = performance.now() - t;
+    const healed = await heal?.result;
     return {
+      ...(healed ? { healBadMs: healed.badMs, healSamples: { total: healed.total, bad: healed.bad } } : {}),
       gapMs: result.longestGapMs,
       master,
       answeredBy: result.lastResponder,
@@ -529,6 +550,33 @@ export async function runTrial(flab: FailoverLab, setup: Setup, opts: TrialOptio
     await probe.kill();
     if (cut) await flab.lab.restoreLink(master).catch(() => {});
   }
+}
+
+/**
+ * Samples, until stopped, whether exactly one node claims MASTER and it is
+ * the one the traffic goes to; sums the time between a bad sample and the
+ * next one.
+ */
+function watchHeal(setup: Setup): { stop(): void; result: Promise<{ badMs: number; total: number; bad: number }> } {
+  let stopped = false;
+  const result = (async () => {
+    let badMs = 0;
+    let total = 0;
+    let bad = 0;
+    let prev: { at: number; bad: boolean } | undefined;
+    while (!stopped) {
+      const [claimed, serving] = await Promise.all([setup.claimedMasters!().catch(() => undefined), setup.currentMaster().catch(() => undefined)]);
+      const now = performance.now();
+      const isBad = !claimed || claimed.length !== 1 || claimed[0] !== serving;
+      if (prev?.bad) badMs += now - prev.at;
+      prev = { at: now, bad: isBad };
+      total++;
+      if (isBad) bad++;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    return { badMs, total, bad };
+  })();
+  return { stop: () => (stopped = true), result };
 }
 
 export interface RunTrialsOptions extends TrialOptions {

@@ -245,6 +245,10 @@ export class KeepalivedSetup implements Setup {
     );
   }
 
+  async claimedMasters(): Promise<LbName[]> {
+    return LB_NAMES.filter((lb) => this.daemons.get(lb)?.state() === 'MASTER');
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.daemons.values()].map((k) => k.stop()));
   }

@@ -111,6 +111,11 @@ abstract class LoxilbSetup implements Setup {
     return a?.state === 'MASTER' ? 'lb1' : 'lb2';
   }
 
+  async claimedMasters(): Promise<LbName[]> {
+    const entries = await Promise.all(LB_NAMES.map((lb) => this.ciEntry(lb)));
+    return LB_NAMES.filter((_, i) => entries[i]?.state === 'MASTER');
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.agents.values()].map((p) => p.stop()));
   }

@@ -290,3 +290,71 @@ test('HaManager: upstream back with no peer ever answering: MASTER after the ini
   a.mgr.close();
   b.mgr.close();
 });
+
+test('HaManager: a draining node steps down to BACKUP and is no candidate; its peer takes MASTER; undrained it stays BACKUP', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock);
+  link(a, b, true);
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  b.mgr.setDraining(true);
+  assert.equal(b.state, 'BACKUP');
+  // a reads b's view (BACKUP, draining) at its next poll and takes over, though b outranks it.
+  const view = async () => ({ state: b.state, priority: 100, synced: true, draining: true });
+  (a.mgr as any).opts.fetchPeerView = view;
+  await run(clock, 1100);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'BACKUP']);
+  b.mgr.setDraining(false);
+  (a.mgr as any).opts.fetchPeerView = async () => ({ state: b.state, priority: 100, synced: true });
+  await run(clock, 2100);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'BACKUP'], 'no preemption after the drain');
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('UpstreamTracker: doubtful while every router it rests on has gone quiet on BFD; a link up or a router heard clears it', () => {
+  const silence = new Map<string, number | undefined>([['192.168.1.1', 0.4], ['192.168.2.1', 0.7]]);
+  const t = new UpstreamTracker({ graceMs: 0, bfdSilence: (a) => silence.get(a) });
+  t.setNeighbors(['192.168.1.1', '192.168.2.1']);
+  t.bgpState('192.168.1.1', true);
+  t.bgpState('192.168.2.1', true);
+  assert.equal(t.doubtful(), false);
+  silence.set('192.168.1.1', 2.5);
+  assert.equal(t.doubtful(), false, 'the other router is still heard');
+  silence.set('192.168.2.1', 1.6);
+  assert.equal(t.doubtful(), true);
+  silence.set('192.168.2.1', undefined); // no BFD with it: no way to tell, no doubt
+  assert.equal(t.doubtful(), false);
+});
+
+test('HaManager: a promotion waits while the routers are silent; FAULT if they go, MASTER if they answer, MASTER anyway after the cap', async () => {
+  for (const outcome of ['routers go', 'routers answer', 'cap'] as const) {
+    const clock = new ManualClock();
+    const { a, b } = pair(clock);
+    let doubt = false;
+    a.upstream.doubtful = () => doubt;
+    link(a, b, true);
+    await run(clock, 500);
+    assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+    // The cut: a's HA session times out while its routers have been quiet for two intervals.
+    doubt = true;
+    a.mgr.bfdState(INST, b.addr, false);
+    assert.equal(a.state, 'BACKUP', `${outcome}: held`);
+    await run(clock, 100);
+    assert.equal(a.state, 'BACKUP', `${outcome}: still held`);
+    if (outcome === 'routers go') {
+      a.upstream.set(false);
+      assert.equal(a.state, 'FAULT');
+      assert.ok(!a.changes.includes('MASTER'), `${a.changes}`);
+    } else if (outcome === 'routers answer') {
+      doubt = false;
+      await run(clock, 100);
+      assert.equal(a.state, 'MASTER');
+    } else {
+      await run(clock, 1000);
+      assert.equal(a.state, 'MASTER', 'held at most HA_DOUBT_MAX_MS');
+    }
+    a.mgr.close();
+    b.mgr.close();
+  }
+});

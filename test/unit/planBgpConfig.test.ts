@@ -117,3 +117,16 @@ test('BFD says a neighbour is gone: its session is disabled, then made anew when
   const add = fresh.find((a) => a.kind === 'addPeer');
   assert.equal(add?.kind === 'addPeer' && add.peer.adminDown, true);
 });
+
+test('drain: the same sets with the drain attributes and GRACEFUL_SHUTDOWN make a new generation; the policy in place is kept only with the same communities', () => {
+  const drained = { set: 'loxilb-vip4-llb-inst0', med: 30, localPref: 0, communities: ['65535:0'] };
+  const d: DesiredBgp = { global, neighbors: [], timers, roles: [drained] };
+  const o: ObservedBgp = { global: running, peers: [], exportPolicies: [NEXT_HOP_SELF_POLICY, 'loxilb-role-g4'], policies: [nextHopSelfPolicy, rolePolicy(4, [master])] };
+  const a = planBgpConfig(d, o);
+  const add = a.find((x) => x.kind === 'addPolicy') as Extract<BgpAction, { kind: 'addPolicy' }>;
+  assert.deepEqual(add.policy.statements[0]!.actions, { med: 30, localPref: 0, communities: ['65535:0'] });
+  assert.deepEqual(planBgpConfig(d, { ...o, exportPolicies: [NEXT_HOP_SELF_POLICY, 'loxilb-role-g5'], policies: [nextHopSelfPolicy, rolePolicy(5, [drained])] }), []);
+  // Same MED and local-pref without the community is not the same policy (an undrain must take it off).
+  const plain = { ...drained, communities: undefined };
+  assert.notDeepEqual(planBgpConfig({ ...d, roles: [plain] }, { ...o, exportPolicies: [NEXT_HOP_SELF_POLICY, 'loxilb-role-g5'], policies: [nextHopSelfPolicy, rolePolicy(5, [drained])] }), []);
+});
