@@ -2,7 +2,7 @@
 // resources with loxicmd's own aliases, so existing habits and scripts work.
 import { parseArgs } from 'node:util';
 
-export type LoxicmdResource = 'lb' | 'bgpneigh' | 'hastate' | 'bfd' | 'ct';
+export type LoxicmdResource = 'lb' | 'bgpneigh' | 'hastate' | 'bfd' | 'ct' | 'drain';
 export type OutputFormat = 'table' | 'wide' | 'json';
 
 export interface LoxicmdOptions {
@@ -19,7 +19,11 @@ export interface LoxicmdOptions {
   servName?: string;
 }
 
-export type LoxicmdCommand = { kind: 'help' } | { kind: 'get'; resource: LoxicmdResource; options: LoxicmdOptions };
+export type LoxicmdCommand =
+  | { kind: 'help' }
+  | { kind: 'get'; resource: LoxicmdResource; options: LoxicmdOptions }
+  /** Our extension: `set drain on [--drainTimeout=S]` / `set drain off` (POST / DELETE config/drain). */
+  | { kind: 'setDrain'; on: boolean; timeoutSeconds?: number; options: LoxicmdOptions };
 
 /** A command line we cannot run; the caller prints the usage text and exits with 2. */
 export class UsageError extends Error {
@@ -43,9 +47,11 @@ const RESOURCE_ALIASES: Record<string, LoxicmdResource> = {
   bfd: 'bfd',
   ct: 'ct',
   conntrack: 'ct',
+  drain: 'drain',
 };
 
 export const LOXICMD_USAGE = `Usage: loxicmd [flags] get <resource> [-o wide|json]
+       loxicmd [flags] set drain on [--drainTimeout=<seconds>] | set drain off
 
 Resources:
   lb        (loadbalancer, loadbalancers, lbs)  load-balancer rules
@@ -53,6 +59,11 @@ Resources:
   hastate   (ha, HAstate)                       HA state of each cluster instance
   bfd                                           BFD sessions and their state
   ct        (conntrack)                         connections the datapath tracks
+  drain                                         whether this HA node is drained (our extension)
+
+set drain on   hands this node's HA role to its peer and waits (the agent's --drain-timeout,
+               or --drainTimeout) until the peer serves and the traffic has moved; the node
+               stays out of the election, for maintenance, until "set drain off"
 
 Flags:
   -s, --apiserver <address>   loxilb API server address (default 127.0.0.1)
@@ -66,6 +77,7 @@ Flags:
                               certificate is checked against (default: the system's CAs)
   -o, --output <wide|json>    wide table, or the API's JSON
       --servName <name>       get lb: only rules with this name
+      --drainTimeout <s>      set drain on: how long to wait at most (1-3600 s)
   -h, --help                  show this help
 `;
 
@@ -86,6 +98,7 @@ export function parseLoxicmdArgs(argv: readonly string[]): LoxicmdCommand {
         'token-file': { type: 'string' },
         cacert: { type: 'string' },
         servName: { type: 'string' },
+        drainTimeout: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -97,11 +110,32 @@ export function parseLoxicmdArgs(argv: readonly string[]): LoxicmdCommand {
 
   const [verb, name, ...extra] = positionals;
   if (verb === undefined) throw new UsageError('missing command');
-  if (verb !== 'get') throw new UsageError(`unknown command "${verb}": only "get" is supported`);
-  if (name === undefined) throw new UsageError('get: missing resource (lb, bgpneigh, hastate, bfd or ct)');
-  const resource = RESOURCE_ALIASES[name];
-  if (resource === undefined || !Object.hasOwn(RESOURCE_ALIASES, name)) throw new UsageError(`get: unknown resource "${name}"`);
-  if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+  let setDrain: { on: boolean; timeoutSeconds?: number } | undefined;
+  if (verb === 'set') {
+    if (name !== 'drain') throw new UsageError(`set: unknown setting "${name ?? ''}": only "drain" is supported`);
+    const [value, ...more] = extra;
+    if (value !== 'on' && value !== 'off') throw new UsageError(`set drain: expected on or off, got "${value ?? ''}"`);
+    if (more.length > 0) throw new UsageError(`unexpected argument "${more[0]}"`);
+    setDrain = { on: value === 'on' };
+    if (values.drainTimeout !== undefined) {
+      const s = Number(values.drainTimeout);
+      if (value === 'off') throw new UsageError('--drainTimeout is for "set drain on"');
+      if (!/^[0-9]+$/.test(values.drainTimeout) || s < 1 || s > 3600) throw new UsageError(`--drainTimeout must be an integer from 1 to 3600 seconds, got "${values.drainTimeout}"`);
+      setDrain.timeoutSeconds = s;
+    }
+  } else if (verb !== 'get') {
+    throw new UsageError(`unknown command "${verb}": "get" and "set drain" are supported`);
+  } else if (values.drainTimeout !== undefined) {
+    throw new UsageError('--drainTimeout is for "set drain on"');
+  }
+  let resource: LoxicmdResource = 'drain';
+  if (!setDrain) {
+    if (name === undefined) throw new UsageError('get: missing resource (lb, bgpneigh, hastate, bfd, ct or drain)');
+    const r = RESOURCE_ALIASES[name];
+    if (r === undefined || !Object.hasOwn(RESOURCE_ALIASES, name)) throw new UsageError(`get: unknown resource "${name}"`);
+    if (extra.length > 0) throw new UsageError(`unexpected argument "${extra[0]}"`);
+    resource = r;
+  }
 
   const port = Number(values.port);
   if (!/^[0-9]+$/.test(values.port) || port < 1 || port > 65535) throw new UsageError(`--port must be an integer from 1 to 65535, got "${values.port}"`);
@@ -130,5 +164,6 @@ export function parseLoxicmdArgs(argv: readonly string[]): LoxicmdCommand {
   if (values['token-file'] !== undefined) options.tokenFile = values['token-file'];
   if (values.cacert !== undefined) options.caCert = values.cacert;
   if (values.servName !== undefined) options.servName = values.servName;
+  if (setDrain) return { kind: 'setDrain', ...setDrain, options };
   return { kind: 'get', resource, options };
 }

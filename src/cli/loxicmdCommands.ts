@@ -165,6 +165,20 @@ export function renderCtTable(entries: readonly unknown[]): string {
   return renderTable(CT_HEADER, cells);
 }
 
+/** Renders `get drain` (and what `set drain` did) from GET config/drain. */
+export function renderDrain(body: unknown): string {
+  const r = obj(body, ['draining', 'phase', 'timeoutMs', 'last'] as const);
+  const last = obj(r.last, ['handedTo', 'waitedMs', 'timedOut', 'reason'] as const);
+  const row = [
+    r.draining === true ? 'yes' : 'no',
+    str(r.phase),
+    str(last.handedTo),
+    r.last === undefined ? '' : `${num(last.waitedMs)} ms${last.timedOut === true ? ' (timed out)' : ''}`,
+    str(last.reason),
+  ];
+  return renderTable(['Draining', 'Phase', 'Handed to', 'Waited', 'Last drain'], [row]);
+}
+
 interface ResourceSpec {
   path: string;
   listKey: string;
@@ -177,6 +191,8 @@ const RESOURCES: Record<LoxicmdResource, ResourceSpec> = {
   hastate: { path: '/config/cistate/all', listKey: 'Attr', render: (items, o) => renderHaStateTable(items, o.output === 'wide') },
   bfd: { path: '/config/bfd/all', listKey: 'Attr', render: (items, o) => renderBfdTable(items, o.output === 'wide') },
   ct: { path: '/config/conntrack/all', listKey: 'ctAttr', render: (items) => renderCtTable(items) },
+  // Not a list: the whole body is the row.
+  drain: { path: '/config/drain', listKey: '', render: () => '' },
 };
 
 export interface LoxicmdIo {
@@ -189,7 +205,7 @@ export interface LoxicmdIo {
 class RequestError extends Error {}
 
 /** The part of fetch loxicmd uses. */
-type Fetcher = (url: string, init: { headers: Record<string, string>; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
+type Fetcher = (url: string, init: { method?: string; headers: Record<string, string>; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
 
 /**
  * fetch cannot be given a CA bundle, so with --cacert the request goes
@@ -199,7 +215,7 @@ type Fetcher = (url: string, init: { headers: Record<string, string>; signal: Ab
 function httpsWithCa(ca: Buffer): Fetcher {
   return (url, init) =>
     new Promise((resolve, reject) => {
-      const req = https.get(url, { headers: init.headers, ca, minVersion: 'TLSv1.2', signal: init.signal }, (res) => {
+      const req = https.request(url, { method: init.method ?? 'GET', headers: init.headers, ca, minVersion: 'TLSv1.2', signal: init.signal }, (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (d: string) => (text += d));
@@ -210,6 +226,7 @@ function httpsWithCa(ca: Buffer): Fetcher {
         if (init.signal.aborted) reject(init.signal.reason);
         else reject(Object.assign(new Error('fetch failed'), { cause: err }));
       });
+      req.end();
     });
 }
 
@@ -230,14 +247,14 @@ function transportFailure(err: unknown, base: string, o: LoxicmdOptions): string
   return `cannot connect to loxilb API at ${base}: ${why}`;
 }
 
-async function getJson(o: LoxicmdOptions, path: string, doFetch: Fetcher): Promise<unknown> {
+async function getJson(o: LoxicmdOptions, path: string, doFetch: Fetcher, method = 'GET'): Promise<unknown> {
   const base = apiBaseUrl(o);
   let text: string;
   let status: number;
   try {
     const headers: Record<string, string> = { Accept: 'application/json' };
     if (o.token !== undefined) headers.Authorization = o.token;
-    const res = await doFetch(base + path, { headers, signal: AbortSignal.timeout(o.timeoutSeconds * 1000) });
+    const res = await doFetch(base + path, { method, headers, signal: AbortSignal.timeout(o.timeoutSeconds * 1000) });
     status = res.status;
     text = await res.text();
   } catch (err) {
@@ -270,8 +287,7 @@ export async function runLoxicmd(argv: readonly string[], io: LoxicmdIo): Promis
     io.out(LOXICMD_USAGE);
     return 0;
   }
-  const { resource, options } = command;
-  const spec = RESOURCES[resource];
+  const { options } = command;
   let doFetch: Fetcher = io.fetch ?? fetch;
   try {
     if (options.tokenFile !== undefined) options.token = `Bearer ${readTokenFile(options.tokenFile, '--token-file')}`;
@@ -282,9 +298,26 @@ export async function runLoxicmd(argv: readonly string[], io: LoxicmdIo): Promis
     return 2;
   }
   try {
+    if (command.kind === 'setDrain') {
+      // A drain waits for the hand-over: give the request that long and a margin.
+      if (command.on) {
+        const q = command.timeoutSeconds === undefined ? '' : `?timeoutSeconds=${command.timeoutSeconds}`;
+        const o = { ...options, timeoutSeconds: Math.max(options.timeoutSeconds, (command.timeoutSeconds ?? 60) + 10) };
+        io.out(renderDrain(await getJson(o, `/config/drain${q}`, doFetch, 'POST')));
+      } else {
+        await getJson(options, '/config/drain', doFetch, 'DELETE');
+        io.out(renderDrain(await getJson(options, '/config/drain', doFetch)));
+      }
+      return 0;
+    }
+    const spec = RESOURCES[command.resource];
     const body = await getJson(options, spec.path, doFetch);
     if (options.output === 'json') {
       io.out(`${JSON.stringify(body, null, 4)}\n`);
+      return 0;
+    }
+    if (command.resource === 'drain') {
+      io.out(renderDrain(body));
       return 0;
     }
     const items = isPlainObject(body) ? list(pickFields(body, [spec.listKey])[spec.listKey]) : [];

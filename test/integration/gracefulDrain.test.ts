@@ -137,10 +137,14 @@ describe('graceful drain: a rolling restart of both LB nodes under 100 long-live
 
   it('maintenance over REST: POST config/drain hands over and keeps the node out of the election until DELETE', async () => {
     assert.deepEqual([await role('lb1'), await role('lb2')], ['BACKUP', 'MASTER']);
-    const r = await t.mustApi('lb2', 'POST', '/config/drain?timeoutSeconds=10');
+    // What an operator types; it returns once the drain is done.
+    const out = await t.loxicmd('lb2', 'set', 'drain', 'on', '--drainTimeout', '10');
+    assert.match(out, new RegExp(`\\| yes +\\| drained \\| ${DP.lb1.replaceAll('.', '\\.')} \\|`));
+    const r = await t.mustApi('lb2', 'GET', '/config/drain');
     assert.equal(r.draining, true);
     assert.equal(r.phase, 'drained');
     assert.equal(r.last.handedTo, DP.lb1);
+    assert.equal(r.last.timedOut, false);
     assert.deepEqual([await role('lb1'), await role('lb2')], ['MASTER', 'BACKUP']);
     const e = ((await t.mustApi('lb2', 'GET', '/config/cistate/all')).Attr as Record<string, unknown>[]).find((x) => x.instance === 'llb-inst0')!;
     assert.equal(e.draining, true);
@@ -153,7 +157,7 @@ describe('graceful drain: a rolling restart of both LB nodes under 100 long-live
     assert.equal(bad.status, 400);
     assert.match(JSON.stringify(bad.body), /timeoutSeconds/);
     // Maintenance over: a candidate again, but lb1 keeps MASTER (no preemption) and the router stays.
-    await t.mustApi('lb2', 'DELETE', '/config/drain');
+    assert.match(await t.loxicmd('lb2', 'set', 'drain', 'off'), /\| no +\| serving/);
     assert.equal((await t.mustApi('lb2', 'GET', '/config/drain')).draining, false);
     await waitFor(async () => (await t.bird!.routesFor(`${DP.vip}/32`)).every((p) => !p.communities?.includes('(65535,0)')), { timeoutMs: 10_000, what: 'the community taken off again' });
     await new Promise((r) => setTimeout(r, 2000));

@@ -95,6 +95,7 @@ test('UpstreamTracker: VIP links are read every pollMs; carrier loss and return 
 
 class Gate implements UpstreamGate {
   value = true;
+  doubtful?: () => boolean;
   private cbs: ((h: boolean) => void)[] = [];
   healthy() {
     return this.value;

@@ -180,3 +180,48 @@ test('get ct: one row per tracked entry, sorted by service and addresses', () =>
   assert.match(lines[3]!, /192\.168\.90\.9 .*\| est +\|/);
   assert.equal((parseLoxicmdArgs(['get', 'conntrack']) as { resource: string }).resource, 'ct');
 });
+
+test('set drain on|off and get drain: POST / DELETE / GET config/drain, with a clear usage error for anything else', async () => {
+  const calls: string[] = [];
+  let draining = false;
+  const fakeFetch = (async (url: string, init: { method?: string }) => {
+    calls.push(`${init.method ?? 'GET'} ${url}`);
+    if (init.method === 'POST') draining = true;
+    if (init.method === 'DELETE') {
+      draining = false;
+      return new Response(JSON.stringify({ result: 'Success' }));
+    }
+    const body = draining
+      ? { draining: true, phase: 'drained', timeoutMs: 10000, last: { handedTo: '192.168.80.11', waitedMs: 617, timedOut: false, reason: '192.168.80.11 took over and the traffic moved' } }
+      : { draining: false, phase: 'serving', timeoutMs: 10000 };
+    return new Response(JSON.stringify(body));
+  }) as unknown as typeof fetch;
+  let io = capture();
+  assert.equal(await runLoxicmd(['set', 'drain', 'on', '--drainTimeout', '20'], { ...io, fetch: fakeFetch }), 0);
+  assert.match(io.stdout, /\| yes +\| drained \| 192\.168\.80\.11 \| 617 ms \| 192\.168\.80\.11 took over and the traffic moved \|/);
+  io = capture();
+  assert.equal(await runLoxicmd(['get', 'drain'], { ...io, fetch: fakeFetch }), 0);
+  assert.match(io.stdout, /\| yes +\| drained/);
+  io = capture();
+  assert.equal(await runLoxicmd(['set', 'drain', 'off'], { ...io, fetch: fakeFetch }), 0);
+  assert.match(io.stdout, /\| no +\| serving/);
+  assert.deepEqual(calls, [
+    'POST http://127.0.0.1:11111/netlox/v1/config/drain?timeoutSeconds=20',
+    'GET http://127.0.0.1:11111/netlox/v1/config/drain',
+    'DELETE http://127.0.0.1:11111/netlox/v1/config/drain',
+    'GET http://127.0.0.1:11111/netlox/v1/config/drain',
+  ]);
+  for (const [argv, msg] of [
+    [['set', 'drain'], /set drain: expected on or off, got ""/],
+    [['set', 'drain', 'maybe'], /expected on or off, got "maybe"/],
+    [['set', 'loglevel', 'debug'], /only "drain" is supported/],
+    [['set', 'drain', 'on', '--drainTimeout', '0'], /--drainTimeout must be an integer from 1 to 3600/],
+    [['set', 'drain', 'off', '--drainTimeout', '5'], /--drainTimeout is for "set drain on"/],
+    [['get', 'lb', '--drainTimeout', '5'], /--drainTimeout is for "set drain on"/],
+    [['delete', 'drain'], /unknown command "delete"/],
+  ] as const) {
+    io = capture();
+    assert.equal(await runLoxicmd([...argv], { ...io, fetch: fakeFetch }), 2, argv.join(' '));
+    assert.match(io.stderr, msg);
+  }
+});
