@@ -103,18 +103,23 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
                            InstanceMethod("ctSweep", &LbDatapath::CtSweep),
                            InstanceMethod("ctInstall", &LbDatapath::CtInstall),
                            InstanceMethod("close", &LbDatapath::Close),
+                           InstanceMethod("pinState", &LbDatapath::PinState),
+                           InstanceMethod("unpin", &LbDatapath::Unpin),
                        });
   }
 
   explicit LbDatapath(const Napi::CallbackInfo& info) : Napi::ObjectWrap<LbDatapath>(info) {
     Napi::Env env = info.Env();
-    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "LbDatapath(objectPath: string, ctMax?: number, maxRules?: number)");
+    if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "LbDatapath(objectPath: string, ctMax?: number, maxRules?: number, ctPinPath?: string)");
     std::string path = info[0].As<Napi::String>();
     // Table sizes are chosen at load: the connection table by memory or
     // --ct-max, the rule tables by --max-rules (a power of two).
     uint32_t ct_max = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Uint32Value() : 0;
     uint32_t max_rules = info.Length() > 2 && info[2].IsNumber() ? info[2].As<Napi::Number>().Uint32Value() : 0;
     if (max_rules != 0 && (max_rules & (max_rules - 1)) != 0) throw Napi::RangeError::New(env, "maxRules must be a power of two");
+    // The connection table pinned on a bpffs: a restarted agent (after a
+    // crash, SIGKILL, an upgrade) adopts it instead of starting empty.
+    if (info.Length() > 3 && info[3].IsString()) ct_pin_ = std::string(info[3].As<Napi::String>());
     libbpf_set_print(LibbpfPrint);
     g_libbpf_log.clear();
     // The verifier gives up with EAGAIN when a signal is pending for the loading
@@ -129,10 +134,12 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
       }
       std::string what;
       int err = SizeTables(ct_max, max_rules, &what);
+      if (err == 0 && !ct_pin_.empty() && (err = PinConnectionTable()) != 0) what = "pin the connection table at " + ct_pin_;
+      else if (err != 0) what = "size " + what;
       if (err != 0) {
         bpf_object__close(obj_);
         obj_ = nullptr;
-        throw ErrnoError(env, "cannot size " + what, err);
+        throw ErrnoError(env, "cannot " + what, err);
       }
       sigset_t all, old;
       sigfillset(&all);
@@ -219,6 +226,56 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     std::string data(reinterpret_cast<const char*>(cur), sz);
     std::memcpy(&data[offset], &value, sizeof value);
     return -bpf_map__set_initial_value(rodata, data.data(), sz);
+  }
+
+  /**
+   * Before load: a table pinned by an earlier run is adopted if it has the
+   * shape this object wants (type, key, value, entries, flags); one that does
+   * not is unpinned (its connections are lost, and pinState says why) so a
+   * fresh one is made and pinned. libbpf does the reuse or the pin at load.
+   */
+  int PinConnectionTable() {
+    bpf_map* m = bpf_object__find_map_by_name(obj_, "ct");
+    if (m == nullptr) return ENOENT;
+    adopted_ = false;
+    pin_note_.clear();
+    int fd = bpf_obj_get(ct_pin_.c_str());
+    if (fd >= 0) {
+      bpf_map_info mi{};
+      uint32_t len = sizeof mi;
+      bool ok = bpf_obj_get_info_by_fd(fd, &mi, &len) == 0 && mi.type == bpf_map__type(m) && mi.key_size == bpf_map__key_size(m) &&
+                mi.value_size == bpf_map__value_size(m) && mi.max_entries == bpf_map__max_entries(m) && mi.map_flags == bpf_map__map_flags(m);
+      close(fd);
+      if (ok) {
+        adopted_ = true;
+      } else {
+        pin_note_ = "a pinned connection table of another shape (entries " + std::to_string(mi.max_entries) + ", asked " +
+                    std::to_string(bpf_map__max_entries(m)) + ") was replaced";
+        if (unlink(ct_pin_.c_str()) != 0) return errno;
+      }
+    } else if (errno != ENOENT) {
+      return errno;
+    }
+    return -bpf_map__set_pin_path(m, ct_pin_.c_str());
+  }
+
+  Napi::Value PinState(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("path", Napi::String::New(env, ct_pin_));
+    out.Set("adopted", Napi::Boolean::New(env, adopted_));
+    out.Set("note", Napi::String::New(env, pin_note_));
+    return out;
+  }
+
+  /** Removes the pin (a planned stop: the table goes with the process). */
+  Napi::Value Unpin(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    if (!ct_pin_.empty() && unlink(ct_pin_.c_str()) != 0 && errno != ENOENT) {
+      int err = errno;
+      throw ErrnoError(env, "cannot unpin " + ct_pin_, err);
+    }
+    return env.Undefined();
   }
 
   int ProgFd(const char* name) {
@@ -592,6 +649,9 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
   }
 
   bpf_object* obj_ = nullptr;
+  std::string ct_pin_;
+  bool adopted_ = false;
+  std::string pin_note_;
   int ingress_fd_ = -1;
   int egress_fd_ = -1;
   int sweep_fd_ = -1;

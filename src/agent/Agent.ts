@@ -216,7 +216,8 @@ export class Agent implements AgentApi, HaHost {
         for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) this.dpDirty.add(k);
         this.dpLoop.kick();
       };
-      this.datapath.start();
+      // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
+      this.datapath.start({ holdAttach: this.datapath.pin.adopted });
     }
     const saved = this.store.load();
     if (!this.bgpOnly) {
@@ -237,6 +238,7 @@ export class Agent implements AgentApi, HaHost {
     // Rules into the datapath before connection sync: entries from peers are
     // only taken for services we have.
     await this.programDatapath();
+    this.datapath?.releaseAttach();
     await this.connSync?.start();
     this.log.info(
       { rules: this.rules.size, neighbors: this.bgpNeighbors.size, global: Boolean(this.bgpGlobal) },
@@ -920,6 +922,7 @@ export class Agent implements AgentApi, HaHost {
               ruleCapacity: this.datapath.ruleCapacity,
               serviceEntryCapacity: this.datapath.serviceEntryCapacity,
               stats: dp!.stats,
+              pinned: this.datapath.pin,
             },
           }
         : {}),

@@ -91,7 +91,17 @@ export interface AgentStatus {
   advertisedVips: number;
   uptimeSeconds: number;
   /** The eBPF datapath (absent in --peer mode and in agents built without one). */
-  datapath?: { interfaces: string[]; egress: boolean; connections: number; connectionCapacity: number; ruleCapacity: number; serviceEntryCapacity: number; stats: Record<string, number> };
+  datapath?: {
+    interfaces: string[];
+    egress: boolean;
+    connections: number;
+    connectionCapacity: number;
+    ruleCapacity: number;
+    serviceEntryCapacity: number;
+    stats: Record<string, number>;
+    /** The connection table's pin on a bpffs (path absent: not pinned, note says why), and whether this run adopted an earlier one. */
+    pinned: { path?: string; adopted: boolean; note?: string };
+  };
   /** Connection sync with the --cluster peers: entries sent and received, lag, errors. */
   sync?: SyncStatus;
   /** The REST API's connections, what it refused and why, and descriptor use. */

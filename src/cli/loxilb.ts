@@ -71,7 +71,7 @@ async function main(): Promise<void> {
           },
         },
       },
-      datapath: { whitelist: flags.whitelist, blacklist: flags.blacklist, egressHooks: flags.egrHooks, ...(flags.ctMax ? { ctMax: flags.ctMax } : {}), ...(flags.maxRules ? { maxRules: flags.maxRules } : {}) },
+      datapath: { whitelist: flags.whitelist, blacklist: flags.blacklist, egressHooks: flags.egrHooks, ...(flags.ctMax ? { ctMax: flags.ctMax } : {}), ...(flags.maxRules ? { maxRules: flags.maxRules } : {}), ...(flags.bpfPinDir ? { pinDir: flags.bpfPinDir } : {}) },
       api: {
         limits: flags.apiLimits,
         corsOrigin: flags.corsOrigin,

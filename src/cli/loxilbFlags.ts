@@ -10,6 +10,7 @@ import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { parseKaSpec, type KaSpec } from '../ha/KaSpec.ts';
 import { HA_DEFAULT_INIT_WAIT_MS, HA_DEFAULT_PRIORITY } from '../ha/HaManager.ts';
 import { DRAIN_DEFAULT_TIMEOUT_MS } from '../ha/Drain.ts';
+import { DEFAULT_BPF_PIN_DIR } from '../datapath/Datapath.ts';
 import { LOXILB_HOOK_PATH, isExecutable } from '../ha/RoleHook.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { DEFAULT_API_LIMITS, type ApiLimits } from '../api/RestServer.ts';
@@ -61,6 +62,8 @@ export interface LoxilbFlags {
   configQuarantine: boolean;
   /** --ct-max: connection table entries (undefined: sized by memory). */
   ctMax?: number;
+  /** --bpf-pin-dir: where the connection table is pinned ('' : not pinned). */
+  bpfPinDir: string;
   /** --max-rules: rules the datapath holds, a power of two (undefined: 16,384). */
   maxRules?: number;
   /** --tls: an HTTPS listener besides the HTTP one (files are read by loadApiSecurity). */
@@ -131,6 +134,7 @@ const DEFS: FlagDef[] = [
   { long: 'bfd-max-remote-mult', kind: 'string' },
   { long: 'config-quarantine', kind: 'bool', key: 'configQuarantine' },
   { long: 'ct-max', kind: 'string' },
+  { long: 'bpf-pin-dir', kind: 'string' },
   { long: 'max-rules', kind: 'string' },
   { long: 'tls', kind: 'bool' },
   { long: 'tls-host', kind: 'string' },
@@ -245,6 +249,9 @@ export const USAGE = `Usage: loxilb [OPTIONS]
                           memory: 0.25 % of RAM, 262,144 to 4,194,304
       --max-rules=N       LB rules the datapath holds, a power of two from 1024 to 65536
                           (default 16384); address/port entries are four times that
+      --bpf-pin-dir=DIR   a directory on a bpffs where the connection table is pinned, so an
+                          agent restarted after a crash adopts it (default ${DEFAULT_BPF_PIN_DIR};
+                          'none' to not pin)
       --sync-tls-ca=PEM   connection sync (TCP 22222, with --cluster) over TLS: the CA that signs
       --sync-tls-cert=PEM every node's certificate, and this node's certificate and key; peers
       --sync-tls-key=PEM  must present a certificate from that CA
@@ -297,6 +304,7 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
     haPreempt: false,
     haInitWaitMs: HA_DEFAULT_INIT_WAIT_MS,
     drainTimeoutMs: DRAIN_DEFAULT_TIMEOUT_MS,
+    bpfPinDir: DEFAULT_BPF_PIN_DIR,
     egrHooks: false,
     syncUdp: false,
     apiLimits: { ...DEFAULT_API_LIMITS },
@@ -376,6 +384,13 @@ export function parseLoxilbFlags(argv: string[], env: NodeJS.ProcessEnv = {}): L
   out.syncTls = syncTlsFlags(raw);
   parseHardeningFlags(out, raw);
   if (raw['ct-max'] !== undefined) out.ctMax = intFlag('ct-max', raw['ct-max'], 1024, 16_777_216);
+  const pinDir = raw['bpf-pin-dir'];
+  if (pinDir !== undefined) {
+    if (pinDir === 'none') out.bpfPinDir = '';
+    else if (!pinDir.startsWith('/') || pinDir.split('/').includes('..') || pinDir.length > 200) {
+      throw new FlagError(`--bpf-pin-dir must be an absolute path without '..' (at most 200 characters), or none; got "${pinDir}"`);
+    } else out.bpfPinDir = pinDir;
+  }
   if (raw['max-rules'] !== undefined) {
     const n = intFlag('max-rules', raw['max-rules'], 1024, 65_536);
     if ((n & (n - 1)) !== 0) throw new FlagError(`flag --max-rules must be a power of two from 1024 to 65536 (got ${n})`);

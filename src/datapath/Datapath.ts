@@ -2,8 +2,9 @@
 // the interfaces the filter allows (new ones included), writes the LB rules
 // into its maps, sweeps idle connections, and reads the connection table for
 // the API and for connection sync.
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, statSync, statfsSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { loadNativeAddon, type CtInstallResult, type NativeLbDatapath, type NativeMapDump } from '../util/nativeAddon.ts';
@@ -74,6 +75,42 @@ export interface DatapathOptions extends InterfaceFilter {
   maxRules?: number;
   /** The sweep and link sync run on it (default: the system clock). */
   clock?: Clock;
+  /**
+   * --bpf-pin-dir: a directory on a bpffs where the connection table is
+   * pinned (below it, one directory per network namespace), so an agent
+   * restarted after a crash or SIGKILL adopts the running table. Empty: none.
+   */
+  pinDir?: string;
+}
+
+/** Where loxilb-ts pins by default: the host's bpffs (a pod mounts it as a hostPath). */
+export const DEFAULT_BPF_PIN_DIR = '/sys/fs/bpf/loxilb-ts';
+
+/** statfs f_type of a bpffs. */
+const BPF_FS_MAGIC = 0xcafe4a11;
+
+/**
+ * Where this network namespace's table is pinned, or why it cannot be: the
+ * directory (made if missing) must be on a bpffs.
+ */
+export function connectionTablePin(root: string): { path?: string; reason?: string } {
+  let ns: number;
+  try {
+    ns = statSync('/proc/self/ns/net').ino;
+  } catch (err) {
+    return { reason: `cannot read this network namespace: ${errorMessage(err)}` };
+  }
+  // The nearest existing ancestor tells which filesystem the directory would be on.
+  let probe = path.resolve(root);
+  while (!existsSync(probe)) probe = path.dirname(probe);
+  try {
+    if (statfsSync(probe).type !== BPF_FS_MAGIC) return { reason: `${root} is not on a bpffs (mount -t bpf bpf /sys/fs/bpf)` };
+    const dir = path.join(root, `ns${ns}`);
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    return { path: path.join(dir, 'ct') };
+  } catch (err) {
+    return { reason: `cannot use ${root}: ${errorMessage(err)}` };
+  }
 }
 
 /** The smallest and largest connection table the agent sizes by itself. */
@@ -160,8 +197,10 @@ export class Datapath {
     const addon = loadNativeAddon();
     checkLayout(addon.datapathLayout);
     let dp: NativeLbDatapath;
+    const pin = opts.pinDir ? connectionTablePin(opts.pinDir) : { reason: 'no --bpf-pin-dir' };
+    if (opts.pinDir && pin.reason) log.warn({ reason: pin.reason }, 'connection table not pinned: a restarted agent will start with an empty one');
     try {
-      dp = new addon.LbDatapath(objectPath, ctMax, opts.maxRules ?? MAX_RULES);
+      dp = new addon.LbDatapath(objectPath, ctMax, opts.maxRules ?? MAX_RULES, pin.path);
     } catch (err) {
       throw new Error(explainLoadError(err, objectPath), { cause: err });
     }
@@ -177,14 +216,33 @@ export class Datapath {
     }
     const d = new Datapath(dp, opts, log, () => addon.ktimeNs());
     d.ctCapacity = ctMax;
+    if (pin.path) {
+      const st = dp.pinState();
+      d.pin = { path: st.path, adopted: st.adopted, ...(st.note ? { note: st.note } : {}) };
+      if (st.adopted) log.info({ path: st.path, connections: d.dumpConnections().count }, 'adopted the pinned connection table of an earlier run');
+      if (st.note) log.warn({ path: st.path, note: st.note }, 'pinned connection table not adopted');
+    } else {
+      d.pin = { adopted: false, note: pin.reason };
+    }
     return d;
   }
 
   /** Entries the connection table holds (both directions of a connection take one each). */
   ctCapacity = 0;
+  /** The connection table's pin (path undefined: not pinned, and note says why). */
+  pin: { path?: string; adopted: boolean; note?: string } = { adopted: false };
+  /** While true, links are tracked but not attached to (an adopted table: the old program serves until the rules are in). */
+  private attachHeld = false;
 
   /** Turns on IPv4 and IPv6 forwarding (the FIB lookup of translated packets needs it) and attaches. */
-  start(): void {
+  /**
+   * `holdAttach`: the filters go on only at releaseAttach(). With an adopted
+   * table the program of the agent that died is still attached and serves;
+   * replacing it before the rules are programmed would leave new
+   * connections without a rule for that while.
+   */
+  start(opts: { holdAttach?: boolean } = {}): void {
+    this.attachHeld = Boolean(opts.holdAttach);
     this.enableForwarding();
     this.syncLinks();
     // A pass that throws (os.networkInterfaces() with no descriptor left: EMFILE) costs that pass, not the process.
@@ -220,6 +278,7 @@ export class Datapath {
         this.setIfaddr(l.ifindex, l.ipv4, l.ipv6);
       }
       if (!usesInterface(l.name, this.opts)) continue;
+      if (this.attachHeld) continue;
       now.add(l.name);
       const cur = this.attached.get(l.name);
       if (cur && cur.ifindex === l.ifindex) continue;
@@ -586,10 +645,24 @@ export class Datapath {
     return Object.fromEntries(STAT_NAMES.map((n, i) => [n, raw[i] ?? 0])) as DatapathStats;
   }
 
-  /** Detaches from every interface and frees the maps (a planned stop). */
+  /** Attaches now, if start() held it. */
+  releaseAttach(): void {
+    if (!this.attachHeld) return;
+    this.attachHeld = false;
+    this.syncLinks();
+  }
+
+  /** Detaches from every interface and frees the maps (a planned stop: the pinned table goes too). */
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.pin.path) {
+      try {
+        this.dp.unpin();
+      } catch (err) {
+        this.log.warn({ err: errorMessage(err) }, 'cannot unpin the connection table');
+      }
+    }
     for (const t of this.timers) t.stop();
     for (const l of this.attached.values()) {
       for (const dir of this.opts.egressHooks ? (['ingress', 'egress'] as const) : (['ingress'] as const)) {

@@ -134,7 +134,7 @@ export interface NativeAddon {
   announce(ifname: string, address: Buffer, count: number, intervalMs: number): Promise<void>;
   /** Loads native/build/lb.bpf.o; throws an Error with `code` (EPERM without root) and `log` (libbpf's). */
   /** ctMax: entries of the connection table (0: the size compiled in). */
-  LbDatapath: new (objectPath: string, ctMax?: number, maxRules?: number) => NativeLbDatapath;
+  LbDatapath: new (objectPath: string, ctMax?: number, maxRules?: number, ctPinPath?: string) => NativeLbDatapath;
   /** CLOCK_MONOTONIC in ns: the clock of bpf_ktime_get_ns, so of ct last_ns. */
   ktimeNs(): number;
   /** if_nametoindex; 0 if there is no such interface. */
@@ -212,6 +212,10 @@ export interface NativeLbDatapath {
   ctInstall(keys: Buffer, values: Buffer): CtInstallResult;
   /** Frees maps and programs; attached filters keep their own reference. */
   close(): void;
+  /** The connection table's pin: where, whether an earlier run's table was adopted, and what was replaced if not. */
+  pinState(): { path: string; adopted: boolean; note: string };
+  /** Removes the connection table's pin. */
+  unpin(): void;
 }
 
 export interface CtInstallResult {

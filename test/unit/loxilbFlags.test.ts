@@ -1,11 +1,11 @@
 import { after, before, describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { FlagError, isLoopbackApi, loadApiSecurity, parseLoxilbFlags } from '../../src/cli/loxilbFlags.ts';
-import { CT_MAX_CEILING, CT_MAX_FLOOR, defaultCtMax } from '../../src/datapath/Datapath.ts';
+import { CT_MAX_CEILING, CT_MAX_FLOOR, connectionTablePin, defaultCtMax } from '../../src/datapath/Datapath.ts';
 
 test('defaults match loxilb, with the gobgpd API on loopback', () => {
   const f = parseLoxilbFlags([]);
@@ -309,4 +309,25 @@ describe('loadApiSecurity reads the files before the agent starts', () => {
     refused([`--api-token-file=${file('none')}`], /flag --api-token-file: ".*none" cannot be read \(no such file\)/);
     refused(['--tls', `--tls-certificate=${file('a.crt')}`, `--tls-key=${file('a.key')}`, `--peer-api-ca=${file('a.key')}`], /flag --peer-api-ca: ".*a\.key" holds no certificate/);
   });
+});
+
+test('--bpf-pin-dir: default the host bpffs, none turns pinning off, anything but an absolute path is refused', () => {
+  assert.equal(parseLoxilbFlags([]).bpfPinDir, '/sys/fs/bpf/loxilb-ts');
+  assert.equal(parseLoxilbFlags(['--bpf-pin-dir=none']).bpfPinDir, '');
+  assert.equal(parseLoxilbFlags(['--bpf-pin-dir', '/run/bpf/lb']).bpfPinDir, '/run/bpf/lb');
+  for (const bad of ['relative/dir', '/sys/fs/bpf/../etc', '']) {
+    assert.throws(() => parseLoxilbFlags([`--bpf-pin-dir=${bad}`]), (e: Error) => e instanceof FlagError && /--bpf-pin-dir must be an absolute path/.test(e.message), bad);
+  }
+});
+
+test('connectionTablePin: a directory that is not on a bpffs is refused with the reason, nothing made', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'lxt-nopin-'));
+  try {
+    const r = connectionTablePin(path.join(dir, 'pins'));
+    assert.equal(r.path, undefined);
+    assert.match(r.reason ?? '', /is not on a bpffs/);
+    assert.equal(existsSync(path.join(dir, 'pins')), false);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });

@@ -13,7 +13,7 @@ function status(over: Partial<AgentStatus> = {}): AgentStatus {
     rulesNotProgrammed: 1,
     advertisedVips: 2,
     uptimeSeconds: 42,
-    datapath: { interfaces: ['eth0'], egress: false, connections: 8, connectionCapacity: 262144, ruleCapacity: 16384, serviceEntryCapacity: 65536, stats: { packets: 1000, ctNew: 4, ctHit: 996 } },
+    datapath: { interfaces: ['eth0'], egress: false, connections: 8, connectionCapacity: 262144, ruleCapacity: 16384, serviceEntryCapacity: 65536, stats: { packets: 1000, ctNew: 4, ctHit: 996 }, pinned: { adopted: false, note: 'no --bpf-pin-dir' } },
     faults: [{ source: 'datapath link sync', count: 3, lastError: 'EMFILE', lastAt: 0 }],
     ...over,
   };
