@@ -24,6 +24,7 @@
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
+#include <linux/if_packet.h>
 #include <linux/in.h>
 #include <linux/ip.h>
 #include <linux/ipv6.h>
@@ -1136,6 +1137,14 @@ static __always_inline int dsr_forward(struct __sk_buff *skb, struct pkt *p, str
 }
 
 static __always_inline int lb_main(struct __sk_buff *skb, int ingress) {
+  /*
+   * Only frames sent to this node. A switch floods unicast it has no entry
+   * for (the entry of a node whose port just went down, an aged one): every
+   * LB on the segment would then translate and forward the same packet, and
+   * a BACKUP would answer for the MASTER. The kernel drops such frames after
+   * TC; so must we, before it.
+   */
+  if (ingress && skb->pkt_type == PACKET_OTHERHOST) return TC_ACT_OK;
   struct pkt p = {};
   int kind = parse(skb, &p);
   if (kind == PKT_OTHER) return TC_ACT_OK;
