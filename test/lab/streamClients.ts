@@ -69,7 +69,14 @@ const timer = setInterval(() => {
     c.sock.write(`${++c.sent}\n`);
   }
 }, every);
-await new Promise((r) => setTimeout(r, duration));
+// Ends at --duration, or earlier on SIGINT (a soak that knows when it is done).
+await new Promise<void>((r) => {
+  const t = setTimeout(r, duration);
+  process.once('SIGINT', () => {
+    clearTimeout(t);
+    r();
+  });
+});
 clearInterval(timer);
 // Let the last echoes arrive.
 await new Promise((r) => setTimeout(r, 300));

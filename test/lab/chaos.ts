@@ -1,0 +1,284 @@
+// The chaos soak (issue 15 §4), shared by test/integration/chaosSoak.test.ts
+// (a short run in CI) and bench/chaos.bench.ts (ten minutes).
+//
+// Topology: the seeds' hitless L3 scenario in a DatapathLab: a BIRD router
+// with BFD on its BGP sessions, two `loxilb --bgp --ka --cluster` nodes with
+// a pinned connection table, endpoints running `loxilb --peer`. A client
+// keeps 100 TCP connections busy through the VIP (a line every 10 ms each)
+// and probes the VIP over UDP every 10 ms. Faults, one at a time, then the
+// repair, then steady state again:
+//   kill-agent      SIGKILL a node's agent (its datapath keeps forwarding), start it again
+//   kill-gobgpd     SIGKILL a node's gobgpd (the agent restarts it)
+//   cut-link        a node's switch port down for 2 s, then up
+//   router-bgp      the router restarts its BGP sessions with both nodes
+//   drain           SIGTERM a node (graceful drain), start it again
+// After each fault: steady within the timeout (one MASTER, one BACKUP, BFD
+// Up between them, the router's next hop for the VIP the MASTER, every BGP
+// session Established), else an invariant violation; the probe's longest gap
+// in the fault's window is its loss window. At the end: connections reset.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DatapathLab, DP, type LbNode } from './DatapathLab.ts';
+import { VipProbe, type FailoverLab } from './FailoverLab.ts';
+import type { LabProcess } from './Lab.ts';
+import { neighborProtocolName } from './Bird.ts';
+import { waitFor } from './wait.ts';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const STREAMS = fileURLToPath(new URL('./streamClients.ts', import.meta.url));
+const UDP_ECHO = fileURLToPath(new URL('./udpEcho.ts', import.meta.url));
+const PROBE_PORT = 7777;
+
+export const FAULT_KINDS = ['kill-agent', 'kill-gobgpd', 'cut-link', 'router-bgp', 'drain'] as const;
+export type FaultKind = (typeof FAULT_KINDS)[number];
+
+export interface FaultRecord {
+  kind: FaultKind;
+  target: LbNode | 'router';
+  /** The target was MASTER when the fault hit. */
+  targetWasMaster: boolean;
+  /** Longest gap between two probe replies from the fault to steady state (ms). */
+  lossMs: number;
+  /** From the fault to steady state again (ms). */
+  recoveredMs: number;
+  violation?: string;
+}
+
+export interface ChaosReport {
+  faults: FaultRecord[];
+  violations: string[];
+  connections: number;
+  /** Connections that failed (reset, closed) during the soak. */
+  reset: number;
+  /** Connections whose lines stopped coming back without an error. */
+  stalled: number;
+  durationMs: number;
+}
+
+const other = (lb: LbNode): LbNode => (lb === 'lb1' ? 'lb2' : 'lb1');
+
+/** A seeded PRNG (mulberry32): a soak can be replayed. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class ChaosLab {
+  private constructor(
+    readonly t: DatapathLab,
+    private readonly log: (s: string) => void,
+  ) {}
+
+  static async create(bpffs: string, log: (s: string) => void = () => undefined): Promise<ChaosLab> {
+    const t = await DatapathLab.create({
+      lbs: ['lb1', 'lb2'],
+      bgp: { bfd: { minRxMs: 100, minTxMs: 100, multiplier: 3 } },
+      lbArgs: (lb) => [
+        '--bgp',
+        `--ka=${DP[other(lb)]}:${DP[lb]}:100000:3`,
+        `--cluster=${DP[other(lb)]}`,
+        `--self=${lb === 'lb1' ? 0 : 1}`,
+        '--ha-init-wait=3000',
+        '--drain-timeout=15',
+        `--bpf-pin-dir=${path.join(bpffs, lb)}`,
+      ],
+    });
+    const c = new ChaosLab(t, log);
+    try {
+      for (const ep of ['ep1', 'ep2'] as const) {
+        const p = t.lab.spawn(ep, process.execPath, ['--import', 'tsx', UDP_ECHO, '--bind', DP[ep], '--port', String(PROBE_PORT), '--name', ep], { cwd: ROOT, logName: `${ep}.udpecho` });
+        await waitFor(() => p.log().includes('listening'), { timeoutMs: 15_000, what: `udpEcho in ${ep}` });
+      }
+      for (const lb of t.lbs) {
+        await t.mustApi(lb, 'POST', '/config/loadbalancer', {
+          serviceArguments: { externalIP: DP.vip, port: 70, protocol: 'tcp', sel: 0, mode: 2, bgp: true, name: 'stream' },
+          endpoints: [DP.ep1, DP.ep2].map((ip) => ({ endpointIP: ip, targetPort: DP.streamPort, weight: 1 })),
+        });
+        await t.mustApi(lb, 'POST', '/config/loadbalancer', {
+          serviceArguments: { externalIP: DP.vip, port: PROBE_PORT, protocol: 'udp', sel: 0, mode: 2, bgp: true, name: 'probe' },
+          endpoints: [DP.ep1, DP.ep2].map((ip) => ({ endpointIP: ip, targetPort: PROBE_PORT, weight: 1 })),
+        });
+      }
+      await c.waitSteady(60_000);
+    } catch (err) {
+      await t.destroy();
+      throw err;
+    }
+    return c;
+  }
+
+  async destroy(): Promise<void> {
+    await this.t.destroy();
+  }
+
+  private async role(lb: LbNode): Promise<string | undefined> {
+    const r = await this.t.api(lb, 'GET', '/config/cistate/all');
+    return (r.body as { Attr?: { instance: string; state: string }[] } | undefined)?.Attr?.find((s) => s.instance === 'llb-inst0')?.state;
+  }
+
+  async master(): Promise<LbNode | undefined> {
+    const [a, b] = await Promise.all([this.role('lb1'), this.role('lb2')]);
+    if (a === 'MASTER' && b !== 'MASTER') return 'lb1';
+    if (b === 'MASTER' && a !== 'MASTER') return 'lb2';
+    return undefined;
+  }
+
+  /** One MASTER and one BACKUP, the router and both endpoints on the MASTER, every session Established, the BACKUP synced. */
+  private async steady(): Promise<string | undefined> {
+    const t = this.t;
+    const roles = await Promise.all(t.lbs.map((lb) => this.role(lb)));
+    if (roles.sort().join() !== 'BACKUP,MASTER') return `roles ${roles.join('/')}`;
+    const m = (await this.master())!;
+    if ((await t.vipNextHop('router')) !== DP[m]) return `router not on the MASTER ${m}`;
+    for (const ep of ['ep1', 'ep2'] as const) if ((await t.vipNextHop(ep)) !== DP[m]) return `${ep} not on the MASTER`;
+    for (const lb of t.lbs) {
+      const n = (await t.api(lb, 'GET', '/config/bgp/neigh/all')).body as { bgpNeiAttr?: { state: string }[] } | undefined;
+      if (n?.bgpNeiAttr?.length !== 3 || !n.bgpNeiAttr.every((x) => x.state === 'ESTABLISHED')) return `${lb}'s BGP sessions not all Established`;
+    }
+    const st = (await t.api(other(m), 'GET', '/status')).body as { sync?: { peers?: { state: string }[] } } | undefined;
+    if (st?.sync?.peers?.[0]?.state !== 'synced') return `the BACKUP ${other(m)} not synced`;
+    return undefined;
+  }
+
+  /** Waits until steady() holds for 1 s straight; rejects with the last reason after timeoutMs. */
+  async waitSteady(timeoutMs: number): Promise<void> {
+    let since: number | undefined;
+    let why: string | undefined = 'not checked';
+    await waitFor(
+      async () => {
+        why = await this.steady().catch((e: Error) => e.message);
+        const now = performance.now();
+        if (why) {
+          since = undefined;
+          return false;
+        }
+        since ??= now;
+        return now - since >= 1000;
+      },
+      { timeoutMs, intervalMs: 100, what: 'steady state' },
+    ).catch(() => {
+      throw new Error(`not steady within ${timeoutMs} ms: ${why}`);
+    });
+  }
+
+  private async restartAgent(lb: LbNode): Promise<void> {
+    await this.t.startAgent(lb);
+  }
+
+  /** Injects one fault and repairs it; resolves when the repair is done (not yet steady). */
+  private async inject(kind: FaultKind, target: LbNode): Promise<void> {
+    const t = this.t;
+    switch (kind) {
+      case 'kill-agent': {
+        const p: LabProcess = t.agents.get(target)!;
+        p.signal('SIGKILL');
+        await p.exited;
+        await new Promise((r) => setTimeout(r, 1000));
+        await this.restartAgent(target);
+        break;
+      }
+      case 'kill-gobgpd': {
+        const pid = ((await t.mustApi(target, 'GET', '/status')) as { bgp?: { pid?: number } }).bgp?.pid;
+        if (!pid) throw new Error(`${target} reports no gobgpd pid`);
+        // gobgpd is the child of the agent this lab started.
+        process.kill(pid, 'SIGKILL');
+        break;
+      }
+      case 'cut-link':
+        await t.lab.cutLink(target);
+        await new Promise((r) => setTimeout(r, 2000));
+        await t.lab.restoreLink(target);
+        break;
+      case 'router-bgp':
+        // Both sessions at once: the router's BGP restarts (its BFD stays).
+        for (const lb of t.lbs) await t.bird!.birdc(`restart ${protocolOf(lb)}`);
+        break;
+      case 'drain':
+        await t.agents.get(target)!.stop(30_000);
+        await this.restartAgent(target);
+        break;
+    }
+  }
+
+  /**
+   * Runs faults for durationMs (at least one of each kind in `kinds`, in
+   * order first, then at random), each followed by steady state.
+   */
+  async soak(opts: { durationMs: number; seed?: number; kinds?: readonly FaultKind[]; steadyTimeoutMs?: number }): Promise<ChaosReport> {
+    const t = this.t;
+    const kinds = opts.kinds ?? FAULT_KINDS;
+    const rnd = prng(opts.seed ?? 1);
+    const start = performance.now();
+    const streamMs = opts.durationMs + 240_000;
+    const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '100', '--every', '10', '--duration', String(streamMs)], {
+      cwd: ROOT,
+      output: 'pipe',
+    });
+    let out = '';
+    clients.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(() => out.includes('established'), { timeoutMs: 15_000, what: '100 connections established' });
+    const probe = await VipProbe.start({ vip: DP.vip, lab: t.lab } as unknown as FailoverLab, { intervalMs: 10 });
+    const faults: FaultRecord[] = [];
+    const violations: string[] = [];
+    try {
+      for (let i = 0; performance.now() - start < opts.durationMs || i < kinds.length; i++) {
+        const kind = i < kinds.length ? kinds[i]! : kinds[Math.floor(rnd() * kinds.length)]!;
+        const master = await this.master();
+        // Most faults hit the MASTER (that is where they hurt); some the BACKUP.
+        const target: LbNode = kind === 'router-bgp' ? 'lb1' : master && rnd() < 0.7 ? master : rnd() < 0.5 ? 'lb1' : 'lb2';
+        await probe.mark();
+        const t0 = performance.now();
+        await this.inject(kind, target);
+        let violation: string | undefined;
+        try {
+          await this.waitSteady(opts.steadyTimeoutMs ?? 45_000);
+        } catch (err) {
+          violation = `${kind} on ${target}: ${(err as Error).message}`;
+          violations.push(violation);
+        }
+        const st = await probe.status();
+        const rec: FaultRecord = {
+          kind,
+          target: kind === 'router-bgp' ? 'router' : target,
+          targetWasMaster: master === target,
+          lossMs: Math.round(st.sinceMark?.longestGapMs ?? 0),
+          recoveredMs: Math.round(performance.now() - t0),
+          ...(violation ? { violation } : {}),
+        };
+        faults.push(rec);
+        this.log(`chaos: ${rec.kind} on ${rec.target}${rec.targetWasMaster ? ' (MASTER)' : ''}: loss ${rec.lossMs} ms, steady after ${(rec.recoveredMs / 1000).toFixed(1)} s${violation ? ` VIOLATION ${violation}` : ''}`);
+        if (violation) break;
+      }
+    } finally {
+      await probe.kill();
+      clients.signal('SIGINT');
+    }
+    // The client prints its summary when told to stop (SIGINT) or at the end of its duration.
+    await Promise.race([clients.exited, new Promise((r) => setTimeout(r, 15_000))]);
+    const line = out.trim().split('\n').pop() ?? '';
+    let summary: { conns: { error?: string; sent: number; echoed: number }[] } = { conns: [] };
+    try {
+      summary = JSON.parse(line);
+    } catch {
+      violations.push(`the stream client printed no summary: ${line.slice(0, 200)}`);
+    }
+    return {
+      faults,
+      violations,
+      connections: summary.conns.length,
+      reset: summary.conns.filter((c) => c.error).length,
+      stalled: summary.conns.filter((c) => !c.error && c.echoed < c.sent - 200).length,
+      durationMs: Math.round(performance.now() - start),
+    };
+  }
+}
+
+function protocolOf(lb: LbNode): string {
+  return neighborProtocolName(DP[lb]);
+}
