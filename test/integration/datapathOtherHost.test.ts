@@ -10,7 +10,7 @@ import { DatapathLab, DP } from '../lab/DatapathLab.ts';
 
 describe('datapath: frames for another node (flooded unicast) are not load-balanced', { timeout: 120_000 }, () => {
   let t: DatapathLab;
-  const stats = async () => (await t.mustApi('lb1', 'GET', '/status')).datapath.stats as Record<string, number>;
+  const stats = async () => (await t.mustApi('lb1', 'GET', '/status')).datapath.stats as { ctNew: number; ctHit: number };
 
   before(async () => {
     t = await DatapathLab.create({ lbs: ['lb1'] });
