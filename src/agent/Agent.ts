@@ -927,6 +927,7 @@ export class Agent implements AgentApi, HaHost {
           }
         : {}),
       ...(this.connSync ? { sync: this.connSync.status() } : {}),
+      ...(this.drainer ? { drain: this.drainState() } : {}),
       ...(api ? { api } : {}),
       faults: processFaults.all(),
       ...(bfd ? { bfd } : {}),

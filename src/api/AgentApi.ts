@@ -110,6 +110,8 @@ export interface AgentStatus {
   faults?: FaultRecord[];
   /** BFD sessions and receive drops (absent until BFD runs). */
   bfd?: BfdStatus;
+  /** With --ka / --cluster: the drain state (GET config/drain). */
+  drain?: DrainInfo;
   /** loxilb flags this agent was started with that loxilb-ts does not act on, "--flag: what it does not do" each. */
   flagsNotInEffect?: string[];
 }

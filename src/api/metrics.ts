@@ -135,7 +135,20 @@ export function renderMetrics(s: MetricsSnapshot): string {
       'HA role changes per instance since the agent started.',
       s.ciStates.map((c) => [{ ha_instance: c.instance }, s.roleChanges.get(c.instance) ?? 0]),
     );
+    // With --ka / --cluster: what makes the node eligible, and whether it is draining.
+    const tracked = s.ciStates.find((c) => c.upstream !== undefined);
+    if (tracked) {
+      e.one('loxilb_ha_eligible', 'gauge', '1 while some tracked router or VIP link is up (0: the BFD-driven instances are FAULT).', tracked.eligible ? 1 : 0);
+      e.family(
+        'loxilb_ha_upstream_up',
+        'gauge',
+        'Each tracked upstream (a router: BGP Established and BFD not down; a VIP link: carrier): 1 when up.',
+        tracked.upstream!.map((u) => [{ kind: u.kind, name: u.name }, u.up ? 1 : 0]),
+      );
+    }
+    if (st.drain) e.one('loxilb_draining', 'gauge', '1 while the node drains or is drained (SIGTERM, POST config/drain).', st.drain.draining ? 1 : 0);
   }
+  if (dp) e.one('loxilb_datapath_table_adopted', 'gauge', '1 when this run adopted the pinned connection table of an earlier one.', dp.pinned.adopted ? 1 : 0);
   const bfdLabels = (b: BfdSessionInfo): Labels => ({ ha_instance: b.instance, remote: b.remoteIp, purpose: b.purpose });
   e.family('loxilb_bfd_session_up', 'gauge', 'BFD sessions: 1 when Up.', s.bfd.map((b) => [bfdLabels(b), b.state === 'BFDUp' ? 1 : 0]));
   e.family('loxilb_bfd_session_transitions_total', 'counter', 'BFD state changes per session (a flap is two).', s.bfd.map((b) => [bfdLabels(b), b.transitions]));

@@ -125,3 +125,30 @@ test('what a mode does not have is left out, not reported as 0', () => {
   const noBgp = parse(renderMetrics(snapshot({ status: status({ bgp: { enabled: false, gobgpd: 'disabled', restarts: 0 } }), bgp: [] })));
   for (const absent of ['loxilb_advertised_vips', 'loxilb_gobgpd_up', 'loxilb_bgp_peer_established']) assert.equal(noBgp.has(absent), false, absent);
 });
+
+test('upstream, drain and the adopted table: gauges an operator can alert on; absent without --ka / --cluster', () => {
+  const ci: CiStateInfo[] = [
+    {
+      instance: 'llb-inst0', state: 'FAULT', vip: '0.0.0.0', priority: 100, synced: true, driver: 'bfd', eligible: false,
+      upstream: [{ kind: 'bgp', name: '192.168.80.1', up: false, detail: 'BFD down' }, { kind: 'interface', name: 'eth0', up: false, detail: 'no carrier' }],
+    },
+  ];
+  const base = status();
+  const f = parse(
+    renderMetrics(
+      snapshot({
+        ciStates: ci,
+        status: status({ drain: { draining: true, phase: 'drained', timeoutMs: 10000 }, datapath: { ...base.datapath!, pinned: { path: '/sys/fs/bpf/loxilb-ts/ns1/ct', adopted: true } } }),
+      }),
+    ),
+  );
+  assert.equal(f.get('loxilb_ha_eligible')!.samples.get(''), 0);
+  assert.equal(f.get('loxilb_ha_upstream_up')!.samples.get('{kind="bgp",name="192.168.80.1"}'), 0);
+  assert.equal(f.get('loxilb_ha_upstream_up')!.samples.get('{kind="interface",name="eth0"}'), 0);
+  assert.equal(f.get('loxilb_ha_state')!.samples.get('{ha_instance="llb-inst0",state="FAULT"}'), 1);
+  assert.equal(f.get('loxilb_draining')!.samples.get(''), 1);
+  assert.equal(f.get('loxilb_datapath_table_adopted')!.samples.get(''), 1);
+  const plain = parse(renderMetrics(snapshot()));
+  for (const absent of ['loxilb_ha_eligible', 'loxilb_ha_upstream_up', 'loxilb_draining']) assert.equal(plain.has(absent), false, absent);
+  assert.equal(plain.get('loxilb_datapath_table_adopted')!.samples.get(''), 0);
+});
