@@ -97,10 +97,50 @@ interface ManualTimer {
   fn: () => void;
 }
 
-export class ManualClock implements Clock {
-  private t: number;
+/** The pending timers of a test clock: added, cleared, and taken in (due, creation) order. */
+export class TimerQueue {
   private nextId = 1;
   private readonly timers = new Map<number, ManualTimer>();
+
+  add(fn: () => void, due: number): TimerHandle {
+    const id = this.nextId++;
+    this.timers.set(id, { id, due, fn });
+    return id;
+  }
+
+  clear(handle: TimerHandle): void {
+    this.timers.delete(handle as number);
+  }
+
+  get size(): number {
+    return this.timers.size;
+  }
+
+  /** Due time of the earliest pending timer, if any. */
+  nextDue(): number | undefined {
+    return this.earliest(Infinity)?.due;
+  }
+
+  /** Removes and returns the earliest timer due at or before `limit`. */
+  takeDue(limit: number): ManualTimer | undefined {
+    const t = this.earliest(limit);
+    if (t) this.timers.delete(t.id);
+    return t;
+  }
+
+  private earliest(limit: number): ManualTimer | undefined {
+    let best: ManualTimer | undefined;
+    for (const tm of this.timers.values()) {
+      if (tm.due > limit) continue;
+      if (!best || tm.due < best.due || (tm.due === best.due && tm.id < best.id)) best = tm;
+    }
+    return best;
+  }
+}
+
+export class ManualClock implements Clock {
+  private t: number;
+  private readonly timers = new TimerQueue();
 
   constructor(
     startMs = 0,
@@ -119,13 +159,11 @@ export class ManualClock implements Clock {
   }
 
   setTimer(fn: () => void, delayMs: number): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { id, due: this.t + Math.max(0, delayMs), fn });
-    return id;
+    return this.timers.add(fn, this.t + Math.max(0, delayMs));
   }
 
   clearTimer(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
+    this.timers.clear(handle);
   }
 
   /** Timers not yet fired or cleared. */
@@ -135,7 +173,7 @@ export class ManualClock implements Clock {
 
   /** Due time of the earliest pending timer, if any. */
   nextDue(): number | undefined {
-    return this.earliest(Infinity)?.due;
+    return this.timers.nextDue();
   }
 
   /** Moves time forward by ms, firing due timers in (due, creation) order at their due time. */
@@ -144,20 +182,10 @@ export class ManualClock implements Clock {
   }
 
   advanceTo(target: number): void {
-    for (let next = this.earliest(target); next; next = this.earliest(target)) {
-      this.timers.delete(next.id);
+    for (let next = this.timers.takeDue(target); next; next = this.timers.takeDue(target)) {
       this.t = Math.max(this.t, next.due);
       next.fn();
     }
     this.t = Math.max(this.t, target);
-  }
-
-  private earliest(limit: number): ManualTimer | undefined {
-    let best: ManualTimer | undefined;
-    for (const tm of this.timers.values()) {
-      if (tm.due > limit) continue;
-      if (!best || tm.due < best.due || (tm.due === best.due && tm.id < best.id)) best = tm;
-    }
-    return best;
   }
 }

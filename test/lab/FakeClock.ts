@@ -9,7 +9,7 @@
 // pass `idle` (e.g. pool.whenIdle()) and every step waits for the requests the
 // last timer set off before time moves on. idle must not itself wait for a
 // timer of this clock, or the step never ends.
-import type { Clock, TimerHandle } from '../../src/util/clock.ts';
+import { TimerQueue, type Clock, type TimerHandle } from '../../src/util/clock.ts';
 
 export interface DriveOptions {
   /** Resolves when the code under test has no real I/O in flight. */
@@ -23,19 +23,13 @@ export interface RunUntilOptions extends DriveOptions {
   what?: string;
 }
 
-interface FakeTimer {
-  id: number;
-  due: number;
-  fn: () => void;
-}
 
 /** One turn of the event loop: every queued microtask, then the check phase. */
 export const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 export class FakeClock implements Clock {
   private t: number;
-  private nextId = 1;
-  private readonly timers = new Map<number, FakeTimer>();
+  private readonly timers = new TimerQueue();
 
   constructor(
     startMs = 0,
@@ -55,13 +49,11 @@ export class FakeClock implements Clock {
   }
 
   setTimer(fn: () => void, delayMs: number): TimerHandle {
-    const id = this.nextId++;
-    this.timers.set(id, { id, due: this.t + Math.max(0, delayMs), fn });
-    return id;
+    return this.timers.add(fn, this.t + Math.max(0, delayMs));
   }
 
   clearTimer(handle: TimerHandle): void {
-    this.timers.delete(handle as number);
+    this.timers.clear(handle);
   }
 
   /** Timers not yet fired or cleared. */
@@ -71,7 +63,7 @@ export class FakeClock implements Clock {
 
   /** Due time of the earliest pending timer, if any. */
   nextDue(): number | undefined {
-    return this.earliest(Infinity)?.due;
+    return this.timers.nextDue();
   }
 
   /** Lets queued promise chains (and setImmediate work) run, without moving time. */
@@ -91,8 +83,7 @@ export class FakeClock implements Clock {
 
   async advanceTo(target: number, opts: DriveOptions = {}): Promise<void> {
     await this.quiesce(opts);
-    for (let next = this.earliest(target); next; next = this.earliest(target)) {
-      this.timers.delete(next.id);
+    for (let next = this.timers.takeDue(target); next; next = this.timers.takeDue(target)) {
       this.t = Math.max(this.t, next.due);
       next.fn();
       await this.quiesce(opts);
@@ -142,15 +133,6 @@ export class FakeClock implements Clock {
       await opts.idle();
       await this.settle();
     }
-  }
-
-  private earliest(limit: number): FakeTimer | undefined {
-    let best: FakeTimer | undefined;
-    for (const tm of this.timers.values()) {
-      if (tm.due > limit) continue;
-      if (!best || tm.due < best.due || (tm.due === best.due && tm.id < best.id)) best = tm;
-    }
-    return best;
   }
 }
 
