@@ -12,16 +12,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DatapathLab, DP } from '../lab/DatapathLab.ts';
-import { waitFor } from '../lab/wait.ts';
+import { DatapathLab, DP, type StreamSummary } from '../lab/DatapathLab.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const STREAMS = fileURLToPath(new URL('../lab/streamClients.ts', import.meta.url));
-
-interface StreamSummary {
-  conns: { error?: string; sent: number; echoed: number; maxGapMs: number }[];
-}
 
 describe('agent restart: SIGKILL and start again under 100 long-lived connections', { timeout: 240_000 }, () => {
   let t: DatapathLab;
@@ -52,13 +44,7 @@ describe('agent restart: SIGKILL and start again under 100 long-lived connection
 
   /** 100 streams; SIGKILL the agent once they are up, start it again with `args`; the streams' summary. */
   async function killAndRestartUnder(args: string[]): Promise<{ summary: StreamSummary; status: any }> {
-    const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '100', '--every', '10', '--duration', '9000'], {
-      cwd: ROOT,
-      output: 'pipe',
-    });
-    let out = '';
-    clients.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes('established'), { timeoutMs: 15_000, what: '100 connections established' });
+    const clients = await t.startStreams({ durationMs: 9000 });
     await new Promise((r) => setTimeout(r, 1000));
     t.agents.get('lb1')!.signal('SIGKILL');
     await t.agents.get('lb1')!.exited;
@@ -66,8 +52,7 @@ describe('agent restart: SIGKILL and start again under 100 long-lived connection
     await new Promise((r) => setTimeout(r, 500));
     await t.startAgent('lb1', args);
     const status = await t.mustApi('lb1', 'GET', '/status');
-    await clients.exited;
-    return { summary: JSON.parse(out.trim().split('\n').pop()!) as StreamSummary, status };
+    return { summary: await clients.summary(), status };
   }
 
   it('adopts the pinned table: no connection reset, the rules unchanged, one filter', async () => {

@@ -9,13 +9,10 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DatapathLab, DP, type LbNode } from '../lab/DatapathLab.ts';
 import { waitFor } from '../lab/wait.ts';
 import { issueCert, makeCa } from '../lab/pki.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const STREAMS = fileURLToPath(new URL('../lab/streamClients.ts', import.meta.url));
 const other = (lb: LbNode): LbNode => (lb === 'lb1' ? 'lb2' : 'lb1');
 
 const streamRule = {
@@ -112,13 +109,7 @@ describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
   });
 
   it('moves 100 long-lived connections to the BACKUP with no reset once the MASTER has synced them', async () => {
-    const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '100', '--every', '10', '--duration', '7000'], {
-      cwd: ROOT,
-      output: 'pipe',
-    });
-    let out = '';
-    clients.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes('established'), { timeoutMs: 10_000, what: '100 connections established' });
+    const clients = await t.startStreams({ durationMs: 7000 });
     // Both directions of all 100 connections reach the BACKUP.
     await waitFor(async () => (await syncedStreamEntries(t, 'lb2')) >= 200, { timeoutMs: 10_000, what: 'lb2 to hold 200 synced entries' });
     const lag = (await syncStatus(t, 'lb2')).peers[0]!.lagMs!;
@@ -129,8 +120,7 @@ describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
     await t.mustApi('lb2', 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' });
     t.agents.get('lb1')!.signal('SIGKILL');
 
-    await clients.exited;
-    const summary = JSON.parse(out.trim().split('\n').pop()!) as { conns: { error?: string; sent: number; echoed: number; maxGapMs: number }[] };
+    const summary = await clients.summary();
     const failed = summary.conns.filter((c) => c.error);
     assert.deepEqual(failed, [], 'no connection was reset');
     for (const c of summary.conns) {
@@ -145,13 +135,7 @@ describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
 
   it('a node that comes back pulls the whole table before it counts as synced', async () => {
     // Keep connections in lb2's table, then restart lb1 (killed above).
-    const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '20', '--every', '50', '--duration', '6000'], {
-      cwd: ROOT,
-      output: 'pipe',
-    });
-    let out = '';
-    clients.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes('established'), { timeoutMs: 10_000, what: 'connections established' });
+    const clients = await t.startStreams({ durationMs: 6000, conns: 20, everyMs: 50 });
     await waitFor(async () => (await t.mustApi('lb2', 'GET', '/config/conntrack/all')).ctAttr.filter((e: { servName: string; conntrackState: string }) => e.servName === 'stream' && e.conntrackState === 'est').length >= 40, {
       timeoutMs: 10_000,
       what: 'lb2 to track the new connections',
@@ -161,7 +145,7 @@ describe('connection sync between two LB nodes', { timeout: 240_000 }, () => {
     const peer = (await syncStatus(t, 'lb1')).peers[0]!;
     assert.ok((peer.lastFullEntries ?? 0) >= 40, `full pull brought ${peer.lastFullEntries} entries`);
     assert.ok((await syncedStreamEntries(t, 'lb1')) >= 40);
-    await clients.exited;
+    await clients.summary();
   });
 
   it('refuses a peer whose certificate another CA signed', async () => {

@@ -7,14 +7,9 @@
 // is reset. Then the maintenance drain over REST, and back.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DatapathLab, DP, type LbNode } from '../lab/DatapathLab.ts';
+import { DatapathLab, DP, haPairArgs, type LbNode } from '../lab/DatapathLab.ts';
 import { waitFor } from '../lab/wait.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const STREAMS = fileURLToPath(new URL('../lab/streamClients.ts', import.meta.url));
-const other = (lb: LbNode): LbNode => (lb === 'lb1' ? 'lb2' : 'lb1');
 
 describe('graceful drain: a rolling restart of both LB nodes under 100 long-lived connections', { timeout: 300_000 }, () => {
   let t: DatapathLab;
@@ -29,14 +24,7 @@ describe('graceful drain: a rolling restart of both LB nodes under 100 long-live
     t = await DatapathLab.create({
       lbs: ['lb1', 'lb2'],
       bgp: { bfd: { minRxMs: 100, minTxMs: 100, multiplier: 3 } },
-      lbArgs: (lb) => [
-        '--bgp',
-        `--ka=${DP[other(lb)]}:${DP[lb]}:100000:3`,
-        `--cluster=${DP[other(lb)]}`,
-        `--self=${lb === 'lb1' ? 0 : 1}`,
-        '--ha-init-wait=3000',
-        '--drain-timeout=15',
-      ],
+      lbArgs: (lb) => haPairArgs(lb, ['--drain-timeout=15']),
     });
     for (const lb of t.lbs) {
       await t.mustApi(lb, 'POST', '/config/loadbalancer', {
@@ -79,13 +67,7 @@ describe('graceful drain: a rolling restart of both LB nodes under 100 long-live
   }
 
   it('SIGTERM on the MASTER, restart, SIGTERM on the other: none of the 100 connections is reset', async () => {
-    const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '100', '--every', '10', '--duration', '40000'], {
-      cwd: ROOT,
-      output: 'pipe',
-    });
-    let out = '';
-    clients.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes('established'), { timeoutMs: 15_000, what: '100 connections established' });
+    const clients = await t.startStreams({ durationMs: 40_000 });
     const syncedEntries = async (lb: LbNode) =>
       ((await t.mustApi(lb, 'GET', '/config/conntrack/all')).ctAttr as { servName: string; conntrackState: string; conntrackAct: string }[]).filter(
         (e) => e.servName === 'stream' && e.conntrackState === 'est' && e.conntrackAct.endsWith(',synced'),
@@ -123,8 +105,7 @@ describe('graceful drain: a rolling restart of both LB nodes under 100 long-live
     assert.equal(await role('lb2'), 'MASTER');
     await waitFor(async () => (await t.vipNextHop('router')) === DP.lb2, { timeoutMs: 5_000, what: 'router on lb2' });
 
-    await clients.exited;
-    const summary = JSON.parse(out.trim().split('\n').pop()!) as { conns: { error?: string; sent: number; echoed: number; maxGapMs: number }[] };
+    const summary = await clients.summary();
     assert.equal(summary.conns.length, 100);
     assert.deepEqual(summary.conns.filter((c) => c.error), [], 'no connection was reset or closed');
     for (const c of summary.conns) assert.ok(c.echoed >= c.sent - 100, `lines kept coming back: ${JSON.stringify(c)}`);

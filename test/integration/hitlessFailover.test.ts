@@ -6,14 +6,9 @@
 // reset.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { DatapathLab, DP, type LbNode } from '../lab/DatapathLab.ts';
+import { DatapathLab, DP, haPairArgs, type LbNode } from '../lab/DatapathLab.ts';
 import { waitFor } from '../lab/wait.ts';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const STREAMS = fileURLToPath(new URL('../lab/streamClients.ts', import.meta.url));
-const other = (lb: LbNode): LbNode => (lb === 'lb1' ? 'lb2' : 'lb1');
 
 describe('hitless failover: BGP + BFD + connection sync, SIGKILL of the MASTER', { timeout: 240_000 }, () => {
   let t: DatapathLab;
@@ -25,7 +20,7 @@ describe('hitless failover: BGP + BFD + connection sync, SIGKILL of the MASTER',
     t = await DatapathLab.create({
       lbs: ['lb1', 'lb2'],
       bgp: { bfd: { minRxMs: 100, minTxMs: 100, multiplier: 3 } },
-      lbArgs: (lb) => ['--bgp', `--ka=${DP[other(lb)]}:${DP[lb]}:100000:3`, `--cluster=${DP[other(lb)]}`, `--self=${lb === 'lb1' ? 0 : 1}`, '--ha-init-wait=3000'],
+      lbArgs: (lb) => haPairArgs(lb),
     });
     for (const lb of t.lbs) {
       await t.mustApi(lb, 'POST', '/config/loadbalancer', {
@@ -48,13 +43,7 @@ describe('hitless failover: BGP + BFD + connection sync, SIGKILL of the MASTER',
   });
 
   it('keeps all 100 connections when the MASTER agent is killed', async () => {
-    const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '100', '--every', '10', '--duration', '9000'], {
-      cwd: ROOT,
-      output: 'pipe',
-    });
-    let out = '';
-    clients.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes('established'), { timeoutMs: 15_000, what: '100 connections established' });
+    const clients = await t.startStreams({ durationMs: 9000 });
     // The BACKUP holds both directions of every connection before the MASTER dies.
     await waitFor(
       async () => {
@@ -71,8 +60,7 @@ describe('hitless failover: BGP + BFD + connection sync, SIGKILL of the MASTER',
       await waitFor(async () => (await t.vipNextHop(ep)) === DP.lb1, { timeoutMs: 10_000, what: `${ep} to reach the VIP through lb1` });
     }
 
-    await clients.exited;
-    const summary = JSON.parse(out.trim().split('\n').pop()!) as { conns: { error?: string; sent: number; echoed: number; maxGapMs: number; endpoints: string[] }[] };
+    const summary = await clients.summary();
     assert.equal(summary.conns.length, 100);
     assert.deepEqual(summary.conns.filter((c) => c.error), [], 'no connection was reset or closed');
     const worstGap = Math.max(...summary.conns.map((c) => c.maxGapMs));

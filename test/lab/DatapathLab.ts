@@ -26,6 +26,30 @@ import { StopWaiting, waitFor } from './wait.ts';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ECHO = fileURLToPath(new URL('./l4Echo.ts', import.meta.url));
 const CLIENT_SCRIPT = fileURLToPath(new URL('./l4Client.ts', import.meta.url));
+const STREAMS = fileURLToPath(new URL('./streamClients.ts', import.meta.url));
+
+/** What streamClients.ts prints at the end, per connection. */
+export interface StreamSummary {
+  conns: { error?: string; sent: number; echoed: number; maxGapMs: number; endpoints: string[] }[];
+}
+
+/** Long-lived connections running in the client (streamClients.ts). */
+export interface StreamRun {
+  /** Ends them early (SIGINT); summary() then resolves. */
+  stop(): void;
+  /** The client's summary, once it has exited. */
+  summary(): Promise<StreamSummary>;
+}
+
+/**
+ * The seeds' hitless HA pair in this lab: `--bgp --ka --cluster` at
+ * 100 ms × 3 with the other LB, each node's index, a 3 s initial wait; then
+ * `extra`.
+ */
+export function haPairArgs(lb: LbNode, extra: string[] = []): string[] {
+  const peer: LbNode = lb === 'lb1' ? 'lb2' : 'lb1';
+  return ['--bgp', `--ka=${DP[peer]}:${DP[lb]}:100000:3`, `--cluster=${DP[peer]}`, `--self=${lb === 'lb1' ? 0 : 1}`, '--ha-init-wait=3000', ...extra];
+}
 
 export const DP = {
   client: '192.168.90.2',
@@ -210,6 +234,34 @@ export class DatapathLab {
       timeoutMs: 30_000 + count * timeoutMs,
     });
     return (JSON.parse(out.trim().split('\n').pop()!) as { replies: Reply[] }).replies;
+  }
+
+  /** Opens `conns` connections to VIP:port (default 100 to port 70), each sending a line every `everyMs`; resolves once all are up. */
+  async startStreams(opts: { durationMs: number; conns?: number; everyMs?: number; port?: number }): Promise<StreamRun> {
+    const conns = opts.conns ?? 100;
+    const args = ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:${opts.port ?? 70}`, '--conns', String(conns), '--every', String(opts.everyMs ?? 10), '--duration', String(opts.durationMs)];
+    const p = this.lab.spawn('client', process.execPath, args, { cwd: ROOT, output: 'pipe' });
+    let out = '';
+    p.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+    await waitFor(
+      () => {
+        if (!p.alive() && !out.includes('established')) throw new StopWaiting(`streamClients exited: ${out.slice(-500)}`);
+        return out.includes('established');
+      },
+      { timeoutMs: 15_000, what: `${conns} connections established` },
+    );
+    return {
+      stop: () => p.signal('SIGINT'),
+      summary: async () => {
+        await p.exited;
+        const line = out.trim().split('\n').pop() ?? '';
+        try {
+          return JSON.parse(line) as StreamSummary;
+        } catch {
+          throw new Error(`streamClients printed no summary: ${line.slice(0, 300)}`);
+        }
+      },
+    };
   }
 
   loxicmd(node: string, ...args: string[]): Promise<string> {

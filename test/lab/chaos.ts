@@ -18,14 +18,13 @@
 // in the fault's window is its loss window. At the end: connections reset.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DatapathLab, DP, type LbNode } from './DatapathLab.ts';
+import { DatapathLab, DP, haPairArgs, type LbNode, type StreamSummary } from './DatapathLab.ts';
 import { VipProbe, type FailoverLab } from './FailoverLab.ts';
 import type { LabProcess } from './Lab.ts';
 import { neighborProtocolName } from './Bird.ts';
 import { waitFor } from './wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const STREAMS = fileURLToPath(new URL('./streamClients.ts', import.meta.url));
 const UDP_ECHO = fileURLToPath(new URL('./udpEcho.ts', import.meta.url));
 const PROBE_PORT = 7777;
 
@@ -79,15 +78,7 @@ export class ChaosLab {
     const t = await DatapathLab.create({
       lbs: ['lb1', 'lb2'],
       bgp: { bfd: { minRxMs: 100, minTxMs: 100, multiplier: 3 } },
-      lbArgs: (lb) => [
-        '--bgp',
-        `--ka=${DP[other(lb)]}:${DP[lb]}:100000:3`,
-        `--cluster=${DP[other(lb)]}`,
-        `--self=${lb === 'lb1' ? 0 : 1}`,
-        '--ha-init-wait=3000',
-        '--drain-timeout=15',
-        `--bpf-pin-dir=${path.join(bpffs, lb)}`,
-      ],
+      lbArgs: (lb) => haPairArgs(lb, ['--drain-timeout=15', `--bpf-pin-dir=${path.join(bpffs, lb)}`]),
     });
     const c = new ChaosLab(t, log);
     try {
@@ -216,13 +207,7 @@ export class ChaosLab {
     const rnd = prng(opts.seed ?? 1);
     const start = performance.now();
     const streamMs = opts.durationMs + 240_000;
-    const clients = t.lab.spawn('client', process.execPath, ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:70`, '--conns', '100', '--every', '10', '--duration', String(streamMs)], {
-      cwd: ROOT,
-      output: 'pipe',
-    });
-    let out = '';
-    clients.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(() => out.includes('established'), { timeoutMs: 15_000, what: '100 connections established' });
+    const clients = await t.startStreams({ durationMs: streamMs });
     const probe = await VipProbe.start({ vip: DP.vip, lab: t.lab } as unknown as FailoverLab, { intervalMs: 10 });
     const faults: FaultRecord[] = [];
     const violations: string[] = [];
@@ -257,16 +242,14 @@ export class ChaosLab {
       }
     } finally {
       await probe.kill();
-      clients.signal('SIGINT');
+      // The client prints its summary when told to stop.
+      clients.stop();
     }
-    // The client prints its summary when told to stop (SIGINT) or at the end of its duration.
-    await Promise.race([clients.exited, new Promise((r) => setTimeout(r, 15_000))]);
-    const line = out.trim().split('\n').pop() ?? '';
-    let summary: { conns: { error?: string; sent: number; echoed: number }[] } = { conns: [] };
+    let summary: StreamSummary = { conns: [] };
     try {
-      summary = JSON.parse(line);
-    } catch {
-      violations.push(`the stream client printed no summary: ${line.slice(0, 200)}`);
+      summary = await clients.summary();
+    } catch (err) {
+      violations.push((err as Error).message);
     }
     return {
       faults,
