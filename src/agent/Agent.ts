@@ -445,9 +445,17 @@ export class Agent implements AgentApi, HaHost {
     );
   }
 
-  /** The upstream's routers: BGP neighbours that are not HA peers. */
+  /**
+   * The upstream's routers: BGP neighbours that are not HA peers, and of
+   * those the eBGP ones when there are any. An iBGP mesh with the endpoints
+   * or the cluster's nodes (kube-loxilb --setBGP) brings no client traffic:
+   * a node that lost its routers but kept its mesh is still cut off.
+   */
   private trackNeighbors(): void {
-    this.upstream?.setNeighbors([...this.bgpNeighbors.keys()].filter((ip) => !this.isHaPeerAddress(ip)));
+    const candidates = [...this.bgpNeighbors.values()].filter((n) => !this.isHaPeerAddress(n.ipAddress));
+    const localAs = this.bgpGlobal?.localAs;
+    const ebgp = localAs === undefined ? [] : candidates.filter((n) => n.remoteAs !== localAs);
+    this.upstream?.setNeighbors((ebgp.length > 0 ? ebgp : candidates).map((n) => n.ipAddress));
   }
 
   /** Interfaces that hold a subnet with one of our VIPs (L2): the upstream's links. */
@@ -1157,6 +1165,7 @@ export class Agent implements AgentApi, HaHost {
     this.requireBgp();
     this.store.saveBgp(cfg, [...this.bgpNeighbors.values()]);
     this.bgpGlobal = cfg;
+    this.trackNeighbors();
     this.publishBgpConfig();
   }
 

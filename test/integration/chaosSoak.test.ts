@@ -12,6 +12,7 @@ import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ChaosLab, FAULT_KINDS } from '../lab/chaos.ts';
+import { DP } from '../lab/DatapathLab.ts';
 
 describe('chaos soak (short): every fault kind once under 100 busy connections', { timeout: 600_000 }, () => {
   let c: ChaosLab | undefined;
@@ -29,6 +30,14 @@ describe('chaos soak (short): every fault kind once under 100 busy connections',
     await c?.destroy();
     if (mounted) execFileSync('umount', [bpffs]);
     rmSync(bpffs, { recursive: true, force: true });
+  });
+
+  it('the upstream is the eBGP router, not the iBGP mesh with the endpoints', async () => {
+    for (const lb of ['lb1', 'lb2'] as const) {
+      const e = ((await c!.t.mustApi(lb, 'GET', '/config/cistate/all')).Attr as { instance: string; eligible?: boolean; upstream?: { name: string; up: boolean }[] }[]).find((x) => x.instance === 'llb-inst0')!;
+      assert.equal(e.eligible, true);
+      assert.deepEqual(e.upstream?.map((u) => [u.name, u.up]), [[DP.routerLan, true]], lb);
+    }
   });
 
   it('steady after every fault, no connection reset', async () => {

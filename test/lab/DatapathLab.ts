@@ -159,16 +159,23 @@ export class DatapathLab {
     }
   }
 
-  /** What kube-loxilb --setBGP does: global config, the router as eBGP peer (with BFD), the LB <-> endpoint iBGP mesh. */
+  /**
+   * What kube-loxilb --setBGP does: global config, the router as eBGP peer
+   * (with BFD), the LB <-> endpoint iBGP mesh; with BFD on the mesh too, as
+   * an operator should: without it an endpoint keeps a cut MASTER's path to
+   * fullnat's source until the hold timer, and with equal local-prefs may
+   * prefer it to the new MASTER's (the chaos soak found 2 s of loss so).
+   */
   private async configureBgp(): Promise<void> {
+    const bfd = { interval: 100000, retryCount: 3 };
     for (const lb of this.lbs) {
       await this.mustApi(lb, 'POST', '/config/bgp/global', { routerId: DP[lb], localAs: CLUSTER_AS, setNextHopSelf: true });
-      await this.mustApi(lb, 'POST', '/config/bgp/neigh', { ipAddress: DP.routerLan, remoteAs: ROUTER_AS, bfd: { interval: 100000, retryCount: 3 } });
-      for (const ep of ['ep1', 'ep2'] as const) await this.mustApi(lb, 'POST', '/config/bgp/neigh', { ipAddress: DP[ep], remoteAs: CLUSTER_AS });
+      await this.mustApi(lb, 'POST', '/config/bgp/neigh', { ipAddress: DP.routerLan, remoteAs: ROUTER_AS, bfd });
+      for (const ep of ['ep1', 'ep2'] as const) await this.mustApi(lb, 'POST', '/config/bgp/neigh', { ipAddress: DP[ep], remoteAs: CLUSTER_AS, bfd });
     }
     for (const ep of ['ep1', 'ep2'] as const) {
       await this.mustApi(ep, 'POST', '/config/bgp/global', { routerId: DP[ep], localAs: CLUSTER_AS, setNextHopSelf: false });
-      for (const lb of this.lbs) await this.mustApi(ep, 'POST', '/config/bgp/neigh', { ipAddress: DP[lb], remoteAs: CLUSTER_AS });
+      for (const lb of this.lbs) await this.mustApi(ep, 'POST', '/config/bgp/neigh', { ipAddress: DP[lb], remoteAs: CLUSTER_AS, bfd });
     }
   }
 

@@ -231,7 +231,7 @@ export class ChaosLab {
         const rec: FaultRecord = {
           kind,
           target: kind === 'router-bgp' ? 'router' : target,
-          targetWasMaster: master === target,
+          targetWasMaster: kind !== 'router-bgp' && master === target,
           lossMs: Math.round(st.sinceMark?.longestGapMs ?? 0),
           recoveredMs: Math.round(performance.now() - t0),
           ...(violation ? { violation } : {}),
