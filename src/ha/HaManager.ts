@@ -91,6 +91,8 @@ interface PeerEntry {
   /** Our address towards this peer (the tie-break), once known. */
   localAddress?: string;
   up: boolean;
+  /** Down because the peer holds the session AdminDown: alive, but FAULT or draining. */
+  held: boolean;
   view?: PeerRoleView;
   failedReads: number;
   reading: boolean;
@@ -221,7 +223,22 @@ export class HaManager {
     }
   }
 
+  private allPeersHeld(inst: InstanceEntry): boolean {
+    return inst.peers.size > 0 && [...inst.peers.values()].every((p) => p.held);
+  }
+
+  private startNow(instance: string, inst: InstanceEntry, why: string): void {
+    if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
+    inst.initTimer = undefined;
+    inst.started = true;
+    this.evaluate(instance, why);
+  }
+
   private waitForPeers(instance: string, inst: InstanceEntry, why: string): void {
+    if (this.allPeersHeld(inst)) {
+      this.startNow(instance, inst, `${why}; every HA peer holds its session down (FAULT or draining)`);
+      return;
+    }
     inst.started = false;
     if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
     inst.initTimer = this.clock.setTimer(() => {
@@ -255,7 +272,7 @@ export class HaManager {
       cur.localAddress = localAddress ?? cur.localAddress;
       return;
     }
-    inst.peers.set(remoteIp, { remoteIp, localAddress, up: false, failedReads: 0, reading: false, epoch: 0 });
+    inst.peers.set(remoteIp, { remoteIp, localAddress, up: false, held: false, failedReads: 0, reading: false, epoch: 0 });
     this.ensurePoll();
   }
 
@@ -276,11 +293,21 @@ export class HaManager {
     this.evaluate(instance, `HA peer ${remoteIp} removed`);
   }
 
-  /** BFD told us the session with a peer is Up (true) or not (false). */
-  bfdState(instance: string, remoteIp: string, up: boolean): void {
+  /**
+   * BFD told us the session with a peer is Up (true) or not (false);
+   * `held`: not Up because the peer holds it AdminDown (it is FAULT or
+   * draining), so there is nobody to wait for.
+   */
+  bfdState(instance: string, remoteIp: string, up: boolean, opts: { held?: boolean } = {}): void {
     const inst = this.instances.get(instance);
     const p = inst?.peers.get(remoteIp);
-    if (!inst || !p || p.up === up) return;
+    if (!inst || !p) return;
+    p.held = !up && Boolean(opts.held);
+    if (!up && p.held && !inst.started && this.allPeersHeld(inst)) {
+      // Waiting (start, a return from FAULT, an undrain) for peers that all declined.
+      this.startNow(instance, inst, 'every HA peer holds its session down (FAULT or draining)');
+    }
+    if (p.up === up) return;
     p.up = up;
     p.epoch++;
     p.view = undefined;

@@ -359,3 +359,37 @@ test('HaManager: a promotion waits while the routers are silent; FAULT if they g
     b.mgr.close();
   }
 });
+
+test('HaManager: a peer that holds its session AdminDown (FAULT, draining) is not waited for: both FAULT, the first node whose routers return serves at once', async () => {
+  const clock = new ManualClock();
+  const a = new Node('10.0.0.1', false);
+  const b = new Node('10.0.0.2', false);
+  start(clock, a, b);
+  start(clock, b, a);
+  link(a, b, true);
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  // The router restarts its BGP: both lose their upstream; b, the MASTER, holds its session AdminDown.
+  a.upstream.set(false);
+  b.upstream.set(false);
+  b.mgr.bfdState(INST, a.addr, false);
+  a.mgr.bfdState(INST, b.addr, false, { held: true });
+  assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
+  // a's session comes back first: b is alive but declined, so a serves now, not after initWaitMs.
+  a.upstream.set(true);
+  assert.equal(a.state, 'MASTER');
+  // Without the held mark a would have waited for its peer (control).
+  const c = new Node('10.0.0.3', false);
+  const d = new Node('10.0.0.4', false);
+  start(clock, c, d);
+  start(clock, d, c);
+  link(c, d, true);
+  await run(clock, 500);
+  c.upstream.set(false);
+  c.mgr.bfdState(INST, d.addr, false);
+  c.upstream.set(true);
+  assert.equal(c.state, 'FAULT', 'waits for a peer that merely went down');
+  await run(clock, 3100);
+  assert.equal(c.state, 'MASTER');
+  for (const n of [a, b, c, d]) n.mgr.close();
+});
