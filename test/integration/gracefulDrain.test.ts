@@ -13,6 +13,9 @@ import { waitFor } from '../lab/wait.ts';
 
 describe('graceful drain: a rolling restart of both LB nodes under 100 long-lived connections', { timeout: 300_000 }, () => {
   let t: DatapathLab;
+  /** The first MASTER and BACKUP; the rolling restart hands the role from M to B and back. */
+  let M: LbNode = 'lb2';
+  let B: LbNode = 'lb1';
 
   const role = async (lb: LbNode): Promise<string | undefined> =>
     ((await t.mustApi(lb, 'GET', '/config/cistate/all')).Attr as { instance: string; state: string }[]).find((s) => s.instance === 'llb-inst0')?.state;
@@ -22,7 +25,7 @@ describe('graceful drain: a rolling restart of both LB nodes under 100 long-live
 
   before(async () => {
     t = await DatapathLab.create({
-      lbs: ['lb1', 'lb2'],
+      lbs: [B, M],
       bgp: { bfd: { minRxMs: 100, minTxMs: 100, multiplier: 3 } },
       lbArgs: (lb) => haPairArgs(lb, ['--drain-timeout=15']),
     });
@@ -32,10 +35,20 @@ describe('graceful drain: a rolling restart of both LB nodes under 100 long-live
         endpoints: [DP.ep1, DP.ep2].map((ip) => ({ endpointIP: ip, targetPort: DP.streamPort, weight: 1 })),
       });
     }
-    await waitFor(async () => (await role('lb2')) === 'MASTER' && (await role('lb1')) === 'BACKUP', { timeoutMs: 30_000, what: 'lb2 MASTER, lb1 BACKUP' });
-    await waitFor(async () => (await t.vipNextHop('router')) === DP.lb2, { timeoutMs: 30_000, what: 'the router to prefer lb2' });
-    for (const ep of ['ep1', 'ep2'] as const) await waitFor(async () => (await t.vipNextHop(ep)) === DP.lb2, { timeoutMs: 30_000, what: `${ep} via lb2` });
-    await waitFor(() => synced('lb1'), { timeoutMs: 20_000, what: 'lb1 synced from lb2' });
+    // Whichever the election (and the agents' start order) made MASTER: M; the other: B.
+    await waitFor(
+      async () => {
+        const roles = `${await role('lb1')}/${await role('lb2')}`;
+        if (roles === 'MASTER/BACKUP') [M, B] = ['lb1', 'lb2'];
+        else if (roles === 'BACKUP/MASTER') [M, B] = ['lb2', 'lb1'];
+        else return false;
+        return true;
+      },
+      { timeoutMs: 30_000, what: 'one MASTER, one BACKUP' },
+    );
+    await waitFor(async () => (await t.vipNextHop('router')) === DP[M], { timeoutMs: 30_000, what: 'the router to prefer M' });
+    for (const ep of ['ep1', 'ep2'] as const) await waitFor(async () => (await t.vipNextHop(ep)) === DP[M], { timeoutMs: 30_000, what: `${ep} via M` });
+    await waitFor(() => synced(B), { timeoutMs: 20_000, what: 'B synced from M' });
   });
   after(async () => {
     await t?.destroy();
@@ -72,38 +85,38 @@ describe('graceful drain: a rolling restart of both LB nodes under 100 long-live
       ((await t.mustApi(lb, 'GET', '/config/conntrack/all')).ctAttr as { servName: string; conntrackState: string; conntrackAct: string }[]).filter(
         (e) => e.servName === 'stream' && e.conntrackState === 'est' && e.conntrackAct.endsWith(',synced'),
       ).length;
-    await waitFor(async () => (await syncedEntries('lb1')) >= 200, { timeoutMs: 10_000, what: 'lb1 to hold 200 synced entries' });
+    await waitFor(async () => (await syncedEntries(B)) >= 200, { timeoutMs: 10_000, what: 'B to hold 200 synced entries' });
 
-    // 1. lb2 (MASTER) is stopped: it drains first.
-    const first = await drainAndStop('lb2');
-    assert.equal(first.drainLog.handedTo, DP.lb1);
+    // 1. M (MASTER) is stopped: it drains first.
+    const first = await drainAndStop(M);
+    assert.equal(first.drainLog.handedTo, DP[B]);
     assert.equal(first.drainLog.timedOut, false, JSON.stringify(first.drainLog));
-    assert.equal(first.drainLog.reason, `${DP.lb1} took over and the traffic moved`);
-    assert.ok(first.sawShutdownCommunity, 'the router saw lb2 advertise GRACEFUL_SHUTDOWN (65535,0) while it drained');
-    assert.equal(await role('lb1'), 'MASTER');
-    assert.equal(await t.vipNextHop('router'), DP.lb1);
+    assert.equal(first.drainLog.reason, `${DP[B]} took over and the traffic moved`);
+    assert.ok(first.sawShutdownCommunity, 'the router saw M advertise GRACEFUL_SHUTDOWN (65535,0) while it drained');
+    assert.equal(await role(B), 'MASTER');
+    assert.equal(await t.vipNextHop('router'), DP[B]);
 
-    // 2. lb2 comes back: BACKUP (no preemption), and it pulls lb1's table.
-    await t.startAgent('lb2');
-    await waitFor(async () => (await role('lb2')) === 'BACKUP', { timeoutMs: 20_000, what: 'lb2 back as BACKUP' });
-    await waitFor(() => synced('lb2'), { timeoutMs: 20_000, what: 'lb2 synced from lb1' });
-    await waitFor(async () => (await syncedEntries('lb2')) >= 200, { timeoutMs: 10_000, what: 'lb2 to hold 200 synced entries' });
-    // As an operator would before the next step of a rolling restart: lb2's BGP sessions (router and endpoints) are up.
-    // Draining lb1 earlier is safe too, only slower: its drain waits until the traffic has really moved.
+    // 2. M comes back: BACKUP (no preemption), and it pulls B's table.
+    await t.startAgent(M);
+    await waitFor(async () => (await role(M)) === 'BACKUP', { timeoutMs: 20_000, what: 'M back as BACKUP' });
+    await waitFor(() => synced(M), { timeoutMs: 20_000, what: 'M synced from B' });
+    await waitFor(async () => (await syncedEntries(M)) >= 200, { timeoutMs: 10_000, what: 'M to hold 200 synced entries' });
+    // As an operator would before the next step of a rolling restart: M's BGP sessions (router and endpoints) are up.
+    // Draining B earlier is safe too, only slower: its drain waits until the traffic has really moved.
     await waitFor(
       async () => {
-        const n = (await t.mustApi('lb2', 'GET', '/config/bgp/neigh/all')) as { bgpNeiAttr?: { state: string }[] };
+        const n = (await t.mustApi(M, 'GET', '/config/bgp/neigh/all')) as { bgpNeiAttr?: { state: string }[] };
         return n.bgpNeiAttr?.length === 3 && n.bgpNeiAttr.every((x) => x.state === 'ESTABLISHED');
       },
-      { timeoutMs: 30_000, what: "lb2's BGP sessions Established" },
+      { timeoutMs: 30_000, what: "M's BGP sessions Established" },
     );
 
-    // 3. lb1 (now MASTER) is stopped: it drains to lb2.
-    const second = await drainAndStop('lb1');
-    assert.equal(second.drainLog.handedTo, DP.lb2);
+    // 3. B (now MASTER) is stopped: it drains to M.
+    const second = await drainAndStop(B);
+    assert.equal(second.drainLog.handedTo, DP[M]);
     assert.equal(second.drainLog.timedOut, false, JSON.stringify(second.drainLog));
-    assert.equal(await role('lb2'), 'MASTER');
-    await waitFor(async () => (await t.vipNextHop('router')) === DP.lb2, { timeoutMs: 5_000, what: 'router on lb2' });
+    assert.equal(await role(M), 'MASTER');
+    await waitFor(async () => (await t.vipNextHop('router')) === DP[M], { timeoutMs: 5_000, what: 'router on M' });
 
     const summary = await clients.summary();
     assert.equal(summary.conns.length, 100);
@@ -112,37 +125,37 @@ describe('graceful drain: a rolling restart of both LB nodes under 100 long-live
     const worstGap = Math.max(...summary.conns.map((c) => c.maxGapMs));
     assert.ok(worstGap < 1500, `longest silence on any connection: ${worstGap} ms`);
     console.log(`# rolling restart: drains took ${first.drainLog.waitedMs} ms and ${second.drainLog.waitedMs} ms; longest silence on any of 100 connections ${worstGap} ms`);
-    await t.startAgent('lb1');
-    await waitFor(async () => (await role('lb1')) === 'BACKUP', { timeoutMs: 20_000, what: 'lb1 back as BACKUP' });
+    await t.startAgent(B);
+    await waitFor(async () => (await role(B)) === 'BACKUP', { timeoutMs: 20_000, what: 'B back as BACKUP' });
   });
 
   it('maintenance over REST: POST config/drain hands over and keeps the node out of the election until DELETE', async () => {
-    assert.deepEqual([await role('lb1'), await role('lb2')], ['BACKUP', 'MASTER']);
+    assert.deepEqual([await role(B), await role(M)], ['BACKUP', 'MASTER']);
     // What an operator types; it returns once the drain is done.
-    const out = await t.loxicmd('lb2', 'set', 'drain', 'on', '--drainTimeout', '10');
-    assert.match(out, new RegExp(`\\| yes +\\| drained \\| ${DP.lb1.replaceAll('.', '\\.')} \\|`));
-    const r = await t.mustApi('lb2', 'GET', '/config/drain');
+    const out = await t.loxicmd(M, 'set', 'drain', 'on', '--drainTimeout', '10');
+    assert.match(out, new RegExp(`\\| yes +\\| drained \\| ${DP[B].replaceAll('.', '\\.')} \\|`));
+    const r = await t.mustApi(M, 'GET', '/config/drain');
     assert.equal(r.draining, true);
     assert.equal(r.phase, 'drained');
-    assert.equal(r.last.handedTo, DP.lb1);
+    assert.equal(r.last.handedTo, DP[B]);
     assert.equal(r.last.timedOut, false);
-    assert.deepEqual([await role('lb1'), await role('lb2')], ['MASTER', 'BACKUP']);
-    const e = ((await t.mustApi('lb2', 'GET', '/config/cistate/all')).Attr as Record<string, unknown>[]).find((x) => x.instance === 'llb-inst0')!;
+    assert.deepEqual([await role(B), await role(M)], ['MASTER', 'BACKUP']);
+    const e = ((await t.mustApi(M, 'GET', '/config/cistate/all')).Attr as Record<string, unknown>[]).find((x) => x.instance === 'llb-inst0')!;
     assert.equal(e.draining, true);
-    assert.equal((await t.mustApi('lb2', 'GET', '/status')).status, 'draining');
-    await waitFor(async () => (await t.vipNextHop('router')) === DP.lb1, { timeoutMs: 5_000, what: 'router on lb1' });
-    const table = await t.loxicmd('lb2', 'get', 'hastate');
+    assert.equal((await t.mustApi(M, 'GET', '/status')).status, 'draining');
+    await waitFor(async () => (await t.vipNextHop('router')) === DP[B], { timeoutMs: 5_000, what: 'router on B' });
+    const table = await t.loxicmd(M, 'get', 'hastate');
     assert.match(table, /\| llb-inst0 \| BACKUP +\|/);
     // Bad input: a clear 400 naming the parameter.
-    const bad = await t.api('lb2', 'POST', '/config/drain?timeoutSeconds=0');
+    const bad = await t.api(M, 'POST', '/config/drain?timeoutSeconds=0');
     assert.equal(bad.status, 400);
     assert.match(JSON.stringify(bad.body), /timeoutSeconds/);
-    // Maintenance over: a candidate again, but lb1 keeps MASTER (no preemption) and the router stays.
-    assert.match(await t.loxicmd('lb2', 'set', 'drain', 'off'), /\| no +\| serving/);
-    assert.equal((await t.mustApi('lb2', 'GET', '/config/drain')).draining, false);
+    // Maintenance over: a candidate again, but B keeps MASTER (no preemption) and the router stays.
+    assert.match(await t.loxicmd(M, 'set', 'drain', 'off'), /\| no +\| serving/);
+    assert.equal((await t.mustApi(M, 'GET', '/config/drain')).draining, false);
     await waitFor(async () => (await t.bird!.routesFor(`${DP.vip}/32`)).every((p) => !p.communities?.includes('(65535,0)')), { timeoutMs: 10_000, what: 'the community taken off again' });
     await new Promise((r) => setTimeout(r, 2000));
-    assert.deepEqual([await role('lb1'), await role('lb2')], ['MASTER', 'BACKUP']);
-    assert.equal(await t.vipNextHop('router'), DP.lb1);
+    assert.deepEqual([await role(B), await role(M)], ['MASTER', 'BACKUP']);
+    assert.equal(await t.vipNextHop('router'), DP[B]);
   });
 });
