@@ -138,9 +138,10 @@ export class TimerQueue {
   }
 }
 
-export class ManualClock implements Clock {
-  private t: number;
-  private readonly timers = new TimerQueue();
+/** A clock whose time moves only when told: what ManualClock and the tests' FakeClock share. */
+export abstract class SteppedClock implements Clock {
+  protected t: number;
+  protected readonly timers = new TimerQueue();
 
   constructor(
     startMs = 0,
@@ -175,7 +176,9 @@ export class ManualClock implements Clock {
   nextDue(): number | undefined {
     return this.timers.nextDue();
   }
+}
 
+export class ManualClock extends SteppedClock {
   /** Moves time forward by ms, firing due timers in (due, creation) order at their due time. */
   advance(ms: number): void {
     this.advanceTo(this.t + ms);

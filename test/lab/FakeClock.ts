@@ -9,7 +9,7 @@
 // pass `idle` (e.g. pool.whenIdle()) and every step waits for the requests the
 // last timer set off before time moves on. idle must not itself wait for a
 // timer of this clock, or the step never ends.
-import { TimerQueue, type Clock, type TimerHandle } from '../../src/util/clock.ts';
+import { SteppedClock } from '../../src/util/clock.ts';
 
 export interface DriveOptions {
   /** Resolves when the code under test has no real I/O in flight. */
@@ -27,43 +27,14 @@ export interface RunUntilOptions extends DriveOptions {
 /** One turn of the event loop: every queued microtask, then the check phase. */
 export const turn = (): Promise<void> => new Promise((r) => setImmediate(r));
 
-export class FakeClock implements Clock {
-  private t: number;
-  private readonly timers = new TimerQueue();
-
+export class FakeClock extends SteppedClock {
   constructor(
     startMs = 0,
-    private readonly epochAtZero = Date.UTC(2025, 0, 1),
+    epochAtZero = Date.UTC(2025, 0, 1),
     /** Event-loop turns given to promises after each timer (and before advancing). */
     private readonly settleTurns = 10,
   ) {
-    this.t = startMs;
-  }
-
-  now(): number {
-    return this.t;
-  }
-
-  epochMs(): number {
-    return this.epochAtZero + this.t;
-  }
-
-  setTimer(fn: () => void, delayMs: number): TimerHandle {
-    return this.timers.add(fn, this.t + Math.max(0, delayMs));
-  }
-
-  clearTimer(handle: TimerHandle): void {
-    this.timers.clear(handle);
-  }
-
-  /** Timers not yet fired or cleared. */
-  get pending(): number {
-    return this.timers.size;
-  }
-
-  /** Due time of the earliest pending timer, if any. */
-  nextDue(): number | undefined {
-    return this.timers.nextDue();
+    super(startMs, epochAtZero);
   }
 
   /** Lets queued promise chains (and setImmediate work) run, without moving time. */
