@@ -20,7 +20,7 @@ import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '
 import { EndpointProber } from '../lb/EndpointProber.ts';
 import { parseLbRule } from '../lb/validateLbRule.ts';
 import type { CiState, CiStateName } from '../ha/ClusterState.ts';
-import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost } from '../ha/HaManager.ts';
+import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost, type PeerRoleView } from '../ha/HaManager.ts';
 import { UpstreamTracker } from '../ha/UpstreamTracker.ts';
 import { DRAIN_DEFAULT_TIMEOUT_MS, Drainer, type DrainReport } from '../ha/Drain.ts';
 import type { KaSpec } from '../ha/KaSpec.ts';
@@ -132,7 +132,7 @@ export class Agent implements AgentApi, HaHost {
   private bfdNotStarted: BfdStatus['notStarted'] = [];
   private bfdSpecs = new Map<string, BfdSessionSpec>();
   /** BFD sessions with HA peers (key bfdKey), as opposed to BGP neighbours. */
-  private haSessions = new Set<string>();
+  private haSessions = new Map<string, { instance: string; remoteIp: string }>();
   /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json). */
   private neighborBfd = new Set<string>();
   /** BGP neighbours whose BFD session went down after being up: their sessions stay shut. */
@@ -320,7 +320,7 @@ export class Agent implements AgentApi, HaHost {
       sync: this.connSync ?? alwaysSynced,
       upstream: this.upstream,
       initWaitMs: o?.initWaitMs,
-      fetchPeerView: (remoteIp, instance) => fetchPeerView(remoteIp, this.opts.port, instance, undefined, this.opts.api?.peer),
+      fetchPeerView: (remoteIp, instance) => this.peerView(remoteIp, instance),
       logger: this.log.child({ part: 'ha' }),
     });
     if (this.upstream && (o?.drainTimeoutMs ?? DRAIN_DEFAULT_TIMEOUT_MS) > 0) {
@@ -382,7 +382,7 @@ export class Agent implements AgentApi, HaHost {
       return;
     }
     const key = bfdKey(spec.instance, spec.remoteIp);
-    this.haSessions.add(key);
+    this.haSessions.set(key, { instance: spec.instance, remoteIp: spec.remoteIp });
     // The instance's role from before (a restart, the API) means nothing now:
     // BFD elects it. Until then it is NOT_DEFINED, which holds no VIP.
     const cur = this.ciStates.get(spec.instance);
@@ -415,9 +415,7 @@ export class Agent implements AgentApi, HaHost {
     else this.holdReasons.delete(reason);
     hold = this.holdReasons.size > 0;
     if (hold === before) return;
-    for (const key of this.haSessions) {
-      const spec = this.bfdSpecs.get(key) ?? this.kaSpecFor(key);
-      if (!spec) continue;
+    for (const spec of this.haSessions.values()) {
       try {
         this.bfd?.updateSession(spec.instance, spec.remoteIp, { adminDown: hold });
         this.log.info({ peer: spec.remoteIp, instance: spec.instance, adminDown: hold, reason }, hold ? 'HA session held AdminDown so the peer takes over now' : 'HA session released');
@@ -427,20 +425,19 @@ export class Agent implements AgentApi, HaHost {
     }
   }
 
-  /** The --ka session's spec when `key` is it (it is not in bfdSpecs). */
-  private kaSpecFor(key: string): BfdSessionSpec | undefined {
-    const ka = this.opts.ha?.ka;
-    return ka && bfdKey(DEFAULT_INSTANCE, ka.remoteIp) === key ? { instance: DEFAULT_INSTANCE, remoteIp: ka.remoteIp } as BfdSessionSpec : undefined;
+  /** A peer's view of an instance over its REST API (the election's and the drain's one way to ask). */
+  private peerView(remoteIp: string, instance: string): Promise<PeerRoleView | undefined> {
+    return fetchPeerView(remoteIp, this.opts.port, instance, undefined, this.opts.api?.peer);
   }
 
   /** Every HA peer's view of llb-inst0, read now (the drain asks whether one took over). */
-  private async readHaPeers(): Promise<{ remoteIp: string; view?: import('../ha/HaManager.ts').PeerRoleView }[]> {
+  private async readHaPeers(): Promise<{ remoteIp: string; view?: PeerRoleView }[]> {
     const o = this.opts.ha;
     const peers = [...new Set([...(o?.ka ? [o.ka.remoteIp] : []), ...(o?.cluster ?? [])])];
     return Promise.all(
       peers.map(async (remoteIp) => ({
         remoteIp,
-        view: await fetchPeerView(remoteIp, this.opts.port, DEFAULT_INSTANCE, undefined, this.opts.api?.peer).catch(() => undefined),
+        view: await this.peerView(remoteIp, DEFAULT_INSTANCE).catch(() => undefined),
       })),
     );
   }

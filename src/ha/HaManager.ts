@@ -169,10 +169,18 @@ export class HaManager {
     this.draining = on;
     for (const [name, inst] of this.instances) {
       if (on) this.evaluate(name, 'draining');
-      // Back in the election: decide on fresh views (a peer took over meanwhile), or, with the
-      // sessions still coming back from their hold, wait for them as at start.
-      else if (!this.refreshViews(name, inst)) this.waitForPeers(name, inst, 'drain ended');
+      else this.rejoin(name, inst, 'drain ended');
     }
+  }
+
+  /**
+   * Back in the election (upstream returned, drain ended): decide on fresh
+   * views, since a peer may have taken over meanwhile; with no peer up (the
+   * sessions still coming back from a hold) wait for them as at start,
+   * rather than become MASTER alone and then meet the node that served.
+   */
+  private rejoin(name: string, inst: InstanceEntry, why: string): void {
+    if (!this.refreshViews(name, inst)) this.waitForPeers(name, inst, why);
   }
 
   /** Re-reads every live peer's view; the reads decide. False when no peer is up. */
@@ -214,13 +222,7 @@ export class HaManager {
       this.holding = false;
       this.opts.host.holdPeerSessions?.(false);
     }
-    for (const [name, inst] of this.instances) {
-      // What we read while FAULT may be old: decide on fresh views, as when a peer comes up.
-      if (this.refreshViews(name, inst)) continue;
-      // Nobody to ask yet: wait for the peers' sessions as at start, rather
-      // than become MASTER alone and then meet the node that served meanwhile.
-      this.waitForPeers(name, inst, 'upstream back');
-    }
+    for (const [name, inst] of this.instances) this.rejoin(name, inst, 'upstream back');
   }
 
   private allPeersHeld(inst: InstanceEntry): boolean {
