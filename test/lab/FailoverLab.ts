@@ -354,7 +354,7 @@ export class VipProbe {
     this.ready = this.expect('ready', readyTimeoutMs);
   }
 
-  static async start(flab: FailoverLab, opts: ProbeOptions = {}): Promise<VipProbe> {
+  static async start(flab: Pick<FailoverLab, 'vip' | 'lab'>, opts: ProbeOptions = {}): Promise<VipProbe> {
     const args = ['--import', 'tsx', PROBE_SCRIPT, '--vip', flab.vip, '--port', String(ECHO_PORT)];
     args.push('--interval', String(opts.intervalMs ?? 10), '--recent', String(opts.recentMs ?? 500));
     const proc = flab.lab.spawn('client', process.execPath, args, { cwd: ROOT, output: 'pipe' });

@@ -19,7 +19,7 @@
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatapathLab, DP, haPairArgs, type LbNode, type StreamSummary } from './DatapathLab.ts';
-import { VipProbe, type FailoverLab } from './FailoverLab.ts';
+import { VipProbe } from './FailoverLab.ts';
 import type { LabProcess } from './Lab.ts';
 import { neighborProtocolName } from './Bird.ts';
 import { waitFor } from './wait.ts';
@@ -208,7 +208,7 @@ export class ChaosLab {
     const start = performance.now();
     const streamMs = opts.durationMs + 240_000;
     const clients = await t.startStreams({ durationMs: streamMs });
-    const probe = await VipProbe.start({ vip: DP.vip, lab: t.lab } as unknown as FailoverLab, { intervalMs: 10 });
+    const probe = await VipProbe.start({ vip: DP.vip, lab: t.lab }, { intervalMs: 10 });
     const faults: FaultRecord[] = [];
     const violations: string[] = [];
     try {
