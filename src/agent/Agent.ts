@@ -20,10 +20,13 @@ import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '
 import { EndpointProber } from '../lb/EndpointProber.ts';
 import { parseLbRule } from '../lb/validateLbRule.ts';
 import type { CiState, CiStateName } from '../ha/ClusterState.ts';
-import { HaManager, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost, type PeerRoleView } from '../ha/HaManager.ts';
+import { HaManager, HA_DEFAULT_INIT_WAIT_MS, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost, type PeerRoleView } from '../ha/HaManager.ts';
 import { UpstreamTracker } from '../ha/UpstreamTracker.ts';
 import { DRAIN_DEFAULT_TIMEOUT_MS, Drainer, type DrainReport } from '../ha/Drain.ts';
 import type { KaSpec } from '../ha/KaSpec.ts';
+import { RoleRestore } from '../ha/RoleRestore.ts';
+import { ServiceActivity } from '../ha/ServiceActivity.ts';
+import { systemClock } from '../util/clock.ts';
 import { fetchPeerView, localAddressTowards, type PeerApiAccess } from '../ha/peerView.ts';
 import { RoleHook } from '../ha/RoleHook.ts';
 import { VipOwner, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
@@ -146,6 +149,10 @@ export class Agent implements AgentApi, HaHost {
   /** Why the HA sessions are held AdminDown (upstream lost as MASTER, draining); released when empty. */
   private readonly holdReasons = new Set<'upstream' | 'drain'>();
   private drainer?: Drainer;
+  /** Saved MASTERs of API-driven instances, BACKUP until confirmed. */
+  private roleRestore?: RoleRestore;
+  /** With HA and a datapath: whether service traffic reaches this node (the election's tie-break for two MASTERs). */
+  private activity?: ServiceActivity;
   private peerWatchRetry?: NodeJS.Timeout;
   private vipOwner?: VipOwner;
   private hook?: RoleHook;
@@ -222,7 +229,20 @@ export class Agent implements AgentApi, HaHost {
     const saved = this.store.load();
     if (!this.bgpOnly) {
       for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
-      for (const s of saved.ciStates) this.ciStates.set(s.instance, s);
+      this.roleRestore = new RoleRestore(
+        {
+          elected: (instance) => this.ha?.has(instance) ?? false,
+          readPeers: (instance) => this.readHaPeers(instance),
+          resume: (instance, reason) => {
+            const cur = this.ciStates.get(instance);
+            if (!cur || cur.state !== 'BACKUP') return;
+            if (this.drainer?.draining) return this.log.info({ instance }, 'saved MASTER not resumed: the node is draining');
+            this.changeCiState({ ...cur, state: 'MASTER' }, reason, false);
+          },
+        },
+        { waitMs: this.opts.ha?.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS, logger: this.log },
+      );
+      for (const s of this.roleRestore.restore(saved.ciStates)) this.ciStates.set(s.instance, s);
       this.startHa();
     }
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
@@ -254,6 +274,7 @@ export class Agent implements AgentApi, HaHost {
     await this.rest.listen(this.opts.host, this.opts.port);
     if (this.opts.api?.tls) await this.rest.listenTls(this.opts.api.tls.host, this.opts.api.tls.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
+    this.roleRestore?.begin();
   }
 
   /** Saved sessions come back; one that cannot (a key file gone) is logged and kept on disk. */
@@ -305,6 +326,13 @@ export class Agent implements AgentApi, HaHost {
         this.log.child({ part: 'sync' }),
       );
     }
+    if (this.datapath && (o?.ka || (o?.cluster.length ?? 0) > 0)) {
+      const dp = this.datapath;
+      this.activity = new ServiceActivity(() => {
+        const st = dp.stats();
+        return st ? st.ctHit + st.ctNew : undefined;
+      }, systemClock);
+    }
     if (o?.ka || (o?.cluster.length ?? 0) > 0) {
       this.upstream = new UpstreamTracker({
         interfaces: () => this.trackedVipLinks(),
@@ -319,6 +347,7 @@ export class Agent implements AgentApi, HaHost {
       // Without --cluster there is no peer table to wait for.
       sync: this.connSync ?? alwaysSynced,
       upstream: this.upstream,
+      serving: this.activity ? () => this.activity!.serving() : undefined,
       initWaitMs: o?.initWaitMs,
       fetchPeerView: (remoteIp, instance) => this.peerView(remoteIp, instance),
       logger: this.log.child({ part: 'ha' }),
@@ -430,14 +459,14 @@ export class Agent implements AgentApi, HaHost {
     return fetchPeerView(remoteIp, this.opts.port, instance, undefined, this.opts.api?.peer);
   }
 
-  /** Every HA peer's view of llb-inst0, read now (the drain asks whether one took over). */
-  private async readHaPeers(): Promise<{ remoteIp: string; view?: PeerRoleView }[]> {
+  /** Every HA peer's view of an instance, read now (the drain asks whether one took over; a restored MASTER whether one is). */
+  private async readHaPeers(instance = DEFAULT_INSTANCE): Promise<{ remoteIp: string; view?: PeerRoleView }[]> {
     const o = this.opts.ha;
     const peers = [...new Set([...(o?.ka ? [o.ka.remoteIp] : []), ...(o?.cluster ?? [])])];
     return Promise.all(
       peers.map(async (remoteIp) => ({
         remoteIp,
-        view: await this.peerView(remoteIp, DEFAULT_INSTANCE).catch(() => undefined),
+        view: await this.peerView(remoteIp, instance).catch(() => undefined),
       })),
     );
   }
@@ -699,6 +728,8 @@ export class Agent implements AgentApi, HaHost {
       if (this.stopped) return;
     }
     this.stopped = true;
+    this.roleRestore?.stop();
+    this.activity?.close();
     // Health checks see 503 from now on, and no request changes state half-way through the stop.
     this.rest?.beginShutdown();
     this.stopWatch();
@@ -1097,6 +1128,7 @@ export class Agent implements AgentApi, HaHost {
   async setCiState(s: CiState): Promise<void> {
     this.requireLbMode();
     this.changeCiState(s, 'set over the API');
+    this.roleRestore?.settle(s.instance);
   }
 
   listCiStates(): CiStateInfo[] {
@@ -1110,7 +1142,9 @@ export class Agent implements AgentApi, HaHost {
         synced: info?.synced ?? true,
         driver: info ? 'bfd' : 'api',
         ...(this.drainer?.draining ? { draining: true } : {}),
+        ...(this.roleRestore?.waiting(s.instance) ? { restoring: { from: 'MASTER' as const, remainingMs: this.roleRestore.remainingMs(s.instance) } } : {}),
         ...(info && this.upstream ? { eligible: info.eligible, upstream: this.upstream.items() } : {}),
+        ...(info && this.activity ? { serving: this.activity.serving() } : {}),
         peers: info?.peers.map((p) => ({ remoteIp: p.remoteIp, bfd: p.bfdUp ? 'Up' : 'Down', state: p.state, priority: p.priority })),
       };
     });

@@ -150,6 +150,14 @@ export interface CiStateInfo extends CiState {
   eligible?: boolean;
   /** The routers and VIP links tracked; none tracked means always eligible. */
   upstream?: { kind: 'bgp' | 'interface'; name: string; up: boolean; detail: string }[];
+  /**
+   * A MASTER saved before a restart, not confirmed yet: the instance is
+   * BACKUP until the API sets it or the wait ends (then MASTER again unless a
+   * peer is MASTER). remainingMs is absent until the API listens.
+   */
+  restoring?: { from: 'MASTER'; remainingMs?: number };
+  /** BFD-driven instances with a datapath: load-balanced traffic reached this node within the last second. */
+  serving?: boolean;
 }
 
 /** One entry of the datapath's connection table, in loxilb's ctAttr shape. */

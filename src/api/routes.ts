@@ -125,6 +125,8 @@ export function buildRoutes(api: AgentApi): Route[] {
         ...(s.peers ? { peers: s.peers } : {}),
         ...(s.eligible !== undefined ? { eligible: s.eligible, upstream: s.upstream } : {}),
         ...(s.draining ? { draining: true } : {}),
+        ...(s.restoring ? { restoring: s.restoring } : {}),
+        ...(s.serving !== undefined ? { serving: s.serving } : {}),
       })),
     })),
 

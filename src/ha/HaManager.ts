@@ -49,6 +49,8 @@ export interface PeerRoleView {
   synced: boolean;
   /** It is draining (leaving): no candidate for MASTER. */
   draining?: boolean;
+  /** It carries service traffic now (absent when it does not say). */
+  serving?: boolean;
 }
 
 export interface HaHost {
@@ -80,6 +82,8 @@ export interface HaManagerOptions {
   sync?: SyncGate;
   /** Without it the node is always eligible. */
   upstream?: UpstreamGate;
+  /** This node carries service traffic now: which of two MASTERs the routers use (absent: the rank decides). */
+  serving?: () => boolean;
   initWaitMs?: number;
   pollMs?: number;
   clock?: Clock;
@@ -433,9 +437,15 @@ export class HaManager {
     // A live peer whose view we have not read yet: wait for it rather than guess.
     if (live.some((p) => !p.view || !p.localAddress)) return;
     const selfAddress = live[0]?.localAddress ?? '0.0.0.0';
-    const peers: HaPeerView[] = live.map((p) => ({ priority: p.view!.priority, address: p.remoteIp, isMaster: p.view!.state === 'MASTER', synced: p.view!.synced }));
+    const peers: HaPeerView[] = live.map((p) => ({
+      priority: p.view!.priority,
+      address: p.remoteIp,
+      isMaster: p.view!.state === 'MASTER',
+      synced: p.view!.synced,
+      serving: p.view!.serving,
+    }));
     const role = electRole(
-      { priority: this.priority, address: selfAddress, isMaster: current === 'MASTER', synced: this.sync.synced(), preempt: this.preempt },
+      { priority: this.priority, address: selfAddress, isMaster: current === 'MASTER', synced: this.sync.synced(), preempt: this.preempt, serving: this.opts.serving?.() },
       peers,
     );
     inst.lastDecision = { role, reason };

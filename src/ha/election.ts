@@ -9,8 +9,11 @@
 // - No live peer (BFD Down after the start-up wait): MASTER. A node alone has
 //   nothing to sync from and nobody else would serve.
 // - Live peers, one of them MASTER:
-//   - this node MASTER too (a partition healed): the higher rank stays MASTER,
-//     the other becomes BACKUP; both compute the same answer, so no flapping.
+//   - this node MASTER too (a partition healed): the one the routers used
+//     stays MASTER, the other becomes BACKUP: when exactly one side reports
+//     service traffic (`serving`), that side; otherwise (both or neither, or
+//     a side that does not say) the higher rank. Both compute the same
+//     answer from the same two facts, so no flapping.
 //   - this node not MASTER: BACKUP, unless preemption is on, this node
 //     outranks that MASTER and its connection table is synced.
 // - Live peers, none MASTER: the highest rank among the synced nodes becomes
@@ -28,6 +31,8 @@ export interface HaRank {
 
 export interface HaSelf extends HaRank {
   isMaster: boolean;
+  /** Load-balanced traffic seen within the last second (undefined: not known). */
+  serving?: boolean;
   /** Connection table synced from the cluster (always true without --cluster). */
   synced: boolean;
   preempt: boolean;
@@ -35,6 +40,8 @@ export interface HaSelf extends HaRank {
 
 export interface HaPeerView extends HaRank {
   isMaster: boolean;
+  /** The peer carries service traffic (its cistate says so; undefined when it does not say). */
+  serving?: boolean;
   /** The peer's own connection-table sync is complete (peers that do not say count as synced). */
   synced: boolean;
 }
@@ -68,11 +75,27 @@ export function electRole(self: HaSelf, peers: readonly HaPeerView[]): HaRole {
   const masters = peers.filter((p) => p.isMaster);
   const outranksAll = (others: readonly HaRank[]) => others.every((p) => compareRank(self, p) > 0);
   if (masters.length > 0) {
-    if (self.isMaster) return outranksAll(masters) ? 'MASTER' : 'BACKUP';
+    if (self.isMaster) {
+      const used = servingSide(self, masters);
+      if (used !== undefined) return used;
+      return outranksAll(masters) ? 'MASTER' : 'BACKUP';
+    }
     return self.preempt && self.synced && outranksAll(masters) ? 'MASTER' : 'BACKUP';
   }
   if (self.isMaster) return 'MASTER';
   // The highest rank among the nodes allowed to serve: an unsynced node never
   // blocks a synced one, and both sides know who is synced.
   return self.synced && outranksAll(peers.filter((p) => p.synced)) ? 'MASTER' : 'BACKUP';
+}
+
+/**
+ * Two (or more) MASTERs meet: when the traffic is on exactly one side, that
+ * side is the one the routers use. undefined: the rank decides.
+ */
+function servingSide(self: HaSelf, masters: readonly HaPeerView[]): HaRole | undefined {
+  if (self.serving === undefined || masters.some((m) => m.serving === undefined)) return undefined;
+  const others = masters.filter((m) => m.serving).length;
+  if (self.serving && others === 0) return 'MASTER';
+  if (!self.serving && others > 0) return 'BACKUP';
+  return undefined;
 }

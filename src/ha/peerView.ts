@@ -62,7 +62,13 @@ export function parsePeerView(body: unknown, instance: string): PeerRoleView | u
   const priority = typeof e.priority === 'number' && Number.isInteger(e.priority) ? e.priority : HA_DEFAULT_PRIORITY;
   // A peer that does not report sync (loxilb itself) counts as synced.
   const synced = typeof e.synced === 'boolean' ? e.synced : true;
-  return { state: state as CiStateName, priority, synced, ...(e.draining === true ? { draining: true } : {}) };
+  return {
+    state: state as CiStateName,
+    priority,
+    synced,
+    ...(e.draining === true ? { draining: true } : {}),
+    ...(typeof e.serving === 'boolean' ? { serving: e.serving } : {}),
+  };
 }
 
 /** The source address the kernel picks towards remoteIp. */

@@ -245,6 +245,37 @@ describe('loxilb --bgp / --peer with gobgpd and BIRD', { timeout: 240_000 }, () 
     assert.equal(back.med, 20, 'still BACKUP after the restart');
   });
 
+  it('a restarted MASTER (roles from the API) comes back BACKUP and claims MASTER only when told, or when the wait ends with nobody MASTER', async () => {
+    // lb2 is MASTER since the flip above; its ciconfig.json says so.
+    const exportMed = async (node: string) => Number(/loxilb-vip4-llb-inst0\s+Actions:\s+MED:\s+(\d+)/.exec(await t.gobgp(node, 'global', 'policy', 'export'))?.[1]);
+    const state = async (node: string) =>
+      ((await t.mustApi(node, 'GET', '/config/cistate/all')) as { Attr: { instance: string; state: string; restoring?: { from: string } }[] }).Attr.find((s) => s.instance === 'llb-inst0');
+    const restart = async (args: string[]) => {
+      await t.agents.get(LB2.name)!.stop();
+      await t.startAgent(LB2.name, ['--bgp', ...args]);
+    };
+
+    // Told: kube-loxilb re-tells a restarted agent its role; until then it is BACKUP.
+    await restart([]);
+    const first = await state(LB2.name);
+    assert.equal(first?.state, 'BACKUP', 'a saved MASTER starts BACKUP');
+    assert.equal(first?.restoring?.from, 'MASTER');
+    assert.equal(await waitFor(async () => (await exportMed(LB2.name)) || undefined, { timeoutMs: 10_000, what: 'lb2 export policy' }), 20, 'advertised as BACKUP');
+    await setRole(LB2.name, 'MASTER');
+    const told = await state(LB2.name);
+    assert.equal(told?.state, 'MASTER');
+    assert.equal(told?.restoring, undefined);
+    await waitFor(async () => (await exportMed(LB2.name)) === 10, { timeoutMs: 10_000, what: 'lb2 MED 10 once told' });
+
+    // Not told: after --ha-init-wait, with no peer MASTER, the saved MASTER stands again.
+    await restart(['--ha-init-wait=2000']);
+    assert.equal((await state(LB2.name))?.state, 'BACKUP');
+    await waitFor(async () => (await state(LB2.name))?.state === 'MASTER', { timeoutMs: 10_000, what: 'saved MASTER resumed after the wait' });
+    assert.equal((await state(LB2.name))?.restoring, undefined);
+    await waitFor(async () => (await exportMed(LB2.name)) === 10, { timeoutMs: 10_000, what: 'lb2 MED 10 after the wait' });
+    await waitFor(async () => (await bestVia(`${VIP}/32`)) === LB2.ipv4, { timeoutMs: 30_000, what: 'router best path via lb2 again' });
+  });
+
   it('a monitored rule whose endpoints all die withdraws its VIP, and re-advertises when one returns', async () => {
     const MVIP = '123.123.123.9';
     const serve = () =>

@@ -24,6 +24,15 @@ test('electRole: alone is MASTER; a returning node defers to a live MASTER unles
   // Two MASTERs after a heal: the higher rank stays, whatever preempt says.
   assert.equal(electRole({ ...self, isMaster: true }, [master]), 'MASTER');
   assert.equal(electRole({ ...self, priority: 50, isMaster: true }, [master]), 'BACKUP');
+  // Two MASTERs, the traffic on exactly one: that one stays, whatever the ranks.
+  assert.equal(electRole({ ...self, isMaster: true, serving: false }, [{ ...master, serving: true }]), 'BACKUP');
+  assert.equal(electRole({ ...self, priority: 50, isMaster: true, serving: true }, [{ ...master, serving: false }]), 'MASTER');
+  // Both or neither serving, or a side that does not say: the rank.
+  assert.equal(electRole({ ...self, isMaster: true, serving: true }, [{ ...master, serving: true }]), 'MASTER');
+  assert.equal(electRole({ ...self, priority: 50, isMaster: true, serving: false }, [{ ...master, serving: false }]), 'BACKUP');
+  assert.equal(electRole({ ...self, priority: 50, isMaster: true, serving: true }, [master]), 'BACKUP');
+  // Serving does not make a BACKUP take over a MASTER (that is preemption's business).
+  assert.equal(electRole({ ...self, serving: true }, [{ ...master, serving: false }]), 'BACKUP');
   // Nobody MASTER: the higher rank takes it, once synced.
   assert.equal(electRole(self, [{ ...master, isMaster: false }]), 'MASTER');
   assert.equal(electRole({ ...self, synced: false }, [{ ...master, isMaster: false }]), 'BACKUP');
@@ -83,6 +92,8 @@ class Node implements HaHost {
   reachable = true;
   reannounced = 0;
   synced = true;
+  /** Service traffic on this node (undefined: it does not say, as loxilb or an agent without datapath). */
+  serving?: boolean;
   mgr!: HaManager;
   constructor(readonly addr: string) {}
   roleOf(): CiStateName {
@@ -126,13 +137,14 @@ function startManager(clock: ManualClock, n: Node, others: Node[], o: MgrOpts = 
     priority: o.priority ?? 100,
     preempt: o.preempt,
     sync: o.gate,
+    serving: () => n.serving ?? false,
     clock,
     initWaitMs: 5000,
     pollMs: 1000,
     fetchPeerView: (remoteIp) => {
       const peer = others.find((x) => x.addr === remoteIp)!;
       if (!peer.reachable) return Promise.reject(new Error('ECONNREFUSED'));
-      return Promise.resolve<PeerRoleView>({ state: peer.state, priority: peer.mgr.priority, synced: peer.synced });
+      return Promise.resolve<PeerRoleView>({ state: peer.state, priority: peer.mgr.priority, synced: peer.synced, ...(peer.serving === undefined ? {} : { serving: peer.serving }) });
     },
   });
   for (const x of others) n.mgr.addPeer('llb-inst0', x.addr, n.addr);
@@ -228,6 +240,24 @@ test('HaManager: a healed partition leaves exactly one MASTER, by rank, with no 
   assert.deepEqual(a.changes, ['MASTER']);
   assert.ok(a.reannounced >= 1, 'the staying MASTER announces its VIPs again');
   assert.equal(b.reannounced, 0, 'the one stepping down does not, or clients would follow it');
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: a partition of the HA link alone heals to the MASTER the routers used, even the lower rank', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock, { priority: 150 });
+  await run(clock, 6000);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'MASTER']);
+  // The routers picked b (their tie-break): the traffic is there.
+  a.serving = false;
+  b.serving = true;
+  link(a, b, true);
+  await run(clock, 20_000);
+  assert.equal(b.state, 'MASTER', 'the node that carried the traffic stays MASTER');
+  assert.equal(a.state, 'BACKUP', 'the higher rank steps down: no connection moves');
+  assert.deepEqual(a.changes, ['MASTER', 'BACKUP']);
+  assert.deepEqual(b.changes, ['MASTER'], 'no flapping');
   a.mgr.close();
   b.mgr.close();
 });
