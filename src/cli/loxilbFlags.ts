@@ -233,7 +233,8 @@ export const USAGE = `Usage: loxilb [OPTIONS]
       --ha-preempt        a higher-priority node takes MASTER back when it returns (default: it stays BACKUP)
       --ha-hook=PATH      run PATH <instance> <state> <vip> on every role change
                           (default ${LOXILB_HOOK_PATH} if it exists)
-      --ha-init-wait=MS   how long an HA node waits for its peer at start before it serves alone
+      --ha-init-wait=MS   how long an HA node waits for its peer at start before it serves alone,
+                          and a saved MASTER set over the API for a word before it serves again
                           (default ${HA_DEFAULT_INIT_WAIT_MS})
       --drain-timeout=S   on SIGTERM (or POST config/drain) an HA node first hands its role to its
                           peer and waits up to S seconds for it to take over and the traffic to
