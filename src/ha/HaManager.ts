@@ -162,6 +162,10 @@ export class HaManager {
       for (const name of this.instances.keys()) this.evaluate(name, 'connection sync changed');
     });
     this.upstream.onChange((healthy) => (healthy ? this.upstreamBack() : this.upstreamLost()));
+    // A preemption held back until the routers had our routes may go ahead now.
+    if (this.preempt) this.upstream.onReadyChange?.(() => {
+      for (const name of this.instances.keys()) this.evaluate(name, 'routers have our routes');
+    });
   }
 
   /**
@@ -445,7 +449,7 @@ export class HaManager {
       serving: p.view!.serving,
     }));
     const role = electRole(
-      { priority: this.priority, address: selfAddress, isMaster: current === 'MASTER', synced: this.sync.synced(), preempt: this.preempt, serving: this.opts.serving?.() },
+      { priority: this.priority, address: selfAddress, isMaster: current === 'MASTER', synced: this.sync.synced(), preempt: this.preempt, serving: this.opts.serving?.(), ready: this.upstream.ready?.() },
       peers,
     );
     inst.lastDecision = { role, reason };

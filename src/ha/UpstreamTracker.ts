@@ -34,6 +34,16 @@ export interface UpstreamGate {
   doubtful?(): boolean;
   /** Called (synchronously) whenever healthy() changed. */
   onChange(cb: (healthy: boolean) => void): void;
+  /**
+   * The routers have this node's routes again: some tracked router's session
+   * has been Established for READY_SETTLE_MS (its table sent and taken), or
+   * only links are tracked and one is up. A preempting node takes MASTER
+   * back only then: before, the router would keep sending to the other node
+   * (BIRD holds a session Idle for tens of seconds after a BFD-triggered close).
+   */
+  ready?(): boolean;
+  /** Called whenever ready() may have changed. */
+  onReadyChange?(cb: () => void): void;
 }
 
 export const alwaysHealthy: UpstreamGate = { healthy: () => true, onChange: () => undefined };
@@ -55,6 +65,8 @@ interface NeighborEntry {
   since: number;
   /** undefined: BFD does not run with it or never said anything. */
   bfdUp?: boolean;
+  /** When the session last became Established (clock ms). */
+  establishedAt?: number;
 }
 
 /** Link state from sysfs: the agent runs in the network namespace it serves. */
@@ -86,11 +98,15 @@ export const UPSTREAM_POLL_MS = 100;
 /** BFD transmit intervals without a packet after which a router's session is in doubt (jitter keeps a live one under 1). */
 export const DOUBT_INTERVALS = 1.5;
 export const UPSTREAM_GRACE_MS = 30_000;
+/** How long after Established a router counts as having this node's routes (gobgpd sends the table at once; this covers the router's best-path run). */
+export const READY_SETTLE_MS = 1000;
 
 export class UpstreamTracker implements UpstreamGate {
   private readonly neighbors = new Map<string, NeighborEntry>();
   private links = new Map<string, boolean>();
   private readonly listeners: ((healthy: boolean) => void)[] = [];
+  private readonly readyListeners: (() => void)[] = [];
+  private readonly readyTimers = new Set<TimerHandle>();
   private last: boolean;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -116,6 +132,22 @@ export class UpstreamTracker implements UpstreamGate {
 
   healthy(): boolean {
     return this.last;
+  }
+
+  ready(): boolean {
+    if (!this.last) return false;
+    const now = this.clock.now();
+    let routers = false;
+    for (const n of this.neighbors.values()) {
+      // A router not reached yet (pending) does not have our routes either.
+      routers = true;
+      if (n.established && n.bfdUp !== false && n.establishedAt !== undefined && now - n.establishedAt >= READY_SETTLE_MS) return true;
+    }
+    return !routers;
+  }
+
+  onReadyChange(cb: () => void): void {
+    this.readyListeners.push(cb);
   }
 
   /** The routers: BGP neighbours that are not HA peers. Entries of those that stay keep their state. */
@@ -151,7 +183,11 @@ export class UpstreamTracker implements UpstreamGate {
     const n = this.neighbors.get(address);
     if (!n || n.established === established) return;
     n.established = established;
-    if (established) n.seen = true;
+    if (established) {
+      n.seen = true;
+      n.establishedAt = this.clock.now();
+      this.armReady(n.establishedAt + READY_SETTLE_MS);
+    }
     this.update(`BGP with ${address} ${established ? 'Established' : 'down'}`);
   }
 
@@ -197,6 +233,28 @@ export class UpstreamTracker implements UpstreamGate {
     if (this.graceTimer !== undefined) this.clock.clearTimer(this.graceTimer);
     this.timer = undefined;
     this.graceTimer = undefined;
+    for (const t of this.readyTimers) this.clock.clearTimer(t);
+    this.readyTimers.clear();
+  }
+
+  /** Tells the ready listeners when a session's settle time ends. */
+  private armReady(at: number): void {
+    if (this.closed) return;
+    const t = this.clock.setTimer(() => {
+      this.readyTimers.delete(t);
+      this.notifyReady();
+    }, Math.max(0, at - this.clock.now()));
+    this.readyTimers.add(t);
+  }
+
+  private notifyReady(): void {
+    for (const cb of this.readyListeners) {
+      try {
+        cb();
+      } catch (err) {
+        this.log.error({ err: (err as Error).message }, 'acting on upstream readiness failed');
+      }
+    }
   }
 
   private pending(n: NeighborEntry): boolean {

@@ -15,7 +15,8 @@
 //     a side that does not say) the higher rank. Both compute the same
 //     answer from the same two facts, so no flapping.
 //   - this node not MASTER: BACKUP, unless preemption is on, this node
-//     outranks that MASTER and its connection table is synced.
+//     outranks that MASTER, its connection table is synced and its routers
+//     have its routes again (`ready`).
 // - Live peers, none MASTER: the highest rank among the synced nodes becomes
 //   MASTER; everyone else BACKUP.
 // - This node MASTER and no live peer MASTER: stays MASTER (no preemption by
@@ -33,6 +34,8 @@ export interface HaSelf extends HaRank {
   isMaster: boolean;
   /** Load-balanced traffic seen within the last second (undefined: not known). */
   serving?: boolean;
+  /** The routers have this node's routes (UpstreamGate.ready); false holds a preemption back. */
+  ready?: boolean;
   /** Connection table synced from the cluster (always true without --cluster). */
   synced: boolean;
   preempt: boolean;
@@ -80,7 +83,7 @@ export function electRole(self: HaSelf, peers: readonly HaPeerView[]): HaRole {
       if (used !== undefined) return used;
       return outranksAll(masters) ? 'MASTER' : 'BACKUP';
     }
-    return self.preempt && self.synced && outranksAll(masters) ? 'MASTER' : 'BACKUP';
+    return self.preempt && self.synced && self.ready !== false && outranksAll(masters) ? 'MASTER' : 'BACKUP';
   }
   if (self.isMaster) return 'MASTER';
   // The highest rank among the nodes allowed to serve: an unsynced node never

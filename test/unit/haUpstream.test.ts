@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HaManager, type HaDecision, type HaHost, type PeerRoleView } from '../../src/ha/HaManager.ts';
-import { UpstreamTracker, type UpstreamGate } from '../../src/ha/UpstreamTracker.ts';
+import { READY_SETTLE_MS, UpstreamTracker, type UpstreamGate } from '../../src/ha/UpstreamTracker.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import type { CiStateName } from '../../src/ha/ClusterState.ts';
 
@@ -128,7 +128,7 @@ class Node implements HaHost {
   }
 }
 
-function start(clock: ManualClock, n: Node, other: Node, priority = 100): void {
+function start(clock: ManualClock, n: Node, other: Node, priority = 100, o: { preempt?: boolean; upstream?: UpstreamGate } = {}): void {
   const host: HaHost = n.canHold
     ? Object.assign(n, {
         holdPeerSessions(hold: boolean) {
@@ -141,7 +141,8 @@ function start(clock: ManualClock, n: Node, other: Node, priority = 100): void {
   n.mgr = new HaManager({
     host,
     priority,
-    upstream: n.upstream,
+    preempt: o.preempt,
+    upstream: o.upstream ?? n.upstream,
     clock,
     initWaitMs: 3000,
     pollMs: 1000,
@@ -392,4 +393,74 @@ test('HaManager: a peer that holds its session AdminDown (FAULT, draining) is no
   await run(clock, 3100);
   assert.equal(c.state, 'MASTER');
   for (const n of [a, b, c, d]) n.mgr.close();
+});
+
+test('UpstreamTracker: ready once a router has been Established for READY_SETTLE_MS; links only: ready while healthy', () => {
+  const clock = new ManualClock();
+  const t = new UpstreamTracker({ graceMs: 0, clock });
+  let told = 0;
+  t.onReadyChange(() => told++);
+  assert.equal(t.ready(), true, 'nothing tracked');
+  t.setNeighbors(['192.168.1.1']);
+  assert.equal(t.ready(), false);
+  t.bfdState('192.168.1.1', true);
+  t.bgpState('192.168.1.1', true);
+  assert.equal(t.healthy(), true);
+  assert.equal(t.ready(), false, 'Established just now: the router has not taken our table yet');
+  clock.advance(READY_SETTLE_MS - 1);
+  assert.equal(t.ready(), false);
+  assert.equal(told, 0);
+  clock.advance(1);
+  assert.equal(t.ready(), true);
+  assert.equal(told, 1, 'listeners told when the settle time ends');
+  t.bfdState('192.168.1.1', false);
+  assert.equal(t.ready(), false, 'BFD down');
+  t.bfdState('192.168.1.1', true);
+  t.bgpState('192.168.1.1', false);
+  t.bgpState('192.168.1.1', true);
+  assert.equal(t.ready(), false, 'a new session settles again');
+  t.close();
+  assert.equal(clock.pending, 0, 'close() clears the settle timers');
+  const links = new UpstreamTracker({ interfaces: () => ['eth0'], linkUp: () => true, clock });
+  assert.equal(links.ready(), true);
+  links.close();
+});
+
+test('HaManager: a preempting node takes MASTER back only once its routers have its routes again', async () => {
+  const clock = new ManualClock();
+  const a = new Node('10.0.0.1');
+  const b = new Node('10.0.0.2');
+  a.other = b;
+  b.other = a;
+  let routers = new UpstreamTracker({ clock });
+  routers.setNeighbors(['192.168.1.1']);
+  routers.bgpState('192.168.1.1', true);
+  start(clock, a, b);
+  start(clock, b, a, 200, { preempt: true, upstream: routers });
+  await run(clock, 4000);
+  link(a, b, true);
+  await run(clock, 1000);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  // b restarts: a serves meanwhile.
+  link(a, b, false);
+  b.mgr.close();
+  routers.close();
+  // The restarted node: its router is pending (not reached yet), which keeps it eligible.
+  routers = new UpstreamTracker({ clock });
+  routers.setNeighbors(['192.168.1.1']);
+  b.state = 'NOT_DEFINED';
+  start(clock, b, a, 200, { preempt: true, upstream: routers });
+  assert.equal(a.state, 'MASTER');
+  link(a, b, true);
+  await run(clock, 5000);
+  assert.equal(b.state, 'BACKUP', 'its router session is not back: no preemption (the router would still send to a)');
+  assert.equal(a.state, 'MASTER');
+  routers.bgpState('192.168.1.1', true);
+  await run(clock, READY_SETTLE_MS - 200);
+  assert.equal(b.state, 'BACKUP', 'Established, but the router has not taken the routes yet');
+  await run(clock, 3000);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER'], 'preempted once ready');
+  a.mgr.close();
+  b.mgr.close();
+  routers.close();
 });
