@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   loxilb::InitAnnounce(env, exports);
   loxilb::InitDatapath(env, exports);
   loxilb::InitRawSockets(env, exports);
+  loxilb::InitAddress(env, exports);
   return exports;
 }
 

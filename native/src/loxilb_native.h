@@ -13,5 +13,7 @@ void InitAnnounce(Napi::Env env, Napi::Object exports);
 void InitDatapath(Napi::Env env, Napi::Object exports);
 /** RawSocket (raw_socket.cc). */
 void InitRawSockets(Napi::Env env, Napi::Object exports);
+/** addressChange() (address.cc). */
+void InitAddress(Napi::Env env, Napi::Object exports);
 
 }  // namespace loxilb

@@ -132,6 +132,12 @@ export interface NativeAddon {
   monotonicNowMs(): number;
   /** Sends `count` gratuitous ARPs (4-byte address) or unsolicited NAs (16 bytes) on `ifname`, `intervalMs` apart. */
   announce(ifname: string, address: Buffer, count: number, intervalMs: number): Promise<void>;
+  /**
+   * Adds (as `ip addr replace`) or removes an interface address over
+   * rtnetlink, synchronously. Throws an Error with `code` (ENODEV,
+   * EADDRNOTAVAIL, EPERM, ...).
+   */
+  addressChange(op: 'add' | 'del', ifname: string, address: string, prefixLen: number, nodad: boolean): void;
   /** Loads native/build/lb.bpf.o; throws an Error with `code` (EPERM without root) and `log` (libbpf's). */
   /** ctMax: entries of the connection table (0: the size compiled in). */
   LbDatapath: new (objectPath: string, ctMax?: number, maxRules?: number, ctPinPath?: string) => NativeLbDatapath;
