@@ -151,6 +151,8 @@ export class Agent implements AgentApi, HaHost {
   private drainer?: Drainer;
   /** Saved MASTERs of API-driven instances, BACKUP until confirmed. */
   private roleRestore?: RoleRestore;
+  /** An asynchronous save of the CI states in flight; `again`: states changed meanwhile. */
+  private ciSave?: { again: boolean; done: Promise<void> };
   /** With HA and a datapath: whether service traffic reaches this node (the election's tie-break for two MASTERs). */
   private activity?: ServiceActivity;
   private peerWatchRetry?: NodeJS.Timeout;
@@ -565,13 +567,14 @@ export class Agent implements AgentApi, HaHost {
     if (cur && cur.state === s.state && cur.vip === s.vip) return;
     const next = new Map(this.ciStates);
     next.set(s.instance, { ...s });
-    try {
+    // The API's change is on disk before it is answered; an election's is
+    // served first and saved after (its fsyncs would delay every failover).
+    if (mustSave) {
       this.store.saveCiStates([...next.values()]);
-    } catch (err) {
-      if (mustSave) throw err;
-      processFaults.record('saving HA states', err, this.log);
+      if (this.ciSave) this.ciSave.again = true;
     }
     this.ciStates = next;
+    if (!mustSave) this.saveCiStatesSoon();
     this.vips.setCiStates(next);
     if (cur?.vip !== s.vip) this.vipLinks = undefined;
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
@@ -584,6 +587,28 @@ export class Agent implements AgentApi, HaHost {
       this.dpLoop.kickNow();
     }
     if (!cur || cur.state !== s.state) this.hook?.run(s.instance, s.state, s.vip);
+  }
+
+  /** Writes the current CI states off the event loop; one write at a time, the last one with the latest states. */
+  private saveCiStatesSoon(): void {
+    if (this.ciSave) {
+      this.ciSave.again = true;
+      return;
+    }
+    const run = { again: false, done: Promise.resolve() };
+    this.ciSave = run;
+    run.done = (async () => {
+      try {
+        do {
+          run.again = false;
+          await this.store.saveCiStatesAsync([...this.ciStates.values()]);
+        } while (run.again);
+      } catch (err) {
+        processFaults.record('saving HA states', err, this.log);
+      } finally {
+        this.ciSave = undefined;
+      }
+    })();
   }
 
   // ---- BFD with BGP neighbours ----
@@ -751,6 +776,7 @@ export class Agent implements AgentApi, HaHost {
     await this.rest?.close();
     await this.supervisor?.stop();
     this.client?.close();
+    await this.ciSave?.done;
     await this.store.close();
   }
 

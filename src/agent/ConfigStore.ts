@@ -78,6 +78,8 @@ interface Loaded<T> {
 
 export class ConfigStore {
   private journal?: fsp.FileHandle;
+  /** Temporary files are unique per write: a synchronous save may run while an asynchronous one is in flight. */
+  private tmpSeq = 0;
   private readonly quarantine: boolean;
   private readonly log: Logger;
 
@@ -155,6 +157,13 @@ export class ConfigStore {
   }
   saveCiStates(states: CiState[]): void {
     this.writeSync(FILES.ci, encodeRecordFile(KINDS.ci, states));
+  }
+  /**
+   * The same, off the event loop: an election result is served first and
+   * saved after (two fsyncs took 12 ms here, on the failover path).
+   */
+  async saveCiStatesAsync(states: CiState[]): Promise<void> {
+    await this.writeAsync(FILES.ci, encodeRecordFile(KINDS.ci, states));
   }
   saveBgp(global: BgpGlobalConfig | undefined, neighbors: BgpNeighborConfig[]): void {
     const records = [...(global ? [{ global }] : []), ...neighbors.map((neighbor) => ({ neighbor }))];
@@ -349,7 +358,7 @@ export class ConfigStore {
   private async writeAsync(file: string, text: string): Promise<void> {
     await fsp.mkdir(this.dir, { recursive: true });
     const p = this.path(file);
-    const tmp = `${p}.${process.pid}.tmp`;
+    const tmp = `${p}.${process.pid}.${++this.tmpSeq}.tmp`;
     const fh = await fsp.open(tmp, 'w', 0o600);
     try {
       await fh.writeFile(text);
@@ -364,7 +373,7 @@ export class ConfigStore {
   private writeSync(file: string, text: string): void {
     fs.mkdirSync(this.dir, { recursive: true });
     const p = this.path(file);
-    const tmp = `${p}.${process.pid}.tmp`;
+    const tmp = `${p}.${process.pid}.${++this.tmpSeq}.tmp`;
     const fd = fs.openSync(tmp, 'w', 0o600);
     try {
       fs.writeFileSync(fd, text);

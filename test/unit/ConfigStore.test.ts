@@ -126,6 +126,18 @@ test('CI states and BGP config round-trip', () => {
   assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
 });
 
+test('CI states saved off the event loop, beside a synchronous save in flight: the last write wins whole, no temp file left', async () => {
+  const dir = freshDir();
+  const store = new ConfigStore(dir);
+  const pending = store.saveCiStatesAsync([{ instance: 'llb-inst0', state: 'BACKUP', vip: '0.0.0.0' }]);
+  // A synchronous save (the API) while the asynchronous one is in flight: each has its own temp file.
+  store.saveCiStates([{ instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' }]);
+  await pending;
+  await store.saveCiStatesAsync([{ instance: 'llb-inst0', state: 'FAULT', vip: '0.0.0.0' }]);
+  assert.deepEqual(new ConfigStore(dir).load().ciStates, [{ instance: 'llb-inst0', state: 'FAULT', vip: '0.0.0.0' }]);
+  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp')), []);
+});
+
 // ---- RuleStore compaction ----
 
 test('compaction: once journalled ops would exceed max(1000, table size), the snapshot holds the table and the journal is empty', async () => {
