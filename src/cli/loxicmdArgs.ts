@@ -111,7 +111,7 @@ const VALUE_FLAGS = new Set(['-s', '--apiserver', '-p', '--port', '-t', '--timeo
 type OptionSpec = { type: 'string' | 'boolean'; short?: string; multiple?: boolean; default?: string | boolean };
 
 function optionOf(t: FlagType): OptionSpec {
-  return t === 'boolean' ? { type: 'boolean' } : t === 'list' ? { type: 'string', multiple: true } : { type: 'string' };
+  return t === 'boolean' ? { type: 'boolean' } : t === 'list' || t === 'repeat' ? { type: 'string', multiple: true } : { type: 'string' };
 }
 
 /** Every command's flags, the verb's own last so its type wins where two verbs share a name (save -l vs apply -l). */

@@ -15,6 +15,7 @@ import { buildLbRules } from '../../src/cli/loxicmd/lb.ts';
 import { Flags } from '../../src/cli/loxicmd/command.ts';
 import { FakeAgent } from './fixtures/FakeAgentApi.ts';
 import { parseLbRule } from '../../src/lb/validateLbRule.ts';
+import { ConflictError } from '../../src/util/errors.ts';
 
 function capture() {
   const io = { stdout: '', stderr: '', out: (s: string) => void (io.stdout += s), err: (s: string) => void (io.stderr += s) };
@@ -206,6 +207,25 @@ describe('loxicmd against the REST server', () => {
     r = await run('apply', '-f', path.join(dir, 'missing.txt'));
     assert.match(r.stderr, /-f .*missing\.txt: cannot be read \(ENOENT\)/);
     assert.deepEqual(agent.calls, []);
+  });
+
+  it('apply: when the agent refuses a record, it says which, and how many went before it', async () => {
+    const file = path.join(dir, 'two.txt');
+    const rule = (ip: string) => ({ serviceArguments: { externalIP: ip, port: 80, protocol: 'tcp' }, endpoints: [{ endpointIP: '10.0.0.1', targetPort: 80, weight: 1 }] });
+    fs.writeFileSync(file, JSON.stringify({ lbAttr: [rule('20.20.20.1'), rule('20.20.20.2'), rule('20.20.20.3')] }));
+    const add = agent.addLbRule.bind(agent);
+    agent.addLbRule = async (r) => {
+      if (r.serviceArguments.externalIP === '20.20.20.2') throw new ConflictError('lbrule exists');
+      return add(r);
+    };
+    try {
+      const r = await run('apply', '-f', file);
+      assert.equal(r.code, 1);
+      assert.equal(r.stderr, 'Error: lb 20.20.20.2 tcp 80: loxilb API answered HTTP 409: lbrule exists (1 of 3 records applied before it; the rest not sent)\n');
+      assert.deepEqual(agent.rules.map((x) => x.serviceArguments.externalIP), ['20.20.20.1']);
+    } finally {
+      agent.addLbRule = add;
+    }
   });
 
   it('apply -f takes loxicmd\'s kind/spec files, YAML with several documents', async () => {

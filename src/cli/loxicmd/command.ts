@@ -5,8 +5,11 @@
 import type { LoxiApiClient } from '../../apiclient/LoxiApiClient.ts';
 import { isIP } from 'node:net';
 
-/** `list`: repeatable and comma-separated, as cobra's StringSlice (`--endpoints=a:1,b:1`). */
-export type FlagType = 'string' | 'boolean' | 'list';
+/**
+ * `list`: repeatable and comma-separated, as cobra's StringSlice (`--endpoints=a:1,b:1`);
+ * `repeat`: repeatable, each value whole (file names may hold commas).
+ */
+export type FlagType = 'string' | 'boolean' | 'list' | 'repeat';
 export type OutputFormat = 'table' | 'wide' | 'json' | 'yaml';
 export type Verb = 'get' | 'create' | 'delete' | 'set' | 'save' | 'apply';
 
@@ -67,6 +70,12 @@ export class Flags {
     const v = this.values[name];
     const all = Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
     return all.flatMap((s) => s.split(',')).map((s) => s.trim()).filter((s) => s !== '');
+  }
+
+  /** Every value of a repeatable flag, as given. */
+  all(name: string): string[] {
+    const v = this.values[name];
+    return Array.isArray(v) ? v : typeof v === 'string' ? [v] : [];
   }
 
   int(name: string, min: number, max: number): number | undefined {

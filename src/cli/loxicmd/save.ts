@@ -84,16 +84,16 @@ function readFileBounded(file: string, flag: string): string {
 export const apply: CommandSpec = {
   verb: 'apply',
   names: [''],
-  flags: { file: 'list', lb: 'list', endpoint: 'list', bfd: 'list' },
+  flags: { file: 'repeat', lb: 'repeat', endpoint: 'repeat', bfd: 'repeat' },
   short: { f: 'file', l: 'lb' },
   usage: `apply -f|--file <file> | -l|--lb <${LB_FILE}> | --endpoint <${EP_FILE}> | --bfd <${BFD_FILE}>  (several allowed)`,
   prepare(args, f) {
     expectArgs('apply', args, []);
     const files: [string, string, keyof ConfigRecords | undefined][] = [
-      ...f.list('file').map((x) => ['-f', x, undefined] as [string, string, undefined]),
-      ...f.list('lb').map((x) => ['--lb', x, 'lb'] as [string, string, 'lb']),
-      ...f.list('endpoint').map((x) => ['--endpoint', x, 'ep'] as [string, string, 'ep']),
-      ...f.list('bfd').map((x) => ['--bfd', x, 'bfd'] as [string, string, 'bfd']),
+      ...f.all('file').map((x) => ['-f', x, undefined] as [string, string, undefined]),
+      ...f.all('lb').map((x) => ['--lb', x, 'lb'] as [string, string, 'lb']),
+      ...f.all('endpoint').map((x) => ['--endpoint', x, 'ep'] as [string, string, 'ep']),
+      ...f.all('bfd').map((x) => ['--bfd', x, 'bfd'] as [string, string, 'bfd']),
     ];
     if (files.length === 0) throw new UsageError(`apply: give a file: -f <file>, -l/--lb <${LB_FILE}>, --endpoint <${EP_FILE}> or --bfd <${BFD_FILE}>`);
     return async (ctx) => {
