@@ -137,11 +137,32 @@ function findVerb(argv: readonly string[]): string | undefined {
   return undefined;
 }
 
+/** cobra takes `--bgp=true` / `--bgp=false` for a boolean flag; node's parser takes only `--bgp`. */
+function spellBooleans(argv: readonly string[], options: Record<string, OptionSpec>): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    if (a === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    const m = /^--([^=]+)=(.*)$/.exec(a);
+    if (!m || options[m[1]!]?.type !== 'boolean') {
+      out.push(a);
+      continue;
+    }
+    const v = m[2]!.toLowerCase();
+    if (v === 'true' || v === '1') out.push(`--${m[1]}`);
+    else if (v !== 'false' && v !== '0') throw new UsageError(`--${m[1]} is a switch: give it alone, or as --${m[1]}=true or --${m[1]}=false, got "${m[2]}"`);
+  }
+  return out;
+}
+
 export function parseLoxicmdArgs(argv: readonly string[]): LoxicmdCommand {
   let parsed;
-  const verbGuess = findVerb(argv);
+  const optionSpecs = optionsFor(findVerb(argv));
   try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: optionsFor(verbGuess) as never });
+    parsed = parseArgs({ args: spellBooleans(argv, optionSpecs), allowPositionals: true, strict: true, options: optionSpecs as never });
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }

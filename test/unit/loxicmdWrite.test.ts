@@ -64,6 +64,7 @@ describe('loxicmd create lb: loxicmd\'s flags into rule bodies', () => {
       [['create', 'endpoint', '10.0.0.5', '--probetype=icmp'], /--probetype must be one of tcp, udp, sctp, http, https, ping, none/],
       [['save'], /say what to save/],
       [['apply'], /apply: give a file/],
+      [['create', 'lb', '20.20.20.1', '--tcp=80:80', '--bgp=maybe'], /--bgp is a switch: give it alone, or as --bgp=true or --bgp=false, got "maybe"/],
       [['create', 'widget'], /create: unknown resource "widget": one of lb, bfd, bgpneighbor, bgpglobal, endpoint/],
     ] as [string[], RegExp][]) {
       assert.throws(() => parseLoxicmdArgs(argv), (e: Error) => e instanceof UsageError && re.test(e.message), `${argv.join(' ')}`);
@@ -103,7 +104,7 @@ describe('loxicmd against the REST server', () => {
   });
 
   it('create / delete lb send loxilb\'s bodies and paths and print the result', async () => {
-    let r = await run('create', 'lb', '20.20.20.1', '--tcp=2020:8080', '--endpoints=31.31.31.1:1,32.32.32.1:1', '--mode=fullnat', '--monitor', '--bgp');
+    let r = await run('create', 'lb', '20.20.20.1', '--tcp=2020:8080', '--endpoints=31.31.31.1:1,32.32.32.1:1', '--mode=fullnat', '--monitor=true', '--bgp', '--egress=false');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout, 'Success\n');
     const added = agent.calls[0]![1] as { serviceArguments: Record<string, unknown>; endpoints: unknown[] };

@@ -1,5 +1,5 @@
 // loxicmd's saved-config files (what `loxicmd save` writes under
-// /etc/loxilb/ and `loxicmd apply` or loxilb's start reads back):
+// /etc/loxilb/, and `loxicmd apply` reads back, as loxilb does at its start):
 // lbconfig.txt `{"lbAttr":[rule...]}`, EPconfig.txt `{"Attr":[endpoint...]}`,
 // BFDconfig.txt `{"Attr":[session...]}`, each one line of JSON as Go writes
 // it; and the kubectl-like files of `apply -f` (`kind:` + `spec:`, YAML or
