@@ -1,5 +1,5 @@
 // What loxicmd's `get` commands print (reference §7), as pure renderers over
-// the API's JSON, plus the runner that fetches it. Input is read leniently
+// the API's JSON, plus the runner of every command (through LoxiApiClient). Input is read leniently
 // (any key case, missing fields as zero) because it may come from a real
 // loxilb as well as from ours.
 import { pickFields, isPlainObject } from '../util/caseInsensitive.ts';
@@ -7,8 +7,11 @@ import { renderTable } from '../util/table.ts';
 import { MODE_NAMES, SECURITY_NAMES, SEL_NAMES } from '../lb/LbRule.ts';
 import { LOXICMD_USAGE, UsageError, parseLoxicmdArgs, type LoxicmdOptions, type LoxicmdResource } from './loxicmdArgs.ts';
 import { API_BASE_PATH } from '../api/basePath.ts';
-import https from 'node:https';
 import { SecretFileError, readPemFile, readTokenFile } from '../util/secretFile.ts';
+import { LoxiApiClient, LoxiApiError, LoxiTransportError, apiOrigin } from '../apiclient/LoxiApiClient.ts';
+import { stringify as toYaml } from 'yaml';
+import { renderEndpointTable } from './loxicmd/endpoint.ts';
+import { renderParams } from './loxicmd/params.ts';
 
 const LB_HEADER = ['Ext IP', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', '# of Endpoints', 'Timeout', 'Monitor'];
 const LB_WIDE_HEADER = ['Ext IP', 'Sec IPs', 'Sources', 'Host', 'Port', 'Proto', 'Name', 'Mark', 'Sel', 'Mode', 'Endpoint', 'EPort', 'Weight', 'State', 'Counters'];
@@ -180,19 +183,21 @@ export function renderDrain(body: unknown): string {
 }
 
 interface ResourceSpec {
-  path: string;
+  fetch(c: LoxiApiClient): Promise<unknown>;
+  /** The list in the body; '' when the whole body is the row. */
   listKey: string;
-  render(items: unknown[], o: LoxicmdOptions): string;
+  render(items: unknown[], o: LoxicmdOptions, body: unknown): string;
 }
 
 const RESOURCES: Record<LoxicmdResource, ResourceSpec> = {
-  lb: { path: '/config/loadbalancer/all', listKey: 'lbAttr', render: (items, o) => renderLbTable(items, o.output === 'wide', o.servName) },
-  bgpneigh: { path: '/config/bgp/neigh/all', listKey: 'bgpNeiAttr', render: (items) => renderBgpNeighTable(items) },
-  hastate: { path: '/config/cistate/all', listKey: 'Attr', render: (items, o) => renderHaStateTable(items, o.output === 'wide') },
-  bfd: { path: '/config/bfd/all', listKey: 'Attr', render: (items, o) => renderBfdTable(items, o.output === 'wide') },
-  ct: { path: '/config/conntrack/all', listKey: 'ctAttr', render: (items) => renderCtTable(items) },
-  // Not a list: the whole body is the row.
-  drain: { path: '/config/drain', listKey: '', render: () => '' },
+  lb: { fetch: (c) => c.listLbRules(), listKey: 'lbAttr', render: (items, o) => renderLbTable(items, o.output === 'wide', o.servName) },
+  bgpneigh: { fetch: (c) => c.listBgpNeighbors(), listKey: 'bgpNeiAttr', render: (items) => renderBgpNeighTable(items) },
+  hastate: { fetch: (c) => c.listCiStates(), listKey: 'Attr', render: (items, o) => renderHaStateTable(items, o.output === 'wide') },
+  bfd: { fetch: (c) => c.listBfdSessions(), listKey: 'Attr', render: (items, o) => renderBfdTable(items, o.output === 'wide') },
+  ct: { fetch: (c) => c.listConntrack(), listKey: 'ctAttr', render: (items) => renderCtTable(items) },
+  ep: { fetch: (c) => c.listEndpoints(), listKey: 'Attr', render: (items) => renderEndpointTable(items) },
+  loglevel: { fetch: (c) => c.getParams(), listKey: '', render: (_items, _o, body) => renderParams(body) },
+  drain: { fetch: (c) => c.drainState(), listKey: '', render: (_items, _o, body) => renderDrain(body) },
 };
 
 export interface LoxicmdIo {
@@ -201,76 +206,16 @@ export interface LoxicmdIo {
   fetch?: typeof fetch;
 }
 
-/** A failure talking to the API, already worded for the user. */
-class RequestError extends Error {}
-
-/** The part of fetch loxicmd uses. */
-type Fetcher = (url: string, init: { method?: string; headers: Record<string, string>; signal: AbortSignal }) => Promise<{ status: number; text(): Promise<string> }>;
-
-/**
- * fetch cannot be given a CA bundle, so with --cacert the request goes
- * through node:https; its errors are shaped as fetch's (the socket error as
- * `cause`), so they are reported the same way.
- */
-function httpsWithCa(ca: Buffer): Fetcher {
-  return (url, init) =>
-    new Promise((resolve, reject) => {
-      const req = https.request(url, { method: init.method ?? 'GET', headers: init.headers, ca, minVersion: 'TLSv1.2', signal: init.signal }, (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (d: string) => (text += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: async () => text }));
-        res.on('error', (err) => reject(Object.assign(new Error('fetch failed'), { cause: err })));
-      });
-      req.on('error', (err) => {
-        if (init.signal.aborted) reject(init.signal.reason);
-        else reject(Object.assign(new Error('fetch failed'), { cause: err }));
-      });
-      req.end();
-    });
-}
-
 export function apiBaseUrl(o: LoxicmdOptions): string {
-  const host = o.apiserver.includes(':') && !o.apiserver.startsWith('[') ? `[${o.apiserver}]` : o.apiserver;
-  return `${o.protocol}://${host}:${o.port}${API_BASE_PATH}`;
+  return apiOrigin(o.protocol, o.apiserver, o.port) + API_BASE_PATH;
 }
 
-function transportFailure(err: unknown, base: string, o: LoxicmdOptions): string {
-  const e = err as { name?: string; message?: string; cause?: { code?: string; message?: string } };
-  if (e?.name === 'TimeoutError' || e?.name === 'AbortError') return `no answer from loxilb API at ${base} within ${o.timeoutSeconds} s`;
-  const code = e?.cause?.code;
-  const why =
-    code === 'ECONNREFUSED' ? 'connection refused (is loxilb running?)'
-    : code === 'ENOTFOUND' || code === 'EAI_AGAIN' ? 'host not found'
-    : code === 'EHOSTUNREACH' || code === 'ENETUNREACH' ? 'host unreachable'
-    : (e?.cause?.message ?? e?.message ?? String(err));
-  return `cannot connect to loxilb API at ${base}: ${why}`;
-}
-
-async function getJson(o: LoxicmdOptions, path: string, doFetch: Fetcher, method = 'GET'): Promise<unknown> {
-  const base = apiBaseUrl(o);
-  let text: string;
-  let status: number;
-  try {
-    const headers: Record<string, string> = { Accept: 'application/json' };
-    if (o.token !== undefined) headers.Authorization = o.token;
-    const res = await doFetch(base + path, { method, headers, signal: AbortSignal.timeout(o.timeoutSeconds * 1000) });
-    status = res.status;
-    text = await res.text();
-  } catch (err) {
-    throw new RequestError(transportFailure(err, base, o));
-  }
-  let body: unknown;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    throw new RequestError(`loxilb API at ${base} answered HTTP ${status} with a body that is not JSON`);
-  }
-  if (status < 200 || status > 299) {
-    const msg = isPlainObject(body) ? str(pickFields(body, ['message'] as const).message) : '';
-    throw new RequestError(`loxilb API answered HTTP ${status}${msg === '' ? '' : `: ${msg}`}`);
-  }
-  return body;
+/** -o json / -o yaml: the API's body as it came. */
+function printBody(io: LoxicmdIo, o: LoxicmdOptions, body: unknown): boolean {
+  if (o.output === 'json') io.out(`${JSON.stringify(body, null, 4)}\n`);
+  else if (o.output === 'yaml') io.out(toYaml(body));
+  else return false;
+  return true;
 }
 
 /** Runs one loxicmd invocation and returns its exit code: 0 ok, 1 failed, 2 bad usage. */
@@ -288,43 +233,40 @@ export async function runLoxicmd(argv: readonly string[], io: LoxicmdIo): Promis
     return 0;
   }
   const { options } = command;
-  let doFetch: Fetcher = io.fetch ?? fetch;
+  let client: LoxiApiClient;
   try {
-    if (options.tokenFile !== undefined) options.token = `Bearer ${readTokenFile(options.tokenFile, '--token-file')}`;
-    if (options.caCert !== undefined && io.fetch === undefined) doFetch = httpsWithCa(readPemFile(options.caCert, '--cacert', true));
+    const token = options.tokenFile !== undefined ? `Bearer ${readTokenFile(options.tokenFile, '--token-file')}` : options.token;
+    client = new LoxiApiClient({
+      origin: apiOrigin(options.protocol, options.apiserver, options.port),
+      timeoutMs: options.timeoutSeconds * 1000,
+      ...(token !== undefined ? { authorization: token } : {}),
+      ...(options.caCert !== undefined && io.fetch === undefined ? { ca: readPemFile(options.caCert, '--cacert', true) } : {}),
+      ...(io.fetch !== undefined ? { fetch: io.fetch } : {}),
+    });
   } catch (err) {
     if (!(err instanceof SecretFileError)) throw err;
     io.err(`Error: ${err.message}\n`);
     return 2;
   }
   try {
+    if (command.kind === 'run') return await command.run({ client, output: options.output, io });
     if (command.kind === 'setDrain') {
-      // A drain waits for the hand-over: give the request that long and a margin.
       if (command.on) {
-        const q = command.timeoutSeconds === undefined ? '' : `?timeoutSeconds=${command.timeoutSeconds}`;
-        const o = { ...options, timeoutSeconds: Math.max(options.timeoutSeconds, (command.timeoutSeconds ?? 60) + 10) };
-        io.out(renderDrain(await getJson(o, `/config/drain${q}`, doFetch, 'POST')));
+        io.out(renderDrain(await client.drain(command.timeoutSeconds)));
       } else {
-        await getJson(options, '/config/drain', doFetch, 'DELETE');
-        io.out(renderDrain(await getJson(options, '/config/drain', doFetch)));
+        await client.undrain();
+        io.out(renderDrain(await client.drainState()));
       }
       return 0;
     }
     const spec = RESOURCES[command.resource];
-    const body = await getJson(options, spec.path, doFetch);
-    if (options.output === 'json') {
-      io.out(`${JSON.stringify(body, null, 4)}\n`);
-      return 0;
-    }
-    if (command.resource === 'drain') {
-      io.out(renderDrain(body));
-      return 0;
-    }
-    const items = isPlainObject(body) ? list(pickFields(body, [spec.listKey])[spec.listKey]) : [];
-    io.out(spec.render(items, options));
+    const body = await spec.fetch(client);
+    if (printBody(io, options, body)) return 0;
+    const items = spec.listKey !== '' && isPlainObject(body) ? list(pickFields(body, [spec.listKey])[spec.listKey]) : [];
+    io.out(spec.render(items, options, body));
     return 0;
   } catch (err) {
-    if (!(err instanceof RequestError)) throw err;
+    if (!(err instanceof LoxiApiError || err instanceof LoxiTransportError)) throw err;
     io.err(`Error: ${err.message}\n`);
     return 1;
   }

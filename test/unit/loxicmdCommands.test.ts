@@ -91,7 +91,7 @@ test('argument parsing: aliases, defaults, flags anywhere', () => {
     kind: 'get', resource: 'lb', options: { apiserver: '10.0.0.9', port: 8099, timeoutSeconds: 2.5, protocol: 'http', output: 'wide' },
   });
   assert.deepEqual(parseLoxicmdArgs(['-h']), { kind: 'help' });
-  for (const bad of [[], ['list', 'lb'], ['get'], ['get', 'foo'], ['get', 'constructor'], ['get', 'lb', 'x'], ['get', 'lb', '-o', 'yaml'], ['get', 'lb', '-p', '0'], ['get', 'lb', '-t', 'x'], ['get', 'lb', '--bogus'], ['get', 'lb', '--protocol', 'ftp']]) {
+  for (const bad of [[], ['list', 'lb'], ['get'], ['get', 'foo'], ['get', 'constructor'], ['get', 'lb', 'x'], ['get', 'lb', '-o', 'xml'], ['get', 'lb', '-p', '0'], ['get', 'lb', '-t', 'x'], ['get', 'lb', '--bogus'], ['get', 'lb', '--protocol', 'ftp']]) {
     assert.throws(() => parseLoxicmdArgs(bad), UsageError, bad.join(' '));
   }
 });
@@ -214,11 +214,13 @@ test('set drain on|off and get drain: POST / DELETE / GET config/drain, with a c
   for (const [argv, msg] of [
     [['set', 'drain'], /set drain: expected on or off, got ""/],
     [['set', 'drain', 'maybe'], /expected on or off, got "maybe"/],
-    [['set', 'loglevel', 'debug'], /only "drain" is supported/],
+    [['set', 'loglevel', 'loud'], /the level must be one of/],
+    [['set', 'mood', 'on'], /set: unknown resource "mood"/],
     [['set', 'drain', 'on', '--drainTimeout', '0'], /--drainTimeout must be an integer from 1 to 3600/],
     [['set', 'drain', 'off', '--drainTimeout', '5'], /--drainTimeout is for "set drain on"/],
     [['get', 'lb', '--drainTimeout', '5'], /--drainTimeout is for "set drain on"/],
-    [['delete', 'drain'], /unknown command "delete"/],
+    [['delete', 'drain'], /delete: unknown resource "drain"/],
+    [['remove', 'lb'], /unknown command "remove"/],
   ] as const) {
     io = capture();
     assert.equal(await runLoxicmd([...argv], { ...io, fetch: fakeFetch }), 2, argv.join(' '));
