@@ -75,6 +75,11 @@ function deleteQuery({ params, query }: RouteContext): DeleteByKeyQuery {
   return q;
 }
 
+/** Go's omitempty over a flat JSON object. */
+function omitEmpty(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== '' && v !== 0 && v !== undefined));
+}
+
 export function buildRoutes(api: AgentApi): Route[] {
   const deleteByKey = async (ctx: RouteContext) => {
     await api.deleteLbRule(deleteQuery(ctx));
@@ -145,7 +150,8 @@ export function buildRoutes(api: AgentApi): Route[] {
       api.addEndpointHost(parseEndpointHost(ctx.json()));
       return SUCCESS;
     }),
-    route('GET', 'config/endpoint/all', 'lb', () => ({ Attr: api.listEndpointHosts() })),
+    // loxilb's model is omitempty: '' and 0 are left out (a nok ping keeps its "0s").
+    route('GET', 'config/endpoint/all', 'lb', () => ({ Attr: api.listEndpointHosts().map(omitEmpty) })),
     route('DELETE', 'config/endpoint/epipaddress/:ip_address', 'lb', ({ params, query }) => {
       api.deleteEndpointHost(parseEndpointHostDelete(ipParam('ip_address', params.ip_address!), query));
       return SUCCESS;

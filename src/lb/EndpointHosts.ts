@@ -25,7 +25,7 @@
 // green and yellow follow the probes (loxilb gives yellow no effect either).
 // A state stays until the operator changes it (green clears it) and is saved:
 // unlike loxilb, an endpoint added later on a red host does not take traffic.
-import { ConflictError, NotFoundError } from '../util/errors.ts';
+import { ApiError, ConflictError, NotFoundError } from '../util/errors.ts';
 import type { Endpoint, LbRule, Protocol } from './LbRule.ts';
 import {
   epHostKey,
@@ -35,6 +35,9 @@ import {
   type EndpointHostStatePost,
   type HostState,
 } from './validateEndpointHost.ts';
+
+/** POSTed hosts at most: each is a probe on a timer (ping: a process per run). */
+export const MAX_ENDPOINT_HOSTS = 1024;
 
 /** The rule entries' probe type for a rule protocol (loxilb's modNatEpHost). */
 const RULE_KEY_TYPE: Record<Protocol, string> = { tcp: 'tcp', udp: 'udp', sctp: 'sctp', icmp: 'ping' };
@@ -74,6 +77,7 @@ export class EndpointHostTable {
     const key = specKey(spec);
     const cur = this.api.get(key);
     if (cur && cur.hostName !== spec.hostName) throw new ConflictError(`ep-host exists: ${key} is an entry of ${cur.hostName}, not ${spec.hostName}`);
+    if (!cur && this.api.size >= MAX_ENDPOINT_HOSTS) throw new ApiError(403, `ep-host capacity: at most ${MAX_ENDPOINT_HOSTS} endpoint hosts can be POSTed; delete one first`);
     this.api.set(key, spec);
     this.reindex();
     return key;

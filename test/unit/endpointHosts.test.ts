@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseEndpointHost, parseEndpointHostDelete, parseEndpointHostState } from '../../src/lb/validateEndpointHost.ts';
-import { EndpointHostTable, ruleEntryKey } from '../../src/lb/EndpointHosts.ts';
+import { EndpointHostTable, MAX_ENDPOINT_HOSTS, ruleEntryKey } from '../../src/lb/EndpointHosts.ts';
 import { ValidationError, ConflictError, NotFoundError } from '../../src/util/errors.ts';
 import type { LbRule, Protocol } from '../../src/lb/LbRule.ts';
 
@@ -150,4 +150,12 @@ test('records restore to the same table; a state whose entry is gone is skipped;
   const c = t.clone();
   c.add(parseEndpointHost({ hostName: '10.0.0.3', probeType: 'ping' }));
   assert.equal(t.apiEntries().size, 1);
+});
+
+test('POSTed hosts are capped; a re-POST of an existing key still works at the cap', () => {
+  const t = new EndpointHostTable();
+  for (let i = 0; i < MAX_ENDPOINT_HOSTS; i++) t.add(parseEndpointHost({ hostName: `10.1.${i >> 8}.${i & 255}`, probeType: 'ping' }));
+  assert.throws(() => t.add(parseEndpointHost({ hostName: '10.2.0.1', probeType: 'ping' })), (e: unknown) => (e as { status?: number }).status === 403 && /capacity: at most 1024/.test(String(e)));
+  t.add(parseEndpointHost({ hostName: '10.1.0.0', probeType: 'ping', probeDuration: 5 }));
+  assert.equal(t.apiEntries().get('10.1.0.0_ping_0')!.probeDuration, 5);
 });
