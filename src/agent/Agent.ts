@@ -1099,19 +1099,25 @@ export class Agent implements AgentApi, HaHost {
     return gone.length;
   }
 
-  addEndpointHost(spec: EndpointHostSpec): void {
+  async addEndpointHost(spec: EndpointHostSpec): Promise<void> {
     this.requireLbMode();
     this.prober.addHost(spec);
+    // Answered once the datapath has it, as a rule POST is.
+    await this.dpLoop.nextPass();
   }
 
-  deleteEndpointHost(q: EndpointHostDeleteQuery): void {
+  async deleteEndpointHost(q: EndpointHostDeleteQuery): Promise<void> {
     this.requireLbMode();
     this.prober.deleteHost(q);
+    // Answered once the datapath has it, as a rule POST is.
+    await this.dpLoop.nextPass();
   }
 
-  setEndpointHostState(post: EndpointHostStatePost): void {
+  async setEndpointHostState(post: EndpointHostStatePost): Promise<void> {
     this.requireLbMode();
     this.prober.setHostState(post);
+    // Answered once the datapath has it, as a rule POST is.
+    await this.dpLoop.nextPass();
   }
 
   listEndpointHosts(): EndpointHostRow[] {

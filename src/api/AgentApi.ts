@@ -191,12 +191,12 @@ export interface AgentApi {
 
   listConntrack(): ConntrackInfo[];
 
-  /** POST config/endpoint: adds or replaces an endpoint host (saved). */
-  addEndpointHost(spec: EndpointHostSpec): void;
+  /** POST config/endpoint: adds or replaces an endpoint host (saved); these three resolve once the datapath carries the change. */
+  addEndpointHost(spec: EndpointHostSpec): Promise<void>;
   /** DELETE config/endpoint/epipaddress/{ip}: NotFoundError, or ConflictError while LB rules refer to it. */
-  deleteEndpointHost(q: EndpointHostDeleteQuery): void;
+  deleteEndpointHost(q: EndpointHostDeleteQuery): Promise<void>;
   /** POST config/endpointhoststate (saved). */
-  setEndpointHostState(post: EndpointHostStatePost): void;
+  setEndpointHostState(post: EndpointHostStatePost): Promise<void>;
   /** GET config/endpoint/all: API entries, then one per LB rule endpoint. */
   listEndpointHosts(): EndpointHostRow[];
 

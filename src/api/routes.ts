@@ -146,18 +146,18 @@ export function buildRoutes(api: AgentApi): Route[] {
     // loxilb). Rule entries refuse DELETE ("LB Rule-referred"). 0 for
     // inactiveReTries / probeDuration means 2 / 60 s; GET adds hostState and
     // ruleCount to loxilb's fields. Details: src/lb/EndpointHosts.ts.
-    route('POST', 'config/endpoint', 'lb', (ctx) => {
-      api.addEndpointHost(parseEndpointHost(ctx.json()));
+    route('POST', 'config/endpoint', 'lb', async (ctx) => {
+      await api.addEndpointHost(parseEndpointHost(ctx.json()));
       return SUCCESS;
     }),
     // loxilb's model is omitempty: '' and 0 are left out (a nok ping keeps its "0s").
     route('GET', 'config/endpoint/all', 'lb', () => ({ Attr: api.listEndpointHosts().map(omitEmpty) })),
-    route('DELETE', 'config/endpoint/epipaddress/:ip_address', 'lb', ({ params, query }) => {
-      api.deleteEndpointHost(parseEndpointHostDelete(ipParam('ip_address', params.ip_address!), query));
+    route('DELETE', 'config/endpoint/epipaddress/:ip_address', 'lb', async ({ params, query }) => {
+      await api.deleteEndpointHost(parseEndpointHostDelete(ipParam('ip_address', params.ip_address!), query));
       return SUCCESS;
     }),
-    route('POST', 'config/endpointhoststate', 'lb', (ctx) => {
-      api.setEndpointHostState(parseEndpointHostState(ctx.json()));
+    route('POST', 'config/endpointhoststate', 'lb', async (ctx) => {
+      await api.setEndpointHostState(parseEndpointHostState(ctx.json()));
       return SUCCESS;
     }),
 
