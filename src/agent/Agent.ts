@@ -17,7 +17,8 @@ import { BfdDiag, BfdState, bfdDiagName } from '../bfd/BfdPacket.ts';
 import { ApiError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
 import { LOG_LEVELS, currentLogLevel, setLogLevel, type Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
-import { EndpointProber } from '../lb/EndpointProber.ts';
+import { EndpointHealth, type EndpointHostRow } from '../lb/EndpointHealth.ts';
+import type { EndpointHostDeleteQuery, EndpointHostSpec, EndpointHostStatePost } from '../lb/validateEndpointHost.ts';
 import { parseLbRule } from '../lb/validateLbRule.ts';
 import type { CiState, CiStateName } from '../ha/ClusterState.ts';
 import { HaManager, HA_DEFAULT_INIT_WAIT_MS, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost, type PeerRoleView } from '../ha/HaManager.ts';
@@ -178,7 +179,8 @@ export class Agent implements AgentApi, HaHost {
   private connSync?: ConnSync;
 
   private readonly store: ConfigStore;
-  private readonly prober: EndpointProber;
+  /** Rule probes and the endpoint-host table (config/endpoint, config/endpointhoststate). */
+  private readonly prober: EndpointHealth;
   private rest?: RestServer;
   private supervisor?: GobgpSupervisor;
   private client?: GobgpClient;
@@ -200,8 +202,8 @@ export class Agent implements AgentApi, HaHost {
     this.bgpOnly = opts.peer;
     this.bgpEnabled = opts.bgp || opts.peer;
     this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
-    this.prober = new EndpointProber(log.child({ part: 'probe' }));
-    this.prober.on('change', guarded('endpoint liveness change', () => this.onEndpointsChanged(), { log }));
+    this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
+    this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.onEndpointsChanged(hosts), { log }));
     // A pass programs only the rules that changed since the last one. Passes
     // a couple of ms apart still fold a burst of POSTs into a few passes (each
     // pass that removes something reads the connection table once).
@@ -245,6 +247,8 @@ export class Agent implements AgentApi, HaHost {
         { waitMs: this.opts.ha?.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS, logger: this.log },
       );
       for (const s of this.roleRestore.restore(saved.ciStates)) this.ciStates.set(s.instance, s);
+      // Red hosts stay out from the first datapath pass on.
+      for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
       this.startHa();
     }
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
@@ -887,9 +891,9 @@ export class Agent implements AgentApi, HaHost {
     if (this.dpDirty.size > 0) this.dpLoop.kick();
   }
 
-  private onEndpointsChanged(): void {
+  private onEndpointsChanged(hosts?: ReadonlySet<string>): void {
     for (const [key, rule] of this.rules) {
-      if (!rule.serviceArguments.monitor) continue;
+      if (!this.prober.affects(rule, hosts)) continue;
       this.dpDirty.add(key);
       this.vips.setOffer(key, this.offerOf(key, rule));
     }
@@ -1110,6 +1114,7 @@ export class Agent implements AgentApi, HaHost {
       bgp,
       // Counted in place: a scrape copies no rule.
       endpoints: countEndpoints(this.bgpOnly ? [] : this.rules.values(), (r, ep) => this.prober.endpointState(r, ep)),
+      endpointHosts: this.bgpOnly ? [] : this.prober.listWithRtt().map(({ row, rttMs }) => ({ ...row, rttMs })),
     });
   }
 
@@ -1149,6 +1154,31 @@ export class Agent implements AgentApi, HaHost {
     const gone = [...this.rules.keys()];
     await this.changeRules(gone.map((key) => ({ key })));
     return gone.length;
+  }
+
+  async addEndpointHost(spec: EndpointHostSpec): Promise<void> {
+    this.requireLbMode();
+    this.prober.addHost(spec);
+    // Answered once the datapath has it, as a rule POST is.
+    await this.dpLoop.nextPass();
+  }
+
+  async deleteEndpointHost(q: EndpointHostDeleteQuery): Promise<void> {
+    this.requireLbMode();
+    this.prober.deleteHost(q);
+    // Answered once the datapath has it, as a rule POST is.
+    await this.dpLoop.nextPass();
+  }
+
+  async setEndpointHostState(post: EndpointHostStatePost): Promise<void> {
+    this.requireLbMode();
+    this.prober.setHostState(post);
+    // Answered once the datapath has it, as a rule POST is.
+    await this.dpLoop.nextPass();
+  }
+
+  listEndpointHosts(): EndpointHostRow[] {
+    return this.bgpOnly ? [] : this.prober.list();
   }
 
   async setCiState(s: CiState): Promise<void> {

@@ -38,6 +38,8 @@ import { parseLbRule } from '../lb/validateLbRule.ts';
 import { parseCiState } from '../ha/validateCiState.ts';
 import { parseBgpGlobal, parseBgpNeighbor } from '../bgp/validateBgpConfig.ts';
 import { parseBfdSession } from '../bfd/validateBfdConfig.ts';
+import { parseEndpointHost, parseEndpointHostState } from '../lb/validateEndpointHost.ts';
+import type { EndpointHostRecord } from '../lb/EndpointHosts.ts';
 import { isPlainObject } from '../util/caseInsensitive.ts';
 import { errorMessage } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
@@ -49,14 +51,16 @@ export interface SavedState {
   bgpGlobal?: BgpGlobalConfig;
   bgpNeighbors: BgpNeighborConfig[];
   bfdSessions: BfdSessionSpec[];
+  /** Endpoint hosts and host states from config/endpoint and config/endpointhoststate. */
+  endpointHosts: EndpointHostRecord[];
   /** Changes in the journal after loading (what RuleStore's compaction counts from). */
   journalRecords: number;
 }
 
-export const CONFIG_FILES = { rules: 'lbconfig.json', journal: 'lbconfig.journal', ci: 'ciconfig.json', bgp: 'bgpconfig.json', bfd: 'bfdconfig.json' } as const;
+export const CONFIG_FILES = { rules: 'lbconfig.json', journal: 'lbconfig.journal', ci: 'ciconfig.json', bgp: 'bgpconfig.json', bfd: 'bfdconfig.json', endpoints: 'epconfig.json' } as const;
 const FILES = CONFIG_FILES;
 /** The kind written into each file's header and checksums: a record cannot move between files unnoticed. */
-const KINDS = { rules: 'lbconfig', journal: 'lbconfig-journal', ci: 'ciconfig', bgp: 'bgpconfig', bfd: 'bfdconfig' } as const;
+const KINDS = { rules: 'lbconfig', journal: 'lbconfig-journal', ci: 'ciconfig', bgp: 'bgpconfig', bfd: 'bfdconfig', endpoints: 'epconfig' } as const;
 
 /** One change to the rule table: the rule now stored under `key`, or none. */
 export interface RuleOp {
@@ -108,6 +112,8 @@ export class ConfigStore {
     note(bfd);
     const bgp = this.readBgp();
     note(bgp);
+    const eps = this.readSmall(FILES.endpoints, KINDS.endpoints, 'Attr', validEndpointRecord);
+    note(eps);
     const rules = this.readRules();
     note(rules);
     const state: SavedState = {
@@ -116,6 +122,7 @@ export class ConfigStore {
       bgpGlobal: bgp.global,
       bgpNeighbors: bgp.neighbors,
       bfdSessions: bfd.values,
+      endpointHosts: eps.values,
       journalRecords: rules.journalRecords,
     };
     if (rewrite) {
@@ -125,6 +132,7 @@ export class ConfigStore {
       this.saveCiStates(state.ciStates);
       this.saveBfdSessions(state.bfdSessions);
       this.saveBgp(state.bgpGlobal, state.bgpNeighbors);
+      this.saveEndpointHosts(state.endpointHosts);
       state.journalRecords = 0;
     }
     return state;
@@ -154,6 +162,9 @@ export class ConfigStore {
 
   saveBfdSessions(sessions: BfdSessionSpec[]): void {
     this.writeSync(FILES.bfd, encodeRecordFile(KINDS.bfd, sessions));
+  }
+  saveEndpointHosts(records: EndpointHostRecord[]): void {
+    this.writeSync(FILES.endpoints, encodeRecordFile(KINDS.endpoints, records));
   }
   saveCiStates(states: CiState[]): void {
     this.writeSync(FILES.ci, encodeRecordFile(KINDS.ci, states));
@@ -437,6 +448,15 @@ function validBfdSession(data: unknown): BfdSessionSpec {
   const auth = data.auth;
   const a = isPlainObject(auth) ? { authType: auth.type, keyId: auth.keyId, keyFile: auth.keyFile } : auth === undefined ? {} : { authType: auth };
   return parseBfdSession({ instance: data.instance, remoteIp: data.remoteIp, sourceIp: data.sourceIp, interval: data.intervalUs, retryCount: data.multiplier, ...a });
+}
+
+/** Saved as POSTed; checked as the POST config/endpoint or config/endpointhoststate body it came from. */
+function validEndpointRecord(data: unknown): EndpointHostRecord {
+  if (isPlainObject(data) && Object.keys(data).length === 1) {
+    if ('host' in data) return { host: parseEndpointHost(data.host) };
+    if ('hostState' in data) return { hostState: parseEndpointHostState(data.hostState) };
+  }
+  throw new Error('an endpoint record must be {"host": {...}} or {"hostState": {...}}');
 }
 
 function validBgpRecord(data: unknown): { global: BgpGlobalConfig } | { neighbor: BgpNeighborConfig } {

@@ -9,6 +9,8 @@ import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
 import type { BfdSessionPost } from '../bfd/validateBfdConfig.ts';
+import type { EndpointHostRow } from '../lb/EndpointHealth.ts';
+import type { EndpointHostDeleteQuery, EndpointHostSpec, EndpointHostStatePost } from '../lb/validateEndpointHost.ts';
 
 /** One row of GET /config/bfd/all: loxilb's fields (note `sourceIP`), then what the session negotiated. */
 export interface BfdSessionInfo {
@@ -196,6 +198,15 @@ export interface AgentApi {
   listCiStates(): CiStateInfo[];
 
   listConntrack(): ConntrackInfo[];
+
+  /** POST config/endpoint: adds or replaces an endpoint host (saved); these three resolve once the datapath carries the change. */
+  addEndpointHost(spec: EndpointHostSpec): Promise<void>;
+  /** DELETE config/endpoint/epipaddress/{ip}: NotFoundError, or ConflictError while LB rules refer to it. */
+  deleteEndpointHost(q: EndpointHostDeleteQuery): Promise<void>;
+  /** POST config/endpointhoststate (saved). */
+  setEndpointHostState(post: EndpointHostStatePost): Promise<void>;
+  /** GET config/endpoint/all: API entries, then one per LB rule endpoint. */
+  listEndpointHosts(): EndpointHostRow[];
 
   setBgpGlobal(cfg: BgpGlobalConfig): Promise<void>;
   addBgpNeighbor(n: BgpNeighborConfig): Promise<void>;

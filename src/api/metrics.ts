@@ -30,7 +30,21 @@ export interface MetricsSnapshot {
   bgp: BgpNeighborStatus[];
   /** The rules' endpoints by probe state (countEndpoints). */
   endpoints: { healthy: number; unhealthy: number };
+  /** The endpoint-host table (GET config/endpoint/all) with ping round trips, ms. */
+  endpointHosts?: readonly EndpointHostSample[];
 }
+
+export interface EndpointHostSample {
+  hostName: string;
+  name: string;
+  probeType: string;
+  probePort: number;
+  /** ok, nok or red. */
+  currState: string;
+  rttMs?: { min: number; avg: number; max: number };
+}
+
+const EP_HOST_STATES = ['ok', 'nok', 'red'] as const;
 
 /** Endpoints of the rules that pass their probe (or are not probed) and that fail it, counted in place. */
 export function countEndpoints(rules: Iterable<LbRule>, stateOf: (rule: LbRule, ep: Endpoint) => string): { healthy: number; unhealthy: number } {
@@ -146,6 +160,20 @@ export function renderMetrics(s: MetricsSnapshot): string {
         tracked.upstream!.map((u) => [{ kind: u.kind, name: u.name }, u.up ? 1 : 0]),
       );
     }
+    const hosts = s.endpointHosts ?? [];
+    const hostLabels = (h: EndpointHostSample): Labels => ({ host: h.hostName, name: h.name, probe: h.probeType, port: String(h.probePort) });
+    e.family(
+      'loxilb_endpoint_host_state',
+      'gauge',
+      'Endpoint hosts (GET config/endpoint/all): 1 for the current state (ok, nok: fails its probe, red: set by config/endpointhoststate).',
+      hosts.flatMap((h) => EP_HOST_STATES.map((state): [Labels, number] => [{ ...hostLabels(h), state }, h.currState === state ? 1 : 0])),
+    );
+    e.family(
+      'loxilb_endpoint_probe_delay_seconds',
+      'gauge',
+      'Round trip of the last ping probe of an endpoint host, by stat (min, avg, max; 0 when nothing answered).',
+      hosts.flatMap((h) => (h.rttMs ? (['min', 'avg', 'max'] as const).map((stat): [Labels, number] => [{ ...hostLabels(h), stat }, h.rttMs![stat] / 1000]) : [])),
+    );
     if (st.drain) e.one('loxilb_draining', 'gauge', '1 while the node drains or is drained (SIGTERM, POST config/drain).', st.drain.draining ? 1 : 0);
   }
   if (dp) e.one('loxilb_datapath_table_adopted', 'gauge', '1 when this run adopted the pinned connection table of an earlier one.', dp.pinned.adopted ? 1 : 0);

@@ -10,6 +10,7 @@ import { formatLbRuleForGet, parseLbRule } from '../lb/validateLbRule.ts';
 import { parseCiState } from '../ha/validateCiState.ts';
 import { parseBgpGlobal, parseBgpNeighbor } from '../bgp/validateBgpConfig.ts';
 import { parseBfdSessionPost } from '../bfd/validateBfdConfig.ts';
+import { parseEndpointHost, parseEndpointHostDelete, parseEndpointHostState } from '../lb/validateEndpointHost.ts';
 import { DEFAULT_INSTANCE } from '../lb/LbRule.ts';
 import { boolQuery, intParam, intQuery, ipParam, protocolParam } from './requestParams.ts';
 
@@ -74,6 +75,11 @@ function deleteQuery({ params, query }: RouteContext): DeleteByKeyQuery {
   return q;
 }
 
+/** Go's omitempty over a flat JSON object. */
+function omitEmpty(o: object): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== '' && v !== 0 && v !== undefined));
+}
+
 export function buildRoutes(api: AgentApi): Route[] {
   const deleteByKey = async (ctx: RouteContext) => {
     await api.deleteLbRule(deleteQuery(ctx));
@@ -131,6 +137,31 @@ export function buildRoutes(api: AgentApi): Route[] {
     })),
 
     route('GET', 'config/conntrack/all', 'lb', () => ({ ctAttr: api.listConntrack() })),
+
+    // Endpoint hosts (reference §2.6, loxilb's rules.go AddEPHost / DeleteEPHost /
+    // SetEPHostState). The table lists the POSTed entries and one per LB rule
+    // endpoint (<ip>_<tcp|udp|sctp|ping>_<port>); a POSTed entry is probed as
+    // it says and decides the endpoints it covers (same key, or same host and
+    // port with a probe over the rule's protocol) in every rule; state red
+    // takes an entry, or with epPort/epProto left out every entry of the host,
+    // out of every rule until it is set green again (yellow: no effect, as in
+    // loxilb). Rule entries refuse DELETE ("LB Rule-referred"). 0 for
+    // inactiveReTries / probeDuration means 2 / 60 s; GET adds hostState and
+    // ruleCount to loxilb's fields. Details: src/lb/EndpointHosts.ts.
+    route('POST', 'config/endpoint', 'lb', async (ctx) => {
+      await api.addEndpointHost(parseEndpointHost(ctx.json()));
+      return SUCCESS;
+    }),
+    // loxilb's model is omitempty: '' and 0 are left out (a nok ping keeps its "0s").
+    route('GET', 'config/endpoint/all', 'lb', () => ({ Attr: api.listEndpointHosts().map(omitEmpty) })),
+    route('DELETE', 'config/endpoint/epipaddress/:ip_address', 'lb', async ({ params, query }) => {
+      await api.deleteEndpointHost(parseEndpointHostDelete(ipParam('ip_address', params.ip_address!), query));
+      return SUCCESS;
+    }),
+    route('POST', 'config/endpointhoststate', 'lb', async (ctx) => {
+      await api.setEndpointHostState(parseEndpointHostState(ctx.json()));
+      return SUCCESS;
+    }),
 
     // Our extension: drain for maintenance (what SIGTERM does before a stop), and back.
     route('GET', 'config/drain', 'lb', () => api.drainState()),

@@ -205,7 +205,8 @@ const GET_SERVICE_FIELDS = [
 
 /**
  * The GET shape of a rule, with Go's omitempty: zero, false and empty values
- * are left out. Endpoint state is "-" when the rule is not monitored.
+ * are left out. Endpoint state is "-" when the rule is not monitored and no
+ * endpoint host (config/endpoint, config/endpointhoststate) decides it.
  */
 export function formatLbRuleForGet(rule: LbRule & { programmed?: boolean; reason?: string }, endpointStates?: EndpointStateLookup): LbRuleGet {
   const sa: Record<string, unknown> = {};
@@ -220,7 +221,8 @@ export function formatLbRuleForGet(rule: LbRule & { programmed?: boolean; reason
       endpointIP: ep.endpointIP,
       targetPort: ep.targetPort,
       weight: ep.weight,
-      state: monitor ? (endpointStates?.(ep, rule) ?? ep.state ?? 'active') : '-',
+      // Unmonitored: "-", unless the endpoint-host table (config/endpoint, endpointhoststate) decides it.
+      state: monitor ? (endpointStates?.(ep, rule) ?? ep.state ?? 'active') : ep.state === 'inactive' || ep.state === 'active' ? ep.state : '-',
       counter: ep.counter ?? '0:0',
     })),
   };

@@ -64,6 +64,15 @@ describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
     assert.ok(((await query('loxilb_conntrack_max_entries')) ?? 0) >= 262_144);
   });
 
+  it('endpoint hosts: the rule endpoint and a POSTed ping host with its measured round trip', async () => {
+    await until('loxilb_endpoint_host_state{name="10.0.0.1_tcp_8080",state="ok"}', 1);
+    await t.mustApi(LB1.name, 'POST', '/config/endpoint', { hostName: ROUTER.ipv4, probeType: 'ping', probeDuration: 1 });
+    await until(`loxilb_endpoint_host_state{host="${ROUTER.ipv4}",probe="ping",state="ok"}`, 1);
+    await waitFor(async () => ((await query(`loxilb_endpoint_probe_delay_seconds{host="${ROUTER.ipv4}",stat="max"}`)) ?? 0) > 0, { timeoutMs: 20_000, what: 'a ping round trip in Prometheus' });
+    await t.mustApi(LB1.name, 'POST', '/config/endpointhoststate', { hostName: ROUTER.ipv4, state: 'red' });
+    await until(`loxilb_endpoint_host_state{host="${ROUTER.ipv4}",probe="ping",state="red"}`, 1);
+  });
+
   it('a role change flips the one-hot state and moves the change counter by one', async () => {
     await t.mustApi(LB1.name, 'POST', '/config/cistate', { instance: 'llb-inst0', state: 'MASTER', vip: '0.0.0.0' });
     await until('loxilb_ha_state{ha_instance="llb-inst0",state="MASTER"}', 1);

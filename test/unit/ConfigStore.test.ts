@@ -42,7 +42,7 @@ const snapshotRules = (dir: string): LbRule[] => {
 
 test('an empty or missing config dir loads as empty state', () => {
   const s = new ConfigStore(freshDir()).load();
-  assert.deepEqual(s, { rules: [], ciStates: [], bgpGlobal: undefined, bgpNeighbors: [], bfdSessions: [], journalRecords: 0 });
+  assert.deepEqual(s, { rules: [], ciStates: [], bgpGlobal: undefined, bgpNeighbors: [], bfdSessions: [], endpointHosts: [], journalRecords: 0 });
 });
 
 test('rules saved through RuleStore come back from a new ConfigStore: journal replayed over the snapshot', async () => {

@@ -148,6 +148,7 @@ test('old files without checksums load once, validated, and are rewritten with c
     bgpGlobal: { localAs: 64512, routerId: '10.0.0.1', listenPort: 0, setNextHopSelf: true },
     bgpNeighbors: [neighbor],
     bfdSessions: [bfd],
+    endpointHosts: [],
     journalRecords: 0,
   };
   assert.deepEqual(new ConfigStore(dir).load(), want);

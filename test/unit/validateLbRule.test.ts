@@ -330,7 +330,7 @@ test('formatLbRuleForGet applies omitempty and hides internal fields', () => {
   });
 });
 
-test('formatLbRuleForGet reports endpoint state only for monitored rules', () => {
+test('formatLbRuleForGet reports endpoint state for monitored rules, and for others only what an endpoint host decided', () => {
   const rule = parseLbRule(body({ monitor: true }, {
     endpoints: [{ endpointIP: '10.0.0.1', targetPort: 80, weight: 1 }, { endpointIP: '10.0.0.2', targetPort: 80, weight: 1 }],
   }));
@@ -339,6 +339,9 @@ test('formatLbRuleForGet reports endpoint state only for monitored rules', () =>
   const out = formatLbRuleForGet(rule, (ep) => (ep.endpointIP === '10.0.0.1' ? 'active' : undefined));
   assert.deepEqual(out.endpoints.map((e) => [e.state, e.counter]), [['active', '0:0'], ['inactive', '5:100']]);
   rule.serviceArguments.monitor = false;
+  // Unmonitored: '-' unless config/endpoint or endpointhoststate decided (the agent fills state).
+  assert.deepEqual(formatLbRuleForGet(rule).endpoints.map((e) => e.state), ['-', 'inactive']);
+  rule.endpoints[1]!.state = '-';
   assert.deepEqual(formatLbRuleForGet(rule).endpoints.map((e) => e.state), ['-', '-']);
 });
 
