@@ -169,7 +169,9 @@ describe('loxicmd against the REST server', () => {
     assert.equal(r.stdout, `LB Configuration saved in ${path.join(dir, 'lbconfig.txt')}\n`);
     r = await run('save', '-a', '-c', dir);
     assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /EndPoint configuration not saved: the agent does not serve config\/endpoint\/all/);
+    // The agent serves config/endpoint/all: the endpoint hosts are saved too.
+    assert.equal(r.stderr, '');
+    assert.ok(fs.existsSync(path.join(dir, 'EPconfig.txt')));
     assert.ok(fs.existsSync(path.join(dir, 'lbconfig.txt.bk')));
     const saved = JSON.parse(fs.readFileSync(path.join(dir, 'lbconfig.txt'), 'utf8'));
     assert.equal(saved.lbAttr.length, 3);
