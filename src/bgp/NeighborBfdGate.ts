@@ -64,6 +64,7 @@ export class NeighborBfdGate {
     }
     const timer = unrefTimer(this.clock.setTimer(() => this.release(address, 'timeout'), this.maxHoldMs));
     this.held.set(address, { timer, since: this.clock.now() });
+    this.opts.logger?.info({ neighbor: address, maxHoldMs: this.maxHoldMs }, 'BFD with the BGP neighbour held AdminDown until its BGP session is Established');
   }
 
   /** gobgpd's view of one BGP session. */

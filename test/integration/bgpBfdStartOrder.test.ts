@@ -8,8 +8,9 @@
 // and BFD Up right after. BIRD (`bfd on`) must not be kept waiting either.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { BgpLab, LB_NODES, ROUTER } from '../lab/BgpLab.ts';
+import { BgpLab, CLUSTER_AS, LB_NODES, ROUTER, ROUTER_AS } from '../lab/BgpLab.ts';
 import { waitFor } from '../lab/wait.ts';
+import { NEIGHBOR_BFD_MAX_HOLD_MS } from '../../src/bgp/NeighborBfdGate.ts';
 
 const [LB1] = LB_NODES as [(typeof LB_NODES)[0]];
 const VIP = '123.123.123.1';
@@ -106,5 +107,33 @@ describe('at start, BFD with BIRD comes Up after BGP, and BIRD is not kept waiti
     assert.ok(await vipAtBird(), 'the VIP stays at BIRD');
     ctx.diagnostic(`BIRD Established ${(established - t0).toFixed(0)} ms after BGP config, BFD Up ${(bfdUp - established).toFixed(0)} ms after that`);
     await t.waitEstablished(LB1.name, [ROUTER.ipv4], 5000);
+  });
+});
+
+// A router whose BGP session never comes up while BFD is held (as one that
+// wants BFD Up first would: FRR 10.4's `bfd strict`; neither BIRD 2.0 nor
+// FRR 8.4 has such a mode, so BGP is made to fail here by a wrong AS) still
+// gets BFD Up, NEIGHBOR_BFD_MAX_HOLD_MS after the session started: no deadlock.
+describe('at start, a BGP session that does not come up holds BFD back only for a bounded time', { timeout: 60_000 }, () => {
+  let t: BgpLab;
+  before(async () => {
+    t = await BgpLab.create({ lbCount: 1, worker: false, birdBfd: { ...BFD, neighbors: [{ address: LB1.ipv4 }] } });
+  });
+  after(async () => {
+    await t?.destroy();
+  });
+
+  it(`BFD Up at the router ${NEIGHBOR_BFD_MAX_HOLD_MS} ms after the session started, not before`, async (ctx) => {
+    // BIRD expects AS 64512 from us; announcing 64513 makes every OPEN fail.
+    await t.mustApi(LB1.name, 'POST', '/config/bgp/global', { routerId: LB1.ipv4, localAs: CLUSTER_AS + 1, setNextHopSelf: true });
+    const t0 = performance.now();
+    await t.mustApi(LB1.name, 'POST', '/config/bgp/neigh', { ipAddress: ROUTER.ipv4, remoteAs: ROUTER_AS, bfd: { interval: 100000, retryCount: 3 } });
+    const bfd = async () => (await t.bird.bfdSessions()).find((s) => s.address === LB1.ipv4)?.state;
+    await waitFor(async () => (await bfd()) === 'Up', { timeoutMs: NEIGHBOR_BFD_MAX_HOLD_MS + 10_000, intervalMs: 100, what: 'BFD Up at BIRD' });
+    const ms = performance.now() - t0;
+    ctx.diagnostic(`BFD Up at BIRD ${ms.toFixed(0)} ms after the session started, BGP never Established`);
+    const states = await t.sessionStates(LB1.name);
+    assert.notEqual(states[ROUTER.ipv4], 6, 'BGP must not have come up in this test');
+    assert.ok(ms >= NEIGHBOR_BFD_MAX_HOLD_MS - 1000, `held until the bound (${ms.toFixed(0)} ms)`);
   });
 });
