@@ -59,6 +59,8 @@ export interface BgpLabOptions {
    */
   router?: 'bird' | 'frr';
   frrBfd?: FrrBfdOptions;
+  /** FRR: extra `neighbor X ...` settings for its sessions with the LB nodes, e.g. `timers connect 1`. */
+  frrNeighborExtra?: string[];
   /** Extra agent flags per LB node (e.g. --ka), on top of --bgp. */
   lbArgs?: (lb: NodeAddr, index: number) => string[];
   /**
@@ -123,7 +125,7 @@ export class BgpLab {
     const bfd = this.opts.routerBgpBfd;
     if (this.opts.router === 'frr') {
       if (client) throw new Error('BgpLab: client is only supported with BIRD as the router');
-      const frrNeighbors = this.lbs.flatMap((lb) => [lb.ipv4, lb.ipv6].map((address) => ({ address, remoteAs: CLUSTER_AS, bfd })));
+      const frrNeighbors = this.lbs.flatMap((lb) => [lb.ipv4, lb.ipv6].map((address) => ({ address, remoteAs: CLUSTER_AS, bfd, extra: this.opts.frrNeighborExtra })));
       this.frr = await Frr.start(lab, ROUTER.name, { routerId: ROUTER.ipv4, asn: ROUTER_AS, neighbors: frrNeighbors, bfd: this.opts.frrBfd });
       await this.startNodes();
       return;
