@@ -15,6 +15,7 @@ did=()
 requirements=(
   "gobgpd gobgpd" "gobgp gobgpd"
   "bird bird2" "birdc bird2"
+  "/usr/lib/frr/bgpd frr" "/usr/lib/frr/bfdd frr" "vtysh frr"
   "keepalived keepalived"
   "ip iproute2" "curl curl" "ping iputils-ping" "ps procps"
   "g++ g++" "make make" "python3 python3"
@@ -42,7 +43,7 @@ if [ "${#packages[@]}" -gt 0 ]; then
     echo "setup: missing ${packages[*]}; installing them needs root" >&2
     exit 1
   fi
-  # The bird2, keepalived, nginx and haproxy packages start system-wide
+  # The bird2, frr, keepalived, nginx and haproxy packages start system-wide
   # daemons from their postinst (bird2's stock config even exports routes
   # into the root namespace's kernel table). Tests and benchmarks run their
   # own inside namespaces, so forbid service starts during the install
@@ -71,12 +72,14 @@ if [ "${#packages[@]}" -gt 0 ]; then
   did+=("installed ${packages[*]}")
 fi
 
-# Never rely on (or compete with) a packaged, system-wide BIRD or keepalived
-# (a system keepalived would answer VRRP and hold addresses in the root
-# namespace): if systemd is running, keep their services stopped and disabled.
+# Never rely on (or compete with) a packaged, system-wide BIRD, FRR or
+# keepalived (a system keepalived would answer VRRP and hold addresses in the
+# root namespace; FRR's zebra would own the root namespace's routes): if
+# systemd is running, keep their services stopped and disabled. Labs run FRR's
+# daemons themselves, inside namespaces, with -N <instance>.
 # Without systemd nothing starts them.
 if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
-  for unit in bird.service keepalived.service nginx.service haproxy.service etcd.service prometheus.service prometheus-node-exporter.service; do
+  for unit in bird.service frr.service keepalived.service nginx.service haproxy.service etcd.service prometheus.service prometheus-node-exporter.service; do
     if systemctl is-enabled --quiet "$unit" 2>/dev/null ||
        systemctl is-active --quiet "$unit" 2>/dev/null; then
       systemctl disable --now --quiet "$unit"

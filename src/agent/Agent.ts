@@ -11,6 +11,7 @@ import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
 import type { NativeBfdTransport } from '../bfd/NativeBfdTransport.ts';
 import { completeBfdSession, type BfdSessionPost, type BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { BfdManager } from '../bfd/BfdManager.ts';
+import { NeighborBfdGate } from '../bgp/NeighborBfdGate.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
 import { announceAddress } from '../net/gratuitous.ts';
 import { BfdDiag, BfdState, bfdDiagName } from '../bfd/BfdPacket.ts';
@@ -141,6 +142,8 @@ export class Agent implements AgentApi, HaHost {
   private neighborBfd = new Set<string>();
   /** BGP neighbours whose BFD session went down after being up: their sessions stay shut. */
   private bfdDownNeighbors = new Set<string>();
+  /** Neighbour BFD sessions stay AdminDown until their BGP session is first Established (see NeighborBfdGate). */
+  private readonly neighborBfdGate: NeighborBfdGate;
   private ha?: HaManager;
   /** With --ka / --cluster: the routers and VIP links that make this node eligible for MASTER. */
   private upstream?: UpstreamTracker;
@@ -207,6 +210,10 @@ export class Agent implements AgentApi, HaHost {
     // A pass programs only the rules that changed since the last one. Passes
     // a couple of ms apart still fold a burst of POSTs into a few passes (each
     // pass that removes something reads the connection table once).
+    this.neighborBfdGate = new NeighborBfdGate({
+      release: (ip) => this.bfd?.updateSession(DEFAULT_INSTANCE, ip, { adminDown: false }),
+      logger: this.log.child({ part: 'bfd' }),
+    });
     this.dpLoop = new CoalescingLoop(async () => this.programDatapath(), {
       spacingMs: 2,
       onError: (err) => {
@@ -631,7 +638,9 @@ export class Agent implements AgentApi, HaHost {
     const params = { instance: DEFAULT_INSTANCE, remoteIp: n.ipAddress, txIntervalUs: n.bfd.intervalUs, rxIntervalUs: n.bfd.intervalUs, multiplier: n.bfd.multiplier };
     if (this.neighborBfd.has(key)) m.updateSession(DEFAULT_INSTANCE, n.ipAddress, params);
     else {
-      await m.addSession(params);
+      const hold = this.bgpEnabled && this.neighborBfdGate.shouldHold(n.ipAddress);
+      await m.addSession({ ...params, adminDown: hold });
+      if (hold) this.neighborBfdGate.hold(n.ipAddress);
       this.warnUnauthenticated(n.ipAddress, undefined);
     }
     this.neighborBfd.add(key);
@@ -640,6 +649,7 @@ export class Agent implements AgentApi, HaHost {
   private async dropNeighborBfd(ip: string): Promise<void> {
     const key = bfdKey(DEFAULT_INSTANCE, ip);
     this.bfdDownNeighbors.delete(ip);
+    this.neighborBfdGate.forget(ip);
     if (!this.neighborBfd.delete(key)) return;
     if (this.bfd?.get(DEFAULT_INSTANCE, ip)) await this.bfd.deleteSession(DEFAULT_INSTANCE, ip);
   }
@@ -679,6 +689,7 @@ export class Agent implements AgentApi, HaHost {
       this.stopWatch();
       this.stopPeerWatch();
       this.upstream?.bgpReset();
+      this.neighborBfdGate.bgpReset();
     });
     this.publishBgpConfig();
     await this.supervisor.start();
@@ -713,19 +724,21 @@ export class Agent implements AgentApi, HaHost {
     });
   }
 
-  /** Session states for the upstream tracker: gobgpd reports every peer, then each change. */
+  /** Session states for the upstream tracker and the neighbour BFD gate: gobgpd reports every peer, then each change. */
   private startPeerWatch(): void {
-    if (!this.upstream || this.stopped) return;
+    if (this.stopped) return;
     this.stopPeerWatch();
     this.cancelPeerWatch = this.client!.watch({
       onPeer: (p) => {
         const ip = normalizeIp(p.address) ?? p.address;
         this.upstream?.bgpState(ip, p.sessionState === 'ESTABLISHED');
+        this.neighborBfdGate.bgpState(ip, p.sessionState === 'ESTABLISHED');
       },
       onEnd: (err) => {
         this.cancelPeerWatch = undefined;
         if (this.stopped) return;
         this.upstream?.bgpReset();
+        this.neighborBfdGate.bgpReset();
         if (err) this.log.debug({ err: err.message }, 'peer watch ended; retrying');
         this.peerWatchRetry = setTimeout(guarded('peer watch restart', () => this.startPeerWatch(), { log: this.log }), 1000);
       },
@@ -763,6 +776,7 @@ export class Agent implements AgentApi, HaHost {
     this.rest?.beginShutdown();
     this.stopWatch();
     this.stopPeerWatch();
+    this.neighborBfdGate.close();
     this.upstream?.close();
     this.prober.close();
     this.dpLoop.close();

@@ -85,6 +85,8 @@ export interface BfdSessionParams {
   /** Detect Mult, 1..255. */
   multiplier: number;
   auth?: BfdAuthConfig;
+  /** Start in AdminDown (release it with updateSession); default false. */
+  adminDown?: boolean;
 }
 
 export interface BfdSessionUpdate {
@@ -331,6 +333,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
     const rxFollowsTx = p.rxIntervalUs === undefined;
     const rxIntervalUs = rxFollowsTx ? txIntervalUs : checkInterval('rxIntervalUs', p.rxIntervalUs);
     const multiplier = checkMultiplier(p.multiplier);
+    if (p.adminDown !== undefined && typeof p.adminDown !== 'boolean') throw new ValidationError('adminDown', 'true or false', p.adminDown);
     const key = keyOf(p.instance, remoteIp);
     if (this.byKey.has(key) || this.pending.has(key)) {
       throw new ConflictError(`bfd session to ${remoteIp} already exists in instance ${p.instance}`);
@@ -387,6 +390,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
         requiredMinRxUs: rxIntervalUs,
         detectMult: multiplier,
         localDiscriminator,
+        ...(p.adminDown ? { adminDown: true } : {}),
         ...(authKey ? { auth: authKey } : {}),
         ...(this.remoteLimits ? { remoteLimits: this.remoteLimits } : {}),
       },

@@ -24,6 +24,8 @@ describe('BGP with BFD: after the link heals, the session is back within seconds
     t = await BgpLab.create({ lbCount: 1, worker: false, birdBfd: { minRxMs: 100, minTxMs: 100, multiplier: 3 }, routerBgpBfd: true });
     await t.configureBgp({ routerBfd: { interval: 100000, retryCount: 3 } });
     await t.waitEstablished(LB1.name, [ROUTER.ipv4], 30_000);
+    // BFD comes Up only after BGP is Established (bgpBfdStartOrder.test.ts): a cut before then is not BFD's to see.
+    await waitFor(async () => (await birdBfd()) === 'Up', { timeoutMs: 10_000, intervalMs: 50, what: 'BFD Up at BIRD' });
   });
   after(async () => {
     await t?.destroy();

@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess } from './Lab.ts';
 import { Bird, type BirdBfdOptions, type BirdBgpNeighbor } from './Bird.ts';
+import { Frr, type FrrBfdOptions } from './Frr.ts';
 import { waitFor } from './wait.ts';
 import { agentApi, mustAgentApi, startAgentProcess, type ApiReply } from './agentProcess.ts';
 
@@ -48,8 +49,18 @@ export interface BgpLabOptions {
   loglevel?: string;
   /** The router's `protocol bfd` (off by default). */
   birdBfd?: BirdBfdOptions;
-  /** The router ties its BGP sessions with the LB nodes to BFD (`bfd on`; needs birdBfd). */
+  /** The router ties its BGP sessions with the LB nodes to BFD (BIRD: `bfd on`, needs birdBfd; FRR: `neighbor X bfd`). */
   routerBgpBfd?: boolean;
+  /**
+   * The router's software: BIRD (default) or FRR 8.4 (zebra, bgpd, bfdd; see
+   * Frr.ts). FRR keeps its own defaults (connect retry 120 s) except the BGP
+   * timers (3 s / 9 s, as BIRD here), and runs BFD with `frrBfd` timers.
+   * With FRR, `bird` is not set and `client` is not supported.
+   */
+  router?: 'bird' | 'frr';
+  frrBfd?: FrrBfdOptions;
+  /** FRR: extra `neighbor X ...` settings for its sessions with the LB nodes, e.g. `timers connect 1`. */
+  frrNeighborExtra?: string[];
   /** Extra agent flags per LB node (e.g. --ka), on top of --bgp. */
   lbArgs?: (lb: NodeAddr, index: number) => string[];
   /**
@@ -64,7 +75,10 @@ export interface BgpLabOptions {
 export class BgpLab {
   readonly agents = new Map<string, LabProcess>();
   readonly lbs: NodeAddr[];
+  /** The router, when it is BIRD (the default). */
   bird!: Bird;
+  /** The router, when BgpLabOptions.router is `frr`. */
+  frr?: Frr;
 
   private constructor(
     readonly lab: Lab,
@@ -109,11 +123,23 @@ export class BgpLab {
       }
     }
     const bfd = this.opts.routerBgpBfd;
+    if (this.opts.router === 'frr') {
+      if (client) throw new Error('BgpLab: client is only supported with BIRD as the router');
+      const frrNeighbors = this.lbs.flatMap((lb) => [lb.ipv4, lb.ipv6].map((address) => ({ address, remoteAs: CLUSTER_AS, bfd, extra: this.opts.frrNeighborExtra })));
+      this.frr = await Frr.start(lab, ROUTER.name, { routerId: ROUTER.ipv4, asn: ROUTER_AS, neighbors: frrNeighbors, bfd: this.opts.frrBfd });
+      await this.startNodes();
+      return;
+    }
     const neighbors: BirdBgpNeighbor[] = this.lbs.flatMap((lb) => [
       { localAddress: ROUTER.ipv4, localAs: ROUTER_AS, neighborAddress: lb.ipv4, neighborAs: CLUSTER_AS, bfd },
       { localAddress: ROUTER.ipv6, localAs: ROUTER_AS, neighborAddress: lb.ipv6, neighborAs: CLUSTER_AS, bfd },
     ]);
     this.bird = await Bird.start(lab, ROUTER.name, { routerId: ROUTER.ipv4, neighbors, bfd: this.opts.birdBfd, kernel: client });
+    await this.startNodes();
+  }
+
+  private async startNodes(): Promise<void> {
+    const { lab } = this;
     await Promise.all(this.lbs.map((lb) => this.startAgent(lb.name, this.lbMode(lb))));
     if (this.opts.worker !== false) {
       for (const cmd of this.opts.beforeWorker ?? []) await lab.run(WORKER.name, cmd);

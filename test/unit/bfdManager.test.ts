@@ -626,3 +626,21 @@ test('UdpBfdTransport: a source port in use is skipped; none free is a clear err
     blocker.close();
   }
 });
+
+test('addSession with adminDown: the session starts AdminDown, the peer never comes Up, and Up follows the release', async () => {
+  const t = makeNet();
+  const a = await t.node(['10.0.0.1']);
+  const b = await t.node(['10.0.0.2']);
+  const held = await a.mgr.addSession(p('llb-inst0', '10.0.0.2', { adminDown: true }));
+  assert.equal(held.state, AdminDown);
+  await b.mgr.addSession(p('llb-inst0', '10.0.0.1'));
+  t.clock.advance(5000);
+  assert.deepEqual(transitions(b, '10.0.0.1'), [], 'the peer stays Down: it never saw Up to lose');
+  assert.ok(t.net.wire.some((w) => w.src === '10.0.0.1' && w.pkt.state === AdminDown), 'AdminDown goes out');
+  a.mgr.updateSession('llb-inst0', '10.0.0.2', { adminDown: false });
+  t.clock.advance(5000);
+  assert.equal(a.mgr.get('llb-inst0', '10.0.0.2')?.state, Up);
+  assert.equal(b.mgr.get('llb-inst0', '10.0.0.1')?.state, Up);
+  await assert.rejects(a.mgr.addSession(p('llb-inst0', '10.0.0.3', { adminDown: 'yes' as never })), (e: Error) => e instanceof ValidationError && /adminDown/.test(e.message));
+  assert.equal(a.mgr.get('llb-inst0', '10.0.0.3'), undefined, 'a refused session is not half-made');
+});
