@@ -12,7 +12,7 @@ import type { Logger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { guarded } from '../util/faults.ts';
 import type { CiStateName } from '../ha/ClusterState.ts';
-import type { GobgpClient, PrefixSetEntry } from './GobgpClient.ts';
+import type { GobgpControl, PrefixSetEntry } from './GobgpControl.ts';
 import type { IpFamily, VipRoute } from './pathCodec.ts';
 import { planBgpConfig, planGlobal, type BgpAction, type DesiredBgp, type ObservedBgp, type RoleMatch } from './planBgpConfig.ts';
 import { DRAIN_ATTRIBUTES, LOCAL_PATH_LOCAL_PREF, roleAttributes, type VipEntry } from './VipTable.ts';
@@ -70,7 +70,7 @@ export class BgpReconciler {
   readonly stats: ReconcileStats = { passes: 0 };
 
   constructor(
-    private readonly client: GobgpClient,
+    private readonly client: GobgpControl,
     private readonly log: Logger,
     /**
      * How often gobgpd's config is re-read, in case someone changed it behind
