@@ -5,6 +5,7 @@
 import protobuf from 'protobufjs';
 import { gobgpProto } from './gobgpProto.ts';
 import { PROTO_LOADER_OPTIONS } from '../util/grpcProto.ts';
+import { prefixFamily } from '../util/ipAddress.ts';
 import type { LocalPrefAttribute__Output } from '../gen/apipb/LocalPrefAttribute.ts';
 import type { MpReachNLRIAttribute__Output } from '../gen/apipb/MpReachNLRIAttribute.ts';
 import type { MultiExitDiscAttribute__Output } from '../gen/apipb/MultiExitDiscAttribute.ts';
@@ -141,7 +142,9 @@ export function decodePath(p: WirePath, opts: { learnedAttributesOnly?: boolean 
   const nlri = readIpAddressPrefix(any.value);
   const prefix = nlri.prefix;
   const prefixLen = nlri.prefix_len;
-  const family: IpFamily = prefix.includes(':') ? 6 : 4;
+  // The NLRI's own family (its length counts those bits); text that is no address: not a host route of ours.
+  const family = prefixFamily(prefix);
+  if (family === undefined) return undefined;
   const out: DecodedPath = {
     prefix,
     prefixLen,

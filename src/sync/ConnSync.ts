@@ -18,7 +18,7 @@ import type { Logger } from 'pino';
 import type { SyncGate } from '../ha/HaManager.ts';
 import { LAYOUT_VERSION } from '../datapath/layout.ts';
 import { errorMessage } from '../util/errors.ts';
-import { normalizeIp } from '../util/ipAddress.ts';
+import { hostPort, normalizeIp } from '../util/ipAddress.ts';
 import { syncV1, type ConnSyncClient, type ConnSyncHandlers, type SubscribeRequest__Output, type SyncBatch, type SyncBatch__Output } from './syncProto.ts';
 import { systemClock, unrefTimer, type Clock, type TimerHandle } from '../util/clock.ts';
 import { batches, checkBatchShape, createDiffer, createKeySet, selectSyncable, type RawEntries } from './syncTable.ts';
@@ -181,7 +181,7 @@ class PeerLink {
   }
 
   start(): void {
-    const target = this.address.includes(':') ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`;
+    const target = hostPort(this.address, this.port);
     this.client = new ConnSyncService(target, this.creds, {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.keepalive_time_ms': 2000,
@@ -347,7 +347,7 @@ export class ConnSync implements SyncGate {
       ? grpc.ServerCredentials.createSsl(this.opts.tls.ca, [{ private_key: this.opts.tls.key, cert_chain: this.opts.tls.cert }], true)
       : grpc.ServerCredentials.createInsecure();
     const bind = this.opts.bindAddress ?? '0.0.0.0';
-    const addr = bind.includes(':') ? `[${bind}]:${this.port}` : `${bind}:${this.port}`;
+    const addr = hostPort(bind, this.port);
     await new Promise<void>((resolve, reject) => server.bindAsync(addr, creds, (err) => (err ? reject(new Error(`connection sync cannot listen on ${addr}: ${err.message}`)) : resolve())));
     this.server = server;
     const clientCreds = this.opts.tls ? grpc.credentials.createSsl(this.opts.tls.ca, this.opts.tls.key, this.opts.tls.cert) : grpc.credentials.createInsecure();
