@@ -103,19 +103,20 @@ export function encodeAddr(addr: string): Buffer {
 
 /**
  * Writes an address as an lb_addr at `off` of `b` (16 bytes; IPv4 in the
- * first 4, the rest left as they are). IPv4-mapped IPv6 is written as the
- * IPv4 address, the family familyOfAddr gives it.
+ * first 4, the rest left as they are) and returns its family. IPv4-mapped
+ * IPv6 is written as the IPv4 address, the family familyOfAddr gives it.
  */
-export function writeAddr(b: Buffer, off: number, addr: string): void {
+export function writeAddr(b: Buffer, off: number, addr: string): DpFamily {
   const v4 = canonicalIpv4Value(addr);
   if (v4 >= 0) {
     b.writeUInt32BE(v4, off);
-    return;
+    return 4;
   }
   const parsed = parseIp(addr);
   if (!parsed) throw new Error(`not an IP address: ${addr}`);
   const bytes = parsed.toByteArray();
   for (let i = 0; i < bytes.length; i++) b[off + i] = bytes[i]!;
+  return parsed.kind() === 'ipv4' ? 4 : 6;
 }
 
 /** A canonical dotted quad (no shorthand such as 10.1, no leading zeros, nothing wrapped) into 4 bytes of `b`. */
@@ -127,7 +128,8 @@ function writeIp4(b: Buffer, off: number, addr: string): void {
 
 /** The family of an address (util/ipAddress's rule: IPv4-mapped IPv6 is IPv4); 4 for one that is none (writeAddr refuses it). */
 export function familyOfAddr(addr: string): DpFamily {
-  return ipFamily(addr) === 6 ? 6 : 4;
+  // Text without a colon is no IPv6 address in any spelling: only the rest needs parsing.
+  return addr.includes(':') && ipFamily(addr) === 6 ? 6 : 4;
 }
 
 function ip4str(b: Buffer, off: number): string {
@@ -148,10 +150,10 @@ export interface ServiceKey {
 
 export function encodeLbKey(k: ServiceKey): Buffer {
   const b = Buffer.alloc(LB_KEY_SIZE);
-  writeAddr(b, 0, k.vip);
+  const family = writeAddr(b, 0, k.vip);
   b.writeUInt16BE(k.port, 16);
-  b[18] = protoNumber(k.proto, familyOfAddr(k.vip));
-  b[19] = familyOfAddr(k.vip);
+  b[18] = protoNumber(k.proto, family);
+  b[19] = family;
   return b;
 }
 

@@ -104,6 +104,7 @@ export function normalizePrefix(text: string): string | undefined {
  * takes ipFamily.
  */
 export function prefixFamily(text: string): 4 | 6 | undefined {
+  if (canonicalIpv4Value(text) >= 0) return 4;
   const a = parseIpKeepFamily(text);
   return a === undefined ? undefined : a.kind() === 'ipv4' ? 4 : 6;
 }
