@@ -40,7 +40,7 @@ import { VipTable, type VipOffer } from '../bgp/VipTable.ts';
 import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
 import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
-import { normalizeIp } from '../util/ipAddress.ts';
+import { ipFamily, normalizeIp } from '../util/ipAddress.ts';
 import { countEndpoints, renderMetrics } from '../api/metrics.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { Datapath, type DatapathOptions, type DatapathStats, type RuleProgramState } from '../datapath/Datapath.ts';
@@ -1411,7 +1411,7 @@ export class Agent implements AgentApi, HaHost {
     return (this.bfd?.list() ?? []).map((s) => ({
       instance: s.instance,
       remoteIp: s.remoteIp,
-      sourceIP: s.sourceIp ?? (s.remoteIp.includes(':') ? '::' : '0.0.0.0'),
+      sourceIP: s.sourceIp ?? (ipFamily(s.remoteIp) === 6 ? '::' : '0.0.0.0'),
       port: 3784,
       interval: s.configured.txIntervalUs,
       retryCount: s.configured.multiplier,

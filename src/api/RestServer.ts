@@ -28,7 +28,7 @@ import type { AgentApi } from './AgentApi.ts';
 import type { Logger } from '../util/logger.ts';
 import { ApiError, NotFoundError, errnoCode, errorMessage } from '../util/errors.ts';
 import { invalid } from '../util/FieldReader.ts';
-import { parseIp } from '../util/ipAddress.ts';
+import { hostPort, parseIp } from '../util/ipAddress.ts';
 import { FdGauge, readFdLimit } from '../util/fdUsage.ts';
 import { processFaults, guarded, type FaultRegistry } from '../util/faults.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
@@ -252,7 +252,7 @@ export class RestServer {
   }
 
   private listenOn(server: http.Server, what: string, host: string, port: number): Promise<void> {
-    const where = host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`;
+    const where = hostPort(host, port);
     return new Promise((resolve, reject) => {
       const onError = (err: NodeJS.ErrnoException): void => {
         server.off('listening', onListening);

@@ -4,7 +4,7 @@
 // node:dgram one (test/lab/UdpBfdTransport.ts) is a test peer's.
 import { randomInt } from 'node:crypto';
 import { silentLogger, type Logger } from '../util/logger.ts';
-import { parseIp } from '../util/ipAddress.ts';
+import { ipFamily, parseIp } from '../util/ipAddress.ts';
 import type { BfdSenderOptions } from './BfdTransport.ts';
 
 /** RFC 5881 §4. */
@@ -64,10 +64,10 @@ export function resolveBfdTransportOptions(opts: BfdTransportOptions): ResolvedB
   if (o.sourcePortMin > o.sourcePortMax || o.sourcePortMin === 0) {
     throw new RangeError(`invalid sourcePortMin..sourcePortMax: a non-empty range of non-zero ports (got ${o.sourcePortMin}..${o.sourcePortMax})`);
   }
-  if (o.ipv4Address !== null && parseIp(o.ipv4Address)?.kind() !== 'ipv4') {
+  if (o.ipv4Address !== null && ipFamily(o.ipv4Address) !== 4) {
     throw new RangeError(`invalid ipv4Address: an IPv4 address (got ${JSON.stringify(o.ipv4Address)})`);
   }
-  if (o.ipv6Address !== null && !(o.ipv6Address.includes(':') && parseIp(o.ipv6Address) !== undefined)) {
+  if (o.ipv6Address !== null && ipFamily(o.ipv6Address) !== 6) {
     throw new RangeError(`invalid ipv6Address: an IPv6 address (got ${JSON.stringify(o.ipv6Address)})`);
   }
   return o;

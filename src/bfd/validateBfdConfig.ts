@@ -4,6 +4,7 @@
 import { FieldReader, UINT32_MAX, invalid } from '../util/FieldReader.ts';
 import { ValidationError } from '../util/errors.ts';
 import { DEFAULT_INSTANCE } from '../lb/LbRule.ts';
+import { ipFamily } from '../util/ipAddress.ts';
 
 /**
  * loxilb refuses anything below 100 ms ("bfd interval too low"); BIRD holds
@@ -43,7 +44,7 @@ export function parseBfdSessionPost(body: unknown): BfdSessionPost {
   const remoteIp = r.ip('remoteIp', { required: true })!;
   const src = r.ip('sourceIp');
   const sourceIp = src === '0.0.0.0' || src === '::' ? undefined : src;
-  if (sourceIp && sourceIp.includes(':') !== remoteIp.includes(':')) {
+  if (sourceIp && ipFamily(sourceIp) !== ipFamily(remoteIp)) {
     throw invalid(r.field('sourceIp'), `must be of the same address family as remoteIp ${remoteIp}`, src);
   }
   const interval = r.raw('interval');

@@ -7,16 +7,16 @@
 // the last full observation, and only for the addresses the VIP source says
 // changed, so a pass costs what changed, not the size of the table. A failed
 // pass distrusts the cache: the next one observes gobgpd again.
-import ipaddr from 'ipaddr.js';
 import type { Logger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { guarded } from '../util/faults.ts';
 import type { CiStateName } from '../ha/ClusterState.ts';
-import type { GobgpClient, PrefixSetEntry } from './GobgpClient.ts';
+import type { GobgpControl, PrefixSetEntry } from './GobgpControl.ts';
 import type { IpFamily, VipRoute } from './pathCodec.ts';
 import { planBgpConfig, planGlobal, type BgpAction, type DesiredBgp, type ObservedBgp, type RoleMatch } from './planBgpConfig.ts';
 import { DRAIN_ATTRIBUTES, LOCAL_PATH_LOCAL_PREF, roleAttributes, type VipEntry } from './VipTable.ts';
 import { Backoff } from '../util/Backoff.ts';
+import { normalizeIp } from '../util/ipAddress.ts';
 import { repeatEvery, systemClock, type Clock, type RepeatingTimer } from '../util/clock.ts';
 
 /** Where the reconciler learns which VIPs to advertise (VipTable). */
@@ -70,7 +70,7 @@ export class BgpReconciler {
   readonly stats: ReconcileStats = { passes: 0 };
 
   constructor(
-    private readonly client: GobgpClient,
+    private readonly client: GobgpControl,
     private readonly log: Logger,
     /**
      * How often gobgpd's config is re-read, in case someone changed it behind
@@ -244,7 +244,7 @@ export class BgpReconciler {
     this.sets = new Map();
     for (const s of sets) {
       if (!parseVipSetName(s.name)) continue;
-      this.sets.set(s.name, new Set(s.prefixes.map((p) => ipaddr.process(p.prefix.split('/')[0]!).toString())));
+      this.sets.set(s.name, new Set(s.prefixes.map((p) => { const a = p.prefix.split('/')[0]!; return normalizeIp(a) ?? a; })));
     }
   }
 

@@ -1,91 +1,51 @@
 // Typed client for gobgpd 3.10's gRPC API (apipb.GobgpApi). It is the only
-// code that speaks to gobgpd; everything above works with plain objects.
+// code that speaks to gobgpd; everything above works with plain objects
+// (GobgpControl.ts). Requests and responses are the types generated from
+// proto/gobgp_api.proto (src/gen/apipb).
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { decodeWatchTable, encodeAddPathStreamRequest, type VipWirePath } from './protoWire.ts';
-import { PROTO_FILE, decodePath, encodeVipRoute, familyOf, type DecodedPath, type IpFamily, type VipRoute, type WirePath } from './pathCodec.ts';
+import { decodePath, encodeVipRoute, familyOf, type DecodedPath, type IpFamily, type VipRoute } from './pathCodec.ts';
+import { apipb } from './gobgpProto.ts';
+import type { GobgpControl, GlobalSpec, PeerInfo, PeerSpec, PolicySpec, PrefixSetEntry } from './GobgpControl.ts';
+import type { GobgpApiClient } from '../gen/apipb/GobgpApi.ts';
+import type { Peer__Output } from '../gen/apipb/Peer.ts';
+import type { AddPeerRequest } from '../gen/apipb/AddPeerRequest.ts';
+import type { AddPolicyRequest } from '../gen/apipb/AddPolicyRequest.ts';
+import type { DefinedSet } from '../gen/apipb/DefinedSet.ts';
+import type { GetBgpResponse__Output } from '../gen/apipb/GetBgpResponse.ts';
+import type { GetTableResponse__Output } from '../gen/apipb/GetTableResponse.ts';
+import type { ListPathRequest } from '../gen/apipb/ListPathRequest.ts';
+import type { ResetPeerRequest } from '../gen/apipb/ResetPeerRequest.ts';
+import type { SetPolicyAssignmentRequest } from '../gen/apipb/SetPolicyAssignmentRequest.ts';
+import type { StartBgpRequest } from '../gen/apipb/StartBgpRequest.ts';
+import type { WatchEventRequest } from '../gen/apipb/WatchEventRequest.ts';
+import type { WatchEventResponse__Output } from '../gen/apipb/WatchEventResponse.ts';
+import type { Empty__Output } from '../gen/google/protobuf/Empty.ts';
 
-const packageDef = protoLoader.loadSync(PROTO_FILE, {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-});
+export type { GlobalSpec, PeerInfo, PeerSpec, PolicySpec, PolicyStatementSpec, PrefixSetEntry } from './GobgpControl.ts';
+
 // The two bulk messages take the lean codec (protoWire.ts): the best-path
-// watch's table events (peer events as usual), and AddPathStream requests,
-// which stream() hands over already encoded.
-const service = packageDef['apipb.GobgpApi'] as protoLoader.ServiceDefinition;
-const watchMethod = service.WatchEvent!;
-const genericWatchDecode = watchMethod.responseDeserialize;
-watchMethod.responseDeserialize = (buf: Buffer) => decodeWatchTable(buf) ?? genericWatchDecode(buf);
-const addPathStream = service.AddPathStream!;
-const genericAddPathEncode = addPathStream.requestSerialize;
-addPathStream.requestSerialize = (req: unknown) => (Buffer.isBuffer(req) ? req : genericAddPathEncode(req as object));
-const apipb = (grpc.loadPackageDefinition(packageDef) as any).apipb;
-
-export interface GlobalSpec {
-  asn: number;
-  routerId: string;
-  /** 0 means 179, -1 means do not listen. */
-  listenPort: number;
-  listenAddresses?: string[];
-}
-
-export interface PeerSpec {
-  address: string;
-  peerAsn: number;
-  remotePort?: number;
-  multihopTtl?: number;
-  families: IpFamily[];
-  connectRetry?: number;
-  holdTime?: number;
-  keepalive?: number;
-  description?: string;
-  /** Configured administratively down: no session until enabled. */
-  adminDown?: boolean;
-}
-
-export interface PeerInfo {
-  address: string;
-  peerAsn: number;
-  remotePort: number;
-  multihopTtl: number;
-  families: IpFamily[];
-  sessionState: string;
-  adminState: string;
-  /** Seconds since the epoch of the last up (or down) transition; 0 if never. */
-  uptime: number;
-  downtime: number;
-  received: number;
-  accepted: number;
-}
-
-export interface PolicyStatementSpec {
-  name: string;
-  conditions?: { prefixSet?: string; neighborSet?: string };
-  /** communities: added to the path ("65535:0" form). */
-  actions: { routeAction?: 'NONE' | 'ACCEPT' | 'REJECT'; nextHopSelf?: boolean; med?: number; localPref?: number; communities?: string[] };
-}
-
-export interface PrefixSetEntry {
-  /** CIDR, e.g. 10.0.0.1/32. */
-  prefix: string;
-  min: number;
-  max: number;
-}
-
-export interface PolicySpec {
-  name: string;
-  statements: PolicyStatementSpec[];
-}
+// watch's table events (peer events decode the generic way), and
+// AddPathStream requests, which stream() hands over already encoded. Both
+// calls are made with their own (de)serializers; the shared service
+// definition stays as loaded.
+const service = apipb.GobgpApi.service;
+type LeanTableEvent = NonNullable<ReturnType<typeof decodeWatchTable>>;
+/** What the best-path watch yields: a lean table event, or the generic decoding of anything else. */
+type WatchEvent = LeanTableEvent | WatchEventResponse__Output;
+const decodeWatchEvent = (buf: Buffer): WatchEvent => decodeWatchTable(buf) ?? service.WatchEvent.responseDeserialize(buf);
+const serializeEncoded = (req: Buffer): Buffer => req;
 
 /** Paths per AddPathStream message: big enough to amortise, small enough to stay far below gRPC's 4 MiB. */
 const STREAM_BATCH = 2000;
 const DEADLINE_MS = 10_000;
 
-export class GobgpClient {
-  private readonly client: any;
+function gobgpError(method: string, err: grpc.ServiceError): Error {
+  return new Error(`gobgpd ${method}: ${err.details || err.message}`);
+}
+
+export class GobgpClient implements GobgpControl {
+  private readonly client: GobgpApiClient;
 
   constructor(readonly target: string) {
     this.client = new apipb.GobgpApi(target, grpc.credentials.createInsecure(), {
@@ -106,47 +66,56 @@ export class GobgpClient {
     );
   }
 
-  private unary<T = any>(method: string, req: unknown, deadlineMs = DEADLINE_MS): Promise<T> {
+  /** One unary call: `start` makes it with the given call options and callback. */
+  private unary<T>(
+    method: string,
+    start: (options: grpc.CallOptions, callback: grpc.requestCallback<T>) => grpc.ClientUnaryCall,
+    deadlineMs = DEADLINE_MS,
+  ): Promise<T> {
     return new Promise((resolve, reject) => {
-      this.client[method](req, { deadline: Date.now() + deadlineMs }, (err: grpc.ServiceError | null, res: T) =>
-        err ? reject(new Error(`gobgpd ${method}: ${err.details || err.message}`)) : resolve(res),
-      );
+      start({ deadline: Date.now() + deadlineMs }, (err, res) => {
+        if (err) reject(gobgpError(method, err));
+        else if (res === undefined) reject(new Error(`gobgpd ${method}: no response`));
+        else resolve(res);
+      });
     });
   }
 
-  private collect<T = any>(method: string, req: unknown, deadlineMs = 60_000): Promise<T[]> {
+  /** Every message of a server stream that `start` opens with the given call options. */
+  private collect<T>(method: string, start: (options: grpc.CallOptions) => grpc.ClientReadableStream<T>, deadlineMs = 60_000): Promise<T[]> {
     return new Promise((resolve, reject) => {
       const out: T[] = [];
-      const call = this.client[method](req, { deadline: Date.now() + deadlineMs });
+      const call = start({ deadline: Date.now() + deadlineMs });
       call.on('data', (d: T) => out.push(d));
-      call.on('error', (err: grpc.ServiceError) => reject(new Error(`gobgpd ${method}: ${err.details || err.message}`)));
+      call.on('error', (err: grpc.ServiceError) => reject(gobgpError(method, err)));
       call.on('end', () => resolve(out));
     });
   }
 
   async getBgp(): Promise<GlobalSpec> {
-    const res = await this.unary('GetBgp', {});
-    const g = res.global ?? {};
-    return { asn: g.asn ?? 0, routerId: g.router_id ?? '', listenPort: g.listen_port ?? 0, listenAddresses: g.listen_addresses ?? [] };
+    const res = await this.unary<GetBgpResponse__Output>('GetBgp', (o, cb) => this.client.GetBgp({}, o, cb));
+    const g = res.global;
+    return { asn: g?.asn ?? 0, routerId: g?.router_id ?? '', listenPort: g?.listen_port ?? 0, listenAddresses: g?.listen_addresses ?? [] };
   }
 
   async startBgp(g: GlobalSpec): Promise<void> {
-    await this.unary('StartBgp', {
+    const req: StartBgpRequest = {
       global: {
         asn: g.asn,
         router_id: g.routerId,
         listen_port: g.listenPort,
         listen_addresses: g.listenAddresses ?? ['0.0.0.0', '::'],
       },
-    });
+    };
+    await this.unary<Empty__Output>('StartBgp', (o, cb) => this.client.StartBgp(req, o, cb));
   }
 
   async stopBgp(): Promise<void> {
-    await this.unary('StopBgp', {});
+    await this.unary<Empty__Output>('StopBgp', (o, cb) => this.client.StopBgp({}, o, cb));
   }
 
   async addPeer(p: PeerSpec): Promise<void> {
-    await this.unary('AddPeer', {
+    const req: AddPeerRequest = {
       peer: {
         conf: { neighbor_address: p.address, peer_asn: p.peerAsn, description: p.description ?? '', admin_down: p.adminDown ?? false },
         ebgp_multihop: p.multihopTtl ? { enabled: true, multihop_ttl: p.multihopTtl } : undefined,
@@ -160,25 +129,26 @@ export class GobgpClient {
         transport: { remote_port: p.remotePort ?? 0 },
         afi_safis: p.families.map((f) => ({ config: { family: familyOf(f), enabled: true } })),
       },
-    });
+    };
+    await this.unary<Empty__Output>('AddPeer', (o, cb) => this.client.AddPeer(req, o, cb));
   }
 
   /** Shuts the session down (Cease/Administrative Shutdown) and keeps it down until enablePeer. */
   async disablePeer(address: string, communication = ''): Promise<void> {
-    await this.unary('DisablePeer', { address, communication });
+    await this.unary<Empty__Output>('DisablePeer', (o, cb) => this.client.DisablePeer({ address, communication }, o, cb));
   }
 
   async enablePeer(address: string): Promise<void> {
-    await this.unary('EnablePeer', { address });
+    await this.unary<Empty__Output>('EnablePeer', (o, cb) => this.client.EnablePeer({ address }, o, cb));
   }
 
   async deletePeer(address: string): Promise<void> {
-    await this.unary('DeletePeer', { address });
+    await this.unary<Empty__Output>('DeletePeer', (o, cb) => this.client.DeletePeer({ address }, o, cb));
   }
 
   async listPeers(): Promise<PeerInfo[]> {
-    const rows = await this.collect('ListPeer', { address: '', enableAdvertised: false });
-    return rows.map((r) => toPeerInfo(r.peer));
+    const rows = await this.collect('ListPeer', (o) => this.client.ListPeer({ address: '', enableAdvertised: false }, o));
+    return rows.flatMap((r) => (r.peer ? [toPeerInfo(r.peer)] : []));
   }
 
   /** Adds (or, with the same prefix, replaces) paths in the global RIB over one client stream. */
@@ -194,11 +164,15 @@ export class GobgpClient {
   private stream(paths: VipWirePath[]): Promise<void> {
     if (paths.length === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const call = this.client.AddPathStream({ deadline: Date.now() + 120_000 }, (err: grpc.ServiceError | null) =>
-        err ? reject(new Error(`gobgpd AddPathStream: ${err.details || err.message}`)) : resolve(),
+      const call = this.client.makeClientStreamRequest(
+        service.AddPathStream.path,
+        serializeEncoded,
+        service.AddPathStream.responseDeserialize,
+        { deadline: Date.now() + 120_000 },
+        (err) => (err ? reject(gobgpError('AddPathStream', err)) : resolve()),
       );
       for (let i = 0; i < paths.length; i += STREAM_BATCH) {
-        // { table_type: GLOBAL, vrf_id: '', paths }, encoded here (see requestSerialize above).
+        // { table_type: GLOBAL, vrf_id: '', paths }, encoded here (serializeEncoded passes it through).
         call.write(encodeAddPathStreamRequest(paths.slice(i, i + STREAM_BATCH)));
       }
       call.end();
@@ -207,7 +181,8 @@ export class GobgpClient {
 
   /** Every path of a family in the global RIB (all candidates, not only the best). */
   async listPaths(family: IpFamily): Promise<DecodedPath[]> {
-    const rows = await this.collect('ListPath', { table_type: 'GLOBAL', name: '', family: familyOf(family), prefixes: [], sort_type: 'NONE' });
+    const req: ListPathRequest = { table_type: 'GLOBAL', name: '', family: familyOf(family), prefixes: [], sort_type: 'NONE' };
+    const rows = await this.collect('ListPath', (o) => this.client.ListPath(req, o));
     const out: DecodedPath[] = [];
     for (const r of rows) {
       for (const p of r.destination?.paths ?? []) {
@@ -219,8 +194,8 @@ export class GobgpClient {
   }
 
   async getTable(family: IpFamily): Promise<{ destinations: number; paths: number }> {
-    const r = await this.unary('GetTable', { table_type: 'GLOBAL', family: familyOf(family), name: '' });
-    return { destinations: Number(r.num_destination ?? 0), paths: Number(r.num_path ?? 0) };
+    const r = await this.unary<GetTableResponse__Output>('GetTable', (o, cb) => this.client.GetTable({ table_type: 'GLOBAL', family: familyOf(family), name: '' }, o, cb));
+    return { destinations: Number(r.num_destination), paths: Number(r.num_path) };
   }
 
   /**
@@ -232,17 +207,17 @@ export class GobgpClient {
     onPeer?: (peer: PeerInfo) => void;
     onEnd: (err?: Error) => void;
   }): () => void {
-    const req: Record<string, unknown> = {};
+    const req: WatchEventRequest = {};
     if (handlers.onPeer) req.peer = {};
     if (handlers.onPaths) req.table = { filters: [{ type: 'BEST', init: true }] };
-    const call = this.client.WatchEvent(req);
+    const call = this.client.makeServerStreamRequest(service.WatchEvent.path, service.WatchEvent.requestSerialize, decodeWatchEvent, req);
     let ended = false;
     const finish = (err?: Error) => {
       if (ended) return;
       ended = true;
       handlers.onEnd(err);
     };
-    call.on('data', (ev: any) => {
+    call.on('data', (ev: WatchEvent) => {
       if (ev.table && handlers.onPaths) {
         const paths: DecodedPath[] = [];
         for (const p of ev.table.paths ?? []) {
@@ -256,7 +231,7 @@ export class GobgpClient {
           if (d) paths.push(d);
         }
         if (paths.length > 0) handlers.onPaths(paths);
-      } else if (ev.peer && handlers.onPeer && ev.peer.type !== 'END_OF_INIT' && ev.peer.peer) {
+      } else if ('peer' in ev && ev.peer && handlers.onPeer && ev.peer.type !== 'END_OF_INIT' && ev.peer.peer) {
         handlers.onPeer(toPeerInfo(ev.peer.peer));
       }
     });
@@ -269,16 +244,17 @@ export class GobgpClient {
   }
 
   async resetPeerSoftOut(address = 'all'): Promise<void> {
-    await this.unary('ResetPeer', { address, communication: '', soft: true, direction: 'OUT' });
+    const req: ResetPeerRequest = { address, communication: '', soft: true, direction: 'OUT' };
+    await this.unary<Empty__Output>('ResetPeer', (o, cb) => this.client.ResetPeer(req, o, cb));
   }
 
   // ---- policy ----
 
   async listPolicies(): Promise<PolicySpec[]> {
-    const rows = await this.collect('ListPolicy', { name: '' });
-    return rows.map((r) => ({
-      name: r.policy.name,
-      statements: (r.policy.statements ?? []).map((s: any) => ({
+    const rows = await this.collect('ListPolicy', (o) => this.client.ListPolicy({ name: '' }, o));
+    return rows.flatMap((r) => (r.policy ? [r.policy] : [])).map((policy) => ({
+      name: policy.name,
+      statements: policy.statements.map((s) => ({
         name: s.name,
         conditions: {
           prefixSet: s.conditions?.prefix_set?.name || undefined,
@@ -296,7 +272,7 @@ export class GobgpClient {
   }
 
   async addPolicy(p: PolicySpec): Promise<void> {
-    await this.unary('AddPolicy', {
+    const req: AddPolicyRequest = {
       policy: {
         name: p.name,
         statements: p.statements.map((s) => ({
@@ -315,7 +291,8 @@ export class GobgpClient {
         })),
       },
       refer_existing_statements: false,
-    });
+    };
+    await this.unary<Empty__Output>('AddPolicy', (o, cb) => this.client.AddPolicy(req, o, cb));
   }
 
   /**
@@ -323,55 +300,53 @@ export class GobgpClient {
    * assigned; `all: false` would only remove the listed statements (none).
    */
   async deletePolicy(name: string): Promise<void> {
-    await this.unary('DeletePolicy', { policy: { name, statements: [] }, preserve_statements: false, all: true });
+    const req = { policy: { name, statements: [] }, preserve_statements: false, all: true };
+    await this.unary<Empty__Output>('DeletePolicy', (o, cb) => this.client.DeletePolicy(req, o, cb));
   }
 
   /** Creates the prefix set, or appends to it (gobgpd 3.10 has no replace). */
   async addPrefixSet(name: string, prefixes: PrefixSetEntry[]): Promise<void> {
-    await this.unary('AddDefinedSet', { defined_set: prefixSetMsg(name, prefixes) });
+    await this.unary<Empty__Output>('AddDefinedSet', (o, cb) => this.client.AddDefinedSet({ defined_set: prefixSetMsg(name, prefixes) }, o, cb));
   }
 
   /** Removes the listed prefixes from a set; the set itself stays. */
   async deletePrefixes(name: string, prefixes: PrefixSetEntry[]): Promise<void> {
-    await this.unary('DeleteDefinedSet', { defined_set: prefixSetMsg(name, prefixes), all: false });
+    await this.unary<Empty__Output>('DeleteDefinedSet', (o, cb) => this.client.DeleteDefinedSet({ defined_set: prefixSetMsg(name, prefixes), all: false }, o, cb));
   }
 
   /** Deletes a whole prefix set; gobgpd refuses while a policy refers to it. */
   async deletePrefixSet(name: string): Promise<void> {
-    await this.unary('DeleteDefinedSet', { defined_set: prefixSetMsg(name, []), all: true });
+    await this.unary<Empty__Output>('DeleteDefinedSet', (o, cb) => this.client.DeleteDefinedSet({ defined_set: prefixSetMsg(name, []), all: true }, o, cb));
   }
 
   async listPrefixSets(): Promise<{ name: string; prefixes: PrefixSetEntry[] }[]> {
-    const rows = await this.collect('ListDefinedSet', { defined_type: 'PREFIX', name: '' });
+    const rows = await this.collect('ListDefinedSet', (o) => this.client.ListDefinedSet({ defined_type: 'PREFIX', name: '' }, o));
     return rows.map((r) => ({
-      name: String(r.defined_set?.name ?? ''),
-      prefixes: (r.defined_set?.prefixes ?? []).map((p: any) => ({
-        prefix: String(p.ip_prefix),
-        min: Number(p.mask_length_min ?? 0),
-        max: Number(p.mask_length_max ?? 0),
-      })),
+      name: r.defined_set?.name ?? '',
+      prefixes: (r.defined_set?.prefixes ?? []).map((p) => ({ prefix: p.ip_prefix, min: p.mask_length_min, max: p.mask_length_max })),
     }));
   }
 
   /** Names of the policies assigned to the global export direction, in order. */
   async globalExportPolicies(): Promise<string[]> {
-    const rows = await this.collect('ListPolicyAssignment', { name: 'global', direction: 'EXPORT' });
-    return rows.flatMap((r) => (r.assignment?.policies ?? []).map((p: any) => String(p.name)));
+    const rows = await this.collect('ListPolicyAssignment', (o) => this.client.ListPolicyAssignment({ name: 'global', direction: 'EXPORT' }, o));
+    return rows.flatMap((r) => (r.assignment?.policies ?? []).map((p) => p.name));
   }
 
   async setGlobalExportPolicies(names: string[]): Promise<void> {
-    await this.unary('SetPolicyAssignment', {
+    const req: SetPolicyAssignmentRequest = {
       assignment: { name: 'global', direction: 'EXPORT', policies: names.map((name) => ({ name })), default_action: 'ACCEPT' },
-    });
+    };
+    await this.unary<Empty__Output>('SetPolicyAssignment', (o, cb) => this.client.SetPolicyAssignment(req, o, cb));
   }
 }
 
-function toPeerInfo(peer: any): PeerInfo {
-  const st = peer?.state ?? {};
+function toPeerInfo(peer: Peer__Output): PeerInfo {
+  const st = peer.state;
   const fams: IpFamily[] = [];
   let received = 0;
   let accepted = 0;
-  for (const a of peer?.afi_safis ?? []) {
+  for (const a of peer.afi_safis) {
     const afi = a.config?.family?.afi ?? a.state?.family?.afi;
     if (afi === 'AFI_IP') fams.push(4);
     else if (afi === 'AFI_IP6') fams.push(6);
@@ -379,21 +354,21 @@ function toPeerInfo(peer: any): PeerInfo {
     accepted += Number(a.state?.accepted ?? 0);
   }
   return {
-    address: peer?.conf?.neighbor_address || st.neighbor_address || '',
-    peerAsn: peer?.conf?.peer_asn || st.peer_asn || 0,
-    remotePort: peer?.transport?.remote_port ?? 0,
-    multihopTtl: peer?.ebgp_multihop?.enabled ? Number(peer.ebgp_multihop.multihop_ttl ?? 0) : 0,
+    address: peer.conf?.neighbor_address || st?.neighbor_address || '',
+    peerAsn: peer.conf?.peer_asn || st?.peer_asn || 0,
+    remotePort: peer.transport?.remote_port ?? 0,
+    multihopTtl: peer.ebgp_multihop?.enabled ? Number(peer.ebgp_multihop.multihop_ttl) : 0,
     families: fams,
-    sessionState: st.session_state ?? 'UNKNOWN',
-    adminState: st.admin_state ?? 'UP',
-    uptime: Number(peer?.timers?.state?.uptime?.seconds ?? 0),
-    downtime: Number(peer?.timers?.state?.downtime?.seconds ?? 0),
+    sessionState: st?.session_state ?? 'UNKNOWN',
+    adminState: st?.admin_state ?? 'UP',
+    uptime: Number(peer.timers?.state?.uptime?.seconds ?? 0),
+    downtime: Number(peer.timers?.state?.downtime?.seconds ?? 0),
     received,
     accepted,
   };
 }
 
-function prefixSetMsg(name: string, prefixes: PrefixSetEntry[]) {
+function prefixSetMsg(name: string, prefixes: PrefixSetEntry[]): DefinedSet {
   return {
     defined_type: 'PREFIX',
     name,

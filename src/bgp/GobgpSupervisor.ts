@@ -11,6 +11,7 @@ import readline from 'node:readline';
 import type { Logger } from '../util/logger.ts';
 import { guarded } from '../util/faults.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
+import { Backoff } from '../util/Backoff.ts';
 
 export interface RestartBackoffOptions {
   /** Second restart in a row, ms; each further one doubles it. */
@@ -32,19 +33,28 @@ export const DEFAULT_RESTART_BACKOFF = { baseMs: 250, maxMs: 10_000, stableMs: 5
  * routes were back at the router after 13 s at p50.)
  */
 export class RestartBackoff {
-  private streak = 0;
-  private readonly o: Required<RestartBackoffOptions>;
+  /** A restart is pending since the last stable run: the next death is part of a crash loop. */
+  private looping = false;
+  private readonly stableMs: number;
+  private readonly loop: Backoff;
 
   constructor(opts: RestartBackoffOptions = {}) {
-    this.o = { ...DEFAULT_RESTART_BACKOFF, ...opts };
+    const o = { ...DEFAULT_RESTART_BACKOFF, ...opts };
+    this.stableMs = o.stableMs;
+    this.loop = new Backoff(o.baseMs, o.maxMs);
   }
 
   /** The delay before the next start, for a process that ran `uptimeMs` (0 for one that failed to start). */
   next(uptimeMs: number): number {
-    if (uptimeMs >= this.o.stableMs) this.streak = 0;
-    const delay = this.streak === 0 ? 0 : Math.min(this.o.maxMs, this.o.baseMs * 2 ** (this.streak - 1));
-    this.streak++;
-    return delay;
+    if (uptimeMs >= this.stableMs) {
+      this.looping = false;
+      this.loop.reset();
+    }
+    if (!this.looping) {
+      this.looping = true;
+      return 0;
+    }
+    return this.loop.next();
   }
 }
 

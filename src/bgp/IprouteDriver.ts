@@ -4,6 +4,7 @@
 import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import { canonicalCidr, type KernelRoute, type KernelRouteOp } from './planKernelRoutes.ts';
+import { prefixFamily } from '../util/ipAddress.ts';
 
 const run = promisify(execFile);
 
@@ -36,7 +37,7 @@ export class IprouteDriver implements KernelRouteDriver {
       for (const a of link.addr_info ?? []) {
         // Host routes and link-local/loopback scopes say nothing about where VIPs live.
         if (a.scope === 'host' || a.scope === 'link') continue;
-        if ((a.local.includes(':') && a.prefixlen === 128) || (!a.local.includes(':') && a.prefixlen === 32)) continue;
+        if (a.prefixlen === (prefixFamily(a.local) === 6 ? 128 : 32)) continue;
         subnets.push(`${a.local}/${a.prefixlen}`);
       }
     }

@@ -8,6 +8,7 @@
 // policy instead of 10,000 paths.
 import type { CiState, CiStateName } from '../ha/ClusterState.ts';
 import type { IpFamily } from './pathCodec.ts';
+import { ipFamily } from '../util/ipAddress.ts';
 
 /** loxilb's constants: routers prefer the MASTER by MED (eBGP) and local-pref (iBGP). */
 export const ROLE_ATTRIBUTES: Record<'MASTER' | 'BACKUP', { localPref: number; med: number }> = {
@@ -71,7 +72,7 @@ export interface VipOffer {
 const UNSPECIFIED = new Set(['0.0.0.0', '::']);
 
 export function familyOf(ip: string): IpFamily {
-  return ip.includes(':') ? 6 : 4;
+  return ipFamily(ip) === 6 ? 6 : 4;
 }
 
 /** Addresses are canonical (the REST edge normalised them), so string keys are exact. */

@@ -1,25 +1,23 @@
 // Encodes VIP paths into GoBGP 3.10's Path message (NLRI and attributes packed
-// as google.protobuf.Any) and decodes the paths gobgpd reports. protobufjs
-// loads the same proto file the gRPC client uses, so type names line up.
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
+// as google.protobuf.Any) and decodes the paths gobgpd reports. The message
+// types come from the proto the gRPC client is built from (gobgpProto.ts,
+// loaded once), so type names line up.
 import protobuf from 'protobufjs';
-import { PREFIX_TYPE_URL, learnedFrom, packIpAddressPrefix, readIpAddressPrefix, type VipWirePath } from './protoWire.ts';
+import { gobgpProto } from './gobgpProto.ts';
+import { PROTO_LOADER_OPTIONS } from '../util/grpcProto.ts';
+import { prefixFamily } from '../util/ipAddress.ts';
+import type { LocalPrefAttribute__Output } from '../gen/apipb/LocalPrefAttribute.ts';
+import type { MpReachNLRIAttribute__Output } from '../gen/apipb/MpReachNLRIAttribute.ts';
+import type { MultiExitDiscAttribute__Output } from '../gen/apipb/MultiExitDiscAttribute.ts';
+import type { NextHopAttribute__Output } from '../gen/apipb/NextHopAttribute.ts';
+import { PREFIX_TYPE_URL, learnedFrom, packIpAddressPrefix, readIpAddressPrefix, type RawAny, type VipWirePath } from './protoWire.ts';
 
-export const PROTO_FILE = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../proto/gobgp_api.proto');
-
-const root = new protobuf.Root();
-root.resolvePath = (origin, target) =>
-  target.startsWith('google/protobuf/') ? target : protobuf.util.path.resolve(origin, target);
-root.loadSync(PROTO_FILE, { keepCase: true });
-root.resolveAll();
+export const PROTO_FILE = gobgpProto.file;
+const root = gobgpProto.root;
 
 const TYPE_PREFIX = 'type.googleapis.com/apipb.';
 
-export interface AnyMsg {
-  type_url: string;
-  value: Buffer | Uint8Array;
-}
+export type AnyMsg = RawAny;
 
 // Name lookups walk the namespace tree; ten thousand paths a burst make that show up.
 const types = new Map<string, protobuf.Type | null>();
@@ -55,14 +53,24 @@ function packShared(typeName: string, field: string, value: unknown): AnyMsg {
   return m;
 }
 
-function unpack(any: AnyMsg): { type: string; msg: Record<string, unknown> } | undefined {
+/** The attributes decodePath reads, in the shape the generated types give them. */
+interface ReadAttributes {
+  NextHopAttribute: NextHopAttribute__Output;
+  MpReachNLRIAttribute: MpReachNLRIAttribute__Output;
+  MultiExitDiscAttribute: MultiExitDiscAttribute__Output;
+  LocalPrefAttribute: LocalPrefAttribute__Output;
+}
+type ReadAttribute = { [K in keyof ReadAttributes]: { type: K; msg: ReadAttributes[K] } }[keyof ReadAttributes];
+const READ_ATTRIBUTES = new Set<string>(['NextHopAttribute', 'MpReachNLRIAttribute', 'MultiExitDiscAttribute', 'LocalPrefAttribute'] satisfies (keyof ReadAttributes)[]);
+
+/** An attribute decodePath reads, decoded; undefined for any other (gobgpd sends ones our proto subset does not model). */
+function unpack(any: AnyMsg): ReadAttribute | undefined {
   if (!any.type_url.startsWith(TYPE_PREFIX)) return undefined;
   const type = any.type_url.slice(TYPE_PREFIX.length);
-  // gobgpd may send attributes our proto subset does not model: skip them.
-  const t = typeNamed(type);
-  if (!t) return undefined;
-  const msg = t.toObject(t.decode(any.value), { longs: Number, enums: String, defaults: true }) as Record<string, unknown>;
-  return { type, msg };
+  if (!READ_ATTRIBUTES.has(type)) return undefined;
+  const t = typeNamed(type)!;
+  // toObject with the loader's options yields exactly the __Output shape of the type named.
+  return { type, msg: t.toObject(t.decode(any.value), PROTO_LOADER_OPTIONS) } as ReadAttribute;
 }
 
 export type IpFamily = 4 | 6;
@@ -84,8 +92,17 @@ export interface VipRoute {
   nextHop?: string;
 }
 
-/** Wire shape of apipb.Path for grpc-js (keepCase). */
-export type WirePath = Record<string, unknown>;
+/**
+ * The fields of an apipb.Path that decodePath reads: a Path__Output of the
+ * generic decoder (ListPath, peer events) or a WatchPath of the lean one.
+ */
+export interface WirePath {
+  nlri?: RawAny | null;
+  pattrs?: readonly RawAny[];
+  best?: boolean;
+  is_withdraw?: boolean;
+  neighbor_ip?: string;
+}
 
 export function encodeVipRoute(r: VipRoute, withdraw = false): VipWirePath {
   const nlri = packIpAddressPrefix(r.ip, r.family === 4 ? 32 : 128);
@@ -119,13 +136,15 @@ export interface DecodedPath {
  * decoding cost.
  */
 export function decodePath(p: WirePath, opts: { learnedAttributesOnly?: boolean } = {}): DecodedPath | undefined {
-  const any = p.nlri as AnyMsg | undefined;
+  const any = p.nlri;
   // Host routes are all this decodes: read IPAddressPrefix straight off the wire (every watched path has one).
   if (!any || any.type_url !== PREFIX_TYPE_URL) return undefined;
   const nlri = readIpAddressPrefix(any.value);
   const prefix = nlri.prefix;
   const prefixLen = nlri.prefix_len;
-  const family: IpFamily = prefix.includes(':') ? 6 : 4;
+  // The NLRI's own family (its length counts those bits); text that is no address: not a host route of ours.
+  const family = prefixFamily(prefix);
+  if (family === undefined) return undefined;
   const out: DecodedPath = {
     prefix,
     prefixLen,
@@ -136,23 +155,22 @@ export function decodePath(p: WirePath, opts: { learnedAttributesOnly?: boolean 
   const nb = learnedFrom(p.neighbor_ip);
   if (nb) out.neighborIp = nb;
   if (opts.learnedAttributesOnly && !out.neighborIp) return out;
-  for (const a of (p.pattrs as AnyMsg[] | undefined) ?? []) {
+  for (const a of p.pattrs ?? []) {
     const u = unpack(a);
     if (!u) continue;
     switch (u.type) {
       case 'NextHopAttribute':
-        out.nextHop = String(u.msg.next_hop);
+        out.nextHop = u.msg.next_hop;
         break;
       case 'MpReachNLRIAttribute': {
-        const nhs = u.msg.next_hops as string[] | undefined;
-        if (nhs && nhs.length > 0) out.nextHop = nhs[0];
+        if (u.msg.next_hops.length > 0) out.nextHop = u.msg.next_hops[0];
         break;
       }
       case 'MultiExitDiscAttribute':
-        out.med = Number(u.msg.med);
+        out.med = u.msg.med;
         break;
       case 'LocalPrefAttribute':
-        out.localPref = Number(u.msg.local_pref);
+        out.localPref = u.msg.local_pref;
         break;
     }
   }

@@ -8,7 +8,7 @@
 // gobgpd and cannot be edited, so a role change adds the next generation,
 // assigns it in place of the old one, deletes the old one and soft-resets
 // peers out: one policy swap instead of re-sending every path.
-import ipaddr from 'ipaddr.js';
+import { ipFamily, normalizeIp } from '../util/ipAddress.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig } from './BgpConfig.ts';
 import type { GlobalSpec, PeerInfo, PeerSpec, PolicySpec } from './GobgpClient.ts';
 
@@ -108,12 +108,18 @@ export function globalSpec(g: BgpGlobalConfig): GlobalSpec {
   return { asn: g.localAs, routerId: g.routerId, listenPort: g.listenPort || 179, listenAddresses: ['0.0.0.0', '::'] };
 }
 
+/** A neighbour address in canonical text (gobgpd's spelling and ours compare equal). */
+function peerKey(address: string): string {
+  return normalizeIp(address) ?? address;
+}
+
 export function peerSpec(n: BgpNeighborConfig, timers: PeerTimers): PeerSpec {
   // Each VIP goes out in its own family: IPv4 VIPs over IPv4 sessions, IPv6
   // VIPs over IPv6 sessions, so gobgpd can fill a next-hop of the right family.
-  const family = ipaddr.parse(n.ipAddress).kind() === 'ipv4' ? 4 : 6;
+  // An IPv4-mapped neighbour address is the IPv4 peer, and its session carries IPv4.
+  const family = ipFamily(n.ipAddress) === 6 ? 6 : 4;
   return {
-    address: ipaddr.process(n.ipAddress).toString(),
+    address: peerKey(n.ipAddress),
     peerAsn: n.remoteAs,
     remotePort: n.remotePort || 179,
     multihopTtl: n.setMultiHop ? MULTIHOP_TTL : 0,
@@ -178,8 +184,8 @@ export function planBgpConfig(desired: DesiredBgp, observed: ObservedBgp): BgpAc
   // Only after it is no longer assigned: gobgpd refuses to delete an assigned policy.
   for (const p of rolePolicies) if (p.name !== wantRole) actions.push({ kind: 'deletePolicy', name: p.name });
 
-  const wantPeers = new Map(desired.neighbors.map((n) => [ipaddr.process(n.ipAddress).toString(), peerSpec(n, desired.timers)]));
-  const havePeers = restarted ? new Map<string, PeerInfo>() : new Map(observed.peers.map((p) => [ipaddr.process(p.address).toString(), p]));
+  const wantPeers = new Map(desired.neighbors.map((n) => [peerKey(n.ipAddress), peerSpec(n, desired.timers)]));
+  const havePeers = restarted ? new Map<string, PeerInfo>() : new Map(observed.peers.map((p) => [peerKey(p.address), p]));
   for (const [addr, have] of havePeers) {
     const want = wantPeers.get(addr);
     if (!want || !peerMatches(want, have)) actions.push({ kind: 'deletePeer', address: have.address });

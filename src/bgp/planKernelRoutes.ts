@@ -1,6 +1,7 @@
 // Pure planning of the kernel routes that mirror BGP best paths (`proto bgp`
 // in the main table): what to replace and what to delete.
 import ipaddr from 'ipaddr.js';
+import { prefixFamily } from '../util/ipAddress.ts';
 
 export interface KernelRoute {
   /** CIDR, e.g. "123.123.123.1/32". */
@@ -24,7 +25,7 @@ function inAnySubnet(dst: string, subnets: readonly [ipaddr.IPv4 | ipaddr.IPv6, 
 
 /** Canonical "addr/len" so kernel and BGP spellings compare equal. */
 export function canonicalCidr(dst: string): string {
-  const withLen = dst.includes('/') ? dst : `${dst}/${dst.includes(':') ? 128 : 32}`;
+  const withLen = dst.includes('/') ? dst : `${dst}/${prefixFamily(dst) === 6 ? 128 : 32}`;
   const [addr, len] = ipaddr.parseCIDR(withLen);
   return `${addr.toString()}/${len}`;
 }

@@ -33,6 +33,7 @@ import {
   type CtEntry,
 } from './layout.ts';
 import { RuleIdAllocator, planRule, type RuleContext, type RulePlan } from './planDatapath.ts';
+import { ipFamily } from '../util/ipAddress.ts';
 
 /** Whether a rule is in the eBPF maps, and if not, why. */
 export type RuleProgramState = { programmed: true } | { programmed: false; reason: string };
@@ -307,7 +308,7 @@ export class Datapath {
 
   /** The node's own addresses of a family on the interfaces the datapath uses. */
   nodeAddresses(family: 4 | 6): string[] {
-    return this.locals.filter((a) => (family === 4) === !a.address.includes(':')).map((a) => a.address);
+    return this.locals.filter((a) => ipFamily(a.address) === family).map((a) => a.address);
   }
 
   /** Whether an address lies in a subnet of one of those interfaces. */

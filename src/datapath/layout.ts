@@ -4,7 +4,7 @@
 // beside it. checkLayout() compares these sizes with the ones the C compiler
 // produced, so a drift between the two fails at start.
 import ipaddr from 'ipaddr.js';
-import { parseIp } from '../util/ipAddress.ts';
+import { canonicalIpv4Value, ipFamily, parseIp } from '../util/ipAddress.ts';
 
 export const LAYOUT_VERSION = 2;
 export const MAX_EPS = 32;
@@ -89,20 +89,9 @@ export function checkLayout(native: { version: number; lbKey: number; lbRule: nu
 
 /** A dotted-quad IPv4 address as 4 bytes in network order. */
 export function encodeIp4(addr: string): Buffer {
-  // Canonical dotted quads only (what net.isIPv4 accepts): no shorthand such
-  // as 10.1, no octal or hex parts, nothing silently wrapped.
-  const parts = addr.split('.');
-  if (parts.length === 4) {
-    const b = Buffer.allocUnsafe(4);
-    let ok = true;
-    for (let i = 0; i < 4; i++) {
-      const n = Number(parts[i]);
-      ok &&= String(n) === parts[i] && n >= 0 && n <= 255;
-      b[i] = n;
-    }
-    if (ok) return b;
-  }
-  throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
+  const b = Buffer.allocUnsafe(4);
+  writeIp4(b, 0, addr);
+  return b;
 }
 
 /** An address of either family as the 16 bytes of an lb_addr. */
@@ -112,43 +101,35 @@ export function encodeAddr(addr: string): Buffer {
   return b;
 }
 
-/** Writes an address as an lb_addr at `off` of `b` (16 bytes; IPv4 in the first 4, the rest left as they are). */
-export function writeAddr(b: Buffer, off: number, addr: string): void {
-  if (!addr.includes(':')) {
-    writeIp4(b, off, addr);
-    return;
+/**
+ * Writes an address as an lb_addr at `off` of `b` (16 bytes; IPv4 in the
+ * first 4, the rest left as they are) and returns its family. IPv4-mapped
+ * IPv6 is written as the IPv4 address, the family familyOfAddr gives it.
+ */
+export function writeAddr(b: Buffer, off: number, addr: string): DpFamily {
+  const v4 = canonicalIpv4Value(addr);
+  if (v4 >= 0) {
+    b.writeUInt32BE(v4, off);
+    return 4;
   }
   const parsed = parseIp(addr);
-  if (!parsed || parsed.kind() !== 'ipv6') throw new Error(`not an IPv6 address: ${addr}`);
+  if (!parsed) throw new Error(`not an IP address: ${addr}`);
   const bytes = parsed.toByteArray();
-  for (let i = 0; i < 16; i++) b[off + i] = bytes[i]!;
+  for (let i = 0; i < bytes.length; i++) b[off + i] = bytes[i]!;
+  return parsed.kind() === 'ipv4' ? 4 : 6;
 }
 
-/** A canonical dotted quad into 4 bytes of `b` (see encodeIp4). */
+/** A canonical dotted quad (no shorthand such as 10.1, no leading zeros, nothing wrapped) into 4 bytes of `b`. */
 function writeIp4(b: Buffer, off: number, addr: string): void {
-  let n = 0;
-  let part = 0;
-  let digits = 0;
-  for (let i = 0; i <= addr.length; i++) {
-    const c = i < addr.length ? addr.charCodeAt(i) : 46;
-    if (c === 46) {
-      // No empty parts, no leading zeros, nothing above 255, exactly four.
-      if (digits === 0 || part > 255 || n > 3) throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
-      b[off + n++] = part;
-      part = 0;
-      digits = 0;
-    } else if (c >= 48 && c <= 57 && !(digits === 1 && part === 0)) {
-      part = part * 10 + (c - 48);
-      digits++;
-    } else {
-      throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
-    }
-  }
-  if (n !== 4) throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
+  const v4 = canonicalIpv4Value(addr);
+  if (v4 < 0) throw new Error(`not a dotted-quad IPv4 address: ${addr}`);
+  b.writeUInt32BE(v4, off);
 }
 
+/** The family of an address (util/ipAddress's rule: IPv4-mapped IPv6 is IPv4); 4 for one that is none (writeAddr refuses it). */
 export function familyOfAddr(addr: string): DpFamily {
-  return addr.includes(':') ? 6 : 4;
+  // Text without a colon is no IPv6 address in any spelling: only the rest needs parsing.
+  return addr.includes(':') && ipFamily(addr) === 6 ? 6 : 4;
 }
 
 function ip4str(b: Buffer, off: number): string {
@@ -169,10 +150,10 @@ export interface ServiceKey {
 
 export function encodeLbKey(k: ServiceKey): Buffer {
   const b = Buffer.alloc(LB_KEY_SIZE);
-  writeAddr(b, 0, k.vip);
+  const family = writeAddr(b, 0, k.vip);
   b.writeUInt16BE(k.port, 16);
-  b[18] = protoNumber(k.proto, familyOfAddr(k.vip));
-  b[19] = familyOfAddr(k.vip);
+  b[18] = protoNumber(k.proto, family);
+  b[19] = family;
   return b;
 }
 

@@ -11,6 +11,7 @@ import { tcpConnect } from '../util/tcpConnect.ts';
 import type { Endpoint, LbRule, ProbeType } from './LbRule.ts';
 import { SctpProber, type SctpProbeResult } from './SctpProber.ts';
 import { repeatEvery, systemClock, type Clock, type RepeatingTimer } from '../util/clock.ts';
+import { hostPort, ipFamily } from '../util/ipAddress.ts';
 
 const DEFAULT_PERIOD_S = 60;
 const DEFAULT_RETRIES = 2;
@@ -183,10 +184,9 @@ export async function runProbe(spec: ProbeSpec, timeoutMs: number, sctpProbe: Sc
 }
 
 async function httpProbe(spec: ProbeSpec, timeoutMs: number): Promise<boolean> {
-  const host = spec.ip.includes(':') ? `[${spec.ip}]` : spec.ip;
   const pathPart = spec.req ? (spec.req.startsWith('/') ? spec.req : `/${spec.req}`) : '/';
   try {
-    const res = await fetch(`${spec.type}://${host}:${spec.port}${pathPart}`, { signal: AbortSignal.timeout(timeoutMs) });
+    const res = await fetch(`${spec.type}://${hostPort(spec.ip, spec.port)}${pathPart}`, { signal: AbortSignal.timeout(timeoutMs) });
     const body = await res.text();
     if (res.status < 200 || res.status >= 400) return false;
     return spec.resp ? body.includes(spec.resp) : true;
@@ -197,7 +197,7 @@ async function httpProbe(spec: ProbeSpec, timeoutMs: number): Promise<boolean> {
 
 function udpProbe(spec: ProbeSpec, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const sock = dgram.createSocket(spec.ip.includes(':') ? 'udp6' : 'udp4');
+    const sock = dgram.createSocket(ipFamily(spec.ip) === 6 ? 'udp6' : 'udp4');
     let settled = false;
     const done = (v: boolean) => {
       if (settled) return;

@@ -16,6 +16,7 @@
 // its last; decode accepts the last one's padding inside or outside it.
 import ipaddr from 'ipaddr.js';
 import { crc32cRaw } from '../util/crc32c.ts';
+import { parseIp } from '../util/ipAddress.ts';
 
 export const SCTP_HEADER_LEN = 12;
 /** The checksum's offset in the common header; it is stored little-endian. */
@@ -521,9 +522,10 @@ export function sctpListedAddresses(params: SctpParam[]): string[] {
 /** Address parameters for a list of addresses. Throws a RangeError on an invalid one. */
 export function sctpAddressParams(addresses: string[]): SctpParam[] {
   return addresses.map((a) => {
-    if (ipaddr.IPv4.isValidFourPartDecimal(a)) return { type: 'IPV4_ADDRESS', address: ipaddr.IPv4.parse(a).toString() };
-    if (ipaddr.IPv6.isValid(a)) return { type: 'IPV6_ADDRESS', address: ipaddr.IPv6.parse(a).toString() };
-    throw new RangeError(`"${a}" is not an IP address`);
+    // An IPv4-mapped address is the IPv4 one: listed as an IPv4 Address parameter.
+    const ip = parseIp(a);
+    if (!ip) throw new RangeError(`"${a}" is not an IP address`);
+    return { type: ip.kind() === 'ipv4' ? 'IPV4_ADDRESS' : 'IPV6_ADDRESS', address: ip.toString() };
   });
 }
 

@@ -3,7 +3,7 @@
 // GET /config/loadbalancer/all shows. Normalization makes equal rules compare
 // equal however they were written (key case, address spelling, zero values).
 import { FieldReader, UINT32_MAX, invalid } from '../util/FieldReader.ts';
-import { ipFamily, normalizePrefix } from '../util/ipAddress.ts';
+import { hostPort, ipFamily, normalizePrefix } from '../util/ipAddress.ts';
 import {
   MODE_NAMES,
   PROBE_TYPES,
@@ -167,7 +167,7 @@ function parseAllowedSources(items: unknown[]): { prefix: string }[] {
 }
 
 export function endpointKey(ip: string, port: number): string {
-  return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
+  return hostPort(ip, port);
 }
 
 // ---- GET output ----

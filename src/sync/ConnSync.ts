@@ -14,21 +14,16 @@
 // table; the HA election keeps an unsynced node from becoming MASTER while a
 // peer is alive (SyncGate).
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import type { SyncGate } from '../ha/HaManager.ts';
 import { LAYOUT_VERSION } from '../datapath/layout.ts';
 import { errorMessage } from '../util/errors.ts';
-import { normalizeIp } from '../util/ipAddress.ts';
+import { hostPort, normalizeIp } from '../util/ipAddress.ts';
+import { syncV1, type ConnSyncClient, type ConnSyncHandlers, type SubscribeRequest__Output, type SyncBatch, type SyncBatch__Output } from './syncProto.ts';
 import { systemClock, unrefTimer, type Clock, type TimerHandle } from '../util/clock.ts';
 import { batches, checkBatchShape, createDiffer, createKeySet, selectSyncable, type RawEntries } from './syncTable.ts';
 
-const PROTO_FILE = fileURLToPath(new URL('../../proto/loxilb_sync.proto', import.meta.url));
-const pkg = grpc.loadPackageDefinition(
-  protoLoader.loadSync(PROTO_FILE, { keepCase: true, longs: Number, enums: String, defaults: true }),
-) as any;
-const ConnSyncService = pkg.loxilbts.sync.v1.ConnSync;
+const ConnSyncService = syncV1.ConnSync;
 
 export const SYNC_PORT = 22222;
 export const MAX_BATCH = 8192;
@@ -115,16 +110,10 @@ export function peerAddress(peer: string): string | undefined {
 
 type PeerState = 'connecting' | 'pulling' | 'synced' | 'unreachable';
 
-interface Batch {
-  kind: 'FULL' | 'FULL_END' | 'UPSERT' | 'DELETE';
-  count: number;
-  keys: Buffer;
-  values: Buffer;
-  seq: number;
-  sent_unix_ms: number;
-  layout_version: number;
-  node: number;
-}
+/** A batch as a subscriber receives it. */
+type Batch = SyncBatch__Output;
+/** A subscription as the service holds it. */
+type Subscription = grpc.ServerWritableStream<SubscribeRequest__Output, SyncBatch>;
 
 export interface PeerSyncStatus {
   address: string;
@@ -170,7 +159,7 @@ class PeerLink {
   state: PeerState = 'connecting';
   status: PeerSyncStatus;
   private call?: grpc.ClientReadableStream<Batch>;
-  private client?: grpc.Client;
+  private client?: ConnSyncClient;
   private retry?: TimerHandle;
   private closed = false;
   private fullStart = 0;
@@ -192,7 +181,7 @@ class PeerLink {
   }
 
   start(): void {
-    const target = this.address.includes(':') ? `[${this.address}]:${this.port}` : `${this.address}:${this.port}`;
+    const target = hostPort(this.address, this.port);
     this.client = new ConnSyncService(target, this.creds, {
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
       'grpc.keepalive_time_ms': 2000,
@@ -214,7 +203,7 @@ class PeerLink {
   private subscribe(): void {
     if (this.closed || !this.client) return;
     this.setState(this.state === 'unreachable' ? 'unreachable' : 'connecting');
-    const call = (this.client as any).Subscribe({ node: this.self, layout_version: LAYOUT_VERSION }) as grpc.ClientReadableStream<Batch>;
+    const call = this.client.Subscribe({ node: this.self, layout_version: LAYOUT_VERSION });
     this.call = call;
     call.on('data', (b: Batch) => this.onBatch(b));
     call.on('error', (err: grpc.ServiceError) => this.onEnd(err));
@@ -321,7 +310,7 @@ class PeerLink {
 export class ConnSync implements SyncGate {
   private server?: grpc.Server;
   private readonly links: PeerLink[] = [];
-  private readonly subscribers = new Set<grpc.ServerWritableStream<unknown, Batch>>();
+  private readonly subscribers = new Set<Subscription>();
   private readonly seqs = new WeakMap<object, number>();
   private readonly differ = createDiffer();
   private scanTimer?: TimerHandle;
@@ -332,7 +321,7 @@ export class ConnSync implements SyncGate {
   /** The --cluster peers: the only addresses that may subscribe. */
   private readonly allowed: Set<string>;
   /** Subscribers cut off for not reading whose streams have not closed yet. */
-  private readonly cutOff = new Set<grpc.ServerWritableStream<unknown, Batch>>();
+  private readonly cutOff = new Set<Subscription>();
   /** Bytes written to each subscriber's stream and not yet flushed. */
   private readonly backlog = new WeakMap<object, { bytes: number; full: number }>();
   private readonly port: number;
@@ -352,12 +341,13 @@ export class ConnSync implements SyncGate {
 
   async start(): Promise<void> {
     const server = new grpc.Server({ 'grpc.max_send_message_length': 64 * 1024 * 1024 });
-    server.addService(ConnSyncService.service, { Subscribe: (call: grpc.ServerWritableStream<any, Batch>) => this.onSubscribe(call) });
+    const handlers: ConnSyncHandlers = { Subscribe: (call) => this.onSubscribe(call) };
+    server.addService(ConnSyncService.service, handlers);
     const creds = this.opts.tls
       ? grpc.ServerCredentials.createSsl(this.opts.tls.ca, [{ private_key: this.opts.tls.key, cert_chain: this.opts.tls.cert }], true)
       : grpc.ServerCredentials.createInsecure();
     const bind = this.opts.bindAddress ?? '0.0.0.0';
-    const addr = bind.includes(':') ? `[${bind}]:${this.port}` : `${bind}:${this.port}`;
+    const addr = hostPort(bind, this.port);
     await new Promise<void>((resolve, reject) => server.bindAsync(addr, creds, (err) => (err ? reject(new Error(`connection sync cannot listen on ${addr}: ${err.message}`)) : resolve())));
     this.server = server;
     const clientCreds = this.opts.tls ? grpc.credentials.createSsl(this.opts.tls.ca, this.opts.tls.key, this.opts.tls.cert) : grpc.credentials.createInsecure();
@@ -404,7 +394,7 @@ export class ConnSync implements SyncGate {
   }
 
   /** Sends one batch; false when the subscriber was cut off instead. */
-  private send(call: grpc.ServerWritableStream<unknown, Batch>, kind: Batch['kind'], e: RawEntries): boolean {
+  private send(call: Subscription, kind: Batch['kind'], e: RawEntries): boolean {
     // A subscriber that does not read must not make us buffer without bound:
     // bytes handed to the stream and not yet flushed to the socket are
     // counted. The full table is queued at once (its size is bounded by the
@@ -443,7 +433,7 @@ export class ConnSync implements SyncGate {
     return true;
   }
 
-  private onSubscribe(call: grpc.ServerWritableStream<{ node: number; layout_version: number }, Batch>): void {
+  private onSubscribe(call: Subscription): void {
     const req = call.request;
     if (req.layout_version !== LAYOUT_VERSION) {
       call.emit('error', { code: grpc.status.FAILED_PRECONDITION, details: `conntrack layout ${req.layout_version} differs from this node's ${LAYOUT_VERSION}` });
@@ -492,7 +482,7 @@ export class ConnSync implements SyncGate {
     call.on('error', drop);
   }
 
-  private refuseSubscriber(call: grpc.ServerWritableStream<unknown, Batch>, peer: string, code: grpc.status, details: string): void {
+  private refuseSubscriber(call: Subscription, peer: string, code: grpc.status, details: string): void {
     this.stats.refusedSubscribers++;
     if (this.stats.refusedSubscribers === 1 || this.stats.refusedSubscribers % 100 === 0) {
       this.log.warn({ peer, refused: this.stats.refusedSubscribers, reason: details }, 'connection sync subscription refused');

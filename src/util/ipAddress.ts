@@ -3,8 +3,12 @@
 // accepts the inet_aton forms ("127.1", "0x7f.0.0.1", "010.0.0.1") that Go's
 // net.ParseIP rejects, and IPv6 zone ids, which make no sense for a VIP or an
 // endpoint. One rule for IPv4-mapped IPv6 (::ffff:a.b.c.d) everywhere: it is
-// the IPv4 address, as Go's net.ParseIP and loxilb treat it; where a written
-// family matters (a CIDR's prefix length, a pool) the caller says so.
+// the IPv4 address, as Go's net.ParseIP(...).To4() and loxilb treat it (and
+// as a dual-stack socket reports an IPv4 peer), and a prefix given in that
+// form, ::ffff:a.b.c.d/96+n, is the IPv4 prefix a.b.c.d/n, as Go's IPNet
+// matches it. Only what gobgpd or the kernel report as address/length keeps
+// the family its length counts (prefixFamily). Family is never guessed from
+// a colon: ipFamily says it, hostPort brackets for host:port.
 import ipaddr from 'ipaddr.js';
 
 export type IpAddress = ipaddr.IPv4 | ipaddr.IPv6;
@@ -71,6 +75,8 @@ export function ipFamily(ip: string): 4 | 6 | undefined {
 /**
  * Canonical "network/length" for a CIDR, with host bits cleared so equal
  * prefixes compare equal. A bare address means a host prefix (/32 or /128).
+ * An IPv6 prefix inside ::ffff:0:0/96 is that IPv4 prefix (::ffff:10.0.0.0/104
+ * is 10.0.0.0/8); a shorter one stays IPv6.
  */
 export function normalizePrefix(text: string): string | undefined {
   const slash = text.lastIndexOf('/');
@@ -87,7 +93,30 @@ export function normalizePrefix(text: string): string | undefined {
   }
   const cidr = `${addr.toString()}/${len}`;
   const net = addr.kind() === 'ipv4' ? ipaddr.IPv4.networkAddressFromCIDR(cidr) : ipaddr.IPv6.networkAddressFromCIDR(cidr);
+  if (net.kind() === 'ipv6' && len >= 96 && (net as ipaddr.IPv6).isIPv4MappedAddress()) return `${(net as ipaddr.IPv6).toIPv4Address().toString()}/${len - 96}`;
   return `${net.toString()}/${len}`;
+}
+
+/**
+ * The family an address is written in, where a length that goes with it
+ * counts that family's bits: a BGP NLRI or a kernel address with its
+ * prefixlen (::ffff:a.b.c.d/128 there is an IPv6 host route). Everything else
+ * takes ipFamily.
+ */
+export function prefixFamily(text: string): 4 | 6 | undefined {
+  if (canonicalIpv4Value(text) >= 0) return 4;
+  const a = parseIpKeepFamily(text);
+  return a === undefined ? undefined : a.kind() === 'ipv4' ? 4 : 6;
+}
+
+/** "host:port", an IPv6 host in brackets (as URLs, gRPC targets and listen addresses write it). */
+export function hostPort(host: string, port: number): string {
+  return `${urlHost(host)}:${port}`;
+}
+
+/** A host for a URL or host:port: an IPv6 literal in brackets (the colon is what needs them). */
+function urlHost(host: string): string {
+  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
 }
 
 /** In a CIDR the prefix length is relative to the written family, so no mapped-to-v4 conversion. */

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BgpReconciler } from '../../src/bgp/BgpReconciler.ts';
-import type { GobgpClient, GlobalSpec, PeerInfo, PeerSpec, PolicySpec, PrefixSetEntry } from '../../src/bgp/GobgpClient.ts';
+import type { GobgpControl, GlobalSpec, PeerInfo, PeerSpec, PolicySpec, PrefixSetEntry } from '../../src/bgp/GobgpControl.ts';
 import type { DecodedPath, VipRoute } from '../../src/bgp/pathCodec.ts';
 import { LOCAL_PATH_LOCAL_PREF, ROLE_ATTRIBUTES, VipTable } from '../../src/bgp/VipTable.ts';
 import type { CiStateName } from '../../src/ha/ClusterState.ts';
@@ -14,7 +14,7 @@ import { FakeClock } from '../lab/FakeClock.ts';
  * name used twice, a policy naming a missing set, deleting an assigned
  * policy or a set a policy refers to.
  */
-class FakeGobgp {
+class FakeGobgp implements GobgpControl {
   global: GlobalSpec = { asn: 0, routerId: '', listenPort: 0 };
   peers: PeerInfo[] = [];
   exportPolicies: string[] = [];
@@ -64,8 +64,15 @@ class FakeGobgp {
     this.sets.delete(name);
   }
   async listPrefixSets() { return [...this.sets].map(([name, s]) => ({ name, prefixes: [...s].map((prefix) => ({ prefix, min: 32, max: 32 })) })); }
-  async addPeer(p: PeerSpec) { this.calls.push(`addPeer ${p.address}`); this.peers.push({ address: p.address, peerAsn: p.peerAsn, remotePort: p.remotePort ?? 179, multihopTtl: p.multihopTtl ?? 0, families: p.families, sessionState: 'ACTIVE', adminState: 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0 }); }
+  async addPeer(p: PeerSpec) { this.calls.push(`addPeer ${p.address}`); this.peers.push({ address: p.address, peerAsn: p.peerAsn, remotePort: p.remotePort ?? 179, multihopTtl: p.multihopTtl ?? 0, families: p.families, sessionState: 'ACTIVE', adminState: p.adminDown ? 'DOWN' : 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0 }); }
   async deletePeer(a: string) { this.calls.push(`deletePeer ${a}`); this.peers = this.peers.filter((p) => p.address !== a); }
+  async disablePeer(a: string) { this.calls.push(`disablePeer ${a}`); this.setAdminState(a, 'DOWN'); }
+  async enablePeer(a: string) { this.calls.push(`enablePeer ${a}`); this.setAdminState(a, 'UP'); }
+  private setAdminState(a: string, adminState: string) {
+    const p = this.peers.find((q) => q.address === a);
+    if (!p) throw new Error(`gobgpd: peer ${a} not found`);
+    p.adminState = adminState;
+  }
   async resetPeerSoftOut() { this.calls.push('softReset'); }
   async listPaths(f: 4 | 6): Promise<DecodedPath[]> {
     this.calls.push(`listPaths${f}`);
@@ -105,7 +112,7 @@ const setRole = (t: VipTable, state: CiStateName) => t.setCiStates(new Map([['ll
 function setup() {
   const fake = new FakeGobgp();
   const clock = new FakeClock();
-  const rec = new BgpReconciler(fake as unknown as GobgpClient, silentLogger, 30_000, clock);
+  const rec = new BgpReconciler(fake, silentLogger, 30_000, clock);
   return { fake, rec, clock };
 }
 
@@ -262,4 +269,25 @@ test('paths and sets left in a running gobgpd that nobody wants are removed', as
   assert.deepEqual([...fake.rib.keys()], ['10.1.0.0']);
   assert.deepEqual([...fake.sets.keys()], ['loxilb-vip4-llb-inst0']);
   assert.ok(!fake.calls.includes('startBgp'), 'a running gobgpd with the right config is not restarted');
+});
+
+test('BFD down shuts the neighbour down in gobgpd; BFD up makes it anew', async () => {
+  const { fake, rec, clock } = setup();
+  rec.setConfig({ global, neighbors: [neighbor], timers });
+  rec.setVipSource(table(1));
+  await clock.until(rec.whenIdle());
+  assert.equal(fake.peers[0]?.adminState, 'UP');
+
+  fake.calls = [];
+  rec.setConfig({ global, neighbors: [neighbor], timers, bfdDown: new Set([neighbor.ipAddress]) });
+  await clock.until(rec.whenIdle());
+  assert.deepEqual(fake.calls.filter((c) => /Peer/.test(c)), ['disablePeer 10.0.0.254']);
+  assert.equal(fake.peers[0]?.adminState, 'DOWN');
+
+  fake.calls = [];
+  rec.setConfig({ global, neighbors: [neighbor], timers });
+  await clock.until(rec.whenIdle());
+  assert.deepEqual(fake.calls.filter((c) => /Peer/.test(c)), ['deletePeer 10.0.0.254', 'addPeer 10.0.0.254']);
+  assert.equal(fake.peers[0]?.adminState, 'UP');
+  assert.equal(rec.stats.lastError, undefined);
 });

@@ -3,8 +3,6 @@ import assert from 'node:assert/strict';
 import { setImmediate as tick } from 'node:timers/promises';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { fileURLToPath } from 'node:url';
 import pino from 'pino';
 // A subscriber that stops reading, against a real ConnSync on loopback
 // serving a table of our own making: its backlog is bounded, it is cut off,
@@ -13,9 +11,8 @@ import pino from 'pino';
 import { ConnSync, MAX_SUBSCRIPTIONS_PER_PEER, type ConnTable } from '../../src/sync/ConnSync.ts';
 import { CT_KEY_SIZE, CT_VAL_SIZE, LAYOUT_VERSION, encodeCt } from '../../src/datapath/layout.ts';
 import type { RawEntries } from '../../src/sync/syncTable.ts';
+import { syncV1, type SyncBatch__Output } from '../../src/sync/syncProto.ts';
 
-const PROTO = fileURLToPath(new URL('../../proto/loxilb_sync.proto', import.meta.url));
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(PROTO, { keepCase: true, longs: Number, enums: String, defaults: true })) as any;
 
 /** n established TCP entries, source ports from `first` on. */
 function entries(first: number, n: number): RawEntries {
@@ -75,13 +72,13 @@ test('a subscriber that stops reading is cut off at the backlog bound, keeps its
     pino({ level: 'silent' }),
   );
   await sync.start();
-  const client = new pkg.loxilbts.sync.v1.ConnSync(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+  const client = new syncV1.ConnSync(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
   try {
     const slow = client.Subscribe({ node: 1, layout_version: LAYOUT_VERSION });
     let received = 0;
     const ended = new Promise<grpc.ServiceError>((resolve) => slow.on('error', resolve));
     await new Promise<void>((resolve) =>
-      slow.on('data', (b: { kind: string; count: number }) => {
+      slow.on('data', (b: SyncBatch__Output) => {
         received += b.count;
         if (b.kind === 'FULL_END') {
           slow.pause();
@@ -106,9 +103,9 @@ test('a subscriber that stops reading is cut off at the backlog bound, keeps its
     const others = Array.from({ length: MAX_SUBSCRIPTIONS_PER_PEER }, () => client.Subscribe({ node: 1, layout_version: LAYOUT_VERSION }));
     const outcomes = await Promise.all(
       others.map(
-        (c: any) =>
+        (c) =>
           new Promise<string>((resolve) => {
-            c.on('data', (b: { kind: string }) => b.kind === 'FULL_END' && resolve('OK'));
+            c.on('data', (b: SyncBatch__Output) => b.kind === 'FULL_END' && resolve('OK'));
             c.on('error', (e: grpc.ServiceError) => resolve(grpc.status[e.code]!));
           }),
       ),

@@ -1,0 +1,12 @@
+// Original file: proto/gobgp_api.proto
+
+
+export interface DisablePeerRequest {
+  'address'?: (string);
+  'communication'?: (string);
+}
+
+export interface DisablePeerRequest__Output {
+  'address': (string);
+  'communication': (string);
+}
