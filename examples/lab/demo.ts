@@ -38,14 +38,15 @@ let interrupted = false;
 /** The failure and the logs have been printed already (by the build hook). */
 let reported = false;
 
-/** Every process of the labs built so far, named for a failure report and the leftover check. */
-function labProcesses(): { what: string; p: LabProcess }[] {
+/** Every process of the labs built so far (for a failure report, only of labs not torn down yet), named. */
+function labProcesses(forReport = false): { what: string; p: LabProcess }[] {
   const out: { what: string; p: LabProcess }[] = [];
-  if (bgpLab) {
+  const show = (lab: object | undefined) => lab !== undefined && !(forReport && retired.has(lab));
+  if (show(bgpLab) && bgpLab) {
     for (const [node, p] of bgpLab.agents) out.push({ what: `part 1 ${node} loxilb agent`, p });
     if (bgpLab.bird) out.push({ what: 'part 1 router BIRD', p: bgpLab.bird.process });
   }
-  if (dpLab) {
+  if (show(dpLab) && dpLab) {
     for (const [node, p] of [...dpLab.agents, ...dpLab.peers]) out.push({ what: `part 2 ${node} loxilb agent`, p });
     for (const [node, p] of dpLab.echoes) out.push({ what: `part 2 ${node} echo server`, p });
     if (dpLab.bird) out.push({ what: 'part 2 router BIRD', p: dpLab.bird.process });
@@ -81,8 +82,10 @@ function reportTeardown(): boolean {
 
 /** Labs torn down in the background once their part is over, so the final teardown is short. */
 const retiring: Promise<void>[] = [];
+const retired = new Set<object>();
 
 function retire(lab: { destroy(): Promise<void> }): void {
+  retired.add(lab);
   labPids = [...new Set([...labPids, ...labProcesses().map((x) => x.p.pid)])];
   const gone = lab.destroy();
   gone.catch(() => undefined);
@@ -169,8 +172,9 @@ try {
   code = 1;
   if (!interrupted && !reported) {
     console.error(`\n${red('✘ Demo failed:')} ${err instanceof Error ? err.message : String(err)}`);
-    const procs = labProcesses();
-    if (procs.length > 0) printLogs([bgpLab, dpLab, kubeLab?.t].map((l) => l?.lab.dir).filter(Boolean).join(', '), procs);
+    const procs = labProcesses(true);
+    const dirs = [bgpLab, dpLab, kubeLab].filter((l) => l !== undefined && !retired.has(l)).map((l) => ('t' in l! ? l.t.lab.dir : l!.lab.dir));
+    if (procs.length > 0) printLogs(dirs.join(', '), procs);
   }
 }
 if (!interrupted) {
