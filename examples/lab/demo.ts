@@ -131,14 +131,17 @@ async function main(): Promise<void> {
     printLogs(l.lab.dir, [...l.agents].map(([node, p]) => ({ what: `${node} loxilb agent`, p })));
     reported = true;
   }).then((l) => (bgpLab = l));
-  const dp = createTrafficLab().then((l) => (dpLab = l));
-  const kube = createKubeLab().then((l) => (kubeLab = l));
-  creating.push(bgp, dp, kube);
-  // Awaited later; until then a failed build must not end the process as an unhandled rejection.
-  for (const c of creating) c.catch(() => undefined);
+  creating.push(bgp);
   await bgp;
   ok(`part 1's lab is up at ${elapsedSeconds().toFixed(1)} s`);
   describeBgpLab(bgpLab!);
+  // Started only now, so they do not slow part 1's build (on the critical path); part 1's
+  // wait for its BGP sessions leaves them the machine.
+  const dp = createTrafficLab().then((l) => (dpLab = l));
+  const kube = createKubeLab().then((l) => (kubeLab = l));
+  creating.push(dp, kube);
+  // Awaited later; until then a failed build must not end the process as an unhandled rejection.
+  for (const c of creating) c.catch(() => undefined);
 
   part('Part 1: in-cluster service VIPs over BGP, MASTER/BACKUP by MED and local-pref');
   const flip = await bgpStory(bgpLab!);

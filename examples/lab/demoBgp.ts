@@ -128,8 +128,6 @@ export async function bgpStory(lab: BgpLab): Promise<BgpStoryResult> {
   heading(`loxicmd on ${LB1.name}`);
   await shell(LB1.name, 'loxicmd get lb', () => lab.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'lb']));
   console.log();
-  await shell(LB1.name, 'loxicmd get hastate', () => lab.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'hastate']));
-  console.log();
   await shell(LB1.name, 'loxicmd get bgpneigh', () => lab.lab.run(LB1.name, [LOXICMD_BIN, 'get', 'bgpneigh']));
 
   heading(`The router's view of ${VIP}: the MASTER's path wins on MED`);
@@ -147,14 +145,14 @@ export async function bgpStory(lab: BgpLab): Promise<BgpStoryResult> {
   await Promise.all([setRole(LB1.name, 'BACKUP'), setRole(LB2.name, 'MASTER')]);
   say('Watching the router and the worker for the move...');
   await Promise.all([
-    waitFor(() => routerSettled(LB2.ipv4), { timeoutMs: 10_000, intervalMs: 10, what: `router: best path for ${VIP_PREFIX} via ${LB2.ipv4} with MED 10` }).then(() => {
+    waitFor(() => routerSettled(LB2.ipv4), { timeoutMs: 10_000, intervalMs: 25, what: `router: best path for ${VIP_PREFIX} via ${LB2.ipv4} with MED 10` }).then(() => {
       routerMs = performance.now() - flipStart;
     }),
-    waitFor(async () => (await workerRouteVia()) === LB2.ipv4, { timeoutMs: 10_000, intervalMs: 10, what: `worker: kernel route ${VIP} via ${LB2.ipv4}` }).then(() => {
+    waitFor(async () => (await workerRouteVia()) === LB2.ipv4, { timeoutMs: 10_000, intervalMs: 25, what: `worker: kernel route ${VIP} via ${LB2.ipv4}` }).then(() => {
       workerMs = performance.now() - flipStart;
     }),
   ]);
-  ok(`router: best path via ${LB2.name} ${Math.round(routerMs)} ms after posting the new roles (polled every 10 ms)`);
+  ok(`router: best path via ${LB2.name} ${Math.round(routerMs)} ms after posting the new roles (polled every 25 ms)`);
   ok(`worker: kernel route via ${LB2.name} ${Math.round(workerMs)} ms after posting the new roles`);
 
   subheading(`The router's view after the flip`);
