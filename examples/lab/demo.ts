@@ -84,9 +84,14 @@ function reportTeardown(): boolean {
 const retiring: Promise<void>[] = [];
 const retired = new Set<object>();
 
+/** Remembers the PIDs of every lab process (and part 3's API server) for the final leftover check. */
+function notePids(): void {
+  labPids = [...new Set([...labPids, ...labProcesses().map((x) => x.p.pid), ...(kubeLab?.api.pids ?? [])])];
+}
+
 function retire(lab: { destroy(): Promise<void> }): void {
   retired.add(lab);
-  labPids = [...new Set([...labPids, ...labProcesses().map((x) => x.p.pid)])];
+  notePids();
   const gone = lab.destroy();
   gone.catch(() => undefined);
   retiring.push(gone);
@@ -94,9 +99,9 @@ function retire(lab: { destroy(): Promise<void> }): void {
 
 /** Destroys every lab built or being built (waiting for those still being built). */
 async function destroyAll(): Promise<void> {
-  labPids = [...labPids, ...labProcesses().map((x) => x.p.pid)];
+  notePids();
   await Promise.allSettled(creating);
-  labPids = [...new Set([...labPids, ...labProcesses().map((x) => x.p.pid)])];
+  notePids();
   await Promise.allSettled([...retiring, bgpLab?.destroy(), dpLab?.destroy(), kubeLab?.destroy()]);
 }
 

@@ -38,7 +38,7 @@ export function createKubeLab(): Promise<KubeLoxilbLab> {
 }
 
 export function describeKubeLab(k: KubeLoxilbLab): void {
-  say(`namespaces ${dim(`${k.t.lab.prefix}{sw,wan,router,lb1,lb2,worker,client,kctl}`)}; kube-apiserver and etcd on ${k.api.url}`);
+  say(`namespaces ${dim(`${k.t.lab.prefix}{sw,wan,router,lb1,lb2,worker,client,kctl}`)}; etcd and kube-apiserver (pids ${k.api.pids.join(', ')}) on ${k.api.url}`);
   say(`kube-loxilb ${dim(seedControllerArgs(ROLE_PERIOD_MS).join(' '))}, pid ${k.ctl?.pid}`);
 }
 
