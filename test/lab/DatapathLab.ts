@@ -30,7 +30,15 @@ const STREAMS = fileURLToPath(new URL('./streamClients.ts', import.meta.url));
 
 /** What streamClients.ts prints at the end, per connection. */
 export interface StreamSummary {
-  conns: { error?: string; sent: number; echoed: number; maxGapMs: number; endpoints: string[] }[];
+  conns: { error?: string; sent: number; echoed: number; bytes: number; maxGapMs: number; endpoints: string[] }[];
+}
+
+/** streamClients.ts's running totals (with progressMs), summed over its connections. */
+export interface StreamProgress {
+  sent: number;
+  echoed: number;
+  /** Echo bytes received. */
+  bytes: number;
 }
 
 /** Long-lived connections running in the client (streamClients.ts). */
@@ -39,6 +47,10 @@ export interface StreamRun {
   stop(): void;
   /** The client's summary, once it has exited. */
   summary(): Promise<StreamSummary>;
+  /** The latest running totals (only with progressMs), undefined before the first. */
+  progress(): StreamProgress | undefined;
+  /** The client process (its PID, to show or signal). */
+  readonly process: LabProcess;
 }
 
 /**
@@ -243,10 +255,15 @@ export class DatapathLab {
     return (JSON.parse(out.trim().split('\n').pop()!) as { replies: Reply[] }).replies;
   }
 
-  /** Opens `conns` connections to VIP:port (default 100 to port 70), each sending a line every `everyMs`; resolves once all are up. */
-  async startStreams(opts: { durationMs: number; conns?: number; everyMs?: number; port?: number }): Promise<StreamRun> {
+  /**
+   * Opens `conns` connections to VIP:port (default 100 to port 70), each
+   * sending a line every `everyMs`; resolves once all are up. With
+   * `progressMs` the client reports running totals that often (progress()).
+   */
+  async startStreams(opts: { durationMs: number; conns?: number; everyMs?: number; port?: number; progressMs?: number }): Promise<StreamRun> {
     const conns = opts.conns ?? 100;
     const args = ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:${opts.port ?? 70}`, '--conns', String(conns), '--every', String(opts.everyMs ?? 10), '--duration', String(opts.durationMs)];
+    if (opts.progressMs !== undefined) args.push('--progress', String(opts.progressMs));
     const p = this.lab.spawn('client', process.execPath, args, { cwd: ROOT, output: 'pipe' });
     let out = '';
     p.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
@@ -258,6 +275,12 @@ export class DatapathLab {
       { timeoutMs: 15_000, what: `${conns} connections established` },
     );
     return {
+      process: p,
+      progress: () => {
+        // Complete lines only (the last piece may be half a line).
+        const line = out.split('\n').slice(0, -1).reverse().find((l) => l.startsWith('progress '));
+        return line === undefined ? undefined : (JSON.parse(line.slice('progress '.length)) as StreamProgress);
+      },
       stop: () => p.signal('SIGINT'),
       summary: async () => {
         await p.exited;

@@ -248,6 +248,11 @@ export class KubeApiServer {
     );
   }
 
+  /** PIDs of etcd and kube-apiserver (for a caller that checks nothing outlived it). */
+  get pids(): number[] {
+    return this.procs.map((p) => p.pid).filter((pid): pid is number => pid !== undefined);
+  }
+
   /** Log of etcd or kube-apiserver. */
   log(name: 'etcd' | 'kube-apiserver'): string {
     try {

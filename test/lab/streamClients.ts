@@ -7,12 +7,14 @@
 // port answers `<name> <line>`). Prints `established` once all are up, then
 // at the end one JSON line: per connection whether it failed (and how), how
 // many lines came back, the longest silence between two echoes, and which
-// endpoint answered.
+// endpoint answered. With `--progress <ms>` it also prints, every that many
+// ms, `progress {"sent","echoed","bytes"}` summed over the connections
+// (bytes: echo bytes received), so a watcher sees traffic as it flows.
 import net from 'node:net';
 import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
-  options: { target: { type: 'string' }, conns: { type: 'string' }, every: { type: 'string' }, duration: { type: 'string' } },
+  options: { target: { type: 'string' }, conns: { type: 'string' }, every: { type: 'string' }, duration: { type: 'string' }, progress: { type: 'string' } },
   strict: true,
 });
 const [host, portText] = (values.target ?? '').split(':');
@@ -20,11 +22,13 @@ const port = Number(portText);
 const conns = Number(values.conns ?? '100');
 const every = Number(values.every ?? '10');
 const duration = Number(values.duration ?? '8000');
+const progressMs = Number(values.progress ?? '0');
 
 interface Conn {
   sock: net.Socket;
   sent: number;
   echoed: number;
+  bytes: number;
   lastEcho: number;
   maxGapMs: number;
   endpoints: Set<string>;
@@ -36,12 +40,13 @@ const all: Conn[] = [];
 await Promise.all(
   Array.from({ length: conns }, () => new Promise<void>((resolve) => {
     const sock = net.connect({ host, port });
-    const c: Conn = { sock, sent: 0, echoed: 0, lastEcho: 0, maxGapMs: 0, endpoints: new Set(), closed: false };
+    const c: Conn = { sock, sent: 0, echoed: 0, bytes: 0, lastEcho: 0, maxGapMs: 0, endpoints: new Set(), closed: false };
     all.push(c);
     let buf = '';
     sock.setNoDelay(true);
     sock.on('connect', () => resolve());
     sock.on('data', (d) => {
+      c.bytes += d.length;
       buf += d.toString();
       let nl: number;
       while ((nl = buf.indexOf('\n')) >= 0) {
@@ -69,6 +74,13 @@ const timer = setInterval(() => {
     c.sock.write(`${++c.sent}\n`);
   }
 }, every);
+const progress =
+  progressMs > 0
+    ? setInterval(() => {
+        const sum = (k: 'sent' | 'echoed' | 'bytes') => all.reduce((n, c) => n + c[k], 0);
+        process.stdout.write(`progress ${JSON.stringify({ sent: sum('sent'), echoed: sum('echoed'), bytes: sum('bytes') })}\n`);
+      }, progressMs)
+    : undefined;
 // Ends at --duration, or earlier on SIGINT (a soak that knows when it is done).
 await new Promise<void>((r) => {
   const t = setTimeout(r, duration);
@@ -78,6 +90,7 @@ await new Promise<void>((r) => {
   });
 });
 clearInterval(timer);
+clearInterval(progress);
 // Let the last echoes arrive.
 await new Promise((r) => setTimeout(r, 300));
 const now = performance.now();
@@ -86,6 +99,7 @@ const summary = all.map((c, i) => ({
   error: c.error ?? (c.closed ? 'CLOSED' : undefined),
   sent: c.sent,
   echoed: c.echoed,
+  bytes: c.bytes,
   // A connection that went silent at the end counts that silence too.
   maxGapMs: Math.round(Math.max(c.maxGapMs, c.lastEcho > 0 ? now - 300 - c.lastEcho : now - start)),
   endpoints: [...c.endpoints],

@@ -11,6 +11,7 @@ import { FakeKubeApi } from '../lab/FakeKubeApi.ts';
 import { parseKubeLoxilbFlags } from '../../src/cli/kubeLoxilbFlags.ts';
 import { parseLoxilbFlags } from '../../src/cli/loxilbFlags.ts';
 import { isServiceSelected, parseServiceAnnotations } from '../../src/kube/annotations.ts';
+import { planRules } from '../../src/kube/planRules.ts';
 
 type Doc = Record<string, any>;
 
@@ -160,6 +161,25 @@ describe('examples/', () => {
       // The fake API server validates Services like an apiserver (strict fields).
       const created = api.create<Doc>('services', svc);
       assert.ok(created.spec.ports[0].nodePort > 0);
+      // And the rule kube-loxilb derives from it is one a loxilb agent accepts (no RuleNotInstalled),
+      // with a ready pod on a worker node as externalTrafficPolicy: Local asks.
+      const plan = planRules({
+        services: [
+          {
+            namespace: 'default',
+            name: svc.metadata.name,
+            ports: (created.spec.ports as Doc[]).map((p) => ({ port: p.port, protocol: p.protocol ?? 'TCP', nodePort: p.nodePort })),
+            ...(svc.spec.externalTrafficPolicy ? { externalTrafficPolicy: svc.spec.externalTrafficPolicy } : {}),
+            vips: ['123.123.123.1'],
+            settings: parsed.settings,
+            endpointSlices: [{ addressType: 'IPv4', endpoints: [{ addresses: ['10.244.1.5'], nodeName: 'worker', ready: true }] }],
+          },
+        ],
+        nodes: [{ name: 'worker', ready: true, internalIPs: ['192.168.80.101'] }],
+        config: { setBGP: 64512, monitor: false, setLBMode: 0, zone: 'llb', usePodNetwork: false, useExternalEndpoint: false },
+      });
+      assert.deepEqual(plan.notes, []);
+      assert.equal(plan.rules.length, created.spec.ports.length);
     });
   }
 });
