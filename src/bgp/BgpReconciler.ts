@@ -10,6 +10,7 @@
 import ipaddr from 'ipaddr.js';
 import type { Logger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import type { HistogramData } from '../util/Histogram.ts';
 import { guarded } from '../util/faults.ts';
 import type { CiStateName } from '../ha/ClusterState.ts';
 import type { GobgpClient, PrefixSetEntry } from './GobgpClient.ts';
@@ -68,6 +69,11 @@ export class BgpReconciler {
   private readonly retry = new Backoff(500, 5000);
   private readonly loop: CoalescingLoop;
   readonly stats: ReconcileStats = { passes: 0 };
+
+  /** Durations of the reconcile passes (seconds). */
+  get passDurations(): HistogramData {
+    return this.loop.durations.data();
+  }
 
   constructor(
     private readonly client: GobgpClient,

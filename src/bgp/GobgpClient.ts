@@ -59,6 +59,8 @@ export interface PeerInfo {
   downtime: number;
   received: number;
   accepted: number;
+  /** Prefixes advertised to the peer, all families (filled only when listPeers was asked for it). */
+  advertised: number;
 }
 
 export interface PolicyStatementSpec {
@@ -176,8 +178,9 @@ export class GobgpClient {
     await this.unary('DeletePeer', { address });
   }
 
-  async listPeers(): Promise<PeerInfo[]> {
-    const rows = await this.collect('ListPeer', { address: '', enableAdvertised: false });
+  /** `advertised`: have gobgpd count each peer's adj-RIB-out too (it walks the table for that). */
+  async listPeers(opts: { advertised?: boolean } = {}): Promise<PeerInfo[]> {
+    const rows = await this.collect('ListPeer', { address: '', enableAdvertised: Boolean(opts.advertised) });
     return rows.map((r) => toPeerInfo(r.peer));
   }
 
@@ -371,12 +374,14 @@ function toPeerInfo(peer: any): PeerInfo {
   const fams: IpFamily[] = [];
   let received = 0;
   let accepted = 0;
+  let advertised = 0;
   for (const a of peer?.afi_safis ?? []) {
     const afi = a.config?.family?.afi ?? a.state?.family?.afi;
     if (afi === 'AFI_IP') fams.push(4);
     else if (afi === 'AFI_IP6') fams.push(6);
     received += Number(a.state?.received ?? 0);
     accepted += Number(a.state?.accepted ?? 0);
+    advertised += Number(a.state?.advertised ?? 0);
   }
   return {
     address: peer?.conf?.neighbor_address || st.neighbor_address || '',
@@ -390,6 +395,7 @@ function toPeerInfo(peer: any): PeerInfo {
     downtime: Number(peer?.timers?.state?.downtime?.seconds ?? 0),
     received,
     accepted,
+    advertised,
   };
 }
 

@@ -64,7 +64,7 @@ class FakeGobgp {
     this.sets.delete(name);
   }
   async listPrefixSets() { return [...this.sets].map(([name, s]) => ({ name, prefixes: [...s].map((prefix) => ({ prefix, min: 32, max: 32 })) })); }
-  async addPeer(p: PeerSpec) { this.calls.push(`addPeer ${p.address}`); this.peers.push({ address: p.address, peerAsn: p.peerAsn, remotePort: p.remotePort ?? 179, multihopTtl: p.multihopTtl ?? 0, families: p.families, sessionState: 'ACTIVE', adminState: 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0 }); }
+  async addPeer(p: PeerSpec) { this.calls.push(`addPeer ${p.address}`); this.peers.push({ address: p.address, peerAsn: p.peerAsn, remotePort: p.remotePort ?? 179, multihopTtl: p.multihopTtl ?? 0, families: p.families, sessionState: 'ACTIVE', adminState: 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0, advertised: 0 }); }
   async deletePeer(a: string) { this.calls.push(`deletePeer ${a}`); this.peers = this.peers.filter((p) => p.address !== a); }
   async resetPeerSoftOut() { this.calls.push('softReset'); }
   async listPaths(f: 4 | 6): Promise<DecodedPath[]> {
