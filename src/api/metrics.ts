@@ -182,6 +182,9 @@ export function renderMetrics(s: MetricsSnapshot): string {
   e.family('loxilb_bfd_session_up', 'gauge', 'BFD sessions: 1 when Up.', s.bfd.map((b) => [bfdLabels(b), b.state === 'BFDUp' ? 1 : 0]));
   e.family('loxilb_bfd_session_transitions_total', 'counter', 'BFD state changes per session (a flap is two).', s.bfd.map((b) => [bfdLabels(b), b.transitions]));
   e.family('loxilb_bfd_detection_time_seconds', 'gauge', 'BFD detection time in use per session (0 until the peer is heard).', s.bfd.map((b) => [bfdLabels(b), b.detectionTime / 1e6]));
+  e.family('loxilb_bfd_rx_gap_max_seconds', 'gauge', 'Longest silence from the peer while the session was Up (compare with the detection time).', s.bfd.map((b) => [bfdLabels(b), b.timing.rxGapMaxUs / 1e6]));
+  e.family('loxilb_bfd_tx_late_max_seconds', 'gauge', 'Latest a periodic packet of ours left after it was due, while Up.', s.bfd.map((b) => [bfdLabels(b), b.timing.txLateMaxUs / 1e6]));
+  e.family('loxilb_bfd_tx_late_total', 'counter', 'Periodic packets of ours that left more than a quarter of the interval late, while Up.', s.bfd.map((b) => [bfdLabels(b), b.timing.txLateOverQuarter]));
   if (st.sync) {
     e.one('loxilb_sync_synced', 'gauge', '1 once the connection table of the --cluster peers has been received.', st.sync.synced ? 1 : 0);
     e.one('loxilb_sync_subscribers', 'gauge', 'Cluster peers reading this node\'s connection table.', st.sync.subscribers);

@@ -191,6 +191,8 @@ test('per-rule and per-endpoint traffic, loxilb\'s per-service families for name
   assert.equal(v('loxilb_reconcile_duration_seconds', '_bucket{loop="datapath",le="+Inf"}'), 3);
   assert.equal(v('loxilb_reconcile_duration_seconds', '_count{loop="datapath"}'), 3);
   assert.equal(v('loxilb_reconcile_duration_seconds', '_sum{loop="datapath"}'), 5.055);
+  assert.equal(v('loxilb_bfd_rx_gap_max_seconds', '{ha_instance="llb-inst0",remote="192.168.80.11",purpose="ha-peer"}'), 0);
+  assert.equal(v('loxilb_bfd_tx_late_total', '{ha_instance="llb-inst0",remote="192.168.80.11",purpose="ha-peer"}'), 0);
   assert.equal(endpointCounter(traffic.get('k'), r.endpoints[0]!), '20:2000');
   assert.equal(endpointCounter(undefined, r.endpoints[0]!), '0:0');
 });
