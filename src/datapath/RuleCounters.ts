@@ -2,9 +2,12 @@
 // (per-CPU counters in ep_stats, a rule id's LB_MAX_EPS slots in its
 // endpoints' order) and open connections (counted by the once-a-second
 // sweep into rule_conns). The counters belong to an id, and a rule changes
-// id when its endpoint list changes (its rr and lc counters must restart):
-// what the old id had counted is carried over here, per endpoint, so a
-// rule's counters only grow while the rule exists.
+// id when its endpoint list changes (its rr and lc counters must restart),
+// while its connections keep the id they were opened under. So the old id
+// stays attached to the rule and is read with it (connections that outlive
+// the change still count for the rule) until the id is handed to another
+// rule; then what it counted is kept here as a snapshot. A rule's counters
+// only grow while the rule exists.
 import type { NativeLbDatapath } from '../util/nativeAddon.ts';
 import { MAX_EPS } from './layout.ts';
 
@@ -43,8 +46,10 @@ function add(to: Map<string, Traffic>, ep: string, packets: number, bytes: numbe
 }
 
 export class RuleCounters {
-  /** Rule key -> what its earlier ids counted, by endpoint (removed endpoints too: they count for the rule). */
+  /** Rule key -> what its earlier, since reused ids counted, by endpoint (removed endpoints too: they count for the rule). */
   private readonly carried = new Map<string, Map<string, Traffic>>();
+  /** Earlier ids of a rule not handed out again: read live with the rule, by their own endpoint order. */
+  private readonly attached = new Map<number, { key: string; endpoints: readonly string[] }>();
 
   constructor(private readonly dp: Native) {}
 
@@ -54,23 +59,29 @@ export class RuleCounters {
    * rule that is gone).
    */
   renumber(moves: readonly ({ key: string; from: number } & Pick<CountedRule, 'endpoints'>)[], fresh: readonly number[]): void {
-    if (moves.length > 0) {
-      const raw = this.dp.ruleCounters(idBuffer(moves.map((m) => m.from)));
-      moves.forEach((m, i) => {
-        const c = this.carried.get(m.key) ?? new Map<string, Traffic>();
-        m.endpoints.forEach((ep, slot) => {
+    // Earlier ids of some rule handed out again: what they counted becomes that rule's snapshot.
+    const reused = fresh.filter((id) => this.attached.has(id));
+    if (reused.length > 0) {
+      const raw = this.dp.ruleCounters(idBuffer(reused));
+      reused.forEach((id, i) => {
+        const { key, endpoints } = this.attached.get(id)!;
+        this.attached.delete(id);
+        const c = this.carried.get(key) ?? new Map<string, Traffic>();
+        endpoints.forEach((ep, slot) => {
           const at = i * RULE_COUNTER_STRIDE + 1 + 2 * slot;
           if (slot < MAX_EPS && (raw[at]! > 0 || raw[at + 1]! > 0)) add(c, ep, raw[at]!, raw[at + 1]!);
         });
-        if (c.size > 0) this.carried.set(m.key, c);
+        if (c.size > 0) this.carried.set(key, c);
       });
     }
+    for (const m of moves) this.attached.set(m.from, { key: m.key, endpoints: m.endpoints });
     if (fresh.length > 0) this.dp.ruleCountersReset(idBuffer(fresh));
   }
 
-  /** The rule is out of the datapath: its carried counts go with it. */
+  /** The rule is out of the datapath: what its earlier ids counted goes with it. */
   forget(key: string): void {
     this.carried.delete(key);
+    for (const [id, a] of this.attached) if (a.key === key) this.attached.delete(id);
   }
 
   /** Traffic of each programmed rule (by key), read in one call. */
@@ -78,26 +89,33 @@ export class RuleCounters {
     const keys = [...rules.keys()];
     const out = new Map<string, RuleTraffic>();
     if (keys.length === 0) return out;
-    const raw = this.dp.ruleCounters(idBuffer(keys.map((k) => rules.get(k)!.id)));
+    // The rules' ids, then the earlier ids attached to them, in one read.
+    const extra = [...this.attached].filter(([, a]) => rules.has(a.key));
+    const raw = this.dp.ruleCounters(idBuffer([...keys.map((k) => rules.get(k)!.id), ...extra.map(([id]) => id)]));
+    const earlier = new Map<string, { at: number; endpoints: readonly string[] }[]>();
+    extra.forEach(([, a], j) => earlier.set(a.key, [...(earlier.get(a.key) ?? []), { at: keys.length + j, endpoints: a.endpoints }]));
     keys.forEach((k, i) => {
-      const base = i * RULE_COUNTER_STRIDE;
       const endpoints = new Map<string, Traffic>();
       let packets = 0;
       let bytes = 0;
-      rules.get(k)!.endpoints.forEach((ep, slot) => {
-        if (slot >= MAX_EPS) return;
-        const p = raw[base + 1 + 2 * slot]!;
-        const b = raw[base + 2 + 2 * slot]!;
-        add(endpoints, ep, p, b);
-        packets += p;
-        bytes += b;
-      });
+      const current = new Set(rules.get(k)!.endpoints);
+      for (const { at, endpoints: eps } of [{ at: i, endpoints: rules.get(k)!.endpoints }, ...(earlier.get(k) ?? [])]) {
+        const base = at * RULE_COUNTER_STRIDE;
+        eps.forEach((ep, slot) => {
+          if (slot >= MAX_EPS) return;
+          const p = raw[base + 1 + 2 * slot]!;
+          const b = raw[base + 2 + 2 * slot]!;
+          if (current.has(ep)) add(endpoints, ep, p, b);
+          packets += p;
+          bytes += b;
+        });
+      }
       for (const [ep, c] of this.carried.get(k) ?? []) {
         if (endpoints.has(ep)) add(endpoints, ep, c.packets, c.bytes);
         packets += c.packets;
         bytes += c.bytes;
       }
-      out.set(k, { packets, bytes, active: raw[base]!, endpoints });
+      out.set(k, { packets, bytes, active: raw[i * RULE_COUNTER_STRIDE]!, endpoints });
     });
     return out;
   }

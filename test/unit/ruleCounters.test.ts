@@ -41,23 +41,35 @@ test('a rule reads its endpoints in slot order, summed into the rule', () => {
   assert.deepEqual(t.endpoints.get('10.0.0.2:80'), { packets: 4, bytes: 400 });
 });
 
-test('a rule moving to a new id keeps what the old one counted, per endpoint; removed endpoints still count for the rule', () => {
+test('a rule moving to a new id keeps counting what its old id counts (connections opened before the move), until the id is reused', () => {
   const dp = new FakeNative();
   dp.slots.set(1, { active: 0, eps: [[10, 100], [20, 200]] });
   const c = new RuleCounters(dp);
+  const r = (id: number, endpoints: string[]) => new Map([['r', { id, endpoints }]]);
   // ep B leaves, ep C joins: new id 2, slots [A, C].
   c.renumber([{ key: 'r', from: 1, endpoints: ['A', 'B'] }], [2]);
   assert.deepEqual(dp.resets, [2], 'the new id starts from zero');
   dp.slots.set(2, { active: 1, eps: [[1, 10], [5, 50]] });
-  const t = c.read(new Map([['r', { id: 2, endpoints: ['A', 'C'] }]])).get('r')!;
+  let t = c.read(r(2, ['A', 'C'])).get('r')!;
   assert.equal(t.packets, 10 + 20 + 1 + 5);
   assert.equal(t.bytes, 100 + 200 + 10 + 50);
+  assert.equal(t.active, 1, 'active comes from the current id only');
   assert.deepEqual(t.endpoints.get('A'), { packets: 11, bytes: 110 });
   assert.deepEqual(t.endpoints.get('C'), { packets: 5, bytes: 50 });
   assert.equal(t.endpoints.has('B'), false, 'only current endpoints are listed');
+  // A connection to A opened before the move still counts on id 1.
+  dp.slots.get(1)!.eps[0] = [13, 130];
+  assert.deepEqual(c.read(r(2, ['A', 'C'])).get('r')!.endpoints.get('A'), { packets: 14, bytes: 140 });
+  // Id 1 handed to another rule: what it counted stays r's, and it starts from zero for the other.
+  c.renumber([], [1]);
+  assert.deepEqual(dp.resets, [2, 1]);
+  dp.slots.set(1, { active: 0, eps: [[99, 999]] });
+  t = c.read(r(2, ['A', 'C'])).get('r')!;
+  assert.equal(t.packets, 13 + 20 + 1 + 5, 'the snapshot, not the new owner\'s traffic');
+  assert.deepEqual(t.endpoints.get('A'), { packets: 14, bytes: 140 });
   // Gone from the datapath: back to nothing if it comes again.
   c.forget('r');
-  assert.equal(c.read(new Map([['r', { id: 2, endpoints: ['A', 'C'] }]])).get('r')!.packets, 6);
+  assert.equal(c.read(r(2, ['A', 'C'])).get('r')!.packets, 6);
 });
 
 test('histogram: counts per bound, +Inf beyond the last, sum and count; bounds must ascend', () => {
