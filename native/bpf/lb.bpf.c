@@ -121,6 +121,26 @@ struct {
   __type(value, __u64);
 } stats SEC(".maps");
 
+/*
+ * Traffic per endpoint of each rule, per CPU so the fast path never shares a
+ * cache line: user space sums the CPUs (and a rule's endpoints) when it
+ * reads, at a scrape, instead of every packet paying for it.
+ */
+struct {
+  __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+  __uint(max_entries, LB_MAX_RULES * LB_MAX_EPS);
+  __type(key, __u32);
+  __type(value, struct ep_stat);
+} ep_stats SEC(".maps");
+
+/* Open connections per rule, counted by the sweep (its only writer). */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, LB_MAX_RULES);
+  __type(key, __u32);
+  __type(value, struct rule_conns);
+} rule_conns SEC(".maps");
+
 /* Every address some rule serves; these answer echo requests. */
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -188,6 +208,15 @@ struct {
 static __always_inline void count(__u32 idx) {
   __u64 *v = bpf_map_lookup_elem(&stats, &idx);
   if (v) *v += 1;
+}
+
+static __always_inline void count_ep(__u32 rule_id, __u32 ep_idx, __u32 len) {
+  __u32 idx = (rule_id & cfg_rule_mask) * LB_MAX_EPS + (ep_idx & (LB_MAX_EPS - 1));
+  struct ep_stat *s = bpf_map_lookup_elem(&ep_stats, &idx);
+  if (s) {
+    s->packets += 1;
+    s->bytes += len;
+  }
 }
 
 /* One's complement arithmetic for incremental checksum updates (RFC 1624). */
@@ -755,6 +784,7 @@ static __always_inline int sctp_on_hit(struct __sk_buff *skb, struct pkt *p, str
 
 static __always_inline int ct_hit(struct __sk_buff *skb, struct pkt *p, struct ct_val *v, int ingress) {
   count(LB_STAT_CT_HIT);
+  count_ep(v->rule_id, v->ep_idx, p->len);
   __u64 now = bpf_ktime_get_ns();
   __sync_fetch_and_add(&v->packets, 1);
   __sync_fetch_and_add(&v->bytes, p->len);
@@ -1040,6 +1070,7 @@ static __always_inline int new_conn(struct __sk_buff *skb, struct pkt *p, struct
     if (o) __sync_fetch_and_add(o, 1);
   }
   count(LB_STAT_CT_NEW);
+  count_ep(r->id, idx, p->len);
   if (p->proto == IPPROTO_SCTP) {
     /* Multihoming: the client's other addresses, and the entries for every address pair. */
     int nclient = lb_sctp_init_addrs(skb, p, sc, snat);
@@ -1133,6 +1164,7 @@ static __always_inline int dsr_forward(struct __sk_buff *skb, struct pkt *p, str
   }
   struct lb_ep *ep = &r->eps[idx & (LB_MAX_EPS - 1)];
   if (r->ep_family != p->family) return TC_ACT_SHOT;
+  count_ep(r->id, idx, p->len);
   return dsr_send(skb, &ep->addr, p->family, ingress);
 }
 
@@ -1222,7 +1254,26 @@ static long sweep_one(struct bpf_map *map, struct ct_key *key, struct ct_val *v,
   if (v->dir != CT_DIR_ORIG && pv) return 0;
   __u64 last = v->last_ns;
   if (pv && pv->last_ns > last) last = pv->last_ns;
-  if (last > c->now || c->now - last < idle_limit_ns(v)) return 0;
+  if (last > c->now || c->now - last < idle_limit_ns(v)) {
+    /*
+     * A connection that stays: counted once (by its original entry) unless
+     * it has closed, for the rule that now serves its service. Its own
+     * rule_id may be an earlier id of that rule (its endpoint list changed).
+     */
+    struct lb_rule *r = v->dir == CT_DIR_ORIG && v->state != CT_CLOSED ? bpf_map_lookup_elem(&lb_rules, &v->svc) : NULL;
+    if (r) {
+      __u32 idx = r->id & cfg_rule_mask;
+      struct rule_conns *rc = bpf_map_lookup_elem(&rule_conns, &idx);
+      if (rc) {
+        if (rc->gen != c->now) {
+          rc->gen = c->now;
+          rc->active = 0;
+        }
+        rc->active++;
+      }
+    }
+    return 0;
+  }
   if (v->dir == CT_DIR_ORIG && (v->flags & CT_F_LC) && v->rule_id <= cfg_rule_mask && v->ep_idx < LB_MAX_EPS) {
     __u32 slot = v->rule_id * LB_MAX_EPS + v->ep_idx;
     __u64 *closed = bpf_map_lookup_elem(&lc_closed, &slot);
@@ -1233,10 +1284,10 @@ static long sweep_one(struct bpf_map *map, struct ct_key *key, struct ct_val *v,
   return 0;
 }
 
-/* [0] entries scanned, [1] entries deleted by the latest sweep. */
+/* [0] entries scanned, [1] entries deleted by the latest sweep, [2] its gen (rule_conns). */
 struct {
   __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 2);
+  __uint(max_entries, 3);
   __type(key, __u32);
   __type(value, __u64);
 } sweep_result SEC(".maps");
@@ -1251,6 +1302,9 @@ int lb_sweep(struct __sk_buff *skb) {
   k = 1;
   r = bpf_map_lookup_elem(&sweep_result, &k);
   if (r) *r = c.deleted;
+  k = 2;
+  r = bpf_map_lookup_elem(&sweep_result, &k);
+  if (r) *r = c.now;
   return TC_ACT_OK;
 }
 

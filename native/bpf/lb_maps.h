@@ -174,6 +174,22 @@ struct vip_key {
   __u8 pad[3];
 };
 
+/* Per-CPU traffic of one endpoint of a rule (ep_stats, index = lb_rule.id *
+ * LB_MAX_EPS + the endpoint's index): every packet of its connections, both
+ * directions, and their bytes. */
+struct ep_stat {
+  __u64 packets;
+  __u64 bytes;
+};
+
+/* Connections of one rule the latest sweep found (rule_conns, index =
+ * lb_rule.id): valid only when gen is that sweep's (sweep_result[2]), so
+ * nobody has to zero the array between sweeps. */
+struct rule_conns {
+  __u64 gen;
+  __u64 active;
+};
+
 /* Per-CPU counters, index = LB_STAT_*. */
 #define LB_STAT_PACKETS 0
 #define LB_STAT_CT_HIT 1

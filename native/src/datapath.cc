@@ -99,6 +99,8 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
                            InstanceMethod("mapUpdateBatch", &LbDatapath::MapUpdateBatch),
                            InstanceMethod("mapDeleteBatch", &LbDatapath::MapDeleteBatch),
                            InstanceMethod("stats", &LbDatapath::Stats),
+                           InstanceMethod("ruleCounters", &LbDatapath::RuleCounters),
+                           InstanceMethod("ruleCountersReset", &LbDatapath::RuleCountersReset),
                            InstanceMethod("tableSizes", &LbDatapath::TableSizes),
                            InstanceMethod("ctSweep", &LbDatapath::CtSweep),
                            InstanceMethod("ctInstall", &LbDatapath::CtInstall),
@@ -180,6 +182,8 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     if (ct_max != 0 && (err = size("ct", ct_max)) != 0) return err;
     if (max_rules == 0) return 0;
     if ((err = size("rr_ctr", max_rules)) != 0) return err;
+    if ((err = size("ep_stats", max_rules * LB_MAX_EPS)) != 0) return err;
+    if ((err = size("rule_conns", max_rules)) != 0) return err;
     if ((err = size("lc_opened", max_rules * LB_MAX_EPS)) != 0) return err;
     if ((err = size("lc_closed", max_rules * LB_MAX_EPS)) != 0) return err;
     if ((err = size("lb_rules", max_rules * 4)) != 0) return err;
@@ -476,13 +480,13 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
     return Napi::Number::New(env, deleted);
   }
 
-  // tableSizes() -> {ct, rr_ctr, lc_opened, lc_closed, lb_rules, vips, ruleMask}: what the loaded
+  // tableSizes() -> {ct, rr_ctr, lc_opened, lc_closed, lb_rules, vips, ep_stats, rule_conns, ruleMask}: what the loaded
   // object has, read back from the kernel (the agent checks it against what it asked for).
   Napi::Value TableSizes(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     RequireOpen(env);
     Napi::Object out = Napi::Object::New(env);
-    for (const char* name : {"ct", "rr_ctr", "lc_opened", "lc_closed", "lb_rules", "vips"}) {
+    for (const char* name : {"ct", "rr_ctr", "lc_opened", "lc_closed", "lb_rules", "vips", "ep_stats", "rule_conns"}) {
       bpf_map* m = bpf_object__find_map_by_name(obj_, name);
       bpf_map_info mi{};
       uint32_t len = sizeof mi;
@@ -524,6 +528,124 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
       out.Set(i, Napi::Number::New(env, static_cast<double>(sum)));
     }
     return out;
+  }
+
+  // Reads entries [from, from + count) of an array map in batches of up to
+  // 4096 (an array's batch token is the key before the first one read):
+  // fn(first index, values, n). Per-CPU values come as one 8-byte-aligned
+  // value per possible CPU.
+  template <typename Fn>
+  int ReadArray(bpf_map* m, uint32_t from, uint32_t count, Fn fn) {
+    const size_t vs = ValueBytes(m);
+    const uint32_t chunk = std::min<uint32_t>(count, 4096);
+    std::vector<uint32_t> keys(chunk);
+    std::vector<uint8_t> vals(vs * chunk);
+    uint32_t token = from - 1, next = 0, at = from, end = from + count;
+    while (at < end) {
+      uint32_t n = std::min(chunk, end - at);
+      DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+      int rc = bpf_map_lookup_batch(bpf_map__fd(m), at == 0 ? nullptr : &token, &next, keys.data(), vals.data(), &n, &opts);
+      int err = rc != 0 ? errno : 0;
+      if (rc != 0 && err != ENOENT) return err;
+      if (n > 0) fn(at, vals.data(), n);
+      if (err == ENOENT || n == 0) return 0;
+      at += n;
+      token = at - 1;
+    }
+    return 0;
+  }
+
+  // ruleCounters(ids: Buffer of u32) -> Float64Array, RULE_COUNTER_STRIDE
+  // numbers per id: the open connections the latest sweep counted (0 where
+  // its gen is older), then packets and bytes of each of the LB_MAX_EPS
+  // endpoint slots, summed over the CPUs. Each rule is one ranged batch
+  // read; many rules read ep_stats whole instead (one syscall per 4096
+  // slots), so a scrape of 10,000 rules costs a few hundred syscalls.
+  Napi::Value RuleCounters(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* st = Map(env, Napi::String::New(env, "ep_stats"));
+    bpf_map* cn = Map(env, Napi::String::New(env, "rule_conns"));
+    bpf_map* res = Map(env, Napi::String::New(env, "sweep_result"));
+    auto ids = Buf(env, info[0], 0, "ids");
+    if (ids.Length() % 4 != 0) throw Napi::RangeError::New(env, "ids must hold whole u32 rule ids");
+    const size_t n = ids.Length() / 4;
+    const uint32_t cap = bpf_map__max_entries(cn);
+    const int ncpu = libbpf_num_possible_cpus();
+    const size_t vs = ValueBytes(st);
+    constexpr size_t kStride = 1 + 2 * LB_MAX_EPS;
+    uint64_t gen = 0;
+    uint32_t k = 2;
+    bpf_map_lookup_elem(bpf_map__fd(res), &k, &gen);
+    std::vector<uint32_t> want(n);
+    std::memcpy(want.data(), ids.Data(), 4 * n);
+    for (uint32_t id : want) {
+      if (id >= cap) throw Napi::RangeError::New(env, "rule id " + std::to_string(id) + " is beyond the rule capacity");
+    }
+    auto out = Napi::Float64Array::New(env, kStride * n);
+    double* o = out.Data();
+    std::fill(o, o + kStride * n, 0.0);
+    // Slot values summed over CPUs into dst[0] (packets) and dst[1] (bytes).
+    auto sum = [&](const uint8_t* v, double* dst) {
+      uint64_t packets = 0, bytes = 0;
+      for (int c = 0; c < ncpu; c++) {
+        ep_stat s;
+        std::memcpy(&s, v + static_cast<size_t>(c) * ((sizeof(ep_stat) + 7) / 8 * 8), sizeof s);
+        packets += s.packets;
+        bytes += s.bytes;
+      }
+      dst[0] = static_cast<double>(packets);
+      dst[1] = static_cast<double>(bytes);
+    };
+    int err = 0;
+    if (n > cap / 16) {
+      std::unordered_map<uint32_t, size_t> at;
+      for (size_t i = 0; i < n; i++) at[want[i]] = i;
+      err = ReadArray(st, 0, cap * LB_MAX_EPS, [&](uint32_t from, const uint8_t* v, uint32_t got) {
+        for (uint32_t j = 0; j < got; j++) {
+          auto it = at.find((from + j) / LB_MAX_EPS);
+          if (it != at.end()) sum(v + j * vs, o + kStride * it->second + 1 + 2 * ((from + j) % LB_MAX_EPS));
+        }
+      });
+    } else {
+      for (size_t i = 0; i < n && err == 0; i++) {
+        err = ReadArray(st, want[i] * LB_MAX_EPS, LB_MAX_EPS, [&](uint32_t from, const uint8_t* v, uint32_t got) {
+          for (uint32_t j = 0; j < got; j++) sum(v + j * vs, o + kStride * i + 1 + 2 * ((from + j) % LB_MAX_EPS));
+        });
+      }
+    }
+    if (err != 0) throw ErrnoError(env, "cannot read the per-endpoint counters", err);
+    for (size_t i = 0; i < n; i++) {
+      rule_conns c{};
+      if (bpf_map_lookup_elem(bpf_map__fd(cn), &want[i], &c) == 0 && c.gen == gen) o[kStride * i] = static_cast<double>(c.active);
+    }
+    return out;
+  }
+
+  // ruleCountersReset(ids: Buffer of u32): zeroes every endpoint slot of
+  // those rules on every CPU (a rule id handed to another rule starts from nothing).
+  Napi::Value RuleCountersReset(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    bpf_map* st = Map(env, Napi::String::New(env, "ep_stats"));
+    auto ids = Buf(env, info[0], 0, "ids");
+    if (ids.Length() % 4 != 0) throw Napi::RangeError::New(env, "ids must hold whole u32 rule ids");
+    const size_t n = ids.Length() / 4;
+    if (n == 0) return env.Undefined();
+    const uint32_t cap = bpf_map__max_entries(st) / LB_MAX_EPS;
+    std::vector<uint32_t> keys;
+    keys.reserve(n * LB_MAX_EPS);
+    for (size_t i = 0; i < n; i++) {
+      uint32_t id;
+      std::memcpy(&id, ids.Data() + 4 * i, 4);
+      if (id >= cap) throw Napi::RangeError::New(env, "rule id " + std::to_string(id) + " is beyond the rule capacity");
+      for (uint32_t e = 0; e < LB_MAX_EPS; e++) keys.push_back(id * LB_MAX_EPS + e);
+    }
+    std::vector<uint8_t> zeros(ValueBytes(st) * keys.size());
+    DECLARE_LIBBPF_OPTS(bpf_map_batch_opts, opts);
+    uint32_t done = static_cast<uint32_t>(keys.size());
+    if (bpf_map_update_batch(bpf_map__fd(st), keys.data(), zeros.data(), &done, &opts) != 0) {
+      throw ErrnoError(env, "cannot reset the per-endpoint counters", errno);
+    }
+    return env.Undefined();
   }
 
   // ctSweep() -> { scanned, count }: runs lb_sweep (the in-kernel pass over

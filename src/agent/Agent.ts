@@ -41,7 +41,7 @@ import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
 import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { ipFamily, normalizeIp } from '../util/ipAddress.ts';
-import { countEndpoints, renderMetrics } from '../api/metrics.ts';
+import { countEndpoints, endpointCounter, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { Datapath, type DatapathOptions, type DatapathStats, type RuleProgramState } from '../datapath/Datapath.ts';
 import { CT_DIR_ORIG, MAX_RULES, MAX_SERVICE_ENTRIES, ctStateName, type CtEntry } from '../datapath/layout.ts';
@@ -1113,14 +1113,25 @@ export class Agent implements AgentApi, HaHost {
   async metrics(): Promise<string> {
     if (!this.opts.prometheus) throw new NotFoundError('metrics are off: start loxilb with --prometheus');
     let bgp: BgpNeighborStatus[] = [];
+    let bgpPrefixes: MetricsSnapshot['bgpPrefixes'];
     if (this.bgpEnabled) {
       try {
         bgp = await this.listBgpNeighbors();
+        const peers = (await this.client?.listPeers({ advertised: true })) ?? [];
+        bgpPrefixes = peers.map((p) => ({ peer: normalizeIp(p.address) ?? p.address, advertised: p.advertised, received: p.received, accepted: p.accepted }));
       } catch {
         // gobgpd not answering: no per-peer samples this scrape; loxilb_gobgpd_up says why.
       }
     }
+    const reconcile = [
+      { loop: 'datapath', durations: this.dpLoop.durations.data() },
+      ...(this.reconciler ? [{ loop: 'bgp', durations: this.reconciler.passDurations }] : []),
+      ...(this.routeSync ? [{ loop: 'kernel_routes', durations: this.routeSync.passDurations }] : []),
+    ];
     return renderMetrics({
+      ...(this.datapath ? { rules: ruleMetrics(this.rules, this.datapath.ruleTraffic(), (r, ep) => this.prober.endpointState(r, ep)) } : {}),
+      ...(bgpPrefixes ? { bgpPrefixes } : {}),
+      reconcile: this.bgpOnly ? reconcile.filter((r) => r.loop !== 'datapath') : reconcile,
       status: this.status(),
       ciStates: this.listCiStates(),
       roleChanges: this.roleChanges,
@@ -1134,11 +1145,12 @@ export class Agent implements AgentApi, HaHost {
 
   listLbRules(): ListedLbRule[] {
     if (this.bgpOnly) return [];
+    const traffic = this.datapath?.ruleTraffic();
     return [...this.rules].map(([k, r]) => {
       const st = this.ruleState.get(k) ?? { programmed: false, reason: 'waiting for the next datapath pass' };
       return {
         ...r,
-        endpoints: r.endpoints.map((ep) => ({ ...ep, state: this.prober.endpointState(r, ep) })),
+        endpoints: r.endpoints.map((ep) => ({ ...ep, state: this.prober.endpointState(r, ep), counter: endpointCounter(traffic?.get(k), ep) })),
         programmed: st.programmed,
         ...(st.programmed ? {} : { reason: st.reason }),
       };

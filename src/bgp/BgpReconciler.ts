@@ -9,6 +9,7 @@
 // pass distrusts the cache: the next one observes gobgpd again.
 import type { Logger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import type { HistogramData } from '../util/Histogram.ts';
 import { guarded } from '../util/faults.ts';
 import type { CiStateName } from '../ha/ClusterState.ts';
 import type { GobgpControl, PrefixSetEntry } from './GobgpControl.ts';
@@ -68,6 +69,11 @@ export class BgpReconciler {
   private readonly retry = new Backoff(500, 5000);
   private readonly loop: CoalescingLoop;
   readonly stats: ReconcileStats = { passes: 0 };
+
+  /** Durations of the reconcile passes (seconds). */
+  get passDurations(): HistogramData {
+    return this.loop.durations.data();
+  }
 
   constructor(
     private readonly client: GobgpControl,

@@ -146,8 +146,9 @@ export class GobgpClient implements GobgpControl {
     await this.unary<Empty__Output>('DeletePeer', (o, cb) => this.client.DeletePeer({ address }, o, cb));
   }
 
-  async listPeers(): Promise<PeerInfo[]> {
-    const rows = await this.collect('ListPeer', (o) => this.client.ListPeer({ address: '', enableAdvertised: false }, o));
+  /** `advertised`: have gobgpd count each peer's adj-RIB-out too (it walks the table for that). */
+  async listPeers(opts: { advertised?: boolean } = {}): Promise<PeerInfo[]> {
+    const rows = await this.collect('ListPeer', (o) => this.client.ListPeer({ address: '', enableAdvertised: Boolean(opts.advertised) }, o));
     return rows.flatMap((r) => (r.peer ? [toPeerInfo(r.peer)] : []));
   }
 
@@ -346,12 +347,14 @@ function toPeerInfo(peer: Peer__Output): PeerInfo {
   const fams: IpFamily[] = [];
   let received = 0;
   let accepted = 0;
+  let advertised = 0;
   for (const a of peer.afi_safis) {
     const afi = a.config?.family?.afi ?? a.state?.family?.afi;
     if (afi === 'AFI_IP') fams.push(4);
     else if (afi === 'AFI_IP6') fams.push(6);
     received += Number(a.state?.received ?? 0);
     accepted += Number(a.state?.accepted ?? 0);
+    advertised += Number(a.state?.advertised ?? 0);
   }
   return {
     address: peer.conf?.neighbor_address || st?.neighbor_address || '',
@@ -365,6 +368,7 @@ function toPeerInfo(peer: Peer__Output): PeerInfo {
     downtime: Number(peer.timers?.state?.downtime?.seconds ?? 0),
     received,
     accepted,
+    advertised,
   };
 }
 

@@ -39,6 +39,8 @@ export interface PeerInfo {
   downtime: number;
   received: number;
   accepted: number;
+  /** Prefixes advertised to the peer, all families (filled only when listPeers was asked for it). */
+  advertised: number;
 }
 
 export interface PolicyStatementSpec {
@@ -65,7 +67,8 @@ export interface GobgpControl {
   startBgp(g: GlobalSpec): Promise<void>;
   stopBgp(): Promise<void>;
 
-  listPeers(): Promise<PeerInfo[]>;
+  /** `advertised`: have gobgpd count each peer's adj-RIB-out too (it walks the table for that). */
+  listPeers(opts?: { advertised?: boolean }): Promise<PeerInfo[]>;
   addPeer(p: PeerSpec): Promise<void>;
   deletePeer(address: string): Promise<void>;
   /** Shuts the session down (Cease/Administrative Shutdown) and keeps it down until enablePeer. */

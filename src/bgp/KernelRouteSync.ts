@@ -5,6 +5,7 @@
 // previous run left behind.
 import type { Logger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import type { HistogramData } from '../util/Histogram.ts';
 import { guarded } from '../util/faults.ts';
 import type { DecodedPath } from './pathCodec.ts';
 import { planKernelRoutes, wantedKernelRoutes, type BestPath, type KernelRoute } from './planKernelRoutes.ts';
@@ -18,6 +19,11 @@ export class KernelRouteSync {
   private fullTimer?: RepeatingTimer;
   private readonly loop: CoalescingLoop;
   installed = 0;
+
+  /** Durations of the sync passes (seconds). */
+  get passDurations(): HistogramData {
+    return this.loop.durations.data();
+  }
 
   constructor(
     private readonly driver: KernelRouteDriver,

@@ -15,6 +15,7 @@ import { ServiceController } from '../kube/ServiceController.ts';
 import { EventRecorder } from '../kube/EventRecorder.ts';
 import { LoxiAgentPool } from '../kube/LoxiAgentPool.ts';
 import type { AgentPool } from '../kube/agentPool.ts';
+import { startMetricsServer } from '../kube/kubeMetrics.ts';
 
 /** Stops and exits with 1 if a graceful stop takes longer than this. */
 const SHUTDOWN_GRACE_MS = 10_000;
@@ -96,6 +97,9 @@ async function main(): Promise<void> {
   // Leadership can flip while a previous stop is still running; run them in order.
   let transitions: Promise<void> = Promise.resolve();
   let stopping = false;
+  let leaderTransitions = 0;
+  elector.on('startedLeading', () => leaderTransitions++);
+  elector.on('stoppedLeading', () => leaderTransitions++);
   const lead = () => {
     if (stopping) return;
     const pool = createAgentPool(cfg, access, log);
@@ -148,6 +152,24 @@ async function main(): Promise<void> {
       },
     );
   };
+  if (cfg.metricsAddr) {
+    try {
+      await startMetricsServer(
+        cfg.metricsAddr,
+        () => ({
+          leader: elector.isLeader(),
+          leaderTransitions,
+          ...(active ? { controller: active.controller.metrics(), agents: active.pool.agents() } : {}),
+        }),
+        log.child({ part: 'metrics' }),
+      );
+      log.info({ address: `${cfg.metricsAddr.host}:${cfg.metricsAddr.port}` }, 'serving /metrics');
+    } catch (err) {
+      log.fatal({ err: errorText(err), address: `${cfg.metricsAddr.host}:${cfg.metricsAddr.port}` }, 'cannot listen for --metricsAddr');
+      process.exit(1);
+    }
+  }
+
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
 

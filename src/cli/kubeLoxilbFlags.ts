@@ -14,6 +14,7 @@ import { UINT32_MAX } from '../util/FieldReader.ts';
 import { SecretFileError, readPemFile, readTokenFile } from '../util/secretFile.ts';
 import type { ExtBgpPeer, KubeLoxilbConfig } from '../kube/config.ts';
 import { agentUrl, type DiscoveredAgent } from '../kube/LoxiAgentPool.ts';
+import { parseListenAddress } from '../kube/kubeMetrics.ts';
 
 export class KubeLoxilbFlagError extends Error {
   override name = 'KubeLoxilbFlagError';
@@ -71,6 +72,7 @@ const DEFS: FlagDef[] = [
   { name: 'loadBalancerClass', kind: 'string', yaml: 'loxilbLoadBalancerClass' },
   { name: 'roleHealthPeriod', kind: 'string', yaml: 'roleHealthPeriod' },
   { name: 'loglevel', kind: 'string', yaml: 'loglevel' },
+  { name: 'metricsAddr', kind: 'string', yaml: 'metricsAddr' },
   // klog's verbosity; only used to pick a log level when --loglevel is absent.
   { name: 'v', kind: 'string' },
   { name: 'help', kind: 'bool' },
@@ -125,6 +127,9 @@ export const KUBE_LOXILB_USAGE = `Usage: kube-loxilb [FLAGS]
       --useExternalEndpoint        endpoints come from EndpointSlices (default for the annotation)
       --loadBalancerClass=CLASS    (default ${DEFAULT_LOAD_BALANCER_CLASS})
       --loglevel=LEVEL             ${LOG_LEVELS.join('|')} (default info)
+      --metricsAddr=HOST:PORT      serve Prometheus metrics at http://HOST:PORT/metrics (leader state,
+                                   IPAM pools, Services by state, programming errors); :PORT for every
+                                   address; default off (loxilb-ts only: the Go kube-loxilb has none)
   -h, --help                       this text
 `;
 
@@ -326,6 +331,13 @@ function build(raw: Map<string, RawValue>, configFile: string | undefined): Kube
   // A qualified name, as Kubernetes requires for spec.loadBalancerClass.
   if (!/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/.test(cfg.loadBalancerClass)) {
     throw err(`${where('loadBalancerClass')} must be a prefixed name like ${DEFAULT_LOAD_BALANCER_CLASS} (got ${JSON.stringify(cfg.loadBalancerClass)})`);
+  }
+
+  const metricsAddr = str('metricsAddr');
+  if (metricsAddr !== undefined && metricsAddr.trim() !== '') {
+    const a = parseListenAddress(metricsAddr);
+    if ('error' in a) throw err(`${where('metricsAddr')} ${a.error}`);
+    cfg.metricsAddr = a;
   }
 
   const period = str('roleHealthPeriod');

@@ -34,6 +34,7 @@ import {
 } from './layout.ts';
 import { RuleIdAllocator, planRule, type RuleContext, type RulePlan } from './planDatapath.ts';
 import { ipFamily } from '../util/ipAddress.ts';
+import { RuleCounters, type RuleTraffic } from './RuleCounters.ts';
 
 /** Whether a rule is in the eBPF maps, and if not, why. */
 export type RuleProgramState = { programmed: true } | { programmed: false; reason: string };
@@ -175,6 +176,7 @@ export class Datapath {
   onAddressesChanged?: () => void;
   private closed = false;
   private readonly ktimeNs: () => number;
+  private readonly counters: RuleCounters;
 
   private constructor(
     private readonly dp: NativeLbDatapath,
@@ -186,6 +188,7 @@ export class Datapath {
     this.ruleCapacity = opts.maxRules ?? MAX_RULES;
     this.serviceEntryCapacity = this.ruleCapacity * (MAX_SERVICE_ENTRIES / MAX_RULES);
     this.ids = new RuleIdAllocator(this.ruleCapacity);
+    this.counters = new RuleCounters(dp);
   }
 
   /** Loads and verifies the programs; throws an Error whose message names what is missing. */
@@ -209,7 +212,7 @@ export class Datapath {
     // the agent believes would refuse writes the API already acknowledged.
     const maxRules = opts.maxRules ?? MAX_RULES;
     const got = dp.tableSizes();
-    const want = { ct: ctMax, rr_ctr: maxRules, lc_opened: maxRules * MAX_EPS, lc_closed: maxRules * MAX_EPS, lb_rules: 4 * maxRules, vips: 4 * maxRules, ruleMask: maxRules - 1 };
+    const want = { ct: ctMax, rr_ctr: maxRules, lc_opened: maxRules * MAX_EPS, lc_closed: maxRules * MAX_EPS, lb_rules: 4 * maxRules, vips: 4 * maxRules, ep_stats: maxRules * MAX_EPS, rule_conns: maxRules, ruleMask: maxRules - 1 };
     const off = Object.entries(want).filter(([k, v]) => got[k as keyof typeof got] !== v);
     if (off.length > 0) {
       dp.close();
@@ -388,7 +391,12 @@ export class Datapath {
     const slab = Buffer.alloc(installs.length * LB_RULE_SIZE);
     installs.forEach((op, i) => (op.value = encodeLbRule({ ...op.plan.rule, id: op.id }, slab, i * LB_RULE_SIZE)));
 
-    // Counters first, so a rule never goes live with another rule's rr position or lc counts.
+    // Counters first, so a rule never goes live with another rule's rr position or lc counts, or its traffic.
+    const renumbered = installs.filter((op) => !op.prev || op.prev.id !== op.id);
+    this.counters.renumber(
+      renumbered.flatMap((op) => (op.prev ? [{ key: op.key, from: op.prev.id, endpoints: op.prev.sig.split(',') }] : [])),
+      renumbered.map((op) => op.id),
+    );
     this.resetCounters(installs.filter((op) => !op.prev || op.prev.id !== op.id || op.prev.sel !== op.plan.rule.sel));
 
     // Keys a changed rule no longer has, then every write of the pass in one batch.
@@ -429,6 +437,7 @@ export class Datapath {
           this.owners.delete(k);
           flush.set(k, undefined);
         }
+        this.counters.forget(key);
         if (prev) {
           this.rules.delete(key);
           this.ids.release(prev.id);
@@ -491,6 +500,7 @@ export class Datapath {
       flush.set(hex, undefined);
     }
     this.rules.delete(key);
+    this.counters.forget(key);
     this.ids.release(cur.id);
     for (const v of cur.vips) this.unrefVip(v, touchedVips);
   }
@@ -505,6 +515,14 @@ export class Datapath {
     if (n > 0) this.vipRefs.set(v, n);
     else this.vipRefs.delete(v);
     touched.add(v);
+  }
+
+  /** Packets, bytes (per endpoint too) and open connections of each programmed rule, by rule key. */
+  ruleTraffic(): Map<string, RuleTraffic> {
+    if (this.closed) return new Map();
+    const ids = new Map<string, { id: number; endpoints: string[] }>();
+    for (const [key, r] of this.rules) ids.set(key, { id: r.id, endpoints: r.sig.split(',') });
+    return this.counters.read(ids);
   }
 
   /** How many rules are in the maps. */

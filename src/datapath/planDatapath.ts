@@ -104,8 +104,10 @@ export function planRule(rule: LbRule, ctx: RuleContext): RulePlan | { reason: s
 /**
  * Rule ids index the round-robin and least-connection arrays. A rule keeps
  * its id while its endpoint list is unchanged; a new list gets a fresh id
- * (fresh counters). Released ids are reused last-in-last-out, so an id is
- * not handed out again while connections of its old rule may still count.
+ * (fresh counters). Ids never handed out come first, then released ones
+ * in the order they were released: an id is not handed out again while
+ * connections of its old rule may still count on it (their lc closes,
+ * their traffic) unless every id has been used since.
  */
 export class RuleIdAllocator {
   private readonly free: number[] = [];
@@ -115,7 +117,7 @@ export class RuleIdAllocator {
   constructor(readonly max: number) {}
 
   alloc(): number | undefined {
-    const id = this.free.length > 0 ? this.free.shift() : this.next < this.max ? this.next++ : undefined;
+    const id = this.next < this.max ? this.next++ : this.free.shift();
     if (id !== undefined) this.inUse++;
     return id;
   }

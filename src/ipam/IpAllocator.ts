@@ -14,7 +14,7 @@
 //   the pool if it falls inside one") and is still tracked, so two Services
 //   cannot claim the same static IP:port/protocol either.
 import type { Family } from './ipRange.ts';
-import { formatAddress, parseAddress } from './ipRange.ts';
+import { formatAddress, parseAddress, rangeSize } from './ipRange.ts';
 import { DEFAULT_POOL, findOverlap, type PoolDef } from './poolSpec.ts';
 
 export type IpamMode = 'shared' | 'unique';
@@ -181,6 +181,11 @@ export class IpAllocator {
   /** How many addresses of a pool are in use. */
   poolUsage(kind: PoolKind, name: string): number | undefined {
     return this.findPool(kind, name)?.inUse.size;
+  }
+
+  /** Every pool: its addresses (a very large IPv6 pool is rounded by the conversion to number) and how many are in use. */
+  poolStats(): { kind: PoolKind; name: string; family: Family; size: number; inUse: number }[] {
+    return this.pools.map((p) => ({ kind: p.kind, name: p.name, family: p.family, size: Number(p.ranges.reduce((n, r) => n + rangeSize(r), 0n)), inUse: p.inUse.size }));
   }
 
   /**

@@ -33,6 +33,7 @@ import { parseAddress } from '../ipam/ipRange.ts';
 import type { LbRule } from '../lb/LbRule.ts';
 import type { KubeLoxilbConfig } from './config.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import type { HistogramData } from '../util/Histogram.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import type { AgentInfo, AgentPool } from './agentPool.ts';
 import {
@@ -125,6 +126,23 @@ interface Planned {
   plan: PlanService;
 }
 
+/**
+ * How /metrics counts a Service: programmed (an address, and every agent
+ * took its rules), not_programmed (an address, but an agent refused a rule or
+ * it has none to install: RuleNotInstalled / ProgrammingFailed), pending_ip
+ * (no address: the pool is exhausted or IPAM refused), invalid (its
+ * annotations cannot be used).
+ */
+export type ServiceMetricState = 'programmed' | 'not_programmed' | 'pending_ip' | 'invalid';
+
+export interface ControllerMetrics {
+  pools: ReturnType<IpAllocator['poolStats']>;
+  services: Record<ServiceMetricState, number>;
+  ipamFailures: { pool: string; code: string; count: number }[];
+  programmingErrors: { agent: string; count: number }[];
+  passDurations: HistogramData;
+}
+
 interface ServiceState {
   key: string;
   uid: string;
@@ -171,6 +189,10 @@ export class ServiceController {
   private readonly onSynced = () => this.loop.kick();
   /** Completed passes (for tests and logs). */
   passes = 0;
+  /** Allocation attempts that failed, by "pool|code" (for /metrics). */
+  private readonly ipamFailures = new Map<string, number>();
+  /** Rules an agent refused or syncs that failed, by agent (for /metrics). */
+  private readonly programmingErrors = new Map<string, number>();
 
   constructor(private readonly opts: ServiceControllerOptions) {
     this.cfg = opts.config;
@@ -257,6 +279,28 @@ export class ServiceController {
   resync(): void {
     this.forceAll = true;
     this.loop.kick();
+  }
+
+  /** What /metrics shows of the controller: pools, Services by state, failures, pass durations. */
+  metrics(): ControllerMetrics {
+    const services: Record<ServiceMetricState, number> = { programmed: 0, not_programmed: 0, pending_ip: 0, invalid: 0 };
+    for (const st of this.states.values()) {
+      if (!st.settings) services.invalid++;
+      else if (!st.allocation) services.pending_ip++;
+      else if (st.conditions.has(REASONS.programmingFailed) || st.conditions.has(REASONS.ruleNotInstalled)) services.not_programmed++;
+      else services.programmed++;
+    }
+    const failures = [...this.ipamFailures].map(([k, count]) => {
+      const [pool, code] = k.split('|') as [string, string];
+      return { pool, code, count };
+    });
+    return {
+      pools: this.ipam.poolStats(),
+      services,
+      ipamFailures: failures,
+      programmingErrors: [...this.programmingErrors].map(([agent, count]) => ({ agent, count })),
+      passDurations: this.loop.durations.data(),
+    };
   }
 
   /** What IPAM holds now, by Service. */
@@ -424,6 +468,8 @@ export class ServiceController {
       return;
     }
     const reason = r.error.code === 'exhausted' ? REASONS.exhausted : REASONS.ipamFailed;
+    const fk = `${r.error.pool ?? ''}|${r.error.code}`;
+    this.ipamFailures.set(fk, (this.ipamFailures.get(fk) ?? 0) + 1);
     const keep = st.allocation ? `; the Service keeps ${addressesOf(st.allocation).join(', ')}` : '; the Service stays pending';
     this.condition(svc, st, reason, 'Warning', `${r.error.message}${keep}`);
   }
@@ -575,6 +621,7 @@ export class ServiceController {
           this.agentSynced.set(agent.id, fp);
           return;
         }
+        this.programmingErrors.set(agent.id, (this.programmingErrors.get(agent.id) ?? 0) + errors.length);
         this.agentSynced.delete(agent.id);
         this.failedInPass = true;
         if (!this.stillAlive(agent)) return;

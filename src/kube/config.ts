@@ -46,5 +46,7 @@ export interface KubeLoxilbConfig {
   /** How often each agent is health-checked for role arbitration. */
   roleHealthPeriodMs: number;
   loglevel: string;
+  /** --metricsAddr: where GET /metrics is served; undefined: no metrics listener. */
+  metricsAddr?: { host: string; port: number };
   help: boolean;
 }

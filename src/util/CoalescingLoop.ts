@@ -3,6 +3,7 @@
 // events costs one or two passes. The reconcilers (BGP, kernel routes) share it.
 import { processFaults } from './faults.ts';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';
+import { Histogram } from './Histogram.ts';
 
 export interface CoalescingLoopOptions {
   /**
@@ -45,6 +46,8 @@ export class CoalescingLoop {
   private started = 0;
   private passWaiters: { after: number; resolve: () => void }[] = [];
   private readonly clock: Clock;
+  /** How long each pass took, in seconds (failed ones too), by the loop's clock. */
+  readonly durations = new Histogram();
 
   constructor(
     private readonly pass: () => Promise<void>,
@@ -148,9 +151,11 @@ export class CoalescingLoop {
         try {
           await this.pass();
           this.lastEnd = this.clock.now();
+          this.durations.observe((this.lastEnd - this.lastStart) / 1000);
           this.passEnded(seq);
         } catch (err) {
           this.lastEnd = this.clock.now();
+          this.durations.observe((this.lastEnd - this.lastStart) / 1000);
           this.passEnded(seq);
           let delay: number | undefined;
           try {

@@ -205,7 +205,15 @@ export interface NativeLbDatapath {
   /** The per-CPU counters of native/bpf/lb_maps.h (LB_STAT_*), summed. */
   stats(): number[];
   /** Map sizes and the rule mask of the loaded object, read back from the kernel. */
-  tableSizes(): { ct: number; rr_ctr: number; lc_opened: number; lc_closed: number; lb_rules: number; vips: number; ruleMask: number };
+  tableSizes(): { ct: number; rr_ctr: number; lc_opened: number; lc_closed: number; lb_rules: number; vips: number; ep_stats: number; rule_conns: number; ruleMask: number };
+  /**
+   * Per rule id (u32 LE each), RULE_COUNTER_STRIDE numbers: the open
+   * connections the latest sweep counted, then packets and bytes of each
+   * endpoint slot (both directions, summed over CPUs).
+   */
+  ruleCounters(ids: Buffer): Float64Array;
+  /** Zeroes the traffic counters of these rule ids' endpoint slots on every CPU. */
+  ruleCountersReset(ids: Buffer): void;
   /** Runs the in-kernel sweep (lb_sweep) once: idle connections go, both entries together. */
   ctSweep(): { scanned: number; count: number };
   /**

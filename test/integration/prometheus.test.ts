@@ -3,7 +3,8 @@
 // what the test did: the rules posted, the BGP session with BIRD, a role
 // change (the one-hot gauge flips, the change counter moves by one), and
 // pings to the VIP (the datapath's icmpEcho counter moves by exactly the
-// number sent).
+// number sent), datagrams through a rule (its packet counter moves by at
+// least the number sent), the prefixes advertised to the router.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -61,6 +62,8 @@ describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
     await until('loxilb_lb_rules_not_programmed', 0);
     await until(`loxilb_bgp_peer_established{peer="${ROUTER.ipv4}"}`, 1);
     await until('loxilb_advertised_vips', 1);
+    // gobgpd's adj-RIB-out towards the router: the one VIP.
+    await until(`loxilb_bgp_peer_prefixes_advertised{peer="${ROUTER.ipv4}"}`, 1);
     assert.ok(((await query('loxilb_conntrack_max_entries')) ?? 0) >= 262_144);
   });
 
@@ -99,6 +102,27 @@ describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
     const out = await t.lab.run(ROUTER.name, ['ping', '-c', '5', '-i', '0.2', '-W', '1', VIP]);
     assert.match(out, /5 packets transmitted, 5 received/);
     await until(q, start + 5);
+  });
+
+  it('datagrams through a rule move its packet counter by at least the number sent', async () => {
+    const UDP_VIP = '123.123.123.8';
+    // Onearm to the router itself: the router is client and endpoint, the LB's address the translated source.
+    await t.mustApi(LB1.name, 'POST', '/config/loadbalancer', {
+      serviceArguments: { externalIP: UDP_VIP, port: 5353, protocol: 'udp', mode: 1, name: 'probe-udp' },
+      endpoints: [{ endpointIP: ROUTER.ipv4, targetPort: 15353, weight: 1 }],
+    });
+    const q = `loxilb_lb_rule_packets_total{vip="${UDP_VIP}",port="5353",protocol="udp"}`;
+    await until(q, 0);
+    await t.lab.run(ROUTER.name, ['ip', 'route', 'replace', `${UDP_VIP}/32`, 'via', LB1.ipv4]);
+    const SENT = 25;
+    await t.lab.run(ROUTER.name, [
+      process.execPath,
+      '-e',
+      `const s=require('dgram').createSocket('udp4');let n=0;const go=()=>s.send('x',5353,'${UDP_VIP}',()=>{if(++n<${SENT})setTimeout(go,20);else s.close();});go();`,
+    ]);
+    await waitFor(async () => ((await query(q)) ?? 0) >= SENT, { timeoutMs: 20_000, what: `Prometheus: ${q} >= ${SENT}` });
+    assert.ok(((await query(`loxilb_lb_endpoint_packets_total{vip="${UDP_VIP}",endpoint="${ROUTER.ipv4}:15353"}`)) ?? 0) >= SENT);
+    assert.ok(((await query('loxilb_service_traffic_packets_total{service="probe-udp"}')) ?? 0) >= SENT, "loxilb's per-service name");
   });
 
   it('every panel query of the Grafana dashboard in examples/ returns data', async () => {

@@ -64,7 +64,7 @@ class FakeGobgp implements GobgpControl {
     this.sets.delete(name);
   }
   async listPrefixSets() { return [...this.sets].map(([name, s]) => ({ name, prefixes: [...s].map((prefix) => ({ prefix, min: 32, max: 32 })) })); }
-  async addPeer(p: PeerSpec) { this.calls.push(`addPeer ${p.address}`); this.peers.push({ address: p.address, peerAsn: p.peerAsn, remotePort: p.remotePort ?? 179, multihopTtl: p.multihopTtl ?? 0, families: p.families, sessionState: 'ACTIVE', adminState: p.adminDown ? 'DOWN' : 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0 }); }
+  async addPeer(p: PeerSpec) { this.calls.push(`addPeer ${p.address}`); this.peers.push({ address: p.address, peerAsn: p.peerAsn, remotePort: p.remotePort ?? 179, multihopTtl: p.multihopTtl ?? 0, families: p.families, sessionState: 'ACTIVE', adminState: p.adminDown ? 'DOWN' : 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0, advertised: 0 }); }
   async deletePeer(a: string) { this.calls.push(`deletePeer ${a}`); this.peers = this.peers.filter((p) => p.address !== a); }
   async disablePeer(a: string) { this.calls.push(`disablePeer ${a}`); this.setAdminState(a, 'DOWN'); }
   async enablePeer(a: string) { this.calls.push(`enablePeer ${a}`); this.setAdminState(a, 'UP'); }

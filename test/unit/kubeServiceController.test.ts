@@ -247,6 +247,12 @@ describe('ServiceController with FakeKubeApi', { timeout: 60_000 }, () => {
     r.ctl.resync();
     await settle(r);
     assert.equal(events(api, 'second', 'IPAMExhausted').length, 1);
+    // /metrics: the one address held, the pool exhausted, one Service programmed and one waiting for an address.
+    const m = r.ctl.metrics();
+    assert.deepEqual(m.pools.find((p) => p.kind === 'v4' && p.name === 'defaultPool'), { kind: 'v4', name: 'defaultPool', family: 4, size: 1, inUse: 1 });
+    assert.deepEqual(m.services, { programmed: 1, not_programmed: 0, pending_ip: 1, invalid: 0 });
+    assert.ok(m.ipamFailures.some((f) => f.pool === 'defaultPool' && f.code === 'exhausted' && f.count >= 2), JSON.stringify(m.ipamFailures));
+    assert.ok(m.passDurations.count >= 1);
 
     api.delete('services', 'first');
     await eventually(() => ips(api, 'second').length === 1, clock, { horizon: HORIZON, what: 'second gets the freed IP' });

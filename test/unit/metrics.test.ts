@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { countEndpoints, renderMetrics, type MetricsSnapshot } from '../../src/api/metrics.ts';
+import { countEndpoints, endpointCounter, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../../src/api/metrics.ts';
+import { Histogram } from '../../src/util/Histogram.ts';
 import type { Endpoint, LbRule } from '../../src/lb/LbRule.ts';
 import type { AgentStatus, BfdSessionInfo, CiStateInfo } from '../../src/api/AgentApi.ts';
 
@@ -60,7 +61,7 @@ function parse(text: string): Map<string, { type: string; samples: Map<string, n
       current = m[1];
       continue;
     }
-    m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$/.exec(line);
+    m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)$/.exec(line);
     if (m) {
       assert.equal(m[1], current, 'TYPE follows its HELP');
       fams.set(m[1]!, { type: m[2]!, samples: new Map() });
@@ -68,8 +69,10 @@ function parse(text: string): Map<string, { type: string; samples: Map<string, n
     }
     m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\["\\n])*",?)*\})? (-?[0-9.e+]+|NaN|[+-]Inf)$/.exec(line);
     assert.ok(m, `a valid sample line: ${JSON.stringify(line)}`);
-    assert.equal(m[1], current, `${m[1]} sample under its own family`);
-    fams.get(m[1]!)!.samples.set(m[2] ?? '', Number(m[3]));
+    const fam = fams.get(current!);
+    const suffix = fam?.type === 'histogram' ? m[1]!.slice(current!.length) : '';
+    assert.ok(m[1] === current || (fam?.type === 'histogram' && ['_bucket', '_sum', '_count'].includes(suffix) && m[1]!.startsWith(current!)), `${m[1]} sample under its own family`);
+    fam!.samples.set(`${suffix}${m[2] ?? ''}`, Number(m[3]));
   }
   return fams;
 }
@@ -151,4 +154,45 @@ test('upstream, drain and the adopted table: gauges an operator can alert on; ab
   const plain = parse(renderMetrics(snapshot()));
   for (const absent of ['loxilb_ha_eligible', 'loxilb_ha_upstream_up', 'loxilb_draining']) assert.equal(plain.has(absent), false, absent);
   assert.equal(plain.get('loxilb_datapath_table_adopted')!.samples.get(''), 0);
+});
+
+test('per-rule and per-endpoint traffic, loxilb\'s per-service families for named rules, BGP prefixes, reconcile histograms', () => {
+  const r: LbRule = { ...rule(['active', 'inactive']), serviceArguments: { externalIP: '10.0.0.1', port: 80, portMax: 82, protocol: 'tcp', name: 'web' } } as unknown as LbRule;
+  const traffic = new Map([['k', { packets: 30, bytes: 3000, active: 2, endpoints: new Map([['10.1.0.1:8080', { packets: 20, bytes: 2000 }], ['10.1.0.2:8080', { packets: 10, bytes: 1000 }]]) }]]);
+  const rules = ruleMetrics([['k', r], ['not-programmed', rule(['active'])]], traffic, stateOf);
+  assert.equal(rules.length, 1, 'only rules the datapath counted');
+  const h = new Histogram([0.01, 0.1]);
+  h.observe(0.005);
+  h.observe(0.05);
+  h.observe(5);
+  const f = parse(
+    renderMetrics(
+      snapshot({
+        rules,
+        bgpPrefixes: [{ peer: '192.168.80.1', advertised: 3, received: 1, accepted: 1 }],
+        reconcile: [{ loop: 'datapath', durations: h.data() }],
+      }),
+    ),
+  );
+  const v = (name: string, labels = '') => f.get(name)?.samples.get(labels);
+  const rl = 'vip="10.0.0.1",port="80-82",protocol="tcp",name="web"';
+  assert.equal(v('loxilb_lb_rule_packets_total', `{${rl}}`), 30);
+  assert.equal(v('loxilb_lb_rule_bytes_total', `{${rl}}`), 3000);
+  assert.equal(v('loxilb_lb_rule_active_connections', `{${rl}}`), 2);
+  assert.equal(v('loxilb_lb_endpoint_packets_total', `{${rl},endpoint="10.1.0.2:8080"}`), 10);
+  assert.equal(v('loxilb_lb_endpoint_up', `{${rl},endpoint="10.1.0.1:8080"}`), 1);
+  assert.equal(v('loxilb_lb_endpoint_up', `{${rl},endpoint="10.1.0.2:8080"}`), 0, 'the endpoint failing its probe');
+  assert.equal(v('loxilb_service_traffic_packets_total', '{service="web"}'), 30);
+  assert.equal(v('loxilb_endpoint_traffic_bytes_total', '{service="web",dip="10.1.0.1"}'), 2000);
+  assert.equal(v('loxilb_bgp_peer_prefixes_advertised', '{peer="192.168.80.1"}'), 3);
+  assert.equal(f.get('loxilb_reconcile_duration_seconds')?.type, 'histogram');
+  assert.equal(v('loxilb_reconcile_duration_seconds', '_bucket{loop="datapath",le="0.01"}'), 1);
+  assert.equal(v('loxilb_reconcile_duration_seconds', '_bucket{loop="datapath",le="0.1"}'), 2, 'buckets are cumulative');
+  assert.equal(v('loxilb_reconcile_duration_seconds', '_bucket{loop="datapath",le="+Inf"}'), 3);
+  assert.equal(v('loxilb_reconcile_duration_seconds', '_count{loop="datapath"}'), 3);
+  assert.equal(v('loxilb_reconcile_duration_seconds', '_sum{loop="datapath"}'), 5.055);
+  assert.equal(v('loxilb_bfd_rx_gap_max_seconds', '{ha_instance="llb-inst0",remote="192.168.80.11",purpose="ha-peer"}'), 0);
+  assert.equal(v('loxilb_bfd_tx_late_total', '{ha_instance="llb-inst0",remote="192.168.80.11",purpose="ha-peer"}'), 0);
+  assert.equal(endpointCounter(traffic.get('k'), r.endpoints[0]!), '20:2000');
+  assert.equal(endpointCounter(undefined, r.endpoints[0]!), '0:0');
 });

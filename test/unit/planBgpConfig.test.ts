@@ -7,7 +7,7 @@ const timers = { connectRetry: 5, holdTime: 90, keepalive: 30 };
 const global = { localAs: 64512, routerId: '192.168.80.10', listenPort: 0, setNextHopSelf: true };
 const empty: ObservedBgp = { global: { asn: 0, routerId: '', listenPort: 0 }, peers: [], exportPolicies: [], policies: [] };
 const peer = (address: string, peerAsn: number, families: (4 | 6)[] = [4]): PeerInfo => ({
-  address, peerAsn, remotePort: 179, multihopTtl: 0, families, sessionState: 'ESTABLISHED', adminState: 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0,
+  address, peerAsn, remotePort: 179, multihopTtl: 0, families, sessionState: 'ESTABLISHED', adminState: 'UP', uptime: 0, downtime: 0, received: 0, accepted: 0, advertised: 0,
 });
 const kinds = (d: DesiredBgp, o: ObservedBgp) => planBgpConfig(d, o).map((a) => a.kind);
 
