@@ -27,6 +27,7 @@ import type { KaSpec } from '../ha/KaSpec.ts';
 import { fetchPeerView, localAddressTowards, type PeerApiAccess } from '../ha/peerView.ts';
 import { RoleHook } from '../ha/RoleHook.ts';
 import { VipOwner, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
+import { restoredRoles } from '../ha/restoredRoles.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
 import { GobgpClient } from '../bgp/GobgpClient.ts';
 import { GobgpSupervisor } from '../bgp/GobgpSupervisor.ts';
@@ -222,7 +223,10 @@ export class Agent implements AgentApi, HaHost {
     const saved = this.store.load();
     if (!this.bgpOnly) {
       for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
-      for (const s of saved.ciStates) this.ciStates.set(s.instance, s);
+      // A role BFD elects is not taken from before the restart (see restoredRoles).
+      const elected = new Set(saved.bfdSessions.filter((b) => this.isHaPeerAddress(b.remoteIp)).map((b) => b.instance));
+      if (this.opts.ha?.ka) elected.add(DEFAULT_INSTANCE);
+      for (const s of restoredRoles(saved.ciStates, elected)) this.ciStates.set(s.instance, s);
       this.startHa();
     }
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
