@@ -26,8 +26,8 @@ import { DRAIN_DEFAULT_TIMEOUT_MS, Drainer, type DrainReport } from '../ha/Drain
 import type { KaSpec } from '../ha/KaSpec.ts';
 import { fetchPeerView, localAddressTowards, type PeerApiAccess } from '../ha/peerView.ts';
 import { RoleHook } from '../ha/RoleHook.ts';
-import { VipOwner, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
-import { restoredRoles } from '../ha/restoredRoles.ts';
+import { VipOwner, releaseStaleVips, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
+import { restoredRoles, startupVips } from '../ha/restoredRoles.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
 import { GobgpClient } from '../bgp/GobgpClient.ts';
 import { GobgpSupervisor } from '../bgp/GobgpSupervisor.ts';
@@ -208,8 +208,18 @@ export class Agent implements AgentApi, HaHost {
   }
 
   async start(): Promise<void> {
+    const saved = this.store.load();
+    // A role BFD elects is not taken from before the restart (see restoredRoles).
+    const elected = new Set(saved.bfdSessions.filter((b) => this.isHaPeerAddress(b.remoteIp)).map((b) => b.instance));
+    if (this.opts.ha?.ka) elected.add(DEFAULT_INSTANCE);
+    const roles = new Map(restoredRoles(saved.ciStates, elected).map((s) => [s.instance, s]));
+    if (!this.bgpOnly) {
+      // An in-subnet VIP a killed agent left behind stops answering ARP now, not once the datapath is up.
+      const stale = startupVips(saved.rules, roles);
+      await releaseStaleVips(systemAddressDriver, stale.vips, stale.keep, this.log.child({ part: 'vip' }));
+    }
     if (!this.bgpOnly && this.opts.datapath) {
-      // Before anything else: without a datapath an LB node must not come up
+      // Before anything but the saved state: without a datapath an LB node must not come up
       // looking healthy (no silent no-op).
       this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
       // hostonearm serves the node's addresses and dsr needs on-link endpoints: both follow address changes.
@@ -220,13 +230,9 @@ export class Agent implements AgentApi, HaHost {
       // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
       this.datapath.start({ holdAttach: this.datapath.pin.adopted });
     }
-    const saved = this.store.load();
     if (!this.bgpOnly) {
       for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
-      // A role BFD elects is not taken from before the restart (see restoredRoles).
-      const elected = new Set(saved.bfdSessions.filter((b) => this.isHaPeerAddress(b.remoteIp)).map((b) => b.instance));
-      if (this.opts.ha?.ka) elected.add(DEFAULT_INSTANCE);
-      for (const s of restoredRoles(saved.ciStates, elected)) this.ciStates.set(s.instance, s);
+      for (const s of roles.values()) this.ciStates.set(s.instance, s);
       this.startHa();
     }
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
