@@ -17,7 +17,7 @@ requirements=(
   "bird bird2" "birdc bird2"
   "/usr/lib/frr/bgpd frr" "/usr/lib/frr/bfdd frr" "vtysh frr"
   "keepalived keepalived"
-  "ip iproute2" "curl curl" "ping iputils-ping" "ps procps"
+  "ip iproute2" "curl curl" "ping iputils-ping" "arping iputils-arping" "ps procps"
   "g++ g++" "make make" "python3 python3"
   "clang clang" "/usr/include/bpf/libbpf.h libbpf-dev"
   "iptables iptables" "nft nftables"

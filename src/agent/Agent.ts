@@ -31,7 +31,8 @@ import { ServiceActivity } from '../ha/ServiceActivity.ts';
 import { systemClock } from '../util/clock.ts';
 import { fetchPeerView, localAddressTowards, type PeerApiAccess } from '../ha/peerView.ts';
 import { RoleHook } from '../ha/RoleHook.ts';
-import { VipOwner, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
+import { VipOwner, releaseStaleVips, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
+import { restoredRoles, startupVips } from '../ha/restoredRoles.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
 import { GobgpClient } from '../bgp/GobgpClient.ts';
 import { GobgpSupervisor } from '../bgp/GobgpSupervisor.ts';
@@ -225,8 +226,32 @@ export class Agent implements AgentApi, HaHost {
   }
 
   async start(): Promise<void> {
+    const saved = this.store.load();
+    // A role BFD elects is not taken from before the restart (see restoredRoles).
+    const elected = new Set(saved.bfdSessions.filter((b) => this.isHaPeerAddress(b.remoteIp)).map((b) => b.instance));
+    if (this.opts.ha?.ka) elected.add(DEFAULT_INSTANCE);
+    // An API-driven saved MASTER is BACKUP until confirmed (see RoleRestore).
+    this.roleRestore = new RoleRestore(
+      {
+        elected: (instance) => this.ha?.has(instance) ?? false,
+        readPeers: (instance) => this.readHaPeers(instance),
+        resume: (instance, reason) => {
+          const cur = this.ciStates.get(instance);
+          if (!cur || cur.state !== 'BACKUP') return;
+          if (this.drainer?.draining) return this.log.info({ instance }, 'saved MASTER not resumed: the node is draining');
+          this.changeCiState({ ...cur, state: 'MASTER' }, reason, false);
+        },
+      },
+      { waitMs: this.opts.ha?.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS, logger: this.log },
+    );
+    const roles = new Map((this.bgpOnly ? saved.ciStates : this.roleRestore.restore(restoredRoles(saved.ciStates, elected))).map((s) => [s.instance, s]));
+    if (!this.bgpOnly) {
+      // An in-subnet VIP a killed agent left behind stops answering ARP now, not once the datapath is up.
+      const stale = startupVips(saved.rules, roles);
+      await releaseStaleVips(systemAddressDriver, stale.vips, stale.keep, this.log.child({ part: 'vip' }));
+    }
     if (!this.bgpOnly && this.opts.datapath) {
-      // Before anything else: without a datapath an LB node must not come up
+      // Before anything but the saved state: without a datapath an LB node must not come up
       // looking healthy (no silent no-op).
       this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
       // hostonearm serves the node's addresses and dsr needs on-link endpoints: both follow address changes.
@@ -237,23 +262,9 @@ export class Agent implements AgentApi, HaHost {
       // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
       this.datapath.start({ holdAttach: this.datapath.pin.adopted });
     }
-    const saved = this.store.load();
     if (!this.bgpOnly) {
       for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
-      this.roleRestore = new RoleRestore(
-        {
-          elected: (instance) => this.ha?.has(instance) ?? false,
-          readPeers: (instance) => this.readHaPeers(instance),
-          resume: (instance, reason) => {
-            const cur = this.ciStates.get(instance);
-            if (!cur || cur.state !== 'BACKUP') return;
-            if (this.drainer?.draining) return this.log.info({ instance }, 'saved MASTER not resumed: the node is draining');
-            this.changeCiState({ ...cur, state: 'MASTER' }, reason, false);
-          },
-        },
-        { waitMs: this.opts.ha?.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS, logger: this.log },
-      );
-      for (const s of this.roleRestore.restore(saved.ciStates)) this.ciStates.set(s.instance, s);
+      for (const s of roles.values()) this.ciStates.set(s.instance, s);
       // Red hosts stay out from the first datapath pass on.
       for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
       this.startHa();

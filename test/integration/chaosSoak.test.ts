@@ -3,33 +3,29 @@
 // agent, SIGKILL of gobgpd, a cut link, the router's BGP restarted, a
 // SIGTERM drain), each followed by steady state. Invariants: steady again
 // within the timeout every time (one MASTER, the router and the endpoints on
-// it, all sessions up, the BACKUP synced), and no connection reset. The long
-// run with random faults is `npm run bench:chaos`.
+// it, all sessions up, the BACKUP synced), and no connection reset. Then the
+// same on the L2 topology (test/lab/chaosL2.ts) with the faults that apply
+// there (SIGKILL of the agent, a cut link, a drain): one MASTER, only it
+// holds the VIP and answers ARP for it, the client and the endpoints on its
+// MAC. The long run with random faults is `npm run bench:chaos`.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { mountTestBpffs, type TestBpffs } from '../lab/bpffs.ts';
 import { ChaosLab, FAULT_KINDS } from '../lab/chaos.ts';
+import { L2ChaosLab, L2_FAULT_KINDS } from '../lab/chaosL2.ts';
 import { DP } from '../lab/DatapathLab.ts';
 
 describe('chaos soak (short): every fault kind once under 100 busy connections', { timeout: 600_000 }, () => {
   let c: ChaosLab | undefined;
-  let bpffs = '';
-  let mounted = false;
+  let fs: TestBpffs | undefined;
 
   before(async () => {
-    bpffs = mkdtempSync(path.join(os.tmpdir(), 'lxt-bpffs-'));
-    execFileSync('mount', ['-t', 'bpf', 'bpf', bpffs]);
-    mounted = true;
-    for (const lb of ['lb1', 'lb2']) mkdirSync(path.join(bpffs, lb));
-    c = await ChaosLab.create(bpffs, (s) => console.log(`# ${s}`));
+    fs = mountTestBpffs();
+    c = await ChaosLab.create(fs.dir, (s) => console.log(`# ${s}`));
   });
   after(async () => {
     await c?.destroy();
-    if (mounted) execFileSync('umount', [bpffs]);
-    rmSync(bpffs, { recursive: true, force: true });
+    fs?.release();
   });
 
   it('the upstream is the eBGP router, not the iBGP mesh with the endpoints', async () => {
@@ -48,5 +44,30 @@ describe('chaos soak (short): every fault kind once under 100 busy connections',
     assert.equal(r.reset, 0, 'connections reset');
     assert.equal(r.stalled, 0, 'connections that stopped getting echoes');
     console.log(`# chaos (short): ${r.faults.map((f) => `${f.kind} ${f.lossMs} ms`).join(', ')}; 0 of 100 connections reset`);
+  });
+});
+
+describe('chaos soak (short), L2: every L2 fault kind once under 100 busy connections', { timeout: 300_000 }, () => {
+  let c: L2ChaosLab | undefined;
+  let fs: TestBpffs | undefined;
+
+  before(async () => {
+    fs = mountTestBpffs();
+    c = await L2ChaosLab.create(fs.dir, (s) => console.log(`# ${s}`));
+  });
+  after(async () => {
+    await c?.destroy();
+    fs?.release();
+  });
+
+  it('steady after every fault (only the MASTER holds the VIP and answers ARP), no connection reset', async () => {
+    const t0 = performance.now();
+    const r = await c!.soak({ durationMs: 0, kinds: L2_FAULT_KINDS });
+    assert.deepEqual(r.faults.map((f) => f.kind), [...L2_FAULT_KINDS]);
+    assert.deepEqual(r.violations, []);
+    assert.equal(r.connections, 100);
+    assert.equal(r.reset, 0, 'connections reset');
+    assert.equal(r.stalled, 0, 'connections that stopped getting echoes');
+    console.log(`# chaos (short, L2): ${r.faults.map((f) => `${f.kind} ${f.lossMs} ms`).join(', ')}; 0 of 100 connections reset; ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   });
 });

@@ -260,38 +260,8 @@ export class DatapathLab {
    * sending a line every `everyMs`; resolves once all are up. With
    * `progressMs` the client reports running totals that often (progress()).
    */
-  async startStreams(opts: { durationMs: number; conns?: number; everyMs?: number; port?: number; progressMs?: number }): Promise<StreamRun> {
-    const conns = opts.conns ?? 100;
-    const args = ['--import', 'tsx', STREAMS, '--target', `${DP.vip}:${opts.port ?? 70}`, '--conns', String(conns), '--every', String(opts.everyMs ?? 10), '--duration', String(opts.durationMs)];
-    if (opts.progressMs !== undefined) args.push('--progress', String(opts.progressMs));
-    const p = this.lab.spawn('client', process.execPath, args, { cwd: ROOT, output: 'pipe' });
-    let out = '';
-    p.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-    await waitFor(
-      () => {
-        if (!p.alive() && !out.includes('established')) throw new StopWaiting(`streamClients exited: ${out.slice(-500)}`);
-        return out.includes('established');
-      },
-      { timeoutMs: 15_000, what: `${conns} connections established` },
-    );
-    return {
-      process: p,
-      progress: () => {
-        // Complete lines only (the last piece may be half a line).
-        const line = out.split('\n').slice(0, -1).reverse().find((l) => l.startsWith('progress '));
-        return line === undefined ? undefined : (JSON.parse(line.slice('progress '.length)) as StreamProgress);
-      },
-      stop: () => p.signal('SIGINT'),
-      summary: async () => {
-        await p.exited;
-        const line = out.trim().split('\n').pop() ?? '';
-        try {
-          return JSON.parse(line) as StreamSummary;
-        } catch {
-          throw new Error(`streamClients printed no summary: ${line.slice(0, 300)}`);
-        }
-      },
-    };
+  startStreams(opts: { durationMs: number; conns?: number; everyMs?: number; port?: number; progressMs?: number }): Promise<StreamRun> {
+    return startStreamClients(this.lab, 'client', `${DP.vip}:${opts.port ?? 70}`, opts);
   }
 
   loxicmd(node: string, ...args: string[]): Promise<string> {
@@ -301,4 +271,44 @@ export class DatapathLab {
   async destroy(): Promise<void> {
     await this.lab.destroy();
   }
+}
+
+/** Runs streamClients.ts in `node`: `conns` connections (default 100) to target (addr:port), a line every `everyMs` each; resolves once all are up. */
+export async function startStreamClients(
+  lab: Lab,
+  node: string,
+  target: string,
+  opts: { durationMs: number; conns?: number; everyMs?: number; progressMs?: number },
+): Promise<StreamRun> {
+  const conns = opts.conns ?? 100;
+  const args = ['--import', 'tsx', STREAMS, '--target', target, '--conns', String(conns), '--every', String(opts.everyMs ?? 10), '--duration', String(opts.durationMs)];
+  if (opts.progressMs !== undefined) args.push('--progress', String(opts.progressMs));
+  const p = lab.spawn(node, process.execPath, args, { cwd: ROOT, output: 'pipe' });
+  let out = '';
+  p.child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  await waitFor(
+    () => {
+      if (!p.alive() && !out.includes('established')) throw new StopWaiting(`streamClients exited: ${out.slice(-500)}`);
+      return out.includes('established');
+    },
+    { timeoutMs: 15_000, what: `${conns} connections established` },
+  );
+  return {
+    process: p,
+    progress: () => {
+      // Complete lines only (the last piece may be half a line).
+      const line = out.split('\n').slice(0, -1).reverse().find((l) => l.startsWith('progress '));
+      return line === undefined ? undefined : (JSON.parse(line.slice('progress '.length)) as StreamProgress);
+    },
+    stop: () => p.signal('SIGINT'),
+    summary: async () => {
+      await p.exited;
+      const line = out.trim().split('\n').pop() ?? '';
+      try {
+        return JSON.parse(line) as StreamSummary;
+      } catch {
+        throw new Error(`streamClients printed no summary: ${line.slice(0, 300)}`);
+      }
+    },
+  };
 }

@@ -18,9 +18,9 @@
 // in the fault's window is its loss window. At the end: connections reset.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { DatapathLab, DP, haPairArgs, type LbNode, type StreamSummary } from './DatapathLab.ts';
-import { VipProbe } from './FailoverLab.ts';
-import type { LabProcess } from './Lab.ts';
+import { DatapathLab, DP, haPairArgs, type LbNode, type StreamRun } from './DatapathLab.ts';
+import type { Lab, LabProcess } from './Lab.ts';
+import { runSoak, type ChaosReport, type ChaosSubject } from './chaosRun.ts';
 import { neighborProtocolName } from './Bird.ts';
 import { waitFor } from './wait.ts';
 
@@ -31,44 +31,13 @@ const PROBE_PORT = 7777;
 export const FAULT_KINDS = ['kill-agent', 'kill-gobgpd', 'cut-link', 'router-bgp', 'drain'] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-export interface FaultRecord {
-  kind: FaultKind;
-  target: LbNode | 'router';
-  /** The target was MASTER when the fault hit. */
-  targetWasMaster: boolean;
-  /** Longest gap between two probe replies from the fault to steady state (ms). */
-  lossMs: number;
-  /** From the fault to steady state again (ms). */
-  recoveredMs: number;
-  violation?: string;
-}
-
-export interface ChaosReport {
-  faults: FaultRecord[];
-  violations: string[];
-  connections: number;
-  /** Connections that failed (reset, closed) during the soak. */
-  reset: number;
-  /** Connections whose lines stopped coming back without an error. */
-  stalled: number;
-  durationMs: number;
-}
+export type { ChaosReport, FaultRecord } from './chaosRun.ts';
 
 const other = (lb: LbNode): LbNode => (lb === 'lb1' ? 'lb2' : 'lb1');
 
-/** A seeded PRNG (mulberry32): a soak can be replayed. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export class ChaosLab implements ChaosSubject<FaultKind> {
+  readonly vip = DP.vip;
 
-export class ChaosLab {
   private constructor(
     readonly t: DatapathLab,
     private readonly log: (s: string) => void,
@@ -163,7 +132,7 @@ export class ChaosLab {
   }
 
   /** Injects one fault and repairs it; resolves when the repair is done (not yet steady). */
-  private async inject(kind: FaultKind, target: LbNode): Promise<void> {
+  async inject(kind: FaultKind, target: LbNode): Promise<void> {
     const t = this.t;
     switch (kind) {
       case 'kill-agent': {
@@ -197,68 +166,21 @@ export class ChaosLab {
     }
   }
 
-  /**
-   * Runs faults for durationMs (at least one of each kind in `kinds`, in
-   * order first, then at random), each followed by steady state.
-   */
-  async soak(opts: { durationMs: number; seed?: number; kinds?: readonly FaultKind[]; steadyTimeoutMs?: number }): Promise<ChaosReport> {
-    const t = this.t;
-    const kinds = opts.kinds ?? FAULT_KINDS;
-    const rnd = prng(opts.seed ?? 1);
-    const start = performance.now();
-    const streamMs = opts.durationMs + 240_000;
-    const clients = await t.startStreams({ durationMs: streamMs });
-    const probe = await VipProbe.start({ vip: DP.vip, lab: t.lab }, { intervalMs: 10 });
-    const faults: FaultRecord[] = [];
-    const violations: string[] = [];
-    try {
-      for (let i = 0; performance.now() - start < opts.durationMs || i < kinds.length; i++) {
-        const kind = i < kinds.length ? kinds[i]! : kinds[Math.floor(rnd() * kinds.length)]!;
-        const master = await this.master();
-        // Most faults hit the MASTER (that is where they hurt); some the BACKUP.
-        const target: LbNode = kind === 'router-bgp' ? 'lb1' : master && rnd() < 0.7 ? master : rnd() < 0.5 ? 'lb1' : 'lb2';
-        await probe.mark();
-        const t0 = performance.now();
-        await this.inject(kind, target);
-        let violation: string | undefined;
-        try {
-          await this.waitSteady(opts.steadyTimeoutMs ?? 45_000);
-        } catch (err) {
-          violation = `${kind} on ${target}: ${(err as Error).message}`;
-          violations.push(violation);
-        }
-        const st = await probe.status();
-        const rec: FaultRecord = {
-          kind,
-          target: kind === 'router-bgp' ? 'router' : target,
-          targetWasMaster: kind !== 'router-bgp' && master === target,
-          lossMs: Math.round(st.sinceMark?.longestGapMs ?? 0),
-          recoveredMs: Math.round(performance.now() - t0),
-          ...(violation ? { violation } : {}),
-        };
-        faults.push(rec);
-        this.log(`chaos: ${rec.kind} on ${rec.target}${rec.targetWasMaster ? ' (MASTER)' : ''}: loss ${rec.lossMs} ms, steady after ${(rec.recoveredMs / 1000).toFixed(1)} s${violation ? ` VIOLATION ${violation}` : ''}`);
-        if (violation) break;
-      }
-    } finally {
-      await probe.kill();
-      // The client prints its summary when told to stop.
-      clients.stop();
-    }
-    let summary: StreamSummary = { conns: [] };
-    try {
-      summary = await clients.summary();
-    } catch (err) {
-      violations.push((err as Error).message);
-    }
-    return {
-      faults,
-      violations,
-      connections: summary.conns.length,
-      reset: summary.conns.filter((c) => c.error).length,
-      stalled: summary.conns.filter((c) => !c.error && c.echoed < c.sent - 200).length,
-      durationMs: Math.round(performance.now() - start),
-    };
+  get lab(): Lab {
+    return this.t.lab;
+  }
+
+  hitsRouter(kind: FaultKind): boolean {
+    return kind === 'router-bgp';
+  }
+
+  startStreams(opts: { durationMs: number }): Promise<StreamRun> {
+    return this.t.startStreams(opts);
+  }
+
+  /** See runSoak (test/lab/chaosRun.ts). */
+  soak(opts: { durationMs: number; seed?: number; kinds?: readonly FaultKind[]; steadyTimeoutMs?: number }): Promise<ChaosReport<FaultKind>> {
+    return runSoak(this, { ...opts, kinds: opts.kinds ?? FAULT_KINDS, log: this.log });
   }
 }
 

@@ -1,0 +1,134 @@
+// The chaos soak's loop (issue 15 §4), whatever the topology: 100 busy
+// connections and a UDP probe every 10 ms through the VIP, faults one at a
+// time (each kind once in order, then at random), and after each one steady
+// state again or an invariant violation. The topologies (test/lab/chaos.ts
+// for L3, test/lab/chaosL2.ts for L2) say what their faults do and what
+// steady means.
+import type { Lab } from './Lab.ts';
+import type { LbNode, StreamRun, StreamSummary } from './DatapathLab.ts';
+import { VipProbe } from './FailoverLab.ts';
+
+export interface FaultRecord<K extends string = string> {
+  kind: K;
+  target: LbNode | 'router';
+  /** The target was MASTER when the fault hit. */
+  targetWasMaster: boolean;
+  /** Longest gap between two probe replies from the fault to steady state (ms). */
+  lossMs: number;
+  /** From the fault to steady state again (ms). */
+  recoveredMs: number;
+  violation?: string;
+}
+
+export interface ChaosReport<K extends string = string> {
+  faults: FaultRecord<K>[];
+  violations: string[];
+  connections: number;
+  /** Connections that failed (reset, closed) during the soak. */
+  reset: number;
+  /** Connections whose lines stopped coming back without an error. */
+  stalled: number;
+  durationMs: number;
+}
+
+/** What the loop needs of a topology. */
+export interface ChaosSubject<K extends string> {
+  readonly lab: Lab;
+  /** The VIP the probe and the connections go to. */
+  readonly vip: string;
+  /** Faults that hit the router, not an LB node. */
+  hitsRouter?(kind: K): boolean;
+  /** The one node that says it is MASTER, if exactly one does. */
+  master(): Promise<LbNode | undefined>;
+  /** Resolves once steady; rejects with the reason after timeoutMs. */
+  waitSteady(timeoutMs: number): Promise<void>;
+  /** Injects one fault and repairs it; resolves when the repair is done (not yet steady). */
+  inject(kind: K, target: LbNode): Promise<void>;
+  startStreams(opts: { durationMs: number }): Promise<StreamRun>;
+}
+
+export interface SoakOptions<K extends string> {
+  durationMs: number;
+  seed?: number;
+  kinds: readonly K[];
+  steadyTimeoutMs?: number;
+  log?: (s: string) => void;
+}
+
+/** A seeded PRNG (mulberry32): a soak can be replayed. */
+export function prng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/**
+ * Runs faults for durationMs (at least one of each kind in `kinds`, in
+ * order first, then at random), each followed by steady state; stops at the
+ * first violation.
+ */
+export async function runSoak<K extends string>(s: ChaosSubject<K>, opts: SoakOptions<K>): Promise<ChaosReport<K>> {
+  const { kinds } = opts;
+  const log = opts.log ?? (() => undefined);
+  const rnd = prng(opts.seed ?? 1);
+  const start = performance.now();
+  const clients = await s.startStreams({ durationMs: opts.durationMs + 240_000 });
+  const faults: FaultRecord<K>[] = [];
+  const violations: string[] = [];
+  let probe: VipProbe | undefined;
+  try {
+    probe = await VipProbe.start({ vip: s.vip, lab: s.lab }, { intervalMs: 10 });
+    for (let i = 0; performance.now() - start < opts.durationMs || i < kinds.length; i++) {
+      const kind = i < kinds.length ? kinds[i]! : kinds[Math.floor(rnd() * kinds.length)]!;
+      const master = await s.master();
+      const onRouter = s.hitsRouter?.(kind) ?? false;
+      // Most faults hit the MASTER (that is where they hurt); some the BACKUP.
+      const target: LbNode = onRouter ? 'lb1' : master && rnd() < 0.7 ? master : rnd() < 0.5 ? 'lb1' : 'lb2';
+      await probe.mark();
+      const t0 = performance.now();
+      await s.inject(kind, target);
+      let violation: string | undefined;
+      try {
+        await s.waitSteady(opts.steadyTimeoutMs ?? 45_000);
+      } catch (err) {
+        violation = `${kind} on ${target}: ${(err as Error).message}`;
+        violations.push(violation);
+      }
+      const st = await probe.status();
+      const rec: FaultRecord<K> = {
+        kind,
+        target: onRouter ? 'router' : target,
+        targetWasMaster: !onRouter && master === target,
+        lossMs: Math.round(st.sinceMark?.longestGapMs ?? 0),
+        recoveredMs: Math.round(performance.now() - t0),
+        ...(violation ? { violation } : {}),
+      };
+      faults.push(rec);
+      log(`chaos: ${rec.kind} on ${rec.target}${rec.targetWasMaster ? ' (MASTER)' : ''}: loss ${rec.lossMs} ms, steady after ${(rec.recoveredMs / 1000).toFixed(1)} s${violation ? ` VIOLATION ${violation}` : ''}`);
+      if (violation) break;
+    }
+  } finally {
+    await probe?.kill();
+    // The client prints its summary when told to stop.
+    clients.stop();
+  }
+  let summary: StreamSummary = { conns: [] };
+  try {
+    summary = await clients.summary();
+  } catch (err) {
+    violations.push((err as Error).message);
+  }
+  return {
+    faults,
+    violations,
+    connections: summary.conns.length,
+    reset: summary.conns.filter((c) => c.error).length,
+    stalled: summary.conns.filter((c) => !c.error && c.echoed < c.sent - 200).length,
+    durationMs: Math.round(performance.now() - start),
+  };
+}
