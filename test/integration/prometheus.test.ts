@@ -74,6 +74,9 @@ describe('GET /netlox/v1/metrics scraped by Prometheus', () => {
     await waitFor(async () => ((await query(`loxilb_endpoint_probe_delay_seconds{host="${ROUTER.ipv4}",stat="max"}`)) ?? 0) > 0, { timeoutMs: 20_000, what: 'a ping round trip in Prometheus' });
     await t.mustApi(LB1.name, 'POST', '/config/endpointhoststate', { hostName: ROUTER.ipv4, state: 'red' });
     await until(`loxilb_endpoint_host_state{host="${ROUTER.ipv4}",probe="ping",state="red"}`, 1);
+    // Red takes the host out of every rule until set green: give it back for the tests below, which use it as an endpoint.
+    await t.mustApi(LB1.name, 'POST', '/config/endpointhoststate', { hostName: ROUTER.ipv4, state: 'green' });
+    await until(`loxilb_endpoint_host_state{host="${ROUTER.ipv4}",probe="ping",state="ok"}`, 1);
   });
 
   it('a role change flips the one-hot state and moves the change counter by one', async () => {
