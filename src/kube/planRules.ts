@@ -9,7 +9,7 @@ import { formatAddress, parseAddress, type Family } from '../ipam/ipRange.ts';
 import { isPlainObject, pickFields } from '../util/caseInsensitive.ts';
 import { normalizePrefix } from '../util/ipAddress.ts';
 import { endpointFamilyOf, type ServiceSettings } from './annotations.ts';
-import { API_BASE_PATH } from '../api/basePath.ts';
+import { API_BASE_PATH, lbRuleDeletePath } from '../apiclient/paths.ts';
 
 /** Nodes with this label never carry load-balancer traffic (Kubernetes well-known label). */
 export const EXCLUDE_FROM_LB_LABEL = 'node.kubernetes.io/exclude-from-external-load-balancers';
@@ -438,8 +438,7 @@ export function diffRules(desired: readonly LbRule[], current: readonly unknown[
 
 /** The REST path that deletes one rule, as kube-loxilb builds it. */
 export function deleteRulePath(ref: RuleRef): string {
-  const ports = ref.portMax && ref.portMax > ref.port ? `port/${ref.port}/portmax/${ref.portMax}` : `port/${ref.port}`;
-  return `${API_BASE_PATH}/config/loadbalancer/externalipaddress/${encodeURIComponent(ref.externalIP)}/${ports}/protocol/${ref.protocol}?bgp=${ref.bgp}&block=${ref.block}`;
+  return API_BASE_PATH + lbRuleDeletePath({ externalIP: ref.externalIP, port: ref.port, ...(ref.portMax ? { portMax: ref.portMax } : {}), protocol: ref.protocol, bgp: ref.bgp, block: ref.block });
 }
 
 function needsReplace(want: ObservedRule, cur: ObservedRule): boolean {
