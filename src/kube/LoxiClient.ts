@@ -18,14 +18,13 @@ import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalBody, BgpNeighborBody } from './planBgpMesh.ts';
 import { isPlainObject, pickFields } from '../util/caseInsensitive.ts';
-import { API_BASE_PATH } from '../api/basePath.ts';
 import {
   LoxiApiClient,
   LoxiApiError as ApiClientError,
   LoxiTransportError as ApiClientTransportError,
   type HealthResult,
 } from '../apiclient/LoxiApiClient.ts';
-import { API_PATHS, belowBasePath } from '../apiclient/paths.ts';
+import { API_BASE_PATH, API_PATHS, belowBasePath } from '../apiclient/paths.ts';
 
 export type { HealthResult };
 export const API_BASE = API_BASE_PATH;
