@@ -24,7 +24,8 @@ import {
   LoxiTransportError as ApiClientTransportError,
   type HealthResult,
 } from '../apiclient/LoxiApiClient.ts';
-import { API_BASE_PATH, API_PATHS, belowBasePath } from '../apiclient/paths.ts';
+import { API_BASE_PATH, API_PATHS, belowBasePath, bgpNeighborDeletePath, lbRuleDeletePath } from '../apiclient/paths.ts';
+import type { LbDeleteKey } from '../apiclient/models.ts';
 
 export type { HealthResult };
 export const API_BASE = API_BASE_PATH;
@@ -114,9 +115,13 @@ export class LoxiClient {
     return done ? 'applied' : 'existed';
   }
 
-  /** DELETE of a full API path (deleteRulePath). A rule already gone (404) is success: `absent`. */
-  async deleteRule(path: string): Promise<'deleted' | 'absent'> {
-    return (await this.callUnless('DELETE', belowBasePath(path), undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
+  /**
+   * DELETE of one rule, named by its key (or, as LoxiAgentPool still does, by
+   * the full API path deleteRulePath built). A rule already gone (404) is success: `absent`.
+   */
+  async deleteRule(rule: LbDeleteKey | string): Promise<'deleted' | 'absent'> {
+    const path = typeof rule === 'string' ? belowBasePath(rule) : lbRuleDeletePath(rule);
+    return (await this.callUnless('DELETE', path, undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
   }
 
   /** GET /config/cistate/all: loxilb's `Attr` entries. */
@@ -150,9 +155,9 @@ export class LoxiClient {
     return (await this.callUnless('POST', API_PATHS.bgpNeighbor, body, (e) => e.status === 409)) ? 'applied' : 'existed';
   }
 
-  /** DELETE of a full API path (deleteNeighborPath, which carries ?remoteAs=). A missing one (404) is `absent`. */
-  async deleteBgpNeighbor(path: string): Promise<'deleted' | 'absent'> {
-    return (await this.callUnless('DELETE', belowBasePath(path), undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
+  /** DELETE /config/bgp/neigh/IP?remoteAs=AS. A missing one (404) is `absent`. */
+  async deleteBgpNeighbor(n: { ipAddress: string; remoteAs: number }): Promise<'deleted' | 'absent'> {
+    return (await this.callUnless('DELETE', bgpNeighborDeletePath(n.ipAddress, n.remoteAs), undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
   }
 
   /**
