@@ -1,3 +1,5 @@
+// Over 400 lines: the whole on-disk format (snapshot files, rule journal, their
+// validators, group commit) in one place, so a format change is made once.
 // Saved agent state under --config-path, so a restarted agent comes back with
 // the same rules, roles and BGP / BFD config.
 //

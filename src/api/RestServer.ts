@@ -18,6 +18,10 @@
 // - no CORS headers unless --cors-origin names an origin, and a request that
 //   carries another Origin is refused before it reaches a handler, so a web
 //   page an operator happens to visit cannot change the node's config.
+//
+// Over 400 lines: one node:http(s) handler with connection admission (per client,
+// descriptor pressure, idle sweep), auth, CORS and the error body over one connection table;
+// split candidate: connection admission into its own class.
 import { RawReply } from './metrics.ts';
 import http from 'node:http';
 import https from 'node:https';

@@ -16,6 +16,9 @@
 // periodic packets from the transport's timer thread and count received
 // packets from their arrival on its receive thread (see BfdSession), so a
 // stalled event loop neither silences us nor makes us miss the peer.
+//
+// Over 400 lines: RFC 5880 §6.8.6 demultiplexing, discriminator allocation and the
+// sessions' lifecycle all work on the same session tables.
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
 import { systemClock, type Clock, type TimerHandle } from './clock.ts';

@@ -17,6 +17,9 @@
 //   they arrived rather than from when JS got to them, and a detection timer
 //   that fires while packets from the peer still wait for the JS thread sees
 //   them and waits for them instead of declaring the peer gone.
+//
+// Over 400 lines: the RFC 5880 §6.8 state machine with its timers and Poll/Final;
+// it reads best in one place against the RFC's sections.
 import { EventEmitter } from 'node:events';
 import { randomInt } from 'node:crypto';
 import type { Clock, TimerHandle } from './clock.ts';

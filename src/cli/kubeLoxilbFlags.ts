@@ -4,6 +4,9 @@
 // --config is read first, with strict keys, and flags override it whatever
 // their position. Every error names the flag (or the YAML key and file) and
 // what is allowed; the caller prints it and exits with status 2.
+//
+// Over 400 lines: kube-loxilb's whole flag set: the flag table, its usage text
+// (~50 lines) and the YAML --config reader that must agree with it.
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { IpAllocator, IpamConfigError } from '../ipam/IpAllocator.ts';

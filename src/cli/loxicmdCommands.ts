@@ -6,7 +6,6 @@ import { pickFields, isPlainObject } from '../util/caseInsensitive.ts';
 import { renderTable } from '../util/table.ts';
 import { MODE_NAMES, SECURITY_NAMES, SEL_NAMES } from '../lb/LbRule.ts';
 import { LOXICMD_USAGE, UsageError, parseLoxicmdArgs, type LoxicmdOptions, type LoxicmdResource } from './loxicmdArgs.ts';
-import { API_BASE_PATH } from '../api/basePath.ts';
 import { SecretFileError, readPemFile, readTokenFile } from '../util/secretFile.ts';
 import { LoxiApiClient, LoxiApiError, LoxiTransportError, apiOrigin } from '../apiclient/LoxiApiClient.ts';
 import { stringify as toYaml } from 'yaml';
@@ -206,10 +205,6 @@ export interface LoxicmdIo {
   fetch?: typeof fetch;
 }
 
-export function apiBaseUrl(o: LoxicmdOptions): string {
-  return apiOrigin(o.protocol, o.apiserver, o.port) + API_BASE_PATH;
-}
-
 /** -o json / -o yaml: the API's body as it came. */
 function printBody(io: LoxicmdIo, o: LoxicmdOptions, body: unknown): boolean {
   if (o.output === 'json') io.out(`${JSON.stringify(body, null, 4)}\n`);
@@ -269,5 +264,7 @@ export async function runLoxicmd(argv: readonly string[], io: LoxicmdIo): Promis
     if (!(err instanceof LoxiApiError || err instanceof LoxiTransportError)) throw err;
     io.err(`Error: ${err.message}\n`);
     return 1;
+  } finally {
+    client.close();
   }
 }

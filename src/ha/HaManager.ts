@@ -23,7 +23,10 @@
 //
 // The manager only decides; the host (the agent) applies a role: cistate,
 // BGP attributes, VIP ownership, the hook.
-import { systemClock, type Clock, type TimerHandle } from '../bfd/clock.ts';
+//
+// Over 400 lines: one election loop per instance (session events, peer-view polls,
+// doubt rechecks, decisions) over shared private state; election.ts already holds the pure rule.
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { electRole, type HaPeerView, type HaRole } from './election.ts';
 import type { CiStateName } from './ClusterState.ts';

@@ -1,14 +1,13 @@
 // How an HA node learns its peer's view: the peer's own REST API
-// (GET /netlox/v1/config/cistate/all), which carries state, priority and
+// (GET /config/cistate/all through the one REST client), which carries state, priority and
 // synced per instance. And which local address faces a peer: the kernel's
 // choice for a UDP socket connected to it, the address BFD sends from.
-import http from 'node:http';
-import https from 'node:https';
 import dgram from 'node:dgram';
 import { CI_STATES, type CiStateName } from './ClusterState.ts';
 import type { PeerRoleView } from './HaManager.ts';
 import { HA_DEFAULT_PRIORITY } from './HaManager.ts';
-import { API_BASE_PATH } from '../api/basePath.ts';
+import { LoxiApiClient, LoxiTransportError, apiOrigin } from '../apiclient/LoxiApiClient.ts';
+import { API_PATHS } from '../apiclient/paths.ts';
 
 /**
  * How to reach a peer's API when it is secured: the token it requires
@@ -21,34 +20,33 @@ export interface PeerApiAccess {
   https?: { port: number; ca: Buffer };
 }
 
-export function fetchPeerView(remoteIp: string, port: number, instance: string, timeoutMs = 500, access: PeerApiAccess = {}): Promise<PeerRoleView | undefined> {
-  const host = remoteIp.includes(':') ? `[${remoteIp}]` : remoteIp;
-  const scheme = access.https ? 'https' : 'http';
-  const at = access.https ? access.https.port : port;
-  const where = `${scheme}://${host}:${at}`;
-  const headers: http.OutgoingHttpHeaders = access.token === undefined ? {} : { Authorization: `Bearer ${access.token}` };
-  return new Promise((resolve, reject) => {
-    const onResponse = (res: http.IncomingMessage): void => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => {
-        if (res.statusCode === 401) return reject(new Error(`HTTP 401 from ${where}: the peer wants another API token (--api-token-file must hold the same token on every node)`));
-        if (res.statusCode !== 200) return reject(new Error(`HTTP ${res.statusCode} from ${where}`));
-        try {
-          resolve(parsePeerView(JSON.parse(body), instance));
-        } catch (err) {
-          reject(new Error(`unreadable cistate from ${where}: ${(err as Error).message}`));
-        }
-      });
-    };
-    const url = `${where}${API_BASE_PATH}/config/cistate/all`;
-    const req = access.https
-      ? https.get(url, { timeout: timeoutMs, headers, ca: access.https.ca, minVersion: 'TLSv1.2' }, onResponse)
-      : http.get(url, { timeout: timeoutMs, headers }, onResponse);
-    req.on('timeout', () => req.destroy(new Error(`no answer from ${where} within ${timeoutMs} ms`)));
-    req.on('error', (err) => reject(access.https ? new Error(`${where}: ${err.message}`) : err));
+export async function fetchPeerView(remoteIp: string, port: number, instance: string, timeoutMs = 500, access: PeerApiAccess = {}): Promise<PeerRoleView | undefined> {
+  const where = access.https ? apiOrigin('https', remoteIp, access.https.port) : apiOrigin('http', remoteIp, port);
+  // One call per poll, so no pooled connection is left behind between polls.
+  const client = new LoxiApiClient({
+    origin: where,
+    timeoutMs,
+    keepAlive: false,
+    ...(access.token !== undefined ? { authorization: `Bearer ${access.token}` } : {}),
+    ...(access.https ? { ca: access.https.ca } : {}),
   });
+  let answer;
+  try {
+    answer = await client.send('GET', API_PATHS.ciStatesAll);
+  } catch (err) {
+    if (err instanceof LoxiTransportError) throw new Error(`${where}: ${err.reason}`);
+    throw err;
+  } finally {
+    client.close();
+  }
+  if (answer.status === 401) throw new Error(`HTTP 401 from ${where}: the peer wants another API token (--api-token-file must hold the same token on every node)`);
+  if (answer.status !== 200) throw new Error(`HTTP ${answer.status} from ${where}`);
+  try {
+    if (answer.body === undefined) throw new Error('not JSON');
+    return parsePeerView(answer.body, instance);
+  } catch (err) {
+    throw new Error(`unreadable cistate from ${where}: ${(err as Error).message}`);
+  }
 }
 
 /** The instance's entry of a cistate/all body; undefined if the peer has no such instance. */

@@ -13,6 +13,9 @@
 // - A static IP outside every pool is allowed (the reference reserves it "in
 //   the pool if it falls inside one") and is still tracked, so two Services
 //   cannot claim the same static IP:port/protocol either.
+//
+// Over 400 lines: the claim bookkeeping (shared/unique, per family, secondary pools,
+// restore) is one class holding one invariant; what is below it only serves it.
 import type { Family } from './ipRange.ts';
 import { formatAddress, parseAddress, rangeSize } from './ipRange.ts';
 import { DEFAULT_POOL, findOverlap, type PoolDef } from './poolSpec.ts';

@@ -14,7 +14,7 @@ import { silentLogger } from '../util/logger.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import type { Clock } from '../util/clock.ts';
 import { canonicalAddress } from '../ipam/ipRange.ts';
-import { deleteNeighborPath, diffBgpNeighbors, planBgpMesh, type BgpGlobalBody, type BgpNeighborBody, type MeshConfig } from './planBgpMesh.ts';
+import { diffBgpNeighbors, planBgpMesh, type BgpGlobalBody, type BgpNeighborBody, type MeshConfig } from './planBgpMesh.ts';
 import type { AgentInfo } from './agentPool.ts';
 import { LoxiApiError, type LoxiClient } from './LoxiClient.ts';
 
@@ -172,7 +172,7 @@ export class BgpMeshProgrammer {
     const managed = new Set([...s.posted.keys(), ...this.vanished]);
     const diff = diffBgpNeighbors(neighbors, current, { managedAddresses: managed, lastPosted: s.posted });
     for (const n of diff.delete) {
-      await client.deleteBgpNeighbor(deleteNeighborPath(n));
+      await client.deleteBgpNeighbor(n);
       s.posted.delete(n.ipAddress);
       this.log.info({ agent: id, neighbor: n.ipAddress, remoteAs: n.remoteAs }, 'BGP neighbour removed');
     }

@@ -1,69 +1,70 @@
-// REST client for one loxilb agent (reference §2), as kube-loxilb uses it:
-// health, LB rules, CI states and BGP configuration. It only translates;
-// retries, ordering and what to do about a failure belong to the caller.
+// kube-loxilb's view of one loxilb agent (reference §2): health, LB rules,
+// CI states and BGP configuration, over the one REST client
+// (apiclient/LoxiApiClient.ts). It only translates; retries, ordering and
+// what to do about a failure belong to the caller.
+//
+// What it adds to the client is the controller's reading of answers: an
+// identical rule or neighbour (409) and a missing one on DELETE (404) mean
+// the agent is already where the call would take it; loxilb's HTTP 200
+// "Error: ..." result is a refusal; errors name the call (method and path)
+// for the controller's logs and Events; and every call is repeated once on a
+// fresh connection when a pooled one fails, which is safe because each is
+// idempotent at the agent.
 //
 // An https:// URL is reached over TLS 1.2+, the agent's certificate checked
 // against `ca` (else the system's CAs); with `token` every request carries
 // `Authorization: Bearer <token>` (the agent's --api-token-file).
-//
-// Every request has a timeout, and close() aborts whatever is in flight.
-// Failures come in two kinds: LoxiTransportError (no HTTP answer: the agent
-// is unreachable, refused or too slow) and LoxiApiError (the agent answered
-// and refused, with its status and its own message).
-import http from 'node:http';
-import https from 'node:https';
 import type { LbRule } from '../lb/LbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import type { BgpGlobalBody, BgpNeighborBody } from './planBgpMesh.ts';
 import { isPlainObject, pickFields } from '../util/caseInsensitive.ts';
-import { API_BASE_PATH } from '../api/basePath.ts';
+import {
+  LoxiApiClient,
+  LoxiApiError as ApiClientError,
+  LoxiTransportError as ApiClientTransportError,
+  type HealthResult,
+} from '../apiclient/LoxiApiClient.ts';
+import { API_BASE_PATH, API_PATHS, belowBasePath, bgpNeighborDeletePath, lbRuleDeletePath } from '../apiclient/paths.ts';
+import type { LbDeleteKey } from '../apiclient/models.ts';
 
+export type { HealthResult };
 export const API_BASE = API_BASE_PATH;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 5000;
 /** kube-loxilb gives a health check one second. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 1000;
 
-/** The agent answered with an error (or with loxilb's HTTP 200 "Error: ..." quirk). */
-export class LoxiApiError extends Error {
+/** The agent answered with an error (or with loxilb's HTTP 200 "Error: ..." quirk); the message names the call. */
+export class LoxiApiError extends ApiClientError {
   override name = 'LoxiApiError';
   constructor(
     readonly method: string,
     readonly path: string,
-    readonly status: number,
+    status: number,
     /** The agent's own text: `message`, or `result` when it says more. */
     readonly agentMessage: string,
   ) {
-    super(`${method} ${path}: HTTP ${status}${agentMessage ? `: ${agentMessage}` : ''}`);
+    super(status, agentMessage);
+    this.message = `${method} ${path}: HTTP ${status}${agentMessage ? `: ${agentMessage}` : ''}`;
   }
 }
 
-/** No HTTP answer at all: connection refused or reset, no route, timeout. */
-export class LoxiTransportError extends Error {
+/** No HTTP answer at all: connection refused or reset, no route, timeout, client closed. */
+export class LoxiTransportError extends ApiClientTransportError {
   override name = 'LoxiTransportError';
   constructor(
     readonly method: string,
     readonly path: string,
-    readonly reason: string,
-    readonly timedOut: boolean,
+    reason: string,
+    timedOut: boolean,
   ) {
-    super(`${method} ${path}: ${reason}`);
+    super(`${method} ${path}: ${reason}`, reason, timedOut);
   }
 }
 
 /** Worth trying again later: the agent was unreachable, busy or failed inside. */
 export function isRetryable(err: unknown): boolean {
-  if (err instanceof LoxiTransportError) return true;
-  return err instanceof LoxiApiError && (err.status >= 500 || err.status === 0);
-}
-
-export interface HealthResult {
-  /** Any HTTP answer counts: kube-loxilb never looks at the status. */
-  alive: boolean;
-  httpStatus?: number;
-  /** What our agent reports in GET /status; absent from a real loxilb. */
-  uptimeSeconds?: number;
-  /** Why the agent counts as down. */
-  error?: string;
+  if (err instanceof ApiClientTransportError) return true;
+  return err instanceof ApiClientError && (err.status >= 500 || err.status === 0);
 }
 
 export interface LoxiClientOptions {
@@ -76,72 +77,57 @@ export interface LoxiClientOptions {
 }
 
 export class LoxiClient {
+  /** The agent's URL as configured, without a trailing `/`. */
   readonly baseUrl: string;
-  private readonly requestTimeoutMs: number;
+  private readonly api: LoxiApiClient;
   private readonly healthTimeoutMs: number;
-  /** Keep-alive connections to this agent, shared by every call. */
-  private readonly agent: http.Agent;
-  private readonly secure: boolean;
-  private readonly ca?: Buffer;
-  private readonly authorization?: string;
-  private readonly inFlight = new Set<http.ClientRequest>();
-  private closed = false;
 
   constructor(url: string, opts: LoxiClientOptions = {}) {
     this.baseUrl = url.replace(/\/+$/, '');
-    this.requestTimeoutMs = opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
     this.healthTimeoutMs = opts.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS;
-    this.secure = /^https:/i.test(this.baseUrl);
-    if (opts.ca) this.ca = opts.ca;
-    if (opts.token !== undefined) this.authorization = `Bearer ${opts.token}`;
-    this.agent = this.secure ? new https.Agent({ keepAlive: true, minVersion: 'TLSv1.2', ...(this.ca ? { ca: this.ca } : {}) }) : new http.Agent({ keepAlive: true });
+    this.api = new LoxiApiClient({
+      origin: this.baseUrl,
+      timeoutMs: opts.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+      ...(opts.ca ? { ca: opts.ca } : {}),
+      ...(opts.token !== undefined ? { authorization: `Bearer ${opts.token}` } : {}),
+    });
   }
 
   /** Aborts in-flight requests and drops the connections; later calls fail with a transport error. */
   close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    for (const req of this.inFlight) req.destroy(new Error('client closed'));
-    this.inFlight.clear();
-    this.agent.destroy();
+    this.api.close();
   }
 
   /** GET /status. Never throws: a transport failure is `alive: false`. */
   async health(): Promise<HealthResult> {
-    const path = `${API_BASE}/status`;
-    try {
-      const { status, body } = await this.send('GET', path, undefined, this.healthTimeoutMs);
-      const out: HealthResult = { alive: true, httpStatus: status };
-      if (status === 200 && isPlainObject(body)) {
-        const up = pickFields(body, ['uptimeSeconds'] as const).uptimeSeconds;
-        if (typeof up === 'number' && Number.isFinite(up) && up >= 0) out.uptimeSeconds = up;
-      }
-      return out;
-    } catch (err) {
-      return { alive: false, error: err instanceof Error ? err.message : String(err) };
-    }
+    const h = await this.api.health(this.healthTimeoutMs);
+    return h.alive ? h : { alive: false, error: `GET ${API_BASE}${API_PATHS.status}: ${h.error ?? 'no answer'}` };
   }
 
   /** GET /config/loadbalancer/all: the `lbAttr` entries as the agent wrote them (diffRules reads them leniently). */
   async listRules(): Promise<unknown[]> {
-    return listField(await this.call('GET', `${API_BASE}/config/loadbalancer/all`), 'lbAttr');
+    return listField(await this.call('GET', API_PATHS.lbRulesAll), 'lbAttr');
   }
 
   /** POST /config/loadbalancer. An identical rule already there (409 lbrule-exists) is success: `existed`. */
   async postRule(rule: LbRule): Promise<'applied' | 'existed'> {
-    const done = await this.callUnless('POST', `${API_BASE}/config/loadbalancer`, rule, (e) => e.status === 409 && /lbrule-exist/i.test(e.agentMessage));
+    const done = await this.callUnless('POST', API_PATHS.lbRule, rule, (e) => e.status === 409 && /lbrule-exist/i.test(e.agentMessage));
     return done ? 'applied' : 'existed';
   }
 
-  /** DELETE of a full API path (deleteRulePath). A rule already gone (404) is success: `absent`. */
-  async deleteRule(path: string): Promise<'deleted' | 'absent'> {
+  /**
+   * DELETE of one rule, named by its key (or, as LoxiAgentPool still does, by
+   * the full API path deleteRulePath built). A rule already gone (404) is success: `absent`.
+   */
+  async deleteRule(rule: LbDeleteKey | string): Promise<'deleted' | 'absent'> {
+    const path = typeof rule === 'string' ? belowBasePath(rule) : lbRuleDeletePath(rule);
     return (await this.callUnless('DELETE', path, undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
   }
 
   /** GET /config/cistate/all: loxilb's `Attr` entries. */
   async listCiStates(): Promise<CiState[]> {
     const out: CiState[] = [];
-    for (const item of listField(await this.call('GET', `${API_BASE}/config/cistate/all`), 'Attr')) {
+    for (const item of listField(await this.call('GET', API_PATHS.ciStatesAll), 'Attr')) {
       if (!isPlainObject(item)) continue;
       const f = pickFields(item, ['instance', 'state', 'vip'] as const);
       if (typeof f.instance !== 'string' || typeof f.state !== 'string') continue;
@@ -152,26 +138,26 @@ export class LoxiClient {
 
   /** `timeoutMs` overrides the request timeout: role changes are time-critical. */
   async setCiState(state: CiState, timeoutMs?: number): Promise<void> {
-    await this.call('POST', `${API_BASE}/config/cistate`, state, timeoutMs);
+    await this.call('POST', API_PATHS.ciState, state, timeoutMs);
   }
 
   async setBgpGlobal(body: BgpGlobalBody): Promise<void> {
-    await this.call('POST', `${API_BASE}/config/bgp/global`, body);
+    await this.call('POST', API_PATHS.bgpGlobal, body);
   }
 
   /** GET /config/bgp/neigh/all: the `bgpNeiAttr` entries (diffBgpNeighbors reads them leniently). */
   async listBgpNeighbors(): Promise<unknown[]> {
-    return listField(await this.call('GET', `${API_BASE}/config/bgp/neigh/all`), 'bgpNeiAttr');
+    return listField(await this.call('GET', API_PATHS.bgpNeighborsAll), 'bgpNeiAttr');
   }
 
   /** POST /config/bgp/neigh. A neighbour already there (409) is `existed`. */
   async addBgpNeighbor(body: BgpNeighborBody): Promise<'applied' | 'existed'> {
-    return (await this.callUnless('POST', `${API_BASE}/config/bgp/neigh`, body, (e) => e.status === 409)) ? 'applied' : 'existed';
+    return (await this.callUnless('POST', API_PATHS.bgpNeighbor, body, (e) => e.status === 409)) ? 'applied' : 'existed';
   }
 
-  /** DELETE of a full API path (deleteNeighborPath, which carries ?remoteAs=). A missing one (404) is `absent`. */
-  async deleteBgpNeighbor(path: string): Promise<'deleted' | 'absent'> {
-    return (await this.callUnless('DELETE', path, undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
+  /** DELETE /config/bgp/neigh/IP?remoteAs=AS. A missing one (404) is `absent`. */
+  async deleteBgpNeighbor(n: { ipAddress: string; remoteAs: number }): Promise<'deleted' | 'absent'> {
+    return (await this.callUnless('DELETE', bgpNeighborDeletePath(n.ipAddress, n.remoteAs), undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
   }
 
   /**
@@ -189,111 +175,23 @@ export class LoxiClient {
     }
   }
 
-  /** A request whose non-2xx answer is a LoxiApiError. */
-  private async call(method: string, path: string, body?: unknown, timeoutMs = this.requestTimeoutMs): Promise<unknown> {
-    const r = await this.send(method, path, body, timeoutMs);
-    if (r.status < 200 || r.status >= 300) throw new LoxiApiError(method, path, r.status, agentMessage(r.body, r.text));
+  /** A request (path below the base) whose non-2xx answer is a LoxiApiError naming the call. */
+  private async call(method: string, path: string, body?: unknown, timeoutMs?: number): Promise<unknown> {
+    const full = API_BASE + path;
+    let r;
+    try {
+      r = await this.api.send(method, path, { body, idempotent: true, ...(timeoutMs !== undefined ? { timeoutMs } : {}) });
+    } catch (err) {
+      if (err instanceof ApiClientTransportError) throw new LoxiTransportError(method, full, err.reason, err.timedOut);
+      throw err;
+    }
+    if (r.status < 200 || r.status >= 300) throw new LoxiApiError(method, full, r.status, agentMessage(r.body, r.text));
     // loxilb answers some refusals (DSR without hash selection) with 200 and an "Error: ..." result.
     if (isPlainObject(r.body)) {
       const result = pickFields(r.body, ['result'] as const).result;
-      if (typeof result === 'string' && /^error\b/i.test(result.trim())) throw new LoxiApiError(method, path, r.status, result);
+      if (typeof result === 'string' && /^error\b/i.test(result.trim())) throw new LoxiApiError(method, full, r.status, result);
     }
     return r.body;
-  }
-
-  /**
-   * One request. A failure without an answer is tried once more on a fresh
-   * connection: a pooled keep-alive socket the agent (or its restart) closed
-   * fails the first write, and that must not count as the agent being down.
-   * Repeating is safe because every call the controller makes is
-   * idempotent at the agent (an identical rule or neighbour is a 409 that
-   * counts as success, a missing one on DELETE a 404 that does too).
-   * `timeoutMs` bounds both attempts together.
-   */
-  private async send(method: string, path: string, body: unknown, timeoutMs: number): Promise<{ status: number; body: unknown; text: string }> {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    const deadline = performance.now() + timeoutMs;
-    let answer: { status: number; text: string } | undefined;
-    for (let attempt = 0; answer === undefined; attempt++) {
-      try {
-        answer = await this.exchange(method, path, payload, deadline - performance.now(), attempt === 0 ? this.agent : false);
-      } catch (err) {
-        const timedOut = err instanceof Deadline;
-        if (attempt === 0 && !timedOut && !this.closed) continue;
-        const reason = this.closed ? 'client closed' : timedOut ? `no answer within ${timeoutMs} ms` : transportReason(err);
-        throw new LoxiTransportError(method, path, reason, timedOut && !this.closed);
-      }
-    }
-    let parsed: unknown;
-    try {
-      parsed = answer.text === '' ? undefined : JSON.parse(answer.text);
-    } catch {
-      parsed = undefined;
-    }
-    return { status: answer.status, body: parsed, text: answer.text };
-  }
-
-  /**
-   * One HTTP exchange over node:http (pooled keep-alive sockets, or a fresh
-   * one with `agent: false`). fetch would do, but costs several times the
-   * CPU and garbage per request, which shows when a sync posts a thousand
-   * rules to every agent.
-   */
-  private exchange(method: string, path: string, payload: string | undefined, timeoutMs: number, agent: http.Agent | false): Promise<{ status: number; text: string }> {
-    return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new Error('client closed'));
-      const headers: http.OutgoingHttpHeaders = { Accept: 'application/json' };
-      if (this.authorization !== undefined) headers.Authorization = this.authorization;
-      if (payload !== undefined) {
-        headers['Content-Type'] = 'application/json';
-        headers['Content-Length'] = Buffer.byteLength(payload);
-      }
-      // A fresh connection (agent false) needs the TLS settings the pooled agent carries.
-      const req = this.secure
-        ? https.request(this.url(path), { method, headers, agent, minVersion: 'TLSv1.2', ...(this.ca ? { ca: this.ca } : {}) })
-        : http.request(this.url(path), { method, headers, agent });
-      this.inFlight.add(req);
-      const timer = setTimeout(() => req.destroy(new Deadline()), Math.max(0, timeoutMs));
-      const done = () => {
-        clearTimeout(timer);
-        this.inFlight.delete(req);
-      };
-      req.on('error', (err) => {
-        done();
-        reject(err);
-      });
-      req.on('response', (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (text += chunk));
-        res.on('end', () => {
-          done();
-          resolve({ status: res.statusCode ?? 0, text });
-        });
-        // The connection cut in the middle of the body.
-        res.on('error', (err) => {
-          done();
-          reject(err);
-        });
-        res.on('close', () => {
-          if (res.complete) return;
-          done();
-          reject(new Error('connection closed before the whole answer came'));
-        });
-      });
-      req.end(payload);
-    });
-  }
-
-  private url(path: string): URL {
-    return new URL(`${this.baseUrl}${path}`);
-  }
-}
-
-/** The request timed out (our own deadline, not the socket's). */
-class Deadline extends Error {
-  constructor() {
-    super('deadline');
   }
 }
 
@@ -316,15 +214,4 @@ function agentMessage(body: unknown, text: string): string {
     return message || result;
   }
   return text.trim().slice(0, 300);
-}
-
-/** The socket error, with its code when the message does not carry it. */
-function transportReason(err: unknown): string {
-  const cause = (err as { cause?: unknown })?.cause;
-  const e = cause instanceof Error ? cause : err;
-  if (e instanceof Error) {
-    const code = (e as NodeJS.ErrnoException).code;
-    return code && !e.message.includes(code) ? `${code}: ${e.message}` : e.message;
-  }
-  return String(err);
 }

@@ -8,6 +8,9 @@
 // Where kube-loxilb silently falls back (an unknown lbmode, probetype or
 // epselect value, four or more secondaryIPs), this is an error instead: the
 // user finds out from the Service's events rather than from traffic.
+//
+// Over 400 lines: parseServiceAnnotations is one all-or-nothing pass over every
+// loxilb.io/* annotation (reference §6.2); kept whole so the annotation table reads in one place.
 import { MODE_NAMES, type ProbeType } from '../lb/LbRule.ts';
 import { MAX_INACTIVE_TIMEOUT_S } from '../lb/validateLbRule.ts';
 import { parseAddress, formatAddress, type Family } from '../ipam/ipRange.ts';

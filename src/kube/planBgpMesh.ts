@@ -11,7 +11,6 @@
 // carries IPv6 routes on IPv6 sessions.
 import { formatAddress, parseAddress, type Family } from '../ipam/ipRange.ts';
 import { isPlainObject, pickFields } from '../util/caseInsensitive.ts';
-import { API_BASE_PATH } from '../api/basePath.ts';
 
 export const DEFAULT_BGP_PORT = 179;
 
@@ -212,9 +211,4 @@ export function diffBgpNeighbors(desired: readonly BgpNeighborBody[], current: r
   }
   diff.delete.sort((x, y) => compareIp(x.ipAddress, y.ipAddress));
   return diff;
-}
-
-/** The REST path that deletes a neighbour; loxilb needs remoteAs even though it deletes by address. */
-export function deleteNeighborPath(n: NeighborRef): string {
-  return `${API_BASE_PATH}/config/bgp/neigh/${encodeURIComponent(n.ipAddress)}?remoteAs=${n.remoteAs}`;
 }

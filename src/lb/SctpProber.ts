@@ -12,7 +12,7 @@
 // probe has been in flight for idleCloseMs; they never keep the process
 // alive on their own.
 import { randomBytes } from 'node:crypto';
-import { systemClock, type Clock, type TimerHandle } from '../bfd/clock.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { IPPROTO_SCTP, rawSocketFactory, type IpFamily, type RawIpSocket, type RawPacket, type RawSocketFactory } from '../net/RawSocket.ts';
 import { parseIp } from '../util/ipAddress.ts';
 import { decodeSctpPacket, encodeSctpPacket, SctpCauseCode } from './sctp.ts';

@@ -13,6 +13,9 @@
 // A node counts as synced once every peer it can reach has sent its full
 // table; the HA election keeps an unsynced node from becoming MASTER while a
 // peer is alive (SyncGate).
+//
+// Over 400 lines: the sync server and its per-peer links (PeerLink) share the quotas,
+// TLS identity checks and status counters; split candidate: PeerLink into its own file.
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from 'pino';
 import type { SyncGate } from '../ha/HaManager.ts';

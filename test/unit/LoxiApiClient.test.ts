@@ -2,8 +2,11 @@
 // spelling), the Authorization header, and errors shaped from loxilb's error JSON.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import net from 'node:net';
 import { LoxiApiClient, LoxiApiError, LoxiTransportError, apiOrigin } from '../../src/apiclient/LoxiApiClient.ts';
+import { API_BASE_PATH, belowBasePath, bgpNeighborDeletePath, lbRuleDeletePath } from '../../src/apiclient/paths.ts';
+import { deleteRulePath } from '../../src/kube/planRules.ts';
 
 function recorder(reply: (url: string) => Response = () => new Response('{"result":"Success"}')) {
   const calls: string[] = [];
@@ -53,4 +56,45 @@ test('errors: loxilb\'s message (or result) with the status; a body that is not 
   });
   const refused = new LoxiApiClient({ origin: `http://127.0.0.1:${port}`, timeoutMs: 2000 });
   await assert.rejects(refused.version(), (e: Error) => e instanceof LoxiTransportError && e.message === `cannot connect to loxilb API at http://127.0.0.1:${port}/netlox/v1: connection refused (is loxilb running?)`);
+});
+
+test('health: any answer is alive, with our uptime; no answer is down with the reason; a per-call timeout wins', async () => {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/netlox/v1/status') {
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end('{"uptimeSeconds":42}');
+    } else if (req.url === '/netlox/v1/config/cistate/all') {
+      // Slower than the call's own timeout, faster than the client's.
+      setTimeout(() => res.end('{"Attr":[]}'), 300);
+    } else {
+      res.writeHead(404);
+      res.end('{}');
+    }
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const origin = `http://127.0.0.1:${(server.address() as net.AddressInfo).port}/`;
+  const client = new LoxiApiClient({ origin, timeoutMs: 5000 });
+  try {
+    assert.equal(client.baseUrl, `${origin.slice(0, -1)}/netlox/v1`);
+    assert.deepEqual(await client.health(), { alive: true, httpStatus: 200, uptimeSeconds: 42 });
+    await assert.rejects(client.send('GET', '/config/cistate/all', { timeoutMs: 50 }), (e: Error) => e instanceof LoxiTransportError && e.timedOut && e.reason === 'no answer within 50 ms');
+    assert.deepEqual((await client.send('GET', '/config/cistate/all')).body, { Attr: [] });
+    const other = new LoxiApiClient({ origin, timeoutMs: 5000 });
+    other.close();
+    assert.deepEqual(await other.health(), { alive: false, error: 'client closed' });
+  } finally {
+    client.close();
+    server.closeAllConnections();
+    await new Promise((r) => server.close(r));
+  }
+  const down = await new LoxiApiClient({ origin, timeoutMs: 1000 }).health();
+  assert.equal(down.alive, false);
+  assert.match(down.error!, /ECONNREFUSED/);
+});
+
+test('paths with a key are spelled once: the client and the kube planners get the same text', () => {
+  assert.equal(bgpNeighborDeletePath('fd00::1', 64512), '/config/bgp/neigh/fd00%3A%3A1?remoteAs=64512');
+  assert.equal(lbRuleDeletePath({ externalIP: 'fd00::1', port: 80, portMax: 90, protocol: 'udp', block: 3, bgp: false }), '/config/loadbalancer/externalipaddress/fd00%3A%3A1/port/80/portmax/90/protocol/udp?bgp=false&block=3');
+  assert.equal(deleteRulePath({ externalIP: '10.0.0.1', port: 80, protocol: 'tcp', block: 0, bgp: true }), `${API_BASE_PATH}${lbRuleDeletePath({ externalIP: '10.0.0.1', port: 80, protocol: 'tcp', block: 0, bgp: true })}`);
+  assert.equal(belowBasePath('/netlox/v1/config/bgp/neigh/1.2.3.4?remoteAs=1'), '/config/bgp/neigh/1.2.3.4?remoteAs=1');
 });

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { LoxiApiError, LoxiClient, LoxiTransportError, isRetryable } from '../../src/kube/LoxiClient.ts';
-import { deleteNeighborPath } from '../../src/kube/planBgpMesh.ts';
 import { deleteRulePath } from '../../src/kube/planRules.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import { FakeLoxiAgent } from '../lab/FakeLoxiAgent.ts';
@@ -66,6 +65,9 @@ test('rules: post, an identical post is success, list, delete, delete again is s
   const path = deleteRulePath({ externalIP: '123.123.123.1', port: 80, protocol: 'tcp', block: 0, bgp: false });
   assert.equal(await client.deleteRule(path), 'deleted');
   assert.equal(await client.deleteRule(path), 'absent');
+  // By key, as the BGP mesh and (after the agent refactor) the pool name it.
+  assert.equal(await client.postRule(rule), 'applied');
+  assert.equal(await client.deleteRule({ externalIP: '123.123.123.1', port: 80, protocol: 'tcp', block: 0, bgp: false }), 'deleted');
   assert.deepEqual(await client.listRules(), []);
 });
 
@@ -111,9 +113,9 @@ test('CI states and BGP: bodies as loxilb takes them; neighbour delete sends rem
   assert.equal(await client.addBgpNeighbor(n), 'applied');
   assert.equal(await client.addBgpNeighbor(n), 'existed');
   assert.deepEqual(await client.listBgpNeighbors(), [{ ipAddress: '10.0.0.2', remoteAs: 64512, state: 'ACTIVE', updowntime: 'never' }]);
-  assert.equal(await client.deleteBgpNeighbor(deleteNeighborPath(n)), 'deleted');
+  assert.equal(await client.deleteBgpNeighbor(n), 'deleted');
   assert.equal(fake.callsTo('DELETE', '/config/bgp/neigh/10.0.0.2').at(-1)?.query.get('remoteAs'), '64512');
-  assert.equal(await client.deleteBgpNeighbor(deleteNeighborPath(n)), 'absent');
+  assert.equal(await client.deleteBgpNeighbor(n), 'absent');
 });
 
 test('a closed client fails fast with a transport error', async () => {
