@@ -14,7 +14,7 @@ import { BfdManager } from '../bfd/BfdManager.ts';
 import { NeighborBfdGate } from '../bgp/NeighborBfdGate.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
 import { announceAddress } from '../net/gratuitous.ts';
-import { BfdDiag, BfdState, bfdDiagName } from '../bfd/BfdPacket.ts';
+import { BfdState, bfdDiagName } from '../bfd/BfdPacket.ts';
 import { ApiError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
 import { LOG_LEVELS, currentLogLevel, setLogLevel, type Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
@@ -665,11 +665,13 @@ export class Agent implements AgentApi, HaHost {
     if (this.bfd?.get(DEFAULT_INSTANCE, ip)) await this.bfd.deleteSession(DEFAULT_INSTANCE, ip);
   }
 
-  private onBfdChange(instance: string, remoteIp: string, from: BfdState, to: BfdState, remoteDiag?: number): void {
+  private onBfdChange(instance: string, remoteIp: string, from: BfdState, to: BfdState, remoteState?: BfdState): void {
     const key = bfdKey(instance, remoteIp);
     // An HA peer may also be a BGP neighbour (kube-loxilb's mesh): both follow the session.
     // A peer that holds the session AdminDown is alive but no candidate (FAULT, draining): nothing to wait for.
-    if (this.haSessions.has(key)) this.ha?.bfdState(instance, remoteIp, to === BfdState.Up, { held: to !== BfdState.Up && remoteDiag === BfdDiag.AdministrativelyDown });
+    // Its state says so, not its diagnostic: that stays AdministrativelyDown after the hold is released
+    // (a node that took it for a hold became MASTER beside the one serving).
+    if (this.haSessions.has(key)) this.ha?.bfdState(instance, remoteIp, to === BfdState.Up, { held: to !== BfdState.Up && remoteState === BfdState.AdminDown });
     if (!this.bgpNeighbors.has(remoteIp)) return;
     if (to === BfdState.Up) this.upstream?.bfdState(remoteIp, true);
     else if (from === BfdState.Up) this.upstream?.bfdState(remoteIp, false);
@@ -1378,7 +1380,7 @@ export class Agent implements AgentApi, HaHost {
       ...(this.opts.bfd?.remoteLimits ? { remoteLimits: this.opts.bfd.remoteLimits } : {}),
     });
     m.on('stateChange', (c) => {
-      this.onBfdChange(c.instance, c.remoteIp, c.from, c.to, c.remoteDiag);
+      this.onBfdChange(c.instance, c.remoteIp, c.from, c.to, c.remoteState);
       this.log.info(
         { instance: c.instance, remoteIp: c.remoteIp, from: c.from, to: c.to, diag: bfdDiagName(c.diag), remoteDiag: bfdDiagName(c.remoteDiag) },
         'BFD session state changed',

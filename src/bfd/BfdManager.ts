@@ -112,6 +112,12 @@ export interface BfdManagerStateChange {
    * means the peer was taken down on purpose, not that the path failed.
    */
   remoteDiag: BfdDiag;
+  /**
+   * The peer's last state: AdminDown while it holds the session down on
+   * purpose. Its diagnostic alone can be stale (it stays AdministrativelyDown
+   * after the peer released its hold, until the session comes Up).
+   */
+  remoteState: BfdState;
 }
 
 export interface BfdManagerSessionStatus extends BfdSessionStatus {
@@ -417,6 +423,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
         to: c.to,
         diag: c.diag,
         remoteDiag: session.status().remoteDiag,
+        remoteState: session.status().remoteState,
       };
       this.log.info(
         { instance: ev.instance, remoteIp: ev.remoteIp, from: bfdStateName(c.from), to: bfdStateName(c.to), diag: c.diag },
