@@ -673,11 +673,14 @@ export class Agent implements AgentApi, HaHost {
     // (a node that took it for a hold became MASTER beside the one serving).
     if (this.haSessions.has(key)) this.ha?.bfdState(instance, remoteIp, to === BfdState.Up, { held: to !== BfdState.Up && remoteState === BfdState.AdminDown });
     if (!this.bgpNeighbors.has(remoteIp)) return;
+    // A neighbour holding its session AdminDown is not gone (RFC 5882 §3.2):
+    // an agent that starts holds BFD until its BGP session is Established.
+    const remoteHeld = to !== BfdState.Up && remoteState === BfdState.AdminDown;
     if (to === BfdState.Up) this.upstream?.bfdState(remoteIp, true);
-    else if (from === BfdState.Up) this.upstream?.bfdState(remoteIp, false);
+    else if (from === BfdState.Up && !remoteHeld) this.upstream?.bfdState(remoteIp, false);
     // Only a session that was Up can say the router is gone; one that never
     // came up (a router without BFD) leaves BGP alone.
-    if (from === BfdState.Up && to !== BfdState.Up && !this.bfdDownNeighbors.has(remoteIp)) {
+    if (from === BfdState.Up && to !== BfdState.Up && !remoteHeld && !this.bfdDownNeighbors.has(remoteIp)) {
       this.bfdDownNeighbors.add(remoteIp);
       this.log.warn({ neighbor: remoteIp }, 'BFD says the BGP neighbour is gone: shutting its session down');
       this.publishBgpConfig(true);
@@ -685,6 +688,19 @@ export class Agent implements AgentApi, HaHost {
       this.log.info({ neighbor: remoteIp }, 'BFD with the BGP neighbour is up again: enabling its session');
       this.publishBgpConfig(true);
     }
+  }
+
+  /**
+   * The neighbour now holds BFD AdminDown (it restarted and waits for BGP
+   * before BFD): a BGP session we shut when its BFD went away is enabled
+   * again, or both sides would wait for each other (ours for BFD Up, its for
+   * BGP Established) until its hold times out.
+   */
+  private onBfdRemoteState(instance: string, remoteIp: string, to: BfdState): void {
+    if (instance !== DEFAULT_INSTANCE || to !== BfdState.AdminDown || !this.bgpNeighbors.has(remoteIp)) return;
+    if (!this.bfdDownNeighbors.delete(remoteIp)) return;
+    this.log.info({ neighbor: remoteIp }, 'the BGP neighbour holds BFD AdminDown (it is starting): enabling its session');
+    this.publishBgpConfig(true);
   }
 
   private async startBgp(): Promise<void> {
@@ -1379,6 +1395,7 @@ export class Agent implements AgentApi, HaHost {
       keyDir: this.opts.bfd?.keyDir,
       ...(this.opts.bfd?.remoteLimits ? { remoteLimits: this.opts.bfd.remoteLimits } : {}),
     });
+    m.on('remoteStateChange', (r) => this.onBfdRemoteState(r.instance, r.remoteIp, r.to));
     m.on('stateChange', (c) => {
       this.onBfdChange(c.instance, c.remoteIp, c.from, c.to, c.remoteState);
       this.log.info(

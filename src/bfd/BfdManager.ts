@@ -189,6 +189,8 @@ export interface BfdManagerOptions {
 
 interface BfdManagerEvents {
   stateChange: [BfdManagerStateChange];
+  /** The peer's own state changed (see BfdSession's remoteStateChange). */
+  remoteStateChange: [{ instance: string; remoteIp: string; from: BfdState; to: BfdState }];
 }
 
 interface Entry {
@@ -435,6 +437,13 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
         this.emit('stateChange', ev);
       } catch (e) {
         this.log.error({ err: e }, 'bfd stateChange listener threw');
+      }
+    });
+    session.on('remoteStateChange', (r) => {
+      try {
+        this.emit('remoteStateChange', { instance: entry.instance, remoteIp: entry.remoteIp, from: r.from, to: r.to });
+      } catch (e) {
+        this.log.error({ err: e }, 'bfd remoteStateChange listener threw');
       }
     });
     this.byKey.set(key, entry);

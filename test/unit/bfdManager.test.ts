@@ -357,8 +357,11 @@ test('deleting the peer session: the other side sees AdminDown, goes Down with d
 
 test('a held session says so by its state; once released, the diagnostic 7 lingers but the state is Down (not a hold)', async () => {
   const { clock, a, b } = await upPair();
+  const remote: string[] = [];
+  b.mgr.on('remoteStateChange', (r) => r.remoteIp === '10.0.0.1' && remote.push(`${r.from}->${r.to}`));
   a.mgr.updateSession('llb-inst0', '10.0.0.2', { adminDown: true });
   clock.advance(100);
+  assert.deepEqual(remote, [`${Up}->${AdminDown}`], 'the peer\'s own state change is reported');
   const held = b.events.filter((e) => e.remoteIp === '10.0.0.1' && e.to === Down).at(-1)!;
   assert.equal(held.remoteState, AdminDown, 'the peer holds the session: its state is AdminDown');
   const bSeen = b.events.length;
@@ -372,6 +375,7 @@ test('a held session says so by its state; once released, the diagnostic 7 linge
   assert.ok(next, 'b moved on once a released the session');
   assert.notEqual(next.remoteState, AdminDown);
   assert.equal(next.remoteDiag, BfdDiag.AdministrativelyDown, 'the diagnostic alone would still say "held"');
+  assert.equal(remote[1], `${AdminDown}->${Down}`, 'and the end of the hold');
   clock.advance(5000);
   assert.equal(a.mgr.get('llb-inst0', '10.0.0.2')!.stateName, 'Up');
   assert.equal(b.mgr.get('llb-inst0', '10.0.0.1')!.stateName, 'Up');
