@@ -177,6 +177,9 @@ export class Datapath {
   private closed = false;
   private readonly ktimeNs: () => number;
   private readonly counters: RuleCounters;
+  private trafficCache?: { stamp: string; traffic: Map<string, RuleTraffic> };
+  /** Moves with every rule change and sweep: what ruleTraffic()'s last read depends on besides packets. */
+  private trafficGen = 0;
 
   private constructor(
     private readonly dp: NativeLbDatapath,
@@ -351,6 +354,7 @@ export class Datapath {
    * key still present, whether its rule is in the maps and if not why.
    */
   program(changes: Iterable<readonly [string, LbRule | undefined]>, ctx: RuleContext): Map<string, RuleProgramState> {
+    this.trafficGen++;
     const result = new Map<string, RuleProgramState>();
     const flush = new Map<string, Set<string> | undefined>();
     const touchedVips = new Set<string>();
@@ -501,6 +505,7 @@ export class Datapath {
     }
     this.rules.delete(key);
     this.counters.forget(key);
+    this.trafficGen++;
     this.ids.release(cur.id);
     for (const v of cur.vips) this.unrefVip(v, touchedVips);
   }
@@ -517,12 +522,23 @@ export class Datapath {
     touched.add(v);
   }
 
-  /** Packets, bytes (per endpoint too) and open connections of each programmed rule, by rule key. */
+  /**
+   * Packets, bytes (per endpoint too) and open connections of each programmed
+   * rule, by rule key. A read costs a system call per rule; kube-loxilb's
+   * sync GETs every rule on each pass.
+   */
   ruleTraffic(): Map<string, RuleTraffic> {
     if (this.closed) return new Map();
+    // The counters only move with packets (and the active counts with a
+    // sweep): while neither happened and no rule changed, the last read is
+    // exact, and a GET of every rule costs no system call per rule.
+    const stamp = `${this.stats().packets}|${this.trafficGen}`;
+    if (this.trafficCache?.stamp === stamp) return this.trafficCache.traffic;
     const ids = new Map<string, { id: number; endpoints: string[] }>();
     for (const [key, r] of this.rules) ids.set(key, { id: r.id, endpoints: r.sig.split(',') });
-    return this.counters.read(ids);
+    const traffic = this.counters.read(ids);
+    this.trafficCache = { stamp, traffic };
+    return traffic;
   }
 
   /** How many rules are in the maps. */
@@ -623,6 +639,7 @@ export class Datapath {
 
   /** Deletes idle connections (in the kernel, one pass); returns how many entries went. */
   sweep(): number {
+    this.trafficGen++;
     if (this.closed) return 0;
     try {
       return this.dp.ctSweep().count;
