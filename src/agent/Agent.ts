@@ -24,7 +24,7 @@ import { parseLbRule } from '../lb/validateLbRule.ts';
 import type { CiState, CiStateName } from '../ha/ClusterState.ts';
 import { HaManager, HA_DEFAULT_INIT_WAIT_MS, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost, type PeerRoleView } from '../ha/HaManager.ts';
 import { UpstreamTracker } from '../ha/UpstreamTracker.ts';
-import { DRAIN_DEFAULT_TIMEOUT_MS, Drainer, type DrainReport } from '../ha/Drain.ts';
+import { DRAIN_DEFAULT_TIMEOUT_MS, Drainer } from '../ha/Drain.ts';
 import type { KaSpec } from '../ha/KaSpec.ts';
 import { RoleRestore } from '../ha/RoleRestore.ts';
 import { ServiceActivity } from '../ha/ServiceActivity.ts';
@@ -41,17 +41,20 @@ import { VipTable, type VipOffer } from '../bgp/VipTable.ts';
 import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
 import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
-import { ipFamily, normalizeIp } from '../util/ipAddress.ts';
-import { countEndpoints, endpointCounter, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
+import { normalizeIp } from '../util/ipAddress.ts';
+import { countEndpoints, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
+import { bfdSessionList, bfdStatusOf, bgpNeighborList, ciStateList, conntrackList, drainInfo, lbRuleList, type LivePeer } from '../api/stateViews.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import { Datapath, type DatapathOptions, type DatapathStats, type RuleProgramState } from '../datapath/Datapath.ts';
-import { CT_DIR_ORIG, MAX_RULES, MAX_SERVICE_ENTRIES, ctStateName, type CtEntry } from '../datapath/layout.ts';
+import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { datapathRefusal } from '../datapath/capabilities.ts';
 import { matchAddresses } from '../datapath/planDatapath.ts';
 import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
 import { ConnSync, peerQuota, type SyncTls } from '../sync/ConnSync.ts';
 
 export const VERSION = '0.1.0';
+// Where the tests and older callers find it; it lives with the other REST formatting now.
+export { formatUpDown } from '../api/stateViews.ts';
 
 export interface AgentOptions {
   bgp: boolean;
@@ -107,10 +110,6 @@ export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, 
 const UNSPECIFIED = new Set(['0.0.0.0', '::']);
 /** How long a refusal or a failed background task keeps /status degraded. */
 const DEGRADED_WINDOW_MS = 60_000;
-
-function drainSummary(r: DrainReport): NonNullable<DrainInfo['last']> {
-  return { ...(r.handedTo ? { handedTo: r.handedTo } : {}), waitedMs: r.waitedMs, timedOut: r.timedOut, reason: r.reason };
-}
 
 /** Adds `delta` to the count of `vip` under `instance`, dropping what reaches zero. */
 function countVip(m: Map<string, Map<string, number>>, instance: string, vip: string, delta: number): void {
@@ -1156,16 +1155,7 @@ export class Agent implements AgentApi, HaHost {
 
   listLbRules(): ListedLbRule[] {
     if (this.bgpOnly) return [];
-    const traffic = this.datapath?.ruleTraffic();
-    return [...this.rules].map(([k, r]) => {
-      const st = this.ruleState.get(k) ?? { programmed: false, reason: 'waiting for the next datapath pass' };
-      return {
-        ...r,
-        endpoints: r.endpoints.map((ep) => ({ ...ep, state: this.prober.endpointState(r, ep), counter: endpointCounter(traffic?.get(k), ep) })),
-        programmed: st.programmed,
-        ...(st.programmed ? {} : { reason: st.reason }),
-      };
-    });
+    return lbRuleList(this.rules, (k) => this.ruleState.get(k), (r, ep) => this.prober.endpointState(r, ep), this.datapath?.ruleTraffic());
   }
 
   async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
@@ -1226,47 +1216,24 @@ export class Agent implements AgentApi, HaHost {
 
   listCiStates(): CiStateInfo[] {
     if (this.bgpOnly) return [];
-    const priority = this.ha?.priority ?? HA_DEFAULT_PRIORITY;
-    return [...this.ciStates.values()].map((s) => {
-      const info = this.ha?.info(s.instance);
-      return {
-        ...s,
-        priority,
-        synced: info?.synced ?? true,
-        driver: info ? 'bfd' : 'api',
-        ...(this.drainer?.draining ? { draining: true } : {}),
-        ...(this.roleRestore?.waiting(s.instance) ? { restoring: { from: 'MASTER' as const, remainingMs: this.roleRestore.remainingMs(s.instance) } } : {}),
-        ...(info && this.upstream ? { eligible: info.eligible, upstream: this.upstream.items() } : {}),
-        ...(info && this.activity ? { serving: this.activity.serving() } : {}),
-        peers: info?.peers.map((p) => ({ remoteIp: p.remoteIp, bfd: p.bfdUp ? 'Up' : 'Down', state: p.state, priority: p.priority })),
-      };
+    const upstream = this.upstream;
+    const activity = this.activity;
+    return ciStateList(this.ciStates.values(), {
+      priority: this.ha?.priority ?? HA_DEFAULT_PRIORITY,
+      info: (instance) => this.ha?.info(instance),
+      draining: this.drainer?.draining ?? false,
+      restoring: (instance) => (this.roleRestore?.waiting(instance) ? { remainingMs: this.roleRestore.remainingMs(instance) } : undefined),
+      ...(upstream ? { upstream: () => upstream.items() } : {}),
+      ...(activity ? { serving: () => activity.serving() } : {}),
     });
   }
 
   listConntrack(): ConntrackInfo[] {
-    if (!this.datapath) return [];
-    const names = new Map<string, string>();
-    for (const r of this.rules.values()) {
-      for (const vip of matchAddresses(r)) names.set(`${vip}|${r.serviceArguments.port}|${r.serviceArguments.protocol}`, r.serviceArguments.name ?? '');
-    }
-    return this.datapath.connections().map((e) => ({
-      destinationIP: e.daddr,
-      destinationPort: e.dport,
-      sourceIP: e.saddr,
-      sourcePort: e.sport,
-      protocol: e.proto,
-      conntrackState: ctStateName(e.proto, e.state),
-      conntrackAct: conntrackAct(e),
-      packets: Number(e.packets),
-      bytes: Number(e.bytes),
-      servName: names.get(`${e.svc.vip}|${e.svc.port}|${e.svc.proto}`) ?? '',
-    }));
+    return this.datapath ? conntrackList(this.rules.values(), this.datapath.connections()) : [];
   }
 
   drainState(): DrainInfo {
-    if (!this.drainer) return { draining: false, phase: 'serving', timeoutMs: 0 };
-    const s = this.drainer.state();
-    return { draining: s.draining, phase: s.phase, timeoutMs: s.timeoutMs, ...(s.last ? { last: drainSummary(s.last) } : {}) };
+    return drainInfo(this.drainer?.state());
   }
 
   async drain(timeoutMs?: number): Promise<DrainInfo> {
@@ -1321,19 +1288,13 @@ export class Agent implements AgentApi, HaHost {
 
   async listBgpNeighbors(): Promise<BgpNeighborStatus[]> {
     this.requireBgp();
-    let live = new Map<string, { state: string; up: number; down: number }>();
+    let peers: LivePeer[] = [];
     try {
-      const peers = (await this.client?.listPeers()) ?? [];
-      live = new Map(peers.map((p) => [normalizeIp(p.address) ?? p.address, { state: p.sessionState, up: p.uptime, down: p.downtime }]));
+      peers = (await this.client?.listPeers()) ?? [];
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'gobgpd not answering ListPeer');
     }
-    const now = Date.now() / 1000;
-    return [...this.bgpNeighbors.values()].map((n) => {
-      const l = live.get(n.ipAddress);
-      const since = !l ? 0 : l.state === 'ESTABLISHED' ? l.up : l.down;
-      return { ipAddress: n.ipAddress, remoteAs: n.remoteAs, state: l?.state ?? 'UNKNOWN', updowntime: since > 0 ? formatUpDown(now - since) : 'never' };
-    });
+    return bgpNeighborList(this.bgpNeighbors.values(), peers, Date.now() / 1000);
   }
 
   /** Drops for a full connection table seen so far, and when the count last grew. */
@@ -1431,48 +1392,12 @@ export class Agent implements AgentApi, HaHost {
   }
 
   listBfdSessions(): BfdSessionInfo[] {
-    return (this.bfd?.list() ?? []).map((s) => ({
-      instance: s.instance,
-      remoteIp: s.remoteIp,
-      sourceIP: s.sourceIp ?? (ipFamily(s.remoteIp) === 6 ? '::' : '0.0.0.0'),
-      port: 3784,
-      interval: s.configured.txIntervalUs,
-      retryCount: s.configured.multiplier,
-      state: `BFD${s.stateName}`,
-      purpose: this.bfdPurpose(s.instance, s.remoteIp),
-      diag: bfdDiagName(s.localDiag),
-      txInterval: s.txIntervalUs,
-      detectionTime: s.detectionTimeUs,
-      transitions: s.counters.transitions,
-      timing: s.timing,
-      rxDrops: s.rxDrops,
-      timersClamped: s.counters.timersClamped,
-      remote: { desiredMinTx: s.remoteDesiredMinTxUs, requiredMinRx: s.remoteRequiredMinRxUs, detectMult: s.remoteDetectMult },
-    }));
+    return bfdSessionList(this.bfd?.list() ?? [], (instance, remoteIp) => this.bfdPurpose(instance, remoteIp));
   }
 
   private bfdStatus(): BfdStatus | undefined {
     if (!this.bfd) return undefined;
-    const sessions = this.bfd.list();
-    const m = this.bfd.stats();
-    const rxDrops = this.bfd.rxDropTotals();
-    const t = this.bfdTransport?.stats();
-    const add = (r: string, n: number) => {
-      if (n > 0) rxDrops[r] = (rxDrops[r] ?? 0) + n;
-    };
-    if (t) {
-      add('bad-ttl', t.droppedTtl);
-      add('overflow', t.droppedOverflow);
-      add('receive-error', t.errors);
-    }
-    return {
-      sessions: sessions.length,
-      up: sessions.filter((s) => s.state === BfdState.Up).length,
-      received: t?.received ?? m.received,
-      delivered: m.delivered,
-      rxDrops,
-      notStarted: this.bfdNotStarted,
-    };
+    return bfdStatusOf(this.bfd.list(), this.bfd.stats(), this.bfd.rxDropTotals(), this.bfdTransport?.stats(), this.bfdNotStarted);
   }
 
   async deleteBfdSession(remoteIp: string, instance: string): Promise<void> {
@@ -1515,25 +1440,6 @@ function bfdParams(spec: BfdSessionSpec) {
     multiplier: spec.multiplier,
     auth: spec.auth,
   };
-}
-
-/** gobgp's Up/Down format: HH:MM:SS, with a "Nd " prefix after a day. */
-export function formatUpDown(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  const d = Math.floor(s / 86400);
-  const hh = String(Math.floor((s % 86400) / 3600)).padStart(2, '0');
-  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
-  const ss = String(s % 60).padStart(2, '0');
-  return `${d > 0 ? `${d}d ` : ''}${hh}:${mm}:${ss}`;
-}
-
-/** What the datapath does to packets of this entry, as loxicmd get ct shows it. */
-function conntrackAct(e: CtEntry): string {
-  const parts: string[] = [];
-  if (e.xsaddr !== e.saddr || e.xsport !== e.sport) parts.push(`snat-${e.xsaddr}:${e.xsport}`);
-  if (e.xdaddr !== e.daddr || e.xdport !== e.dport) parts.push(`dnat-${e.xdaddr}:${e.xdport}`);
-  const dir = e.dir === CT_DIR_ORIG ? '' : 'reply,';
-  return `${dir}${parts.join(',') || 'fwd'}${e.flags & 0x04 ? ',synced' : ''}`;
 }
 
 /** The services a rule serves in the datapath: (match address, port, protocol) for every port of its range. */
