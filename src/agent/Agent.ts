@@ -13,26 +13,21 @@ import { completeBfdSession, type BfdSessionPost, type BfdSessionSpec } from '..
 import { BfdManager } from '../bfd/BfdManager.ts';
 import { NeighborBfdGate } from '../bgp/NeighborBfdGate.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
-import { announceAddress } from '../net/gratuitous.ts';
-import { BfdDiag, BfdState, bfdDiagName } from '../bfd/BfdPacket.ts';
+import { bfdDiagName } from '../bfd/BfdPacket.ts';
 import { ApiError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
 import { LOG_LEVELS, currentLogLevel, setLogLevel, type Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
 import { EndpointHealth, type EndpointHostRow } from '../lb/EndpointHealth.ts';
 import type { EndpointHostDeleteQuery, EndpointHostSpec, EndpointHostStatePost } from '../lb/validateEndpointHost.ts';
 import { parseLbRule } from '../lb/validateLbRule.ts';
-import type { CiState, CiStateName } from '../ha/ClusterState.ts';
-import { HaManager, HA_DEFAULT_INIT_WAIT_MS, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost, type PeerRoleView } from '../ha/HaManager.ts';
-import { UpstreamTracker } from '../ha/UpstreamTracker.ts';
-import { DRAIN_DEFAULT_TIMEOUT_MS, Drainer } from '../ha/Drain.ts';
-import type { KaSpec } from '../ha/KaSpec.ts';
-import { RoleRestore } from '../ha/RoleRestore.ts';
-import { ServiceActivity } from '../ha/ServiceActivity.ts';
-import { systemClock } from '../util/clock.ts';
-import { fetchPeerView, localAddressTowards, type PeerApiAccess } from '../ha/peerView.ts';
-import { RoleHook } from '../ha/RoleHook.ts';
-import { VipOwner, releaseStaleVips, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
-import { restoredRoles, startupVips } from '../ha/restoredRoles.ts';
+import type { CiState } from '../ha/ClusterState.ts';
+import { HA_DEFAULT_PRIORITY, alwaysSynced } from '../ha/HaManager.ts';
+import type { PeerApiAccess } from '../ha/peerView.ts';
+import { releaseStaleVips, systemAddressDriver } from '../ha/VipOwner.ts';
+import { startupVips } from '../ha/restoredRoles.ts';
+import { HaNode, bfdKey, type HaNodeOptions } from '../ha/HaNode.ts';
+import { BfdEventRouter } from '../ha/BfdEventRouter.ts';
+import { UNSPECIFIED } from '../ha/ProgrammedVips.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
 import { GobgpClient } from '../bgp/GobgpClient.ts';
 import { GobgpSupervisor } from '../bgp/GobgpSupervisor.ts';
@@ -83,45 +78,20 @@ export interface AgentOptions {
   flagsNotInEffect?: string[];
 }
 
-export interface HaOptions {
-  /** --ka: the BFD session with the HA peer that drives llb-inst0. */
-  ka?: KaSpec;
-  /** --cluster: peers whose connection tables this node syncs. */
-  cluster: string[];
+export interface HaOptions extends HaNodeOptions {
   /** --self: this node's index in the cluster. */
   self: number;
-  priority: number;
-  preempt: boolean;
-  /** Command run as `<hook> <instance> <state> <vip>` on each role change. */
-  hook?: string;
-  /** How long an HA instance waits for its peers before it decides alone. */
-  initWaitMs?: number;
-  /** Sends gratuitous ARP / unsolicited NA for a VIP taken over (L2). */
-  announce?: Announcer;
   /** Connection sync with the --cluster peers: TLS material, UDP flows too, port. */
   sync?: { tls?: SyncTls; udp?: boolean; port?: number };
-  /** --drain-timeout: how long a SIGTERM waits for the peer to take over and the traffic to move (0: no drain). */
-  drainTimeoutMs?: number;
 }
 
 // gobgpd retries a down session every 120 s by default; peers of an LB should come back within seconds.
 export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, keepalive: 30 };
 
-const UNSPECIFIED = new Set(['0.0.0.0', '::']);
 /** How long a refusal or a failed background task keeps /status degraded. */
 const DEGRADED_WINDOW_MS = 60_000;
 
-/** Adds `delta` to the count of `vip` under `instance`, dropping what reaches zero. */
-function countVip(m: Map<string, Map<string, number>>, instance: string, vip: string, delta: number): void {
-  let vips = m.get(instance);
-  if (!vips) m.set(instance, (vips = new Map()));
-  const n = (vips.get(vip) ?? 0) + delta;
-  if (n > 0) vips.set(vip, n);
-  else vips.delete(vip);
-  if (vips.size === 0) m.delete(instance);
-}
-
-export class Agent implements AgentApi, HaHost {
+export class Agent implements AgentApi {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
   private readonly rules = new Map<string, LbRule>();
@@ -136,32 +106,18 @@ export class Agent implements AgentApi, HaHost {
   /** Saved or --ka sessions that could not be started, for /status. */
   private bfdNotStarted: BfdStatus['notStarted'] = [];
   private bfdSpecs = new Map<string, BfdSessionSpec>();
-  /** BFD sessions with HA peers (key bfdKey), as opposed to BGP neighbours. */
-  private haSessions = new Map<string, { instance: string; remoteIp: string }>();
   /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json). */
   private neighborBfd = new Set<string>();
-  /** BGP neighbours whose BFD session went down after being up: their sessions stay shut. */
-  private bfdDownNeighbors = new Set<string>();
+  /** Where BFD state changes go: HA peers, the upstream tracker, BGP neighbours. */
+  private readonly bfdEvents: BfdEventRouter;
   /** Neighbour BFD sessions stay AdminDown until their BGP session is first Established (see NeighborBfdGate). */
   private readonly neighborBfdGate: NeighborBfdGate;
-  private ha?: HaManager;
-  /** With --ka / --cluster: the routers and VIP links that make this node eligible for MASTER. */
-  private upstream?: UpstreamTracker;
-  /** The interfaces the upstream tracks, recomputed when the local VIPs change. */
-  private vipLinks?: Set<string>;
-  private cancelPeerWatch?: () => void;
-  /** Why the HA sessions are held AdminDown (upstream lost as MASTER, draining); released when empty. */
-  private readonly holdReasons = new Set<'upstream' | 'drain'>();
-  private drainer?: Drainer;
-  /** Saved MASTERs of API-driven instances, BACKUP until confirmed. */
-  private roleRestore?: RoleRestore;
+  /** The HA side (LB mode): election, upstream, VIP ownership, hook, drain, restored roles. */
+  private haNode?: HaNode;
   /** An asynchronous save of the CI states in flight; `again`: states changed meanwhile. */
   private ciSave?: { again: boolean; done: Promise<void> };
-  /** With HA and a datapath: whether service traffic reaches this node (the election's tie-break for two MASTERs). */
-  private activity?: ServiceActivity;
+  private cancelPeerWatch?: () => void;
   private peerWatchRetry?: NodeJS.Timeout;
-  private vipOwner?: VipOwner;
-  private hook?: RoleHook;
   private datapath?: Datapath;
   private readonly dpLoop: CoalescingLoop;
   /** Rules (by key) the next datapath pass must (re)program or remove. */
@@ -170,12 +126,6 @@ export class Agent implements AgentApi, HaHost {
   private readonly ruleState = new Map<string, RuleProgramState>();
   /** Keys whose rule the datapath does not carry (kept beside ruleState, so no pass scans the table). */
   private readonly notProgrammed = new Set<string>();
-  /** instance -> VIP -> programmed rules that serve it: what L2 VIP ownership holds for MASTER instances. */
-  private readonly programmedVips = new Map<string, Map<string, number>>();
-  /** The part of programmedVips in a subnet of a local interface: what VIP ownership walks. */
-  private readonly localVips = new Map<string, Map<string, number>>();
-  /** The rule (as programmed) each programmed key counts in programmedVips. */
-  private readonly countedRule = new Map<string, LbRule>();
   /** Every (match address, port, protocol) a rule serves -> that rule's key: one rule per service. */
   private readonly services = new Map<string, string>();
   private dpRetry?: NodeJS.Timeout;
@@ -221,29 +171,35 @@ export class Agent implements AgentApi, HaHost {
         return 1000;
       },
     });
+    this.bfdEvents = new BfdEventRouter({
+      haPeer: (instance, ip, up, held) => this.haNode?.peerBfd(instance, ip, up, held),
+      router: (ip, up) => this.haNode?.routerBfd(ip, up),
+      isBgpNeighbor: (ip) => this.bgpNeighbors.has(ip),
+      neighborsDownChanged: () => this.publishBgpConfig(true),
+      logger: this.log,
+    });
     this.ciStates.set(DEFAULT_INSTANCE, { instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' });
   }
 
   async start(): Promise<void> {
     const saved = this.store.load();
-    // A role BFD elects is not taken from before the restart (see restoredRoles).
-    const elected = new Set(saved.bfdSessions.filter((b) => this.isHaPeerAddress(b.remoteIp)).map((b) => b.instance));
-    if (this.opts.ha?.ka) elected.add(DEFAULT_INSTANCE);
-    // An API-driven saved MASTER is BACKUP until confirmed (see RoleRestore).
-    this.roleRestore = new RoleRestore(
-      {
-        elected: (instance) => this.ha?.has(instance) ?? false,
-        readPeers: (instance) => this.readHaPeers(instance),
-        resume: (instance, reason) => {
-          const cur = this.ciStates.get(instance);
-          if (!cur || cur.state !== 'BACKUP') return;
-          if (this.drainer?.draining) return this.log.info({ instance }, 'saved MASTER not resumed: the node is draining');
-          this.changeCiState({ ...cur, state: 'MASTER' }, reason, false);
+    if (!this.bgpOnly) {
+      this.haNode = new HaNode(
+        this.opts.ha,
+        {
+          roles: () => this.ciStates,
+          changeRole: (s, reason) => this.changeCiState(s, reason, false),
+          resetRole: (instance) => this.resetCiState(instance),
+          bfd: () => this.bfd,
+          isBgpNeighbor: (ip) => this.bgpNeighbors.has(ip),
+          drainingChanged: () => this.publishBgpConfig(true),
         },
-      },
-      { waitMs: this.opts.ha?.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS, logger: this.log },
-    );
-    const roles = new Map((this.bgpOnly ? saved.ciStates : this.roleRestore.restore(restoredRoles(saved.ciStates, elected))).map((s) => [s.instance, s]));
+        { port: this.opts.port, peer: this.opts.api?.peer },
+        this.log,
+      );
+    }
+    // A role BFD elects is not taken from before the restart; an API-driven saved MASTER is BACKUP until confirmed.
+    const roles = new Map((this.haNode ? this.haNode.restoreRoles(saved.ciStates, saved.bfdSessions) : saved.ciStates).map((s) => [s.instance, s]));
     if (!this.bgpOnly) {
       // An in-subnet VIP a killed agent left behind stops answering ARP now, not once the datapath is up.
       const stale = startupVips(saved.rules, roles);
@@ -297,7 +253,7 @@ export class Agent implements AgentApi, HaHost {
     await this.rest.listen(this.opts.host, this.opts.port);
     if (this.opts.api?.tls) await this.rest.listenTls(this.opts.api.tls.host, this.opts.api.tls.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
-    this.roleRestore?.begin();
+    this.haNode?.begin();
   }
 
   /** Saved sessions come back; one that cannot (a key file gone) is logged and kept on disk. */
@@ -349,237 +305,40 @@ export class Agent implements AgentApi, HaHost {
         this.log.child({ part: 'sync' }),
       );
     }
-    if (this.datapath && (o?.ka || (o?.cluster.length ?? 0) > 0)) {
-      const dp = this.datapath;
-      this.activity = new ServiceActivity(() => {
-        const st = dp.stats();
-        return st ? st.ctHit + st.ctNew : undefined;
-      }, systemClock);
-    }
-    if (o?.ka || (o?.cluster.length ?? 0) > 0) {
-      this.upstream = new UpstreamTracker({
-        interfaces: () => this.trackedVipLinks(),
-        bfdSilence: (ip) => this.bfd?.silenceInIntervals(DEFAULT_INSTANCE, ip),
-        logger: this.log.child({ part: 'upstream' }),
-      });
-    }
-    this.ha = new HaManager({
-      host: this,
-      priority: o?.priority ?? HA_DEFAULT_PRIORITY,
-      preempt: o?.preempt ?? false,
+    const dp = this.datapath;
+    this.haNode?.start({
       // Without --cluster there is no peer table to wait for.
       sync: this.connSync ?? alwaysSynced,
-      upstream: this.upstream,
-      serving: this.activity ? () => this.activity!.serving() : undefined,
-      initWaitMs: o?.initWaitMs,
-      fetchPeerView: (remoteIp, instance) => this.peerView(remoteIp, instance),
-      logger: this.log.child({ part: 'ha' }),
+      servicePackets: dp
+        ? () => {
+            const st = dp.stats();
+            return st ? st.ctHit + st.ctNew : undefined;
+          }
+        : undefined,
     });
-    if (this.upstream && (o?.drainTimeoutMs ?? DRAIN_DEFAULT_TIMEOUT_MS) > 0) {
-      this.drainer = new Drainer(
-        {
-          setDraining: (on) => {
-            this.ha?.setDraining(on);
-            this.setHold('drain', on);
-            this.publishBgpConfig(true);
-          },
-          readPeers: () => this.readHaPeers(),
-          servicePackets: () => {
-            const st = this.datapath?.stats();
-            return st ? st.ctHit + st.ctNew : 0;
-          },
-        },
-        { timeoutMs: o?.drainTimeoutMs ?? DRAIN_DEFAULT_TIMEOUT_MS, logger: this.log.child({ part: 'drain' }) },
-      );
-    }
-    const announce = o?.announce ?? announceVip;
-    this.vipOwner = new VipOwner(
-      systemAddressDriver,
-      announce,
-      this.log.child({ part: 'vip' }),
-      () => this.vipOwnership(),
-      () => this.sortLocalVips(),
-    );
-    if (o?.hook) this.hook = new RoleHook(o.hook, this.log.child({ part: 'hook' }));
-  }
-
-  /**
-   * The nodes that take part in the HA election: the --ka peer and the
-   * --cluster peers, and nobody else. A BFD session with any other address
-   * (a router, a node POSTed through config/bfd) only tracks that link: a
-   * router cannot be asked for its role, and counting it as a peer made the
-   * election depend on its address and on the order of the POSTs.
-   */
-  private isHaPeerAddress(ip: string): boolean {
-    const o = this.opts.ha;
-    return o?.ka?.remoteIp === ip || (o?.cluster ?? []).includes(ip);
   }
 
   /** What a BFD session is for, as GET config/bfd/all reports it. */
   private bfdPurpose(instance: string, remoteIp: string): BfdSessionInfo['purpose'] {
-    if (this.haSessions.has(bfdKey(instance, remoteIp))) return 'ha-peer';
+    if (this.haNode?.isPeerSession(instance, remoteIp)) return 'ha-peer';
     return this.bgpNeighbors.has(remoteIp) ? 'bgp-neighbor' : 'link';
   }
 
-  /** A session with an --ka / --cluster peer is an HA peer: its state drives the instance's role. */
+  /** A saved or posted BFD session: an HA peer's drives the election (HaNode). */
   private async registerHaPeer(spec: BfdSessionSpec): Promise<void> {
-    if (!this.ha) return;
-    if (!this.isHaPeerAddress(spec.remoteIp)) {
-      if (!this.bgpNeighbors.has(spec.remoteIp)) {
-        this.log.info(
-          { remoteIp: spec.remoteIp, instance: spec.instance },
-          'BFD session with a node that is not an HA peer (--ka, --cluster): it tracks the link and takes no part in the election',
-        );
-      }
-      return;
-    }
-    const key = bfdKey(spec.instance, spec.remoteIp);
-    this.haSessions.set(key, { instance: spec.instance, remoteIp: spec.remoteIp });
-    // The instance's role from before (a restart, the API) means nothing now:
-    // BFD elects it. Until then it is NOT_DEFINED, which holds no VIP.
-    const cur = this.ciStates.get(spec.instance);
-    if (!this.ha.has(spec.instance) && cur?.state !== 'NOT_DEFINED') {
-      const next = new Map(this.ciStates).set(spec.instance, { instance: spec.instance, state: 'NOT_DEFINED', vip: cur?.vip ?? '0.0.0.0' });
-      this.ciStates = next;
-      this.vips.setCiStates(next);
-      this.vipOwner?.changed(true);
-    }
-    const local = spec.sourceIp ?? (await localAddressTowards(spec.remoteIp).catch(() => undefined));
-    this.ha.addPeer(spec.instance, spec.remoteIp, local);
-    if (!local) this.log.warn({ remoteIp: spec.remoteIp }, 'no local address towards the HA peer; set sourceIp');
+    await this.haNode?.registerPeer(spec);
   }
 
-  private unregisterHaPeer(instance: string, remoteIp: string): void {
-    if (this.haSessions.delete(bfdKey(instance, remoteIp))) this.ha?.removePeer(instance, remoteIp);
-  }
-
-  roleOf(instance: string): CiStateName {
-    return this.ciStates.get(instance)?.state ?? 'NOT_DEFINED';
-  }
-
-  holdPeerSessions(hold: boolean): void {
-    this.setHold('upstream', hold);
-  }
-
-  private setHold(reason: 'upstream' | 'drain', hold: boolean): void {
-    const before = this.holdReasons.size > 0;
-    if (hold) this.holdReasons.add(reason);
-    else this.holdReasons.delete(reason);
-    hold = this.holdReasons.size > 0;
-    if (hold === before) return;
-    for (const spec of this.haSessions.values()) {
-      try {
-        this.bfd?.updateSession(spec.instance, spec.remoteIp, { adminDown: hold });
-        this.log.info({ peer: spec.remoteIp, instance: spec.instance, adminDown: hold, reason }, hold ? 'HA session held AdminDown so the peer takes over now' : 'HA session released');
-      } catch (err) {
-        this.log.warn({ peer: spec.remoteIp, err: (err as Error).message }, 'cannot change the HA session\'s AdminDown state');
-      }
-    }
-  }
-
-  /** A peer's view of an instance over its REST API (the election's and the drain's one way to ask). */
-  private peerView(remoteIp: string, instance: string): Promise<PeerRoleView | undefined> {
-    return fetchPeerView(remoteIp, this.opts.port, instance, undefined, this.opts.api?.peer);
-  }
-
-  /** Every HA peer's view of an instance, read now (the drain asks whether one took over; a restored MASTER whether one is). */
-  private async readHaPeers(instance = DEFAULT_INSTANCE): Promise<{ remoteIp: string; view?: PeerRoleView }[]> {
-    const o = this.opts.ha;
-    const peers = [...new Set([...(o?.ka ? [o.ka.remoteIp] : []), ...(o?.cluster ?? [])])];
-    return Promise.all(
-      peers.map(async (remoteIp) => ({
-        remoteIp,
-        view: await this.peerView(remoteIp, instance).catch(() => undefined),
-      })),
-    );
-  }
-
-  /**
-   * The upstream's routers: BGP neighbours that are not HA peers, and of
-   * those the eBGP ones when there are any. An iBGP mesh with the endpoints
-   * or the cluster's nodes (kube-loxilb --setBGP) brings no client traffic:
-   * a node that lost its routers but kept its mesh is still cut off.
-   */
-  private trackNeighbors(): void {
-    const candidates = [...this.bgpNeighbors.values()].filter((n) => !this.isHaPeerAddress(n.ipAddress));
-    const localAs = this.bgpGlobal?.localAs;
-    const ebgp = localAs === undefined ? [] : candidates.filter((n) => n.remoteAs !== localAs);
-    this.upstream?.setNeighbors((ebgp.length > 0 ? ebgp : candidates).map((n) => n.ipAddress));
-  }
-
-  /** Interfaces that hold a subnet with one of our VIPs (L2): the upstream's links. */
-  private trackedVipLinks(): Iterable<string> {
-    if (this.vipLinks) return this.vipLinks;
-    const links = new Set<string>();
-    const owner = this.vipOwner;
-    if (owner) {
-      for (const vips of this.localVips.values()) for (const v of vips.keys()) {
-        const i = owner.interfaceOf(v);
-        if (i) links.add(i);
-      }
-      for (const s of this.ciStates.values()) {
-        const i = UNSPECIFIED.has(s.vip) ? undefined : owner.interfaceOf(s.vip);
-        if (i) links.add(i);
-      }
-    }
-    this.vipLinks = links;
-    return links;
-  }
-
-  applyRole(instance: string, role: HaDecision, reason: string): void {
+  /** The instance is BFD-elected from now on: NOT_DEFINED (holds no VIP) until the election, not saved, no hook. */
+  private resetCiState(instance: string): void {
     const cur = this.ciStates.get(instance);
-    // An election result is applied even if it cannot be saved (disk full, no
-    // descriptor left): serving the role matters more, and a restarted node
-    // elects again anyway.
-    this.changeCiState({ instance, state: role, vip: cur?.vip ?? '0.0.0.0' }, reason, false);
+    const next = new Map(this.ciStates).set(instance, { instance, state: 'NOT_DEFINED', vip: cur?.vip ?? '0.0.0.0' });
+    this.ciStates = next;
+    this.vips.setCiStates(next);
   }
 
-  reannounce(): void {
-    this.vipOwner?.reannounce();
-  }
-
-  /** VIPs this node must hold on an interface (MASTER instances), and every VIP it may have to give back. */
-  private vipOwnership(): { wanted: Iterable<string>; all: Iterable<string> } {
-    const wanted: string[] = [];
-    const all: string[] = [];
-    for (const s of this.ciStates.values()) {
-      if (UNSPECIFIED.has(s.vip)) continue;
-      all.push(s.vip);
-      if (s.state === 'MASTER') wanted.push(s.vip);
-    }
-    // The programmed rules' VIPs in a local subnet, kept by instance as rules
-    // change: a pass never walks the rule table, nor a BGP node's 10,000 VIPs.
-    const ruleVipsOf = this.localVips;
-    const states = this.ciStates;
-    return {
-      wanted: (function* () {
-        yield* wanted;
-        for (const [instance, vips] of ruleVipsOf) if (states.get(instance)?.state === 'MASTER') yield* vips.keys();
-      })(),
-      all: (function* () {
-        yield* all;
-        for (const vips of ruleVipsOf.values()) yield* vips.keys();
-      })(),
-    };
-  }
-
-  /** Counts a programmed rule's VIPs in (+1) or out (-1) of what VIP ownership looks at. */
-  private countProgrammedVips(rule: LbRule, delta: 1 | -1): void {
-    const instance = ruleInstance(rule);
-    this.vipLinks = undefined;
-    for (const v of ruleVips(rule)) {
-      countVip(this.programmedVips, instance, v, delta);
-      if (this.vipOwner?.isLocal(v)) countVip(this.localVips, instance, v, delta);
-    }
-  }
-
-  /** The interface subnets changed: which programmed VIPs are local, afresh. */
-  private sortLocalVips(): void {
-    this.localVips.clear();
-    this.vipLinks = undefined;
-    for (const [instance, vips] of this.programmedVips) {
-      for (const [v, n] of vips) if (this.vipOwner?.isLocal(v)) countVip(this.localVips, instance, v, n);
-    }
+  private trackNeighbors(): void {
+    this.haNode?.trackNeighbors(this.bgpNeighbors.values(), this.bgpGlobal?.localAs);
   }
 
   /** Every change of state, from BFD or the API: BGP attributes, VIP ownership, hook. */
@@ -597,17 +356,15 @@ export class Agent implements AgentApi, HaHost {
     this.ciStates = next;
     if (!mustSave) this.saveCiStatesSoon();
     this.vips.setCiStates(next);
-    if (cur?.vip !== s.vip) this.vipLinks = undefined;
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
     if (cur && cur.state !== s.state) this.roleChanges.set(s.instance, (this.roleChanges.get(s.instance) ?? 0) + 1);
     this.publishRoutes(true);
-    this.vipOwner?.changed(true);
+    this.haNode?.roleChanged(cur, s);
     // fullnat's source follows the instance's floating address.
     if (cur?.vip !== s.vip) {
       for (const [k, r] of this.rules) if (r.serviceArguments.mode === 2 && ruleInstance(r) === s.instance) this.dpDirty.add(k);
       this.dpLoop.kickNow();
     }
-    if (!cur || cur.state !== s.state) this.hook?.run(s.instance, s.state, s.vip);
   }
 
   /** Writes the current CI states off the event loop; one write at a time, the last one with the latest states. */
@@ -658,30 +415,10 @@ export class Agent implements AgentApi, HaHost {
 
   private async dropNeighborBfd(ip: string): Promise<void> {
     const key = bfdKey(DEFAULT_INSTANCE, ip);
-    this.bfdDownNeighbors.delete(ip);
+    this.bfdEvents.forget(ip);
     this.neighborBfdGate.forget(ip);
     if (!this.neighborBfd.delete(key)) return;
     if (this.bfd?.get(DEFAULT_INSTANCE, ip)) await this.bfd.deleteSession(DEFAULT_INSTANCE, ip);
-  }
-
-  private onBfdChange(instance: string, remoteIp: string, from: BfdState, to: BfdState, remoteDiag?: number): void {
-    const key = bfdKey(instance, remoteIp);
-    // An HA peer may also be a BGP neighbour (kube-loxilb's mesh): both follow the session.
-    // A peer that holds the session AdminDown is alive but no candidate (FAULT, draining): nothing to wait for.
-    if (this.haSessions.has(key)) this.ha?.bfdState(instance, remoteIp, to === BfdState.Up, { held: to !== BfdState.Up && remoteDiag === BfdDiag.AdministrativelyDown });
-    if (!this.bgpNeighbors.has(remoteIp)) return;
-    if (to === BfdState.Up) this.upstream?.bfdState(remoteIp, true);
-    else if (from === BfdState.Up) this.upstream?.bfdState(remoteIp, false);
-    // Only a session that was Up can say the router is gone; one that never
-    // came up (a router without BFD) leaves BGP alone.
-    if (from === BfdState.Up && to !== BfdState.Up && !this.bfdDownNeighbors.has(remoteIp)) {
-      this.bfdDownNeighbors.add(remoteIp);
-      this.log.warn({ neighbor: remoteIp }, 'BFD says the BGP neighbour is gone: shutting its session down');
-      this.publishBgpConfig(true);
-    } else if (to === BfdState.Up && this.bfdDownNeighbors.delete(remoteIp)) {
-      this.log.info({ neighbor: remoteIp }, 'BFD with the BGP neighbour is up again: enabling its session');
-      this.publishBgpConfig(true);
-    }
   }
 
   private async startBgp(): Promise<void> {
@@ -698,7 +435,7 @@ export class Agent implements AgentApi, HaHost {
     this.supervisor.on('exit', () => {
       this.stopWatch();
       this.stopPeerWatch();
-      this.upstream?.bgpReset();
+      this.haNode?.bgpReset();
       this.neighborBfdGate.bgpReset();
     });
     this.publishBgpConfig();
@@ -741,13 +478,13 @@ export class Agent implements AgentApi, HaHost {
     this.cancelPeerWatch = this.client!.watch({
       onPeer: (p) => {
         const ip = normalizeIp(p.address) ?? p.address;
-        this.upstream?.bgpState(ip, p.sessionState === 'ESTABLISHED');
+        this.haNode?.bgpState(ip, p.sessionState === 'ESTABLISHED');
         this.neighborBfdGate.bgpState(ip, p.sessionState === 'ESTABLISHED');
       },
       onEnd: (err) => {
         this.cancelPeerWatch = undefined;
         if (this.stopped) return;
-        this.upstream?.bgpReset();
+        this.haNode?.bgpReset();
         this.neighborBfdGate.bgpReset();
         if (err) this.log.debug({ err: err.message }, 'peer watch ended; retrying');
         this.peerWatchRetry = setTimeout(guarded('peer watch restart', () => this.startPeerWatch(), { log: this.log }), 1000);
@@ -774,29 +511,25 @@ export class Agent implements AgentApi, HaHost {
   async stop(): Promise<void> {
     if (this.stopped) return;
     // A planned stop of an HA node hands over first; the API stays up meanwhile (peers read our view).
-    if (this.drainer && !this.stopping) {
+    if (this.haNode?.canDrain && !this.stopping) {
       this.stopping = true;
-      await this.drainer.drain().catch((err) => this.log.error({ err: (err as Error).message }, 'drain failed; stopping anyway'));
+      await this.haNode.drain().catch((err) => this.log.error({ err: (err as Error).message }, 'drain failed; stopping anyway'));
       if (this.stopped) return;
     }
     this.stopped = true;
-    this.roleRestore?.stop();
-    this.activity?.close();
+    this.haNode?.stopTimers();
     // Health checks see 503 from now on, and no request changes state half-way through the stop.
     this.rest?.beginShutdown();
     this.stopWatch();
     this.stopPeerWatch();
     this.neighborBfdGate.close();
-    this.upstream?.close();
     this.prober.close();
     this.dpLoop.close();
     if (this.dpRetry) clearTimeout(this.dpRetry);
     await this.connSync?.close();
     this.datapath?.close();
-    this.ha?.close();
-    // Planned stop: give the VIPs back so the peer's announcement wins at once.
-    await this.vipOwner?.close();
-    await this.hook?.idle();
+    // Planned stop: the VIPs go back so the peer's announcement wins at once.
+    await this.haNode?.close();
     // Peers get AdminDown: a planned stop, not a failure.
     await this.bfd?.close({ graceful: true });
     this.reconciler?.close();
@@ -816,7 +549,7 @@ export class Agent implements AgentApi, HaHost {
   /** Resolves once BGP and kernel routes have caught up with the current state. */
   async settled(): Promise<void> {
     await this.dpLoop.whenIdle();
-    await this.vipOwner?.whenIdle();
+    await this.haNode?.whenIdle();
     await this.reconciler?.whenIdle();
     await this.routeSync?.whenIdle();
   }
@@ -871,12 +604,8 @@ export class Agent implements AgentApi, HaHost {
     let removed = false;
     for (const k of keys) {
       const rule = this.rules.get(k);
-      const counted = this.countedRule.get(k);
-      if (counted) {
-        this.countProgrammedVips(counted, -1);
-        this.countedRule.delete(k);
-      }
       if (!rule) {
+        this.haNode?.ruleProgrammed(k, undefined);
         removed = true;
         this.ruleState.delete(k);
         this.notProgrammed.delete(k);
@@ -885,13 +614,9 @@ export class Agent implements AgentApi, HaHost {
       const st = result.get(k) ?? { programmed: false, reason: 'not planned' };
       const prev = this.ruleState.get(k);
       this.ruleState.set(k, st);
-      if (st.programmed) {
-        this.notProgrammed.delete(k);
-        this.countProgrammedVips(rule, 1);
-        this.countedRule.set(k, rule);
-      } else {
-        this.notProgrammed.add(k);
-      }
+      this.haNode?.ruleProgrammed(k, st.programmed ? rule : undefined);
+      if (st.programmed) this.notProgrammed.delete(k);
+      else this.notProgrammed.add(k);
       if (!st.programmed && (prev?.programmed !== false || prev.reason !== st.reason)) {
         this.log.warn({ rule: k, reason: st.reason }, 'rule not programmed into the eBPF datapath; its VIP is not advertised for it');
       }
@@ -900,7 +625,7 @@ export class Agent implements AgentApi, HaHost {
         offersChanged = true;
       }
     }
-    this.vipOwner?.changed();
+    this.haNode?.ownershipChanged();
     if (offersChanged) this.publishRoutes();
     // A removal may free what a waiting rule needs; kernel refusals get another try later.
     if (this.notProgrammed.size > 0 && removed) for (const k of this.notProgrammed) this.dpDirty.add(k);
@@ -954,8 +679,8 @@ export class Agent implements AgentApi, HaHost {
       global: this.bgpGlobal,
       neighbors: [...this.bgpNeighbors.values()],
       timers: this.opts.peerTimers,
-      bfdDown: new Set(this.bfdDownNeighbors),
-      drain: this.drainer?.draining ?? false,
+      bfdDown: this.bfdEvents.neighborsDown(),
+      drain: this.haNode?.draining ?? false,
     });
     if (urgent) this.reconciler?.kickNow();
   }
@@ -995,7 +720,7 @@ export class Agent implements AgentApi, HaHost {
     for (const n of bfd?.notStarted ?? []) degraded.push(`BFD session with ${n.remoteIp} (${n.instance}) not started: ${n.reason}`);
     for (const f of faults) degraded.push(`${f.source} failed ${f.count} time(s), last: ${f.lastError}`);
     return {
-      status: this.stopped ? 'stopping' : this.drainer?.draining ? 'draining' : degraded.length > 0 ? 'degraded' : 'ok',
+      status: this.stopped ? 'stopping' : this.haNode?.draining ? 'draining' : degraded.length > 0 ? 'degraded' : 'ok',
       ...(degraded.length > 0 ? { degraded } : {}),
       mode: this.bgpOnly ? 'bgp-only' : 'lb',
       bgp: { enabled: this.bgpEnabled, gobgpd, pid: sup?.pid, restarts: sup?.restarts ?? 0 },
@@ -1018,7 +743,7 @@ export class Agent implements AgentApi, HaHost {
           }
         : {}),
       ...(this.connSync ? { sync: this.connSync.status() } : {}),
-      ...(this.drainer ? { drain: this.drainState() } : {}),
+      ...(this.haNode?.canDrain ? { drain: this.drainState() } : {}),
       ...(api ? { api } : {}),
       faults: processFaults.all(),
       ...(bfd ? { bfd } : {}),
@@ -1211,21 +936,16 @@ export class Agent implements AgentApi, HaHost {
   async setCiState(s: CiState): Promise<void> {
     this.requireLbMode();
     this.changeCiState(s, 'set over the API');
-    this.roleRestore?.settle(s.instance);
+    this.haNode?.settleRole(s.instance);
   }
 
   listCiStates(): CiStateInfo[] {
     if (this.bgpOnly) return [];
-    const upstream = this.upstream;
-    const activity = this.activity;
-    return ciStateList(this.ciStates.values(), {
-      priority: this.ha?.priority ?? HA_DEFAULT_PRIORITY,
-      info: (instance) => this.ha?.info(instance),
-      draining: this.drainer?.draining ?? false,
-      restoring: (instance) => (this.roleRestore?.waiting(instance) ? { remainingMs: this.roleRestore.remainingMs(instance) } : undefined),
-      ...(upstream ? { upstream: () => upstream.items() } : {}),
-      ...(activity ? { serving: () => activity.serving() } : {}),
-    });
+    const ha = this.haNode;
+    return ciStateList(
+      this.ciStates.values(),
+      ha ? ha.ciStateSources() : { priority: HA_DEFAULT_PRIORITY, info: () => undefined, draining: false, restoring: () => undefined },
+    );
   }
 
   listConntrack(): ConntrackInfo[] {
@@ -1233,24 +953,20 @@ export class Agent implements AgentApi, HaHost {
   }
 
   drainState(): DrainInfo {
-    return drainInfo(this.drainer?.state());
+    return drainInfo(this.haNode?.drainerState());
   }
 
   async drain(timeoutMs?: number): Promise<DrainInfo> {
     this.requireLbMode();
-    if (!this.drainer) {
-      throw new ForbiddenError(
-        this.upstream ? 'drain is off (--drain-timeout=0)' : 'drain needs an HA peer to hand over to (--ka or --cluster)',
-      );
-    }
-    await this.drainer.drain(timeoutMs);
+    if (!this.haNode) throw new ForbiddenError('drain needs an HA peer to hand over to (--ka or --cluster)');
+    await this.haNode.drain(timeoutMs);
     return this.drainState();
   }
 
   async undrain(): Promise<void> {
     this.requireLbMode();
     if (this.stopping) throw new ForbiddenError('the agent is stopping: its drain cannot be ended');
-    this.drainer?.undrain();
+    this.haNode?.undrain();
   }
 
   async setBgpGlobal(cfg: BgpGlobalConfig): Promise<void> {
@@ -1339,7 +1055,7 @@ export class Agent implements AgentApi, HaHost {
       ...(this.opts.bfd?.remoteLimits ? { remoteLimits: this.opts.bfd.remoteLimits } : {}),
     });
     m.on('stateChange', (c) => {
-      this.onBfdChange(c.instance, c.remoteIp, c.from, c.to, c.remoteDiag);
+      this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteDiag);
       this.log.info(
         { instance: c.instance, remoteIp: c.remoteIp, from: c.from, to: c.to, diag: bfdDiagName(c.diag), remoteDiag: bfdDiagName(c.remoteDiag) },
         'BFD session state changed',
@@ -1408,26 +1124,10 @@ export class Agent implements AgentApi, HaHost {
     next.delete(key);
     this.saveBfd(next);
     this.bfdNotStarted = this.bfdNotStarted.filter((n) => n.instance !== instance || n.remoteIp !== remoteIp);
-    this.unregisterHaPeer(instance, remoteIp);
+    this.haNode?.unregisterPeer(instance, remoteIp);
     // Sends AdminDown for one detection time, so the peer knows this was on purpose.
     if (this.bfd.get(instance, remoteIp)) await this.bfd.deleteSession(instance, remoteIp);
   }
-}
-
-/**
- * Gratuitous ARP / unsolicited NA for a VIP just taken: one frame now (the
- * takeover waits for it), two more 100 ms apart in the background in case
- * one is lost.
- */
-async function announceVip(ifname: string, address: string): Promise<void> {
-  await announceAddress(ifname, address);
-  // Best effort: the first frame already went; a failed repeat is not a fault.
-  setTimeout(guarded('gratuitous ARP repeat', () => announceAddress(ifname, address, { count: 2, intervalMs: 100 }).catch(() => undefined)), 100).unref();
-}
-
-/** A BFD session is one per instance and peer, as in loxilb. */
-function bfdKey(instance: string, remoteIp: string): string {
-  return `${instance}|${remoteIp}`;
 }
 
 function bfdParams(spec: BfdSessionSpec) {
