@@ -11,7 +11,7 @@ import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
 import type { NativeBfdTransport } from '../bfd/NativeBfdTransport.ts';
 import { completeBfdSession, type BfdSessionPost, type BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { BfdManager } from '../bfd/BfdManager.ts';
-import { NeighborBfdGate } from '../bgp/NeighborBfdGate.ts';
+import { NeighborBfd } from '../bgp/NeighborBfd.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
 import { bfdDiagName } from '../bfd/BfdPacket.ts';
 import { ApiError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
@@ -29,12 +29,8 @@ import { HaNode, bfdKey, type HaNodeOptions } from '../ha/HaNode.ts';
 import { BfdEventRouter } from '../ha/BfdEventRouter.ts';
 import { UNSPECIFIED } from '../ha/ProgrammedVips.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
-import { GobgpClient } from '../bgp/GobgpClient.ts';
-import { GobgpSupervisor } from '../bgp/GobgpSupervisor.ts';
-import { BgpReconciler } from '../bgp/BgpReconciler.ts';
+import { BgpNode } from '../bgp/BgpNode.ts';
 import { VipTable, type VipOffer } from '../bgp/VipTable.ts';
-import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
-import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { countEndpoints, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
@@ -106,18 +102,14 @@ export class Agent implements AgentApi {
   /** Saved or --ka sessions that could not be started, for /status. */
   private bfdNotStarted: BfdStatus['notStarted'] = [];
   private bfdSpecs = new Map<string, BfdSessionSpec>();
-  /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json). */
-  private neighborBfd = new Set<string>();
+  /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json), AdminDown until BGP is Established. */
+  private readonly neighborBfd: NeighborBfd;
   /** Where BFD state changes go: HA peers, the upstream tracker, BGP neighbours. */
   private readonly bfdEvents: BfdEventRouter;
-  /** Neighbour BFD sessions stay AdminDown until their BGP session is first Established (see NeighborBfdGate). */
-  private readonly neighborBfdGate: NeighborBfdGate;
   /** The HA side (LB mode): election, upstream, VIP ownership, hook, drain, restored roles. */
   private haNode?: HaNode;
   /** An asynchronous save of the CI states in flight; `again`: states changed meanwhile. */
   private ciSave?: { again: boolean; done: Promise<void> };
-  private cancelPeerWatch?: () => void;
-  private peerWatchRetry?: NodeJS.Timeout;
   private datapath?: Datapath;
   private readonly dpLoop: CoalescingLoop;
   /** Rules (by key) the next datapath pass must (re)program or remove. */
@@ -135,12 +127,8 @@ export class Agent implements AgentApi {
   /** Rule probes and the endpoint-host table (config/endpoint, config/endpointhoststate). */
   private readonly prober: EndpointHealth;
   private rest?: RestServer;
-  private supervisor?: GobgpSupervisor;
-  private client?: GobgpClient;
-  private reconciler?: BgpReconciler;
-  private routeSync?: KernelRouteSync;
-  private cancelWatch?: () => void;
-  private watchRetry?: NodeJS.Timeout;
+  /** gobgpd, its reconciler, kernel routes and watches (--bgp, --peer). */
+  private bgp?: BgpNode;
   private stopped = false;
   /** stop() is draining. */
   private stopping = false;
@@ -160,9 +148,14 @@ export class Agent implements AgentApi {
     // A pass programs only the rules that changed since the last one. Passes
     // a couple of ms apart still fold a burst of POSTs into a few passes (each
     // pass that removes something reads the connection table once).
-    this.neighborBfdGate = new NeighborBfdGate({
-      release: (ip) => this.bfd?.updateSession(DEFAULT_INSTANCE, ip, { adminDown: false }),
-      logger: this.log.child({ part: 'bfd' }),
+    this.neighborBfd = new NeighborBfd({
+      bfd: () => this.bfd,
+      startBfd: () => this.bfdManager(),
+      configured: (instance, ip) => this.bfdSpecs.has(bfdKey(instance, ip)),
+      gated: this.bgpEnabled,
+      started: (ip) => this.warnUnauthenticated(ip, undefined),
+      instance: DEFAULT_INSTANCE,
+      logger: this.log,
     });
     this.dpLoop = new CoalescingLoop(async () => this.programDatapath(), {
       spacingMs: 2,
@@ -244,7 +237,7 @@ export class Agent implements AgentApi {
       'restored saved configuration',
     );
     if (!this.bgpOnly) await this.restoreBfd(saved.bfdSessions);
-    await this.startNeighborBfd();
+    await this.neighborBfd.startAll(this.bgpNeighbors.values());
     this.prober.sync(this.rules.values());
     this.vips.setCiStates(this.ciStates);
     this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(k, r)]));
@@ -389,123 +382,20 @@ export class Agent implements AgentApi {
     })();
   }
 
-  // ---- BFD with BGP neighbours ----
-
-  private async startNeighborBfd(): Promise<void> {
-    for (const n of this.bgpNeighbors.values()) if (n.bfd) await this.ensureNeighborBfd(n).catch((err) => this.log.error({ neighbor: n.ipAddress, err: (err as Error).message }, 'BFD with BGP neighbour not started'));
-  }
-
-  private async ensureNeighborBfd(n: BgpNeighborConfig): Promise<void> {
-    if (!n.bfd) return;
-    const key = bfdKey(DEFAULT_INSTANCE, n.ipAddress);
-    if (this.bfdSpecs.has(key)) return; // a config/bfd session with that router already runs
-    // The --ka session with that node (a peer LB that is also a BGP neighbour) already runs and serves both.
-    if (!this.neighborBfd.has(key) && this.bfd?.get(DEFAULT_INSTANCE, n.ipAddress)) return;
-    const m = await this.bfdManager();
-    const params = { instance: DEFAULT_INSTANCE, remoteIp: n.ipAddress, txIntervalUs: n.bfd.intervalUs, rxIntervalUs: n.bfd.intervalUs, multiplier: n.bfd.multiplier };
-    if (this.neighborBfd.has(key)) m.updateSession(DEFAULT_INSTANCE, n.ipAddress, params);
-    else {
-      const hold = this.bgpEnabled && this.neighborBfdGate.shouldHold(n.ipAddress);
-      await m.addSession({ ...params, adminDown: hold });
-      if (hold) this.neighborBfdGate.hold(n.ipAddress);
-      this.warnUnauthenticated(n.ipAddress, undefined);
-    }
-    this.neighborBfd.add(key);
-  }
-
-  private async dropNeighborBfd(ip: string): Promise<void> {
-    const key = bfdKey(DEFAULT_INSTANCE, ip);
-    this.bfdEvents.forget(ip);
-    this.neighborBfdGate.forget(ip);
-    if (!this.neighborBfd.delete(key)) return;
-    if (this.bfd?.get(DEFAULT_INSTANCE, ip)) await this.bfd.deleteSession(DEFAULT_INSTANCE, ip);
-  }
-
   private async startBgp(): Promise<void> {
-    const log = this.log.child({ part: 'bgp' });
-    this.client = new GobgpClient(this.opts.gobgpApi);
-    this.reconciler = new BgpReconciler(this.client, log);
-    this.reconciler.setVipSource(this.vips);
-    if (this.opts.kernelRoutes) this.routeSync = new KernelRouteSync(new IprouteDriver(), log.child({ part: 'kroute' }));
-    this.supervisor = new GobgpSupervisor(
-      { binary: this.opts.gobgpBin, apiAddress: this.opts.gobgpApi, logLevel: this.opts.gobgpLogLevel },
-      this.log.child({ part: 'gobgpd' }),
-    );
-    this.supervisor.on('started', () => this.onGobgpdStarted());
-    this.supervisor.on('exit', () => {
-      this.stopWatch();
-      this.stopPeerWatch();
-      this.haNode?.bgpReset();
-      this.neighborBfdGate.bgpReset();
-    });
-    this.publishBgpConfig();
-    await this.supervisor.start();
-    this.routeSync?.start();
-  }
-
-  private onGobgpdStarted(): void {
-    const client = this.client!;
-    client
-      .waitReady(10_000)
-      .then(() => {
-        this.reconciler!.resync();
-        this.startWatch();
-        this.startPeerWatch();
-      })
-      .catch((err) => this.log.error({ err: (err as Error).message }, 'gobgpd API did not come up'));
-  }
-
-  /** Best-path watch feeding the kernel route sync; retried until gobgpd has a global config. */
-  private startWatch(): void {
-    if (!this.routeSync || this.stopped) return;
-    this.stopWatch();
-    this.routeSync.resetBest();
-    this.cancelWatch = this.client!.watch({
-      onPaths: (paths) => this.routeSync!.onBestPaths(paths),
-      onEnd: (err) => {
-        this.cancelWatch = undefined;
-        if (this.stopped) return;
-        if (err) this.log.debug({ err: err.message }, 'best-path watch ended; retrying');
-        this.watchRetry = setTimeout(guarded('best-path watch restart', () => this.startWatch(), { log: this.log }), 1000);
+    this.bgp = new BgpNode(this.opts, {
+      vips: this.vips,
+      peerState: (ip, established) => {
+        this.haNode?.bgpState(ip, established);
+        this.neighborBfd.bgpState(ip, established);
       },
-    });
-  }
-
-  /** Session states for the upstream tracker and the neighbour BFD gate: gobgpd reports every peer, then each change. */
-  private startPeerWatch(): void {
-    if (this.stopped) return;
-    this.stopPeerWatch();
-    this.cancelPeerWatch = this.client!.watch({
-      onPeer: (p) => {
-        const ip = normalizeIp(p.address) ?? p.address;
-        this.haNode?.bgpState(ip, p.sessionState === 'ESTABLISHED');
-        this.neighborBfdGate.bgpState(ip, p.sessionState === 'ESTABLISHED');
-      },
-      onEnd: (err) => {
-        this.cancelPeerWatch = undefined;
-        if (this.stopped) return;
+      peersReset: () => {
         this.haNode?.bgpReset();
-        this.neighborBfdGate.bgpReset();
-        if (err) this.log.debug({ err: err.message }, 'peer watch ended; retrying');
-        this.peerWatchRetry = setTimeout(guarded('peer watch restart', () => this.startPeerWatch(), { log: this.log }), 1000);
+        this.neighborBfd.bgpReset();
       },
-    });
-  }
-
-  private stopPeerWatch(): void {
-    if (this.peerWatchRetry) clearTimeout(this.peerWatchRetry);
-    this.peerWatchRetry = undefined;
-    const c = this.cancelPeerWatch;
-    this.cancelPeerWatch = undefined;
-    c?.();
-  }
-
-  private stopWatch(): void {
-    if (this.watchRetry) clearTimeout(this.watchRetry);
-    this.watchRetry = undefined;
-    const c = this.cancelWatch;
-    this.cancelWatch = undefined;
-    c?.();
+    }, this.log);
+    this.publishBgpConfig();
+    await this.bgp.start();
   }
 
   async stop(): Promise<void> {
@@ -520,9 +410,8 @@ export class Agent implements AgentApi {
     this.haNode?.stopTimers();
     // Health checks see 503 from now on, and no request changes state half-way through the stop.
     this.rest?.beginShutdown();
-    this.stopWatch();
-    this.stopPeerWatch();
-    this.neighborBfdGate.close();
+    this.bgp?.stopWatches();
+    this.neighborBfd.close();
     this.prober.close();
     this.dpLoop.close();
     if (this.dpRetry) clearTimeout(this.dpRetry);
@@ -532,34 +421,30 @@ export class Agent implements AgentApi {
     await this.haNode?.close();
     // Peers get AdminDown: a planned stop, not a failure.
     await this.bfd?.close({ graceful: true });
-    this.reconciler?.close();
-    this.routeSync?.close();
+    this.bgp?.closeLoops();
     await this.rest?.close();
-    await this.supervisor?.stop();
-    this.client?.close();
+    await this.bgp?.stopDaemon();
     await this.ciSave?.done;
     await this.store.close();
   }
 
   /** Synchronous cleanup for process 'exit': never leave our gobgpd behind. */
   killChildren(): void {
-    this.supervisor?.killNow();
+    this.bgp?.killNow();
   }
 
   /** Resolves once BGP and kernel routes have caught up with the current state. */
   async settled(): Promise<void> {
     await this.dpLoop.whenIdle();
     await this.haNode?.whenIdle();
-    await this.reconciler?.whenIdle();
-    await this.routeSync?.whenIdle();
+    await this.bgp?.whenIdle();
   }
 
   // ---- desired state -> subsystems ----
 
   /** The reconciler picks up what changed in the VIP table once per pass, not once per request. */
   private publishRoutes(urgent = false): void {
-    if (urgent) this.reconciler?.kickNow();
-    else this.reconciler?.kick();
+    this.bgp?.publishRoutes(urgent);
   }
 
   /**
@@ -675,14 +560,16 @@ export class Agent implements AgentApi {
   }
 
   private publishBgpConfig(urgent = false): void {
-    this.reconciler?.setConfig({
-      global: this.bgpGlobal,
-      neighbors: [...this.bgpNeighbors.values()],
-      timers: this.opts.peerTimers,
-      bfdDown: this.bfdEvents.neighborsDown(),
-      drain: this.haNode?.draining ?? false,
-    });
-    if (urgent) this.reconciler?.kickNow();
+    this.bgp?.setConfig(
+      {
+        global: this.bgpGlobal,
+        neighbors: [...this.bgpNeighbors.values()],
+        timers: this.opts.peerTimers,
+        bfdDown: this.bfdEvents.neighborsDown(),
+        drain: this.haNode?.draining ?? false,
+      },
+      urgent,
+    );
   }
 
   private requireLbMode(): void {
@@ -699,7 +586,7 @@ export class Agent implements AgentApi {
   }
 
   status(): AgentStatus {
-    const sup = this.supervisor;
+    const sup = this.bgp?.supervisor;
     const gobgpd: AgentStatus['bgp']['gobgpd'] = !sup ? 'disabled' : sup.state === 'running' ? 'running' : sup.state === 'stopped' ? 'down' : 'starting';
     const degraded: string[] = [];
     if (sup && gobgpd !== 'running') degraded.push(`gobgpd is ${gobgpd}`);
@@ -726,7 +613,7 @@ export class Agent implements AgentApi {
       bgp: { enabled: this.bgpEnabled, gobgpd, pid: sup?.pid, restarts: sup?.restarts ?? 0 },
       rules: this.rules.size,
       rulesNotProgrammed: notProgrammed,
-      advertisedVips: this.reconciler?.advertisedCount ?? 0,
+      advertisedVips: this.bgp?.reconciler.advertisedCount ?? 0,
       uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
       ...(this.datapath
         ? {
@@ -852,7 +739,7 @@ export class Agent implements AgentApi {
     if (this.bgpEnabled) {
       try {
         bgp = await this.listBgpNeighbors();
-        const peers = (await this.client?.listPeers({ advertised: true })) ?? [];
+        const peers = (await this.bgp?.client.listPeers({ advertised: true })) ?? [];
         bgpPrefixes = peers.map((p) => ({ peer: normalizeIp(p.address) ?? p.address, advertised: p.advertised, received: p.received, accepted: p.accepted }));
       } catch {
         // gobgpd not answering: no per-peer samples this scrape; loxilb_gobgpd_up says why.
@@ -860,8 +747,8 @@ export class Agent implements AgentApi {
     }
     const reconcile = [
       { loop: 'datapath', durations: this.dpLoop.durations.data() },
-      ...(this.reconciler ? [{ loop: 'bgp', durations: this.reconciler.passDurations }] : []),
-      ...(this.routeSync ? [{ loop: 'kernel_routes', durations: this.routeSync.passDurations }] : []),
+      ...(this.bgp ? [{ loop: 'bgp', durations: this.bgp.reconciler.passDurations }] : []),
+      ...(this.bgp?.routeSync ? [{ loop: 'kernel_routes', durations: this.bgp.routeSync.passDurations }] : []),
     ];
     return renderMetrics({
       ...(this.datapath ? { rules: ruleMetrics(this.rules, this.datapath.ruleTraffic(), (r, ep) => this.prober.endpointState(r, ep)) } : {}),
@@ -987,7 +874,7 @@ export class Agent implements AgentApi {
     this.bgpNeighbors = next;
     this.trackNeighbors();
     this.publishBgpConfig();
-    if (n.bfd) await this.ensureNeighborBfd(n);
+    if (n.bfd) await this.neighborBfd.ensure(n);
   }
 
   async deleteBgpNeighbor(ip: string): Promise<void> {
@@ -998,7 +885,8 @@ export class Agent implements AgentApi {
     this.store.saveBgp(this.bgpGlobal, [...next.values()]);
     this.bgpNeighbors = next;
     this.trackNeighbors();
-    await this.dropNeighborBfd(ip);
+    this.bfdEvents.forget(ip);
+    await this.neighborBfd.drop(ip);
     this.publishBgpConfig();
   }
 
@@ -1006,7 +894,7 @@ export class Agent implements AgentApi {
     this.requireBgp();
     let peers: LivePeer[] = [];
     try {
-      peers = (await this.client?.listPeers()) ?? [];
+      peers = (await this.bgp?.client.listPeers()) ?? [];
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'gobgpd not answering ListPeer');
     }
