@@ -34,9 +34,10 @@ import { VipTable, type VipOffer } from '../bgp/VipTable.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { countEndpoints, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
+import { DEGRADED_WINDOW_MS, StatusView } from '../api/statusView.ts';
 import { bfdSessionList, bfdStatusOf, bgpNeighborList, ciStateList, conntrackList, drainInfo, lbRuleList, type LivePeer } from '../api/stateViews.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
-import { Datapath, type DatapathOptions, type DatapathStats, type RuleProgramState } from '../datapath/Datapath.ts';
+import { Datapath, type DatapathOptions, type RuleProgramState } from '../datapath/Datapath.ts';
 import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { datapathRefusal } from '../datapath/capabilities.ts';
 import { matchAddresses } from '../datapath/planDatapath.ts';
@@ -84,9 +85,6 @@ export interface HaOptions extends HaNodeOptions {
 // gobgpd retries a down session every 120 s by default; peers of an LB should come back within seconds.
 export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, keepalive: 30 };
 
-/** How long a refusal or a failed background task keeps /status degraded. */
-const DEGRADED_WINDOW_MS = 60_000;
-
 export class Agent implements AgentApi {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
@@ -133,6 +131,7 @@ export class Agent implements AgentApi {
   /** stop() is draining. */
   private stopping = false;
   private readonly startedAt = Date.now();
+  private readonly statusView = new StatusView();
   /** Role changes per instance since start (metrics). */
   private readonly roleChanges = new Map<string, number>();
 
@@ -587,55 +586,41 @@ export class Agent implements AgentApi {
 
   status(): AgentStatus {
     const sup = this.bgp?.supervisor;
-    const gobgpd: AgentStatus['bgp']['gobgpd'] = !sup ? 'disabled' : sup.state === 'running' ? 'running' : sup.state === 'stopped' ? 'down' : 'starting';
-    const degraded: string[] = [];
-    if (sup && gobgpd !== 'running') degraded.push(`gobgpd is ${gobgpd}`);
-    const notProgrammed = this.notProgrammed.size;
-    if (notProgrammed > 0) degraded.push(`${notProgrammed} rule(s) not in the datapath (see GET config/loadbalancer/all)`);
-    const api = this.rest?.stats();
-    if (api && api.lastRefusedAt !== undefined && Date.now() - api.lastRefusedAt < DEGRADED_WINDOW_MS) {
-      const r = api.refused;
-      degraded.push(
-        `REST connections refused or evicted in the last minute (since start: refused ${r.total} at the cap, ${r.perClient} per client, ${r.fdPressure} for descriptors, ${r.acceptErrors} by accept; ${api.evicted} idle ones evicted)`,
-      );
-    }
-    if (api?.fds?.open !== undefined && api.fds.open > api.fds.limit * 0.8) degraded.push(`file descriptors: ${api.fds.open} of ${api.fds.limit} in use`);
-    const dp = this.datapath ? { connections: this.datapath.dumpConnections().count, stats: this.datapath.stats() } : undefined;
-    if (dp) degraded.push(...this.connectionTableDegraded(dp.connections, dp.stats));
-    const faults = processFaults.recent(DEGRADED_WINDOW_MS);
-    const bfd = this.bfdStatus();
-    for (const n of bfd?.notStarted ?? []) degraded.push(`BFD session with ${n.remoteIp} (${n.instance}) not started: ${n.reason}`);
-    for (const f of faults) degraded.push(`${f.source} failed ${f.count} time(s), last: ${f.lastError}`);
-    return {
-      status: this.stopped ? 'stopping' : this.haNode?.draining ? 'draining' : degraded.length > 0 ? 'degraded' : 'ok',
-      ...(degraded.length > 0 ? { degraded } : {}),
+    const dp = this.datapath;
+    const now = Date.now();
+    return this.statusView.report({
+      now,
+      stopping: this.stopped,
+      draining: this.haNode?.draining ?? false,
       mode: this.bgpOnly ? 'bgp-only' : 'lb',
-      bgp: { enabled: this.bgpEnabled, gobgpd, pid: sup?.pid, restarts: sup?.restarts ?? 0 },
+      bgpEnabled: this.bgpEnabled,
+      ...(sup ? { gobgpd: { state: sup.state, pid: sup.pid, restarts: sup.restarts } } : {}),
       rules: this.rules.size,
-      rulesNotProgrammed: notProgrammed,
+      rulesNotProgrammed: this.notProgrammed.size,
       advertisedVips: this.bgp?.reconciler.advertisedCount ?? 0,
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      ...(this.datapath
+      uptimeSeconds: Math.round((now - this.startedAt) / 1000),
+      ...(dp
         ? {
             datapath: {
-              interfaces: this.datapath.attachedInterfaces(),
-              egress: this.datapath.egressHooks,
-              connections: dp!.connections,
-              connectionCapacity: this.datapath.ctCapacity,
-              ruleCapacity: this.datapath.ruleCapacity,
-              serviceEntryCapacity: this.datapath.serviceEntryCapacity,
-              stats: dp!.stats,
-              pinned: this.datapath.pin,
+              interfaces: dp.attachedInterfaces(),
+              egress: dp.egressHooks,
+              connections: dp.dumpConnections().count,
+              connectionCapacity: dp.ctCapacity,
+              ruleCapacity: dp.ruleCapacity,
+              serviceEntryCapacity: dp.serviceEntryCapacity,
+              stats: dp.stats(),
+              pinned: dp.pin,
             },
           }
         : {}),
       ...(this.connSync ? { sync: this.connSync.status() } : {}),
       ...(this.haNode?.canDrain ? { drain: this.drainState() } : {}),
-      ...(api ? { api } : {}),
+      ...(this.rest ? { api: this.rest.stats() } : {}),
+      recentFaults: processFaults.recent(DEGRADED_WINDOW_MS),
       faults: processFaults.all(),
-      ...(bfd ? { bfd } : {}),
-      ...(this.opts.flagsNotInEffect?.length ? { flagsNotInEffect: this.opts.flagsNotInEffect } : {}),
-    };
+      ...(this.bfd ? { bfd: this.bfdStatus() } : {}),
+      flagsNotInEffect: this.opts.flagsNotInEffect,
+    });
   }
 
   /**
@@ -899,27 +884,6 @@ export class Agent implements AgentApi {
       this.log.debug({ err: (err as Error).message }, 'gobgpd not answering ListPeer');
     }
     return bgpNeighborList(this.bgpNeighbors.values(), peers, Date.now() / 1000);
-  }
-
-  /** Drops for a full connection table seen so far, and when the count last grew. */
-  private ctDrops = { seen: 0, at: 0 };
-
-  /**
-   * A connection table that dropped new connections in the last minute (it
-   * was full: ctFull, or no free source port for a translated source:
-   * natPortsExhausted), or is nine tenths full.
-   */
-  private connectionTableDegraded(connections: number, stats: DatapathStats): string[] {
-    const cap = this.datapath?.ctCapacity ?? 0;
-    const drops = stats.ctFull + stats.natPortsExhausted;
-    if (drops > this.ctDrops.seen) this.ctDrops = { seen: drops, at: Date.now() };
-    if (this.ctDrops.at !== 0 && Date.now() - this.ctDrops.at < DEGRADED_WINDOW_MS) {
-      return [
-        `connection table full: new connections dropped in the last minute (since start: ${stats.ctFull} for a full table, ${stats.natPortsExhausted} for no free source port); ${connections} of ${cap} entries in use, --ct-max sets the size`,
-      ];
-    }
-    if (cap > 0 && connections >= cap * 0.9) return [`connection table ${connections} of ${cap} entries in use (--ct-max sets the size)`];
-    return [];
   }
 
   /** Says once per peer that its BFD session can be spoofed from the link. */
