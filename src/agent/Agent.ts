@@ -36,11 +36,11 @@ import { normalizeIp } from '../util/ipAddress.ts';
 import { countEndpoints, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
 import { DEGRADED_WINDOW_MS, StatusView } from '../api/statusView.ts';
 import { bfdSessionList, bfdStatusOf, bgpNeighborList, ciStateList, conntrackList, drainInfo, lbRuleList, type LivePeer } from '../api/stateViews.ts';
-import { CoalescingLoop } from '../util/CoalescingLoop.ts';
-import { Datapath, type DatapathOptions, type RuleProgramState } from '../datapath/Datapath.ts';
+import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
+import { RuleProgrammer } from './RuleProgrammer.ts';
+import { ServiceIndex } from './ServiceIndex.ts';
 import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { datapathRefusal } from '../datapath/capabilities.ts';
-import { matchAddresses } from '../datapath/planDatapath.ts';
 import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
 import { ConnSync, peerQuota, type SyncTls } from '../sync/ConnSync.ts';
 
@@ -109,16 +109,10 @@ export class Agent implements AgentApi {
   /** An asynchronous save of the CI states in flight; `again`: states changed meanwhile. */
   private ciSave?: { again: boolean; done: Promise<void> };
   private datapath?: Datapath;
-  private readonly dpLoop: CoalescingLoop;
-  /** Rules (by key) the next datapath pass must (re)program or remove. */
-  private readonly dpDirty = new Set<string>();
-  /** Whether each rule is in the datapath, and if not why. Absent: waiting for its first pass. */
-  private readonly ruleState = new Map<string, RuleProgramState>();
-  /** Keys whose rule the datapath does not carry (kept beside ruleState, so no pass scans the table). */
-  private readonly notProgrammed = new Set<string>();
+  /** The datapath reconciler: dirty rules into the eBPF maps, and whether each is there. */
+  private readonly programmer: RuleProgrammer;
   /** Every (match address, port, protocol) a rule serves -> that rule's key: one rule per service. */
-  private readonly services = new Map<string, string>();
-  private dpRetry?: NodeJS.Timeout;
+  private readonly services = new ServiceIndex();
   private connSync?: ConnSync;
 
   private readonly store: ConfigStore;
@@ -144,9 +138,6 @@ export class Agent implements AgentApi {
     this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
     this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
     this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.onEndpointsChanged(hosts), { log }));
-    // A pass programs only the rules that changed since the last one. Passes
-    // a couple of ms apart still fold a burst of POSTs into a few passes (each
-    // pass that removes something reads the connection table once).
     this.neighborBfd = new NeighborBfd({
       bfd: () => this.bfd,
       startBfd: () => this.bfdManager(),
@@ -156,12 +147,21 @@ export class Agent implements AgentApi {
       instance: DEFAULT_INSTANCE,
       logger: this.log,
     });
-    this.dpLoop = new CoalescingLoop(async () => this.programDatapath(), {
-      spacingMs: 2,
-      onError: (err) => {
-        this.log.error({ err: (err as Error).message }, 'programming the datapath failed; retrying');
-        return 1000;
+    this.programmer = new RuleProgrammer({
+      rules: this.rules,
+      datapath: () => this.datapath,
+      alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
+      instanceVip: (instance) => {
+        const vip = this.ciStates.get(instance)?.vip;
+        return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
       },
+      programmed: (key, rule) => this.haNode?.ruleProgrammed(key, rule),
+      offerChanged: (key, rule) => this.vips.setOffer(key, this.offerOf(key, rule)),
+      passDone: (offersChanged) => {
+        this.haNode?.ownershipChanged();
+        if (offersChanged) this.publishRoutes();
+      },
+      log: this.log,
     });
     this.bfdEvents = new BfdEventRouter({
       haPeer: (instance, ip, up, held) => this.haNode?.peerBfd(instance, ip, up, held),
@@ -203,8 +203,8 @@ export class Agent implements AgentApi {
       this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
       // hostonearm serves the node's addresses and dsr needs on-link endpoints: both follow address changes.
       this.datapath.onAddressesChanged = () => {
-        for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) this.dpDirty.add(k);
-        this.dpLoop.kick();
+        for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) this.programmer.mark(k);
+        this.programmer.loop.kick();
       };
       // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
       this.datapath.start({ holdAttach: this.datapath.pin.adopted });
@@ -224,11 +224,11 @@ export class Agent implements AgentApi {
     // while the rules go into the datapath. Nothing is advertised before a
     // rule is programmed.
     if (this.bgpEnabled) await this.startBgp();
-    for (const k of this.rules.keys()) this.dpDirty.add(k);
-    for (const [k, r] of this.rules) this.claimServices(k, r);
+    for (const k of this.rules.keys()) this.programmer.mark(k);
+    for (const [k, r] of this.rules) this.services.claim(k, r);
     // Rules into the datapath before connection sync: entries from peers are
     // only taken for services we have.
-    await this.programDatapath();
+    await this.programmer.pass();
     this.datapath?.releaseAttach();
     await this.connSync?.start();
     this.log.info(
@@ -354,8 +354,8 @@ export class Agent implements AgentApi {
     this.haNode?.roleChanged(cur, s);
     // fullnat's source follows the instance's floating address.
     if (cur?.vip !== s.vip) {
-      for (const [k, r] of this.rules) if (r.serviceArguments.mode === 2 && ruleInstance(r) === s.instance) this.dpDirty.add(k);
-      this.dpLoop.kickNow();
+      for (const [k, r] of this.rules) if (r.serviceArguments.mode === 2 && ruleInstance(r) === s.instance) this.programmer.mark(k);
+      this.programmer.loop.kickNow();
     }
   }
 
@@ -412,8 +412,7 @@ export class Agent implements AgentApi {
     this.bgp?.stopWatches();
     this.neighborBfd.close();
     this.prober.close();
-    this.dpLoop.close();
-    if (this.dpRetry) clearTimeout(this.dpRetry);
+    this.programmer.close();
     await this.connSync?.close();
     this.datapath?.close();
     // Planned stop: the VIPs go back so the peer's announcement wins at once.
@@ -434,7 +433,7 @@ export class Agent implements AgentApi {
 
   /** Resolves once BGP and kernel routes have caught up with the current state. */
   async settled(): Promise<void> {
-    await this.dpLoop.whenIdle();
+    await this.programmer.loop.whenIdle();
     await this.haNode?.whenIdle();
     await this.bgp?.whenIdle();
   }
@@ -452,85 +451,17 @@ export class Agent implements AgentApi {
    * while it is monitored and all its endpoints are down.
    */
   private offerOf(key: string, rule: LbRule): VipOffer | undefined {
-    if (!rule.serviceArguments.bgp || !this.ruleState.get(key)?.programmed || !this.prober.ruleAlive(rule)) return undefined;
+    if (!rule.serviceArguments.bgp || !this.programmer.isProgrammed(key) || !this.prober.ruleAlive(rule)) return undefined;
     return { instance: ruleInstance(rule), ips: ruleVips(rule) };
-  }
-
-  /** One pass writes the rules that changed, with liveness and floating addresses, into the eBPF maps. */
-  private async programDatapath(): Promise<void> {
-    if (this.dpDirty.size === 0) return;
-    const keys = [...this.dpDirty];
-    this.dpDirty.clear();
-    const states = this.ciStates;
-    let result: Map<string, RuleProgramState>;
-    if (!this.datapath) {
-      result = new Map(keys.map((k) => [k, { programmed: false, reason: 'the eBPF datapath is not loaded on this node' }]));
-    } else {
-      try {
-        result = this.datapath.program(
-          keys.map((k) => [k, this.rules.get(k)] as const),
-          {
-            alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
-            instanceVip: (instance) => {
-              const vip = states.get(instance)?.vip;
-              return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
-            },
-            localAddresses: (family) => this.datapath!.nodeAddresses(family),
-            onLink: (address) => this.datapath!.isOnLink(address),
-          },
-        );
-      } catch (err) {
-        for (const k of keys) this.dpDirty.add(k);
-        throw err;
-      }
-    }
-    let offersChanged = false;
-    let removed = false;
-    for (const k of keys) {
-      const rule = this.rules.get(k);
-      if (!rule) {
-        this.haNode?.ruleProgrammed(k, undefined);
-        removed = true;
-        this.ruleState.delete(k);
-        this.notProgrammed.delete(k);
-        continue;
-      }
-      const st = result.get(k) ?? { programmed: false, reason: 'not planned' };
-      const prev = this.ruleState.get(k);
-      this.ruleState.set(k, st);
-      this.haNode?.ruleProgrammed(k, st.programmed ? rule : undefined);
-      if (st.programmed) this.notProgrammed.delete(k);
-      else this.notProgrammed.add(k);
-      if (!st.programmed && (prev?.programmed !== false || prev.reason !== st.reason)) {
-        this.log.warn({ rule: k, reason: st.reason }, 'rule not programmed into the eBPF datapath; its VIP is not advertised for it');
-      }
-      if (prev?.programmed !== st.programmed) {
-        this.vips.setOffer(k, this.offerOf(k, rule));
-        offersChanged = true;
-      }
-    }
-    this.haNode?.ownershipChanged();
-    if (offersChanged) this.publishRoutes();
-    // A removal may free what a waiting rule needs; kernel refusals get another try later.
-    if (this.notProgrammed.size > 0 && removed) for (const k of this.notProgrammed) this.dpDirty.add(k);
-    if (this.notProgrammed.size > 0 && this.datapath && !this.dpRetry) {
-      this.dpRetry = setTimeout(() => {
-        this.dpRetry = undefined;
-        for (const k of this.notProgrammed) this.dpDirty.add(k);
-        this.dpLoop.kick();
-      }, 5000);
-      this.dpRetry.unref();
-    }
-    if (this.dpDirty.size > 0) this.dpLoop.kick();
   }
 
   private onEndpointsChanged(hosts?: ReadonlySet<string>): void {
     for (const [key, rule] of this.rules) {
       if (!this.prober.affects(rule, hosts)) continue;
-      this.dpDirty.add(key);
+      this.programmer.mark(key);
       this.vips.setOffer(key, this.offerOf(key, rule));
     }
-    this.dpLoop.kickNow();
+    this.programmer.loop.kickNow();
     // Traffic to a dead service must stop now, not after the next burst slot.
     this.publishRoutes(true);
   }
@@ -538,24 +469,16 @@ export class Agent implements AgentApi {
   /** Changes the in-memory table and what it advertises; persistRules makes it durable. */
   private putRule(key: string, rule: LbRule | undefined): void {
     const cur = this.rules.get(key);
-    if (cur) this.releaseServices(key, cur);
+    if (cur) this.services.release(key, cur);
     if (rule) {
       this.rules.set(key, rule);
-      this.claimServices(key, rule);
+      this.services.claim(key, rule);
     } else {
       this.rules.delete(key);
     }
     this.vips.setOffer(key, rule && this.offerOf(key, rule));
-    this.dpDirty.add(key);
-    this.dpLoop.kick();
-  }
-
-  private claimServices(key: string, rule: LbRule): void {
-    for (const s of serviceIds(rule)) if (!this.services.has(s)) this.services.set(s, key);
-  }
-
-  private releaseServices(key: string, rule: LbRule): void {
-    for (const s of serviceIds(rule)) if (this.services.get(s) === key) this.services.delete(s);
+    this.programmer.mark(key);
+    this.programmer.loop.kick();
   }
 
   private publishBgpConfig(urgent = false): void {
@@ -596,7 +519,7 @@ export class Agent implements AgentApi {
       bgpEnabled: this.bgpEnabled,
       ...(sup ? { gobgpd: { state: sup.state, pid: sup.pid, restarts: sup.restarts } } : {}),
       rules: this.rules.size,
-      rulesNotProgrammed: this.notProgrammed.size,
+      rulesNotProgrammed: this.programmer.notProgrammedCount,
       advertisedVips: this.bgp?.reconciler.advertisedCount ?? 0,
       uptimeSeconds: Math.round((now - this.startedAt) / 1000),
       ...(dp
@@ -640,7 +563,7 @@ export class Agent implements AgentApi {
     if (probesChanged) this.prober.sync(this.rules.values());
     this.publishRoutes();
     // Answered once the change is on disk and in the datapath: a 200 means traffic flows.
-    const programmed = this.dpLoop.nextPass();
+    const programmed = this.programmer.loop.nextPass();
     try {
       await this.ruleStore.save(ops);
       await programmed;
@@ -683,27 +606,8 @@ export class Agent implements AgentApi {
     }
     const refusal = datapathRefusal(stored);
     if (refusal) throw refusal;
-    this.checkRoom(key, stored, cur);
+    this.services.checkRoom(key, stored, cur, this.rules.size, this.datapath?.ruleCapacity ?? MAX_RULES, this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES);
     await this.changeRules([{ key, rule: stored }]);
-  }
-
-  /** Refuses a rule whose services another rule serves, or that the datapath has no room for. */
-  private checkRoom(key: string, rule: LbRule, cur: LbRule | undefined): void {
-    const ids = serviceIds(rule);
-    for (const id of ids) {
-      const owner = this.services.get(id);
-      if (owner !== undefined && owner !== key) {
-        const [addr, port, proto] = id.split('|');
-        throw new ConflictError(`lbrule-exists error: ${addr}:${port}/${proto} is already served by the rule ${owner} (rules on one address, port and protocol cannot be told apart by block or host)`);
-      }
-    }
-    const maxRules = this.datapath?.ruleCapacity ?? MAX_RULES;
-    const maxEntries = this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES;
-    if (!cur && this.rules.size >= maxRules) throw new ApiError(403, `lbrule capacity: the datapath holds at most ${maxRules} rules (--max-rules)`);
-    const grow = ids.length - (cur ? serviceIds(cur).length : 0);
-    if (this.services.size + grow > maxEntries) {
-      throw new ApiError(403, `lbrule capacity: the datapath holds at most ${maxEntries} address/port entries (port ranges and secondary IPs count one per port and address; four per rule of --max-rules)`);
-    }
   }
 
   logLevel(): string {
@@ -731,7 +635,7 @@ export class Agent implements AgentApi {
       }
     }
     const reconcile = [
-      { loop: 'datapath', durations: this.dpLoop.durations.data() },
+      { loop: 'datapath', durations: this.programmer.loop.durations.data() },
       ...(this.bgp ? [{ loop: 'bgp', durations: this.bgp.reconciler.passDurations }] : []),
       ...(this.bgp?.routeSync ? [{ loop: 'kernel_routes', durations: this.bgp.routeSync.passDurations }] : []),
     ];
@@ -752,7 +656,7 @@ export class Agent implements AgentApi {
 
   listLbRules(): ListedLbRule[] {
     if (this.bgpOnly) return [];
-    return lbRuleList(this.rules, (k) => this.ruleState.get(k), (r, ep) => this.prober.endpointState(r, ep), this.datapath?.ruleTraffic());
+    return lbRuleList(this.rules, (k) => this.programmer.stateOf(k), (r, ep) => this.prober.endpointState(r, ep), this.datapath?.ruleTraffic());
   }
 
   async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
@@ -784,21 +688,21 @@ export class Agent implements AgentApi {
     this.requireLbMode();
     this.prober.addHost(spec);
     // Answered once the datapath has it, as a rule POST is.
-    await this.dpLoop.nextPass();
+    await this.programmer.loop.nextPass();
   }
 
   async deleteEndpointHost(q: EndpointHostDeleteQuery): Promise<void> {
     this.requireLbMode();
     this.prober.deleteHost(q);
     // Answered once the datapath has it, as a rule POST is.
-    await this.dpLoop.nextPass();
+    await this.programmer.loop.nextPass();
   }
 
   async setEndpointHostState(post: EndpointHostStatePost): Promise<void> {
     this.requireLbMode();
     this.prober.setHostState(post);
     // Answered once the datapath has it, as a rule POST is.
-    await this.dpLoop.nextPass();
+    await this.programmer.loop.nextPass();
   }
 
   listEndpointHosts(): EndpointHostRow[] {
@@ -992,13 +896,4 @@ function bfdParams(spec: BfdSessionSpec) {
     multiplier: spec.multiplier,
     auth: spec.auth,
   };
-}
-
-/** The services a rule serves in the datapath: (match address, port, protocol) for every port of its range. */
-function serviceIds(rule: LbRule): string[] {
-  const sa = rule.serviceArguments;
-  const pmax = sa.portMax && sa.portMax > sa.port ? sa.portMax : sa.port;
-  const out: string[] = [];
-  for (const addr of matchAddresses(rule)) for (let p = sa.port; p <= pmax; p++) out.push(`${addr}|${p}|${sa.protocol}`);
-  return out;
 }
