@@ -6,14 +6,10 @@ import { isDeepStrictEqual } from 'node:util';
 import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
 import { RestServer, type ApiLimits } from '../api/RestServer.ts';
 import { guarded, processFaults } from '../util/faults.ts';
-import type { AgentApi, AgentStatus, BfdSessionInfo, BfdStatus, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, DrainInfo, ListedLbRule } from '../api/AgentApi.ts';
+import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, DrainInfo, ListedLbRule } from '../api/AgentApi.ts';
 import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
-import type { NativeBfdTransport } from '../bfd/NativeBfdTransport.ts';
-import { completeBfdSession, type BfdSessionPost, type BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
-import { BfdManager } from '../bfd/BfdManager.ts';
+import type { BfdSessionPost, BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { NeighborBfd } from '../bgp/NeighborBfd.ts';
-import { createBfdTransport } from '../bfd/createBfdTransport.ts';
-import { bfdDiagName } from '../bfd/BfdPacket.ts';
 import { ApiError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
 import { LOG_LEVELS, currentLogLevel, setLogLevel, type Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
@@ -25,7 +21,7 @@ import { HA_DEFAULT_PRIORITY, alwaysSynced } from '../ha/HaManager.ts';
 import type { PeerApiAccess } from '../ha/peerView.ts';
 import { releaseStaleVips, systemAddressDriver } from '../ha/VipOwner.ts';
 import { startupVips } from '../ha/restoredRoles.ts';
-import { HaNode, bfdKey, type HaNodeOptions } from '../ha/HaNode.ts';
+import { HaNode, type HaNodeOptions } from '../ha/HaNode.ts';
 import { BfdEventRouter } from '../ha/BfdEventRouter.ts';
 import { UNSPECIFIED } from '../ha/ProgrammedVips.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
@@ -35,10 +31,11 @@ import type { PeerTimers } from '../bgp/planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { countEndpoints, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
 import { DEGRADED_WINDOW_MS, StatusView } from '../api/statusView.ts';
-import { bfdSessionList, bfdStatusOf, bgpNeighborList, ciStateList, conntrackList, drainInfo, lbRuleList, type LivePeer } from '../api/stateViews.ts';
+import { bgpNeighborList, ciStateList, conntrackList, drainInfo, lbRuleList, type LivePeer } from '../api/stateViews.ts';
 import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
 import { RuleProgrammer } from './RuleProgrammer.ts';
 import { ServiceIndex } from './ServiceIndex.ts';
+import { BfdSessions } from './BfdSessions.ts';
 import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { datapathRefusal } from '../datapath/capabilities.ts';
 import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
@@ -95,11 +92,8 @@ export class Agent implements AgentApi {
   private ciStates = new Map<string, CiState>();
   private bgpGlobal?: BgpGlobalConfig;
   private bgpNeighbors = new Map<string, BgpNeighborConfig>();
-  private bfd?: BfdManager;
-  private bfdTransport?: NativeBfdTransport;
-  /** Saved or --ka sessions that could not be started, for /status. */
-  private bfdNotStarted: BfdStatus['notStarted'] = [];
-  private bfdSpecs = new Map<string, BfdSessionSpec>();
+  /** Configured BFD sessions (config/bfd, --ka) and the manager that runs every session. */
+  private readonly bfdSessions: BfdSessions;
   /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json), AdminDown until BGP is Established. */
   private readonly neighborBfd: NeighborBfd;
   /** Where BFD state changes go: HA peers, the upstream tracker, BGP neighbours. */
@@ -138,12 +132,20 @@ export class Agent implements AgentApi {
     this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
     this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
     this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.onEndpointsChanged(hosts), { log }));
+    this.bfdSessions = new BfdSessions({
+      options: opts.bfd,
+      save: (specs) => this.store.saveBfdSessions(specs),
+      stateChange: (c) => this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteDiag),
+      started: (spec) => this.registerHaPeer(spec),
+      deleted: (instance, ip) => this.haNode?.unregisterPeer(instance, ip),
+      log,
+    });
     this.neighborBfd = new NeighborBfd({
-      bfd: () => this.bfd,
-      startBfd: () => this.bfdManager(),
-      configured: (instance, ip) => this.bfdSpecs.has(bfdKey(instance, ip)),
+      bfd: () => this.bfdSessions.current,
+      startBfd: () => this.bfdSessions.start(),
+      configured: (instance, ip) => this.bfdSessions.has(instance, ip),
       gated: this.bgpEnabled,
-      started: (ip) => this.warnUnauthenticated(ip, undefined),
+      started: (ip) => this.bfdSessions.warnUnauthenticated(ip, undefined),
       instance: DEFAULT_INSTANCE,
       logger: this.log,
     });
@@ -182,7 +184,7 @@ export class Agent implements AgentApi {
           roles: () => this.ciStates,
           changeRole: (s, reason) => this.changeCiState(s, reason, false),
           resetRole: (instance) => this.resetCiState(instance),
-          bfd: () => this.bfd,
+          bfd: () => this.bfdSessions.current,
           isBgpNeighbor: (ip) => this.bgpNeighbors.has(ip),
           drainingChanged: () => this.publishBgpConfig(true),
         },
@@ -248,9 +250,8 @@ export class Agent implements AgentApi {
     this.haNode?.begin();
   }
 
-  /** Saved sessions come back; one that cannot (a key file gone) is logged and kept on disk. */
+  /** Saved sessions come back, and the --ka session; one that cannot (a key file gone) is logged and kept on disk. */
   private async restoreBfd(specs: BfdSessionSpec[]): Promise<void> {
-    for (const spec of specs) this.bfdSpecs.set(bfdKey(spec.instance, spec.remoteIp), spec);
     const ka = this.opts.ha?.ka;
     const kaSpec: BfdSessionSpec | undefined = ka && {
       instance: DEFAULT_INSTANCE,
@@ -259,22 +260,7 @@ export class Agent implements AgentApi {
       intervalUs: ka.intervalUs,
       multiplier: ka.multiplier,
     };
-    // As in loxilb, a saved session with the same peer wins over --ka.
-    const kaKey = kaSpec && bfdKey(kaSpec.instance, kaSpec.remoteIp);
-    const all = kaSpec && !this.bfdSpecs.has(kaKey!) ? [...specs, kaSpec] : specs;
-    if (all.length === 0) return;
-    const m = await this.bfdManager();
-    for (const spec of all) {
-      try {
-        await m.addSession(bfdParams(spec));
-        this.warnUnauthenticated(spec.remoteIp, spec.auth);
-        await this.registerHaPeer(spec);
-      } catch (err) {
-        // Reported, not hung on: the rest of the agent starts, and /status says which session is missing and why.
-        this.bfdNotStarted.push({ instance: spec.instance, remoteIp: spec.remoteIp, reason: (err as Error).message });
-        this.log.error({ remoteIp: spec.remoteIp, instance: spec.instance, err: (err as Error).message }, 'BFD session not started');
-      }
-    }
+    await this.bfdSessions.restore(specs, kaSpec);
   }
 
   // ---- HA roles ----
@@ -418,7 +404,7 @@ export class Agent implements AgentApi {
     // Planned stop: the VIPs go back so the peer's announcement wins at once.
     await this.haNode?.close();
     // Peers get AdminDown: a planned stop, not a failure.
-    await this.bfd?.close({ graceful: true });
+    await this.bfdSessions.close();
     this.bgp?.closeLoops();
     await this.rest?.close();
     await this.bgp?.stopDaemon();
@@ -541,7 +527,7 @@ export class Agent implements AgentApi {
       ...(this.rest ? { api: this.rest.stats() } : {}),
       recentFaults: processFaults.recent(DEGRADED_WINDOW_MS),
       faults: processFaults.all(),
-      ...(this.bfd ? { bfd: this.bfdStatus() } : {}),
+      ...(this.bfdSessions.current ? { bfd: this.bfdSessions.status() } : {}),
       flagsNotInEffect: this.opts.flagsNotInEffect,
     });
   }
@@ -790,110 +776,17 @@ export class Agent implements AgentApi {
     return bgpNeighborList(this.bgpNeighbors.values(), peers, Date.now() / 1000);
   }
 
-  /** Says once per peer that its BFD session can be spoofed from the link. */
-  private warnUnauthenticated(remoteIp: string, auth: unknown): void {
-    if (auth) return;
-    this.log.warn(
-      { remoteIp },
-      'BFD session without authentication: anyone on the link can spoof its packets (hold it Up within --bfd-max-remote-*, or bring it Down); set authType and keyFile to close that',
-    );
-  }
-
-  /** The BFD manager, started on first use: UDP 3784 is only bound while sessions are wanted. */
-  private async bfdManager(): Promise<BfdManager> {
-    if (this.bfd) return this.bfd;
-    const transport = createBfdTransport();
-    this.bfdTransport = transport;
-    const m = new BfdManager({
-      transport,
-      logger: this.log.child({ part: 'bfd' }),
-      keyDir: this.opts.bfd?.keyDir,
-      ...(this.opts.bfd?.remoteLimits ? { remoteLimits: this.opts.bfd.remoteLimits } : {}),
-    });
-    m.on('stateChange', (c) => {
-      this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteDiag);
-      this.log.info(
-        { instance: c.instance, remoteIp: c.remoteIp, from: c.from, to: c.to, diag: bfdDiagName(c.diag), remoteDiag: bfdDiagName(c.remoteDiag) },
-        'BFD session state changed',
-      );
-    });
-    await m.start();
-    this.bfd = m;
-    return m;
-  }
-
-  private saveBfd(next: Map<string, BfdSessionSpec>): void {
-    this.store.saveBfdSessions([...next.values()]);
-    this.bfdSpecs = next;
-  }
-
   async setBfdSession(post: BfdSessionPost): Promise<void> {
     this.requireLbMode();
-    const m = await this.bfdManager();
-    const key = bfdKey(post.instance, post.remoteIp);
-    const cur = this.bfdSpecs.get(key);
-    // What the post leaves out keeps the saved session's timers.
-    const timers = cur && { intervalUs: post.intervalUs ?? cur.intervalUs, multiplier: post.multiplier ?? cur.multiplier };
-    // A saved session that could not start (its key file refused) is added afresh.
-    if (cur && m.get(post.instance, post.remoteIp)) {
-      // loxilb: a re-POST for the instance's session changes its timers (here through a Poll
-      // sequence); what it leaves out keeps its value (`loxicmd set bfd` sends sourceIp "").
-      const sourceIp = post.sourceIp ?? cur.sourceIp;
-      const auth = post.auth ?? cur.auth;
-      if (cur.sourceIp !== sourceIp || !isDeepStrictEqual(cur.auth, auth)) {
-        throw new ConflictError(`bfd existing session with ${post.remoteIp}: only interval and retryCount can change; delete it first`);
-      }
-      const spec: BfdSessionSpec = { ...cur, ...timers };
-      this.saveBfd(new Map(this.bfdSpecs).set(key, spec));
-      m.updateSession(spec.instance, spec.remoteIp, { txIntervalUs: spec.intervalUs, rxIntervalUs: spec.intervalUs, multiplier: spec.multiplier });
-      return;
-    }
-    const elsewhere = [...this.bfdSpecs.values()].filter((s) => s.remoteIp === post.remoteIp).map((s) => s.instance);
-    const spec = completeBfdSession({ ...post, ...timers }, elsewhere.length ? `; the session with ${post.remoteIp} is in instance ${elsewhere.join(', ')}` : '');
-    const next = new Map(this.bfdSpecs).set(key, spec);
-    await m.addSession(bfdParams(spec));
-    this.warnUnauthenticated(spec.remoteIp, spec.auth);
-    try {
-      this.saveBfd(next);
-    } catch (err) {
-      await m.deleteSession(spec.instance, spec.remoteIp);
-      throw err;
-    }
-    this.bfdNotStarted = this.bfdNotStarted.filter((n) => n.instance !== spec.instance || n.remoteIp !== spec.remoteIp);
-    await this.registerHaPeer(spec);
+    await this.bfdSessions.set(post);
   }
 
   listBfdSessions(): BfdSessionInfo[] {
-    return bfdSessionList(this.bfd?.list() ?? [], (instance, remoteIp) => this.bfdPurpose(instance, remoteIp));
-  }
-
-  private bfdStatus(): BfdStatus | undefined {
-    if (!this.bfd) return undefined;
-    return bfdStatusOf(this.bfd.list(), this.bfd.stats(), this.bfd.rxDropTotals(), this.bfdTransport?.stats(), this.bfdNotStarted);
+    return this.bfdSessions.list((instance, remoteIp) => this.bfdPurpose(instance, remoteIp));
   }
 
   async deleteBfdSession(remoteIp: string, instance: string): Promise<void> {
     this.requireLbMode();
-    const key = bfdKey(instance, remoteIp);
-    if (!this.bfdSpecs.has(key) || !this.bfd) throw new NotFoundError(`no bfd session with ${remoteIp} in instance ${instance}`);
-    const next = new Map(this.bfdSpecs);
-    next.delete(key);
-    this.saveBfd(next);
-    this.bfdNotStarted = this.bfdNotStarted.filter((n) => n.instance !== instance || n.remoteIp !== remoteIp);
-    this.haNode?.unregisterPeer(instance, remoteIp);
-    // Sends AdminDown for one detection time, so the peer knows this was on purpose.
-    if (this.bfd.get(instance, remoteIp)) await this.bfd.deleteSession(instance, remoteIp);
+    await this.bfdSessions.delete(remoteIp, instance);
   }
-}
-
-function bfdParams(spec: BfdSessionSpec) {
-  return {
-    instance: spec.instance,
-    remoteIp: spec.remoteIp,
-    sourceIp: spec.sourceIp,
-    txIntervalUs: spec.intervalUs,
-    rxIntervalUs: spec.intervalUs,
-    multiplier: spec.multiplier,
-    auth: spec.auth,
-  };
 }
