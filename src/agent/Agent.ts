@@ -36,6 +36,7 @@ import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
 import { RuleProgrammer } from './RuleProgrammer.ts';
 import { ServiceIndex } from './ServiceIndex.ts';
 import { BfdSessions } from './BfdSessions.ts';
+import { CiStateTable, type CiStateChange } from './CiStateTable.ts';
 import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { datapathRefusal } from '../datapath/capabilities.ts';
 import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
@@ -89,7 +90,8 @@ export class Agent implements AgentApi {
   private ruleStore!: RuleStore;
   /** What the rules and roles advertise, kept up to date change by change. */
   private readonly vips = new VipTable();
-  private ciStates = new Map<string, CiState>();
+  /** Each HA instance's role and floating address; changes fan out through roleChanged(). */
+  private readonly ciStates: CiStateTable;
   private bgpGlobal?: BgpGlobalConfig;
   private bgpNeighbors = new Map<string, BgpNeighborConfig>();
   /** Configured BFD sessions (config/bfd, --ka) and the manager that runs every session. */
@@ -100,8 +102,6 @@ export class Agent implements AgentApi {
   private readonly bfdEvents: BfdEventRouter;
   /** The HA side (LB mode): election, upstream, VIP ownership, hook, drain, restored roles. */
   private haNode?: HaNode;
-  /** An asynchronous save of the CI states in flight; `again`: states changed meanwhile. */
-  private ciSave?: { again: boolean; done: Promise<void> };
   private datapath?: Datapath;
   /** The datapath reconciler: dirty rules into the eBPF maps, and whether each is there. */
   private readonly programmer: RuleProgrammer;
@@ -130,6 +130,8 @@ export class Agent implements AgentApi {
     this.bgpOnly = opts.peer;
     this.bgpEnabled = opts.bgp || opts.peer;
     this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
+    this.ciStates = new CiStateTable(this.store, log);
+    this.ciStates.onChange((c) => this.roleChanged(c));
     this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
     this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.onEndpointsChanged(hosts), { log }));
     this.bfdSessions = new BfdSessions({
@@ -172,7 +174,7 @@ export class Agent implements AgentApi {
       neighborsDownChanged: () => this.publishBgpConfig(true),
       logger: this.log,
     });
-    this.ciStates.set(DEFAULT_INSTANCE, { instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' });
+    this.ciStates.restore([{ instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' }]);
   }
 
   async start(): Promise<void> {
@@ -181,9 +183,9 @@ export class Agent implements AgentApi {
       this.haNode = new HaNode(
         this.opts.ha,
         {
-          roles: () => this.ciStates,
-          changeRole: (s, reason) => this.changeCiState(s, reason, false),
-          resetRole: (instance) => this.resetCiState(instance),
+          roles: () => this.ciStates.all,
+          changeRole: (s, reason) => this.ciStates.set(s, reason, false),
+          resetRole: (instance) => this.vips.setCiStates(this.ciStates.reset(instance)),
           bfd: () => this.bfdSessions.current,
           isBgpNeighbor: (ip) => this.bgpNeighbors.has(ip),
           drainingChanged: () => this.publishBgpConfig(true),
@@ -213,7 +215,7 @@ export class Agent implements AgentApi {
     }
     if (!this.bgpOnly) {
       for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
-      for (const s of roles.values()) this.ciStates.set(s.instance, s);
+      this.ciStates.restore(roles.values());
       // Red hosts stay out from the first datapath pass on.
       for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
       this.startHa();
@@ -240,7 +242,7 @@ export class Agent implements AgentApi {
     if (!this.bgpOnly) await this.restoreBfd(saved.bfdSessions);
     await this.neighborBfd.startAll(this.bgpNeighbors.values());
     this.prober.sync(this.rules.values());
-    this.vips.setCiStates(this.ciStates);
+    this.vips.setCiStates(this.ciStates.all);
     this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(k, r)]));
     this.publishRoutes();
     this.rest = new RestServer(this, this.log.child({ part: 'api' }), this.opts.api);
@@ -307,33 +309,13 @@ export class Agent implements AgentApi {
     await this.haNode?.registerPeer(spec);
   }
 
-  /** The instance is BFD-elected from now on: NOT_DEFINED (holds no VIP) until the election, not saved, no hook. */
-  private resetCiState(instance: string): void {
-    const cur = this.ciStates.get(instance);
-    const next = new Map(this.ciStates).set(instance, { instance, state: 'NOT_DEFINED', vip: cur?.vip ?? '0.0.0.0' });
-    this.ciStates = next;
-    this.vips.setCiStates(next);
-  }
-
   private trackNeighbors(): void {
     this.haNode?.trackNeighbors(this.bgpNeighbors.values(), this.bgpGlobal?.localAs);
   }
 
-  /** Every change of state, from BFD or the API: BGP attributes, VIP ownership, hook. */
-  private changeCiState(s: CiState, reason: string, mustSave = true): void {
-    const cur = this.ciStates.get(s.instance);
-    if (cur && cur.state === s.state && cur.vip === s.vip) return;
-    const next = new Map(this.ciStates);
-    next.set(s.instance, { ...s });
-    // The API's change is on disk before it is answered; an election's is
-    // served first and saved after (its fsyncs would delay every failover).
-    if (mustSave) {
-      this.store.saveCiStates([...next.values()]);
-      if (this.ciSave) this.ciSave.again = true;
-    }
-    this.ciStates = next;
-    if (!mustSave) this.saveCiStatesSoon();
-    this.vips.setCiStates(next);
+  /** A CI state changed (saved or being saved): BGP attributes, VIP ownership, hook, fullnat's source. */
+  private roleChanged({ cur, next: s, reason, states }: CiStateChange): void {
+    this.vips.setCiStates(states);
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
     if (cur && cur.state !== s.state) this.roleChanges.set(s.instance, (this.roleChanges.get(s.instance) ?? 0) + 1);
     this.publishRoutes(true);
@@ -343,28 +325,6 @@ export class Agent implements AgentApi {
       for (const [k, r] of this.rules) if (r.serviceArguments.mode === 2 && ruleInstance(r) === s.instance) this.programmer.mark(k);
       this.programmer.loop.kickNow();
     }
-  }
-
-  /** Writes the current CI states off the event loop; one write at a time, the last one with the latest states. */
-  private saveCiStatesSoon(): void {
-    if (this.ciSave) {
-      this.ciSave.again = true;
-      return;
-    }
-    const run = { again: false, done: Promise.resolve() };
-    this.ciSave = run;
-    run.done = (async () => {
-      try {
-        do {
-          run.again = false;
-          await this.store.saveCiStatesAsync([...this.ciStates.values()]);
-        } while (run.again);
-      } catch (err) {
-        processFaults.record('saving HA states', err, this.log);
-      } finally {
-        this.ciSave = undefined;
-      }
-    })();
   }
 
   private async startBgp(): Promise<void> {
@@ -408,7 +368,7 @@ export class Agent implements AgentApi {
     this.bgp?.closeLoops();
     await this.rest?.close();
     await this.bgp?.stopDaemon();
-    await this.ciSave?.done;
+    await this.ciStates.whenSaved();
     await this.store.close();
   }
 
@@ -697,7 +657,7 @@ export class Agent implements AgentApi {
 
   async setCiState(s: CiState): Promise<void> {
     this.requireLbMode();
-    this.changeCiState(s, 'set over the API');
+    this.ciStates.set(s, 'set over the API', true);
     this.haNode?.settleRole(s.instance);
   }
 
@@ -705,7 +665,7 @@ export class Agent implements AgentApi {
     if (this.bgpOnly) return [];
     const ha = this.haNode;
     return ciStateList(
-      this.ciStates.values(),
+      this.ciStates.all.values(),
       ha ? ha.ciStateSources() : { priority: HA_DEFAULT_PRIORITY, info: () => undefined, draining: false, restoring: () => undefined },
     );
   }
