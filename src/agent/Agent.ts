@@ -1,7 +1,11 @@
-// Composition root of the node agent: holds the desired state (LB rules, HA
-// roles, BGP config), persists it, and wires the parts that make it true:
-// the gobgpd supervisor and BGP reconciler, the kernel route sync, endpoint
-// probes and the REST server.
+// Composition root of the node agent. It builds the parts and wires them:
+// the desired state (the LB rules here, CiStateTable, BgpConfigTable,
+// BfdSessions), and what makes it true: RuleProgrammer (datapath), BgpNode
+// (gobgpd, kernel routes), HaNode (election, L2 VIPs, hook, drain),
+// NeighborBfd, BfdEventRouter, endpoint probes and the REST server. Still
+// here, for the next steps of issue 13: the LB rule table with its journal
+// and the AgentApi methods' checks (which a NodeState and a reconciler list
+// registered by mode are to replace).
 import { isDeepStrictEqual } from 'node:util';
 import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
 import { RestServer, type ApiLimits } from '../api/RestServer.ts';
@@ -37,6 +41,7 @@ import { RuleProgrammer } from './RuleProgrammer.ts';
 import { ServiceIndex } from './ServiceIndex.ts';
 import { BfdSessions } from './BfdSessions.ts';
 import { CiStateTable, type CiStateChange } from './CiStateTable.ts';
+import { BgpConfigTable } from './BgpConfigTable.ts';
 import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { datapathRefusal } from '../datapath/capabilities.ts';
 import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
@@ -92,8 +97,8 @@ export class Agent implements AgentApi {
   private readonly vips = new VipTable();
   /** Each HA instance's role and floating address; changes fan out through roleChanged(). */
   private readonly ciStates: CiStateTable;
-  private bgpGlobal?: BgpGlobalConfig;
-  private bgpNeighbors = new Map<string, BgpNeighborConfig>();
+  /** BGP global config and neighbours; a change re-targets the upstream tracker. */
+  private readonly bgpConfig: BgpConfigTable;
   /** Configured BFD sessions (config/bfd, --ka) and the manager that runs every session. */
   private readonly bfdSessions: BfdSessions;
   /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json), AdminDown until BGP is Established. */
@@ -132,6 +137,8 @@ export class Agent implements AgentApi {
     this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
     this.ciStates = new CiStateTable(this.store, log);
     this.ciStates.onChange((c) => this.roleChanged(c));
+    this.bgpConfig = new BgpConfigTable(this.store);
+    this.bgpConfig.onChange(() => this.trackNeighbors());
     this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
     this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.onEndpointsChanged(hosts), { log }));
     this.bfdSessions = new BfdSessions({
@@ -170,7 +177,7 @@ export class Agent implements AgentApi {
     this.bfdEvents = new BfdEventRouter({
       haPeer: (instance, ip, up, held) => this.haNode?.peerBfd(instance, ip, up, held),
       router: (ip, up) => this.haNode?.routerBfd(ip, up),
-      isBgpNeighbor: (ip) => this.bgpNeighbors.has(ip),
+      isBgpNeighbor: (ip) => this.bgpConfig.has(ip),
       neighborsDownChanged: () => this.publishBgpConfig(true),
       logger: this.log,
     });
@@ -187,7 +194,7 @@ export class Agent implements AgentApi {
           changeRole: (s, reason) => this.ciStates.set(s, reason, false),
           resetRole: (instance) => this.vips.setCiStates(this.ciStates.reset(instance)),
           bfd: () => this.bfdSessions.current,
-          isBgpNeighbor: (ip) => this.bgpNeighbors.has(ip),
+          isBgpNeighbor: (ip) => this.bgpConfig.has(ip),
           drainingChanged: () => this.publishBgpConfig(true),
         },
         { port: this.opts.port, peer: this.opts.api?.peer },
@@ -221,8 +228,7 @@ export class Agent implements AgentApi {
       this.startHa();
     }
     this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
-    this.bgpGlobal = saved.bgpGlobal;
-    for (const n of saved.bgpNeighbors) this.bgpNeighbors.set(n.ipAddress, n);
+    this.bgpConfig.restore(saved.bgpGlobal, saved.bgpNeighbors);
     this.trackNeighbors();
     // gobgpd first: its sessions take a second or more to come up, so they do
     // while the rules go into the datapath. Nothing is advertised before a
@@ -236,11 +242,11 @@ export class Agent implements AgentApi {
     this.datapath?.releaseAttach();
     await this.connSync?.start();
     this.log.info(
-      { rules: this.rules.size, neighbors: this.bgpNeighbors.size, global: Boolean(this.bgpGlobal) },
+      { rules: this.rules.size, neighbors: this.bgpConfig.neighbors.size, global: Boolean(this.bgpConfig.global) },
       'restored saved configuration',
     );
     if (!this.bgpOnly) await this.restoreBfd(saved.bfdSessions);
-    await this.neighborBfd.startAll(this.bgpNeighbors.values());
+    await this.neighborBfd.startAll(this.bgpConfig.neighbors.values());
     this.prober.sync(this.rules.values());
     this.vips.setCiStates(this.ciStates.all);
     this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(k, r)]));
@@ -301,7 +307,7 @@ export class Agent implements AgentApi {
   /** What a BFD session is for, as GET config/bfd/all reports it. */
   private bfdPurpose(instance: string, remoteIp: string): BfdSessionInfo['purpose'] {
     if (this.haNode?.isPeerSession(instance, remoteIp)) return 'ha-peer';
-    return this.bgpNeighbors.has(remoteIp) ? 'bgp-neighbor' : 'link';
+    return this.bgpConfig.has(remoteIp) ? 'bgp-neighbor' : 'link';
   }
 
   /** A saved or posted BFD session: an HA peer's drives the election (HaNode). */
@@ -310,7 +316,7 @@ export class Agent implements AgentApi {
   }
 
   private trackNeighbors(): void {
-    this.haNode?.trackNeighbors(this.bgpNeighbors.values(), this.bgpGlobal?.localAs);
+    this.haNode?.trackNeighbors(this.bgpConfig.neighbors.values(), this.bgpConfig.global?.localAs);
   }
 
   /** A CI state changed (saved or being saved): BGP attributes, VIP ownership, hook, fullnat's source. */
@@ -430,8 +436,8 @@ export class Agent implements AgentApi {
   private publishBgpConfig(urgent = false): void {
     this.bgp?.setConfig(
       {
-        global: this.bgpGlobal,
-        neighbors: [...this.bgpNeighbors.values()],
+        global: this.bgpConfig.global,
+        neighbors: [...this.bgpConfig.neighbors.values()],
         timers: this.opts.peerTimers,
         bfdDown: this.bfdEvents.neighborsDown(),
         drain: this.haNode?.draining ?? false,
@@ -693,34 +699,22 @@ export class Agent implements AgentApi {
 
   async setBgpGlobal(cfg: BgpGlobalConfig): Promise<void> {
     this.requireBgp();
-    this.store.saveBgp(cfg, [...this.bgpNeighbors.values()]);
-    this.bgpGlobal = cfg;
-    this.trackNeighbors();
+    this.bgpConfig.setGlobal(cfg);
     this.publishBgpConfig();
   }
 
   async addBgpNeighbor(n: BgpNeighborConfig): Promise<void> {
     this.requireBgp();
-    const ip = n.ipAddress;
-    if (this.bgpNeighbors.has(ip)) throw new ConflictError(`bgp neighbor ${ip} already exists`);
-    const next = new Map(this.bgpNeighbors);
-    next.set(ip, n);
-    this.store.saveBgp(this.bgpGlobal, [...next.values()]);
-    this.bgpNeighbors = next;
-    this.trackNeighbors();
+    this.bgpConfig.addNeighbor(n);
     this.publishBgpConfig();
     if (n.bfd) await this.neighborBfd.ensure(n);
   }
 
   async deleteBgpNeighbor(ip: string): Promise<void> {
     this.requireBgp();
-    if (!this.bgpNeighbors.has(ip)) throw new NotFoundError(`bgp neighbor ${ip} not found`);
-    const next = new Map(this.bgpNeighbors);
-    next.delete(ip);
-    this.store.saveBgp(this.bgpGlobal, [...next.values()]);
-    this.bgpNeighbors = next;
-    this.trackNeighbors();
+    this.bgpConfig.deleteNeighbor(ip);
     this.bfdEvents.forget(ip);
+    // The neighbour's BFD session ends (AdminDown for a detection time) before gobgpd drops the neighbour.
     await this.neighborBfd.drop(ip);
     this.publishBgpConfig();
   }
@@ -733,7 +727,7 @@ export class Agent implements AgentApi {
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'gobgpd not answering ListPeer');
     }
-    return bgpNeighborList(this.bgpNeighbors.values(), peers, Date.now() / 1000);
+    return bgpNeighborList(this.bgpConfig.neighbors.values(), peers, Date.now() / 1000);
   }
 
   async setBfdSession(post: BfdSessionPost): Promise<void> {
