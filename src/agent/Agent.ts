@@ -1,25 +1,24 @@
 // Composition root of the node agent. It builds the parts and wires them:
-// the desired state (the LB rules here, CiStateTable, BgpConfigTable,
-// BfdSessions), and what makes it true: RuleProgrammer (datapath), BgpNode
-// (gobgpd, kernel routes), HaNode (election, L2 VIPs, hook, drain),
-// NeighborBfd, BfdEventRouter, endpoint probes and the REST server. Still
-// here, for the next steps of issue 13: the LB rule table with its journal
-// and the AgentApi methods' checks (which a NodeState and a reconciler list
+// the desired state (RuleTable, CiStateTable, BgpConfigTable, BfdSessions),
+// and what makes it true: RuleProgrammer (datapath), BgpNode (gobgpd,
+// kernel routes), HaNode (election, L2 VIPs, hook, drain), NeighborBfd,
+// BfdEventRouter, endpoint probes and the REST server. Still here, for the
+// next steps of issue 13: the fan-out of each change (ruleChanged,
+// roleChanged, publishBgpConfig), the start/stop order, and the mode checks
+// of the AgentApi methods (which one NodeState and a reconciler list
 // registered by mode are to replace).
-import { isDeepStrictEqual } from 'node:util';
-import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
+import { ConfigStore, RuleStore } from './ConfigStore.ts';
 import { RestServer, type ApiLimits } from '../api/RestServer.ts';
 import { guarded, processFaults } from '../util/faults.ts';
 import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, DrainInfo, ListedLbRule } from '../api/AgentApi.ts';
 import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
 import type { BfdSessionPost, BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { NeighborBfd } from '../bgp/NeighborBfd.ts';
-import { ApiError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
+import { ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
 import { LOG_LEVELS, currentLogLevel, setLogLevel, type Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
 import { EndpointHealth, type EndpointHostRow } from '../lb/EndpointHealth.ts';
 import type { EndpointHostDeleteQuery, EndpointHostSpec, EndpointHostStatePost } from '../lb/validateEndpointHost.ts';
-import { parseLbRule } from '../lb/validateLbRule.ts';
 import type { CiState } from '../ha/ClusterState.ts';
 import { HA_DEFAULT_PRIORITY, alwaysSynced } from '../ha/HaManager.ts';
 import type { PeerApiAccess } from '../ha/peerView.ts';
@@ -38,13 +37,11 @@ import { DEGRADED_WINDOW_MS, StatusView } from '../api/statusView.ts';
 import { bgpNeighborList, ciStateList, conntrackList, drainInfo, lbRuleList, type LivePeer } from '../api/stateViews.ts';
 import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
 import { RuleProgrammer } from './RuleProgrammer.ts';
-import { ServiceIndex } from './ServiceIndex.ts';
+import { RuleTable } from './RuleTable.ts';
 import { BfdSessions } from './BfdSessions.ts';
 import { CiStateTable, type CiStateChange } from './CiStateTable.ts';
 import { BgpConfigTable } from './BgpConfigTable.ts';
 import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
-import { datapathRefusal } from '../datapath/capabilities.ts';
-import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
 import { ConnSync, peerQuota, type SyncTls } from '../sync/ConnSync.ts';
 
 export const VERSION = '0.1.0';
@@ -91,8 +88,17 @@ export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, 
 export class Agent implements AgentApi {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
-  private readonly rules = new Map<string, LbRule>();
-  private ruleStore!: RuleStore;
+  /** The LB rules (config/loadbalancer): POST rules, journal, rollback; a change fans out through ruleChanged(). */
+  private readonly ruleTable = new RuleTable({
+    changed: (key, rule) => this.ruleChanged(key, rule),
+    batchDone: (probes) => {
+      if (probes) this.prober.sync(this.rules.values());
+      this.publishRoutes();
+    },
+    nextPass: () => this.programmer.loop.nextPass(),
+    capacity: () => ({ maxRules: this.datapath?.ruleCapacity ?? MAX_RULES, maxEntries: this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES }),
+  });
+  private readonly rules = this.ruleTable.rules;
   /** What the rules and roles advertise, kept up to date change by change. */
   private readonly vips = new VipTable();
   /** Each HA instance's role and floating address; changes fan out through roleChanged(). */
@@ -110,8 +116,6 @@ export class Agent implements AgentApi {
   private datapath?: Datapath;
   /** The datapath reconciler: dirty rules into the eBPF maps, and whether each is there. */
   private readonly programmer: RuleProgrammer;
-  /** Every (match address, port, protocol) a rule serves -> that rule's key: one rule per service. */
-  private readonly services = new ServiceIndex();
   private connSync?: ConnSync;
 
   private readonly store: ConfigStore;
@@ -221,13 +225,13 @@ export class Agent implements AgentApi {
       this.datapath.start({ holdAttach: this.datapath.pin.adopted });
     }
     if (!this.bgpOnly) {
-      for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
+      this.ruleTable.restore(saved.rules);
       this.ciStates.restore(roles.values());
       // Red hosts stay out from the first datapath pass on.
       for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
       this.startHa();
     }
-    this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
+    this.ruleTable.attach(new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords));
     this.bgpConfig.restore(saved.bgpGlobal, saved.bgpNeighbors);
     this.trackNeighbors();
     // gobgpd first: its sessions take a second or more to come up, so they do
@@ -235,7 +239,6 @@ export class Agent implements AgentApi {
     // rule is programmed.
     if (this.bgpEnabled) await this.startBgp();
     for (const k of this.rules.keys()) this.programmer.mark(k);
-    for (const [k, r] of this.rules) this.services.claim(k, r);
     // Rules into the datapath before connection sync: entries from peers are
     // only taken for services we have.
     await this.programmer.pass();
@@ -418,16 +421,8 @@ export class Agent implements AgentApi {
     this.publishRoutes(true);
   }
 
-  /** Changes the in-memory table and what it advertises; persistRules makes it durable. */
-  private putRule(key: string, rule: LbRule | undefined): void {
-    const cur = this.rules.get(key);
-    if (cur) this.services.release(key, cur);
-    if (rule) {
-      this.rules.set(key, rule);
-      this.services.claim(key, rule);
-    } else {
-      this.rules.delete(key);
-    }
+  /** A rule changed in memory (undefined: removed): its offer, and the datapath. */
+  private ruleChanged(key: string, rule: LbRule | undefined): void {
     this.vips.setOffer(key, rule && this.offerOf(key, rule));
     this.programmer.mark(key);
     this.programmer.loop.kick();
@@ -498,68 +493,9 @@ export class Agent implements AgentApi {
     });
   }
 
-  /**
-   * Applies changes to the table and resolves once they are on disk. Saves
-   * are group commits to a journal: requests that arrive while a write runs
-   * share the next one, so a burst of thousands of POSTs is a handful of
-   * appends. If the write fails, every request it carried fails and its rules
-   * go back to what is on disk, so a failed request changes nothing.
-   */
-  private async changeRules(ops: RuleOp[]): Promise<void> {
-    const monitored = (r?: LbRule) => Boolean(r?.serviceArguments.monitor);
-    let probesChanged = false;
-    for (const o of ops) {
-      probesChanged ||= monitored(this.rules.get(o.key)) || monitored(o.rule);
-      this.putRule(o.key, o.rule);
-    }
-    if (probesChanged) this.prober.sync(this.rules.values());
-    this.publishRoutes();
-    // Answered once the change is on disk and in the datapath: a 200 means traffic flows.
-    const programmed = this.programmer.loop.nextPass();
-    try {
-      await this.ruleStore.save(ops);
-      await programmed;
-    } catch (err) {
-      // A later request's queued change to the same rule is newer; it keeps it.
-      for (const o of ops) if (!this.ruleStore.isPending(o.key)) this.putRule(o.key, this.ruleStore.committedRule(o.key));
-      if (probesChanged) this.prober.sync(this.rules.values());
-      this.publishRoutes();
-      throw err;
-    }
-  }
-
   async addLbRule(rule: LbRule): Promise<void> {
     this.requireLbMode();
-    const key = ruleKey(rule.serviceArguments);
-    const cur = this.rules.get(key);
-    const oper = rule.serviceArguments.oper ?? 0;
-    let stored: LbRule;
-    if (oper === 1 || oper === 2) {
-      // Attach / detach endpoints of an existing rule (kube-loxilb --appendEPs).
-      const base = cur ?? (oper === 1 ? { ...rule, endpoints: [] } : undefined);
-      if (!base) throw new NotFoundError(`lbrule not-exists error: ${key}`);
-      const same = (a: { endpointIP: string; targetPort: number }, b: { endpointIP: string; targetPort: number }) =>
-        a.endpointIP === b.endpointIP && a.targetPort === b.targetPort;
-      const kept = base.endpoints.filter((e) => !rule.endpoints.some((n) => same(e, n)));
-      const endpoints = oper === 1 ? [...kept, ...rule.endpoints] : kept;
-      if (endpoints.length > MAX_ENDPOINTS) throw new ApiError(403, `lbrule endpoints exceed ${MAX_ENDPOINTS}: capacity`);
-      // As in loxilb, detaching the last endpoint deletes the rule.
-      if (endpoints.length === 0) {
-        await this.changeRules([{ key }]);
-        return;
-      }
-      stored = { ...base, serviceArguments: { ...base.serviceArguments, oper: 0 }, endpoints };
-      // The merged rule must itself be valid (one endpoint family, ...): what is
-      // saved has to pass the same validator when it is loaded again.
-      parseLbRule(stored);
-    } else {
-      stored = { ...rule, serviceArguments: { ...rule.serviceArguments, oper: 0 } };
-      if (cur && isDeepStrictEqual(cur, stored)) throw new ConflictError('lbrule-exists error');
-    }
-    const refusal = datapathRefusal(stored);
-    if (refusal) throw refusal;
-    this.services.checkRoom(key, stored, cur, this.rules.size, this.datapath?.ruleCapacity ?? MAX_RULES, this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES);
-    await this.changeRules([{ key, rule: stored }]);
+    await this.ruleTable.add(rule);
   }
 
   logLevel(): string {
@@ -613,27 +549,17 @@ export class Agent implements AgentApi {
 
   async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
     this.requireLbMode();
-    const key = ruleKey({ externalIP: q.externalIP, port: q.port, portMax: q.portMax, protocol: q.protocol as LbRule['serviceArguments']['protocol'], block: q.block, host: q.host });
-    const cur = this.rules.get(key);
-    if (!cur) throw new NotFoundError(`lbrule not found: ${key}`);
-    // The VIP stays advertised exactly as long as some rule with bgp uses it,
-    // whatever ?bgp= says: a route without a rule behind it is a black hole.
-    await this.changeRules([{ key }]);
+    await this.ruleTable.delete(ruleKey({ externalIP: q.externalIP, port: q.port, portMax: q.portMax, protocol: q.protocol as LbRule['serviceArguments']['protocol'], block: q.block, host: q.host }));
   }
 
   async deleteLbRulesByName(name: string): Promise<number> {
     this.requireLbMode();
-    const gone = [...this.rules].filter(([, r]) => r.serviceArguments.name === name);
-    if (gone.length === 0) throw new NotFoundError(`no lbrule named ${name} found`);
-    await this.changeRules(gone.map(([key]) => ({ key })));
-    return gone.length;
+    return this.ruleTable.deleteByName(name);
   }
 
   async deleteAllLbRules(): Promise<number> {
     this.requireLbMode();
-    const gone = [...this.rules.keys()];
-    await this.changeRules(gone.map((key) => ({ key })));
-    return gone.length;
+    return this.ruleTable.deleteAll();
   }
 
   async addEndpointHost(spec: EndpointHostSpec): Promise<void> {
