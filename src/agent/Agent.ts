@@ -148,7 +148,10 @@ export class Agent implements AgentApi {
     this.bfdSessions = new BfdSessions({
       options: opts.bfd,
       save: (specs) => this.store.saveBfdSessions(specs),
-      stateChange: (c) => this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteDiag),
+      stateChange: (c) => this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteState),
+      remoteStateChange: (instance, ip, to) => {
+        if (instance === DEFAULT_INSTANCE) this.bfdEvents.onRemoteState(ip, to);
+      },
       started: (spec) => this.registerHaPeer(spec),
       deleted: (instance, ip) => this.haNode?.unregisterPeer(instance, ip),
       log,

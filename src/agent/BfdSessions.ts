@@ -8,7 +8,7 @@ import { BfdManager, type BfdManagerStateChange } from '../bfd/BfdManager.ts';
 import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
 import type { NativeBfdTransport } from '../bfd/NativeBfdTransport.ts';
 import { createBfdTransport } from '../bfd/createBfdTransport.ts';
-import { bfdDiagName } from '../bfd/BfdPacket.ts';
+import { bfdDiagName, type BfdState } from '../bfd/BfdPacket.ts';
 import { completeBfdSession, type BfdSessionPost, type BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import type { BfdSessionInfo, BfdStatus } from '../api/AgentApi.ts';
 import { bfdSessionList, bfdStatusOf } from '../api/stateViews.ts';
@@ -20,6 +20,8 @@ export interface BfdSessionsDeps {
   options?: { keyDir?: string; remoteLimits?: BfdRemoteLimits };
   save(specs: BfdSessionSpec[]): void;
   stateChange(c: BfdManagerStateChange): void;
+  /** The peer's own state changed (BfdManager's remoteStateChange). */
+  remoteStateChange?(instance: string, remoteIp: string, to: BfdState): void;
   /** A configured session started: an HA peer's drives the election. */
   started(spec: BfdSessionSpec): Promise<void>;
   /** A configured session is deleted. */
@@ -58,6 +60,7 @@ export class BfdSessions {
       keyDir: o?.keyDir,
       ...(o?.remoteLimits ? { remoteLimits: o.remoteLimits } : {}),
     });
+    m.on('remoteStateChange', (r) => this.d.remoteStateChange?.(r.instance, r.remoteIp, r.to));
     m.on('stateChange', (c) => {
       this.d.stateChange(c);
       this.d.log.info(

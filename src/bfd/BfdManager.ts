@@ -112,6 +112,12 @@ export interface BfdManagerStateChange {
    * means the peer was taken down on purpose, not that the path failed.
    */
   remoteDiag: BfdDiag;
+  /**
+   * The peer's last state: AdminDown while it holds the session down on
+   * purpose. Its diagnostic alone can be stale (it stays AdministrativelyDown
+   * after the peer released its hold, until the session comes Up).
+   */
+  remoteState: BfdState;
 }
 
 export interface BfdManagerSessionStatus extends BfdSessionStatus {
@@ -183,6 +189,8 @@ export interface BfdManagerOptions {
 
 interface BfdManagerEvents {
   stateChange: [BfdManagerStateChange];
+  /** The peer's own state changed (see BfdSession's remoteStateChange). */
+  remoteStateChange: [{ instance: string; remoteIp: string; from: BfdState; to: BfdState }];
 }
 
 interface Entry {
@@ -417,6 +425,7 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
         to: c.to,
         diag: c.diag,
         remoteDiag: session.status().remoteDiag,
+        remoteState: session.status().remoteState,
       };
       this.log.info(
         { instance: ev.instance, remoteIp: ev.remoteIp, from: bfdStateName(c.from), to: bfdStateName(c.to), diag: c.diag },
@@ -428,6 +437,13 @@ export class BfdManager extends EventEmitter<BfdManagerEvents> {
         this.emit('stateChange', ev);
       } catch (e) {
         this.log.error({ err: e }, 'bfd stateChange listener threw');
+      }
+    });
+    session.on('remoteStateChange', (r) => {
+      try {
+        this.emit('remoteStateChange', { instance: entry.instance, remoteIp: entry.remoteIp, from: r.from, to: r.to });
+      } catch (e) {
+        this.log.error({ err: e }, 'bfd remoteStateChange listener threw');
       }
     });
     this.byKey.set(key, entry);

@@ -203,6 +203,12 @@ export interface BfdSessionStatus {
 
 interface BfdSessionEvents {
   stateChange: [BfdStateChange];
+  /**
+   * The peer's state changed without ours having to (a peer that starts or
+   * stops holding the session AdminDown while we are Down): RFC 5882 §3.2
+   * asks clients not to take AdminDown for a failed path.
+   */
+  remoteStateChange: [{ from: BfdState; to: BfdState }];
 }
 
 /**
@@ -302,6 +308,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
   private started = false;
   private stopped = false;
   private readonly pendingEvents: BfdStateChange[] = [];
+  private readonly pendingRemote: { from: BfdState; to: BfdState }[] = [];
 
   constructor(config: BfdSessionConfig, deps: BfdSessionDeps) {
     super();
@@ -446,7 +453,9 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     this.lastRxAt = rxAt;
     this.lastRxFrom = { addr: meta.srcAddr, port: meta.srcPort };
     this.remoteDiscr = p.myDiscriminator;
+    const remoteFrom = this.remoteState;
     this.remoteState = p.state;
+    if (remoteFrom !== p.state) this.pendingRemote.push({ from: remoteFrom, to: p.state });
     this.remoteDiag = p.diag;
     this.remoteDemand = p.demand;
     this.remoteMinRxUs = p.requiredMinRxUs;
@@ -588,6 +597,7 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
     // Emitted only once the session is consistent, so a listener may call
     // back into it.
     for (let e = this.pendingEvents.shift(); e; e = this.pendingEvents.shift()) this.emit('stateChange', e);
+    for (let r = this.pendingRemote.shift(); r; r = this.pendingRemote.shift()) this.emit('remoteStateChange', r);
   }
 
   private txIntervalUs(): number {

@@ -3,7 +3,7 @@
 // neighbour's tells the upstream tracker whether the router is there and
 // shuts the BGP session while the router is gone, and an HA peer that is also
 // a BGP neighbour (kube-loxilb's mesh) does both.
-import { BfdDiag, BfdState } from '../bfd/BfdPacket.ts';
+import { BfdState } from '../bfd/BfdPacket.ts';
 import type { Logger } from '../util/logger.ts';
 
 export interface BfdEventTargets {
@@ -23,14 +23,23 @@ export class BfdEventRouter {
 
   constructor(private readonly t: BfdEventTargets) {}
 
-  onChange(instance: string, remoteIp: string, from: BfdState, to: BfdState, remoteDiag?: number): void {
-    this.t.haPeer?.(instance, remoteIp, to === BfdState.Up, to !== BfdState.Up && remoteDiag === BfdDiag.AdministrativelyDown);
+  /**
+   * `remoteState`: the peer's own last state. A peer holding the session
+   * AdminDown is alive: for the election no candidate (FAULT, draining), for
+   * BGP not gone (RFC 5882 §3.2; an agent that starts holds BFD until its BGP
+   * session is Established). Its diagnostic cannot tell: it stays
+   * AdministrativelyDown after the hold is released (a node that took it for
+   * a hold became MASTER beside the one serving).
+   */
+  onChange(instance: string, remoteIp: string, from: BfdState, to: BfdState, remoteState?: BfdState): void {
+    const remoteHeld = to !== BfdState.Up && remoteState === BfdState.AdminDown;
+    this.t.haPeer?.(instance, remoteIp, to === BfdState.Up, remoteHeld);
     if (!this.t.isBgpNeighbor(remoteIp)) return;
     if (to === BfdState.Up) this.t.router?.(remoteIp, true);
-    else if (from === BfdState.Up) this.t.router?.(remoteIp, false);
+    else if (from === BfdState.Up && !remoteHeld) this.t.router?.(remoteIp, false);
     // Only a session that was Up can say the router is gone; one that never
     // came up (a router without BFD) leaves BGP alone.
-    if (from === BfdState.Up && to !== BfdState.Up && !this.down.has(remoteIp)) {
+    if (from === BfdState.Up && to !== BfdState.Up && !remoteHeld && !this.down.has(remoteIp)) {
       this.down.add(remoteIp);
       this.t.logger.warn({ neighbor: remoteIp }, 'BFD says the BGP neighbour is gone: shutting its session down');
       this.t.neighborsDownChanged();
@@ -38,6 +47,19 @@ export class BfdEventRouter {
       this.t.logger.info({ neighbor: remoteIp }, 'BFD with the BGP neighbour is up again: enabling its session');
       this.t.neighborsDownChanged();
     }
+  }
+
+  /**
+   * The peer's own state changed while ours did not have to. A neighbour
+   * that now holds BFD AdminDown (it restarted and waits for BGP before BFD)
+   * gets the BGP session we shut when its BFD went away back, or both sides
+   * would wait for each other (ours for BFD Up, its for BGP Established)
+   * until its hold times out.
+   */
+  onRemoteState(remoteIp: string, to: BfdState): void {
+    if (to !== BfdState.AdminDown || !this.t.isBgpNeighbor(remoteIp) || !this.down.delete(remoteIp)) return;
+    this.t.logger.info({ neighbor: remoteIp }, 'the BGP neighbour holds BFD AdminDown (it is starting): enabling its session');
+    this.t.neighborsDownChanged();
   }
 
   /** The neighbours whose BGP sessions BFD keeps shut, as a copy for the BGP config. */

@@ -304,7 +304,7 @@ test('delete: AdminDown goes out at once, the peer goes Down (diag 3, peer diag 
   const done = a.mgr.deleteSession('llb-inst0', '10.0.0.2');
   let resolved = false;
   void done.then(() => (resolved = true));
-  assert.deepEqual(a.events.at(-1), { instance: 'llb-inst0', remoteIp: '10.0.0.2', from: Up, to: AdminDown, diag: BfdDiag.AdministrativelyDown, remoteDiag: 0, at: t0 });
+  assert.deepEqual(a.events.at(-1), { instance: 'llb-inst0', remoteIp: '10.0.0.2', from: Up, to: AdminDown, diag: BfdDiag.AdministrativelyDown, remoteDiag: 0, remoteState: Up, at: t0 });
   assert.equal(a.mgr.get('llb-inst0', '10.0.0.2'), undefined, 'gone from the listing at once');
   assert.deepEqual(a.mgr.list().map((s) => s.remoteIp), ['fd00::2']);
 
@@ -353,6 +353,32 @@ test('deleting the peer session: the other side sees AdminDown, goes Down with d
   const ev = b.events.find((e) => e.remoteIp === 'fd00::1' && e.to === Down)!;
   assert.equal(ev.remoteDiag, BfdDiag.AdministrativelyDown);
   assert.equal(b.mgr.get('llb-inst0', '10.0.0.1')!.stateName, 'Up', 'the other session is untouched');
+});
+
+test('a held session says so by its state; once released, the diagnostic 7 lingers but the state is Down (not a hold)', async () => {
+  const { clock, a, b } = await upPair();
+  const remote: string[] = [];
+  b.mgr.on('remoteStateChange', (r) => r.remoteIp === '10.0.0.1' && remote.push(`${r.from}->${r.to}`));
+  a.mgr.updateSession('llb-inst0', '10.0.0.2', { adminDown: true });
+  clock.advance(100);
+  assert.deepEqual(remote, [`${Up}->${AdminDown}`], 'the peer\'s own state change is reported');
+  const held = b.events.filter((e) => e.remoteIp === '10.0.0.1' && e.to === Down).at(-1)!;
+  assert.equal(held.remoteState, AdminDown, 'the peer holds the session: its state is AdminDown');
+  const bSeen = b.events.length;
+  a.mgr.updateSession('llb-inst0', '10.0.0.2', { adminDown: false });
+  const released = a.events.filter((e) => e.remoteIp === '10.0.0.2').at(-1)!;
+  assert.equal(released.to, Down);
+  assert.equal(released.remoteState, Down, 'b is Down, not holding anything');
+  // b hears a's Down, still carrying diag 7 from the hold: the state is what tells a hold apart.
+  clock.advance(1000);
+  const next = b.events.slice(bSeen).find((e) => e.remoteIp === '10.0.0.1')!;
+  assert.ok(next, 'b moved on once a released the session');
+  assert.notEqual(next.remoteState, AdminDown);
+  assert.equal(next.remoteDiag, BfdDiag.AdministrativelyDown, 'the diagnostic alone would still say "held"');
+  assert.equal(remote[1], `${AdminDown}->${Down}`, 'and the end of the hold');
+  clock.advance(5000);
+  assert.equal(a.mgr.get('llb-inst0', '10.0.0.2')!.stateName, 'Up');
+  assert.equal(b.mgr.get('llb-inst0', '10.0.0.1')!.stateName, 'Up');
 });
 
 test('updateSession changes timers through a Poll Sequence, without a flap on either side', async () => {
