@@ -1,57 +1,52 @@
-// Composition root of the node agent: holds the desired state (LB rules, HA
-// roles, BGP config), persists it, and wires the parts that make it true:
-// the gobgpd supervisor and BGP reconciler, the kernel route sync, endpoint
-// probes and the REST server.
-import { isDeepStrictEqual } from 'node:util';
-import { ConfigStore, RuleStore, type RuleOp } from './ConfigStore.ts';
+// Composition root of the node agent. It builds the parts and wires them:
+// the desired state (RuleTable, CiStateTable, BgpConfigTable, BfdSessions),
+// and what makes it true: RuleProgrammer (datapath), BgpNode (gobgpd,
+// kernel routes), HaNode (election, L2 VIPs, hook, drain), NeighborBfd,
+// BfdEventRouter, endpoint probes and the REST server. Still here, for the
+// next steps of issue 13: the fan-out of each change (ruleChanged,
+// roleChanged, publishBgpConfig), the start/stop order, and the mode checks
+// of the AgentApi methods (which one NodeState and a reconciler list
+// registered by mode are to replace).
+import { ConfigStore, RuleStore } from './ConfigStore.ts';
 import { RestServer, type ApiLimits } from '../api/RestServer.ts';
 import { guarded, processFaults } from '../util/faults.ts';
-import type { AgentApi, AgentStatus, BfdSessionInfo, BfdStatus, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, DrainInfo, ListedLbRule } from '../api/AgentApi.ts';
+import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, DrainInfo, ListedLbRule } from '../api/AgentApi.ts';
 import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
-import type { NativeBfdTransport } from '../bfd/NativeBfdTransport.ts';
-import { completeBfdSession, type BfdSessionPost, type BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
-import { BfdManager } from '../bfd/BfdManager.ts';
-import { NeighborBfdGate } from '../bgp/NeighborBfdGate.ts';
-import { createBfdTransport } from '../bfd/createBfdTransport.ts';
-import { announceAddress } from '../net/gratuitous.ts';
-import { BfdState, bfdDiagName } from '../bfd/BfdPacket.ts';
-import { ApiError, ConflictError, ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
+import type { BfdSessionPost, BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
+import { NeighborBfd } from '../bgp/NeighborBfd.ts';
+import { ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
 import { LOG_LEVELS, currentLogLevel, setLogLevel, type Logger } from '../util/logger.ts';
 import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
 import { EndpointHealth, type EndpointHostRow } from '../lb/EndpointHealth.ts';
 import type { EndpointHostDeleteQuery, EndpointHostSpec, EndpointHostStatePost } from '../lb/validateEndpointHost.ts';
-import { parseLbRule } from '../lb/validateLbRule.ts';
-import type { CiState, CiStateName } from '../ha/ClusterState.ts';
-import { HaManager, HA_DEFAULT_INIT_WAIT_MS, HA_DEFAULT_PRIORITY, alwaysSynced, type HaDecision, type HaHost, type PeerRoleView } from '../ha/HaManager.ts';
-import { UpstreamTracker } from '../ha/UpstreamTracker.ts';
-import { DRAIN_DEFAULT_TIMEOUT_MS, Drainer, type DrainReport } from '../ha/Drain.ts';
-import type { KaSpec } from '../ha/KaSpec.ts';
-import { RoleRestore } from '../ha/RoleRestore.ts';
-import { ServiceActivity } from '../ha/ServiceActivity.ts';
-import { systemClock } from '../util/clock.ts';
-import { fetchPeerView, localAddressTowards, type PeerApiAccess } from '../ha/peerView.ts';
-import { RoleHook } from '../ha/RoleHook.ts';
-import { VipOwner, releaseStaleVips, systemAddressDriver, type Announcer } from '../ha/VipOwner.ts';
-import { restoredRoles, startupVips } from '../ha/restoredRoles.ts';
+import type { CiState } from '../ha/ClusterState.ts';
+import { HA_DEFAULT_PRIORITY, alwaysSynced } from '../ha/HaManager.ts';
+import type { PeerApiAccess } from '../ha/peerView.ts';
+import { releaseStaleVips, systemAddressDriver } from '../ha/VipOwner.ts';
+import { startupVips } from '../ha/restoredRoles.ts';
+import { HaNode, type HaNodeOptions } from '../ha/HaNode.ts';
+import { BfdEventRouter } from '../ha/BfdEventRouter.ts';
+import { UNSPECIFIED } from '../ha/ProgrammedVips.ts';
 import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
-import { GobgpClient } from '../bgp/GobgpClient.ts';
-import { GobgpSupervisor } from '../bgp/GobgpSupervisor.ts';
-import { BgpReconciler } from '../bgp/BgpReconciler.ts';
+import { BgpNode } from '../bgp/BgpNode.ts';
 import { VipTable, type VipOffer } from '../bgp/VipTable.ts';
-import { KernelRouteSync } from '../bgp/KernelRouteSync.ts';
-import { IprouteDriver } from '../bgp/IprouteDriver.ts';
 import type { PeerTimers } from '../bgp/planBgpConfig.ts';
-import { ipFamily, normalizeIp } from '../util/ipAddress.ts';
-import { countEndpoints, endpointCounter, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
-import { CoalescingLoop } from '../util/CoalescingLoop.ts';
-import { Datapath, type DatapathOptions, type DatapathStats, type RuleProgramState } from '../datapath/Datapath.ts';
-import { CT_DIR_ORIG, MAX_RULES, MAX_SERVICE_ENTRIES, ctStateName, type CtEntry } from '../datapath/layout.ts';
-import { datapathRefusal } from '../datapath/capabilities.ts';
-import { matchAddresses } from '../datapath/planDatapath.ts';
-import { MAX_ENDPOINTS } from '../lb/validateLbRule.ts';
+import { normalizeIp } from '../util/ipAddress.ts';
+import { countEndpoints, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
+import { DEGRADED_WINDOW_MS, StatusView } from '../api/statusView.ts';
+import { bgpNeighborList, ciStateList, conntrackList, drainInfo, lbRuleList, type LivePeer } from '../api/stateViews.ts';
+import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
+import { RuleProgrammer } from './RuleProgrammer.ts';
+import { RuleTable } from './RuleTable.ts';
+import { BfdSessions } from './BfdSessions.ts';
+import { CiStateTable, type CiStateChange } from './CiStateTable.ts';
+import { BgpConfigTable } from './BgpConfigTable.ts';
+import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { ConnSync, peerQuota, type SyncTls } from '../sync/ConnSync.ts';
 
 export const VERSION = '0.1.0';
+// Where the tests and older callers find it; it lives with the other REST formatting now.
+export { formatUpDown } from '../api/stateViews.ts';
 
 export interface AgentOptions {
   bgp: boolean;
@@ -80,122 +75,60 @@ export interface AgentOptions {
   flagsNotInEffect?: string[];
 }
 
-export interface HaOptions {
-  /** --ka: the BFD session with the HA peer that drives llb-inst0. */
-  ka?: KaSpec;
-  /** --cluster: peers whose connection tables this node syncs. */
-  cluster: string[];
+export interface HaOptions extends HaNodeOptions {
   /** --self: this node's index in the cluster. */
   self: number;
-  priority: number;
-  preempt: boolean;
-  /** Command run as `<hook> <instance> <state> <vip>` on each role change. */
-  hook?: string;
-  /** How long an HA instance waits for its peers before it decides alone. */
-  initWaitMs?: number;
-  /** Sends gratuitous ARP / unsolicited NA for a VIP taken over (L2). */
-  announce?: Announcer;
   /** Connection sync with the --cluster peers: TLS material, UDP flows too, port. */
   sync?: { tls?: SyncTls; udp?: boolean; port?: number };
-  /** --drain-timeout: how long a SIGTERM waits for the peer to take over and the traffic to move (0: no drain). */
-  drainTimeoutMs?: number;
 }
 
 // gobgpd retries a down session every 120 s by default; peers of an LB should come back within seconds.
 export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, keepalive: 30 };
 
-const UNSPECIFIED = new Set(['0.0.0.0', '::']);
-/** How long a refusal or a failed background task keeps /status degraded. */
-const DEGRADED_WINDOW_MS = 60_000;
-
-function drainSummary(r: DrainReport): NonNullable<DrainInfo['last']> {
-  return { ...(r.handedTo ? { handedTo: r.handedTo } : {}), waitedMs: r.waitedMs, timedOut: r.timedOut, reason: r.reason };
-}
-
-/** Adds `delta` to the count of `vip` under `instance`, dropping what reaches zero. */
-function countVip(m: Map<string, Map<string, number>>, instance: string, vip: string, delta: number): void {
-  let vips = m.get(instance);
-  if (!vips) m.set(instance, (vips = new Map()));
-  const n = (vips.get(vip) ?? 0) + delta;
-  if (n > 0) vips.set(vip, n);
-  else vips.delete(vip);
-  if (vips.size === 0) m.delete(instance);
-}
-
-export class Agent implements AgentApi, HaHost {
+export class Agent implements AgentApi {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
-  private readonly rules = new Map<string, LbRule>();
-  private ruleStore!: RuleStore;
+  /** The LB rules (config/loadbalancer): POST rules, journal, rollback; a change fans out through ruleChanged(). */
+  private readonly ruleTable = new RuleTable({
+    changed: (key, rule) => this.ruleChanged(key, rule),
+    batchDone: (probes) => {
+      if (probes) this.prober.sync(this.rules.values());
+      this.publishRoutes();
+    },
+    nextPass: () => this.programmer.loop.nextPass(),
+    capacity: () => ({ maxRules: this.datapath?.ruleCapacity ?? MAX_RULES, maxEntries: this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES }),
+  });
+  private readonly rules = this.ruleTable.rules;
   /** What the rules and roles advertise, kept up to date change by change. */
   private readonly vips = new VipTable();
-  private ciStates = new Map<string, CiState>();
-  private bgpGlobal?: BgpGlobalConfig;
-  private bgpNeighbors = new Map<string, BgpNeighborConfig>();
-  private bfd?: BfdManager;
-  private bfdTransport?: NativeBfdTransport;
-  /** Saved or --ka sessions that could not be started, for /status. */
-  private bfdNotStarted: BfdStatus['notStarted'] = [];
-  private bfdSpecs = new Map<string, BfdSessionSpec>();
-  /** BFD sessions with HA peers (key bfdKey), as opposed to BGP neighbours. */
-  private haSessions = new Map<string, { instance: string; remoteIp: string }>();
-  /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json). */
-  private neighborBfd = new Set<string>();
-  /** BGP neighbours whose BFD session went down after being up: their sessions stay shut. */
-  private bfdDownNeighbors = new Set<string>();
-  /** Neighbour BFD sessions stay AdminDown until their BGP session is first Established (see NeighborBfdGate). */
-  private readonly neighborBfdGate: NeighborBfdGate;
-  private ha?: HaManager;
-  /** With --ka / --cluster: the routers and VIP links that make this node eligible for MASTER. */
-  private upstream?: UpstreamTracker;
-  /** The interfaces the upstream tracks, recomputed when the local VIPs change. */
-  private vipLinks?: Set<string>;
-  private cancelPeerWatch?: () => void;
-  /** Why the HA sessions are held AdminDown (upstream lost as MASTER, draining); released when empty. */
-  private readonly holdReasons = new Set<'upstream' | 'drain'>();
-  private drainer?: Drainer;
-  /** Saved MASTERs of API-driven instances, BACKUP until confirmed. */
-  private roleRestore?: RoleRestore;
-  /** An asynchronous save of the CI states in flight; `again`: states changed meanwhile. */
-  private ciSave?: { again: boolean; done: Promise<void> };
-  /** With HA and a datapath: whether service traffic reaches this node (the election's tie-break for two MASTERs). */
-  private activity?: ServiceActivity;
-  private peerWatchRetry?: NodeJS.Timeout;
-  private vipOwner?: VipOwner;
-  private hook?: RoleHook;
+  /** Each HA instance's role and floating address; changes fan out through roleChanged(). */
+  private readonly ciStates: CiStateTable;
+  /** BGP global config and neighbours; a change re-targets the upstream tracker. */
+  private readonly bgpConfig: BgpConfigTable;
+  /** Configured BFD sessions (config/bfd, --ka) and the manager that runs every session. */
+  private readonly bfdSessions: BfdSessions;
+  /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json), AdminDown until BGP is Established. */
+  private readonly neighborBfd: NeighborBfd;
+  /** Where BFD state changes go: HA peers, the upstream tracker, BGP neighbours. */
+  private readonly bfdEvents: BfdEventRouter;
+  /** The HA side (LB mode): election, upstream, VIP ownership, hook, drain, restored roles. */
+  private haNode?: HaNode;
   private datapath?: Datapath;
-  private readonly dpLoop: CoalescingLoop;
-  /** Rules (by key) the next datapath pass must (re)program or remove. */
-  private readonly dpDirty = new Set<string>();
-  /** Whether each rule is in the datapath, and if not why. Absent: waiting for its first pass. */
-  private readonly ruleState = new Map<string, RuleProgramState>();
-  /** Keys whose rule the datapath does not carry (kept beside ruleState, so no pass scans the table). */
-  private readonly notProgrammed = new Set<string>();
-  /** instance -> VIP -> programmed rules that serve it: what L2 VIP ownership holds for MASTER instances. */
-  private readonly programmedVips = new Map<string, Map<string, number>>();
-  /** The part of programmedVips in a subnet of a local interface: what VIP ownership walks. */
-  private readonly localVips = new Map<string, Map<string, number>>();
-  /** The rule (as programmed) each programmed key counts in programmedVips. */
-  private readonly countedRule = new Map<string, LbRule>();
-  /** Every (match address, port, protocol) a rule serves -> that rule's key: one rule per service. */
-  private readonly services = new Map<string, string>();
-  private dpRetry?: NodeJS.Timeout;
+  /** The datapath reconciler: dirty rules into the eBPF maps, and whether each is there. */
+  private readonly programmer: RuleProgrammer;
   private connSync?: ConnSync;
 
   private readonly store: ConfigStore;
   /** Rule probes and the endpoint-host table (config/endpoint, config/endpointhoststate). */
   private readonly prober: EndpointHealth;
   private rest?: RestServer;
-  private supervisor?: GobgpSupervisor;
-  private client?: GobgpClient;
-  private reconciler?: BgpReconciler;
-  private routeSync?: KernelRouteSync;
-  private cancelWatch?: () => void;
-  private watchRetry?: NodeJS.Timeout;
+  /** gobgpd, its reconciler, kernel routes and watches (--bgp, --peer). */
+  private bgp?: BgpNode;
   private stopped = false;
   /** stop() is draining. */
   private stopping = false;
   private readonly startedAt = Date.now();
+  private readonly statusView = new StatusView();
   /** Role changes per instance since start (metrics). */
   private readonly roleChanges = new Map<string, number>();
 
@@ -206,45 +139,77 @@ export class Agent implements AgentApi, HaHost {
     this.bgpOnly = opts.peer;
     this.bgpEnabled = opts.bgp || opts.peer;
     this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
+    this.ciStates = new CiStateTable(this.store, log);
+    this.ciStates.onChange((c) => this.roleChanged(c));
+    this.bgpConfig = new BgpConfigTable(this.store);
+    this.bgpConfig.onChange(() => this.trackNeighbors());
     this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
     this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.onEndpointsChanged(hosts), { log }));
-    // A pass programs only the rules that changed since the last one. Passes
-    // a couple of ms apart still fold a burst of POSTs into a few passes (each
-    // pass that removes something reads the connection table once).
-    this.neighborBfdGate = new NeighborBfdGate({
-      release: (ip) => this.bfd?.updateSession(DEFAULT_INSTANCE, ip, { adminDown: false }),
-      logger: this.log.child({ part: 'bfd' }),
-    });
-    this.dpLoop = new CoalescingLoop(async () => this.programDatapath(), {
-      spacingMs: 2,
-      onError: (err) => {
-        this.log.error({ err: (err as Error).message }, 'programming the datapath failed; retrying');
-        return 1000;
+    this.bfdSessions = new BfdSessions({
+      options: opts.bfd,
+      save: (specs) => this.store.saveBfdSessions(specs),
+      stateChange: (c) => this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteState),
+      remoteStateChange: (instance, ip, to) => {
+        if (instance === DEFAULT_INSTANCE) this.bfdEvents.onRemoteState(ip, to);
       },
+      started: (spec) => this.registerHaPeer(spec),
+      deleted: (instance, ip) => this.haNode?.unregisterPeer(instance, ip),
+      log,
     });
-    this.ciStates.set(DEFAULT_INSTANCE, { instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' });
+    this.neighborBfd = new NeighborBfd({
+      bfd: () => this.bfdSessions.current,
+      startBfd: () => this.bfdSessions.start(),
+      configured: (instance, ip) => this.bfdSessions.has(instance, ip),
+      gated: this.bgpEnabled,
+      started: (ip) => this.bfdSessions.warnUnauthenticated(ip, undefined),
+      instance: DEFAULT_INSTANCE,
+      logger: this.log,
+    });
+    this.programmer = new RuleProgrammer({
+      rules: this.rules,
+      datapath: () => this.datapath,
+      alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
+      instanceVip: (instance) => {
+        const vip = this.ciStates.get(instance)?.vip;
+        return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
+      },
+      programmed: (key, rule) => this.haNode?.ruleProgrammed(key, rule),
+      offerChanged: (key, rule) => this.vips.setOffer(key, this.offerOf(key, rule)),
+      passDone: (offersChanged) => {
+        this.haNode?.ownershipChanged();
+        if (offersChanged) this.publishRoutes();
+      },
+      log: this.log,
+    });
+    this.bfdEvents = new BfdEventRouter({
+      haPeer: (instance, ip, up, held) => this.haNode?.peerBfd(instance, ip, up, held),
+      router: (ip, up) => this.haNode?.routerBfd(ip, up),
+      isBgpNeighbor: (ip) => this.bgpConfig.has(ip),
+      neighborsDownChanged: () => this.publishBgpConfig(true),
+      logger: this.log,
+    });
+    this.ciStates.restore([{ instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' }]);
   }
 
   async start(): Promise<void> {
     const saved = this.store.load();
-    // A role BFD elects is not taken from before the restart (see restoredRoles).
-    const elected = new Set(saved.bfdSessions.filter((b) => this.isHaPeerAddress(b.remoteIp)).map((b) => b.instance));
-    if (this.opts.ha?.ka) elected.add(DEFAULT_INSTANCE);
-    // An API-driven saved MASTER is BACKUP until confirmed (see RoleRestore).
-    this.roleRestore = new RoleRestore(
-      {
-        elected: (instance) => this.ha?.has(instance) ?? false,
-        readPeers: (instance) => this.readHaPeers(instance),
-        resume: (instance, reason) => {
-          const cur = this.ciStates.get(instance);
-          if (!cur || cur.state !== 'BACKUP') return;
-          if (this.drainer?.draining) return this.log.info({ instance }, 'saved MASTER not resumed: the node is draining');
-          this.changeCiState({ ...cur, state: 'MASTER' }, reason, false);
+    if (!this.bgpOnly) {
+      this.haNode = new HaNode(
+        this.opts.ha,
+        {
+          roles: () => this.ciStates.all,
+          changeRole: (s, reason) => this.ciStates.set(s, reason, false),
+          resetRole: (instance) => this.vips.setCiStates(this.ciStates.reset(instance)),
+          bfd: () => this.bfdSessions.current,
+          isBgpNeighbor: (ip) => this.bgpConfig.has(ip),
+          drainingChanged: () => this.publishBgpConfig(true),
         },
-      },
-      { waitMs: this.opts.ha?.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS, logger: this.log },
-    );
-    const roles = new Map((this.bgpOnly ? saved.ciStates : this.roleRestore.restore(restoredRoles(saved.ciStates, elected))).map((s) => [s.instance, s]));
+        { port: this.opts.port, peer: this.opts.api?.peer },
+        this.log,
+      );
+    }
+    // A role BFD elects is not taken from before the restart; an API-driven saved MASTER is BACKUP until confirmed.
+    const roles = new Map((this.haNode ? this.haNode.restoreRoles(saved.ciStates, saved.bfdSessions) : saved.ciStates).map((s) => [s.instance, s]));
     if (!this.bgpOnly) {
       // An in-subnet VIP a killed agent left behind stops answering ARP now, not once the datapath is up.
       const stale = startupVips(saved.rules, roles);
@@ -256,54 +221,51 @@ export class Agent implements AgentApi, HaHost {
       this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
       // hostonearm serves the node's addresses and dsr needs on-link endpoints: both follow address changes.
       this.datapath.onAddressesChanged = () => {
-        for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) this.dpDirty.add(k);
-        this.dpLoop.kick();
+        for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) this.programmer.mark(k);
+        this.programmer.loop.kick();
       };
       // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
       this.datapath.start({ holdAttach: this.datapath.pin.adopted });
     }
     if (!this.bgpOnly) {
-      for (const r of saved.rules) this.rules.set(ruleKey(r.serviceArguments), r);
-      for (const s of roles.values()) this.ciStates.set(s.instance, s);
+      this.ruleTable.restore(saved.rules);
+      this.ciStates.restore(roles.values());
       // Red hosts stay out from the first datapath pass on.
       for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
       this.startHa();
     }
-    this.ruleStore = new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords);
-    this.bgpGlobal = saved.bgpGlobal;
-    for (const n of saved.bgpNeighbors) this.bgpNeighbors.set(n.ipAddress, n);
+    this.ruleTable.attach(new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords));
+    this.bgpConfig.restore(saved.bgpGlobal, saved.bgpNeighbors);
     this.trackNeighbors();
     // gobgpd first: its sessions take a second or more to come up, so they do
     // while the rules go into the datapath. Nothing is advertised before a
     // rule is programmed.
     if (this.bgpEnabled) await this.startBgp();
-    for (const k of this.rules.keys()) this.dpDirty.add(k);
-    for (const [k, r] of this.rules) this.claimServices(k, r);
+    for (const k of this.rules.keys()) this.programmer.mark(k);
     // Rules into the datapath before connection sync: entries from peers are
     // only taken for services we have.
-    await this.programDatapath();
+    await this.programmer.pass();
     this.datapath?.releaseAttach();
     await this.connSync?.start();
     this.log.info(
-      { rules: this.rules.size, neighbors: this.bgpNeighbors.size, global: Boolean(this.bgpGlobal) },
+      { rules: this.rules.size, neighbors: this.bgpConfig.neighbors.size, global: Boolean(this.bgpConfig.global) },
       'restored saved configuration',
     );
     if (!this.bgpOnly) await this.restoreBfd(saved.bfdSessions);
-    await this.startNeighborBfd();
+    await this.neighborBfd.startAll(this.bgpConfig.neighbors.values());
     this.prober.sync(this.rules.values());
-    this.vips.setCiStates(this.ciStates);
+    this.vips.setCiStates(this.ciStates.all);
     this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(k, r)]));
     this.publishRoutes();
     this.rest = new RestServer(this, this.log.child({ part: 'api' }), this.opts.api);
     await this.rest.listen(this.opts.host, this.opts.port);
     if (this.opts.api?.tls) await this.rest.listenTls(this.opts.api.tls.host, this.opts.api.tls.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
-    this.roleRestore?.begin();
+    this.haNode?.begin();
   }
 
-  /** Saved sessions come back; one that cannot (a key file gone) is logged and kept on disk. */
+  /** Saved sessions come back, and the --ka session; one that cannot (a key file gone) is logged and kept on disk. */
   private async restoreBfd(specs: BfdSessionSpec[]): Promise<void> {
-    for (const spec of specs) this.bfdSpecs.set(bfdKey(spec.instance, spec.remoteIp), spec);
     const ka = this.opts.ha?.ka;
     const kaSpec: BfdSessionSpec | undefined = ka && {
       instance: DEFAULT_INSTANCE,
@@ -312,22 +274,7 @@ export class Agent implements AgentApi, HaHost {
       intervalUs: ka.intervalUs,
       multiplier: ka.multiplier,
     };
-    // As in loxilb, a saved session with the same peer wins over --ka.
-    const kaKey = kaSpec && bfdKey(kaSpec.instance, kaSpec.remoteIp);
-    const all = kaSpec && !this.bfdSpecs.has(kaKey!) ? [...specs, kaSpec] : specs;
-    if (all.length === 0) return;
-    const m = await this.bfdManager();
-    for (const spec of all) {
-      try {
-        await m.addSession(bfdParams(spec));
-        this.warnUnauthenticated(spec.remoteIp, spec.auth);
-        await this.registerHaPeer(spec);
-      } catch (err) {
-        // Reported, not hung on: the rest of the agent starts, and /status says which session is missing and why.
-        this.bfdNotStarted.push({ instance: spec.instance, remoteIp: spec.remoteIp, reason: (err as Error).message });
-        this.log.error({ remoteIp: spec.remoteIp, instance: spec.instance, err: (err as Error).message }, 'BFD session not started');
-      }
-    }
+    await this.bfdSessions.restore(specs, kaSpec);
   }
 
   // ---- HA roles ----
@@ -350,502 +297,110 @@ export class Agent implements AgentApi, HaHost {
         this.log.child({ part: 'sync' }),
       );
     }
-    if (this.datapath && (o?.ka || (o?.cluster.length ?? 0) > 0)) {
-      const dp = this.datapath;
-      this.activity = new ServiceActivity(() => {
-        const st = dp.stats();
-        return st ? st.ctHit + st.ctNew : undefined;
-      }, systemClock);
-    }
-    if (o?.ka || (o?.cluster.length ?? 0) > 0) {
-      this.upstream = new UpstreamTracker({
-        interfaces: () => this.trackedVipLinks(),
-        bfdSilence: (ip) => this.bfd?.silenceInIntervals(DEFAULT_INSTANCE, ip),
-        logger: this.log.child({ part: 'upstream' }),
-      });
-    }
-    this.ha = new HaManager({
-      host: this,
-      priority: o?.priority ?? HA_DEFAULT_PRIORITY,
-      preempt: o?.preempt ?? false,
+    const dp = this.datapath;
+    this.haNode?.start({
       // Without --cluster there is no peer table to wait for.
       sync: this.connSync ?? alwaysSynced,
-      upstream: this.upstream,
-      serving: this.activity ? () => this.activity!.serving() : undefined,
-      initWaitMs: o?.initWaitMs,
-      fetchPeerView: (remoteIp, instance) => this.peerView(remoteIp, instance),
-      logger: this.log.child({ part: 'ha' }),
+      servicePackets: dp
+        ? () => {
+            const st = dp.stats();
+            return st ? st.ctHit + st.ctNew : undefined;
+          }
+        : undefined,
     });
-    if (this.upstream && (o?.drainTimeoutMs ?? DRAIN_DEFAULT_TIMEOUT_MS) > 0) {
-      this.drainer = new Drainer(
-        {
-          setDraining: (on) => {
-            this.ha?.setDraining(on);
-            this.setHold('drain', on);
-            this.publishBgpConfig(true);
-          },
-          readPeers: () => this.readHaPeers(),
-          servicePackets: () => {
-            const st = this.datapath?.stats();
-            return st ? st.ctHit + st.ctNew : 0;
-          },
-        },
-        { timeoutMs: o?.drainTimeoutMs ?? DRAIN_DEFAULT_TIMEOUT_MS, logger: this.log.child({ part: 'drain' }) },
-      );
-    }
-    const announce = o?.announce ?? announceVip;
-    this.vipOwner = new VipOwner(
-      systemAddressDriver,
-      announce,
-      this.log.child({ part: 'vip' }),
-      () => this.vipOwnership(),
-      () => this.sortLocalVips(),
-    );
-    if (o?.hook) this.hook = new RoleHook(o.hook, this.log.child({ part: 'hook' }));
-  }
-
-  /**
-   * The nodes that take part in the HA election: the --ka peer and the
-   * --cluster peers, and nobody else. A BFD session with any other address
-   * (a router, a node POSTed through config/bfd) only tracks that link: a
-   * router cannot be asked for its role, and counting it as a peer made the
-   * election depend on its address and on the order of the POSTs.
-   */
-  private isHaPeerAddress(ip: string): boolean {
-    const o = this.opts.ha;
-    return o?.ka?.remoteIp === ip || (o?.cluster ?? []).includes(ip);
   }
 
   /** What a BFD session is for, as GET config/bfd/all reports it. */
   private bfdPurpose(instance: string, remoteIp: string): BfdSessionInfo['purpose'] {
-    if (this.haSessions.has(bfdKey(instance, remoteIp))) return 'ha-peer';
-    return this.bgpNeighbors.has(remoteIp) ? 'bgp-neighbor' : 'link';
+    if (this.haNode?.isPeerSession(instance, remoteIp)) return 'ha-peer';
+    return this.bgpConfig.has(remoteIp) ? 'bgp-neighbor' : 'link';
   }
 
-  /** A session with an --ka / --cluster peer is an HA peer: its state drives the instance's role. */
+  /** A saved or posted BFD session: an HA peer's drives the election (HaNode). */
   private async registerHaPeer(spec: BfdSessionSpec): Promise<void> {
-    if (!this.ha) return;
-    if (!this.isHaPeerAddress(spec.remoteIp)) {
-      if (!this.bgpNeighbors.has(spec.remoteIp)) {
-        this.log.info(
-          { remoteIp: spec.remoteIp, instance: spec.instance },
-          'BFD session with a node that is not an HA peer (--ka, --cluster): it tracks the link and takes no part in the election',
-        );
-      }
-      return;
-    }
-    const key = bfdKey(spec.instance, spec.remoteIp);
-    this.haSessions.set(key, { instance: spec.instance, remoteIp: spec.remoteIp });
-    // The instance's role from before (a restart, the API) means nothing now:
-    // BFD elects it. Until then it is NOT_DEFINED, which holds no VIP.
-    const cur = this.ciStates.get(spec.instance);
-    if (!this.ha.has(spec.instance) && cur?.state !== 'NOT_DEFINED') {
-      const next = new Map(this.ciStates).set(spec.instance, { instance: spec.instance, state: 'NOT_DEFINED', vip: cur?.vip ?? '0.0.0.0' });
-      this.ciStates = next;
-      this.vips.setCiStates(next);
-      this.vipOwner?.changed(true);
-    }
-    const local = spec.sourceIp ?? (await localAddressTowards(spec.remoteIp).catch(() => undefined));
-    this.ha.addPeer(spec.instance, spec.remoteIp, local);
-    if (!local) this.log.warn({ remoteIp: spec.remoteIp }, 'no local address towards the HA peer; set sourceIp');
+    await this.haNode?.registerPeer(spec);
   }
 
-  private unregisterHaPeer(instance: string, remoteIp: string): void {
-    if (this.haSessions.delete(bfdKey(instance, remoteIp))) this.ha?.removePeer(instance, remoteIp);
-  }
-
-  roleOf(instance: string): CiStateName {
-    return this.ciStates.get(instance)?.state ?? 'NOT_DEFINED';
-  }
-
-  holdPeerSessions(hold: boolean): void {
-    this.setHold('upstream', hold);
-  }
-
-  private setHold(reason: 'upstream' | 'drain', hold: boolean): void {
-    const before = this.holdReasons.size > 0;
-    if (hold) this.holdReasons.add(reason);
-    else this.holdReasons.delete(reason);
-    hold = this.holdReasons.size > 0;
-    if (hold === before) return;
-    for (const spec of this.haSessions.values()) {
-      try {
-        this.bfd?.updateSession(spec.instance, spec.remoteIp, { adminDown: hold });
-        this.log.info({ peer: spec.remoteIp, instance: spec.instance, adminDown: hold, reason }, hold ? 'HA session held AdminDown so the peer takes over now' : 'HA session released');
-      } catch (err) {
-        this.log.warn({ peer: spec.remoteIp, err: (err as Error).message }, 'cannot change the HA session\'s AdminDown state');
-      }
-    }
-  }
-
-  /** A peer's view of an instance over its REST API (the election's and the drain's one way to ask). */
-  private peerView(remoteIp: string, instance: string): Promise<PeerRoleView | undefined> {
-    return fetchPeerView(remoteIp, this.opts.port, instance, undefined, this.opts.api?.peer);
-  }
-
-  /** Every HA peer's view of an instance, read now (the drain asks whether one took over; a restored MASTER whether one is). */
-  private async readHaPeers(instance = DEFAULT_INSTANCE): Promise<{ remoteIp: string; view?: PeerRoleView }[]> {
-    const o = this.opts.ha;
-    const peers = [...new Set([...(o?.ka ? [o.ka.remoteIp] : []), ...(o?.cluster ?? [])])];
-    return Promise.all(
-      peers.map(async (remoteIp) => ({
-        remoteIp,
-        view: await this.peerView(remoteIp, instance).catch(() => undefined),
-      })),
-    );
-  }
-
-  /**
-   * The upstream's routers: BGP neighbours that are not HA peers, and of
-   * those the eBGP ones when there are any. An iBGP mesh with the endpoints
-   * or the cluster's nodes (kube-loxilb --setBGP) brings no client traffic:
-   * a node that lost its routers but kept its mesh is still cut off.
-   */
   private trackNeighbors(): void {
-    const candidates = [...this.bgpNeighbors.values()].filter((n) => !this.isHaPeerAddress(n.ipAddress));
-    const localAs = this.bgpGlobal?.localAs;
-    const ebgp = localAs === undefined ? [] : candidates.filter((n) => n.remoteAs !== localAs);
-    this.upstream?.setNeighbors((ebgp.length > 0 ? ebgp : candidates).map((n) => n.ipAddress));
+    this.haNode?.trackNeighbors(this.bgpConfig.neighbors.values(), this.bgpConfig.global?.localAs);
   }
 
-  /** Interfaces that hold a subnet with one of our VIPs (L2): the upstream's links. */
-  private trackedVipLinks(): Iterable<string> {
-    if (this.vipLinks) return this.vipLinks;
-    const links = new Set<string>();
-    const owner = this.vipOwner;
-    if (owner) {
-      for (const vips of this.localVips.values()) for (const v of vips.keys()) {
-        const i = owner.interfaceOf(v);
-        if (i) links.add(i);
-      }
-      for (const s of this.ciStates.values()) {
-        const i = UNSPECIFIED.has(s.vip) ? undefined : owner.interfaceOf(s.vip);
-        if (i) links.add(i);
-      }
-    }
-    this.vipLinks = links;
-    return links;
-  }
-
-  applyRole(instance: string, role: HaDecision, reason: string): void {
-    const cur = this.ciStates.get(instance);
-    // An election result is applied even if it cannot be saved (disk full, no
-    // descriptor left): serving the role matters more, and a restarted node
-    // elects again anyway.
-    this.changeCiState({ instance, state: role, vip: cur?.vip ?? '0.0.0.0' }, reason, false);
-  }
-
-  reannounce(): void {
-    this.vipOwner?.reannounce();
-  }
-
-  /** VIPs this node must hold on an interface (MASTER instances), and every VIP it may have to give back. */
-  private vipOwnership(): { wanted: Iterable<string>; all: Iterable<string> } {
-    const wanted: string[] = [];
-    const all: string[] = [];
-    for (const s of this.ciStates.values()) {
-      if (UNSPECIFIED.has(s.vip)) continue;
-      all.push(s.vip);
-      if (s.state === 'MASTER') wanted.push(s.vip);
-    }
-    // The programmed rules' VIPs in a local subnet, kept by instance as rules
-    // change: a pass never walks the rule table, nor a BGP node's 10,000 VIPs.
-    const ruleVipsOf = this.localVips;
-    const states = this.ciStates;
-    return {
-      wanted: (function* () {
-        yield* wanted;
-        for (const [instance, vips] of ruleVipsOf) if (states.get(instance)?.state === 'MASTER') yield* vips.keys();
-      })(),
-      all: (function* () {
-        yield* all;
-        for (const vips of ruleVipsOf.values()) yield* vips.keys();
-      })(),
-    };
-  }
-
-  /** Counts a programmed rule's VIPs in (+1) or out (-1) of what VIP ownership looks at. */
-  private countProgrammedVips(rule: LbRule, delta: 1 | -1): void {
-    const instance = ruleInstance(rule);
-    this.vipLinks = undefined;
-    for (const v of ruleVips(rule)) {
-      countVip(this.programmedVips, instance, v, delta);
-      if (this.vipOwner?.isLocal(v)) countVip(this.localVips, instance, v, delta);
-    }
-  }
-
-  /** The interface subnets changed: which programmed VIPs are local, afresh. */
-  private sortLocalVips(): void {
-    this.localVips.clear();
-    this.vipLinks = undefined;
-    for (const [instance, vips] of this.programmedVips) {
-      for (const [v, n] of vips) if (this.vipOwner?.isLocal(v)) countVip(this.localVips, instance, v, n);
-    }
-  }
-
-  /** Every change of state, from BFD or the API: BGP attributes, VIP ownership, hook. */
-  private changeCiState(s: CiState, reason: string, mustSave = true): void {
-    const cur = this.ciStates.get(s.instance);
-    if (cur && cur.state === s.state && cur.vip === s.vip) return;
-    const next = new Map(this.ciStates);
-    next.set(s.instance, { ...s });
-    // The API's change is on disk before it is answered; an election's is
-    // served first and saved after (its fsyncs would delay every failover).
-    if (mustSave) {
-      this.store.saveCiStates([...next.values()]);
-      if (this.ciSave) this.ciSave.again = true;
-    }
-    this.ciStates = next;
-    if (!mustSave) this.saveCiStatesSoon();
-    this.vips.setCiStates(next);
-    if (cur?.vip !== s.vip) this.vipLinks = undefined;
+  /** A CI state changed (saved or being saved): BGP attributes, VIP ownership, hook, fullnat's source. */
+  private roleChanged({ cur, next: s, reason, states }: CiStateChange): void {
+    this.vips.setCiStates(states);
     this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
     if (cur && cur.state !== s.state) this.roleChanges.set(s.instance, (this.roleChanges.get(s.instance) ?? 0) + 1);
     this.publishRoutes(true);
-    this.vipOwner?.changed(true);
+    this.haNode?.roleChanged(cur, s);
     // fullnat's source follows the instance's floating address.
     if (cur?.vip !== s.vip) {
-      for (const [k, r] of this.rules) if (r.serviceArguments.mode === 2 && ruleInstance(r) === s.instance) this.dpDirty.add(k);
-      this.dpLoop.kickNow();
+      for (const [k, r] of this.rules) if (r.serviceArguments.mode === 2 && ruleInstance(r) === s.instance) this.programmer.mark(k);
+      this.programmer.loop.kickNow();
     }
-    if (!cur || cur.state !== s.state) this.hook?.run(s.instance, s.state, s.vip);
-  }
-
-  /** Writes the current CI states off the event loop; one write at a time, the last one with the latest states. */
-  private saveCiStatesSoon(): void {
-    if (this.ciSave) {
-      this.ciSave.again = true;
-      return;
-    }
-    const run = { again: false, done: Promise.resolve() };
-    this.ciSave = run;
-    run.done = (async () => {
-      try {
-        do {
-          run.again = false;
-          await this.store.saveCiStatesAsync([...this.ciStates.values()]);
-        } while (run.again);
-      } catch (err) {
-        processFaults.record('saving HA states', err, this.log);
-      } finally {
-        this.ciSave = undefined;
-      }
-    })();
-  }
-
-  // ---- BFD with BGP neighbours ----
-
-  private async startNeighborBfd(): Promise<void> {
-    for (const n of this.bgpNeighbors.values()) if (n.bfd) await this.ensureNeighborBfd(n).catch((err) => this.log.error({ neighbor: n.ipAddress, err: (err as Error).message }, 'BFD with BGP neighbour not started'));
-  }
-
-  private async ensureNeighborBfd(n: BgpNeighborConfig): Promise<void> {
-    if (!n.bfd) return;
-    const key = bfdKey(DEFAULT_INSTANCE, n.ipAddress);
-    if (this.bfdSpecs.has(key)) return; // a config/bfd session with that router already runs
-    // The --ka session with that node (a peer LB that is also a BGP neighbour) already runs and serves both.
-    if (!this.neighborBfd.has(key) && this.bfd?.get(DEFAULT_INSTANCE, n.ipAddress)) return;
-    const m = await this.bfdManager();
-    const params = { instance: DEFAULT_INSTANCE, remoteIp: n.ipAddress, txIntervalUs: n.bfd.intervalUs, rxIntervalUs: n.bfd.intervalUs, multiplier: n.bfd.multiplier };
-    if (this.neighborBfd.has(key)) m.updateSession(DEFAULT_INSTANCE, n.ipAddress, params);
-    else {
-      const hold = this.bgpEnabled && this.neighborBfdGate.shouldHold(n.ipAddress);
-      await m.addSession({ ...params, adminDown: hold });
-      if (hold) this.neighborBfdGate.hold(n.ipAddress);
-      this.warnUnauthenticated(n.ipAddress, undefined);
-    }
-    this.neighborBfd.add(key);
-  }
-
-  private async dropNeighborBfd(ip: string): Promise<void> {
-    const key = bfdKey(DEFAULT_INSTANCE, ip);
-    this.bfdDownNeighbors.delete(ip);
-    this.neighborBfdGate.forget(ip);
-    if (!this.neighborBfd.delete(key)) return;
-    if (this.bfd?.get(DEFAULT_INSTANCE, ip)) await this.bfd.deleteSession(DEFAULT_INSTANCE, ip);
-  }
-
-  private onBfdChange(instance: string, remoteIp: string, from: BfdState, to: BfdState, remoteState?: BfdState): void {
-    const key = bfdKey(instance, remoteIp);
-    // An HA peer may also be a BGP neighbour (kube-loxilb's mesh): both follow the session.
-    // A peer that holds the session AdminDown is alive but no candidate (FAULT, draining): nothing to wait for.
-    // Its state says so, not its diagnostic: that stays AdministrativelyDown after the hold is released
-    // (a node that took it for a hold became MASTER beside the one serving).
-    if (this.haSessions.has(key)) this.ha?.bfdState(instance, remoteIp, to === BfdState.Up, { held: to !== BfdState.Up && remoteState === BfdState.AdminDown });
-    if (!this.bgpNeighbors.has(remoteIp)) return;
-    // A neighbour holding its session AdminDown is not gone (RFC 5882 §3.2):
-    // an agent that starts holds BFD until its BGP session is Established.
-    const remoteHeld = to !== BfdState.Up && remoteState === BfdState.AdminDown;
-    if (to === BfdState.Up) this.upstream?.bfdState(remoteIp, true);
-    else if (from === BfdState.Up && !remoteHeld) this.upstream?.bfdState(remoteIp, false);
-    // Only a session that was Up can say the router is gone; one that never
-    // came up (a router without BFD) leaves BGP alone.
-    if (from === BfdState.Up && to !== BfdState.Up && !remoteHeld && !this.bfdDownNeighbors.has(remoteIp)) {
-      this.bfdDownNeighbors.add(remoteIp);
-      this.log.warn({ neighbor: remoteIp }, 'BFD says the BGP neighbour is gone: shutting its session down');
-      this.publishBgpConfig(true);
-    } else if (to === BfdState.Up && this.bfdDownNeighbors.delete(remoteIp)) {
-      this.log.info({ neighbor: remoteIp }, 'BFD with the BGP neighbour is up again: enabling its session');
-      this.publishBgpConfig(true);
-    }
-  }
-
-  /**
-   * The neighbour now holds BFD AdminDown (it restarted and waits for BGP
-   * before BFD): a BGP session we shut when its BFD went away is enabled
-   * again, or both sides would wait for each other (ours for BFD Up, its for
-   * BGP Established) until its hold times out.
-   */
-  private onBfdRemoteState(instance: string, remoteIp: string, to: BfdState): void {
-    if (instance !== DEFAULT_INSTANCE || to !== BfdState.AdminDown || !this.bgpNeighbors.has(remoteIp)) return;
-    if (!this.bfdDownNeighbors.delete(remoteIp)) return;
-    this.log.info({ neighbor: remoteIp }, 'the BGP neighbour holds BFD AdminDown (it is starting): enabling its session');
-    this.publishBgpConfig(true);
   }
 
   private async startBgp(): Promise<void> {
-    const log = this.log.child({ part: 'bgp' });
-    this.client = new GobgpClient(this.opts.gobgpApi);
-    this.reconciler = new BgpReconciler(this.client, log);
-    this.reconciler.setVipSource(this.vips);
-    if (this.opts.kernelRoutes) this.routeSync = new KernelRouteSync(new IprouteDriver(), log.child({ part: 'kroute' }));
-    this.supervisor = new GobgpSupervisor(
-      { binary: this.opts.gobgpBin, apiAddress: this.opts.gobgpApi, logLevel: this.opts.gobgpLogLevel },
-      this.log.child({ part: 'gobgpd' }),
-    );
-    this.supervisor.on('started', () => this.onGobgpdStarted());
-    this.supervisor.on('exit', () => {
-      this.stopWatch();
-      this.stopPeerWatch();
-      this.upstream?.bgpReset();
-      this.neighborBfdGate.bgpReset();
-    });
+    this.bgp = new BgpNode(this.opts, {
+      vips: this.vips,
+      peerState: (ip, established) => {
+        this.haNode?.bgpState(ip, established);
+        this.neighborBfd.bgpState(ip, established);
+      },
+      peersReset: () => {
+        this.haNode?.bgpReset();
+        this.neighborBfd.bgpReset();
+      },
+    }, this.log);
     this.publishBgpConfig();
-    await this.supervisor.start();
-    this.routeSync?.start();
-  }
-
-  private onGobgpdStarted(): void {
-    const client = this.client!;
-    client
-      .waitReady(10_000)
-      .then(() => {
-        this.reconciler!.resync();
-        this.startWatch();
-        this.startPeerWatch();
-      })
-      .catch((err) => this.log.error({ err: (err as Error).message }, 'gobgpd API did not come up'));
-  }
-
-  /** Best-path watch feeding the kernel route sync; retried until gobgpd has a global config. */
-  private startWatch(): void {
-    if (!this.routeSync || this.stopped) return;
-    this.stopWatch();
-    this.routeSync.resetBest();
-    this.cancelWatch = this.client!.watch({
-      onPaths: (paths) => this.routeSync!.onBestPaths(paths),
-      onEnd: (err) => {
-        this.cancelWatch = undefined;
-        if (this.stopped) return;
-        if (err) this.log.debug({ err: err.message }, 'best-path watch ended; retrying');
-        this.watchRetry = setTimeout(guarded('best-path watch restart', () => this.startWatch(), { log: this.log }), 1000);
-      },
-    });
-  }
-
-  /** Session states for the upstream tracker and the neighbour BFD gate: gobgpd reports every peer, then each change. */
-  private startPeerWatch(): void {
-    if (this.stopped) return;
-    this.stopPeerWatch();
-    this.cancelPeerWatch = this.client!.watch({
-      onPeer: (p) => {
-        const ip = normalizeIp(p.address) ?? p.address;
-        this.upstream?.bgpState(ip, p.sessionState === 'ESTABLISHED');
-        this.neighborBfdGate.bgpState(ip, p.sessionState === 'ESTABLISHED');
-      },
-      onEnd: (err) => {
-        this.cancelPeerWatch = undefined;
-        if (this.stopped) return;
-        this.upstream?.bgpReset();
-        this.neighborBfdGate.bgpReset();
-        if (err) this.log.debug({ err: err.message }, 'peer watch ended; retrying');
-        this.peerWatchRetry = setTimeout(guarded('peer watch restart', () => this.startPeerWatch(), { log: this.log }), 1000);
-      },
-    });
-  }
-
-  private stopPeerWatch(): void {
-    if (this.peerWatchRetry) clearTimeout(this.peerWatchRetry);
-    this.peerWatchRetry = undefined;
-    const c = this.cancelPeerWatch;
-    this.cancelPeerWatch = undefined;
-    c?.();
-  }
-
-  private stopWatch(): void {
-    if (this.watchRetry) clearTimeout(this.watchRetry);
-    this.watchRetry = undefined;
-    const c = this.cancelWatch;
-    this.cancelWatch = undefined;
-    c?.();
+    await this.bgp.start();
   }
 
   async stop(): Promise<void> {
     if (this.stopped) return;
     // A planned stop of an HA node hands over first; the API stays up meanwhile (peers read our view).
-    if (this.drainer && !this.stopping) {
+    if (this.haNode?.canDrain && !this.stopping) {
       this.stopping = true;
-      await this.drainer.drain().catch((err) => this.log.error({ err: (err as Error).message }, 'drain failed; stopping anyway'));
+      await this.haNode.drain().catch((err) => this.log.error({ err: (err as Error).message }, 'drain failed; stopping anyway'));
       if (this.stopped) return;
     }
     this.stopped = true;
-    this.roleRestore?.stop();
-    this.activity?.close();
+    this.haNode?.stopTimers();
     // Health checks see 503 from now on, and no request changes state half-way through the stop.
     this.rest?.beginShutdown();
-    this.stopWatch();
-    this.stopPeerWatch();
-    this.neighborBfdGate.close();
-    this.upstream?.close();
+    this.bgp?.stopWatches();
+    this.neighborBfd.close();
     this.prober.close();
-    this.dpLoop.close();
-    if (this.dpRetry) clearTimeout(this.dpRetry);
+    this.programmer.close();
     await this.connSync?.close();
     this.datapath?.close();
-    this.ha?.close();
-    // Planned stop: give the VIPs back so the peer's announcement wins at once.
-    await this.vipOwner?.close();
-    await this.hook?.idle();
+    // Planned stop: the VIPs go back so the peer's announcement wins at once.
+    await this.haNode?.close();
     // Peers get AdminDown: a planned stop, not a failure.
-    await this.bfd?.close({ graceful: true });
-    this.reconciler?.close();
-    this.routeSync?.close();
+    await this.bfdSessions.close();
+    this.bgp?.closeLoops();
     await this.rest?.close();
-    await this.supervisor?.stop();
-    this.client?.close();
-    await this.ciSave?.done;
+    await this.bgp?.stopDaemon();
+    await this.ciStates.whenSaved();
     await this.store.close();
   }
 
   /** Synchronous cleanup for process 'exit': never leave our gobgpd behind. */
   killChildren(): void {
-    this.supervisor?.killNow();
+    this.bgp?.killNow();
   }
 
   /** Resolves once BGP and kernel routes have caught up with the current state. */
   async settled(): Promise<void> {
-    await this.dpLoop.whenIdle();
-    await this.vipOwner?.whenIdle();
-    await this.reconciler?.whenIdle();
-    await this.routeSync?.whenIdle();
+    await this.programmer.loop.whenIdle();
+    await this.haNode?.whenIdle();
+    await this.bgp?.whenIdle();
   }
 
   // ---- desired state -> subsystems ----
 
   /** The reconciler picks up what changed in the VIP table once per pass, not once per request. */
   private publishRoutes(urgent = false): void {
-    if (urgent) this.reconciler?.kickNow();
-    else this.reconciler?.kick();
+    this.bgp?.publishRoutes(urgent);
   }
 
   /**
@@ -854,129 +409,39 @@ export class Agent implements AgentApi, HaHost {
    * while it is monitored and all its endpoints are down.
    */
   private offerOf(key: string, rule: LbRule): VipOffer | undefined {
-    if (!rule.serviceArguments.bgp || !this.ruleState.get(key)?.programmed || !this.prober.ruleAlive(rule)) return undefined;
+    if (!rule.serviceArguments.bgp || !this.programmer.isProgrammed(key) || !this.prober.ruleAlive(rule)) return undefined;
     return { instance: ruleInstance(rule), ips: ruleVips(rule) };
-  }
-
-  /** One pass writes the rules that changed, with liveness and floating addresses, into the eBPF maps. */
-  private async programDatapath(): Promise<void> {
-    if (this.dpDirty.size === 0) return;
-    const keys = [...this.dpDirty];
-    this.dpDirty.clear();
-    const states = this.ciStates;
-    let result: Map<string, RuleProgramState>;
-    if (!this.datapath) {
-      result = new Map(keys.map((k) => [k, { programmed: false, reason: 'the eBPF datapath is not loaded on this node' }]));
-    } else {
-      try {
-        result = this.datapath.program(
-          keys.map((k) => [k, this.rules.get(k)] as const),
-          {
-            alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
-            instanceVip: (instance) => {
-              const vip = states.get(instance)?.vip;
-              return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
-            },
-            localAddresses: (family) => this.datapath!.nodeAddresses(family),
-            onLink: (address) => this.datapath!.isOnLink(address),
-          },
-        );
-      } catch (err) {
-        for (const k of keys) this.dpDirty.add(k);
-        throw err;
-      }
-    }
-    let offersChanged = false;
-    let removed = false;
-    for (const k of keys) {
-      const rule = this.rules.get(k);
-      const counted = this.countedRule.get(k);
-      if (counted) {
-        this.countProgrammedVips(counted, -1);
-        this.countedRule.delete(k);
-      }
-      if (!rule) {
-        removed = true;
-        this.ruleState.delete(k);
-        this.notProgrammed.delete(k);
-        continue;
-      }
-      const st = result.get(k) ?? { programmed: false, reason: 'not planned' };
-      const prev = this.ruleState.get(k);
-      this.ruleState.set(k, st);
-      if (st.programmed) {
-        this.notProgrammed.delete(k);
-        this.countProgrammedVips(rule, 1);
-        this.countedRule.set(k, rule);
-      } else {
-        this.notProgrammed.add(k);
-      }
-      if (!st.programmed && (prev?.programmed !== false || prev.reason !== st.reason)) {
-        this.log.warn({ rule: k, reason: st.reason }, 'rule not programmed into the eBPF datapath; its VIP is not advertised for it');
-      }
-      if (prev?.programmed !== st.programmed) {
-        this.vips.setOffer(k, this.offerOf(k, rule));
-        offersChanged = true;
-      }
-    }
-    this.vipOwner?.changed();
-    if (offersChanged) this.publishRoutes();
-    // A removal may free what a waiting rule needs; kernel refusals get another try later.
-    if (this.notProgrammed.size > 0 && removed) for (const k of this.notProgrammed) this.dpDirty.add(k);
-    if (this.notProgrammed.size > 0 && this.datapath && !this.dpRetry) {
-      this.dpRetry = setTimeout(() => {
-        this.dpRetry = undefined;
-        for (const k of this.notProgrammed) this.dpDirty.add(k);
-        this.dpLoop.kick();
-      }, 5000);
-      this.dpRetry.unref();
-    }
-    if (this.dpDirty.size > 0) this.dpLoop.kick();
   }
 
   private onEndpointsChanged(hosts?: ReadonlySet<string>): void {
     for (const [key, rule] of this.rules) {
       if (!this.prober.affects(rule, hosts)) continue;
-      this.dpDirty.add(key);
+      this.programmer.mark(key);
       this.vips.setOffer(key, this.offerOf(key, rule));
     }
-    this.dpLoop.kickNow();
+    this.programmer.loop.kickNow();
     // Traffic to a dead service must stop now, not after the next burst slot.
     this.publishRoutes(true);
   }
 
-  /** Changes the in-memory table and what it advertises; persistRules makes it durable. */
-  private putRule(key: string, rule: LbRule | undefined): void {
-    const cur = this.rules.get(key);
-    if (cur) this.releaseServices(key, cur);
-    if (rule) {
-      this.rules.set(key, rule);
-      this.claimServices(key, rule);
-    } else {
-      this.rules.delete(key);
-    }
+  /** A rule changed in memory (undefined: removed): its offer, and the datapath. */
+  private ruleChanged(key: string, rule: LbRule | undefined): void {
     this.vips.setOffer(key, rule && this.offerOf(key, rule));
-    this.dpDirty.add(key);
-    this.dpLoop.kick();
-  }
-
-  private claimServices(key: string, rule: LbRule): void {
-    for (const s of serviceIds(rule)) if (!this.services.has(s)) this.services.set(s, key);
-  }
-
-  private releaseServices(key: string, rule: LbRule): void {
-    for (const s of serviceIds(rule)) if (this.services.get(s) === key) this.services.delete(s);
+    this.programmer.mark(key);
+    this.programmer.loop.kick();
   }
 
   private publishBgpConfig(urgent = false): void {
-    this.reconciler?.setConfig({
-      global: this.bgpGlobal,
-      neighbors: [...this.bgpNeighbors.values()],
-      timers: this.opts.peerTimers,
-      bfdDown: new Set(this.bfdDownNeighbors),
-      drain: this.drainer?.draining ?? false,
-    });
-    if (urgent) this.reconciler?.kickNow();
+    this.bgp?.setConfig(
+      {
+        global: this.bgpConfig.global,
+        neighbors: [...this.bgpConfig.neighbors.values()],
+        timers: this.opts.peerTimers,
+        bfdDown: this.bfdEvents.neighborsDown(),
+        drain: this.haNode?.draining ?? false,
+      },
+      urgent,
+    );
   }
 
   private requireLbMode(): void {
@@ -993,139 +458,47 @@ export class Agent implements AgentApi, HaHost {
   }
 
   status(): AgentStatus {
-    const sup = this.supervisor;
-    const gobgpd: AgentStatus['bgp']['gobgpd'] = !sup ? 'disabled' : sup.state === 'running' ? 'running' : sup.state === 'stopped' ? 'down' : 'starting';
-    const degraded: string[] = [];
-    if (sup && gobgpd !== 'running') degraded.push(`gobgpd is ${gobgpd}`);
-    const notProgrammed = this.notProgrammed.size;
-    if (notProgrammed > 0) degraded.push(`${notProgrammed} rule(s) not in the datapath (see GET config/loadbalancer/all)`);
-    const api = this.rest?.stats();
-    if (api && api.lastRefusedAt !== undefined && Date.now() - api.lastRefusedAt < DEGRADED_WINDOW_MS) {
-      const r = api.refused;
-      degraded.push(
-        `REST connections refused or evicted in the last minute (since start: refused ${r.total} at the cap, ${r.perClient} per client, ${r.fdPressure} for descriptors, ${r.acceptErrors} by accept; ${api.evicted} idle ones evicted)`,
-      );
-    }
-    if (api?.fds?.open !== undefined && api.fds.open > api.fds.limit * 0.8) degraded.push(`file descriptors: ${api.fds.open} of ${api.fds.limit} in use`);
-    const dp = this.datapath ? { connections: this.datapath.dumpConnections().count, stats: this.datapath.stats() } : undefined;
-    if (dp) degraded.push(...this.connectionTableDegraded(dp.connections, dp.stats));
-    const faults = processFaults.recent(DEGRADED_WINDOW_MS);
-    const bfd = this.bfdStatus();
-    for (const n of bfd?.notStarted ?? []) degraded.push(`BFD session with ${n.remoteIp} (${n.instance}) not started: ${n.reason}`);
-    for (const f of faults) degraded.push(`${f.source} failed ${f.count} time(s), last: ${f.lastError}`);
-    return {
-      status: this.stopped ? 'stopping' : this.drainer?.draining ? 'draining' : degraded.length > 0 ? 'degraded' : 'ok',
-      ...(degraded.length > 0 ? { degraded } : {}),
+    const sup = this.bgp?.supervisor;
+    const dp = this.datapath;
+    const now = Date.now();
+    return this.statusView.report({
+      now,
+      stopping: this.stopped,
+      draining: this.haNode?.draining ?? false,
       mode: this.bgpOnly ? 'bgp-only' : 'lb',
-      bgp: { enabled: this.bgpEnabled, gobgpd, pid: sup?.pid, restarts: sup?.restarts ?? 0 },
+      bgpEnabled: this.bgpEnabled,
+      ...(sup ? { gobgpd: { state: sup.state, pid: sup.pid, restarts: sup.restarts } } : {}),
       rules: this.rules.size,
-      rulesNotProgrammed: notProgrammed,
-      advertisedVips: this.reconciler?.advertisedCount ?? 0,
-      uptimeSeconds: Math.round((Date.now() - this.startedAt) / 1000),
-      ...(this.datapath
+      rulesNotProgrammed: this.programmer.notProgrammedCount,
+      advertisedVips: this.bgp?.reconciler.advertisedCount ?? 0,
+      uptimeSeconds: Math.round((now - this.startedAt) / 1000),
+      ...(dp
         ? {
             datapath: {
-              interfaces: this.datapath.attachedInterfaces(),
-              egress: this.datapath.egressHooks,
-              connections: dp!.connections,
-              connectionCapacity: this.datapath.ctCapacity,
-              ruleCapacity: this.datapath.ruleCapacity,
-              serviceEntryCapacity: this.datapath.serviceEntryCapacity,
-              stats: dp!.stats,
-              pinned: this.datapath.pin,
+              interfaces: dp.attachedInterfaces(),
+              egress: dp.egressHooks,
+              connections: dp.dumpConnections().count,
+              connectionCapacity: dp.ctCapacity,
+              ruleCapacity: dp.ruleCapacity,
+              serviceEntryCapacity: dp.serviceEntryCapacity,
+              stats: dp.stats(),
+              pinned: dp.pin,
             },
           }
         : {}),
       ...(this.connSync ? { sync: this.connSync.status() } : {}),
-      ...(this.drainer ? { drain: this.drainState() } : {}),
-      ...(api ? { api } : {}),
+      ...(this.haNode?.canDrain ? { drain: this.drainState() } : {}),
+      ...(this.rest ? { api: this.rest.stats() } : {}),
+      recentFaults: processFaults.recent(DEGRADED_WINDOW_MS),
       faults: processFaults.all(),
-      ...(bfd ? { bfd } : {}),
-      ...(this.opts.flagsNotInEffect?.length ? { flagsNotInEffect: this.opts.flagsNotInEffect } : {}),
-    };
-  }
-
-  /**
-   * Applies changes to the table and resolves once they are on disk. Saves
-   * are group commits to a journal: requests that arrive while a write runs
-   * share the next one, so a burst of thousands of POSTs is a handful of
-   * appends. If the write fails, every request it carried fails and its rules
-   * go back to what is on disk, so a failed request changes nothing.
-   */
-  private async changeRules(ops: RuleOp[]): Promise<void> {
-    const monitored = (r?: LbRule) => Boolean(r?.serviceArguments.monitor);
-    let probesChanged = false;
-    for (const o of ops) {
-      probesChanged ||= monitored(this.rules.get(o.key)) || monitored(o.rule);
-      this.putRule(o.key, o.rule);
-    }
-    if (probesChanged) this.prober.sync(this.rules.values());
-    this.publishRoutes();
-    // Answered once the change is on disk and in the datapath: a 200 means traffic flows.
-    const programmed = this.dpLoop.nextPass();
-    try {
-      await this.ruleStore.save(ops);
-      await programmed;
-    } catch (err) {
-      // A later request's queued change to the same rule is newer; it keeps it.
-      for (const o of ops) if (!this.ruleStore.isPending(o.key)) this.putRule(o.key, this.ruleStore.committedRule(o.key));
-      if (probesChanged) this.prober.sync(this.rules.values());
-      this.publishRoutes();
-      throw err;
-    }
+      ...(this.bfdSessions.current ? { bfd: this.bfdSessions.status() } : {}),
+      flagsNotInEffect: this.opts.flagsNotInEffect,
+    });
   }
 
   async addLbRule(rule: LbRule): Promise<void> {
     this.requireLbMode();
-    const key = ruleKey(rule.serviceArguments);
-    const cur = this.rules.get(key);
-    const oper = rule.serviceArguments.oper ?? 0;
-    let stored: LbRule;
-    if (oper === 1 || oper === 2) {
-      // Attach / detach endpoints of an existing rule (kube-loxilb --appendEPs).
-      const base = cur ?? (oper === 1 ? { ...rule, endpoints: [] } : undefined);
-      if (!base) throw new NotFoundError(`lbrule not-exists error: ${key}`);
-      const same = (a: { endpointIP: string; targetPort: number }, b: { endpointIP: string; targetPort: number }) =>
-        a.endpointIP === b.endpointIP && a.targetPort === b.targetPort;
-      const kept = base.endpoints.filter((e) => !rule.endpoints.some((n) => same(e, n)));
-      const endpoints = oper === 1 ? [...kept, ...rule.endpoints] : kept;
-      if (endpoints.length > MAX_ENDPOINTS) throw new ApiError(403, `lbrule endpoints exceed ${MAX_ENDPOINTS}: capacity`);
-      // As in loxilb, detaching the last endpoint deletes the rule.
-      if (endpoints.length === 0) {
-        await this.changeRules([{ key }]);
-        return;
-      }
-      stored = { ...base, serviceArguments: { ...base.serviceArguments, oper: 0 }, endpoints };
-      // The merged rule must itself be valid (one endpoint family, ...): what is
-      // saved has to pass the same validator when it is loaded again.
-      parseLbRule(stored);
-    } else {
-      stored = { ...rule, serviceArguments: { ...rule.serviceArguments, oper: 0 } };
-      if (cur && isDeepStrictEqual(cur, stored)) throw new ConflictError('lbrule-exists error');
-    }
-    const refusal = datapathRefusal(stored);
-    if (refusal) throw refusal;
-    this.checkRoom(key, stored, cur);
-    await this.changeRules([{ key, rule: stored }]);
-  }
-
-  /** Refuses a rule whose services another rule serves, or that the datapath has no room for. */
-  private checkRoom(key: string, rule: LbRule, cur: LbRule | undefined): void {
-    const ids = serviceIds(rule);
-    for (const id of ids) {
-      const owner = this.services.get(id);
-      if (owner !== undefined && owner !== key) {
-        const [addr, port, proto] = id.split('|');
-        throw new ConflictError(`lbrule-exists error: ${addr}:${port}/${proto} is already served by the rule ${owner} (rules on one address, port and protocol cannot be told apart by block or host)`);
-      }
-    }
-    const maxRules = this.datapath?.ruleCapacity ?? MAX_RULES;
-    const maxEntries = this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES;
-    if (!cur && this.rules.size >= maxRules) throw new ApiError(403, `lbrule capacity: the datapath holds at most ${maxRules} rules (--max-rules)`);
-    const grow = ids.length - (cur ? serviceIds(cur).length : 0);
-    if (this.services.size + grow > maxEntries) {
-      throw new ApiError(403, `lbrule capacity: the datapath holds at most ${maxEntries} address/port entries (port ranges and secondary IPs count one per port and address; four per rule of --max-rules)`);
-    }
+    await this.ruleTable.add(rule);
   }
 
   logLevel(): string {
@@ -1146,16 +519,16 @@ export class Agent implements AgentApi, HaHost {
     if (this.bgpEnabled) {
       try {
         bgp = await this.listBgpNeighbors();
-        const peers = (await this.client?.listPeers({ advertised: true })) ?? [];
+        const peers = (await this.bgp?.client.listPeers({ advertised: true })) ?? [];
         bgpPrefixes = peers.map((p) => ({ peer: normalizeIp(p.address) ?? p.address, advertised: p.advertised, received: p.received, accepted: p.accepted }));
       } catch {
         // gobgpd not answering: no per-peer samples this scrape; loxilb_gobgpd_up says why.
       }
     }
     const reconcile = [
-      { loop: 'datapath', durations: this.dpLoop.durations.data() },
-      ...(this.reconciler ? [{ loop: 'bgp', durations: this.reconciler.passDurations }] : []),
-      ...(this.routeSync ? [{ loop: 'kernel_routes', durations: this.routeSync.passDurations }] : []),
+      { loop: 'datapath', durations: this.programmer.loop.durations.data() },
+      ...(this.bgp ? [{ loop: 'bgp', durations: this.bgp.reconciler.passDurations }] : []),
+      ...(this.bgp?.routeSync ? [{ loop: 'kernel_routes', durations: this.bgp.routeSync.passDurations }] : []),
     ];
     return renderMetrics({
       ...(this.datapath ? { rules: ruleMetrics(this.rules, this.datapath.ruleTraffic(), (r, ep) => this.prober.endpointState(r, ep)) } : {}),
@@ -1174,62 +547,43 @@ export class Agent implements AgentApi, HaHost {
 
   listLbRules(): ListedLbRule[] {
     if (this.bgpOnly) return [];
-    const traffic = this.datapath?.ruleTraffic();
-    return [...this.rules].map(([k, r]) => {
-      const st = this.ruleState.get(k) ?? { programmed: false, reason: 'waiting for the next datapath pass' };
-      return {
-        ...r,
-        endpoints: r.endpoints.map((ep) => ({ ...ep, state: this.prober.endpointState(r, ep), counter: endpointCounter(traffic?.get(k), ep) })),
-        programmed: st.programmed,
-        ...(st.programmed ? {} : { reason: st.reason }),
-      };
-    });
+    return lbRuleList(this.rules, (k) => this.programmer.stateOf(k), (r, ep) => this.prober.endpointState(r, ep), this.datapath?.ruleTraffic());
   }
 
   async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
     this.requireLbMode();
-    const key = ruleKey({ externalIP: q.externalIP, port: q.port, portMax: q.portMax, protocol: q.protocol as LbRule['serviceArguments']['protocol'], block: q.block, host: q.host });
-    const cur = this.rules.get(key);
-    if (!cur) throw new NotFoundError(`lbrule not found: ${key}`);
-    // The VIP stays advertised exactly as long as some rule with bgp uses it,
-    // whatever ?bgp= says: a route without a rule behind it is a black hole.
-    await this.changeRules([{ key }]);
+    await this.ruleTable.delete(ruleKey({ externalIP: q.externalIP, port: q.port, portMax: q.portMax, protocol: q.protocol as LbRule['serviceArguments']['protocol'], block: q.block, host: q.host }));
   }
 
   async deleteLbRulesByName(name: string): Promise<number> {
     this.requireLbMode();
-    const gone = [...this.rules].filter(([, r]) => r.serviceArguments.name === name);
-    if (gone.length === 0) throw new NotFoundError(`no lbrule named ${name} found`);
-    await this.changeRules(gone.map(([key]) => ({ key })));
-    return gone.length;
+    return this.ruleTable.deleteByName(name);
   }
 
   async deleteAllLbRules(): Promise<number> {
     this.requireLbMode();
-    const gone = [...this.rules.keys()];
-    await this.changeRules(gone.map((key) => ({ key })));
-    return gone.length;
+    return this.ruleTable.deleteAll();
   }
 
   async addEndpointHost(spec: EndpointHostSpec): Promise<void> {
     this.requireLbMode();
     this.prober.addHost(spec);
     // Answered once the datapath has it, as a rule POST is.
-    await this.dpLoop.nextPass();
+    await this.programmer.loop.nextPass();
   }
 
   async deleteEndpointHost(q: EndpointHostDeleteQuery): Promise<void> {
     this.requireLbMode();
     this.prober.deleteHost(q);
     // Answered once the datapath has it, as a rule POST is.
-    await this.dpLoop.nextPass();
+    await this.programmer.loop.nextPass();
   }
 
   async setEndpointHostState(post: EndpointHostStatePost): Promise<void> {
     this.requireLbMode();
     this.prober.setHostState(post);
     // Answered once the datapath has it, as a rule POST is.
-    await this.dpLoop.nextPass();
+    await this.programmer.loop.nextPass();
   }
 
   listEndpointHosts(): EndpointHostRow[] {
@@ -1238,328 +592,84 @@ export class Agent implements AgentApi, HaHost {
 
   async setCiState(s: CiState): Promise<void> {
     this.requireLbMode();
-    this.changeCiState(s, 'set over the API');
-    this.roleRestore?.settle(s.instance);
+    this.ciStates.set(s, 'set over the API', true);
+    this.haNode?.settleRole(s.instance);
   }
 
   listCiStates(): CiStateInfo[] {
     if (this.bgpOnly) return [];
-    const priority = this.ha?.priority ?? HA_DEFAULT_PRIORITY;
-    return [...this.ciStates.values()].map((s) => {
-      const info = this.ha?.info(s.instance);
-      return {
-        ...s,
-        priority,
-        synced: info?.synced ?? true,
-        driver: info ? 'bfd' : 'api',
-        ...(this.drainer?.draining ? { draining: true } : {}),
-        ...(this.roleRestore?.waiting(s.instance) ? { restoring: { from: 'MASTER' as const, remainingMs: this.roleRestore.remainingMs(s.instance) } } : {}),
-        ...(info && this.upstream ? { eligible: info.eligible, upstream: this.upstream.items() } : {}),
-        ...(info && this.activity ? { serving: this.activity.serving() } : {}),
-        peers: info?.peers.map((p) => ({ remoteIp: p.remoteIp, bfd: p.bfdUp ? 'Up' : 'Down', state: p.state, priority: p.priority })),
-      };
-    });
+    const ha = this.haNode;
+    return ciStateList(
+      this.ciStates.all.values(),
+      ha ? ha.ciStateSources() : { priority: HA_DEFAULT_PRIORITY, info: () => undefined, draining: false, restoring: () => undefined },
+    );
   }
 
   listConntrack(): ConntrackInfo[] {
-    if (!this.datapath) return [];
-    const names = new Map<string, string>();
-    for (const r of this.rules.values()) {
-      for (const vip of matchAddresses(r)) names.set(`${vip}|${r.serviceArguments.port}|${r.serviceArguments.protocol}`, r.serviceArguments.name ?? '');
-    }
-    return this.datapath.connections().map((e) => ({
-      destinationIP: e.daddr,
-      destinationPort: e.dport,
-      sourceIP: e.saddr,
-      sourcePort: e.sport,
-      protocol: e.proto,
-      conntrackState: ctStateName(e.proto, e.state),
-      conntrackAct: conntrackAct(e),
-      packets: Number(e.packets),
-      bytes: Number(e.bytes),
-      servName: names.get(`${e.svc.vip}|${e.svc.port}|${e.svc.proto}`) ?? '',
-    }));
+    return this.datapath ? conntrackList(this.rules.values(), this.datapath.connections()) : [];
   }
 
   drainState(): DrainInfo {
-    if (!this.drainer) return { draining: false, phase: 'serving', timeoutMs: 0 };
-    const s = this.drainer.state();
-    return { draining: s.draining, phase: s.phase, timeoutMs: s.timeoutMs, ...(s.last ? { last: drainSummary(s.last) } : {}) };
+    return drainInfo(this.haNode?.drainerState());
   }
 
   async drain(timeoutMs?: number): Promise<DrainInfo> {
     this.requireLbMode();
-    if (!this.drainer) {
-      throw new ForbiddenError(
-        this.upstream ? 'drain is off (--drain-timeout=0)' : 'drain needs an HA peer to hand over to (--ka or --cluster)',
-      );
-    }
-    await this.drainer.drain(timeoutMs);
+    if (!this.haNode) throw new ForbiddenError('drain needs an HA peer to hand over to (--ka or --cluster)');
+    await this.haNode.drain(timeoutMs);
     return this.drainState();
   }
 
   async undrain(): Promise<void> {
     this.requireLbMode();
     if (this.stopping) throw new ForbiddenError('the agent is stopping: its drain cannot be ended');
-    this.drainer?.undrain();
+    this.haNode?.undrain();
   }
 
   async setBgpGlobal(cfg: BgpGlobalConfig): Promise<void> {
     this.requireBgp();
-    this.store.saveBgp(cfg, [...this.bgpNeighbors.values()]);
-    this.bgpGlobal = cfg;
-    this.trackNeighbors();
+    this.bgpConfig.setGlobal(cfg);
     this.publishBgpConfig();
   }
 
   async addBgpNeighbor(n: BgpNeighborConfig): Promise<void> {
     this.requireBgp();
-    const ip = n.ipAddress;
-    if (this.bgpNeighbors.has(ip)) throw new ConflictError(`bgp neighbor ${ip} already exists`);
-    const next = new Map(this.bgpNeighbors);
-    next.set(ip, n);
-    this.store.saveBgp(this.bgpGlobal, [...next.values()]);
-    this.bgpNeighbors = next;
-    this.trackNeighbors();
+    this.bgpConfig.addNeighbor(n);
     this.publishBgpConfig();
-    if (n.bfd) await this.ensureNeighborBfd(n);
+    if (n.bfd) await this.neighborBfd.ensure(n);
   }
 
   async deleteBgpNeighbor(ip: string): Promise<void> {
     this.requireBgp();
-    if (!this.bgpNeighbors.has(ip)) throw new NotFoundError(`bgp neighbor ${ip} not found`);
-    const next = new Map(this.bgpNeighbors);
-    next.delete(ip);
-    this.store.saveBgp(this.bgpGlobal, [...next.values()]);
-    this.bgpNeighbors = next;
-    this.trackNeighbors();
-    await this.dropNeighborBfd(ip);
+    this.bgpConfig.deleteNeighbor(ip);
+    this.bfdEvents.forget(ip);
+    // The neighbour's BFD session ends (AdminDown for a detection time) before gobgpd drops the neighbour.
+    await this.neighborBfd.drop(ip);
     this.publishBgpConfig();
   }
 
   async listBgpNeighbors(): Promise<BgpNeighborStatus[]> {
     this.requireBgp();
-    let live = new Map<string, { state: string; up: number; down: number }>();
+    let peers: LivePeer[] = [];
     try {
-      const peers = (await this.client?.listPeers()) ?? [];
-      live = new Map(peers.map((p) => [normalizeIp(p.address) ?? p.address, { state: p.sessionState, up: p.uptime, down: p.downtime }]));
+      peers = (await this.bgp?.client.listPeers()) ?? [];
     } catch (err) {
       this.log.debug({ err: (err as Error).message }, 'gobgpd not answering ListPeer');
     }
-    const now = Date.now() / 1000;
-    return [...this.bgpNeighbors.values()].map((n) => {
-      const l = live.get(n.ipAddress);
-      const since = !l ? 0 : l.state === 'ESTABLISHED' ? l.up : l.down;
-      return { ipAddress: n.ipAddress, remoteAs: n.remoteAs, state: l?.state ?? 'UNKNOWN', updowntime: since > 0 ? formatUpDown(now - since) : 'never' };
-    });
-  }
-
-  /** Drops for a full connection table seen so far, and when the count last grew. */
-  private ctDrops = { seen: 0, at: 0 };
-
-  /**
-   * A connection table that dropped new connections in the last minute (it
-   * was full: ctFull, or no free source port for a translated source:
-   * natPortsExhausted), or is nine tenths full.
-   */
-  private connectionTableDegraded(connections: number, stats: DatapathStats): string[] {
-    const cap = this.datapath?.ctCapacity ?? 0;
-    const drops = stats.ctFull + stats.natPortsExhausted;
-    if (drops > this.ctDrops.seen) this.ctDrops = { seen: drops, at: Date.now() };
-    if (this.ctDrops.at !== 0 && Date.now() - this.ctDrops.at < DEGRADED_WINDOW_MS) {
-      return [
-        `connection table full: new connections dropped in the last minute (since start: ${stats.ctFull} for a full table, ${stats.natPortsExhausted} for no free source port); ${connections} of ${cap} entries in use, --ct-max sets the size`,
-      ];
-    }
-    if (cap > 0 && connections >= cap * 0.9) return [`connection table ${connections} of ${cap} entries in use (--ct-max sets the size)`];
-    return [];
-  }
-
-  /** Says once per peer that its BFD session can be spoofed from the link. */
-  private warnUnauthenticated(remoteIp: string, auth: unknown): void {
-    if (auth) return;
-    this.log.warn(
-      { remoteIp },
-      'BFD session without authentication: anyone on the link can spoof its packets (hold it Up within --bfd-max-remote-*, or bring it Down); set authType and keyFile to close that',
-    );
-  }
-
-  /** The BFD manager, started on first use: UDP 3784 is only bound while sessions are wanted. */
-  private async bfdManager(): Promise<BfdManager> {
-    if (this.bfd) return this.bfd;
-    const transport = createBfdTransport();
-    this.bfdTransport = transport;
-    const m = new BfdManager({
-      transport,
-      logger: this.log.child({ part: 'bfd' }),
-      keyDir: this.opts.bfd?.keyDir,
-      ...(this.opts.bfd?.remoteLimits ? { remoteLimits: this.opts.bfd.remoteLimits } : {}),
-    });
-    m.on('remoteStateChange', (r) => this.onBfdRemoteState(r.instance, r.remoteIp, r.to));
-    m.on('stateChange', (c) => {
-      this.onBfdChange(c.instance, c.remoteIp, c.from, c.to, c.remoteState);
-      this.log.info(
-        { instance: c.instance, remoteIp: c.remoteIp, from: c.from, to: c.to, diag: bfdDiagName(c.diag), remoteDiag: bfdDiagName(c.remoteDiag) },
-        'BFD session state changed',
-      );
-    });
-    await m.start();
-    this.bfd = m;
-    return m;
-  }
-
-  private saveBfd(next: Map<string, BfdSessionSpec>): void {
-    this.store.saveBfdSessions([...next.values()]);
-    this.bfdSpecs = next;
+    return bgpNeighborList(this.bgpConfig.neighbors.values(), peers, Date.now() / 1000);
   }
 
   async setBfdSession(post: BfdSessionPost): Promise<void> {
     this.requireLbMode();
-    const m = await this.bfdManager();
-    const key = bfdKey(post.instance, post.remoteIp);
-    const cur = this.bfdSpecs.get(key);
-    // What the post leaves out keeps the saved session's timers.
-    const timers = cur && { intervalUs: post.intervalUs ?? cur.intervalUs, multiplier: post.multiplier ?? cur.multiplier };
-    // A saved session that could not start (its key file refused) is added afresh.
-    if (cur && m.get(post.instance, post.remoteIp)) {
-      // loxilb: a re-POST for the instance's session changes its timers (here through a Poll
-      // sequence); what it leaves out keeps its value (`loxicmd set bfd` sends sourceIp "").
-      const sourceIp = post.sourceIp ?? cur.sourceIp;
-      const auth = post.auth ?? cur.auth;
-      if (cur.sourceIp !== sourceIp || !isDeepStrictEqual(cur.auth, auth)) {
-        throw new ConflictError(`bfd existing session with ${post.remoteIp}: only interval and retryCount can change; delete it first`);
-      }
-      const spec: BfdSessionSpec = { ...cur, ...timers };
-      this.saveBfd(new Map(this.bfdSpecs).set(key, spec));
-      m.updateSession(spec.instance, spec.remoteIp, { txIntervalUs: spec.intervalUs, rxIntervalUs: spec.intervalUs, multiplier: spec.multiplier });
-      return;
-    }
-    const elsewhere = [...this.bfdSpecs.values()].filter((s) => s.remoteIp === post.remoteIp).map((s) => s.instance);
-    const spec = completeBfdSession({ ...post, ...timers }, elsewhere.length ? `; the session with ${post.remoteIp} is in instance ${elsewhere.join(', ')}` : '');
-    const next = new Map(this.bfdSpecs).set(key, spec);
-    await m.addSession(bfdParams(spec));
-    this.warnUnauthenticated(spec.remoteIp, spec.auth);
-    try {
-      this.saveBfd(next);
-    } catch (err) {
-      await m.deleteSession(spec.instance, spec.remoteIp);
-      throw err;
-    }
-    this.bfdNotStarted = this.bfdNotStarted.filter((n) => n.instance !== spec.instance || n.remoteIp !== spec.remoteIp);
-    await this.registerHaPeer(spec);
+    await this.bfdSessions.set(post);
   }
 
   listBfdSessions(): BfdSessionInfo[] {
-    return (this.bfd?.list() ?? []).map((s) => ({
-      instance: s.instance,
-      remoteIp: s.remoteIp,
-      sourceIP: s.sourceIp ?? (ipFamily(s.remoteIp) === 6 ? '::' : '0.0.0.0'),
-      port: 3784,
-      interval: s.configured.txIntervalUs,
-      retryCount: s.configured.multiplier,
-      state: `BFD${s.stateName}`,
-      purpose: this.bfdPurpose(s.instance, s.remoteIp),
-      diag: bfdDiagName(s.localDiag),
-      txInterval: s.txIntervalUs,
-      detectionTime: s.detectionTimeUs,
-      transitions: s.counters.transitions,
-      timing: s.timing,
-      rxDrops: s.rxDrops,
-      timersClamped: s.counters.timersClamped,
-      remote: { desiredMinTx: s.remoteDesiredMinTxUs, requiredMinRx: s.remoteRequiredMinRxUs, detectMult: s.remoteDetectMult },
-    }));
-  }
-
-  private bfdStatus(): BfdStatus | undefined {
-    if (!this.bfd) return undefined;
-    const sessions = this.bfd.list();
-    const m = this.bfd.stats();
-    const rxDrops = this.bfd.rxDropTotals();
-    const t = this.bfdTransport?.stats();
-    const add = (r: string, n: number) => {
-      if (n > 0) rxDrops[r] = (rxDrops[r] ?? 0) + n;
-    };
-    if (t) {
-      add('bad-ttl', t.droppedTtl);
-      add('overflow', t.droppedOverflow);
-      add('receive-error', t.errors);
-    }
-    return {
-      sessions: sessions.length,
-      up: sessions.filter((s) => s.state === BfdState.Up).length,
-      received: t?.received ?? m.received,
-      delivered: m.delivered,
-      rxDrops,
-      notStarted: this.bfdNotStarted,
-    };
+    return this.bfdSessions.list((instance, remoteIp) => this.bfdPurpose(instance, remoteIp));
   }
 
   async deleteBfdSession(remoteIp: string, instance: string): Promise<void> {
     this.requireLbMode();
-    const key = bfdKey(instance, remoteIp);
-    if (!this.bfdSpecs.has(key) || !this.bfd) throw new NotFoundError(`no bfd session with ${remoteIp} in instance ${instance}`);
-    const next = new Map(this.bfdSpecs);
-    next.delete(key);
-    this.saveBfd(next);
-    this.bfdNotStarted = this.bfdNotStarted.filter((n) => n.instance !== instance || n.remoteIp !== remoteIp);
-    this.unregisterHaPeer(instance, remoteIp);
-    // Sends AdminDown for one detection time, so the peer knows this was on purpose.
-    if (this.bfd.get(instance, remoteIp)) await this.bfd.deleteSession(instance, remoteIp);
+    await this.bfdSessions.delete(remoteIp, instance);
   }
-}
-
-/**
- * Gratuitous ARP / unsolicited NA for a VIP just taken: one frame now (the
- * takeover waits for it), two more 100 ms apart in the background in case
- * one is lost.
- */
-async function announceVip(ifname: string, address: string): Promise<void> {
-  await announceAddress(ifname, address);
-  // Best effort: the first frame already went; a failed repeat is not a fault.
-  setTimeout(guarded('gratuitous ARP repeat', () => announceAddress(ifname, address, { count: 2, intervalMs: 100 }).catch(() => undefined)), 100).unref();
-}
-
-/** A BFD session is one per instance and peer, as in loxilb. */
-function bfdKey(instance: string, remoteIp: string): string {
-  return `${instance}|${remoteIp}`;
-}
-
-function bfdParams(spec: BfdSessionSpec) {
-  return {
-    instance: spec.instance,
-    remoteIp: spec.remoteIp,
-    sourceIp: spec.sourceIp,
-    txIntervalUs: spec.intervalUs,
-    rxIntervalUs: spec.intervalUs,
-    multiplier: spec.multiplier,
-    auth: spec.auth,
-  };
-}
-
-/** gobgp's Up/Down format: HH:MM:SS, with a "Nd " prefix after a day. */
-export function formatUpDown(seconds: number): string {
-  const s = Math.max(0, Math.floor(seconds));
-  const d = Math.floor(s / 86400);
-  const hh = String(Math.floor((s % 86400) / 3600)).padStart(2, '0');
-  const mm = String(Math.floor((s % 3600) / 60)).padStart(2, '0');
-  const ss = String(s % 60).padStart(2, '0');
-  return `${d > 0 ? `${d}d ` : ''}${hh}:${mm}:${ss}`;
-}
-
-/** What the datapath does to packets of this entry, as loxicmd get ct shows it. */
-function conntrackAct(e: CtEntry): string {
-  const parts: string[] = [];
-  if (e.xsaddr !== e.saddr || e.xsport !== e.sport) parts.push(`snat-${e.xsaddr}:${e.xsport}`);
-  if (e.xdaddr !== e.daddr || e.xdport !== e.dport) parts.push(`dnat-${e.xdaddr}:${e.xdport}`);
-  const dir = e.dir === CT_DIR_ORIG ? '' : 'reply,';
-  return `${dir}${parts.join(',') || 'fwd'}${e.flags & 0x04 ? ',synced' : ''}`;
-}
-
-/** The services a rule serves in the datapath: (match address, port, protocol) for every port of its range. */
-function serviceIds(rule: LbRule): string[] {
-  const sa = rule.serviceArguments;
-  const pmax = sa.portMax && sa.portMax > sa.port ? sa.portMax : sa.port;
-  const out: string[] = [];
-  for (const addr of matchAddresses(rule)) for (let p = sa.port; p <= pmax; p++) out.push(`${addr}|${p}|${sa.protocol}`);
-  return out;
 }
