@@ -23,7 +23,6 @@ import type { CiState } from '../ha/ClusterState.ts';
 import { HA_DEFAULT_PRIORITY, alwaysSynced } from '../ha/HaManager.ts';
 import type { PeerApiAccess } from '../ha/peerView.ts';
 import { releaseStaleVips, systemAddressDriver } from '../ha/VipOwner.ts';
-import { startupVips } from '../ha/restoredRoles.ts';
 import { HaNode, type HaNodeOptions } from '../ha/HaNode.ts';
 import { BfdEventRouter } from '../ha/BfdEventRouter.ts';
 import { UNSPECIFIED } from '../ha/ProgrammedVips.ts';
@@ -209,11 +208,12 @@ export class Agent implements AgentApi {
       );
     }
     // A role BFD elects is not taken from before the restart; an API-driven saved MASTER is BACKUP until confirmed.
-    const roles = new Map((this.haNode ? this.haNode.restoreRoles(saved.ciStates, saved.bfdSessions) : saved.ciStates).map((s) => [s.instance, s]));
+    const roles = this.haNode ? this.haNode.restoreRoles(saved.ciStates, saved.bfdSessions) : saved.ciStates;
     if (!this.bgpOnly) {
       // An in-subnet VIP a killed agent left behind stops answering ARP now, not once the datapath is up.
-      const stale = startupVips(saved.rules, roles);
-      await releaseStaleVips(systemAddressDriver, stale.vips, stale.keep, this.log.child({ part: 'vip' }));
+      // Nothing is MASTER at start (an elected role is NOT_DEFINED, an API-set MASTER BACKUP until
+      // confirmed), so every saved rule's VIP may go; a MASTER takes it back with a gratuitous ARP.
+      await releaseStaleVips(systemAddressDriver, saved.rules.flatMap((r) => ruleVips(r)), this.log.child({ part: 'vip' }));
     }
     if (!this.bgpOnly && this.opts.datapath) {
       // Before anything but the saved state: without a datapath an LB node must not come up
@@ -229,7 +229,7 @@ export class Agent implements AgentApi {
     }
     if (!this.bgpOnly) {
       this.ruleTable.restore(saved.rules);
-      this.ciStates.restore(roles.values());
+      this.ciStates.restore(roles);
       // Red hosts stay out from the first datapath pass on.
       for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
       this.startHa();

@@ -159,21 +159,20 @@ export function subnetMatcher(ifaces: Map<string, IfaceAddress[]>): (address: st
 /**
  * At an agent's start, before anything slow (the datapath loads for
  * seconds): gives back every host address among `vips` (the saved rules'
- * VIPs) that lies in a local subnet and is not in `keep`. An address a
+ * VIPs) that lies in a local subnet. An address a
  * killed agent left behind then stops answering ARP at once; if the election
  * makes the node MASTER, the VIP comes back with a gratuitous ARP. Returns
  * what it released; an address it cannot delete is left to the first pass.
  */
-export async function releaseStaleVips(driver: AddressDriver, vips: Iterable<string>, keep: Iterable<string>, log: Logger): Promise<string[]> {
+export async function releaseStaleVips(driver: AddressDriver, vips: Iterable<string>, log: Logger): Promise<string[]> {
   const ifaces = driver.interfaces();
   const inSubnet = subnetMatcher(ifaces);
-  const kept = new Set(keep);
   const present = new Map<string, string>();
   for (const [name, addrs] of ifaces) for (const a of addrs) if (a.prefixlen === hostLen(a.address)) present.set(a.address, name);
   const released: string[] = [];
   for (const addr of new Set(vips)) {
     const ifname = present.get(addr);
-    if (ifname === undefined || kept.has(addr) || inSubnet(addr) === undefined) continue;
+    if (ifname === undefined || inSubnet(addr) === undefined) continue;
     try {
       await driver.del(ifname, addr);
     } catch (err) {
