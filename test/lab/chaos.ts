@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatapathLab, DP, haPairArgs, type LbNode, type StreamRun } from './DatapathLab.ts';
 import type { Lab, LabProcess } from './Lab.ts';
-import { runSoak, type ChaosReport, type ChaosSubject } from './chaosRun.ts';
+import { instanceRole, runSoak, soleMaster, type ChaosReport, type ChaosSubject } from './chaosRun.ts';
 import { neighborProtocolName } from './Bird.ts';
 import { waitFor } from './wait.ts';
 
@@ -77,16 +77,12 @@ export class ChaosLab implements ChaosSubject<FaultKind> {
     await this.t.destroy();
   }
 
-  private async role(lb: LbNode): Promise<string | undefined> {
-    const r = await this.t.api(lb, 'GET', '/config/cistate/all');
-    return (r.body as { Attr?: { instance: string; state: string }[] } | undefined)?.Attr?.find((s) => s.instance === 'llb-inst0')?.state;
+  private role(lb: LbNode): Promise<string | undefined> {
+    return instanceRole((n, m, p) => this.t.api(n, m, p), lb);
   }
 
-  async master(): Promise<LbNode | undefined> {
-    const [a, b] = await Promise.all([this.role('lb1'), this.role('lb2')]);
-    if (a === 'MASTER' && b !== 'MASTER') return 'lb1';
-    if (b === 'MASTER' && a !== 'MASTER') return 'lb2';
-    return undefined;
+  master(): Promise<LbNode | undefined> {
+    return soleMaster((lb) => this.role(lb));
   }
 
   /** One MASTER and one BACKUP, the router and both endpoints on the MASTER, every session Established, the BACKUP synced. */

@@ -22,7 +22,7 @@ import { fileURLToPath } from 'node:url';
 import { Lab, type LabProcess } from './Lab.ts';
 import { startStreamClients, type LbNode, type StreamRun } from './DatapathLab.ts';
 import { agentApi, mustAgentApi, startAgentProcess, type ApiReply } from './agentProcess.ts';
-import { runSoak, type ChaosReport, type ChaosSubject } from './chaosRun.ts';
+import { instanceRole, runSoak, soleMaster, type ChaosReport, type ChaosSubject } from './chaosRun.ts';
 import { StopWaiting, waitFor } from './wait.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -163,16 +163,12 @@ export class L2ChaosLab implements ChaosSubject<L2FaultKind> {
     return out;
   }
 
-  async role(lb: LbNode): Promise<string | undefined> {
-    const r = await this.api(lb, 'GET', '/config/cistate/all');
-    return (r.body as { Attr?: { instance: string; state: string }[] } | undefined)?.Attr?.find((s) => s.instance === 'llb-inst0')?.state;
+  role(lb: LbNode): Promise<string | undefined> {
+    return instanceRole((n, m, p) => this.api(n, m, p), lb);
   }
 
-  async master(): Promise<LbNode | undefined> {
-    const [a, b] = await Promise.all([this.role('lb1'), this.role('lb2')]);
-    if (a === 'MASTER' && b !== 'MASTER') return 'lb1';
-    if (b === 'MASTER' && a !== 'MASTER') return 'lb2';
-    return undefined;
+  master(): Promise<LbNode | undefined> {
+    return soleMaster((lb) => this.role(lb));
   }
 
   /** Everything of steady but the ARP request (see the header). */

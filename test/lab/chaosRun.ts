@@ -47,6 +47,22 @@ export interface ChaosSubject<K extends string> {
   startStreams(opts: { durationMs: number }): Promise<StreamRun>;
 }
 
+type ApiCall = (node: string, method: string, path: string) => Promise<{ body?: unknown }>;
+
+/** A node's role of llb-inst0 as its cistate says; undefined when it does not answer. */
+export async function instanceRole(api: ApiCall, lb: LbNode): Promise<string | undefined> {
+  const r = await api(lb, 'GET', '/config/cistate/all');
+  return (r.body as { Attr?: { instance: string; state: string }[] } | undefined)?.Attr?.find((s) => s.instance === 'llb-inst0')?.state;
+}
+
+/** The one of lb1 and lb2 that says MASTER, if exactly one does. */
+export async function soleMaster(roleOf: (lb: LbNode) => Promise<string | undefined>): Promise<LbNode | undefined> {
+  const [a, b] = await Promise.all([roleOf('lb1'), roleOf('lb2')]);
+  if (a === 'MASTER' && b !== 'MASTER') return 'lb1';
+  if (b === 'MASTER' && a !== 'MASTER') return 'lb2';
+  return undefined;
+}
+
 export interface SoakOptions<K extends string> {
   durationMs: number;
   seed?: number;
