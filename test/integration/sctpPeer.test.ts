@@ -55,7 +55,11 @@ test('associate, echo DATA, heartbeat, shut down', async () => {
   assert.equal((await client.send('world')).text, `srv@${S1}: world`);
   assert.deepEqual(await client.heartbeat(), { from: S1, to: C1 });
   await client.shutdown();
-  const [sa] = (await server.associations()).filter((x) => x.peerTag === a.localTag);
+  // The client is done once it sends SHUTDOWN COMPLETE; the server closes
+  // when that packet arrives, a moment later.
+  const closed = async () => (await server.associations()).find((x) => x.peerTag === a.localTag);
+  await waitFor(async () => (await closed())?.state === 'closed', { timeoutMs: 5000, what: 'the server to close on SHUTDOWN COMPLETE' });
+  const sa = await closed();
   assert.equal(sa?.state, 'closed');
   assert.equal(sa?.closedBy, 'shutdown');
   assert.equal(sa?.dataReceived, 2);
