@@ -1,0 +1,4 @@
+// Shard 2 of 2 of the unit files that share a process (see shard.ts).
+import { runShard } from './shard.ts';
+
+await runShard(2, 2);
