@@ -2,7 +2,9 @@
 // 10 ms; each trial cuts the MASTER's link at the switch (the failure no TCP
 // reset reveals), and the loss window is the longest gap between two replies.
 // After each cut the link comes back and the setup returns to steady state
-// before the next trial. Topologies and the trial loop: test/lab/FailoverLab.ts;
+// before the next trial. The router, the echo servers and the prober stand for
+// other machines and run at a higher CPU priority than the LB nodes (nice -10),
+// in every setup. Topologies and the trial loop: test/lab/FailoverLab.ts;
 // baselines (BIRD+BFD, gobgpd hold timer, keepalived VRRP): test/lab/failoverBaselines.ts.
 //
 //   npm run bench:failover       (root, after `npm run setup`; ~15 min for every setup at 20 trials)
