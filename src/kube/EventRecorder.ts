@@ -7,6 +7,7 @@
 // queue behind a few in flight (client-go's recorder, too, writes from a
 // queue), so a burst (an IPAllocated for each of a thousand new Services)
 // neither floods the API server nor holds a thousand requests in memory.
+import { randomBytes } from 'node:crypto';
 import { CoreV1Api, PatchStrategy, setHeaderOptions, type CoreV1Event, type KubeConfig, type V1Service } from '@kubernetes/client-node';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { errorText } from './KubeWatch.ts';
@@ -21,6 +22,8 @@ const MAX_MESSAGE = 1024;
 const AGGREGATE_WINDOW_MS = 10 * 60_000;
 /** Event writes in flight at once; the rest wait their turn. */
 const WRITES_IN_FLIGHT = 4;
+/** Names tried for one Event when the apiserver says the name is taken (409). */
+const NAME_ATTEMPTS = 3;
 
 export interface EventRecorderOptions {
   /** reportingInstance: which replica wrote it (pod name). */
@@ -111,7 +114,22 @@ export class EventRecorder {
     }
     this.prune(now);
     // <object>.<hex time>, as client-go names them; seq keeps a burst unique.
-    const name = `${ref.name}.${(now * 1000 + (this.seq++ % 1000)).toString(16)}`;
+    const base = `${ref.name}.${(now * 1000 + (this.seq++ % 1000)).toString(16)}`;
+    // Another writer (a replica, or this one restarted) may have taken the name in the
+    // same millisecond: a random tail then, rather than losing the Event.
+    for (let attempt = 0; ; attempt++) {
+      const name = attempt === 0 ? base : `${base}${randomBytes(3).toString('hex')}`;
+      try {
+        await this.create(namespace, name, ref, type, reason, message, stamp);
+        this.written.set(key, { name, namespace, count: 1, first: stamp, at: now });
+        return;
+      } catch (err) {
+        if ((err as { code?: number }).code !== 409 || attempt >= NAME_ATTEMPTS - 1) throw err;
+      }
+    }
+  }
+
+  private async create(namespace: string, name: string, ref: NonNullable<CoreV1Event['involvedObject']>, type: EventType, reason: string, message: string, stamp: string): Promise<void> {
     const body: CoreV1Event = {
       metadata: { name, namespace },
       involvedObject: ref,
@@ -127,7 +145,6 @@ export class EventRecorder {
       reportingInstance: this.opts.instance ?? '',
     };
     await this.core.createNamespacedEvent({ namespace, body });
-    this.written.set(key, { name, namespace, count: 1, first: stamp, at: now });
   }
 
   private prune(now: number): void {
