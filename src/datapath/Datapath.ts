@@ -226,7 +226,7 @@ export class Datapath {
     if (pin.path) {
       const st = dp.pinState();
       d.pin = { path: st.path, adopted: st.adopted, ...(st.note ? { note: st.note } : {}) };
-      if (st.adopted) log.info({ path: st.path, connections: d.dumpConnections().count }, 'adopted the pinned connection table of an earlier run');
+      if (st.adopted) log.info({ path: st.path, connections: d.connectionCount() }, 'adopted the pinned connection table of an earlier run');
       if (st.note) log.warn({ path: st.path, note: st.note }, 'pinned connection table not adopted');
     } else {
       d.pin = { adopted: false, note: pin.reason };
@@ -647,6 +647,11 @@ export class Datapath {
       this.log.warn({ err: errorMessage(err) }, 'conntrack sweep failed');
       return 0;
     }
+  }
+
+  /** Entries in the connection table, counted in the kernel without copying them (for /status and /metrics). */
+  connectionCount(): number {
+    return this.closed ? 0 : this.dp.ctCount();
   }
 
   /** The raw connection table (for sync). */
