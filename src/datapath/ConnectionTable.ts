@@ -6,10 +6,13 @@ import type { CtInstallResult, NativeLbDatapath, NativeMapDump } from '../util/n
 import { errorMessage } from '../util/errors.ts';
 import { CT_KEY_SIZE, CT_VAL, CT_VAL_SIZE, LB_KEY_SIZE, decodeCt, type CtEntry } from './layout.ts';
 
+/** The part of the native datapath the connection table needs. */
+export type ConnectionTableNative = Pick<NativeLbDatapath, 'mapDump' | 'mapDeleteBatch' | 'ctSweep' | 'ctCount' | 'ctInstall'>;
+
 export class ConnectionTable {
   constructor(
-    private readonly dp: NativeLbDatapath,
-    private readonly log: Logger,
+    private readonly dp: ConnectionTableNative,
+    private readonly log: Pick<Logger, 'info' | 'warn'>,
   ) {}
 
   /**

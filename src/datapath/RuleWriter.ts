@@ -11,7 +11,7 @@ import type { LbRule } from '../lb/LbRule.ts';
 import { LB_KEY_SIZE, LB_RULE_SIZE, MAX_EPS, SEL, encodeLbRule } from './layout.ts';
 import { RuleIdAllocator, planRule, type RuleContext, type RulePlan } from './planDatapath.ts';
 import { RuleCounters, type RuleTraffic } from './RuleCounters.ts';
-import { VipTable } from './VipTable.ts';
+import { VipsMap } from './VipsMap.ts';
 import type { ConnectionTable } from './ConnectionTable.ts';
 
 /** Whether a rule is in the eBPF maps, and if not, why. */
@@ -45,7 +45,7 @@ export class RuleWriter {
   private readonly rules = new Map<string, Installed>();
   /** lb_rules key hex -> the rule that owns it. */
   private readonly owners = new Map<string, string>();
-  private readonly vips: VipTable;
+  private readonly vips: VipsMap;
   private readonly counters: RuleCounters;
   private trafficCache?: { stamp: string; traffic: Map<string, RuleTraffic> };
   /** Moves with every rule change and sweep: what ruleTraffic()'s last read depends on besides packets. */
@@ -59,7 +59,7 @@ export class RuleWriter {
   ) {
     this.ids = new RuleIdAllocator(ruleCapacity);
     this.counters = new RuleCounters(dp);
-    this.vips = new VipTable(dp, log);
+    this.vips = new VipsMap(dp, log);
   }
 
   /** The open-connection counts moved (a sweep ran): the next ruleTraffic() reads again. */

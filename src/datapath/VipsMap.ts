@@ -6,7 +6,10 @@ import type { Logger } from 'pino';
 import type { NativeLbDatapath } from '../util/nativeAddon.ts';
 import { encodeVipKey } from './layout.ts';
 
-export class VipTable {
+/** The part of the native datapath the vips map needs. */
+export type VipsMapNative = Pick<NativeLbDatapath, 'mapDelete' | 'mapUpdate' | 'mapUpdateBatch'>;
+
+export class VipsMap {
   /** VIP -> how many programmed rules serve it. */
   private readonly refs = new Map<string, number>();
   /** VIPs in the vips map. */
@@ -15,8 +18,8 @@ export class VipTable {
   private lastUnanswered = 0;
 
   constructor(
-    private readonly dp: NativeLbDatapath,
-    private readonly log: Logger,
+    private readonly dp: VipsMapNative,
+    private readonly log: Pick<Logger, 'warn'>,
   ) {}
 
   ref(v: string, touched: Set<string>): void {
