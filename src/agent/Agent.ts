@@ -477,7 +477,7 @@ export class Agent implements AgentApi {
             datapath: {
               interfaces: dp.attachedInterfaces(),
               egress: dp.egressHooks,
-              connections: dp.dumpConnections().count,
+              connections: dp.connectionCount(),
               connectionCapacity: dp.ctCapacity,
               ruleCapacity: dp.ruleCapacity,
               serviceEntryCapacity: dp.serviceEntryCapacity,

@@ -216,6 +216,8 @@ export interface NativeLbDatapath {
   ruleCountersReset(ids: Buffer): void;
   /** Runs the in-kernel sweep (lb_sweep) once: idle connections go, both entries together. */
   ctSweep(): { scanned: number; count: number };
+  /** Entries in the connection table, counted in the kernel (lb_ct_count): nothing is copied out. */
+  ctCount(): number;
   /**
    * Installs conntrack entries from a cluster peer with this node's rule ids
    * and endpoint indexes (by the service key each carries), restamped with
