@@ -21,7 +21,7 @@
 import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { LoxiClient } from '../../src/kube/LoxiClient.ts';
 import { eachBounded } from '../../src/kube/eachBounded.ts';
-import { deleteRulePath, type RuleRef } from '../../src/kube/planRules.ts';
+import type { RuleRef } from '../../src/kube/planRules.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import { serveOps, type Args, type Ops } from './workerProtocol.ts';
 
@@ -81,7 +81,7 @@ const ops: Ops = {
         const sa = mine[i]!.serviceArguments!;
         const ref: RuleRef = { externalIP: sa.externalIP!, port: sa.port!, protocol: sa.protocol!, bgp: sa.bgp === true, block: sa.block ?? 0 };
         if (sa.portMax && sa.portMax > ref.port) ref.portMax = sa.portMax;
-        await c.deleteRule(deleteRulePath(ref));
+        await c.deleteRule(ref);
       });
       out[url] = count(await rulesOf(c), a.prefix);
       c.close();

@@ -24,20 +24,20 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../util/logger.ts';
 import { silentLogger } from '../util/logger.ts';
-import { systemClock, type Clock, type TimerHandle } from '../bfd/clock.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { canonicalAddress } from '../ipam/ipRange.ts';
 import { ruleKey, type LbRule } from '../lb/LbRule.ts';
 import type { ExtBgpPeer } from './config.ts';
 import type { AgentInfo, AgentKind, AgentPool, AgentPoolEvents } from './agentPool.ts';
-import { deleteRulePath, diffRules, zoneInstances } from './planRules.ts';
+import { diffRules, zoneInstances } from './planRules.ts';
 import { DEFAULT_BGP_PORT } from './planBgpMesh.ts';
 import { LoxiClient, isRetryable, type HealthResult } from './LoxiClient.ts';
 import { RoleArbiter } from './RoleArbiter.ts';
 import { eachBounded } from './eachBounded.ts';
 import { BgpMeshProgrammer } from './BgpMeshProgrammer.ts';
 import { Backoff } from '../util/Backoff.ts';
+import { originHost } from '../apiclient/origin.ts';
 
-export const LOXILB_API_PORT = 11111;
 const MAX_SYNC_BACKOFF_MS = 60_000;
 const MIN_SYNC_BACKOFF_MS = 1000;
 /** Rule requests in flight per agent during a sync (see the header). */
@@ -63,7 +63,7 @@ export interface AgentPoolConfig {
 }
 
 export interface DiscoveredAgent {
-  /** API base URL, e.g. http://192.168.80.10:11111 (agentUrl() builds it from an address). */
+  /** API base URL, e.g. http://192.168.80.10:11111 (apiclient's agentOrigin() builds it from an address). */
   url: string;
   kind: AgentKind;
   nodeAddress: string;
@@ -110,23 +110,6 @@ interface AgentEntry {
   retryTimer?: TimerHandle;
   retry: Backoff;
   removed: boolean;
-}
-
-/** http://<address>:11111, with brackets for IPv6. */
-export function agentUrl(address: string, port = LOXILB_API_PORT): string {
-  const ip = canonicalAddress(address.trim()) ?? address.trim();
-  return `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
-}
-
-/** The host of an API URL, without IPv6 brackets; undefined if it is not a URL. */
-export function urlHost(url: string): string | undefined {
-  try {
-    const host = new URL(url).hostname;
-    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-    return canonicalAddress(bare) ?? bare;
-  } catch {
-    return undefined;
-  }
 }
 
 export class LoxiAgentPool implements AgentPool {
@@ -180,7 +163,7 @@ export class LoxiAgentPool implements AgentPool {
       });
     }
     for (const url of cfg.loxiURLs) {
-      const host = urlHost(url);
+      const host = originHost(url);
       if (host === undefined) {
         this.log.error({ url }, 'not a URL; agent left out');
         continue;
@@ -467,7 +450,7 @@ export class LoxiAgentPool implements AgentPool {
       const halted = () => retry;
       await eachBounded(diff.delete, limit, async (ref) => {
         try {
-          await e.client.deleteRule(deleteRulePath(ref));
+          await e.client.deleteRule(ref);
           result.deleted++;
         } catch (err) {
           fail(`cannot delete ${describe(ref)} on ${id}`, err);
@@ -476,7 +459,7 @@ export class LoxiAgentPool implements AgentPool {
       if (retry) return result;
       await eachBounded(diff.replace, limit, async (r) => {
         try {
-          await e.client.deleteRule(deleteRulePath(r.current));
+          await e.client.deleteRule(r.current);
           await e.client.postRule(r.desired);
           e.lastPosted.set(ruleKey(r.desired.serviceArguments), r.desired);
           result.modified++;
