@@ -16,7 +16,7 @@ import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { UINT32_MAX } from '../util/FieldReader.ts';
 import { SecretFileError, readPemFile, readTokenFile } from '../util/secretFile.ts';
 import type { ExtBgpPeer, KubeLoxilbConfig } from '../kube/config.ts';
-import type { DiscoveredAgent } from '../kube/LoxiAgentPool.ts';
+import type { DiscoveredAgent } from '../kube/agentPool.ts';
 import { agentOrigin } from '../apiclient/origin.ts';
 import { parseListenAddress } from '../kube/kubeMetrics.ts';
 

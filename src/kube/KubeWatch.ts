@@ -22,13 +22,13 @@ import {
 import { formatAddress, parseAddress } from '../ipam/ipRange.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import type { AgentKind } from './agentPool.ts';
-import type { DiscoveredAgent } from './LoxiAgentPool.ts';
+import type { DiscoveredAgent } from './agentPool.ts';
 import { agentOrigin } from '../apiclient/origin.ts';
 import { makeApiClient } from './kubeApiClient.ts';
 import { Backoff } from '../util/Backoff.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 
-export type { DiscoveredAgent } from './LoxiAgentPool.ts';
+export type { DiscoveredAgent } from './agentPool.ts';
 
 /** Label EndpointSlices carry with the name of their Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
