@@ -47,9 +47,11 @@
 //   status: every Service shows an address (ip, or the Go controller's
 //           llb-<ip> hostname) in status.loadBalancer.ingress, seen by a
 //           watch in this process;
-//   rules:  each agent's GET /netlox/v1/config/loadbalancer/all holds all
-//           `--services` rules (named default_svc-*), polled from kctl by
-//           bench/lib/kubeBenchWorker.ts;
+//   rules:  each agent holds all `--services` rules: its GET /status rule
+//           count, polled from kctl by bench/lib/kubeBenchWorker.ts, reaches
+//           the number, and GET /netlox/v1/config/loadbalancer/all then shows
+//           them all named default_svc-* (polling that listing itself cost
+//           the agents being measured most of a core near the end);
 // the result is the later of the two. Memory from /proc/<pid>/status (VmHWM,
 // the peak RSS over its life), CPU from /proc/<pid>/stat, for each
 // controller and the agents. Goals: ours done in under 10 s, peak RSS under
