@@ -11,6 +11,13 @@
 // through LOXILB_NODE_ARGS; --compiled runs it compiled by the project's tsc
 // under plain node; --loglevel is passed on to it.
 //
+// A/B of two revisions in one run: --trees <dir>,<dir> (checkouts with
+// node_modules, the native addon and dist/ built) runs `ours` once per tree,
+// in turn, --rounds times (A B A B ...); before each run both agents are
+// restarted from that tree's bin/loxilb (connection table not pinned, a fresh
+// --config-path), so the agents' CPU is that revision's too. The baselines
+// run on the first tree's agents.
+//
 // Set-up (network namespaces, like test/integration/kubeLoxilb.test.ts but
 // without BGP): two LB nodes lb1 (192.168.80.10) and lb2 (.11) each running a
 // real `bin/loxilb` agent (no --bgp; the eBPF datapath loads), and a node
@@ -40,9 +47,11 @@
 //   status: every Service shows an address (ip, or the Go controller's
 //           llb-<ip> hostname) in status.loadBalancer.ingress, seen by a
 //           watch in this process;
-//   rules:  each agent's GET /netlox/v1/config/loadbalancer/all holds all
-//           `--services` rules (named default_svc-*), polled from kctl by
-//           bench/lib/kubeBenchWorker.ts;
+//   rules:  each agent holds all `--services` rules: its GET /status rule
+//           count, polled from kctl by bench/lib/kubeBenchWorker.ts, reaches
+//           the number, and GET /netlox/v1/config/loadbalancer/all then shows
+//           them all named default_svc-* (polling that listing itself cost
+//           the agents being measured most of a core near the end);
 // the result is the later of the two. Memory from /proc/<pid>/status (VmHWM,
 // the peak RSS over its life), CPU from /proc/<pid>/stat, for each
 // controller and the agents. Goals: ours done in under 10 s, peak RSS under
@@ -66,7 +75,7 @@ import { KubeConfig, Watch } from '@kubernetes/client-node';
 import { KubeApiServer, resourcePath } from '../test/lab/KubeApiServer.ts';
 import { KubeApiBridge } from '../test/lab/KubeApiBridge.ts';
 import { goKubeLoxilbRbac, goPeerBin, goPeers, writeGoKubeLoxilbConfig } from '../test/lab/goPeers.ts';
-import { startAgentProcess } from '../test/lab/agentProcess.ts';
+import { agentApi, startAgentProcess } from '../test/lab/agentProcess.ts';
 import { StopWaiting, waitFor } from '../test/lab/wait.ts';
 import { defaultServiceSettings } from '../src/kube/annotations.ts';
 import { planRules, type PlanNode, type PlanService } from '../src/kube/planRules.ts';
@@ -87,6 +96,8 @@ const { values } = parseArgs({
     compiled: { type: 'boolean', default: false },
     loglevel: { type: 'string' },
     only: { type: 'string' },
+    trees: { type: 'string' },
+    rounds: { type: 'string', default: '1' },
   },
   strict: true,
 });
@@ -97,9 +108,19 @@ const CONCS = values.concurrency!.split(',').map(Number).filter((x) => x > 1);
 const CONC = CONCS.at(-1) ?? 1;
 const TIMEOUT_MS = Number(values['timeout-s']) * 1000;
 const GOAL_MS = 10_000;
+/** The trees `ours` runs from (this one unless --trees), each --rounds times in turn. */
+const TREES = values.trees === undefined ? [ROOT] : values.trees.split(',').map((t) => path.resolve(t.trim()));
+const ROUNDS = Number(values.rounds);
+if (!Number.isInteger(ROUNDS) || ROUNDS < 1 || ROUNDS > 20) throw new Error(`--rounds takes 1 to 20 (got ${values.rounds})`);
+for (const t of TREES) {
+  for (const f of ['bin/loxilb', 'bin/kube-loxilb', 'dist/cli/loxilb.js', 'dist/cli/kube-loxilb.js']) {
+    if (!existsSync(path.join(t, f))) throw new Error(`--trees: ${t} has no ${f} (build it: node native/build.mjs && npx tsc -p tsconfig.build.json)`);
+  }
+}
+const AB = values.trees !== undefined;
+
 const GOAL_MB = 150;
 
-const KUBE_LOXILB_BIN = path.join(ROOT, 'bin/kube-loxilb');
 const LBS = [
   { name: 'lb1', ipv4: '192.168.80.10' },
   { name: 'lb2', ipv4: '192.168.80.11' },
@@ -176,8 +197,8 @@ function compileController(labDir: string): string {
  * the sources through tsx (about twice the memory). The memory goal is about
  * the deployed runtime: a stale dist/ is rebuilt first, and the run says so.
  */
-function ensureCompiled(): void {
-  const js = path.join(ROOT, 'dist/cli/kube-loxilb.js');
+function ensureCompiled(root: string): void {
+  const js = path.join(root, 'dist/cli/kube-loxilb.js');
   const newest = (dir: string): number => {
     let t = 0;
     for (const e of readdirSync(dir, { withFileTypes: true })) {
@@ -186,9 +207,9 @@ function ensureCompiled(): void {
     }
     return t;
   };
-  if (existsSync(js) && statSync(js).mtimeMs >= newest(path.join(ROOT, 'src'))) return;
-  console.log('dist/ is older than src/: running `npm run build` so kube-loxilb runs compiled, as deployed');
-  const r = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+  if (existsSync(js) && statSync(js).mtimeMs >= newest(path.join(root, 'src'))) return;
+  console.log(`${root}: dist/ is older than src/: running \`npm run build\` so kube-loxilb runs compiled, as deployed`);
+  const r = spawnSync('npm', ['run', 'build'], { cwd: root, stdio: 'ignore' });
   if (r.status !== 0 || !existsSync(js)) throw new Error('`npm run build` failed: kube-loxilb would run through tsx and its memory would not be what is deployed');
 }
 
@@ -243,6 +264,22 @@ interface ControllerRun {
   hwmKb: number;
   endKb: number;
   timedOut: boolean;
+}
+
+/** An agent from `tree`'s bin/loxilb (startAgentProcess runs this tree's), waiting for its API. */
+async function startAgentFrom(lab: Lab, node: string, tree: string, run: number): Promise<LabProcess> {
+  if (tree === ROOT && !AB) return startAgentProcess(lab, node, [], 'info');
+  ensureCompiled(tree);
+  const args = ['--bpf-pin-dir=none', `--config-path=${path.join(lab.dir, `${node}-config-${run}`)}`, '--loglevel=info'];
+  const p = lab.spawn(node, path.join(tree, 'bin/loxilb'), args, { logName: `${node}.loxilb-${run}` });
+  await waitFor(
+    async () => {
+      if (!p.alive()) throw new StopWaiting(`loxilb in ${node} exited: ${p.log().split('\n').slice(-5).join('\n')}`);
+      return (await agentApi(lab, node, 'GET', '/status')).status === 200;
+    },
+    { timeoutMs: 20_000, what: `loxilb (${tree}) in ${node} to answer` },
+  );
+  return p;
 }
 
 /** Runs `work` for each Service index with `CONC` requests in flight; every one runs, then the first failure is thrown. */
@@ -324,7 +361,8 @@ async function main(): Promise<void> {
     // ---- lab: two agents and the controller's node on one switch
     await lab.addSwitch('sw');
     for (const n of [...LBS, CTL]) await lab.addNode(n.name, { switch: 'sw', ipv4: `${n.ipv4}/24` });
-    const agents = await Promise.all(LBS.map((l) => startAgentProcess(lab, l.name, [], 'info')));
+    let agentRun = 0;
+    let agents = await Promise.all(LBS.map((l) => startAgentFrom(lab, l.name, TREES[0]!, agentRun)));
 
     // ---- the cluster: a real kube-apiserver on this process's loopback
     api = await KubeApiServer.start({ dir: path.join(lab.dir, 'kube') });
@@ -372,11 +410,18 @@ async function main(): Promise<void> {
     const kubeFloor: number = kubeR.ms;
 
     /** One controller through the same burst; leaves no Service and no rule behind. */
-    const run = async (kind: Contender): Promise<ControllerRun> => {
+    const run = async (kind: Contender, tree = ROOT): Promise<ControllerRun> => {
       const goVersion = goPeers().get('kube-loxilb')!.version;
-      const label = kind === 'ours' ? 'loxilb-ts kube-loxilb' : kind === 'go' ? `Go kube-loxilb ${goVersion} (as deployed, 5 QPS)` : `Go kube-loxilb ${goVersion} (qps 100)`;
+      const ours = AB ? `loxilb-ts kube-loxilb [${tree}]` : 'loxilb-ts kube-loxilb';
+      const label = kind === 'ours' ? ours : kind === 'go' ? `Go kube-loxilb ${goVersion} (as deployed, 5 QPS)` : `Go kube-loxilb ${goVersion} (qps 100)`;
+      if (AB && kind === 'ours') {
+        // Fresh agents of this revision, so both sides start alike.
+        await Promise.all(agents.map((p) => p.stop(8000)));
+        agentRun++;
+        agents = await Promise.all(LBS.map((l) => startAgentFrom(lab, l.name, tree, agentRun)));
+      }
       // Its RBAC as each deploys it (both name their ClusterRole kube-loxilb: the later one replaces it).
-      const rbac = kind === 'ours' ? readFileSync(path.join(ROOT, 'examples/kube-loxilb.yaml'), 'utf8') : goKubeLoxilbRbac();
+      const rbac = kind === 'ours' ? readFileSync(path.join(tree, 'examples/kube-loxilb.yaml'), 'utf8') : goKubeLoxilbRbac();
       const applied = spawnSync(goPeerBin('kubectl'), ['--kubeconfig', a.adminKubeconfig, 'apply', '-f', '-'], { input: rbac, encoding: 'utf8' });
       if (applied.status !== 0) throw new Error(`kubectl apply of ${label}'s RBAC: ${applied.stderr}`);
       const token = await a.serviceAccountToken('kube-system', 'kube-loxilb');
@@ -397,8 +442,8 @@ async function main(): Promise<void> {
           const entry = compileController(lab.dir);
           ctl = lab.spawn(CTL.name, process.execPath, [...(env.LOXILB_NODE_ARGS ?? '').split(' ').filter(Boolean), entry, ...args], { env, logName: 'kctl.kube-loxilb' });
         } else {
-          ensureCompiled();
-          ctl = lab.spawn(CTL.name, KUBE_LOXILB_BIN, args, { env, logName: 'kctl.kube-loxilb' });
+          ensureCompiled(tree);
+          ctl = lab.spawn(CTL.name, path.join(tree, 'bin/kube-loxilb'), args, { env, logName: `kctl.kube-loxilb-${agentRun}` });
         }
       } else {
         // As its manifest deploys it, client-go's default rate limit applies (5 requests/s, bursts of 10);
@@ -469,8 +514,19 @@ async function main(): Promise<void> {
     for (const c of contenders) if (!['ours', 'go', 'go-qps'].includes(c)) throw new Error(`--only takes ours, go and go-qps (got ${c})`);
     const results: ControllerRun[] = [];
     for (const kind of contenders) {
-      console.error(`running ${kind} through the burst...`);
-      results.push(await run(kind));
+      if (kind !== 'ours') {
+        console.error(`running ${kind} through the burst...`);
+        results.push(await run(kind));
+        continue;
+      }
+      for (let round = 0; round < ROUNDS; round++) {
+        for (const tree of TREES) {
+          console.error(`running ours${AB ? ` from ${tree}` : ''} through the burst...`);
+          const r = await run(kind, tree);
+          results.push(r);
+          if (AB) console.error(`  ${r.label}: done ${f0(r.done)} ms, controller CPU ${f0(r.cpuMs)} ms, agents CPU ${r.agentCpuMs.map(f0).join(' + ')} ms`);
+        }
+      }
     }
 
     // ---- report
@@ -497,7 +553,17 @@ async function main(): Promise<void> {
       if (r.clashing > 0) console.log(`${r.label}: ${r.clashing} Services were given an address and port another Service also has: they share one rule, so not every Service has its own rule on the agents`);
       if (r.timedOut) console.log(`${r.label}: not done (${r.withAddress}/${N} with an address; rules per agent ${r.rules.map((x) => (Number.isFinite(x) ? 'all' : 'short')).join(', ')})`);
     }
-    const ours = results.find((r) => r.label.startsWith('loxilb-ts'));
+    const ours = AB ? undefined : results.find((r) => r.label.startsWith('loxilb-ts'));
+    if (AB) {
+      // Per tree: the median of its rounds (the machine is shared; single runs are noisy).
+      const med = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor((xs.length - 1) / 2)]!;
+      const rowsAb = TREES.map((t) => {
+        const rs = results.filter((r) => r.label.endsWith(`[${t}]`) && !r.timedOut);
+        return [t, String(rs.length), f0(med(rs.map((r) => r.done))), rs.map((r) => f0(r.done)).join(' '), f0(med(rs.map((r) => r.cpuMs))), f0(med(rs.map((r) => r.agentCpuMs.reduce((x, y) => x + y, 0))))];
+      });
+      console.log(`\nA/B over ${ROUNDS} round(s), medians:\n`);
+      console.log(table([['tree', 'runs', 'done ms', 'each run', 'controller CPU ms', 'agents CPU ms (sum)'], ...rowsAb]));
+    }
     // Judged against the faster Go run.
     const goTime = (r: ControllerRun) => (Number.isFinite(r.done) ? r.done : Number.isFinite(r.status) ? r.status : Infinity);
     const go = results.filter((r) => r.label.startsWith('Go')).sort((x, y) => goTime(x) - goTime(y))[0];

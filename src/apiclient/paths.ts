@@ -1,6 +1,6 @@
 // Paths of loxilb's REST API that carry a key (reference §2), below the base
-// path, spelled once: LoxiApiClient calls them and kube-loxilb's planners
-// name a DELETE by them.
+// path, spelled once: LoxiApiClient and kube-loxilb's LoxiClient make their
+// requests of them; planners hand over typed keys, never paths.
 import { API_BASE_PATH } from '../api/basePath.ts';
 import type { LbDeleteKey } from './models.ts';
 
@@ -61,9 +61,4 @@ export function endpointDeletePath(ip: string, q: { name?: string; probeType?: s
 
 export function withQuery(path: string, q: Record<string, string | number | boolean | undefined>): string {
   return path + query(q);
-}
-
-/** A full API path (as kube-loxilb's planners name a DELETE) made relative to the base path. */
-export function belowBasePath(path: string): string {
-  return path.startsWith(`${API_BASE_PATH}/`) ? path.slice(API_BASE_PATH.length) : path;
 }

@@ -16,7 +16,8 @@ import { LOG_LEVELS, pinoLevel } from '../util/logger.ts';
 import { UINT32_MAX } from '../util/FieldReader.ts';
 import { SecretFileError, readPemFile, readTokenFile } from '../util/secretFile.ts';
 import type { ExtBgpPeer, KubeLoxilbConfig } from '../kube/config.ts';
-import { agentUrl, type DiscoveredAgent } from '../kube/LoxiAgentPool.ts';
+import type { DiscoveredAgent } from '../kube/agentPool.ts';
+import { agentOrigin } from '../apiclient/origin.ts';
 import { parseListenAddress } from '../kube/kubeMetrics.ts';
 
 export class KubeLoxilbFlagError extends Error {
@@ -385,13 +386,10 @@ export function loadAgentAccess(cfg: Pick<KubeLoxilbConfig, 'loxiCACert' | 'loxi
   return out;
 }
 
-/** loxilb's HTTPS port (--tls-port's default), where --loxiDiscoverHTTPS reaches discovered agents. */
-export const LOXILB_HTTPS_PORT = 8091;
-
-/** With --loxiDiscoverHTTPS, discovered agents are reached on their HTTPS listener instead of http://<address>:11111. */
+/** With --loxiDiscoverHTTPS, discovered agents are reached on their HTTPS listener (loxilb's --tls-port default, 8091) instead of http://<address>:11111. */
 export function discoveredAgentUrls(cfg: Pick<KubeLoxilbConfig, 'loxiDiscoverHTTPS'>, agents: readonly DiscoveredAgent[]): readonly DiscoveredAgent[] {
   if (!cfg.loxiDiscoverHTTPS) return agents;
-  return agents.map((a) => ({ ...a, url: agentUrl(a.nodeAddress, LOXILB_HTTPS_PORT).replace(/^http:/, 'https:') }));
+  return agents.map((a) => ({ ...a, url: agentOrigin(a.nodeAddress, { https: true }) }));
 }
 
 function parseUrls(text: string, where: string): string[] {

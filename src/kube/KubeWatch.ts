@@ -22,12 +22,13 @@ import {
 import { formatAddress, parseAddress } from '../ipam/ipRange.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import type { AgentKind } from './agentPool.ts';
-import { agentUrl, type DiscoveredAgent } from './LoxiAgentPool.ts';
+import type { DiscoveredAgent } from './agentPool.ts';
+import { agentOrigin } from '../apiclient/origin.ts';
 import { makeApiClient } from './kubeApiClient.ts';
 import { Backoff } from '../util/Backoff.ts';
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 
-export type { DiscoveredAgent } from './LoxiAgentPool.ts';
+export type { DiscoveredAgent } from './agentPool.ts';
 
 /** Label EndpointSlices carry with the name of their Service. */
 export const SERVICE_NAME_LABEL = 'kubernetes.io/service-name';
@@ -272,7 +273,7 @@ export function discoverAgents(slices: readonly V1EndpointSlice[]): DiscoveredAg
         if (!a) continue;
         // Agents run with hostNetwork: the endpoint address is the node's.
         const ip = formatAddress(a.family, a.value);
-        const url = agentUrl(ip);
+        const url = agentOrigin(ip);
         const prev = found.get(url);
         if (!prev || kind === 'lb') found.set(url, { url, kind, nodeAddress: ip });
       }

@@ -14,34 +14,25 @@
 // once if it overran), so a dead MASTER is replaced within one period plus
 // the time its probe takes to fail.
 //
-// Rule syncs are serialised per agent, remember what was posted (for the
-// fields GET does not show) and are retried with backoff after a failure
-// that may pass (transport errors, 5xx). Inside one sync, loxilb's API takes
-// one rule per request, so the requests of each phase (deletes, replaces,
-// posts) are pipelined with a bounded number in flight per agent: a plain
-// loop would pay the agent's per-request latency (its journal write) once
-// per rule, while requests in flight together share its group commits.
+// Each LB agent's rules are kept by its AgentRuleSync (serialised syncs,
+// pipelined requests, retries with backoff).
 import { EventEmitter } from 'node:events';
 import type { Logger } from '../util/logger.ts';
 import { silentLogger } from '../util/logger.ts';
-import { systemClock, type Clock, type TimerHandle } from '../bfd/clock.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { canonicalAddress } from '../ipam/ipRange.ts';
-import { ruleKey, type LbRule } from '../lb/LbRule.ts';
+import type { LbRule } from '../lb/LbRule.ts';
 import type { ExtBgpPeer } from './config.ts';
-import type { AgentInfo, AgentKind, AgentPool, AgentPoolEvents } from './agentPool.ts';
-import { deleteRulePath, diffRules, zoneInstances } from './planRules.ts';
+import type { AgentInfo, AgentPool, AgentPoolEvents, DiscoveredAgent } from './agentPool.ts';
+import { zoneInstances } from './planRules.ts';
 import { DEFAULT_BGP_PORT } from './planBgpMesh.ts';
-import { LoxiClient, isRetryable, type HealthResult } from './LoxiClient.ts';
+import { LoxiClient, type HealthResult } from './LoxiClient.ts';
 import { RoleArbiter } from './RoleArbiter.ts';
-import { eachBounded } from './eachBounded.ts';
 import { BgpMeshProgrammer } from './BgpMeshProgrammer.ts';
-import { Backoff } from '../util/Backoff.ts';
+import { AgentRuleSync, DEFAULT_RULE_REQUESTS_IN_FLIGHT, failedSync, type SyncResult } from './AgentRuleSync.ts';
+import { originHost } from '../apiclient/origin.ts';
 
-export const LOXILB_API_PORT = 11111;
-const MAX_SYNC_BACKOFF_MS = 60_000;
-const MIN_SYNC_BACKOFF_MS = 1000;
-/** Rule requests in flight per agent during a sync (see the header). */
-export const DEFAULT_RULE_REQUESTS_IN_FLIGHT = 32;
+export { DEFAULT_RULE_REQUESTS_IN_FLIGHT, type DiscoveredAgent, type SyncResult };
 
 /** The part of KubeLoxilbConfig the agent side uses (a KubeLoxilbConfig fits). */
 export interface AgentPoolConfig {
@@ -62,13 +53,6 @@ export interface AgentPoolConfig {
   extBGPPeers: readonly ExtBgpPeer[];
 }
 
-export interface DiscoveredAgent {
-  /** API base URL, e.g. http://192.168.80.10:11111 (agentUrl() builds it from an address). */
-  url: string;
-  kind: AgentKind;
-  nodeAddress: string;
-}
-
 export interface LoxiAgentPoolOptions {
   config: AgentPoolConfig;
   logger?: Logger;
@@ -86,13 +70,6 @@ export interface LoxiAgentPoolOptions {
   bgpRetryMs?: number;
 }
 
-export interface SyncResult {
-  added: number;
-  modified: number;
-  deleted: number;
-  errors: string[];
-}
-
 interface AgentEntry {
   info: AgentInfo;
   client: LoxiClient;
@@ -101,32 +78,8 @@ interface AgentEntry {
   /** Health has been checked at least once. */
   probed: boolean;
   lastUptime?: { seconds: number; atMs: number };
-  /** The last rules given to syncRules, re-applied when the agent comes back. */
-  desired?: readonly LbRule[];
-  /** What this controller last posted successfully, by ruleKey. */
-  lastPosted: Map<string, LbRule>;
-  /** Tail of this agent's serialised rule syncs. */
-  queue: Promise<unknown>;
-  retryTimer?: TimerHandle;
-  retry: Backoff;
+  rules: AgentRuleSync;
   removed: boolean;
-}
-
-/** http://<address>:11111, with brackets for IPv6. */
-export function agentUrl(address: string, port = LOXILB_API_PORT): string {
-  const ip = canonicalAddress(address.trim()) ?? address.trim();
-  return `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
-}
-
-/** The host of an API URL, without IPv6 brackets; undefined if it is not a URL. */
-export function urlHost(url: string): string | undefined {
-  try {
-    const host = new URL(url).hostname;
-    const bare = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
-    return canonicalAddress(bare) ?? bare;
-  } catch {
-    return undefined;
-  }
 }
 
 export class LoxiAgentPool implements AgentPool {
@@ -180,7 +133,7 @@ export class LoxiAgentPool implements AgentPool {
       });
     }
     for (const url of cfg.loxiURLs) {
-      const host = urlHost(url);
+      const host = originHost(url);
       if (host === undefined) {
         this.log.error({ url }, 'not a URL; agent left out');
         continue;
@@ -264,11 +217,9 @@ export class LoxiAgentPool implements AgentPool {
 
   syncRules(agentId: string, rules: readonly LbRule[]): Promise<SyncResult> {
     const e = this.entries.get(agentId);
-    if (!e) return Promise.resolve(failed(`unknown agent ${agentId}`));
-    if (e.info.kind !== 'lb') return Promise.resolve(failed(`agent ${agentId} is peer-only (loxilb --peer); it takes no LB rules`));
-    const copy = rules.slice();
-    e.desired = copy;
-    return this.enqueueSync(e, copy);
+    if (!e) return Promise.resolve(failedSync(`unknown agent ${agentId}`));
+    if (e.info.kind !== 'lb') return Promise.resolve(failedSync(`agent ${agentId} is peer-only (loxilb --peer); it takes no LB rules`));
+    return e.rules.sync(rules);
   }
 
   /** Runs one health round now (or waits for the running one and runs another); for tests and tools. */
@@ -282,7 +233,7 @@ export class LoxiAgentPool implements AgentPool {
     for (;;) {
       if (this.round) await this.round;
       await this.mesh?.whenIdle();
-      await Promise.all([...this.entries.values()].map((e) => e.queue));
+      await Promise.all([...this.entries.values()].map((e) => e.rules.idle()));
       if (!this.round) return;
     }
   }
@@ -294,11 +245,11 @@ export class LoxiAgentPool implements AgentPool {
     this.timer = undefined;
     this.mesh?.close();
     for (const e of this.entries.values()) {
-      if (e.retryTimer !== undefined) this.clock.clearTimer(e.retryTimer);
+      e.rules.close();
       e.client.close();
     }
     await this.round;
-    await Promise.all([...this.entries.values()].map((e) => e.queue));
+    await Promise.all([...this.entries.values()].map((e) => e.rules.idle()));
     this.emitter.removeAllListeners();
   }
 
@@ -312,23 +263,24 @@ export class LoxiAgentPool implements AgentPool {
     }
     const client = new LoxiClient(id, { healthTimeoutMs: this.healthTimeoutMs, requestTimeoutMs: this.opts.requestTimeoutMs, ...this.opts.access });
     const nodeAddress = canonicalAddress(a.nodeAddress.trim()) ?? a.nodeAddress.trim();
-    this.entries.set(id, {
-      info: { id, url: id, kind: a.kind, nodeAddress, alive: false },
+    const info: AgentInfo = { id, url: id, kind: a.kind, nodeAddress, alive: false };
+    const rules = new AgentRuleSync({
+      id,
       client,
-      fixed,
-      probed: false,
-      lastPosted: new Map(),
-      queue: Promise.resolve(),
-      retry: new Backoff(MIN_SYNC_BACKOFF_MS, MAX_SYNC_BACKOFF_MS),
-      removed: false,
+      zone: this.opts.config.zone,
+      alive: () => info.alive,
+      clock: this.clock,
+      log: this.log,
+      ...(this.opts.ruleRequestsInFlight !== undefined ? { requestsInFlight: this.opts.ruleRequestsInFlight } : {}),
     });
+    this.entries.set(id, { info, client, fixed, probed: false, rules, removed: false });
   }
 
   private removeEntry(id: string): void {
     const e = this.entries.get(id);
     if (!e) return;
     e.removed = true;
-    if (e.retryTimer !== undefined) this.clock.clearTimer(e.retryTimer);
+    e.rules.close();
     e.client.close();
     this.entries.delete(id);
     this.arbiter?.forget(id);
@@ -411,7 +363,7 @@ export class LoxiAgentPool implements AgentPool {
     for (const e of down) this.emit('agentDown', { ...e.info });
     for (const e of up) {
       this.emit('agentUp', { ...e.info });
-      if (e.desired !== undefined && e.info.kind === 'lb') void this.enqueueSync(e);
+      if (e.info.kind === 'lb') e.rules.reapply();
     }
   }
 
@@ -421,104 +373,6 @@ export class LoxiAgentPool implements AgentPool {
     const expected = e.lastUptime.seconds + (this.clock.now() - e.lastUptime.atMs) / 1000;
     // uptimeSeconds is rounded to the second; allow for that and for probe latency.
     return h.uptimeSeconds + 2 < expected;
-  }
-
-  // ---- rules ----
-
-  /** Queues a sync of `rules`, or of the latest desired rules when the sync is a re-apply (agentUp, retry). */
-  private enqueueSync(e: AgentEntry, rules?: readonly LbRule[]): Promise<SyncResult> {
-    const run = e.queue.then(() => this.syncNow(e, rules ?? e.desired ?? []));
-    e.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private async syncNow(e: AgentEntry, rules: readonly LbRule[]): Promise<SyncResult> {
-    const id = e.info.id;
-    if (this.closed || e.removed) return failed(`agent ${id} is no longer managed`);
-    if (e.retryTimer !== undefined) this.clock.clearTimer(e.retryTimer);
-    e.retryTimer = undefined;
-    // A dead agent gets its rules when it answers again (agentUp re-applies them).
-    if (!e.info.alive) return failed(`agent ${id} is down; its rules are applied when it answers again`);
-    const result: SyncResult = { added: 0, modified: 0, deleted: 0, errors: [] };
-    let retry = false;
-    const fail = (what: string, err: unknown) => {
-      result.errors.push(`${what}: ${(err as Error).message}`);
-      if (isRetryable(err)) retry = true;
-    };
-    try {
-      let current: unknown[];
-      try {
-        current = await e.client.listRules();
-      } catch (err) {
-        fail(`cannot list rules of ${id}`, err);
-        return result;
-      }
-      const diff = diffRules(rules, current, { zone: this.opts.config.zone, lastPosted: e.lastPosted });
-      for (const c of diff.conflicts) {
-        result.errors.push(`${describe(c.current)} on ${id} is not kube-loxilb's (name ${c.current.name ?? 'none'}); left alone`);
-      }
-      for (const n of diff.notProgrammed) {
-        // Accepted, but the agent's datapath does not carry it: a Warning (ProgrammingFailed) on its Service.
-        result.errors.push(`${describe(n.current)} on ${id} is not in the agent's datapath: ${n.reason}`);
-      }
-      // Phases in order (deletes first: they may free what a new rule needs);
-      // a failure that may pass stops the sync after the requests in flight.
-      const limit = Math.max(1, this.opts.ruleRequestsInFlight ?? DEFAULT_RULE_REQUESTS_IN_FLIGHT);
-      const halted = () => retry;
-      await eachBounded(diff.delete, limit, async (ref) => {
-        try {
-          await e.client.deleteRule(deleteRulePath(ref));
-          result.deleted++;
-        } catch (err) {
-          fail(`cannot delete ${describe(ref)} on ${id}`, err);
-        }
-      }, halted);
-      if (retry) return result;
-      await eachBounded(diff.replace, limit, async (r) => {
-        try {
-          await e.client.deleteRule(deleteRulePath(r.current));
-          await e.client.postRule(r.desired);
-          e.lastPosted.set(ruleKey(r.desired.serviceArguments), r.desired);
-          result.modified++;
-        } catch (err) {
-          fail(`cannot replace ${describe(r.current)} on ${id}`, err);
-        }
-      }, halted);
-      if (retry) return result;
-      const posts = [...diff.add.map((r) => [r, 'add'] as const), ...diff.modify.map((r) => [r, 'modify'] as const)];
-      await eachBounded(posts, limit, async ([rule, how]) => {
-        try {
-          await e.client.postRule(rule);
-          e.lastPosted.set(ruleKey(rule.serviceArguments), rule);
-          if (how === 'add') result.added++;
-          else result.modified++;
-        } catch (err) {
-          fail(`cannot post ${describe(rule.serviceArguments)} on ${id}`, err);
-        }
-      }, halted);
-      if (retry) return result;
-      // Only what is still wanted needs remembering.
-      const wanted = new Set(rules.map((r) => ruleKey(r.serviceArguments)));
-      for (const key of [...e.lastPosted.keys()]) if (!wanted.has(key)) e.lastPosted.delete(key);
-      if (result.added + result.modified + result.deleted > 0) {
-        this.log.info({ agent: id, added: result.added, modified: result.modified, deleted: result.deleted }, 'rules synced');
-      }
-      return result;
-    } finally {
-      if (result.errors.length > 0) this.log.warn({ agent: id, errors: result.errors }, 'rule sync incomplete');
-      if (retry) this.scheduleRetry(e);
-      else e.retry.reset();
-    }
-  }
-
-  private scheduleRetry(e: AgentEntry): void {
-    if (this.closed || e.removed || e.retryTimer !== undefined) return;
-    const delay = e.retry.next();
-    e.retryTimer = this.clock.setTimer(() => {
-      e.retryTimer = undefined;
-      // Still down: agentUp will re-apply when it answers.
-      if (e.info.alive) void this.enqueueSync(e);
-    }, delay);
   }
 
   private emit<E extends keyof AgentPoolEvents>(event: E, ...args: Parameters<AgentPoolEvents[E]>): void {
@@ -532,10 +386,6 @@ export class LoxiAgentPool implements AgentPool {
   }
 }
 
-function failed(message: string): SyncResult {
-  return { added: 0, modified: 0, deleted: 0, errors: [message] };
-}
-
 function normaliseUrl(url: string): string {
   return url.trim().replace(/\/+$/, '');
 }
@@ -544,7 +394,3 @@ function sameAddress(a: string, b: string): boolean {
   return (canonicalAddress(a.trim()) ?? a.trim()) === (canonicalAddress(b.trim()) ?? b.trim());
 }
 
-function describe(r: { externalIP: string; port: number; portMax?: number; protocol: string }): string {
-  const ports = r.portMax && r.portMax > r.port ? `${r.port}-${r.portMax}` : `${r.port}`;
-  return `rule ${r.externalIP}:${ports}/${r.protocol}`;
-}

@@ -24,7 +24,7 @@ import {
   LoxiTransportError as ApiClientTransportError,
   type HealthResult,
 } from '../apiclient/LoxiApiClient.ts';
-import { API_BASE_PATH, API_PATHS, belowBasePath, bgpNeighborDeletePath, lbRuleDeletePath } from '../apiclient/paths.ts';
+import { API_BASE_PATH, API_PATHS, bgpNeighborDeletePath, lbRuleDeletePath } from '../apiclient/paths.ts';
 import type { LbDeleteKey } from '../apiclient/models.ts';
 
 export type { HealthResult };
@@ -115,13 +115,9 @@ export class LoxiClient {
     return done ? 'applied' : 'existed';
   }
 
-  /**
-   * DELETE of one rule, named by its key (or, as LoxiAgentPool still does, by
-   * the full API path deleteRulePath built). A rule already gone (404) is success: `absent`.
-   */
-  async deleteRule(rule: LbDeleteKey | string): Promise<'deleted' | 'absent'> {
-    const path = typeof rule === 'string' ? belowBasePath(rule) : lbRuleDeletePath(rule);
-    return (await this.callUnless('DELETE', path, undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
+  /** DELETE of one rule, named by its key (a planner's RuleRef is one). A rule already gone (404) is success: `absent`. */
+  async deleteRule(rule: LbDeleteKey): Promise<'deleted' | 'absent'> {
+    return (await this.callUnless('DELETE', lbRuleDeletePath(rule), undefined, (e) => e.status === 404)) ? 'deleted' : 'absent';
   }
 
   /** GET /config/cistate/all: loxilb's `Attr` entries. */

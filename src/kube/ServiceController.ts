@@ -1,7 +1,9 @@
 // kube-loxilb's Service reconciler (reference §6.2-§6.5). It owns, for every
-// Service of type LoadBalancer with our loadBalancerClass: the IPAM claims,
-// status.loadBalancer.ingress, the Events that explain what happened, and
-// the desired LB rules every live LB agent is given.
+// Service of type LoadBalancer with our loadBalancerClass: the IPAM claims
+// (ServiceAddressing.ts), status.loadBalancer.ingress and the Events that
+// explain what happened (ServiceReporter.ts), and the desired LB rules every
+// live LB agent is given (ServiceRules.ts). This file is the pass that ties
+// them together, when it runs, and what /metrics shows of it.
 //
 // Everything is one idempotent pass over the informer caches, run through a
 // CoalescingLoop: a burst of watch events costs one pass, and the periodic
@@ -18,43 +20,26 @@
 //   Nothing exits the process.
 // - Status is written as a whole (merge patch of ingress), so stale entries
 //   go away; a pending Service shows no address.
-import {
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1EndpointSlice,
-  type V1LoadBalancerIngress,
-  type V1Node,
-  type V1Service,
-} from '@kubernetes/client-node';
-import { IpAllocator, type Allocation, type PortProto } from '../ipam/IpAllocator.ts';
-import { parseAddress } from '../ipam/ipRange.ts';
-import type { LbRule } from '../lb/LbRule.ts';
+import type { KubeConfig, V1Service } from '@kubernetes/client-node';
+import type { Allocation, IpAllocator } from '../ipam/IpAllocator.ts';
 import type { KubeLoxilbConfig } from './config.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
 import type { HistogramData } from '../util/Histogram.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
-import type { AgentInfo, AgentPool } from './agentPool.ts';
-import {
-  allocationRequest,
-  defaultServiceSettings,
-  isServiceSelected,
-  parseServiceAnnotations,
-  type AnnotationContext,
-  type AnnotationProblem,
-  type ServiceFamilySpec,
-  type ServiceSettings,
-} from './annotations.ts';
+import type { AgentPool } from './agentPool.ts';
+import { isServiceSelected } from './annotations.ts';
 import { EventRecorder } from './EventRecorder.ts';
-import { SERVICE_NAME_LABEL, errorText, type ClusterView, type ResourceName } from './KubeWatch.ts';
-import { statusOf } from './LeaderElector.ts';
-import { planRules, zoneInstances, type PlanConfig, type PlanEndpointSlice, type PlanInput, type PlanNode, type PlanService } from './planRules.ts';
-import { formatIngress, parseIngress, type IngressEntry } from './serviceStatus.ts';
-import { makeApiClient } from './kubeApiClient.ts';
+import { errorText, type ClusterView, type ResourceName } from './KubeWatch.ts';
+import { zoneInstances } from './planRules.ts';
 import { eachBounded } from './eachBounded.ts';
 import { Backoff } from '../util/Backoff.ts';
 import { repeatEvery, systemClock, type Clock, type RepeatingTimer, type TimerHandle } from '../util/clock.ts';
+import { byAge, keyOf, planNode, planService, slicesByService } from './serviceObjects.ts';
+import { REASONS, ServiceReporter, type ServiceState } from './ServiceReporter.ts';
+import { ServiceAddressing } from './ServiceAddressing.ts';
+import { ServiceRules, type PlannedService } from './ServiceRules.ts';
+
+export { REASONS };
 
 /**
  * Status patches in flight at once. A burst of new Services (a Helm chart,
@@ -62,19 +47,6 @@ import { repeatEvery, systemClock, type Clock, type RepeatingTimer, type TimerHa
  * instead of one per Service, without flooding it.
  */
 const STATUS_WRITES_IN_FLIGHT = 16;
-
-/** Event reasons, for `kubectl get events --field-selector reason=...`. */
-export const REASONS = {
-  allocated: 'IPAllocated',
-  released: 'IPReleased',
-  exhausted: 'IPAMExhausted',
-  ipamFailed: 'IPAMFailed',
-  restoreConflict: 'IPConflict',
-  invalidAnnotation: 'InvalidAnnotation',
-  ignoredAnnotation: 'AnnotationIgnored',
-  ruleNotInstalled: 'RuleNotInstalled',
-  programmingFailed: 'ProgrammingFailed',
-} as const;
 
 export type ServiceControllerConfig = Pick<
   KubeLoxilbConfig,
@@ -120,12 +92,6 @@ export interface ServiceControllerOptions {
   clock?: Clock;
 }
 
-interface Planned {
-  svc: V1Service;
-  st: ServiceState;
-  plan: PlanService;
-}
-
 /**
  * How /metrics counts a Service: programmed (an address, and every agent
  * took its rules), not_programmed (an address, but an agent refused a rule or
@@ -143,36 +109,17 @@ export interface ControllerMetrics {
   passDurations: HistogramData;
 }
 
-interface ServiceState {
-  key: string;
-  uid: string;
-  settings?: ServiceSettings;
-  allocation?: Allocation;
-  /** The allocation request that produced `allocation`. */
-  requestFp?: string;
-  instance: string;
-  /** reason -> message currently reported; an Event is written when it changes. */
-  conditions: Map<string, string>;
-  /** The addresses last announced (IPAllocated) or found in status. */
-  announced: string;
-  /** Our last status write: what, and the resourceVersion it replaced. */
-  written?: { ingress: string; replacedRv?: string };
-}
-
 export class ServiceController {
   private readonly cfg: ServiceControllerConfig;
   private readonly cluster: ClusterView;
   private readonly pool: AgentPool;
-  private readonly core: CoreV1Api;
   private readonly log: Logger;
   private readonly events: EventRecorder;
-  private readonly ipam: IpAllocator;
-  private readonly ctx: AnnotationContext;
+  private readonly reporter: ServiceReporter;
+  private readonly addressing: ServiceAddressing;
+  private readonly rules: ServiceRules;
   private readonly loop: CoalescingLoop;
   private readonly states = new Map<string, ServiceState>();
-  /** agent id -> fingerprint of the rules it last took without error. */
-  private readonly agentSynced = new Map<string, string>();
-  private readonly ingressForm: 'ip' | 'hostname';
   private restored = false;
   private forceAll = true;
   private running = false;
@@ -189,28 +136,26 @@ export class ServiceController {
   private readonly onSynced = () => this.loop.kick();
   /** Completed passes (for tests and logs). */
   passes = 0;
-  /** Allocation attempts that failed, by "pool|code" (for /metrics). */
-  private readonly ipamFailures = new Map<string, number>();
-  /** Rules an agent refused or syncs that failed, by agent (for /metrics). */
-  private readonly programmingErrors = new Map<string, number>();
 
   constructor(private readonly opts: ServiceControllerOptions) {
     this.cfg = opts.config;
     this.cluster = opts.cluster;
     this.pool = opts.pool;
     this.log = (opts.log ?? silentLogger).child({ part: 'ServiceController' });
-    this.core = makeApiClient(opts.kubeConfig, CoreV1Api);
     this.clock = opts.clock ?? systemClock;
     this.events = opts.events ?? new EventRecorder(opts.kubeConfig, { log: this.log, clock: this.clock });
-    this.ingressForm = opts.ingressForm ?? 'ip';
-    this.ipam = new IpAllocator({ v4Pools: this.cfg.v4Pools, v6Pools: this.cfg.v6Pools, secondaryPools: this.cfg.secondaryPools, mode: this.cfg.ipamMode });
-    this.ctx = {
-      v4Pools: this.ipam.poolNames('v4'),
-      v6Pools: this.ipam.poolNames('v6'),
-      secondaryPools: this.ipam.poolNames('secondary'),
+    this.reporter = new ServiceReporter({
+      kubeConfig: opts.kubeConfig,
+      events: this.events,
+      log: this.log,
       zone: this.cfg.zone,
-      numZoneInstances: this.cfg.numZoneInstances,
-    };
+      ingressForm: opts.ingressForm ?? 'ip',
+      noZoneName: this.cfg.noZoneName,
+      loadBalancerClass: this.cfg.loadBalancerClass,
+      onWriteFailed: () => (this.failedInPass = true),
+    });
+    this.addressing = new ServiceAddressing(this.cfg, this.reporter, this.log);
+    this.rules = new ServiceRules(this.cfg, this.pool, this.reporter, this.log);
     const retryMs = opts.retryMs ?? 2000;
     // After a failed pass: retryMs, then doubling up to the resync period.
     this.retry = new Backoff(retryMs, Math.max(retryMs, opts.resyncMs ?? 30_000));
@@ -228,11 +173,11 @@ export class ServiceController {
     });
     this.pool.on('agentUp', (a) => {
       if (!this.running) return;
-      this.agentSynced.delete(a.id);
+      this.rules.forgetAgent(a.id);
       this.loop.kickNow();
     });
     this.pool.on('agentDown', (a) => {
-      this.agentSynced.delete(a.id);
+      this.rules.forgetAgent(a.id);
     });
     this.pool.on('agentsChanged', () => {
       if (this.running) this.loop.kick();
@@ -290,22 +235,18 @@ export class ServiceController {
       else if (st.conditions.has(REASONS.programmingFailed) || st.conditions.has(REASONS.ruleNotInstalled)) services.not_programmed++;
       else services.programmed++;
     }
-    const failures = [...this.ipamFailures].map(([k, count]) => {
-      const [pool, code] = k.split('|') as [string, string];
-      return { pool, code, count };
-    });
     return {
-      pools: this.ipam.poolStats(),
+      pools: this.addressing.poolStats(),
       services,
-      ipamFailures: failures,
-      programmingErrors: [...this.programmingErrors].map(([agent, count]) => ({ agent, count })),
+      ipamFailures: this.addressing.failureCounts(),
+      programmingErrors: this.rules.programmingErrors(),
       passDurations: this.loop.durations.data(),
     };
   }
 
   /** What IPAM holds now, by Service. */
   allocations(): Allocation[] {
-    return this.ipam.allocations();
+    return this.addressing.allocations();
   }
 
   // ------------------------------------------------------------------ the pass
@@ -320,7 +261,7 @@ export class ServiceController {
     const selected = all.filter((s) => this.isOurs(s)).sort(byAge);
 
     if (!this.restored) {
-      this.restoreFromStatus(selected);
+      this.addressing.restoreFromStatus(selected, (svc) => this.stateFor(svc));
       this.restored = true;
     }
 
@@ -333,19 +274,23 @@ export class ServiceController {
     // Addresses are decided in one go, oldest Service first; then status
     // writes and agent programming run side by side, neither waiting for
     // the other (they share nothing but the allocations made here).
-    const planned: Planned[] = [];
+    const planned: PlannedService[] = [];
     const slices = slicesByService(this.cluster.endpointSlices());
     const settled: { svc: V1Service; st: ServiceState }[] = [];
     for (const svc of selected) {
       const st = this.stateFor(svc);
-      this.settle(svc, st);
+      this.addressing.settle(svc, st);
       settled.push({ svc, st });
-      if (st.allocation && st.settings) planned.push({ svc, st, plan: this.planService(svc, st, slices.get(st.key) ?? []) });
+      if (st.allocation && st.settings) {
+        planned.push({ svc, st, plan: planService(svc, { allocation: st.allocation, settings: st.settings, instance: st.instance }, slices.get(st.key) ?? []) });
+      }
     }
 
     await Promise.all([
-      eachBounded(settled, STATUS_WRITES_IN_FLIGHT, ({ svc, st }) => this.writeStatus(svc, st)),
-      this.syncAgents(planned, this.cluster.nodes().map(planNode), force),
+      eachBounded(settled, STATUS_WRITES_IN_FLIGHT, ({ svc, st }) => this.reporter.writeStatus(svc, st)),
+      this.rules.sync(planned, this.cluster.nodes().map(planNode), force).then((ok) => {
+        if (!ok) this.failedInPass = true;
+      }),
     ]);
     this.passes++;
     this.scheduleRetry();
@@ -383,7 +328,7 @@ export class ServiceController {
         uid: svc.metadata?.uid ?? '',
         instance: this.instanceFor(key),
         conditions: new Map(),
-        announced: JSON.stringify(this.statusAddresses(svc)),
+        announced: JSON.stringify(this.reporter.statusAddresses(svc)),
       };
       this.states.set(key, st);
     }
@@ -399,380 +344,12 @@ export class ServiceController {
     return instances[h % instances.length]!;
   }
 
-  // ------------------------------------------------------------------ IPAM
-
-  /**
-   * Re-reserves what every selected Service already shows in its status:
-   * per family, the first address is the VIP, later ones secondary IPs (the
-   * order writeStatus uses). Oldest Service first, so if two claim the same
-   * address the older keeps it and the younger gets a new one.
-   */
-  private restoreFromStatus(selected: readonly V1Service[]): void {
-    let restored = 0;
-    for (const svc of selected) {
-      const key = keyOf(svc);
-      const ips = this.statusAddresses(svc);
-      if (ips.length === 0) continue;
-      const st = this.stateFor(svc);
-      const ports = portsOf(svc);
-      const families = new Set<number>();
-      for (const ip of ips) {
-        const family = parseAddress(ip)!.family;
-        const r = this.ipam.restore(key, ip, ports, { secondary: families.has(family) });
-        families.add(family);
-        if (r.ok) {
-          restored++;
-          continue;
-        }
-        this.condition(svc, st, REASONS.restoreConflict, 'Warning', `status address ${ip} cannot be kept: ${r.error.message}; a new address is allocated`);
-      }
-      st.allocation = this.ipam.get(key);
-    }
-    this.log.info({ services: selected.length, addresses: restored }, 'IPAM restored from Service status');
-  }
-
-  /** Settings from the annotations, then the allocation they ask for. */
-  private settle(svc: V1Service, st: ServiceState): void {
-    const annotations = svc.metadata?.annotations ?? {};
-    const parsed = parseServiceAnnotations(annotations, this.ctx);
-    if (parsed.ok) {
-      st.settings = parsed.settings;
-      this.clear(st, REASONS.invalidAnnotation);
-      if (parsed.warnings.length > 0) this.condition(svc, st, REASONS.ignoredAnnotation, 'Warning', joinProblems(parsed.warnings));
-      else this.clear(st, REASONS.ignoredAnnotation);
-    } else {
-      let consequence: string;
-      if (st.settings) consequence = 'the Service keeps its previous settings';
-      else if (st.allocation) {
-        // Restarted controller: the last good values are gone; the valid annotations still apply.
-        st.settings = withoutProblems(annotations, this.ctx, parsed.errors);
-        consequence = 'the invalid annotations are ignored and the Service keeps its address';
-      } else consequence = 'the Service stays pending until this is fixed';
-      this.condition(svc, st, REASONS.invalidAnnotation, 'Warning', `${joinProblems(parsed.errors)} (${consequence})`);
-    }
-    if (!st.settings) return;
-
-    const { request, fallback } = allocationRequest(st.key, portsOf(svc), st.settings, familySpec(svc));
-    const fp = JSON.stringify([request, fallback]);
-    if (st.allocation && st.requestFp === fp) return;
-    let r = this.ipam.allocate(request);
-    if (!r.ok && fallback) {
-      const second = this.ipam.allocate(fallback);
-      if (second.ok) r = second;
-    }
-    if (r.ok) {
-      st.allocation = r.allocation;
-      st.requestFp = fp;
-      this.clear(st, REASONS.exhausted);
-      this.clear(st, REASONS.ipamFailed);
-      return;
-    }
-    const reason = r.error.code === 'exhausted' ? REASONS.exhausted : REASONS.ipamFailed;
-    const fk = `${r.error.pool ?? ''}|${r.error.code}`;
-    this.ipamFailures.set(fk, (this.ipamFailures.get(fk) ?? 0) + 1);
-    const keep = st.allocation ? `; the Service keeps ${addressesOf(st.allocation).join(', ')}` : '; the Service stays pending';
-    this.condition(svc, st, reason, 'Warning', `${r.error.message}${keep}`);
-  }
-
+  /** A Service deleted, or no longer ours: its addresses go back to the pools and, if it is still there, leave its status. */
   private async forget(st: ServiceState, svc: V1Service | undefined): Promise<void> {
     this.states.delete(st.key);
-    const released = this.ipam.release(st.key);
-    const ips = released ? addressesOf(released) : [];
+    const ips = this.addressing.release(st.key);
     if (ips.length > 0) this.log.info({ service: st.key, released: ips }, svc ? 'Service left the loadBalancerClass; addresses released' : 'Service deleted; addresses released');
     // Still there (type or class changed, or re-created): take our entries out of its status.
-    if (svc && svc.metadata?.uid === st.uid && ips.length > 0) {
-      const current = ingressOf(svc);
-      const keep = current.filter((e) => {
-        const ip = parseIngress(e, this.cfg.zone);
-        return ip === undefined || !ips.includes(ip);
-      });
-      if (keep.length !== current.length) {
-        await this.patchIngress(svc, keep);
-        this.events.service(svc, 'Normal', REASONS.released, `released ${ips.join(', ')}: the Service is no longer a LoadBalancer of class ${this.cfg.loadBalancerClass}`);
-      }
-    }
+    if (svc && svc.metadata?.uid === st.uid && ips.length > 0) await this.reporter.withdraw(svc, ips);
   }
-
-  // ------------------------------------------------------------------ status
-
-  private async writeStatus(svc: V1Service, st: ServiceState): Promise<void> {
-    const ips = st.allocation ? addressesOf(st.allocation) : [];
-    const desired = ips.map((ip) => this.ingressEntry(ip));
-    const want = JSON.stringify(desired);
-    const current = ingressOf(svc);
-    const rv = svc.metadata?.resourceVersion;
-    if (JSON.stringify(current) !== want) {
-      // Our own write may simply not be in the cache yet.
-      const cacheLags = st.written?.ingress === want && st.written.replacedRv === rv;
-      if (!cacheLags) {
-        if (await this.patchIngress(svc, desired)) st.written = { ingress: want, replacedRv: rv };
-      }
-    }
-    const announced = JSON.stringify(ips);
-    if (announced !== st.announced && ips.length > 0) {
-      const pools = [...new Set(st.allocation!.vips.map((v) => v.pool ?? 'static'))];
-      this.events.service(svc, 'Normal', REASONS.allocated, `external IP ${ips.join(', ')} (${pools.join(', ')})`);
-    }
-    st.announced = announced;
-  }
-
-  private ingressEntry(ip: string): IngressEntry {
-    return formatIngress(ip, { zone: this.cfg.zone, noZoneName: this.ingressForm === 'ip' || this.cfg.noZoneName });
-  }
-
-  /** Merge patch of status.loadBalancer.ingress: the list is replaced as a whole. */
-  private async patchIngress(svc: V1Service, ingress: IngressEntry[]): Promise<boolean> {
-    const name = svc.metadata!.name!;
-    const namespace = svc.metadata!.namespace ?? 'default';
-    try {
-      await this.core.patchNamespacedServiceStatus(
-        { name, namespace, body: { status: { loadBalancer: { ingress } } } },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      );
-      this.log.info({ service: `${namespace}/${name}`, ingress }, 'status written');
-      return true;
-    } catch (err) {
-      if (statusOf(err) === 404) return false;
-      this.log.warn({ service: `${namespace}/${name}`, err: errorText(err) }, 'could not write status; retrying');
-      this.failedInPass = true;
-      return false;
-    }
-  }
-
-  /** Addresses our status entries stand for (either form), in order, without repeats. */
-  private statusAddresses(svc: V1Service): string[] {
-    const out: string[] = [];
-    for (const e of ingressOf(svc)) {
-      const ip = parseIngress(e, this.cfg.zone);
-      if (ip !== undefined && !out.includes(ip)) out.push(ip);
-    }
-    return out;
-  }
-
-  // ------------------------------------------------------------------ rules
-
-  private planService(svc: V1Service, st: ServiceState, slices: PlanEndpointSlice[]): PlanService {
-    const spec = svc.spec ?? {};
-    const p: PlanService = {
-      namespace: svc.metadata?.namespace ?? 'default',
-      name: svc.metadata?.name ?? '',
-      ports: (spec.ports ?? []).map((sp) => ({
-        ...(sp.name ? { name: sp.name } : {}),
-        port: sp.port,
-        protocol: sp.protocol ?? 'TCP',
-        ...(sp.nodePort ? { nodePort: sp.nodePort } : {}),
-      })),
-      vips: st.allocation!.vips.map((v) => v.ip),
-      secondaryIPs: st.allocation!.secondaryIPs.map((v) => v.ip),
-      settings: st.settings!,
-      instance: st.instance,
-      endpointSlices: slices,
-    };
-    if (spec.externalTrafficPolicy === 'Local' || spec.externalTrafficPolicy === 'Cluster') p.externalTrafficPolicy = spec.externalTrafficPolicy;
-    if (spec.loadBalancerSourceRanges?.length) p.loadBalancerSourceRanges = spec.loadBalancerSourceRanges;
-    return p;
-  }
-
-  private async syncAgents(planned: readonly Planned[], nodes: PlanNode[], force: boolean): Promise<void> {
-    const services = planned.map((p) => p.plan);
-    const config: PlanConfig = {
-      setBGP: this.cfg.setBGP,
-      monitor: this.cfg.monitor,
-      setLBMode: this.cfg.setLBMode,
-      zone: this.cfg.zone,
-      usePodNetwork: this.cfg.usePodNetwork,
-      useExternalEndpoint: this.cfg.useExternalEndpoint,
-      ...(this.cfg.privateIP !== undefined ? { privateIP: this.cfg.privateIP } : {}),
-    };
-    const input: PlanInput = { services, nodes, config };
-    const common = planRules(input);
-
-    // Plan notes: why a Service (or one of its ports) has no rule.
-    const notes = new Map<string, string[]>();
-    for (const n of common.notes) notes.set(n.service, [...(notes.get(n.service) ?? []), n.message]);
-    for (const { svc, st } of planned) {
-      const msgs = notes.get(st.key);
-      if (msgs) this.condition(svc, st, REASONS.ruleNotInstalled, 'Warning', msgs.join('; '));
-      else this.clear(st, REASONS.ruleNotInstalled);
-    }
-
-    const perAgent = services.some((s) => s.settings.prefLocalPod);
-    const agents = this.pool.liveLbAgents();
-    const failures = new Map<string, string[]>();
-    // Without prefLocalPod every agent gets the same rules: one fingerprint for all.
-    const commonFp = perAgent || agents.length === 0 ? undefined : JSON.stringify(common.rules);
-    await Promise.all(
-      agents.map(async (agent) => {
-        const rules = perAgent ? planRules(input, [agent.nodeAddress]).rules : common.rules;
-        const fp = commonFp ?? JSON.stringify(rules);
-        if (!force && this.agentSynced.get(agent.id) === fp) return;
-        let errors: string[];
-        try {
-          const r = await this.pool.syncRules(agent.id, rules);
-          errors = r.errors;
-          if (r.added + r.modified + r.deleted > 0 || errors.length > 0) {
-            this.log.info({ agent: agent.id, rules: rules.length, added: r.added, modified: r.modified, deleted: r.deleted, errors: errors.length }, 'agent synced');
-          }
-        } catch (err) {
-          errors = [errorText(err)];
-          this.log.error({ agent: agent.id, err: errors[0] }, 'syncRules failed');
-        }
-        if (errors.length === 0) {
-          this.agentSynced.set(agent.id, fp);
-          return;
-        }
-        this.programmingErrors.set(agent.id, (this.programmingErrors.get(agent.id) ?? 0) + errors.length);
-        this.agentSynced.delete(agent.id);
-        this.failedInPass = true;
-        if (!this.stillAlive(agent)) return;
-        for (const [key, msg] of attributeErrors(errors, rules, agent)) failures.set(key, [...(failures.get(key) ?? []), msg]);
-      }),
-    );
-    for (const { svc, st } of planned) {
-      const f = failures.get(st.key);
-      if (f) this.condition(svc, st, REASONS.programmingFailed, 'Warning', f.join('; '));
-      else if (agents.length > 0) this.clear(st, REASONS.programmingFailed);
-    }
-  }
-
-  private stillAlive(agent: AgentInfo): boolean {
-    return this.pool.liveLbAgents().some((a) => a.id === agent.id);
-  }
-
-  // ------------------------------------------------------------------ events
-
-  /** Writes an Event when a condition appears or its message changes. */
-  private condition(svc: V1Service, st: ServiceState, reason: string, type: 'Normal' | 'Warning', message: string): void {
-    if (st.conditions.get(reason) === message) return;
-    st.conditions.set(reason, message);
-    this.events.service(svc, type, reason, message);
-  }
-
-  private clear(st: ServiceState, reason: string): void {
-    st.conditions.delete(reason);
-  }
-}
-
-// ------------------------------------------------------------------ helpers
-
-function keyOf(svc: { metadata?: { namespace?: string; name?: string } }): string {
-  return `${svc.metadata?.namespace ?? 'default'}/${svc.metadata?.name ?? ''}`;
-}
-
-/** Oldest first (list items carry Dates, watch events strings), then by key. */
-function byAge(a: V1Service, b: V1Service): number {
-  const t = (s: V1Service) => {
-    const v = s.metadata?.creationTimestamp as unknown;
-    const ms = v instanceof Date ? v.getTime() : typeof v === 'string' ? Date.parse(v) : NaN;
-    return Number.isNaN(ms) ? Number.MAX_SAFE_INTEGER : ms;
-  };
-  return t(a) - t(b) || keyOf(a).localeCompare(keyOf(b));
-}
-
-function portsOf(svc: V1Service): PortProto[] {
-  return (svc.spec?.ports ?? []).map((p) => ({ port: p.port, protocol: (p.protocol ?? 'TCP').toLowerCase() }));
-}
-
-function familySpec(svc: V1Service): ServiceFamilySpec {
-  const spec = svc.spec ?? {};
-  const out: ServiceFamilySpec = {};
-  const policy = spec.ipFamilyPolicy;
-  if (policy === 'SingleStack' || policy === 'PreferDualStack' || policy === 'RequireDualStack') out.ipFamilyPolicy = policy;
-  const families = (spec.ipFamilies ?? []).filter((f): f is 'IPv4' | 'IPv6' => f === 'IPv4' || f === 'IPv6');
-  if (families.length > 0) out.ipFamilies = families;
-  return out;
-}
-
-function addressesOf(a: Allocation): string[] {
-  return [...a.vips.map((v) => v.ip), ...a.secondaryIPs.map((v) => v.ip)];
-}
-
-/** Status entries reduced to the fields we write. */
-function ingressOf(svc: V1Service): IngressEntry[] {
-  return (svc.status?.loadBalancer?.ingress ?? []).map((e: V1LoadBalancerIngress) => {
-    const out: IngressEntry = {};
-    if (e.ip) out.ip = e.ip;
-    if (e.hostname) out.hostname = e.hostname;
-    return out;
-  });
-}
-
-function joinProblems(problems: readonly AnnotationProblem[]): string {
-  return problems.map((p) => p.message).join('; ');
-}
-
-/** Settings from the annotations minus the ones that are wrong. */
-function withoutProblems(annotations: Record<string, string>, ctx: AnnotationContext, errors: readonly AnnotationProblem[]): ServiceSettings {
-  const rest = { ...annotations };
-  let problems = errors;
-  for (let i = 0; i < 8; i++) {
-    for (const p of problems) delete rest[p.annotation];
-    const r = parseServiceAnnotations(rest, ctx);
-    if (r.ok) return r.settings;
-    problems = r.errors;
-  }
-  return defaultServiceSettings();
-}
-
-function slicesByService(slices: readonly V1EndpointSlice[]): Map<string, PlanEndpointSlice[]> {
-  const out = new Map<string, PlanEndpointSlice[]>();
-  for (const s of slices) {
-    const svc = s.metadata?.labels?.[SERVICE_NAME_LABEL];
-    if (!svc) continue;
-    const type = s.addressType;
-    if (type !== 'IPv4' && type !== 'IPv6' && type !== 'FQDN') continue;
-    const key = `${s.metadata?.namespace ?? 'default'}/${svc}`;
-    const plan: PlanEndpointSlice = {
-      addressType: type,
-      ports: (s.ports ?? []).map((p) => ({
-        ...(p.name ? { name: p.name } : {}),
-        ...(p.port !== undefined ? { port: p.port } : {}),
-        ...(p.protocol ? { protocol: p.protocol } : {}),
-      })),
-      endpoints: (s.endpoints ?? []).map((e) => ({
-        addresses: e.addresses ?? [],
-        ...(e.nodeName ? { nodeName: e.nodeName } : {}),
-        ...(e.conditions?.ready !== undefined && e.conditions.ready !== null ? { ready: e.conditions.ready } : {}),
-      })),
-    };
-    out.set(key, [...(out.get(key) ?? []), plan]);
-  }
-  return out;
-}
-
-function planNode(n: V1Node): PlanNode {
-  const ready = (n.status?.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
-  const out: PlanNode = {
-    name: n.metadata?.name ?? '',
-    ready,
-    internalIPs: (n.status?.addresses ?? []).filter((a) => a.type === 'InternalIP').map((a) => a.address),
-  };
-  if (n.metadata?.labels) out.labels = n.metadata.labels;
-  return out;
-}
-
-/**
- * The pool reports errors as text naming the rule (`rule <ip>:<port>/<proto>`);
- * each goes to the Service whose rule it names. Agent-wide errors (cannot
- * list rules) go to every Service that has rules on that agent.
- */
-function attributeErrors(errors: readonly string[], rules: readonly LbRule[], agent: AgentInfo): Map<string, string> {
-  const byRule = new Map<string, string>();
-  for (const r of rules) {
-    const sa = r.serviceArguments;
-    const name = sa.name ?? '';
-    const svc = name.slice(0, name.indexOf(':')).replace('_', '/');
-    byRule.set(`rule ${sa.externalIP}:${sa.port}/${sa.protocol}`, svc);
-  }
-  const out = new Map<string, string>();
-  for (const e of errors) {
-    const hits = [...byRule].filter(([text]) => e.includes(`${text} `) || e.endsWith(text)).map(([, svc]) => svc);
-    const targets = hits.length > 0 ? hits : [...new Set(byRule.values())];
-    for (const svc of targets) {
-      const prev = out.get(svc);
-      const msg = `agent ${agent.id}: ${e}`;
-      out.set(svc, prev ? `${prev}; ${msg}` : msg);
-    }
-  }
-  return out;
 }

@@ -19,6 +19,14 @@ export interface AgentInfo {
   lastSeenMs?: number;
 }
 
+/** An agent found by discovery (or given by --loxiURL). */
+export interface DiscoveredAgent {
+  /** API base URL, e.g. http://192.168.80.10:11111 (apiclient's agentOrigin() builds it from an address). */
+  url: string;
+  kind: AgentKind;
+  nodeAddress: string;
+}
+
 export interface AgentPoolEvents {
   /** An agent answered after being dead or unknown: it may have lost everything (a restart). */
   agentUp(agent: AgentInfo): void;

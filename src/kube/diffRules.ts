@@ -8,7 +8,7 @@ import { ruleKey, type LbRule, type Protocol } from '../lb/LbRule.ts';
 import { formatAddress, parseAddress } from '../ipam/ipRange.ts';
 import { isPlainObject, pickFields } from '../util/caseInsensitive.ts';
 import { normalizePrefix } from '../util/ipAddress.ts';
-import { API_BASE_PATH, lbRuleDeletePath } from '../apiclient/paths.ts';
+import type { LbDeleteKey } from '../apiclient/models.ts';
 
 /** loxilb's lbmode for full proxy: switching to or from it needs a new rule. */
 const MODE_FULLPROXY = 4;
@@ -18,12 +18,12 @@ function canonical(text: string): string | undefined {
   return a && formatAddress(a.family, a.value);
 }
 
-/** What DELETE /config/loadbalancer/externalipaddress/... needs, taken from the agent's copy of the rule. */
-export interface RuleRef {
-  externalIP: string;
-  port: number;
-  portMax?: number;
-  protocol: string;
+/**
+ * One rule as the agent holds it: its key for a DELETE (the typed client,
+ * LoxiClient.deleteRule, makes the request of it) and its name, taken from
+ * the agent's copy of the rule.
+ */
+export interface RuleRef extends LbDeleteKey {
   block: number;
   /** The agent's bgp flag: the VIP is only withdrawn when the DELETE says ?bgp=true. */
   bgp: boolean;
@@ -131,11 +131,6 @@ export function diffRules(desired: readonly LbRule[], current: readonly unknown[
   return diff;
 }
 
-/** The REST path that deletes one rule, as kube-loxilb builds it. */
-export function deleteRulePath(ref: RuleRef): string {
-  return API_BASE_PATH + lbRuleDeletePath({ externalIP: ref.externalIP, port: ref.port, ...(ref.portMax ? { portMax: ref.portMax } : {}), protocol: ref.protocol, bgp: ref.bgp, block: ref.block });
-}
-
 function needsReplace(want: ObservedRule, cur: ObservedRule): boolean {
   // loxilb refuses to change these on an existing rule, or (name, bgp) keeps
   // its old value, which would leave the VIP with the wrong owner or route.
@@ -218,6 +213,8 @@ function readObserved(item: unknown): ObservedRule | undefined {
   const ref: RuleRef = { externalIP: ip, port, protocol, block: num(f.block), bgp: bool(f.bgp) };
   if (portMax > port) ref.portMax = portMax;
   if (typeof f.name === 'string' && f.name !== '') ref.name = f.name;
+  // A rule with a host (loxilb's hosturl) is deleted by it too: without it the DELETE names another rule.
+  if (typeof f.host === 'string' && f.host !== '') ref.host = f.host;
   return {
     ref,
     key: ruleKey({ externalIP: ip, port, portMax, protocol, block: ref.block, host: str(f.host) }),

@@ -317,4 +317,4 @@ function canonical(text: string): string | undefined {
   return a && formatAddress(a.family, a.value);
 }
 
-export { deleteRulePath, diffRules, isOwnedRule, type DiffOptions, type RuleDiff, type RuleRef } from './diffRules.ts';
+export { diffRules, isOwnedRule, type DiffOptions, type RuleDiff, type RuleRef } from './diffRules.ts';

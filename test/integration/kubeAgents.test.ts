@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { BgpLab, CLUSTER_AS, LB_NODES, ROOT, ROUTER, ROUTER_AS, WORKER, type NodeAddr } from '../lab/BgpLab.ts';
 import type { LabProcess } from '../lab/Lab.ts';
 import { waitFor } from '../lab/wait.ts';
-import { agentUrl, type AgentPoolConfig, type DiscoveredAgent } from '../../src/kube/LoxiAgentPool.ts';
+import type { AgentPoolConfig, DiscoveredAgent } from '../../src/kube/LoxiAgentPool.ts';
+import { agentOrigin } from '../../src/apiclient/origin.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 
 const CONTROLLER = fileURLToPath(new URL('../lab/kubeAgentsController.ts', import.meta.url));
@@ -51,7 +52,7 @@ describe('kube-loxilb agent side: roles, failover, BGP mesh against real agents'
   const events: Ev[] = [];
   let ctlLog = '';
 
-  const url = (n: NodeAddr) => agentUrl(n.ipv4);
+  const url = (n: NodeAddr) => agentOrigin(n.ipv4);
   const nodeOf = (id: string | undefined) => [LB1, LB2].find((n) => url(n) === id);
   const role = async (n: NodeAddr): Promise<string | undefined> =>
     ((await t.mustApi(n.name, 'GET', '/config/cistate/all')).Attr as { instance: string; state: string }[]).find((s) => s.instance === 'llb-inst0')?.state;

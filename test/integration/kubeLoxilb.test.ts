@@ -26,7 +26,7 @@ import type { V1Lease } from '@kubernetes/client-node';
 import { LB_NODES, ROUTER, WORKER, type NodeAddr } from '../lab/BgpLab.ts';
 import { KubeLoxilbLab, POD_NAME, SET_ROLES, seedControllerArgs, type AgentRule } from '../lab/KubeLoxilbLab.ts';
 import { waitFor } from '../lab/wait.ts';
-import { agentUrl } from '../../src/kube/LoxiAgentPool.ts';
+import { agentOrigin } from '../../src/apiclient/origin.ts';
 
 const [LB1, LB2] = LB_NODES as [NodeAddr, NodeAddr];
 const VIP = '123.123.123.1';
@@ -147,7 +147,7 @@ describe('kube-loxilb with kubectl, a real kube-apiserver and real agents', { ti
     );
     for (const s of states) assert.equal(s!.vip, SET_ROLES);
     const master = (await k.masterNode())!;
-    assert.deepEqual(k.elections().map((e) => e.to), [agentUrl(master.ipv4)], 'one election, of the agent that reports MASTER');
+    assert.deepEqual(k.elections().map((e) => e.to), [agentOrigin(master.ipv4)], 'one election, of the agent that reports MASTER');
     // The worker runs --peer: it takes no CI state at all.
     assert.equal((await t.api(WORKER.name, 'GET', '/config/cistate/all')).status, 403);
 
@@ -220,7 +220,7 @@ describe('kube-loxilb with kubectl, a real kube-apiserver and real agents', { ti
     await waitFor(async () => (await k.ciState(other))?.state === 'MASTER', { timeoutMs: 10_000, intervalMs: 20, what: `${other.name} to report MASTER` });
     const observed = Date.now() - killedAt;
     const el = await waitFor(() => (k.elections().length > before ? k.elections().slice(before) : undefined), { timeoutMs: 5000, what: 'the election in the log' });
-    assert.deepEqual(el.map((e) => e.to), [agentUrl(other.ipv4)]);
+    assert.deepEqual(el.map((e) => e.to), [agentOrigin(other.ipv4)]);
     const elected = el[0]!.time - killedAt;
     tc.diagnostic(`elected after ${elected} ms, ${other.name} reported MASTER after ${observed} ms (health period ${PERIOD_MS} ms)`);
     // A dead agent refuses connections at once: the next health round (at most one period away) elects.

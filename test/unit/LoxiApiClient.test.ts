@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net from 'node:net';
 import { LoxiApiClient, LoxiApiError, LoxiTransportError, apiOrigin } from '../../src/apiclient/LoxiApiClient.ts';
-import { API_BASE_PATH, belowBasePath, bgpNeighborDeletePath, lbRuleDeletePath } from '../../src/apiclient/paths.ts';
-import { deleteRulePath } from '../../src/kube/planRules.ts';
+import { bgpNeighborDeletePath, lbRuleDeletePath } from '../../src/apiclient/paths.ts';
 
 function recorder(reply: (url: string) => Response = () => new Response('{"result":"Success"}')) {
   const calls: string[] = [];
@@ -92,9 +91,8 @@ test('health: any answer is alive, with our uptime; no answer is down with the r
   assert.match(down.error!, /ECONNREFUSED/);
 });
 
-test('paths with a key are spelled once: the client and the kube planners get the same text', () => {
+test('paths with a key are spelled once, here', () => {
   assert.equal(bgpNeighborDeletePath('fd00::1', 64512), '/config/bgp/neigh/fd00%3A%3A1?remoteAs=64512');
   assert.equal(lbRuleDeletePath({ externalIP: 'fd00::1', port: 80, portMax: 90, protocol: 'udp', block: 3, bgp: false }), '/config/loadbalancer/externalipaddress/fd00%3A%3A1/port/80/portmax/90/protocol/udp?bgp=false&block=3');
-  assert.equal(deleteRulePath({ externalIP: '10.0.0.1', port: 80, protocol: 'tcp', block: 0, bgp: true }), `${API_BASE_PATH}${lbRuleDeletePath({ externalIP: '10.0.0.1', port: 80, protocol: 'tcp', block: 0, bgp: true })}`);
-  assert.equal(belowBasePath('/netlox/v1/config/bgp/neigh/1.2.3.4?remoteAs=1'), '/config/bgp/neigh/1.2.3.4?remoteAs=1');
+  assert.equal(lbRuleDeletePath({ externalIP: '10.0.0.1', port: 80, protocol: 'tcp', host: 'a b', block: 0, bgp: true }), '/config/loadbalancer/hosturl/a%20b/externalipaddress/10.0.0.1/port/80/protocol/tcp?bgp=true&block=0');
 });

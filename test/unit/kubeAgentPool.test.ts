@@ -1,6 +1,7 @@
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LoxiAgentPool, agentUrl, urlHost, type AgentPoolConfig } from '../../src/kube/LoxiAgentPool.ts';
+import { LoxiAgentPool, type AgentPoolConfig } from '../../src/kube/LoxiAgentPool.ts';
+import { agentOrigin, originHost } from '../../src/apiclient/origin.ts';
 import type { AgentInfo, AgentPoolEvents } from '../../src/kube/agentPool.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import type { KubeLoxilbConfig } from '../../src/cli/kubeLoxilbFlags.ts';
@@ -41,12 +42,15 @@ test('a parsed KubeLoxilbConfig is an AgentPoolConfig', () => {
   assert.equal(typeof fromFlags, 'function');
 });
 
-test('agentUrl and urlHost', () => {
-  assert.equal(agentUrl('192.168.80.10'), 'http://192.168.80.10:11111');
-  assert.equal(agentUrl('fd00:80:0::10'), 'http://[fd00:80::10]:11111');
-  assert.equal(urlHost('http://[fd00:80::10]:11111'), 'fd00:80::10');
-  assert.equal(urlHost('http://192.168.80.10:11111/'), '192.168.80.10');
-  assert.equal(urlHost('not a url'), undefined);
+test('agentOrigin and originHost', () => {
+  assert.equal(agentOrigin('192.168.80.10'), 'http://192.168.80.10:11111');
+  assert.equal(agentOrigin(' fd00:80:0::10 '), 'http://[fd00:80::10]:11111');
+  assert.equal(agentOrigin('::ffff:192.168.80.10'), 'http://192.168.80.10:11111');
+  assert.equal(agentOrigin('fd00:80::10', { https: true }), 'https://[fd00:80::10]:8091');
+  assert.equal(agentOrigin('192.168.80.10', { port: 8080 }), 'http://192.168.80.10:8080');
+  assert.equal(originHost('http://[fd00:80::10]:11111'), 'fd00:80::10');
+  assert.equal(originHost('http://192.168.80.10:11111/'), '192.168.80.10');
+  assert.equal(originHost('not a url'), undefined);
 });
 
 test('static --loxiURL agents: agentUp for each, agentDown and agentUp again within one period', async () => {

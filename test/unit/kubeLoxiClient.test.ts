@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { LoxiApiError, LoxiClient, LoxiTransportError, isRetryable } from '../../src/kube/LoxiClient.ts';
-import { deleteRulePath } from '../../src/kube/planRules.ts';
+import type { RuleRef } from '../../src/kube/planRules.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import { FakeLoxiAgent } from '../lab/FakeLoxiAgent.ts';
 
@@ -62,12 +62,12 @@ test('rules: post, an identical post is success, list, delete, delete again is s
   assert.equal(await client.postRule(rule), 'existed');
   const list = await client.listRules();
   assert.equal(list.length, 1);
-  const path = deleteRulePath({ externalIP: '123.123.123.1', port: 80, protocol: 'tcp', block: 0, bgp: false });
-  assert.equal(await client.deleteRule(path), 'deleted');
-  assert.equal(await client.deleteRule(path), 'absent');
-  // By key, as the BGP mesh and (after the agent refactor) the pool name it.
-  assert.equal(await client.postRule(rule), 'applied');
-  assert.equal(await client.deleteRule({ externalIP: '123.123.123.1', port: 80, protocol: 'tcp', block: 0, bgp: false }), 'deleted');
+  // By the planner's typed reference: the client makes the path, bgp and block in the query.
+  const ref: RuleRef = { externalIP: '123.123.123.1', port: 80, protocol: 'tcp', block: 0, bgp: false, name: 'default_web:llb-inst0' };
+  assert.equal(await client.deleteRule(ref), 'deleted');
+  assert.equal(await client.deleteRule(ref), 'absent');
+  const del = fake.callsTo('DELETE', '/config/loadbalancer/');
+  assert.deepEqual(del.map((c) => [c.path, c.query.get('bgp'), c.query.get('block')]), Array(2).fill(['/netlox/v1/config/loadbalancer/externalipaddress/123.123.123.1/port/80/protocol/tcp', 'false', '0']));
   assert.deepEqual(await client.listRules(), []);
 });
 

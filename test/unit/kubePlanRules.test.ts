@@ -6,7 +6,6 @@ import { formatLbRuleForGet } from '../../src/lb/validateLbRule.ts';
 import { defaultServiceSettings, type ServiceSettings } from '../../src/kube/annotations.ts';
 import {
   EXCLUDE_FROM_LB_LABEL,
-  deleteRulePath,
   diffRules,
   isOwnedRule,
   planRules,
@@ -303,9 +302,16 @@ test('GET entries are read leniently: any key case, omitted zero fields, junk sk
   assert.ok(empty(diffRules([rule!], [shouting, 'junk', { serviceArguments: {} }], { zone })));
 });
 
-test('delete paths carry bgp and block', () => {
-  assert.equal(deleteRulePath({ externalIP: '123.123.123.1', port: 80, protocol: 'tcp', block: 0, bgp: true }), '/netlox/v1/config/loadbalancer/externalipaddress/123.123.123.1/port/80/protocol/tcp?bgp=true&block=0');
-  assert.equal(deleteRulePath({ externalIP: 'fd00::1', port: 80, portMax: 90, protocol: 'udp', block: 3, bgp: false }), '/netlox/v1/config/loadbalancer/externalipaddress/fd00%3A%3A1/port/80/portmax/90/protocol/udp?bgp=false&block=3');
+test('a rule to delete is a typed key taken from the agent\'s copy (bgp, block, port range, host), not a path', () => {
+  const [rule] = plan([svc()]).rules;
+  const get = formatLbRuleForGet(rule!) as unknown as { serviceArguments: Record<string, unknown> };
+  const sa = get.serviceArguments;
+  const mine = (over: Record<string, unknown>) => ({ ...get, serviceArguments: { ...sa, ...over } });
+  const d = diffRules([], [mine({ externalIP: 'fd00:0::1', bgp: true, block: 3, port: 80, portMax: 90, host: 'a.example' }), mine({ port: 81 })], { zone });
+  assert.deepEqual(d.delete, [
+    { externalIP: 'fd00::1', port: 80, portMax: 90, protocol: 'tcp', block: 3, bgp: true, host: 'a.example', name: sa.name },
+    { externalIP: sa.externalIP, port: 81, protocol: 'tcp', block: 0, bgp: false, name: sa.name },
+  ]);
 });
 
 test('property: applying a diff converges and the next diff is empty', () => {
