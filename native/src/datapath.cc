@@ -562,9 +562,10 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
   // ruleCounters(ids: Buffer of u32) -> Float64Array, RULE_COUNTER_STRIDE
   // numbers per id: the open connections the latest sweep counted (0 where
   // its gen is older), then packets and bytes of each of the LB_MAX_EPS
-  // endpoint slots, summed over the CPUs. Each rule is one ranged batch
-  // read; many rules read ep_stats whole instead (one syscall per 4096
-  // slots), so a scrape of 10,000 rules costs a few hundred syscalls.
+  // endpoint slots, summed over the CPUs. Ids in a dense range (the usual
+  // case: ids are handed out low first) are read as that range, in batches
+  // of 4096 slots, so a GET or a scrape of 10,000 rules costs a few hundred
+  // syscalls; scattered ids are read rule by rule.
   Napi::Value RuleCounters(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     bpf_map* st = Map(env, Napi::String::New(env, "ep_stats"));
@@ -601,15 +602,38 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
       dst[1] = static_cast<double>(bytes);
     };
     int err = 0;
-    if (n > cap / 16) {
+    // Ids are handed out low first, so the wanted ones are usually a dense
+    // range: read the range in batches (4096 slots a syscall) rather than
+    // one rule at a time, unless it is mostly ids nobody asked for.
+    uint32_t lo = cap, hi = 0;
+    for (uint32_t id : want) {
+      lo = std::min(lo, id);
+      hi = std::max(hi, id + 1);
+    }
+    const bool ranged = n > 0 && (hi - lo) <= 4 * n + 64;
+    if (ranged) {
       std::unordered_map<uint32_t, size_t> at;
       for (size_t i = 0; i < n; i++) at[want[i]] = i;
-      err = ReadArray(st, 0, cap * LB_MAX_EPS, [&](uint32_t from, const uint8_t* v, uint32_t got) {
+      err = ReadArray(st, lo * LB_MAX_EPS, (hi - lo) * LB_MAX_EPS, [&](uint32_t from, const uint8_t* v, uint32_t got) {
         for (uint32_t j = 0; j < got; j++) {
           auto it = at.find((from + j) / LB_MAX_EPS);
           if (it != at.end()) sum(v + j * vs, o + kStride * it->second + 1 + 2 * ((from + j) % LB_MAX_EPS));
         }
       });
+      if (err == 0) {
+        const size_t cs = ValueBytes(cn);
+        err = ReadArray(cn, lo, hi - lo, [&](uint32_t from, const uint8_t* v, uint32_t got) {
+          for (uint32_t j = 0; j < got; j++) {
+            auto it = at.find(from + j);
+            if (it == at.end()) continue;
+            rule_conns c{};
+            std::memcpy(&c, v + j * cs, sizeof c);
+            if (c.gen == gen) o[kStride * it->second] = static_cast<double>(c.active);
+          }
+        });
+      }
+      if (err != 0) throw ErrnoError(env, "cannot read the per-endpoint counters", err);
+      return out;
     } else {
       for (size_t i = 0; i < n && err == 0; i++) {
         err = ReadArray(st, want[i] * LB_MAX_EPS, LB_MAX_EPS, [&](uint32_t from, const uint8_t* v, uint32_t got) {
