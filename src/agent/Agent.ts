@@ -36,10 +36,11 @@ import { DEGRADED_WINDOW_MS, StatusView } from '../api/statusView.ts';
 import { bgpNeighborList, ciStateList, conntrackList, drainInfo, lbRuleList, type LivePeer } from '../api/stateViews.ts';
 import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
 import { RuleProgrammer } from './RuleProgrammer.ts';
-import { RuleTable } from './RuleTable.ts';
-import { BfdSessions } from './BfdSessions.ts';
-import { CiStateTable, type CiStateChange } from './CiStateTable.ts';
-import { BgpConfigTable } from './BgpConfigTable.ts';
+import type { RuleTable } from './RuleTable.ts';
+import type { BfdSessions } from './BfdSessions.ts';
+import type { CiStateTable, CiStateChange } from './CiStateTable.ts';
+import type { BgpConfigTable } from './BgpConfigTable.ts';
+import { NodeState, type NodeEvent } from './NodeState.ts';
 import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { ConnSync, peerQuota, type SyncTls } from '../sync/ConnSync.ts';
 
@@ -87,17 +88,10 @@ export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, 
 export class Agent implements AgentApi {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
-  /** The LB rules (config/loadbalancer): POST rules, journal, rollback; a change fans out through ruleChanged(). */
-  private readonly ruleTable = new RuleTable({
-    changed: (key, rule) => this.ruleChanged(key, rule),
-    batchDone: (probes) => {
-      if (probes) this.prober.sync(this.rules.values());
-      this.publishRoutes();
-    },
-    nextPass: () => this.programmer.loop.nextPass(),
-    capacity: () => ({ maxRules: this.datapath?.ruleCapacity ?? MAX_RULES, maxEntries: this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES }),
-  });
-  private readonly rules = this.ruleTable.rules;
+  /** The desired state (rules, CI states, BGP config, BFD sessions); each change comes to onEvent(). */
+  private readonly state: NodeState;
+  private readonly ruleTable: RuleTable;
+  private readonly rules: ReadonlyMap<string, LbRule>;
   /** What the rules and roles advertise, kept up to date change by change. */
   private readonly vips = new VipTable();
   /** Each HA instance's role and floating address; changes fan out through roleChanged(). */
@@ -138,23 +132,28 @@ export class Agent implements AgentApi {
     this.bgpOnly = opts.peer;
     this.bgpEnabled = opts.bgp || opts.peer;
     this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
-    this.ciStates = new CiStateTable(this.store, log);
-    this.ciStates.onChange((c) => this.roleChanged(c));
-    this.bgpConfig = new BgpConfigTable(this.store);
-    this.bgpConfig.onChange(() => this.trackNeighbors());
-    this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
-    this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.onEndpointsChanged(hosts), { log }));
-    this.bfdSessions = new BfdSessions({
-      options: opts.bfd,
-      save: (specs) => this.store.saveBfdSessions(specs),
-      stateChange: (c) => this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteState),
-      remoteStateChange: (instance, ip, to) => {
-        if (instance === DEFAULT_INSTANCE) this.bfdEvents.onRemoteState(ip, to);
-      },
-      started: (spec) => this.registerHaPeer(spec),
-      deleted: (instance, ip) => this.haNode?.unregisterPeer(instance, ip),
+    this.state = new NodeState({
+      store: this.store,
       log,
+      bfd: {
+        options: opts.bfd,
+        stateChange: (c) => this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteState),
+        remoteStateChange: (instance, ip, to) => {
+          if (instance === DEFAULT_INSTANCE) this.bfdEvents.onRemoteState(ip, to);
+        },
+      },
+      nextPass: () => this.programmer.loop.nextPass(),
+      capacity: () => ({ maxRules: this.datapath?.ruleCapacity ?? MAX_RULES, maxEntries: this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES }),
+      endpointHosts: () => this.prober.records(),
     });
+    this.state.onEvent((ev) => this.onEvent(ev));
+    this.ruleTable = this.state.ruleTable;
+    this.rules = this.state.rules;
+    this.ciStates = this.state.ciStates;
+    this.bgpConfig = this.state.bgpConfig;
+    this.bfdSessions = this.state.bfdSessions;
+    this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
+    this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.state.endpointsChanged(hosts), { log }));
     this.neighborBfd = new NeighborBfd({
       bfd: () => this.bfdSessions.current,
       startBfd: () => this.bfdSessions.start(),
@@ -380,8 +379,7 @@ export class Agent implements AgentApi {
     this.bgp?.closeLoops();
     await this.rest?.close();
     await this.bgp?.stopDaemon();
-    await this.ciStates.whenSaved();
-    await this.store.close();
+    await this.state.close();
   }
 
   /** Synchronous cleanup for process 'exit': never leave our gobgpd behind. */
@@ -397,6 +395,38 @@ export class Agent implements AgentApi {
   }
 
   // ---- desired state -> subsystems ----
+
+  private onEvent(ev: NodeEvent): void | Promise<void> {
+    switch (ev.kind) {
+      case 'ruleChanged':
+        return this.ruleChanged(ev.key, ev.rule);
+      case 'ruleRemoved':
+        return this.ruleChanged(ev.key, undefined);
+      case 'rulesApplied':
+        if (ev.probes) this.prober.sync(this.rules.values());
+        return this.publishRoutes();
+      case 'roleChanged':
+        return this.roleChanged(ev.change);
+      case 'bgpGlobalChanged':
+        this.trackNeighbors();
+        return this.publishBgpConfig();
+      case 'bgpNeighborAdded':
+        this.trackNeighbors();
+        this.publishBgpConfig();
+        return ev.neighbor.bfd ? this.neighborBfd.ensure(ev.neighbor) : undefined;
+      case 'bgpNeighborRemoved':
+        this.trackNeighbors();
+        this.bfdEvents.forget(ev.ip);
+        // The neighbour's BFD session ends (AdminDown for a detection time) before gobgpd drops the neighbour.
+        return this.neighborBfd.drop(ev.ip).then(() => this.publishBgpConfig());
+      case 'bfdSessionAdded':
+        return this.registerHaPeer(ev.spec);
+      case 'bfdSessionRemoved':
+        return this.haNode?.unregisterPeer(ev.instance, ev.remoteIp);
+      case 'endpointsChanged':
+        return this.onEndpointsChanged(ev.hosts);
+    }
+  }
 
   /** The reconciler picks up what changed in the VIP table once per pass, not once per request. */
   private publishRoutes(urgent = false): void {
@@ -628,24 +658,17 @@ export class Agent implements AgentApi {
 
   async setBgpGlobal(cfg: BgpGlobalConfig): Promise<void> {
     this.requireBgp();
-    this.bgpConfig.setGlobal(cfg);
-    this.publishBgpConfig();
+    await this.state.setBgpGlobal(cfg);
   }
 
   async addBgpNeighbor(n: BgpNeighborConfig): Promise<void> {
     this.requireBgp();
-    this.bgpConfig.addNeighbor(n);
-    this.publishBgpConfig();
-    if (n.bfd) await this.neighborBfd.ensure(n);
+    await this.state.addBgpNeighbor(n);
   }
 
   async deleteBgpNeighbor(ip: string): Promise<void> {
     this.requireBgp();
-    this.bgpConfig.deleteNeighbor(ip);
-    this.bfdEvents.forget(ip);
-    // The neighbour's BFD session ends (AdminDown for a detection time) before gobgpd drops the neighbour.
-    await this.neighborBfd.drop(ip);
-    this.publishBgpConfig();
+    await this.state.deleteBgpNeighbor(ip);
   }
 
   async listBgpNeighbors(): Promise<BgpNeighborStatus[]> {
