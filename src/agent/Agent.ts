@@ -40,7 +40,9 @@ import type { RuleTable } from './RuleTable.ts';
 import type { BfdSessions } from './BfdSessions.ts';
 import type { CiStateTable, CiStateChange } from './CiStateTable.ts';
 import type { BgpConfigTable } from './BgpConfigTable.ts';
-import { NodeState, type NodeEvent } from './NodeState.ts';
+import { NodeState } from './NodeState.ts';
+import { ReconcilerRegistry } from './Reconciler.ts';
+import { BgpNodeReconciler, DatapathReconciler, HaReconciler, NeighborBfdReconciler, ProbesReconciler, RoleLog, SyncReconciler, VipOffers, registerBgpReconcilers, registerLbReconcilers } from './nodeReconcilers.ts';
 import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { ConnSync, peerQuota, type SyncTls } from '../sync/ConnSync.ts';
 
@@ -106,9 +108,15 @@ export class Agent implements AgentApi {
   private readonly bfdEvents: BfdEventRouter;
   /** The HA side (LB mode): election, upstream, VIP ownership, hook, drain, restored roles. */
   private haNode?: HaNode;
+  private haR?: HaReconciler;
   private datapath?: Datapath;
-  /** The datapath reconciler: dirty rules into the eBPF maps, and whether each is there. */
-  private readonly programmer: RuleProgrammer;
+  /** Everything that makes the state true, registered by mode; each NodeEvent reaches each of them in a declared order. */
+  private readonly reconcilers = new ReconcilerRegistry();
+  private readonly roleLog: RoleLog;
+  private readonly offers: VipOffers;
+  /** The datapath reconciler (LB mode): dirty rules into the eBPF maps, and whether each is there. */
+  private dp?: DatapathReconciler;
+  private bgpR?: BgpNodeReconciler;
   private connSync?: ConnSync;
 
   private readonly store: ConfigStore;
@@ -122,8 +130,6 @@ export class Agent implements AgentApi {
   private stopping = false;
   private readonly startedAt = Date.now();
   private readonly statusView = new StatusView();
-  /** Role changes per instance since start (metrics). */
-  private readonly roleChanges = new Map<string, number>();
 
   constructor(
     private readonly opts: AgentOptions,
@@ -142,11 +148,11 @@ export class Agent implements AgentApi {
           if (instance === DEFAULT_INSTANCE) this.bfdEvents.onRemoteState(ip, to);
         },
       },
-      nextPass: () => this.programmer.loop.nextPass(),
+      nextPass: () => this.dp?.nextPass() ?? Promise.resolve(),
       capacity: () => ({ maxRules: this.datapath?.ruleCapacity ?? MAX_RULES, maxEntries: this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES }),
       endpointHosts: () => this.prober.records(),
     });
-    this.state.onEvent((ev) => this.onEvent(ev));
+    this.state.onEvent((ev) => this.reconcilers.dispatch(ev));
     this.ruleTable = this.state.ruleTable;
     this.rules = this.state.rules;
     this.ciStates = this.state.ciStates;
@@ -163,29 +169,20 @@ export class Agent implements AgentApi {
       instance: DEFAULT_INSTANCE,
       logger: this.log,
     });
-    this.programmer = new RuleProgrammer({
-      rules: this.rules,
-      datapath: () => this.datapath,
-      alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
-      instanceVip: (instance) => {
-        const vip = this.ciStates.get(instance)?.vip;
-        return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
-      },
-      programmed: (key, rule) => this.haNode?.ruleProgrammed(key, rule),
-      offerChanged: (key, rule) => this.vips.setOffer(key, this.offerOf(key, rule)),
-      passDone: (offersChanged) => {
-        this.haNode?.ownershipChanged();
-        if (offersChanged) this.publishRoutes();
-      },
-      log: this.log,
-    });
     this.bfdEvents = new BfdEventRouter({
       haPeer: (instance, ip, up, held) => this.haNode?.peerBfd(instance, ip, up, held),
       router: (ip, up) => this.haNode?.routerBfd(ip, up),
       isBgpNeighbor: (ip) => this.bgpConfig.has(ip),
-      neighborsDownChanged: () => this.publishBgpConfig(true),
+      neighborsDownChanged: () => this.bgpR?.publishConfig(true),
       logger: this.log,
     });
+    this.roleLog = new RoleLog(log);
+    this.offers = new VipOffers({ vips: this.vips, rules: this.rules, prober: this.prober, programmed: (key) => this.dp?.programmer.isProgrammed(key) ?? false });
+    this.reconcilers.register(this.roleLog);
+    this.reconcilers.register(this.offers);
+    this.reconcilers.register(new ProbesReconciler(this.prober, this.rules));
+    this.reconcilers.register(new NeighborBfdReconciler(this.neighborBfd, this.bfdEvents));
+    this.reconcilers.register({ name: 'bfd', stop: () => this.bfdSessions.close() });
     this.ciStates.restore([{ instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' }]);
   }
 
@@ -200,7 +197,7 @@ export class Agent implements AgentApi {
           resetRole: (instance) => this.vips.setCiStates(this.ciStates.reset(instance)),
           bfd: () => this.bfdSessions.current,
           isBgpNeighbor: (ip) => this.bgpConfig.has(ip),
-          drainingChanged: () => this.publishBgpConfig(true),
+          drainingChanged: () => this.bgpR?.publishConfig(true),
         },
         { port: this.opts.port, peer: this.opts.api?.peer },
         this.log,
@@ -220,12 +217,15 @@ export class Agent implements AgentApi {
       this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
       // hostonearm serves the node's addresses and dsr needs on-link endpoints: both follow address changes.
       this.datapath.onAddressesChanged = () => {
-        for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) this.programmer.mark(k);
-        this.programmer.loop.kick();
+        const p = this.dp?.programmer;
+        if (!p) return;
+        for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) p.mark(k);
+        p.loop.kick();
       };
       // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
       this.datapath.start({ holdAttach: this.datapath.pin.adopted });
     }
+    if (!this.bgpOnly) this.registerLb();
     if (!this.bgpOnly) {
       this.ruleTable.restore(saved.rules);
       this.ciStates.restore(roles);
@@ -235,15 +235,17 @@ export class Agent implements AgentApi {
     }
     this.ruleTable.attach(new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords));
     this.bgpConfig.restore(saved.bgpGlobal, saved.bgpNeighbors);
-    this.trackNeighbors();
+    this.haR?.resync();
     // gobgpd first: its sessions take a second or more to come up, so they do
     // while the rules go into the datapath. Nothing is advertised before a
     // rule is programmed.
     if (this.bgpEnabled) await this.startBgp();
-    for (const k of this.rules.keys()) this.programmer.mark(k);
     // Rules into the datapath before connection sync: entries from peers are
     // only taken for services we have.
-    await this.programmer.pass();
+    if (this.dp) {
+      for (const k of this.rules.keys()) this.dp.programmer.mark(k);
+      await this.dp.programmer.pass();
+    }
     this.datapath?.releaseAttach();
     await this.connSync?.start();
     this.log.info(
@@ -254,9 +256,11 @@ export class Agent implements AgentApi {
     await this.neighborBfd.startAll(this.bgpConfig.neighbors.values());
     this.prober.sync(this.rules.values());
     this.vips.setCiStates(this.ciStates.all);
-    this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(k, r)]));
-    this.publishRoutes();
+    this.offers.resync();
+    this.bgpR?.node.publishRoutes();
     this.rest = new RestServer(this, this.log.child({ part: 'api' }), this.opts.api);
+    const rest = this.rest;
+    this.reconcilers.register({ name: 'api', quiesce: () => rest.beginShutdown(), stop: () => rest.close() });
     await this.rest.listen(this.opts.host, this.opts.port);
     if (this.opts.api?.tls) await this.rest.listenTls(this.opts.api.tls.host, this.opts.api.tls.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
@@ -279,23 +283,6 @@ export class Agent implements AgentApi {
   // ---- HA roles ----
 
   private startHa(): void {
-    const o = this.opts.ha;
-    if (this.datapath && o && o.cluster.length > 0) {
-      this.connSync = new ConnSync(
-        this.datapath,
-        {
-          self: o.self,
-          peers: o.cluster,
-          tls: o.sync?.tls,
-          udp: o.sync?.udp,
-          port: o.sync?.port,
-          // A peer may fill 7/8 of our connection table: an eighth stays for our own new connections.
-          maxEntriesPerPeer: peerQuota(this.datapath.ctCapacity),
-          isMaster: () => this.ciStates.get(DEFAULT_INSTANCE)?.state === 'MASTER',
-        },
-        this.log.child({ part: 'sync' }),
-      );
-    }
     const dp = this.datapath;
     this.haNode?.start({
       // Without --cluster there is no peer table to wait for.
@@ -315,27 +302,48 @@ export class Agent implements AgentApi {
     return this.bgpConfig.has(remoteIp) ? 'bgp-neighbor' : 'link';
   }
 
-  /** A saved or posted BFD session: an HA peer's drives the election (HaNode). */
-  private async registerHaPeer(spec: BfdSessionSpec): Promise<void> {
-    await this.haNode?.registerPeer(spec);
-  }
-
-  private trackNeighbors(): void {
-    this.haNode?.trackNeighbors(this.bgpConfig.neighbors.values(), this.bgpConfig.global?.localAs);
-  }
-
-  /** A CI state changed (saved or being saved): BGP attributes, VIP ownership, hook, fullnat's source. */
-  private roleChanged({ cur, next: s, reason, states }: CiStateChange): void {
-    this.vips.setCiStates(states);
-    this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
-    if (cur && cur.state !== s.state) this.roleChanges.set(s.instance, (this.roleChanges.get(s.instance) ?? 0) + 1);
-    this.publishRoutes(true);
-    this.haNode?.roleChanged(cur, s);
-    // fullnat's source follows the instance's floating address.
-    if (cur?.vip !== s.vip) {
-      for (const [k, r] of this.rules) if (r.serviceArguments.mode === 2 && ruleInstance(r) === s.instance) this.programmer.mark(k);
-      this.programmer.loop.kickNow();
+  /** LB mode: the datapath, HA and sync reconcilers. */
+  private registerLb(): void {
+    const programmer = new RuleProgrammer({
+      rules: this.rules,
+      datapath: () => this.datapath,
+      alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
+      instanceVip: (instance) => {
+        const vip = this.ciStates.get(instance)?.vip;
+        return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
+      },
+      programmed: (key, rule) => this.haNode?.ruleProgrammed(key, rule),
+      offerChanged: (key, rule) => this.vips.setOffer(key, this.offers.offerOf(key, rule)),
+      passDone: (offersChanged) => {
+        this.haNode?.ownershipChanged();
+        if (offersChanged) this.bgpR?.node.publishRoutes();
+      },
+      log: this.log,
+    });
+    const o = this.opts.ha;
+    if (this.datapath && o && o.cluster.length > 0) {
+      this.connSync = new ConnSync(
+        this.datapath,
+        {
+          self: o.self,
+          peers: o.cluster,
+          tls: o.sync?.tls,
+          udp: o.sync?.udp,
+          port: o.sync?.port,
+          // A peer may fill 7/8 of our connection table: an eighth stays for our own new connections.
+          maxEntriesPerPeer: peerQuota(this.datapath.ctCapacity),
+          isMaster: () => this.ciStates.get(DEFAULT_INSTANCE)?.state === 'MASTER',
+        },
+        this.log.child({ part: 'sync' }),
+      );
     }
+    this.dp = new DatapathReconciler(programmer, this.rules, this.prober, this.datapath);
+    if (this.haNode) this.haR = new HaReconciler(this.haNode, () => ({ list: this.bgpConfig.neighbors.values(), localAs: this.bgpConfig.global?.localAs }));
+    registerLbReconcilers(this.reconcilers, {
+      datapath: this.dp,
+      ha: this.haR,
+      sync: this.connSync && new SyncReconciler(this.connSync),
+    });
   }
 
   private async startBgp(): Promise<void> {
@@ -350,7 +358,15 @@ export class Agent implements AgentApi {
         this.neighborBfd.bgpReset();
       },
     }, this.log);
-    this.publishBgpConfig();
+    this.bgpR = new BgpNodeReconciler(this.bgp, {
+      global: () => this.bgpConfig.global,
+      neighbors: () => [...this.bgpConfig.neighbors.values()],
+      timers: this.opts.peerTimers,
+      bfdDown: () => this.bfdEvents.neighborsDown(),
+      draining: () => this.haNode?.draining ?? false,
+    });
+    registerBgpReconcilers(this.reconcilers, { bgp: this.bgpR });
+    this.bgpR.publishConfig();
     await this.bgp.start();
   }
 
@@ -363,22 +379,8 @@ export class Agent implements AgentApi {
       if (this.stopped) return;
     }
     this.stopped = true;
-    this.haNode?.stopTimers();
     // Health checks see 503 from now on, and no request changes state half-way through the stop.
-    this.rest?.beginShutdown();
-    this.bgp?.stopWatches();
-    this.neighborBfd.close();
-    this.prober.close();
-    this.programmer.close();
-    await this.connSync?.close();
-    this.datapath?.close();
-    // Planned stop: the VIPs go back so the peer's announcement wins at once.
-    await this.haNode?.close();
-    // Peers get AdminDown: a planned stop, not a failure.
-    await this.bfdSessions.close();
-    this.bgp?.closeLoops();
-    await this.rest?.close();
-    await this.bgp?.stopDaemon();
+    await this.reconcilers.stop();
     await this.state.close();
   }
 
@@ -389,90 +391,10 @@ export class Agent implements AgentApi {
 
   /** Resolves once BGP and kernel routes have caught up with the current state. */
   async settled(): Promise<void> {
-    await this.programmer.loop.whenIdle();
-    await this.haNode?.whenIdle();
-    await this.bgp?.whenIdle();
+    await this.reconcilers.whenIdle();
   }
 
   // ---- desired state -> subsystems ----
-
-  private onEvent(ev: NodeEvent): void | Promise<void> {
-    switch (ev.kind) {
-      case 'ruleChanged':
-        return this.ruleChanged(ev.key, ev.rule);
-      case 'ruleRemoved':
-        return this.ruleChanged(ev.key, undefined);
-      case 'rulesApplied':
-        if (ev.probes) this.prober.sync(this.rules.values());
-        return this.publishRoutes();
-      case 'roleChanged':
-        return this.roleChanged(ev.change);
-      case 'bgpGlobalChanged':
-        this.trackNeighbors();
-        return this.publishBgpConfig();
-      case 'bgpNeighborAdded':
-        this.trackNeighbors();
-        this.publishBgpConfig();
-        return ev.neighbor.bfd ? this.neighborBfd.ensure(ev.neighbor) : undefined;
-      case 'bgpNeighborRemoved':
-        this.trackNeighbors();
-        this.bfdEvents.forget(ev.ip);
-        // The neighbour's BFD session ends (AdminDown for a detection time) before gobgpd drops the neighbour.
-        return this.neighborBfd.drop(ev.ip).then(() => this.publishBgpConfig());
-      case 'bfdSessionAdded':
-        return this.registerHaPeer(ev.spec);
-      case 'bfdSessionRemoved':
-        return this.haNode?.unregisterPeer(ev.instance, ev.remoteIp);
-      case 'endpointsChanged':
-        return this.onEndpointsChanged(ev.hosts);
-    }
-  }
-
-  /** The reconciler picks up what changed in the VIP table once per pass, not once per request. */
-  private publishRoutes(urgent = false): void {
-    this.bgp?.publishRoutes(urgent);
-  }
-
-  /**
-   * What a rule advertises: nothing without bgp, while the datapath does not
-   * carry it (a route to a rule that drops its packets is a black hole), or
-   * while it is monitored and all its endpoints are down.
-   */
-  private offerOf(key: string, rule: LbRule): VipOffer | undefined {
-    if (!rule.serviceArguments.bgp || !this.programmer.isProgrammed(key) || !this.prober.ruleAlive(rule)) return undefined;
-    return { instance: ruleInstance(rule), ips: ruleVips(rule) };
-  }
-
-  private onEndpointsChanged(hosts?: ReadonlySet<string>): void {
-    for (const [key, rule] of this.rules) {
-      if (!this.prober.affects(rule, hosts)) continue;
-      this.programmer.mark(key);
-      this.vips.setOffer(key, this.offerOf(key, rule));
-    }
-    this.programmer.loop.kickNow();
-    // Traffic to a dead service must stop now, not after the next burst slot.
-    this.publishRoutes(true);
-  }
-
-  /** A rule changed in memory (undefined: removed): its offer, and the datapath. */
-  private ruleChanged(key: string, rule: LbRule | undefined): void {
-    this.vips.setOffer(key, rule && this.offerOf(key, rule));
-    this.programmer.mark(key);
-    this.programmer.loop.kick();
-  }
-
-  private publishBgpConfig(urgent = false): void {
-    this.bgp?.setConfig(
-      {
-        global: this.bgpConfig.global,
-        neighbors: [...this.bgpConfig.neighbors.values()],
-        timers: this.opts.peerTimers,
-        bfdDown: this.bfdEvents.neighborsDown(),
-        drain: this.haNode?.draining ?? false,
-      },
-      urgent,
-    );
-  }
 
   private requireLbMode(): void {
     if (this.bgpOnly) throw new ForbiddenError('running in bgp only mode');
@@ -499,7 +421,7 @@ export class Agent implements AgentApi {
       bgpEnabled: this.bgpEnabled,
       ...(sup ? { gobgpd: { state: sup.state, pid: sup.pid, restarts: sup.restarts } } : {}),
       rules: this.rules.size,
-      rulesNotProgrammed: this.programmer.notProgrammedCount,
+      rulesNotProgrammed: this.dp?.programmer.notProgrammedCount ?? 0,
       advertisedVips: this.bgp?.reconciler.advertisedCount ?? 0,
       uptimeSeconds: Math.round((now - this.startedAt) / 1000),
       ...(dp
@@ -556,17 +478,17 @@ export class Agent implements AgentApi {
       }
     }
     const reconcile = [
-      { loop: 'datapath', durations: this.programmer.loop.durations.data() },
+      ...(this.dp ? [{ loop: 'datapath', durations: this.dp.programmer.loop.durations.data() }] : []),
       ...(this.bgp ? [{ loop: 'bgp', durations: this.bgp.reconciler.passDurations }] : []),
       ...(this.bgp?.routeSync ? [{ loop: 'kernel_routes', durations: this.bgp.routeSync.passDurations }] : []),
     ];
     return renderMetrics({
       ...(this.datapath ? { rules: ruleMetrics(this.rules, this.datapath.ruleTraffic(), (r, ep) => this.prober.endpointState(r, ep)) } : {}),
       ...(bgpPrefixes ? { bgpPrefixes } : {}),
-      reconcile: this.bgpOnly ? reconcile.filter((r) => r.loop !== 'datapath') : reconcile,
+      reconcile,
       status: this.status(),
       ciStates: this.listCiStates(),
-      roleChanges: this.roleChanges,
+      roleChanges: this.roleLog.counts,
       bfd: this.listBfdSessions(),
       bgp,
       // Counted in place: a scrape copies no rule.
@@ -577,7 +499,7 @@ export class Agent implements AgentApi {
 
   listLbRules(): ListedLbRule[] {
     if (this.bgpOnly) return [];
-    return lbRuleList(this.rules, (k) => this.programmer.stateOf(k), (r, ep) => this.prober.endpointState(r, ep), this.datapath?.ruleTraffic());
+    return lbRuleList(this.rules, (k) => this.dp?.programmer.stateOf(k), (r, ep) => this.prober.endpointState(r, ep), this.datapath?.ruleTraffic());
   }
 
   async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
@@ -599,21 +521,21 @@ export class Agent implements AgentApi {
     this.requireLbMode();
     this.prober.addHost(spec);
     // Answered once the datapath has it, as a rule POST is.
-    await this.programmer.loop.nextPass();
+    await this.dp?.nextPass();
   }
 
   async deleteEndpointHost(q: EndpointHostDeleteQuery): Promise<void> {
     this.requireLbMode();
     this.prober.deleteHost(q);
     // Answered once the datapath has it, as a rule POST is.
-    await this.programmer.loop.nextPass();
+    await this.dp?.nextPass();
   }
 
   async setEndpointHostState(post: EndpointHostStatePost): Promise<void> {
     this.requireLbMode();
     this.prober.setHostState(post);
     // Answered once the datapath has it, as a rule POST is.
-    await this.programmer.loop.nextPass();
+    await this.dp?.nextPass();
   }
 
   listEndpointHosts(): EndpointHostRow[] {
