@@ -5,7 +5,7 @@
 // --peer), each hearing every change; the API the REST server serves is
 // NodeApi, composed of the LB and BGP parts (or their refusing stand-ins).
 // What is left here is which part is built when, and the start order.
-import { ConfigStore, RuleStore } from './ConfigStore.ts';
+import { ConfigStore, RuleStore, type SavedState } from './ConfigStore.ts';
 import { RestServer, type ApiLimits } from '../api/RestServer.ts';
 import type { BfdSessionInfo } from '../api/AgentApi.ts';
 import { guarded } from '../util/faults.ts';
@@ -162,52 +162,9 @@ export class Agent {
 
   async start(): Promise<void> {
     const saved = this.store.load();
-    if (!this.bgpOnly) {
-      this.haNode = new HaNode(
-        this.opts.ha,
-        {
-          roles: () => this.state.ciStates.all,
-          changeRole: (s, reason) => this.state.ciStates.set(s, reason, false),
-          resetRole: (instance) => this.vips.setCiStates(this.state.ciStates.reset(instance)),
-          bfd: () => this.state.bfdSessions.current,
-          isBgpNeighbor: (ip) => this.state.bgpConfig.has(ip),
-          drainingChanged: () => this.bgpR?.publishConfig(true),
-        },
-        { port: this.opts.port, peer: this.opts.api?.peer },
-        this.log,
-      );
-    }
-    // A role BFD elects is not taken from before the restart; an API-driven saved MASTER is BACKUP until confirmed.
-    const roles = this.haNode ? this.haNode.restoreRoles(saved.ciStates, saved.bfdSessions) : saved.ciStates;
-    if (!this.bgpOnly) {
-      // An in-subnet VIP a killed agent left behind stops answering ARP now, not once the datapath is up.
-      // Nothing is MASTER at start (an elected role is NOT_DEFINED, an API-set MASTER BACKUP until
-      // confirmed), so every saved rule's VIP may go; a MASTER takes it back with a gratuitous ARP.
-      await releaseStaleVips(systemAddressDriver, saved.rules.flatMap((r) => ruleVips(r)), this.log.child({ part: 'vip' }));
-    }
-    if (!this.bgpOnly && this.opts.datapath) {
-      // Before anything but the saved state: without a datapath an LB node must not come up
-      // looking healthy (no silent no-op).
-      this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
-      // hostonearm serves the node's addresses and dsr needs on-link endpoints: both follow address changes.
-      this.datapath.onAddressesChanged = () => {
-        const p = this.dp?.programmer;
-        if (!p) return;
-        for (const [k, r] of this.state.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) p.mark(k);
-        p.loop.kick();
-      };
-      // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
-      this.datapath.start({ holdAttach: this.datapath.pin.adopted });
-    }
-    if (!this.bgpOnly) this.registerLb();
-    if (!this.bgpOnly) {
-      this.state.ruleTable.restore(saved.rules);
-      this.state.ciStates.restore(roles);
-      // Red hosts stay out from the first datapath pass on.
-      for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
-      this.startHa();
-    }
-    this.state.ruleTable.attach(new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords));
+    if (!this.bgpOnly) await this.startLb(saved);
+    // A BGP-only node restored no rules: its table starts (and stays) empty.
+    this.state.ruleTable.attach(new RuleStore(this.store, [...this.state.rules.values()], saved.journalRecords));
     this.state.bgpConfig.restore(saved.bgpGlobal, saved.bgpNeighbors);
     this.haR?.resync();
     // gobgpd first: its sessions take a second or more to come up, so they do
@@ -239,6 +196,43 @@ export class Agent {
     if (this.opts.api?.tls) await this.rest.listenTls(this.opts.api.tls.host, this.opts.api.tls.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
     this.haNode?.begin();
+  }
+
+  /** LB mode, before anything else: HA, stale VIPs released, the datapath, its reconcilers, the saved rules, roles and endpoint hosts. */
+  private async startLb(saved: SavedState): Promise<void> {
+    const ha = new HaNode(
+      this.opts.ha,
+      {
+        roles: () => this.state.ciStates.all,
+        changeRole: (s, reason) => this.state.ciStates.set(s, reason, false),
+        resetRole: (instance) => this.vips.setCiStates(this.state.ciStates.reset(instance)),
+        bfd: () => this.state.bfdSessions.current,
+        isBgpNeighbor: (ip) => this.state.bgpConfig.has(ip),
+        drainingChanged: () => this.bgpR?.publishConfig(true),
+      },
+      { port: this.opts.port, peer: this.opts.api?.peer },
+      this.log,
+    );
+    this.haNode = ha;
+    // A role BFD elects is not taken from before the restart; an API-driven saved MASTER is BACKUP until confirmed.
+    const roles = ha.restoreRoles(saved.ciStates, saved.bfdSessions);
+    // An in-subnet VIP a killed agent left behind stops answering ARP now, not once the datapath is up.
+    // Nothing is MASTER at start (an elected role is NOT_DEFINED, an API-set MASTER BACKUP until
+    // confirmed), so every saved rule's VIP may go; a MASTER takes it back with a gratuitous ARP.
+    await releaseStaleVips(systemAddressDriver, saved.rules.flatMap((r) => ruleVips(r)), this.log.child({ part: 'vip' }));
+    if (this.opts.datapath) {
+      // Before anything but the saved state: without a datapath an LB node must not come up
+      // looking healthy (no silent no-op).
+      this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
+      // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
+      this.datapath.start({ holdAttach: this.datapath.pin.adopted });
+    }
+    this.registerLb();
+    this.state.ruleTable.restore(saved.rules);
+    this.state.ciStates.restore(roles);
+    // Red hosts stay out from the first datapath pass on.
+    for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
+    this.startHa();
   }
 
   /** Saved sessions come back, and the --ka session; one that cannot (a key file gone) is logged and kept on disk. */

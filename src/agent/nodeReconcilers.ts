@@ -108,7 +108,15 @@ export class DatapathReconciler implements Reconciler {
     private readonly rules: ReadonlyMap<string, LbRule>,
     private readonly prober: EndpointHealth,
     readonly datapath: Datapath | undefined,
-  ) {}
+  ) {
+    // hostonearm serves the node's addresses and dsr needs on-link endpoints: both follow address changes.
+    if (datapath) datapath.onAddressesChanged = () => this.addressesChanged();
+  }
+
+  private addressesChanged(): void {
+    for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) this.programmer.mark(k);
+    this.programmer.loop.kick();
+  }
 
   changed(ev: NodeEvent): void {
     const p = this.programmer;
