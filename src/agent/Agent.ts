@@ -33,7 +33,7 @@ import { NodeApi } from './NodeApi.ts';
 import { LbApiPart, bgpOnlyLbApi } from './LbApi.ts';
 import { BgpApiPart, disabledBgpApi } from './BgpApi.ts';
 import { ReconcilerRegistry } from './Reconciler.ts';
-import { BgpNodeReconciler, DatapathReconciler, HaReconciler, NeighborBfdReconciler, ProbesReconciler, RoleLog, SyncReconciler, VipOffers, registerBgpReconcilers, registerLbReconcilers } from './nodeReconcilers.ts';
+import { BgpNodeReconciler, DatapathReconciler, HaReconciler, NeighborBfdReconciler, ProbesReconciler, RoleLog, SyncReconciler, VipOffers, registerBgpReconcilers, registerLbReconcilers, registerNodeReconcilers } from './nodeReconcilers.ts';
 
 export { VERSION } from './NodeApi.ts';
 // Where the tests and older callers find it; it lives with the other REST formatting now.
@@ -152,11 +152,13 @@ export class Agent {
     });
     this.roleLog = new RoleLog(log);
     this.offers = new VipOffers({ vips: this.vips, rules: this.state.rules, prober: this.prober, programmed: (key) => this.dp?.programmer.isProgrammed(key) ?? false });
-    this.reconcilers.register(this.roleLog);
-    this.reconcilers.register(this.offers);
-    this.reconcilers.register(new ProbesReconciler(this.prober, this.state.rules));
-    this.reconcilers.register(new NeighborBfdReconciler(this.neighborBfd, this.bfdEvents));
-    this.reconcilers.register({ name: 'bfd', stop: () => this.state.bfdSessions.close() });
+    registerNodeReconcilers(this.reconcilers, {
+      roleLog: this.roleLog,
+      offers: this.offers,
+      probes: new ProbesReconciler(this.prober, this.state.rules),
+      neighborBfd: new NeighborBfdReconciler(this.neighborBfd, this.bfdEvents),
+      bfd: this.state.bfdSessions,
+    });
     this.state.ciStates.restore([{ instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' }]);
   }
 
@@ -347,7 +349,8 @@ export class Agent {
       if (this.stopped) return;
     }
     this.stopped = true;
-    // Health checks see 503 from now on, and no request changes state half-way through the stop.
+    // Every part quiesces first (the API answers 503 from then on, so no request changes state
+    // half-way through the stop), then each stops in the declared order (Reconciler.ts).
     await this.reconcilers.stop();
     await this.state.close();
   }
@@ -357,7 +360,7 @@ export class Agent {
     this.bgp?.killNow();
   }
 
-  /** Resolves once BGP and kernel routes have caught up with the current state. */
+  /** Resolves once every reconciler (datapath, VIP ownership, BGP and kernel routes) has caught up with the current state. */
   async settled(): Promise<void> {
     await this.reconcilers.whenIdle();
   }

@@ -281,6 +281,18 @@ export class BgpNodeReconciler implements Reconciler {
   }
 }
 
+/** Every node: the role log, the VIP offers, the probes, the neighbours' BFD, and the configured BFD sessions (AdminDown to peers on stop). */
+export function registerNodeReconcilers(
+  reg: ReconcilerRegistry,
+  p: { roleLog: RoleLog; offers: VipOffers; probes: ProbesReconciler; neighborBfd: NeighborBfdReconciler; bfd: { close(): Promise<void> } },
+): void {
+  reg.register(p.roleLog);
+  reg.register(p.offers);
+  reg.register(p.probes);
+  reg.register(p.neighborBfd);
+  reg.register({ name: 'bfd', stop: () => p.bfd.close() });
+}
+
 /** A load-balancer node (not --peer): the datapath, HA if configured, and connection sync if --cluster. */
 export function registerLbReconcilers(reg: ReconcilerRegistry, p: { datapath: DatapathReconciler; ha?: HaReconciler; sync?: SyncReconciler }): void {
   reg.register(p.datapath);

@@ -4,7 +4,19 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ReconcilerRegistry, type Reconciler, type ReconcilerName } from '../../src/agent/Reconciler.ts';
-import { registerBgpReconcilers, registerLbReconcilers, type BgpNodeReconciler, type DatapathReconciler, type HaReconciler, type SyncReconciler } from '../../src/agent/nodeReconcilers.ts';
+import {
+  registerBgpReconcilers,
+  registerLbReconcilers,
+  registerNodeReconcilers,
+  type BgpNodeReconciler,
+  type DatapathReconciler,
+  type HaReconciler,
+  type NeighborBfdReconciler,
+  type ProbesReconciler,
+  type RoleLog,
+  type SyncReconciler,
+  type VipOffers,
+} from '../../src/agent/nodeReconcilers.ts';
 import { NodeState, type NodeEvent } from '../../src/agent/NodeState.ts';
 import { ConfigStore, RuleStore } from '../../src/agent/ConfigStore.ts';
 import { parseLbRule } from '../../src/lb/validateLbRule.ts';
@@ -41,14 +53,21 @@ function modeRegistry(mode: { lb: boolean; bgp: boolean }, log: string[]) {
       sync: fake('sync', log) as unknown as SyncReconciler,
     });
   }
-  reg.register(fake('vips', log));
+  registerNodeReconcilers(reg, {
+    roleLog: fake('role-log', log) as unknown as RoleLog,
+    offers: fake('vips', log) as unknown as VipOffers,
+    probes: fake('probes', log) as unknown as ProbesReconciler,
+    neighborBfd: fake('neighbor-bfd', log) as unknown as NeighborBfdReconciler,
+    bfd: { close: async () => void log.push('bfd stop') },
+  });
   return reg;
 }
 
 test('BGP-only registers no datapath, HA or sync reconciler; LB mode without --bgp no BGP one', () => {
-  assert.deepEqual(modeRegistry({ lb: false, bgp: true }, []).names, ['vips', 'bgp']);
-  assert.deepEqual(modeRegistry({ lb: true, bgp: false }, []).names, ['vips', 'sync', 'datapath', 'ha']);
-  assert.deepEqual(modeRegistry({ lb: true, bgp: true }, []).names, ['vips', 'sync', 'datapath', 'ha', 'bgp']);
+  const every = ['role-log', 'vips', 'probes'];
+  assert.deepEqual(modeRegistry({ lb: false, bgp: true }, []).names, [...every, 'neighbor-bfd', 'bfd', 'bgp']);
+  assert.deepEqual(modeRegistry({ lb: true, bgp: false }, []).names, [...every, 'sync', 'datapath', 'ha', 'neighbor-bfd', 'bfd']);
+  assert.deepEqual(modeRegistry({ lb: true, bgp: true }, []).names, [...every, 'sync', 'datapath', 'ha', 'neighbor-bfd', 'bfd', 'bgp']);
   assert.throws(() => modeRegistry({ lb: true, bgp: true }, []).register(fake('bgp', [])), /bgp registered twice/);
 });
 
@@ -71,7 +90,7 @@ test('a burst of rule changes reaches each registered reconciler once per change
     const rule = (port: number) => parseLbRule({ serviceArguments: { externalIP: '20.0.0.1', port, protocol: 'tcp' }, endpoints: [{ endpointIP: '31.31.31.1', targetPort: 80, weight: 1 }] });
     // Concurrent POSTs share one group commit but each is its own change.
     await Promise.all([state.ruleTable.add(rule(80)), state.ruleTable.add(rule(81)), state.ruleTable.add(rule(82))]);
-    const order = ['vips', 'sync', 'datapath', 'ha', 'bgp'];
+    const order = ['role-log', 'vips', 'probes', 'sync', 'datapath', 'ha', 'neighbor-bfd', 'bgp'];
     const changed = log.filter((l) => l.endsWith(' ruleChanged'));
     assert.equal(changed.length, 3 * order.length);
     for (const name of order) {
@@ -105,11 +124,12 @@ test('settling and stopping follow the declared order: every quiesce first, then
   const log: string[] = [];
   const reg = modeRegistry({ lb: true, bgp: true }, log);
   await reg.whenIdle();
-  assert.deepEqual(log, ['vips idle', 'sync idle', 'datapath idle', 'ha idle', 'bgp idle']);
+  const names = ['role-log', 'vips', 'probes', 'sync', 'datapath', 'ha', 'neighbor-bfd', 'bgp'];
+  assert.deepEqual(log, names.map((n) => `${n} idle`));
   log.length = 0;
   await reg.stop();
-  assert.deepEqual(log, [
-    'vips quiesce', 'sync quiesce', 'datapath quiesce', 'ha quiesce', 'bgp quiesce',
-    'vips stop', 'sync stop', 'datapath stop', 'ha stop', 'bgp stop',
-  ]);
+  // 'bfd' (the configured sessions' AdminDown) has only a stop, after HA gave the VIPs back and before gobgpd ends.
+  const stops = names.map((n) => `${n} stop`);
+  stops.splice(stops.indexOf('bgp stop'), 0, 'bfd stop');
+  assert.deepEqual(log, [...names.map((n) => `${n} quiesce`), ...stops]);
 });
