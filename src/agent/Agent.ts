@@ -1,49 +1,41 @@
-// Composition root of the node agent. It builds the parts and wires them:
-// the desired state (RuleTable, CiStateTable, BgpConfigTable, BfdSessions),
-// and what makes it true: RuleProgrammer (datapath), BgpNode (gobgpd,
-// kernel routes), HaNode (election, L2 VIPs, hook, drain), NeighborBfd,
-// BfdEventRouter, endpoint probes and the REST server. Still here, for the
-// next steps of issue 13: the fan-out of each change (ruleChanged,
-// roleChanged, publishBgpConfig), the start/stop order, and the mode checks
-// of the AgentApi methods (which one NodeState and a reconciler list
-// registered by mode are to replace).
-import { ConfigStore, RuleStore } from './ConfigStore.ts';
+// Composition root of the node agent: it builds the parts and wires them.
+// The desired state is NodeState (rules, CI states, BGP config, BFD
+// sessions); what makes it true is a list of reconcilers registered by mode
+// (nodeReconcilers.ts: datapath, HA, sync for an LB node; BGP for --bgp and
+// --peer), each hearing every change; the API the REST server serves is
+// NodeApi, composed of the LB and BGP parts (or their refusing stand-ins).
+// What is left here is which part is built when, and the start order.
+import { ConfigStore, RuleStore, type SavedState } from './ConfigStore.ts';
 import { RestServer, type ApiLimits } from '../api/RestServer.ts';
-import { guarded, processFaults } from '../util/faults.ts';
-import type { AgentApi, AgentStatus, BfdSessionInfo, CiStateInfo, ConntrackInfo, DeleteByKeyQuery, DrainInfo, ListedLbRule } from '../api/AgentApi.ts';
+import type { BfdSessionInfo } from '../api/AgentApi.ts';
+import { guarded } from '../util/faults.ts';
+import type { Logger } from '../util/logger.ts';
 import type { BfdRemoteLimits } from '../bfd/BfdSession.ts';
-import type { BfdSessionPost, BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
+import type { BfdSessionSpec } from '../bfd/validateBfdConfig.ts';
 import { NeighborBfd } from '../bgp/NeighborBfd.ts';
-import { ForbiddenError, NotFoundError, ValidationError } from '../util/errors.ts';
-import { LOG_LEVELS, currentLogLevel, setLogLevel, type Logger } from '../util/logger.ts';
-import { DEFAULT_INSTANCE, ruleInstance, ruleKey, ruleVips, type LbRule } from '../lb/LbRule.ts';
-import { EndpointHealth, type EndpointHostRow } from '../lb/EndpointHealth.ts';
-import type { EndpointHostDeleteQuery, EndpointHostSpec, EndpointHostStatePost } from '../lb/validateEndpointHost.ts';
-import type { CiState } from '../ha/ClusterState.ts';
-import { HA_DEFAULT_PRIORITY, alwaysSynced } from '../ha/HaManager.ts';
+import { BgpNode } from '../bgp/BgpNode.ts';
+import { VipTable } from '../bgp/VipTable.ts';
+import type { PeerTimers } from '../bgp/planBgpConfig.ts';
+import { DEFAULT_INSTANCE, ruleVips } from '../lb/LbRule.ts';
+import { EndpointHealth } from '../lb/EndpointHealth.ts';
+import { alwaysSynced } from '../ha/HaManager.ts';
 import type { PeerApiAccess } from '../ha/peerView.ts';
 import { releaseStaleVips, systemAddressDriver } from '../ha/VipOwner.ts';
 import { HaNode, type HaNodeOptions } from '../ha/HaNode.ts';
 import { BfdEventRouter } from '../ha/BfdEventRouter.ts';
 import { UNSPECIFIED } from '../ha/ProgrammedVips.ts';
-import type { BgpGlobalConfig, BgpNeighborConfig, BgpNeighborStatus } from '../bgp/BgpConfig.ts';
-import { BgpNode } from '../bgp/BgpNode.ts';
-import { VipTable, type VipOffer } from '../bgp/VipTable.ts';
-import type { PeerTimers } from '../bgp/planBgpConfig.ts';
-import { normalizeIp } from '../util/ipAddress.ts';
-import { countEndpoints, renderMetrics, ruleMetrics, type MetricsSnapshot } from '../api/metrics.ts';
-import { DEGRADED_WINDOW_MS, StatusView } from '../api/statusView.ts';
-import { bgpNeighborList, ciStateList, conntrackList, drainInfo, lbRuleList, type LivePeer } from '../api/stateViews.ts';
 import { Datapath, type DatapathOptions } from '../datapath/Datapath.ts';
-import { RuleProgrammer } from './RuleProgrammer.ts';
-import { RuleTable } from './RuleTable.ts';
-import { BfdSessions } from './BfdSessions.ts';
-import { CiStateTable, type CiStateChange } from './CiStateTable.ts';
-import { BgpConfigTable } from './BgpConfigTable.ts';
 import { MAX_RULES, MAX_SERVICE_ENTRIES } from '../datapath/layout.ts';
 import { ConnSync, peerQuota, type SyncTls } from '../sync/ConnSync.ts';
+import { RuleProgrammer } from './RuleProgrammer.ts';
+import { NodeState } from './NodeState.ts';
+import { NodeApi } from './NodeApi.ts';
+import { LbApiPart, bgpOnlyLbApi } from './LbApi.ts';
+import { BgpApiPart, disabledBgpApi } from './BgpApi.ts';
+import { ReconcilerRegistry } from './Reconciler.ts';
+import { BgpNodeReconciler, DatapathReconciler, HaReconciler, NeighborBfdReconciler, ProbesReconciler, RoleLog, SyncReconciler, VipOffers, registerBgpReconcilers, registerLbReconcilers, registerNodeReconcilers } from './nodeReconcilers.ts';
 
-export const VERSION = '0.1.0';
+export { VERSION } from './NodeApi.ts';
 // Where the tests and older callers find it; it lives with the other REST formatting now.
 export { formatUpDown } from '../api/stateViews.ts';
 
@@ -84,37 +76,28 @@ export interface HaOptions extends HaNodeOptions {
 // gobgpd retries a down session every 120 s by default; peers of an LB should come back within seconds.
 export const DEFAULT_PEER_TIMERS: PeerTimers = { connectRetry: 2, holdTime: 90, keepalive: 30 };
 
-export class Agent implements AgentApi {
+export class Agent {
   readonly bgpOnly: boolean;
   readonly bgpEnabled: boolean;
-  /** The LB rules (config/loadbalancer): POST rules, journal, rollback; a change fans out through ruleChanged(). */
-  private readonly ruleTable = new RuleTable({
-    changed: (key, rule) => this.ruleChanged(key, rule),
-    batchDone: (probes) => {
-      if (probes) this.prober.sync(this.rules.values());
-      this.publishRoutes();
-    },
-    nextPass: () => this.programmer.loop.nextPass(),
-    capacity: () => ({ maxRules: this.datapath?.ruleCapacity ?? MAX_RULES, maxEntries: this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES }),
-  });
-  private readonly rules = this.ruleTable.rules;
-  /** What the rules and roles advertise, kept up to date change by change. */
+  /** The desired state (rules, CI states, BGP config, BFD sessions); each change goes to every reconciler. */
+  private readonly state: NodeState;
+  /** What the rules and roles advertise, kept up to date change by change (the VipOffers reconciler). */
   private readonly vips = new VipTable();
-  /** Each HA instance's role and floating address; changes fan out through roleChanged(). */
-  private readonly ciStates: CiStateTable;
-  /** BGP global config and neighbours; a change re-targets the upstream tracker. */
-  private readonly bgpConfig: BgpConfigTable;
-  /** Configured BFD sessions (config/bfd, --ka) and the manager that runs every session. */
-  private readonly bfdSessions: BfdSessions;
   /** Sessions run for BGP neighbours with `bfd` set (not in bfdconfig.json), AdminDown until BGP is Established. */
   private readonly neighborBfd: NeighborBfd;
   /** Where BFD state changes go: HA peers, the upstream tracker, BGP neighbours. */
   private readonly bfdEvents: BfdEventRouter;
   /** The HA side (LB mode): election, upstream, VIP ownership, hook, drain, restored roles. */
   private haNode?: HaNode;
+  private haR?: HaReconciler;
   private datapath?: Datapath;
-  /** The datapath reconciler: dirty rules into the eBPF maps, and whether each is there. */
-  private readonly programmer: RuleProgrammer;
+  /** Everything that makes the state true, registered by mode; each NodeEvent reaches each of them in a declared order. */
+  private readonly reconcilers = new ReconcilerRegistry();
+  private readonly roleLog: RoleLog;
+  private readonly offers: VipOffers;
+  /** The datapath reconciler (LB mode): dirty rules into the eBPF maps, and whether each is there. */
+  private dp?: DatapathReconciler;
+  private bgpR?: BgpNodeReconciler;
   private connSync?: ConnSync;
 
   private readonly store: ConfigStore;
@@ -126,10 +109,6 @@ export class Agent implements AgentApi {
   private stopped = false;
   /** stop() is draining. */
   private stopping = false;
-  private readonly startedAt = Date.now();
-  private readonly statusView = new StatusView();
-  /** Role changes per instance since start (metrics). */
-  private readonly roleChanges = new Map<string, number>();
 
   constructor(
     private readonly opts: AgentOptions,
@@ -138,130 +117,124 @@ export class Agent implements AgentApi {
     this.bgpOnly = opts.peer;
     this.bgpEnabled = opts.bgp || opts.peer;
     this.store = new ConfigStore(opts.configPath, { quarantine: opts.configQuarantine, log: log.child({ part: 'config' }) });
-    this.ciStates = new CiStateTable(this.store, log);
-    this.ciStates.onChange((c) => this.roleChanged(c));
-    this.bgpConfig = new BgpConfigTable(this.store);
-    this.bgpConfig.onChange(() => this.trackNeighbors());
-    this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
-    this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.onEndpointsChanged(hosts), { log }));
-    this.bfdSessions = new BfdSessions({
-      options: opts.bfd,
-      save: (specs) => this.store.saveBfdSessions(specs),
-      stateChange: (c) => this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteState),
-      remoteStateChange: (instance, ip, to) => {
-        if (instance === DEFAULT_INSTANCE) this.bfdEvents.onRemoteState(ip, to);
-      },
-      started: (spec) => this.registerHaPeer(spec),
-      deleted: (instance, ip) => this.haNode?.unregisterPeer(instance, ip),
+    this.state = new NodeState({
+      store: this.store,
       log,
+      bfd: {
+        options: opts.bfd,
+        stateChange: (c) => this.bfdEvents.onChange(c.instance, c.remoteIp, c.from, c.to, c.remoteState),
+        remoteStateChange: (instance, ip, to) => {
+          if (instance === DEFAULT_INSTANCE) this.bfdEvents.onRemoteState(ip, to);
+        },
+      },
+      nextPass: () => this.dp?.nextPass() ?? Promise.resolve(),
+      capacity: () => ({ maxRules: this.datapath?.ruleCapacity ?? MAX_RULES, maxEntries: this.datapath?.serviceEntryCapacity ?? MAX_SERVICE_ENTRIES }),
+      endpointHosts: () => this.prober.records(),
     });
+    this.state.onEvent((ev) => this.reconcilers.dispatch(ev));
+    this.prober = new EndpointHealth({ log: log.child({ part: 'probe' }), rules: () => this.state.rules.values(), save: (r) => this.store.saveEndpointHosts(r) });
+    this.prober.on('change', guarded('endpoint liveness change', (hosts?: ReadonlySet<string>) => this.state.endpointsChanged(hosts), { log }));
     this.neighborBfd = new NeighborBfd({
-      bfd: () => this.bfdSessions.current,
-      startBfd: () => this.bfdSessions.start(),
-      configured: (instance, ip) => this.bfdSessions.has(instance, ip),
+      bfd: () => this.state.bfdSessions.current,
+      startBfd: () => this.state.bfdSessions.start(),
+      configured: (instance, ip) => this.state.bfdSessions.has(instance, ip),
       gated: this.bgpEnabled,
-      started: (ip) => this.bfdSessions.warnUnauthenticated(ip, undefined),
+      started: (ip) => this.state.bfdSessions.warnUnauthenticated(ip, undefined),
       instance: DEFAULT_INSTANCE,
       logger: this.log,
-    });
-    this.programmer = new RuleProgrammer({
-      rules: this.rules,
-      datapath: () => this.datapath,
-      alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
-      instanceVip: (instance) => {
-        const vip = this.ciStates.get(instance)?.vip;
-        return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
-      },
-      programmed: (key, rule) => this.haNode?.ruleProgrammed(key, rule),
-      offerChanged: (key, rule) => this.vips.setOffer(key, this.offerOf(key, rule)),
-      passDone: (offersChanged) => {
-        this.haNode?.ownershipChanged();
-        if (offersChanged) this.publishRoutes();
-      },
-      log: this.log,
     });
     this.bfdEvents = new BfdEventRouter({
       haPeer: (instance, ip, up, held) => this.haNode?.peerBfd(instance, ip, up, held),
       router: (ip, up) => this.haNode?.routerBfd(ip, up),
-      isBgpNeighbor: (ip) => this.bgpConfig.has(ip),
-      neighborsDownChanged: () => this.publishBgpConfig(true),
+      isBgpNeighbor: (ip) => this.state.bgpConfig.has(ip),
+      neighborsDownChanged: () => this.bgpR?.publishConfig(true),
       logger: this.log,
     });
-    this.ciStates.restore([{ instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' }]);
+    this.roleLog = new RoleLog(log);
+    this.offers = new VipOffers({ vips: this.vips, rules: this.state.rules, prober: this.prober, programmed: (key) => this.dp?.programmer.isProgrammed(key) ?? false });
+    registerNodeReconcilers(this.reconcilers, {
+      roleLog: this.roleLog,
+      offers: this.offers,
+      probes: new ProbesReconciler(this.prober, this.state.rules),
+      neighborBfd: new NeighborBfdReconciler(this.neighborBfd, this.bfdEvents),
+      bfd: this.state.bfdSessions,
+    });
+    this.state.ciStates.restore([{ instance: DEFAULT_INSTANCE, state: 'NOT_DEFINED', vip: '0.0.0.0' }]);
   }
 
   async start(): Promise<void> {
     const saved = this.store.load();
-    if (!this.bgpOnly) {
-      this.haNode = new HaNode(
-        this.opts.ha,
-        {
-          roles: () => this.ciStates.all,
-          changeRole: (s, reason) => this.ciStates.set(s, reason, false),
-          resetRole: (instance) => this.vips.setCiStates(this.ciStates.reset(instance)),
-          bfd: () => this.bfdSessions.current,
-          isBgpNeighbor: (ip) => this.bgpConfig.has(ip),
-          drainingChanged: () => this.publishBgpConfig(true),
-        },
-        { port: this.opts.port, peer: this.opts.api?.peer },
-        this.log,
-      );
-    }
-    // A role BFD elects is not taken from before the restart; an API-driven saved MASTER is BACKUP until confirmed.
-    const roles = this.haNode ? this.haNode.restoreRoles(saved.ciStates, saved.bfdSessions) : saved.ciStates;
-    if (!this.bgpOnly) {
-      // An in-subnet VIP a killed agent left behind stops answering ARP now, not once the datapath is up.
-      // Nothing is MASTER at start (an elected role is NOT_DEFINED, an API-set MASTER BACKUP until
-      // confirmed), so every saved rule's VIP may go; a MASTER takes it back with a gratuitous ARP.
-      await releaseStaleVips(systemAddressDriver, saved.rules.flatMap((r) => ruleVips(r)), this.log.child({ part: 'vip' }));
-    }
-    if (!this.bgpOnly && this.opts.datapath) {
-      // Before anything but the saved state: without a datapath an LB node must not come up
-      // looking healthy (no silent no-op).
-      this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
-      // hostonearm serves the node's addresses and dsr needs on-link endpoints: both follow address changes.
-      this.datapath.onAddressesChanged = () => {
-        for (const [k, r] of this.rules) if (r.serviceArguments.mode === 3 || r.serviceArguments.mode === 5) this.programmer.mark(k);
-        this.programmer.loop.kick();
-      };
-      // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
-      this.datapath.start({ holdAttach: this.datapath.pin.adopted });
-    }
-    if (!this.bgpOnly) {
-      this.ruleTable.restore(saved.rules);
-      this.ciStates.restore(roles);
-      // Red hosts stay out from the first datapath pass on.
-      for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
-      this.startHa();
-    }
-    this.ruleTable.attach(new RuleStore(this.store, this.bgpOnly ? [] : saved.rules, saved.journalRecords));
-    this.bgpConfig.restore(saved.bgpGlobal, saved.bgpNeighbors);
-    this.trackNeighbors();
+    if (!this.bgpOnly) await this.startLb(saved);
+    // A BGP-only node restored no rules: its table starts (and stays) empty.
+    this.state.ruleTable.attach(new RuleStore(this.store, [...this.state.rules.values()], saved.journalRecords));
+    this.state.bgpConfig.restore(saved.bgpGlobal, saved.bgpNeighbors);
+    this.haR?.resync();
     // gobgpd first: its sessions take a second or more to come up, so they do
     // while the rules go into the datapath. Nothing is advertised before a
     // rule is programmed.
     if (this.bgpEnabled) await this.startBgp();
-    for (const k of this.rules.keys()) this.programmer.mark(k);
     // Rules into the datapath before connection sync: entries from peers are
     // only taken for services we have.
-    await this.programmer.pass();
+    if (this.dp) {
+      for (const k of this.state.rules.keys()) this.dp.programmer.mark(k);
+      await this.dp.programmer.pass();
+    }
     this.datapath?.releaseAttach();
     await this.connSync?.start();
     this.log.info(
-      { rules: this.rules.size, neighbors: this.bgpConfig.neighbors.size, global: Boolean(this.bgpConfig.global) },
+      { rules: this.state.rules.size, neighbors: this.state.bgpConfig.neighbors.size, global: Boolean(this.state.bgpConfig.global) },
       'restored saved configuration',
     );
     if (!this.bgpOnly) await this.restoreBfd(saved.bfdSessions);
-    await this.neighborBfd.startAll(this.bgpConfig.neighbors.values());
-    this.prober.sync(this.rules.values());
-    this.vips.setCiStates(this.ciStates.all);
-    this.vips.reset([...this.rules].map(([k, r]) => [k, this.offerOf(k, r)]));
-    this.publishRoutes();
-    this.rest = new RestServer(this, this.log.child({ part: 'api' }), this.opts.api);
+    await this.neighborBfd.startAll(this.state.bgpConfig.neighbors.values());
+    this.prober.sync(this.state.rules.values());
+    this.vips.setCiStates(this.state.ciStates.all);
+    this.offers.resync();
+    this.bgpR?.node.publishRoutes();
+    this.rest = new RestServer(this.api(), this.log.child({ part: 'api' }), this.opts.api);
+    const rest = this.rest;
+    this.reconcilers.register({ name: 'api', quiesce: () => rest.beginShutdown(), stop: () => rest.close() });
     await this.rest.listen(this.opts.host, this.opts.port);
     if (this.opts.api?.tls) await this.rest.listenTls(this.opts.api.tls.host, this.opts.api.tls.port);
     this.log.info({ host: this.opts.host, port: this.opts.port, mode: this.bgpOnly ? 'bgp-only' : 'lb' }, 'loxilb agent ready');
     this.haNode?.begin();
+  }
+
+  /** LB mode, before anything else: HA, stale VIPs released, the datapath, its reconcilers, the saved rules, roles and endpoint hosts. */
+  private async startLb(saved: SavedState): Promise<void> {
+    const ha = new HaNode(
+      this.opts.ha,
+      {
+        roles: () => this.state.ciStates.all,
+        changeRole: (s, reason) => this.state.ciStates.set(s, reason, false),
+        resetRole: (instance) => this.vips.setCiStates(this.state.ciStates.reset(instance)),
+        bfd: () => this.state.bfdSessions.current,
+        isBgpNeighbor: (ip) => this.state.bgpConfig.has(ip),
+        drainingChanged: () => this.bgpR?.publishConfig(true),
+      },
+      { port: this.opts.port, peer: this.opts.api?.peer },
+      this.log,
+    );
+    this.haNode = ha;
+    // A role BFD elects is not taken from before the restart; an API-driven saved MASTER is BACKUP until confirmed.
+    const roles = ha.restoreRoles(saved.ciStates, saved.bfdSessions);
+    // An in-subnet VIP a killed agent left behind stops answering ARP now, not once the datapath is up.
+    // Nothing is MASTER at start (an elected role is NOT_DEFINED, an API-set MASTER BACKUP until
+    // confirmed), so every saved rule's VIP may go; a MASTER takes it back with a gratuitous ARP.
+    await releaseStaleVips(systemAddressDriver, saved.rules.flatMap((r) => ruleVips(r)), this.log.child({ part: 'vip' }));
+    if (this.opts.datapath) {
+      // Before anything but the saved state: without a datapath an LB node must not come up
+      // looking healthy (no silent no-op).
+      this.datapath = Datapath.open(this.opts.datapath, this.log.child({ part: 'datapath' }));
+      // An adopted table comes with the dead agent's program still attached: it serves until our rules are in.
+      this.datapath.start({ holdAttach: this.datapath.pin.adopted });
+    }
+    this.registerLb();
+    this.state.ruleTable.restore(saved.rules);
+    this.state.ciStates.restore(roles);
+    // Red hosts stay out from the first datapath pass on.
+    for (const gone of this.prober.restore(saved.endpointHosts)) this.log.warn({ hostState: gone }, 'saved endpoint host state not restored: no such endpoint host any more');
+    this.startHa();
   }
 
   /** Saved sessions come back, and the --ka session; one that cannot (a key file gone) is logged and kept on disk. */
@@ -274,29 +247,12 @@ export class Agent implements AgentApi {
       intervalUs: ka.intervalUs,
       multiplier: ka.multiplier,
     };
-    await this.bfdSessions.restore(specs, kaSpec);
+    await this.state.bfdSessions.restore(specs, kaSpec);
   }
 
   // ---- HA roles ----
 
   private startHa(): void {
-    const o = this.opts.ha;
-    if (this.datapath && o && o.cluster.length > 0) {
-      this.connSync = new ConnSync(
-        this.datapath,
-        {
-          self: o.self,
-          peers: o.cluster,
-          tls: o.sync?.tls,
-          udp: o.sync?.udp,
-          port: o.sync?.port,
-          // A peer may fill 7/8 of our connection table: an eighth stays for our own new connections.
-          maxEntriesPerPeer: peerQuota(this.datapath.ctCapacity),
-          isMaster: () => this.ciStates.get(DEFAULT_INSTANCE)?.state === 'MASTER',
-        },
-        this.log.child({ part: 'sync' }),
-      );
-    }
     const dp = this.datapath;
     this.haNode?.start({
       // Without --cluster there is no peer table to wait for.
@@ -313,30 +269,51 @@ export class Agent implements AgentApi {
   /** What a BFD session is for, as GET config/bfd/all reports it. */
   private bfdPurpose(instance: string, remoteIp: string): BfdSessionInfo['purpose'] {
     if (this.haNode?.isPeerSession(instance, remoteIp)) return 'ha-peer';
-    return this.bgpConfig.has(remoteIp) ? 'bgp-neighbor' : 'link';
+    return this.state.bgpConfig.has(remoteIp) ? 'bgp-neighbor' : 'link';
   }
 
-  /** A saved or posted BFD session: an HA peer's drives the election (HaNode). */
-  private async registerHaPeer(spec: BfdSessionSpec): Promise<void> {
-    await this.haNode?.registerPeer(spec);
-  }
-
-  private trackNeighbors(): void {
-    this.haNode?.trackNeighbors(this.bgpConfig.neighbors.values(), this.bgpConfig.global?.localAs);
-  }
-
-  /** A CI state changed (saved or being saved): BGP attributes, VIP ownership, hook, fullnat's source. */
-  private roleChanged({ cur, next: s, reason, states }: CiStateChange): void {
-    this.vips.setCiStates(states);
-    this.log.info({ instance: s.instance, from: cur?.state ?? 'NEW', to: s.state, vip: s.vip, reason }, 'HA state changed');
-    if (cur && cur.state !== s.state) this.roleChanges.set(s.instance, (this.roleChanges.get(s.instance) ?? 0) + 1);
-    this.publishRoutes(true);
-    this.haNode?.roleChanged(cur, s);
-    // fullnat's source follows the instance's floating address.
-    if (cur?.vip !== s.vip) {
-      for (const [k, r] of this.rules) if (r.serviceArguments.mode === 2 && ruleInstance(r) === s.instance) this.programmer.mark(k);
-      this.programmer.loop.kickNow();
+  /** LB mode: the datapath, HA and sync reconcilers. */
+  private registerLb(): void {
+    const programmer = new RuleProgrammer({
+      rules: this.state.rules,
+      datapath: () => this.datapath,
+      alive: (rule, ep) => this.prober.endpointState(rule, ep) !== 'inactive',
+      instanceVip: (instance) => {
+        const vip = this.state.ciStates.get(instance)?.vip;
+        return vip && !UNSPECIFIED.has(vip) ? vip : undefined;
+      },
+      programmed: (key, rule) => this.haNode?.ruleProgrammed(key, rule),
+      offerChanged: (key, rule) => this.vips.setOffer(key, this.offers.offerOf(key, rule)),
+      passDone: (offersChanged) => {
+        this.haNode?.ownershipChanged();
+        if (offersChanged) this.bgpR?.node.publishRoutes();
+      },
+      log: this.log,
+    });
+    const o = this.opts.ha;
+    if (this.datapath && o && o.cluster.length > 0) {
+      this.connSync = new ConnSync(
+        this.datapath,
+        {
+          self: o.self,
+          peers: o.cluster,
+          tls: o.sync?.tls,
+          udp: o.sync?.udp,
+          port: o.sync?.port,
+          // A peer may fill 7/8 of our connection table: an eighth stays for our own new connections.
+          maxEntriesPerPeer: peerQuota(this.datapath.ctCapacity),
+          isMaster: () => this.state.ciStates.get(DEFAULT_INSTANCE)?.state === 'MASTER',
+        },
+        this.log.child({ part: 'sync' }),
+      );
     }
+    this.dp = new DatapathReconciler(programmer, this.state.rules, this.prober, this.datapath);
+    if (this.haNode) this.haR = new HaReconciler(this.haNode, () => ({ list: this.state.bgpConfig.neighbors.values(), localAs: this.state.bgpConfig.global?.localAs }));
+    registerLbReconcilers(this.reconcilers, {
+      datapath: this.dp,
+      ha: this.haR,
+      sync: this.connSync && new SyncReconciler(this.connSync),
+    });
   }
 
   private async startBgp(): Promise<void> {
@@ -351,7 +328,15 @@ export class Agent implements AgentApi {
         this.neighborBfd.bgpReset();
       },
     }, this.log);
-    this.publishBgpConfig();
+    this.bgpR = new BgpNodeReconciler(this.bgp, {
+      global: () => this.state.bgpConfig.global,
+      neighbors: () => [...this.state.bgpConfig.neighbors.values()],
+      timers: this.opts.peerTimers,
+      bfdDown: () => this.bfdEvents.neighborsDown(),
+      draining: () => this.haNode?.draining ?? false,
+    });
+    registerBgpReconcilers(this.reconcilers, { bgp: this.bgpR });
+    this.bgpR.publishConfig();
     await this.bgp.start();
   }
 
@@ -364,24 +349,10 @@ export class Agent implements AgentApi {
       if (this.stopped) return;
     }
     this.stopped = true;
-    this.haNode?.stopTimers();
-    // Health checks see 503 from now on, and no request changes state half-way through the stop.
-    this.rest?.beginShutdown();
-    this.bgp?.stopWatches();
-    this.neighborBfd.close();
-    this.prober.close();
-    this.programmer.close();
-    await this.connSync?.close();
-    this.datapath?.close();
-    // Planned stop: the VIPs go back so the peer's announcement wins at once.
-    await this.haNode?.close();
-    // Peers get AdminDown: a planned stop, not a failure.
-    await this.bfdSessions.close();
-    this.bgp?.closeLoops();
-    await this.rest?.close();
-    await this.bgp?.stopDaemon();
-    await this.ciStates.whenSaved();
-    await this.store.close();
+    // Every part quiesces first (the API answers 503 from then on, so no request changes state
+    // half-way through the stop), then each stops in the declared order (Reconciler.ts).
+    await this.reconcilers.stop();
+    await this.state.close();
   }
 
   /** Synchronous cleanup for process 'exit': never leave our gobgpd behind. */
@@ -389,287 +360,33 @@ export class Agent implements AgentApi {
     this.bgp?.killNow();
   }
 
-  /** Resolves once BGP and kernel routes have caught up with the current state. */
+  /** Resolves once every reconciler (datapath, VIP ownership, BGP and kernel routes) has caught up with the current state. */
   async settled(): Promise<void> {
-    await this.programmer.loop.whenIdle();
-    await this.haNode?.whenIdle();
-    await this.bgp?.whenIdle();
+    await this.reconcilers.whenIdle();
   }
 
-  // ---- desired state -> subsystems ----
-
-  /** The reconciler picks up what changed in the VIP table once per pass, not once per request. */
-  private publishRoutes(urgent = false): void {
-    this.bgp?.publishRoutes(urgent);
-  }
-
-  /**
-   * What a rule advertises: nothing without bgp, while the datapath does not
-   * carry it (a route to a rule that drops its packets is a black hole), or
-   * while it is monitored and all its endpoints are down.
-   */
-  private offerOf(key: string, rule: LbRule): VipOffer | undefined {
-    if (!rule.serviceArguments.bgp || !this.programmer.isProgrammed(key) || !this.prober.ruleAlive(rule)) return undefined;
-    return { instance: ruleInstance(rule), ips: ruleVips(rule) };
-  }
-
-  private onEndpointsChanged(hosts?: ReadonlySet<string>): void {
-    for (const [key, rule] of this.rules) {
-      if (!this.prober.affects(rule, hosts)) continue;
-      this.programmer.mark(key);
-      this.vips.setOffer(key, this.offerOf(key, rule));
-    }
-    this.programmer.loop.kickNow();
-    // Traffic to a dead service must stop now, not after the next burst slot.
-    this.publishRoutes(true);
-  }
-
-  /** A rule changed in memory (undefined: removed): its offer, and the datapath. */
-  private ruleChanged(key: string, rule: LbRule | undefined): void {
-    this.vips.setOffer(key, rule && this.offerOf(key, rule));
-    this.programmer.mark(key);
-    this.programmer.loop.kick();
-  }
-
-  private publishBgpConfig(urgent = false): void {
-    this.bgp?.setConfig(
-      {
-        global: this.bgpConfig.global,
-        neighbors: [...this.bgpConfig.neighbors.values()],
-        timers: this.opts.peerTimers,
-        bfdDown: this.bfdEvents.neighborsDown(),
-        drain: this.haNode?.draining ?? false,
-      },
-      urgent,
-    );
-  }
-
-  private requireLbMode(): void {
-    if (this.bgpOnly) throw new ForbiddenError('running in bgp only mode');
-  }
-  private requireBgp(): void {
-    if (!this.bgpEnabled) throw new ForbiddenError('loxilb BGP mode is disabled');
-  }
-
-  // ---- AgentApi ----
-
-  version() {
-    return { version: VERSION, buildInfo: `loxilb-ts node ${process.version}` };
-  }
-
-  status(): AgentStatus {
-    const sup = this.bgp?.supervisor;
-    const dp = this.datapath;
-    const now = Date.now();
-    return this.statusView.report({
-      now,
-      stopping: this.stopped,
-      draining: this.haNode?.draining ?? false,
-      mode: this.bgpOnly ? 'bgp-only' : 'lb',
+  /** The API by mode: the LB part or its refusing stand-in, the BGP part or its refusing stand-in. */
+  private api(): NodeApi {
+    const { dp, haNode: ha, datapath, bgp } = this;
+    return new NodeApi({
+      bgpOnly: this.bgpOnly,
       bgpEnabled: this.bgpEnabled,
-      ...(sup ? { gobgpd: { state: sup.state, pid: sup.pid, restarts: sup.restarts } } : {}),
-      rules: this.rules.size,
-      rulesNotProgrammed: this.programmer.notProgrammedCount,
-      advertisedVips: this.bgp?.reconciler.advertisedCount ?? 0,
-      uptimeSeconds: Math.round((now - this.startedAt) / 1000),
-      ...(dp
-        ? {
-            datapath: {
-              interfaces: dp.attachedInterfaces(),
-              egress: dp.egressHooks,
-              connections: dp.connectionCount(),
-              connectionCapacity: dp.ctCapacity,
-              ruleCapacity: dp.ruleCapacity,
-              serviceEntryCapacity: dp.serviceEntryCapacity,
-              stats: dp.stats(),
-              pinned: dp.pin,
-            },
-          }
-        : {}),
-      ...(this.connSync ? { sync: this.connSync.status() } : {}),
-      ...(this.haNode?.canDrain ? { drain: this.drainState() } : {}),
-      ...(this.rest ? { api: this.rest.stats() } : {}),
-      recentFaults: processFaults.recent(DEGRADED_WINDOW_MS),
-      faults: processFaults.all(),
-      ...(this.bfdSessions.current ? { bfd: this.bfdSessions.status() } : {}),
+      prometheus: this.opts.prometheus ?? false,
       flagsNotInEffect: this.opts.flagsNotInEffect,
+      lb: dp ? new LbApiPart({ state: this.state, prober: this.prober, dp, datapath, ha, stopping: () => this.stopping }) : bgpOnlyLbApi,
+      bgp: bgp ? new BgpApiPart(this.state, bgp.client, this.log) : disabledBgpApi,
+      state: this.state,
+      prober: this.prober,
+      roleChanges: this.roleLog.counts,
+      dp,
+      datapath,
+      bgpNode: bgp,
+      ha,
+      connSync: this.connSync,
+      rest: () => this.rest,
+      stopped: () => this.stopped,
+      bfdPurpose: (instance, remoteIp) => this.bfdPurpose(instance, remoteIp),
+      log: this.log,
     });
-  }
-
-  async addLbRule(rule: LbRule): Promise<void> {
-    this.requireLbMode();
-    await this.ruleTable.add(rule);
-  }
-
-  logLevel(): string {
-    return currentLogLevel();
-  }
-
-  setLogLevel(level: string): void {
-    const from = currentLogLevel();
-    if (!setLogLevel(level)) throw new ValidationError('logLevel', `must be one of ${LOG_LEVELS.join(', ')}`, level);
-    // Said at the old level's 'warn' floor, so the change is on record whichever way it went.
-    this.log.warn({ from, to: level }, 'log level changed over the API');
-  }
-
-  async metrics(): Promise<string> {
-    if (!this.opts.prometheus) throw new NotFoundError('metrics are off: start loxilb with --prometheus');
-    let bgp: BgpNeighborStatus[] = [];
-    let bgpPrefixes: MetricsSnapshot['bgpPrefixes'];
-    if (this.bgpEnabled) {
-      try {
-        bgp = await this.listBgpNeighbors();
-        const peers = (await this.bgp?.client.listPeers({ advertised: true })) ?? [];
-        bgpPrefixes = peers.map((p) => ({ peer: normalizeIp(p.address) ?? p.address, advertised: p.advertised, received: p.received, accepted: p.accepted }));
-      } catch {
-        // gobgpd not answering: no per-peer samples this scrape; loxilb_gobgpd_up says why.
-      }
-    }
-    const reconcile = [
-      { loop: 'datapath', durations: this.programmer.loop.durations.data() },
-      ...(this.bgp ? [{ loop: 'bgp', durations: this.bgp.reconciler.passDurations }] : []),
-      ...(this.bgp?.routeSync ? [{ loop: 'kernel_routes', durations: this.bgp.routeSync.passDurations }] : []),
-    ];
-    return renderMetrics({
-      ...(this.datapath ? { rules: ruleMetrics(this.rules, this.datapath.ruleTraffic(), (r, ep) => this.prober.endpointState(r, ep)) } : {}),
-      ...(bgpPrefixes ? { bgpPrefixes } : {}),
-      reconcile: this.bgpOnly ? reconcile.filter((r) => r.loop !== 'datapath') : reconcile,
-      status: this.status(),
-      ciStates: this.listCiStates(),
-      roleChanges: this.roleChanges,
-      bfd: this.listBfdSessions(),
-      bgp,
-      // Counted in place: a scrape copies no rule.
-      endpoints: countEndpoints(this.bgpOnly ? [] : this.rules.values(), (r, ep) => this.prober.endpointState(r, ep)),
-      endpointHosts: this.bgpOnly ? [] : this.prober.listWithRtt().map(({ row, rttMs }) => ({ ...row, rttMs })),
-    });
-  }
-
-  listLbRules(): ListedLbRule[] {
-    if (this.bgpOnly) return [];
-    return lbRuleList(this.rules, (k) => this.programmer.stateOf(k), (r, ep) => this.prober.endpointState(r, ep), this.datapath?.ruleTraffic());
-  }
-
-  async deleteLbRule(q: DeleteByKeyQuery): Promise<void> {
-    this.requireLbMode();
-    await this.ruleTable.delete(ruleKey({ externalIP: q.externalIP, port: q.port, portMax: q.portMax, protocol: q.protocol as LbRule['serviceArguments']['protocol'], block: q.block, host: q.host }));
-  }
-
-  async deleteLbRulesByName(name: string): Promise<number> {
-    this.requireLbMode();
-    return this.ruleTable.deleteByName(name);
-  }
-
-  async deleteAllLbRules(): Promise<number> {
-    this.requireLbMode();
-    return this.ruleTable.deleteAll();
-  }
-
-  async addEndpointHost(spec: EndpointHostSpec): Promise<void> {
-    this.requireLbMode();
-    this.prober.addHost(spec);
-    // Answered once the datapath has it, as a rule POST is.
-    await this.programmer.loop.nextPass();
-  }
-
-  async deleteEndpointHost(q: EndpointHostDeleteQuery): Promise<void> {
-    this.requireLbMode();
-    this.prober.deleteHost(q);
-    // Answered once the datapath has it, as a rule POST is.
-    await this.programmer.loop.nextPass();
-  }
-
-  async setEndpointHostState(post: EndpointHostStatePost): Promise<void> {
-    this.requireLbMode();
-    this.prober.setHostState(post);
-    // Answered once the datapath has it, as a rule POST is.
-    await this.programmer.loop.nextPass();
-  }
-
-  listEndpointHosts(): EndpointHostRow[] {
-    return this.bgpOnly ? [] : this.prober.list();
-  }
-
-  async setCiState(s: CiState): Promise<void> {
-    this.requireLbMode();
-    this.ciStates.set(s, 'set over the API', true);
-    this.haNode?.settleRole(s.instance);
-  }
-
-  listCiStates(): CiStateInfo[] {
-    if (this.bgpOnly) return [];
-    const ha = this.haNode;
-    return ciStateList(
-      this.ciStates.all.values(),
-      ha ? ha.ciStateSources() : { priority: HA_DEFAULT_PRIORITY, info: () => undefined, draining: false, restoring: () => undefined },
-    );
-  }
-
-  listConntrack(): ConntrackInfo[] {
-    return this.datapath ? conntrackList(this.rules.values(), this.datapath.connections()) : [];
-  }
-
-  drainState(): DrainInfo {
-    return drainInfo(this.haNode?.drainerState());
-  }
-
-  async drain(timeoutMs?: number): Promise<DrainInfo> {
-    this.requireLbMode();
-    if (!this.haNode) throw new ForbiddenError('drain needs an HA peer to hand over to (--ka or --cluster)');
-    await this.haNode.drain(timeoutMs);
-    return this.drainState();
-  }
-
-  async undrain(): Promise<void> {
-    this.requireLbMode();
-    if (this.stopping) throw new ForbiddenError('the agent is stopping: its drain cannot be ended');
-    this.haNode?.undrain();
-  }
-
-  async setBgpGlobal(cfg: BgpGlobalConfig): Promise<void> {
-    this.requireBgp();
-    this.bgpConfig.setGlobal(cfg);
-    this.publishBgpConfig();
-  }
-
-  async addBgpNeighbor(n: BgpNeighborConfig): Promise<void> {
-    this.requireBgp();
-    this.bgpConfig.addNeighbor(n);
-    this.publishBgpConfig();
-    if (n.bfd) await this.neighborBfd.ensure(n);
-  }
-
-  async deleteBgpNeighbor(ip: string): Promise<void> {
-    this.requireBgp();
-    this.bgpConfig.deleteNeighbor(ip);
-    this.bfdEvents.forget(ip);
-    // The neighbour's BFD session ends (AdminDown for a detection time) before gobgpd drops the neighbour.
-    await this.neighborBfd.drop(ip);
-    this.publishBgpConfig();
-  }
-
-  async listBgpNeighbors(): Promise<BgpNeighborStatus[]> {
-    this.requireBgp();
-    let peers: LivePeer[] = [];
-    try {
-      peers = (await this.bgp?.client.listPeers()) ?? [];
-    } catch (err) {
-      this.log.debug({ err: (err as Error).message }, 'gobgpd not answering ListPeer');
-    }
-    return bgpNeighborList(this.bgpConfig.neighbors.values(), peers, Date.now() / 1000);
-  }
-
-  async setBfdSession(post: BfdSessionPost): Promise<void> {
-    this.requireLbMode();
-    await this.bfdSessions.set(post);
-  }
-
-  listBfdSessions(): BfdSessionInfo[] {
-    return this.bfdSessions.list((instance, remoteIp) => this.bfdPurpose(instance, remoteIp));
-  }
-
-  async deleteBfdSession(remoteIp: string, instance: string): Promise<void> {
-    this.requireLbMode();
-    await this.bfdSessions.delete(remoteIp, instance);
   }
 }

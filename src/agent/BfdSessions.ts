@@ -43,6 +43,11 @@ export class BfdSessions {
     return this.manager;
   }
 
+  /** The configured sessions, as bfdconfig.json holds them. */
+  get sessionSpecs(): BfdSessionSpec[] {
+    return [...this.specs.values()];
+  }
+
   /** Whether a configured session with that peer exists (running or not). */
   has(instance: string, remoteIp: string): boolean {
     return this.specs.has(bfdKey(instance, remoteIp));

@@ -47,7 +47,8 @@ import { errorMessage } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { RecordError, decodeJournal, decodeRecordFile, encodeJournalLine, encodeRecordFile, type DecodedRecord } from './recordFile.ts';
 
-export interface SavedState {
+/** The node's whole desired state as saved: what NodeState.snapshot() gives and saveSnapshot() writes. */
+export interface NodeSnapshot {
   rules: LbRule[];
   ciStates: CiState[];
   bgpGlobal?: BgpGlobalConfig;
@@ -55,6 +56,9 @@ export interface SavedState {
   bfdSessions: BfdSessionSpec[];
   /** Endpoint hosts and host states from config/endpoint and config/endpointhoststate. */
   endpointHosts: EndpointHostRecord[];
+}
+
+export interface SavedState extends NodeSnapshot {
   /** Changes in the journal after loading (what RuleStore's compaction counts from). */
   journalRecords: number;
 }
@@ -129,15 +133,20 @@ export class ConfigStore {
     };
     if (rewrite) {
       this.log.warn({ dir: this.dir }, 'saved config rewritten with checksums (migrated, or bad records moved aside)');
-      this.writeSync(FILES.rules, encodeRecordFile(KINDS.rules, state.rules));
-      this.truncateJournalSync();
-      this.saveCiStates(state.ciStates);
-      this.saveBfdSessions(state.bfdSessions);
-      this.saveBgp(state.bgpGlobal, state.bgpNeighbors);
-      this.saveEndpointHosts(state.endpointHosts);
+      this.saveSnapshot(state);
       state.journalRecords = 0;
     }
     return state;
+  }
+
+  /** Writes a whole state (before the rule journal is in use): every file, the rules as a fresh snapshot with an empty journal. */
+  saveSnapshot(state: NodeSnapshot): void {
+    this.writeSync(FILES.rules, encodeRecordFile(KINDS.rules, state.rules));
+    this.truncateJournalSync();
+    this.saveCiStates(state.ciStates);
+    this.saveBfdSessions(state.bfdSessions);
+    this.saveBgp(state.bgpGlobal, state.bgpNeighbors);
+    this.saveEndpointHosts(state.endpointHosts);
   }
 
   async appendRuleOps(ops: readonly RuleOp[]): Promise<void> {

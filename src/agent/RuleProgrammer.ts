@@ -6,6 +6,7 @@
 import type { Datapath, RuleProgramState } from '../datapath/Datapath.ts';
 import type { Endpoint, LbRule } from '../lb/LbRule.ts';
 import { CoalescingLoop } from '../util/CoalescingLoop.ts';
+import { systemClock, unrefTimer, type Clock, type TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 
 export interface RuleProgrammerDeps {
@@ -23,7 +24,12 @@ export interface RuleProgrammerDeps {
   /** A pass ended; `offersChanged`: some rule's offer changed in it. */
   passDone(offersChanged: boolean): void;
   log: Logger;
+  /** The retry and the loop's spacing run on it (default: the system clock). */
+  clock?: Clock;
 }
+
+/** How long a rule the datapath refused waits for its next try (a removal retries at once). */
+export const REFUSED_RETRY_MS = 5000;
 
 export class RuleProgrammer {
   readonly loop: CoalescingLoop;
@@ -33,14 +39,17 @@ export class RuleProgrammer {
   private readonly state = new Map<string, RuleProgramState>();
   /** Keys whose rule the datapath does not carry (kept beside `state`, so no pass scans the table). */
   private readonly notProgrammed = new Set<string>();
-  private retry?: NodeJS.Timeout;
+  private retry?: TimerHandle;
+  private readonly clock: Clock;
 
   constructor(private readonly d: RuleProgrammerDeps) {
+    this.clock = d.clock ?? systemClock;
     // A pass programs only the rules that changed since the last one. Passes
     // a couple of ms apart still fold a burst of POSTs into a few passes (each
     // pass that removes something reads the connection table once).
     this.loop = new CoalescingLoop(async () => this.pass(), {
       spacingMs: 2,
+      clock: this.clock,
       onError: (err) => {
         this.d.log.error({ err: (err as Error).message }, 'programming the datapath failed; retrying');
         return 1000;
@@ -66,7 +75,8 @@ export class RuleProgrammer {
 
   close(): void {
     this.loop.close();
-    if (this.retry) clearTimeout(this.retry);
+    if (this.retry !== undefined) this.clock.clearTimer(this.retry);
+    this.retry = undefined;
   }
 
   /** One pass writes the rules that changed, with liveness and floating addresses, into the eBPF maps. */
@@ -123,13 +133,14 @@ export class RuleProgrammer {
     this.d.passDone(offersChanged);
     // A removal may free what a waiting rule needs; kernel refusals get another try later.
     if (this.notProgrammed.size > 0 && removed) for (const k of this.notProgrammed) this.dirty.add(k);
-    if (this.notProgrammed.size > 0 && dp && !this.retry) {
-      this.retry = setTimeout(() => {
-        this.retry = undefined;
-        for (const k of this.notProgrammed) this.dirty.add(k);
-        this.loop.kick();
-      }, 5000);
-      this.retry.unref();
+    if (this.notProgrammed.size > 0 && dp && this.retry === undefined) {
+      this.retry = unrefTimer(
+        this.clock.setTimer(() => {
+          this.retry = undefined;
+          for (const k of this.notProgrammed) this.dirty.add(k);
+          this.loop.kick();
+        }, REFUSED_RETRY_MS),
+      );
     }
     if (this.dirty.size > 0) this.loop.kick();
   }

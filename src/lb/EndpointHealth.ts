@@ -176,6 +176,11 @@ export class EndpointHealth extends EventEmitter {
     return rows;
   }
 
+  /** The table's records, as saved in epconfig.json. */
+  records(): EndpointHostRecord[] {
+    return this.table.records();
+  }
+
   /** Applies a change to a copy, saves it, and only then keeps it: a failed request changes nothing. */
   private change(apply: (t: EndpointHostTable) => void, host: string): void {
     const next = this.table.clone();

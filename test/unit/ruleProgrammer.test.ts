@@ -5,6 +5,8 @@ import { RuleProgrammer } from '../../src/agent/RuleProgrammer.ts';
 import { ServiceIndex, serviceIds } from '../../src/agent/ServiceIndex.ts';
 import type { LbRule } from '../../src/lb/LbRule.ts';
 import { silentLogger } from '../../src/util/logger.ts';
+import type { Datapath } from '../../src/datapath/Datapath.ts';
+import { FakeClock } from '../lab/FakeClock.ts';
 
 function rule(vip: string, port: number, portMax?: number): LbRule {
   return {
@@ -62,4 +64,48 @@ test('without a datapath every rule is not programmed, with why; a deleted rule 
   await p.pass();
   assert.equal(passes, 2, 'a pass with nothing dirty does nothing');
   p.close();
+});
+
+test('rules the datapath refused are tried again 5 s later, on the injected clock', async () => {
+  const clock = new FakeClock();
+  const rules = new Map<string, LbRule>([['k', rule('20.0.0.1', 80)]]);
+  let tries = 0;
+  let room = false;
+  const dp = {
+    program: (entries: readonly (readonly [string, LbRule | undefined])[]) => {
+      tries++;
+      return new Map(entries.map(([k]) => [k, room ? { programmed: true } : { programmed: false, reason: 'no room' }]));
+    },
+    nodeAddresses: () => [],
+    isOnLink: () => false,
+  } as unknown as Datapath;
+  const p = new RuleProgrammer({
+    rules,
+    datapath: () => dp,
+    alive: () => true,
+    instanceVip: () => undefined,
+    programmed: () => undefined,
+    offerChanged: () => undefined,
+    passDone: () => undefined,
+    log: silentLogger,
+    clock,
+  });
+  try {
+    p.mark('k');
+    await p.pass();
+    assert.equal(tries, 1);
+    assert.equal(p.isProgrammed('k'), false);
+    await clock.advance(4999);
+    assert.equal(tries, 1, 'not before the retry is due');
+    room = true;
+    await clock.advance(1);
+    await clock.until(p.loop.whenIdle());
+    assert.equal(tries, 2, 'the refused rule is tried again');
+    assert.equal(p.isProgrammed('k'), true);
+    assert.equal(p.notProgrammedCount, 0);
+    await clock.advance(60_000);
+    assert.equal(tries, 2, 'nothing left to retry: no more passes');
+  } finally {
+    p.close();
+  }
 });
