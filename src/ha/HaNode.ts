@@ -15,7 +15,6 @@ import { ServiceActivity } from './ServiceActivity.ts';
 import { fetchPeerView, localAddressTowards, type PeerApiAccess } from './peerView.ts';
 import { RoleHook } from './RoleHook.ts';
 import { VipOwner, systemAddressDriver, type Announcer } from './VipOwner.ts';
-import { restoredRoles } from './restoredRoles.ts';
 import { ProgrammedVips } from './ProgrammedVips.ts';
 import type { BfdManager } from '../bfd/BfdManager.ts';
 import { announceAddress } from '../net/gratuitous.ts';
@@ -100,11 +99,11 @@ export class HaNode implements HaHost {
     );
   }
 
-  /** The saved roles as this start takes them: one BFD elects starts NOT_DEFINED, an API-driven MASTER waits (see restoredRoles). */
+  /** The saved roles as this start takes them: one BFD elects starts NOT_DEFINED, an API-driven MASTER waits (see RoleRestore). */
   restoreRoles(saved: readonly CiState[], savedBfdPeers: readonly { instance: string; remoteIp: string }[]): CiState[] {
     const elected = new Set(savedBfdPeers.filter((b) => this.isPeerAddress(b.remoteIp)).map((b) => b.instance));
     if (this.o?.ka) elected.add(DEFAULT_INSTANCE);
-    return this.roleRestore.restore(restoredRoles(saved, elected));
+    return this.roleRestore.restore(saved, elected);
   }
 
   /** Builds the election and its parts; `servicePackets` (with a datapath): service packets seen so far. */
