@@ -114,6 +114,8 @@ interface InstanceEntry {
   initTimer?: TimerHandle;
   /** The initial wait has passed or some peer has been Up. */
   started: boolean;
+  /** Kept FAULT while a router's BGP session comes back (UpstreamGate.returning). */
+  heldForReturn?: boolean;
   lastDecision?: { role: HaDecision; reason: string };
 }
 
@@ -165,9 +167,16 @@ export class HaManager {
       for (const name of this.instances.keys()) this.evaluate(name, 'connection sync changed');
     });
     this.upstream.onChange((healthy) => (healthy ? this.upstreamBack() : this.upstreamLost()));
-    // A preemption held back until the routers had our routes may go ahead now.
-    if (this.preempt) this.upstream.onReadyChange?.(() => {
-      for (const name of this.instances.keys()) this.evaluate(name, 'routers have our routes');
+    // A preemption held back until the routers had our routes, or a FAULT
+    // held until a returning session is back, may go ahead now.
+    this.upstream.onReadyChange?.(() => {
+      for (const [name, inst] of this.instances) {
+        if (inst.heldForReturn && !this.upstream.returning?.()) {
+          // The views read while it was held may be old (a peer took MASTER meanwhile): read them again first.
+          inst.heldForReturn = false;
+          if (!this.refreshViews(name, inst)) this.evaluate(name, 'the returning BGP sessions are back');
+        } else if (this.preempt) this.evaluate(name, 'routers have our routes');
+      }
     });
   }
 
@@ -428,6 +437,18 @@ export class HaManager {
         this.log.warn({ instance, from: current, reason }, 'HA election: FAULT (no upstream), not eligible for MASTER');
         this.opts.host.applyRole(instance, 'FAULT', reason);
       }
+      return;
+    }
+    if (current === 'FAULT' && this.upstream.returning?.()) {
+      // The upstream is back through some session, but another one is still
+      // coming back: the routes it carries (an IPv4 VIP over the IPv4
+      // session) are not at the router. Taking a role now made this node
+      // MASTER while the router used its peer (the peer's session came back
+      // first); as FAULT its peers leave it out until the session is back.
+      this.clearDoubt(inst);
+      if (!inst.heldForReturn) this.log.info({ instance, reason }, 'HA election: stays FAULT while a router\'s BGP session comes back');
+      inst.heldForReturn = true;
+      inst.lastDecision = { role: 'FAULT', reason: `${reason}; a router's BGP session is coming back` };
       return;
     }
     if (this.draining) {
