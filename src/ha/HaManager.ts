@@ -19,7 +19,10 @@
 //   their next read of its view. When the upstream is back, an instance whose
 //   peers are all down waits for them (initWaitMs) as at start, so a node
 //   that was cut off comes back as BACKUP of whoever served meanwhile, never
-//   as a second MASTER that could win the heal.
+//   as a second MASTER that could win the heal. Nor does it leave FAULT
+//   while one of its routers' sessions is still coming back (BFD Up, BGP
+//   not Established: UpstreamGate.returning): the routes that session
+//   carries are not at the router, which would use the peer instead.
 //
 // The manager only decides; the host (the agent) applies a role: cistate,
 // BGP attributes, VIP ownership, the hook.
