@@ -243,6 +243,16 @@ export class UpstreamTracker implements UpstreamGate {
     const n = this.neighbors.get(address);
     if (!n || n.bfdUp === up) return;
     n.bfdUp = up;
+    if (!up && n.established) {
+      // BFD going takes the BGP session with it (the agent shuts it, the
+      // router tears its end), so it counts again only once gobgpd says
+      // Established anew. Kept, a BFD flap of a few ms (a loaded router
+      // dropping every session at once) read as "upstream back" on the old
+      // Established before gobgpd had reported the shut: that node became
+      // MASTER with no session at the router, and stayed so while the
+      // router used its peer.
+      n.established = false;
+    }
     if (up) {
       n.bfdUpAt = this.clock.now();
       // Whatever BGP does, the return is over then.

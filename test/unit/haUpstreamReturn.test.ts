@@ -163,3 +163,64 @@ test('HaManager: a node whose IPv4 session never follows its BFD serves through 
   a.mgr.close();
   b.mgr.close();
 });
+
+test('UpstreamTracker: BFD going takes the BGP session with it; a BFD flap back of a few ms is not "upstream back" before gobgpd says Established anew', () => {
+  const clock = new ManualClock();
+  const t = new UpstreamTracker({ graceMs: 0, clock });
+  const seen: boolean[] = [];
+  t.onChange((h) => seen.push(h));
+  t.setNeighbors([V4]);
+  t.bfdState(V4, true);
+  t.bgpState(V4, true);
+  assert.equal(t.healthy(), true);
+  seen.length = 0;
+  // The router drops BFD and is back 2 ms later; gobgpd has not reported the session's shut yet.
+  t.bfdState(V4, false);
+  clock.advance(2);
+  t.bfdState(V4, true);
+  assert.equal(t.healthy(), false, 'the old Established does not count: the agent shut that session');
+  assert.equal(t.returning(), false, 'nothing to return to: no session is up');
+  t.bgpState(V4, false); // gobgpd's late report changes nothing
+  t.bgpState(V4, true);
+  assert.equal(t.healthy(), true);
+  assert.deepEqual(seen, [false, true]);
+  t.close();
+});
+
+test('HaManager: both lose the router\'s BFD at once and one flaps back within ms: it stays FAULT (no MASTER without a session at the router); the first whose BGP is back serves', async () => {
+  const clock = new ManualClock();
+  const a = new Node('10.0.0.1', clock);
+  const b = new Node('10.0.0.2', clock);
+  const link = (up: boolean, held = false) => {
+    a.mgr.bfdState(INST, b.addr, up, { held });
+    b.mgr.bfdState(INST, a.addr, up, { held });
+  };
+  for (const [n, o] of [[a, b], [b, a]] as const) {
+    Object.assign(n, { holdPeerSessions: (hold: boolean) => link(!hold, hold) });
+    n.mgr = new HaManager({ host: n, upstream: n.upstream, clock, initWaitMs: 3000, pollMs: 1000, fetchPeerView: () => Promise.resolve<PeerRoleView>({ state: o.state, priority: 100, synced: true }) });
+    n.mgr.addPeer(INST, o.addr, n.addr);
+    // One router session (IPv4) as in the failover bench.
+    n.upstream.setNeighbors([V4]);
+    n.session(V4, true, true);
+  }
+  link(true);
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  a.upstream.bfdState(V4, false);
+  b.upstream.bfdState(V4, false);
+  assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
+  // a's BFD is Up again 2 ms later, before gobgpd reported its BGP session shut.
+  a.upstream.bfdState(V4, true);
+  await run(clock, 300);
+  assert.equal(a.state, 'FAULT', 'a has no session at the router: not MASTER');
+  // b's BFD and BGP come back first: b serves; then a's BGP: a is BACKUP.
+  b.session(V4, true, true);
+  await run(clock, 300);
+  assert.equal(b.state, 'MASTER');
+  a.upstream.bgpState(V4, true);
+  await run(clock, 1500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  assert.ok(!a.changes.includes('MASTER'), `a never MASTER: ${a.changes}`);
+  a.mgr.close();
+  b.mgr.close();
+});
