@@ -11,6 +11,7 @@ import { IprouteDriver } from './IprouteDriver.ts';
 import type { DesiredBgp } from './planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { guarded } from '../util/faults.ts';
+import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 
 export interface BgpNodeOptions {
@@ -19,6 +20,8 @@ export interface BgpNodeOptions {
   gobgpLogLevel: 'debug' | 'info';
   /** Mirror BGP best paths into the kernel. */
   kernelRoutes: boolean;
+  /** Time for the watch restarts (default: systemClock). */
+  clock?: Clock;
 }
 
 export interface BgpNodeHost {
@@ -30,28 +33,35 @@ export interface BgpNodeHost {
   peersReset(): void;
 }
 
+/** Pause before a watch that ended is opened again (gobgpd not ready, or restarting). */
+export const WATCH_RESTART_MS = 1000;
+
 export class BgpNode {
   readonly client: GobgpClient;
   readonly reconciler: BgpReconciler;
   readonly routeSync?: KernelRouteSync;
   readonly supervisor: GobgpSupervisor;
   private cancelWatch?: () => void;
-  private watchRetry?: NodeJS.Timeout;
+  private watchRetry?: TimerHandle;
   private cancelPeerWatch?: () => void;
-  private peerWatchRetry?: NodeJS.Timeout;
+  private peerWatchRetry?: TimerHandle;
   private closed = false;
+  private readonly clock: Clock;
 
   constructor(
     opts: BgpNodeOptions,
     private readonly host: BgpNodeHost,
     private readonly log: Logger,
+    /** Tests pass a stand-in for gobgpd's API. */
+    client?: GobgpClient,
   ) {
     const bgpLog = log.child({ part: 'bgp' });
-    this.client = new GobgpClient(opts.gobgpApi);
-    this.reconciler = new BgpReconciler(this.client, bgpLog);
+    this.clock = opts.clock ?? systemClock;
+    this.client = client ?? new GobgpClient(opts.gobgpApi);
+    this.reconciler = new BgpReconciler(this.client, bgpLog, undefined, this.clock);
     this.reconciler.setVipSource(host.vips);
-    if (opts.kernelRoutes) this.routeSync = new KernelRouteSync(new IprouteDriver(), bgpLog.child({ part: 'kroute' }));
-    this.supervisor = new GobgpSupervisor({ binary: opts.gobgpBin, apiAddress: opts.gobgpApi, logLevel: opts.gobgpLogLevel }, log.child({ part: 'gobgpd' }));
+    if (opts.kernelRoutes) this.routeSync = new KernelRouteSync(new IprouteDriver(), bgpLog.child({ part: 'kroute' }), undefined, this.clock);
+    this.supervisor = new GobgpSupervisor({ binary: opts.gobgpBin, apiAddress: opts.gobgpApi, logLevel: opts.gobgpLogLevel, clock: this.clock }, log.child({ part: 'gobgpd' }));
     this.supervisor.on('started', () => this.onGobgpdStarted());
     this.supervisor.on('exit', () => {
       this.stopWatch();
@@ -128,7 +138,7 @@ export class BgpNode {
         this.cancelWatch = undefined;
         if (this.closed) return;
         if (err) this.log.debug({ err: err.message }, 'best-path watch ended; retrying');
-        this.watchRetry = setTimeout(guarded('best-path watch restart', () => this.startWatch(), { log: this.log }), 1000);
+        this.watchRetry = this.clock.setTimer(guarded('best-path watch restart', () => this.startWatch(), { log: this.log }), WATCH_RESTART_MS);
       },
     });
   }
@@ -144,13 +154,13 @@ export class BgpNode {
         if (this.closed) return;
         this.host.peersReset();
         if (err) this.log.debug({ err: err.message }, 'peer watch ended; retrying');
-        this.peerWatchRetry = setTimeout(guarded('peer watch restart', () => this.startPeerWatch(), { log: this.log }), 1000);
+        this.peerWatchRetry = this.clock.setTimer(guarded('peer watch restart', () => this.startPeerWatch(), { log: this.log }), WATCH_RESTART_MS);
       },
     });
   }
 
   private stopPeerWatch(): void {
-    if (this.peerWatchRetry) clearTimeout(this.peerWatchRetry);
+    if (this.peerWatchRetry !== undefined) this.clock.clearTimer(this.peerWatchRetry);
     this.peerWatchRetry = undefined;
     const c = this.cancelPeerWatch;
     this.cancelPeerWatch = undefined;
@@ -158,7 +168,7 @@ export class BgpNode {
   }
 
   private stopWatch(): void {
-    if (this.watchRetry) clearTimeout(this.watchRetry);
+    if (this.watchRetry !== undefined) this.clock.clearTimer(this.watchRetry);
     this.watchRetry = undefined;
     const c = this.cancelWatch;
     this.cancelWatch = undefined;

@@ -4,6 +4,7 @@
 // shuts the BGP session while the router is gone, and an HA peer that is also
 // a BGP neighbour (kube-loxilb's mesh) does both.
 import { BfdState } from '../bfd/BfdPacket.ts';
+import { DEFAULT_INSTANCE } from '../lb/LbRule.ts';
 import type { Logger } from '../util/logger.ts';
 
 export interface BfdEventTargets {
@@ -56,7 +57,13 @@ export class BfdEventRouter {
    * would wait for each other (ours for BFD Up, its for BGP Established)
    * until its hold times out.
    */
-  onRemoteState(remoteIp: string, to: BfdState): void {
+  onRemoteState(remoteIp: string, to: BfdState, instance: string = DEFAULT_INSTANCE): void {
+    // An HA peer that starts holding the session while ours is already Down
+    // (it went FAULT just as this node, back from FAULT, released its own
+    // hold) changes nothing on our side: without this the election waited
+    // its whole initial wait for a peer that had declined, with no MASTER
+    // (3 s in the failover bench, where the router dropped both nodes' BFD).
+    if (to === BfdState.AdminDown) this.t.haPeer?.(instance, remoteIp, false, true);
     if (to !== BfdState.AdminDown || !this.t.isBgpNeighbor(remoteIp) || !this.down.delete(remoteIp)) return;
     this.t.logger.info({ neighbor: remoteIp }, 'the BGP neighbour holds BFD AdminDown (it is starting): enabling its session');
     this.t.neighborsDownChanged();

@@ -19,7 +19,10 @@
 //   their next read of its view. When the upstream is back, an instance whose
 //   peers are all down waits for them (initWaitMs) as at start, so a node
 //   that was cut off comes back as BACKUP of whoever served meanwhile, never
-//   as a second MASTER that could win the heal.
+//   as a second MASTER that could win the heal. Nor does it leave FAULT
+//   while one of its routers' sessions is still coming back (BFD Up, BGP
+//   not Established: UpstreamGate.returning): the routes that session
+//   carries are not at the router, which would use the peer instead.
 //
 // The manager only decides; the host (the agent) applies a role: cistate,
 // BGP attributes, VIP ownership, the hook.
@@ -114,6 +117,8 @@ interface InstanceEntry {
   initTimer?: TimerHandle;
   /** The initial wait has passed or some peer has been Up. */
   started: boolean;
+  /** Kept FAULT while a router's BGP session comes back (UpstreamGate.returning). */
+  heldForReturn?: boolean;
   lastDecision?: { role: HaDecision; reason: string };
 }
 
@@ -165,9 +170,16 @@ export class HaManager {
       for (const name of this.instances.keys()) this.evaluate(name, 'connection sync changed');
     });
     this.upstream.onChange((healthy) => (healthy ? this.upstreamBack() : this.upstreamLost()));
-    // A preemption held back until the routers had our routes may go ahead now.
-    if (this.preempt) this.upstream.onReadyChange?.(() => {
-      for (const name of this.instances.keys()) this.evaluate(name, 'routers have our routes');
+    // A preemption held back until the routers had our routes, or a FAULT
+    // held until a returning session is back, may go ahead now.
+    this.upstream.onReadyChange?.(() => {
+      for (const [name, inst] of this.instances) {
+        if (inst.heldForReturn && !this.upstream.returning?.()) {
+          // The views read while it was held may be old (a peer took MASTER meanwhile): read them again first.
+          inst.heldForReturn = false;
+          if (!this.refreshViews(name, inst)) this.evaluate(name, 'the returning BGP sessions are back');
+        } else if (this.preempt) this.evaluate(name, 'routers have our routes');
+      }
     });
   }
 
@@ -428,6 +440,18 @@ export class HaManager {
         this.log.warn({ instance, from: current, reason }, 'HA election: FAULT (no upstream), not eligible for MASTER');
         this.opts.host.applyRole(instance, 'FAULT', reason);
       }
+      return;
+    }
+    if (current === 'FAULT' && this.upstream.returning?.()) {
+      // The upstream is back through some session, but another one is still
+      // coming back: the routes it carries (an IPv4 VIP over the IPv4
+      // session) are not at the router. Taking a role now made this node
+      // MASTER while the router used its peer (the peer's session came back
+      // first); as FAULT its peers leave it out until the session is back.
+      this.clearDoubt(inst);
+      if (!inst.heldForReturn) this.log.info({ instance, reason }, 'HA election: stays FAULT while a router\'s BGP session comes back');
+      inst.heldForReturn = true;
+      inst.lastDecision = { role: 'FAULT', reason: `${reason}; a router's BGP session is coming back` };
       return;
     }
     if (this.draining) {

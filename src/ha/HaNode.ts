@@ -15,12 +15,11 @@ import { ServiceActivity } from './ServiceActivity.ts';
 import { fetchPeerView, localAddressTowards, type PeerApiAccess } from './peerView.ts';
 import { RoleHook } from './RoleHook.ts';
 import { VipOwner, systemAddressDriver, type Announcer } from './VipOwner.ts';
-import { restoredRoles } from './restoredRoles.ts';
 import { ProgrammedVips } from './ProgrammedVips.ts';
 import type { BfdManager } from '../bfd/BfdManager.ts';
 import { announceAddress } from '../net/gratuitous.ts';
 import { DEFAULT_INSTANCE, type LbRule } from '../lb/LbRule.ts';
-import { systemClock } from '../util/clock.ts';
+import { systemClock, unrefTimer, type Clock } from '../util/clock.ts';
 import { ForbiddenError } from '../util/errors.ts';
 import { guarded } from '../util/faults.ts';
 import type { Logger } from '../util/logger.ts';
@@ -40,6 +39,8 @@ export interface HaNodeOptions {
   announce?: Announcer;
   /** --drain-timeout: how long a SIGTERM waits for the peer to take over and the traffic to move (0: no drain). */
   drainTimeoutMs?: number;
+  /** Time for the election, its inputs and the gratuitous ARP repeats (default: systemClock). */
+  clock?: Clock;
 }
 
 export interface HaNodeHost {
@@ -76,6 +77,7 @@ export class HaNode implements HaHost {
   /** BFD sessions with HA peers (key bfdKey), as opposed to BGP neighbours and links. */
   private readonly sessions = new Map<string, { instance: string; remoteIp: string }>();
   readonly vips: ProgrammedVips;
+  private readonly clock: Clock;
 
   constructor(
     private readonly o: HaNodeOptions | undefined,
@@ -83,6 +85,7 @@ export class HaNode implements HaHost {
     private readonly api: { port: number; peer?: PeerApiAccess },
     private readonly log: Logger,
   ) {
+    this.clock = o?.clock ?? systemClock;
     this.vips = new ProgrammedVips(() => this.vipOwner, () => host.roles());
     // An API-driven saved MASTER is BACKUP until confirmed (see RoleRestore).
     this.roleRestore = new RoleRestore(
@@ -96,26 +99,27 @@ export class HaNode implements HaHost {
           host.changeRole({ ...cur, state: 'MASTER' }, reason);
         },
       },
-      { waitMs: o?.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS, logger: log },
+      { waitMs: o?.initWaitMs ?? HA_DEFAULT_INIT_WAIT_MS, clock: this.clock, logger: log },
     );
   }
 
-  /** The saved roles as this start takes them: one BFD elects starts NOT_DEFINED, an API-driven MASTER waits (see restoredRoles). */
+  /** The saved roles as this start takes them: one BFD elects starts NOT_DEFINED, an API-driven MASTER waits (see RoleRestore). */
   restoreRoles(saved: readonly CiState[], savedBfdPeers: readonly { instance: string; remoteIp: string }[]): CiState[] {
     const elected = new Set(savedBfdPeers.filter((b) => this.isPeerAddress(b.remoteIp)).map((b) => b.instance));
     if (this.o?.ka) elected.add(DEFAULT_INSTANCE);
-    return this.roleRestore.restore(restoredRoles(saved, elected));
+    return this.roleRestore.restore(saved, elected);
   }
 
   /** Builds the election and its parts; `servicePackets` (with a datapath): service packets seen so far. */
   start(parts: { sync: SyncGate; servicePackets?: () => number | undefined }): void {
     const o = this.o;
     const peered = Boolean(o?.ka) || (o?.cluster.length ?? 0) > 0;
-    if (parts.servicePackets && peered) this.activity = new ServiceActivity(parts.servicePackets, systemClock);
+    if (parts.servicePackets && peered) this.activity = new ServiceActivity(parts.servicePackets, this.clock);
     if (peered) {
       this.upstream = new UpstreamTracker({
         interfaces: () => this.vips.trackedLinks(),
         bfdSilence: (ip) => this.host.bfd()?.silenceInIntervals(DEFAULT_INSTANCE, ip),
+        clock: this.clock,
         logger: this.log.child({ part: 'upstream' }),
       });
     }
@@ -128,6 +132,7 @@ export class HaNode implements HaHost {
       serving: this.activity ? () => this.activity!.serving() : undefined,
       initWaitMs: o?.initWaitMs,
       fetchPeerView: (remoteIp, instance) => this.peerView(remoteIp, instance),
+      clock: this.clock,
       logger: this.log.child({ part: 'ha' }),
     });
     const drainMs = o?.drainTimeoutMs ?? DRAIN_DEFAULT_TIMEOUT_MS;
@@ -147,7 +152,7 @@ export class HaNode implements HaHost {
     }
     this.vipOwner = new VipOwner(
       systemAddressDriver,
-      o?.announce ?? announceVip,
+      o?.announce ?? gratuitousAnnouncer(this.clock),
       this.log.child({ part: 'vip' }),
       () => this.vips.ownership(),
       () => this.vips.resortLocal(),
@@ -372,10 +377,12 @@ export class HaNode implements HaHost {
 /**
  * Gratuitous ARP / unsolicited NA for a VIP taken over: one frame now (the
  * takeover waits for it), two more 100 ms apart in the background in case
- * one is lost.
+ * one is lost. The background repeat starts 100 ms later on `clock`.
  */
-async function announceVip(ifname: string, address: string): Promise<void> {
-  await announceAddress(ifname, address);
-  // Best effort: the first frame already went; a failed repeat is not a fault.
-  setTimeout(guarded('gratuitous ARP repeat', () => announceAddress(ifname, address, { count: 2, intervalMs: 100 }).catch(() => undefined)), 100).unref();
+export function gratuitousAnnouncer(clock: Clock, send: typeof announceAddress = announceAddress): Announcer {
+  return async (ifname, address) => {
+    await send(ifname, address);
+    // Best effort: the first frame already went; a failed repeat is not a fault.
+    unrefTimer(clock.setTimer(guarded('gratuitous ARP repeat', () => send(ifname, address, { count: 2, intervalMs: 100 }).catch(() => undefined)), 100));
+  };
 }

@@ -1,4 +1,14 @@
-// A saved MASTER is a claim from before a restart, not a fact now. While the
+// The roles a starting agent takes from its saved state: one rule, two cases.
+//
+// 1. An instance that BFD elects (the --ka peer's, or one with a saved
+// session with an --ka / --cluster peer) starts NOT_DEFINED whatever it was
+// before: the saved role is that of a node that died or stopped, and the peer
+// has likely taken over since. Acting on it for even one VIP pass made a
+// SIGKILLed MASTER, started again, put the VIP back on its interface and
+// announce it with gratuitous ARP, moving the segment to a node the election
+// then made BACKUP.
+//
+// 2. A saved MASTER is a claim from before a restart, not a fact now. While the
 // agent was down kube-loxilb (or the operator) may have made another node
 // MASTER of the instance; coming back as MASTER would give the instance two
 // MASTERs until somebody notices (the Go kube-loxilb sends a role only when
@@ -13,7 +23,7 @@
 //   HA peers (--ka, --cluster) says it is MASTER of the instance. A peer that
 //   cannot be read claims nothing: a node alone, or one whose peer is down,
 //   serves again.
-// Instances saved in any other state start in it: only MASTER is a claim.
+// Other instances saved in any other state start in it: only MASTER is a claim.
 import type { CiState } from './ClusterState.ts';
 import type { PeerRoleView } from './HaManager.ts';
 import { systemClock, unrefTimer, type Clock, type TimerHandle } from '../util/clock.ts';
@@ -53,12 +63,16 @@ export class RoleRestore {
   }
 
   /**
-   * The states to start with: a saved MASTER becomes BACKUP until it is
-   * confirmed (see above). Call once, with what the config store loaded;
-   * the wait starts with begin(), once the API can be reached.
+   * The states to start with (the one entry point of the start-up rule):
+   * an instance in `elected` (BFD elects it) starts NOT_DEFINED, keeping its
+   * floating address; any other saved MASTER becomes BACKUP until it is
+   * confirmed (see above); the rest start as saved. Call once, with what the
+   * config store loaded; the wait starts with begin(), once the API can be
+   * reached. The input is not changed.
    */
-  restore(saved: readonly CiState[]): CiState[] {
+  restore(saved: readonly CiState[], elected: ReadonlySet<string> = new Set()): CiState[] {
     return saved.map((s) => {
+      if (elected.has(s.instance)) return { ...s, state: 'NOT_DEFINED' };
       if (s.state !== 'MASTER') return { ...s };
       this.pending.set(s.instance, undefined);
       this.log.info({ instance: s.instance, waitMs: this.waitMs }, 'saved MASTER starts BACKUP until the election, the API or the end of the wait confirms it');

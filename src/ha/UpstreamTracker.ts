@@ -16,6 +16,14 @@
 // FAULT before its sessions had a chance to come up. After graceMs, a router
 // never reached counts as down.
 //
+// A router whose BFD is Up again while its BGP session is not Established
+// yet is returning (for up to UPSTREAM_RETURN_MAX_MS): BFD answers within
+// a few intervals, BGP only after the router's error wait and a connect.
+// A node may have its upstream back through another session (the router's
+// IPv6 session, a second router) while that one is still down, and the
+// routes it does not carry (the IPv4 VIPs) are then where the router cannot
+// see them: HaManager keeps such a node FAULT until the session is back.
+//
 // A node with nothing tracked is always eligible. A node where every tracked
 // item is down has lost its upstream: HaManager makes its instances FAULT,
 // which holds no VIP and advertises nothing, and it never wins an election
@@ -42,7 +50,14 @@ export interface UpstreamGate {
    * (BIRD holds a session Idle for tens of seconds after a BFD-triggered close).
    */
   ready?(): boolean;
-  /** Called whenever ready() may have changed. */
+  /**
+   * Some router's BFD is Up again and its BGP session not Established yet
+   * (for at most UPSTREAM_RETURN_MAX_MS after the BFD came Up): what this
+   * node advertises is not all at the routers yet. A node leaving FAULT
+   * waits for it.
+   */
+  returning?(): boolean;
+  /** Called whenever ready() or returning() may have changed. */
   onReadyChange?(cb: () => void): void;
 }
 
@@ -67,6 +82,8 @@ interface NeighborEntry {
   bfdUp?: boolean;
   /** When the session last became Established (clock ms). */
   establishedAt?: number;
+  /** When BFD last came Up (clock ms). */
+  bfdUpAt?: number;
 }
 
 /** Link state from sysfs: the agent runs in the network namespace it serves. */
@@ -100,6 +117,15 @@ export const DOUBT_INTERVALS = 1.5;
 export const UPSTREAM_GRACE_MS = 30_000;
 /** How long after Established a router counts as having this node's routes (gobgpd sends the table at once; this covers the router's best-path run). */
 export const READY_SETTLE_MS = 1000;
+/**
+ * How long a router whose BFD came back Up counts as returning while its BGP
+ * session is not Established. Once BFD is Up we make the peer anew and
+ * connect at once, and BIRD connects within a second (after its error wait,
+ * 1-2 s in the labs): Established in 1-3 s. A router that takes longer (a
+ * real BIRD's default error wait is 60 s; a BGP misconfiguration never
+ * comes) must not keep a node with another live session out of service.
+ */
+export const UPSTREAM_RETURN_MAX_MS = 5000;
 
 export class UpstreamTracker implements UpstreamGate {
   private readonly neighbors = new Map<string, NeighborEntry>();
@@ -150,6 +176,15 @@ export class UpstreamTracker implements UpstreamGate {
     this.readyListeners.push(cb);
   }
 
+  returning(): boolean {
+    if (!this.last) return false;
+    const now = this.clock.now();
+    for (const n of this.neighbors.values()) {
+      if (n.bfdUp === true && !n.established && n.bfdUpAt !== undefined && now - n.bfdUpAt < UPSTREAM_RETURN_MAX_MS) return true;
+    }
+    return false;
+  }
+
   /** The routers: BGP neighbours that are not HA peers. Entries of those that stay keep their state. */
   setNeighbors(addresses: Iterable<string>): void {
     const keep = new Set(addresses);
@@ -189,6 +224,8 @@ export class UpstreamTracker implements UpstreamGate {
       this.armReady(n.establishedAt + READY_SETTLE_MS);
     }
     this.update(`BGP with ${address} ${established ? 'Established' : 'down'}`);
+    // returning() may have ended (or begun, a session lost while BFD stays Up).
+    this.notifyReady();
   }
 
   /** gobgpd is gone (or restarting): no session is Established until it says so again. */
@@ -206,7 +243,23 @@ export class UpstreamTracker implements UpstreamGate {
     const n = this.neighbors.get(address);
     if (!n || n.bfdUp === up) return;
     n.bfdUp = up;
+    if (!up && n.established) {
+      // BFD going takes the BGP session with it (the agent shuts it, the
+      // router tears its end), so it counts again only once gobgpd says
+      // Established anew. Kept, a BFD flap of a few ms (a loaded router
+      // dropping every session at once) read as "upstream back" on the old
+      // Established before gobgpd had reported the shut: that node became
+      // MASTER with no session at the router, and stayed so while the
+      // router used its peer.
+      n.established = false;
+    }
+    if (up) {
+      n.bfdUpAt = this.clock.now();
+      // Whatever BGP does, the return is over then.
+      this.armReady(n.bfdUpAt + UPSTREAM_RETURN_MAX_MS);
+    }
     this.update(`BFD with ${address} ${up ? 'Up' : 'down'}`);
+    this.notifyReady();
   }
 
   items(): UpstreamItem[] {

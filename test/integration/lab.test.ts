@@ -6,8 +6,10 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
-import { Lab, pidRunning } from '../lab/Lab.ts';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { KEPT_MARKER, Lab, pidRunning } from '../lab/Lab.ts';
 import { Bird } from '../lab/Bird.ts';
 import { Gobgpd } from '../lab/Gobgpd.ts';
 import { StopWaiting, waitFor } from '../lab/wait.ts';
@@ -154,6 +156,25 @@ describe('network namespace lab', { timeout: 60_000 }, () => {
       assert.equal((await lab.namespaces()).length, 3, 'a live lab is left alone');
     } finally {
       spawnSync('ip', ['netns', 'del', stale], { stdio: 'ignore' });
+    }
+  });
+
+  it('cleanupStale leaves the dir of a lab kept with LAB_KEEP alone (its logs explain a failure), not a plain stale dir', async () => {
+    const dead = spawnSync('true').pid;
+    const kept = path.join(os.tmpdir(), `lxt${dead}x0001-kept`);
+    const plain = path.join(os.tmpdir(), `lxt${dead}x0002-plain`);
+    for (const d of [kept, plain]) mkdirSync(d);
+    writeFileSync(path.join(kept, KEPT_MARKER), 'kept\n');
+    try {
+      await Lab.cleanupStale();
+      assert.equal(existsSync(kept), true);
+      assert.equal(existsSync(plain), false);
+      const k = await Lab.create({ keepDir: true });
+      await k.destroy();
+      assert.equal(existsSync(path.join(k.dir, KEPT_MARKER)), true, 'destroy() of a kept lab marks its dir');
+      rmSync(k.dir, { recursive: true, force: true });
+    } finally {
+      for (const d of [kept, plain]) rmSync(d, { recursive: true, force: true });
     }
   });
 

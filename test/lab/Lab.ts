@@ -8,7 +8,7 @@
 // exit and on SIGINT/SIGTERM/SIGHUP. Processes are only ever ended by PID.
 
 import { spawn as spawnChild, execFileSync, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -16,6 +16,8 @@ import { randomBytes } from 'node:crypto';
 import ipaddr from 'ipaddr.js';
 
 export const DEFAULT_BASE = 'lxt';
+/** In a lab dir kept with LAB_KEEP=1 / keepDir: cleanupStale leaves that dir alone. */
+export const KEPT_MARKER = 'KEPT';
 const NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/;
 const IFNAME_MAX = 15;
 
@@ -329,7 +331,7 @@ export class Lab {
       deleted.push(ns);
     }
     for (const entry of await readdir(os.tmpdir()).catch(() => [] as string[])) {
-      if (isStale(entry)) rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
+      if (isStale(entry) && !existsSync(path.join(os.tmpdir(), entry, KEPT_MARKER))) rmSync(path.join(os.tmpdir(), entry), { recursive: true, force: true });
     }
     return deleted;
   }
@@ -595,6 +597,15 @@ export class Lab {
     liveLabs.delete(this);
     if (liveLabs.size === 0) uninstallHandlers();
     if (!this.keepDir) rmSync(this.dir, { recursive: true, force: true });
+    // Kept on purpose (LAB_KEEP=1): the next lab's cleanupStale must leave it, or the logs
+    // someone kept to explain a failure are gone by the time they look.
+    else {
+      try {
+        writeFileSync(path.join(this.dir, KEPT_MARKER), `kept by pid ${process.pid}\n`);
+      } catch {
+        // The dir is gone already: nothing to keep.
+      }
+    }
   }
 
   // -------------------------------------------------------------------------

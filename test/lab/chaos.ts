@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DatapathLab, DP, haPairArgs, type LbNode, type StreamRun } from './DatapathLab.ts';
 import type { Lab, LabProcess } from './Lab.ts';
-import { instanceRole, runSoak, soleMaster, type ChaosReport, type ChaosSubject } from './chaosRun.ts';
+import { instanceRole, runSoak, soleMaster, STEADY_BOUND_MS, type ChaosReport, type ChaosSubject } from './chaosRun.ts';
 import { neighborProtocolName } from './Bird.ts';
 import { waitFor } from './wait.ts';
 
@@ -32,6 +32,33 @@ export const FAULT_KINDS = ['kill-agent', 'kill-gobgpd', 'cut-link', 'router-bgp
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 export type { ChaosReport, FaultRecord } from './chaosRun.ts';
+
+/** How long cut-link keeps the switch port down. */
+const CUT_MS = 2000;
+
+/**
+ * cut-link's bound on the return to steady state, from the link's return
+ * (waitSteady starts after the repair), summed from the timers on its
+ * slowest path rather than picked: 45 s (STEADY_BOUND_MS) was met by every
+ * other kind but once missed here (47 s, logs lost; see Lab.cleanupStale).
+ * - BFD with the router and the endpoints comes back from Down at the slow
+ *   rate of a session that is not Up (1 s a packet, RFC 5880 6.8.3): the
+ *   Down-Init-Up exchange takes up to 2 s.
+ * - Each side then makes its BGP peer anew (planBgpConfig). gobgpd tries a
+ *   connection after tick + random(tick) s with tick 5 s (gobgp's connect
+ *   loop, every attempt): up to 10 s. BIRD's error wait (1-2 s, Bird.ts) ran
+ *   during the cut, and BIRD retries every second.
+ * - The slow path (the one that fits 47 s; not shown, the logs were gone):
+ *   a session one end still holds Established (an end that
+ *   did not see BFD go, or an old TCP connection it has not heard the end
+ *   of) refuses the new connection until its next KEEPALIVE over the dead
+ *   connection draws a reset: up to 30 s (keepalive 30 s, BgpReconciler's
+ *   timers). gobgpd then holds the peer Idle 5 s and connects within 10 s.
+ * - Steady must then hold for 1 s (waitSteady), checked every 100 ms.
+ * So 2 + 30 + 5 + 10 + 1 = 48 s, plus 2 s for the checks' own API and
+ * birdc calls on a loaded machine.
+ */
+export const CUT_LINK_STEADY_BOUND_MS = 2000 + 30_000 + 5000 + 10_000 + 1000 + 2000;
 
 const other = (lb: LbNode): LbNode => (lb === 'lb1' ? 'lb2' : 'lb1');
 
@@ -148,7 +175,7 @@ export class ChaosLab implements ChaosSubject<FaultKind> {
       }
       case 'cut-link':
         await t.lab.cutLink(target);
-        await new Promise((r) => setTimeout(r, 2000));
+        await new Promise((r) => setTimeout(r, CUT_MS));
         await t.lab.restoreLink(target);
         break;
       case 'router-bgp':
@@ -168,6 +195,10 @@ export class ChaosLab implements ChaosSubject<FaultKind> {
 
   hitsRouter(kind: FaultKind): boolean {
     return kind === 'router-bgp';
+  }
+
+  steadyBoundMs(kind: FaultKind): number {
+    return kind === 'cut-link' ? CUT_LINK_STEADY_BOUND_MS : STEADY_BOUND_MS;
   }
 
   startStreams(opts: { durationMs: number }): Promise<StreamRun> {

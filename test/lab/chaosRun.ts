@@ -44,6 +44,8 @@ export interface ChaosSubject<K extends string> {
   waitSteady(timeoutMs: number): Promise<void>;
   /** Injects one fault and repairs it; resolves when the repair is done (not yet steady). */
   inject(kind: K, target: LbNode): Promise<void>;
+  /** How long steady state may take after the repair of a fault of this kind (default STEADY_BOUND_MS). */
+  steadyBoundMs?(kind: K): number;
   startStreams(opts: { durationMs: number }): Promise<StreamRun>;
 }
 
@@ -62,6 +64,9 @@ export async function soleMaster(roleOf: (lb: LbNode) => Promise<string | undefi
   if (b === 'MASTER' && a !== 'MASTER') return 'lb2';
   return undefined;
 }
+
+/** The steady-state bound of a fault kind whose subject gives none: every kind met it in every run so far. */
+export const STEADY_BOUND_MS = 45_000;
 
 export interface SoakOptions<K extends string> {
   durationMs: number;
@@ -110,7 +115,7 @@ export async function runSoak<K extends string>(s: ChaosSubject<K>, opts: SoakOp
       await s.inject(kind, target);
       let violation: string | undefined;
       try {
-        await s.waitSteady(opts.steadyTimeoutMs ?? 45_000);
+        await s.waitSteady(opts.steadyTimeoutMs ?? s.steadyBoundMs?.(kind) ?? STEADY_BOUND_MS);
       } catch (err) {
         violation = `${kind} on ${target}: ${(err as Error).message}`;
         violations.push(violation);

@@ -27,6 +27,14 @@ test('an HA peer that holds its session AdminDown (its state says so) is reporte
   assert.deepEqual(calls, ['ha llb-inst0 10.0.0.2 false true', 'ha llb-inst0 10.0.0.2 false false', 'ha llb-inst0 10.0.0.2 false false']);
 });
 
+test('an HA peer that starts holding the session while ours is already Down is reported held (no local change would say it)', () => {
+  const { r, calls } = router([]);
+  r.onRemoteState('10.0.0.2', BfdState.AdminDown);
+  r.onRemoteState('10.0.0.2', BfdState.Down);
+  r.onRemoteState('10.0.0.3', BfdState.AdminDown, 'other');
+  assert.deepEqual(calls, ['ha llb-inst0 10.0.0.2 false true', 'ha other 10.0.0.3 false true']);
+});
+
 test('a neighbour that holds BFD AdminDown is not gone, and one that starts holding it gets its BGP session back (RFC 5882 §3.2)', () => {
   const { r, calls } = router(['10.0.0.254']);
   r.onChange('llb-inst0', '10.0.0.254', BfdState.Init, BfdState.Up);

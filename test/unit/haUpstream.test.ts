@@ -407,6 +407,8 @@ test('UpstreamTracker: ready once a router has been Established for READY_SETTLE
   t.bgpState('192.168.1.1', true);
   assert.equal(t.healthy(), true);
   assert.equal(t.ready(), false, 'Established just now: the router has not taken our table yet');
+  assert.ok(told > 0, 'the session changes are told at once (returning() may have changed)');
+  told = 0;
   clock.advance(READY_SETTLE_MS - 1);
   assert.equal(t.ready(), false);
   assert.equal(told, 0);

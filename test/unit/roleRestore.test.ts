@@ -1,10 +1,12 @@
-// A saved MASTER of an API-driven instance starts BACKUP and is resumed only
-// when nobody spoke for the instance and no peer is MASTER of it (issue 15:
-// a restarted agent claims MASTER only when the election or kube-loxilb says so).
+// The start-up rule: an instance BFD elects starts NOT_DEFINED; a saved MASTER
+// of an API-driven instance starts BACKUP and is resumed only when nobody
+// spoke for the instance and no peer is MASTER of it (issue 15: a restarted
+// agent claims MASTER only when the election or kube-loxilb says so).
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { RoleRestore, type RoleRestoreHost } from '../../src/ha/RoleRestore.ts';
 import type { PeerRoleView } from '../../src/ha/HaManager.ts';
+import type { CiState } from '../../src/ha/ClusterState.ts';
 import { FakeClock } from '../lab/FakeClock.ts';
 
 const WAIT = 5000;
@@ -29,6 +31,36 @@ function setup(peers: { remoteIp: string; view?: PeerRoleView }[] | Error = [], 
 const view = (state: PeerRoleView['state']): PeerRoleView => ({ state, priority: 100, synced: true });
 
 describe('RoleRestore', () => {
+  describe('instances BFD elects', () => {
+    const saved: CiState[] = [
+      { instance: 'llb-inst0', state: 'MASTER', vip: '192.168.80.250' },
+      { instance: 'other', state: 'MASTER', vip: '0.0.0.0' },
+      { instance: 'third', state: 'BACKUP', vip: '0.0.0.0' },
+    ];
+
+    it('an instance BFD elects starts NOT_DEFINED, keeping its floating address, and waits for nothing', async () => {
+      const { clock, r, resumed } = setup();
+      const out = r.restore(saved, new Set(['llb-inst0', 'third']));
+      assert.deepEqual(out, [
+        { instance: 'llb-inst0', state: 'NOT_DEFINED', vip: '192.168.80.250' },
+        { instance: 'other', state: 'BACKUP', vip: '0.0.0.0' },
+        { instance: 'third', state: 'NOT_DEFINED', vip: '0.0.0.0' },
+      ]);
+      assert.equal(r.waiting('llb-inst0'), false, 'the election decides it, not the wait');
+      assert.equal(r.waiting('other'), true);
+      r.begin();
+      await clock.advance(WAIT);
+      assert.deepEqual(resumed, ['other']);
+    });
+
+    it('with nothing elected only the saved MASTER changes; the input is not changed', () => {
+      const { r } = setup();
+      assert.deepEqual(r.restore(saved, new Set()).map((s) => s.state), ['BACKUP', 'BACKUP', 'BACKUP']);
+      assert.equal(saved[0]!.state, 'MASTER');
+      assert.equal(saved[1]!.state, 'MASTER');
+    });
+  });
+
   it('starts a saved MASTER as BACKUP and leaves the other states as saved', () => {
     const { r } = setup();
     const out = r.restore([
