@@ -20,7 +20,7 @@ import { ruleInstance, ruleVips, type LbRule } from '../lb/LbRule.ts';
 import type { ConnSync } from '../sync/ConnSync.ts';
 import type { Logger } from '../util/logger.ts';
 import type { BgpGlobalConfig } from '../bgp/BgpConfig.ts';
-import type { PeerTimers } from '../bgp/planBgpConfig.ts';
+import type { DesiredBgp, PeerTimers } from '../bgp/planBgpConfig.ts';
 import type { NodeEvent } from './NodeState.ts';
 import type { Reconciler, ReconcilerRegistry } from './Reconciler.ts';
 import type { RuleProgrammer } from './RuleProgrammer.ts';
@@ -246,7 +246,7 @@ export class BgpNodeReconciler implements Reconciler {
     private readonly config: BgpConfigSource,
   ) {}
 
-  changed(ev: NodeEvent): void {
+  changed(ev: NodeEvent): void | Promise<void> {
     switch (ev.kind) {
       case 'rulesApplied':
         return this.node.publishRoutes();
@@ -256,14 +256,19 @@ export class BgpNodeReconciler implements Reconciler {
       case 'bgpGlobalChanged':
       case 'bgpNeighborAdded':
       case 'bgpNeighborRemoved':
-        return this.publishConfig();
+        // The REST answer waits until gobgpd has been given the change.
+        return this.node.applyConfig(this.desired());
     }
   }
 
   /** The desired config to gobgpd; `urgent`: BFD or a drain changed what a path carries. */
   publishConfig(urgent = false): void {
+    this.node.setConfig(this.desired(), urgent);
+  }
+
+  private desired(): DesiredBgp {
     const c = this.config;
-    this.node.setConfig({ global: c.global(), neighbors: c.neighbors(), timers: c.timers, bfdDown: c.bfdDown(), drain: c.draining() }, urgent);
+    return { global: c.global(), neighbors: c.neighbors(), timers: c.timers, bfdDown: c.bfdDown(), drain: c.draining() };
   }
 
   resync(): void {

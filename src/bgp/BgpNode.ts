@@ -11,7 +11,7 @@ import { IprouteDriver } from './IprouteDriver.ts';
 import type { DesiredBgp } from './planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
 import { guarded } from '../util/faults.ts';
-import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
+import { systemClock, withTimeout, type Clock, type TimerHandle } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
 
 export interface BgpNodeOptions {
@@ -35,6 +35,8 @@ export interface BgpNodeHost {
 
 /** Pause before a watch that ended is opened again (gobgpd not ready, or restarting). */
 export const WATCH_RESTART_MS = 1000;
+/** How long a BGP config write waits for gobgpd to take it before it is answered anyway. */
+export const CONFIG_APPLY_WAIT_MS = 5000;
 
 export class BgpNode {
   readonly client: GobgpClient;
@@ -79,6 +81,20 @@ export class BgpNode {
   setConfig(d: DesiredBgp, urgent = false): void {
     this.reconciler.setConfig(d);
     if (urgent) this.reconciler.kickNow();
+  }
+
+  /**
+   * The config goes to gobgpd now, and the answer waits for that pass (at
+   * most CONFIG_APPLY_WAIT_MS: a gobgpd that is restarting gets it when it
+   * is back), so `loxicmd create bgpglobal` then `gobgp global` shows it.
+   */
+  async applyConfig(d: DesiredBgp): Promise<void> {
+    this.reconciler.setConfig(d);
+    const pass = this.reconciler.nextPass();
+    this.reconciler.kickNow();
+    await withTimeout(this.clock, pass, CONFIG_APPLY_WAIT_MS, () => new Error('gobgpd pass')).catch(() => {
+      this.log.warn({ waitedMs: CONFIG_APPLY_WAIT_MS }, 'BGP config saved; gobgpd has not taken it yet (it is applied when gobgpd answers)');
+    });
   }
 
   /** The reconciler picks up what changed in the VIP table once per pass, not once per request. */

@@ -134,6 +134,11 @@ export class BgpReconciler {
     this.loop.kickNow();
   }
 
+  /** Resolves once a pass that starts after this call has ended (applied or failed). */
+  nextPass(): Promise<void> {
+    return this.loop.nextPass();
+  }
+
   /** Resolves once no pass is pending or running (for tests and benchmarks). */
   whenIdle(): Promise<void> {
     return this.loop.whenIdle();
