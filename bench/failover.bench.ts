@@ -94,6 +94,7 @@ function printTable(rows: Row[], totalMs: number, loads: string[]): void {
   for (const r of rows) {
     if (r.error) notes.push(`${r.name} failed: ${r.error}`);
     if (r.summary?.unrecovered) notes.push(`${r.name}: ${r.summary.unrecovered} trial(s) never got replies back before the timeout; their gap is a lower bound (≥)`);
+    if (r.summary?.movedBeforeCut) notes.push(`${r.name}: in ${r.summary.movedBeforeCut} trial(s) the MASTER moved before the cut with no fault injected (a BFD flap; the trial cut the new MASTER)`);
     if (r.summary?.lateTickTrials) notes.push(`${r.name}: the prober missed send slots in ${r.summary.lateTickTrials} trial(s) (client short of CPU)`);
   }
   const busy = rows.filter((r) => r.cpuBusy !== undefined).map((r) => `${r.name} ${r.cpuBusy!.toFixed(0)} %`);

@@ -457,6 +457,8 @@ export interface TrialResult {
   gapMs: number;
   /** The LB whose link was cut. */
   master: LbName;
+  /** The MASTER had moved to another node between the trial's start and the cut, with no fault injected. */
+  movedBeforeCut: boolean;
   /** Who answered last (the new master, if the failover worked). */
   answeredBy?: string;
   /** Whether replies resumed before the trial gave up. */
@@ -490,6 +492,8 @@ export interface TrialsSummary {
   unrecovered: number;
   /** Trials where the prober missed slots (client starved for CPU: the numbers are suspect). */
   lateTickTrials: number;
+  /** Trials in which the MASTER moved with no fault injected before the cut (a BFD flap). */
+  movedBeforeCut: number;
   results: TrialResult[];
 }
 
@@ -502,14 +506,18 @@ export async function runTrial(flab: FailoverLab, setup: Setup, opts: TrialOptio
   const intervalMs = opts.intervalMs ?? 10;
   const settled = opts.settledReplies ?? 20;
   const steadyProbeMs = opts.steadyProbeMs ?? 500;
-  const master = await setup.currentMaster();
+  const before = await setup.currentMaster();
+  let master = before;
   const probe = await flab.startProbe({ intervalMs, recentMs: steadyProbeMs });
   let cut = false;
   try {
     // The client must reach the master, without loss, before the cut (in l2
-    // its ARP entry may still point at the node that held the VIP last).
+    // its ARP entry may still point at the node that held the VIP last). The
+    // master is read again each time: a BFD flap between trials (10 ms timers
+    // on a loaded box) may have moved the role, which the trial then reports.
     await waitFor(
       async () => {
+        master = await setup.currentMaster().catch(() => master);
         const s = await probe.status();
         return (
           s.streak.from === master &&
@@ -557,6 +565,7 @@ export async function runTrial(flab: FailoverLab, setup: Setup, opts: TrialOptio
       ...(healed ? { healBadMs: healed.badMs, healSamples: { total: healed.total, bad: healed.bad } } : {}),
       gapMs: result.longestGapMs,
       master,
+      movedBeforeCut: master !== before,
       answeredBy: result.lastResponder,
       recovered: recovered && result.recovered,
       outageHeldMs,
@@ -619,7 +628,7 @@ export async function runTrials(setup: Setup, trials: number, opts: RunTrialsOpt
       opts.onTrial?.(i, r);
       log(
         `${setup.name}: trial ${i + 1}/${trials}: gap ${r.gapMs.toFixed(1)} ms, ${r.master} -> ${r.answeredBy ?? '-'}` +
-          `${r.recovered ? '' : ' (NOT recovered)'}${r.probe.lateTicks ? `, ${r.probe.lateTicks} late ticks` : ''}, steady again in ${(r.steadyAfterMs / 1000).toFixed(1)} s`,
+          `${r.recovered ? '' : ' (NOT recovered)'}${r.movedBeforeCut ? ' (the role had moved before the cut)' : ''}${r.probe.lateTicks ? `, ${r.probe.lateTicks} late ticks` : ''}, steady again in ${(r.steadyAfterMs / 1000).toFixed(1)} s`,
       );
     }
   } finally {
@@ -641,6 +650,7 @@ export function summarize(setup: Pick<Setup, 'name' | 'kind'>, results: TrialRes
     samples,
     unrecovered: results.filter((r) => !r.recovered).length,
     lateTickTrials: results.filter((r) => r.probe.lateTicks > 0).length,
+    movedBeforeCut: results.filter((r) => r.movedBeforeCut).length,
     results,
   };
 }
