@@ -1,7 +1,7 @@
 // GET /status and GET /metrics with a big connection table: what the
 // connection count in the status (and in /metrics, built from it) costs.
 //
-//   node --import tsx bench/status.bench.ts [-- --sizes 100000,1000000 --rounds 15]
+//   npm run bench:status [-- --sizes 100000,1000000 --rounds 15]
 //
 // One agent in a network namespace with its connection table pinned on a
 // bpffs of the bench's own; bench/lib/fillCt.ts adopts that table from a
