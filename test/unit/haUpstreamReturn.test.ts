@@ -189,16 +189,8 @@ test('UpstreamTracker: BFD going takes the BGP session with it; a BFD flap back 
 
 test('HaManager: both lose the router\'s BFD at once and one flaps back within ms: it stays FAULT (no MASTER without a session at the router); the first whose BGP is back serves', async () => {
   const clock = new ManualClock();
-  const a = new Node('10.0.0.1', clock);
-  const b = new Node('10.0.0.2', clock);
-  const link = (up: boolean, held = false) => {
-    a.mgr.bfdState(INST, b.addr, up, { held });
-    b.mgr.bfdState(INST, a.addr, up, { held });
-  };
-  for (const [n, o] of [[a, b], [b, a]] as const) {
-    Object.assign(n, { holdPeerSessions: (hold: boolean) => link(!hold, hold) });
-    n.mgr = new HaManager({ host: n, upstream: n.upstream, clock, initWaitMs: 3000, pollMs: 1000, fetchPeerView: () => Promise.resolve<PeerRoleView>({ state: o.state, priority: 100, synced: true }) });
-    n.mgr.addPeer(INST, o.addr, n.addr);
+  const { a, b, link } = pair(clock);
+  for (const n of [a, b]) {
     // One router session (IPv4) as in the failover bench.
     n.upstream.setNeighbors([V4]);
     n.session(V4, true, true);
