@@ -634,12 +634,12 @@ class LbDatapath : public Napi::ObjectWrap<LbDatapath> {
       }
       if (err != 0) throw ErrnoError(env, "cannot read the per-endpoint counters", err);
       return out;
-    } else {
-      for (size_t i = 0; i < n && err == 0; i++) {
-        err = ReadArray(st, want[i] * LB_MAX_EPS, LB_MAX_EPS, [&](uint32_t from, const uint8_t* v, uint32_t got) {
-          for (uint32_t j = 0; j < got; j++) sum(v + j * vs, o + kStride * i + 1 + 2 * ((from + j) % LB_MAX_EPS));
-        });
-      }
+    }
+    // Scattered ids: rule by rule.
+    for (size_t i = 0; i < n && err == 0; i++) {
+      err = ReadArray(st, want[i] * LB_MAX_EPS, LB_MAX_EPS, [&](uint32_t from, const uint8_t* v, uint32_t got) {
+        for (uint32_t j = 0; j < got; j++) sum(v + j * vs, o + kStride * i + 1 + 2 * ((from + j) % LB_MAX_EPS));
+      });
     }
     if (err != 0) throw ErrnoError(env, "cannot read the per-endpoint counters", err);
     for (size_t i = 0; i < n; i++) {
