@@ -72,7 +72,7 @@ async function runTopology(topo: 'l3' | 'l2'): Promise<boolean> {
       '',
       `- faults injected: ${r.faults.length} in ${(r.durationMs / 60_000).toFixed(1)} min (seed ${SEED})`,
       `- invariant violations: ${r.violations.length}${r.violations.length ? ` (${r.violations.join('; ')})` : ''}`,
-      `- connections reset: ${r.reset} of ${r.connections}; stalled: ${r.stalled}`,
+      `- connections reset: ${r.reset} of ${r.connections}${r.resets.length ? ` (${r.resets.join('; ')})` : ''}; stalled: ${r.stalled}`,
       `- loss window: the longest gap between two replies of a UDP probe every 10 ms through the VIP, from the fault to steady state`,
       `- steady: ${STEADY[topo]}`,
       '',

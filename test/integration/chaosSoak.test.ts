@@ -14,6 +14,7 @@ import { mountTestBpffs, type TestBpffs } from '../lab/bpffs.ts';
 import { ChaosLab, FAULT_KINDS } from '../lab/chaos.ts';
 import { L2ChaosLab, L2_FAULT_KINDS } from '../lab/chaosL2.ts';
 import { DP } from '../lab/DatapathLab.ts';
+import { agentLogExcerpt } from '../lab/chaosRun.ts';
 
 describe('chaos soak (short): every fault kind once under 100 busy connections', { timeout: 600_000 }, () => {
   let c: ChaosLab | undefined;
@@ -38,10 +39,11 @@ describe('chaos soak (short): every fault kind once under 100 busy connections',
 
   it('steady after every fault, no connection reset', async () => {
     const r = await c!.soak({ durationMs: 0, kinds: FAULT_KINDS });
+    if (r.reset > 0 || r.violations.length > 0) console.log(agentLogExcerpt(c!.t.lab).replace(/^/gm, '# '));
     assert.deepEqual(r.faults.map((f) => f.kind), [...FAULT_KINDS]);
     assert.deepEqual(r.violations, []);
     assert.equal(r.connections, 100);
-    assert.equal(r.reset, 0, 'connections reset');
+    assert.equal(r.reset, 0, `connections reset: ${r.resets.join('; ')}`);
     assert.equal(r.stalled, 0, 'connections that stopped getting echoes');
     console.log(`# chaos (short): ${r.faults.map((f) => `${f.kind} ${f.lossMs} ms`).join(', ')}; 0 of 100 connections reset`);
   });
@@ -63,10 +65,11 @@ describe('chaos soak (short), L2: every L2 fault kind once under 100 busy connec
   it('steady after every fault (only the MASTER holds the VIP and answers ARP), no connection reset', async () => {
     const t0 = performance.now();
     const r = await c!.soak({ durationMs: 0, kinds: L2_FAULT_KINDS });
+    if (r.reset > 0 || r.violations.length > 0) console.log(agentLogExcerpt(c!.lab).replace(/^/gm, '# '));
     assert.deepEqual(r.faults.map((f) => f.kind), [...L2_FAULT_KINDS]);
     assert.deepEqual(r.violations, []);
     assert.equal(r.connections, 100);
-    assert.equal(r.reset, 0, 'connections reset');
+    assert.equal(r.reset, 0, `connections reset: ${r.resets.join('; ')}`);
     assert.equal(r.stalled, 0, 'connections that stopped getting echoes');
     console.log(`# chaos (short, L2): ${r.faults.map((f) => `${f.kind} ${f.lossMs} ms`).join(', ')}; 0 of 100 connections reset; ${((performance.now() - t0) / 1000).toFixed(0)} s`);
   });

@@ -30,7 +30,7 @@ const STREAMS = fileURLToPath(new URL('./streamClients.ts', import.meta.url));
 
 /** What streamClients.ts prints at the end, per connection. */
 export interface StreamSummary {
-  conns: { error?: string; sent: number; echoed: number; bytes: number; maxGapMs: number; endpoints: string[] }[];
+  conns: { error?: string; endedAt?: number; sent: number; echoed: number; bytes: number; maxGapMs: number; endpoints: string[] }[];
 }
 
 /** streamClients.ts's running totals (with progressMs), summed over its connections. */

@@ -4,6 +4,8 @@
 // state again or an invariant violation. The topologies (test/lab/chaos.ts
 // for L3, test/lab/chaosL2.ts for L2) say what their faults do and what
 // steady means.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import type { Lab } from './Lab.ts';
 import type { LbNode, StreamRun, StreamSummary } from './DatapathLab.ts';
 import { VipProbe } from './FailoverLab.ts';
@@ -17,6 +19,8 @@ export interface FaultRecord<K extends string = string> {
   lossMs: number;
   /** From the fault to steady state again (ms). */
   recoveredMs: number;
+  /** When it was injected (epoch ms). */
+  at: number;
   violation?: string;
 }
 
@@ -26,6 +30,8 @@ export interface ChaosReport<K extends string = string> {
   connections: number;
   /** Connections that failed (reset, closed) during the soak. */
   reset: number;
+  /** The failures by error and the fault before them: `ECONNRESET after drain on lb2 (+3.2 s) ×100`; empty when none. */
+  resets: string[];
   /** Connections whose lines stopped coming back without an error. */
   stalled: number;
   durationMs: number;
@@ -112,6 +118,7 @@ export async function runSoak<K extends string>(s: ChaosSubject<K>, opts: SoakOp
       const target: LbNode = onRouter ? 'lb1' : master && rnd() < 0.7 ? master : rnd() < 0.5 ? 'lb1' : 'lb2';
       await probe.mark();
       const t0 = performance.now();
+      const at = Date.now();
       await s.inject(kind, target);
       let violation: string | undefined;
       try {
@@ -127,6 +134,7 @@ export async function runSoak<K extends string>(s: ChaosSubject<K>, opts: SoakOp
         targetWasMaster: !onRouter && master === target,
         lossMs: Math.round(st.sinceMark?.longestGapMs ?? 0),
         recoveredMs: Math.round(performance.now() - t0),
+        at,
         ...(violation ? { violation } : {}),
       };
       faults.push(rec);
@@ -149,7 +157,44 @@ export async function runSoak<K extends string>(s: ChaosSubject<K>, opts: SoakOp
     violations,
     connections: summary.conns.length,
     reset: summary.conns.filter((c) => c.error).length,
+    resets: describeResets(summary, faults),
     stalled: summary.conns.filter((c) => !c.error && c.echoed < c.sent - 200).length,
     durationMs: Math.round(performance.now() - start),
   };
+}
+
+/** Groups failed connections by error and by the fault injected last before each failed (when it did). */
+export function describeResets(summary: StreamSummary, faults: readonly FaultRecord[]): string[] {
+  const groups = new Map<string, number>();
+  for (const c of summary.conns) {
+    if (!c.error) continue;
+    let where = 'at an unknown time';
+    if (c.endedAt !== undefined) {
+      const f = [...faults].reverse().find((x) => x.at <= c.endedAt!);
+      where = f ? `after ${f.kind} on ${f.target} (+${((c.endedAt - f.at) / 1000).toFixed(1)} s)` : 'before the first fault';
+    }
+    const key = `${c.error} ${where}`;
+    groups.set(key, (groups.get(key) ?? 0) + 1);
+  }
+  return [...groups].map(([k, n]) => `${k} ×${n}`);
+}
+
+/** What an agent log line says about roles, VIPs, sync and the datapath: where a red soak starts looking. */
+const TELLING = /MASTER|BACKUP|FAULT|role|VIP|sync|connection table|drain|datapath|attach|pinned|error|warn/i;
+
+/**
+ * The telling lines of every agent log in the lab (each run of each node,
+ * oldest first), at most `perLog` lines from the end of each: attached to a
+ * failed soak's assertion so CI's output says what the nodes did.
+ */
+export function agentLogExcerpt(lab: Lab, perLog = 25): string {
+  const files = readdirSync(lab.dir)
+    .filter((f) => /^lb\d\.loxilb\.\d+\.log$/.test(f))
+    .sort((a, b) => Number(a.split('.')[2]) - Number(b.split('.')[2]));
+  const out: string[] = [];
+  for (const f of files) {
+    const lines = readFileSync(path.join(lab.dir, f), 'utf8').split('\n').filter((l) => TELLING.test(l));
+    out.push(`--- ${f} (${lines.length} telling lines, last ${Math.min(perLog, lines.length)})`, ...lines.slice(-perLog).map((l) => l.slice(0, 400)));
+  }
+  return out.join('\n');
 }

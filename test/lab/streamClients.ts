@@ -5,7 +5,8 @@
 // Opens `conns` connections (all before any traffic), then each sends a
 // numbered line every `every` ms and expects the echo (l4Echo's stream
 // port answers `<name> <line>`). Prints `established` once all are up, then
-// at the end one JSON line: per connection whether it failed (and how), how
+// at the end one JSON line: per connection whether it failed (and how, and
+// when: epoch ms), how
 // many lines came back, the longest silence between two echoes, and which
 // endpoint answered. With `--progress <ms>` it also prints, every that many
 // ms, `progress {"sent","echoed","bytes"}` summed over the connections
@@ -33,10 +34,13 @@ interface Conn {
   maxGapMs: number;
   endpoints: Set<string>;
   error?: string;
+  /** When it failed or closed (epoch ms, to set beside the faults of a soak). */
+  endedAt?: number;
   closed: boolean;
 }
 
 const all: Conn[] = [];
+const ended = (c: Conn) => (c.endedAt ??= Date.now());
 await Promise.all(
   Array.from({ length: conns }, () => new Promise<void>((resolve) => {
     const sock = net.connect({ host, port });
@@ -61,9 +65,13 @@ await Promise.all(
     });
     sock.on('error', (e: NodeJS.ErrnoException) => {
       c.error ??= e.code ?? e.message;
+      ended(c);
       resolve();
     });
-    sock.on('close', () => (c.closed = true));
+    sock.on('close', () => {
+      c.closed = true;
+      ended(c);
+    });
   })),
 );
 process.stdout.write('established\n');
@@ -97,6 +105,7 @@ const now = performance.now();
 const summary = all.map((c, i) => ({
   i,
   error: c.error ?? (c.closed ? 'CLOSED' : undefined),
+  ...(c.endedAt !== undefined ? { endedAt: c.endedAt } : {}),
   sent: c.sent,
   echoed: c.echoed,
   bytes: c.bytes,
