@@ -9,6 +9,7 @@ set -uo pipefail
 cd "$(dirname "$(readlink -f "$0")")/.."
 runs=${1:-5}
 out_dir=${OUT_DIR:-$(mktemp -d /tmp/suite-under-load.XXXXXX)}
+mkdir -p "$out_dir"
 cores=$(nproc)
 # The hog: a busy loop pinned to the last core, ended by PID on any exit.
 taskset -c $((cores - 1)) sh -c 'while :; do :; done' &
