@@ -30,7 +30,7 @@ export interface ChaosReport<K extends string = string> {
   connections: number;
   /** Connections that failed (reset, closed) during the soak. */
   reset: number;
-  /** The failures by error and the fault before them: `ECONNRESET after drain on lb2 (+3.2 s) ×100`; empty when none. */
+  /** The failures by error and the fault before them: `ECONNRESET after drain on lb2 (+3.2–3.4 s) ×100`; empty when none. */
   resets: string[];
   /** Connections whose lines stopped coming back without an error. */
   stalled: number;
@@ -163,20 +163,26 @@ export async function runSoak<K extends string>(s: ChaosSubject<K>, opts: SoakOp
   };
 }
 
-/** Groups failed connections by error and by the fault injected last before each failed (when it did). */
+/** Groups failed connections by error and by the fault injected last before each failed, with the spread of when (seconds after it). */
 export function describeResets(summary: StreamSummary, faults: readonly FaultRecord[]): string[] {
-  const groups = new Map<string, number>();
+  const groups = new Map<string, { n: number; min: number; max: number }>();
   for (const c of summary.conns) {
     if (!c.error) continue;
-    let where = 'at an unknown time';
-    if (c.endedAt !== undefined) {
-      const f = [...faults].reverse().find((x) => x.at <= c.endedAt!);
-      where = f ? `after ${f.kind} on ${f.target} (+${((c.endedAt - f.at) / 1000).toFixed(1)} s)` : 'before the first fault';
-    }
+    const f = c.endedAt === undefined ? undefined : [...faults].reverse().find((x) => x.at <= c.endedAt!);
+    const where = c.endedAt === undefined ? 'at an unknown time' : f ? `after ${f.kind} on ${f.target}` : 'before the first fault';
     const key = `${c.error} ${where}`;
-    groups.set(key, (groups.get(key) ?? 0) + 1);
+    const after = f && c.endedAt !== undefined ? (c.endedAt - f.at) / 1000 : NaN;
+    const g = groups.get(key) ?? { n: 0, min: after, max: after };
+    g.n++;
+    g.min = Math.min(g.min, after);
+    g.max = Math.max(g.max, after);
+    groups.set(key, g);
   }
-  return [...groups].map(([k, n]) => `${k} ×${n}`);
+  return [...groups].map(([k, g]) => {
+    if (Number.isNaN(g.min)) return `${k} ×${g.n}`;
+    const span = g.min.toFixed(1) === g.max.toFixed(1) ? `+${g.min.toFixed(1)} s` : `+${g.min.toFixed(1)}–${g.max.toFixed(1)} s`;
+    return `${k} (${span}) ×${g.n}`;
+  });
 }
 
 /** What an agent log line says about roles, VIPs, sync and the datapath: where a red soak starts looking. */

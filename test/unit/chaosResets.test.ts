@@ -16,8 +16,8 @@ it('describeResets: groups by error and the fault before, and says when nothing 
   const conn = (error?: string, endedAt?: number) => ({ sent: 1, echoed: 1, bytes: 1, maxGapMs: 1, endpoints: [], ...(error ? { error } : {}), ...(endedAt ? { endedAt } : {}) });
   assert.deepEqual(describeResets({ conns: [conn(), conn()] }, faults), []);
   assert.deepEqual(
-    describeResets({ conns: [conn('ECONNRESET', 23_200), conn('ECONNRESET', 23_200), conn('CLOSED', 12_000), conn('EPIPE', 5_000), conn('ETIMEDOUT')] }, faults),
-    ['ECONNRESET after drain on lb1 (+3.2 s) ×2', 'CLOSED after kill-agent on lb2 (+2.0 s) ×1', 'EPIPE before the first fault ×1', 'ETIMEDOUT at an unknown time ×1'],
+    describeResets({ conns: [conn('ECONNRESET', 23_200), conn('ECONNRESET', 23_400), conn('ECONNRESET', 23_210), conn('CLOSED', 12_000), conn('EPIPE', 5_000), conn('ETIMEDOUT')] }, faults),
+    ['ECONNRESET after drain on lb1 (+3.2–3.4 s) ×3', 'CLOSED after kill-agent on lb2 (+2.0 s) ×1', 'EPIPE before the first fault ×1', 'ETIMEDOUT at an unknown time ×1'],
   );
 });
 
