@@ -207,21 +207,26 @@ describe('periodic sender (native timer thread)', () => {
     s.close();
   });
 
-  test('Detect Mult 1: 75-90 % of the interval', async (t) => {
-    const s = await openSender();
-    const disc = 0x1002;
-    s.setPeriodic(upPacket({ myDiscriminator: disc, detectMult: 1 }), 10_000, 1);
-    await sleep(500);
-    s.close();
+  test('Detect Mult 1: 75-90 % of the interval, against a Detect Mult 3 sender beside it', async (t) => {
+    // Late wake-ups lengthen gaps on a loaded machine (the next packet counts
+    // from the real departure), so the cap at 90 % is told from 75-100 %
+    // against a Detect Mult 3 sender running at the same time, under the
+    // same load: their 90th percentiles are 8.85 and 9.75 ms when on time.
+    const one = await openSender();
+    const three = await openSender();
+    one.setPeriodic(upPacket({ myDiscriminator: 0x1002, detectMult: 1 }), 10_000, 1);
+    three.setPeriodic(upPacket({ myDiscriminator: 0x1012, detectMult: 3 }), 10_000, 3);
+    await sleep(1000);
+    one.close();
+    three.close();
     await sleep(50);
-    const gaps = gapsOf(timesOf(disc));
-    t.diagnostic(`10 ms x 1 gaps: ${fmt(gaps)}`);
-    assert.ok(gaps.length >= 35 && gaps.length <= 70, fmt(gaps));
-    assertGaps(gaps, 7.5, 10, '75-90 % of 10 ms');
-    // 75-90 %: median 8.25 ms (75-100 % would give 8.75); the median shrugs off the few late wake-ups of a loaded machine.
-    const q1 = [...gaps].sort((a, b) => a - b)[Math.floor(gaps.length / 4)]!;
-    assert.ok(q1 < 8.3, `first quartile ${q1.toFixed(2)} ms: ${fmt(gaps)}`);
-    assert.ok(median(gaps) < 8.9, `median ${median(gaps).toFixed(2)} ms: ${fmt(gaps)}`);
+    const g1 = gapsOf(timesOf(0x1002));
+    const g3 = gapsOf(timesOf(0x1012));
+    const p90 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length * 0.9)]!;
+    t.diagnostic(`10 ms x 1 gaps: ${fmt(g1)}, p90 ${p90(g1).toFixed(2)}; x 3 beside it: ${fmt(g3)}, p90 ${p90(g3).toFixed(2)}`);
+    assert.ok(g1.length >= 70 && g1.length <= 140, fmt(g1));
+    assertGaps(g1, 7.5, 10, '75-90 % of 10 ms');
+    assert.ok(p90(g1) < p90(g3) - 0.4, `Detect Mult 1's 90th percentile ${p90(g1).toFixed(2)} ms is not below Detect Mult 3's ${p90(g3).toFixed(2)} by the 90 % cap: ${fmt(g1)} vs ${fmt(g3)}`);
   });
 
   test('keeps the rate while the JS thread is blocked for 200 ms', async (t) => {
