@@ -150,6 +150,8 @@ export class ConfigStore {
   }
 
   async appendRuleOps(ops: readonly RuleOp[]): Promise<void> {
+    // An empty batch wrote a bare newline: an empty line a reader cannot tell from a change cut out of the journal.
+    if (ops.length === 0) return;
     const text = ops.map((o) => encodeJournalLine(KINDS.journal, JSON.stringify(o.rule ? { set: o.rule } : { del: o.key }))).join('\n') + '\n';
     // O_DSYNC: acknowledged means on disk; every request in this group commit waits for it.
     await this.withJournal((fh) => fh.write(text));

@@ -73,6 +73,18 @@ test('random bytes on the last complete journal line are an error, not a silentl
   assert.match(loadError(dir), /lbconfig\.journal line 2: checksum mismatch/);
 });
 
+test('an empty batch writes nothing to the journal (a bare newline would read as a change cut out)', async () => {
+  const dir = freshDir();
+  await savedRules(dir, [rule('10.0.0.1', 80)]);
+  const p = file(dir, 'lbconfig.journal');
+  const before = fs.readFileSync(p, 'utf8');
+  const store = new ConfigStore(dir);
+  const s = store.load();
+  await new RuleStore(store, s.rules, s.journalRecords).save([]);
+  await store.close();
+  assert.equal(fs.readFileSync(p, 'utf8'), before);
+});
+
 test('a byte changed in a snapshot record (an endpoint address) is caught by its checksum', async () => {
   const dir = freshDir();
   const store = new ConfigStore(dir);
