@@ -1,7 +1,7 @@
 // Our BFD (BfdManager on the native transport the agent runs, periodic
 // transmission and arrival times offloaded to its thread, in a child
-// process) against BIRD 2's BFD in network namespaces. The two nodes share four switches: eth0
-// carries the plain IPv4 and IPv6 sessions, eth1 keyed SHA1 (one session with
+// process) against BIRD 2's BFD in network namespaces. The two nodes share
+// four switches: eth0 carries the plain IPv4 and IPv6 sessions, eth1 keyed SHA1 (one session with
 // the right key, one with a wrong key), eth2 meticulous keyed SHA1, eth3 the
 // 10 ms session. BIRD runs sessions of its own (`neighbor` lines in `protocol
 // bfd`), no BGP involved.
@@ -178,14 +178,13 @@ describe('BFD interop with BIRD 2', { timeout: 120_000 }, () => {
       .split('\n')
       .filter((l) => l.includes(`Session to ${FAST.ours} changed state`));
     note(`10ms x3 for 10 s: ${flaps.length} state changes on our side, ${birdFlaps.length} in BIRD's log`);
-    // How well each side kept time: a flap with our tx on time and a long rx gap was the peer's silence.
-    const timing = ((await peer.request('list')) as { remoteIp: string; timing?: unknown }[]).find((s) => s.remoteIp === FAST.bird)?.timing;
-    assert.deepEqual(flaps, [], `no state change on our side in 10 s (our timing ${JSON.stringify(timing)}; BIRD: ${birdFlaps.join(' | ')})`);
-    assert.deepEqual(birdFlaps, [], 'no state change on BIRD\'s side in 10 s');
-    assert.equal((await birdState(FAST.ours))?.state, 'Up');
-    const fast = ((await peer.request('list')) as { remoteIp: string; counters: { rx: number; tx: number } }[]).find(
+    const fast = ((await peer.request('list')) as { remoteIp: string; counters: { rx: number; tx: number }; timing: unknown }[]).find(
       (s) => s.remoteIp === FAST.bird,
     )!;
+    // How well each side kept time: a flap with our tx on time and a long rx gap was the peer's silence.
+    assert.deepEqual(flaps, [], `no state change on our side in 10 s (our timing ${JSON.stringify(fast.timing)}; BIRD: ${birdFlaps.join(' | ')})`);
+    assert.deepEqual(birdFlaps, [], 'no state change on BIRD\'s side in 10 s');
+    assert.equal((await birdState(FAST.ours))?.state, 'Up');
     note(`10ms x3: ${fast.counters.tx} packets sent, ${fast.counters.rx} received so far`);
 
     const deleting = peer.request('delete', { instance: 'fast', remoteIp: FAST.bird });

@@ -6,9 +6,8 @@
 // numbered line every `every` ms and expects the echo (l4Echo's stream
 // port answers `<name> <line>`). Prints `established` once all are up, then
 // at the end one JSON line: per connection whether it failed (and how, and
-// when: epoch ms), how
-// many lines came back, the longest silence between two echoes, and which
-// endpoint answered. With `--progress <ms>` it also prints, every that many
+// when: epoch ms), how many lines came back, the longest silence between two
+// echoes, and which endpoint answered. With `--progress <ms>` it also prints, every that many
 // ms, `progress {"sent","echoed","bytes"}` summed over the connections
 // (bytes: echo bytes received), so a watcher sees traffic as it flows.
 import net from 'node:net';
