@@ -27,8 +27,11 @@
 //   commit's one write returns only once it is on disk, before any request
 //   in it is answered (one trip to the thread pool, not a write and then an
 //   fdatasync).
-// Files from before checksums (version 1) are loaded once, validated the
-// same way, and rewritten in the new format at once.
+// Each journal line carries its change's sequence number, so a line removed,
+// repeated or cut out is an error too, not a rule silently come back.
+// Files from before checksums (version 1) and journals from before sequence
+// numbers (version 2) are loaded once, validated the same way, and rewritten
+// in the current format at once.
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import path from 'node:path';
@@ -45,7 +48,7 @@ import type { EndpointHostRecord } from '../lb/EndpointHosts.ts';
 import { isPlainObject } from '../util/caseInsensitive.ts';
 import { errorMessage } from '../util/errors.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
-import { RecordError, decodeJournal, decodeRecordFile, encodeJournalLine, encodeRecordFile, type DecodedRecord } from './recordFile.ts';
+import { JOURNAL_VERSION, RecordError, decodeJournal, decodeRecordFile, encodeJournalLine, encodeRecordFile, type DecodedRecord } from './recordFile.ts';
 
 /** The node's whole desired state as saved: what NodeState.snapshot() gives and saveSnapshot() writes. */
 export interface NodeSnapshot {
@@ -88,6 +91,8 @@ interface Loaded<T> {
 
 export class ConfigStore {
   private journal?: fsp.FileHandle;
+  /** The next journal line's sequence number; unknown (undefined) until loaded, compacted, or read back after a failed append. */
+  private nextSeq?: number;
   /** Temporary files are unique per write: a synchronous save may run while an asynchronous one is in flight. */
   private tmpSeq = 0;
   private readonly quarantine: boolean;
@@ -132,7 +137,7 @@ export class ConfigStore {
       journalRecords: rules.journalRecords,
     };
     if (rewrite) {
-      this.log.warn({ dir: this.dir }, 'saved config rewritten with checksums (migrated, or bad records moved aside)');
+      this.log.warn({ dir: this.dir }, 'saved config rewritten in the current format (migrated, or bad records moved aside)');
       this.saveSnapshot(state);
       state.journalRecords = 0;
     }
@@ -152,17 +157,40 @@ export class ConfigStore {
   async appendRuleOps(ops: readonly RuleOp[]): Promise<void> {
     // An empty batch wrote a bare newline: an empty line a reader cannot tell from a change cut out of the journal.
     if (ops.length === 0) return;
-    const text = ops.map((o) => encodeJournalLine(KINDS.journal, JSON.stringify(o.rule ? { set: o.rule } : { del: o.key }))).join('\n') + '\n';
-    // O_DSYNC: acknowledged means on disk; every request in this group commit waits for it.
-    await this.withJournal((fh) => fh.write(text));
+    await this.withJournal(async (fh) => {
+      const first = this.nextSeq ?? this.journalEnd();
+      const text = ops.map((o, i) => encodeJournalLine(KINDS.journal, first + i, JSON.stringify(o.rule ? { set: o.rule } : { del: o.key }))).join('\n') + '\n';
+      // Unknown until this write is known whole: a partial one leaves a torn line the next load cuts off.
+      this.nextSeq = undefined;
+      // O_DSYNC: acknowledged means on disk; every request in this group commit waits for it.
+      await fh.write(text);
+      this.nextSeq = first + ops.length;
+    });
+  }
+
+  /**
+   * The sequence number after the journal's last line, read from the file
+   * (no load() before, or the last append failed). Only a current-format
+   * journal with nothing torn is appended to: anything else needs a
+   * compaction first, which RuleStore does after a failed write.
+   */
+  private journalEnd(): number {
+    const p = this.path(FILES.journal);
+    const buf = fs.readFileSync(p);
+    if (buf.length === 0) return 1;
+    const j = decodeJournal(KINDS.journal, buf, p);
+    if (j.version !== JOURNAL_VERSION || j.tornBytes > 0) throw new Error(`${p}: ${j.tornBytes > 0 ? 'ends in a torn line' : `is a version ${j.version} journal`}; not appending before a compaction`);
+    return j.lastSeq + 1;
   }
 
   /** A new snapshot of the whole table, then an empty journal. */
   async compactRules(rules: LbRule[]): Promise<void> {
     await this.writeAsync(FILES.rules, encodeRecordFile(KINDS.rules, rules));
     await this.withJournal(async (fh) => {
+      this.nextSeq = undefined;
       await fh.truncate(0);
       await fh.datasync();
+      this.nextSeq = 1;
     });
   }
 
@@ -292,14 +320,16 @@ export class ConfigStore {
       if (err instanceof RecordError) this.reject(err);
       throw err;
     }
-    if (journal.version === 1) rewrite = true;
+    // Older journals are read as they were written, then rewritten (a snapshot and an empty journal).
+    if (journal.version !== JOURNAL_VERSION) rewrite = true;
+    this.nextSeq = journal.lastSeq + 1;
     if (journal.tornBytes > 0) {
       // A crash mid-append: that change was never acknowledged. Cut it off,
       // or the next append would be glued to it.
       this.log.info({ file: p, bytes: journal.tornBytes }, 'cut off a torn last journal line (a crash mid-append)');
       fs.truncateSync(p, journal.validBytes);
     }
-    if (!snap.exists && journal.version === 2 && journal.records.length > 0) {
+    if (!snap.exists && journal.version !== 1 && journal.records.length > 0) {
       const why = `the snapshot ${this.path(FILES.rules)} is missing while the journal holds ${journal.records.length} change(s) made after it: restore it (the rules in it would be lost)`;
       if (!this.quarantine) throw new RecordError(this.path(FILES.rules), 1, why);
       this.log.warn({ file: this.path(FILES.rules) }, `${why}; --config-quarantine: starting from the journal alone`);
@@ -334,7 +364,7 @@ export class ConfigStore {
       fs.appendFileSync(`${err.file}.rejected`, fs.readFileSync(err.file));
       fs.appendFileSync(`${err.file}.rejected`, '\n');
     } else {
-      fs.appendFileSync(`${err.file}.rejected`, `${entry}${err.text ?? ''}\n`);
+      fs.appendFileSync(`${err.file}.rejected`, err.text === undefined ? entry : `${entry}${err.text}\n`);
     }
   }
 
@@ -368,14 +398,17 @@ export class ConfigStore {
 
   private truncateJournalSync(): void {
     const p = this.path(FILES.journal);
-    if (!fs.existsSync(p)) return;
-    const fd = fs.openSync(p, 'r+');
-    try {
-      fs.ftruncateSync(fd, 0);
-      fs.fdatasyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
+    this.nextSeq = undefined;
+    if (fs.existsSync(p)) {
+      const fd = fs.openSync(p, 'r+');
+      try {
+        fs.ftruncateSync(fd, 0);
+        fs.fdatasyncSync(fd);
+      } finally {
+        fs.closeSync(fd);
+      }
     }
+    this.nextSeq = 1;
   }
 
   /** temp file, fsync, rename, fsync the directory: after a crash the old or the new file, whole. */

@@ -5,26 +5,33 @@
 // A snapshot (lbconfig.json, ciconfig.json, ...) is still one JSON document:
 //
 //   {"format":"loxilb-ts/records","version":2,"kind":"lbconfig","records":[
-//   {"sum":"<16 hex>","data":{...}},
-//   {"sum":"<16 hex>","data":{...}}
+//   {"sum":"<8 hex>","data":{...}},
+//   {"sum":"<8 hex>","data":{...}}
 //   ],"count":2}
 //
-// and the journal (lbconfig.journal) is one change per line:
+// and the journal (lbconfig.journal, version 3) is one change per line, each
+// with its sequence number (1, 2, 3, ... since the last compaction):
 //
-//   <16 hex> {"set":{...}}
-//   <16 hex> {"del":"<rule key>"}
+//   <8 hex> 1 {"set":{...}}
+//   <8 hex> 2 {"del":"<rule key>"}
 //
-// The checksum is SHA-256, truncated to 64 bits, over the kind and the
-// record's JSON text exactly as written. A journal's bytes after its last
+// The checksum is CRC-32 over the kind and the text after it exactly as
+// written (sequence number and JSON). A journal's bytes after its last
 // newline are a torn append (a crash mid-write, never acknowledged): they are
 // reported as such and cut off. Anything else that does not verify is an
-// error. Files without checksums (version 1: plain JSON, journal lines that
-// are bare JSON objects) are recognised so they can be loaded once and
-// rewritten.
+// error, and so is a break in the sequence: a line removed whole, two lines
+// swapped or one repeated, an empty line (a change cut out with its newline
+// kept). Only lines removed from the very end cannot be told from changes
+// never written. Older files are recognised so they can be loaded once and
+// rewritten: version 1 (plain JSON, journal lines that are bare JSON
+// objects) and the version 2 journal (checksum, no sequence number; its
+// writer could leave empty lines, which it skips).
 import { crc32 } from 'node:zlib';
 
 export const RECORD_FORMAT = 'loxilb-ts/records';
 export const RECORD_VERSION = 2;
+/** The journal's own version: 3 added the sequence number. */
+export const JOURNAL_VERSION = 3;
 const SUM_LEN = 8;
 const SUM_RE = /^[0-9a-f]{8}$/;
 
@@ -138,15 +145,18 @@ function decodeRecordLine(kind: string, line: string, file: string, n: number): 
   }
 }
 
-/** One journal line (without its newline) for a change given as JSON text. */
-export function encodeJournalLine(kind: string, json: string): string {
-  return `${recordSum(kind, json)} ${json}`;
+/** One journal line (without its newline): change number `seq` (from 1 after each compaction), given as JSON text. */
+export function encodeJournalLine(kind: string, seq: number, json: string): string {
+  const body = `${seq} ${json}`;
+  return `${recordSum(kind, body)} ${body}`;
 }
 
 export interface DecodedJournal {
   records: DecodedRecord[];
-  /** 1 for a journal of bare JSON lines (no checksums), 2 otherwise. */
-  version: 1 | 2;
+  /** 1: bare JSON lines; 2: checksums; 3: checksums and sequence numbers. */
+  version: 1 | 2 | 3;
+  /** Sequence number of the last change read (version 3; 0 for none). */
+  lastSeq: number;
   /** Byte length of the complete, valid part: anything after it was torn (a crash mid-append). */
   validBytes: number;
   /** Bytes cut off as a torn append. */
@@ -155,9 +165,10 @@ export interface DecodedJournal {
 
 /**
  * Reads a journal. Every complete line (ending in a newline) must verify;
- * the bytes after the last newline are a torn append. A version 1 journal
- * (bare JSON lines) keeps its old rule: a last line that does not parse is
- * torn, any other bad line is an error.
+ * the bytes after the last newline are a torn append. The first line that is
+ * not empty says the version: `<sum> <digit>` is 3, `<sum> {` is 2 (read as
+ * it was written, empty lines skipped), a bare JSON change is 1 (a last
+ * line that does not parse is torn, any other bad line is an error).
  */
 export function decodeJournal(kind: string, buf: Buffer, file: string, onBad?: (err: RecordError) => void): DecodedJournal {
   const lastNl = buf.lastIndexOf(0x0a);
@@ -166,15 +177,37 @@ export function decodeJournal(kind: string, buf: Buffer, file: string, onBad?: (
   const lines = completeBytes === 0 ? [] : text.slice(0, -1).split('\n');
   const first = lines.find((l) => l !== '');
   if (first !== undefined && isLegacyChange(first)) return decodeLegacyJournal(buf, file, onBad);
+  const version = first !== undefined && first[SUM_LEN] === ' ' && first[SUM_LEN + 1] === '{' ? 2 : 3;
   const records: DecodedRecord[] = [];
+  let lastSeq = 0;
+  /** The previous line was reported bad: a gap right after it is the same damage, not news. */
+  let afterBad = false;
   lines.forEach((line, k) => {
     const n = k + 1;
-    if (line === '') return;
     try {
+      if (line === '') {
+        if (version === 2) return;
+        throw new RecordError(file, n, 'empty line: a change was cut out, or the file damaged');
+      }
       const sum = line.slice(0, SUM_LEN);
-      if (line[SUM_LEN] !== ' ' || !SUM_RE.test(sum)) throw new RecordError(file, n, 'not a journal line (<checksum> <change>)', line);
-      const json = line.slice(SUM_LEN + 1);
-      if (recordSum(kind, json) !== sum) throw new RecordError(file, n, 'checksum mismatch: the change was altered or damaged', line);
+      if (line[SUM_LEN] !== ' ' || !SUM_RE.test(sum)) throw new RecordError(file, n, `not a journal line (<checksum> ${version === 3 ? '<number> ' : ''}<change>)`, line);
+      const body = line.slice(SUM_LEN + 1);
+      if (recordSum(kind, body) !== sum) throw new RecordError(file, n, 'checksum mismatch: the change was altered or damaged', line);
+      let json = body;
+      if (version === 3) {
+        const m = /^([1-9][0-9]{0,15}) /.exec(body);
+        if (!m) throw new RecordError(file, n, 'not a journal line (<checksum> <number> <change>): the number is missing', line);
+        const seq = Number(m[1]);
+        if (seq !== lastSeq + 1 && !afterBad) {
+          const what = seq <= lastSeq ? `change ${seq} again after change ${lastSeq} (a line repeated or lines swapped)` : `change ${seq} follows change ${lastSeq}: ${seq - lastSeq - 1} change(s) missing before it (a line removed, or lines out of order)`;
+          const gap = new RecordError(file, n, what);
+          if (!onBad) throw gap;
+          // The line itself verified: with quarantine the gap is reported (nothing to set aside) and the line used.
+          onBad(gap);
+        }
+        lastSeq = seq;
+        json = body.slice(m[0].length);
+      }
       let data: unknown;
       try {
         data = JSON.parse(json);
@@ -182,12 +215,14 @@ export function decodeJournal(kind: string, buf: Buffer, file: string, onBad?: (
         throw new RecordError(file, n, `change is not valid JSON (${(err as Error).message})`, line);
       }
       records.push({ line: n, data });
+      afterBad = false;
     } catch (err) {
       if (!onBad || !(err instanceof RecordError)) throw err;
       onBad(err);
+      afterBad = true;
     }
   });
-  return { records, version: 2, validBytes: completeBytes, tornBytes: buf.length - completeBytes };
+  return { records, version, lastSeq, validBytes: completeBytes, tornBytes: buf.length - completeBytes };
 }
 
 /** A version 1 journal line: a bare JSON change. (A damaged version 2 line that happens to start with "{" does not parse.) */
@@ -212,7 +247,7 @@ function decodeLegacyJournal(buf: Buffer, file: string, onBad?: (err: RecordErro
       continue;
     }
     // A checksummed line here means the first line was damaged, not an old journal: never a torn tail.
-    if (/^[0-9a-f]{16} /.test(line)) {
+    if (/^[0-9a-f]{8} /.test(line)) {
       const bad = new RecordError(file, i + 1, 'a checksummed line after a line without checksum: the first line was damaged', line);
       if (!onBad) throw bad;
       onBad(bad);
@@ -234,7 +269,7 @@ function decodeLegacyJournal(buf: Buffer, file: string, onBad?: (err: RecordErro
     records.push({ line: i + 1, data });
     validBytes += Buffer.byteLength(line) + (i < lines.length - 1 ? 1 : 0);
   }
-  return { records, version: 1, validBytes, tornBytes: buf.length - validBytes };
+  return { records, version: 1, lastSeq: 0, validBytes, tornBytes: buf.length - validBytes };
 }
 
 /** Best guess at the line a JSON.parse error points into (V8 says "at position N"). */

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ConfigStore, RuleStore, type RuleOp } from '../../src/agent/ConfigStore.ts';
-import { encodeJournalLine } from '../../src/agent/recordFile.ts';
+import { encodeJournalLine, recordSum } from '../../src/agent/recordFile.ts';
 import { ruleKey, type LbRule } from '../../src/lb/LbRule.ts';
 import { parseLbRule } from '../../src/lb/validateLbRule.ts';
 
@@ -30,8 +30,8 @@ function rule(externalIP: string, port: number, endpoints: { endpointIP: string;
 }
 const set = (r: LbRule): RuleOp => ({ key: ruleKey(r.serviceArguments), rule: r });
 
-/** A journal line with a correct checksum around any change: what a tamperer (or a buggy writer) could produce. */
-const signedLine = (change: unknown) => `${encodeJournalLine('lbconfig-journal', JSON.stringify(change))}\n`;
+/** Journal line number `seq` with a correct checksum around any change: what a tamperer (or a buggy writer) could produce. */
+const signedLine = (change: unknown, seq: number) => `${encodeJournalLine('lbconfig-journal', seq, JSON.stringify(change))}\n`;
 
 function loadError(dir: string): string {
   try {
@@ -55,7 +55,7 @@ test('a checksummed journal record that fails validation ("endpoints": null, add
   ] as const) {
     const dir = freshDir();
     await savedRules(dir, [rule('10.0.0.1', 80)]);
-    fs.appendFileSync(file(dir, 'lbconfig.journal'), signedLine({ set: bad }));
+    fs.appendFileSync(file(dir, 'lbconfig.journal'), signedLine({ set: bad }, 2));
     const msg = loadError(dir);
     assert.match(msg, new RegExp(`saved config ${file(dir, 'lbconfig.journal').replace(/[.]/g, '\\.')} line 2: invalid `));
     assert.match(msg, field);
@@ -83,6 +83,80 @@ test('an empty batch writes nothing to the journal (a bare newline would read as
   await new RuleStore(store, s.rules, s.journalRecords).save([]);
   await store.close();
   assert.equal(fs.readFileSync(p, 'utf8'), before);
+});
+
+/** A journal of four changes (one per batch: 10.0.0.1-10.0.0.3 set, then 10.0.0.1 deleted), as its lines. */
+async function fourChanges(dir: string): Promise<string[]> {
+  const store = new ConfigStore(dir);
+  const rs = new RuleStore(store, []);
+  for (const ip of ['10.0.0.1', '10.0.0.2', '10.0.0.3']) await rs.save([set(rule(ip, 80))]);
+  await rs.save([{ key: ruleKey(rule('10.0.0.1', 80).serviceArguments) }]);
+  await store.close();
+  const lines = fs.readFileSync(file(dir, 'lbconfig.journal'), 'utf8').split('\n');
+  assert.equal(lines.pop(), '');
+  return lines;
+}
+
+test('journal lines removed whole, repeated, swapped or cut out (newline kept) are errors naming the line, not a deleted rule come back', async () => {
+  const dir = freshDir();
+  const lines = await fourChanges(dir);
+  const p = file(dir, 'lbconfig.journal');
+  const ips = () => new ConfigStore(dir).load().rules.map((r) => r.serviceArguments.externalIP).sort();
+  assert.deepEqual(ips(), ['10.0.0.2', '10.0.0.3']);
+  const cases: [string[], RegExp][] = [
+    [[lines[0]!, lines[2]!, lines[3]!], /line 2: change 3 follows change 1: 1 change\(s\) missing/],
+    [[lines[0]!, lines[1]!, lines[2]!], /^$/], // the last line removed whole: indistinguishable from a change never written
+    [[lines[0]!, lines[1]!, lines[1]!, lines[2]!, lines[3]!], /line 3: change 2 again after change 2/],
+    [[lines[0]!, lines[2]!, lines[1]!, lines[3]!], /line 2: change 3 follows change 1/],
+    [[lines[0]!, lines[1]!, lines[2]!, '', ''], /line 4: empty line: a change was cut out/],
+    [['', lines[1]!, lines[2]!, lines[3]!], /line 1: empty line/],
+    [[lines[1]!, lines[2]!, lines[3]!], /line 1: change 2 follows change 0/],
+  ];
+  for (const [kept, want] of cases) {
+    fs.writeFileSync(p, `${kept.join('\n')}\n`);
+    if (want.source === '^$') {
+      assert.deepEqual(ips(), ['10.0.0.1', '10.0.0.2', '10.0.0.3']);
+      continue;
+    }
+    assert.match(loadError(dir), new RegExp(`lbconfig\\.journal ${want.source}`), kept.map((l) => l.slice(9, 11)).join('|'));
+  }
+  // With quarantine a gap is reported in <file>.rejected (nothing to set aside) and the lines that verified are used.
+  fs.writeFileSync(p, `${[lines[0], lines[2], lines[3]].join('\n')}\n`);
+  assert.deepEqual(new ConfigStore(dir, { quarantine: true }).load().rules.map((r) => r.serviceArguments.externalIP).sort(), ['10.0.0.3']);
+  assert.match(fs.readFileSync(`${p}.rejected`, 'utf8'), /line 2: change 3 follows change 1/);
+  assert.deepEqual(ips(), ['10.0.0.3']);
+});
+
+test('a version 2 journal (checksums, no sequence numbers, an empty line from its empty-batch writer) loads as written and is rewritten; appending then numbers from 1', async () => {
+  const dir = freshDir();
+  const store = new ConfigStore(dir);
+  await store.compactRules([rule('10.0.0.1', 80)]);
+  const v2 = (change: unknown) => {
+    const json = JSON.stringify(change);
+    return `${recordSum('lbconfig-journal', json)} ${json}\n`;
+  };
+  const p = file(dir, 'lbconfig.journal');
+  fs.writeFileSync(p, `${v2({ set: rule('10.0.0.2', 80) })}\n${v2({ del: ruleKey(rule('10.0.0.1', 80).serviceArguments) })}`);
+  const s = new ConfigStore(dir).load();
+  assert.deepEqual(s.rules.map((r) => r.serviceArguments.externalIP), ['10.0.0.2']);
+  assert.equal(fs.readFileSync(p, 'utf8'), '');
+  const again = new ConfigStore(dir);
+  const rs = new RuleStore(again, again.load().rules);
+  await rs.save([set(rule('10.0.0.3', 80)), set(rule('10.0.0.4', 80))]);
+  await again.close();
+  assert.deepEqual(fs.readFileSync(p, 'utf8').split('\n').slice(0, 2).map((l) => l.split(' ')[1]), ['1', '2']);
+  assert.deepEqual(new ConfigStore(dir).load().rules.map((r) => r.serviceArguments.externalIP).sort(), ['10.0.0.2', '10.0.0.3', '10.0.0.4']);
+});
+
+test('a store that did not load (or whose append failed) continues the sequence from the file, and will not append to a torn or old journal', async () => {
+  const dir = freshDir();
+  await savedRules(dir, [rule('10.0.0.1', 80)]);
+  await savedRules(dir, [rule('10.0.0.2', 80)]);
+  const p = file(dir, 'lbconfig.journal');
+  assert.deepEqual(fs.readFileSync(p, 'utf8').split('\n').slice(0, 2).map((l) => l.split(' ')[1]), ['1', '2']);
+  assert.deepEqual(new ConfigStore(dir).load().rules.map((r) => r.serviceArguments.externalIP).sort(), ['10.0.0.1', '10.0.0.2']);
+  fs.appendFileSync(p, signedLine({ set: rule('10.0.0.3', 80) }, 3).slice(0, 30));
+  await assert.rejects(savedRules(dir, [rule('10.0.0.4', 80)]), /ends in a torn line; not appending before a compaction/);
 });
 
 test('a byte changed in a snapshot record (an endpoint address) is caught by its checksum', async () => {
@@ -117,7 +191,7 @@ test('a torn last line (no newline: a crash mid-append) is still cut off silentl
   const dir = freshDir();
   await savedRules(dir, [rule('10.0.0.1', 80)]);
   const p = file(dir, 'lbconfig.journal');
-  fs.appendFileSync(p, signedLine({ set: rule('10.0.0.2', 80) }).slice(0, 40));
+  fs.appendFileSync(p, signedLine({ set: rule('10.0.0.2', 80) }, 2).slice(0, 40));
   const store = new ConfigStore(dir);
   const s = store.load();
   assert.deepEqual(s.rules.map((r) => r.serviceArguments.externalIP), ['10.0.0.1']);
@@ -183,9 +257,9 @@ test('quarantine: bad records are moved to <file>.rejected with a warning, the r
   const dir = freshDir();
   await savedRules(dir, [rule('10.0.0.1', 80)]);
   const p = file(dir, 'lbconfig.journal');
-  fs.appendFileSync(p, signedLine({ set: { serviceArguments: { externalIP: '999.0.4.51', port: 80, protocol: 'tcp' }, endpoints: [] } }));
+  fs.appendFileSync(p, signedLine({ set: { serviceArguments: { externalIP: '999.0.4.51', port: 80, protocol: 'tcp' }, endpoints: [] } }, 2));
   fs.appendFileSync(p, 'garbage that is no journal line\n');
-  fs.appendFileSync(p, signedLine({ set: rule('10.0.0.3', 80) }));
+  fs.appendFileSync(p, signedLine({ set: rule('10.0.0.3', 80) }, 3));
   const warnings: string[] = [];
   const log = { warn: (_o: unknown, m: string) => warnings.push(m), info: () => undefined } as never;
   const s = new ConfigStore(dir, { quarantine: true, log }).load();
