@@ -2,12 +2,12 @@
 // reconciler hears every NodeEvent, can be told the outside may have
 // forgotten what it did (resync), says when it has caught up (whenIdle), and
 // stops in two phases: quiesce() (synchronous: no new work, no timers) for
-// all of them first, then stop() one after the other.
+// all of them first, then stop() one after the other (STOP_ORDER).
 //
 // Which reconcilers run is the mode (see nodeReconcilers.ts): an LB node has
 // a datapath, HA and sync; --bgp/--peer add BGP. The registry keeps them in
-// one declared order, whatever order they were registered in: events,
-// settling and stopping all follow it.
+// one declared order, whatever order they were registered in: events and
+// settling follow it, stopping differs in one place (STOP_ORDER).
 import type { NodeEvent } from './NodeState.ts';
 
 export interface Reconciler {
@@ -27,12 +27,22 @@ export interface Reconciler {
 /**
  * The declared order. Events reach the VIP table before BGP reads it; the
  * neighbour's BFD session ends before gobgpd drops the neighbour; connection
- * sync stops before the datapath whose table it fills; the datapath closes
- * before HA hands the VIPs back; BFD peers get AdminDown and the API closes
- * before gobgpd, which it still asks for neighbour state, is stopped.
+ * sync stops before the datapath whose table it fills; BFD peers get
+ * AdminDown and the API closes before gobgpd, which it still asks for
+ * neighbour state, is stopped.
  */
 export const RECONCILER_ORDER = ['role-log', 'vips', 'probes', 'sync', 'datapath', 'ha', 'neighbor-bfd', 'bfd', 'api', 'bgp'] as const;
 export type ReconcilerName = (typeof RECONCILER_ORDER)[number];
+
+/**
+ * Stopping follows the declared order but for one swap: HA gives its VIP
+ * addresses back before the datapath closes. The other way round, a node
+ * stopping while it holds a VIP (a lone MASTER, or a stop that is no drain)
+ * had a moment when its kernel owned the VIP with no datapath in front, and
+ * a packet arriving then got a RST from the kernel instead of being
+ * forwarded (or, after the address went, dropped).
+ */
+export const STOP_ORDER: readonly ReconcilerName[] = RECONCILER_ORDER.map((n) => (n === 'datapath' ? 'ha' : n === 'ha' ? 'datapath' : n));
 
 export class ReconcilerRegistry {
   private list: Reconciler[] = [];
@@ -68,7 +78,7 @@ export class ReconcilerRegistry {
   }
 
   async stop(): Promise<void> {
-    const list = this.list;
+    const list = [...this.list].sort((a, b) => STOP_ORDER.indexOf(a.name) - STOP_ORDER.indexOf(b.name));
     for (const r of list) r.quiesce?.();
     for (const r of list) await r.stop?.();
   }

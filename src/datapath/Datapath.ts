@@ -188,5 +188,6 @@ export class Datapath {
     for (const t of this.timers) t.stop();
     this.links.detachAll();
     this.dp.close();
+    this.log.info('datapath detached');
   }
 }

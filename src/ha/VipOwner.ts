@@ -249,7 +249,14 @@ export class VipOwner {
   /** Gives every VIP back (a planned stop: the peer takes over). */
   async close(): Promise<void> {
     this.loop.close();
-    for (const [addr, ifname] of this.owned) await this.driver.del(ifname, addr).catch(() => undefined);
+    for (const [addr, ifname] of this.owned) {
+      try {
+        await this.driver.del(ifname, addr);
+        this.log.info({ vip: addr, dev: ifname }, 'VIP released (stopping)');
+      } catch (err) {
+        this.log.warn({ vip: addr, dev: ifname, err: (err as Error).message }, 'could not release the VIP while stopping; the next start will');
+      }
+    }
     this.owned.clear();
   }
 

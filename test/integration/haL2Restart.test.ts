@@ -8,7 +8,8 @@
 // (gratuitous ARP) on the strength of the role it had before the kill,
 // which would move the client and the endpoints to a node that then drops
 // the address. Checked with arping from the client and a capture of every
-// ARP frame the client sees.
+// ARP frame the client sees. A lone MASTER that stops gives the VIP back
+// before its datapath detaches.
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -18,6 +19,7 @@ import type { LbNode } from '../lab/DatapathLab.ts';
 import { mountTestBpffs, type TestBpffs } from '../lab/bpffs.ts';
 import { PacketCapture } from '../lab/PacketCapture.ts';
 import { waitFor } from '../lab/wait.ts';
+import { startAgentProcess } from '../lab/agentProcess.ts';
 
 const other = (lb: LbNode): LbNode => (lb === 'lb1' ? 'lb2' : 'lb1');
 
@@ -121,5 +123,29 @@ describe('L2 HA: a restarted agent reconciles the VIP address and answers ARP on
     const f = await vipArpFrom(cap, b);
     assert.equal(f.gratuitous, 0, `gratuitous ARP for the VIP from the restarted ${b}`);
     console.log(`# restarted BACKUP: the planted VIP given back ${goneMs === undefined ? '?' : Math.round(goneMs)} ms after the start (${attached! - released!} ms before the datapath was attached), API up after ${Math.round(readyMs)} ms; 0 gratuitous ARP from it`);
+  });
+
+  it('a lone MASTER stopped with SIGTERM and no drain gives its VIP back before its datapath detaches (the kernel never owns the VIP with nothing in front: no RST)', async () => {
+    const m = (await c!.master())!;
+    await kill(other(m));
+    // Restarted alone with --drain-timeout=0: SIGTERM then stops at once (a drain would give the VIP back first anyway).
+    await kill(m);
+    const p = await startAgentProcess(c!.lab, m, c!.agentArgs(m).map((a) => (a.startsWith('--drain-timeout=') ? '--drain-timeout=0' : a)));
+    c!.agents.set(m, p);
+    await waitFor(async () => (await c!.role(m)) === 'MASTER' && (await c!.vipHolders()).join() === m, { timeoutMs: 30_000, what: `${m} MASTER alone, holding the VIP` });
+    p.signal('SIGTERM');
+    await p.exited;
+    const lines = p.log().split('\n').flatMap((l) => {
+      try {
+        return [(JSON.parse(l) as { msg?: string }).msg];
+      } catch {
+        return [];
+      }
+    });
+    const released = lines.indexOf('VIP released (stopping)');
+    const detached = lines.indexOf('datapath detached');
+    assert.ok(released >= 0 && detached >= 0, `stop logged 'VIP released (stopping)' (${released}) and 'datapath detached' (${detached})`);
+    assert.ok(released < detached, `the VIP went (log line ${released}) before the datapath detached (line ${detached})`);
+    assert.deepEqual(await c!.vipHolders(), []);
   });
 });

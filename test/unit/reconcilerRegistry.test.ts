@@ -120,7 +120,7 @@ test('a reconciler that returns a promise holds the rest of the list (and the wr
   assert.deepEqual(log, ['ha bgpNeighborRemoved', 'neighbor-bfd bgpNeighborRemoved', 'neighbor-bfd done', 'bgp bgpNeighborRemoved']);
 });
 
-test('settling and stopping follow the declared order: every quiesce first, then each stop', async () => {
+test('settling follows the declared order; stopping too, but HA gives the VIPs back before the datapath closes: every quiesce first, then each stop', async () => {
   const log: string[] = [];
   const reg = modeRegistry({ lb: true, bgp: true }, log);
   await reg.whenIdle();
@@ -128,8 +128,10 @@ test('settling and stopping follow the declared order: every quiesce first, then
   assert.deepEqual(log, names.map((n) => `${n} idle`));
   log.length = 0;
   await reg.stop();
+  // A VIP the kernel owns with no datapath in front answers a packet with a RST: the address goes first.
+  const stopNames = ['role-log', 'vips', 'probes', 'sync', 'ha', 'datapath', 'neighbor-bfd', 'bgp'];
   // 'bfd' (the configured sessions' AdminDown) has only a stop, after HA gave the VIPs back and before gobgpd ends.
-  const stops = names.map((n) => `${n} stop`);
+  const stops = stopNames.map((n) => `${n} stop`);
   stops.splice(stops.indexOf('bgp stop'), 0, 'bfd stop');
-  assert.deepEqual(log, [...names.map((n) => `${n} quiesce`), ...stops]);
+  assert.deepEqual(log, [...stopNames.map((n) => `${n} quiesce`), ...stops]);
 });
