@@ -1,4 +1,6 @@
 // BFD-driven HA roles (`--ka`, config/bfd sessions with a cluster peer).
+// Over 400 lines: one election loop per instance (session events, peer-view polls,
+// doubt rechecks, decisions) over shared private state; election.ts already holds the pure rule.
 //
 // Per instance, the manager tracks the HA peers (BFD sessions of that
 // instance whose remote is another LB node, not a BGP router), whether each
@@ -9,7 +11,9 @@
 // - a session coming Up first reads that peer's view, then decides, so a
 //   returning node sees the survivor is MASTER and becomes BACKUP;
 // - while sessions are Up, peers' views are re-read every pollMs, which
-//   settles a preemption or any disagreement;
+//   settles a preemption or any disagreement; two MASTERs decide again on
+//   every read, by rank alone once they have disagreed for
+//   HA_DUAL_RANK_AFTER_MS;
 // - an instance whose peers never come Up becomes MASTER after initWaitMs.
 //
 // - a node that has lost its upstream (UpstreamTracker: every router and VIP
@@ -26,9 +30,6 @@
 //
 // The manager only decides; the host (the agent) applies a role: cistate,
 // BGP attributes, VIP ownership, the hook.
-//
-// Over 400 lines: one election loop per instance (session events, peer-view polls,
-// doubt rechecks, decisions) over shared private state; election.ts already holds the pure rule.
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
 import { electRole, type HaPeerView, type HaRole } from './election.ts';
@@ -46,6 +47,12 @@ export const HA_VIEW_ATTEMPTS = 3;
 /** How often a promotion held in doubt is re-checked, and how long at most it is held. */
 export const HA_DOUBT_RECHECK_MS = 10;
 export const HA_DOUBT_MAX_MS = 1000;
+/**
+ * Two MASTERs that still disagree after this long decide by rank alone: who
+ * carries the traffic is read on both sides at different moments, and a
+ * stale read must not keep both MASTER.
+ */
+export const HA_DUAL_RANK_AFTER_MS = 3000;
 
 /** What a peer says about itself for one instance (its cistate entry). */
 export interface PeerRoleView {
@@ -119,6 +126,8 @@ interface InstanceEntry {
   started: boolean;
   /** Kept FAULT while a router's BGP session comes back (UpstreamGate.returning). */
   heldForReturn?: boolean;
+  /** Since when this node and a live peer have both been MASTER (clock ms). */
+  dualSince?: number;
   lastDecision?: { role: HaDecision; reason: string };
 }
 
@@ -402,6 +411,11 @@ export class HaManager {
           first || p.view!.state !== next.state || p.view!.priority !== next.priority || p.view!.synced !== next.synced || Boolean(p.view!.draining) !== Boolean(next.draining);
         p.view = next;
         if (changed) this.evaluate(instance, `HA peer ${p.remoteIp} is ${next.state} (priority ${next.priority})`, first);
+        // Two MASTERs are settled on every fresh read, not only when a role
+        // changes: which side carries the traffic (`serving`) is read on each
+        // side at its own moment, and a decision made on a stale one left
+        // both MASTER with nothing to look again.
+        else if (next.state === 'MASTER' && this.opts.host.roleOf(instance) === 'MASTER') this.evaluate(instance, `HA peer ${p.remoteIp} is MASTER too (read again)`);
       },
       (err: Error) => {
         p.reading = false;
@@ -475,8 +489,13 @@ export class HaManager {
       synced: p.view!.synced,
       serving: p.view!.serving,
     }));
+    const dual = current === 'MASTER' && peers.some((p) => p.isMaster);
+    if (!dual) inst.dualSince = undefined;
+    else inst.dualSince ??= this.clock.now();
+    // After HA_DUAL_RANK_AFTER_MS of two MASTERs the traffic no longer decides, the rank does (the same on both sides).
+    const byRank = dual && this.clock.now() - inst.dualSince! >= HA_DUAL_RANK_AFTER_MS;
     const role = electRole(
-      { priority: this.priority, address: selfAddress, isMaster: current === 'MASTER', synced: this.sync.synced(), preempt: this.preempt, serving: this.opts.serving?.(), ready: this.upstream.ready?.() },
+      { priority: this.priority, address: selfAddress, isMaster: current === 'MASTER', synced: this.sync.synced(), preempt: this.preempt, serving: byRank ? undefined : this.opts.serving?.(), ready: this.upstream.ready?.() },
       peers,
     );
     inst.lastDecision = { role, reason };

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { compareRank, electRole, type HaRole, type HaSelf } from '../../src/ha/election.ts';
-import { HaManager, HA_VIEW_ATTEMPTS, type HaHost, type PeerRoleView, type SyncGate } from '../../src/ha/HaManager.ts';
+import { HaManager, HA_DUAL_RANK_AFTER_MS, HA_VIEW_ATTEMPTS, type HaHost, type PeerRoleView, type SyncGate } from '../../src/ha/HaManager.ts';
 import { ManualClock } from '../../src/bfd/clock.ts';
 import type { CiStateName } from '../../src/ha/ClusterState.ts';
 
@@ -258,6 +258,64 @@ test('HaManager: a partition of the HA link alone heals to the MASTER the router
   assert.equal(a.state, 'BACKUP', 'the higher rank steps down: no connection moves');
   assert.deepEqual(a.changes, ['MASTER', 'BACKUP']);
   assert.deepEqual(b.changes, ['MASTER'], 'no flapping');
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: two MASTERs that decided on reads of the traffic taken at different moments settle on the next reads, not never', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock);
+  await run(clock, 6000);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'MASTER']);
+  // Both lost and got back their upstream (the router restarted its BGP):
+  // a still saw the last of its traffic when it read b, b read a a moment
+  // later, when nothing was flowing anywhere.
+  a.serving = true;
+  b.serving = false;
+  a.mgr.bfdState('llb-inst0', b.addr, true);
+  await run(clock, 0);
+  a.serving = false;
+  b.mgr.bfdState('llb-inst0', a.addr, true);
+  await run(clock, 0);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'MASTER'], 'each decided on its own read: a saw only itself serving, b saw nobody (rank: b)');
+  // The router then sends everything to b (its tie-break): the next reads settle it.
+  b.serving = true;
+  await run(clock, 2500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  assert.deepEqual(a.changes, ['MASTER', 'BACKUP']);
+  assert.deepEqual(b.changes, ['MASTER'], 'no flapping');
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: two MASTERs whose traffic facts keep disagreeing decide by rank after HA_DUAL_RANK_AFTER_MS', async () => {
+  const clock = new ManualClock();
+  const { a, b } = pair(clock);
+  await run(clock, 6000);
+  // Each side always sees itself serving and its peer not (every read races the traffic).
+  let reads = 0;
+  for (const [n, peer] of [[a, b], [b, a]] as const) {
+    n.mgr.close();
+    n.mgr = new HaManager({
+      host: n,
+      priority: 100,
+      serving: () => true,
+      clock,
+      initWaitMs: 5000,
+      pollMs: 1000,
+      fetchPeerView: () => {
+        reads++;
+        return Promise.resolve<PeerRoleView>({ state: peer.state, priority: 100, synced: true, serving: false });
+      },
+    });
+    n.mgr.addPeer('llb-inst0', peer.addr, n.addr);
+  }
+  link(a, b, true);
+  await run(clock, 1500);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'MASTER'], 'the traffic rule keeps both while it disagrees');
+  await run(clock, HA_DUAL_RANK_AFTER_MS + 1000);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER'], 'then the rank: the higher address');
+  assert.ok(reads >= 6);
   a.mgr.close();
   b.mgr.close();
 });
