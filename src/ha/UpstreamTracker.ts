@@ -1,6 +1,8 @@
 // What connects this node to the rest of the network, and whether any of it
 // still does: the upstream that makes a node eligible for MASTER (issue 15,
 // keepalived's track_interface / FAULT in loxilb terms).
+// Over 400 lines: one state per router and link, and the four questions the
+// election asks of it (healthy, doubtful, ready, returning) over that state.
 //
 // Tracked, when configured:
 // - each BGP neighbour that is not an HA peer (the routers): up while its
@@ -19,6 +21,10 @@
 // A router whose BFD is Up again while its BGP session is not Established
 // yet is returning (for up to UPSTREAM_RETURN_MAX_MS): BFD answers within
 // a few intervals, BGP only after the router's error wait and a connect.
+// So is, for UPSTREAM_RETURN_MAX_MS after the upstream is back, a router
+// lost in the same outage whose session is not back at all yet (its BFD
+// still down): the sessions of a router that dropped them all come back one
+// by one, in no set order.
 // A node may have its upstream back through another session (the router's
 // IPv6 session, a second router) while that one is still down, and the
 // routes it does not carry (the IPv4 VIPs) are then where the router cannot
@@ -52,9 +58,11 @@ export interface UpstreamGate {
   ready?(): boolean;
   /**
    * Some router's BFD is Up again and its BGP session not Established yet
-   * (for at most UPSTREAM_RETURN_MAX_MS after the BFD came Up): what this
-   * node advertises is not all at the routers yet. A node leaving FAULT
-   * waits for it.
+   * (for at most UPSTREAM_RETURN_MAX_MS after the BFD came Up), or a router
+   * lost in the same outage is not back yet (for at most
+   * UPSTREAM_RETURN_MAX_MS after the upstream was): what this node
+   * advertises is not all at the routers yet. A node leaving FAULT waits
+   * for it.
    */
   returning?(): boolean;
   /** Called whenever ready() or returning() may have changed. */
@@ -84,6 +92,10 @@ interface NeighborEntry {
   establishedAt?: number;
   /** When BFD last came Up (clock ms). */
   bfdUpAt?: number;
+  /** Up (Established, BFD not down) at the last update. */
+  up?: boolean;
+  /** When it last stopped being up (clock ms). */
+  lostAt?: number;
 }
 
 /** Link state from sysfs: the agent runs in the network namespace it serves. */
@@ -126,6 +138,8 @@ export const READY_SETTLE_MS = 1000;
  * comes) must not keep a node with another live session out of service.
  */
 export const UPSTREAM_RETURN_MAX_MS = 5000;
+/** Routers lost at most this long before the upstream went were lost in the same outage (a router dropping all its sessions, one by one). */
+export const UPSTREAM_LOST_TOGETHER_MS = 1000;
 
 export class UpstreamTracker implements UpstreamGate {
   private readonly neighbors = new Map<string, NeighborEntry>();
@@ -141,6 +155,9 @@ export class UpstreamTracker implements UpstreamGate {
   private graceTimer?: TimerHandle;
   private readonly graceMs: number;
   private closed = false;
+  /** When the upstream was last lost, and when it was last back (clock ms). */
+  private lostAt?: number;
+  private backAt?: number;
 
   constructor(private readonly opts: UpstreamTrackerOptions = {}) {
     this.clock = opts.clock ?? systemClock;
@@ -179,8 +196,13 @@ export class UpstreamTracker implements UpstreamGate {
   returning(): boolean {
     if (!this.last) return false;
     const now = this.clock.now();
+    // Back through one session, while another lost in the same outage is not
+    // back yet (its BFD may not even be Up again): its routes are not at the
+    // router either.
+    const afterOutage = this.backAt !== undefined && this.lostAt !== undefined && now - this.backAt < UPSTREAM_RETURN_MAX_MS;
     for (const n of this.neighbors.values()) {
       if (n.bfdUp === true && !n.established && n.bfdUpAt !== undefined && now - n.bfdUpAt < UPSTREAM_RETURN_MAX_MS) return true;
+      if (afterOutage && !n.up && n.lostAt !== undefined && n.lostAt >= this.lostAt! - UPSTREAM_LOST_TOGETHER_MS) return true;
     }
     return false;
   }
@@ -363,9 +385,22 @@ export class UpstreamTracker implements UpstreamGate {
   }
 
   private update(reason: string): void {
+    const t = this.clock.now();
+    for (const n of this.neighbors.values()) {
+      const up = n.established && n.bfdUp !== false;
+      if (n.up && !up) n.lostAt = t;
+      n.up = up;
+    }
     const now = this.compute();
     if (now === this.last) return;
     this.last = now;
+    if (now) {
+      this.backAt = t;
+      // returning() may end with the bound: tell the listeners then.
+      this.armReady(t + UPSTREAM_RETURN_MAX_MS);
+    } else {
+      this.lostAt = t;
+    }
     const down = this.items().filter((i) => !i.up).map((i) => `${i.kind} ${i.name}: ${i.detail}`);
     if (now) this.log.info({ reason }, 'upstream back: this node may serve again');
     else this.log.warn({ reason, down }, 'upstream lost: every tracked link and router is down; HA instances go FAULT');

@@ -59,6 +59,55 @@ test('UpstreamTracker: returning while a router\'s BFD is Up again and its BGP i
   assert.equal(clock.pending, 0);
 });
 
+test('UpstreamTracker: a session lost in the same outage whose BFD is not even Up again yet also counts as returning, for UPSTREAM_RETURN_MAX_MS after the upstream is back', () => {
+  const clock = new ManualClock();
+  const t = new UpstreamTracker({ graceMs: 0, clock });
+  let told = 0;
+  t.onReadyChange(() => told++);
+  const OLD = '192.168.90.1';
+  t.setNeighbors([V4, V6, OLD]);
+  for (const a of [V4, V6, OLD]) {
+    t.bfdState(a, true);
+    t.bgpState(a, true);
+  }
+  // A second router went long ago (it is not part of the outage below).
+  t.bfdState(OLD, false);
+  clock.advance(10_000);
+  // The router drops both sessions, 200 ms apart.
+  t.bfdState(V4, false);
+  clock.advance(200);
+  t.bfdState(V6, false);
+  assert.equal(t.healthy(), false);
+  clock.advance(1500);
+  // The IPv6 session is back first; the IPv4 one's BFD is still down.
+  t.bfdState(V6, true);
+  t.bgpState(V6, true);
+  assert.equal(t.healthy(), true);
+  assert.equal(t.returning(), true, 'the IPv4 session, lost in the same outage, is not back yet');
+  clock.advance(300);
+  t.bfdState(V4, true);
+  assert.equal(t.returning(), true, 'BFD Up, BGP not yet');
+  told = 0;
+  t.bgpState(V4, true);
+  assert.equal(t.returning(), false, 'both back; the router lost long before does not count');
+  assert.ok(told > 0);
+  // The same outage again, and the IPv4 session never comes back: bounded.
+  t.bfdState(V4, false);
+  t.bfdState(V6, false);
+  clock.advance(1000);
+  t.bfdState(V6, true);
+  t.bgpState(V6, true);
+  assert.equal(t.returning(), true);
+  told = 0;
+  clock.advance(UPSTREAM_RETURN_MAX_MS - 1);
+  assert.equal(t.returning(), true);
+  clock.advance(1);
+  assert.equal(t.returning(), false, 'a router that does not come back does not keep the node out of service');
+  assert.ok(told > 0, 'told when the bound ends');
+  t.close();
+  assert.equal(clock.pending, 0);
+});
+
 class Node implements HaHost {
   state: CiStateName = 'NOT_DEFINED';
   changes: CiStateName[] = [];
