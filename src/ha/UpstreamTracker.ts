@@ -98,6 +98,11 @@ interface NeighborEntry {
   lostAt?: number;
 }
 
+/** A router carries our routes: its session is Established and BFD, if it runs, has not said it is gone. */
+function routerUp(n: NeighborEntry): boolean {
+  return n.established && n.bfdUp !== false;
+}
+
 /** Link state from sysfs: the agent runs in the network namespace it serves. */
 export function sysfsLinkUp(ifname: string): boolean {
   if (!/^[A-Za-z0-9_.@:-]{1,15}$/.test(ifname)) return false;
@@ -184,7 +189,7 @@ export class UpstreamTracker implements UpstreamGate {
     for (const n of this.neighbors.values()) {
       // A router not reached yet (pending) does not have our routes either.
       routers = true;
-      if (n.established && n.bfdUp !== false && n.establishedAt !== undefined && now - n.establishedAt >= READY_SETTLE_MS) return true;
+      if (routerUp(n) && n.establishedAt !== undefined && now - n.establishedAt >= READY_SETTLE_MS) return true;
     }
     return !routers;
   }
@@ -287,7 +292,7 @@ export class UpstreamTracker implements UpstreamGate {
   items(): UpstreamItem[] {
     const out: UpstreamItem[] = [];
     for (const [a, n] of this.neighbors) {
-      const up = n.established && n.bfdUp !== false;
+      const up = routerUp(n);
       const detail = n.bfdUp === false ? 'BFD down' : n.established ? 'Established' : this.pending(n) ? 'pending: not reached yet' : 'BGP not Established';
       out.push({ kind: 'bgp', name: a, up, detail });
     }
@@ -375,7 +380,7 @@ export class UpstreamTracker implements UpstreamGate {
     for (const n of this.neighbors.values()) {
       if (this.pending(n)) continue;
       tracked = true;
-      if (n.established && n.bfdUp !== false) return true;
+      if (routerUp(n)) return true;
     }
     for (const up of this.links.values()) {
       tracked = true;
@@ -387,7 +392,7 @@ export class UpstreamTracker implements UpstreamGate {
   private update(reason: string): void {
     const t = this.clock.now();
     for (const n of this.neighbors.values()) {
-      const up = n.established && n.bfdUp !== false;
+      const up = routerUp(n);
       if (n.up && !up) n.lostAt = t;
       n.up = up;
     }
