@@ -395,12 +395,18 @@ export class BfdSession extends EventEmitter<BfdSessionEvents> {
    * Holds the session administratively down (RFC 5880 §6.8.16): the session
    * stops detecting and keeps sending AdminDown with `diag`, so the peer goes
    * Down with Neighbor Signaled Session Down rather than by timeout.
-   * Releasing it returns to Down.
+   * Releasing it returns to Down and sends one packet at once.
    */
   setAdminDown(down: boolean, diag: BfdDiag = BfdDiag.AdministrativelyDown): void {
     if (this.stopped) return;
     if (down && this.sessionState !== BfdState.AdminDown) this.setState(BfdState.AdminDown, diag);
-    else if (!down && this.sessionState === BfdState.AdminDown) this.setState(BfdState.Down);
+    else if (!down && this.sessionState === BfdState.AdminDown) {
+      this.setState(BfdState.Down);
+      // The release is told at once, not at the next slow (1 s) packet: an
+      // HA peer back from FAULT at the same moment still took us for held
+      // (no candidate) and made itself MASTER beside us.
+      if (this.mayTransmitPeriodic()) this.transmit(false, false);
+    }
     this.flushEvents();
   }
 

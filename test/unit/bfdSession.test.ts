@@ -198,8 +198,12 @@ test('AdminDown: the local side sends AdminDown with diag 7 and stops detecting;
   assert.ok(p.a.counters.drops['local-admin-down'] > 0);
   assertWithin(p.gaps('a', t0 + 150, p.clock.now()), 750, 1000, 'AdminDown at the slow rate');
 
+  const released = p.clock.now();
   p.a.setAdminDown(false);
   assert.equal(p.a.state, Down);
+  const told = p.sent.filter((x) => x.from === 'a' && x.at === released);
+  assert.equal(told.length, 1, 'the release goes out at once, not at the next slow packet');
+  assert.equal(told[0]!.pkt.state, Down);
   p.clock.advance(3000);
   assert.equal(p.a.state, Up);
   assert.equal(p.b.state, Up);
