@@ -21,9 +21,11 @@
 //   and peers leave it out of their election. A MASTER that goes FAULT holds
 //   its HA sessions AdminDown, so its peers see it gone at once instead of at
 //   their next read of its view. When the upstream is back, an instance whose
-//   peers are all down waits for them (initWaitMs) as at start, so a node
-//   that was cut off comes back as BACKUP of whoever served meanwhile, never
-//   as a second MASTER that could win the heal. Nor does it leave FAULT
+//   peers are all down is BACKUP and waits for them (initWaitMs) as at start,
+//   so a node that was cut off comes back as BACKUP of whoever served
+//   meanwhile, never as a second MASTER that could win the heal. Peers that
+//   all hold their sessions (FAULT, draining) are not waited for, except by
+//   a lower rank for HA_HELD_RETURN_WAIT_MS: they may be leaving FAULT too. Nor does it leave FAULT
 //   while one of its routers' sessions is still coming back (BFD Up, BGP
 //   not Established: UpstreamGate.returning): the routes that session
 //   carries are not at the router, which would use the peer instead.
@@ -32,7 +34,7 @@
 // BGP attributes, VIP ownership, the hook.
 import { systemClock, type Clock, type TimerHandle } from '../util/clock.ts';
 import { silentLogger, type Logger } from '../util/logger.ts';
-import { electRole, type HaPeerView, type HaRole } from './election.ts';
+import { compareRank, electRole, type HaPeerView, type HaRole } from './election.ts';
 import type { CiStateName } from './ClusterState.ts';
 import { alwaysHealthy, type UpstreamGate } from './UpstreamTracker.ts';
 
@@ -53,6 +55,14 @@ export const HA_DOUBT_MAX_MS = 1000;
  * stale read must not keep both MASTER.
  */
 export const HA_DUAL_RANK_AFTER_MS = 3000;
+/**
+ * Back in the election with every peer holding its session down (FAULT,
+ * draining), a node that does not outrank them waits this long for one of
+ * them to say it is back too (a released hold is sent at once): two nodes
+ * that leave FAULT together each still see the other's hold, and both took
+ * MASTER. The higher rank does not wait, so one of the two is MASTER at once.
+ */
+export const HA_HELD_RETURN_WAIT_MS = 300;
 
 /** What a peer says about itself for one instance (its cistate entry). */
 export interface PeerRoleView {
@@ -111,6 +121,8 @@ interface PeerEntry {
   /** Down because the peer holds the session AdminDown: alive, but FAULT or draining. */
   held: boolean;
   view?: PeerRoleView;
+  /** Its priority as last read (its rank while its session is down). */
+  lastPriority?: number;
   failedReads: number;
   reading: boolean;
   /** Bumped on every Up/Down so a read that straddles a change is dropped. */
@@ -186,7 +198,9 @@ export class HaManager {
         if (inst.heldForReturn && !this.upstream.returning?.()) {
           // The views read while it was held may be old (a peer took MASTER meanwhile): read them again first.
           inst.heldForReturn = false;
-          if (!this.refreshViews(name, inst)) this.evaluate(name, 'the returning BGP sessions are back');
+          if (this.refreshViews(name, inst)) continue;
+          if (!inst.started) this.leaveFault(name, 'the returning BGP sessions are back');
+          this.evaluate(name, 'the returning BGP sessions are back');
         } else if (this.preempt) this.evaluate(name, 'routers have our routes');
       }
     });
@@ -212,7 +226,20 @@ export class HaManager {
    * rather than become MASTER alone and then meet the node that served.
    */
   private rejoin(name: string, inst: InstanceEntry, why: string): void {
-    if (!this.refreshViews(name, inst)) this.waitForPeers(name, inst, why);
+    if (this.refreshViews(name, inst)) return;
+    this.leaveFault(name, why);
+    this.waitForPeers(name, inst, why);
+  }
+
+  /**
+   * Eligible again while waiting for the peers: BACKUP, as at start, not
+   * FAULT. A peer that reads FAULT leaves this node out, so two nodes back
+   * from FAULT together, each reading the other, both took MASTER.
+   */
+  private leaveFault(name: string, why: string): void {
+    if (this.opts.host.roleOf(name) !== 'FAULT' || !this.upstream.healthy() || this.upstream.returning?.()) return;
+    this.log.info({ instance: name, reason: why }, 'HA election: BACKUP (eligible again), waiting for the HA peers');
+    this.opts.host.applyRole(name, 'BACKUP', `${why}; waiting for the HA peers`);
   }
 
   /** Re-reads every live peer's view; the reads decide. False when no peer is up. */
@@ -268,19 +295,37 @@ export class HaManager {
     this.evaluate(instance, why);
   }
 
+  /** This node outranks every peer, by the priorities last read (ours when never read). */
+  private outranksPeers(inst: InstanceEntry): boolean {
+    return [...inst.peers.values()].every(
+      (p) => p.localAddress !== undefined && compareRank({ priority: this.priority, address: p.localAddress }, { priority: p.lastPriority ?? this.priority, address: p.remoteIp }) > 0,
+    );
+  }
+
   private waitForPeers(instance: string, inst: InstanceEntry, why: string): void {
-    if (this.allPeersHeld(inst)) {
+    let held = this.allPeersHeld(inst);
+    if (held && this.outranksPeers(inst)) {
       this.startNow(instance, inst, `${why}; every HA peer holds its session down (FAULT or draining)`);
       return;
     }
     inst.started = false;
     if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
-    inst.initTimer = this.clock.setTimer(() => {
+    const armed = this.clock.now();
+    const expire = (): void => {
       inst.initTimer = undefined;
       if (inst.started) return;
+      const waited = this.clock.now() - armed;
+      if (held && !this.allPeersHeld(inst) && waited < this.initWaitMs) {
+        // A peer released its hold meanwhile (it is back too): wait for it as for any peer.
+        held = false;
+        inst.initTimer = this.clock.setTimer(expire, this.initWaitMs - waited);
+        return;
+      }
       inst.started = true;
-      this.evaluate(instance, `${why}; no HA peer came up within ${this.initWaitMs} ms`);
-    }, this.initWaitMs);
+      const none = held ? `every HA peer holds its session down (FAULT or draining), none back within ${HA_HELD_RETURN_WAIT_MS} ms` : `no HA peer came up within ${this.initWaitMs} ms`;
+      this.evaluate(instance, `${why}; ${none}`);
+    };
+    inst.initTimer = this.clock.setTimer(expire, held ? HA_HELD_RETURN_WAIT_MS : this.initWaitMs);
   }
 
   /** Instances whose role BFD drives. */
@@ -410,6 +455,7 @@ export class HaManager {
         const changed =
           first || p.view!.state !== next.state || p.view!.priority !== next.priority || p.view!.synced !== next.synced || Boolean(p.view!.draining) !== Boolean(next.draining);
         p.view = next;
+        p.lastPriority = next.priority;
         if (changed) this.evaluate(instance, `HA peer ${p.remoteIp} is ${next.state} (priority ${next.priority})`, first);
         // Two MASTERs are settled on every fresh read, not only when a role
         // changes: which side carries the traffic (`serving`) is read on each

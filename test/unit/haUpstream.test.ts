@@ -3,7 +3,7 @@
 // as BACKUP of the node that served meanwhile, never as a second MASTER.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HaManager, type HaDecision, type HaHost, type PeerRoleView } from '../../src/ha/HaManager.ts';
+import { HA_HELD_RETURN_WAIT_MS, HaManager, type HaDecision, type HaHost, type PeerRoleView } from '../../src/ha/HaManager.ts';
 import { READY_SETTLE_MS, UpstreamTracker, type UpstreamGate } from '../../src/ha/UpstreamTracker.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import type { CiStateName } from '../../src/ha/ClusterState.ts';
@@ -189,7 +189,7 @@ test('HaManager: a MASTER that loses its upstream goes FAULT and holds its HA se
   b.upstream.set(true);
   assert.deepEqual(b.holds, [true, false]);
   await run(clock, 1000);
-  assert.equal(b.state, 'FAULT', 'still waiting for its peer, not MASTER alone');
+  assert.equal(b.state, 'BACKUP', 'eligible again, still waiting for its peer, not MASTER alone');
   link(a, b, true);
   await run(clock, 3000);
   assert.deepEqual([a.state, b.state], ['MASTER', 'BACKUP']);
@@ -216,7 +216,7 @@ test('HaManager: link cut at the switch; the cut MASTER is FAULT, never MASTER a
     if (order === 'upstream first') {
       b.upstream.set(true);
       await run(clock, 1500);
-      assert.equal(b.state, 'FAULT', `${order}: waits for its peer`);
+      assert.equal(b.state, 'BACKUP', `${order}: eligible, waits for its peer`);
       link(a, b, true);
     } else {
       link(a, b, true);
@@ -286,7 +286,7 @@ test('HaManager: upstream back with no peer ever answering: MASTER after the ini
   assert.equal(a.state, 'FAULT');
   a.upstream.set(true);
   await run(clock, 2900);
-  assert.equal(a.state, 'FAULT');
+  assert.equal(a.state, 'BACKUP', 'eligible, waiting for its peer as at start');
   await run(clock, 200);
   assert.equal(a.state, 'MASTER');
   a.mgr.close();
@@ -376,8 +376,11 @@ test('HaManager: a peer that holds its session AdminDown (FAULT, draining) is no
   b.mgr.bfdState(INST, a.addr, false);
   a.mgr.bfdState(INST, b.addr, false, { held: true });
   assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
-  // a's session comes back first: b is alive but declined, so a serves now, not after initWaitMs.
+  // a's session comes back first: b is alive but declined, so a serves after HA_HELD_RETURN_WAIT_MS (b
+  // might be returning at the same moment, and outranks a), not after initWaitMs.
   a.upstream.set(true);
+  assert.equal(a.state, 'BACKUP');
+  await run(clock, HA_HELD_RETURN_WAIT_MS);
   assert.equal(a.state, 'MASTER');
   // Without the held mark a would have waited for its peer (control).
   const c = new Node('10.0.0.3', false);
@@ -389,10 +392,69 @@ test('HaManager: a peer that holds its session AdminDown (FAULT, draining) is no
   c.upstream.set(false);
   c.mgr.bfdState(INST, d.addr, false);
   c.upstream.set(true);
-  assert.equal(c.state, 'FAULT', 'waits for a peer that merely went down');
+  await run(clock, HA_HELD_RETURN_WAIT_MS);
+  assert.equal(c.state, 'BACKUP', 'waits for a peer that merely went down');
   await run(clock, 3100);
   assert.equal(c.state, 'MASTER');
   for (const n of [a, b, c, d]) n.mgr.close();
+});
+
+/** Both lose their upstream: b (MASTER) goes FAULT and holds, a takes over and goes FAULT too, holding; each sees the other's hold. */
+async function bothFaultHolding(clock: ManualClock) {
+  const { a, b } = pair(clock);
+  link(a, b, true);
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  b.upstream.set(false);
+  assert.equal(a.state, 'MASTER');
+  a.upstream.set(false);
+  a.mgr.bfdState(INST, b.addr, false, { held: true });
+  b.mgr.bfdState(INST, a.addr, false, { held: true });
+  assert.deepEqual([a.state, b.state, a.holds, b.holds], ['FAULT', 'FAULT', [true], [true]]);
+  await run(clock, 2000);
+  return { a, b };
+}
+
+test('HaManager: two nodes leave FAULT at the same moment, each still seeing the other\'s hold: the higher rank is MASTER at once, the lower waits and becomes BACKUP', async () => {
+  const clock = new ManualClock();
+  const { a, b } = await bothFaultHolding(clock);
+  // Both upstreams are back within one packet's flight: neither has heard the other's release.
+  a.upstream.set(true);
+  b.upstream.set(true);
+  assert.deepEqual([a.holds, b.holds], [[true, false], [true, false]]);
+  assert.equal(b.state, 'MASTER', 'b outranks a: nothing to wait for');
+  assert.equal(a.state, 'BACKUP', 'a waits: b may be back too (it is)');
+  // b's release reaches a (its session goes Init: not held), then the session comes Up.
+  await run(clock, 100);
+  a.mgr.bfdState(INST, b.addr, false, { held: false });
+  await run(clock, HA_HELD_RETURN_WAIT_MS);
+  assert.equal(a.state, 'BACKUP', 'a peer that released its hold is waited for as any peer');
+  link(a, b, true);
+  await run(clock, 1500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  assert.ok(!a.changes.slice(2).includes('MASTER'), `a never MASTER beside b: ${a.changes}`);
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: two nodes leave FAULT a little apart and both wait for the session: they read each other as BACKUP, not FAULT, and elect one MASTER', async () => {
+  const clock = new ManualClock();
+  const { a, b } = await bothFaultHolding(clock);
+  // a is back first; b hears a's release before its own upstream is back.
+  a.upstream.set(true);
+  b.mgr.bfdState(INST, a.addr, false, { held: false });
+  await run(clock, 100);
+  b.upstream.set(true);
+  assert.equal(b.state, 'BACKUP', 'b waits for a, whose hold is released');
+  a.mgr.bfdState(INST, b.addr, false, { held: false });
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'BACKUP'], 'both eligible, both waiting');
+  link(a, b, true);
+  await run(clock, 1500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  assert.ok(!a.changes.slice(2).includes('MASTER'), `a never MASTER beside b: ${a.changes}`);
+  a.mgr.close();
+  b.mgr.close();
 });
 
 test('UpstreamTracker: ready once a router has been Established for READY_SETTLE_MS; links only: ready while healthy', () => {
