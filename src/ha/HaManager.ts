@@ -25,7 +25,9 @@
 //   so a node that was cut off comes back as BACKUP of whoever served
 //   meanwhile, never as a second MASTER that could win the heal. Peers that
 //   all hold their sessions (FAULT, draining) are not waited for, except by
-//   a lower rank for HA_HELD_RETURN_WAIT_MS: they may be leaving FAULT too. Nor does it leave FAULT
+//   a lower rank for HA_RETURN_WAIT_MS: they may be leaving FAULT too; the
+//   same wait holds a promotion over a higher-ranked peer whose view reads
+//   FAULT. A new MASTER reads its peers again after HA_CONFIRM_MS. Nor does it leave FAULT
 //   while one of its routers' sessions is still coming back (BFD Up, BGP
 //   not Established: UpstreamGate.returning): the routes that session
 //   carries are not at the router, which would use the peer instead.
@@ -55,14 +57,17 @@ export const HA_DOUBT_MAX_MS = 1000;
  * stale read must not keep both MASTER.
  */
 export const HA_DUAL_RANK_AFTER_MS = 3000;
+/** How soon after taking MASTER with peers Up their views are read again. */
+export const HA_CONFIRM_MS = 100;
 /**
- * Back in the election with every peer holding its session down (FAULT,
- * draining), a node that does not outrank them waits this long for one of
- * them to say it is back too (a released hold is sent at once): two nodes
- * that leave FAULT together each still see the other's hold, and both took
- * MASTER. The higher rank does not wait, so one of the two is MASTER at once.
+ * Two nodes that leave FAULT together (the router dropped both) each still
+ * see the other as FAULT: its session held down, or its view read FAULT. Both
+ * took MASTER. So a node about to take MASTER while a peer that outranks it
+ * looks FAULT waits this long for that peer to show it is back (a released
+ * hold is sent at once; its view is read again). The higher rank does not
+ * wait, so one of the two is MASTER at once.
  */
-export const HA_HELD_RETURN_WAIT_MS = 300;
+export const HA_RETURN_WAIT_MS = 300;
 
 /** What a peer says about itself for one instance (its cistate entry). */
 export interface PeerRoleView {
@@ -138,6 +143,8 @@ interface InstanceEntry {
   started: boolean;
   /** Kept FAULT while a router's BGP session comes back (UpstreamGate.returning). */
   heldForReturn?: boolean;
+  /** A promotion held while a live peer that outranks us reads FAULT (it may be leaving FAULT too). */
+  faultWait?: { since: number; timer?: TimerHandle };
   /** Since when this node and a live peer have both been MASTER (clock ms). */
   dualSince?: number;
   lastDecision?: { role: HaDecision; reason: string };
@@ -322,10 +329,10 @@ export class HaManager {
         return;
       }
       inst.started = true;
-      const none = held ? `every HA peer holds its session down (FAULT or draining), none back within ${HA_HELD_RETURN_WAIT_MS} ms` : `no HA peer came up within ${this.initWaitMs} ms`;
+      const none = held ? `every HA peer holds its session down (FAULT or draining), none back within ${HA_RETURN_WAIT_MS} ms` : `no HA peer came up within ${this.initWaitMs} ms`;
       this.evaluate(instance, `${why}; ${none}`);
     };
-    inst.initTimer = this.clock.setTimer(expire, held ? HA_HELD_RETURN_WAIT_MS : this.initWaitMs);
+    inst.initTimer = this.clock.setTimer(expire, held ? HA_RETURN_WAIT_MS : this.initWaitMs);
   }
 
   /** Instances whose role BFD drives. */
@@ -383,8 +390,9 @@ export class HaManager {
     if (!inst || !p) return;
     p.held = !up && Boolean(opts.held);
     if (!up && p.held && !inst.started && this.allPeersHeld(inst)) {
-      // Waiting (start, a return from FAULT, an undrain) for peers that all declined.
-      this.startNow(instance, inst, 'every HA peer holds its session down (FAULT or draining)');
+      // Waiting (start, a return from FAULT, an undrain) for peers that all
+      // declined: no longer, except the lower rank's short wait for a release.
+      this.waitForPeers(instance, inst, 'the HA peers hold their sessions');
     }
     if (p.up === up) return;
     p.up = up;
@@ -486,6 +494,39 @@ export class HaManager {
   private clearDoubt(inst: InstanceEntry): void {
     if (inst.doubt?.timer !== undefined) this.clock.clearTimer(inst.doubt.timer);
     inst.doubt = undefined;
+    if (inst.faultWait?.timer !== undefined) this.clock.clearTimer(inst.faultWait.timer);
+    inst.faultWait = undefined;
+  }
+
+  /**
+   * Taking MASTER while live peers that outrank us read FAULT: true while
+   * waiting (HA_RETURN_WAIT_MS) for them to be back too; their views are
+   * read afresh when it ends, and that read decides again.
+   */
+  private waitForFaultPeers(instance: string, inst: InstanceEntry, reason: string): boolean {
+    const above = [...inst.peers.values()].filter(
+      (p) => p.up && p.view?.state === 'FAULT' && compareRank({ priority: this.priority, address: p.localAddress ?? '0.0.0.0' }, { priority: p.view.priority, address: p.remoteIp }) < 0,
+    );
+    const now = this.clock.now();
+    if (above.length === 0) return false;
+    inst.faultWait ??= { since: now };
+    if (now - inst.faultWait.since >= HA_RETURN_WAIT_MS) return false;
+    if (inst.faultWait.timer === undefined) {
+      this.log.info({ instance, reason, peers: above.map((p) => p.remoteIp) }, 'HA election: MASTER held back while a higher-ranked peer reads FAULT (it may be back too)');
+      inst.faultWait.timer = this.clock.setTimer(() => {
+        if (inst.faultWait) inst.faultWait.timer = undefined;
+        for (const p of above) {
+          if (!p.up) continue;
+          p.epoch++;
+          p.view = undefined;
+          p.failedReads = 0;
+          this.readView(instance, p);
+        }
+        // A peer that went away meanwhile left nothing to read: decide now.
+        if (!above.some((p) => p.up)) this.evaluate(instance, reason);
+      }, HA_RETURN_WAIT_MS - (now - inst.faultWait.since));
+    }
+    return true;
   }
 
   /** `peerCameUp`: the first decision after a peer's session came Up (a heal or a return). */
@@ -551,6 +592,7 @@ export class HaManager {
     // whatever state the peer was in when we read it (it may already have
     // stepped down). A node that steps down never re-announces.
     if (role === 'MASTER' && current === 'MASTER' && (peerCameUp || peers.some((p) => p.isMaster))) this.opts.host.reannounce?.(instance);
+    if (role === 'MASTER' && current !== 'MASTER' && this.waitForFaultPeers(instance, inst, reason)) return;
     if (role === 'MASTER' && current !== 'MASTER' && this.upstream.doubtful?.()) {
       // The routers have gone quiet as the peer went: probably the same cut.
       // Their sessions answer within an interval or two either way (FAULT
@@ -572,5 +614,20 @@ export class HaManager {
     if (role === current) return;
     this.log.info({ instance, from: current, to: role, reason }, 'HA election');
     this.opts.host.applyRole(instance, role, reason);
+    if (role === 'MASTER') this.confirmSoon(instance, inst);
+  }
+
+  /**
+   * Just promoted with peers Up: read them again shortly, not at the next
+   * poll. A peer that decided at the same moment on a view of us read just
+   * before is MASTER too; the read sees it and the two-MASTER rule settles it.
+   */
+  private confirmSoon(instance: string, inst: InstanceEntry): void {
+    const up = [...inst.peers.values()].filter((p) => p.up);
+    if (up.length === 0) return;
+    this.clock.setTimer(() => {
+      if (this.closed || this.instances.get(instance) !== inst) return;
+      for (const p of up) if (p.up && p.view) this.readView(instance, p);
+    }, HA_CONFIRM_MS);
   }
 }

@@ -3,7 +3,7 @@
 // as BACKUP of the node that served meanwhile, never as a second MASTER.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HA_HELD_RETURN_WAIT_MS, HaManager, type HaDecision, type HaHost, type PeerRoleView } from '../../src/ha/HaManager.ts';
+import { HA_CONFIRM_MS, HA_RETURN_WAIT_MS, HaManager, type HaDecision, type HaHost, type PeerRoleView } from '../../src/ha/HaManager.ts';
 import { READY_SETTLE_MS, UpstreamTracker, type UpstreamGate } from '../../src/ha/UpstreamTracker.ts';
 import { ManualClock } from '../../src/util/clock.ts';
 import type { CiStateName } from '../../src/ha/ClusterState.ts';
@@ -266,6 +266,8 @@ test('HaManager: a node that starts with no upstream is FAULT and holds nothing;
   assert.deepEqual([a.holds, b.holds], [[], []], 'no MASTER went FAULT: nothing to hurry');
   a.upstream.set(true);
   await run(clock, 100);
+  assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT'], 'b outranks a and reads FAULT: it may be back at this moment too');
+  await run(clock, HA_RETURN_WAIT_MS);
   assert.deepEqual([a.state, b.state], ['MASTER', 'FAULT'], 'the lower rank serves: the higher one cannot');
   b.upstream.set(true);
   await run(clock, 1100);
@@ -376,11 +378,11 @@ test('HaManager: a peer that holds its session AdminDown (FAULT, draining) is no
   b.mgr.bfdState(INST, a.addr, false);
   a.mgr.bfdState(INST, b.addr, false, { held: true });
   assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
-  // a's session comes back first: b is alive but declined, so a serves after HA_HELD_RETURN_WAIT_MS (b
+  // a's session comes back first: b is alive but declined, so a serves after HA_RETURN_WAIT_MS (b
   // might be returning at the same moment, and outranks a), not after initWaitMs.
   a.upstream.set(true);
   assert.equal(a.state, 'BACKUP');
-  await run(clock, HA_HELD_RETURN_WAIT_MS);
+  await run(clock, HA_RETURN_WAIT_MS);
   assert.equal(a.state, 'MASTER');
   // Without the held mark a would have waited for its peer (control).
   const c = new Node('10.0.0.3', false);
@@ -392,7 +394,7 @@ test('HaManager: a peer that holds its session AdminDown (FAULT, draining) is no
   c.upstream.set(false);
   c.mgr.bfdState(INST, d.addr, false);
   c.upstream.set(true);
-  await run(clock, HA_HELD_RETURN_WAIT_MS);
+  await run(clock, HA_RETURN_WAIT_MS);
   assert.equal(c.state, 'BACKUP', 'waits for a peer that merely went down');
   await run(clock, 3100);
   assert.equal(c.state, 'MASTER');
@@ -427,7 +429,7 @@ test('HaManager: two nodes leave FAULT at the same moment, each still seeing the
   // b's release reaches a (its session goes Init: not held), then the session comes Up.
   await run(clock, 100);
   a.mgr.bfdState(INST, b.addr, false, { held: false });
-  await run(clock, HA_HELD_RETURN_WAIT_MS);
+  await run(clock, HA_RETURN_WAIT_MS);
   assert.equal(a.state, 'BACKUP', 'a peer that released its hold is waited for as any peer');
   link(a, b, true);
   await run(clock, 1500);
@@ -453,6 +455,72 @@ test('HaManager: two nodes leave FAULT a little apart and both wait for the sess
   await run(clock, 1500);
   assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
   assert.ok(!a.changes.slice(2).includes('MASTER'), `a never MASTER beside b: ${a.changes}`);
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: two FAULT nodes whose sessions stayed Up get their upstream back at the same moment: each reads the other FAULT, only the higher rank takes MASTER at once', async () => {
+  const clock = new ManualClock();
+  const a = new Node('10.0.0.1');
+  const b = new Node('10.0.0.2');
+  a.upstream.value = false;
+  b.upstream.value = false;
+  start(clock, a, b);
+  start(clock, b, a);
+  link(a, b, true);
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
+  // Both in the same tick: each one's read of the other says FAULT.
+  a.upstream.set(true);
+  b.upstream.set(true);
+  await run(clock, 100);
+  assert.deepEqual([a.state, b.state], ['FAULT', 'MASTER'], 'a waits: b outranks it and was FAULT when read');
+  await run(clock, HA_RETURN_WAIT_MS + 200);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER'], 'read again, b is MASTER');
+  assert.ok(!a.changes.includes('MASTER'), `a never MASTER: ${a.changes}`);
+  a.mgr.close();
+  b.mgr.close();
+});
+
+test('HaManager: a node just promoted reads its peers again after HA_CONFIRM_MS: a peer promoted on a read taken just before is seen at once, not at the next poll', async () => {
+  const clock = new ManualClock();
+  const a = new Node('10.0.0.1');
+  const b = new Node('10.0.0.2');
+  a.upstream.value = false;
+  b.upstream.value = false;
+  // b answers a's reads with what it was when asked, delivered 100 ms later.
+  let slow = false;
+  const mk = (n: Node, o: Node) =>
+    new HaManager({
+      host: n,
+      upstream: n.upstream,
+      clock,
+      initWaitMs: 3000,
+      pollMs: 1000,
+      fetchPeerView: () => {
+        const view: PeerRoleView = { state: o.state, priority: 100, synced: true };
+        return slow && n === a ? new Promise((r) => clock.setTimer(() => r(view), 100)) : Promise.resolve(view);
+      },
+    });
+  a.mgr = mk(a, b);
+  b.mgr = mk(b, a);
+  a.mgr.addPeer(INST, b.addr, a.addr);
+  b.mgr.addPeer(INST, a.addr, b.addr);
+  link(a, b, true);
+  await run(clock, 500);
+  assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
+  slow = true;
+  a.upstream.set(true);
+  // a's first read says FAULT at +100 ms; its re-read goes out HA_RETURN_WAIT_MS later (+400) and
+  // says FAULT too; b is back while that answer is on its way and takes MASTER at once.
+  await run(clock, 400);
+  assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
+  b.upstream.set(true);
+  await run(clock, 100);
+  assert.deepEqual([a.state, b.state], ['MASTER', 'MASTER'], 'the race this test is about');
+  // a reads b again HA_CONFIRM_MS after its promotion (answered 100 ms later); the next poll is 1 s away.
+  await run(clock, 300);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER'], 'settled well before the next poll');
   a.mgr.close();
   b.mgr.close();
 });
