@@ -252,8 +252,8 @@ test('HaManager: a peer in FAULT is no candidate; a host that cannot hold its se
   b.mgr.close();
 });
 
-test('HaManager: a node that starts with no upstream is FAULT and holds nothing; both FAULT leaves no MASTER until one can serve', async () => {
-  const clock = new ManualClock();
+/** Two nodes that start with no upstream, their HA session Up: both FAULT. */
+async function startedWithoutUpstream(clock: ManualClock) {
   const a = new Node('10.0.0.1');
   const b = new Node('10.0.0.2');
   a.upstream.value = false;
@@ -263,6 +263,12 @@ test('HaManager: a node that starts with no upstream is FAULT and holds nothing;
   link(a, b, true);
   await run(clock, 500);
   assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
+  return { a, b };
+}
+
+test('HaManager: a node that starts with no upstream is FAULT and holds nothing; both FAULT leaves no MASTER until one can serve', async () => {
+  const clock = new ManualClock();
+  const { a, b } = await startedWithoutUpstream(clock);
   assert.deepEqual([a.holds, b.holds], [[], []], 'no MASTER went FAULT: nothing to hurry');
   a.upstream.set(true);
   await run(clock, 100);
@@ -417,6 +423,16 @@ async function bothFaultHolding(clock: ManualClock) {
   return { a, b };
 }
 
+/** The HA session comes Up: b MASTER, a BACKUP, and a was never MASTER since the fault. */
+async function sessionUpEndsWithB(clock: ManualClock, a: Node, b: Node): Promise<void> {
+  link(a, b, true);
+  await run(clock, 1500);
+  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
+  assert.ok(!a.changes.slice(2).includes('MASTER'), `a never MASTER beside b: ${a.changes}`);
+  a.mgr.close();
+  b.mgr.close();
+}
+
 test('HaManager: two nodes leave FAULT at the same moment, each still seeing the other\'s hold: the higher rank is MASTER at once, the lower waits and becomes BACKUP', async () => {
   const clock = new ManualClock();
   const { a, b } = await bothFaultHolding(clock);
@@ -431,12 +447,7 @@ test('HaManager: two nodes leave FAULT at the same moment, each still seeing the
   a.mgr.bfdState(INST, b.addr, false, { held: false });
   await run(clock, HA_RETURN_WAIT_MS);
   assert.equal(a.state, 'BACKUP', 'a peer that released its hold is waited for as any peer');
-  link(a, b, true);
-  await run(clock, 1500);
-  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
-  assert.ok(!a.changes.slice(2).includes('MASTER'), `a never MASTER beside b: ${a.changes}`);
-  a.mgr.close();
-  b.mgr.close();
+  await sessionUpEndsWithB(clock, a, b);
 });
 
 test('HaManager: two nodes leave FAULT a little apart and both wait for the session: they read each other as BACKUP, not FAULT, and elect one MASTER', async () => {
@@ -451,25 +462,12 @@ test('HaManager: two nodes leave FAULT a little apart and both wait for the sess
   a.mgr.bfdState(INST, b.addr, false, { held: false });
   await run(clock, 500);
   assert.deepEqual([a.state, b.state], ['BACKUP', 'BACKUP'], 'both eligible, both waiting');
-  link(a, b, true);
-  await run(clock, 1500);
-  assert.deepEqual([a.state, b.state], ['BACKUP', 'MASTER']);
-  assert.ok(!a.changes.slice(2).includes('MASTER'), `a never MASTER beside b: ${a.changes}`);
-  a.mgr.close();
-  b.mgr.close();
+  await sessionUpEndsWithB(clock, a, b);
 });
 
 test('HaManager: two FAULT nodes whose sessions stayed Up get their upstream back at the same moment: each reads the other FAULT, only the higher rank takes MASTER at once', async () => {
   const clock = new ManualClock();
-  const a = new Node('10.0.0.1');
-  const b = new Node('10.0.0.2');
-  a.upstream.value = false;
-  b.upstream.value = false;
-  start(clock, a, b);
-  start(clock, b, a);
-  link(a, b, true);
-  await run(clock, 500);
-  assert.deepEqual([a.state, b.state], ['FAULT', 'FAULT']);
+  const { a, b } = await startedWithoutUpstream(clock);
   // Both in the same tick: each one's read of the other says FAULT.
   a.upstream.set(true);
   b.upstream.set(true);
