@@ -252,13 +252,30 @@ export class HaManager {
   /** Re-reads every live peer's view; the reads decide. False when no peer is up. */
   private refreshViews(name: string, inst: InstanceEntry): boolean {
     const live = [...inst.peers.values()].filter((p) => p.up);
-    for (const p of live) {
-      p.epoch++;
-      p.view = undefined;
-      p.failedReads = 0;
-      this.readView(name, p);
-    }
+    for (const p of live) this.readAfresh(name, p);
     return live.length > 0;
+  }
+
+  /** Forgets a peer's view (a read already out is dropped) and reads it again; the read decides. */
+  private readAfresh(instance: string, p: PeerEntry): void {
+    this.forgetView(p);
+    this.readView(instance, p);
+  }
+
+  private forgetView(p: PeerEntry): void {
+    p.epoch++;
+    p.view = undefined;
+    p.failedReads = 0;
+  }
+
+  /**
+   * Our rank against a peer's (by default its priority as last read, ours
+   * when never read): positive when we outrank it. `self` is our address
+   * towards it; undefined while unknown.
+   */
+  private rankAgainst(p: PeerEntry, priority = p.lastPriority ?? this.priority, self = p.localAddress): number | undefined {
+    if (self === undefined) return undefined;
+    return compareRank({ priority: this.priority, address: self }, { priority, address: p.remoteIp });
   }
 
   get isDraining(): boolean {
@@ -304,9 +321,7 @@ export class HaManager {
 
   /** This node outranks every peer, by the priorities last read (ours when never read). */
   private outranksPeers(inst: InstanceEntry): boolean {
-    return [...inst.peers.values()].every(
-      (p) => p.localAddress !== undefined && compareRank({ priority: this.priority, address: p.localAddress }, { priority: p.lastPriority ?? this.priority, address: p.remoteIp }) > 0,
-    );
+    return [...inst.peers.values()].every((p) => (this.rankAgainst(p) ?? 0) > 0);
   }
 
   private waitForPeers(instance: string, inst: InstanceEntry, why: string): void {
@@ -396,9 +411,7 @@ export class HaManager {
     }
     if (p.up === up) return;
     p.up = up;
-    p.epoch++;
-    p.view = undefined;
-    p.failedReads = 0;
+    this.forgetView(p);
     if (up) {
       inst.started = true;
       if (inst.initTimer !== undefined) this.clock.clearTimer(inst.initTimer);
@@ -504,9 +517,8 @@ export class HaManager {
    * read afresh when it ends, and that read decides again.
    */
   private waitForFaultPeers(instance: string, inst: InstanceEntry, reason: string): boolean {
-    const above = [...inst.peers.values()].filter(
-      (p) => p.up && p.view?.state === 'FAULT' && compareRank({ priority: this.priority, address: p.localAddress ?? '0.0.0.0' }, { priority: p.view.priority, address: p.remoteIp }) < 0,
-    );
+    // Our address towards a peer not known yet ranks lowest: wait rather than guess.
+    const above = [...inst.peers.values()].filter((p) => p.up && p.view?.state === 'FAULT' && this.rankAgainst(p, p.view.priority, p.localAddress ?? '0.0.0.0')! < 0);
     const now = this.clock.now();
     if (above.length === 0) return false;
     inst.faultWait ??= { since: now };
@@ -515,13 +527,7 @@ export class HaManager {
       this.log.info({ instance, reason, peers: above.map((p) => p.remoteIp) }, 'HA election: MASTER held back while a higher-ranked peer reads FAULT (it may be back too)');
       inst.faultWait.timer = this.clock.setTimer(() => {
         if (inst.faultWait) inst.faultWait.timer = undefined;
-        for (const p of above) {
-          if (!p.up) continue;
-          p.epoch++;
-          p.view = undefined;
-          p.failedReads = 0;
-          this.readView(instance, p);
-        }
+        for (const p of above) if (p.up) this.readAfresh(instance, p);
         // A peer that went away meanwhile left nothing to read: decide now.
         if (!above.some((p) => p.up)) this.evaluate(instance, reason);
       }, HA_RETURN_WAIT_MS - (now - inst.faultWait.since));
