@@ -7,6 +7,7 @@ import { GobgpClient } from './GobgpClient.ts';
 import { GobgpSupervisor } from './GobgpSupervisor.ts';
 import { BgpReconciler, type VipSource } from './BgpReconciler.ts';
 import { KernelRouteSync } from './KernelRouteSync.ts';
+import { PeerRevival } from './PeerRevival.ts';
 import { IprouteDriver } from './IprouteDriver.ts';
 import type { DesiredBgp } from './planBgpConfig.ts';
 import { normalizeIp } from '../util/ipAddress.ts';
@@ -43,6 +44,7 @@ export class BgpNode {
   readonly reconciler: BgpReconciler;
   readonly routeSync?: KernelRouteSync;
   readonly supervisor: GobgpSupervisor;
+  private readonly revival: PeerRevival;
   private cancelWatch?: () => void;
   private watchRetry?: TimerHandle;
   private cancelPeerWatch?: () => void;
@@ -62,12 +64,14 @@ export class BgpNode {
     this.client = client ?? new GobgpClient(opts.gobgpApi);
     this.reconciler = new BgpReconciler(this.client, bgpLog, undefined, this.clock);
     this.reconciler.setVipSource(host.vips);
+    this.revival = new PeerRevival(this.clock, (address) => this.reconciler.revive(address), bgpLog);
     if (opts.kernelRoutes) this.routeSync = new KernelRouteSync(new IprouteDriver(), bgpLog.child({ part: 'kroute' }), undefined, this.clock);
     this.supervisor = new GobgpSupervisor({ binary: opts.gobgpBin, apiAddress: opts.gobgpApi, logLevel: opts.gobgpLogLevel, clock: this.clock }, log.child({ part: 'gobgpd' }));
     this.supervisor.on('started', () => this.onGobgpdStarted());
     this.supervisor.on('exit', () => {
       this.stopWatch();
       this.stopPeerWatch();
+      this.revival.reset();
       this.host.peersReset();
     });
   }
@@ -164,9 +168,14 @@ export class BgpNode {
     if (this.closed) return;
     this.stopPeerWatch();
     this.cancelPeerWatch = this.client.watch({
-      onPeer: (p) => this.host.peerState(normalizeIp(p.address) ?? p.address, p.sessionState === 'ESTABLISHED'),
+      onPeer: (p) => {
+        const address = normalizeIp(p.address) ?? p.address;
+        this.host.peerState(address, p.sessionState === 'ESTABLISHED');
+        this.revival.onPeer({ address, sessionState: p.sessionState, adminState: p.adminState });
+      },
       onEnd: (err) => {
         this.cancelPeerWatch = undefined;
+        this.revival.reset();
         if (this.closed) return;
         this.host.peersReset();
         if (err) this.log.debug({ err: err.message }, 'peer watch ended; retrying');

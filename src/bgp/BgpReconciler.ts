@@ -63,6 +63,8 @@ export class BgpReconciler {
   /** Our prefix sets and their members. */
   private sets = new Map<string, Set<string>>();
   private cacheValid = false;
+  /** Neighbours whose session just ended (PeerRevival), for the next pass to make anew if gobgpd holds them Idle. */
+  private reviving = new Set<string>();
   /** gobgpd's config as last observed, while no call of ours has changed it since. */
   private observed?: ObservedBgp;
   private readonly recheck: RepeatingTimer;
@@ -121,6 +123,14 @@ export class BgpReconciler {
     this.loop.kickNow();
   }
 
+  /** A neighbour's Established session ended: the next pass makes it anew if gobgpd still holds it Idle. */
+  revive(address: string): void {
+    this.reviving.add(address);
+    // Its state is read afresh: the pass must see it Idle, not a cached Established.
+    this.observed = undefined;
+    this.loop.kickNow();
+  }
+
   get advertisedCount(): number {
     return this.cacheValid ? this.paths.size : 0;
   }
@@ -165,8 +175,21 @@ export class BgpReconciler {
   }
 
   private async pass(): Promise<void> {
-    const c = this.client;
     if (!this.desired.global) return; // gobgpd accepts no paths before StartBgp
+    // Taken before observing, so a revive that comes in during the pass gets a pass of its own;
+    // given back if the pass fails (the retry still finds the peer Idle: gobgpd holds it 5 s).
+    const reviving = this.reviving;
+    this.reviving = new Set();
+    try {
+      await this.passWith(reviving);
+    } catch (err) {
+      for (const a of reviving) this.reviving.add(a);
+      throw err;
+    }
+  }
+
+  private async passWith(reviving: ReadonlySet<string>): Promise<void> {
+    const c = this.client;
     // Passes that only carry VIP changes plan against the last observation;
     // any config call, a failure, a resync or the periodic check re-observes.
     const seen = this.observed ?? (await this.observe());
@@ -202,7 +225,7 @@ export class BgpReconciler {
       for (const ip of ips) members.add(ip);
     }
 
-    const actions = planBgpConfig({ ...this.desired, roles: this.roleMatches(d.setDels) }, { global, peers, exportPolicies, policies });
+    const actions = planBgpConfig({ ...this.desired, roles: this.roleMatches(d.setDels), revive: reviving }, { global, peers, exportPolicies, policies });
     let softReset = d.moved;
     for (const a of actions) {
       if (a.kind === 'softResetOut') softReset = true;

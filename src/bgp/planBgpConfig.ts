@@ -82,6 +82,11 @@ export interface DesiredBgp {
   bfdDown?: ReadonlySet<string>;
   /** The node is draining: every VIP gets DRAIN_ATTRIBUTES whatever its role (the reconciler fills roles so). */
   drain?: boolean;
+  /**
+   * Neighbours whose Established session just ended (PeerRevival): one that
+   * gobgpd still holds Idle, admin-up, is made anew (see planBgpConfig).
+   */
+  revive?: ReadonlySet<string>;
 }
 
 export interface ObservedBgp {
@@ -202,6 +207,14 @@ export function planBgpConfig(desired: DesiredBgp, observed: ObservedBgp): BgpAc
       // 5-10 s before its own first connect; a new peer starts Active at once
       // and takes the router's connection (BIRD tries within a second of its
       // BFD coming Up): Established in about 1 s instead of 5-15.
+      actions.push({ kind: 'deletePeer', address: have.address }, { kind: 'addPeer', peer: want });
+    } else if (!down && desired.revive?.has(addr) && have.sessionState === 'IDLE' && have.adminState === 'UP') {
+      // The session ended on the router's NOTIFICATION (a router restart,
+      // `clear bgp`), a TCP reset or the hold timer, with BFD Up or no BFD:
+      // gobgpd holds the peer Idle 5 s, closing the router's reconnects, and
+      // then waits 5-10 s more before its own dial (FRR, having been refused,
+      // waits its 120 s connect retry). Made anew, it takes the router's next
+      // connection at once. Not PFX_CT: a max-prefix shutdown stays shut.
       actions.push({ kind: 'deletePeer', address: have.address }, { kind: 'addPeer', peer: want });
     }
   }

@@ -291,3 +291,36 @@ test('BFD down shuts the neighbour down in gobgpd; BFD up makes it anew', async 
   assert.equal(fake.peers[0]?.adminState, 'UP');
   assert.equal(rec.stats.lastError, undefined);
 });
+
+test('a revived neighbour that gobgpd holds Idle is made anew, once, even when the first try fails; one already Active is left alone', async () => {
+  const { fake, rec, clock } = setup();
+  rec.setConfig({ global, neighbors: [neighbor], timers });
+  rec.setVipSource(table(1));
+  await clock.until(rec.whenIdle());
+  // The router's NOTIFICATION: gobgpd holds the peer Idle (admin-up) for 5 s.
+  fake.peers[0]!.sessionState = 'IDLE';
+  fake.calls = [];
+  fake.failNext = 1;
+  rec.revive(neighbor.ipAddress);
+  await clock.advance(0);
+  assert.match(rec.stats.lastError ?? '', /connection refused/);
+  assert.deepEqual(fake.calls.filter((c) => /Peer/.test(c)), [], 'the failed pass made nothing');
+  await clock.advance(500);
+  await clock.until(rec.whenIdle());
+  assert.deepEqual(fake.calls.filter((c) => /Peer/.test(c)), ['deletePeer 10.0.0.254', 'addPeer 10.0.0.254'], 'the retry still revives it');
+  assert.equal(fake.peers[0]?.sessionState, 'ACTIVE');
+
+  // Done once: the next pass (a VIP change) leaves the new peer alone, even if it is Idle again.
+  fake.peers[0]!.sessionState = 'IDLE';
+  fake.calls = [];
+  rec.kickNow();
+  await clock.until(rec.whenIdle());
+  assert.deepEqual(fake.calls.filter((c) => /Peer/.test(c)), []);
+
+  // A revive that finds the peer already Active (it left the hold, or the router got in) does nothing.
+  fake.peers[0]!.sessionState = 'ACTIVE';
+  rec.revive(neighbor.ipAddress);
+  await clock.until(rec.whenIdle());
+  assert.deepEqual(fake.calls.filter((c) => /Peer/.test(c)), []);
+  rec.close();
+});

@@ -118,6 +118,28 @@ test('BFD says a neighbour is gone: its session is disabled, then made anew when
   assert.equal(add?.kind === 'addPeer' && add.peer.adminDown, true);
 });
 
+test('revive: a neighbour gobgpd holds Idle and admin-up is made anew; not one that is Active, admin-down, max-prefix shut, BFD-down or not named', () => {
+  const n = { ipAddress: '192.168.80.1', remoteAs: 65101, remotePort: 179, setMultiHop: false };
+  const observed = (sessionState: string, adminState = 'UP'): ObservedBgp => ({
+    global: { asn: 64512, routerId: '192.168.80.10', listenPort: 179 },
+    peers: [{ ...peer('192.168.80.1', 65101), sessionState, adminState }],
+    exportPolicies: [NEXT_HOP_SELF_POLICY],
+    policies: [nextHopSelfPolicy],
+  });
+  const revive = new Set(['192.168.80.1']);
+  const d: DesiredBgp = { global, neighbors: [n], timers, revive };
+  assert.deepEqual(kinds(d, observed('IDLE')), ['deletePeer', 'addPeer']);
+  const add = planBgpConfig(d, observed('IDLE'))[1]!;
+  assert.equal(add.kind === 'addPeer' && (add.peer.adminDown ?? false), false, 'made admin-up');
+  assert.deepEqual(kinds(d, observed('ACTIVE')), [], 'already taking connections');
+  assert.deepEqual(kinds(d, observed('ESTABLISHED')), [], 'the router got in first');
+  assert.deepEqual(kinds(d, observed('IDLE', 'PFX_CT')), [], 'a max-prefix shutdown stays');
+  assert.deepEqual(kinds({ ...d, revive: new Set() }, observed('IDLE')), [], 'only when the session just ended');
+  // BFD Down wins: the session is shut, not revived.
+  assert.deepEqual(kinds({ ...d, bfdDown: revive }, observed('IDLE')), ['disablePeer']);
+  assert.deepEqual(kinds({ ...d, bfdDown: revive }, observed('IDLE', 'DOWN')), []);
+});
+
 test('drain: the same sets with the drain attributes and GRACEFUL_SHUTDOWN make a new generation; the policy in place is kept only with the same communities', () => {
   const drained = { set: 'loxilb-vip4-llb-inst0', med: 30, localPref: 0, communities: ['65535:0'] };
   const d: DesiredBgp = { global, neighbors: [], timers, roles: [drained] };
