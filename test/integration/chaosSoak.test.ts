@@ -16,6 +16,14 @@ import { L2ChaosLab, L2_FAULT_KINDS } from '../lab/chaosL2.ts';
 import { DP } from '../lab/DatapathLab.ts';
 import { agentLogExcerpt } from '../lab/chaosRun.ts';
 
+/**
+ * The router's BGP restart costs one session set-up with BIRD (loss 0.8-1.0 s
+ * in every soak). gobgpd's 5 s Idle hold after the router's NOTIFICATION
+ * showed as 5.2-5.4 s twice under load, before PeerRevival; 3 s leaves two
+ * seconds for a busy core and still catches that hold.
+ */
+const ROUTER_BGP_LOSS_BOUND_MS = 3000;
+
 describe('chaos soak (short): every fault kind once under 100 busy connections', { timeout: 600_000 }, () => {
   let c: ChaosLab | undefined;
   let fs: TestBpffs | undefined;
@@ -39,9 +47,12 @@ describe('chaos soak (short): every fault kind once under 100 busy connections',
 
   it('steady after every fault, no connection reset', async () => {
     const r = await c!.soak({ durationMs: 0, kinds: FAULT_KINDS });
-    if (r.reset > 0 || r.violations.length > 0) console.log(agentLogExcerpt(c!.t.lab).replace(/^/gm, '# '));
+    const routerBgp = r.faults.find((f) => f.kind === 'router-bgp');
+    const slowRouterBgp = (routerBgp?.lossMs ?? 0) >= ROUTER_BGP_LOSS_BOUND_MS;
+    if (r.reset > 0 || r.violations.length > 0 || slowRouterBgp) console.log(agentLogExcerpt(c!.t.lab).replace(/^/gm, '# '));
     assert.deepEqual(r.faults.map((f) => f.kind), [...FAULT_KINDS]);
     assert.deepEqual(r.violations, []);
+    assert.ok(!slowRouterBgp, `router-bgp loss ${routerBgp?.lossMs} ms (bound ${ROUTER_BGP_LOSS_BOUND_MS} ms)`);
     assert.equal(r.connections, 100);
     assert.equal(r.reset, 0, `connections reset: ${r.resets.join('; ')}`);
     assert.equal(r.stalled, 0, 'connections that stopped getting echoes');
