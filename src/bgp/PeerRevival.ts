@@ -15,17 +15,13 @@
 // faster than gobgpd would.
 import type { Clock } from '../util/clock.ts';
 import type { Logger } from '../util/logger.ts';
+import type { PeerInfo } from './GobgpControl.ts';
 
 /** A session up at least this long is made anew when it ends; a shorter one keeps gobgpd's 5 s hold. */
 export const REVIVE_MIN_UP_MS = 5000;
 
-/** What the peer watch reports of one peer (GobgpClient's PeerInfo, the fields this needs). */
-export interface PeerStateEvent {
-  /** Canonical address. */
-  address: string;
-  sessionState: string;
-  adminState: string;
-}
+/** What the peer watch reports of one peer, the fields this needs (address in canonical text). */
+export type PeerStateEvent = Pick<PeerInfo, 'address' | 'sessionState' | 'adminState'>;
 
 export class PeerRevival {
   /** Established since (clock ms), by address; absent while not Established. */

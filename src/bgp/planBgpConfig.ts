@@ -145,6 +145,11 @@ function peerMatches(want: PeerSpec, have: PeerInfo): boolean {
   );
 }
 
+/** A revived neighbour gobgpd still holds Idle, admin-up (not PFX_CT: a max-prefix shutdown stays shut). */
+function heldIdle(desired: DesiredBgp, addr: string, have: PeerInfo): boolean {
+  return (desired.revive?.has(addr) ?? false) && have.sessionState === 'IDLE' && have.adminState === 'UP';
+}
+
 /** Start, or restart, BGP when gobgpd's global config is not the wanted one. */
 export function planGlobal(desired: DesiredBgp, observed: GlobalSpec): BgpAction[] {
   const g = desired.global;
@@ -200,21 +205,18 @@ export function planBgpConfig(desired: DesiredBgp, observed: ObservedBgp): BgpAc
     const down = desired.bfdDown?.has(addr) ?? false;
     if (!have || !peerMatches(want, have)) actions.push({ kind: 'addPeer', peer: down ? { ...want, adminDown: true } : want });
     else if (down && have.adminState !== 'DOWN') actions.push({ kind: 'disablePeer', address: have.address, communication: 'BFD down' });
-    else if (!down && have.adminState === 'DOWN') {
-      // Back up (BFD Up, or shut behind our back): the peer is made anew rather
-      // than enabled. gobgpd 3.10 holds an enabled peer Idle for 5 s, closing
-      // every connection the router makes meanwhile, and then waits another
-      // 5-10 s before its own first connect; a new peer starts Active at once
-      // and takes the router's connection (BIRD tries within a second of its
-      // BFD coming Up): Established in about 1 s instead of 5-15.
-      actions.push({ kind: 'deletePeer', address: have.address }, { kind: 'addPeer', peer: want });
-    } else if (!down && desired.revive?.has(addr) && have.sessionState === 'IDLE' && have.adminState === 'UP') {
-      // The session ended on the router's NOTIFICATION (a router restart,
-      // `clear bgp`), a TCP reset or the hold timer, with BFD Up or no BFD:
-      // gobgpd holds the peer Idle 5 s, closing the router's reconnects, and
-      // then waits 5-10 s more before its own dial (FRR, having been refused,
-      // waits its 120 s connect retry). Made anew, it takes the router's next
-      // connection at once. Not PFX_CT: a max-prefix shutdown stays shut.
+    else if (!down && (have.adminState === 'DOWN' || heldIdle(desired, addr, have))) {
+      // Made anew rather than enabled or left to gobgpd, in two cases:
+      // - back up (BFD Up, or shut behind our back): gobgpd 3.10 holds an
+      //   enabled peer Idle for 5 s, closing every connection the router
+      //   makes meanwhile, and then waits another 5-10 s before its own first
+      //   connect;
+      // - the session ended on the router's NOTIFICATION (a router restart,
+      //   `clear bgp`), a TCP reset or the hold timer, with BFD Up or no BFD
+      //   (PeerRevival): gobgpd holds the peer Idle the same 5 s (FRR, having
+      //   been refused, then waits its 120 s connect retry).
+      // A new peer starts Active at once and takes the router's connection
+      // (BIRD tries within a second): Established in about 1 s instead of 5-15.
       actions.push({ kind: 'deletePeer', address: have.address }, { kind: 'addPeer', peer: want });
     }
   }
